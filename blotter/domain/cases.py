@@ -1,0 +1,50 @@
+"""Reconciliation breaks and order escalations: streams that follow a workflow table."""
+
+from __future__ import annotations
+
+from blotter.domain.events import STREAM_OPENERS, Event, Payload, StreamKind
+from blotter.domain.fsm import InvalidTransition, TransitionTable
+from blotter.domain.workflows import BREAK, ESCALATION
+
+TABLES: dict[StreamKind, TransitionTable] = {
+    StreamKind.BREAK: BREAK,
+    StreamKind.ESCALATION: ESCALATION,
+}
+
+
+class Case:
+    """A break or an escalation folded from its events; notes and assignee are kept."""
+
+    def __init__(self, stream_id: str, kind: StreamKind) -> None:
+        self.stream_id = stream_id
+        self.kind = kind
+        self.table = TABLES[kind]
+        self.state = self.table.initial
+        self.opened: Payload | None = None
+        self.assignee: str | None = None
+        self.notes: list[str] = []
+        self.version = 0
+        self.updated_at = 0
+        self._event_ids: set[str] = set()
+
+    def apply(self, event: Event) -> bool:
+        """Fold one event; False for a duplicate. Raises ``InvalidTransition`` if it is refused."""
+        if event.event_id in self._event_ids:
+            return False
+        payload = event.payload
+        if isinstance(payload, STREAM_OPENERS[self.kind]):
+            if self.opened is not None:
+                raise InvalidTransition(self.table.name, self.stream_id, self.state, event.type)
+            self.opened = payload
+        elif self.opened is None:
+            raise InvalidTransition(self.table.name, self.stream_id, "(not opened)", event.type)
+        else:
+            self.state = self.table.next_state(self.stream_id, self.state, event.type)
+        self._event_ids.add(event.event_id)
+        self.version = max(self.version, event.stream_version)
+        self.updated_at = max(self.updated_at, event.occurred_at)
+        self.assignee = getattr(payload, "assignee", self.assignee)
+        reason = getattr(payload, "reason", "")
+        if reason:
+            self.notes.append(reason)
+        return True

@@ -1,0 +1,454 @@
+"""The event envelope of DESIGN.md, every payload type, and one codec for all of them.
+
+Each payload type has a ``SCHEMA_VERSION``; a payload stored under an older version is brought
+up to date by the chain of upcasters in ``UPCASTERS`` before it is decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import msgspec
+
+from blotter.domain.clock import Clock
+from blotter.domain.ids import IdSource
+from blotter.domain.values import Liquidity, OrderType, Side, TimeInForce
+
+
+class StreamKind(StrEnum):
+    ORDER = "order"
+    BREAK = "break"
+    ESCALATION = "escalation"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Payload(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every payload. Subclasses set the stream kind and their schema version."""
+
+    STREAM: ClassVar[StreamKind] = StreamKind.ORDER
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+
+# --- order stream: the parent's own events ---------------------------------------------------
+
+
+class OrderCreated(Payload, frozen=True, kw_only=True):
+    """A trader's ticket, accepted for processing. v1 named the limit ``price`` and had no TIF."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    order_id: str
+    client_order_id: str
+    account: str
+    instrument: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    venue: str | None = None  # None: the router chooses
+
+
+class OrderValidated(Payload, frozen=True, kw_only=True):
+    pass
+
+
+class OrderRejected(Payload, frozen=True, kw_only=True):
+    """The order was refused; ``field``/``value``/``expected`` say what to correct, if known."""
+
+    reason: str
+    source: str = "validation"  # validation, risk, routing or venue
+    field: str | None = None
+    value: str | None = None
+    expected: str | None = None
+
+
+class ChildSlice(msgspec.Struct, frozen=True, kw_only=True):
+    child_id: str
+    client_order_id: str
+    venue: str
+    quantity: Decimal
+
+
+class OrderRouted(Payload, frozen=True, kw_only=True):
+    """The intent to send these slices: durable before any of them leaves for a venue."""
+
+    slices: tuple[ChildSlice, ...]
+    reason: str = ""
+
+
+class OrderCancelRequested(Payload, frozen=True, kw_only=True):
+    reason: str = ""
+
+
+class OrderCanceled(Payload, frozen=True, kw_only=True):
+    """Closes the quantity that no live child carries (never routed, or returned by a venue)."""
+
+    reason: str = ""
+
+
+class OrderSettled(Payload, frozen=True, kw_only=True):
+    pass
+
+
+class OrderSettlementFailed(Payload, frozen=True, kw_only=True):
+    attempt: int
+    reason: str
+
+
+# --- order stream: child order events --------------------------------------------------------
+
+
+class ChildSubmitted(Payload, frozen=True, kw_only=True):
+    child_id: str
+
+
+class ChildAcknowledged(Payload, frozen=True, kw_only=True):
+    child_id: str
+    venue_order_id: str
+
+
+class ChildRejected(Payload, frozen=True, kw_only=True):
+    child_id: str
+    reason: str
+
+
+class ChildFill(Payload, frozen=True, kw_only=True):
+    child_id: str
+    exec_id: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal = Decimal(0)
+    liquidity: Liquidity = Liquidity.TAKER
+
+
+class ChildCancelRequested(Payload, frozen=True, kw_only=True):
+    child_id: str
+    reason: str = ""
+
+
+class ChildCanceled(Payload, frozen=True, kw_only=True):
+    child_id: str
+    reason: str = ""
+
+
+class ChildCancelRejected(Payload, frozen=True, kw_only=True):
+    child_id: str
+    reason: str
+
+
+class ChildExpired(Payload, frozen=True, kw_only=True):
+    child_id: str
+    reason: str = ""
+
+
+class AnomalyKind(StrEnum):
+    OVERFILL = "overfill"
+    UNKNOWN_CHILD = "unknown_child"
+    INVALID_TRANSITION = "invalid_transition"
+    DUPLICATE_EXEC = "duplicate_exec"
+    STALE_REPORT = "stale_report"
+    INVALID_REPORT = "invalid_report"
+
+
+class AnomalyRecorded(Payload, frozen=True, kw_only=True):
+    """A report or event that did not fit the order; kept, alerted, never silently dropped."""
+
+    kind: AnomalyKind
+    severity: Severity
+    detail: str
+    child_id: str | None = None
+    source_event_id: str | None = None
+
+
+# --- reconciliation break stream -------------------------------------------------------------
+
+
+class BreakPayload(Payload, frozen=True, kw_only=True):
+    STREAM: ClassVar[StreamKind] = StreamKind.BREAK
+    reason: str = ""
+
+
+class BreakOpened(BreakPayload, frozen=True, kw_only=True):
+    venue: str
+    account: str
+    instrument: str
+    ours: Decimal
+    theirs: Decimal
+
+
+class BreakAutoCorrected(BreakPayload, frozen=True, kw_only=True):
+    adjustment: Decimal
+
+
+class BreakEscalated(BreakPayload, frozen=True, kw_only=True):
+    severity: Severity = Severity.WARNING
+
+
+class BreakAcknowledged(BreakPayload, frozen=True, kw_only=True):
+    pass
+
+
+class BreakAssigned(BreakPayload, frozen=True, kw_only=True):
+    assignee: str
+
+
+class BreakNoteAdded(BreakPayload, frozen=True, kw_only=True):
+    pass
+
+
+class BreakVenueFigureAccepted(BreakPayload, frozen=True, kw_only=True):
+    adjustment: Decimal
+
+
+class BreakOurFigureAccepted(BreakPayload, frozen=True, kw_only=True):
+    pass
+
+
+class BreakAdjustmentReversed(BreakPayload, frozen=True, kw_only=True):
+    adjustment: Decimal
+
+
+class BreakExplained(BreakPayload, frozen=True, kw_only=True):
+    pass
+
+
+class BreakResolved(BreakPayload, frozen=True, kw_only=True):
+    pass
+
+
+# --- escalation stream -----------------------------------------------------------------------
+
+
+class EscalationPayload(Payload, frozen=True, kw_only=True):
+    STREAM: ClassVar[StreamKind] = StreamKind.ESCALATION
+    reason: str = ""
+
+
+class EscalationOpened(EscalationPayload, frozen=True, kw_only=True):
+    order_id: str
+    severity: Severity = Severity.WARNING
+
+
+class EscalationAcknowledged(EscalationPayload, frozen=True, kw_only=True):
+    pass
+
+
+class EscalationAssigned(EscalationPayload, frozen=True, kw_only=True):
+    assignee: str
+
+
+class EscalationNoteAdded(EscalationPayload, frozen=True, kw_only=True):
+    pass
+
+
+class EscalationResolved(EscalationPayload, frozen=True, kw_only=True):
+    pass
+
+
+PAYLOAD_TYPES: dict[str, type[Payload]] = {
+    cls.__name__: cls
+    for cls in (
+        OrderCreated,
+        OrderValidated,
+        OrderRejected,
+        OrderRouted,
+        OrderCancelRequested,
+        OrderCanceled,
+        OrderSettled,
+        OrderSettlementFailed,
+        ChildSubmitted,
+        ChildAcknowledged,
+        ChildRejected,
+        ChildFill,
+        ChildCancelRequested,
+        ChildCanceled,
+        ChildCancelRejected,
+        ChildExpired,
+        AnomalyRecorded,
+        BreakOpened,
+        BreakAutoCorrected,
+        BreakEscalated,
+        BreakAcknowledged,
+        BreakAssigned,
+        BreakNoteAdded,
+        BreakVenueFigureAccepted,
+        BreakOurFigureAccepted,
+        BreakAdjustmentReversed,
+        BreakExplained,
+        BreakResolved,
+        EscalationOpened,
+        EscalationAcknowledged,
+        EscalationAssigned,
+        EscalationNoteAdded,
+        EscalationResolved,
+    )
+}
+
+# The event type that starts a stream of each kind.
+STREAM_OPENERS: dict[StreamKind, type[Payload]] = {
+    StreamKind.ORDER: OrderCreated,
+    StreamKind.BREAK: BreakOpened,
+    StreamKind.ESCALATION: EscalationOpened,
+}
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """The envelope. ``seq`` is the store's global sequence number, 0 until the store assigns it."""
+
+    event_id: str
+    stream_id: str
+    stream_version: int
+    type: str
+    schema_version: int
+    occurred_at: int
+    recorded_at: int
+    actor: str
+    correlation_id: str
+    causation_id: str | None
+    payload: Payload
+    seq: int = 0
+
+
+def make_event(
+    payload: Payload,
+    *,
+    stream_id: str,
+    stream_version: int,
+    actor: str,
+    correlation_id: str,
+    clock: Clock,
+    ids: IdSource,
+    causation_id: str | None = None,
+    occurred_at: int | None = None,
+) -> Event:
+    """Wrap ``payload`` in a new envelope; ``occurred_at`` defaults to the clock's now."""
+    now = clock.now_ns()
+    return Event(
+        event_id=ids.new_id(),
+        stream_id=stream_id,
+        stream_version=stream_version,
+        type=type(payload).__name__,
+        schema_version=type(payload).SCHEMA_VERSION,
+        occurred_at=now if occurred_at is None else occurred_at,
+        recorded_at=now,
+        actor=actor,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        payload=payload,
+    )
+
+
+# --- codec -----------------------------------------------------------------------------------
+
+
+class UnknownEventType(ValueError):
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+        super().__init__(f"unknown event type {type_name!r}")
+
+
+class UnsupportedSchema(ValueError):
+    """An event written by a newer blotter than this one."""
+
+    def __init__(self, type_name: str, stored: int, known: int) -> None:
+        super().__init__(
+            f"event type {type_name} has schema version {stored}; this blotter knows up to {known}"
+        )
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _order_created_v1_to_v2(old: dict[str, Any]) -> dict[str, Any]:
+    new = {key: value for key, value in old.items() if key != "price"}
+    new["limit_price"] = old.get("price")
+    new.setdefault("time_in_force", TimeInForce.DAY.value)
+    return new
+
+
+# (type, version) -> function taking that version's payload to version + 1.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("OrderCreated", 1): _order_created_v1_to_v2,
+}
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_decoders = {name: msgspec.json.Decoder(cls) for name, cls in PAYLOAD_TYPES.items()}
+
+
+def encode_payload(payload: Payload) -> bytes:
+    return _encoder.encode(payload)
+
+
+def decode_payload(type_name: str, schema_version: int, data: bytes) -> Payload:
+    """Decode a stored payload, upcasting it first if it was written under an older schema."""
+    decoder = _decoders.get(type_name)
+    if decoder is None:
+        raise UnknownEventType(type_name)
+    current = PAYLOAD_TYPES[type_name].SCHEMA_VERSION
+    if schema_version == current:
+        payload: Payload = decoder.decode(data)
+        return payload
+    if schema_version > current:
+        raise UnsupportedSchema(type_name, schema_version, current)
+    raw: dict[str, Any] = msgspec.json.decode(data)
+    for version in range(schema_version, current):
+        raw = UPCASTERS[(type_name, version)](raw)
+    upcast: Payload = msgspec.convert(raw, PAYLOAD_TYPES[type_name])
+    return upcast
+
+
+class _RawEnvelope(msgspec.Struct, kw_only=True):
+    event_id: str
+    stream_id: str
+    stream_version: int
+    type: str
+    schema_version: int
+    occurred_at: int
+    recorded_at: int
+    actor: str
+    correlation_id: str
+    causation_id: str | None
+    payload: msgspec.Raw
+    seq: int = 0
+
+
+_envelope_decoder = msgspec.json.Decoder(_RawEnvelope)
+
+
+def encode_event(event: Event) -> bytes:
+    """One JSON document holding the whole envelope and its payload."""
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> Event:
+    """The inverse of ``encode_event``; older payload schemas are upcast."""
+    raw = _envelope_decoder.decode(data)
+    payload = decode_payload(raw.type, raw.schema_version, bytes(raw.payload))
+    return Event(
+        event_id=raw.event_id,
+        stream_id=raw.stream_id,
+        stream_version=raw.stream_version,
+        type=raw.type,
+        schema_version=PAYLOAD_TYPES[raw.type].SCHEMA_VERSION,
+        occurred_at=raw.occurred_at,
+        recorded_at=raw.recorded_at,
+        actor=raw.actor,
+        correlation_id=raw.correlation_id,
+        causation_id=raw.causation_id,
+        payload=payload,
+        seq=raw.seq,
+    )
+
+
+def to_builtins(payload: Payload) -> dict[str, Any]:
+    """The payload as plain JSON-ready values (Decimals as strings), for printing."""
+    result: dict[str, Any] = msgspec.to_builtins(payload, builtin_types=None)
+    return result

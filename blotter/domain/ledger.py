@@ -1,0 +1,174 @@
+"""The whole book folded from the log: every order, break and escalation, positions and alerts.
+
+The store's projections and ``blotter replay`` are both this fold; ``Changes`` tells a caller
+which read-model rows an applied batch touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from blotter.domain.cases import Case
+from blotter.domain.events import (
+    AnomalyKind,
+    BreakEscalated,
+    EscalationOpened,
+    Event,
+    OrderCreated,
+    Severity,
+    StreamKind,
+)
+from blotter.domain.fsm import InvalidTransition
+from blotter.domain.order import Anomaly, Fill, OrderAggregate, Outcome
+from blotter.domain.positions import Position
+
+PositionKey = tuple[str, str]  # (account, instrument)
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """Something an operator should see; its id is stable across replays."""
+
+    alert_id: str
+    severity: Severity
+    source: str
+    stream_id: str
+    message: str
+    occurred_at: int
+
+
+@dataclass
+class Changes:
+    """Read-model rows touched since the last ``Ledger.take_changes()``."""
+
+    orders: set[str] = field(default_factory=set)
+    cases: set[str] = field(default_factory=set)
+    positions: set[PositionKey] = field(default_factory=set)
+    fills: list[tuple[str, Fill]] = field(default_factory=list)  # (order id, fill)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+class Ledger:
+    """Folds events of every stream kind; never raises for an event that does not fit."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, OrderAggregate] = {}
+        self.cases: dict[str, Case] = {}
+        self.positions: dict[PositionKey, Position] = {}
+        self.orphans: list[Anomaly] = []
+        self.alerts: list[Alert] = []
+        self.events = 0
+        self.duplicates = 0
+        self._changes = Changes()
+
+    @property
+    def anomaly_count(self) -> int:
+        return len(self.orphans) + sum(len(o.anomalies) for o in self.orders.values())
+
+    def take_changes(self) -> Changes:
+        changes, self._changes = self._changes, Changes()
+        return changes
+
+    def apply(self, event: Event) -> Outcome:
+        self.events += 1
+        if type(event.payload).STREAM is StreamKind.ORDER:
+            outcome = self._apply_order(event)
+        else:
+            outcome = self._apply_case(event)
+        if outcome is Outcome.DUPLICATE:
+            self.duplicates += 1
+        return outcome
+
+    def _apply_order(self, event: Event) -> Outcome:
+        order = self.orders.get(event.stream_id)
+        if order is None:
+            if not isinstance(event.payload, OrderCreated):
+                return self._orphan(event, f"{event.type} for unknown order {event.stream_id}")
+            order = self.orders[event.stream_id] = OrderAggregate(event.stream_id)
+        fills_before, anomalies_before = len(order.fills), len(order.anomalies)
+        outcome = order.apply(event)
+        if outcome is Outcome.DUPLICATE:
+            return outcome
+        self._changes.orders.add(order.order_id)
+        for fill in order.fills[fills_before:]:
+            self._book_fill(order, fill)
+        for anomaly in order.anomalies[anomalies_before:]:
+            self._alert(
+                f"{anomaly.event_id}:{anomaly.kind}",
+                anomaly.severity,
+                "order",
+                order.order_id,
+                anomaly.detail,
+                anomaly.occurred_at,
+            )
+        return outcome
+
+    def _book_fill(self, order: OrderAggregate, fill: Fill) -> None:
+        assert order.ticket is not None  # a fill is refused before OrderCreated
+        key = (order.ticket.account, order.ticket.instrument)
+        position = self.positions.get(key)
+        if position is None:
+            position = self.positions[key] = Position(*key)
+        position.apply_fill(
+            order.ticket.side, fill.quantity, fill.price, fill.fee, fill.occurred_at
+        )
+        self._changes.positions.add(key)
+        self._changes.fills.append((order.order_id, fill))
+
+    def _apply_case(self, event: Event) -> Outcome:
+        kind = type(event.payload).STREAM
+        case = self.cases.get(event.stream_id)
+        if case is None:
+            case = Case(event.stream_id, kind)
+        try:
+            if not case.apply(event):
+                return Outcome.DUPLICATE
+        except InvalidTransition as refused:
+            return self._orphan(event, str(refused))
+        self.cases[event.stream_id] = case
+        self._changes.cases.add(event.stream_id)
+        payload = event.payload
+        if isinstance(payload, BreakEscalated | EscalationOpened):
+            self._alert(
+                event.event_id,
+                payload.severity,
+                kind.value,
+                event.stream_id,
+                payload.reason or event.type,
+                event.occurred_at,
+            )
+        return Outcome.APPLIED
+
+    def _orphan(self, event: Event, detail: str) -> Outcome:
+        anomaly = Anomaly(
+            kind=AnomalyKind.INVALID_TRANSITION,
+            severity=Severity.CRITICAL,
+            detail=detail,
+            event_id=event.event_id,
+            occurred_at=event.occurred_at,
+        )
+        self.orphans.append(anomaly)
+        self._alert(
+            f"{event.event_id}:{anomaly.kind}",
+            anomaly.severity,
+            "log",
+            event.stream_id,
+            detail,
+            event.occurred_at,
+        )
+        return Outcome.ANOMALY
+
+    def _alert(
+        self, alert_id: str, severity: Severity, source: str, stream_id: str, message: str, at: int
+    ) -> None:
+        alert = Alert(
+            alert_id=alert_id,
+            severity=severity,
+            source=source,
+            stream_id=stream_id,
+            message=message,
+            occurred_at=at,
+        )
+        self.alerts.append(alert)
+        self._changes.alerts.append(alert)

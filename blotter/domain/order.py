@@ -1,0 +1,430 @@
+"""The order aggregate: a parent order and its child orders, folded from the order's events.
+
+Invariants that every fold keeps, whatever the events:
+- ``quantity == filled + leaves + canceled`` for the parent and for every child, none negative;
+- an event applied twice (same event id) or a fill reported twice (same exec id) changes nothing;
+- an event that does not fit (overfill, unknown child, refused transition) becomes an ``Anomaly``
+  on the order and never stops the fold.
+
+The parent's state after routing is derived from its children (``derive_parent_state``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+
+import msgspec
+
+from blotter.domain.events import (
+    AnomalyKind,
+    AnomalyRecorded,
+    ChildCancelRejected,
+    ChildFill,
+    Event,
+    OrderCreated,
+    OrderRouted,
+    OrderSettlementFailed,
+    Severity,
+)
+from blotter.domain.fsm import InvalidTransition
+from blotter.domain.values import ZERO, Liquidity
+from blotter.domain.workflows import CHILD_ORDER, ORDER, OrderState
+
+S = OrderState
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    ANOMALY = "anomaly"
+
+
+class Anomaly(msgspec.Struct, frozen=True, kw_only=True):
+    """Something in an order's history that did not fit; each one is an alert."""
+
+    kind: AnomalyKind
+    severity: Severity
+    detail: str
+    event_id: str
+    occurred_at: int
+    child_id: str | None = None
+
+
+class Fill(msgspec.Struct, frozen=True, kw_only=True):
+    """An execution as it counts for the order (an overfill's excess is not in it)."""
+
+    event_id: str
+    exec_id: str
+    child_id: str
+    venue: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    liquidity: Liquidity
+    occurred_at: int
+
+
+class ChildOrder:
+    """One slice of the parent sent to one venue."""
+
+    __slots__ = (
+        "canceled",
+        "child_id",
+        "client_order_id",
+        "filled",
+        "notional",
+        "quantity",
+        "state",
+        "updated_at",
+        "venue",
+        "venue_order_id",
+    )
+
+    def __init__(
+        self, child_id: str, client_order_id: str, venue: str, quantity: Decimal, at: int
+    ) -> None:
+        self.child_id = child_id
+        self.client_order_id = client_order_id
+        self.venue = venue
+        self.quantity = quantity
+        self.filled = ZERO
+        self.canceled = ZERO
+        self.notional = ZERO
+        self.state = S(CHILD_ORDER.initial)
+        self.venue_order_id: str | None = None
+        self.updated_at = at
+
+    @property
+    def leaves(self) -> Decimal:
+        return self.quantity - self.filled - self.canceled
+
+    @property
+    def is_live(self) -> bool:
+        return self.state not in CHILD_ORDER.terminal
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return self.notional / self.filled if self.filled else None
+
+
+class OrderAggregate:
+    """A parent order; build it with ``OrderAggregate(order_id)`` and feed it its events."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        self.version = 0
+        self.ticket: OrderCreated | None = None
+        self.state = S.CREATED
+        self.children: dict[str, ChildOrder] = {}
+        self.own_canceled = ZERO
+        self.cancel_pending = False
+        self.settlement_attempts = 0
+        self.reject_reason: str | None = None
+        self.created_at = 0
+        self.updated_at = 0
+        self.last_seq = 0
+        self.fills: list[Fill] = []
+        self.anomalies: list[Anomaly] = []
+        self._event_ids: set[str] = set()
+        self._exec_ids: set[str] = set()
+
+    # --- quantities (all derived, so conservation holds by construction) ----------------------
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.ticket.quantity if self.ticket else ZERO
+
+    @property
+    def filled(self) -> Decimal:
+        return sum((c.filled for c in self.children.values()), ZERO)
+
+    @property
+    def canceled(self) -> Decimal:
+        """Quantity closed without a fill. A venue's rejection returns its slice to the parent."""
+        closed = sum(
+            (c.canceled for c in self.children.values() if c.state is not S.REJECTED), ZERO
+        )
+        return closed + self.own_canceled
+
+    @property
+    def leaves(self) -> Decimal:
+        return self.quantity - self.filled - self.canceled
+
+    @property
+    def unallocated(self) -> Decimal:
+        """Leaves that no live child carries: what may still be routed or closed."""
+        return self.leaves - sum((c.leaves for c in self.children.values() if c.is_live), ZERO)
+
+    @property
+    def notional(self) -> Decimal:
+        return sum((c.notional for c in self.children.values()), ZERO)
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        filled = self.filled
+        return self.notional / filled if filled else None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in ORDER.terminal
+
+    @property
+    def venues(self) -> list[str]:
+        return sorted({c.venue for c in self.children.values()})
+
+    # --- the fold -----------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> Outcome:
+        """Fold one event into the order. Never raises for an event that does not fit."""
+        if event.event_id in self._event_ids:
+            return Outcome.DUPLICATE
+        self._event_ids.add(event.event_id)
+        self.version = max(self.version, event.stream_version)
+        self.updated_at = max(self.updated_at, event.occurred_at)
+        self.last_seq = max(self.last_seq, event.seq)
+        payload = event.payload
+        if isinstance(payload, OrderCreated):
+            return self._create(event, payload)
+        if self.ticket is None:
+            return self._anomaly(
+                event,
+                AnomalyKind.INVALID_TRANSITION,
+                Severity.CRITICAL,
+                f"{event.type} before OrderCreated",
+            )
+        if isinstance(payload, AnomalyRecorded):
+            self.anomalies.append(
+                Anomaly(
+                    kind=payload.kind,
+                    severity=payload.severity,
+                    detail=payload.detail,
+                    event_id=event.event_id,
+                    occurred_at=event.occurred_at,
+                    child_id=payload.child_id,
+                )
+            )
+            return Outcome.APPLIED
+        child_id: str | None = getattr(payload, "child_id", None)
+        if child_id is None:
+            return self._apply_own(event)
+        return self._apply_child(event, child_id)
+
+    def _create(self, event: Event, ticket: OrderCreated) -> Outcome:
+        if self.ticket is not None:
+            return self._anomaly(
+                event,
+                AnomalyKind.INVALID_TRANSITION,
+                Severity.CRITICAL,
+                "a second OrderCreated for the same order",
+            )
+        self.ticket = ticket
+        self.created_at = event.occurred_at
+        return Outcome.APPLIED
+
+    def _apply_own(self, event: Event) -> Outcome:
+        payload = event.payload
+        try:
+            target = ORDER.next_state(self.order_id, self.state, event.type)
+        except InvalidTransition as refused:
+            return self._refused(event, refused)
+        if event.type in ("OrderRejected", "OrderCanceled"):
+            if any(c.is_live for c in self.children.values()):
+                return self._anomaly(
+                    event,
+                    AnomalyKind.INVALID_TRANSITION,
+                    Severity.WARNING,
+                    f"{event.type} while child orders are still live",
+                )
+            self.own_canceled += self.unallocated
+            self.reject_reason = getattr(payload, "reason", None) or self.reject_reason
+        elif isinstance(payload, OrderRouted):
+            problem = self._route(payload, event.occurred_at)
+            if problem:
+                return self._anomaly(
+                    event, AnomalyKind.INVALID_TRANSITION, Severity.CRITICAL, problem
+                )
+        elif event.type == "OrderCancelRequested":
+            self.cancel_pending = True
+        elif isinstance(payload, OrderSettlementFailed):
+            self.settlement_attempts = payload.attempt
+        self.state = S(target)
+        return Outcome.APPLIED
+
+    def _route(self, routed: OrderRouted, at: int) -> str | None:
+        """Add the routed children, or say why the route cannot be taken."""
+        total = sum((s.quantity for s in routed.slices), ZERO)
+        if any(s.quantity <= 0 for s in routed.slices) or not routed.slices:
+            return "a route with an empty or non-positive slice"
+        if total > self.unallocated:
+            return f"route of {total} exceeds the unallocated {self.unallocated}"
+        duplicates = [s.child_id for s in routed.slices if s.child_id in self.children]
+        if duplicates or len({s.child_id for s in routed.slices}) != len(routed.slices):
+            return f"route reuses child ids {duplicates or 'within itself'}"
+        for s in routed.slices:
+            self.children[s.child_id] = ChildOrder(
+                s.child_id, s.client_order_id, s.venue, s.quantity, at
+            )
+        return None
+
+    def _apply_child(self, event: Event, child_id: str) -> Outcome:
+        child = self.children.get(child_id)
+        if child is None:
+            return self._anomaly(
+                event,
+                AnomalyKind.UNKNOWN_CHILD,
+                Severity.CRITICAL,
+                f"{event.type} for unknown child {child_id}",
+                child_id,
+            )
+        payload = event.payload
+        if isinstance(payload, ChildFill):
+            if payload.exec_id in self._exec_ids:
+                return Outcome.DUPLICATE
+            if payload.quantity <= 0 or payload.price <= 0:
+                return self._anomaly(
+                    event,
+                    AnomalyKind.INVALID_REPORT,
+                    Severity.CRITICAL,
+                    f"fill {payload.exec_id} of {payload.quantity} at {payload.price}",
+                    child_id,
+                )
+        trigger = self._child_trigger(child, event)
+        try:
+            target = CHILD_ORDER.next_state(child_id, child.state, trigger)
+        except InvalidTransition as refused:
+            return self._refused(event, refused, child_id)
+        outcome = Outcome.APPLIED
+        if isinstance(payload, ChildFill):
+            outcome = self._fill(event, child, payload)
+        elif event.type in ("ChildCanceled", "ChildExpired", "ChildRejected"):
+            child.canceled += child.leaves
+        elif event.type == "ChildAcknowledged":
+            child.venue_order_id = getattr(payload, "venue_order_id", None)
+        child.state = S(target)
+        child.updated_at = event.occurred_at
+        self._follow_children(event)
+        return outcome
+
+    @staticmethod
+    def _child_trigger(child: ChildOrder, event: Event) -> str:
+        """Name the transition for events whose target depends on quantities."""
+        payload = event.payload
+        if isinstance(payload, ChildFill):
+            return "ChildFilled" if payload.quantity >= child.leaves else "ChildPartiallyFilled"
+        if isinstance(payload, ChildCancelRejected):
+            if child.leaves == 0:
+                return "ChildCancelRejectedFilled"
+            return "ChildCancelRejectedPartiallyFilled" if child.filled else "ChildCancelRejected"
+        return event.type
+
+    def _fill(self, event: Event, child: ChildOrder, fill: ChildFill) -> Outcome:
+        self._exec_ids.add(fill.exec_id)
+        quantity = fill.quantity
+        outcome = Outcome.APPLIED
+        if quantity > child.leaves:
+            excess = quantity - child.leaves
+            quantity = child.leaves
+            outcome = self._anomaly(
+                event,
+                AnomalyKind.OVERFILL,
+                Severity.CRITICAL,
+                f"fill {fill.exec_id} of {fill.quantity} exceeds leaves {child.leaves} by {excess}",
+                child.child_id,
+            )
+        child.filled += quantity
+        child.notional += quantity * fill.price
+        self.fills.append(
+            Fill(
+                event_id=event.event_id,
+                exec_id=fill.exec_id,
+                child_id=child.child_id,
+                venue=child.venue,
+                quantity=quantity,
+                price=fill.price,
+                fee=fill.fee,
+                liquidity=fill.liquidity,
+                occurred_at=event.occurred_at,
+            )
+        )
+        return outcome
+
+    def _follow_children(self, event: Event) -> None:
+        """Move the parent to the state its children now imply."""
+        target = derive_parent_state(self)
+        if target is self.state:
+            return
+        trigger = PARENT_TRIGGERS[target]
+        try:
+            self.state = S(ORDER.next_state(self.order_id, self.state, trigger))
+        except InvalidTransition as refused:
+            self._refused(event, refused)
+
+    def _refused(
+        self, event: Event, refused: InvalidTransition, child_id: str | None = None
+    ) -> Outcome:
+        return self._anomaly(
+            event, AnomalyKind.INVALID_TRANSITION, Severity.WARNING, str(refused), child_id
+        )
+
+    def _anomaly(
+        self,
+        event: Event,
+        kind: AnomalyKind,
+        severity: Severity,
+        detail: str,
+        child_id: str | None = None,
+    ) -> Outcome:
+        self.anomalies.append(
+            Anomaly(
+                kind=kind,
+                severity=severity,
+                detail=detail,
+                event_id=event.event_id,
+                occurred_at=event.occurred_at,
+                child_id=child_id,
+            )
+        )
+        return Outcome.ANOMALY
+
+
+PARENT_TRIGGERS = {
+    S.SUBMITTED: "ChildrenSubmitted",
+    S.ACKNOWLEDGED: "ChildrenAcknowledged",
+    S.PARTIALLY_FILLED: "ChildrenPartiallyFilled",
+    S.FILLED: "ChildrenFilled",
+    S.CANCELED: "ChildrenCanceled",
+    S.EXPIRED: "ChildrenExpired",
+    S.PENDING_CANCEL: "ChildrenPendingCancel",
+}
+
+_ACCEPTED_AT_VENUE = frozenset({S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+
+
+def derive_parent_state(order: OrderAggregate) -> OrderState:
+    """The parent's state implied by its children; its current state where they imply none.
+
+    Among working states the most advanced child wins (one acknowledged slice makes the order
+    acknowledged). With no live child and quantity still open, the parent waits for its own
+    decision: a re-route, a rejection or a cancel.
+    """
+    children = order.children.values()
+    filled = order.filled
+    if filled and filled == order.quantity:
+        return S.FILLED
+    live = [c for c in children if c.is_live]
+    if not live:
+        if order.leaves:
+            return order.state
+        if any(c.state is S.CANCELED for c in children):
+            return S.CANCELED
+        return S.EXPIRED
+    if order.cancel_pending and any(c.state is S.PENDING_CANCEL for c in live):
+        return S.PENDING_CANCEL
+    if filled:
+        return S.PARTIALLY_FILLED
+    if any(c.state in _ACCEPTED_AT_VENUE for c in live):
+        return S.ACKNOWLEDGED
+    if any(c.state is S.SUBMITTED for c in live):
+        return S.SUBMITTED
+    return order.state

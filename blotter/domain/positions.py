@@ -1,0 +1,58 @@
+"""Positions per account and instrument, folded from fills at average cost.
+
+Quantities are exact. Cost, realized and unrealized P&L are ``Decimal`` at the default 28
+significant digits: exact whenever the average cost is a terminating decimal.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from blotter.domain.values import ZERO, Side
+
+
+class Position:
+    """A signed position (long > 0, short < 0) with its cost basis and realized P&L."""
+
+    __slots__ = ("account", "cost", "fees", "instrument", "quantity", "realized_pnl", "updated_at")
+
+    def __init__(self, account: str, instrument: str) -> None:
+        self.account = account
+        self.instrument = instrument
+        self.quantity = ZERO
+        self.cost = ZERO  # signed: average cost times quantity
+        self.realized_pnl = ZERO
+        self.fees = ZERO
+        self.updated_at = 0
+
+    @property
+    def avg_cost(self) -> Decimal | None:
+        return self.cost / self.quantity if self.quantity else None
+
+    def apply_fill(
+        self, side: Side, quantity: Decimal, price: Decimal, fee: Decimal, at: int = 0
+    ) -> None:
+        """Add one execution. A fill against the position realizes P&L at the average cost."""
+        signed = quantity if side is Side.BUY else -quantity
+        held = self.quantity
+        self.fees += fee
+        self.updated_at = max(self.updated_at, at)
+        if held == 0 or (held > 0) == (signed > 0):
+            self.quantity = held + signed
+            self.cost += signed * price
+            return
+        avg = self.cost / held
+        closing = min(quantity, abs(held))
+        direction = 1 if held > 0 else -1
+        self.realized_pnl += (price - avg) * closing * direction
+        self.quantity = held + signed
+        if self.quantity == 0:
+            self.cost = ZERO
+        elif (self.quantity > 0) == (held > 0):
+            self.cost = avg * self.quantity
+        else:  # the fill went through flat: what is left was opened at this fill's price
+            self.cost = self.quantity * price
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        """P&L of the open quantity if it were closed at ``mark``."""
+        return mark * self.quantity - self.cost

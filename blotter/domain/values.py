@@ -1,0 +1,127 @@
+"""Value types of the trading domain: instruments, sides, order types, ids, exact numbers.
+
+Prices and quantities are ``Decimal`` end to end; a value that breaks its instrument's tick or
+lot raises ``InvalidValue`` naming the field, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import NewType
+
+import msgspec
+
+OrderId = NewType("OrderId", str)
+ChildId = NewType("ChildId", str)
+ClientOrderId = NewType("ClientOrderId", str)
+ExecId = NewType("ExecId", str)
+VenueId = NewType("VenueId", str)
+AccountId = NewType("AccountId", str)
+
+ZERO = Decimal(0)
+
+
+class AssetClass(StrEnum):
+    EQUITY = "equity"
+    CRYPTO = "crypto"
+    FUTURE = "future"
+    FX = "fx"
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: the direction a fill moves a position."""
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class TimeInForce(StrEnum):
+    DAY = "DAY"
+    IOC = "IOC"
+    GTC = "GTC"
+
+
+class Liquidity(StrEnum):
+    MAKER = "MAKER"
+    TAKER = "TAKER"
+
+
+class InvalidValue(ValueError):
+    """A value that the domain refuses, with what a user needs to correct it."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{field}: {value!r} is invalid; expected {expected}")
+
+
+class Instrument(msgspec.Struct, frozen=True, kw_only=True):
+    """A tradable instrument with the grid its prices and quantities must sit on."""
+
+    symbol: str
+    asset_class: AssetClass
+    tick_size: Decimal
+    lot_size: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not self.symbol or self.symbol != self.symbol.strip():
+            raise InvalidValue("symbol", self.symbol, "a non-empty symbol without spaces around it")
+        for field, step in (("tick_size", self.tick_size), ("lot_size", self.lot_size)):
+            if not step.is_finite() or step <= 0:
+                raise InvalidValue(field, step, "a positive decimal")
+
+    @property
+    def price_decimals(self) -> int:
+        """How many decimals a price of this instrument shows."""
+        return _decimals(self.tick_size)
+
+    @property
+    def quantity_decimals(self) -> int:
+        return _decimals(self.lot_size)
+
+    def check_price(self, price: Decimal, field: str = "limit_price") -> Decimal:
+        """Return ``price`` if it is a positive multiple of the tick size, else raise."""
+        if not price.is_finite() or price <= 0:
+            raise InvalidValue(field, price, "a positive price")
+        if price % self.tick_size != 0:
+            raise InvalidValue(
+                field, price, f"a multiple of the tick size {self.tick_size} for {self.symbol}"
+            )
+        return price
+
+    def check_quantity(self, quantity: Decimal, field: str = "quantity") -> Decimal:
+        """Return ``quantity`` if it is a positive multiple of the lot size, else raise."""
+        if not quantity.is_finite() or quantity <= 0:
+            raise InvalidValue(field, quantity, "a positive quantity")
+        if quantity % self.lot_size != 0:
+            raise InvalidValue(
+                field, quantity, f"a multiple of the lot size {self.lot_size} for {self.symbol}"
+            )
+        return quantity
+
+
+def parse_decimal(field: str, text: str) -> Decimal:
+    """Parse user text into a finite ``Decimal``, naming ``field`` if it is not a number."""
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError):
+        raise InvalidValue(field, text, "a decimal number such as 101.25") from None
+    if not value.is_finite():
+        raise InvalidValue(field, text, "a finite decimal number")
+    return value
+
+
+def _decimals(step: Decimal) -> int:
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0

@@ -1,0 +1,221 @@
+"""The workflows of DESIGN.md as transition tables: order, child order, break, escalation.
+
+The keys of each row are *triggers*: mostly event type names; where one event can lead to two
+states depending on quantities, the aggregate names the trigger (``ChildPartiallyFilled`` or
+``ChildFilled`` for one ``ChildFill``), and the parent's child-driven moves are ``Children*``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from blotter.domain.fsm import TransitionTable
+
+
+class OrderState(StrEnum):
+    CREATED = "CREATED"
+    VALIDATED = "VALIDATED"
+    ROUTED = "ROUTED"
+    PENDING_SUBMIT = "PENDING_SUBMIT"
+    SUBMITTED = "SUBMITTED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    SETTLED = "SETTLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+class BreakState(StrEnum):
+    OPEN = "OPEN"
+    AUTO_CORRECTED = "AUTO_CORRECTED"
+    ESCALATED = "ESCALATED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    RESOLVED = "RESOLVED"
+
+
+class EscalationState(StrEnum):
+    OPEN = "OPEN"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    RESOLVED = "RESOLVED"
+
+
+S = OrderState
+
+# The parent's own decisions, shared by every working state of the parent.
+_PARENT_WORKING = {
+    "OrderRejected": S.REJECTED,  # every child refused and nothing filled: no venue left to try
+    "OrderCanceled": S.CANCELED,  # closes what no live child carries any more
+    "OrderCancelRequested": S.PENDING_CANCEL,
+}
+
+ORDER = TransitionTable(
+    name="order",
+    initial=S.CREATED,
+    transitions={
+        S.CREATED: {
+            "OrderValidated": S.VALIDATED,
+            "OrderRejected": S.REJECTED,
+            "OrderCanceled": S.CANCELED,
+        },
+        S.VALIDATED: {
+            "OrderRouted": S.ROUTED,
+            "OrderRejected": S.REJECTED,
+            "OrderCanceled": S.CANCELED,
+        },
+        S.ROUTED: {
+            **_PARENT_WORKING,
+            "OrderRouted": S.ROUTED,
+            "ChildrenSubmitted": S.SUBMITTED,
+            "ChildrenAcknowledged": S.ACKNOWLEDGED,
+            "ChildrenPartiallyFilled": S.PARTIALLY_FILLED,
+            "ChildrenFilled": S.FILLED,
+            "ChildrenCanceled": S.CANCELED,
+            "ChildrenExpired": S.EXPIRED,
+        },
+        S.SUBMITTED: {
+            **_PARENT_WORKING,
+            "OrderRouted": S.SUBMITTED,  # a re-route adds children; the order stays where it was
+            "ChildrenAcknowledged": S.ACKNOWLEDGED,
+            "ChildrenPartiallyFilled": S.PARTIALLY_FILLED,
+            "ChildrenFilled": S.FILLED,
+            "ChildrenCanceled": S.CANCELED,
+            "ChildrenExpired": S.EXPIRED,
+            "ChildrenPendingCancel": S.PENDING_CANCEL,
+        },
+        S.ACKNOWLEDGED: {
+            **_PARENT_WORKING,
+            "OrderRouted": S.ACKNOWLEDGED,
+            "ChildrenPartiallyFilled": S.PARTIALLY_FILLED,
+            "ChildrenFilled": S.FILLED,
+            "ChildrenCanceled": S.CANCELED,
+            "ChildrenExpired": S.EXPIRED,
+            "ChildrenPendingCancel": S.PENDING_CANCEL,
+        },
+        S.PARTIALLY_FILLED: {
+            "OrderCanceled": S.CANCELED,
+            "OrderCancelRequested": S.PENDING_CANCEL,
+            "OrderRouted": S.PARTIALLY_FILLED,
+            "ChildrenFilled": S.FILLED,
+            "ChildrenCanceled": S.CANCELED,
+            "ChildrenExpired": S.EXPIRED,
+            "ChildrenPendingCancel": S.PENDING_CANCEL,
+        },
+        # A cancel request races the market: fills may still arrive, and a venue may refuse the
+        # cancel, which puts the order back to where its children say it is.
+        S.PENDING_CANCEL: {
+            "OrderCanceled": S.CANCELED,
+            "ChildrenSubmitted": S.SUBMITTED,
+            "ChildrenAcknowledged": S.ACKNOWLEDGED,
+            "ChildrenPartiallyFilled": S.PARTIALLY_FILLED,
+            "ChildrenFilled": S.FILLED,
+            "ChildrenCanceled": S.CANCELED,
+            "ChildrenExpired": S.EXPIRED,
+        },
+        # A failed settlement leaves the order FILLED; it is retried and finally alerted.
+        S.FILLED: {"OrderSettled": S.SETTLED, "OrderSettlementFailed": S.FILLED},
+    },
+    terminal=frozenset({S.SETTLED, S.CANCELED, S.REJECTED, S.EXPIRED}),
+)
+
+_CHILD_WORKING = {
+    "ChildPartiallyFilled": S.PARTIALLY_FILLED,
+    "ChildFilled": S.FILLED,
+    "ChildCancelRequested": S.PENDING_CANCEL,
+    "ChildCanceled": S.CANCELED,  # the venue may cancel on its own (session end, risk)
+    "ChildExpired": S.EXPIRED,  # an IOC remainder, a DAY order at the close
+}
+
+CHILD_ORDER = TransitionTable(
+    name="child order",
+    initial=S.PENDING_SUBMIT,
+    transitions={
+        # The venue's answer can be processed before our own "sent" record: hence ack here.
+        S.PENDING_SUBMIT: {
+            "ChildSubmitted": S.SUBMITTED,
+            "ChildRejected": S.REJECTED,
+            "ChildAcknowledged": S.ACKNOWLEDGED,
+        },
+        S.SUBMITTED: {
+            **_CHILD_WORKING,
+            "ChildAcknowledged": S.ACKNOWLEDGED,
+            "ChildRejected": S.REJECTED,
+        },
+        S.ACKNOWLEDGED: dict(_CHILD_WORKING),
+        S.PARTIALLY_FILLED: dict(_CHILD_WORKING),
+        S.PENDING_CANCEL: {
+            # Fills that were on the wire when we asked to cancel still count.
+            "ChildPartiallyFilled": S.PENDING_CANCEL,
+            "ChildFilled": S.FILLED,
+            "ChildCanceled": S.CANCELED,
+            "ChildExpired": S.EXPIRED,
+            "ChildCancelRejected": S.ACKNOWLEDGED,
+            "ChildCancelRejectedPartiallyFilled": S.PARTIALLY_FILLED,
+        },
+        # "Too late to cancel": the fill won the race; the refusal is recorded and changes nothing.
+        S.FILLED: {"ChildCancelRejectedFilled": S.FILLED},
+    },
+    terminal=frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED}),
+)
+
+B = BreakState
+
+BREAK = TransitionTable(
+    name="reconciliation break",
+    initial=B.OPEN,
+    transitions={
+        B.OPEN: {
+            "BreakAutoCorrected": B.AUTO_CORRECTED,
+            "BreakEscalated": B.ESCALATED,
+            "BreakExplained": B.RESOLVED,
+        },
+        # Undoing an automatic correction hands the break to a person.
+        B.AUTO_CORRECTED: {
+            "BreakAdjustmentReversed": B.ESCALATED,
+            "BreakNoteAdded": B.AUTO_CORRECTED,
+        },
+        B.ESCALATED: {
+            "BreakAssigned": B.ESCALATED,
+            "BreakNoteAdded": B.ESCALATED,
+            "BreakAcknowledged": B.ACKNOWLEDGED,
+            "BreakExplained": B.RESOLVED,
+        },
+        B.ACKNOWLEDGED: {
+            "BreakAssigned": B.ACKNOWLEDGED,
+            "BreakNoteAdded": B.ACKNOWLEDGED,
+            "BreakVenueFigureAccepted": B.ACKNOWLEDGED,
+            "BreakOurFigureAccepted": B.ACKNOWLEDGED,
+            "BreakAdjustmentReversed": B.ACKNOWLEDGED,
+            "BreakExplained": B.RESOLVED,
+            "BreakResolved": B.RESOLVED,
+        },
+        B.RESOLVED: {"BreakNoteAdded": B.RESOLVED},
+    },
+    terminal=frozenset({B.RESOLVED}),
+)
+
+E = EscalationState
+
+ESCALATION = TransitionTable(
+    name="escalation",
+    initial=E.OPEN,
+    transitions={
+        E.OPEN: {
+            "EscalationAcknowledged": E.ACKNOWLEDGED,
+            "EscalationAssigned": E.OPEN,
+            "EscalationNoteAdded": E.OPEN,
+            "EscalationResolved": E.RESOLVED,
+        },
+        E.ACKNOWLEDGED: {
+            "EscalationAssigned": E.ACKNOWLEDGED,
+            "EscalationNoteAdded": E.ACKNOWLEDGED,
+            "EscalationResolved": E.RESOLVED,
+        },
+        E.RESOLVED: {"EscalationNoteAdded": E.RESOLVED},
+    },
+    terminal=frozenset({E.RESOLVED}),
+)
+
+ALL_TABLES = (ORDER, CHILD_ORDER, BREAK, ESCALATION)
