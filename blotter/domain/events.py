@@ -30,7 +30,7 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
-class Payload(msgspec.Struct, frozen=True, kw_only=True):
+class Payload(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Base of every payload. Subclasses set the stream kind and their schema version."""
 
     STREAM: ClassVar[StreamKind] = StreamKind.ORDER
@@ -70,7 +70,7 @@ class OrderRejected(Payload, frozen=True, kw_only=True):
     expected: str | None = None
 
 
-class ChildSlice(msgspec.Struct, frozen=True, kw_only=True):
+class ChildSlice(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     child_id: str
     client_order_id: str
     venue: str
@@ -300,7 +300,7 @@ STREAM_OPENERS: dict[StreamKind, type[Payload]] = {
 }
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True):
+class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The envelope. ``seq`` is the store's global sequence number, 0 until the store assigns it."""
 
     event_id: str

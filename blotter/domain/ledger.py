@@ -27,7 +27,7 @@ from blotter.domain.positions import Position
 PositionKey = tuple[str, str]  # (account, instrument)
 
 
-class Alert(msgspec.Struct, frozen=True, kw_only=True):
+class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Something an operator should see; its id is stable across replays."""
 
     alert_id: str
@@ -69,6 +69,29 @@ class Ledger:
     def take_changes(self) -> Changes:
         changes, self._changes = self._changes, Changes()
         return changes
+
+    def restore_stream(self, events: list[Event]) -> None:
+        """Rebuild one stream that an earlier fold already booked (its fills are in positions).
+
+        Used to bring a stream back into memory after a restart without counting it twice.
+        """
+        if not events:
+            return
+        stream_id, kind = events[0].stream_id, type(events[0].payload).STREAM
+        if kind is StreamKind.ORDER:
+            order = self.orders[stream_id] = OrderAggregate(stream_id)
+            for event in events:
+                order.apply(event)
+        else:
+            case = self.cases[stream_id] = Case(stream_id, kind)
+            for event in events:
+                try:
+                    case.apply(event)
+                except InvalidTransition:
+                    continue  # refused when it was first folded, and alerted then
+
+    def restore_position(self, position: Position) -> None:
+        self.positions[(position.account, position.instrument)] = position
 
     def apply(self, event: Event) -> Outcome:
         self.events += 1

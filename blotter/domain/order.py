@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from typing import cast
 
 import msgspec
 
 from blotter.domain.events import (
     AnomalyKind,
     AnomalyRecorded,
+    ChildAcknowledged,
     ChildCancelRejected,
     ChildFill,
     Event,
@@ -40,7 +42,7 @@ class Outcome(StrEnum):
     ANOMALY = "anomaly"
 
 
-class Anomaly(msgspec.Struct, frozen=True, kw_only=True):
+class Anomaly(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Something in an order's history that did not fit; each one is an alert."""
 
     kind: AnomalyKind
@@ -51,7 +53,7 @@ class Anomaly(msgspec.Struct, frozen=True, kw_only=True):
     child_id: str | None = None
 
 
-class Fill(msgspec.Struct, frozen=True, kw_only=True):
+class Fill(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An execution as it counts for the order (an overfill's excess is not in it)."""
 
     event_id: str
@@ -91,7 +93,7 @@ class ChildOrder:
         self.filled = ZERO
         self.canceled = ZERO
         self.notional = ZERO
-        self.state = S(CHILD_ORDER.initial)
+        self.state = cast(OrderState, CHILD_ORDER.initial)
         self.venue_order_id: str | None = None
         self.updated_at = at
 
@@ -117,6 +119,7 @@ class OrderAggregate:
         self.ticket: OrderCreated | None = None
         self.state = S.CREATED
         self.children: dict[str, ChildOrder] = {}
+        self.quantity = ZERO
         self.own_canceled = ZERO
         self.cancel_pending = False
         self.settlement_attempts = 0
@@ -128,24 +131,19 @@ class OrderAggregate:
         self.anomalies: list[Anomaly] = []
         self._event_ids: set[str] = set()
         self._exec_ids: set[str] = set()
+        # Running sums over the children, kept by ``_apply_child`` so a fold step is O(1).
+        self.filled = ZERO
+        self.notional = ZERO
+        self._children_closed = ZERO
+        self._live_leaves = ZERO
+        self.live_children = 0
 
-    # --- quantities (all derived, so conservation holds by construction) ----------------------
-
-    @property
-    def quantity(self) -> Decimal:
-        return self.ticket.quantity if self.ticket else ZERO
-
-    @property
-    def filled(self) -> Decimal:
-        return sum((c.filled for c in self.children.values()), ZERO)
+    # --- quantities (leaves is derived, so conservation holds by construction) ----------------
 
     @property
     def canceled(self) -> Decimal:
         """Quantity closed without a fill. A venue's rejection returns its slice to the parent."""
-        closed = sum(
-            (c.canceled for c in self.children.values() if c.state is not S.REJECTED), ZERO
-        )
-        return closed + self.own_canceled
+        return self._children_closed + self.own_canceled
 
     @property
     def leaves(self) -> Decimal:
@@ -154,16 +152,11 @@ class OrderAggregate:
     @property
     def unallocated(self) -> Decimal:
         """Leaves that no live child carries: what may still be routed or closed."""
-        return self.leaves - sum((c.leaves for c in self.children.values() if c.is_live), ZERO)
-
-    @property
-    def notional(self) -> Decimal:
-        return sum((c.notional for c in self.children.values()), ZERO)
+        return self.leaves - self._live_leaves
 
     @property
     def avg_price(self) -> Decimal | None:
-        filled = self.filled
-        return self.notional / filled if filled else None
+        return self.notional / self.filled if self.filled else None
 
     @property
     def is_terminal(self) -> bool:
@@ -180,9 +173,12 @@ class OrderAggregate:
         if event.event_id in self._event_ids:
             return Outcome.DUPLICATE
         self._event_ids.add(event.event_id)
-        self.version = max(self.version, event.stream_version)
-        self.updated_at = max(self.updated_at, event.occurred_at)
-        self.last_seq = max(self.last_seq, event.seq)
+        if event.stream_version > self.version:
+            self.version = event.stream_version
+        if event.occurred_at > self.updated_at:
+            self.updated_at = event.occurred_at
+        if event.seq > self.last_seq:
+            self.last_seq = event.seq
         payload = event.payload
         if isinstance(payload, OrderCreated):
             return self._create(event, payload)
@@ -219,6 +215,7 @@ class OrderAggregate:
                 "a second OrderCreated for the same order",
             )
         self.ticket = ticket
+        self.quantity = ticket.quantity
         self.created_at = event.occurred_at
         return Outcome.APPLIED
 
@@ -248,7 +245,7 @@ class OrderAggregate:
             self.cancel_pending = True
         elif isinstance(payload, OrderSettlementFailed):
             self.settlement_attempts = payload.attempt
-        self.state = S(target)
+        self.state = cast(OrderState, target)
         return Outcome.APPLIED
 
     def _route(self, routed: OrderRouted, at: int) -> str | None:
@@ -265,6 +262,8 @@ class OrderAggregate:
             self.children[s.child_id] = ChildOrder(
                 s.child_id, s.client_order_id, s.venue, s.quantity, at
             )
+        self._live_leaves += total
+        self.live_children += len(routed.slices)
         return None
 
     def _apply_child(self, event: Event, child_id: str) -> Outcome:
@@ -297,14 +296,24 @@ class OrderAggregate:
         outcome = Outcome.APPLIED
         if isinstance(payload, ChildFill):
             outcome = self._fill(event, child, payload)
-        elif event.type in ("ChildCanceled", "ChildExpired", "ChildRejected"):
-            child.canceled += child.leaves
-        elif event.type == "ChildAcknowledged":
-            child.venue_order_id = getattr(payload, "venue_order_id", None)
-        child.state = S(target)
+        elif event.type in _CLOSING_CHILD_EVENTS:
+            self._close(child, returned=event.type == "ChildRejected")
+        elif isinstance(payload, ChildAcknowledged):
+            child.venue_order_id = payload.venue_order_id
+        if target in CHILD_ORDER.terminal and child.state not in CHILD_ORDER.terminal:
+            self.live_children -= 1
+        child.state = cast(OrderState, target)
         child.updated_at = event.occurred_at
         self._follow_children(event)
         return outcome
+
+    def _close(self, child: ChildOrder, *, returned: bool) -> None:
+        """Close a child's leaves; a venue's rejection returns them to the parent to re-route."""
+        leaves = child.leaves
+        child.canceled += leaves
+        self._live_leaves -= leaves
+        if not returned:
+            self._children_closed += leaves
 
     @staticmethod
     def _child_trigger(child: ChildOrder, event: Event) -> str:
@@ -332,8 +341,12 @@ class OrderAggregate:
                 f"fill {fill.exec_id} of {fill.quantity} exceeds leaves {child.leaves} by {excess}",
                 child.child_id,
             )
+        notional = quantity * fill.price
         child.filled += quantity
-        child.notional += quantity * fill.price
+        child.notional += notional
+        self.filled += quantity
+        self.notional += notional
+        self._live_leaves -= quantity
         self.fills.append(
             Fill(
                 event_id=event.event_id,
@@ -356,7 +369,7 @@ class OrderAggregate:
             return
         trigger = PARENT_TRIGGERS[target]
         try:
-            self.state = S(ORDER.next_state(self.order_id, self.state, trigger))
+            self.state = cast(OrderState, ORDER.next_state(self.order_id, self.state, trigger))
         except InvalidTransition as refused:
             self._refused(event, refused)
 
@@ -388,6 +401,8 @@ class OrderAggregate:
         return Outcome.ANOMALY
 
 
+_CLOSING_CHILD_EVENTS = frozenset({"ChildCanceled", "ChildExpired", "ChildRejected"})
+
 PARENT_TRIGGERS = {
     S.SUBMITTED: "ChildrenSubmitted",
     S.ACKNOWLEDGED: "ChildrenAcknowledged",
@@ -408,23 +423,30 @@ def derive_parent_state(order: OrderAggregate) -> OrderState:
     acknowledged). With no live child and quantity still open, the parent waits for its own
     decision: a re-route, a rejection or a cancel.
     """
-    children = order.children.values()
     filled = order.filled
     if filled and filled == order.quantity:
         return S.FILLED
-    live = [c for c in children if c.is_live]
-    if not live:
+    if not order.live_children:
         if order.leaves:
             return order.state
-        if any(c.state is S.CANCELED for c in children):
+        if any(c.state is S.CANCELED for c in order.children.values()):
             return S.CANCELED
         return S.EXPIRED
-    if order.cancel_pending and any(c.state is S.PENDING_CANCEL for c in live):
+    pending_cancel = accepted = submitted = False
+    for child in order.children.values():
+        state = child.state
+        if state is S.PENDING_CANCEL:
+            pending_cancel = True
+        elif state is S.SUBMITTED:
+            submitted = True
+        if state in _ACCEPTED_AT_VENUE:
+            accepted = True
+    if order.cancel_pending and pending_cancel:
         return S.PENDING_CANCEL
     if filled:
         return S.PARTIALLY_FILLED
-    if any(c.state in _ACCEPTED_AT_VENUE for c in live):
+    if accepted:
         return S.ACKNOWLEDGED
-    if any(c.state is S.SUBMITTED for c in live):
+    if submitted:
         return S.SUBMITTED
     return order.state

@@ -1,0 +1,1 @@
+"""The OMS application core: commands in, durable events out (asyncio)."""

@@ -1,0 +1,169 @@
+"""Opening a database: URL resolution, SQLite durability settings, migrations, clear errors.
+
+Every way a database can fail to open (a malformed URL, a file that is not a database, a
+directory we cannot write, an unreachable server, a schema from a newer blotter) raises
+``StoreError`` with one line a user can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import URL, make_url
+
+ENV_VAR = "BLOTTER_DB_URL"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class StoreError(Exception):
+    """A database that cannot be used, with a message meant for the user."""
+
+
+def default_url() -> str:
+    """``$BLOTTER_DB_URL``, else SQLite in the user's data directory."""
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        return configured
+    data_dir = Path(platformdirs.user_data_dir("blotter", appauthor=False))
+    return f"sqlite:///{data_dir / 'blotter.db'}"
+
+
+def parse_url(text: str) -> URL:
+    try:
+        url = make_url(text)
+    except exc.ArgumentError:
+        raise StoreError(
+            f"database URL {text!r} is malformed; expected e.g. sqlite:///path/to/blotter.db "
+            "or postgresql+psycopg://user@host/dbname"
+        ) from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"database URL {text!r} names the backend {url.get_backend_name()!r}; "
+            "blotter supports sqlite and postgresql"
+        )
+    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def open_engines(text: str, *, create: bool = True) -> tuple[Engine, Engine]:
+    """Return ``(writer, reader)`` engines on a migrated database.
+
+    The writer's transactions take the write lock at BEGIN, so reading the next sequence
+    number and appending are one atomic step. ``create=False`` refuses a missing SQLite file.
+    """
+    url = parse_url(text)
+    if url.get_backend_name() == "sqlite":
+        _check_sqlite_path(url, create)
+    writer = _engine(url, immediate=True)
+    reader = _engine(url, immediate=False)
+    try:
+        migrate(writer)
+    except Exception:
+        writer.dispose()
+        reader.dispose()
+        raise
+    return writer, reader
+
+
+def _engine(url: URL, *, immediate: bool) -> Engine:
+    try:
+        engine = create_engine(url, pool_pre_ping=url.get_backend_name() == "postgresql")
+    except ModuleNotFoundError as missing:
+        raise StoreError(
+            f"the driver for {url.drivername} is not installed ({missing.name}); "
+            "install blotter with the 'postgres' extra: pip install 'blotter[postgres]'"
+        ) from None
+    if url.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, immediate=immediate)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN below open transactions instead of the driver's implicit ones.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _check_sqlite_path(url: URL, create: bool) -> None:
+    database = url.database
+    if not database or database == ":memory:":
+        raise StoreError("an in-memory SQLite database cannot be shared; give a file path")
+    path = Path(database).expanduser()
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory; expected a database file")
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise StoreError(f"{path}: no permission to read and write this database")
+        return
+    if not create:
+        raise StoreError(f"{path}: no such database")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot create the directory {path.parent}: {error.strerror}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise StoreError(f"{path.parent}: no permission to create a database in this directory")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to this blotter's head revision; refuse a newer database."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    try:
+        with engine.begin() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+                raise StoreError(
+                    f"this database has schema revision {current}, written by a newer blotter; "
+                    f"this blotter knows up to {script.get_current_head()}: upgrade blotter"
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except StoreError:
+        raise
+    except (exc.SQLAlchemyError, CommandError) as error:
+        raise StoreError(describe(engine.url, error)) from None
+
+
+def describe(url: URL, error: BaseException) -> str:
+    """One line that says what went wrong with the database at ``url``."""
+    where = url.render_as_string(hide_password=True)
+    original = getattr(error, "orig", None) or error
+    text = (
+        str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    )
+    if url.get_backend_name() == "sqlite":
+        lowered = text.lower()
+        if "file is not a database" in lowered:
+            return f"{url.database}: not a blotter database (the file is not SQLite)"
+        if "malformed" in lowered or "corrupt" in lowered:
+            return f"{url.database}: the database file is damaged ({text})"
+        if "unable to open" in lowered or "readonly" in lowered:
+            return f"{url.database}: cannot open the database for writing ({text})"
+        if "disk i/o" in lowered:
+            return f"{url.database}: the database file cannot be read ({text})"
+    if isinstance(error, exc.OperationalError) and url.get_backend_name() == "postgresql":
+        return f"cannot reach PostgreSQL at {url.host}:{url.port or 5432}/{url.database}: {text}"
+    return f"database {where}: {text}"

@@ -1,0 +1,414 @@
+"""The SQLAlchemy event store: durable appends with group commit, reads, projections.
+
+One writer thread owns every write. Callers hand it appends and wait on a future that resolves
+only after the transaction holding their events, and the projection rows derived from them,
+has committed (SQLite WAL at ``synchronous=FULL``, or a PostgreSQL commit). Appends that queue
+up while a commit is on disk go into the next transaction together: that is the group commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy import exc as sa_exc
+
+from blotter.domain.events import Event, OrderCreated, decode_payload, encode_payload
+from blotter.domain.ledger import Ledger
+from blotter.oms.ports import AppendResult, ConcurrencyConflict
+from blotter.store import projections, schema
+from blotter.store.database import StoreError, describe, open_engines
+
+log = logging.getLogger(__name__)
+
+_MAX_BATCH = 10_000  # events per transaction; bounds the time a batch holds the write lock
+_IN_CHUNK = 500  # keys per IN (...) clause, well under every backend's parameter limit
+_PG_WRITE_LOCK = 0x626C6F74  # advisory lock that serializes writers of one PostgreSQL database
+
+
+@dataclass
+class _Append:
+    stream_id: str
+    expected_version: int
+    events: Sequence[Event]
+    future: concurrent.futures.Future[AppendResult] = field(
+        default_factory=concurrent.futures.Future
+    )
+
+
+class SqlEventStore:
+    """The ``EventStore`` port on SQLAlchemy. Close it to stop its writer thread."""
+
+    def __init__(self, url: str) -> None:
+        self._writer_engine, self._reader_engine = open_engines(url)
+        self.url = self._reader_engine.url
+        self._is_postgres = self.url.get_backend_name() == "postgresql"
+        self._ledger = Ledger()
+        self._ledger_seq = -1  # the log position the in-memory ledger has folded up to
+        self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="event-store-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    # --- appends ------------------------------------------------------------------------------
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[Event]
+    ) -> AppendResult:
+        """Append and wait, without blocking the loop, until the events are durable."""
+        return await asyncio.wrap_future(self.submit(stream_id, expected_version, events))
+
+    def append_sync(
+        self, stream_id: str, expected_version: int, events: Sequence[Event]
+    ) -> AppendResult:
+        """Append from a thread that may block (CLI, tests, benchmarks)."""
+        return self.submit(stream_id, expected_version, events).result()
+
+    def submit(
+        self, stream_id: str, expected_version: int, events: Sequence[Event]
+    ) -> concurrent.futures.Future[AppendResult]:
+        """Queue an append; the future resolves when it is durable or fails with the reason.
+
+        Raises ``ConcurrencyConflict`` (through the future) if the stream is not at
+        ``expected_version``, unless every event is already stored: that is a duplicate,
+        reported with ``duplicate=True`` and no change.
+        """
+        if self._closed:
+            raise StoreError("the event store is closed")
+        _check_events(stream_id, expected_version, events)
+        request = _Append(stream_id, expected_version, events)
+        self._queue.put(request)
+        return request.future
+
+    def close(self) -> None:
+        """Finish queued appends, stop the writer and release the database."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+        self._writer_engine.dispose()
+        self._reader_engine.dispose()
+
+    def __enter__(self) -> SqlEventStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- the writer thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch, size = [first], len(first.events)
+            while size < _MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batch.append(more)
+                size += len(more.events)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Append]) -> None:
+        try:
+            outcomes = self._commit_together(batch)
+        except Exception as error:  # the whole transaction rolled back: try each on its own
+            self._forget_ledger()
+            if len(batch) == 1:
+                outcomes = [self._explain_failure(batch[0], error)]
+            else:
+                for request in batch:
+                    self._commit([request])
+                return
+        for request, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+
+    def _explain_failure(self, request: _Append, error: Exception) -> AppendResult | Exception:
+        if isinstance(error, sa_exc.IntegrityError):
+            try:
+                stored = self._stored_seqs([e.event_id for e in request.events])
+            except sa_exc.SQLAlchemyError as read_error:
+                return StoreError(describe(self.url, read_error))
+            if len(stored) == len(request.events):
+                return _duplicate(request, stored)
+            clash = sorted(stored)
+            return StoreError(f"event ids {clash} are already stored in another stream")
+        if isinstance(error, sa_exc.SQLAlchemyError):
+            log.error("append to %s failed: %s", request.stream_id, error)
+            return StoreError(describe(self.url, error))
+        log.exception("append to %s failed", request.stream_id)
+        return error
+
+    def _forget_ledger(self) -> None:
+        self._ledger = Ledger()
+        self._ledger_seq = -1
+
+    def _commit_together(self, batch: list[_Append]) -> list[AppendResult | Exception]:
+        with self._writer_engine.begin() as conn:
+            if self._is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK})
+            last_seq = conn.scalar(select(func.max(schema.events.c.seq))) or 0
+            if last_seq != self._ledger_seq:  # another writer appended: our cache is stale
+                self._forget_ledger()
+            versions = _stream_versions(conn, {r.stream_id for r in batch})
+            outcomes: list[AppendResult | Exception] = []
+            accepted: list[Event] = []
+            for request in batch:
+                actual = versions.get(request.stream_id, 0)
+                if actual != request.expected_version:
+                    outcomes.append(self._duplicate_or_conflict(conn, request, actual))
+                    continue
+                stamped = [
+                    msgspec.structs.replace(e, seq=last_seq + i)
+                    for i, e in enumerate(request.events, start=1)
+                ]
+                last_seq += len(stamped)
+                versions[request.stream_id] = stamped[-1].stream_version
+                accepted.extend(stamped)
+                outcomes.append(
+                    AppendResult(
+                        stream_id=request.stream_id,
+                        version=stamped[-1].stream_version,
+                        first_seq=stamped[0].seq,
+                        last_seq=stamped[-1].seq,
+                    )
+                )
+            if accepted:
+                conn.execute(schema.events.insert(), [_event_row(e) for e in accepted])
+                _save_stream_versions(conn, accepted)
+                self._project(conn, accepted)
+        self._ledger_seq = last_seq
+        return outcomes
+
+    def _duplicate_or_conflict(
+        self, conn: Connection, request: _Append, actual: int
+    ) -> AppendResult | Exception:
+        stored = _seqs_of(conn, [e.event_id for e in request.events])
+        if len(stored) == len(request.events):
+            return _duplicate(request, stored)
+        return ConcurrencyConflict(request.stream_id, request.expected_version, actual)
+
+    def _project(self, conn: Connection, accepted: list[Event]) -> None:
+        """Fold the accepted events and write the projection rows in the same transaction."""
+        ledger = self._ledger
+        self._restore(conn, accepted)
+        for event in accepted:
+            ledger.apply(event)
+        projections.write_rows(conn, projections.changed_rows(ledger, ledger.take_changes()))
+
+    def _restore(self, conn: Connection, accepted: list[Event]) -> None:
+        """Bring the streams and positions this batch touches into memory, as stored."""
+        ledger = self._ledger
+        first_version: dict[str, int] = {}
+        for event in accepted:
+            first_version.setdefault(event.stream_id, event.stream_version)
+        missing = [
+            sid
+            for sid, version in first_version.items()
+            if version > 1 and sid not in ledger.orders and sid not in ledger.cases
+        ]
+        for stream_events in _read_streams(conn, missing):
+            ledger.restore_stream(stream_events)
+        keys: set[tuple[str, str]] = set()
+        for event in accepted:
+            order = ledger.orders.get(event.stream_id)
+            ticket = order.ticket if order else event.payload
+            if isinstance(ticket, OrderCreated):
+                keys.add((ticket.account, ticket.instrument))
+        wanted = [key for key in keys if key not in ledger.positions]
+        for row in _read_positions(conn, wanted):
+            ledger.restore_position(projections.position_from_row(row))
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def read_stream(self, stream_id: str) -> list[Event]:
+        """Every event of one stream in version order; empty if there is no such stream."""
+        with self._reader_engine.connect() as conn:
+            return next(iter(_read_streams(conn, [stream_id])), [])
+
+    def read_all(self, from_seq: int = 1, limit: int | None = None) -> list[Event]:
+        """Events with ``seq >= from_seq`` in global order (for a subscriber's catch-up)."""
+        query = _select_events().where(schema.events.c.seq >= from_seq).order_by("seq")
+        if limit is not None:
+            query = query.limit(limit)
+        with self._reader_engine.connect() as conn:
+            return [_event_from_row(row) for row in conn.execute(query)]
+
+    def iter_all(self, batch: int = 20_000) -> Iterator[Event]:
+        """Every event in global order, read in pages so memory stays flat."""
+        after = 0
+        while True:
+            page = self.read_all(after + 1, batch)
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].seq
+
+    def stream_kind(self, stream_id: str) -> str | None:
+        with self._reader_engine.connect() as conn:
+            kind: str | None = conn.scalar(
+                select(schema.streams.c.kind).where(schema.streams.c.stream_id == stream_id)
+            )
+            return kind
+
+    def counts(self) -> dict[str, int]:
+        """How many rows each of the log and the projections holds."""
+        tables = (schema.events, schema.streams, *schema.PROJECTIONS)
+        with self._reader_engine.connect() as conn:
+            return {t.name: conn.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
+
+    def rows(self, table_name: str) -> list[dict[str, Any]]:
+        table = schema.metadata.tables[table_name]
+        with self._reader_engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(select(table))]
+
+    def _stored_seqs(self, event_ids: list[str]) -> dict[str, int]:
+        with self._reader_engine.connect() as conn:
+            return _seqs_of(conn, event_ids)
+
+
+def _check_events(stream_id: str, expected_version: int, events: Sequence[Event]) -> None:
+    if not events:
+        raise ValueError(f"append to {stream_id}: no events")
+    for offset, event in enumerate(events, start=1):
+        if event.stream_id != stream_id:
+            raise ValueError(
+                f"append to {stream_id}: event {event.event_id} is for {event.stream_id}"
+            )
+        if event.stream_version != expected_version + offset:
+            raise ValueError(
+                f"append to {stream_id} at version {expected_version}: event {event.event_id} "
+                f"has version {event.stream_version}, expected {expected_version + offset}"
+            )
+
+
+def _duplicate(request: _Append, stored: dict[str, int]) -> AppendResult:
+    seqs = [stored[e.event_id] for e in request.events]
+    return AppendResult(
+        stream_id=request.stream_id,
+        version=request.events[-1].stream_version,
+        first_seq=min(seqs),
+        last_seq=max(seqs),
+        duplicate=True,
+    )
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+def _stream_versions(conn: Connection, stream_ids: set[str]) -> dict[str, int]:
+    table = schema.streams
+    versions: dict[str, int] = {}
+    for chunk in _chunks(sorted(stream_ids)):
+        query = select(table.c.stream_id, table.c.version).where(table.c.stream_id.in_(chunk))
+        versions.update({row.stream_id: row.version for row in conn.execute(query)})
+    return versions
+
+
+def _save_stream_versions(conn: Connection, accepted: list[Event]) -> None:
+    latest: dict[str, Event] = {}
+    for event in accepted:
+        latest[event.stream_id] = event
+    rows = [
+        {
+            "stream_id": e.stream_id,
+            "kind": type(e.payload).STREAM.value,
+            "version": e.stream_version,
+            "last_seq": e.seq,
+        }
+        for e in latest.values()
+    ]
+    projections.write_rows(conn, {schema.streams: rows})
+
+
+def _seqs_of(conn: Connection, event_ids: list[str]) -> dict[str, int]:
+    table = schema.events
+    found: dict[str, int] = {}
+    for chunk in _chunks(event_ids):
+        query = select(table.c.event_id, table.c.seq).where(table.c.event_id.in_(chunk))
+        found.update({row.event_id: row.seq for row in conn.execute(query)})
+    return found
+
+
+def _read_streams(conn: Connection, stream_ids: list[str]) -> Iterator[list[Event]]:
+    table = schema.events
+    for chunk in _chunks(stream_ids):
+        query = (
+            _select_events()
+            .where(table.c.stream_id.in_(chunk))
+            .order_by(table.c.stream_id, table.c.stream_version)
+        )
+        current: list[Event] = []
+        for row in conn.execute(query):
+            if current and current[-1].stream_id != row.stream_id:
+                yield current
+                current = []
+            current.append(_event_from_row(row))
+        if current:
+            yield current
+
+
+def _read_positions(conn: Connection, keys: list[tuple[str, str]]) -> Iterator[Any]:
+    table = schema.positions
+    for account, instrument in keys:
+        query = select(table).where(table.c.account == account, table.c.instrument == instrument)
+        yield from conn.execute(query)
+
+
+def _select_events() -> Any:
+    return select(schema.events)
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "event_id": event.event_id,
+        "stream_id": event.stream_id,
+        "stream_version": event.stream_version,
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "occurred_at": event.occurred_at,
+        "recorded_at": event.recorded_at,
+        "actor": event.actor,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+        "payload": encode_payload(event.payload),
+    }
+
+
+def _event_from_row(row: Any) -> Event:
+    return Event(
+        event_id=row.event_id,
+        stream_id=row.stream_id,
+        stream_version=row.stream_version,
+        type=row.type,
+        schema_version=row.schema_version,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        actor=row.actor,
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        payload=decode_payload(row.type, row.schema_version, row.payload),
+        seq=row.seq,
+    )
