@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 NANOS_PER_SECOND = 1_000_000_000
@@ -39,3 +40,10 @@ class ManualClock:
 
     def advance_seconds(self, seconds: float) -> int:
         return self.advance(round(seconds * NANOS_PER_SECOND))
+
+
+def iso_utc(nanos: int) -> str:
+    """``2026-01-01T09:30:00.123456789Z``: UTC with all nine digits of the nanoseconds."""
+    seconds, fraction = divmod(nanos, NANOS_PER_SECOND)
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{fraction:09d}Z"

@@ -115,7 +115,7 @@ class _OrderPlan:
             exec_id=f"{child.venue}-{self.order_id}-{self.fill_count}",
             quantity=quantity,
             price=self.price - tick * self.rng.randint(0, 5),
-            fee=(quantity * Decimal("0.0001")).quantize(Decimal("0.0001")),
+            fee=(quantity * self.price * Decimal("0.0001")).quantize(Decimal("0.01")),
             liquidity=self.rng.choice((Liquidity.MAKER, Liquidity.TAKER)),
         )
 

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +48,8 @@ class _Append:
 class SqlEventStore:
     """The ``EventStore`` port on SQLAlchemy. Close it to stop its writer thread."""
 
-    def __init__(self, url: str) -> None:
-        self._writer_engine, self._reader_engine = open_engines(url)
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self._writer_engine, self._reader_engine = open_engines(url, create=create)
         self.url = self._reader_engine.url
         self._is_postgres = self.url.get_backend_name() == "postgresql"
         self._ledger = Ledger()
@@ -240,9 +241,18 @@ class SqlEventStore:
 
     # --- reads --------------------------------------------------------------------------------
 
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read connection whose database errors arrive as one-line ``StoreError``s."""
+        try:
+            with self._reader_engine.connect() as conn:
+                yield conn
+        except sa_exc.SQLAlchemyError as error:
+            raise StoreError(describe(self.url, error)) from None
+
     def read_stream(self, stream_id: str) -> list[Event]:
         """Every event of one stream in version order; empty if there is no such stream."""
-        with self._reader_engine.connect() as conn:
+        with self._reading() as conn:
             return next(iter(_read_streams(conn, [stream_id])), [])
 
     def read_all(self, from_seq: int = 1, limit: int | None = None) -> list[Event]:
@@ -250,7 +260,7 @@ class SqlEventStore:
         query = _select_events().where(schema.events.c.seq >= from_seq).order_by("seq")
         if limit is not None:
             query = query.limit(limit)
-        with self._reader_engine.connect() as conn:
+        with self._reading() as conn:
             return [_event_from_row(row) for row in conn.execute(query)]
 
     def iter_all(self, batch: int = 20_000) -> Iterator[Event]:
@@ -264,7 +274,7 @@ class SqlEventStore:
             after = page[-1].seq
 
     def stream_kind(self, stream_id: str) -> str | None:
-        with self._reader_engine.connect() as conn:
+        with self._reading() as conn:
             kind: str | None = conn.scalar(
                 select(schema.streams.c.kind).where(schema.streams.c.stream_id == stream_id)
             )
@@ -273,16 +283,16 @@ class SqlEventStore:
     def counts(self) -> dict[str, int]:
         """How many rows each of the log and the projections holds."""
         tables = (schema.events, schema.streams, *schema.PROJECTIONS)
-        with self._reader_engine.connect() as conn:
+        with self._reading() as conn:
             return {t.name: conn.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
 
     def rows(self, table_name: str) -> list[dict[str, Any]]:
         table = schema.metadata.tables[table_name]
-        with self._reader_engine.connect() as conn:
+        with self._reading() as conn:
             return [dict(row._mapping) for row in conn.execute(select(table))]
 
     def _stored_seqs(self, event_ids: list[str]) -> dict[str, int]:
-        with self._reader_engine.connect() as conn:
+        with self._reading() as conn:
             return _seqs_of(conn, event_ids)
 
 
