@@ -17,6 +17,7 @@ from blotter.domain.events import (
     EscalationOpened,
     Event,
     OrderCreated,
+    OrderRouted,
     Severity,
     StreamKind,
 )
@@ -43,6 +44,7 @@ class Changes:
     """Read-model rows touched since the last ``Ledger.take_changes()``."""
 
     orders: set[str] = field(default_factory=set)
+    children: set[tuple[str, str]] = field(default_factory=set)  # (order id, child id)
     cases: set[str] = field(default_factory=set)
     positions: set[PositionKey] = field(default_factory=set)
     fills: list[tuple[str, Fill]] = field(default_factory=list)  # (order id, fill)
@@ -52,7 +54,8 @@ class Changes:
 class Ledger:
     """Folds events of every stream kind; never raises for an event that does not fit."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, track_changes: bool = True) -> None:
+        """``track_changes=False`` for a one-off fold that will not write projections."""
         self.orders: dict[str, OrderAggregate] = {}
         self.cases: dict[str, Case] = {}
         self.positions: dict[PositionKey, Position] = {}
@@ -61,6 +64,7 @@ class Ledger:
         self.events = 0
         self.duplicates = 0
         self._changes = Changes()
+        self._tracking = track_changes
 
     @property
     def anomaly_count(self) -> int:
@@ -113,10 +117,18 @@ class Ledger:
         outcome = order.apply(event)
         if outcome is Outcome.DUPLICATE:
             return outcome
-        self._changes.orders.add(order.order_id)
-        for fill in order.fills[fills_before:]:
-            self._book_fill(order, fill)
-        for anomaly in order.anomalies[anomalies_before:]:
+        if self._tracking:
+            self._changes.orders.add(order.order_id)
+            self._note_children(order, event)
+        if len(order.fills) > fills_before:
+            for fill in order.fills[fills_before:]:
+                self._book_fill(order, fill)
+        if len(order.anomalies) > anomalies_before:
+            self._alert_anomalies(order, anomalies_before)
+        return outcome
+
+    def _alert_anomalies(self, order: OrderAggregate, start: int) -> None:
+        for anomaly in order.anomalies[start:]:
             self._alert(
                 f"{anomaly.event_id}:{anomaly.kind}",
                 anomaly.severity,
@@ -125,7 +137,21 @@ class Ledger:
                 anomaly.detail,
                 anomaly.occurred_at,
             )
-        return outcome
+
+    def _note_children(self, order: OrderAggregate, event: Event) -> None:
+        payload = event.payload
+        if isinstance(payload, OrderRouted):
+            touched = [s.child_id for s in payload.slices]
+        else:
+            touched = [getattr(payload, "child_id", None)]
+        self._changes.children.update(
+            (order.order_id, child_id) for child_id in touched if child_id in order.children
+        )
+
+    def version_of(self, stream_id: str) -> int | None:
+        """The version this ledger has folded a stream to, or None if it does not hold it."""
+        held = self.orders.get(stream_id) or self.cases.get(stream_id)
+        return held.version if held is not None else None
 
     def _book_fill(self, order: OrderAggregate, fill: Fill) -> None:
         assert order.ticket is not None  # a fill is refused before OrderCreated
@@ -136,8 +162,9 @@ class Ledger:
         position.apply_fill(
             order.ticket.side, fill.quantity, fill.price, fill.fee, fill.occurred_at
         )
-        self._changes.positions.add(key)
-        self._changes.fills.append((order.order_id, fill))
+        if self._tracking:
+            self._changes.positions.add(key)
+            self._changes.fills.append((order.order_id, fill))
 
     def _apply_case(self, event: Event) -> Outcome:
         kind = type(event.payload).STREAM
@@ -150,7 +177,8 @@ class Ledger:
         except InvalidTransition as refused:
             return self._orphan(event, str(refused))
         self.cases[event.stream_id] = case
-        self._changes.cases.add(event.stream_id)
+        if self._tracking:
+            self._changes.cases.add(event.stream_id)
         payload = event.payload
         if isinstance(payload, BreakEscalated | EscalationOpened):
             self._alert(
@@ -194,4 +222,5 @@ class Ledger:
             occurred_at=at,
         )
         self.alerts.append(alert)
-        self._changes.alerts.append(alert)
+        if self._tracking:
+            self._changes.alerts.append(alert)

@@ -15,17 +15,18 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy import exc as sa_exc
 
 from blotter.domain.events import Event, OrderCreated, decode_payload, encode_payload
 from blotter.domain.ledger import Ledger
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
 from blotter.store import projections, schema
+from blotter.store.bulk import BulkWriter
 from blotter.store.database import StoreError, describe, open_engines
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,23 @@ _PG_WRITE_LOCK = 0x626C6F74  # advisory lock that serializes writers of one Post
 
 @dataclass
 class _Append:
+    """A queued append; a thread waits on ``future``, a coroutine on ``waiter``."""
+
     stream_id: str
     expected_version: int
     events: Sequence[Event]
-    future: concurrent.futures.Future[AppendResult] = field(
-        default_factory=concurrent.futures.Future
-    )
+    future: concurrent.futures.Future[AppendResult] | None = None
+    waiter: asyncio.Future[AppendResult] | None = None
+
+    def settle(self, outcome: AppendResult | Exception) -> None:
+        """Resolve the waiting side; for a coroutine this runs on its loop."""
+        target = self.waiter if self.waiter is not None else self.future
+        if target is None or target.cancelled():
+            return  # the caller stopped waiting; the append itself stands as committed or not
+        if isinstance(outcome, Exception):
+            target.set_exception(outcome)
+        else:
+            target.set_result(outcome)
 
 
 class SqlEventStore:
@@ -52,6 +64,7 @@ class SqlEventStore:
         self._writer_engine, self._reader_engine = open_engines(url, create=create)
         self.url = self._reader_engine.url
         self._is_postgres = self.url.get_backend_name() == "postgresql"
+        self._bulk = BulkWriter(self.url.get_backend_name())
         self._ledger = Ledger()
         self._ledger_seq = -1  # the log position the in-memory ledger has folded up to
         self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
@@ -64,8 +77,13 @@ class SqlEventStore:
     async def append(
         self, stream_id: str, expected_version: int, events: Sequence[Event]
     ) -> AppendResult:
-        """Append and wait, without blocking the loop, until the events are durable."""
-        return await asyncio.wrap_future(self.submit(stream_id, expected_version, events))
+        """Append and wait, without blocking the loop, until the events are durable.
+
+        Cancelling the wait does not withdraw the append: it may still commit.
+        """
+        waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Append(stream_id, expected_version, events, waiter=waiter))
+        return await waiter
 
     def append_sync(
         self, stream_id: str, expected_version: int, events: Sequence[Event]
@@ -82,12 +100,15 @@ class SqlEventStore:
         ``expected_version``, unless every event is already stored: that is a duplicate,
         reported with ``duplicate=True`` and no change.
         """
+        future: concurrent.futures.Future[AppendResult] = concurrent.futures.Future()
+        self._enqueue(_Append(stream_id, expected_version, events, future=future))
+        return future
+
+    def _enqueue(self, request: _Append) -> None:
         if self._closed:
             raise StoreError("the event store is closed")
-        _check_events(stream_id, expected_version, events)
-        request = _Append(stream_id, expected_version, events)
+        _check_events(request.stream_id, request.expected_version, request.events)
         self._queue.put(request)
-        return request.future
 
     def close(self) -> None:
         """Finish queued appends, stop the writer and release the database."""
@@ -137,11 +158,7 @@ class SqlEventStore:
                 for request in batch:
                     self._commit([request])
                 return
-        for request, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                request.future.set_exception(outcome)
-            else:
-                request.future.set_result(outcome)
+        _settle_all(batch, outcomes)
 
     def _explain_failure(self, request: _Append, error: Exception) -> AppendResult | Exception:
         if isinstance(error, sa_exc.IntegrityError):
@@ -170,7 +187,7 @@ class SqlEventStore:
             last_seq = conn.scalar(select(func.max(schema.events.c.seq))) or 0
             if last_seq != self._ledger_seq:  # another writer appended: our cache is stale
                 self._forget_ledger()
-            versions = _stream_versions(conn, {r.stream_id for r in batch})
+            versions = self._stream_versions(conn, {r.stream_id for r in batch})
             outcomes: list[AppendResult | Exception] = []
             accepted: list[Event] = []
             for request in batch:
@@ -194,11 +211,27 @@ class SqlEventStore:
                     )
                 )
             if accepted:
-                conn.execute(schema.events.insert(), [_event_row(e) for e in accepted])
-                _save_stream_versions(conn, accepted)
+                self._bulk.write(conn, schema.events, [_event_row(e) for e in accepted])
+                self._bulk.write(conn, schema.streams, _stream_rows(accepted))
                 self._project(conn, accepted)
         self._ledger_seq = last_seq
         return outcomes
+
+    def _stream_versions(self, conn: Connection, stream_ids: set[str]) -> dict[str, int]:
+        """Current versions: from the ledger where it holds the stream, else from the table."""
+        versions: dict[str, int] = {}
+        unknown = []
+        for stream_id in stream_ids:
+            version = self._ledger.version_of(stream_id)
+            if version is None:
+                unknown.append(stream_id)
+            else:
+                versions[stream_id] = version
+        for chunk in _chunks(unknown):
+            query = "SELECT stream_id, version FROM streams WHERE stream_id IN "
+            rows = conn.exec_driver_sql(query + _in_list(conn, len(chunk)), tuple(chunk))
+            versions.update(dict(rows.all()))
+        return versions
 
     def _duplicate_or_conflict(
         self, conn: Connection, request: _Append, actual: int
@@ -214,7 +247,8 @@ class SqlEventStore:
         self._restore(conn, accepted)
         for event in accepted:
             ledger.apply(event)
-        projections.write_rows(conn, projections.changed_rows(ledger, ledger.take_changes()))
+        for table, rows in projections.changed_rows(ledger, ledger.take_changes()).items():
+            self._bulk.write(conn, table, rows)
 
     def _restore(self, conn: Connection, accepted: list[Event]) -> None:
         """Bring the streams and positions this batch touches into memory, as stored."""
@@ -257,11 +291,15 @@ class SqlEventStore:
 
     def read_all(self, from_seq: int = 1, limit: int | None = None) -> list[Event]:
         """Events with ``seq >= from_seq`` in global order (for a subscriber's catch-up)."""
-        query = _select_events().where(schema.events.c.seq >= from_seq).order_by("seq")
-        if limit is not None:
-            query = query.limit(limit)
         with self._reading() as conn:
-            return [_event_from_row(row) for row in conn.execute(query)]
+            marker = _marker(conn)
+            query = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq >= {marker} ORDER BY seq"
+            parameters: tuple[int, ...] = (from_seq,)
+            if limit is not None:
+                query += f" LIMIT {marker}"
+                parameters += (limit,)
+            rows = conn.exec_driver_sql(query, parameters).fetchall()
+        return [_event_from_row(row) for row in rows]
 
     def iter_all(self, batch: int = 20_000) -> Iterator[Event]:
         """Every event in global order, read in pages so memory stays flat."""
@@ -290,6 +328,14 @@ class SqlEventStore:
         table = schema.metadata.tables[table_name]
         with self._reading() as conn:
             return [dict(row._mapping) for row in conn.execute(select(table))]
+
+    def raw_rows(self, table: Table) -> list[tuple[Any, ...]]:
+        """A table's rows as the driver returns them (decimals as text), in column order."""
+        columns = ", ".join(c.name for c in table.columns)
+        with self._reading() as conn:
+            return [
+                tuple(row) for row in conn.exec_driver_sql(f"SELECT {columns} FROM {table.name}")
+            ]
 
     def _stored_seqs(self, event_ids: list[str]) -> dict[str, int]:
         with self._reading() as conn:
@@ -327,29 +373,14 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[start : start + _IN_CHUNK]
 
 
-def _stream_versions(conn: Connection, stream_ids: set[str]) -> dict[str, int]:
-    table = schema.streams
-    versions: dict[str, int] = {}
-    for chunk in _chunks(sorted(stream_ids)):
-        query = select(table.c.stream_id, table.c.version).where(table.c.stream_id.in_(chunk))
-        versions.update({row.stream_id: row.version for row in conn.execute(query)})
-    return versions
-
-
-def _save_stream_versions(conn: Connection, accepted: list[Event]) -> None:
+def _stream_rows(accepted: list[Event]) -> list[tuple[Any, ...]]:
     latest: dict[str, Event] = {}
     for event in accepted:
         latest[event.stream_id] = event
-    rows = [
-        {
-            "stream_id": e.stream_id,
-            "kind": type(e.payload).STREAM.value,
-            "version": e.stream_version,
-            "last_seq": e.seq,
-        }
+    return [
+        (e.stream_id, type(e.payload).STREAM.value, e.stream_version, e.seq)
         for e in latest.values()
     ]
-    projections.write_rows(conn, {schema.streams: rows})
 
 
 def _seqs_of(conn: Connection, event_ids: list[str]) -> dict[str, int]:
@@ -361,22 +392,32 @@ def _seqs_of(conn: Connection, event_ids: list[str]) -> dict[str, int]:
     return found
 
 
+_EVENT_COLUMNS = ", ".join(c.name for c in schema.events.columns)
+
+
 def _read_streams(conn: Connection, stream_ids: list[str]) -> Iterator[list[Event]]:
-    table = schema.events
     for chunk in _chunks(stream_ids):
         query = (
-            _select_events()
-            .where(table.c.stream_id.in_(chunk))
-            .order_by(table.c.stream_id, table.c.stream_version)
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id IN {_in_list(conn, len(chunk))} "
+            "ORDER BY stream_id, stream_version"
         )
         current: list[Event] = []
-        for row in conn.execute(query):
-            if current and current[-1].stream_id != row.stream_id:
+        for row in conn.exec_driver_sql(query, tuple(chunk)):
+            if current and current[-1].stream_id != row[2]:
                 yield current
                 current = []
             current.append(_event_from_row(row))
         if current:
             yield current
+
+
+def _marker(conn: Connection) -> str:
+    """The driver's positional parameter marker, for raw SQL on the hot paths."""
+    return "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+def _in_list(conn: Connection, count: int) -> str:
+    return "(" + ", ".join([_marker(conn)] * count) + ")"
 
 
 def _read_positions(conn: Connection, keys: list[tuple[str, str]]) -> Iterator[Any]:
@@ -386,39 +427,70 @@ def _read_positions(conn: Connection, keys: list[tuple[str, str]]) -> Iterator[A
         yield from conn.execute(query)
 
 
-def _select_events() -> Any:
-    return select(schema.events)
+def _event_row(event: Event) -> tuple[Any, ...]:
+    return (
+        event.seq,
+        event.event_id,
+        event.stream_id,
+        event.stream_version,
+        event.type,
+        event.schema_version,
+        event.occurred_at,
+        event.recorded_at,
+        event.actor,
+        event.correlation_id,
+        event.causation_id,
+        encode_payload(event.payload),
+    )
 
 
-def _event_row(event: Event) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "event_id": event.event_id,
-        "stream_id": event.stream_id,
-        "stream_version": event.stream_version,
-        "type": event.type,
-        "schema_version": event.schema_version,
-        "occurred_at": event.occurred_at,
-        "recorded_at": event.recorded_at,
-        "actor": event.actor,
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "payload": encode_payload(event.payload),
-    }
+def _settle_all(batch: list[_Append], outcomes: list[AppendResult | Exception]) -> None:
+    """Resolve every waiter of a batch: one wake-up per event loop, not one per append."""
+    per_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Append, Any]]] = {}
+    for request, outcome in zip(batch, outcomes, strict=True):
+        if request.waiter is None:
+            request.settle(outcome)
+        else:
+            per_loop.setdefault(request.waiter.get_loop(), []).append((request, outcome))
+    for loop, settled in per_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_on_loop, settled)
+        except RuntimeError:  # the loop closed while its appends were on disk
+            log.warning("%d appends committed after their event loop closed", len(settled))
+
+
+def _settle_on_loop(settled: list[tuple[_Append, Any]]) -> None:
+    for request, outcome in settled:
+        request.settle(outcome)
 
 
 def _event_from_row(row: Any) -> Event:
+    """An event from a raw ``SELECT`` of the events table's columns, in order."""
+    (
+        seq,
+        event_id,
+        stream_id,
+        stream_version,
+        type_name,
+        schema_version,
+        occurred_at,
+        recorded_at,
+        actor,
+        correlation_id,
+        causation_id,
+        payload,
+    ) = row
     return Event(
-        event_id=row.event_id,
-        stream_id=row.stream_id,
-        stream_version=row.stream_version,
-        type=row.type,
-        schema_version=row.schema_version,
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
-        actor=row.actor,
-        correlation_id=row.correlation_id,
-        causation_id=row.causation_id,
-        payload=decode_payload(row.type, row.schema_version, row.payload),
-        seq=row.seq,
+        event_id=event_id,
+        stream_id=stream_id,
+        stream_version=stream_version,
+        type=type_name,
+        schema_version=schema_version,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        actor=actor,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        payload=decode_payload(type_name, schema_version, payload),
+        seq=seq,
     )

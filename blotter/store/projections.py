@@ -10,8 +10,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table
 
 from blotter.domain.cases import Case
 from blotter.domain.ledger import Alert, Changes, Ledger
@@ -19,84 +18,88 @@ from blotter.domain.order import ChildOrder, Fill, OrderAggregate
 from blotter.domain.positions import Position
 from blotter.store import schema
 
-Row = dict[str, Any]
+Row = tuple[Any, ...]  # one projection row in its table's column order, in driver types
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def order_row(order: OrderAggregate) -> Row:
     ticket = order.ticket
     assert ticket is not None  # the ledger keeps only orders that were created
-    return {
-        "order_id": order.order_id,
-        "client_order_id": ticket.client_order_id,
-        "account": ticket.account,
-        "instrument": ticket.instrument,
-        "side": ticket.side.value,
-        "order_type": ticket.order_type.value,
-        "time_in_force": ticket.time_in_force.value,
-        "venue_choice": ticket.venue,
-        "quantity": order.quantity,
-        "limit_price": ticket.limit_price,
-        "filled": order.filled,
-        "leaves": order.leaves,
-        "canceled": order.canceled,
-        "avg_price": order.avg_price,
-        "state": order.state.value,
-        "venues": ",".join(order.venues),
-        "reject_reason": order.reject_reason,
-        "anomalies": len(order.anomalies),
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-        "version": order.version,
-    }
+    return (
+        order.order_id,
+        ticket.client_order_id,
+        ticket.account,
+        ticket.instrument,
+        ticket.side.value,
+        ticket.order_type.value,
+        ticket.time_in_force.value,
+        ticket.venue,
+        str(order.quantity),
+        _text(ticket.limit_price),
+        str(order.filled),
+        str(order.leaves),
+        str(order.canceled),
+        _text(order.avg_price),
+        order.state.value,
+        ",".join(order.venues),
+        order.reject_reason,
+        len(order.anomalies),
+        order.created_at,
+        order.updated_at,
+        order.version,
+    )
 
 
 def child_row(order_id: str, child: ChildOrder) -> Row:
-    return {
-        "child_id": child.child_id,
-        "order_id": order_id,
-        "client_order_id": child.client_order_id,
-        "venue": child.venue,
-        "venue_order_id": child.venue_order_id,
-        "quantity": child.quantity,
-        "filled": child.filled,
-        "leaves": child.leaves,
-        "canceled": child.canceled,
-        "avg_price": child.avg_price,
-        "state": child.state.value,
-        "updated_at": child.updated_at,
-    }
+    return (
+        child.child_id,
+        order_id,
+        child.client_order_id,
+        child.venue,
+        child.venue_order_id,
+        str(child.quantity),
+        str(child.filled),
+        str(child.leaves),
+        str(child.canceled),
+        _text(child.avg_price),
+        child.state.value,
+        child.updated_at,
+    )
 
 
 def fill_row(order: OrderAggregate, fill: Fill) -> Row:
     ticket = order.ticket
     assert ticket is not None
-    return {
-        "event_id": fill.event_id,
-        "order_id": order.order_id,
-        "child_id": fill.child_id,
-        "venue": fill.venue,
-        "exec_id": fill.exec_id,
-        "account": ticket.account,
-        "instrument": ticket.instrument,
-        "side": ticket.side.value,
-        "quantity": fill.quantity,
-        "price": fill.price,
-        "fee": fill.fee,
-        "liquidity": fill.liquidity.value,
-        "occurred_at": fill.occurred_at,
-    }
+    return (
+        fill.event_id,
+        order.order_id,
+        fill.child_id,
+        fill.venue,
+        fill.exec_id,
+        ticket.account,
+        ticket.instrument,
+        ticket.side.value,
+        str(fill.quantity),
+        str(fill.price),
+        str(fill.fee),
+        fill.liquidity.value,
+        fill.occurred_at,
+    )
 
 
 def position_row(position: Position) -> Row:
-    return {
-        "account": position.account,
-        "instrument": position.instrument,
-        "quantity": position.quantity,
-        "cost": position.cost,
-        "realized_pnl": position.realized_pnl,
-        "fees": position.fees,
-        "updated_at": position.updated_at,
-    }
+    return (
+        position.account,
+        position.instrument,
+        str(position.quantity),
+        str(position.cost),
+        str(position.realized_pnl),
+        str(position.fees),
+        position.updated_at,
+    )
 
 
 def position_from_row(row: Any) -> Position:
@@ -110,26 +113,26 @@ def position_from_row(row: Any) -> Position:
 
 
 def alert_row(alert: Alert) -> Row:
-    return {
-        "alert_id": alert.alert_id,
-        "severity": alert.severity.value,
-        "source": alert.source,
-        "stream_id": alert.stream_id,
-        "message": alert.message,
-        "occurred_at": alert.occurred_at,
-        "acknowledged": False,
-    }
+    return (
+        alert.alert_id,
+        alert.severity.value,
+        alert.source,
+        alert.stream_id,
+        alert.message,
+        alert.occurred_at,
+        False,
+    )
 
 
 def case_row(case: Case) -> Row:
-    return {
-        "stream_id": case.stream_id,
-        "kind": case.kind.value,
-        "state": str(case.state),
-        "assignee": case.assignee,
-        "version": case.version,
-        "updated_at": case.updated_at,
-    }
+    return (
+        case.stream_id,
+        case.kind.value,
+        str(case.state),
+        case.assignee,
+        case.version,
+        case.updated_at,
+    )
 
 
 def changed_rows(ledger: Ledger, changes: Changes) -> dict[Table, list[Row]]:
@@ -137,7 +140,9 @@ def changed_rows(ledger: Ledger, changes: Changes) -> dict[Table, list[Row]]:
     touched = [ledger.orders[order_id] for order_id in changes.orders]
     return {
         schema.orders: [order_row(o) for o in touched if o.ticket is not None],
-        schema.children: [child_row(o.order_id, c) for o in touched for c in o.children.values()],
+        schema.children: [
+            child_row(oid, ledger.orders[oid].children[cid]) for oid, cid in changes.children
+        ],
         schema.fills: [fill_row(ledger.orders[oid], fill) for oid, fill in changes.fills],
         schema.positions: [position_row(ledger.positions[key]) for key in changes.positions],
         schema.alerts: [alert_row(alert) for alert in changes.alerts],
@@ -158,33 +163,7 @@ def all_rows(ledger: Ledger) -> dict[Table, Iterator[Row]]:
     }
 
 
-# Rows that never change once written are inserted; the rest are upserted.
-_APPEND_ONLY = frozenset({"fills", "alerts"})
-
-
-def write_rows(connection: Connection, rows: dict[Table, list[Row]]) -> None:
-    for table, table_rows in rows.items():
-        if table_rows:
-            connection.execute(_upsert(connection, table), table_rows)
-
-
-def _upsert(connection: Connection, table: Table) -> Any:
-    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(table)
-    keys = [c.name for c in table.primary_key.columns]
-    if table.name in _APPEND_ONLY:
-        return statement.on_conflict_do_nothing(index_elements=keys)
-    updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-    return statement.on_conflict_do_update(index_elements=keys, set_=updates)
-
-
-def comparable(value: Any) -> Any:
-    """How a value compares across a round trip: decimals by their stored text."""
-    return str(value) if isinstance(value, Decimal) else value
-
-
-def keyed(table: Table, rows: Iterable[Row]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
-    """Rows by primary key, values in column order, ready to compare."""
-    keys = [c.name for c in table.primary_key.columns]
-    names = [c.name for c in table.columns]
-    return {tuple(row[k] for k in keys): tuple(comparable(row[n]) for n in names) for row in rows}
+def keyed(table: Table, rows: Iterable[Row]) -> dict[Row, Row]:
+    """Rows by primary key, ready to compare with what the database returns."""
+    positions = [i for i, c in enumerate(table.columns) if c.primary_key]
+    return {tuple(row[i] for i in positions): tuple(row) for row in rows}

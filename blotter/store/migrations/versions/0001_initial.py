@@ -49,8 +49,8 @@ def upgrade() -> None:
         "orders",
         sa.Column("order_id", sa.String(64), primary_key=True),
         sa.Column("client_order_id", sa.String(64), nullable=False),
-        sa.Column("account", sa.String(64), nullable=False, index=True),
-        sa.Column("instrument", sa.String(32), nullable=False, index=True),
+        sa.Column("account", sa.String(64), nullable=False),
+        sa.Column("instrument", sa.String(32), nullable=False),
         sa.Column("side", sa.String(8), nullable=False),
         sa.Column("order_type", sa.String(8), nullable=False),
         sa.Column("time_in_force", sa.String(8), nullable=False),
@@ -61,7 +61,7 @@ def upgrade() -> None:
         _decimal("leaves"),
         _decimal("canceled"),
         _decimal("avg_price", nullable=True),
-        sa.Column("state", sa.String(20), nullable=False, index=True),
+        sa.Column("state", sa.String(20), nullable=False),
         sa.Column("venues", sa.String(256), nullable=False),
         sa.Column("reject_reason", sa.Text),
         sa.Column("anomalies", sa.Integer, nullable=False),
@@ -100,7 +100,6 @@ def upgrade() -> None:
         sa.Column("liquidity", sa.String(8), nullable=False),
         sa.Column("occurred_at", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_fills_venue_exec", "fills", ["venue", "exec_id"])
     op.create_table(
         "positions",
         sa.Column("account", sa.String(64), primary_key=True),
@@ -114,7 +113,7 @@ def upgrade() -> None:
     op.create_table(
         "alerts",
         sa.Column("alert_id", sa.String(128), primary_key=True),
-        sa.Column("severity", sa.String(16), nullable=False, index=True),
+        sa.Column("severity", sa.String(16), nullable=False),
         sa.Column("source", sa.String(32), nullable=False),
         sa.Column("stream_id", sa.String(64), nullable=False),
         sa.Column("message", sa.Text, nullable=False),
