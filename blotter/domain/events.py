@@ -300,7 +300,7 @@ STREAM_OPENERS: dict[StreamKind, type[Payload]] = {
 }
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Event(msgspec.Struct, frozen=True, gc=False):
     """The envelope. ``seq`` is the store's global sequence number, 0 until the store assigns it."""
 
     event_id: str

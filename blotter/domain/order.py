@@ -65,6 +65,7 @@ class Fill(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     fee: Decimal
     liquidity: Liquidity
     occurred_at: int
+    seq: int  # the fill event's place in the log: fills of many orders fold in this order
 
 
 class ChildOrder:
@@ -201,9 +202,16 @@ class OrderAggregate:
                 )
             )
             return Outcome.APPLIED
+        if event.type in _PARENT_EVENTS:
+            return self._apply_own(event)
         child_id: str | None = getattr(payload, "child_id", None)
         if child_id is None:
-            return self._apply_own(event)
+            return self._anomaly(
+                event,
+                AnomalyKind.INVALID_TRANSITION,
+                Severity.WARNING,
+                f"{event.type} does not belong to an order",
+            )
         return self._apply_child(event, child_id)
 
     def _create(self, event: Event, ticket: OrderCreated) -> Outcome:
@@ -358,6 +366,7 @@ class OrderAggregate:
                 fee=fill.fee,
                 liquidity=fill.liquidity,
                 occurred_at=event.occurred_at,
+                seq=event.seq,
             )
         )
         return outcome
@@ -401,6 +410,18 @@ class OrderAggregate:
         return Outcome.ANOMALY
 
 
+# Events about the parent itself; every other order event names a child.
+_PARENT_EVENTS = frozenset(
+    {
+        "OrderValidated",
+        "OrderRejected",
+        "OrderRouted",
+        "OrderCancelRequested",
+        "OrderCanceled",
+        "OrderSettled",
+        "OrderSettlementFailed",
+    }
+)
 _CLOSING_CHILD_EVENTS = frozenset({"ChildCanceled", "ChildExpired", "ChildRejected"})
 
 PARENT_TRIGGERS = {

@@ -56,11 +56,14 @@ def parse_url(text: str) -> URL:
     return url
 
 
-def open_engines(text: str, *, create: bool = True) -> tuple[Engine, Engine]:
+def open_engines(
+    text: str, *, create: bool = True, migrated: bool = False
+) -> tuple[Engine, Engine]:
     """Return ``(writer, reader)`` engines on a migrated database.
 
     The writer's transactions take the write lock at BEGIN, so reading the next sequence
-    number and appending are one atomic step. ``create=False`` refuses a missing SQLite file.
+    number and appending are one atomic step. ``create=False`` refuses a missing SQLite file;
+    ``migrated=True`` trusts a caller that has just migrated this database itself.
     """
     url = parse_url(text)
     if url.get_backend_name() == "sqlite":
@@ -68,7 +71,8 @@ def open_engines(text: str, *, create: bool = True) -> tuple[Engine, Engine]:
     writer = _engine(url, immediate=True)
     reader = _engine(url, immediate=False)
     try:
-        migrate(writer)
+        if not migrated:
+            migrate(writer)
     except Exception:
         writer.dispose()
         reader.dispose()
@@ -99,6 +103,7 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB: the hot pages of every index
+        cursor.execute("PRAGMA mmap_size = 1073741824")  # reads of a large log skip the copies
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -3,25 +3,36 @@
 It rebuilds every projection in memory from the events alone, compares them row by row with
 the stored projections, checks each stream's versions, each order's conservation and each
 position against its fills, and reports what differs. It writes nothing.
+
+Streams are independent, so the log is split by stream into shards folded in parallel, one
+process per core. Positions mix the fills of many orders: they are folded last, from every
+shard's fills merged back into log order.
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+from blotter.domain.events import Event
 from blotter.domain.ledger import Ledger
+from blotter.domain.order import Fill
+from blotter.domain.positions import Position
 from blotter.domain.values import ZERO, Side
 from blotter.store import projections, schema
-from blotter.store.event_store import SqlEventStore
+from blotter.store.event_store import Shard, SqlEventStore
 
 MAX_LISTED = 50  # mismatches listed in full; the count is always complete
+MAX_WORKERS = 4
 
 
 class Mismatch(msgspec.Struct, frozen=True):
@@ -42,6 +53,7 @@ class ReplayReport(msgspec.Struct, kw_only=True):
     mismatch_count: int
     mismatches: list[Mismatch]
     seconds: float
+    workers: int = 1
 
     @property
     def ok(self) -> bool:
@@ -59,6 +71,27 @@ class _Findings:
             self.listed.append(Mismatch(table, str(key), detail))
 
 
+# A fill as positions need it: (seq, account, instrument, side, quantity, price, fee, at).
+_PositionFill = tuple[int, str, str, str, Decimal, Decimal, Decimal, int]
+
+
+class _ShardResult(msgspec.Struct):
+    events: int
+    streams: int
+    orders: int
+    alerts: int
+    duplicates: int
+    anomalies: int
+    fills: list[_PositionFill]
+    findings_count: int
+    findings: list[Mismatch]
+
+
+# Shard results cross the process boundary as msgpack: pickling Decimals is several times slower.
+_encode_result = msgspec.msgpack.Encoder().encode
+_decode_result = msgspec.msgpack.Decoder(_ShardResult).decode
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """The fold makes millions of small, acyclic objects; collecting them mid-fold is waste."""
@@ -71,49 +104,100 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def replay(store: SqlEventStore) -> ReplayReport:
+def replay(store: SqlEventStore, workers: int | None = None) -> ReplayReport:
+    """Check the whole store; ``workers`` defaults to the number of cores (at most 4)."""
     started = time.perf_counter()
+    count = workers or min(MAX_WORKERS, os.cpu_count() or 1)
+    shards = [Shard(index, count) for index in range(count)]
+    if count == 1:
+        results = [_replay_shard_of(store, shards[0])]
+    else:
+        url = store.url.render_as_string(hide_password=False)
+        context = multiprocessing.get_context("spawn")  # never fork a process that has threads
+        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+            results = [_decode_result(r) for r in pool.map(_replay_shard, [url] * count, shards)]
+    findings = _Findings()
+    for result in results:
+        findings.count += result.findings_count
+        findings.listed.extend(result.findings[: MAX_LISTED - len(findings.listed)])
+    fills = sorted(fill for result in results for fill in result.fills)
+    positions = _check_positions(store, fills, findings)
+    return ReplayReport(
+        events=sum(r.events for r in results),
+        streams=sum(r.streams for r in results),
+        orders=sum(r.orders for r in results),
+        fills=len(fills),
+        positions=positions,
+        alerts=sum(r.alerts for r in results),
+        duplicates=sum(r.duplicates for r in results),
+        anomalies=sum(r.anomalies for r in results),
+        mismatch_count=findings.count,
+        mismatches=findings.listed,
+        seconds=round(time.perf_counter() - started, 3),
+        workers=count,
+    )
+
+
+def _replay_shard(url: str, shard: Shard) -> bytes:
+    """A worker process: open the store (migrated by the caller), check one shard."""
+    with SqlEventStore(url, create=False, migrated=True) as store:
+        return _encode_result(_replay_shard_of(store, shard))
+
+
+def _replay_shard_of(store: SqlEventStore, shard: Shard) -> _ShardResult:
     findings = _Findings()
     ledger = Ledger(track_changes=False)
-    streams: dict[str, dict[str, Any]] = {}
+    latest: dict[str, Event] = {}  # each stream's last event
     with _gc_paused():
-        for event in store.iter_all():
-            seen = streams.get(event.stream_id)
-            expected = 1 if seen is None else seen["version"] + 1
+        for event in store.iter_all(shard=shard):
+            seen = latest.get(event.stream_id)
+            expected = 1 if seen is None else seen.stream_version + 1
             if event.stream_version != expected:
                 findings.add(
                     "events",
                     event.event_id,
                     f"stream {event.stream_id} version {event.stream_version}, expected {expected}",
                 )
-            streams[event.stream_id] = {
-                "version": event.stream_version,
-                "row": (
-                    event.stream_id,
-                    type(event.payload).STREAM.value,
-                    event.stream_version,
-                    event.seq,
-                ),
-            }
+            latest[event.stream_id] = event
             ledger.apply(event)
         _check_conservation(ledger, findings)
-        _check_positions(ledger, findings)
         rebuilt = projections.all_rows(ledger)
-        rebuilt[schema.streams] = (s["row"] for s in streams.values())
+        del rebuilt[schema.positions]  # folded across shards, by the caller
+        rebuilt[schema.streams] = (
+            (e.stream_id, type(e.payload).STREAM.value, e.stream_version, e.seq)
+            for e in latest.values()
+        )
         for table, rows in rebuilt.items():
-            _compare(table, projections.keyed(table, rows), store, findings)
-    return ReplayReport(
+            _compare(table, projections.keyed(table, rows), store.raw_rows(table, shard), findings)
+        fills = [
+            _position_fill(order.ticket, fill)
+            for order in ledger.orders.values()
+            if order.ticket is not None
+            for fill in order.fills
+        ]
+    return _ShardResult(
         events=ledger.events,
-        streams=len(streams),
+        streams=len(latest),
         orders=len(ledger.orders),
-        fills=sum(len(o.fills) for o in ledger.orders.values()),
-        positions=len(ledger.positions),
         alerts=len(ledger.alerts),
         duplicates=ledger.duplicates,
         anomalies=ledger.anomaly_count,
-        mismatch_count=findings.count,
-        mismatches=findings.listed,
-        seconds=round(time.perf_counter() - started, 3),
+        fills=fills,
+        findings_count=findings.count,
+        findings=findings.listed,
+    )
+
+
+def _position_fill(ticket: Any, fill: Fill) -> _PositionFill:
+    return (
+        fill.seq,
+        ticket.account,
+        ticket.instrument,
+        ticket.side.value,
+        fill.quantity,
+        fill.price,
+        fill.fee,
+        fill.occurred_at,
     )
 
 
@@ -136,28 +220,37 @@ def _check_conservation(ledger: Ledger, findings: _Findings) -> None:
                 )
 
 
-def _check_positions(ledger: Ledger, findings: _Findings) -> None:
-    """Each position's quantity must be the signed sum of its fills, computed independently."""
-    expected: dict[tuple[str, str], Decimal] = {}
-    for order in ledger.orders.values():
-        if order.ticket is None or not order.fills:
-            continue
-        key = (order.ticket.account, order.ticket.instrument)
-        sign = 1 if order.ticket.side is Side.BUY else -1
-        expected[key] = expected.get(key, ZERO) + sign * order.filled
-    for key in expected.keys() | ledger.positions.keys():
-        held = ledger.positions[key].quantity if key in ledger.positions else ZERO
-        if held != expected.get(key, ZERO):
-            findings.add("positions", key, f"position {held} but fills sum to {expected.get(key)}")
+def _check_positions(store: SqlEventStore, fills: list[_PositionFill], findings: _Findings) -> int:
+    """Fold positions from every fill in log order; check each against its signed fill sum."""
+    positions: dict[tuple[str, str], Position] = {}
+    signed_sums: dict[tuple[str, str], Decimal] = {}
+    for _seq, account, instrument, side, quantity, price, fee, at in fills:
+        key = (account, instrument)
+        position = positions.get(key)
+        if position is None:
+            position = positions[key] = Position(account, instrument)
+        position.apply_fill(Side(side), quantity, price, fee, at)
+        signed_sums[key] = signed_sums.get(key, ZERO) + (quantity if side == "BUY" else -quantity)
+    for key, position in positions.items():
+        if position.quantity != signed_sums[key]:
+            findings.add(
+                "positions",
+                key,
+                f"position {position.quantity} but fills sum to {signed_sums[key]}",
+            )
+    table = schema.positions
+    rebuilt = projections.keyed(table, (projections.position_row(p) for p in positions.values()))
+    _compare(table, rebuilt, store.raw_rows(table), findings)
+    return len(positions)
 
 
 def _compare(
-    table: Any, rebuilt: dict[Any, Any], store: SqlEventStore, findings: _Findings
+    table: Any, rebuilt: dict[Any, Any], stored: list[tuple[Any, ...]], findings: _Findings
 ) -> None:
     """Walk the stored rows once, matching each against the rebuilt row of the same key."""
     names = [c.name for c in table.columns]
     key_at = [i for i, c in enumerate(table.columns) if c.primary_key]
-    for row in store.raw_rows(table):
+    for row in stored:
         key = tuple(row[i] for i in key_at)
         expected = rebuilt.pop(key, None)
         if expected is None:
