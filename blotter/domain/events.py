@@ -106,22 +106,25 @@ class OrderSettlementFailed(Payload, frozen=True, kw_only=True):
 # --- order stream: child order events --------------------------------------------------------
 
 
-class ChildSubmitted(Payload, frozen=True, kw_only=True):
+class ChildPayload(Payload, frozen=True, kw_only=True):
+    """An event about one child order of the parent."""
+
     child_id: str
 
 
-class ChildAcknowledged(Payload, frozen=True, kw_only=True):
-    child_id: str
+class ChildSubmitted(ChildPayload, frozen=True, kw_only=True):
+    pass
+
+
+class ChildAcknowledged(ChildPayload, frozen=True, kw_only=True):
     venue_order_id: str
 
 
-class ChildRejected(Payload, frozen=True, kw_only=True):
-    child_id: str
+class ChildRejected(ChildPayload, frozen=True, kw_only=True):
     reason: str
 
 
-class ChildFill(Payload, frozen=True, kw_only=True):
-    child_id: str
+class ChildFill(ChildPayload, frozen=True, kw_only=True):
     exec_id: str
     quantity: Decimal
     price: Decimal
@@ -129,23 +132,19 @@ class ChildFill(Payload, frozen=True, kw_only=True):
     liquidity: Liquidity = Liquidity.TAKER
 
 
-class ChildCancelRequested(Payload, frozen=True, kw_only=True):
-    child_id: str
+class ChildCancelRequested(ChildPayload, frozen=True, kw_only=True):
     reason: str = ""
 
 
-class ChildCanceled(Payload, frozen=True, kw_only=True):
-    child_id: str
+class ChildCanceled(ChildPayload, frozen=True, kw_only=True):
     reason: str = ""
 
 
-class ChildCancelRejected(Payload, frozen=True, kw_only=True):
-    child_id: str
+class ChildCancelRejected(ChildPayload, frozen=True, kw_only=True):
     reason: str
 
 
-class ChildExpired(Payload, frozen=True, kw_only=True):
-    child_id: str
+class ChildExpired(ChildPayload, frozen=True, kw_only=True):
     reason: str = ""
 
 

@@ -14,6 +14,7 @@ from blotter.domain.cases import Case
 from blotter.domain.events import (
     AnomalyKind,
     BreakEscalated,
+    ChildPayload,
     EscalationOpened,
     Event,
     OrderCreated,
@@ -142,8 +143,10 @@ class Ledger:
         payload = event.payload
         if isinstance(payload, OrderRouted):
             touched = [s.child_id for s in payload.slices]
+        elif isinstance(payload, ChildPayload):
+            touched = [payload.child_id]
         else:
-            touched = [getattr(payload, "child_id", None)]
+            return
         self._changes.children.update(
             (order.order_id, child_id) for child_id in touched if child_id in order.children
         )

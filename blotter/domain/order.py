@@ -23,6 +23,7 @@ from blotter.domain.events import (
     ChildAcknowledged,
     ChildCancelRejected,
     ChildFill,
+    ChildPayload,
     Event,
     OrderCreated,
     OrderRouted,
@@ -202,17 +203,9 @@ class OrderAggregate:
                 )
             )
             return Outcome.APPLIED
-        if event.type in _PARENT_EVENTS:
-            return self._apply_own(event)
-        child_id: str | None = getattr(payload, "child_id", None)
-        if child_id is None:
-            return self._anomaly(
-                event,
-                AnomalyKind.INVALID_TRANSITION,
-                Severity.WARNING,
-                f"{event.type} does not belong to an order",
-            )
-        return self._apply_child(event, child_id)
+        if isinstance(payload, ChildPayload):
+            return self._apply_child(event, payload.child_id)
+        return self._apply_own(event)
 
     def _create(self, event: Event, ticket: OrderCreated) -> Outcome:
         if self.ticket is not None:
@@ -410,18 +403,6 @@ class OrderAggregate:
         return Outcome.ANOMALY
 
 
-# Events about the parent itself; every other order event names a child.
-_PARENT_EVENTS = frozenset(
-    {
-        "OrderValidated",
-        "OrderRejected",
-        "OrderRouted",
-        "OrderCancelRequested",
-        "OrderCanceled",
-        "OrderSettled",
-        "OrderSettlementFailed",
-    }
-)
 _CLOSING_CHILD_EVENTS = frozenset({"ChildCanceled", "ChildExpired", "ChildRejected"})
 
 PARENT_TRIGGERS = {

@@ -13,11 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
@@ -134,6 +129,13 @@ def _check_sqlite_path(url: URL, create: bool) -> None:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to this blotter's head revision; refuse a newer database."""
+    # Imported here: replay's worker processes open migrated databases and never need Alembic.
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     script = ScriptDirectory.from_config(config)

@@ -6,8 +6,9 @@ from scratch with the same functions and compares. One definition serves both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table
@@ -163,7 +164,12 @@ def all_rows(ledger: Ledger) -> dict[Table, Iterator[Row]]:
     }
 
 
-def keyed(table: Table, rows: Iterable[Row]) -> dict[Row, Row]:
+def key_of(table: Table) -> Callable[[Row], Any]:
+    """The function that picks a row's primary key out of it."""
+    return itemgetter(*[i for i, c in enumerate(table.columns) if c.primary_key])
+
+
+def keyed(table: Table, rows: Iterable[Row]) -> dict[Any, Row]:
     """Rows by primary key, ready to compare with what the database returns."""
-    positions = [i for i, c in enumerate(table.columns) if c.primary_key]
-    return {tuple(row[i] for i in positions): tuple(row) for row in rows}
+    key = key_of(table)
+    return {key(row): row for row in rows}

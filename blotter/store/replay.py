@@ -83,6 +83,7 @@ class _ShardResult(msgspec.Struct):
     duplicates: int
     anomalies: int
     fills: list[_PositionFill]
+    signed_sums: list[tuple[str, str, Decimal]]  # per position key: buys minus sells
     findings_count: int
     findings: list[Mismatch]
 
@@ -120,13 +121,12 @@ def replay(store: SqlEventStore, workers: int | None = None) -> ReplayReport:
     for result in results:
         findings.count += result.findings_count
         findings.listed.extend(result.findings[: MAX_LISTED - len(findings.listed)])
-    fills = sorted(fill for result in results for fill in result.fills)
-    positions = _check_positions(store, fills, findings)
+    positions = _check_positions(store, results, findings)
     return ReplayReport(
         events=sum(r.events for r in results),
         streams=sum(r.streams for r in results),
         orders=sum(r.orders for r in results),
-        fills=len(fills),
+        fills=sum(len(r.fills) for r in results),
         positions=positions,
         alerts=sum(r.alerts for r in results),
         duplicates=sum(r.duplicates for r in results),
@@ -176,6 +176,7 @@ def _replay_shard_of(store: SqlEventStore, shard: Shard) -> _ShardResult:
             for fill in order.fills
         ]
     return _ShardResult(
+        signed_sums=_signed_sums(ledger),
         events=ledger.events,
         streams=len(latest),
         orders=len(ledger.orders),
@@ -186,6 +187,17 @@ def _replay_shard_of(store: SqlEventStore, shard: Shard) -> _ShardResult:
         findings_count=findings.count,
         findings=findings.listed,
     )
+
+
+def _signed_sums(ledger: Ledger) -> list[tuple[str, str, Decimal]]:
+    """What each position must hold, from the orders' filled quantities alone."""
+    sums: dict[tuple[str, str], Decimal] = {}
+    for order in ledger.orders.values():
+        ticket = order.ticket
+        if ticket is not None and order.filled:
+            key = (ticket.account, ticket.instrument)
+            sums[key] = sums.get(key, ZERO) + ticket.side.sign * order.filled
+    return [(account, instrument, amount) for (account, instrument), amount in sums.items()]
 
 
 def _position_fill(ticket: Any, fill: Fill) -> _PositionFill:
@@ -220,24 +232,27 @@ def _check_conservation(ledger: Ledger, findings: _Findings) -> None:
                 )
 
 
-def _check_positions(store: SqlEventStore, fills: list[_PositionFill], findings: _Findings) -> int:
-    """Fold positions from every fill in log order; check each against its signed fill sum."""
+_SIDES = {side.value: side for side in Side}
+
+
+def _check_positions(store: SqlEventStore, results: list[_ShardResult], findings: _Findings) -> int:
+    """Fold positions from every shard's fills in log order; check each against its fills."""
     positions: dict[tuple[str, str], Position] = {}
-    signed_sums: dict[tuple[str, str], Decimal] = {}
-    for _seq, account, instrument, side, quantity, price, fee, at in fills:
-        key = (account, instrument)
-        position = positions.get(key)
+    for _seq, account, instrument, side, quantity, price, fee, at in sorted(
+        fill for result in results for fill in result.fills
+    ):
+        position = positions.get((account, instrument))
         if position is None:
-            position = positions[key] = Position(account, instrument)
-        position.apply_fill(Side(side), quantity, price, fee, at)
-        signed_sums[key] = signed_sums.get(key, ZERO) + (quantity if side == "BUY" else -quantity)
-    for key, position in positions.items():
-        if position.quantity != signed_sums[key]:
-            findings.add(
-                "positions",
-                key,
-                f"position {position.quantity} but fills sum to {signed_sums[key]}",
-            )
+            position = positions[(account, instrument)] = Position(account, instrument)
+        position.apply_fill(_SIDES[side], quantity, price, fee, at)
+    signed: dict[tuple[str, str], Decimal] = {}
+    for result in results:
+        for account, instrument, amount in result.signed_sums:
+            signed[(account, instrument)] = signed.get((account, instrument), ZERO) + amount
+    for key in positions.keys() | signed.keys():
+        held = positions[key].quantity if key in positions else ZERO
+        if held != signed.get(key, ZERO):
+            findings.add("positions", key, f"position {held} but fills sum to {signed.get(key)}")
     table = schema.positions
     rebuilt = projections.keyed(table, (projections.position_row(p) for p in positions.values()))
     _compare(table, rebuilt, store.raw_rows(table), findings)
@@ -249,9 +264,9 @@ def _compare(
 ) -> None:
     """Walk the stored rows once, matching each against the rebuilt row of the same key."""
     names = [c.name for c in table.columns]
-    key_at = [i for i, c in enumerate(table.columns) if c.primary_key]
+    key_of = projections.key_of(table)
     for row in stored:
-        key = tuple(row[i] for i in key_at)
+        key = key_of(row)
         expected = rebuilt.pop(key, None)
         if expected is None:
             findings.add(table.name, key, "stored, but no event implies it")
