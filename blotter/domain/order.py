@@ -182,6 +182,11 @@ class OrderAggregate:
         if event.seq > self.last_seq:
             self.last_seq = event.seq
         payload = event.payload
+        if self.ticket is not None:
+            if isinstance(payload, ChildPayload):
+                return self._apply_child(event, payload)
+            if isinstance(payload, AnomalyRecorded):
+                return self._record(event, payload)
         if isinstance(payload, OrderCreated):
             return self._create(event, payload)
         if self.ticket is None:
@@ -191,21 +196,20 @@ class OrderAggregate:
                 Severity.CRITICAL,
                 f"{event.type} before OrderCreated",
             )
-        if isinstance(payload, AnomalyRecorded):
-            self.anomalies.append(
-                Anomaly(
-                    kind=payload.kind,
-                    severity=payload.severity,
-                    detail=payload.detail,
-                    event_id=event.event_id,
-                    occurred_at=event.occurred_at,
-                    child_id=payload.child_id,
-                )
-            )
-            return Outcome.APPLIED
-        if isinstance(payload, ChildPayload):
-            return self._apply_child(event, payload.child_id)
         return self._apply_own(event)
+
+    def _record(self, event: Event, recorded: AnomalyRecorded) -> Outcome:
+        self.anomalies.append(
+            Anomaly(
+                kind=recorded.kind,
+                severity=recorded.severity,
+                detail=recorded.detail,
+                event_id=event.event_id,
+                occurred_at=event.occurred_at,
+                child_id=recorded.child_id,
+            )
+        )
+        return Outcome.APPLIED
 
     def _create(self, event: Event, ticket: OrderCreated) -> Outcome:
         if self.ticket is not None:
@@ -267,46 +271,58 @@ class OrderAggregate:
         self.live_children += len(routed.slices)
         return None
 
-    def _apply_child(self, event: Event, child_id: str) -> Outcome:
-        child = self.children.get(child_id)
+    def _apply_child(self, event: Event, payload: ChildPayload) -> Outcome:
+        child = self.children.get(payload.child_id)
         if child is None:
             return self._anomaly(
                 event,
                 AnomalyKind.UNKNOWN_CHILD,
                 Severity.CRITICAL,
-                f"{event.type} for unknown child {child_id}",
-                child_id,
+                f"{event.type} for unknown child {payload.child_id}",
+                payload.child_id,
             )
-        payload = event.payload
         if isinstance(payload, ChildFill):
-            if payload.exec_id in self._exec_ids:
-                return Outcome.DUPLICATE
-            if payload.quantity <= 0 or payload.price <= 0:
-                return self._anomaly(
-                    event,
-                    AnomalyKind.INVALID_REPORT,
-                    Severity.CRITICAL,
-                    f"fill {payload.exec_id} of {payload.quantity} at {payload.price}",
-                    child_id,
-                )
-        trigger = self._child_trigger(child, event)
+            return self._apply_fill(event, child, payload)
+        trigger = event.type
+        if isinstance(payload, ChildCancelRejected):
+            trigger = _cancel_rejected_trigger(child)
         try:
-            target = CHILD_ORDER.next_state(child_id, child.state, trigger)
-        except InvalidTransition as refused:
-            return self._refused(event, refused, child_id)
-        outcome = Outcome.APPLIED
-        if isinstance(payload, ChildFill):
-            outcome = self._fill(event, child, payload)
-        elif event.type in _CLOSING_CHILD_EVENTS:
+            target = CHILD_ORDER.transitions[child.state][trigger]
+        except KeyError:
+            return self._child_refused(event, child, trigger)
+        if event.type in _CLOSING_CHILD_EVENTS:
             self._close(child, returned=event.type == "ChildRejected")
         elif isinstance(payload, ChildAcknowledged):
             child.venue_order_id = payload.venue_order_id
-        if target in CHILD_ORDER.terminal and child.state not in CHILD_ORDER.terminal:
+        self._move_child(event, child, target)
+        return Outcome.APPLIED
+
+    def _apply_fill(self, event: Event, child: ChildOrder, fill: ChildFill) -> Outcome:
+        if fill.exec_id in self._exec_ids:
+            return Outcome.DUPLICATE
+        if fill.quantity <= 0 or fill.price <= 0:
+            return self._anomaly(
+                event,
+                AnomalyKind.INVALID_REPORT,
+                Severity.CRITICAL,
+                f"fill {fill.exec_id} of {fill.quantity} at {fill.price}",
+                child.child_id,
+            )
+        trigger = "ChildFilled" if fill.quantity >= child.leaves else "ChildPartiallyFilled"
+        try:
+            target = CHILD_ORDER.transitions[child.state][trigger]
+        except KeyError:
+            return self._child_refused(event, child, trigger)
+        outcome = self._fill(event, child, fill)
+        self._move_child(event, child, target)
+        return outcome
+
+    def _move_child(self, event: Event, child: ChildOrder, target: str) -> None:
+        if target in _CHILD_TERMINAL and child.state not in _CHILD_TERMINAL:
             self.live_children -= 1
         child.state = cast(OrderState, target)
         child.updated_at = event.occurred_at
         self._follow_children(event)
-        return outcome
 
     def _close(self, child: ChildOrder, *, returned: bool) -> None:
         """Close a child's leaves; a venue's rejection returns them to the parent to re-route."""
@@ -315,18 +331,6 @@ class OrderAggregate:
         self._live_leaves -= leaves
         if not returned:
             self._children_closed += leaves
-
-    @staticmethod
-    def _child_trigger(child: ChildOrder, event: Event) -> str:
-        """Name the transition for events whose target depends on quantities."""
-        payload = event.payload
-        if isinstance(payload, ChildFill):
-            return "ChildFilled" if payload.quantity >= child.leaves else "ChildPartiallyFilled"
-        if isinstance(payload, ChildCancelRejected):
-            if child.leaves == 0:
-                return "ChildCancelRejectedFilled"
-            return "ChildCancelRejectedPartiallyFilled" if child.filled else "ChildCancelRejected"
-        return event.type
 
     def _fill(self, event: Event, child: ChildOrder, fill: ChildFill) -> Outcome:
         self._exec_ids.add(fill.exec_id)
@@ -375,6 +379,10 @@ class OrderAggregate:
         except InvalidTransition as refused:
             self._refused(event, refused)
 
+    def _child_refused(self, event: Event, child: ChildOrder, trigger: str) -> Outcome:
+        refused = InvalidTransition(CHILD_ORDER.name, child.child_id, child.state, trigger)
+        return self._refused(event, refused, child.child_id)
+
     def _refused(
         self, event: Event, refused: InvalidTransition, child_id: str | None = None
     ) -> Outcome:
@@ -404,6 +412,15 @@ class OrderAggregate:
 
 
 _CLOSING_CHILD_EVENTS = frozenset({"ChildCanceled", "ChildExpired", "ChildRejected"})
+_CHILD_TERMINAL = CHILD_ORDER.terminal
+
+
+def _cancel_rejected_trigger(child: ChildOrder) -> str:
+    """A refused cancel puts the child back where its fills say it is."""
+    if child.leaves == 0:
+        return "ChildCancelRejectedFilled"
+    return "ChildCancelRejectedPartiallyFilled" if child.filled else "ChildCancelRejected"
+
 
 PARENT_TRIGGERS = {
     S.SUBMITTED: "ChildrenSubmitted",
