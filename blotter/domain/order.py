@@ -446,8 +446,8 @@ def derive_parent_state(order: OrderAggregate) -> OrderState:
     if filled and filled == order.quantity:
         return S.FILLED
     if not order.live_children:
-        if order.leaves:
-            return order.state
+        if order.leaves:  # waiting for the parent's own decision on what the venues returned
+            return S.PARTIALLY_FILLED if filled else order.state
         if any(c.state is S.CANCELED for c in order.children.values()):
             return S.CANCELED
         return S.EXPIRED

@@ -1,0 +1,136 @@
+"""The ledger: positions per account and instrument, changes for the projections, cases."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from blotter.domain.clock import ManualClock
+from blotter.domain.events import (
+    BreakAcknowledged,
+    BreakEscalated,
+    BreakOpened,
+    BreakResolved,
+    EscalationOpened,
+    EscalationResolved,
+    Payload,
+    Severity,
+    make_event,
+)
+from blotter.domain.ids import SequentialIds
+from blotter.domain.ledger import Ledger
+from blotter.domain.order import Outcome
+from blotter.domain.values import Side
+
+from .builders import OrderStory
+
+
+def _filled_story(order_id: str, side: Side, quantity: str, price: str) -> OrderStory:
+    story = OrderStory(order_id=order_id, quantity=quantity, side=side)
+    story.routed(("A", "XNAS", quantity))
+    story.live("A")
+    story.fill("A", quantity, price)
+    return story
+
+
+def test_fills_of_many_orders_book_into_one_position_per_account_and_instrument() -> None:
+    ledger = Ledger()
+    for event in _filled_story("O-1", Side.BUY, "100", "10.00").events:
+        ledger.apply(event)
+    for event in _filled_story("O-2", Side.SELL, "40", "11.00").events:
+        ledger.apply(event)
+    position = ledger.positions[("ACC-1", "AAPL")]
+    assert position.quantity == 60 and position.realized_pnl == Decimal("40.00")
+    changes = ledger.take_changes()
+    assert changes.orders == {"O-1", "O-2"}
+    assert changes.children == {("O-1", "A"), ("O-2", "A")}
+    assert changes.positions == {("ACC-1", "AAPL")} and len(changes.fills) == 2
+    assert ledger.take_changes().orders == set()
+
+
+def test_restoring_a_stream_does_not_book_its_fills_again() -> None:
+    story = _filled_story("O-1", Side.BUY, "100", "10.00")
+    live = Ledger()
+    for event in story.events:
+        live.apply(event)
+    restored = Ledger()
+    restored.restore_position(live.positions[("ACC-1", "AAPL")])
+    restored.restore_stream(story.events)
+    assert restored.positions[("ACC-1", "AAPL")].quantity == 100
+    assert restored.version_of("O-1") == story.version
+    assert restored.version_of("nope") is None
+
+
+def test_an_event_for_an_order_that_was_never_created_is_an_orphan_with_an_alert() -> None:
+    story = _filled_story("O-1", Side.BUY, "10", "10.00")
+    ledger = Ledger()
+    assert ledger.apply(story.events[3]) is Outcome.ANOMALY
+    assert ledger.anomaly_count == 1 and ledger.alerts[0].source == "log"
+
+
+def test_a_break_follows_its_workflow_and_its_escalation_is_an_alert() -> None:
+    ledger = Ledger()
+    ids = SequentialIds("b")
+    clock = ManualClock()
+    payloads: list[Payload] = [
+        BreakOpened(
+            venue="XNAS", account="ACC-1", instrument="AAPL", ours=Decimal(100), theirs=Decimal(90)
+        ),
+        BreakEscalated(reason="difference 10 above tolerance", severity=Severity.CRITICAL),
+        BreakAcknowledged(reason="looking"),
+        BreakResolved(reason="venue corrected"),
+    ]
+    for version, payload in enumerate(payloads, start=1):
+        event = make_event(
+            payload,
+            stream_id="BRK-1",
+            stream_version=version,
+            actor="ops",
+            correlation_id="BRK-1",
+            clock=clock,
+            ids=ids,
+        )
+        assert ledger.apply(event) is Outcome.APPLIED
+    case = ledger.cases["BRK-1"]
+    assert case.state == "RESOLVED" and case.notes[-1] == "venue corrected"
+    [alert] = ledger.alerts
+    assert alert.severity is Severity.CRITICAL and alert.source == "break"
+
+
+def test_a_refused_case_event_is_an_orphan_not_an_exception() -> None:
+    ledger = Ledger()
+    clock, ids = ManualClock(), SequentialIds("e")
+    opened = make_event(
+        EscalationOpened(order_id="O-1", reason="stuck in PENDING_CANCEL"),
+        stream_id="ESC-1",
+        stream_version=1,
+        actor="ops",
+        correlation_id="O-1",
+        clock=clock,
+        ids=ids,
+    )
+    resolved = make_event(
+        EscalationResolved(reason="canceled by phone"),
+        stream_id="ESC-1",
+        stream_version=2,
+        actor="ops",
+        correlation_id="O-1",
+        clock=clock,
+        ids=ids,
+    )
+    again = make_event(
+        EscalationResolved(reason="twice"),
+        stream_id="ESC-1",
+        stream_version=3,
+        actor="ops",
+        correlation_id="O-1",
+        clock=clock,
+        ids=ids,
+    )
+    assert [ledger.apply(e) for e in (opened, resolved, again)] == [
+        Outcome.APPLIED,
+        Outcome.APPLIED,
+        Outcome.ANOMALY,
+    ]
+    assert ledger.apply(resolved) is Outcome.DUPLICATE
+    assert ledger.cases["ESC-1"].state == "RESOLVED"
+    assert [a.source for a in ledger.alerts] == ["escalation", "log"]

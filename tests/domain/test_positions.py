@@ -1,0 +1,59 @@
+"""Positions at average cost, checked against hand-computed figures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from blotter.domain.positions import Position
+from blotter.domain.values import Side
+
+D = Decimal
+
+
+def test_buying_in_two_lots_averages_the_cost() -> None:
+    position = Position("ACC-1", "AAPL")
+    position.apply_fill(Side.BUY, D(100), D("10.00"), D("1.00"))
+    position.apply_fill(Side.BUY, D(300), D("11.00"), D("3.00"))
+    assert position.quantity == 400
+    assert position.avg_cost == D("10.75")
+    assert position.fees == D("4.00") and position.realized_pnl == 0
+
+
+def test_a_partial_close_realizes_against_the_average_and_keeps_it() -> None:
+    position = Position("ACC-1", "AAPL")
+    position.apply_fill(Side.BUY, D(100), D("10.00"), D(0))
+    position.apply_fill(Side.BUY, D(300), D("11.00"), D(0))
+    position.apply_fill(Side.SELL, D(100), D("12.00"), D(0))
+    assert position.realized_pnl == D("125.00")  # 100 * (12.00 - 10.75)
+    assert position.quantity == 300 and position.avg_cost == D("10.75")
+
+
+def test_selling_through_flat_opens_a_short_at_the_fill_price() -> None:
+    position = Position("ACC-1", "AAPL")
+    position.apply_fill(Side.BUY, D(100), D("10.00"), D(0))
+    position.apply_fill(Side.SELL, D(150), D("9.00"), D(0))
+    assert position.realized_pnl == D("-100.00")
+    assert position.quantity == -50 and position.avg_cost == D("9.00")
+    position.apply_fill(Side.BUY, D(50), D("8.00"), D(0))
+    assert position.quantity == 0 and position.cost == 0 and position.avg_cost is None
+    assert position.realized_pnl == D("-50.00")  # the short made 50
+
+
+def test_a_short_realizes_when_bought_back() -> None:
+    position = Position("ACC-2", "BTC-USD")
+    position.apply_fill(Side.SELL, D("0.5"), D("60000"), D(0))
+    position.apply_fill(Side.SELL, D("0.5"), D("62000"), D(0))
+    assert position.avg_cost == D("61000")
+    position.apply_fill(Side.BUY, D("0.25"), D("59000"), D(0))
+    assert position.realized_pnl == D("500.00")
+    assert position.quantity == D("-0.75")
+
+
+def test_unrealized_pnl_is_marked_against_the_cost_of_what_is_open() -> None:
+    position = Position("ACC-1", "AAPL")
+    position.apply_fill(Side.BUY, D(200), D("10.50"), D(0))
+    assert position.unrealized_pnl(D("11.00")) == D("100.00")
+    short = Position("ACC-1", "MSFT")
+    short.apply_fill(Side.SELL, D(10), D("400.00"), D(0))
+    assert short.unrealized_pnl(D("390.00")) == D("100.00")
+    assert Position("ACC-1", "X").unrealized_pnl(D("1")) == 0
