@@ -1,6 +1,6 @@
 """Fold throughput: events per second folded into order aggregates, and into the full ledger.
 
-    python benchmarks/bench_fold.py --orders 50000
+python benchmarks/bench_fold.py --orders 50000
 """
 
 from __future__ import annotations
@@ -48,9 +48,13 @@ def main() -> None:
     args = parser.parse_args()
     log = list(synthetic_log(args.orders, seed=11))
     print(f"{len(log)} events of {args.orders} orders; best of {args.repeats} runs, one core")
-    print(f"fold into order aggregates: {_best_rate(fold_aggregates, log, args.repeats):,.0f} events/s")
-    print(f"fold into the whole ledger (orders, positions, alerts): "
-          f"{_best_rate(fold_ledger, log, args.repeats):,.0f} events/s")
+    print(
+        f"fold into order aggregates: {_best_rate(fold_aggregates, log, args.repeats):,.0f} events/s"
+    )
+    print(
+        f"fold into the whole ledger (orders, positions, alerts): "
+        f"{_best_rate(fold_ledger, log, args.repeats):,.0f} events/s"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,10 @@ def test_every_missing_pair_is_refused_with_a_typed_error(
         state,
         event,
     )
-    assert table.name in str(error) and "S-9" in str(error)
-    assert state in str(error) and event in str(error)
+    assert table.name in str(error)
+    assert "S-9" in str(error)
+    assert state in str(error)
+    assert event in str(error)
 
 
 @pytest.mark.parametrize("table", ALL_TABLES, ids=lambda t: t.name)

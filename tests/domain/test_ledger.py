@@ -39,11 +39,13 @@ def test_fills_of_many_orders_book_into_one_position_per_account_and_instrument(
     for event in _filled_story("O-2", Side.SELL, "40", "11.00").events:
         ledger.apply(event)
     position = ledger.positions[("ACC-1", "AAPL")]
-    assert position.quantity == 60 and position.realized_pnl == Decimal("40.00")
+    assert position.quantity == 60
+    assert position.realized_pnl == Decimal("40.00")
     changes = ledger.take_changes()
     assert changes.orders == {"O-1", "O-2"}
     assert changes.children == {("O-1", "A"), ("O-2", "A")}
-    assert changes.positions == {("ACC-1", "AAPL")} and len(changes.fills) == 2
+    assert changes.positions == {("ACC-1", "AAPL")}
+    assert len(changes.fills) == 2
     assert ledger.take_changes().orders == set()
 
 
@@ -64,7 +66,8 @@ def test_an_event_for_an_order_that_was_never_created_is_an_orphan_with_an_alert
     story = _filled_story("O-1", Side.BUY, "10", "10.00")
     ledger = Ledger()
     assert ledger.apply(story.events[3]) is Outcome.ANOMALY
-    assert ledger.anomaly_count == 1 and ledger.alerts[0].source == "log"
+    assert ledger.anomaly_count == 1
+    assert ledger.alerts[0].source == "log"
 
 
 def test_a_break_follows_its_workflow_and_its_escalation_is_an_alert() -> None:
@@ -91,9 +94,11 @@ def test_a_break_follows_its_workflow_and_its_escalation_is_an_alert() -> None:
         )
         assert ledger.apply(event) is Outcome.APPLIED
     case = ledger.cases["BRK-1"]
-    assert case.state == "RESOLVED" and case.notes[-1] == "venue corrected"
+    assert case.state == "RESOLVED"
+    assert case.notes[-1] == "venue corrected"
     [alert] = ledger.alerts
-    assert alert.severity is Severity.CRITICAL and alert.source == "break"
+    assert alert.severity is Severity.CRITICAL
+    assert alert.source == "break"
 
 
 def test_a_refused_case_event_is_an_orphan_not_an_exception() -> None:

@@ -43,11 +43,14 @@ def test_a_fill_across_two_venues_has_an_exact_average_price() -> None:
     assert story.order.state is S.PARTIALLY_FILLED
     story.fill("B", "50", "10.02")
     order = story.order
-    assert order.state is S.FILLED and order.leaves == 0
+    assert order.state is S.FILLED
+    assert order.leaves == 0
     assert order.avg_price == (D(100) * D("10.01") + D(50) * D("10.02")) / D(150)
     assert order.notional == D("1502.00")
     story.add(OrderSettled())
-    assert order.state is S.SETTLED and order.is_terminal and conserved(story)
+    assert order.state is S.SETTLED
+    assert order.is_terminal
+    assert conserved(story)
 
 
 def test_partially_filled_then_canceled_closes_the_rest() -> None:
@@ -103,7 +106,8 @@ def test_every_venue_refusing_leaves_the_order_waiting_for_its_own_decision() ->
     story.rejected("B")
     order = story.order
     assert order.state is S.ROUTED
-    assert order.leaves == 100 and order.unallocated == 100
+    assert order.leaves == 100
+    assert order.unallocated == 100
     story.add(OrderRejected(reason="every venue refused", source="venue"))
     assert order.state is S.REJECTED
     assert (order.leaves, order.canceled) == (D(0), D(100))
@@ -124,7 +128,8 @@ def test_a_rejected_slice_can_be_routed_again() -> None:
     )
     story.live("B")
     story.fill("B", "100")
-    assert story.order.state is S.FILLED and conserved(story)
+    assert story.order.state is S.FILLED
+    assert conserved(story)
 
 
 def test_a_venue_rejection_beside_a_fill_is_closed_by_the_parent() -> None:
@@ -133,7 +138,8 @@ def test_a_venue_rejection_beside_a_fill_is_closed_by_the_parent() -> None:
     story.live("A")
     story.rejected("B")
     story.fill("A", "50")
-    assert story.order.state is S.PARTIALLY_FILLED and story.order.leaves == 50
+    assert story.order.state is S.PARTIALLY_FILLED
+    assert story.order.leaves == 50
     story.add(OrderCanceled(reason="no venue for the rest"))
     assert story.order.state is S.CANCELED
     assert (story.order.filled, story.order.canceled) == (D(50), D(50))
@@ -146,7 +152,8 @@ def test_an_ioc_remainder_expires() -> None:
     story.fill("A", "20")
     story.expired("A")
     assert story.order.children["A"].state is S.EXPIRED
-    assert story.order.state is S.EXPIRED and story.order.filled == 20
+    assert story.order.state is S.EXPIRED
+    assert story.order.filled == 20
     assert story.order.canceled == 80
     nothing = OrderStory(order_id="O-3")
     nothing.routed(("A", "XNAS", "100"))
@@ -161,7 +168,8 @@ def test_a_failed_settlement_keeps_the_order_filled_until_it_settles() -> None:
     story.live("A")
     story.fill("A", "10")
     story.add(OrderSettlementFailed(attempt=1, reason="custodian timeout"))
-    assert story.order.state is S.FILLED and story.order.settlement_attempts == 1
+    assert story.order.state is S.FILLED
+    assert story.order.settlement_attempts == 1
     story.add(OrderSettled())
     assert story.order.state is S.SETTLED
 
@@ -194,11 +202,15 @@ def test_an_overfill_is_capped_at_the_leaves_and_raised_as_an_anomaly() -> None:
     story.fill("A", "80")
     over = story.fill("A", "50", exec_id="XNAS-9")
     order = story.order
-    assert order.filled == 100 and order.leaves == 0 and order.state is S.FILLED
+    assert order.filled == 100
+    assert order.leaves == 0
+    assert order.state is S.FILLED
     assert order.fills[-1].quantity == 20
     [anomaly] = order.anomalies
-    assert anomaly.kind is AnomalyKind.OVERFILL and anomaly.severity is Severity.CRITICAL
-    assert anomaly.event_id == over.event_id and "by 30" in anomaly.detail
+    assert anomaly.kind is AnomalyKind.OVERFILL
+    assert anomaly.severity is Severity.CRITICAL
+    assert anomaly.event_id == over.event_id
+    assert "by 30" in anomaly.detail
     assert conserved(story)
 
 
@@ -208,7 +220,8 @@ def test_a_report_for_an_unknown_child_is_an_anomaly_and_the_fold_goes_on() -> N
     story.live("A")
     story.fill("GHOST", "10")
     [anomaly] = story.order.anomalies
-    assert anomaly.kind is AnomalyKind.UNKNOWN_CHILD and anomaly.child_id == "GHOST"
+    assert anomaly.kind is AnomalyKind.UNKNOWN_CHILD
+    assert anomaly.child_id == "GHOST"
     story.fill("A", "100")
     assert story.order.state is S.FILLED
 
@@ -220,10 +233,13 @@ def test_a_report_that_does_not_fit_the_child_state_is_an_anomaly_not_an_excepti
     story.canceled("A")
     late = story.add(ChildAcknowledged(child_id="A", venue_order_id="V-late"))
     [anomaly] = story.order.anomalies
-    assert anomaly.kind is AnomalyKind.INVALID_TRANSITION and anomaly.event_id == late.event_id
-    assert "CANCELED" in anomaly.detail and "ChildAcknowledged" in anomaly.detail
+    assert anomaly.kind is AnomalyKind.INVALID_TRANSITION
+    assert anomaly.event_id == late.event_id
+    assert "CANCELED" in anomaly.detail
+    assert "ChildAcknowledged" in anomaly.detail
     story.fill("A", "10")  # a fill after the cancel was confirmed
-    assert story.order.filled == 0 and len(story.order.anomalies) == 2
+    assert story.order.filled == 0
+    assert len(story.order.anomalies) == 2
 
 
 def test_a_fill_with_a_non_positive_quantity_is_refused() -> None:

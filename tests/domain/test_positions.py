@@ -16,7 +16,8 @@ def test_buying_in_two_lots_averages_the_cost() -> None:
     position.apply_fill(Side.BUY, D(300), D("11.00"), D("3.00"))
     assert position.quantity == 400
     assert position.avg_cost == D("10.75")
-    assert position.fees == D("4.00") and position.realized_pnl == 0
+    assert position.fees == D("4.00")
+    assert position.realized_pnl == 0
 
 
 def test_a_partial_close_realizes_against_the_average_and_keeps_it() -> None:
@@ -25,7 +26,8 @@ def test_a_partial_close_realizes_against_the_average_and_keeps_it() -> None:
     position.apply_fill(Side.BUY, D(300), D("11.00"), D(0))
     position.apply_fill(Side.SELL, D(100), D("12.00"), D(0))
     assert position.realized_pnl == D("125.00")  # 100 * (12.00 - 10.75)
-    assert position.quantity == 300 and position.avg_cost == D("10.75")
+    assert position.quantity == 300
+    assert position.avg_cost == D("10.75")
 
 
 def test_selling_through_flat_opens_a_short_at_the_fill_price() -> None:
@@ -33,9 +35,12 @@ def test_selling_through_flat_opens_a_short_at_the_fill_price() -> None:
     position.apply_fill(Side.BUY, D(100), D("10.00"), D(0))
     position.apply_fill(Side.SELL, D(150), D("9.00"), D(0))
     assert position.realized_pnl == D("-100.00")
-    assert position.quantity == -50 and position.avg_cost == D("9.00")
+    assert position.quantity == -50
+    assert position.avg_cost == D("9.00")
     position.apply_fill(Side.BUY, D(50), D("8.00"), D(0))
-    assert position.quantity == 0 and position.cost == 0 and position.avg_cost is None
+    assert position.quantity == 0
+    assert position.cost == 0
+    assert position.avg_cost is None
     assert position.realized_pnl == D("-50.00")  # the short made 50
 
 

@@ -131,7 +131,8 @@ def test_positions_match_an_exact_rational_reference(drawn: list[tuple[Side, int
         position.apply_fill(side, Decimal(lots), Decimal(ticks) / 100, Decimal(0))
     quantity, cost, realized = _reference(drawn)
     assert position.quantity == quantity  # quantities are always exact
-    assert _close(position.cost, cost) and _close(position.realized_pnl, realized)
+    assert _close(position.cost, cost)
+    assert _close(position.realized_pnl, realized)
 
 
 CHILD_EVENTS = st.one_of(
