@@ -56,7 +56,8 @@ def main() -> None:
             store.close()
     print(
         f"durable append: {len(log)} events, {args.producers} producers, "
-        f"{args.per_append} event(s) per append: {seconds:.2f} s = {len(log) / seconds:,.0f} events/s"
+        f"{args.per_append} event(s) per append: {seconds:.2f} s "
+        f"= {len(log) / seconds:,.0f} events/s"
     )
 
 

@@ -48,9 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     log = list(synthetic_log(args.orders, seed=11))
     print(f"{len(log)} events of {args.orders} orders; best of {args.repeats} runs, one core")
-    print(
-        f"fold into order aggregates: {_best_rate(fold_aggregates, log, args.repeats):,.0f} events/s"
-    )
+    aggregates = _best_rate(fold_aggregates, log, args.repeats)
+    print(f"fold into order aggregates: {aggregates:,.0f} events/s")
     print(
         f"fold into the whole ledger (orders, positions, alerts): "
         f"{_best_rate(fold_ledger, log, args.repeats):,.0f} events/s"
