@@ -59,12 +59,11 @@ class Shard:
         return ord(stream_id[-1]) % self.count == self.index
 
     def where(self, conn: Connection, column: str) -> str:
-        code = (
-            f"unicode(substr({column}, -1))"
-            if conn.dialect.name == "sqlite"
-            else f"ascii(right({column}, 1))"
-        )
-        return f"({code} % {int(self.count)}) = {int(self.index)}"
+        count, index = int(self.count), int(self.index)
+        if conn.dialect.name == "sqlite":
+            return f"(unicode(substr({column}, -1)) % {count}) = {index}"
+        # mod(), not %: psycopg reads % as the start of a parameter.
+        return f"mod(ascii(right({column}, 1)), {count}) = {index}"
 
 
 @dataclass
@@ -294,7 +293,8 @@ class SqlEventStore:
             for sid, version in first_version.items()
             if version > 1 and sid not in ledger.orders and sid not in ledger.cases
         ]
-        for stream_events in _read_streams(conn, missing):
+        # The batch is already in the events table: restore only what came before it.
+        for stream_events in _read_streams(conn, missing, before_seq=accepted[0].seq):
             ledger.restore_stream(stream_events)
         keys: set[tuple[str, str]] = set()
         for event in accepted:
@@ -439,14 +439,22 @@ def _seqs_of(conn: Connection, event_ids: list[str]) -> dict[str, int]:
 _EVENT_COLUMNS = ", ".join(c.name for c in schema.events.columns)
 
 
-def _read_streams(conn: Connection, stream_ids: list[str]) -> Iterator[list[Event]]:
+def _read_streams(
+    conn: Connection, stream_ids: list[str], before_seq: int | None = None
+) -> Iterator[list[Event]]:
+    """Each stream's events in version order; with ``before_seq``, only those logged earlier."""
     for chunk in _chunks(stream_ids):
+        parameters: tuple[Any, ...] = tuple(chunk)
+        earlier = ""
+        if before_seq is not None:
+            earlier = f" AND seq < {_marker(conn)}"
+            parameters += (before_seq,)
         query = (
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id IN {_in_list(conn, len(chunk))} "
-            "ORDER BY stream_id, stream_version"
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id IN {_in_list(conn, len(chunk))}"
+            f"{earlier} ORDER BY stream_id, stream_version"
         )
         current: list[Event] = []
-        for row in conn.exec_driver_sql(query, tuple(chunk)):
+        for row in _fetch_all(conn, query, parameters):
             if current and current[-1].stream_id != row[2]:
                 yield current
                 current = []

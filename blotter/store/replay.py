@@ -68,7 +68,7 @@ class _Findings:
     def add(self, table: str, key: Any, detail: str) -> None:
         self.count += 1
         if len(self.listed) < MAX_LISTED:
-            self.listed.append(Mismatch(table, str(key), detail))
+            self.listed.append(Mismatch(str(table), str(key), detail))
 
 
 # A fill as positions need it: (seq, account, instrument, side, quantity, price, fee, at).

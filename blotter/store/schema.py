@@ -74,7 +74,7 @@ streams = Table(
 orders = Table(
     "orders",
     metadata,
-    Column("order_id", String(64), primary_key=True),
+    Column("order_id", String(64), primary_key=True, index=True),
     Column("client_order_id", String(64), nullable=False),
     Column("account", String(64), nullable=False),
     Column("instrument", String(32), nullable=False),
@@ -100,8 +100,9 @@ orders = Table(
 children = Table(
     "children",
     metadata,
+    # Child ids are unique within their order; the order id makes them unique on the desk.
     Column("child_id", String(64), primary_key=True),
-    Column("order_id", String(64), nullable=False, index=True),
+    Column("order_id", String(64), primary_key=True),
     Column("client_order_id", String(64), nullable=False),
     Column("venue", String(32), nullable=False),
     Column("venue_order_id", String(64)),

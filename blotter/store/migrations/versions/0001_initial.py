@@ -47,7 +47,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "orders",
-        sa.Column("order_id", sa.String(64), primary_key=True),
+        sa.Column("order_id", sa.String(64), primary_key=True, index=True),
         sa.Column("client_order_id", sa.String(64), nullable=False),
         sa.Column("account", sa.String(64), nullable=False),
         sa.Column("instrument", sa.String(32), nullable=False),
@@ -72,7 +72,7 @@ def upgrade() -> None:
     op.create_table(
         "children",
         sa.Column("child_id", sa.String(64), primary_key=True),
-        sa.Column("order_id", sa.String(64), nullable=False, index=True),
+        sa.Column("order_id", sa.String(64), primary_key=True),
         sa.Column("client_order_id", sa.String(64), nullable=False),
         sa.Column("venue", sa.String(32), nullable=False),
         sa.Column("venue_order_id", sa.String(64)),

@@ -1,0 +1,203 @@
+"""The store contract: what every backend must do, run on each of them alike."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from decimal import Decimal
+
+import msgspec
+import pytest
+from sqlalchemy import event as sa_event
+
+from blotter.domain.events import Event
+from blotter.domain.synthetic import synthetic_log
+from blotter.domain.values import Side
+from blotter.oms.ports import AppendResult, ConcurrencyConflict
+from blotter.store.database import StoreError
+from blotter.store.event_store import SqlEventStore
+from blotter.store.replay import replay
+
+from ..domain.builders import OrderStory
+
+
+def _filled(order_id: str, quantity: str = "100", side: Side = Side.BUY) -> list[Event]:
+    story = OrderStory(order_id=order_id, quantity=quantity, side=side)
+    story.routed(("A", "XNAS", quantity))
+    story.live("A")
+    story.fill("A", quantity, "10.00")
+    return story.events
+
+
+def _append_all(store: SqlEventStore, events: Sequence[Event]) -> AppendResult:
+    return store.append_sync(events[0].stream_id, events[0].stream_version - 1, events)
+
+
+def test_appended_events_read_back_equal_with_gapless_sequence_numbers(
+    store: SqlEventStore,
+) -> None:
+    first, second = _filled("O-1"), _filled("O-2")
+    result = _append_all(store, first[:3])
+    assert (result.version, result.first_seq, result.last_seq) == (3, 1, 3)
+    _append_all(store, second)
+    _append_all(store, first[3:])
+    stored = store.read_stream("O-1")
+    assert [msgspec.structs.replace(e, seq=0) for e in stored] == first
+    everything = store.read_all()
+    assert [e.seq for e in everything] == list(range(1, len(first) + len(second) + 1))
+
+
+def test_a_stale_expected_version_is_a_typed_conflict(store: SqlEventStore) -> None:
+    events = _filled("O-1")
+    _append_all(store, events[:2])
+    late = msgspec.structs.replace(events[2], event_id="other", stream_version=2)
+    with pytest.raises(ConcurrencyConflict) as conflict:
+        store.append_sync("O-1", 1, [late])
+    assert (conflict.value.stream_id, conflict.value.expected, conflict.value.actual) == (
+        "O-1",
+        1,
+        2,
+    )
+    assert len(store.read_stream("O-1")) == 2
+
+
+def test_appending_the_same_events_again_is_a_reported_no_op(store: SqlEventStore) -> None:
+    events = _filled("O-1")
+    first = _append_all(store, events)
+    again = _append_all(store, events)
+    assert again.duplicate
+    assert not first.duplicate
+    assert (again.first_seq, again.last_seq) == (first.first_seq, first.last_seq)
+    assert store.counts()["events"] == len(events)
+
+
+def test_an_event_id_already_in_another_stream_is_refused_and_nothing_is_written(
+    store: SqlEventStore,
+) -> None:
+    _append_all(store, _filled("O-1"))
+    stolen = _filled("O-2")
+    clash = [stolen[0], msgspec.structs.replace(stolen[1], event_id=_filled("O-1")[0].event_id)]
+    before = store.counts()
+    with pytest.raises(StoreError, match="already stored in another stream"):
+        store.append_sync("O-2", 0, clash)
+    assert store.counts() == before
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected", "pick", "message"),
+    [
+        ("O-1", 0, slice(0, 0), "no events"),
+        ("O-9", 0, slice(0, 2), "is for O-1"),
+        ("O-1", 0, slice(1, 3), "has version 2, expected 1"),
+    ],
+)
+def test_a_malformed_append_is_refused_before_it_is_queued(
+    store: SqlEventStore, stream: str, expected: int, pick: slice, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        store.submit(stream, expected, _filled("O-1")[pick])
+    assert store.counts()["events"] == 0
+
+
+def test_a_late_subscriber_catches_up_from_a_sequence_number_without_gap_or_repeat(
+    store: SqlEventStore,
+) -> None:
+    for n in range(1, 6):
+        _append_all(store, _filled(f"O-{n}"))
+    seen = store.read_all(1, limit=7)
+    seen += store.read_all(seen[-1].seq + 1, limit=11)
+    seen += store.read_all(seen[-1].seq + 1)
+    assert [e.seq for e in seen] == list(range(1, store.counts()["events"] + 1))
+    assert store.read_all(10**9) == []
+
+
+async def test_concurrent_appends_all_land_and_the_loop_keeps_running(
+    store: SqlEventStore,
+) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    running = asyncio.create_task(ticker(), name="ticker")
+    streams = [_filled(f"O-{n}") for n in range(200)]
+    results = await asyncio.gather(*(store.append(s[0].stream_id, 0, s) for s in streams))
+    running.cancel()
+    assert all(r.version == len(s) for r, s in zip(results, streams, strict=True))
+    assert store.counts()["events"] == sum(len(s) for s in streams)
+    assert ticks > 50  # the loop ran while the writer thread was on disk
+
+
+def test_queued_appends_commit_together(store: SqlEventStore) -> None:
+    commits = 0
+
+    @sa_event.listens_for(store._writer_engine, "commit")
+    def count(_conn: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    futures = [store.submit(f"O-{n}", 0, _filled(f"O-{n}")[:1]) for n in range(500)]
+    for future in futures:
+        future.result()
+    assert commits < 100  # 500 appends, a handful of transactions
+
+
+def test_projections_are_written_with_the_events_and_match_a_replay(
+    store: SqlEventStore,
+) -> None:
+    for event in synthetic_log(40, seed=3, concurrency=8):
+        store.append_sync(event.stream_id, event.stream_version - 1, [event])
+    _append_all(store, _filled("O-B", "100", Side.BUY))
+    _append_all(store, _filled("O-S", "30", Side.SELL))
+    [order] = [r for r in store.rows("orders") if r["order_id"] == "O-S"]
+    assert (order["state"], order["filled"], order["leaves"]) == ("FILLED", Decimal(30), 0)
+    report = replay(store, workers=1)
+    assert report.ok, report.mismatches
+    assert report.orders == 42
+    assert report.events == store.counts()["events"]
+
+
+def test_replay_in_parallel_shards_agrees_and_finds_a_tampered_row(
+    store: SqlEventStore,
+) -> None:
+    for event in synthetic_log(30, seed=4, concurrency=6):
+        store.append_sync(event.stream_id, event.stream_version - 1, [event])
+    serial, parallel = replay(store, workers=1), replay(store, workers=2)
+    assert parallel.ok
+    assert parallel.workers == 2
+    assert (parallel.events, parallel.orders, parallel.fills, parallel.positions) == (
+        serial.events,
+        serial.orders,
+        serial.fills,
+        serial.positions,
+    )
+    with store._writer_engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE orders SET filled = '999' WHERE order_id = 'O4-0000003'")
+    tampered = replay(store, workers=2)
+    assert tampered.mismatch_count == 1
+    [found] = tampered.mismatches
+    assert found.table == "orders"
+    assert "filled: stored '999'" in found.detail
+
+
+def test_a_reopened_store_carries_on_where_it_stopped(store_url: str) -> None:
+    events = _filled("O-1", "100")
+    with SqlEventStore(store_url) as first:
+        _append_all(first, events[:5])
+        _append_all(first, _filled("O-2", "50", Side.SELL))
+    with SqlEventStore(store_url) as second:
+        result = _append_all(second, events[5:])
+        assert result.last_seq == len(events) + len(_filled("O-2", "50"))
+        positions = {(r["account"], r["instrument"]): r for r in second.rows("positions")}
+        assert positions[("ACC-1", "AAPL")]["quantity"] == 50
+        assert replay(second, workers=1).ok
+
+
+def test_a_closed_store_refuses_appends(store_url: str) -> None:
+    closed = SqlEventStore(store_url)
+    closed.close()
+    with pytest.raises(StoreError, match="closed"):
+        closed.submit("O-1", 0, _filled("O-1"))
