@@ -77,7 +77,11 @@ def open_engines(
 
 def _engine(url: URL, *, immediate: bool) -> Engine:
     try:
-        engine = create_engine(url, pool_pre_ping=url.get_backend_name() == "postgresql")
+        if url.get_backend_name() == "postgresql":
+            # A server that does not answer must fail within seconds, not hang the desk.
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        else:
+            engine = create_engine(url)
     except ModuleNotFoundError as missing:
         raise StoreError(
             f"the driver for {url.drivername} is not installed ({missing.name}); "

@@ -1,0 +1,162 @@
+"""The blotter command, driven as a user would: a subprocess, its output and exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import blotter
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("BLOTTER_DB_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "blotter.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+def one_clear_line(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Bad input: a non-zero exit, one line on stderr naming the problem, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("blotter: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def session_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "session.db"
+    result = run("generate", "--orders", "60", "--seed", "9", "--db", f"sqlite:///{path}")
+    assert result.returncode == 0, result.stderr
+    assert "for 60 orders" in result.stdout
+    return path
+
+
+def test_version_names_the_package_version() -> None:
+    result = run("--version")
+    assert result.stdout.strip() == f"blotter {blotter.__version__}"
+
+
+def test_replay_of_a_generated_session_finds_nothing_wrong(session_db: Path) -> None:
+    result = run("replay", "--db", f"sqlite:///{session_db}")
+    assert result.returncode == 0, result.stderr
+    assert "60 orders" in result.stdout
+    assert "projections match the log" in result.stdout
+
+
+def test_replay_json_has_the_promised_keys(session_db: Path) -> None:
+    result = run("replay", "--db", f"sqlite:///{session_db}", "--json")
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert {"events", "streams", "orders", "mismatches", "anomalies", "seconds"} <= report.keys()
+    assert report["orders"] == 60
+    assert report["mismatches"] == 0
+
+
+def test_replay_exits_1_and_names_a_tampered_projection(session_db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "tampered.db"
+    copy.write_bytes(session_db.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE orders SET filled = '123456' WHERE order_id = 'O9-0000007'")
+    result = run("replay", "--db", f"sqlite:///{copy}")
+    assert result.returncode == 1
+    assert "MISMATCHES: 1" in result.stdout
+    assert "orders O9-0000007: filled: stored '123456'" in result.stdout
+
+
+def test_events_prints_one_line_per_event_with_time_type_actor_cause(session_db: Path) -> None:
+    result = run("events", "O9-0000007", "--db", f"sqlite:///{session_db}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("2026-01-01T")
+    assert "OrderCreated" in lines[0]
+    assert "actor=synthetic" in lines[0]
+    assert "cause=-" in lines[0]
+    assert '"order_id":"O9-0000007"' in lines[0]
+    as_json = json.loads(
+        run("events", "O9-0000007", "--db", f"sqlite:///{session_db}", "--json").stdout
+    )
+    assert len(as_json) == len(lines)
+    assert [e["stream_version"] for e in as_json] == list(range(1, len(lines) + 1))
+
+
+def test_an_unknown_stream_is_one_clear_line(session_db: Path) -> None:
+    one_clear_line(run("events", "NOPE-1", "--db", f"sqlite:///{session_db}"), "'NOPE-1'")
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(os.urandom(8192))
+    one_clear_line(run("replay", "--db", f"sqlite:///{junk}"), "not a blotter database")
+
+
+def test_a_truncated_database(session_db: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.db"
+    data = session_db.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    for command in (("replay",), ("events", "O9-0000007")):
+        one_clear_line(run(*command, "--db", f"sqlite:///{cut}"), str(cut))
+
+
+def test_a_missing_database_is_not_created_by_a_read(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    for command in (("replay",), ("events", "O-1")):
+        one_clear_line(run(*command, "--db", f"sqlite:///{missing}"), "no such database")
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [("not a url://", "is malformed"), ("mysql://x/y", "supports sqlite and postgresql")],
+)
+def test_a_malformed_or_unsupported_url(url: str, fragment: str) -> None:
+    one_clear_line(run("replay", "--db", url), fragment)
+
+
+def test_an_unreachable_postgresql_answers_quickly() -> None:
+    result = run("replay", "--db", "postgresql+psycopg://postgres@127.0.0.1:1/none")
+    one_clear_line(result, "cannot reach PostgreSQL at 127.0.0.1:1/none")
+
+
+def _lock(directory: Path) -> None:
+    """Make ``directory`` unwritable, even for root (who ignores permission bits)."""
+    if os.geteuid() != 0:
+        directory.chmod(0o555)
+        return
+    locked = subprocess.run(["chattr", "+i", str(directory)], capture_output=True, check=False)
+    if locked.returncode != 0:
+        pytest.skip(f"running as root and chattr +i failed: {locked.stderr.decode().strip()}")
+
+
+def _unlock(directory: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(directory)], check=True)
+    directory.chmod(0o755)
+
+
+def test_a_directory_without_write_permission(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    _lock(locked)
+    try:
+        result = run("generate", "--orders", "1", "--db", f"sqlite:///{locked / 'x.db'}")
+    finally:
+        _unlock(locked)
+    one_clear_line(result, str(locked))
+    line = result.stderr.strip()
+    assert "no permission" in line or "cannot open the database for writing" in line
