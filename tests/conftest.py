@@ -30,11 +30,15 @@ class _QtBlocker(importlib.abc.MetaPathFinder):
             raise ImportError(f"{fullname} is blocked by --block-qt: this test must run headless")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if not pluginmanager.has_plugin("pytest-qt"):
+        # Run with -p no:pytest-qt, its settings in pyproject.toml would be unknown options.
+        for name in ("qt_api", "qt_log_level_fail"):
+            parser.addini(name, f"pytest-qt's {name}; pytest-qt is disabled in this run")
     parser.addoption(
         "--block-qt",
         action="store_true",
-        help="make PySide6, pyqtgraph and qasync unimportable (run with -p no:pytestqt)",
+        help="make PySide6, pyqtgraph and qasync unimportable (run with -p no:pytest-qt)",
     )
 
 
