@@ -38,9 +38,6 @@ class ManualClock:
         self._now += nanos
         return self._now
 
-    def advance_seconds(self, seconds: float) -> int:
-        return self.advance(round(seconds * NANOS_PER_SECOND))
-
 
 def iso_utc(nanos: int) -> str:
     """``2026-01-01T09:30:00.123456789Z``: UTC with all nine digits of the nanoseconds."""

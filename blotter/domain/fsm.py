@@ -54,6 +54,3 @@ class TransitionTable(msgspec.Struct, frozen=True):
 
     def allows(self, state: str, event: str) -> bool:
         return event in self.transitions.get(state, {})
-
-    def is_terminal(self, state: str) -> bool:
-        return state in self.terminal

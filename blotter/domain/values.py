@@ -94,7 +94,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         """Return ``price`` if it is a positive multiple of the tick size, else raise."""
         if not price.is_finite() or price <= 0:
             raise InvalidValue(field, price, "a positive price")
-        if price % self.tick_size != 0:
+        if not _on_grid(price, self.tick_size):
             raise InvalidValue(
                 field, price, f"a multiple of the tick size {self.tick_size} for {self.symbol}"
             )
@@ -104,7 +104,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         """Return ``quantity`` if it is a positive multiple of the lot size, else raise."""
         if not quantity.is_finite() or quantity <= 0:
             raise InvalidValue(field, quantity, "a positive quantity")
-        if quantity % self.lot_size != 0:
+        if not _on_grid(quantity, self.lot_size):
             raise InvalidValue(
                 field, quantity, f"a multiple of the lot size {self.lot_size} for {self.symbol}"
             )
@@ -120,6 +120,14 @@ def parse_decimal(field: str, text: str) -> Decimal:
     if not value.is_finite():
         raise InvalidValue(field, text, "a finite decimal number")
     return value
+
+
+def _on_grid(value: Decimal, step: Decimal) -> bool:
+    """True if ``value`` is a whole number of ``step``s; False if there are too many to count."""
+    try:
+        return value % step == 0
+    except InvalidOperation:  # the quotient has more digits than the context: DivisionImpossible
+        return False
 
 
 def _decimals(step: Decimal) -> int:

@@ -88,6 +88,8 @@ ORDER = TransitionTable(
         S.ACKNOWLEDGED: {
             **_PARENT_WORKING,
             "OrderRouted": S.ACKNOWLEDGED,
+            # the acknowledged slice was canceled by its venue and a re-routed one is in flight
+            "ChildrenSubmitted": S.SUBMITTED,
             "ChildrenPartiallyFilled": S.PARTIALLY_FILLED,
             "ChildrenFilled": S.FILLED,
             "ChildrenCanceled": S.CANCELED,

@@ -351,13 +351,6 @@ class SqlEventStore:
                 return
             after = page[-1].seq
 
-    def stream_kind(self, stream_id: str) -> str | None:
-        with self._reading() as conn:
-            kind: str | None = conn.scalar(
-                select(schema.streams.c.kind).where(schema.streams.c.stream_id == stream_id)
-            )
-            return kind
-
     def counts(self) -> dict[str, int]:
         """How many rows each of the log and the projections holds."""
         tables = (schema.events, schema.streams, *schema.PROJECTIONS)
