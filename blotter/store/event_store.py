@@ -523,33 +523,11 @@ def _settle_on_loop(settled: list[tuple[_Append, Any]]) -> None:
 
 
 def _event_from_row(row: Any) -> Event:
-    """An event from a raw ``SELECT`` of the events table's columns, in order."""
-    (
-        seq,
-        event_id,
-        stream_id,
-        stream_version,
-        type_name,
-        schema_version,
-        occurred_at,
-        recorded_at,
-        actor,
-        correlation_id,
-        causation_id,
-        payload,
-    ) = row
-    # Positional, in the envelope's field order: a million of these is the bulk of a replay.
-    return Event(
-        event_id,
-        stream_id,
-        stream_version,
-        type_name,
-        schema_version,
-        occurred_at,
-        recorded_at,
-        actor,
-        correlation_id,
-        causation_id,
-        decode_payload(type_name, schema_version, payload),
-        seq,
-    )
+    """An event from a raw ``SELECT`` of the events table's columns, in order.
+
+    The table's columns are the envelope's fields in order, but for ``seq`` first: a million
+    of these is the bulk of a replay, so the envelope is built positionally.
+    """
+    seq, *envelope, payload = row
+    type_name, schema_version = envelope[3], envelope[4]
+    return Event(*envelope, decode_payload(type_name, schema_version, payload), seq)
