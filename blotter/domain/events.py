@@ -355,12 +355,14 @@ class UnknownEventType(ValueError):
 
 
 class UnsupportedSchema(ValueError):
-    """An event written by a newer blotter than this one."""
+    """An event whose schema version this blotter cannot read: newer, or with no upcaster."""
 
     def __init__(self, type_name: str, stored: int, known: int) -> None:
-        super().__init__(
-            f"event type {type_name} has schema version {stored}; this blotter knows up to {known}"
-        )
+        if stored > known:
+            text = f"this blotter knows up to {known}"
+        else:
+            text = f"no upcaster leads from it to the current {known}"
+        super().__init__(f"event type {type_name} has schema version {stored}; {text}")
 
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -399,7 +401,10 @@ def decode_payload(type_name: str, schema_version: int, data: bytes) -> Payload:
         raise UnsupportedSchema(type_name, schema_version, current)
     raw: dict[str, Any] = msgspec.json.decode(data)
     for version in range(schema_version, current):
-        raw = UPCASTERS[(type_name, version)](raw)
+        upcaster = UPCASTERS.get((type_name, version))
+        if upcaster is None:
+            raise UnsupportedSchema(type_name, schema_version, current)
+        raw = upcaster(raw)
     upcast: Payload = msgspec.convert(raw, PAYLOAD_TYPES[type_name])
     return upcast
 

@@ -61,6 +61,7 @@ class Ledger:
         self.cases: dict[str, Case] = {}
         self.positions: dict[PositionKey, Position] = {}
         self.orphans: list[Anomaly] = []
+        self._orphan_ids: set[str] = set()  # refused once and alerted: a re-send is a duplicate
         self.alerts: list[Alert] = []
         self.events = 0
         self.duplicates = 0
@@ -195,6 +196,9 @@ class Ledger:
         return Outcome.APPLIED
 
     def _orphan(self, event: Event, detail: str) -> Outcome:
+        if event.event_id in self._orphan_ids:
+            return Outcome.DUPLICATE
+        self._orphan_ids.add(event.event_id)
         anomaly = Anomaly(
             kind=AnomalyKind.INVALID_TRANSITION,
             severity=Severity.CRITICAL,

@@ -294,6 +294,11 @@ class OrderAggregate:
             self._close(child, returned=event.type == "ChildRejected")
         elif isinstance(payload, ChildAcknowledged):
             child.venue_order_id = payload.venue_order_id
+        elif isinstance(payload, ChildCancelRejected):
+            # the trader's cancel is answered once no slice is still waiting on its own
+            self.cancel_pending = any(
+                c.state is S.PENDING_CANCEL for c in self.children.values() if c is not child
+            )
         self._move_child(event, child, target)
         return Outcome.APPLIED
 
@@ -370,6 +375,8 @@ class OrderAggregate:
 
     def _follow_children(self, event: Event) -> None:
         """Move the parent to the state its children now imply."""
+        if self.state in ORDER.terminal:
+            return  # no child is live: only a too-late cancel refusal gets here, changing nothing
         target = derive_parent_state(self)
         if target is self.state:
             return

@@ -1,7 +1,9 @@
 """Positions per account and instrument, folded from fills at average cost.
 
 Quantities are exact. Cost, realized and unrealized P&L are ``Decimal`` at the default 28
-significant digits: exact whenever the average cost is a terminating decimal.
+significant digits. Closing a position releases its whole cost, so a round trip realizes its
+P&L exactly; a partial close releases a proportional share, rounded at the 28th digit only
+when the average does not terminate, and cost plus realized P&L always add up.
 """
 
 from __future__ import annotations
@@ -41,15 +43,15 @@ class Position:
             self.quantity = held + signed
             self.cost += signed * price
             return
-        avg = self.cost / held
         closing = min(quantity, abs(held))
         direction = 1 if held > 0 else -1
-        self.realized_pnl += (price - avg) * closing * direction
+        # The closed units take their share of the cost; a full close takes all of it, so the
+        # realized P&L of a round trip is exact even when the average does not terminate.
+        released = self.cost if closing == abs(held) else self.cost * closing / abs(held)
+        self.realized_pnl += price * closing * direction - released
         self.quantity = held + signed
-        if self.quantity == 0:
-            self.cost = ZERO
-        elif (self.quantity > 0) == (held > 0):
-            self.cost = avg * self.quantity
+        if self.quantity == 0 or (self.quantity > 0) == (held > 0):
+            self.cost -= released
         else:  # the fill went through flat: what is left was opened at this fill's price
             self.cost = self.quantity * price
 

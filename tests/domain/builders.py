@@ -1,14 +1,18 @@
 """Test builders: one line per event, so a test reads as the order's story.
 
-``OrderStory`` keeps the stream version and the clock, as nautilus_trader's TestEventStubs do.
+``OrderStory`` keeps the stream version and the clock, as nautilus_trader's TestEventStubs do;
+``stream`` does the same for a break or an escalation. ``snapshot``/``book`` capture everything a
+fold decides, for before/after and live/replay comparisons; ``conserved`` checks the quantities.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from blotter.domain.clock import ManualClock
 from blotter.domain.events import (
+    BreakOpened,
     ChildAcknowledged,
     ChildCanceled,
     ChildCancelRejected,
@@ -18,15 +22,18 @@ from blotter.domain.events import (
     ChildRejected,
     ChildSlice,
     ChildSubmitted,
+    EscalationOpened,
     Event,
     OrderCancelRequested,
     OrderCreated,
     OrderRouted,
+    OrderSettled,
     OrderValidated,
     Payload,
     make_event,
 )
 from blotter.domain.ids import SequentialIds
+from blotter.domain.ledger import Ledger
 from blotter.domain.order import OrderAggregate
 from blotter.domain.values import OrderType, Side, TimeInForce
 
@@ -120,6 +127,9 @@ class OrderStory:
             )
         )
 
+    def settled(self) -> Event:
+        return self.add(OrderSettled())
+
     def cancel_requested(self, *children: str) -> None:
         self.add(OrderCancelRequested(reason="trader"))
         for child in children:
@@ -138,19 +148,102 @@ class OrderStory:
         return self.add(ChildExpired(child_id=child, reason="IOC remainder"))
 
 
+def stream(stream_id: str, *payloads: Payload, actor: str = "ops") -> list[Event]:
+    """The envelopes of one break or escalation stream, versions 1, 2, 3... one ms apart."""
+    clock, ids = ManualClock(), SequentialIds(f"ev-{stream_id}")
+    events = []
+    for version, payload in enumerate(payloads, start=1):
+        clock.advance(1_000_000)
+        events.append(
+            make_event(
+                payload,
+                stream_id=stream_id,
+                stream_version=version,
+                actor=actor,
+                correlation_id=stream_id,
+                clock=clock,
+                ids=ids,
+            )
+        )
+    return events
+
+
+def break_opened(ours: str = "100", theirs: str = "90") -> BreakOpened:
+    return BreakOpened(
+        venue="XNAS", account="ACC-1", instrument="AAPL", ours=D(ours), theirs=D(theirs)
+    )
+
+
+def escalation_opened(order_id: str = "O-1", reason: str = "stuck") -> EscalationOpened:
+    return EscalationOpened(order_id=order_id, reason=reason)
+
+
+def fold(events: Iterable[Event], ledger: Ledger | None = None) -> Ledger:
+    """A ledger that has applied ``events`` in order."""
+    ledger = ledger if ledger is not None else Ledger()
+    for event in events:
+        ledger.apply(event)
+    return ledger
+
+
+def conserved(order: OrderAggregate) -> bool:
+    """``quantity == filled + leaves + canceled``, none negative, for the parent and each child."""
+    parts = [(order.quantity, order.filled, order.leaves, order.canceled)]
+    parts += [(c.quantity, c.filled, c.leaves, c.canceled) for c in order.children.values()]
+    return all(q == f + lv + c and min(f, lv, c) >= 0 for q, f, lv, c in parts)
+
+
 def snapshot(order: OrderAggregate) -> tuple[object, ...]:
-    """Everything a fold decides about an order, for before/after comparisons."""
+    """Everything a fold leaves in an order: its ``decisions`` and the version/time/seq seen."""
+    return (order.version, order.updated_at, order.last_seq, *decisions(order))
+
+
+def decisions(order: OrderAggregate) -> tuple[object, ...]:
+    """What a fold decides about an order: states, quantities, prices, fills and anomalies."""
     return (
         order.state,
+        order.ticket,
         order.quantity,
         order.filled,
         order.leaves,
         order.canceled,
+        order.unallocated,
         order.avg_price,
+        order.cancel_pending,
+        order.settlement_attempts,
+        order.reject_reason,
+        order.live_children,
         tuple(
-            (c.child_id, c.state, c.filled, c.leaves, c.canceled, c.avg_price)
+            (
+                c.child_id,
+                c.venue,
+                c.state,
+                c.venue_order_id,
+                c.filled,
+                c.leaves,
+                c.canceled,
+                c.avg_price,
+                c.updated_at,
+            )
             for c in order.children.values()
         ),
         tuple(order.fills),
-        tuple((a.kind, a.detail) for a in order.anomalies),
+        tuple(order.anomalies),
+    )
+
+
+def book(ledger: Ledger) -> tuple[object, ...]:
+    """Everything a ledger holds: orders, cases, positions, orphans and alerts."""
+    return (
+        {oid: snapshot(order) for oid, order in ledger.orders.items()},
+        {
+            sid: (c.kind, c.state, c.opened, c.assignee, tuple(c.notes), c.version, c.updated_at)
+            for sid, c in ledger.cases.items()
+        },
+        {
+            key: (p.quantity, p.cost, p.realized_pnl, p.fees, p.updated_at)
+            for key, p in ledger.positions.items()
+        },
+        tuple(ledger.orphans),
+        tuple(ledger.alerts),
     )

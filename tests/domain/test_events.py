@@ -14,10 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from blotter.domain.clock import ManualClock
 from blotter.domain.events import (
     PAYLOAD_TYPES,
+    ChildFill,
     Event,
     OrderCreated,
+    OrderValidated,
     Payload,
     UnknownEventType,
     UnsupportedSchema,
@@ -25,8 +28,11 @@ from blotter.domain.events import (
     decode_payload,
     encode_event,
     encode_payload,
+    make_event,
+    to_builtins,
 )
-from blotter.domain.values import TimeInForce
+from blotter.domain.ids import SequentialIds
+from blotter.domain.values import Liquidity, OrderType, Side, TimeInForce
 
 SAMPLES = Path(__file__).with_name("samples")
 
@@ -118,11 +124,127 @@ def test_a_stored_v1_order_created_is_upcast_to_the_current_schema() -> None:
     assert event.event_id == "0f6c3a2e9b1d4e7f8a5b6c7d8e9f0a1b"
 
 
+def test_a_stored_v1_payload_alone_is_upcast_by_decode_payload() -> None:
+    stored = msgspec.json.decode((SAMPLES / "order_created_v1.json").read_bytes())
+    assert "time_in_force" not in stored["payload"]
+    payload = decode_payload("OrderCreated", 1, msgspec.json.encode(stored["payload"]))
+    assert payload == OrderCreated(
+        order_id="O-2025-000042",
+        client_order_id="C-42",
+        account="ACC-1",
+        instrument="AAPL",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal(300),
+        limit_price=Decimal("187.25"),
+        time_in_force=TimeInForce.DAY,
+    )
+
+
+def test_a_v1_market_order_without_a_price_upcasts_to_no_limit_and_keeps_its_tif() -> None:
+    v1 = {
+        "order_id": "O-7",
+        "client_order_id": "C-7",
+        "account": "ACC-1",
+        "instrument": "AAPL",
+        "side": "SELL",
+        "order_type": "MARKET",
+        "quantity": "5",
+        "time_in_force": "IOC",
+    }
+    payload = decode_payload("OrderCreated", 1, msgspec.json.encode(v1))
+    assert isinstance(payload, OrderCreated)
+    assert payload.limit_price is None
+    assert payload.time_in_force is TimeInForce.IOC
+
+
+def test_an_upcast_event_is_written_back_under_the_current_schema() -> None:
+    upcast = decode_event((SAMPLES / "order_created_v1.json").read_bytes())
+    rewritten = encode_event(upcast)
+    assert b'"schema_version":2' in rewritten
+    assert b'"limit_price":"187.25"' in rewritten
+    assert b'"price"' not in rewritten
+    assert decode_event(rewritten) == upcast
+
+
 def test_an_unknown_event_type_is_refused_by_name() -> None:
-    with pytest.raises(UnknownEventType, match="'OrderTeleported'"):
+    with pytest.raises(UnknownEventType, match="'OrderTeleported'") as refused:
         decode_payload("OrderTeleported", 1, b"{}")
+    assert refused.value.type_name == "OrderTeleported"
+    stored = (SAMPLES / "order_created_v1.json").read_bytes()
+    with pytest.raises(UnknownEventType, match="'OrderTeleported'"):
+        decode_event(stored.replace(b'"type":"OrderCreated"', b'"type":"OrderTeleported"'))
 
 
 def test_an_event_from_a_newer_blotter_is_refused_with_both_versions() -> None:
     with pytest.raises(UnsupportedSchema, match="schema version 9; this blotter knows up to 2"):
         decode_payload("OrderCreated", 9, b"{}")
+    with pytest.raises(UnsupportedSchema, match=r"OrderValidated has schema version 2; .* up to 1"):
+        decode_payload("OrderValidated", 2, b"{}")
+
+
+def test_make_event_wraps_a_payload_in_a_complete_envelope() -> None:
+    clock, ids = ManualClock(start_ns=1_000), SequentialIds("ev")
+    now = make_event(
+        OrderValidated(),
+        stream_id="O-1",
+        stream_version=2,
+        actor="risk",
+        correlation_id="O-1",
+        clock=clock,
+        ids=ids,
+        causation_id="cmd-9",
+    )
+    assert now == Event(
+        event_id="ev-000001",
+        stream_id="O-1",
+        stream_version=2,
+        type="OrderValidated",
+        schema_version=1,
+        occurred_at=1_000,
+        recorded_at=1_000,
+        actor="risk",
+        correlation_id="O-1",
+        causation_id="cmd-9",
+        payload=OrderValidated(),
+        seq=0,
+    )
+    clock.advance(500)
+    late = make_event(
+        OrderValidated(),
+        stream_id="O-1",
+        stream_version=3,
+        actor="XNAS",
+        correlation_id="O-1",
+        clock=clock,
+        ids=ids,
+        occurred_at=900,  # the venue's own timestamp, earlier than when we recorded it
+    )
+    assert (late.event_id, late.occurred_at, late.recorded_at) == ("ev-000002", 900, 1_500)
+    assert late.causation_id is None
+
+
+def test_to_builtins_gives_json_ready_values_with_decimals_as_strings() -> None:
+    fill = ChildFill(
+        child_id="A", exec_id="X1", quantity=Decimal("0.001"), price=Decimal("60000.5")
+    )
+    assert to_builtins(fill) == {
+        "child_id": "A",
+        "exec_id": "X1",
+        "quantity": "0.001",
+        "price": "60000.5",
+        "fee": "0",
+        "liquidity": Liquidity.TAKER.value,
+    }
+
+
+def test_a_payload_prints_as_plain_json_values() -> None:
+    ticket = decode_event((SAMPLES / "order_created_v1.json").read_bytes()).payload
+    plain = to_builtins(ticket)
+    assert plain["limit_price"] == "187.25"
+    assert plain["side"] == "BUY"
+
+
+def test_an_old_schema_with_no_upcaster_is_refused_by_name() -> None:
+    with pytest.raises(UnsupportedSchema, match="schema version 0; no upcaster leads from it"):
+        decode_payload("OrderCreated", 0, b"{}")

@@ -8,6 +8,7 @@ from blotter.domain.clock import ManualClock
 from blotter.domain.events import (
     BreakAcknowledged,
     BreakEscalated,
+    BreakExplained,
     BreakOpened,
     BreakResolved,
     EscalationOpened,
@@ -21,7 +22,7 @@ from blotter.domain.ledger import Ledger
 from blotter.domain.order import Outcome
 from blotter.domain.values import Side
 
-from .builders import OrderStory
+from .builders import OrderStory, book, break_opened, fold, stream
 
 
 def _filled_story(order_id: str, side: Side, quantity: str, price: str) -> OrderStory:
@@ -139,3 +140,81 @@ def test_a_refused_case_event_is_an_orphan_not_an_exception() -> None:
     assert ledger.apply(resolved) is Outcome.DUPLICATE
     assert ledger.cases["ESC-1"].state == "RESOLVED"
     assert [a.source for a in ledger.alerts] == ["escalation", "log"]
+
+
+def test_a_fold_without_change_tracking_reports_no_changes() -> None:
+    ledger = Ledger(track_changes=False)
+    for event in _filled_story("O-1", Side.BUY, "10", "10.00").events:
+        ledger.apply(event)
+    assert ledger.positions[("ACC-1", "AAPL")].quantity == 10
+    assert ledger.take_changes().orders == set()
+
+
+def test_restoring_a_case_keeps_its_state_and_skips_what_was_refused() -> None:
+    clock, ids = ManualClock(), SequentialIds("e")
+    payloads = [
+        EscalationOpened(order_id="O-1", reason="unacknowledged"),
+        EscalationResolved(reason="venue acked"),
+        EscalationResolved(reason="again"),
+    ]
+    events = [
+        make_event(
+            p,
+            stream_id="ESC-1",
+            stream_version=v,
+            actor="ops",
+            correlation_id="O-1",
+            clock=clock,
+            ids=ids,
+        )
+        for v, p in enumerate(payloads, start=1)
+    ]
+    ledger = Ledger()
+    ledger.restore_stream([])
+    ledger.restore_stream(events)
+    assert ledger.cases["ESC-1"].state == "RESOLVED"
+    assert ledger.version_of("ESC-1") == 2
+    again = make_event(
+        EscalationOpened(order_id="O-1"),
+        stream_id="ESC-1",
+        stream_version=4,
+        actor="ops",
+        correlation_id="O-1",
+        clock=clock,
+        ids=ids,
+    )
+    assert ledger.apply(again) is Outcome.ANOMALY  # a stream is opened once
+    assert ledger.cases["ESC-1"].apply(events[0]) is False  # already folded
+
+
+def test_a_case_event_before_its_stream_was_opened_is_an_orphan() -> None:
+    ledger = Ledger(track_changes=False)
+    stray = make_event(
+        BreakAcknowledged(reason="?"),
+        stream_id="BRK-9",
+        stream_version=1,
+        actor="ops",
+        correlation_id="BRK-9",
+        clock=ManualClock(),
+        ids=SequentialIds("x"),
+    )
+    assert ledger.apply(stray) is Outcome.ANOMALY
+    assert "BRK-9" not in ledger.cases
+    assert "(not opened)" in ledger.orphans[0].detail
+    assert ledger.take_changes().alerts == []
+
+
+def test_a_refused_event_applied_twice_is_one_anomaly_and_one_alert() -> None:
+    """Idempotency covers what the ledger refuses too: a re-sent orphan changes nothing."""
+    opened, explained, late = stream(
+        "BRK-1", break_opened(), BreakExplained(), BreakEscalated(reason="late")
+    )
+    stray = _filled_story("O-1", Side.BUY, "10", "10.00").events[-1]  # its order was never created
+    ledger = fold([opened, explained, late, stray])
+    assert ledger.anomaly_count == 2
+    before = book(ledger)
+    assert ledger.apply(late) is Outcome.DUPLICATE
+    assert ledger.apply(stray) is Outcome.DUPLICATE
+    assert book(ledger) == before
+    assert ledger.anomaly_count == 2
+    assert ledger.duplicates == 2

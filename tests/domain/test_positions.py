@@ -62,3 +62,35 @@ def test_unrealized_pnl_is_marked_against_the_cost_of_what_is_open() -> None:
     short.apply_fill(Side.SELL, D(10), D("400.00"), D(0))
     assert short.unrealized_pnl(D("390.00")) == D("100.00")
     assert Position("ACC-1", "X").unrealized_pnl(D("1")) == 0
+
+
+def test_buying_through_flat_from_short_opens_a_long_at_the_fill_price() -> None:
+    position = Position("ACC-1", "AAPL")
+    position.apply_fill(Side.SELL, D(30), D("20.00"), D(0))
+    position.apply_fill(Side.BUY, D(50), D("18.50"), D(0))
+    assert position.realized_pnl == D("45.00")  # 30 * (20.00 - 18.50)
+    assert position.quantity == 20
+    assert position.avg_cost == D("18.50")
+    assert position.cost == D("370.00")
+
+
+def test_fees_accumulate_on_every_fill_whatever_its_side() -> None:
+    position = Position("ACC-1", "AAPL")
+    position.apply_fill(Side.BUY, D(10), D("10.00"), D("0.10"), at=5)
+    position.apply_fill(Side.SELL, D(10), D("10.00"), D("0.25"), at=3)  # reported late
+    position.apply_fill(Side.SELL, D(5), D("10.00"), D("0.05"), at=9)
+    assert position.fees == D("0.40")
+    assert position.realized_pnl == 0  # fees are kept apart from the realized P&L
+    assert position.updated_at == 9
+
+
+def test_an_average_cost_that_does_not_terminate_keeps_28_digits() -> None:
+    position = Position("ACC-1", "AAPL")
+    position.apply_fill(Side.BUY, D(1), D("10.00"), D(0))
+    position.apply_fill(Side.BUY, D(2), D("10.01"), D(0))
+    assert position.avg_cost == D("10.00666666666666666666666667")
+    position.apply_fill(Side.SELL, D(3), D("10.02"), D(0))
+    assert position.quantity == 0
+    assert position.cost == 0
+    # a full close releases the whole cost: 3 * 10.02 - 30.02 = 0.04, exactly
+    assert position.realized_pnl == D("0.04")
