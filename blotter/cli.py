@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import msgspec
 
@@ -143,9 +143,9 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _append_log(store: SqlEventStore, log: object) -> list[AppendResult]:
+def _append_log(store: SqlEventStore, log: Iterable[Event]) -> list[AppendResult]:
     """Append each event as its own write, as a live session would, and wait for all."""
-    futures = [store.submit(e.stream_id, e.stream_version - 1, [e]) for e in log]  # type: ignore[attr-defined]
+    futures = [store.submit(e.stream_id, e.stream_version - 1, [e]) for e in log]
     return [f.result() for f in concurrent.futures.as_completed(futures)]
 
 

@@ -26,7 +26,9 @@ _PLAIN_INSERT = frozenset({"events"})
 class BulkWriter:
     def __init__(self, backend: str) -> None:
         self._dialect: Dialect = (
-            psycopg.dialect(paramstyle="format") if backend == "postgresql" else sqlite.dialect()
+            psycopg.dialect(paramstyle="format")  # type: ignore[no-untyped-call]
+            if backend == "postgresql"
+            else sqlite.dialect()
         )
         self._module: Any = postgresql if backend == "postgresql" else sqlite
         self._sql: dict[str, str] = {}

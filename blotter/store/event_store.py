@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import Connection, Table, func, select, text
@@ -464,7 +464,7 @@ def _fetch_all(
     cursor = conn.connection.cursor()
     try:
         cursor.execute(query, parameters)
-        return cursor.fetchall()  # type: ignore[no-any-return]
+        return cast(list[tuple[Any, ...]], cursor.fetchall())
     finally:
         cursor.close()
 
@@ -525,9 +525,23 @@ def _settle_on_loop(settled: list[tuple[_Append, Any]]) -> None:
 def _event_from_row(row: Any) -> Event:
     """An event from a raw ``SELECT`` of the events table's columns, in order.
 
-    The table's columns are the envelope's fields in order, but for ``seq`` first: a million
-    of these is the bulk of a replay, so the envelope is built positionally.
+    Built positionally: a million of these is the bulk of a replay.
     """
-    seq, *envelope, payload = row
-    type_name, schema_version = envelope[3], envelope[4]
-    return Event(*envelope, decode_payload(type_name, schema_version, payload), seq)
+    seq, event_id, stream_id, version, type_name, schema, at, recorded, actor, corr, cause, data = (
+        row
+    )
+    payload = decode_payload(type_name, schema, data)
+    return Event(
+        event_id,
+        stream_id,
+        version,
+        type_name,
+        schema,
+        at,
+        recorded,
+        actor,
+        corr,
+        cause,
+        payload,
+        seq,
+    )
