@@ -160,3 +160,31 @@ def test_a_directory_without_write_permission(tmp_path: Path) -> None:
     one_clear_line(result, str(locked))
     line = result.stderr.strip()
     assert "no permission" in line or "cannot open the database for writing" in line
+
+
+def test_the_default_database_lives_in_the_users_data_directory(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    env.pop("BLOTTER_DB_URL", None)
+    command = [sys.executable, "-m", "blotter.cli"]
+    generated = subprocess.run(
+        [*command, "generate", "--orders", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert generated.returncode == 0, generated.stderr
+    assert (tmp_path / "data" / "blotter" / "blotter.db").exists()
+    other = tmp_path / "elsewhere.db"
+    env["BLOTTER_DB_URL"] = f"sqlite:///{other}"
+    replayed = subprocess.run(
+        [*command, "generate", "--orders", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert other.exists()

@@ -2,7 +2,8 @@
 
 It rebuilds every projection in memory from the events alone, compares them row by row with
 the stored projections, checks each stream's versions, each order's conservation and each
-position against its fills, and reports what differs. It writes nothing.
+position against its fills, and reports what differs. It writes nothing. Run it while
+nothing appends: the shards read the log and the projections at slightly different moments.
 
 Streams are independent, so the log is split by stream into shards folded in parallel, one
 process per core. Positions mix the fills of many orders: they are folded last, from every
