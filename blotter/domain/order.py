@@ -199,16 +199,8 @@ class OrderAggregate:
         return self._apply_own(event)
 
     def _record(self, event: Event, recorded: AnomalyRecorded) -> Outcome:
-        self.anomalies.append(
-            Anomaly(
-                kind=recorded.kind,
-                severity=recorded.severity,
-                detail=recorded.detail,
-                event_id=event.event_id,
-                occurred_at=event.occurred_at,
-                child_id=recorded.child_id,
-            )
-        )
+        """An anomaly the OMS recorded is kept like one the fold finds; the event itself fits."""
+        self._anomaly(event, recorded.kind, recorded.severity, recorded.detail, recorded.child_id)
         return Outcome.APPLIED
 
     def _create(self, event: Event, ticket: OrderCreated) -> Outcome:
