@@ -55,9 +55,6 @@ class Shard:
     index: int
     count: int
 
-    def holds(self, stream_id: str) -> bool:
-        return ord(stream_id[-1]) % self.count == self.index
-
     def where(self, conn: Connection, column: str) -> str:
         count, index = int(self.count), int(self.index)
         if conn.dialect.name == "sqlite":
@@ -79,8 +76,8 @@ class _Append:
     def settle(self, outcome: AppendResult | Exception) -> None:
         """Resolve the waiting side; for a coroutine this runs on its loop."""
         target = self.waiter if self.waiter is not None else self.future
-        if target is None or target.cancelled():
-            return  # the caller stopped waiting; the append itself stands as committed or not
+        if target is None or target.done():
+            return  # settled already, or the caller stopped waiting: the append stands as it is
         if isinstance(outcome, Exception):
             target.set_exception(outcome)
         else:
@@ -177,7 +174,12 @@ class SqlEventStore:
                     break
                 batch.append(more)
                 size += len(more.events)
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except Exception as error:  # a bug, not a database answer: fail loudly, keep serving
+                log.exception("the event store writer failed on a batch of %d appends", len(batch))
+                self._forget_ledger()
+                _settle_all(batch, [error] * len(batch))
 
     def _commit(self, batch: list[_Append]) -> None:
         try:

@@ -201,3 +201,16 @@ def test_a_closed_store_refuses_appends(store_url: str) -> None:
     closed.close()
     with pytest.raises(StoreError, match="closed"):
         closed.submit("O-1", 0, _filled("O-1"))
+
+
+def test_a_failing_writer_fails_the_batch_and_keeps_serving(
+    store: SqlEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_batch: object) -> None:
+        raise RuntimeError("a bug in the writer")
+
+    monkeypatch.setattr(store, "_commit", broken)
+    with pytest.raises(RuntimeError, match="a bug in the writer"):
+        _append_all(store, _filled("O-1"))
+    monkeypatch.undo()
+    assert _append_all(store, _filled("O-2")).version == len(_filled("O-2"))
