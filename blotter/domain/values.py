@@ -38,6 +38,11 @@ class Side(StrEnum):
         """+1 for a buy, -1 for a sell: the direction a fill moves a position."""
         return 1 if self is Side.BUY else -1
 
+    @property
+    def opposite(self) -> Side:
+        """The side an order trades against."""
+        return Side.SELL if self is Side.BUY else Side.BUY
+
 
 class OrderType(StrEnum):
     MARKET = "MARKET"

@@ -190,4 +190,6 @@ def test_parse_decimal_refuses_garbage_naming_the_field(text: str | None, expect
 def test_a_side_signs_the_direction_a_fill_moves_a_position() -> None:
     assert Side.BUY.sign == 1
     assert Side.SELL.sign == -1
+    assert Side.BUY.opposite is Side.SELL
+    assert Side.SELL.opposite is Side.BUY
     assert Side("SELL") is Side.SELL

@@ -1,0 +1,1 @@
+"""Venue gateways: simulated exchanges and managed connectivity (adapters for the venue port)."""
