@@ -1,0 +1,256 @@
+"""A simulated exchange behind the venue port: books, fees, latency, rejects, its own records.
+
+It answers like a venue: every request gets its answer as an execution report, after a latency
+drawn from its profile. It keeps its own record of each account's position (what a prime
+broker would report) and can be told to drift from it, for reconciliation to find.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import msgspec
+
+from blotter.domain.clock import Clock
+from blotter.domain.ids import SequentialIds
+from blotter.domain.values import ZERO, Instrument, InvalidValue, Liquidity, OrderType, Side
+from blotter.domain.values import TimeInForce as TIF
+from blotter.oms.ports import ExecutionReport, NewOrderRequest, ReportKind, VenueOrderStatus
+from blotter.venues.sim.book import BookError, BookOrder, OrderBook, OrderStatus, Trade
+
+BPS = Decimal("0.0001")
+FEE_STEP = Decimal("0.0001")
+MARKET_ACCOUNT = "MARKET"  # other participants: their orders rest and trade but get no reports
+
+
+class VenueProfile(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    instruments: tuple[Instrument, ...]
+    maker_fee_bps: Decimal = Decimal(0)
+    taker_fee_bps: Decimal = Decimal(0)
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    reject_rate: float = 0.0
+
+
+class SimulatedVenue:
+    def __init__(self, profile: VenueProfile, clock: Clock, seed: int = 0) -> None:
+        self.name = profile.name
+        self.profile = profile
+        self._clock = clock
+        self._rng = random.Random(seed)
+        exec_ids = SequentialIds(f"{profile.name}-X")
+        self._books = {i.symbol: OrderBook(i, exec_ids) for i in profile.instruments}
+        self._order_ids = SequentialIds(f"{profile.name}-O")
+        self._client_orders: dict[str, tuple[OrderBook, BookOrder]] = {}
+        self._clients_by_order: dict[str, str] = {}
+        self._positions: dict[tuple[str, str], Decimal] = {}
+        self._drift: dict[tuple[str, str], Decimal] = {}
+        self._reported_fills: dict[str, Decimal] = {}
+        self._reports: asyncio.Queue[ExecutionReport] = asyncio.Queue()
+
+    def book(self, symbol: str) -> OrderBook:
+        return self._books[symbol]
+
+    # --- the port -----------------------------------------------------------------------------
+
+    async def submit(self, request: NewOrderRequest) -> None:
+        await self._wire()
+        self._accept(request)
+
+    async def cancel(self, client_order_id: str) -> None:
+        await self._wire()
+        entry = self._client_orders.get(client_order_id)
+        if entry is None:
+            reason = f"no order {client_order_id} at {self.name}"
+            self._answer(client_order_id, ReportKind.CANCEL_REJECTED, reason)
+            return
+        book, order = entry
+        if book.cancel(order.order_id) is None:
+            self._report(order, ReportKind.CANCEL_REJECTED, reason="too late to cancel")
+        else:
+            self._report(order, ReportKind.CANCELED, reason="canceled on request")
+
+    async def status(self, client_order_id: str) -> VenueOrderStatus | None:
+        await self._wire()
+        entry = self._client_orders.get(client_order_id)
+        if entry is None:
+            return None
+        order = entry[1]
+        return VenueOrderStatus(
+            client_order_id=client_order_id,
+            venue_order_id=order.order_id,
+            state=order.status.value,
+            filled=order.filled,
+            leaves=order.leaves,
+        )
+
+    async def reports(self) -> AsyncIterator[ExecutionReport]:
+        while True:
+            yield await self._reports.get()
+
+    async def positions(self, account: str) -> dict[str, Decimal]:
+        """The venue's own record of ``account``, drift included."""
+        await self._wire()
+        held = {sym: qty for (acc, sym), qty in self._positions.items() if acc == account}
+        for (acc, sym), drift in self._drift.items():
+            if acc == account:
+                held[sym] = held.get(sym, ZERO) + drift
+        return held
+
+    # --- the simulation's own controls --------------------------------------------------------
+
+    def inject_drift(self, account: str, symbol: str, quantity: Decimal) -> None:
+        """Make the venue's record of a position disagree with the fills by ``quantity``."""
+        key = (account, symbol)
+        self._drift[key] = self._drift.get(key, ZERO) + quantity
+
+    def add_liquidity(
+        self,
+        symbol: str,
+        side: Side,
+        price: Decimal,
+        quantity: Decimal,
+        time_in_force: TIF = TIF.GTC,
+    ) -> BookOrder:
+        """Another participant's limit order: it may trade with resting client orders."""
+        order = BookOrder(
+            self._order_ids.new_id(),
+            "",
+            MARKET_ACCOUNT,
+            side,
+            OrderType.LIMIT,
+            quantity,
+            price,
+            time_in_force,
+        )
+        self._settle(self._books[symbol].submit(order))
+        return order
+
+    def end_session(self) -> None:
+        """The close: DAY orders expire, clients hear of theirs."""
+        for book in self._books.values():
+            for order in book.expire_day_orders():
+                if order.account != MARKET_ACCOUNT:
+                    self._report(order, ReportKind.EXPIRED, reason="DAY order at the close")
+
+    # --- inside -------------------------------------------------------------------------------
+
+    async def _wire(self) -> None:
+        """One trip's latency, drawn from the profile."""
+        delay = self._rng.gauss(self.profile.latency_ms, self.profile.latency_jitter_ms)
+        await asyncio.sleep(max(0.0, delay) / 1000)
+
+    def _accept(self, request: NewOrderRequest) -> None:
+        book = self._books.get(request.instrument)
+        problem = None
+        if book is None:
+            problem = f"instrument {request.instrument} is not listed on {self.name}"
+        elif request.client_order_id in self._client_orders:
+            problem = f"duplicate client order id {request.client_order_id}"
+        elif self._rng.random() < self.profile.reject_rate:
+            problem = f"{self.name} refused the order (venue busy)"
+        if book is None or problem:
+            self._answer(request.client_order_id, ReportKind.REJECTED, problem or "")
+            return
+        order = BookOrder(
+            self._order_ids.new_id(),
+            request.client_order_id,
+            request.account,
+            request.side,
+            request.order_type,
+            request.quantity,
+            request.limit_price,
+            request.time_in_force,
+        )
+        try:
+            trades = book.submit(order)
+        except (InvalidValue, BookError) as invalid:
+            self._answer(request.client_order_id, ReportKind.REJECTED, str(invalid))
+            return
+        self._client_orders[request.client_order_id] = (book, order)
+        self._clients_by_order[order.order_id] = request.client_order_id
+        self._report(order, ReportKind.ACKNOWLEDGED, filled=ZERO, leaves=order.quantity)
+        self._settle(trades)
+        if order.status is OrderStatus.CANCELED:
+            why = "no more liquidity" if order.order_type is OrderType.MARKET else "IOC remainder"
+            self._report(order, ReportKind.CANCELED, reason=why)
+
+    def _settle(self, trades: list[Trade]) -> None:
+        """Book each trade on the client sides' positions and report it to them."""
+        for trade in trades:
+            for order_id, liquidity in (
+                (trade.maker_order_id, Liquidity.MAKER),
+                (trade.taker_order_id, Liquidity.TAKER),
+            ):
+                client = self._clients_by_order.get(order_id)
+                if client is None:
+                    continue
+                book, order = self._client_orders[client]
+                key = (order.account, book.instrument.symbol)
+                signed = trade.quantity if order.side is Side.BUY else -trade.quantity
+                self._positions[key] = self._positions.get(key, ZERO) + signed
+                self._report_fill(order, trade, liquidity)
+
+    def _report_fill(self, order: BookOrder, trade: Trade, liquidity: Liquidity) -> None:
+        # The book matched the whole order before these reports: each carries the totals as
+        # they stood right after its own fill, as a venue streaming them would.
+        done = self._reported_fills.get(order.order_id, ZERO) + trade.quantity
+        self._reported_fills[order.order_id] = done
+        profile = self.profile
+        bps = profile.maker_fee_bps if liquidity is Liquidity.MAKER else profile.taker_fee_bps
+        self._reports.put_nowait(
+            ExecutionReport(
+                venue=self.name,
+                client_order_id=order.client_order_id,
+                kind=ReportKind.FILL,
+                venue_order_id=order.order_id,
+                filled=done,
+                leaves=order.quantity - done,
+                venue_time=self._clock.now_ns(),
+                exec_id=trade.exec_id,
+                quantity=trade.quantity,
+                price=trade.price,
+                fee=(trade.quantity * trade.price * bps * BPS).quantize(FEE_STEP),
+                liquidity=liquidity,
+            )
+        )
+
+    def _report(
+        self,
+        order: BookOrder,
+        kind: ReportKind,
+        *,
+        filled: Decimal | None = None,
+        leaves: Decimal | None = None,
+        reason: str = "",
+    ) -> None:
+        self._reports.put_nowait(
+            ExecutionReport(
+                venue=self.name,
+                client_order_id=order.client_order_id,
+                kind=kind,
+                venue_order_id=order.order_id,
+                filled=order.filled if filled is None else filled,
+                leaves=order.leaves if leaves is None else leaves,
+                venue_time=self._clock.now_ns(),
+                reason=reason,
+            )
+        )
+
+    def _answer(self, client_order_id: str, kind: ReportKind, reason: str) -> None:
+        """A report about an order the venue does not hold."""
+        self._reports.put_nowait(
+            ExecutionReport(
+                venue=self.name,
+                client_order_id=client_order_id,
+                kind=kind,
+                filled=ZERO,
+                leaves=ZERO,
+                venue_time=self._clock.now_ns(),
+                reason=reason,
+            )
+        )

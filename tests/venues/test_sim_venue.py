@@ -1,0 +1,154 @@
+"""The simulated exchange through the venue port: every request answered by reports."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from blotter.domain.clock import ManualClock
+from blotter.domain.values import AssetClass, Instrument, Liquidity, OrderType, Side
+from blotter.domain.values import TimeInForce as TIF
+from blotter.oms.ports import ExecutionReport, NewOrderRequest, ReportKind
+from blotter.venues.sim.venue import SimulatedVenue, VenueProfile
+
+D = Decimal
+AAPL = Instrument(
+    symbol="AAPL", asset_class=AssetClass.EQUITY, tick_size=D("0.01"), lot_size=D(1), currency="USD"
+)
+PROFILE = VenueProfile(name="XSIM", instruments=(AAPL,), maker_fee_bps=D(-2), taker_fee_bps=D(3))
+
+
+def order(
+    client_id: str,
+    side: Side,
+    quantity: int,
+    price: str | None = None,
+    tif: TIF = TIF.DAY,
+    instrument: str = "AAPL",
+) -> NewOrderRequest:
+    kind = OrderType.MARKET if price is None else OrderType.LIMIT
+    return NewOrderRequest(
+        client_order_id=client_id,
+        account="ACC-1",
+        instrument=instrument,
+        side=side,
+        order_type=kind,
+        quantity=D(quantity),
+        limit_price=None if price is None else D(price),
+        time_in_force=tif,
+    )
+
+
+async def drain(venue: SimulatedVenue) -> list[ExecutionReport]:
+    """Every report the venue has sent so far."""
+    received: list[ExecutionReport] = []
+    stream = venue.reports()
+    while True:
+        try:
+            received.append(await asyncio.wait_for(anext(stream), 0.05))
+        except TimeoutError:
+            return received
+
+
+@pytest.fixture
+def venue() -> SimulatedVenue:
+    simulated = SimulatedVenue(PROFILE, ManualClock(), seed=1)
+    simulated.add_liquidity("AAPL", Side.SELL, D("10.01"), D(30))
+    simulated.add_liquidity("AAPL", Side.SELL, D("10.02"), D(100))
+    return simulated
+
+
+async def test_a_crossing_order_is_acknowledged_then_filled_with_fees(
+    venue: SimulatedVenue,
+) -> None:
+    await venue.submit(order("C-1", Side.BUY, 50, "10.05"))
+    reports = await drain(venue)
+    assert [r.kind for r in reports] == [ReportKind.ACKNOWLEDGED, ReportKind.FILL, ReportKind.FILL]
+    first, second = reports[1], reports[2]
+    assert (first.quantity, first.price, first.filled, first.leaves) == (D(30), D("10.01"), 30, 20)
+    assert (second.quantity, second.price, second.filled, second.leaves) == (
+        D(20),
+        D("10.02"),
+        50,
+        0,
+    )
+    assert first.liquidity is Liquidity.TAKER
+    assert first.fee == D("0.0901")  # 30 * 10.01 * 3 bps
+    assert first.exec_id != second.exec_id
+    assert await venue.positions("ACC-1") == {"AAPL": D(50)}
+
+
+async def test_a_resting_order_filled_by_another_participant_earns_the_maker_rebate(
+    venue: SimulatedVenue,
+) -> None:
+    await venue.submit(order("C-1", Side.BUY, 10, "10.00"))
+    venue.add_liquidity("AAPL", Side.SELL, D("9.99"), D(4))
+    [ack, fill] = await drain(venue)
+    assert ack.kind is ReportKind.ACKNOWLEDGED
+    assert (fill.kind, fill.price, fill.liquidity) == (ReportKind.FILL, D("10.00"), Liquidity.MAKER)
+    assert fill.fee == D("-0.0080")
+    assert (fill.filled, fill.leaves) == (4, 6)
+
+
+async def test_cancels_answer_canceled_or_too_late(venue: SimulatedVenue) -> None:
+    await venue.submit(order("C-1", Side.BUY, 10, "9.00"))
+    await venue.cancel("C-1")
+    await venue.submit(order("C-2", Side.BUY, 5, "10.05"))
+    await venue.cancel("C-2")
+    await venue.cancel("C-404")
+    kinds = [(r.client_order_id, r.kind, r.reason) for r in await drain(venue)]
+    assert ("C-1", ReportKind.CANCELED, "canceled on request") in kinds
+    assert ("C-2", ReportKind.CANCEL_REJECTED, "too late to cancel") in kinds
+    assert ("C-404", ReportKind.CANCEL_REJECTED, "no order C-404 at XSIM") in kinds
+
+
+async def test_duplicates_unlisted_and_off_grid_orders_are_rejected_with_the_reason(
+    venue: SimulatedVenue,
+) -> None:
+    await venue.submit(order("C-1", Side.BUY, 1, "9.00"))
+    await venue.submit(order("C-1", Side.BUY, 1, "9.00"))
+    await venue.submit(order("C-2", Side.BUY, 1, "9.00", instrument="TSLA"))
+    await venue.submit(order("C-3", Side.BUY, 1, "9.001"))
+    rejected = [r.reason for r in await drain(venue) if r.kind is ReportKind.REJECTED]
+    assert rejected[0] == "duplicate client order id C-1"
+    assert rejected[1] == "instrument TSLA is not listed on XSIM"
+    assert "tick size 0.01" in rejected[2]
+    status = await venue.status("C-1")
+    assert status is not None
+    assert (status.state, status.leaves) == ("NEW", 1)  # the first one still stands, alone
+    assert await venue.status("C-3") is None
+
+
+async def test_ioc_and_market_remainders_are_canceled_and_day_orders_expire(
+    venue: SimulatedVenue,
+) -> None:
+    await venue.submit(order("C-1", Side.BUY, 200, "10.01", TIF.IOC))
+    await venue.submit(order("C-2", Side.BUY, 500))
+    await venue.submit(order("C-3", Side.SELL, 5, "11.00", TIF.DAY))
+    venue.end_session()
+    reports = await drain(venue)
+    canceled = {r.client_order_id: r.reason for r in reports if r.kind is ReportKind.CANCELED}
+    assert canceled == {"C-1": "IOC remainder", "C-2": "no more liquidity"}
+    assert [r.client_order_id for r in reports if r.kind is ReportKind.EXPIRED] == ["C-3"]
+
+
+async def test_the_venues_own_record_can_be_made_to_drift(venue: SimulatedVenue) -> None:
+    await venue.submit(order("C-1", Side.BUY, 30, "10.01"))
+    venue.inject_drift("ACC-1", "AAPL", D(-5))
+    venue.inject_drift("ACC-1", "MSFT", D(2))
+    assert await venue.positions("ACC-1") == {"AAPL": D(25), "MSFT": D(2)}
+    assert await venue.positions("ACC-2") == {}
+
+
+async def test_a_venue_that_rejects_everything_says_so() -> None:
+    busy = SimulatedVenue(
+        VenueProfile(name="XBUSY", instruments=(AAPL,), reject_rate=1.0), ManualClock()
+    )
+    await busy.submit(order("C-1", Side.BUY, 1, "9.00"))
+    [report] = await drain(busy)
+    assert (report.kind, report.reason) == (
+        ReportKind.REJECTED,
+        "XBUSY refused the order (venue busy)",
+    )
