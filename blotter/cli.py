@@ -16,7 +16,7 @@ from blotter.domain.synthetic import synthetic_log
 from blotter.oms.ports import AppendResult
 from blotter.store.database import StoreError, default_url
 from blotter.store.event_store import SqlEventStore
-from blotter.store.replay import ReplayReport, replay
+from blotter.store.replay import ReplayReport, rebuild, replay
 
 EXIT_MISMATCH = 1
 EXIT_ERROR = 2
@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd.add_argument("--db", help=db_help)
     replay_cmd.add_argument("--json", action="store_true", help="print one JSON object")
     replay_cmd.set_defaults(handler=_replay)
+
+    rebuild_cmd = commands.add_parser(
+        "rebuild", help="derive every projection again from the log and replace the stored ones"
+    )
+    rebuild_cmd.add_argument("--db", help=db_help)
+    rebuild_cmd.set_defaults(handler=_rebuild)
 
     events_cmd = commands.add_parser(
         "events", help="the full history of one order, break or escalation"
@@ -112,6 +118,13 @@ def _print_replay(report: ReplayReport) -> None:
         print(f"  {mismatch.table} {mismatch.key}: {mismatch.detail}")
     if report.mismatch_count > len(report.mismatches):
         print(f"  ... and {report.mismatch_count - len(report.mismatches)} more")
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    with SqlEventStore(args.db or default_url(), create=False) as store:
+        written = rebuild(store)
+    print("rebuilt from the log: " + ", ".join(f"{n} {t}" for t, n in written.items()))
+    return 0
 
 
 def _events(args: argparse.Namespace) -> int:

@@ -188,3 +188,20 @@ def test_the_default_database_lives_in_the_users_data_directory(tmp_path: Path) 
     )
     assert replayed.returncode == 0, replayed.stderr
     assert other.exists()
+
+
+def test_rebuild_derives_the_projections_again_and_replay_agrees(
+    session_db: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "drifted.db"
+    copy.write_bytes(session_db.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE positions SET quantity = '1'")
+        conn.execute("DELETE FROM fills WHERE rowid % 3 = 0")
+        conn.execute("INSERT INTO alerts VALUES ('ghost', 'info', 'log', 'X', 'no cause', 0, 0)")
+    assert run("replay", "--db", f"sqlite:///{copy}").returncode == 1
+    rebuilt = run("rebuild", "--db", f"sqlite:///{copy}")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "60 orders" in rebuilt.stdout
+    replayed = run("replay", "--db", f"sqlite:///{copy}")
+    assert replayed.returncode == 0, replayed.stdout

@@ -376,6 +376,25 @@ class SqlEventStore:
                 query += f" WHERE {shard.where(conn, STREAM_COLUMNS[table.name])}"
             return _fetch_all(conn, query)
 
+    def replace_projections(self, rows: dict[Table, list[tuple[Any, ...]]]) -> None:
+        """Swap every given projection table's rows for ``rows`` in one transaction.
+
+        For a rebuild while nothing appends: the writer's derived state is dropped after it.
+        """
+        try:
+            with self._writer_engine.begin() as conn:
+                if self._is_postgres:
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK}
+                    )
+                for table, table_rows in rows.items():
+                    conn.execute(table.delete())
+                    self._bulk.write(conn, table, table_rows)
+        except sa_exc.SQLAlchemyError as error:
+            raise StoreError(describe(self.url, error)) from None
+        finally:
+            self._forget_ledger()
+
     def _stored_seqs(self, event_ids: list[str]) -> dict[str, int]:
         with self._reading() as conn:
             return _seqs_of(conn, event_ids)
@@ -416,10 +435,7 @@ def _stream_rows(accepted: list[Event]) -> list[tuple[Any, ...]]:
     latest: dict[str, Event] = {}
     for event in accepted:
         latest[event.stream_id] = event
-    return [
-        (e.stream_id, type(e.payload).STREAM.value, e.stream_version, e.seq)
-        for e in latest.values()
-    ]
+    return [projections.stream_row(e) for e in latest.values()]
 
 
 def _seqs_of(conn: Connection, event_ids: list[str]) -> dict[str, int]:

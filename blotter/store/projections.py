@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from blotter.domain.cases import Case
+from blotter.domain.events import Event
 from blotter.domain.ledger import Alert, Changes, Ledger
 from blotter.domain.order import ChildOrder, Fill, OrderAggregate
 from blotter.domain.positions import Position
@@ -111,6 +112,11 @@ def position_from_row(row: Any) -> Position:
     position.fees = row.fees
     position.updated_at = row.updated_at
     return position
+
+
+def stream_row(last: Event) -> Row:
+    """The streams table's row for a stream whose latest event is ``last``."""
+    return (last.stream_id, type(last.payload).STREAM.value, last.stream_version, last.seq)
 
 
 def alert_row(alert: Alert) -> Row:

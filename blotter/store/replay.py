@@ -164,10 +164,7 @@ def _replay_shard_of(store: SqlEventStore, shard: Shard) -> _ShardResult:
         _check_conservation(ledger, findings)
         rebuilt = projections.all_rows(ledger)
         del rebuilt[schema.positions]  # folded across shards, by the caller
-        rebuilt[schema.streams] = (
-            (e.stream_id, type(e.payload).STREAM.value, e.stream_version, e.seq)
-            for e in latest.values()
-        )
+        rebuilt[schema.streams] = (projections.stream_row(e) for e in latest.values())
         for table, rows in rebuilt.items():
             _compare(table, projections.keyed(table, rows), store.raw_rows(table, shard), findings)
         fills = [
@@ -280,3 +277,23 @@ def _compare(
             findings.add(table.name, key, "; ".join(diffs))
     for key in rebuilt:
         findings.add(table.name, key, "missing from the stored projection")
+
+
+def rebuild(store: SqlEventStore) -> dict[str, int]:
+    """Derive every projection again from the log alone and replace the stored ones.
+
+    The log is the source of truth; run this after a fold changed, or when replay found
+    projections that no event implies. Returns the rows written per table.
+    """
+    ledger = Ledger(track_changes=False)
+    latest: dict[str, Event] = {}
+    with _gc_paused():
+        for event in store.iter_all():
+            latest[event.stream_id] = event
+            ledger.apply(event)
+        rows = {
+            table: list(table_rows) for table, table_rows in projections.all_rows(ledger).items()
+        }
+    rows[schema.streams] = [projections.stream_row(e) for e in latest.values()]
+    store.replace_projections(rows)
+    return {table.name: len(table_rows) for table, table_rows in rows.items()}

@@ -16,7 +16,7 @@ from blotter.domain.values import Side
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
 from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
-from blotter.store.replay import replay
+from blotter.store.replay import rebuild, replay
 
 from ..domain.builders import OrderStory
 
@@ -214,3 +214,17 @@ def test_a_failing_writer_fails_the_batch_and_keeps_serving(
         _append_all(store, _filled("O-1"))
     monkeypatch.undo()
     assert _append_all(store, _filled("O-2")).version == len(_filled("O-2"))
+
+
+def test_a_rebuild_replaces_every_projection_and_appends_carry_on(store: SqlEventStore) -> None:
+    _append_all(store, _filled("O-1", "100"))
+    with store._writer_engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE positions SET quantity = '7'")
+    assert not replay(store, workers=1).ok
+    written = rebuild(store)
+    assert written["orders"] == 1
+    assert written["positions"] == 1
+    assert replay(store, workers=1).ok
+    _append_all(store, _filled("O-2", "50", Side.SELL))
+    [position] = store.rows("positions")
+    assert position["quantity"] == 50  # the writer used the rebuilt position, not a stale one
