@@ -1,0 +1,96 @@
+"""A circuit breaker per venue: UP, DEGRADED, DOWN, from the outcomes of recent requests.
+
+DEGRADED when too many of the latest requests failed; DOWN after a run of failures or a lost
+connection. A DOWN venue takes nothing until its cool-down has passed, then one probe: its
+success brings the venue back UP, its failure starts the cool-down again. Each method returns
+the new state when it changed (the OMS records those changes as events), else None.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import StrEnum
+
+from blotter.domain.clock import NANOS_PER_SECOND, Clock
+
+
+class VenueHealth(StrEnum):
+    UP = "UP"
+    DEGRADED = "DEGRADED"
+    DOWN = "DOWN"
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        window: int = 20,
+        degraded_ratio: float = 0.2,
+        trip_after: int = 5,
+        cool_down: float = 5.0,
+        min_samples: int = 5,
+    ) -> None:
+        self._clock = clock
+        self._outcomes: deque[bool] = deque(maxlen=window)
+        self._degraded_ratio = degraded_ratio
+        self._trip_after = trip_after
+        self._cool_down_ns = round(cool_down * NANOS_PER_SECOND)
+        self._min_samples = min_samples
+        self._failures_in_a_row = 0
+        self._down_since: int | None = None
+        self._probing = False
+        self.state = VenueHealth.UP
+
+    @property
+    def success_rate(self) -> float:
+        """Share of the recent requests that succeeded (1.0 with no history)."""
+        return sum(self._outcomes) / len(self._outcomes) if self._outcomes else 1.0
+
+    def allow(self) -> bool:
+        """May a request go to the venue now? A DOWN venue admits one probe after cool-down."""
+        if self.state is not VenueHealth.DOWN:
+            return True
+        assert self._down_since is not None
+        if self._probing or self._clock.now_ns() - self._down_since < self._cool_down_ns:
+            return False
+        self._probing = True
+        return True
+
+    def record_success(self) -> VenueHealth | None:
+        self._outcomes.append(True)
+        self._failures_in_a_row = 0
+        if self.state is VenueHealth.DOWN:
+            self._outcomes.clear()  # the probe passed: judge the venue afresh
+            self._outcomes.append(True)
+            return self._move(VenueHealth.UP)
+        return self._judge()
+
+    def record_failure(self) -> VenueHealth | None:
+        self._outcomes.append(False)
+        self._failures_in_a_row += 1
+        if self.state is VenueHealth.DOWN or self._failures_in_a_row >= self._trip_after:
+            return self._trip()
+        return self._judge()
+
+    def disconnected(self) -> VenueHealth | None:
+        return self._trip()
+
+    def _trip(self) -> VenueHealth | None:
+        self._down_since = self._clock.now_ns()
+        self._probing = False
+        return self._move(VenueHealth.DOWN)
+
+    def _judge(self) -> VenueHealth | None:
+        enough = len(self._outcomes) >= self._min_samples
+        failing = enough and 1 - self.success_rate >= self._degraded_ratio
+        return self._move(VenueHealth.DEGRADED if failing else VenueHealth.UP)
+
+    def _move(self, state: VenueHealth) -> VenueHealth | None:
+        if state is self.state:
+            return None
+        self.state = state
+        if state is not VenueHealth.DOWN:
+            self._down_since = None
+            self._probing = False
+        return state

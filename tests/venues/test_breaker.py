@@ -1,0 +1,58 @@
+"""The circuit breaker: health from recent outcomes, cool-down and a single probe."""
+
+from __future__ import annotations
+
+from blotter.domain.clock import ManualClock
+from blotter.venues.breaker import CircuitBreaker, VenueHealth
+
+
+def _breaker() -> tuple[ManualClock, CircuitBreaker]:
+    clock = ManualClock()
+    return clock, CircuitBreaker(
+        clock, window=10, degraded_ratio=0.3, trip_after=4, cool_down=2.0, min_samples=5
+    )
+
+
+def test_a_healthy_venue_stays_up_and_says_nothing() -> None:
+    _, breaker = _breaker()
+    assert [breaker.record_success() for _ in range(20)] == [None] * 20
+    assert breaker.state is VenueHealth.UP
+    assert breaker.allow()
+
+
+def test_scattered_failures_degrade_and_recovery_brings_it_back_up() -> None:
+    _, breaker = _breaker()
+    outcomes = [True, False, True, False, True, False, True, True]
+    changes = [breaker.record_success() if ok else breaker.record_failure() for ok in outcomes]
+    assert VenueHealth.DEGRADED in changes
+    assert breaker.state is VenueHealth.DEGRADED
+    assert breaker.allow()  # degraded still trades: the router just trusts it less
+    for _ in range(10):
+        breaker.record_success()
+    assert breaker.state is VenueHealth.UP
+    assert breaker.success_rate == 1.0
+
+
+def test_a_run_of_failures_trips_it_down_until_a_probe_succeeds_after_cool_down() -> None:
+    clock, breaker = _breaker()
+    changes = [breaker.record_failure() for _ in range(4)]
+    assert changes[-1] is VenueHealth.DOWN
+    assert not breaker.allow()
+    clock.advance(1_999_000_000)
+    assert not breaker.allow()
+    clock.advance(1_000_000)
+    assert breaker.allow()  # one probe
+    assert not breaker.allow()  # and only one
+    assert breaker.record_success() is VenueHealth.UP
+    assert breaker.allow()
+
+
+def test_a_failed_probe_starts_the_cool_down_again() -> None:
+    clock, breaker = _breaker()
+    breaker.disconnected()
+    clock.advance(2_000_000_000)
+    assert breaker.allow()
+    assert breaker.record_failure() is None  # still DOWN: no change to report
+    assert not breaker.allow()
+    clock.advance(2_000_000_000)
+    assert breaker.allow()
