@@ -104,33 +104,11 @@ def test_a_break_follows_its_workflow_and_its_escalation_is_an_alert() -> None:
 
 def test_a_refused_case_event_is_an_orphan_not_an_exception() -> None:
     ledger = Ledger()
-    clock, ids = ManualClock(), SequentialIds("e")
-    opened = make_event(
+    opened, resolved, again = stream(
+        "ESC-1",
         EscalationOpened(order_id="O-1", reason="stuck in PENDING_CANCEL"),
-        stream_id="ESC-1",
-        stream_version=1,
-        actor="ops",
-        correlation_id="O-1",
-        clock=clock,
-        ids=ids,
-    )
-    resolved = make_event(
         EscalationResolved(reason="canceled by phone"),
-        stream_id="ESC-1",
-        stream_version=2,
-        actor="ops",
-        correlation_id="O-1",
-        clock=clock,
-        ids=ids,
-    )
-    again = make_event(
         EscalationResolved(reason="twice"),
-        stream_id="ESC-1",
-        stream_version=3,
-        actor="ops",
-        correlation_id="O-1",
-        clock=clock,
-        ids=ids,
     )
     assert [ledger.apply(e) for e in (opened, resolved, again)] == [
         Outcome.APPLIED,
