@@ -1,19 +1,20 @@
-"""Reconciliation breaks and order escalations: streams that follow a workflow table."""
+"""Breaks, escalations and venue health: streams that follow a workflow table."""
 
 from __future__ import annotations
 
 from blotter.domain.events import STREAM_OPENERS, Event, Payload, StreamKind
 from blotter.domain.fsm import InvalidTransition, TransitionTable
-from blotter.domain.workflows import BREAK, ESCALATION
+from blotter.domain.workflows import BREAK, ESCALATION, VENUE
 
 TABLES: dict[StreamKind, TransitionTable] = {
     StreamKind.BREAK: BREAK,
     StreamKind.ESCALATION: ESCALATION,
+    StreamKind.VENUE: VENUE,
 }
 
 
 class Case:
-    """A break or an escalation folded from its events; notes and assignee are kept."""
+    """A break, an escalation or a venue folded from its events; notes and assignee are kept."""
 
     def __init__(self, stream_id: str, kind: StreamKind) -> None:
         self.stream_id = stream_id

@@ -22,6 +22,7 @@ class StreamKind(StrEnum):
     ORDER = "order"
     BREAK = "break"
     ESCALATION = "escalation"
+    VENUE = "venue"
 
 
 class Severity(StrEnum):
@@ -99,8 +100,11 @@ class OrderSettled(Payload, frozen=True, kw_only=True):
 
 
 class OrderSettlementFailed(Payload, frozen=True, kw_only=True):
+    """One failed attempt; ``gave_up`` when no retry follows and a person must step in."""
+
     attempt: int
     reason: str
+    gave_up: bool = False
 
 
 # --- order stream: child order events --------------------------------------------------------
@@ -252,6 +256,36 @@ class EscalationResolved(EscalationPayload, frozen=True, kw_only=True):
     pass
 
 
+# --- venue stream: one per venue, its connection health ----------------------------------------
+
+
+def venue_stream_id(venue: str) -> str:
+    return f"venue-{venue}"
+
+
+class VenuePayload(Payload, frozen=True, kw_only=True):
+    STREAM: ClassVar[StreamKind] = StreamKind.VENUE
+    reason: str = ""
+
+
+class VenueListed(VenuePayload, frozen=True, kw_only=True):
+    """The OMS will trade with this venue; it starts DOWN until connected."""
+
+    venue: str
+
+
+class VenueUp(VenuePayload, frozen=True, kw_only=True):
+    pass
+
+
+class VenueDegraded(VenuePayload, frozen=True, kw_only=True):
+    pass
+
+
+class VenueDown(VenuePayload, frozen=True, kw_only=True):
+    pass
+
+
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     cls.__name__: cls
     for cls in (
@@ -288,6 +322,10 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         EscalationAssigned,
         EscalationNoteAdded,
         EscalationResolved,
+        VenueListed,
+        VenueUp,
+        VenueDegraded,
+        VenueDown,
     )
 }
 
@@ -296,6 +334,7 @@ STREAM_OPENERS: dict[StreamKind, type[Payload]] = {
     StreamKind.ORDER: OrderCreated,
     StreamKind.BREAK: BreakOpened,
     StreamKind.ESCALATION: EscalationOpened,
+    StreamKind.VENUE: VenueListed,
 }
 
 

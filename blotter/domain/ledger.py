@@ -19,8 +19,12 @@ from blotter.domain.events import (
     Event,
     OrderCreated,
     OrderRouted,
+    OrderSettlementFailed,
+    Payload,
     Severity,
     StreamKind,
+    VenueDegraded,
+    VenueDown,
 )
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.order import Anomaly, Fill, OrderAggregate, Outcome
@@ -127,6 +131,16 @@ class Ledger:
                 self._book_fill(order, fill)
         if len(order.anomalies) > anomalies_before:
             self._alert_anomalies(order, anomalies_before)
+        payload = event.payload
+        if isinstance(payload, OrderSettlementFailed) and payload.gave_up:
+            self._alert(
+                event.event_id,
+                Severity.CRITICAL,
+                "settlement",
+                order.order_id,
+                f"settlement failed after {payload.attempt} attempts: {payload.reason}",
+                event.occurred_at,
+            )
         return outcome
 
     def _alert_anomalies(self, order: OrderAggregate, start: int) -> None:
@@ -183,14 +197,14 @@ class Ledger:
         self.cases[event.stream_id] = case
         if self._tracking:
             self._changes.cases.add(event.stream_id)
-        payload = event.payload
-        if isinstance(payload, BreakEscalated | EscalationOpened):
+        severity = _case_alert_severity(event.payload)
+        if severity is not None:
             self._alert(
                 event.event_id,
-                payload.severity,
+                severity,
                 kind.value,
                 event.stream_id,
-                payload.reason or event.type,
+                getattr(event.payload, "reason", "") or event.type,
                 event.occurred_at,
             )
         return Outcome.APPLIED
@@ -231,3 +245,14 @@ class Ledger:
         self.alerts.append(alert)
         if self._tracking:
             self._changes.alerts.append(alert)
+
+
+def _case_alert_severity(payload: Payload) -> Severity | None:
+    """How loudly a break, escalation or venue event is alerted; None for a quiet one."""
+    if isinstance(payload, BreakEscalated | EscalationOpened):
+        return payload.severity
+    if isinstance(payload, VenueDown):
+        return Severity.CRITICAL
+    if isinstance(payload, VenueDegraded):
+        return Severity.WARNING
+    return None

@@ -212,7 +212,10 @@ class OrderAggregate:
                 "a second OrderCreated for the same order",
             )
         self.ticket = ticket
-        self.quantity = ticket.quantity
+        # A ticket refused for its quantity (zero, negative, not a number) is kept as entered;
+        # the order itself carries nothing, so no quantity can go negative.
+        quantity = ticket.quantity
+        self.quantity = quantity if quantity.is_finite() and quantity > 0 else ZERO
         self.created_at = event.occurred_at
         return Outcome.APPLIED
 

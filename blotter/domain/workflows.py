@@ -36,6 +36,14 @@ class BreakState(StrEnum):
     RESOLVED = "RESOLVED"
 
 
+class VenueHealth(StrEnum):
+    """A venue's connection as the circuit breaker sees it."""
+
+    UP = "UP"
+    DEGRADED = "DEGRADED"
+    DOWN = "DOWN"
+
+
 class EscalationState(StrEnum):
     OPEN = "OPEN"
     ACKNOWLEDGED = "ACKNOWLEDGED"
@@ -220,4 +228,18 @@ ESCALATION = TransitionTable(
     terminal=frozenset({E.RESOLVED}),
 )
 
-ALL_TABLES = (ORDER, CHILD_ORDER, BREAK, ESCALATION)
+V = VenueHealth
+
+# A venue is DOWN until its first connection; every move between the three is allowed.
+VENUE = TransitionTable(
+    name="venue",
+    initial=V.DOWN,
+    transitions={
+        V.DOWN: {"VenueUp": V.UP, "VenueDegraded": V.DEGRADED},
+        V.UP: {"VenueDegraded": V.DEGRADED, "VenueDown": V.DOWN},
+        V.DEGRADED: {"VenueUp": V.UP, "VenueDown": V.DOWN},
+    },
+    terminal=frozenset(),
+)
+
+ALL_TABLES = (ORDER, CHILD_ORDER, BREAK, ESCALATION, VENUE)

@@ -14,6 +14,7 @@ import msgspec
 
 from blotter.domain.events import Event
 from blotter.domain.values import Liquidity, OrderType, Side, TimeInForce
+from blotter.domain.workflows import VenueHealth
 
 
 class ConcurrencyConflict(Exception):
@@ -49,6 +50,25 @@ class EventStore(Protocol):
 
 
 # --- venues ----------------------------------------------------------------------------------
+
+
+class VenueUnavailable(Exception):
+    """The venue cannot be reached now (not connected, connection lost or refused)."""
+
+    def __init__(self, venue: str, reason: str) -> None:
+        self.venue = venue
+        self.reason = reason
+        super().__init__(f"{venue} is unavailable: {reason}")
+
+
+class RejectCode(StrEnum):
+    """Why a venue refused a request, for the OMS to act on (the reason is for people)."""
+
+    INVALID = "INVALID"  # off tick, off lot, not listed...
+    DUPLICATE_ID = "DUPLICATE_ID"  # it already holds an order with this client order id
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"  # a cancel for an order it does not hold
+    TOO_LATE = "TOO_LATE"  # a cancel after the order was done
+    BUSY = "BUSY"  # refused for its own reasons; another venue may take it
 
 
 class ReportKind(StrEnum):
@@ -89,29 +109,105 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     fee: Decimal | None = None
     liquidity: Liquidity | None = None
     reason: str = ""
+    code: RejectCode | None = None  # for REJECTED and CANCEL_REJECTED
+
+
+class Execution(msgspec.Struct, frozen=True, kw_only=True):
+    """One fill as the venue recorded it, for a status answer to carry what reports lost."""
+
+    exec_id: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    liquidity: Liquidity
+    venue_time: int
+
+
+class VenueOrderState(StrEnum):
+    OPEN = "OPEN"  # working, with or without fills
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
 
 
 class VenueOrderStatus(msgspec.Struct, frozen=True, kw_only=True):
     """A venue's answer to "what happened to this order?" (used to resolve the in-flight)."""
 
     client_order_id: str
-    venue_order_id: str | None
-    state: str
+    venue_order_id: str
+    state: VenueOrderState
     filled: Decimal
     leaves: Decimal
+    executions: tuple[Execution, ...] = ()
+
+
+class ConnectionChange(msgspec.Struct, frozen=True, kw_only=True):
+    """The venue's health moved (circuit breaker); a move to UP after DOWN is a reconnect."""
+
+    venue: str
+    health: VenueHealth
+    reason: str
+    at: int
 
 
 class VenueGateway(Protocol):
-    """A venue as the OMS sees it. Answers arrive as reports, never as return values."""
+    """A venue as the OMS sees it. Answers arrive as reports, never as return values.
+
+    Every request raises ``VenueUnavailable`` when the venue cannot be reached; a request that
+    was sent but whose answer was lost raises nothing: the OMS finds out by ``status``.
+    """
 
     name: str
+
+    def lists(self, instrument: str) -> bool:
+        """Whether the venue trades this instrument."""
+        ...
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def heartbeat(self) -> None:
+        """A round trip that proves the connection is alive; raises ``VenueUnavailable``."""
+        ...
 
     async def submit(self, request: NewOrderRequest) -> None: ...
 
     async def cancel(self, client_order_id: str) -> None: ...
 
-    async def status(self, client_order_id: str) -> VenueOrderStatus | None: ...
+    async def status(self, client_order_id: str) -> VenueOrderStatus | None:
+        """What the venue holds under this client order id; None when it holds nothing."""
+        ...
 
     def reports(self) -> AsyncIterator[ExecutionReport]: ...
 
     async def positions(self, account: str) -> dict[str, Decimal]: ...
+
+
+class ManagedVenue(VenueGateway, Protocol):
+    """A gateway behind rate limiting, supervision and a circuit breaker (``blotter.venues``).
+
+    The OMS reads ``feed()`` (not ``reports()``): health changes arrive in order with reports.
+    """
+
+    @property
+    def health(self) -> VenueHealth: ...
+
+    @property
+    def queue_depth(self) -> int:
+        """Requests waiting for the rate limiter."""
+        ...
+
+    def latency(self) -> LatencySummary | None:
+        """Round-trip latency over the recent window."""
+        ...
+
+    def feed(self) -> AsyncIterator[ExecutionReport | ConnectionChange]:
+        """Everything the venue tells the OMS, in order: execution reports and health changes."""
+        ...
+
+
+class LatencySummary(msgspec.Struct, frozen=True):
+    count: int
+    p50_ms: float
+    p99_ms: float

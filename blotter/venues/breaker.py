@@ -9,15 +9,9 @@ the new state when it changed (the OMS records those changes as events), else No
 from __future__ import annotations
 
 from collections import deque
-from enum import StrEnum
 
 from blotter.domain.clock import NANOS_PER_SECOND, Clock
-
-
-class VenueHealth(StrEnum):
-    UP = "UP"
-    DEGRADED = "DEGRADED"
-    DOWN = "DOWN"
+from blotter.domain.workflows import VenueHealth
 
 
 class CircuitBreaker:

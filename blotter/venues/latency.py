@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-import msgspec
-
-
-class LatencySummary(msgspec.Struct, frozen=True):
-    count: int
-    p50_ms: float
-    p99_ms: float
+from blotter.oms.ports import LatencySummary
 
 
 class LatencyWindow:

@@ -61,6 +61,7 @@ def for_type(annotation: Any) -> st.SearchStrategy[Any]:
     simple: dict[Any, st.SearchStrategy[Any]] = {
         str: st.text(max_size=20),
         int: st.integers(-(2**62), 2**62),
+        bool: st.booleans(),
         Decimal: decimals,
     }
     return simple[annotation]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from blotter.domain.clock import ManualClock
-from blotter.venues.breaker import CircuitBreaker, VenueHealth
+from blotter.domain.workflows import VenueHealth
+from blotter.venues.breaker import CircuitBreaker
 
 
 def _breaker() -> tuple[ManualClock, CircuitBreaker]:

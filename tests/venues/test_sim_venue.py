@@ -117,7 +117,7 @@ async def test_duplicates_unlisted_and_off_grid_orders_are_rejected_with_the_rea
     assert "tick size 0.01" in rejected[2]
     status = await venue.status("C-1")
     assert status is not None
-    assert (status.state, status.leaves) == ("NEW", 1)  # the first one still stands, alone
+    assert (status.state, status.leaves) == ("OPEN", 1)  # the first one still stands, alone
     assert await venue.status("C-3") is None
 
 

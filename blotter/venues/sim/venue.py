@@ -18,12 +18,27 @@ from blotter.domain.clock import Clock
 from blotter.domain.ids import SequentialIds
 from blotter.domain.values import ZERO, Instrument, InvalidValue, Liquidity, OrderType, Side
 from blotter.domain.values import TimeInForce as TIF
-from blotter.oms.ports import ExecutionReport, NewOrderRequest, ReportKind, VenueOrderStatus
+from blotter.oms.ports import (
+    ExecutionReport,
+    NewOrderRequest,
+    ReportKind,
+    VenueOrderState,
+    VenueOrderStatus,
+)
 from blotter.venues.sim.book import BookError, BookOrder, OrderBook, OrderStatus, Trade
 
 BPS = Decimal("0.0001")
 FEE_STEP = Decimal("0.0001")
 MARKET_ACCOUNT = "MARKET"  # other participants: their orders rest and trade but get no reports
+
+
+_VENUE_STATES = {
+    OrderStatus.NEW: VenueOrderState.OPEN,
+    OrderStatus.PARTIALLY_FILLED: VenueOrderState.OPEN,
+    OrderStatus.FILLED: VenueOrderState.FILLED,
+    OrderStatus.CANCELED: VenueOrderState.CANCELED,
+    OrderStatus.EXPIRED: VenueOrderState.EXPIRED,
+}
 
 
 class VenueProfile(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,7 +98,7 @@ class SimulatedVenue:
         return VenueOrderStatus(
             client_order_id=client_order_id,
             venue_order_id=order.order_id,
-            state=order.status.value,
+            state=_VENUE_STATES[order.status],
             filled=order.filled,
             leaves=order.leaves,
         )
