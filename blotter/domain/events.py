@@ -263,6 +263,10 @@ def venue_stream_id(venue: str) -> str:
     return f"venue-{venue}"
 
 
+def venue_of_stream(stream_id: str) -> str:
+    return stream_id.removeprefix("venue-")
+
+
 class VenuePayload(Payload, frozen=True, kw_only=True):
     STREAM: ClassVar[StreamKind] = StreamKind.VENUE
     reason: str = ""
@@ -284,6 +288,14 @@ class VenueDegraded(VenuePayload, frozen=True, kw_only=True):
 
 class VenueDown(VenuePayload, frozen=True, kw_only=True):
     pass
+
+
+class VenueAnomaly(VenuePayload, frozen=True, kw_only=True):
+    """A venue message that fits no order of ours (an order we never sent, say)."""
+
+    kind: AnomalyKind
+    severity: Severity
+    detail: str
 
 
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
@@ -326,6 +338,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         VenueUp,
         VenueDegraded,
         VenueDown,
+        VenueAnomaly,
     )
 }
 

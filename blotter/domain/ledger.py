@@ -23,6 +23,7 @@ from blotter.domain.events import (
     Payload,
     Severity,
     StreamKind,
+    VenueAnomaly,
     VenueDegraded,
     VenueDown,
 )
@@ -204,7 +205,7 @@ class Ledger:
                 severity,
                 kind.value,
                 event.stream_id,
-                getattr(event.payload, "reason", "") or event.type,
+                _case_alert_text(event),
                 event.occurred_at,
             )
         return Outcome.APPLIED
@@ -249,10 +250,17 @@ class Ledger:
 
 def _case_alert_severity(payload: Payload) -> Severity | None:
     """How loudly a break, escalation or venue event is alerted; None for a quiet one."""
-    if isinstance(payload, BreakEscalated | EscalationOpened):
+    if isinstance(payload, BreakEscalated | EscalationOpened | VenueAnomaly):
         return payload.severity
     if isinstance(payload, VenueDown):
         return Severity.CRITICAL
     if isinstance(payload, VenueDegraded):
         return Severity.WARNING
     return None
+
+
+def _case_alert_text(event: Event) -> str:
+    payload = event.payload
+    if isinstance(payload, VenueAnomaly):
+        return payload.detail
+    return getattr(payload, "reason", "") or event.type

@@ -164,6 +164,10 @@ class OrderAggregate:
     def is_terminal(self) -> bool:
         return self.state in ORDER.terminal
 
+    def knows_exec(self, exec_id: str) -> bool:
+        """Whether a fill with this venue execution id is already booked on the order."""
+        return exec_id in self._exec_ids
+
     @property
     def venues(self) -> list[str]:
         return sorted({c.venue for c in self.children.values()})

@@ -235,9 +235,9 @@ VENUE = TransitionTable(
     name="venue",
     initial=V.DOWN,
     transitions={
-        V.DOWN: {"VenueUp": V.UP, "VenueDegraded": V.DEGRADED},
-        V.UP: {"VenueDegraded": V.DEGRADED, "VenueDown": V.DOWN},
-        V.DEGRADED: {"VenueUp": V.UP, "VenueDown": V.DOWN},
+        V.DOWN: {"VenueUp": V.UP, "VenueDegraded": V.DEGRADED, "VenueAnomaly": V.DOWN},
+        V.UP: {"VenueDegraded": V.DEGRADED, "VenueDown": V.DOWN, "VenueAnomaly": V.UP},
+        V.DEGRADED: {"VenueUp": V.UP, "VenueDown": V.DOWN, "VenueAnomaly": V.DEGRADED},
     },
     terminal=frozenset(),
 )

@@ -5,6 +5,7 @@ Adapters (``blotter.store``, ``blotter.venues``) implement these; the OMS import
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from enum import StrEnum
@@ -44,9 +45,36 @@ class EventStore(Protocol):
         self, stream_id: str, expected_version: int, events: Sequence[Event]
     ) -> AppendResult: ...
 
+    def append_nowait(
+        self, stream_id: str, expected_version: int, events: Sequence[Event]
+    ) -> asyncio.Future[AppendResult]:
+        """Queue an append at once (appends keep their call order); the future says durable."""
+        ...
+
     def read_stream(self, stream_id: str) -> list[Event]: ...
 
     def read_all(self, from_seq: int = 1, limit: int | None = None) -> list[Event]: ...
+
+
+# --- clearing --------------------------------------------------------------------------------
+
+
+class SettlementFailed(Exception):
+    """The clearing house did not settle this time; the OMS retries with backoff."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Clearing(Protocol):
+    """Where filled orders settle (a clearing house or custodian)."""
+
+    async def settle(
+        self, order_id: str, account: str, instrument: str, quantity: Decimal, notional: Decimal
+    ) -> None:
+        """Return once settled; raise ``SettlementFailed`` with the reason otherwise."""
+        ...
 
 
 # --- venues ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from blotter.domain.clock import ManualClock
 from blotter.domain.events import (
+    AnomalyKind,
     BreakAcknowledged,
     BreakEscalated,
     BreakExplained,
@@ -13,9 +14,17 @@ from blotter.domain.events import (
     BreakResolved,
     EscalationOpened,
     EscalationResolved,
+    OrderSettlementFailed,
     Payload,
     Severity,
+    VenueAnomaly,
+    VenueDegraded,
+    VenueDown,
+    VenueListed,
+    VenueUp,
     make_event,
+    venue_of_stream,
+    venue_stream_id,
 )
 from blotter.domain.ids import SequentialIds
 from blotter.domain.ledger import Ledger
@@ -196,3 +205,37 @@ def test_a_refused_event_applied_twice_is_one_anomaly_and_one_alert() -> None:
     assert book(ledger) == before
     assert ledger.anomaly_count == 2
     assert ledger.duplicates == 2
+
+
+def test_a_venue_stream_follows_its_health_and_alerts_when_down_degraded_or_odd() -> None:
+    ledger = fold(
+        stream(
+            venue_stream_id("XNAS"),
+            VenueListed(venue="XNAS"),
+            VenueUp(reason="connected"),
+            VenueDegraded(reason="3 of 10 requests failed"),
+            VenueDown(reason="heartbeat lost"),
+            VenueAnomaly(
+                kind=AnomalyKind.UNKNOWN_CHILD, severity=Severity.CRITICAL, detail="ghost order"
+            ),
+            VenueUp(reason="reconnected"),
+            actor="system",
+        )
+    )
+    assert ledger.cases["venue-XNAS"].state == "UP"
+    assert venue_of_stream("venue-XNAS") == "XNAS"
+    assert [(a.severity, a.source, a.message) for a in ledger.alerts] == [
+        (Severity.WARNING, "venue", "3 of 10 requests failed"),
+        (Severity.CRITICAL, "venue", "heartbeat lost"),
+        (Severity.CRITICAL, "venue", "ghost order"),
+    ]
+
+
+def test_a_settlement_that_gives_up_raises_a_critical_alert_and_a_retry_does_not() -> None:
+    story = _filled_story("O-1", Side.BUY, "100", "10.00")
+    story.add(OrderSettlementFailed(attempt=1, reason="no match"))
+    story.add(OrderSettlementFailed(attempt=2, reason="no match", gave_up=True))
+    ledger = fold(story.events)
+    assert [(a.severity, a.source) for a in ledger.alerts] == [(Severity.CRITICAL, "settlement")]
+    assert "after 2 attempts: no match" in ledger.alerts[0].message
+    assert ledger.orders["O-1"].state == "FILLED"

@@ -468,3 +468,23 @@ def test_a_refused_cancel_is_answered_so_a_later_reroute_cancel_is_not_the_trade
     assert not story.order.cancel_pending
     story.add(ChildCancelRequested(child_id="A"))  # the OMS moving the slice, not the trader
     assert story.order.state is S.ACKNOWLEDGED
+
+
+@pytest.mark.parametrize("quantity", ["0", "-5", "NaN", "Infinity"])
+def test_a_ticket_refused_for_its_quantity_keeps_the_order_at_zero(quantity: str) -> None:
+    story = OrderStory(quantity=quantity)
+    story.add(OrderRejected(reason="bad quantity", field="quantity", value=quantity))
+    order = story.order
+    assert order.ticket is not None
+    assert str(order.ticket.quantity) == quantity
+    assert (order.quantity, order.filled, order.leaves, order.canceled) == (0, 0, 0, 0)
+    assert order.state == "REJECTED"
+
+
+def test_the_order_knows_which_executions_it_booked() -> None:
+    story = OrderStory()
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    story.fill("A", "10", exec_id="X7")
+    assert story.order.knows_exec("X7")
+    assert not story.order.knows_exec("X8")

@@ -1,0 +1,141 @@
+"""The commands the OMS takes, their answers, and the checks a new order's ticket must pass.
+
+A check failure is a ``Rejection`` that names the field, the value and what was expected, in
+words a trader can act on; the OMS records it on the order as ``OrderRejected``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+
+import msgspec
+
+from blotter.domain.values import Instrument, InvalidValue, OrderType, Side, TimeInForce
+from blotter.domain.workflows import OrderState
+
+
+class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """A trader's ticket. ``venue`` None lets the router choose ("auto")."""
+
+    client_order_id: str
+    account: str
+    instrument: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    venue: str | None = None
+    actor: str = "trader"
+
+
+class Rejection(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a command was refused; ``field`` is None when no single field is to blame."""
+
+    reason: str
+    field: str | None = None
+    value: str | None = None
+    expected: str | None = None
+    source: str = "validation"
+
+    @classmethod
+    def of_invalid(cls, invalid: InvalidValue) -> Rejection:
+        return cls(
+            reason=str(invalid),
+            field=invalid.field,
+            value=str(invalid.value),
+            expected=invalid.expected,
+        )
+
+
+class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to a ticket; the same ticket sent again gets the same answer."""
+
+    order_id: str
+    client_order_id: str
+    rejection: Rejection | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.rejection is None
+
+
+class CancelResult(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+    state: OrderState
+    rejection: Rejection | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.rejection is None
+
+
+class CancelScope(msgspec.Struct, frozen=True, kw_only=True):
+    """Which live orders a cancel-all reaches; an empty scope reaches every one."""
+
+    account: str | None = None
+    instrument: str | None = None
+    venue: str | None = None
+
+    def describe(self) -> str:
+        parts = [
+            f"{name} {value}"
+            for name, value in (
+                ("account", self.account),
+                ("instrument", self.instrument),
+                ("venue", self.venue),
+            )
+            if value
+        ]
+        return ", ".join(parts) or "every account, instrument and venue"
+
+
+def check_ticket(
+    ticket: NewOrder,
+    instruments: Mapping[str, Instrument],
+    venue_lists: Callable[[str, str], bool | None],
+) -> Rejection | None:
+    """The first thing wrong with ``ticket``, or None when it may be routed.
+
+    ``venue_lists(venue, symbol)`` says whether a venue lists the symbol, None for an unknown
+    venue.
+    """
+    try:
+        _check_ticket(ticket, instruments, venue_lists)
+    except InvalidValue as invalid:
+        return Rejection.of_invalid(invalid)
+    return None
+
+
+def _check_ticket(
+    ticket: NewOrder,
+    instruments: Mapping[str, Instrument],
+    venue_lists: Callable[[str, str], bool | None],
+) -> None:
+    if not ticket.client_order_id.strip():
+        raise InvalidValue("client_order_id", ticket.client_order_id, "a non-empty id")
+    if not ticket.account.strip():
+        raise InvalidValue("account", ticket.account, "an account name")
+    instrument = instruments.get(ticket.instrument)
+    if instrument is None:
+        raise InvalidValue(
+            "instrument", ticket.instrument, f"one of {', '.join(sorted(instruments))}"
+        )
+    instrument.check_quantity(ticket.quantity)
+    if ticket.order_type is OrderType.LIMIT:
+        if ticket.limit_price is None:
+            raise InvalidValue("limit_price", None, "a price for a limit order")
+        instrument.check_price(ticket.limit_price)
+    elif ticket.limit_price is not None:
+        raise InvalidValue("limit_price", ticket.limit_price, "no price for a market order")
+    if ticket.order_type is OrderType.MARKET and ticket.time_in_force is TimeInForce.GTC:
+        raise InvalidValue(
+            "time_in_force", ticket.time_in_force.value, "DAY or IOC for a market order"
+        )
+    if ticket.venue is not None:
+        listed = venue_lists(ticket.venue, ticket.instrument)
+        if listed is None:
+            raise InvalidValue("venue", ticket.venue, "a configured venue or auto")
+        if not listed:
+            raise InvalidValue("venue", ticket.venue, f"a venue that lists {ticket.instrument}")

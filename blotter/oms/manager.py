@@ -1,0 +1,712 @@
+"""The order manager: tickets and cancels in, durable events out, child orders to venues.
+
+How it keeps its promises:
+- **Write-ahead.** ``OrderRouted`` (the intent to send each child) is durable before any
+  gateway call; a cancel request likewise.
+- **One writer per order.** Events are applied to the in-memory aggregate as they are made and
+  queued to the store in the same step, so appends to a stream keep their order without locks;
+  the bus hears of them only once they are durable.
+- **Nothing resent blindly.** A request without an answer (timeout, lost connection, restart) is
+  resolved by asking the venue for the order's status; a retry reuses the client order id, so a
+  venue can never hold two copies. After a restart, an order the venue never received is closed,
+  not sent.
+- **Nothing dropped.** A report that does not fit is recorded as an anomaly (an alert).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+
+import msgspec
+
+from blotter.domain.clock import NANOS_PER_SECOND, Clock
+from blotter.domain.events import (
+    ChildCancelRequested,
+    ChildRejected,
+    ChildSlice,
+    ChildSubmitted,
+    Event,
+    OrderCanceled,
+    OrderCancelRequested,
+    OrderCreated,
+    OrderRejected,
+    OrderRouted,
+    OrderSettled,
+    OrderSettlementFailed,
+    OrderValidated,
+    Payload,
+    StreamKind,
+    VenueDegraded,
+    VenueDown,
+    VenueListed,
+    VenueUp,
+    make_event,
+    venue_of_stream,
+    venue_stream_id,
+)
+from blotter.domain.ids import IdSource
+from blotter.domain.order import ChildOrder, OrderAggregate
+from blotter.domain.values import Instrument
+from blotter.domain.workflows import OrderState, VenueHealth
+from blotter.oms.bus import EventBus
+from blotter.oms.commands import (
+    CancelResult,
+    CancelScope,
+    NewOrder,
+    Rejection,
+    SubmitResult,
+    check_ticket,
+)
+from blotter.oms.ports import (
+    AppendResult,
+    Clearing,
+    ConnectionChange,
+    EventStore,
+    ExecutionReport,
+    ManagedVenue,
+    NewOrderRequest,
+    SettlementFailed,
+    VenueUnavailable,
+)
+from blotter.oms.reports import Decision, FollowUp, from_report, from_status, unknown_order
+from blotter.oms.routing import RoutePlan, Router, SimpleRouter, VenueCandidate
+from blotter.oms.tasks import TaskSupervisor
+
+log = logging.getLogger(__name__)
+
+S = OrderState
+SYSTEM = "system"
+_CANCELABLE = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED})
+_AWAITING_VENUE = frozenset({S.PENDING_SUBMIT, S.SUBMITTED, S.PENDING_CANCEL})
+_HEALTH_EVENTS: dict[VenueHealth, type[Payload]] = {
+    VenueHealth.UP: VenueUp,
+    VenueHealth.DEGRADED: VenueDegraded,
+    VenueHealth.DOWN: VenueDown,
+}
+
+
+class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Timing and retry policy; seconds throughout."""
+
+    request_timeout: float = 2.0  # no answer to a submit or cancel: ask the venue
+    max_submit_attempts: int = 3  # sends of one child (the same client order id) at most
+    reroute_attempts: int = 2  # new routes for quantity that venues refused
+    settlement_delay: float = 1.0
+    settlement_retry: float = 0.5  # first retry after this, doubling
+    settlement_attempts: int = 4
+    watchdog_interval: float = 0.2
+
+
+class OmsHalted(Exception):
+    """The store refused a write: the OMS takes no more commands (its memory is ahead)."""
+
+
+class OrderManager:
+    """The OMS core on one asyncio loop; ``start()`` recovers, ``close()`` stops cleanly."""
+
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        venues: Sequence[ManagedVenue],
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        ids: IdSource,
+        bus: EventBus | None = None,
+        router: Router | None = None,
+        clearing: Clearing | None = None,
+        config: OmsConfig | None = None,
+    ) -> None:
+        self._store = store
+        self._venues = {v.name: v for v in venues}
+        self._instruments = dict(instruments)
+        self._clock = clock
+        self._ids = ids
+        self._bus = bus
+        self._router: Router = router or SimpleRouter()
+        self._clearing = clearing
+        self.config = config or OmsConfig()
+        self._tasks = TaskSupervisor("oms")
+        self.orders: dict[str, OrderAggregate] = {}
+        self._results: dict[str, SubmitResult] = {}  # the trader's client order id -> answer
+        self._children: dict[str, tuple[OrderAggregate, ChildOrder]] = {}  # venue's id -> child
+        self._venue_versions: dict[str, int] = {}
+        self._health: dict[str, VenueHealth] = {}  # as last recorded on each venue's stream
+        self._deadlines: dict[str, int] = {}  # child client order id -> when to ask the venue
+        self._sends: dict[str, int] = {}  # child client order id -> times sent
+        self._no_resend: set[str] = set()  # in flight across a restart: never sent again
+        self._resolving: set[str] = set()
+        self._cancel_after_send: set[str] = set()
+        self._refused_by: dict[str, set[str]] = {}  # order id -> venues that refused it
+        self._reroutes: dict[str, int] = {}
+        self._settlements: list[tuple[int, str, int]] = []  # (due ns, order id, attempt)
+        self._settling: set[str] = set()
+        self._settlement_wake = asyncio.Event()
+        self._unsettled_appends: set[asyncio.Future[AppendResult]] = set()
+        self.halted: str | None = None
+        self.events_recorded = 0
+        self.command_to_venue_ns: deque[int] = deque(maxlen=100_000)
+        self.work_ns: deque[int] = deque(maxlen=100_000)
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover from the log, listen to every venue, resolve what was left in flight."""
+        await self._recover()
+        for name, venue in self._venues.items():
+            self._tasks.spawn(f"feed {name}", self._read_feed(venue))
+            if name not in self._venue_versions:
+                self._record_venue(name, VenueListed(venue=name))
+            self._record_health(name, venue.health, "at start")
+        self._tasks.spawn("watchdog", self._watchdog())
+        self._tasks.spawn("settlement", self._settle_due())
+        await self._resolve_recovered()
+
+    async def close(self) -> None:
+        """Stop listening and retrying, and wait until every recorded event is durable."""
+        await self._tasks.shutdown()
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait until every event recorded so far is durable."""
+        while self._unsettled_appends:
+            await asyncio.wait(list(self._unsettled_appends))
+
+    @property
+    def task_failures(self) -> list[tuple[str, BaseException]]:
+        return self._tasks.failures
+
+    # --- commands -----------------------------------------------------------------------------
+
+    async def submit(self, ticket: NewOrder) -> SubmitResult:
+        """Accept a ticket, record it, route it and send its children; idempotent per ticket."""
+        started = time.perf_counter_ns()
+        known = self._results.get(ticket.client_order_id)
+        if known is not None:
+            return known
+        if self.halted:
+            return SubmitResult(
+                order_id="",
+                client_order_id=ticket.client_order_id,
+                rejection=Rejection(reason=f"the OMS is halted: {self.halted}", source="oms"),
+            )
+        order = OrderAggregate(self._ids.new_id())
+        self.orders[order.order_id] = order
+        created = _created(order.order_id, ticket)
+        rejection = check_ticket(ticket, self._instruments, self._venue_lists)
+        if rejection is not None:
+            return await self._refuse(order, ticket, [created], rejection)
+        plan = self._plan(created, created.quantity, frozenset())
+        if not plan.allocations:
+            refused = Rejection(reason=plan.reason, source="routing")
+            return await self._refuse(order, ticket, [created, OrderValidated()], refused)
+        result = SubmitResult(order_id=order.order_id, client_order_id=ticket.client_order_id)
+        self._results[ticket.client_order_id] = result
+        routed = self._routed(order, plan)
+        durable = self._record(order, [created, OrderValidated(), routed], ticket.actor)
+        self.work_ns.append(time.perf_counter_ns() - started)
+        await durable  # write-ahead: the intent to send is on disk before anything is sent
+        await self._send_slices(order, routed.slices, started_ns=started)
+        return result
+
+    async def _refuse(
+        self, order: OrderAggregate, ticket: NewOrder, head: list[Payload], rejection: Rejection
+    ) -> SubmitResult:
+        result = SubmitResult(
+            order_id=order.order_id, client_order_id=ticket.client_order_id, rejection=rejection
+        )
+        self._results[ticket.client_order_id] = result
+        refused = OrderRejected(
+            reason=rejection.reason,
+            source=rejection.source,
+            field=rejection.field,
+            value=rejection.value,
+            expected=rejection.expected,
+        )
+        await self._record(order, [*head, refused], ticket.actor)
+        return result
+
+    async def cancel(self, order_id: str, *, actor: str, reason: str = "") -> CancelResult:
+        """Cancel what is left of an order; a cancel of a cancel in progress is a no-op."""
+        order = self.orders.get(order_id)
+        if order is None:
+            return CancelResult(
+                order_id=order_id,
+                state=S.REJECTED,
+                rejection=Rejection(
+                    reason=f"no order {order_id}",
+                    field="order_id",
+                    value=order_id,
+                    expected="the id of a known order",
+                ),
+            )
+        if order.is_terminal or order.state is S.FILLED:
+            return CancelResult(
+                order_id=order_id,
+                state=order.state,
+                rejection=Rejection(
+                    reason=f"too late to cancel: order {order_id} is {order.state}",
+                    source="state",
+                ),
+            )
+        if not order.cancel_pending:
+            await self._request_cancel(order, actor, reason)
+        return CancelResult(order_id=order_id, state=order.state)
+
+    async def cancel_all(
+        self, scope: CancelScope, *, actor: str, reason: str = ""
+    ) -> list[CancelResult]:
+        """Cancel every live order in ``scope``; the answers say which ones were reached."""
+        chosen = [o for o in self.orders.values() if _in_scope(o, scope) and _cancelable(o)]
+        why = reason or f"cancel all: {scope.describe()}"
+        cancels = (self.cancel(o.order_id, actor=actor, reason=why) for o in chosen)
+        return list(await asyncio.gather(*cancels))
+
+    def live_orders(self, scope: CancelScope | None = None) -> list[OrderAggregate]:
+        """Orders a cancel could still reach, optionally within ``scope``."""
+        scope = scope or CancelScope()
+        return [o for o in self.orders.values() if _in_scope(o, scope) and _cancelable(o)]
+
+    async def _request_cancel(self, order: OrderAggregate, actor: str, reason: str) -> None:
+        live = [c for c in order.children.values() if c.is_live]
+        at_venue = [c for c in live if c.state in _CANCELABLE]
+        payloads: list[Payload] = [OrderCancelRequested(reason=reason)]
+        payloads += [ChildCancelRequested(child_id=c.child_id, reason=reason) for c in at_venue]
+        if not live:
+            payloads.append(OrderCanceled(reason=reason or "canceled before any venue held it"))
+        self._cancel_after_send.update(
+            c.client_order_id for c in live if c.state is S.PENDING_SUBMIT
+        )
+        await self._record(order, payloads, actor)
+        await asyncio.gather(*(self._send_cancel(c) for c in at_venue))
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def _venue_lists(self, venue: str, symbol: str) -> bool | None:
+        gateway = self._venues.get(venue)
+        return None if gateway is None else gateway.lists(symbol)
+
+    def _plan(self, ticket: OrderCreated, quantity: Decimal, tried: frozenset[str]) -> RoutePlan:
+        candidates = [
+            VenueCandidate(name=name, health=venue.health, lists=venue.lists(ticket.instrument))
+            for name, venue in self._venues.items()
+        ]
+        return self._router.route(ticket, quantity, candidates, tried)
+
+    def _routed(self, order: OrderAggregate, plan: RoutePlan) -> OrderRouted:
+        first = len(order.children) + 1
+        slices = []
+        for number, allocation in enumerate(plan.allocations, start=first):
+            child_id = f"{order.order_id}.{number}"
+            slices.append(
+                ChildSlice(
+                    child_id=child_id,
+                    client_order_id=child_id,
+                    venue=allocation.venue,
+                    quantity=allocation.quantity,
+                )
+            )
+        return OrderRouted(slices=tuple(slices), reason=plan.reason)
+
+    async def _send_slices(
+        self, order: OrderAggregate, slices: Iterable[ChildSlice], started_ns: int | None = None
+    ) -> None:
+        children = [order.children[s.child_id] for s in slices if s.child_id in order.children]
+        for child in children:
+            self._children[child.client_order_id] = (order, child)
+        await asyncio.gather(*(self._send(order, c, started_ns) for c in children))
+
+    async def _send(
+        self, order: OrderAggregate, child: ChildOrder, started_ns: int | None = None
+    ) -> None:
+        venue = self._venues[child.venue]
+        coid = child.client_order_id
+        self._sends[coid] = self._sends.get(coid, 0) + 1
+        self._deadlines[coid] = self._deadline()
+        try:
+            await venue.submit(_request(order, child))
+        except VenueUnavailable as down:
+            # Refused before it left (the gateway checks first): the quantity goes elsewhere.
+            self._deadlines.pop(coid, None)
+            rejected = ChildRejected(child_id=child.child_id, reason=str(down))
+            self._record(order, [rejected], venue.name)
+            self._after_child_events(order)
+            return
+        if started_ns is not None:
+            self.command_to_venue_ns.append(time.perf_counter_ns() - started_ns)
+        if child.state is S.PENDING_SUBMIT:  # the venue's answer may have overtaken us
+            self._record(order, [ChildSubmitted(child_id=child.child_id)], SYSTEM)
+        if coid in self._cancel_after_send:
+            self._cancel_after_send.discard(coid)
+            if child.state in _CANCELABLE:
+                reason = "canceled while it was being sent"
+                request = ChildCancelRequested(child_id=child.child_id, reason=reason)
+                await self._record(order, [request], SYSTEM)
+                await self._send_cancel(child)
+
+    async def _send_cancel(self, child: ChildOrder) -> None:
+        self._deadlines[child.client_order_id] = self._deadline()
+        try:
+            await self._venues[child.venue].cancel(child.client_order_id)
+        except VenueUnavailable:
+            log.info("cancel of %s waits for %s to come back", child.client_order_id, child.venue)
+
+    def _deadline(self) -> int:
+        return self._clock.now_ns() + round(self.config.request_timeout * NANOS_PER_SECOND)
+
+    # --- what venues tell us ------------------------------------------------------------------
+
+    async def _read_feed(self, venue: ManagedVenue) -> None:
+        async for message in venue.feed():
+            if isinstance(message, ConnectionChange):
+                self._on_health(message)
+            else:
+                self._on_report(message)
+
+    def _on_report(self, report: ExecutionReport) -> None:
+        found = self._children.get(report.client_order_id)
+        if found is None:
+            self._record_venue(report.venue, unknown_order(report))
+            return
+        order, child = found
+        self._apply_decision(order, child, from_report(order, child, report), report.venue)
+
+    def _apply_decision(
+        self, order: OrderAggregate, child: ChildOrder, decision: Decision, actor: str
+    ) -> None:
+        if decision.payloads:
+            self._record(order, list(decision.payloads), actor)
+        follow_up = decision.follow_up
+        if follow_up is FollowUp.ASK_STATUS:
+            self._spawn_resolve(order, child)
+        elif follow_up is FollowUp.RESEND:
+            self._tasks.spawn(f"resend {child.client_order_id}", self._send(order, child))
+        elif follow_up is FollowUp.RECANCEL:
+            self._tasks.spawn(f"recancel {child.client_order_id}", self._send_cancel(child))
+        self._after_child_events(order)
+
+    def _on_health(self, change: ConnectionChange) -> None:
+        was = self._record_health(change.venue, change.health, change.reason)
+        if change.health is not VenueHealth.DOWN and was is VenueHealth.DOWN:
+            # Reconnected: whatever it said while we were away, its status tells.
+            for order, child in list(self._children.values()):
+                if child.venue == change.venue and child.is_live:
+                    self._spawn_resolve(order, child)
+
+    def _spawn_resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
+        if child.client_order_id in self._resolving:
+            return
+        self._resolving.add(child.client_order_id)
+        self._tasks.spawn(f"resolve {child.client_order_id}", self._resolve(order, child))
+
+    async def _resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
+        """Ask the venue what it holds and record the difference."""
+        coid = child.client_order_id
+        try:
+            status = await self._venues[child.venue].status(coid)
+        except VenueUnavailable:
+            self._deadlines[coid] = self._deadline()  # ask again once it is back
+            return
+        finally:
+            self._resolving.discard(coid)
+        may_resend = (
+            coid not in self._no_resend
+            and self._sends.get(coid, 0) < self.config.max_submit_attempts
+        )
+        decision = from_status(order, child, status, may_resend=may_resend)
+        self._no_resend.discard(coid)
+        if child.is_live and decision.follow_up is FollowUp.NONE:
+            self._deadlines.pop(coid, None)
+        self._apply_decision(order, child, decision, child.venue)
+
+    async def _watchdog(self) -> None:
+        """Ask the venue about children whose answer is overdue."""
+        while True:
+            await asyncio.sleep(self.config.watchdog_interval)
+            now = self._clock.now_ns()
+            overdue = [coid for coid, due in self._deadlines.items() if due <= now]
+            for coid in overdue:
+                del self._deadlines[coid]
+                order, child = self._children[coid]
+                if child.state not in _AWAITING_VENUE:
+                    continue
+                if self._venues[child.venue].health is VenueHealth.DOWN:
+                    continue  # resolved when it reconnects
+                self._spawn_resolve(order, child)
+
+    # --- the parent's own decisions -----------------------------------------------------------
+
+    def _after_child_events(self, order: OrderAggregate) -> None:
+        """Settle a filled order; close or re-route quantity that venues handed back."""
+        if order.state is S.FILLED:
+            self._schedule_settlement(order.order_id, 1, self.config.settlement_delay)
+            return
+        if order.is_terminal or order.live_children or order.leaves <= 0:
+            return
+        if order.cancel_pending or order.state is S.PENDING_CANCEL:
+            self._record(order, [OrderCanceled(reason="canceled on request")], SYSTEM)
+            return
+        self._reroute(order)
+
+    def _reroute(self, order: OrderAggregate) -> None:
+        assert order.ticket is not None
+        refused = self._refused_by.setdefault(order.order_id, set())
+        refused.update(c.venue for c in order.children.values() if c.state is S.REJECTED)
+        attempts = self._reroutes.get(order.order_id, 0)
+        plan = self._plan(order.ticket, order.unallocated, frozenset(refused))
+        if attempts >= self.config.reroute_attempts or not plan.allocations:
+            last = [c for c in order.children.values() if c.state is S.REJECTED]
+            why = plan.reason if plan.allocations == () else "re-route attempts spent"
+            reason = f"refused by {', '.join(sorted(refused))}; {why}" if last else why
+            closing: Payload = (
+                OrderCanceled(reason=reason)
+                if order.filled
+                else OrderRejected(reason=reason, source="venue")
+            )
+            self._record(order, [closing], SYSTEM)
+            return
+        self._reroutes[order.order_id] = attempts + 1
+        routed = self._routed(order, plan)
+        durable = self._record(order, [routed], SYSTEM)
+        self._tasks.spawn(f"reroute {order.order_id}", self._send_after(durable, order, routed))
+
+    async def _send_after(
+        self, durable: asyncio.Future[AppendResult], order: OrderAggregate, routed: OrderRouted
+    ) -> None:
+        await durable
+        await self._send_slices(order, routed.slices)
+
+    # --- settlement ---------------------------------------------------------------------------
+
+    def _schedule_settlement(self, order_id: str, attempt: int, delay: float) -> None:
+        if attempt == 1 and order_id in self._settling:
+            return
+        self._settling.add(order_id)
+        due = self._clock.now_ns() + round(delay * NANOS_PER_SECOND)
+        heapq.heappush(self._settlements, (due, order_id, attempt))
+        self._settlement_wake.set()
+
+    async def _settle_due(self) -> None:
+        while True:
+            self._settlement_wake.clear()
+            if not self._settlements:
+                await self._settlement_wake.wait()
+                continue
+            due, order_id, attempt = self._settlements[0]
+            wait = (due - self._clock.now_ns()) / NANOS_PER_SECOND
+            if wait > 0:
+                # woken early by a sooner settlement, or the timeout: look at the heap again
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._settlement_wake.wait(), timeout=wait)
+                continue
+            heapq.heappop(self._settlements)
+            await self._settle(self.orders[order_id], attempt)
+
+    async def _settle(self, order: OrderAggregate, attempt: int) -> None:
+        assert order.ticket is not None
+        if self._clearing is None:
+            self._record(order, [OrderSettled()], SYSTEM)
+            return
+        try:
+            await self._clearing.settle(
+                order.order_id,
+                order.ticket.account,
+                order.ticket.instrument,
+                order.filled,
+                order.notional,
+            )
+        except SettlementFailed as failed:
+            gave_up = attempt >= self.config.settlement_attempts
+            payload = OrderSettlementFailed(attempt=attempt, reason=failed.reason, gave_up=gave_up)
+            self._record(order, [payload], SYSTEM)
+            if not gave_up:
+                backoff = self.config.settlement_retry * 2 ** (attempt - 1)
+                self._schedule_settlement(order.order_id, attempt + 1, backoff)
+            return
+        self._record(order, [OrderSettled()], SYSTEM)
+
+    # --- recording ----------------------------------------------------------------------------
+
+    def _record(
+        self, order: OrderAggregate, payloads: list[Payload], actor: str
+    ) -> asyncio.Future[AppendResult]:
+        """Apply the events to the order now and queue them for the store."""
+        expected = order.version
+        events = self._events(order.order_id, expected, payloads, actor, order.order_id)
+        for event in events:
+            order.apply(event)
+        return self._append(order.order_id, expected, events)
+
+    def _record_venue(self, venue: str, payload: Payload) -> None:
+        stream = venue_stream_id(venue)
+        expected = self._venue_versions.get(venue, 0)
+        self._venue_versions[venue] = expected + 1
+        self._append(stream, expected, self._events(stream, expected, [payload], SYSTEM, stream))
+
+    def _record_health(self, venue: str, health: VenueHealth, reason: str) -> VenueHealth:
+        """Record a health change; returns the health before it."""
+        was = self._health.get(venue, VenueHealth.DOWN)
+        if health is not was:
+            self._health[venue] = health
+            self._record_venue(venue, _HEALTH_EVENTS[health](reason=reason))
+        return was
+
+    def _events(
+        self, stream_id: str, after: int, payloads: list[Payload], actor: str, correlation: str
+    ) -> list[Event]:
+        return [
+            make_event(
+                payload,
+                stream_id=stream_id,
+                stream_version=after + number,
+                actor=actor,
+                correlation_id=correlation,
+                clock=self._clock,
+                ids=self._ids,
+            )
+            for number, payload in enumerate(payloads, start=1)
+        ]
+
+    def _append(
+        self, stream_id: str, expected: int, events: list[Event]
+    ) -> asyncio.Future[AppendResult]:
+        durable = self._store.append_nowait(stream_id, expected, events)
+        self.events_recorded += len(events)
+        self._unsettled_appends.add(durable)
+        durable.add_done_callback(lambda done: self._on_durable(done, events))
+        return durable
+
+    def _on_durable(self, done: asyncio.Future[AppendResult], events: list[Event]) -> None:
+        self._unsettled_appends.discard(done)
+        if done.cancelled():
+            return
+        error = done.exception()
+        if error is not None:
+            if self.halted is None:
+                self.halted = f"the event store refused a write: {error}"
+                log.critical("OMS halted: %s", self.halted)
+            return
+        if self._bus is not None:
+            first = done.result().first_seq
+            self._bus.publish(
+                [msgspec.structs.replace(e, seq=first + i) for i, e in enumerate(events)]
+            )
+
+    # --- recovery -----------------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Fold the whole log back into memory and rebuild what the commands need."""
+        rejections: dict[str, Rejection] = {}
+        seq, page = 1, 20_000
+        while batch := await asyncio.to_thread(self._store.read_all, seq, page):
+            for event in batch:
+                self._recover_event(event, rejections)
+            seq = batch[-1].seq + 1
+        for order in self.orders.values():
+            self._recover_order(order, rejections.get(order.order_id))
+
+    def _recover_event(self, event: Event, rejections: dict[str, Rejection]) -> None:
+        payload = event.payload
+        if type(payload).STREAM is StreamKind.VENUE:
+            venue = venue_of_stream(event.stream_id)
+            self._venue_versions[venue] = event.stream_version
+            if isinstance(payload, VenueUp | VenueDegraded | VenueDown):
+                self._health[venue] = _health_of(payload)
+            return
+        if type(payload).STREAM is not StreamKind.ORDER:
+            return
+        order = self.orders.get(event.stream_id)
+        if order is None:
+            order = self.orders[event.stream_id] = OrderAggregate(event.stream_id)
+        order.apply(event)
+        if isinstance(payload, OrderRejected) and payload.source in ("validation", "routing"):
+            rejections[event.stream_id] = Rejection(
+                reason=payload.reason,
+                source=payload.source,
+                field=payload.field,
+                value=payload.value,
+                expected=payload.expected,
+            )
+
+    def _recover_order(self, order: OrderAggregate, rejection: Rejection | None) -> None:
+        if order.ticket is None:
+            return
+        coid = order.ticket.client_order_id
+        self._results[coid] = SubmitResult(
+            order_id=order.order_id, client_order_id=coid, rejection=rejection
+        )
+        for child in order.children.values():
+            self._children[child.client_order_id] = (order, child)
+            if child.is_live:
+                self._no_resend.add(child.client_order_id)
+        if order.state is S.FILLED:
+            self._schedule_settlement(order.order_id, order.settlement_attempts + 1, 0.0)
+
+    async def _resolve_recovered(self) -> None:
+        """Every child left live by the last run: the venue's status says what became of it."""
+        pending = [
+            (order, child)
+            for order, child in self._children.values()
+            if child.is_live and self._venues.get(child.venue) is not None
+        ]
+        self._resolving.update(child.client_order_id for _order, child in pending)
+        await asyncio.gather(*(self._resolve(order, child) for order, child in pending))
+        for order in self.orders.values():
+            if not order.is_terminal and not order.live_children and order.leaves > 0:
+                self._after_child_events(order)
+
+
+def _health_of(payload: Payload) -> VenueHealth:
+    return next(health for health, cls in _HEALTH_EVENTS.items() if isinstance(payload, cls))
+
+
+def _created(order_id: str, ticket: NewOrder) -> OrderCreated:
+    return OrderCreated(
+        order_id=order_id,
+        client_order_id=ticket.client_order_id,
+        account=ticket.account,
+        instrument=ticket.instrument,
+        side=ticket.side,
+        order_type=ticket.order_type,
+        quantity=ticket.quantity,
+        limit_price=ticket.limit_price,
+        time_in_force=ticket.time_in_force,
+        venue=ticket.venue,
+    )
+
+
+def _request(order: OrderAggregate, child: ChildOrder) -> NewOrderRequest:
+    ticket = order.ticket
+    assert ticket is not None
+    return NewOrderRequest(
+        client_order_id=child.client_order_id,
+        account=ticket.account,
+        instrument=ticket.instrument,
+        side=ticket.side,
+        order_type=ticket.order_type,
+        quantity=child.quantity,
+        limit_price=ticket.limit_price,
+        time_in_force=ticket.time_in_force,
+    )
+
+
+def _in_scope(order: OrderAggregate, scope: CancelScope) -> bool:
+    ticket = order.ticket
+    if ticket is None:
+        return False
+    if scope.account is not None and ticket.account != scope.account:
+        return False
+    if scope.instrument is not None and ticket.instrument != scope.instrument:
+        return False
+    return scope.venue is None or scope.venue in order.venues
+
+
+def _cancelable(order: OrderAggregate) -> bool:
+    return not order.is_terminal and order.state is not S.FILLED and not order.cancel_pending

@@ -1,0 +1,213 @@
+"""What a venue's message means for a child order: the events to record, or "ask the venue".
+
+Pure decisions over the order aggregate, so every case is unit-tested without a loop:
+``from_report`` reads one execution report, ``from_status`` reads the venue's answer to a
+status query (after a timeout, a restart, a reconnect, or a report that shows a gap).
+A report that does not fit is recorded as an ``AnomalyRecorded`` (an alert), never dropped.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from blotter.domain.events import (
+    AnomalyKind,
+    AnomalyRecorded,
+    ChildAcknowledged,
+    ChildCanceled,
+    ChildCancelRejected,
+    ChildExpired,
+    ChildFill,
+    ChildRejected,
+    Payload,
+    Severity,
+    VenueAnomaly,
+)
+from blotter.domain.order import ChildOrder, OrderAggregate
+from blotter.domain.values import ZERO, Liquidity
+from blotter.domain.workflows import OrderState
+from blotter.oms.ports import (
+    Execution,
+    ExecutionReport,
+    RejectCode,
+    ReportKind,
+    VenueOrderState,
+    VenueOrderStatus,
+)
+
+S = OrderState
+UNANSWERED = frozenset({S.PENDING_SUBMIT, S.SUBMITTED})  # sent, not yet acknowledged
+
+
+class FollowUp(StrEnum):
+    """What the OMS must do after recording the events of a decision."""
+
+    NONE = "none"
+    ASK_STATUS = "ask_status"  # the report shows a gap: the venue's status tells the rest
+    RESEND = "resend"  # the venue never got the order: send it again, same client order id
+    RECANCEL = "recancel"  # the venue never got the cancel: ask again
+    GIVE_UP = "give_up"  # the venue never got the order, and retries are spent
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    payloads: tuple[Payload, ...] = ()
+    follow_up: FollowUp = FollowUp.NONE
+
+
+ASK = Decision(follow_up=FollowUp.ASK_STATUS)
+
+
+def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> Decision:
+    """The events one execution report adds to ``child`` of ``order``."""
+    kind = report.kind
+    if kind is ReportKind.FILL:
+        return _fill(order, child, report)
+    if kind is ReportKind.ACKNOWLEDGED:
+        if child.state in UNANSWERED:
+            return _events(_ack(child, report.venue_order_id))
+        return _stale(child, report, Severity.INFO)
+    if kind is ReportKind.REJECTED:
+        if report.code is RejectCode.DUPLICATE_ID:
+            return ASK  # it holds our order already (a retry crossed the first answer)
+        if child.state in UNANSWERED:
+            return _events(ChildRejected(child_id=child.child_id, reason=report.reason))
+        return _stale(child, report, Severity.WARNING)
+    if kind is ReportKind.CANCEL_REJECTED:
+        if report.code is RejectCode.UNKNOWN_ORDER:
+            return ASK
+        if child.state in (S.PENDING_CANCEL, S.FILLED):
+            return _events(ChildCancelRejected(child_id=child.child_id, reason=report.reason))
+        return _stale(child, report, Severity.INFO)
+    return _closed(child, report)
+
+
+def _closed(child: ChildOrder, report: ExecutionReport) -> Decision:
+    """CANCELED or EXPIRED: fills the venue made first must be booked before the close."""
+    if report.filled > child.filled:
+        return ASK
+    if not child.is_live:
+        return _stale(child, report, Severity.INFO)
+    if report.kind is ReportKind.CANCELED:
+        return _events(ChildCanceled(child_id=child.child_id, reason=report.reason))
+    return _events(ChildExpired(child_id=child.child_id, reason=report.reason))
+
+
+def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> Decision:
+    exec_id, quantity, price = report.exec_id, report.quantity, report.price
+    if exec_id is None or quantity is None or price is None:
+        detail = f"fill report for {child.client_order_id} without exec id, quantity or price"
+        return _anomaly(child, AnomalyKind.INVALID_REPORT, Severity.CRITICAL, detail)
+    if order.knows_exec(exec_id):
+        detail = f"fill {exec_id} for {child.client_order_id} reported again"
+        return _anomaly(child, AnomalyKind.DUPLICATE_EXEC, Severity.INFO, detail)
+    if report.filled > child.filled + quantity:
+        return ASK  # an earlier fill has not reached us
+    if child.state in (S.CANCELED, S.EXPIRED, S.REJECTED):
+        detail = f"fill {exec_id} of {quantity} for {child.client_order_id}, already {child.state}"
+        return _anomaly(child, AnomalyKind.STALE_REPORT, Severity.CRITICAL, detail)
+    execution = Execution(
+        exec_id=exec_id,
+        quantity=quantity,
+        price=price,
+        fee=report.fee if report.fee is not None else ZERO,
+        liquidity=report.liquidity or Liquidity.TAKER,
+        venue_time=report.venue_time,
+    )
+    payloads: list[Payload] = []
+    if child.state in UNANSWERED:  # the fill overtook the acknowledgement
+        payloads.append(_ack(child, report.venue_order_id))
+    payloads.append(_child_fill(child, execution))
+    return Decision(payloads=tuple(payloads))
+
+
+def from_status(
+    order: OrderAggregate,
+    child: ChildOrder,
+    status: VenueOrderStatus | None,
+    *,
+    may_resend: bool,
+) -> Decision:
+    """Bring ``child`` to what the venue says it holds; ``may_resend`` False after a restart."""
+    if status is None:
+        return _not_held(child, may_resend=may_resend)
+    payloads: list[Payload] = []
+    if child.state in UNANSWERED:
+        payloads.append(_ack(child, status.venue_order_id))
+    leaves = child.leaves
+    for execution in status.executions:
+        if not order.knows_exec(execution.exec_id):
+            payloads.append(_child_fill(child, execution))
+            leaves -= execution.quantity
+    state = status.state
+    if state is VenueOrderState.OPEN:
+        recancel = child.state is S.PENDING_CANCEL
+        return Decision(
+            payloads=tuple(payloads), follow_up=FollowUp.RECANCEL if recancel else FollowUp.NONE
+        )
+    if leaves > 0 and child.is_live:
+        reason = f"{state.value.lower()} at the venue (found by status query)"
+        if state is VenueOrderState.EXPIRED:
+            payloads.append(ChildExpired(child_id=child.child_id, reason=reason))
+        else:
+            payloads.append(ChildCanceled(child_id=child.child_id, reason=reason))
+    return Decision(payloads=tuple(payloads))
+
+
+def _not_held(child: ChildOrder, *, may_resend: bool) -> Decision:
+    if child.state in UNANSWERED:
+        if may_resend:
+            return Decision(follow_up=FollowUp.RESEND)
+        reason = "the venue never received it (found by status query)"
+        return _events(ChildRejected(child_id=child.child_id, reason=reason))
+    if not child.is_live:
+        return Decision()
+    detail = f"{child.client_order_id} was {child.state} but the venue holds no such order"
+    anomaly = AnomalyRecorded(
+        kind=AnomalyKind.STALE_REPORT,
+        severity=Severity.CRITICAL,
+        detail=detail,
+        child_id=child.child_id,
+    )
+    closed = ChildCanceled(child_id=child.child_id, reason="the venue holds no such order")
+    return _events(anomaly, closed)
+
+
+def unknown_order(report: ExecutionReport) -> VenueAnomaly:
+    """A report for a client order id the OMS never sent (recorded on the venue's stream)."""
+    return VenueAnomaly(
+        kind=AnomalyKind.UNKNOWN_CHILD,
+        severity=Severity.CRITICAL,
+        detail=f"{report.kind} from {report.venue} for unknown order {report.client_order_id}",
+    )
+
+
+def _ack(child: ChildOrder, venue_order_id: str | None) -> ChildAcknowledged:
+    return ChildAcknowledged(child_id=child.child_id, venue_order_id=venue_order_id or "")
+
+
+def _child_fill(child: ChildOrder, execution: Execution) -> ChildFill:
+    return ChildFill(
+        child_id=child.child_id,
+        exec_id=execution.exec_id,
+        quantity=execution.quantity,
+        price=execution.price,
+        fee=execution.fee,
+        liquidity=execution.liquidity,
+    )
+
+
+def _events(*payloads: Payload) -> Decision:
+    return Decision(payloads=payloads)
+
+
+def _stale(child: ChildOrder, report: ExecutionReport, severity: Severity) -> Decision:
+    detail = f"{report.kind} from {report.venue} for {child.client_order_id}, already {child.state}"
+    return _anomaly(child, AnomalyKind.STALE_REPORT, severity, detail)
+
+
+def _anomaly(child: ChildOrder, kind: AnomalyKind, severity: Severity, detail: str) -> Decision:
+    return _events(
+        AnomalyRecorded(kind=kind, severity=severity, detail=detail, child_id=child.child_id)
+    )

@@ -1,0 +1,89 @@
+"""The router port and the simple router: the venue the ticket names, or the first one up.
+
+The smart router (scores, splits, explanations) will sit behind the same ``Router`` port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Protocol
+
+import msgspec
+
+from blotter.domain.events import OrderCreated
+from blotter.domain.workflows import VenueHealth
+
+
+class VenueCandidate(msgspec.Struct, frozen=True, kw_only=True):
+    """A venue as the router sees it when it decides."""
+
+    name: str
+    health: VenueHealth
+    lists: bool  # trades the order's instrument
+
+
+class Allocation(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    quantity: Decimal
+
+
+class RoutePlan(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the quantity goes and why; no allocations means it cannot be routed now."""
+
+    allocations: tuple[Allocation, ...]
+    reason: str
+
+
+class Router(Protocol):
+    def route(
+        self,
+        ticket: OrderCreated,
+        quantity: Decimal,
+        venues: Sequence[VenueCandidate],
+        tried: frozenset[str],
+    ) -> RoutePlan:
+        """Allocate ``quantity`` of the order; ``tried`` are venues that refused it already."""
+        ...
+
+
+class SimpleRouter:
+    """All of it to the trader's venue, else to the first venue up that lists the instrument."""
+
+    def route(
+        self,
+        ticket: OrderCreated,
+        quantity: Decimal,
+        venues: Sequence[VenueCandidate],
+        tried: frozenset[str],
+    ) -> RoutePlan:
+        if ticket.venue is not None:
+            return _to_named(ticket.venue, quantity, venues, tried)
+        for venue in venues:
+            if venue.lists and venue.health is not VenueHealth.DOWN and venue.name not in tried:
+                return RoutePlan(
+                    allocations=(Allocation(venue=venue.name, quantity=quantity),),
+                    reason=f"auto: {venue.name} is the first venue up that lists "
+                    f"{ticket.instrument}",
+                )
+        return RoutePlan(
+            allocations=(),
+            reason=f"no venue up lists {ticket.instrument}"
+            + (f" (refused by {', '.join(sorted(tried))})" if tried else ""),
+        )
+
+
+def _to_named(
+    name: str, quantity: Decimal, venues: Sequence[VenueCandidate], tried: frozenset[str]
+) -> RoutePlan:
+    venue = next((v for v in venues if v.name == name), None)
+    if venue is None or not venue.lists:
+        return RoutePlan(allocations=(), reason=f"venue {name} does not list the instrument")
+    if venue.health is VenueHealth.DOWN:
+        return RoutePlan(allocations=(), reason=f"venue {name} chosen by the trader is DOWN")
+    if name in tried:
+        return RoutePlan(allocations=(), reason=f"venue {name} chosen by the trader refused it")
+    return RoutePlan(
+        allocations=(Allocation(venue=name, quantity=quantity),),
+        reason=f"fixed: {name} chosen by the trader",
+    )

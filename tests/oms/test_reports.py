@@ -1,0 +1,284 @@
+"""What each venue message means for a child order: events, an anomaly, or "ask the venue"."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from blotter.domain.events import (
+    AnomalyKind,
+    AnomalyRecorded,
+    ChildAcknowledged,
+    ChildCanceled,
+    ChildCancelRejected,
+    ChildExpired,
+    ChildFill,
+    ChildRejected,
+    Severity,
+    VenueAnomaly,
+)
+from blotter.domain.order import ChildOrder
+from blotter.domain.values import Liquidity
+from blotter.domain.workflows import OrderState
+from blotter.oms.ports import (
+    Execution,
+    ExecutionReport,
+    RejectCode,
+    ReportKind,
+    VenueOrderState,
+    VenueOrderStatus,
+)
+from blotter.oms.reports import ASK, Decision, FollowUp, from_report, from_status, unknown_order
+from tests.domain.builders import OrderStory, conserved
+
+D = Decimal
+S = OrderState
+
+
+def story() -> OrderStory:
+    """An order of 100 with child A acknowledged at XNAS."""
+    built = OrderStory(quantity="100")
+    built.routed(("A", "XNAS", "100"))
+    built.live("A")
+    return built
+
+
+def report(kind: ReportKind, **fields: object) -> ExecutionReport:
+    values: dict[str, object] = {
+        "venue": "XNAS",
+        "client_order_id": "O-1.A",
+        "kind": kind,
+        "filled": D(0),
+        "leaves": D(100),
+        "venue_time": 1,
+        "venue_order_id": "VA",
+    }
+    values.update(fields)
+    return ExecutionReport(**values)  # type: ignore[arg-type]
+
+
+def fill_report(exec_id: str, quantity: str, filled: str, **fields: object) -> ExecutionReport:
+    return report(
+        ReportKind.FILL,
+        exec_id=exec_id,
+        quantity=D(quantity),
+        price=D("10.00"),
+        fee=D("0.01"),
+        liquidity=Liquidity.MAKER,
+        filled=D(filled),
+        leaves=D(100) - D(filled),
+        **fields,
+    )
+
+
+def apply(built: OrderStory, decision: Decision) -> None:
+    for payload in decision.payloads:
+        built.add(payload)
+    assert conserved(built.order)
+
+
+def only_anomaly(decision: Decision) -> AnomalyRecorded:
+    assert len(decision.payloads) == 1
+    anomaly = decision.payloads[0]
+    assert isinstance(anomaly, AnomalyRecorded)
+    return anomaly
+
+
+def child(built: OrderStory) -> ChildOrder:
+    return built.order.children["A"]
+
+
+def test_an_acknowledgement_acknowledges_once_then_is_a_stale_report() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    decision = from_report(built.order, child(built), report(ReportKind.ACKNOWLEDGED))
+    assert decision.payloads == (ChildAcknowledged(child_id="A", venue_order_id="VA"),)
+    apply(built, decision)
+    again = from_report(built.order, child(built), report(ReportKind.ACKNOWLEDGED))
+    anomaly = only_anomaly(again)
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.STALE_REPORT, Severity.INFO)
+
+
+def test_a_fill_that_overtook_its_acknowledgement_acknowledges_first() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    decision = from_report(built.order, child(built), fill_report("X1", "40", "40"))
+    assert [type(p) for p in decision.payloads] == [ChildAcknowledged, ChildFill]
+    apply(built, decision)
+    assert (child(built).state, child(built).filled) == (S.PARTIALLY_FILLED, 40)
+
+
+def test_fills_book_once_and_a_repeated_exec_id_is_an_info_anomaly() -> None:
+    built = story()
+    apply(built, from_report(built.order, child(built), fill_report("X1", "40", "40")))
+    apply(built, from_report(built.order, child(built), fill_report("X2", "60", "100")))
+    assert child(built).state is S.FILLED
+    anomaly = only_anomaly(from_report(built.order, child(built), fill_report("X1", "40", "40")))
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.DUPLICATE_EXEC, Severity.INFO)
+
+
+def test_a_fill_whose_totals_show_a_lost_fill_asks_the_venue() -> None:
+    built = story()
+    assert from_report(built.order, child(built), fill_report("X2", "30", "70")) == ASK
+
+
+def test_a_fill_without_an_exec_id_is_a_critical_anomaly() -> None:
+    built = story()
+    broken = report(ReportKind.FILL, quantity=D(10), price=D("10.00"), filled=D(10))
+    anomaly = only_anomaly(from_report(built.order, child(built), broken))
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.INVALID_REPORT, Severity.CRITICAL)
+
+
+def test_a_fill_for_a_closed_child_is_a_critical_stale_report() -> None:
+    built = story()
+    built.canceled("A")
+    anomaly = only_anomaly(from_report(built.order, child(built), fill_report("X9", "10", "10")))
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.STALE_REPORT, Severity.CRITICAL)
+    assert "already CANCELED" in anomaly.detail
+
+
+def test_rejections_close_an_unanswered_child_and_a_duplicate_id_asks() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    busy = report(ReportKind.REJECTED, reason="venue busy", code=RejectCode.BUSY)
+    assert from_report(built.order, child(built), busy).payloads == (
+        ChildRejected(child_id="A", reason="venue busy"),
+    )
+    duplicate = report(ReportKind.REJECTED, code=RejectCode.DUPLICATE_ID)
+    assert from_report(built.order, child(built), duplicate) == ASK
+    built.live("A")
+    late = only_anomaly(from_report(built.order, child(built), busy))
+    assert late.severity is Severity.WARNING
+
+
+def test_a_too_late_cancel_refusal_is_recorded_on_a_filled_child() -> None:
+    built = story()
+    built.cancel_requested("A")
+    built.fill("A", "100")
+    too_late = report(ReportKind.CANCEL_REJECTED, reason="too late", code=RejectCode.TOO_LATE)
+    decision = from_report(built.order, child(built), too_late)
+    assert decision.payloads == (ChildCancelRejected(child_id="A", reason="too late"),)
+    apply(built, decision)
+    assert child(built).state is S.FILLED
+
+
+def test_a_cancel_refusal_for_an_unknown_order_asks_and_one_never_asked_for_is_stale() -> None:
+    built = story()
+    unknown = report(ReportKind.CANCEL_REJECTED, code=RejectCode.UNKNOWN_ORDER)
+    assert from_report(built.order, child(built), unknown) == ASK
+    refused = report(ReportKind.CANCEL_REJECTED, code=RejectCode.TOO_LATE)
+    assert only_anomaly(from_report(built.order, child(built), refused)).severity is Severity.INFO
+
+
+@pytest.mark.parametrize(
+    ("kind", "closing"), [(ReportKind.CANCELED, ChildCanceled), (ReportKind.EXPIRED, ChildExpired)]
+)
+def test_a_close_is_recorded_once_and_waits_for_fills_the_venue_made_first(
+    kind: ReportKind, closing: type
+) -> None:
+    built = story()
+    assert from_report(built.order, child(built), report(kind, filled=D(30))) == ASK
+    decision = from_report(built.order, child(built), report(kind, reason="bye"))
+    assert decision.payloads == (closing(child_id="A", reason="bye"),)
+    apply(built, decision)
+    assert not child(built).is_live
+    assert only_anomaly(from_report(built.order, child(built), report(kind))).kind is (
+        AnomalyKind.STALE_REPORT
+    )
+
+
+def execution(exec_id: str, quantity: str) -> Execution:
+    return Execution(
+        exec_id=exec_id,
+        quantity=D(quantity),
+        price=D("10.00"),
+        fee=D("0.01"),
+        liquidity=Liquidity.TAKER,
+        venue_time=5,
+    )
+
+
+def status(state: VenueOrderState, *executions: Execution) -> VenueOrderStatus:
+    filled = sum((e.quantity for e in executions), D(0))
+    return VenueOrderStatus(
+        client_order_id="O-1.A",
+        venue_order_id="VA",
+        state=state,
+        filled=filled,
+        leaves=D(0) if state is not VenueOrderState.OPEN else D(100) - filled,
+        executions=executions,
+    )
+
+
+def test_status_of_an_order_the_venue_never_got_resends_or_closes_after_a_restart() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    resend = from_status(built.order, child(built), None, may_resend=True)
+    assert resend == Decision(follow_up=FollowUp.RESEND)
+    closed = from_status(built.order, child(built), None, may_resend=False)
+    assert [type(p) for p in closed.payloads] == [ChildRejected]
+    apply(built, closed)
+    assert from_status(built.order, child(built), None, may_resend=True) == Decision()
+
+
+def test_status_of_a_working_order_the_venue_lost_is_a_critical_anomaly_and_closes_it() -> None:
+    built = story()
+    decision = from_status(built.order, child(built), None, may_resend=True)
+    assert [type(p) for p in decision.payloads] == [AnomalyRecorded, ChildCanceled]
+    apply(built, decision)
+    assert built.order.anomalies[-1].severity is Severity.CRITICAL
+    assert child(built).state is S.CANCELED
+
+
+def test_status_books_lost_fills_then_the_close_with_the_ack_it_missed() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    answer = status(VenueOrderState.CANCELED, execution("X1", "30"), execution("X2", "20"))
+    decision = from_status(built.order, child(built), answer, may_resend=True)
+    assert [type(p) for p in decision.payloads] == [
+        ChildAcknowledged,
+        ChildFill,
+        ChildFill,
+        ChildCanceled,
+    ]
+    apply(built, decision)
+    assert (child(built).filled, child(built).canceled, child(built).state) == (
+        50,
+        50,
+        S.CANCELED,
+    )
+
+
+def test_status_skips_fills_already_booked_and_a_filled_order_needs_no_close() -> None:
+    built = story()
+    built.fill("A", "30", exec_id="X1")
+    answer = status(VenueOrderState.FILLED, execution("X1", "30"), execution("X2", "70"))
+    decision = from_status(built.order, child(built), answer, may_resend=True)
+    assert [p.exec_id for p in decision.payloads if isinstance(p, ChildFill)] == ["X2"]
+    assert len(decision.payloads) == 1
+    apply(built, decision)
+    assert child(built).state is S.FILLED
+
+
+def test_status_open_during_a_cancel_asks_again_and_expired_closes() -> None:
+    built = story()
+    built.cancel_requested("A")
+    recancel = from_status(built.order, child(built), status(VenueOrderState.OPEN), may_resend=True)
+    assert recancel.follow_up is FollowUp.RECANCEL
+    expired = from_status(
+        built.order, child(built), status(VenueOrderState.EXPIRED), may_resend=True
+    )
+    assert [type(p) for p in expired.payloads] == [ChildExpired]
+    working = story()
+    quiet = from_status(
+        working.order, child(working), status(VenueOrderState.OPEN), may_resend=True
+    )
+    assert quiet == Decision()
+
+
+def test_a_report_for_an_order_never_sent_is_a_critical_venue_anomaly() -> None:
+    anomaly = unknown_order(report(ReportKind.FILL, client_order_id="ghost"))
+    assert isinstance(anomaly, VenueAnomaly)
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.UNKNOWN_CHILD, Severity.CRITICAL)
+    assert "ghost" in anomaly.detail
