@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import concurrent.futures
 import sys
 from collections.abc import Iterable, Sequence
@@ -14,6 +15,7 @@ from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, encode_event, to_builtins
 from blotter.domain.synthetic import synthetic_log
 from blotter.oms.ports import AppendResult
+from blotter.runtime.headless import HeadlessOptions, Progress, Summary, run_headless
 from blotter.store.database import StoreError, default_url
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import ReplayReport, rebuild, replay
@@ -72,6 +74,32 @@ def _parser() -> argparse.ArgumentParser:
     generate_cmd.add_argument("--seed", type=int, default=0, help="default 0")
     generate_cmd.add_argument("--db", help=db_help)
     generate_cmd.set_defaults(handler=_generate)
+
+    headless_cmd = commands.add_parser(
+        "headless",
+        help="run the OMS against the simulated venues with a synthetic flow, then check it",
+    )
+    headless_cmd.add_argument(
+        "--duration", type=_positive_float, default=10.0, help="seconds of flow (default 10)"
+    )
+    headless_cmd.add_argument(
+        "--rate", type=_positive_float, default=200.0, help="commands per second (default 200)"
+    )
+    headless_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    headless_cmd.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=1,
+        help="commands in flight at once; 1 (default) runs in lockstep, reproducible per seed",
+    )
+    headless_cmd.add_argument(
+        "--disconnects",
+        action="store_true",
+        help="let venues drop their connections at random, as their profiles say",
+    )
+    headless_cmd.add_argument("--db", help=db_help)
+    headless_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
+    headless_cmd.set_defaults(handler=_headless)
     return parser
 
 
@@ -82,6 +110,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
     return value
 
 
@@ -147,6 +185,62 @@ def _event_line(event: Event) -> str:
         f"{iso_utc(event.occurred_at)}  v{event.stream_version:<3} {event.type:<24} "
         f"actor={event.actor}  cause={cause}  {payload}"
     )
+
+
+def _headless(args: argparse.Namespace) -> int:
+    options = HeadlessOptions(
+        db_url=args.db or default_url(),
+        duration=args.duration,
+        rate=args.rate,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        disconnects=args.disconnects,
+    )
+    summary = asyncio.run(run_headless(options, _print_progress))
+    if args.json:
+        print(msgspec.json.encode(_summary_json(summary)).decode())
+    else:
+        _print_summary(summary)
+    return 0 if summary.ok else EXIT_MISMATCH
+
+
+def _print_progress(progress: Progress) -> None:
+    print(
+        f"[{progress.elapsed:5.1f} s] {progress.commands} commands, {progress.orders} orders, "
+        f"{progress.fills} fills, {progress.open_orders} open, {progress.events} events",
+        file=sys.stderr,
+    )
+
+
+def _summary_json(summary: Summary) -> dict[str, object]:
+    result: dict[str, object] = msgspec.to_builtins(summary)
+    result["ok"] = summary.ok
+    return result
+
+
+def _print_summary(summary: Summary) -> None:
+    print(
+        f"{summary.commands} commands in {summary.seconds:.1f} s: {summary.orders} orders "
+        f"({summary.orders_per_second:.0f}/s), {summary.cancels} cancels, "
+        f"{summary.cancel_alls} cancel-alls; {summary.fills} fills"
+    )
+    print("orders by state: " + ", ".join(f"{s} {n}" for s, n in summary.orders_by_state.items()))
+    print(f"events written: {summary.events_written} ({summary.events_per_second:.0f}/s)")
+    for name, figures in (
+        ("command to venue", summary.command_to_venue),
+        ("OMS work per order", summary.oms_work),
+    ):
+        if figures is not None:
+            print(f"{name}: p50 {figures.p50_ms:.3f} ms, p99 {figures.p99_ms:.3f} ms")
+    alerts = ", ".join(f"{kind} {n}" for kind, n in summary.alerts.items()) or "none"
+    print(f"alerts: {alerts}")
+    check = summary.replay
+    verdict = "match" if summary.ok else f"{check.mismatches} MISMATCHES"
+    print(
+        f"replay check: {check.events} events, {check.orders} orders, {check.anomalies} "
+        f"anomalies; projections {verdict}"
+    )
+    print(f"fingerprint {summary.fingerprint} (equal for runs of the same seed)")
 
 
 def _generate(args: argparse.Namespace) -> int:

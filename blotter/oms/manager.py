@@ -29,6 +29,7 @@ import msgspec
 from blotter.domain.clock import NANOS_PER_SECOND, Clock
 from blotter.domain.events import (
     ChildCancelRequested,
+    ChildPayload,
     ChildRejected,
     ChildSlice,
     ChildSubmitted,
@@ -53,7 +54,7 @@ from blotter.domain.events import (
 )
 from blotter.domain.ids import IdSource
 from blotter.domain.order import ChildOrder, OrderAggregate
-from blotter.domain.values import Instrument
+from blotter.domain.values import Instrument, OrderType, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.bus import EventBus
 from blotter.oms.commands import (
@@ -96,6 +97,10 @@ class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Timing and retry policy; seconds throughout."""
 
     request_timeout: float = 2.0  # no answer to a submit or cancel: ask the venue
+    # A working child the venue has said nothing about for this long is asked about too: a
+    # lost report (a fill, a close) leaves no other trace. IOC and market children, which
+    # should close at once, are asked after ``request_timeout``.
+    quiet_timeout: float = 10.0
     max_submit_attempts: int = 3  # sends of one child (the same client order id) at most
     reroute_attempts: int = 2  # new routes for quantity that venues refused
     settlement_delay: float = 1.0
@@ -119,7 +124,6 @@ class OrderManager:
         instruments: Mapping[str, Instrument],
         clock: Clock,
         ids: IdSource,
-        bus: EventBus | None = None,
         router: Router | None = None,
         clearing: Clearing | None = None,
         config: OmsConfig | None = None,
@@ -129,7 +133,8 @@ class OrderManager:
         self._instruments = dict(instruments)
         self._clock = clock
         self._ids = ids
-        self._bus = bus
+        self._bus: EventBus | None = None
+        self._last_seq = 0  # the log position recovery read up to
         self._router: Router = router or SimpleRouter()
         self._clearing = clearing
         self.config = config or OmsConfig()
@@ -143,6 +148,8 @@ class OrderManager:
         self._sends: dict[str, int] = {}  # child client order id -> times sent
         self._no_resend: set[str] = set()  # in flight across a restart: never sent again
         self._resolving: set[str] = set()
+        self._waiting: set[str] = set()  # children sent (or being sent) and not yet answered
+        self._idle = asyncio.Event()
         self._cancel_after_send: set[str] = set()
         self._refused_by: dict[str, set[str]] = {}  # order id -> venues that refused it
         self._reroutes: dict[str, int] = {}
@@ -157,9 +164,17 @@ class OrderManager:
 
     # --- life cycle ---------------------------------------------------------------------------
 
+    @property
+    def bus(self) -> EventBus:
+        """Durable events in log order, for subscribers (the GUI); exists once started."""
+        if self._bus is None:
+            raise RuntimeError("the OMS is not started: no bus yet")
+        return self._bus
+
     async def start(self) -> None:
         """Recover from the log, listen to every venue, resolve what was left in flight."""
         await self._recover()
+        self._bus = EventBus(self._store, self._tasks, self._last_seq + 1)
         for name, venue in self._venues.items():
             self._tasks.spawn(f"feed {name}", self._read_feed(venue))
             if name not in self._venue_versions:
@@ -215,6 +230,10 @@ class OrderManager:
         await durable  # write-ahead: the intent to send is on disk before anything is sent
         await self._send_slices(order, routed.slices, started_ns=started)
         return result
+
+    def result_of(self, client_order_id: str) -> SubmitResult | None:
+        """The answer given to the ticket with this client order id, if there was one."""
+        return self._results.get(client_order_id)
 
     async def _refuse(
         self, order: OrderAggregate, ticket: NewOrder, head: list[Payload], rejection: Rejection
@@ -329,7 +348,7 @@ class OrderManager:
         venue = self._venues[child.venue]
         coid = child.client_order_id
         self._sends[coid] = self._sends.get(coid, 0) + 1
-        self._deadlines[coid] = self._deadline()
+        self._deadlines[coid] = self._deadline(self.config.request_timeout)
         try:
             await venue.submit(_request(order, child))
         except VenueUnavailable as down:
@@ -352,14 +371,30 @@ class OrderManager:
                 await self._send_cancel(child)
 
     async def _send_cancel(self, child: ChildOrder) -> None:
-        self._deadlines[child.client_order_id] = self._deadline()
+        self._deadlines[child.client_order_id] = self._deadline(self.config.request_timeout)
         try:
             await self._venues[child.venue].cancel(child.client_order_id)
         except VenueUnavailable:
             log.info("cancel of %s waits for %s to come back", child.client_order_id, child.venue)
 
-    def _deadline(self) -> int:
-        return self._clock.now_ns() + round(self.config.request_timeout * NANOS_PER_SECOND)
+    def _deadline(self, seconds: float) -> int:
+        return self._clock.now_ns() + round(seconds * NANOS_PER_SECOND)
+
+    def _arm(self, order: OrderAggregate, child: ChildOrder) -> None:
+        """When to ask the venue about ``child`` if it stays silent; never for a closed one."""
+        coid = child.client_order_id
+        if not child.is_live:
+            self._deadlines.pop(coid, None)
+            return
+        ticket = order.ticket
+        prompt = child.state in _AWAITING_VENUE or (
+            ticket is not None
+            and (ticket.time_in_force is TimeInForce.IOC or ticket.order_type is OrderType.MARKET)
+        )
+        config = self.config
+        self._deadlines[coid] = self._deadline(
+            config.request_timeout if prompt else config.quiet_timeout
+        )
 
     # --- what venues tell us ------------------------------------------------------------------
 
@@ -412,7 +447,7 @@ class OrderManager:
         try:
             status = await self._venues[child.venue].status(coid)
         except VenueUnavailable:
-            self._deadlines[coid] = self._deadline()  # ask again once it is back
+            self._arm(order, child)  # ask again once it is back
             return
         finally:
             self._resolving.discard(coid)
@@ -422,12 +457,12 @@ class OrderManager:
         )
         decision = from_status(order, child, status, may_resend=may_resend)
         self._no_resend.discard(coid)
-        if child.is_live and decision.follow_up is FollowUp.NONE:
-            self._deadlines.pop(coid, None)
+        self._arm(order, child)
         self._apply_decision(order, child, decision, child.venue)
+        self._note_idle()
 
     async def _watchdog(self) -> None:
-        """Ask the venue about children whose answer is overdue."""
+        """Ask the venue about children whose answer is overdue, or who were quiet too long."""
         while True:
             await asyncio.sleep(self.config.watchdog_interval)
             now = self._clock.now_ns()
@@ -435,7 +470,7 @@ class OrderManager:
             for coid in overdue:
                 del self._deadlines[coid]
                 order, child = self._children[coid]
-                if child.state not in _AWAITING_VENUE:
+                if not child.is_live:
                     continue
                 if self._venues[child.venue].health is VenueHealth.DOWN:
                     continue  # resolved when it reconnects
@@ -542,7 +577,43 @@ class OrderManager:
         events = self._events(order.order_id, expected, payloads, actor, order.order_id)
         for event in events:
             order.apply(event)
+        self._track_children(order, payloads)
         return self._append(order.order_id, expected, events)
+
+    def _track_children(self, order: OrderAggregate, payloads: list[Payload]) -> None:
+        """Keep which children a venue owes an answer (see ``idle``) and when to ask it."""
+        for payload in payloads:
+            if isinstance(payload, OrderRouted):
+                touched = [s.child_id for s in payload.slices]
+            elif isinstance(payload, ChildPayload):
+                touched = [payload.child_id]
+            else:
+                continue
+            for child_id in touched:
+                child = order.children.get(child_id)
+                if child is None:
+                    continue
+                if child.state in _AWAITING_VENUE:
+                    self._waiting.add(child.client_order_id)
+                else:
+                    self._waiting.discard(child.client_order_id)
+                if child.client_order_id in self._children:
+                    self._arm(order, child)
+
+    @property
+    def idle(self) -> bool:
+        """No venue owes an answer, no status query runs and every event is durable."""
+        return not (self._waiting or self._resolving or self._unsettled_appends)
+
+    async def until_idle(self) -> None:
+        """Wait until ``idle`` (bound it with ``asyncio.timeout``: a venue may stay down)."""
+        while not self.idle:
+            self._idle.clear()
+            await self._idle.wait()
+
+    def _note_idle(self) -> None:
+        if self.idle:
+            self._idle.set()
 
     def _record_venue(self, venue: str, payload: Payload) -> None:
         stream = venue_stream_id(venue)
@@ -585,6 +656,7 @@ class OrderManager:
 
     def _on_durable(self, done: asyncio.Future[AppendResult], events: list[Event]) -> None:
         self._unsettled_appends.discard(done)
+        self._note_idle()
         if done.cancelled():
             return
         error = done.exception()
@@ -609,6 +681,7 @@ class OrderManager:
             for event in batch:
                 self._recover_event(event, rejections)
             seq = batch[-1].seq + 1
+            self._last_seq = batch[-1].seq
         for order in self.orders.values():
             self._recover_order(order, rejections.get(order.order_id))
 
@@ -646,6 +719,8 @@ class OrderManager:
             self._children[child.client_order_id] = (order, child)
             if child.is_live:
                 self._no_resend.add(child.client_order_id)
+            if child.state in _AWAITING_VENUE:
+                self._waiting.add(child.client_order_id)
         if order.state is S.FILLED:
             self._schedule_settlement(order.order_id, order.settlement_attempts + 1, 0.0)
 

@@ -110,9 +110,15 @@ class SqlEventStore:
 
         Cancelling the wait does not withdraw the append: it may still commit.
         """
+        return await self.append_nowait(stream_id, expected_version, events)
+
+    def append_nowait(
+        self, stream_id: str, expected_version: int, events: Sequence[Event]
+    ) -> asyncio.Future[AppendResult]:
+        """Queue the append now, so appends keep the order of the calls; await the future."""
         waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._enqueue(_Append(stream_id, expected_version, events, waiter=waiter))
-        return await waiter
+        return waiter
 
     def append_sync(
         self, stream_id: str, expected_version: int, events: Sequence[Event]

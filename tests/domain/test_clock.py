@@ -61,8 +61,8 @@ def test_sequential_ids_are_predictable_and_per_source() -> None:
     assert SequentialIds().new_id() == "id-000001"
 
 
-def test_random_ids_are_32_hex_digits_and_unique() -> None:
-    ids = RandomIds()
-    drawn = {ids.new_id() for _ in range(1000)}
-    assert len(drawn) == 1000
-    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in drawn)
+def test_random_ids_are_24_hex_digits_and_unique_across_sources() -> None:
+    ids, other = RandomIds(), RandomIds()
+    drawn = {ids.new_id() for _ in range(1000)} | {other.new_id() for _ in range(1000)}
+    assert len(drawn) == 2000
+    assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in drawn)

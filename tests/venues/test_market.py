@@ -50,6 +50,7 @@ def test_the_same_seed_gives_the_same_market() -> None:
 
 async def test_a_resting_client_order_gets_filled_by_other_participants() -> None:
     venue, market = _market(seed=8)
+    await venue.connect()
     market.step()
     best_bid = venue.book("AAPL").best(Side.BUY)
     assert best_bid is not None
@@ -73,6 +74,7 @@ async def test_a_resting_client_order_gets_filled_by_other_participants() -> Non
     stream = venue.reports()
     kinds = [(await asyncio.wait_for(anext(stream), 1)).kind for _ in range(2)]
     assert kinds == [ReportKind.ACKNOWLEDGED, ReportKind.FILL]
+    await venue.close()
 
 
 def test_the_default_desk_has_four_unlike_venues_and_eleven_instruments() -> None:

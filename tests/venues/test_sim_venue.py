@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 
 from blotter.domain.clock import ManualClock
-from blotter.domain.values import AssetClass, Instrument, Liquidity, OrderType, Side
+from blotter.domain.values import Liquidity, Side
 from blotter.domain.values import TimeInForce as TIF
-from blotter.oms.ports import ExecutionReport, NewOrderRequest, ReportKind
+from blotter.oms.ports import ExecutionReport, RejectCode, ReportKind
 from blotter.venues.sim.venue import SimulatedVenue, VenueProfile
+from tests.venues.builders import AAPL, PROFILE, order
 
 D = Decimal
-AAPL = Instrument(
-    symbol="AAPL", asset_class=AssetClass.EQUITY, tick_size=D("0.01"), lot_size=D(1), currency="USD"
-)
-PROFILE = VenueProfile(name="XSIM", instruments=(AAPL,), maker_fee_bps=D(-2), taker_fee_bps=D(3))
-
-
-def order(
-    client_id: str,
-    side: Side,
-    quantity: int,
-    price: str | None = None,
-    tif: TIF = TIF.DAY,
-    instrument: str = "AAPL",
-) -> NewOrderRequest:
-    kind = OrderType.MARKET if price is None else OrderType.LIMIT
-    return NewOrderRequest(
-        client_order_id=client_id,
-        account="ACC-1",
-        instrument=instrument,
-        side=side,
-        order_type=kind,
-        quantity=D(quantity),
-        limit_price=None if price is None else D(price),
-        time_in_force=tif,
-    )
 
 
 async def drain(venue: SimulatedVenue) -> list[ExecutionReport]:
@@ -53,11 +30,13 @@ async def drain(venue: SimulatedVenue) -> list[ExecutionReport]:
 
 
 @pytest.fixture
-def venue() -> SimulatedVenue:
+async def venue() -> AsyncIterator[SimulatedVenue]:
     simulated = SimulatedVenue(PROFILE, ManualClock(), seed=1)
     simulated.add_liquidity("AAPL", Side.SELL, D("10.01"), D(30))
     simulated.add_liquidity("AAPL", Side.SELL, D("10.02"), D(100))
-    return simulated
+    await simulated.connect()
+    yield simulated
+    await simulated.close()
 
 
 async def test_a_crossing_order_is_acknowledged_then_filled_with_fees(
@@ -98,10 +77,16 @@ async def test_cancels_answer_canceled_or_too_late(venue: SimulatedVenue) -> Non
     await venue.submit(order("C-2", Side.BUY, 5, "10.05"))
     await venue.cancel("C-2")
     await venue.cancel("C-404")
-    kinds = [(r.client_order_id, r.kind, r.reason) for r in await drain(venue)]
-    assert ("C-1", ReportKind.CANCELED, "canceled on request") in kinds
-    assert ("C-2", ReportKind.CANCEL_REJECTED, "too late to cancel") in kinds
-    assert ("C-404", ReportKind.CANCEL_REJECTED, "no order C-404 at XSIM") in kinds
+    kinds = [(r.client_order_id, r.kind, r.code, r.reason) for r in await drain(venue)]
+    assert ("C-1", ReportKind.CANCELED, None, "canceled on request") in kinds
+    assert ("C-2", ReportKind.CANCEL_REJECTED, RejectCode.TOO_LATE, "too late to cancel") in kinds
+    unknown = (
+        "C-404",
+        ReportKind.CANCEL_REJECTED,
+        RejectCode.UNKNOWN_ORDER,
+        "no order C-404 at XSIM",
+    )
+    assert unknown in kinds
 
 
 async def test_duplicates_unlisted_and_off_grid_orders_are_rejected_with_the_reason(
@@ -111,14 +96,20 @@ async def test_duplicates_unlisted_and_off_grid_orders_are_rejected_with_the_rea
     await venue.submit(order("C-1", Side.BUY, 1, "9.00"))
     await venue.submit(order("C-2", Side.BUY, 1, "9.00", instrument="TSLA"))
     await venue.submit(order("C-3", Side.BUY, 1, "9.001"))
-    rejected = [r.reason for r in await drain(venue) if r.kind is ReportKind.REJECTED]
-    assert rejected[0] == "duplicate client order id C-1"
-    assert rejected[1] == "instrument TSLA is not listed on XSIM"
-    assert "tick size 0.01" in rejected[2]
+    rejected = [(r.code, r.reason) for r in await drain(venue) if r.kind is ReportKind.REJECTED]
+    assert rejected[0] == (RejectCode.DUPLICATE_ID, "duplicate client order id C-1")
+    assert rejected[1] == (RejectCode.INVALID, "instrument TSLA is not listed on XSIM")
+    assert rejected[2][0] is RejectCode.INVALID
+    assert "tick size 0.01" in rejected[2][1]
     status = await venue.status("C-1")
     assert status is not None
     assert (status.state, status.leaves) == ("OPEN", 1)  # the first one still stands, alone
     assert await venue.status("C-3") is None
+    assert (venue.submissions("C-1"), venue.submissions("C-3"), venue.submissions("C-9")) == (
+        2,
+        1,
+        0,
+    )
 
 
 async def test_ioc_and_market_remainders_are_canceled_and_day_orders_expire(
@@ -146,9 +137,23 @@ async def test_a_venue_that_rejects_everything_says_so() -> None:
     busy = SimulatedVenue(
         VenueProfile(name="XBUSY", instruments=(AAPL,), reject_rate=1.0), ManualClock()
     )
+    await busy.connect()
     await busy.submit(order("C-1", Side.BUY, 1, "9.00"))
     [report] = await drain(busy)
-    assert (report.kind, report.reason) == (
+    assert (report.kind, report.code, report.reason) == (
         ReportKind.REJECTED,
+        RejectCode.BUSY,
         "XBUSY refused the order (venue busy)",
     )
+
+
+async def test_status_carries_every_execution_as_reported(venue: SimulatedVenue) -> None:
+    await venue.submit(order("C-1", Side.BUY, 50, "10.05"))
+    fills = [r for r in await drain(venue) if r.kind is ReportKind.FILL]
+    status = await venue.status("C-1")
+    assert status is not None
+    assert [(e.exec_id, e.quantity, e.price, e.fee, e.liquidity) for e in status.executions] == [
+        (r.exec_id, r.quantity, r.price, r.fee, r.liquidity) for r in fills
+    ]
+    assert venue.lists("AAPL")
+    assert not venue.lists("TSLA")

@@ -53,7 +53,9 @@ REFERENCE_PRICES = {
     "SOL-USD": D("145.20"),
 }
 
-# A fast lit exchange, a cheap but slower one, a dark-ish venue that rejects more, and crypto.
+# A fast lit exchange that never drops, a cheap but slower one that drops now and then, a
+# dark-ish venue that rejects more and whose connection is flaky, and a crypto venue whose rare
+# drops come with long outages.
 VENUES = (
     VenueProfile(
         name="XNAS",
@@ -70,6 +72,8 @@ VENUES = (
         taker_fee_bps=D("0.20"),
         latency_ms=1.5,
         latency_jitter_ms=0.6,
+        mean_seconds_between_disconnects=3600.0,
+        outage_seconds=1.0,
     ),
     VenueProfile(
         name="DRKP",
@@ -79,6 +83,8 @@ VENUES = (
         latency_ms=3.0,
         latency_jitter_ms=2.0,
         reject_rate=0.03,
+        mean_seconds_between_disconnects=90.0,
+        outage_seconds=5.0,
     ),
     VenueProfile(
         name="CBSE",
@@ -88,5 +94,7 @@ VENUES = (
         latency_ms=8.0,
         latency_jitter_ms=4.0,
         reject_rate=0.01,
+        mean_seconds_between_disconnects=900.0,
+        outage_seconds=20.0,
     ),
 )

@@ -12,7 +12,9 @@ from blotter.oms.ports import SettlementFailed
 class SimulatedClearing:
     """Fails a settlement with probability ``failure_rate`` (seeded), like a missed match."""
 
-    def __init__(self, *, failure_rate: float = 0.0, latency_ms: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self, *, failure_rate: float = 0.0, latency_ms: float = 0.0, seed: int = 0
+    ) -> None:
         if not 0.0 <= failure_rate <= 1.0:
             raise ValueError(f"failure_rate {failure_rate}: expected a probability in [0, 1]")
         self._failure_rate = failure_rate

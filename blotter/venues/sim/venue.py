@@ -3,12 +3,17 @@
 It answers like a venue: every request gets its answer as an execution report, after a latency
 drawn from its profile. It keeps its own record of each account's position (what a prime
 broker would report) and can be told to drift from it, for reconciliation to find.
+
+A client reaches it through a connection (``connect``, ``close``, ``heartbeat``) that can drop
+at random, on schedule or on demand; reports made while the client is away are lost to it, but
+the venue's books and orders keep living and ``status`` tells what happened to each order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -19,13 +24,17 @@ from blotter.domain.ids import SequentialIds
 from blotter.domain.values import ZERO, Instrument, InvalidValue, Liquidity, OrderType, Side
 from blotter.domain.values import TimeInForce as TIF
 from blotter.oms.ports import (
+    Execution,
     ExecutionReport,
     NewOrderRequest,
+    RejectCode,
     ReportKind,
     VenueOrderState,
     VenueOrderStatus,
+    VenueUnavailable,
 )
 from blotter.venues.sim.book import BookError, BookOrder, OrderBook, OrderStatus, Trade
+from blotter.venues.sim.connection import VenueLine
 
 BPS = Decimal("0.0001")
 FEE_STEP = Decimal("0.0001")
@@ -49,6 +58,10 @@ class VenueProfile(msgspec.Struct, frozen=True, kw_only=True):
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
     reject_rate: float = 0.0
+    # Reliability: the mean time between random drops of the connection (None: it never drops
+    # on its own), and how long the venue refuses to take a new connection after one.
+    mean_seconds_between_disconnects: float | None = None
+    outage_seconds: float = 0.0
 
 
 class SimulatedVenue:
@@ -57,40 +70,74 @@ class SimulatedVenue:
         self.profile = profile
         self._clock = clock
         self._rng = random.Random(seed)
+        self._line = VenueLine(
+            profile.name,
+            clock,
+            mean_seconds_between_disconnects=profile.mean_seconds_between_disconnects,
+            outage_seconds=profile.outage_seconds,
+            seed=seed,
+        )
         exec_ids = SequentialIds(f"{profile.name}-X")
         self._books = {i.symbol: OrderBook(i, exec_ids) for i in profile.instruments}
         self._order_ids = SequentialIds(f"{profile.name}-O")
         self._client_orders: dict[str, tuple[OrderBook, BookOrder]] = {}
         self._clients_by_order: dict[str, str] = {}
+        self._executions: dict[str, list[Execution]] = {}  # by venue order id
         self._positions: dict[tuple[str, str], Decimal] = {}
         self._drift: dict[tuple[str, str], Decimal] = {}
-        self._reported_fills: dict[str, Decimal] = {}
-        self._reports: asyncio.Queue[ExecutionReport] = asyncio.Queue()
+        self._arrivals: Counter[str] = Counter()  # submits that arrived, by client order id
 
     def book(self, symbol: str) -> OrderBook:
         return self._books[symbol]
 
+    @property
+    def connected(self) -> bool:
+        return self._line.connected
+
     # --- the port -----------------------------------------------------------------------------
 
-    async def submit(self, request: NewOrderRequest) -> None:
+    def lists(self, instrument: str) -> bool:
+        return instrument in self._books
+
+    async def connect(self) -> None:
+        """Open a session after one trip; ``VenueUnavailable`` while connections are refused."""
         await self._wire()
+        self._line.open()
+
+    async def close(self) -> None:
+        """End the session; its report stream ends. Orders stay with the venue."""
+        self._line.close()
+
+    async def heartbeat(self) -> None:
+        await self._round_trip()
+
+    async def submit(self, request: NewOrderRequest) -> None:
+        await self._round_trip()
+        self._arrivals[request.client_order_id] += 1
         self._accept(request)
 
     async def cancel(self, client_order_id: str) -> None:
-        await self._wire()
+        await self._round_trip()
         entry = self._client_orders.get(client_order_id)
         if entry is None:
             reason = f"no order {client_order_id} at {self.name}"
-            self._answer(client_order_id, ReportKind.CANCEL_REJECTED, reason)
+            self._answer(
+                client_order_id, ReportKind.CANCEL_REJECTED, reason, RejectCode.UNKNOWN_ORDER
+            )
             return
         book, order = entry
         if book.cancel(order.order_id) is None:
-            self._report(order, ReportKind.CANCEL_REJECTED, reason="too late to cancel")
+            self._report(
+                order,
+                ReportKind.CANCEL_REJECTED,
+                reason="too late to cancel",
+                code=RejectCode.TOO_LATE,
+            )
         else:
             self._report(order, ReportKind.CANCELED, reason="canceled on request")
 
     async def status(self, client_order_id: str) -> VenueOrderStatus | None:
-        await self._wire()
+        await self._round_trip()
         entry = self._client_orders.get(client_order_id)
         if entry is None:
             return None
@@ -101,15 +148,18 @@ class SimulatedVenue:
             state=_VENUE_STATES[order.status],
             filled=order.filled,
             leaves=order.leaves,
+            executions=tuple(self._executions.get(order.order_id, ())),
         )
 
-    async def reports(self) -> AsyncIterator[ExecutionReport]:
-        while True:
-            yield await self._reports.get()
+    def reports(self) -> AsyncIterator[ExecutionReport]:
+        """The reports of the session open now, in order. The stream ends when the client
+        closes the session and raises ``VenueUnavailable`` when the connection drops (or at
+        once, with no connection): a new session needs a new stream."""
+        return self._line.reports()
 
     async def positions(self, account: str) -> dict[str, Decimal]:
         """The venue's own record of ``account``, drift included."""
-        await self._wire()
+        await self._round_trip()
         held = {sym: qty for (acc, sym), qty in self._positions.items() if acc == account}
         for (acc, sym), drift in self._drift.items():
             if acc == account:
@@ -117,6 +167,19 @@ class SimulatedVenue:
         return held
 
     # --- the simulation's own controls --------------------------------------------------------
+
+    def drop_connection(self, reason: str = "connection dropped", outage: float = 0.0) -> None:
+        """Lose the client's connection now; refuse new ones for ``outage`` seconds."""
+        self._line.drop(reason, outage)
+
+    def schedule_disconnect(self, after: float) -> None:
+        """Lose the client's connection once ``after`` seconds of the venue's clock have passed."""
+        self._line.schedule_drop(after)
+
+    def submissions(self, client_order_id: str) -> int:
+        """How many submits under this client order id reached the venue, refused ones included
+        (a test's proof that an order was never sent twice)."""
+        return self._arrivals[client_order_id]
 
     def inject_drift(self, account: str, symbol: str, quantity: Decimal) -> None:
         """Make the venue's record of a position disagree with the fills by ``quantity``."""
@@ -154,26 +217,36 @@ class SimulatedVenue:
 
     # --- inside -------------------------------------------------------------------------------
 
+    async def _round_trip(self) -> None:
+        """A request's trip: refused with no connection; lost if the connection drops meanwhile."""
+        session = self._line.live()
+        await self._wire()
+        if self._line.live() is not session:
+            raise VenueUnavailable(self.name, "connection lost during the request")
+
     async def _wire(self) -> None:
         """One trip's latency, drawn from the profile."""
         delay = self._rng.gauss(self.profile.latency_ms, self.profile.latency_jitter_ms)
         await asyncio.sleep(max(0.0, delay) / 1000)
 
     def _accept(self, request: NewOrderRequest) -> None:
+        client_id = request.client_order_id
         book = self._books.get(request.instrument)
-        problem = None
         if book is None:
-            problem = f"instrument {request.instrument} is not listed on {self.name}"
-        elif request.client_order_id in self._client_orders:
-            problem = f"duplicate client order id {request.client_order_id}"
-        elif self._rng.random() < self.profile.reject_rate:
-            problem = f"{self.name} refused the order (venue busy)"
-        if book is None or problem:
-            self._answer(request.client_order_id, ReportKind.REJECTED, problem or "")
+            reason = f"instrument {request.instrument} is not listed on {self.name}"
+            self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.INVALID)
+            return
+        if client_id in self._client_orders:
+            reason = f"duplicate client order id {client_id}"
+            self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.DUPLICATE_ID)
+            return
+        if self._rng.random() < self.profile.reject_rate:
+            reason = f"{self.name} refused the order (venue busy)"
+            self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.BUSY)
             return
         order = BookOrder(
             self._order_ids.new_id(),
-            request.client_order_id,
+            client_id,
             request.account,
             request.side,
             request.order_type,
@@ -184,10 +257,10 @@ class SimulatedVenue:
         try:
             trades = book.submit(order)
         except (InvalidValue, BookError) as invalid:
-            self._answer(request.client_order_id, ReportKind.REJECTED, str(invalid))
+            self._answer(client_id, ReportKind.REJECTED, str(invalid), RejectCode.INVALID)
             return
-        self._client_orders[request.client_order_id] = (book, order)
-        self._clients_by_order[order.order_id] = request.client_order_id
+        self._client_orders[client_id] = (book, order)
+        self._clients_by_order[order.order_id] = client_id
         self._report(order, ReportKind.ACKNOWLEDGED, filled=ZERO, leaves=order.quantity)
         self._settle(trades)
         if order.status is OrderStatus.CANCELED:
@@ -211,13 +284,23 @@ class SimulatedVenue:
                 self._report_fill(order, trade, liquidity)
 
     def _report_fill(self, order: BookOrder, trade: Trade, liquidity: Liquidity) -> None:
-        # The book matched the whole order before these reports: each carries the totals as
-        # they stood right after its own fill, as a venue streaming them would.
-        done = self._reported_fills.get(order.order_id, ZERO) + trade.quantity
-        self._reported_fills[order.order_id] = done
+        """Record the fill (``status`` answers with it even if the report is lost), report it."""
         profile = self.profile
         bps = profile.maker_fee_bps if liquidity is Liquidity.MAKER else profile.taker_fee_bps
-        self._reports.put_nowait(
+        execution = Execution(
+            exec_id=trade.exec_id,
+            quantity=trade.quantity,
+            price=trade.price,
+            fee=(trade.quantity * trade.price * bps * BPS).quantize(FEE_STEP),
+            liquidity=liquidity,
+            venue_time=self._clock.now_ns(),
+        )
+        executions = self._executions.setdefault(order.order_id, [])
+        executions.append(execution)
+        # The book matched the whole order before these reports: each carries the totals as
+        # they stood right after its own fill, as a venue streaming them would.
+        done = sum((e.quantity for e in executions), ZERO)
+        self._line.send(
             ExecutionReport(
                 venue=self.name,
                 client_order_id=order.client_order_id,
@@ -225,11 +308,11 @@ class SimulatedVenue:
                 venue_order_id=order.order_id,
                 filled=done,
                 leaves=order.quantity - done,
-                venue_time=self._clock.now_ns(),
-                exec_id=trade.exec_id,
-                quantity=trade.quantity,
-                price=trade.price,
-                fee=(trade.quantity * trade.price * bps * BPS).quantize(FEE_STEP),
+                venue_time=execution.venue_time,
+                exec_id=execution.exec_id,
+                quantity=execution.quantity,
+                price=execution.price,
+                fee=execution.fee,
                 liquidity=liquidity,
             )
         )
@@ -242,8 +325,9 @@ class SimulatedVenue:
         filled: Decimal | None = None,
         leaves: Decimal | None = None,
         reason: str = "",
+        code: RejectCode | None = None,
     ) -> None:
-        self._reports.put_nowait(
+        self._line.send(
             ExecutionReport(
                 venue=self.name,
                 client_order_id=order.client_order_id,
@@ -253,12 +337,15 @@ class SimulatedVenue:
                 leaves=order.leaves if leaves is None else leaves,
                 venue_time=self._clock.now_ns(),
                 reason=reason,
+                code=code,
             )
         )
 
-    def _answer(self, client_order_id: str, kind: ReportKind, reason: str) -> None:
-        """A report about an order the venue does not hold."""
-        self._reports.put_nowait(
+    def _answer(
+        self, client_order_id: str, kind: ReportKind, reason: str, code: RejectCode
+    ) -> None:
+        """A refusal about an order the venue does not hold."""
+        self._line.send(
             ExecutionReport(
                 venue=self.name,
                 client_order_id=client_order_id,
@@ -267,5 +354,6 @@ class SimulatedVenue:
                 leaves=ZERO,
                 venue_time=self._clock.now_ns(),
                 reason=reason,
+                code=code,
             )
         )

@@ -1,0 +1,1 @@
+"""The composition root and the runners built on it (headless; the GUI later)."""

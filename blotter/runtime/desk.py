@@ -1,0 +1,153 @@
+"""The composition root: store, simulated venues behind managed gateways, markets, the OMS.
+
+The GUI, the headless runner and the tests all build the desk here, from one ``DeskConfig``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import msgspec
+
+from blotter.domain.clock import Clock, SystemClock
+from blotter.domain.ids import RandomIds
+from blotter.domain.values import Instrument
+from blotter.oms.manager import OmsConfig, OrderManager
+from blotter.oms.ports import VenueGateway
+from blotter.store.event_store import SqlEventStore
+from blotter.venues.managed import BreakerSettings, ManagedGateway
+from blotter.venues.sim.catalog import REFERENCE_PRICES, VENUES
+from blotter.venues.sim.clearing import SimulatedClearing
+from blotter.venues.sim.market import SyntheticMarket
+from blotter.venues.sim.venue import SimulatedVenue, VenueProfile
+
+
+class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a desk is built from; the defaults are the demo's simulated world."""
+
+    db_url: str
+    seed: int = 0
+    venues: tuple[VenueProfile, ...] = VENUES
+    random_disconnects: bool = True  # each venue's reliability profile; off for exact replays
+    orders_per_second: float = 5_000.0  # per venue, submits and cancels
+    burst: int = 500
+    heartbeat_interval: float = 0.5
+    request_timeout: float = 2.0
+    settlement_failure_rate: float = 0.02
+    breaker: BreakerSettings = msgspec.field(default_factory=BreakerSettings)
+    oms: OmsConfig = msgspec.field(default_factory=OmsConfig)
+
+
+GatewayWrapper = Callable[[SimulatedVenue], VenueGateway]
+
+
+class Desk:
+    """A running desk. Build it with ``await Desk.open(config)``; ``await close()`` it."""
+
+    def __init__(
+        self,
+        config: DeskConfig,
+        store: SqlEventStore,
+        venues: Sequence[SimulatedVenue],
+        gateways: Sequence[ManagedGateway],
+        oms: OrderManager,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.venues = {v.name: v for v in venues}
+        self.gateways = {g.name: g for g in gateways}
+        self.oms = oms
+        self.clock = clock
+        self.markets = [
+            SyntheticMarket(
+                venue,
+                instrument.symbol,
+                REFERENCE_PRICES[instrument.symbol],
+                seed=config.seed * 1_000 + number,
+            )
+            for number, (venue, instrument) in enumerate(
+                (v, i) for v in venues for i in v.profile.instruments
+            )
+        ]
+        self.instruments: dict[str, Instrument] = {
+            i.symbol: i for v in venues for i in v.profile.instruments
+        }
+
+    @classmethod
+    async def open(
+        cls,
+        config: DeskConfig,
+        *,
+        clock: Clock | None = None,
+        wrap: GatewayWrapper | None = None,
+    ) -> Desk:
+        """Open the store, connect every venue, recover the OMS from the log.
+
+        ``wrap`` puts something between a venue and its managed gateway (the fault injector).
+        """
+        clock = clock or SystemClock()
+        store = await asyncio.to_thread(SqlEventStore, config.db_url)
+        venues = [
+            SimulatedVenue(_profile(profile, config), clock, seed=config.seed * 100 + number)
+            for number, profile in enumerate(config.venues)
+        ]
+        gateways = [
+            ManagedGateway(
+                wrap(venue) if wrap else venue,
+                clock,
+                orders_per_second=config.orders_per_second,
+                burst=config.burst,
+                heartbeat_interval=config.heartbeat_interval,
+                request_timeout=config.request_timeout,
+                breaker=config.breaker,
+                seed=config.seed * 100 + number,
+            )
+            for number, venue in enumerate(venues)
+        ]
+        oms = OrderManager(
+            store=store,
+            venues=gateways,
+            instruments={i.symbol: i for v in venues for i in v.profile.instruments},
+            clock=clock,
+            ids=RandomIds(),
+            clearing=SimulatedClearing(
+                failure_rate=config.settlement_failure_rate, seed=config.seed
+            ),
+            config=config.oms,
+        )
+        desk = cls(config, store, venues, gateways, oms, clock)
+        for market in desk.markets:  # the books have depth before the first order
+            market.step()
+        await asyncio.gather(*(g.start() for g in gateways))
+        await oms.start()
+        return desk
+
+    def step_markets(self, symbol: str | None = None) -> None:
+        """One tick of the synthetic markets (of one instrument, or all of them)."""
+        for market in self.markets:
+            if symbol is None or market.symbol == symbol:
+                market.step()
+
+    def mid(self, symbol: str) -> Decimal:
+        """The instrument's mid on the first venue that lists it."""
+        return next(m.mid for m in self.markets if m.symbol == symbol)
+
+    def end_session(self) -> None:
+        """The close at every venue: DAY orders expire."""
+        for venue in self.venues.values():
+            venue.end_session()
+
+    async def close(self) -> None:
+        """Stop the OMS (its events all durable), the gateways, then the store."""
+        await self.oms.close()
+        await asyncio.gather(*(g.close() for g in self.gateways.values()))
+        await asyncio.to_thread(self.store.close)
+
+
+def _profile(profile: VenueProfile, config: DeskConfig) -> VenueProfile:
+    if config.random_disconnects:
+        return profile
+    return msgspec.structs.replace(profile, mean_seconds_between_disconnects=None)

@@ -1,0 +1,283 @@
+"""``blotter headless``: the OMS, the simulated venues and a synthetic flow, without a window.
+
+With ``concurrency`` 1 (the default) the flow runs in lockstep: each command waits until every
+venue has answered the previous ones and the markets move only between commands, so the same
+seed gives the same orders and the same fills. A higher concurrency keeps that many commands in
+flight at once, for throughput, and gives up that guarantee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+import msgspec
+
+from blotter.domain.order import OrderAggregate
+from blotter.domain.workflows import OrderState
+from blotter.oms.commands import NewOrder
+from blotter.oms.manager import OmsConfig
+from blotter.oms.ports import LatencySummary
+from blotter.runtime.desk import Desk, DeskConfig
+from blotter.runtime.flow import Cancel, CancelAll, Command, TraderFlow
+from blotter.store.event_store import SqlEventStore
+from blotter.store.replay import replay
+from blotter.venues.latency import LatencyWindow
+
+IDLE_LIMIT = 10.0
+MARKET_EVERY = 4  # the markets of a ticket's instrument move before every 4th ticket
+SETTLE_WAIT = 5.0
+
+
+class HeadlessOptions(msgspec.Struct, frozen=True, kw_only=True):
+    db_url: str
+    duration: float = 10.0
+    rate: float = 200.0
+    seed: int = 0
+    concurrency: int = 1
+    disconnects: bool = False  # the venues' random disconnects (timed by the wall clock)
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    elapsed: float
+    commands: int
+    orders: int
+    fills: int
+    events: int
+    open_orders: int
+
+
+class ReplayCheck(msgspec.Struct, frozen=True, kw_only=True):
+    events: int
+    orders: int
+    anomalies: int
+    mismatches: int
+    seconds: float
+
+
+class Summary(msgspec.Struct, frozen=True, kw_only=True):
+    seconds: float
+    commands: int
+    orders: int
+    cancels: int
+    cancel_alls: int
+    orders_by_state: dict[str, int]
+    fills: int
+    events_written: int
+    orders_per_second: float
+    events_per_second: float
+    command_to_venue: LatencySummary | None
+    oms_work: LatencySummary | None
+    alerts: dict[str, int]  # "severity source" -> count
+    replay: ReplayCheck
+    fingerprint: str  # of the orders and their fills: equal for runs of the same seed
+
+    @property
+    def ok(self) -> bool:
+        return self.replay.mismatches == 0
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.commands = self.orders = self.cancels = self.cancel_alls = 0
+
+
+async def run_headless(
+    options: HeadlessOptions, progress: Callable[[Progress], None] | None = None
+) -> Summary:
+    desk = await Desk.open(_desk_config(options))
+    flow = TraderFlow(
+        list(desk.instruments.values()),
+        lambda symbol: [n for n, g in desk.gateways.items() if g.lists(symbol)],
+        desk.mid,
+        seed=options.seed,
+    )
+    counts = _Counts()
+    tickets: list[str] = []  # client order ids, in flow order
+    started = time.perf_counter()
+    try:
+        await _drive(desk, flow, options, counts, tickets, progress, started)
+        await _until_idle(desk)
+        desk.end_session()
+        await _until_idle(desk)
+        await _until_settled(desk)
+    finally:
+        seconds = time.perf_counter() - started
+        await desk.close()
+    return await _summary(desk, options, counts, tickets, seconds)
+
+
+def _desk_config(options: HeadlessOptions) -> DeskConfig:
+    return DeskConfig(
+        db_url=options.db_url,
+        seed=options.seed,
+        random_disconnects=options.disconnects,
+        oms=OmsConfig(settlement_delay=0.2, settlement_retry=0.1, settlement_attempts=3),
+    )
+
+
+async def _drive(
+    desk: Desk,
+    flow: TraderFlow,
+    options: HeadlessOptions,
+    counts: _Counts,
+    tickets: list[str],
+    progress: Callable[[Progress], None] | None,
+    started: float,
+) -> None:
+    lockstep = options.concurrency <= 1
+    slots = asyncio.Semaphore(max(1, options.concurrency))
+    running: set[asyncio.Task[None]] = set()
+    interval = 1.0 / options.rate
+    next_report = 1.0
+    # duration x rate commands, each at its time or as soon as possible after: a slow machine
+    # takes longer, but the same seed always issues the same commands
+    for step in range(max(1, round(options.duration * options.rate))):
+        elapsed = time.perf_counter() - started
+        if step * interval > elapsed:
+            await asyncio.sleep(step * interval - elapsed)
+        if lockstep:
+            await _until_idle(desk)
+        command = flow.next()
+        if isinstance(command, NewOrder):
+            tickets.append(command.client_order_id)
+            if len(tickets) % MARKET_EVERY == 0:
+                desk.step_markets(command.instrument)
+        if lockstep:
+            await _execute(desk, command, tickets, counts)
+        else:
+            await slots.acquire()
+            task = asyncio.create_task(_execute(desk, command, tickets, counts))
+            running.add(task)
+            task.add_done_callback(running.discard)
+            task.add_done_callback(lambda _done: slots.release())
+        if progress is not None and elapsed >= next_report:
+            next_report += 1.0
+            progress(_progress(desk, counts, elapsed))
+    if running:
+        await asyncio.gather(*running)
+    if progress is not None:
+        progress(_progress(desk, counts, time.perf_counter() - started))
+
+
+async def _execute(desk: Desk, command: Command, tickets: list[str], counts: _Counts) -> None:
+    oms = desk.oms
+    counts.commands += 1
+    if isinstance(command, NewOrder):
+        counts.orders += 1
+        await oms.submit(command)
+    elif isinstance(command, Cancel):
+        counts.cancels += 1
+        known = oms.result_of(tickets[command.index])
+        if known is not None and known.accepted:
+            await oms.cancel(known.order_id, actor=command.actor, reason="trader cancel")
+    elif isinstance(command, CancelAll):
+        counts.cancel_alls += 1
+        await oms.cancel_all(command.scope, actor=command.actor)
+
+
+async def _until_idle(desk: Desk) -> None:
+    """Until no venue owes an answer (bounded: a venue that is down may owe one for long)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(IDLE_LIMIT):
+            await desk.oms.until_idle()
+
+
+async def _until_settled(desk: Desk) -> None:
+    """Until every filled order settled or gave up (settlement runs on its own timers)."""
+    deadline = time.perf_counter() + SETTLE_WAIT
+    while time.perf_counter() < deadline and any(  # noqa: ASYNC110 - settlement is timed
+        o.state is OrderState.FILLED for o in desk.oms.orders.values()
+    ):
+        await asyncio.sleep(0.05)
+    await _until_idle(desk)
+
+
+def _progress(desk: Desk, counts: _Counts, elapsed: float) -> Progress:
+    orders = desk.oms.orders.values()
+    return Progress(
+        elapsed=round(elapsed, 1),
+        commands=counts.commands,
+        orders=counts.orders,
+        fills=sum(len(o.fills) for o in orders),
+        events=desk.oms.events_recorded,
+        open_orders=sum(
+            1 for o in orders if not o.is_terminal and o.state is not OrderState.FILLED
+        ),
+    )
+
+
+async def _summary(
+    desk: Desk, options: HeadlessOptions, counts: _Counts, tickets: list[str], seconds: float
+) -> Summary:
+    oms = desk.oms
+    orders = list(oms.orders.values())
+    checked, alerts = await asyncio.to_thread(_check_store, options.db_url)
+    return Summary(
+        seconds=round(seconds, 3),
+        commands=counts.commands,
+        orders=counts.orders,
+        cancels=counts.cancels,
+        cancel_alls=counts.cancel_alls,
+        orders_by_state=dict(sorted(Counter(str(o.state) for o in orders).items())),
+        fills=sum(len(o.fills) for o in orders),
+        events_written=oms.events_recorded,
+        orders_per_second=round(counts.orders / seconds, 1),
+        events_per_second=round(oms.events_recorded / seconds, 1),
+        command_to_venue=_latency(oms.command_to_venue_ns),
+        oms_work=_latency(oms.work_ns),
+        alerts=alerts,
+        replay=checked,
+        fingerprint=_fingerprint(_orders_of(desk, tickets)),
+    )
+
+
+def _check_store(url: str) -> tuple[ReplayCheck, dict[str, int]]:
+    with SqlEventStore(url, create=False) as store:
+        report = replay(store)
+        alerts = Counter(f"{row['severity']} {row['source']}" for row in store.rows("alerts"))
+    check = ReplayCheck(
+        events=report.events,
+        orders=report.orders,
+        anomalies=report.anomalies,
+        mismatches=report.mismatch_count,
+        seconds=round(report.seconds, 3),
+    )
+    return check, dict(sorted(alerts.items()))
+
+
+def _latency(samples: Iterable[int]) -> LatencySummary | None:
+    window = LatencyWindow(size=1_000_000)
+    for sample in samples:
+        window.record(sample)
+    return window.summary()
+
+
+def _open(order: OrderAggregate) -> bool:
+    return not order.is_terminal and order.state is not OrderState.FILLED
+
+
+def _orders_of(desk: Desk, tickets: Iterable[str]) -> list[OrderAggregate | None]:
+    results = (desk.oms.result_of(ticket) for ticket in tickets)
+    return [None if r is None else desk.oms.orders.get(r.order_id) for r in results]
+
+
+def _fingerprint(orders: Iterable[OrderAggregate | None]) -> str:
+    """A digest of each order's ticket, final state and fills (venue, quantity, price)."""
+    digest = hashlib.sha256()
+    for order in orders:
+        if order is None or order.ticket is None:
+            digest.update(b"-")
+            continue
+        ticket = order.ticket
+        digest.update(
+            f"{ticket.client_order_id}|{ticket.instrument}|{ticket.side}|{ticket.quantity}|"
+            f"{ticket.limit_price}|{order.state}".encode()
+        )
+        for fill in order.fills:
+            digest.update(f"|{fill.venue}:{fill.quantity}@{fill.price}".encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,218 @@
+"""Order lifecycles end to end: the OMS, a real store and the simulated exchange."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from blotter.domain.values import Side, TimeInForce
+from blotter.domain.workflows import OrderState
+from blotter.oms.commands import CancelScope
+from blotter.oms.ports import NewOrderRequest
+from blotter.store.replay import replay
+from blotter.venues.sim.clearing import SimulatedClearing
+from blotter.venues.sim.venue import SimulatedVenue
+
+from .world import FAST, World, profile, world
+
+D = Decimal
+S = OrderState
+
+
+def quantities(w: World, order_id: str) -> tuple[Decimal, Decimal, Decimal]:
+    order = w.order(order_id)
+    assert order.quantity == order.filled + order.leaves + order.canceled
+    return order.filled, order.leaves, order.canceled
+
+
+def replay_is_clean(w: World) -> bool:
+    return replay(w.store, workers=1).ok
+
+
+async def test_a_filled_order_settles(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.sell_liquidity("100")
+        result = await w.submit(w.ticket("100"))
+        assert result.accepted
+        await w.until(lambda: w.order(result.order_id).state is S.SETTLED)
+        order = w.order(result.order_id)
+        assert (order.filled, order.avg_price) == (100, D("10.00"))
+        types = w.types(result.order_id)
+        assert types[:3] == ["OrderCreated", "OrderValidated", "OrderRouted"]
+        # "sent" is recorded unless the venue's answer overtook it
+        assert [t for t in types[3:] if t != "ChildSubmitted"] == [
+            "ChildAcknowledged",
+            "ChildFill",
+            "OrderSettled",
+        ]
+        assert replay_is_clean(w)
+
+
+async def test_partially_filled_then_canceled(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.sell_liquidity("40")
+        result = await w.submit(w.ticket("100"))
+        assert w.order(result.order_id).state is S.PARTIALLY_FILLED
+        canceled = await w.oms.cancel(result.order_id, actor="alice", reason="enough")
+        assert canceled.accepted
+        await w.settle()
+        assert w.order(result.order_id).state is S.CANCELED
+        assert quantities(w, result.order_id) == (40, 0, 60)
+        cancel_events = [e for e in w.history(result.order_id) if "Cancel" in e.type]
+        assert [e.actor for e in cancel_events[:2]] == ["alice", "alice"]
+        assert replay_is_clean(w)
+
+
+async def test_a_cancel_that_loses_the_race_to_a_fill_is_too_late(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        result = await w.submit(w.ticket("100"))
+        assert w.order(result.order_id).state is S.ACKNOWLEDGED
+        w.sell_liquidity("100")  # fills at the venue; the OMS has not heard yet
+        await w.oms.cancel(result.order_id, actor="alice")
+        await w.settle()
+        order = w.order(result.order_id)
+        assert order.state in (S.FILLED, S.SETTLED)
+        assert order.filled == 100
+        await w.until(lambda: "ChildCancelRejected" in w.types(result.order_id))
+        assert "ChildCancelRejected" in w.types(result.order_id)
+        late = await w.oms.cancel(result.order_id, actor="alice")
+        assert late.rejection is not None
+        assert "too late to cancel" in late.rejection.reason
+
+
+async def test_a_venue_rejection_is_routed_elsewhere_or_rejects_the_order(tmp_path: Path) -> None:
+    async with world(tmp_path, profile("DRKP", reject_rate=1.0), profile("XNAS")) as w:
+        w.sell_liquidity("100")
+        rerouted = await w.submit(w.ticket("100"))
+        await w.settle()
+        order = w.order(rerouted.order_id)
+        assert [(c.venue, c.state) for c in order.children.values()] == [
+            ("DRKP", S.REJECTED),
+            ("XNAS", S.FILLED),
+        ]
+        assert order.state in (S.FILLED, S.SETTLED)
+        fixed = await w.submit(w.ticket("100", venue="DRKP"))
+        await w.settle()
+        refused = w.order(fixed.order_id)
+        assert refused.state is S.REJECTED
+        assert refused.reject_reason is not None
+        assert "refused by DRKP" in refused.reject_reason
+        assert quantities(w, fixed.order_id) == (0, 0, 100)
+        assert replay_is_clean(w)
+
+
+async def test_an_ioc_remainder_is_canceled_by_the_venue(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.sell_liquidity("30")
+        result = await w.submit(w.ticket("100", tif=TimeInForce.IOC))
+        await w.settle()
+        assert w.order(result.order_id).state is S.CANCELED
+        assert quantities(w, result.order_id) == (30, 0, 70)
+
+
+async def test_day_orders_expire_at_the_close_and_gtc_orders_stay(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        day = await w.submit(w.ticket("100", "9.00"))
+        gtc = await w.submit(w.ticket("100", "9.00", tif=TimeInForce.GTC))
+        w.venues["XNAS"].end_session()
+        await w.until(lambda: w.order(day.order_id).is_terminal)
+        assert w.order(day.order_id).state is S.EXPIRED
+        assert quantities(w, day.order_id) == (0, 0, 100)
+        assert w.order(gtc.order_id).state is S.ACKNOWLEDGED
+
+
+async def test_cancel_all_reaches_only_its_scope(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        mine = [await w.submit(w.ticket("10", "9.00", account="ACC-1")) for _ in range(3)]
+        other = await w.submit(w.ticket("10", "9.00", account="ACC-2"))
+        assert len(w.oms.live_orders(CancelScope(account="ACC-1"))) == 3
+        results = await w.oms.cancel_all(CancelScope(account="ACC-1"), actor="ops")
+        await w.settle()
+        assert sorted(r.order_id for r in results) == sorted(r.order_id for r in mine)
+        assert {w.order(r.order_id).state for r in mine} == {S.CANCELED}
+        assert w.order(other.order_id).state is S.ACKNOWLEDGED
+        reason = next(e for e in w.history(mine[0].order_id) if e.type == "OrderCancelRequested")
+        assert reason.payload.reason == "cancel all: account ACC-1"  # type: ignore[attr-defined]
+
+
+async def test_a_repeated_ticket_gets_the_first_answer_and_is_sent_once(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        ticket = w.ticket("100", "9.00", client_order_id="DUP-1")
+        first = await w.submit(ticket)
+        second = await w.submit(ticket)
+        assert second == first
+        assert len(w.oms.orders) == 1
+        assert w.venues["XNAS"].submissions(f"{first.order_id}.1") == 1
+
+
+async def test_a_bad_ticket_is_refused_with_the_field_and_recorded(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        result = await w.submit(w.ticket("100", "10.003"))
+        assert result.rejection is not None
+        assert (result.rejection.field, result.rejection.value) == ("limit_price", "10.003")
+        assert "tick size 0.01" in (result.rejection.expected or "")
+        assert w.types(result.order_id) == ["OrderCreated", "OrderRejected"]
+        assert w.order(result.order_id).state is S.REJECTED
+        again = await w.submit(w.ticket("100", "10.003", client_order_id=result.client_order_id))
+        assert again == result
+
+
+async def test_a_market_order_without_liquidity_is_canceled_by_the_venue(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        result = await w.submit(w.ticket("100", None, side=Side.SELL))
+        await w.settle()
+        assert w.order(result.order_id).state is S.CANCELED
+
+
+async def test_the_intent_to_send_is_durable_before_the_venue_hears_of_it(tmp_path: Path) -> None:
+    seen: list[list[str]] = []
+
+    class Witness:
+        """Between the OMS and the venue: what does the store hold when a child leaves?"""
+
+        def __init__(self, venue: SimulatedVenue) -> None:
+            self._venue = venue
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._venue, name)
+
+        async def submit(self, request: NewOrderRequest) -> None:
+            order_id = request.client_order_id.rsplit(".", 1)[0]
+            seen.append([e.type for e in store_of[0].store.read_stream(order_id)])
+            await self._venue.submit(request)
+
+    store_of: list[World] = []
+    async with world(tmp_path, wrap=Witness) as w:  # type: ignore[arg-type]
+        store_of.append(w)
+        await w.submit(w.ticket("100", "9.00"))
+    assert seen == [["OrderCreated", "OrderValidated", "OrderRouted"]]
+
+
+async def test_subscribers_get_durable_events_in_log_order(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        subscription = w.oms.bus.subscribe(from_seq=1)
+        w.sell_liquidity("100")
+        result = await w.submit(w.ticket("100"))
+        await w.settle()
+        stored = w.store.read_all()
+        received = []
+        async for event in subscription:
+            received.append(event)
+            if event.seq == stored[-1].seq:
+                break
+        assert [e.event_id for e in received] == [e.event_id for e in stored]
+        assert result.order_id in {e.stream_id for e in received}
+
+
+async def test_a_settlement_that_keeps_failing_retries_then_alerts(tmp_path: Path) -> None:
+    clearing = SimulatedClearing(failure_rate=1.0)
+    async with world(tmp_path, clearing=clearing, config=FAST) as w:
+        w.sell_liquidity("100")
+        result = await w.submit(w.ticket("100"))
+        await w.until(lambda: w.order(result.order_id).settlement_attempts == 2)
+        failures = [e for e in w.history(result.order_id) if e.type == "OrderSettlementFailed"]
+        assert [e.payload.attempt for e in failures] == [1, 2]  # type: ignore[attr-defined]
+        assert w.order(result.order_id).state is S.FILLED
+        alerts = [a for a in w.store.rows("alerts") if a["source"] == "settlement"]
+        assert len(alerts) == 1
+        assert alerts[0]["severity"] == "critical"

@@ -1,0 +1,148 @@
+"""The OMS against a bad wire and a crash: every order ends (or alerts), nothing is sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from decimal import Decimal
+from pathlib import Path
+
+from blotter.domain.order import OrderAggregate
+from blotter.domain.values import Side, TimeInForce
+from blotter.domain.workflows import OrderState
+from blotter.oms.commands import NewOrder
+from blotter.store.replay import replay
+from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
+from blotter.venues.sim.venue import SimulatedVenue
+
+from .world import World, profile, world
+
+D = Decimal
+S = OrderState
+AWAITING = {S.PENDING_SUBMIT, S.SUBMITTED, S.PENDING_CANCEL}
+NASTY = Faults(drop=0.1, delay=0.2, delay_ms=(1.0, 30.0), duplicate=0.1, reorder=0.1)
+
+
+def stock_books(w: World) -> None:
+    """Both sides of AAPL on every venue, a few levels deep."""
+    for venue in w.venues.values():
+        for level in range(5):
+            step = D("0.01") * level
+            venue.add_liquidity("AAPL", Side.SELL, D("10.00") + step, D(200))
+            venue.add_liquidity("AAPL", Side.BUY, D("9.90") - step, D(200))
+
+
+def random_ticket(w: World, rng: random.Random) -> NewOrder:
+    side = rng.choice((Side.BUY, Side.SELL))
+    marketable = "10.04" if side is Side.BUY else "9.86"
+    resting = "9.80" if side is Side.BUY else "10.10"
+    price = rng.choice((marketable, resting, None))
+    tif = TimeInForce.IOC if price is None else rng.choice((TimeInForce.DAY, TimeInForce.IOC))
+    venue = rng.choice((None, *w.venues))
+    return w.ticket(str(rng.randint(1, 150)), price, side=side, tif=tif, venue=venue)
+
+
+def alerted_orders(w: World) -> set[str]:
+    return {a["stream_id"] for a in w.store.rows("alerts")}
+
+
+async def test_under_a_faulty_wire_every_order_ends_or_alerts_and_positions_agree(
+    tmp_path: Path,
+) -> None:
+    wires: list[FaultyGateway] = []
+
+    def faulty(venue: SimulatedVenue) -> FaultyGateway:
+        wire = FaultyGateway(venue, FaultPlan(outbound=NASTY, inbound=NASTY), seed=len(wires))
+        wires.append(wire)
+        return wire
+
+    rng = random.Random(4)
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), wrap=faulty) as w:
+        stock_books(w)
+        submits = []
+        for number in range(80):
+            submits.append(asyncio.ensure_future(w.oms.submit(random_ticket(w, rng))))
+            if number % 10 == 9:
+                done = [s.result() for s in submits if s.done() and s.result().accepted]
+                if done:
+                    await w.oms.cancel(rng.choice(done).order_id, actor="alice")
+            if number == 40:
+                await wires[0].disconnect_now()
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*submits)
+        for wire in wires:  # the wire heals; what the faults hid must now come to light
+            wire.plan.outbound, wire.plan.inbound = Faults(), Faults()
+        await w.until(lambda: not in_flight(w))  # late requests reach the venues before the close
+        for venue in w.venues.values():
+            venue.end_session()
+        await w.until(lambda: all(o.is_terminal or o.state is S.FILLED for o in orders(w)))
+        alerted = alerted_orders(w)
+        unfinished = [
+            o.order_id
+            for o in orders(w)
+            if not (o.is_terminal or o.state is S.FILLED) and o.order_id not in alerted
+        ]
+        assert unfinished == []
+        # The venue's own record of each account equals what our fills there add up to: a child
+        # executed twice, or a fill we never booked, would show here.
+        for account in {o.ticket.account for o in orders(w) if o.ticket}:
+            for venue in w.venues.values():
+                theirs = {k: v for k, v in (await venue.positions(account)).items() if v}
+                assert theirs == our_fills_at(w, account, venue.name), venue.name
+        assert replay(w.store, workers=1).ok
+
+
+def orders(w: World) -> list[OrderAggregate]:
+    return list(w.oms.orders.values())
+
+
+def our_fills_at(w: World, account: str, venue: str) -> dict[str, Decimal]:
+    held: dict[str, Decimal] = {}
+    for order in orders(w):
+        ticket = order.ticket
+        if ticket is None or ticket.account != account:
+            continue
+        for fill in order.fills:
+            if fill.venue == venue:
+                signed = fill.quantity * ticket.side.sign
+                held[ticket.instrument] = held.get(ticket.instrument, D(0)) + signed
+    return {k: v for k, v in held.items() if v}
+
+
+async def test_a_crash_mid_flight_is_resolved_by_status_and_no_child_is_sent_twice(
+    tmp_path: Path,
+) -> None:
+    slow = profile("XNAS", latency_ms=50.0)
+    async with world(tmp_path, slow) as w:
+        stock_books(w)
+        rng = random.Random(9)
+        tickets = [random_ticket(w, rng) for _ in range(30)]
+        flying = [asyncio.ensure_future(w.oms.submit(t)) for t in tickets]
+        await asyncio.sleep(0.02)  # the children are on the wire: sent, not yet answered
+        for task in flying:
+            task.cancel()
+        await asyncio.gather(*flying, return_exceptions=True)
+        await w.crash()
+        left = in_flight(w)
+        assert left, "the crash should leave children in flight"
+        await w.restart()
+        await w.until(lambda: not in_flight(w))
+        venue = w.venues["XNAS"]
+        for coid in left:  # each answered by the venue's status, or closed as never received
+            order_id = coid.rsplit(".", 1)[0]
+            answers = [e for e in w.history(order_id) if e.actor == "XNAS" or "never" in str(e)]
+            assert answers, coid
+            assert venue.submissions(coid) <= 1
+        for order in orders(w):
+            for child in order.children.values():
+                assert w.venues["XNAS"].submissions(child.client_order_id) <= 1
+        assert replay(w.store, workers=1).ok
+
+
+def in_flight(w: World) -> list[str]:
+    return [
+        child.client_order_id
+        for order in orders(w)
+        for child in order.children.values()
+        if child.state in AWAITING
+    ]
