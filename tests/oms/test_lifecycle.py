@@ -25,7 +25,9 @@ def quantities(w: World, order_id: str) -> tuple[Decimal, Decimal, Decimal]:
     return order.filled, order.leaves, order.canceled
 
 
-def replay_is_clean(w: World) -> bool:
+async def replay_is_clean(w: World) -> bool:
+    """Once filled orders settled (nothing is written meanwhile), replay matches the store."""
+    await w.until(lambda: all(o.state is not S.FILLED for o in w.oms.orders.values()))
     return replay(w.store, workers=1).ok
 
 
@@ -45,7 +47,7 @@ async def test_a_filled_order_settles(tmp_path: Path) -> None:
             "ChildFill",
             "OrderSettled",
         ]
-        assert replay_is_clean(w)
+        assert await replay_is_clean(w)
 
 
 async def test_partially_filled_then_canceled(tmp_path: Path) -> None:
@@ -60,7 +62,7 @@ async def test_partially_filled_then_canceled(tmp_path: Path) -> None:
         assert quantities(w, result.order_id) == (40, 0, 60)
         cancel_events = [e for e in w.history(result.order_id) if "Cancel" in e.type]
         assert [e.actor for e in cancel_events[:2]] == ["alice", "alice"]
-        assert replay_is_clean(w)
+        assert await replay_is_clean(w)
 
 
 async def test_a_cancel_that_loses_the_race_to_a_fill_is_too_late(tmp_path: Path) -> None:
@@ -98,7 +100,7 @@ async def test_a_venue_rejection_is_routed_elsewhere_or_rejects_the_order(tmp_pa
         assert refused.reject_reason is not None
         assert "refused by DRKP" in refused.reject_reason
         assert quantities(w, fixed.order_id) == (0, 0, 100)
-        assert replay_is_clean(w)
+        assert await replay_is_clean(w)
 
 
 async def test_an_ioc_remainder_is_canceled_by_the_venue(tmp_path: Path) -> None:

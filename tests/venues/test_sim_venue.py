@@ -63,6 +63,7 @@ async def test_a_resting_order_filled_by_another_participant_earns_the_maker_reb
     venue: SimulatedVenue,
 ) -> None:
     await venue.submit(order("C-1", Side.BUY, 10, "10.00"))
+    await venue.heartbeat()  # after the order on the wire: it has arrived
     venue.add_liquidity("AAPL", Side.SELL, D("9.99"), D(4))
     [ack, fill] = await drain(venue)
     assert ack.kind is ReportKind.ACKNOWLEDGED
@@ -118,6 +119,7 @@ async def test_ioc_and_market_remainders_are_canceled_and_day_orders_expire(
     await venue.submit(order("C-1", Side.BUY, 200, "10.01", TIF.IOC))
     await venue.submit(order("C-2", Side.BUY, 500))
     await venue.submit(order("C-3", Side.SELL, 5, "11.00", TIF.DAY))
+    await venue.heartbeat()
     venue.end_session()
     reports = await drain(venue)
     canceled = {r.client_order_id: r.reason for r in reports if r.kind is ReportKind.CANCELED}

@@ -96,6 +96,11 @@ class VenueLine:
             raise VenueUnavailable(self._venue, "not connected")
         return self._session
 
+    def is_open(self, session: Session) -> bool:
+        """Whether ``session`` is still the open one (a message on a lost session is lost)."""
+        self._drop_if_due()
+        return self._session is session
+
     def send(self, report: ExecutionReport) -> None:
         """Send a report on the open session; with none, the client never hears of it."""
         self._drop_if_due()

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
-from collections.abc import AsyncIterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from functools import partial
 
 import msgspec
 
@@ -34,12 +35,15 @@ from blotter.oms.ports import (
     VenueUnavailable,
 )
 from blotter.venues.sim.book import BookError, BookOrder, OrderBook, OrderStatus, Trade
-from blotter.venues.sim.connection import VenueLine
+from blotter.venues.sim.connection import Session, VenueLine
 
 BPS = Decimal("0.0001")
 FEE_STEP = Decimal("0.0001")
 MARKET_ACCOUNT = "MARKET"  # other participants: their orders rest and trade but get no reports
 
+
+# (arrival on the loop's clock, session it was sent on, what happens on arrival, who waits)
+_OnTheWire = tuple[float, Session, Callable[[], None], asyncio.Future[None] | None]
 
 _VENUE_STATES = {
     OrderStatus.NEW: VenueOrderState.OPEN,
@@ -86,6 +90,8 @@ class SimulatedVenue:
         self._positions: dict[tuple[str, str], Decimal] = {}
         self._drift: dict[tuple[str, str], Decimal] = {}
         self._arrivals: Counter[str] = Counter()  # submits that arrived, by client order id
+        self._last_arrival = 0.0  # on the loop's clock: the wire keeps messages in order
+        self._wire_queue: deque[_OnTheWire] = deque()
 
     def book(self, symbol: str) -> OrderBook:
         return self._books[symbol]
@@ -112,29 +118,12 @@ class SimulatedVenue:
         await self._round_trip()
 
     async def submit(self, request: NewOrderRequest) -> None:
-        await self._round_trip()
-        self._arrivals[request.client_order_id] += 1
-        self._accept(request)
+        """Put the order on the wire and return, like a socket write; it arrives later."""
+        self._post(partial(self._arrive_order, request))
 
     async def cancel(self, client_order_id: str) -> None:
-        await self._round_trip()
-        entry = self._client_orders.get(client_order_id)
-        if entry is None:
-            reason = f"no order {client_order_id} at {self.name}"
-            self._answer(
-                client_order_id, ReportKind.CANCEL_REJECTED, reason, RejectCode.UNKNOWN_ORDER
-            )
-            return
-        book, order = entry
-        if book.cancel(order.order_id) is None:
-            self._report(
-                order,
-                ReportKind.CANCEL_REJECTED,
-                reason="too late to cancel",
-                code=RejectCode.TOO_LATE,
-            )
-        else:
-            self._report(order, ReportKind.CANCELED, reason="canceled on request")
+        """Put the cancel on the wire and return; the answer comes as a report."""
+        self._post(partial(self._arrive_cancel, client_order_id))
 
     async def status(self, client_order_id: str) -> VenueOrderStatus | None:
         await self._round_trip()
@@ -218,16 +207,66 @@ class SimulatedVenue:
     # --- inside -------------------------------------------------------------------------------
 
     async def _round_trip(self) -> None:
-        """A request's trip: refused with no connection; lost if the connection drops meanwhile."""
+        """A request's trip: refused with no connection; lost if the connection drops meanwhile.
+
+        It travels the same ordered wire as orders and cancels, so it never overtakes them.
+        """
+        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._post(partial(_arrived, answered), lost=answered)
+        await answered
+
+    def _post(self, arrive: Callable[[], None], lost: asyncio.Future[None] | None = None) -> None:
+        """Send a request down the wire: refused with no connection; it arrives after one
+        latency draw and (as on one TCP session) never before a request sent earlier; if the
+        session drops meanwhile it never arrives, and ``lost`` hears why."""
         session = self._line.live()
-        await self._wire()
-        if self._line.live() is not session:
-            raise VenueUnavailable(self.name, "connection lost during the request")
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._rng.gauss(self.profile.latency_ms, self.profile.latency_jitter_ms))
+        arrival = max(self._last_arrival, loop.time() + delay / 1000)
+        self._last_arrival = arrival
+        self._wire_queue.append((arrival, session, arrive, lost))
+        if len(self._wire_queue) == 1:
+            loop.call_at(arrival, self._deliver_due)
+
+    def _deliver_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._wire_queue
+        while queue and queue[0][0] <= loop.time():
+            _, session, arrive, lost = queue.popleft()
+            if self._line.is_open(session):
+                arrive()
+            elif lost is not None and not lost.done():
+                lost.set_exception(VenueUnavailable(self.name, "connection lost on the wire"))
+        if queue:
+            loop.call_at(queue[0][0], self._deliver_due)
 
     async def _wire(self) -> None:
-        """One trip's latency, drawn from the profile."""
+        """One trip's latency, drawn from the profile (connecting, before any session)."""
         delay = self._rng.gauss(self.profile.latency_ms, self.profile.latency_jitter_ms)
         await asyncio.sleep(max(0.0, delay) / 1000)
+
+    def _arrive_order(self, request: NewOrderRequest) -> None:
+        self._arrivals[request.client_order_id] += 1
+        self._accept(request)
+
+    def _arrive_cancel(self, client_order_id: str) -> None:
+        entry = self._client_orders.get(client_order_id)
+        if entry is None:
+            reason = f"no order {client_order_id} at {self.name}"
+            self._answer(
+                client_order_id, ReportKind.CANCEL_REJECTED, reason, RejectCode.UNKNOWN_ORDER
+            )
+            return
+        book, order = entry
+        if book.cancel(order.order_id) is None:
+            self._report(
+                order,
+                ReportKind.CANCEL_REJECTED,
+                reason="too late to cancel",
+                code=RejectCode.TOO_LATE,
+            )
+        else:
+            self._report(order, ReportKind.CANCELED, reason="canceled on request")
 
     def _accept(self, request: NewOrderRequest) -> None:
         client_id = request.client_order_id
@@ -357,3 +396,8 @@ class SimulatedVenue:
                 code=code,
             )
         )
+
+
+def _arrived(trip: asyncio.Future[None]) -> None:
+    if not trip.done():  # the sender may have stopped waiting (a timeout)
+        trip.set_result(None)
