@@ -163,6 +163,8 @@ CHILD_ORDER = TransitionTable(
             "ChildExpired": S.EXPIRED,
             "ChildCancelRejected": S.ACKNOWLEDGED,
             "ChildCancelRejectedPartiallyFilled": S.PARTIALLY_FILLED,
+            # canceled before the venue answered the order, and the venue refused the order
+            "ChildRejected": S.REJECTED,
         },
         # "Too late to cancel": the fill won the race; the refusal is recorded and changes nothing.
         S.FILLED: {"ChildCancelRejectedFilled": S.FILLED},

@@ -71,7 +71,7 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
     if kind is ReportKind.REJECTED:
         if report.code is RejectCode.DUPLICATE_ID:
             return ASK  # it holds our order already (a retry crossed the first answer)
-        if child.state in UNANSWERED:
+        if child.state in UNANSWERED or _cancel_before_answer(child):
             return _events(ChildRejected(child_id=child.child_id, reason=report.reason))
         return _stale(child, report, Severity.WARNING)
     if kind is ReportKind.CANCEL_REJECTED:
@@ -81,6 +81,11 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
             return _events(ChildCancelRejected(child_id=child.child_id, reason=report.reason))
         return _stale(child, report, Severity.INFO)
     return _closed(child, report)
+
+
+def _cancel_before_answer(child: ChildOrder) -> bool:
+    """A cancel went out before the venue said anything about the order itself."""
+    return child.state is S.PENDING_CANCEL and child.venue_order_id is None
 
 
 def _closed(child: ChildOrder, report: ExecutionReport) -> Decision:

@@ -218,3 +218,15 @@ async def test_a_settlement_that_keeps_failing_retries_then_alerts(tmp_path: Pat
         alerts = [a for a in w.store.rows("alerts") if a["source"] == "settlement"]
         assert len(alerts) == 1
         assert alerts[0]["severity"] == "critical"
+
+
+async def test_a_cancel_that_crosses_the_venues_rejection_closes_the_order(tmp_path: Path) -> None:
+    async with world(tmp_path, profile("DRKP", reject_rate=1.0, latency_ms=20.0)) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))
+        assert w.order(result.order_id).children[f"{result.order_id}.1"].state is S.SUBMITTED
+        await w.oms.cancel(result.order_id, actor="alice", reason="changed my mind")
+        await w.until(lambda: w.order(result.order_id).is_terminal)
+        order = w.order(result.order_id)
+        assert order.state is S.CANCELED
+        assert quantities(w, result.order_id) == (0, 0, 100)
+        assert not order.anomalies

@@ -15,6 +15,7 @@ from blotter.domain.events import (
     ChildExpired,
     ChildFill,
     ChildRejected,
+    ChildSubmitted,
     Severity,
     VenueAnomaly,
 )
@@ -150,6 +151,19 @@ def test_rejections_close_an_unanswered_child_and_a_duplicate_id_asks() -> None:
     built.live("A")
     late = only_anomaly(from_report(built.order, child(built), busy))
     assert late.severity is Severity.WARNING
+
+
+def test_a_rejection_after_a_cancel_went_out_closes_a_child_the_venue_never_took() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.add(ChildSubmitted(child_id="A"))
+    built.cancel_requested("A")
+    busy = report(ReportKind.REJECTED, reason="venue busy", code=RejectCode.BUSY)
+    decision = from_report(built.order, child(built), busy)
+    assert decision.payloads == (ChildRejected(child_id="A", reason="venue busy"),)
+    apply(built, decision)
+    assert child(built).state is S.REJECTED
+    assert built.order.unallocated == 100  # back with the parent, which closes it
 
 
 def test_a_too_late_cancel_refusal_is_recorded_on_a_filled_child() -> None:
