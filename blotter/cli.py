@@ -232,6 +232,17 @@ def _print_summary(summary: Summary) -> None:
     ):
         if figures is not None:
             print(f"{name}: p50 {figures.p50_ms:.3f} ms, p99 {figures.p99_ms:.3f} ms")
+    for name, venue in summary.venues.items():
+        latency = venue.latency
+        round_trip = (
+            f"round trip p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms"
+            if latency
+            else "no round trip measured"
+        )
+        print(
+            f"venue {name}: {venue.health}, {round_trip}, "
+            f"{venue.connection_attempts} connection attempts"
+        )
     alerts = ", ".join(f"{kind} {n}" for kind, n in summary.alerts.items()) or "none"
     print(f"alerts: {alerts}")
     check = summary.replay

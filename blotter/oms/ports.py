@@ -181,8 +181,10 @@ class ConnectionChange(msgspec.Struct, frozen=True, kw_only=True):
 class VenueGateway(Protocol):
     """A venue as the OMS sees it. Answers arrive as reports, never as return values.
 
-    Every request raises ``VenueUnavailable`` when the venue cannot be reached; a request that
-    was sent but whose answer was lost raises nothing: the OMS finds out by ``status``.
+    ``VenueUnavailable`` from ``submit`` or ``cancel`` means the request was not sent (no
+    connection, or the breaker open): it may go elsewhere. A request that was sent returns
+    normally even if its answer never comes: the OMS finds out by ``status``. ``submit`` and
+    ``cancel`` return once the request is on the wire, like a socket write.
     """
 
     name: str
@@ -216,6 +218,7 @@ class ManagedVenue(VenueGateway, Protocol):
     """A gateway behind rate limiting, supervision and a circuit breaker (``blotter.venues``).
 
     The OMS reads ``feed()`` (not ``reports()``): health changes arrive in order with reports.
+    Both read one stream, so a gateway has one reader. Whoever builds a gateway starts it.
     """
 
     @property

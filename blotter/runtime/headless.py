@@ -59,6 +59,12 @@ class ReplayCheck(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
 
 
+class VenueFigures(msgspec.Struct, frozen=True, kw_only=True):
+    health: str
+    latency: LatencySummary | None  # round trips over the gateway's recent window
+    connection_attempts: int
+
+
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
     commands: int
@@ -73,6 +79,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     command_to_venue: LatencySummary | None
     oms_work: LatencySummary | None
     alerts: dict[str, int]  # "severity source" -> count
+    venues: dict[str, VenueFigures]
     replay: ReplayCheck
     fingerprint: str  # of the orders and their fills: equal for runs of the same seed
 
@@ -107,8 +114,20 @@ async def run_headless(
         await _until_settled(desk)
     finally:
         seconds = time.perf_counter() - started
+        venues = _venue_figures(desk)  # as they stood at the end, before hanging up
         await desk.close()
-    return await _summary(desk, options, counts, tickets, seconds)
+    return await _summary(desk, options, counts, tickets, seconds, venues)
+
+
+def _venue_figures(desk: Desk) -> dict[str, VenueFigures]:
+    return {
+        name: VenueFigures(
+            health=str(gateway.health),
+            latency=gateway.latency(),
+            connection_attempts=gateway.connection_attempts,
+        )
+        for name, gateway in desk.gateways.items()
+    }
 
 
 def _desk_config(options: HeadlessOptions) -> DeskConfig:
@@ -212,7 +231,12 @@ def _progress(desk: Desk, counts: _Counts, elapsed: float) -> Progress:
 
 
 async def _summary(
-    desk: Desk, options: HeadlessOptions, counts: _Counts, tickets: list[str], seconds: float
+    desk: Desk,
+    options: HeadlessOptions,
+    counts: _Counts,
+    tickets: list[str],
+    seconds: float,
+    venues: dict[str, VenueFigures],
 ) -> Summary:
     oms = desk.oms
     orders = list(oms.orders.values())
@@ -231,6 +255,7 @@ async def _summary(
         command_to_venue=_latency(oms.command_to_venue_ns),
         oms_work=_latency(oms.work_ns),
         alerts=alerts,
+        venues=venues,
         replay=checked,
         fingerprint=_fingerprint(_orders_of(desk, tickets)),
     )

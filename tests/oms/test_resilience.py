@@ -153,3 +153,30 @@ def in_flight(w: World) -> list[str]:
 
 def unsettled(w: World) -> bool:
     return any(o.state is S.FILLED for o in orders(w))
+
+
+async def test_a_lost_connection_is_recorded_alerted_and_resolved_after_the_reconnect(
+    tmp_path: Path,
+) -> None:
+    wires: list[FaultyGateway] = []
+
+    def wire(venue: SimulatedVenue) -> FaultyGateway:
+        wires.append(FaultyGateway(venue, FaultPlan(), seed=1))
+        return wires[-1]
+
+    async with world(tmp_path, wrap=wire) as w:
+        result = await w.submit(w.ticket("100", "9.00"))
+        wires[0].plan.inbound = Faults(drop=1.0)  # the venue's answers are lost from now on
+        w.sell_liquidity("100", "9.00")  # fills the order; we never hear of it
+        await wires[0].disconnect_now()
+        await w.until(lambda: w.gateways[0].health.value == "DOWN")
+        wires[0].plan.inbound = Faults()
+        await w.until(lambda: w.order(result.order_id).filled == 100)
+        venue_events = [e.type for e in w.store.read_stream("venue-XNAS")]
+        assert venue_events[:2] == ["VenueListed", "VenueUp"]
+        assert "VenueDown" in venue_events
+        assert venue_events[-1] == "VenueUp"
+        alerts = [a for a in w.store.rows("alerts") if a["source"] == "venue"]
+        assert any(a["severity"] == "critical" for a in alerts)
+        fill = next(e for e in w.history(result.order_id) if e.type == "ChildFill")
+        assert fill.actor == "XNAS"
