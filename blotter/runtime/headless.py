@@ -253,7 +253,7 @@ async def _summary(
         orders_per_second=round(counts.orders / seconds, 1),
         events_per_second=round(oms.events_recorded / seconds, 1),
         command_to_venue=_latency(oms.command_to_venue_ns),
-        oms_work=_latency(oms.work_ns),
+        oms_work=_latency(oms.work_ns.values()),
         alerts=alerts,
         venues=venues,
         replay=checked,
