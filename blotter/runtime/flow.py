@@ -7,6 +7,7 @@ state, so the same seed gives the same commands in the same order.
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -64,7 +65,9 @@ class TraderFlow:
         self._mid = mid
         self._rng = random.Random(seed)
         self._mix = mix or FlowMix()
-        self._seed = seed
+        # Ticket ids are unique per run: a second run on the same database is new business,
+        # not a repeat of the first run's tickets (which the OMS would answer from memory).
+        self._run = f"T{seed}-{uuid.uuid4().hex[:8]}"
         self.tickets = 0
 
     def next(self) -> Command:
@@ -94,7 +97,7 @@ class TraderFlow:
             venue = rng.choice(list(self._venues_listing(instrument.symbol)))
         self.tickets += 1
         ticket = NewOrder(
-            client_order_id=f"T{self._seed}-{self.tickets:07d}",
+            client_order_id=f"{self._run}-{self.tickets:07d}",
             account=rng.choice(ACCOUNTS),
             instrument=instrument.symbol,
             side=side,

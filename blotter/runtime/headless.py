@@ -300,8 +300,9 @@ def _fingerprint(orders: Iterable[OrderAggregate | None]) -> str:
             continue
         ticket = order.ticket
         digest.update(
-            f"{ticket.client_order_id}|{ticket.instrument}|{ticket.side}|{ticket.quantity}|"
-            f"{ticket.limit_price}|{order.state}".encode()
+            f"{ticket.account}|{ticket.instrument}|{ticket.side}|{ticket.order_type}|"
+            f"{ticket.quantity}|{ticket.limit_price}|{ticket.time_in_force}|{ticket.venue}|"
+            f"{order.state}".encode()
         )
         for fill in order.fills:
             digest.update(f"|{fill.venue}:{fill.quantity}@{fill.price}".encode())
