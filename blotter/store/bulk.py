@@ -36,9 +36,10 @@ class BulkWriter:
     def write(self, connection: Connection, table: Table, rows: Sequence[DriverRow]) -> None:
         """Insert or upsert ``rows`` (tuples in ``table``'s column order)."""
         if rows:
-            connection.exec_driver_sql(self._statement(table), list(rows))
+            connection.exec_driver_sql(self.statement(table), list(rows))
 
-    def _statement(self, table: Table) -> str:
+    def statement(self, table: Table) -> str:
+        """The driver-level SQL that inserts or upserts one row of ``table``."""
         sql = self._sql.get(table.name)
         if sql is None:
             sql = self._sql[table.name] = self._compile(table)

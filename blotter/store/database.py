@@ -16,6 +16,8 @@ import platformdirs
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
+from blotter.store.committer import SQLITE_PRAGMAS
+
 ENV_VAR = "BLOTTER_DB_URL"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -98,11 +100,8 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         # Let SQLAlchemy's BEGIN below open transactions instead of the driver's implicit ones.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 10000")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = FULL")
-        cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB: the hot pages of every index
-        cursor.execute("PRAGMA mmap_size = 1073741824")  # reads of a large log skip the copies
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine, "begin")

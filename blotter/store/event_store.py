@@ -4,6 +4,12 @@ One writer thread owns every write. Callers hand it appends and wait on a future
 only after the transaction holding their events, and the projection rows derived from them,
 has committed (SQLite WAL at ``synchronous=FULL``, or a PostgreSQL commit). Appends that queue
 up while a commit is on disk go into the next transaction together: that is the group commit.
+
+On SQLite the writer thread only folds each batch and turns it into rows; a committer process
+(``committer.py``) executes and commits them on the other core, while the writer prepares the
+next batch on top of the one still on disk. If a prepared transaction does not commit, the
+writer drops its folded state and writes that batch, and every one prepared after it, again
+itself under the write lock, as it does for every batch on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,13 +34,16 @@ from blotter.domain.ledger import Ledger
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
 from blotter.store import projections, schema
 from blotter.store.bulk import BulkWriter
+from blotter.store.committer import Answer, Committer, CommitterGone, Statement
 from blotter.store.database import StoreError, describe, open_engines
+from blotter.store.projections import Row
 
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 10_000  # events per transaction; bounds the time a batch holds the write lock
 _IN_CHUNK = 500  # keys per IN (...) clause, well under every backend's parameter limit
 _PG_WRITE_LOCK = 0x626C6F74  # advisory lock that serializes writers of one PostgreSQL database
+_MAX_IN_FLIGHT = 2  # prepared transactions at the committer: one on disk, the next behind it
 
 
 # The column that names the stream each row derives from, for sharding by stream.
@@ -84,6 +94,22 @@ class _Append:
             target.set_result(outcome)
 
 
+class _Answered:
+    """Put in the writer's queue to wake it: the committer answered."""
+
+
+_ANSWERED = _Answered()
+
+
+@dataclass
+class _InFlight:
+    """A batch sent to the committer; its appends are settled when the answer comes back."""
+
+    batch: list[_Append]
+    outcomes: list[AppendResult | Exception]
+    versions: dict[str, int]  # each stream's version once this batch has committed
+
+
 class SqlEventStore:
     """The ``EventStore`` port on SQLAlchemy. Close it to stop its writer thread."""
 
@@ -96,7 +122,15 @@ class SqlEventStore:
         self._bulk = BulkWriter(self.url.get_backend_name())
         self._ledger = Ledger()
         self._ledger_seq = -1  # the log position the in-memory ledger has folded up to
-        self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Append | _Answered | None] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[Answer | CommitterGone] = queue.SimpleQueue()
+        # PostgreSQL's server already commits on other cores; only SQLite needs a committer.
+        self._committer = (
+            None if self._is_postgres else Committer(str(self.url.database), self._answered)
+        )
+        self._in_flight: deque[_InFlight] = deque()
+        self._epoch = 0  # the committer refuses what was prepared in an epoch that failed
+        self.commits = 0  # transactions committed, for tests of the group commit
         self._thread = threading.Thread(target=self._run, name="event-store-writer", daemon=True)
         self._closed = False
         self._thread.start()
@@ -152,6 +186,8 @@ class SqlEventStore:
         self._closed = True
         self._queue.put(None)
         self._thread.join()
+        if self._committer is not None:
+            self._committer.close()
         self._writer_engine.dispose()
         self._reader_engine.dispose()
 
@@ -166,28 +202,174 @@ class SqlEventStore:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch, size = [first], len(first.events)
-            while size < _MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                batch.append(more)
-                size += len(more.events)
+            batch, stopping = self._take_batch()
+            if not batch:
+                continue
             try:
                 self._commit(batch)
             except Exception as error:  # a bug, not a database answer: fail loudly, keep serving
                 log.exception("the event store writer failed on a batch of %d appends", len(batch))
+                self._drain()
                 self._forget_ledger()
                 _settle_all(batch, [error] * len(batch))
+        self._drain()
+
+    def _take_batch(self) -> tuple[list[_Append], bool]:
+        """Wait for appends; return those queued now, and whether the store is closing.
+
+        Answers that arrive meanwhile are acted on at once: the appends they settle are what
+        the next batch is made of.
+        """
+        batch: list[_Append] = []
+        size = 0
+        while size < _MAX_BATCH:
+            try:
+                item = self._queue.get(block=not batch)
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            if isinstance(item, _Answered):
+                self._settle_answered()
+            else:
+                batch.append(item)
+                size += len(item.events)
+        return batch, False
 
     def _commit(self, batch: list[_Append]) -> None:
+        """Send the batch to the committer if it can be prepared ahead, else write it here."""
+        for part in self._split(batch):
+            prepared = self._prepare(part) if self._committer is not None else None
+            if prepared is None:
+                self._drain()
+                self._commit_here(part)
+            else:
+                self._send(*prepared)
+
+    def _split(self, batch: list[_Append]) -> list[list[_Append]]:
+        """Halve a batch that would find the committer idle.
+
+        Producers wait for their appends, so the appends of one commit come back together as
+        the next batch: the committer would idle while it is folded, and the writer while it
+        commits. Halves keep one on disk while the other is folded, and stay apart after.
+        """
+        if self._committer is None or self._in_flight or len(batch) < 2:
+            return [batch]
+        half = len(batch) // 2
+        return [batch[:half], batch[half:]]
+
+    # --- the pipelined path: prepared here, committed by the committer process ---------------
+
+    def _prepare(self, batch: list[_Append]) -> tuple[_InFlight, int, list[Statement]] | None:
+        """Fold a batch on top of those in flight and turn it into statements.
+
+        None when the batch needs the answers of the database under the write lock: after the
+        folded state was dropped, for a conflict or a duplicate, or to restore a stream that an
+        uncommitted batch holds. Nothing has changed then.
+        """
+        if self._ledger_seq < 0:
+            return None
+        pending: dict[str, int] = {}
+        for flight in self._in_flight:
+            pending.update(flight.versions)
+        with self._reader_engine.connect() as conn:
+            stream_ids = {r.stream_id for r in batch}
+            versions = {sid: pending[sid] for sid in stream_ids if sid in pending}
+            versions.update(self._stream_versions(conn, stream_ids - versions.keys()))
+            prior_seq = last_seq = self._ledger_seq
+            outcomes: list[AppendResult | Exception] = []
+            accepted: list[Event] = []
+            for request in batch:
+                if versions.get(request.stream_id, 0) != request.expected_version:
+                    return None
+                stamped, result = _stamp(request, last_seq)
+                last_seq = result.last_seq
+                versions[request.stream_id] = result.version
+                accepted.extend(stamped)
+                outcomes.append(result)
+            if not pending.keys().isdisjoint(self._streams_to_restore(accepted)):
+                return None
+            rows = self._rows(conn, accepted)
+        self._ledger_seq = last_seq
+        statements = [(self._bulk.statement(table), rows) for table, rows in rows if rows]
+        flight = _InFlight(batch, outcomes, {r.stream_id: versions[r.stream_id] for r in batch})
+        return flight, prior_seq, statements
+
+    def _send(self, flight: _InFlight, prior_seq: int, statements: list[Statement]) -> None:
+        assert self._committer is not None
+        self._in_flight.append(flight)
+        try:
+            self._committer.send(self._epoch, prior_seq, statements)
+        except CommitterGone as gone:
+            self._lose_committer(gone)
+            return
+        while self._committer is not None and len(self._in_flight) > _MAX_IN_FLIGHT:
+            self._settle_oldest(self._answers.get())
+
+    def _answered(self, answer: Answer | CommitterGone) -> None:
+        """Called on the committer's receiving thread."""
+        self._answers.put(answer)
+        self._queue.put(_ANSWERED)
+
+    def _settle_answered(self) -> None:
+        """Act on every answer already here, without waiting."""
+        # Once the committer is gone its last answers no longer match anything in flight.
+        while self._committer is not None and self._in_flight:
+            try:
+                answer = self._answers.get_nowait()
+            except queue.Empty:
+                return
+            self._settle_oldest(answer)
+
+    def _drain(self) -> None:
+        while self._committer is not None and self._in_flight:
+            self._settle_oldest(self._answers.get())
+
+    def _settle_oldest(self, answer: Answer | CommitterGone) -> None:
+        """Act on the committer's answer to the oldest batch in flight."""
+        if isinstance(answer, CommitterGone):
+            self._lose_committer(answer)
+        elif answer.status == "ok":
+            flight = self._in_flight.popleft()
+            self.commits += 1
+            _settle_all(flight.batch, flight.outcomes)
+        else:
+            log.warning(
+                "a prepared transaction did not commit (%s): writing it again", answer.detail
+            )
+            self._redo_in_flight([answer])
+
+    def _lose_committer(self, gone: CommitterGone) -> None:
+        log.error("the committer process is gone (%s): the writer thread commits from now on", gone)
+        self._committer = None
+        self._redo_in_flight([])
+
+    def _redo_in_flight(self, answers: list[Answer]) -> None:
+        """Write every batch in flight again here, oldest first.
+
+        Each was folded on top of the one before it: once one did not commit, the committer
+        refuses those after it, and whichever of them did commit before it died is found
+        stored and reported as a duplicate.
+        """
+        voided = list(self._in_flight)
+        self._in_flight.clear()
+        while self._committer is not None and len(answers) < len(voided):
+            answer = self._answers.get()
+            if isinstance(answer, CommitterGone):
+                log.error("the committer process is gone (%s): the writer thread commits", answer)
+                self._committer = None
+            else:
+                answers.append(answer)
+        if any(answer.status == "ok" for answer in answers[1:]):
+            raise AssertionError("the committer committed a transaction of a void epoch")
+        self._epoch += 1
+        self._forget_ledger()
+        for flight in voided:
+            self._commit_here(flight.batch)
+
+    # --- the locked path: read, fold and write in one transaction in this thread --------------
+
+    def _commit_here(self, batch: list[_Append]) -> None:
         try:
             outcomes = self._commit_together(batch)
         except Exception as error:  # the whole transaction rolled back: try each on its own
@@ -196,7 +378,7 @@ class SqlEventStore:
                 outcomes = [self._explain_failure(batch[0], error)]
             else:
                 for request in batch:
-                    self._commit([request])
+                    self._commit_here([request])
                 return
         _settle_all(batch, outcomes)
 
@@ -235,26 +417,16 @@ class SqlEventStore:
                 if actual != request.expected_version:
                     outcomes.append(self._duplicate_or_conflict(conn, request, actual))
                     continue
-                stamped = [
-                    msgspec.structs.replace(e, seq=last_seq + i)
-                    for i, e in enumerate(request.events, start=1)
-                ]
-                last_seq += len(stamped)
-                versions[request.stream_id] = stamped[-1].stream_version
+                stamped, result = _stamp(request, last_seq)
+                last_seq = result.last_seq
+                versions[request.stream_id] = result.version
                 accepted.extend(stamped)
-                outcomes.append(
-                    AppendResult(
-                        stream_id=request.stream_id,
-                        version=stamped[-1].stream_version,
-                        first_seq=stamped[0].seq,
-                        last_seq=stamped[-1].seq,
-                    )
-                )
+                outcomes.append(result)
             if accepted:
-                self._bulk.write(conn, schema.events, [_event_row(e) for e in accepted])
-                self._bulk.write(conn, schema.streams, _stream_rows(accepted))
-                self._project(conn, accepted)
+                for table, rows in self._rows(conn, accepted):
+                    self._bulk.write(conn, table, rows)
         self._ledger_seq = last_seq
+        self.commits += 1
         return outcomes
 
     def _stream_versions(self, conn: Connection, stream_ids: set[str]) -> dict[str, int]:
@@ -281,27 +453,36 @@ class SqlEventStore:
             return _duplicate(request, stored)
         return ConcurrencyConflict(request.stream_id, request.expected_version, actual)
 
-    def _project(self, conn: Connection, accepted: list[Event]) -> None:
-        """Fold the accepted events and write the projection rows in the same transaction."""
+    def _rows(self, conn: Connection, accepted: list[Event]) -> list[tuple[Table, list[Row]]]:
+        """Fold the accepted events; return their rows and the projection rows they changed."""
         ledger = self._ledger
         self._restore(conn, accepted)
         for event in accepted:
             ledger.apply(event)
-        for table, rows in projections.changed_rows(ledger, ledger.take_changes()).items():
-            self._bulk.write(conn, table, rows)
+        changed = projections.changed_rows(ledger, ledger.take_changes())
+        return [
+            (schema.events, [_event_row(e) for e in accepted]),
+            (schema.streams, _stream_rows(accepted)),
+            *changed.items(),
+        ]
 
-    def _restore(self, conn: Connection, accepted: list[Event]) -> None:
-        """Bring the streams and positions this batch touches into memory, as stored."""
+    def _streams_to_restore(self, accepted: list[Event]) -> list[str]:
+        """The streams this batch continues that the ledger does not hold."""
         ledger = self._ledger
         first_version: dict[str, int] = {}
         for event in accepted:
             first_version.setdefault(event.stream_id, event.stream_version)
-        missing = [
+        return [
             sid
             for sid, version in first_version.items()
             if version > 1 and sid not in ledger.orders and sid not in ledger.cases
         ]
-        # The batch is already in the events table: restore only what came before it.
+
+    def _restore(self, conn: Connection, accepted: list[Event]) -> None:
+        """Bring the streams and positions this batch touches into memory, as stored."""
+        ledger = self._ledger
+        missing = self._streams_to_restore(accepted)
+        # The batch may be in the events table already: restore only what came before it.
         for stream_events in _read_streams(conn, missing, before_seq=accepted[0].seq):
             ledger.restore_stream(stream_events)
         keys: set[tuple[str, str]] = set()
@@ -432,12 +613,26 @@ def _duplicate(request: _Append, stored: dict[str, int]) -> AppendResult:
     )
 
 
+def _stamp(request: _Append, last_seq: int) -> tuple[list[Event], AppendResult]:
+    """The request's events numbered on from ``last_seq``, and the result of appending them."""
+    stamped = [
+        msgspec.structs.replace(e, seq=last_seq + i) for i, e in enumerate(request.events, start=1)
+    ]
+    result = AppendResult(
+        stream_id=request.stream_id,
+        version=stamped[-1].stream_version,
+        first_seq=stamped[0].seq,
+        last_seq=stamped[-1].seq,
+    )
+    return stamped, result
+
+
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), _IN_CHUNK):
         yield items[start : start + _IN_CHUNK]
 
 
-def _stream_rows(accepted: list[Event]) -> list[tuple[Any, ...]]:
+def _stream_rows(accepted: list[Event]) -> list[Row]:
     latest: dict[str, Event] = {}
     for event in accepted:
         latest[event.stream_id] = event

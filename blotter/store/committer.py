@@ -1,0 +1,161 @@
+"""The SQLite committer: a process that runs the event store's prepared transactions.
+
+The writer thread folds a batch and turns it into rows; executing those rows and waiting for
+the fsync is the other half of an append's cost. Run in the same process, both halves share
+one GIL and one core; here the disk half runs in a process of its own, so the writer thread
+folds batch N+1 while this process commits batch N.
+
+A transaction arrives as ``(epoch, prior_seq, [(sql, rows), ...])`` and commits only if the
+log still ends at ``prior_seq``; otherwise another writer appended since it was prepared and it
+is refused as stale, with nothing written. Once a transaction is refused or fails, every later
+one of the same epoch is refused too: it was folded on top of the one that did not commit. The
+writer starts a new epoch when it has written them again itself. The answer is sent only after
+COMMIT has returned at ``synchronous=FULL``.
+
+This module runs in the child: it imports only the standard library and msgspec, so the
+process starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any, Literal
+
+import msgspec
+
+log = logging.getLogger(__name__)
+
+# Every writer connection to a SQLite database opens with these (see database.py).
+SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA cache_size = -65536",  # 64 MiB: the hot pages of every index
+    "PRAGMA mmap_size = 1073741824",  # reads of a large log skip the copies
+)
+
+Statement = tuple[str, list[tuple[Any, ...]]]  # SQL with positional markers, and its rows
+Status = Literal["ok", "stale", "failed"]
+
+
+class Transaction(msgspec.Struct, array_like=True):
+    epoch: int
+    prior_seq: int
+    statements: list[tuple[str, list[list[Any]]]]
+
+
+class Answer(msgspec.Struct, array_like=True):
+    status: Status
+    detail: str = ""
+
+
+class CommitterGone(Exception):
+    """The committer process is no longer there to answer."""
+
+
+class Committer:
+    """The writer thread's handle on the committer process.
+
+    Answers come back in the order the transactions were sent, handed to ``deliver`` on a
+    thread of their own: the writer thread waits for new appends and for answers alike.
+    """
+
+    def __init__(self, path: str, deliver: Callable[[Answer | CommitterGone], None]) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process that has threads
+        self._pipe, child_end = context.Pipe()
+        self._process = context.Process(
+            target=serve, args=(child_end, path), name="event-store-committer", daemon=True
+        )
+        self._process.start()
+        child_end.close()  # the child's copy: a dead child then reads as EOF here
+        self._encoder = msgspec.msgpack.Encoder()
+        self._receiver = threading.Thread(
+            target=self._receive, args=(deliver,), name="event-store-answers", daemon=True
+        )
+        self._receiver.start()
+
+    def send(self, epoch: int, prior_seq: int, statements: list[Statement]) -> None:
+        try:
+            self._pipe.send_bytes(self._encoder.encode((epoch, prior_seq, statements)))
+        except OSError as error:
+            raise CommitterGone(str(error)) from None
+
+    def _receive(self, deliver: Callable[[Answer | CommitterGone], None]) -> None:
+        decoder = msgspec.msgpack.Decoder(Answer)
+        while True:
+            try:
+                data = self._pipe.recv_bytes()
+            except (EOFError, OSError) as error:
+                deliver(CommitterGone(str(error) or "the committer process exited"))
+                return
+            deliver(decoder.decode(data))
+
+    def close(self) -> None:
+        """Let the committer finish what it was sent, then stop it."""
+        with contextlib.suppress(OSError):  # it is gone already: join() below reaps it
+            self._pipe.send_bytes(b"")
+        self._process.join()
+        self._receiver.join()
+        self._pipe.close()
+
+
+def serve(pipe: Connection, path: str) -> None:
+    """The committer process: answer each transaction in the order it arrives."""
+    database = sqlite3.connect(path, isolation_level=None)
+    for pragma in SQLITE_PRAGMAS:
+        database.execute(pragma)
+    # A transaction is larger than the pipe's buffer: read the next one while this one is on
+    # disk, or the writer thread blocks in send() until the commit is done.
+    arrived: queue.SimpleQueue[Transaction | None] = queue.SimpleQueue()
+    threading.Thread(
+        target=_read, args=(pipe, arrived), name="committer-reader", daemon=True
+    ).start()
+    encoder = msgspec.msgpack.Encoder()
+    void_epoch = -1  # the latest epoch in which a transaction did not commit
+    try:
+        while (transaction := arrived.get()) is not None:
+            if transaction.epoch <= void_epoch:
+                answer = Answer("stale", "prepared on top of a transaction that did not commit")
+            else:
+                answer = _execute(database, transaction)
+            if answer.status != "ok":
+                void_epoch = max(void_epoch, transaction.epoch)
+            pipe.send_bytes(encoder.encode(answer))
+    finally:
+        database.close()
+
+
+def _read(pipe: Connection, arrived: queue.SimpleQueue[Transaction | None]) -> None:
+    """Queue each transaction as it arrives; None once the store is done or its process died."""
+    decoder = msgspec.msgpack.Decoder(Transaction)
+    try:
+        while data := pipe.recv_bytes():
+            arrived.put(decoder.decode(data))
+    except EOFError:
+        log.warning("the event store's process is gone: committing what it sent, then stopping")
+    finally:
+        arrived.put(None)
+
+
+def _execute(database: sqlite3.Connection, transaction: Transaction) -> Answer:
+    try:
+        database.execute("BEGIN IMMEDIATE")
+        (last_seq,) = database.execute("SELECT max(seq) FROM events").fetchone()
+        if (last_seq or 0) != transaction.prior_seq:
+            database.execute("ROLLBACK")
+            return Answer("stale", f"the log ends at {last_seq}, not {transaction.prior_seq}")
+        for sql, rows in transaction.statements:
+            database.executemany(sql, rows)
+        database.execute("COMMIT")
+    except sqlite3.Error as error:
+        if database.in_transaction:
+            database.execute("ROLLBACK")
+        return Answer("failed", f"{type(error).__name__}: {error}")
+    return Answer("ok")
