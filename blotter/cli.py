@@ -227,8 +227,9 @@ def _print_summary(summary: Summary) -> None:
     print("orders by state: " + ", ".join(f"{s} {n}" for s, n in summary.orders_by_state.items()))
     print(f"events written: {summary.events_written} ({summary.events_per_second:.0f}/s)")
     for name, figures in (
-        ("command to venue", summary.command_to_venue),
-        ("OMS work per order", summary.oms_work),
+        ("command to venue (durable intent, rate limit, on the wire)", summary.command_to_venue),
+        ("OMS CPU per new-order command", summary.command_work),
+        ("OMS CPU per order, with all its reports", summary.oms_work),
     ):
         if figures is not None:
             print(f"{name}: p50 {figures.p50_ms:.3f} ms, p99 {figures.p99_ms:.3f} ms")

@@ -155,6 +155,7 @@ class OrderManager:
         self._reroutes: dict[str, int] = {}
         self._settlements: list[tuple[int, str, int]] = []  # (due ns, order id, attempt)
         self._settling: set[str] = set()
+        self._settling_now = 0
         self._settlement_wake = asyncio.Event()
         self._unsettled_appends: set[asyncio.Future[AppendResult]] = set()
         self.halted: str | None = None
@@ -163,6 +164,8 @@ class OrderManager:
         # CPU time of this thread spent on each order (submit, then each report): the OMS's
         # own work, without the waits for the disk, the venues or the interpreter lock.
         self.work_ns: dict[str, int] = {}
+        # The same for the command alone: validation, the state changes, routing.
+        self.command_work_ns: deque[int] = deque(maxlen=100_000)
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -229,7 +232,7 @@ class OrderManager:
         self._results[ticket.client_order_id] = result
         routed = self._routed(order, plan)
         durable = self._record(order, [created, OrderValidated(), routed], ticket.actor)
-        self._charge(order.order_id, working)
+        self.command_work_ns.append(self._charge(order.order_id, working))
         await durable  # write-ahead: the intent to send is on disk before anything is sent
         await self._send_slices(order, routed.slices, started_ns=started)
         return result
@@ -418,9 +421,10 @@ class OrderManager:
         self._apply_decision(order, child, from_report(order, child, report), report.venue)
         self._charge(order.order_id, working)
 
-    def _charge(self, order_id: str, since_thread_ns: int) -> None:
+    def _charge(self, order_id: str, since_thread_ns: int) -> int:
         spent = time.thread_time_ns() - since_thread_ns
         self.work_ns[order_id] = self.work_ns.get(order_id, 0) + spent
+        return spent
 
     def _apply_decision(
         self, order: OrderAggregate, child: ChildOrder, decision: Decision, actor: str
@@ -529,6 +533,11 @@ class OrderManager:
 
     # --- settlement ---------------------------------------------------------------------------
 
+    @property
+    def settlements_pending(self) -> int:
+        """Settlements scheduled or under way (a settlement that gave up is not pending)."""
+        return len(self._settlements) + self._settling_now
+
     def _schedule_settlement(self, order_id: str, attempt: int, delay: float) -> None:
         if attempt == 1 and order_id in self._settling:
             return
@@ -551,7 +560,11 @@ class OrderManager:
                     await asyncio.wait_for(self._settlement_wake.wait(), timeout=wait)
                 continue
             heapq.heappop(self._settlements)
-            await self._settle(self.orders[order_id], attempt)
+            self._settling_now += 1
+            try:
+                await self._settle(self.orders[order_id], attempt)
+            finally:
+                self._settling_now -= 1
 
     async def _settle(self, order: OrderAggregate, attempt: int) -> None:
         assert order.ticket is not None

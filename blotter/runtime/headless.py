@@ -77,7 +77,8 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     orders_per_second: float
     events_per_second: float
     command_to_venue: LatencySummary | None
-    oms_work: LatencySummary | None
+    command_work: LatencySummary | None  # OMS CPU time of a new order's command
+    oms_work: LatencySummary | None  # OMS CPU time of an order, command and every report
     alerts: dict[str, int]  # "severity source" -> count
     venues: dict[str, VenueFigures]
     replay: ReplayCheck
@@ -207,11 +208,10 @@ async def _until_idle(desk: Desk) -> None:
 
 
 async def _until_settled(desk: Desk) -> None:
-    """Until every filled order settled or gave up (settlement runs on its own timers)."""
+    """Until every filled order settled or gave up (settlement runs on its own timers; an
+    order is scheduled for it in the same step as the fill that completes it)."""
     deadline = time.perf_counter() + SETTLE_WAIT
-    while time.perf_counter() < deadline and any(  # noqa: ASYNC110 - settlement is timed
-        o.state is OrderState.FILLED for o in desk.oms.orders.values()
-    ):
+    while desk.oms.settlements_pending and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     await _until_idle(desk)
 
@@ -253,6 +253,7 @@ async def _summary(
         orders_per_second=round(counts.orders / seconds, 1),
         events_per_second=round(oms.events_recorded / seconds, 1),
         command_to_venue=_latency(oms.command_to_venue_ns),
+        command_work=_latency(oms.command_work_ns),
         oms_work=_latency(oms.work_ns.values()),
         alerts=alerts,
         venues=venues,

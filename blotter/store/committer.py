@@ -56,6 +56,9 @@ class Answer(msgspec.Struct, array_like=True):
     detail: str = ""
 
 
+STARTUP_TIMEOUT = 60.0  # seconds; a loaded machine may take long to start an interpreter
+
+
 class CommitterGone(Exception):
     """The committer process is no longer there to answer."""
 
@@ -75,11 +78,21 @@ class Committer:
         )
         self._process.start()
         child_end.close()  # the child's copy: a dead child then reads as EOF here
+        self._await_ready()
         self._encoder = msgspec.msgpack.Encoder()
         self._receiver = threading.Thread(
             target=self._receive, args=(deliver,), name="event-store-answers", daemon=True
         )
         self._receiver.start()
+
+    def _await_ready(self) -> None:
+        """Pay the process's start-up here, at open, rather than in the first appends."""
+        try:
+            if not self._pipe.poll(STARTUP_TIMEOUT):
+                raise CommitterGone(f"the committer did not start within {STARTUP_TIMEOUT} s")
+            self._pipe.recv_bytes()
+        except (EOFError, OSError) as error:
+            raise CommitterGone(str(error) or "the committer process exited at start") from None
 
     def send(self, epoch: int, prior_seq: int, statements: list[Statement]) -> None:
         try:
@@ -111,6 +124,7 @@ def serve(pipe: Connection, path: str) -> None:
     database = sqlite3.connect(path, isolation_level=None)
     for pragma in SQLITE_PRAGMAS:
         database.execute(pragma)
+    pipe.send_bytes(b"ready")
     # A transaction is larger than the pipe's buffer: read the next one while this one is on
     # disk, or the writer thread blocks in send() until the commit is done.
     arrived: queue.SimpleQueue[Transaction | None] = queue.SimpleQueue()

@@ -124,16 +124,24 @@ class SqlEventStore:
         self._ledger_seq = -1  # the log position the in-memory ledger has folded up to
         self._queue: queue.SimpleQueue[_Append | _Answered | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[Answer | CommitterGone] = queue.SimpleQueue()
-        # PostgreSQL's server already commits on other cores; only SQLite needs a committer.
-        self._committer = (
-            None if self._is_postgres else Committer(str(self.url.database), self._answered)
-        )
+        self._committer = None if self._is_postgres else self._start_committer()
         self._in_flight: deque[_InFlight] = deque()
         self._epoch = 0  # the committer refuses what was prepared in an epoch that failed
         self.commits = 0  # transactions committed, for tests of the group commit
         self._thread = threading.Thread(target=self._run, name="event-store-writer", daemon=True)
         self._closed = False
         self._thread.start()
+
+    def _start_committer(self) -> Committer | None:
+        """SQLite's committer process; PostgreSQL's server already commits on other cores.
+
+        Without one (it would not start) the writer thread commits itself, only slower.
+        """
+        try:
+            return Committer(str(self.url.database), self._answered)
+        except CommitterGone as gone:
+            log.warning("no committer process (%s): the writer thread commits", gone)
+            return None
 
     # --- appends ------------------------------------------------------------------------------
 
