@@ -9,7 +9,6 @@ flight at once, for throughput, and gives up that guarantee.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -19,17 +18,14 @@ import msgspec
 
 from blotter.domain.order import OrderAggregate
 from blotter.domain.workflows import OrderState
-from blotter.oms.commands import NewOrder
 from blotter.oms.manager import OmsConfig
 from blotter.oms.ports import LatencySummary
 from blotter.runtime.desk import Desk, DeskConfig
-from blotter.runtime.flow import Cancel, CancelAll, Command, TraderFlow
+from blotter.runtime.driver import FlowDriver
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import replay
 from blotter.venues.latency import LatencyWindow
 
-IDLE_LIMIT = 10.0
-MARKET_EVERY = 4  # the markets of a ticket's instrument move before every 4th ticket
 SETTLE_WAIT = 5.0
 
 
@@ -89,35 +85,23 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
         return self.replay.mismatches == 0
 
 
-class _Counts:
-    def __init__(self) -> None:
-        self.commands = self.orders = self.cancels = self.cancel_alls = 0
-
-
 async def run_headless(
     options: HeadlessOptions, progress: Callable[[Progress], None] | None = None
 ) -> Summary:
     desk = await Desk.open(_desk_config(options))
-    flow = TraderFlow(
-        list(desk.instruments.values()),
-        lambda symbol: [n for n, g in desk.gateways.items() if g.lists(symbol)],
-        desk.mid,
-        seed=options.seed,
-    )
-    counts = _Counts()
-    tickets: list[str] = []  # client order ids, in flow order
+    driver = FlowDriver(desk, seed=options.seed, concurrency=options.concurrency)
     started = time.perf_counter()
     try:
-        await _drive(desk, flow, options, counts, tickets, progress, started)
-        await _until_idle(desk)
+        await _drive(driver, options, progress, started)
+        await driver.until_idle()
         desk.end_session()
-        await _until_idle(desk)
-        await _until_settled(desk)
+        await driver.until_idle()
+        await _until_settled(driver)
     finally:
         seconds = time.perf_counter() - started
         venues = _venue_figures(desk)  # as they stood at the end, before hanging up
         await desk.close()
-    return await _summary(desk, options, counts, tickets, seconds, venues)
+    return await _summary(driver, options, seconds, venues)
 
 
 def _venue_figures(desk: Desk) -> dict[str, VenueFigures]:
@@ -141,17 +125,11 @@ def _desk_config(options: HeadlessOptions) -> DeskConfig:
 
 
 async def _drive(
-    desk: Desk,
-    flow: TraderFlow,
+    driver: FlowDriver,
     options: HeadlessOptions,
-    counts: _Counts,
-    tickets: list[str],
     progress: Callable[[Progress], None] | None,
     started: float,
 ) -> None:
-    lockstep = options.concurrency <= 1
-    slots = asyncio.Semaphore(max(1, options.concurrency))
-    running: set[asyncio.Task[None]] = set()
     interval = 1.0 / options.rate
     next_report = 1.0
     # duration x rate commands, each at its time or as soon as possible after: a slow machine
@@ -160,70 +138,32 @@ async def _drive(
         elapsed = time.perf_counter() - started
         if step * interval > elapsed:
             await asyncio.sleep(step * interval - elapsed)
-        if lockstep:
-            await _until_idle(desk)
-        command = flow.next()
-        if isinstance(command, NewOrder):
-            tickets.append(command.client_order_id)
-            if len(tickets) % MARKET_EVERY == 0:
-                desk.step_markets(command.instrument)
-        if lockstep:
-            await _execute(desk, command, tickets, counts)
-        else:
-            await slots.acquire()
-            task = asyncio.create_task(_execute(desk, command, tickets, counts))
-            running.add(task)
-            task.add_done_callback(running.discard)
-            task.add_done_callback(lambda _done: slots.release())
+        await driver.step()
         if progress is not None and elapsed >= next_report:
             next_report += 1.0
-            progress(_progress(desk, counts, elapsed))
-    if running:
-        await asyncio.gather(*running)
+            progress(_progress(driver, elapsed))
+    await driver.drain()
     if progress is not None:
-        progress(_progress(desk, counts, time.perf_counter() - started))
+        progress(_progress(driver, time.perf_counter() - started))
 
 
-async def _execute(desk: Desk, command: Command, tickets: list[str], counts: _Counts) -> None:
-    oms = desk.oms
-    counts.commands += 1
-    if isinstance(command, NewOrder):
-        counts.orders += 1
-        await oms.submit(command)
-    elif isinstance(command, Cancel):
-        counts.cancels += 1
-        known = oms.result_of(tickets[command.index])
-        if known is not None and known.accepted:
-            await oms.cancel(known.order_id, actor=command.actor, reason="trader cancel")
-    elif isinstance(command, CancelAll):
-        counts.cancel_alls += 1
-        await oms.cancel_all(command.scope, actor=command.actor)
-
-
-async def _until_idle(desk: Desk) -> None:
-    """Until no venue owes an answer (bounded: a venue that is down may owe one for long)."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(IDLE_LIMIT):
-            await desk.oms.until_idle()
-
-
-async def _until_settled(desk: Desk) -> None:
+async def _until_settled(driver: FlowDriver) -> None:
     """Until every filled order settled or gave up (settlement runs on its own timers; an
     order is scheduled for it in the same step as the fill that completes it)."""
     deadline = time.perf_counter() + SETTLE_WAIT
-    while desk.oms.settlements_pending and time.perf_counter() < deadline:  # noqa: ASYNC110
+    while driver.desk.oms.settlements_pending and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
-    await _until_idle(desk)
+    await driver.until_idle()
 
 
-def _progress(desk: Desk, counts: _Counts, elapsed: float) -> Progress:
-    orders = desk.oms.orders.values()
+def _progress(driver: FlowDriver, elapsed: float) -> Progress:
+    orders = driver.desk.oms.orders.values()
     return Progress(
         elapsed=round(elapsed, 1),
-        commands=counts.commands,
-        orders=counts.orders,
+        commands=driver.commands,
+        orders=driver.orders,
         fills=sum(len(o.fills) for o in orders),
-        events=desk.oms.events_recorded,
+        events=driver.desk.oms.events_recorded,
         open_orders=sum(
             1 for o in orders if not o.is_terminal and o.state is not OrderState.FILLED
         ),
@@ -231,26 +171,25 @@ def _progress(desk: Desk, counts: _Counts, elapsed: float) -> Progress:
 
 
 async def _summary(
-    desk: Desk,
+    driver: FlowDriver,
     options: HeadlessOptions,
-    counts: _Counts,
-    tickets: list[str],
     seconds: float,
     venues: dict[str, VenueFigures],
 ) -> Summary:
+    desk = driver.desk
     oms = desk.oms
     orders = list(oms.orders.values())
     checked, alerts = await asyncio.to_thread(_check_store, options.db_url)
     return Summary(
         seconds=round(seconds, 3),
-        commands=counts.commands,
-        orders=counts.orders,
-        cancels=counts.cancels,
-        cancel_alls=counts.cancel_alls,
+        commands=driver.commands,
+        orders=driver.orders,
+        cancels=driver.cancels,
+        cancel_alls=driver.cancel_alls,
         orders_by_state=dict(sorted(Counter(str(o.state) for o in orders).items())),
         fills=sum(len(o.fills) for o in orders),
         events_written=oms.events_recorded,
-        orders_per_second=round(counts.orders / seconds, 1),
+        orders_per_second=round(driver.orders / seconds, 1),
         events_per_second=round(oms.events_recorded / seconds, 1),
         command_to_venue=_latency(oms.command_to_venue_ns),
         command_work=_latency(oms.command_work_ns),
@@ -258,7 +197,7 @@ async def _summary(
         alerts=alerts,
         venues=venues,
         replay=checked,
-        fingerprint=_fingerprint(_orders_of(desk, tickets)),
+        fingerprint=_fingerprint(_orders_of(desk, driver.tickets)),
     )
 
 

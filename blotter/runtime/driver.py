@@ -1,0 +1,80 @@
+"""Drives a trader flow into a desk: one command per step, in lockstep or with many in flight.
+
+Shared by the headless runner (a fixed number of steps on a schedule) and the demo (steps until
+stopped, pausable from the window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from blotter.oms.commands import NewOrder
+from blotter.runtime.desk import Desk
+from blotter.runtime.flow import Cancel, CancelAll, Command, TraderFlow
+
+IDLE_LIMIT = 10.0  # seconds a lockstep step waits at most for the venues' answers
+MARKET_EVERY = 4  # the markets of a ticket's instrument move before every 4th ticket
+
+
+class FlowDriver:
+    def __init__(self, desk: Desk, *, seed: int, concurrency: int = 1) -> None:
+        self.desk = desk
+        self.flow = TraderFlow(
+            list(desk.instruments.values()),
+            lambda symbol: [n for n, g in desk.gateways.items() if g.lists(symbol)],
+            desk.mid,
+            seed=seed,
+        )
+        self.lockstep = concurrency <= 1
+        self._slots = asyncio.Semaphore(max(1, concurrency))
+        self._running: set[asyncio.Task[None]] = set()
+        self.tickets: list[str] = []  # client order ids, in flow order
+        self.commands = self.orders = self.cancels = self.cancel_alls = 0
+
+    async def step(self) -> None:
+        """Issue the flow's next command (in lockstep: once every venue has answered)."""
+        if self.lockstep:
+            await self.until_idle()
+        command = self.flow.next()
+        if isinstance(command, NewOrder):
+            self.tickets.append(command.client_order_id)
+            if len(self.tickets) % MARKET_EVERY == 0:
+                self.desk.step_markets(command.instrument)
+        if self.lockstep:
+            await self._execute(command)
+            return
+        await self._slots.acquire()
+        task = asyncio.get_running_loop().create_task(self._execute(command))
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    async def drain(self) -> None:
+        """Until every command issued has been answered by the OMS."""
+        if self._running:
+            await asyncio.gather(*self._running)
+
+    async def until_idle(self) -> None:
+        """Until no venue owes an answer (bounded: a venue that is down may owe one for long)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(IDLE_LIMIT):
+                await self.desk.oms.until_idle()
+
+    async def _execute(self, command: Command) -> None:
+        oms = self.desk.oms
+        self.commands += 1
+        if isinstance(command, NewOrder):
+            self.orders += 1
+            await oms.submit(command)
+        elif isinstance(command, Cancel):
+            self.cancels += 1
+            known = oms.result_of(self.tickets[command.index])
+            if known is not None and known.accepted:
+                await oms.cancel(known.order_id, actor=command.actor, reason="trader cancel")
+        elif isinstance(command, CancelAll):
+            self.cancel_alls += 1
+            await oms.cancel_all(command.scope, actor=command.actor)
