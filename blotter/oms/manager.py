@@ -160,6 +160,7 @@ class OrderManager:
         self._unsettled_appends: set[asyncio.Future[AppendResult]] = set()
         self.halted: str | None = None
         self.events_recorded = 0
+        self.events_durable = 0  # recorded minus durable: how far the store is behind
         self.command_to_venue_ns: deque[int] = deque(maxlen=100_000)
         # CPU time of this thread spent on each order (submit, then each report): the OMS's
         # own work, without the waits for the disk, the venues or the interpreter lock.
@@ -231,7 +232,9 @@ class OrderManager:
         result = SubmitResult(order_id=order.order_id, client_order_id=ticket.client_order_id)
         self._results[ticket.client_order_id] = result
         routed = self._routed(order, plan)
-        durable = self._record(order, [created, OrderValidated(), routed], ticket.actor)
+        durable = self._record(
+            order, [created, OrderValidated(), routed], ticket.actor, _ticket_cause(ticket)
+        )
         self.command_work_ns.append(self._charge(order.order_id, working))
         await durable  # write-ahead: the intent to send is on disk before anything is sent
         await self._send_slices(order, routed.slices, started_ns=started)
@@ -255,7 +258,7 @@ class OrderManager:
             value=rejection.value,
             expected=rejection.expected,
         )
-        await self._record(order, [*head, refused], ticket.actor)
+        await self._record(order, [*head, refused], ticket.actor, _ticket_cause(ticket))
         return result
 
     async def cancel(self, order_id: str, *, actor: str, reason: str = "") -> CancelResult:
@@ -309,7 +312,7 @@ class OrderManager:
         self._cancel_after_send.update(
             c.client_order_id for c in live if c.state is S.PENDING_SUBMIT
         )
-        await self._record(order, payloads, actor)
+        await self._record(order, payloads, actor, f"command: cancel by {actor}")
         await asyncio.gather(*(self._send_cancel(c) for c in at_venue))
 
     # --- sending ------------------------------------------------------------------------------
@@ -361,19 +364,20 @@ class OrderManager:
             # Refused before it left (the gateway checks first): the quantity goes elsewhere.
             self._deadlines.pop(coid, None)
             rejected = ChildRejected(child_id=child.child_id, reason=str(down))
-            self._record(order, [rejected], venue.name)
+            self._record(order, [rejected], venue.name, f"{venue.name} unavailable")
             self._after_child_events(order)
             return
         if started_ns is not None:
             self.command_to_venue_ns.append(time.perf_counter_ns() - started_ns)
         if child.state is S.PENDING_SUBMIT:  # the venue's answer may have overtaken us
-            self._record(order, [ChildSubmitted(child_id=child.child_id)], SYSTEM)
+            sent = f"sent {child.client_order_id} to {venue.name}"
+            self._record(order, [ChildSubmitted(child_id=child.child_id)], SYSTEM, sent)
         if coid in self._cancel_after_send:
             self._cancel_after_send.discard(coid)
             if child.state in _CANCELABLE:
                 reason = "canceled while it was being sent"
                 request = ChildCancelRequested(child_id=child.child_id, reason=reason)
-                await self._record(order, [request], SYSTEM)
+                await self._record(order, [request], SYSTEM, "cancel requested while sending")
                 await self._send_cancel(child)
 
     async def _send_cancel(self, child: ChildOrder) -> None:
@@ -418,7 +422,8 @@ class OrderManager:
             self._record_venue(report.venue, unknown_order(report))
             return
         order, child = found
-        self._apply_decision(order, child, from_report(order, child, report), report.venue)
+        decision = from_report(order, child, report)
+        self._apply_decision(order, child, decision, report.venue, _report_cause(report))
         self._charge(order.order_id, working)
 
     def _charge(self, order_id: str, since_thread_ns: int) -> int:
@@ -427,10 +432,10 @@ class OrderManager:
         return spent
 
     def _apply_decision(
-        self, order: OrderAggregate, child: ChildOrder, decision: Decision, actor: str
+        self, order: OrderAggregate, child: ChildOrder, decision: Decision, actor: str, cause: str
     ) -> None:
         if decision.payloads:
-            self._record(order, list(decision.payloads), actor)
+            self._record(order, list(decision.payloads), actor, cause)
         follow_up = decision.follow_up
         if follow_up is FollowUp.ASK_STATUS:
             self._spawn_resolve(order, child)
@@ -471,7 +476,8 @@ class OrderManager:
         decision = from_status(order, child, status, may_resend=may_resend)
         self._no_resend.discard(coid)
         self._arm(order, child)
-        self._apply_decision(order, child, decision, child.venue)
+        cause = f"status of {coid} from {child.venue}"
+        self._apply_decision(order, child, decision, child.venue, cause)
         self._note_idle()
 
     async def _watchdog(self) -> None:
@@ -499,7 +505,8 @@ class OrderManager:
         if order.is_terminal or order.live_children or order.leaves <= 0:
             return
         if order.cancel_pending or order.state is S.PENDING_CANCEL:
-            self._record(order, [OrderCanceled(reason="canceled on request")], SYSTEM)
+            closed = OrderCanceled(reason="canceled on request")
+            self._record(order, [closed], SYSTEM, "no child left working")
             return
         self._reroute(order)
 
@@ -518,11 +525,11 @@ class OrderManager:
                 if order.filled
                 else OrderRejected(reason=reason, source="venue")
             )
-            self._record(order, [closing], SYSTEM)
+            self._record(order, [closing], SYSTEM, "no venue left to route to")
             return
         self._reroutes[order.order_id] = attempts + 1
         routed = self._routed(order, plan)
-        durable = self._record(order, [routed], SYSTEM)
+        durable = self._record(order, [routed], SYSTEM, "quantity returned by a venue")
         self._tasks.spawn(f"reroute {order.order_id}", self._send_after(durable, order, routed))
 
     async def _send_after(
@@ -568,8 +575,9 @@ class OrderManager:
 
     async def _settle(self, order: OrderAggregate, attempt: int) -> None:
         assert order.ticket is not None
+        cause = f"settlement attempt {attempt}"
         if self._clearing is None:
-            self._record(order, [OrderSettled()], SYSTEM)
+            self._record(order, [OrderSettled()], SYSTEM, cause)
             return
         try:
             await self._clearing.settle(
@@ -582,21 +590,21 @@ class OrderManager:
         except SettlementFailed as failed:
             gave_up = attempt >= self.config.settlement_attempts
             payload = OrderSettlementFailed(attempt=attempt, reason=failed.reason, gave_up=gave_up)
-            self._record(order, [payload], SYSTEM)
+            self._record(order, [payload], SYSTEM, cause)
             if not gave_up:
                 backoff = self.config.settlement_retry * 2 ** (attempt - 1)
                 self._schedule_settlement(order.order_id, attempt + 1, backoff)
             return
-        self._record(order, [OrderSettled()], SYSTEM)
+        self._record(order, [OrderSettled()], SYSTEM, cause)
 
     # --- recording ----------------------------------------------------------------------------
 
     def _record(
-        self, order: OrderAggregate, payloads: list[Payload], actor: str
+        self, order: OrderAggregate, payloads: list[Payload], actor: str, cause: str
     ) -> asyncio.Future[AppendResult]:
         """Apply the events to the order now and queue them for the store."""
         expected = order.version
-        events = self._events(order.order_id, expected, payloads, actor, order.order_id)
+        events = self._events(order.order_id, expected, payloads, actor, cause)
         for event in events:
             order.apply(event)
         self._track_children(order, payloads)
@@ -641,7 +649,8 @@ class OrderManager:
         stream = venue_stream_id(venue)
         expected = self._venue_versions.get(venue, 0)
         self._venue_versions[venue] = expected + 1
-        self._append(stream, expected, self._events(stream, expected, [payload], SYSTEM, stream))
+        events = self._events(stream, expected, [payload], SYSTEM, f"{venue} connectivity")
+        self._append(stream, expected, events)
 
     def _record_health(self, venue: str, health: VenueHealth, reason: str) -> VenueHealth:
         """Record a health change; returns the health before it."""
@@ -652,15 +661,17 @@ class OrderManager:
         return was
 
     def _events(
-        self, stream_id: str, after: int, payloads: list[Payload], actor: str, correlation: str
+        self, stream_id: str, after: int, payloads: list[Payload], actor: str, cause: str
     ) -> list[Event]:
+        """Envelopes for the payloads; the stream is its own correlation (the trader's order)."""
         return [
             make_event(
                 payload,
                 stream_id=stream_id,
                 stream_version=after + number,
                 actor=actor,
-                correlation_id=correlation,
+                correlation_id=stream_id,
+                causation_id=cause,
                 clock=self._clock,
                 ids=self._ids,
             )
@@ -687,6 +698,7 @@ class OrderManager:
                 self.halted = f"the event store refused a write: {error}"
                 log.critical("OMS halted: %s", self.halted)
             return
+        self.events_durable += len(events)
         if self._bus is not None:
             first = done.result().first_seq
             self._bus.publish(
@@ -758,6 +770,15 @@ class OrderManager:
         for order in self.orders.values():
             if not order.is_terminal and not order.live_children and order.leaves > 0:
                 self._after_child_events(order)
+
+
+def _ticket_cause(ticket: NewOrder) -> str:
+    return f"command: new order {ticket.client_order_id}"
+
+
+def _report_cause(report: ExecutionReport) -> str:
+    about = report.exec_id or report.venue_order_id or report.client_order_id
+    return f"{report.venue} report {report.kind} {about}"
 
 
 def _health_of(payload: Payload) -> VenueHealth:

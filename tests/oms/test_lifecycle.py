@@ -41,6 +41,12 @@ async def test_a_filled_order_settles(tmp_path: Path) -> None:
         assert (order.filled, order.avg_price) == (100, D("10.00"))
         types = w.types(result.order_id)
         assert types[:3] == ["OrderCreated", "OrderValidated", "OrderRouted"]
+        history = w.history(result.order_id)
+        assert all(e.causation_id for e in history)  # every event says what caused it
+        assert history[0].causation_id == f"command: new order {result.client_order_id}"
+        fill = next(e for e in history if e.type == "ChildFill")
+        assert fill.causation_id is not None
+        assert fill.causation_id.startswith("XNAS report FILL XNAS-X-")
         # "sent" is recorded unless the venue's answer overtook it
         assert [t for t in types[3:] if t != "ChildSubmitted"] == [
             "ChildAcknowledged",
