@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import msgspec
 
@@ -15,6 +16,7 @@ from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, encode_event, to_builtins
 from blotter.domain.synthetic import synthetic_log
 from blotter.oms.ports import AppendResult
+from blotter.runtime.desk import DeskConfig
 from blotter.runtime.headless import HeadlessOptions, Progress, Summary, run_headless
 from blotter.store.database import StoreError, default_url
 from blotter.store.event_store import SqlEventStore
@@ -43,8 +45,29 @@ def _parser() -> argparse.ArgumentParser:
         prog="blotter", description="Order blotter with an embedded, event-sourced OMS."
     )
     parser.add_argument("--version", action="version", version=f"blotter {__version__}")
-    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    parser.set_defaults(handler=_desk, db=None, screenshot=None, after=3.0)
     db_help = "SQLAlchemy database URL (default: $BLOTTER_DB_URL, else SQLite in the data dir)"
+
+    desk_cmd = commands.add_parser(
+        "desk", help="open the desk window (the default when no command is given)"
+    )
+    desk_cmd.add_argument("--db", help=db_help)
+    _screenshot_arguments(desk_cmd)
+    desk_cmd.set_defaults(handler=_desk)
+
+    demo_cmd = commands.add_parser(
+        "demo", help="open the desk with other traders' synthetic flow, for a live demo"
+    )
+    demo_cmd.add_argument(
+        "--rate", type=_positive_float, default=20.0, help="commands per second (default 20)"
+    )
+    demo_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    demo_cmd.add_argument(
+        "--db", help="database URL (default: demo.db in the data dir, apart from real orders)"
+    )
+    _screenshot_arguments(demo_cmd)
+    demo_cmd.set_defaults(handler=_demo)
 
     replay_cmd = commands.add_parser(
         "replay", help="fold the whole log again and check every projection against it"
@@ -111,6 +134,38 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} is not positive")
     return value
+
+
+def _screenshot_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--screenshot", metavar="FILE", type=Path, help="save the window as a PNG and exit"
+    )
+    command.add_argument(
+        "--after",
+        type=_positive_float,
+        default=3.0,
+        metavar="S",
+        help="seconds before the screenshot (default 3)",
+    )
+
+
+def _desk(args: argparse.Namespace) -> int:
+    return _window(DeskConfig(db_url=args.db or default_url()), args, demo_rate=None)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    config = DeskConfig(db_url=args.db or default_url("demo.db"), seed=args.seed)
+    return _window(config, args, demo_rate=args.rate)
+
+
+def _window(config: DeskConfig, args: argparse.Namespace, demo_rate: float | None) -> int:
+    # Qt is imported only for the window: every other command runs without it.
+    from blotter.ui.app import AppOptions, run_app
+
+    options = AppOptions(
+        desk=config, demo_rate=demo_rate, screenshot=args.screenshot, after=args.after
+    )
+    return run_app(options)
 
 
 def _positive_float(text: str) -> float:

@@ -33,7 +33,7 @@ class _QtBlocker(importlib.abc.MetaPathFinder):
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     if not pluginmanager.has_plugin("pytest-qt"):
         # Run with -p no:pytest-qt, its settings in pyproject.toml would be unknown options.
-        for name in ("qt_api", "qt_log_level_fail"):
+        for name in ("qt_api", "qt_log_level_fail", "qt_log_ignore"):
             parser.addini(name, f"pytest-qt's {name}; pytest-qt is disabled in this run")
     parser.addoption(
         "--block-qt",

@@ -7,6 +7,7 @@ which read-model rows an applied batch touched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import msgspec
 
@@ -28,10 +29,20 @@ from blotter.domain.events import (
     VenueDown,
 )
 from blotter.domain.fsm import InvalidTransition
-from blotter.domain.order import Anomaly, Fill, OrderAggregate, Outcome
+from blotter.domain.order import (
+    CHILD_PAYLOADS,
+    DUPLICATE,
+    Anomaly,
+    Fill,
+    OrderAggregate,
+    Outcome,
+)
 from blotter.domain.positions import Position
 
 PositionKey = tuple[str, str]  # (account, instrument)
+
+# Read per event; a member read off its Enum class is a descriptor call on CPython 3.11.
+_ORDER_STREAM = StreamKind.ORDER
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -106,34 +117,36 @@ class Ledger:
 
     def apply(self, event: Event) -> Outcome:
         self.events += 1
-        if type(event.payload).STREAM is StreamKind.ORDER:
+        if type(event.payload).STREAM is _ORDER_STREAM:
             outcome = self._apply_order(event)
         else:
             outcome = self._apply_case(event)
-        if outcome is Outcome.DUPLICATE:
+        if outcome is DUPLICATE:
             self.duplicates += 1
         return outcome
 
     def _apply_order(self, event: Event) -> Outcome:
         order = self.orders.get(event.stream_id)
         if order is None:
-            if not isinstance(event.payload, OrderCreated):
+            if type(event.payload) is not OrderCreated:
                 return self._orphan(event, f"{event.type} for unknown order {event.stream_id}")
             order = self.orders[event.stream_id] = OrderAggregate(event.stream_id)
-        fills_before, anomalies_before = len(order.fills), len(order.anomalies)
+        fills, anomalies = order.fills, order.anomalies
+        fills_before, anomalies_before = len(fills), len(anomalies)
         outcome = order.apply(event)
-        if outcome is Outcome.DUPLICATE:
+        if outcome is DUPLICATE:
             return outcome
+        payload = event.payload
         if self._tracking:
             self._changes.orders.add(order.order_id)
-            self._note_children(order, event)
-        if len(order.fills) > fills_before:
-            for fill in order.fills[fills_before:]:
+            self._note_children(order, payload)
+        if len(fills) > fills_before:
+            for fill in fills[fills_before:]:
                 self._book_fill(order, fill)
-        if len(order.anomalies) > anomalies_before:
+        if len(anomalies) > anomalies_before:
             self._alert_anomalies(order, anomalies_before)
-        payload = event.payload
-        if isinstance(payload, OrderSettlementFailed) and payload.gave_up:
+        # Exact types, as in the order's fold (see ``CHILD_PAYLOADS``).
+        if type(payload) is OrderSettlementFailed and payload.gave_up:
             self._alert(
                 event.event_id,
                 Severity.CRITICAL,
@@ -155,17 +168,17 @@ class Ledger:
                 anomaly.occurred_at,
             )
 
-    def _note_children(self, order: OrderAggregate, event: Event) -> None:
-        payload = event.payload
-        if isinstance(payload, OrderRouted):
-            touched = [s.child_id for s in payload.slices]
-        elif isinstance(payload, ChildPayload):
-            touched = [payload.child_id]
-        else:
-            return
-        self._changes.children.update(
-            (order.order_id, child_id) for child_id in touched if child_id in order.children
-        )
+    def _note_children(self, order: OrderAggregate, payload: Payload) -> None:
+        """Note the child rows an applied event may have changed."""
+        children = order.children
+        if type(payload) in CHILD_PAYLOADS:
+            child_id = cast(ChildPayload, payload).child_id
+            if child_id in children:
+                self._changes.children.add((order.order_id, child_id))
+        elif type(payload) is OrderRouted:
+            self._changes.children.update(
+                (order.order_id, s.child_id) for s in payload.slices if s.child_id in children
+            )
 
     def version_of(self, stream_id: str) -> int | None:
         """The version this ledger has folded a stream to, or None if it does not hold it."""
@@ -173,17 +186,17 @@ class Ledger:
         return held.version if held is not None else None
 
     def _book_fill(self, order: OrderAggregate, fill: Fill) -> None:
-        assert order.ticket is not None  # a fill is refused before OrderCreated
-        key = (order.ticket.account, order.ticket.instrument)
+        ticket = order.ticket
+        assert ticket is not None  # a fill is refused before OrderCreated
+        key = (ticket.account, ticket.instrument)
         position = self.positions.get(key)
         if position is None:
             position = self.positions[key] = Position(*key)
-        position.apply_fill(
-            order.ticket.side, fill.quantity, fill.price, fill.fee, fill.occurred_at
-        )
+        position.apply_fill(ticket.side, fill.quantity, fill.price, fill.fee, fill.occurred_at)
         if self._tracking:
-            self._changes.positions.add(key)
-            self._changes.fills.append((order.order_id, fill))
+            changes = self._changes
+            changes.positions.add(key)
+            changes.fills.append((order.order_id, fill))
 
     def _apply_case(self, event: Event) -> Outcome:
         kind = type(event.payload).STREAM

@@ -11,6 +11,7 @@ The parent's state after routing is derived from its children (``derive_parent_s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from typing import cast
@@ -18,6 +19,7 @@ from typing import cast
 import msgspec
 
 from blotter.domain.events import (
+    PAYLOAD_TYPES,
     AnomalyKind,
     AnomalyRecorded,
     ChildAcknowledged,
@@ -41,6 +43,17 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     ANOMALY = "anomaly"
+
+
+# The fold reads these once or more per event. On CPython 3.11 reading a member off its Enum
+# class is a descriptor call (tens of ns); a module global is a dict lookup.
+APPLIED, DUPLICATE, ANOMALY = Outcome.APPLIED, Outcome.DUPLICATE, Outcome.ANOMALY
+_SUBMITTED, _PENDING_CANCEL, _FILLED = S.SUBMITTED, S.PENDING_CANCEL, S.FILLED
+
+# The fold tells payloads apart by their exact type, not isinstance: an isinstance against a
+# payload class goes through msgspec's metaclass (up to ~80 ns, per check and event), and each
+# payload type is one event type of the log, never subclassed.
+CHILD_PAYLOADS = frozenset(t for t in PAYLOAD_TYPES.values() if issubclass(t, ChildPayload))
 
 
 class Anomaly(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -139,6 +152,9 @@ class OrderAggregate:
         self._children_closed = ZERO
         self._live_leaves = ZERO
         self.live_children = 0
+        # The children's venues, sorted: kept by ``_route`` since the projection reads them per
+        # event and children are only ever added.
+        self._venues: tuple[str, ...] = ()
 
     # --- quantities (leaves is derived, so conservation holds by construction) ----------------
 
@@ -170,15 +186,16 @@ class OrderAggregate:
 
     @property
     def venues(self) -> list[str]:
-        return sorted({c.venue for c in self.children.values()})
+        return list(self._venues)
 
     # --- the fold -----------------------------------------------------------------------------
 
     def apply(self, event: Event) -> Outcome:
         """Fold one event into the order. Never raises for an event that does not fit."""
-        if event.event_id in self._event_ids:
-            return Outcome.DUPLICATE
-        self._event_ids.add(event.event_id)
+        event_id = event.event_id
+        if event_id in self._event_ids:
+            return DUPLICATE
+        self._event_ids.add(event_id)
         if event.stream_version > self.version:
             self.version = event.stream_version
         if event.occurred_at > self.updated_at:
@@ -187,11 +204,11 @@ class OrderAggregate:
             self.last_seq = event.seq
         payload = event.payload
         if self.ticket is not None:
-            if isinstance(payload, ChildPayload):
-                return self._apply_child(event, payload)
-            if isinstance(payload, AnomalyRecorded):
+            if type(payload) in CHILD_PAYLOADS:
+                return self._apply_child(event, cast(ChildPayload, payload))
+            if type(payload) is AnomalyRecorded:
                 return self._record(event, payload)
-        if isinstance(payload, OrderCreated):
+        if type(payload) is OrderCreated:
             return self._create(event, payload)
         if self.ticket is None:
             return self._anomaly(
@@ -205,7 +222,7 @@ class OrderAggregate:
     def _record(self, event: Event, recorded: AnomalyRecorded) -> Outcome:
         """An anomaly the OMS recorded is kept like one the fold finds; the event itself fits."""
         self._anomaly(event, recorded.kind, recorded.severity, recorded.detail, recorded.child_id)
-        return Outcome.APPLIED
+        return APPLIED
 
     def _create(self, event: Event, ticket: OrderCreated) -> Outcome:
         if self.ticket is not None:
@@ -221,7 +238,7 @@ class OrderAggregate:
         quantity = ticket.quantity
         self.quantity = quantity if quantity.is_finite() and quantity > 0 else ZERO
         self.created_at = event.occurred_at
-        return Outcome.APPLIED
+        return APPLIED
 
     def _apply_own(self, event: Event) -> Outcome:
         payload = event.payload
@@ -239,7 +256,7 @@ class OrderAggregate:
                 )
             self.own_canceled += self.unallocated
             self.reject_reason = getattr(payload, "reason", None) or self.reject_reason
-        elif isinstance(payload, OrderRouted):
+        elif type(payload) is OrderRouted:
             problem = self._route(payload, event.occurred_at)
             if problem:
                 return self._anomaly(
@@ -247,10 +264,10 @@ class OrderAggregate:
                 )
         elif event.type == "OrderCancelRequested":
             self.cancel_pending = True
-        elif isinstance(payload, OrderSettlementFailed):
+        elif type(payload) is OrderSettlementFailed:
             self.settlement_attempts = payload.attempt
         self.state = cast(OrderState, target)
-        return Outcome.APPLIED
+        return APPLIED
 
     def _route(self, routed: OrderRouted, at: int) -> str | None:
         """Add the routed children, or say why the route cannot be taken."""
@@ -268,6 +285,7 @@ class OrderAggregate:
             )
         self._live_leaves += total
         self.live_children += len(routed.slices)
+        self._venues = tuple(sorted({*self._venues, *(s.venue for s in routed.slices)}))
         return None
 
     def _apply_child(self, event: Event, payload: ChildPayload) -> Outcome:
@@ -280,31 +298,31 @@ class OrderAggregate:
                 f"{event.type} for unknown child {payload.child_id}",
                 payload.child_id,
             )
-        if isinstance(payload, ChildFill):
+        if type(payload) is ChildFill:
             return self._apply_fill(event, child, payload)
         trigger = event.type
-        if isinstance(payload, ChildCancelRejected):
+        if type(payload) is ChildCancelRejected:
             trigger = _cancel_rejected_trigger(child)
         try:
-            target = CHILD_ORDER.transitions[child.state][trigger]
+            target = _CHILD_MOVES[child.state][trigger]
         except KeyError:
             return self._child_refused(event, child, trigger)
         if event.type in _CLOSING_CHILD_EVENTS:
             self._close(child, returned=event.type == "ChildRejected")
-        elif isinstance(payload, ChildAcknowledged):
+        elif type(payload) is ChildAcknowledged:
             child.venue_order_id = payload.venue_order_id
-        elif isinstance(payload, ChildCancelRejected):
+        elif type(payload) is ChildCancelRejected:
             # the trader's cancel is answered once no slice is still waiting on its own
             self.cancel_pending = any(
-                c.state is S.PENDING_CANCEL for c in self.children.values() if c is not child
+                c.state is _PENDING_CANCEL for c in self.children.values() if c is not child
             )
         self._move_child(event, child, target)
-        return Outcome.APPLIED
+        return APPLIED
 
     def _apply_fill(self, event: Event, child: ChildOrder, fill: ChildFill) -> Outcome:
         if fill.exec_id in self._exec_ids:
-            return Outcome.DUPLICATE
-        if fill.quantity <= 0 or fill.price <= 0:
+            return DUPLICATE
+        if fill.quantity <= ZERO or fill.price <= ZERO:
             return self._anomaly(
                 event,
                 AnomalyKind.INVALID_REPORT,
@@ -312,19 +330,20 @@ class OrderAggregate:
                 f"fill {fill.exec_id} of {fill.quantity} at {fill.price}",
                 child.child_id,
             )
-        trigger = "ChildFilled" if fill.quantity >= child.leaves else "ChildPartiallyFilled"
+        leaves = child.leaves
+        trigger = "ChildFilled" if fill.quantity >= leaves else "ChildPartiallyFilled"
         try:
-            target = CHILD_ORDER.transitions[child.state][trigger]
+            target = _CHILD_MOVES[child.state][trigger]
         except KeyError:
             return self._child_refused(event, child, trigger)
-        outcome = self._fill(event, child, fill)
+        outcome = self._fill(event, child, fill, leaves)
         self._move_child(event, child, target)
         return outcome
 
-    def _move_child(self, event: Event, child: ChildOrder, target: str) -> None:
+    def _move_child(self, event: Event, child: ChildOrder, target: OrderState) -> None:
         if target in _CHILD_TERMINAL and child.state not in _CHILD_TERMINAL:
             self.live_children -= 1
-        child.state = cast(OrderState, target)
+        child.state = target
         child.updated_at = event.occurred_at
         self._follow_children(event)
 
@@ -336,18 +355,19 @@ class OrderAggregate:
         if not returned:
             self._children_closed += leaves
 
-    def _fill(self, event: Event, child: ChildOrder, fill: ChildFill) -> Outcome:
+    def _fill(self, event: Event, child: ChildOrder, fill: ChildFill, leaves: Decimal) -> Outcome:
+        """Book a fill against the child's ``leaves``; an overfill's excess is an anomaly."""
         self._exec_ids.add(fill.exec_id)
         quantity = fill.quantity
-        outcome = Outcome.APPLIED
-        if quantity > child.leaves:
-            excess = quantity - child.leaves
-            quantity = child.leaves
+        outcome = APPLIED
+        if quantity > leaves:
+            excess = quantity - leaves
+            quantity = leaves
             outcome = self._anomaly(
                 event,
                 AnomalyKind.OVERFILL,
                 Severity.CRITICAL,
-                f"fill {fill.exec_id} of {fill.quantity} exceeds leaves {child.leaves} by {excess}",
+                f"fill {fill.exec_id} of {fill.quantity} exceeds leaves {leaves} by {excess}",
                 child.child_id,
             )
         notional = quantity * fill.price
@@ -374,16 +394,17 @@ class OrderAggregate:
 
     def _follow_children(self, event: Event) -> None:
         """Move the parent to the state its children now imply."""
-        if self.state in ORDER.terminal:
+        state = self.state
+        if state in _ORDER_TERMINAL:
             return  # no child is live: only a too-late cancel refusal gets here, changing nothing
         target = derive_parent_state(self)
-        if target is self.state:
+        if target is state:
             return
         trigger = PARENT_TRIGGERS[target]
         try:
-            self.state = cast(OrderState, ORDER.next_state(self.order_id, self.state, trigger))
-        except InvalidTransition as refused:
-            self._refused(event, refused)
+            self.state = _ORDER_MOVES[state][trigger]
+        except KeyError:
+            self._refused(event, InvalidTransition(ORDER.name, self.order_id, state, trigger))
 
     def _child_refused(self, event: Event, child: ChildOrder, trigger: str) -> Outcome:
         refused = InvalidTransition(CHILD_ORDER.name, child.child_id, child.state, trigger)
@@ -414,11 +435,15 @@ class OrderAggregate:
                 child_id=child_id,
             )
         )
-        return Outcome.ANOMALY
+        return ANOMALY
 
 
 _CLOSING_CHILD_EVENTS = frozenset({"ChildCanceled", "ChildExpired", "ChildRejected"})
 _CHILD_TERMINAL = CHILD_ORDER.terminal
+_ORDER_TERMINAL = ORDER.terminal
+# The tables' rows, typed as the order states they hold (the tables are generic over strings).
+_CHILD_MOVES = cast(Mapping[str, Mapping[str, OrderState]], CHILD_ORDER.transitions)
+_ORDER_MOVES = cast(Mapping[str, Mapping[str, OrderState]], ORDER.transitions)
 
 
 def _cancel_rejected_trigger(child: ChildOrder) -> str:
@@ -450,7 +475,7 @@ def derive_parent_state(order: OrderAggregate) -> OrderState:
     """
     filled = order.filled
     if filled and filled == order.quantity:
-        return S.FILLED
+        return _FILLED
     if not order.live_children:
         if order.leaves:  # waiting for the parent's own decision on what the venues returned
             return S.PARTIALLY_FILLED if filled else order.state
@@ -460,18 +485,18 @@ def derive_parent_state(order: OrderAggregate) -> OrderState:
     pending_cancel = accepted = submitted = False
     for child in order.children.values():
         state = child.state
-        if state is S.PENDING_CANCEL:
+        if state is _PENDING_CANCEL:
             pending_cancel = True
-        elif state is S.SUBMITTED:
+        elif state is _SUBMITTED:
             submitted = True
         if state in _ACCEPTED_AT_VENUE:
             accepted = True
     if order.cancel_pending and pending_cancel:
-        return S.PENDING_CANCEL
+        return _PENDING_CANCEL
     if filled:
         return S.PARTIALLY_FILLED
     if accepted:
         return S.ACKNOWLEDGED
     if submitted:
-        return S.SUBMITTED
+        return _SUBMITTED
     return order.state

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 from blotter.domain.values import ZERO, Side
 
+_BUY = Side.BUY  # read per fill; a member read off its Enum class is a call on CPython 3.11
+
 
 class Position:
     """A signed position (long > 0, short < 0) with its cost basis and realized P&L."""
@@ -35,11 +37,13 @@ class Position:
         self, side: Side, quantity: Decimal, price: Decimal, fee: Decimal, at: int = 0
     ) -> None:
         """Add one execution. A fill against the position realizes P&L at the average cost."""
-        signed = quantity if side is Side.BUY else -quantity
+        # Comparisons are against the Decimal ZERO: an int operand costs a conversion each time.
+        signed = quantity if side is _BUY else -quantity
         held = self.quantity
         self.fees += fee
-        self.updated_at = max(self.updated_at, at)
-        if held == 0 or (held > 0) == (signed > 0):
+        if at > self.updated_at:
+            self.updated_at = at
+        if held == ZERO or (held > ZERO) == (signed > ZERO):
             self.quantity = held + signed
             self.cost += signed * price
             return

@@ -26,13 +26,13 @@ class StoreError(Exception):
     """A database that cannot be used, with a message meant for the user."""
 
 
-def default_url() -> str:
+def default_url(file_name: str = "blotter.db") -> str:
     """``$BLOTTER_DB_URL``, else SQLite in the user's data directory."""
     configured = os.environ.get(ENV_VAR)
     if configured:
         return configured
     data_dir = Path(platformdirs.user_data_dir("blotter", appauthor=False))
-    return f"sqlite:///{data_dir / 'blotter.db'}"
+    return f"sqlite:///{data_dir / file_name}"
 
 
 def parse_url(text: str) -> URL:

@@ -2,6 +2,9 @@
 
 The writer upserts the rows an appended batch touched; ``blotter replay`` derives every row
 from scratch with the same functions and compares. One definition serves both.
+
+Enum columns read ``member._value_`` (the documented attribute behind ``value``): on CPython
+3.11 ``value`` is a Python-level descriptor, and the writer builds these rows for every event.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ def order_row(order: OrderAggregate) -> Row:
         ticket.client_order_id,
         ticket.account,
         ticket.instrument,
-        ticket.side.value,
-        ticket.order_type.value,
-        ticket.time_in_force.value,
+        ticket.side._value_,
+        ticket.order_type._value_,
+        ticket.time_in_force._value_,
         ticket.venue,
         str(order.quantity),
         _text(ticket.limit_price),
@@ -45,7 +48,7 @@ def order_row(order: OrderAggregate) -> Row:
         str(order.leaves),
         str(order.canceled),
         _text(order.avg_price),
-        order.state.value,
+        order.state._value_,
         ",".join(order.venues),
         order.reject_reason,
         len(order.anomalies),
@@ -67,7 +70,7 @@ def child_row(order_id: str, child: ChildOrder) -> Row:
         str(child.leaves),
         str(child.canceled),
         _text(child.avg_price),
-        child.state.value,
+        child.state._value_,
         child.updated_at,
     )
 
@@ -83,11 +86,11 @@ def fill_row(order: OrderAggregate, fill: Fill) -> Row:
         fill.exec_id,
         ticket.account,
         ticket.instrument,
-        ticket.side.value,
+        ticket.side._value_,
         str(fill.quantity),
         str(fill.price),
         str(fill.fee),
-        fill.liquidity.value,
+        fill.liquidity._value_,
         fill.occurred_at,
     )
 
@@ -122,7 +125,7 @@ def stream_row(last: Event) -> Row:
 def alert_row(alert: Alert) -> Row:
     return (
         alert.alert_id,
-        alert.severity.value,
+        alert.severity._value_,
         alert.source,
         alert.stream_id,
         alert.message,
@@ -134,7 +137,7 @@ def alert_row(alert: Alert) -> Row:
 def case_row(case: Case) -> Row:
     return (
         case.stream_id,
-        case.kind.value,
+        case.kind._value_,
         str(case.state),
         case.assignee,
         case.version,

@@ -226,10 +226,10 @@ class SimulatedVenue:
         self._last_arrival = arrival
         self._wire_queue.append((arrival, session, arrive, lost))
         if len(self._wire_queue) == 1:
-            loop.call_at(arrival, self._deliver_due)
+            loop.call_at(arrival, self._deliver_due, loop)
 
-    def _deliver_due(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _deliver_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        # the loop is handed over: a GUI loop may run timer callbacks outside run_forever
         queue = self._wire_queue
         while queue and queue[0][0] <= loop.time():
             _, session, arrive, lost = queue.popleft()
@@ -238,7 +238,7 @@ class SimulatedVenue:
             elif lost is not None and not lost.done():
                 lost.set_exception(VenueUnavailable(self.name, "connection lost on the wire"))
         if queue:
-            loop.call_at(queue[0][0], self._deliver_due)
+            loop.call_at(queue[0][0], self._deliver_due, loop)
 
     async def _wire(self) -> None:
         """One trip's latency, drawn from the profile (connecting, before any session)."""

@@ -1,0 +1,83 @@
+"""Running the desk in a window: Qt's event loop drives asyncio (qasync), so the OMS, the
+venues and the window share one thread, as DESIGN.md's threading model says."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+import msgspec
+import qasync  # type: ignore[import-untyped]
+from PySide6.QtWidgets import QApplication
+
+from blotter.runtime.desk import Desk, DeskConfig
+from blotter.runtime.driver import FlowDriver
+from blotter.ui.main_window import MainWindow
+
+
+class AppOptions(msgspec.Struct, frozen=True, kw_only=True):
+    desk: DeskConfig
+    demo_rate: float | None = None  # commands per second of other traders; None: no flow
+    screenshot: Path | None = None
+    after: float = 3.0  # seconds before the screenshot
+
+
+def run_app(options: AppOptions) -> int:
+    """Open the window and run until it is closed (or the screenshot is taken)."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("blotter")
+    app.setQuitOnLastWindowClosed(False)  # the session ends itself, after the OMS has stopped
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        code: int = loop.run_until_complete(session(options))
+    return code
+
+
+async def session(options: AppOptions) -> int:
+    desk = await Desk.open(options.desk)
+    window = MainWindow(desk, demo=options.demo_rate is not None)
+    closed = asyncio.Event()
+    window.closing.connect(closed.set)
+    window.show()
+    flow = None
+    if options.demo_rate is not None:
+        driver = FlowDriver(desk, seed=options.desk.seed, concurrency=32)
+        flow = asyncio.get_running_loop().create_task(
+            _demo(driver, window, options.demo_rate), name="ui/demo flow"
+        )
+    try:
+        if options.screenshot is not None:
+            await asyncio.sleep(options.after)
+            _select_latest_filled(window)
+            await asyncio.sleep(0.2)  # one repaint of the details
+            window.grab().save(str(options.screenshot))
+            window.close()
+        await closed.wait()
+    finally:
+        if flow is not None:
+            flow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flow
+        await window.shutdown()
+        await desk.close()
+    return 0
+
+
+async def _demo(driver: FlowDriver, window: MainWindow, rate: float) -> None:
+    """Other traders' flow, until the session ends; the window can pause it."""
+    interval = 1.0 / rate
+    while True:
+        await asyncio.sleep(interval)
+        if not window.demo_paused:
+            await driver.step()
+
+
+def _select_latest_filled(window: MainWindow) -> None:
+    """For a screenshot: show the details of an order with fills (the latest), if any."""
+    orders = [o for o in window.desk.oms.orders.values() if o.fills]
+    if orders:
+        window.select_order(max(orders, key=lambda o: o.updated_at).order_id)

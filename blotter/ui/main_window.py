@@ -1,0 +1,586 @@
+"""The desk's main window: orders and fills blotters, order details, ticket, venue status.
+
+Every panel is a dock the user can move, float, tab and close; the layout, column widths and
+sort are saved in QSettings. Commands go to the OMS as coroutines on the (qasync) loop; what
+the window shows comes from the bus, coalesced to about 30 repaints a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Hashable
+from typing import Any
+
+import msgspec
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSettings,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDockWidget,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from blotter.domain.clock import iso_utc
+from blotter.domain.events import Event, to_builtins
+from blotter.domain.order import OrderAggregate
+from blotter.domain.workflows import ORDER, OrderState
+from blotter.oms.commands import CancelScope, NewOrder, Rejection
+from blotter.runtime.desk import Desk
+from blotter.ui.bus_adapter import BusAdapter
+from blotter.ui.models import DARK, LIGHT, ORDER_ID_ROLE, SORT_ROLE, FillsModel, OrdersModel
+from blotter.ui.theme import HEALTH_COLORS, stylesheet
+from blotter.ui.throttle import Coalescer
+from blotter.ui.ticket import TicketDialog, TicketForm
+
+log = logging.getLogger(__name__)
+
+QUICK_FILTERS = {
+    "All": None,
+    "Working": frozenset(
+        {
+            OrderState.CREATED,
+            OrderState.VALIDATED,
+            OrderState.ROUTED,
+            OrderState.SUBMITTED,
+            OrderState.ACKNOWLEDGED,
+            OrderState.PARTIALLY_FILLED,
+            OrderState.PENDING_CANCEL,
+        }
+    ),
+    "Filled": frozenset({OrderState.FILLED, OrderState.SETTLED}),
+    "Canceled": frozenset({OrderState.CANCELED, OrderState.EXPIRED}),
+    "Rejected": frozenset({OrderState.REJECTED}),
+}
+SETTINGS_VERSION = 1
+DEFAULT_SIZE = (1560, 900)
+ORDER_COLUMN_WIDTHS = (118, 205, 100, 85, 45, 95, 75, 85, 75, 75, 95, 135, 90, 100)
+FILL_COLUMN_WIDTHS = (100, 60, 115, 205, 85, 45, 70, 80, 70, 70)
+
+
+class OrdersFilter(QSortFilterProxyModel):
+    """Quick state filter and free-text search over the parent orders; children follow."""
+
+    def __init__(self, orders: OrdersModel) -> None:
+        super().__init__()
+        self.setSourceModel(orders)
+        self.setSortRole(SORT_ROLE)
+        # Live sort: new orders land where the sort puts them (newest first by default); the
+        # coalesced updates keep rows from moving more than ~30 times a second.
+        self.setDynamicSortFilter(True)
+        self._states: frozenset[OrderState] | None = None
+        self._text = ""
+
+    def set_states(self, states: frozenset[OrderState] | None) -> None:
+        self._states = states
+        self.invalidateFilter()
+
+    def set_text(self, text: str) -> None:
+        self._text = text.strip().lower()
+        self.invalidateFilter()
+
+    def filterAcceptsRow(
+        self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
+    ) -> bool:
+        if source_parent.isValid():
+            return True
+        model = self.sourceModel()
+        assert isinstance(model, OrdersModel)
+        order = model.order_at(model.index(source_row, 0))
+        if order is None or order.ticket is None:
+            return False
+        if self._states is not None and order.state not in self._states:
+            return False
+        if not self._text:
+            return True
+        ticket = order.ticket
+        haystack = f"{order.order_id} {ticket.account} {ticket.instrument} {ticket.side}"
+        return self._text in haystack.lower()
+
+
+class MainWindow(QMainWindow):
+    """The desk. Build it on a running loop with an open ``Desk``."""
+
+    order_selected = Signal(str)
+    closing = Signal()
+
+    def __init__(
+        self,
+        desk: Desk,
+        *,
+        actor: str = "trader",
+        demo: bool = False,
+        settings: QSettings | None = None,
+    ) -> None:
+        super().__init__()
+        self.desk = desk
+        self.actor = actor
+        self.demo_paused = False
+        self._demo = demo
+        self.settings = settings or QSettings("blotter", "blotter")
+        self.setWindowTitle("blotter — order desk")
+        self.setObjectName("desk")
+        self.setDockNestingEnabled(True)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.dark = True
+        oms = desk.oms
+        self.orders = OrdersModel(oms.orders, desk.instruments, DARK, self)
+        self.fills = FillsModel(desk.instruments, self)
+        self.fills.load(oms.orders.values())
+        self.proxy = OrdersFilter(self.orders)
+        self._build_orders_dock()
+        self._build_fills_dock()
+        self._build_details_dock()
+        self._build_actions()
+        self._build_status_bar()
+        self._default_state = self.saveState(SETTINGS_VERSION)
+        self._changes = Coalescer(self._apply_changes, self)
+        self._highlights = QTimer(self)  # one more pass once the latest highlights are over
+        self._highlights.setSingleShot(True)
+        self._highlights.setInterval(300)
+        self._highlights.timeout.connect(lambda: self._changes.mark("highlight"))
+        self.bus = BusAdapter(self)
+        self.bus.arrived.connect(self._on_event)
+        self.bus.start(oms.bus)
+        self._restore_settings()
+        self._apply_theme()
+        self._ticker = QTimer(self)
+        self._ticker.timeout.connect(self._tick)
+        self._ticker.start(500)
+        self._counts = (0, 0)
+
+    # --- building -----------------------------------------------------------------------------
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_orders_dock(self) -> None:
+        self.tree = QTreeView()
+        self.tree.setObjectName("ordersView")
+        self.tree.setModel(self.proxy)
+        self.tree.setSortingEnabled(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.tree.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.tree.doubleClicked.connect(self._show_details)
+        self.quick = QComboBox()
+        self.quick.addItems(list(QUICK_FILTERS))
+        self.quick.currentTextChanged.connect(
+            lambda name: self.proxy.set_states(QUICK_FILTERS[name])
+        )
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search order id, account, instrument…")
+        self.search.textChanged.connect(self.proxy.set_text)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Show"))
+        bar.addWidget(self.quick)
+        bar.addWidget(self.search, 1)
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.tree)
+        self.orders_dock = self._dock(
+            "Orders", "ordersDock", panel, Qt.DockWidgetArea.TopDockWidgetArea
+        )
+        for column, width in enumerate(ORDER_COLUMN_WIDTHS):
+            self.tree.setColumnWidth(column, width)
+        self.tree.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first
+
+    def _build_fills_dock(self) -> None:
+        self.fills_view = QTableView()
+        self.fills_view.setObjectName("fillsView")
+        proxy = QSortFilterProxyModel(self)
+        proxy.setSourceModel(self.fills)
+        proxy.setSortRole(SORT_ROLE)
+        self.fills_view.setModel(proxy)
+        self.fills_view.setSortingEnabled(True)
+        self.fills_view.verticalHeader().setVisible(False)
+        self.fills_view.verticalHeader().setDefaultSectionSize(22)
+        self.fills_view.setWordWrap(False)
+        self.fills_view.horizontalHeader().setStretchLastSection(True)
+        for column, width in enumerate(FILL_COLUMN_WIDTHS):
+            self.fills_view.setColumnWidth(column, width)
+        self.fills_view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self.fills_view.setAlternatingRowColors(True)
+        self.fills_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.fills_dock = self._dock(
+            "Fills", "fillsDock", self.fills_view, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+
+    def _build_details_dock(self) -> None:
+        self.header = QLabel("Select an order to see its details.")
+        self.header.setObjectName("orderHeader")
+        self.header.setWordWrap(True)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.history = QTableWidget(0, 5)
+        self.history.setObjectName("historyView")
+        self.history.setHorizontalHeaderLabels(["Time", "Type", "Actor", "Cause", "Payload"])
+        self.history.verticalHeader().setVisible(False)
+        self.history.verticalHeader().setDefaultSectionSize(22)
+        self.history.setWordWrap(False)
+        self.history.horizontalHeader().setStretchLastSection(True)
+        self.history.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.header)
+        layout.addWidget(self.history, 1)
+        self.details_dock = self._dock(
+            "Order details", "detailsDock", panel, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.splitDockWidget(self.fills_dock, self.details_dock, Qt.Orientation.Horizontal)
+        self._selected: str | None = None
+
+    def _action(
+        self,
+        text: str,
+        shortcut: str | QKeySequence | QKeySequence.StandardKey,
+        slot: Any,
+        name: str,
+    ) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        self.new_order = self._action("New order…", "Ctrl+N", self.open_ticket, "newOrder")
+        self.cancel_selected = self._action(
+            "Cancel selected", QKeySequence.StandardKey.Delete, self.cancel_selection, "cancel"
+        )
+        # The blotter's own keys work wherever its focus is, window active or not.
+        self.tree.installEventFilter(self)
+        self.cancel_everything = self._action(
+            "Cancel all…", "Ctrl+Shift+X", self.confirm_cancel_all, "cancelAll"
+        )
+        self.reset_layout = self._action("Reset layout", "Ctrl+Shift+R", self._reset, "reset")
+        self.toggle_theme = self._action("Light theme", "Ctrl+T", self._switch_theme, "theme")
+        self.toggle_theme.setCheckable(True)
+        about = self._action("About blotter", "F1", self._about, "about")
+        self.pause_flow = self._action("Pause flow", "Ctrl+P", self._pause_or_resume, "pause")
+        self.pause_flow.setCheckable(True)
+        self.pause_flow.setVisible(self._demo)
+        toolbar = self.addToolBar("Actions")
+        toolbar.setObjectName("actionsToolbar")
+        for action in (
+            self.new_order,
+            self.cancel_selected,
+            self.cancel_everything,
+            self.pause_flow,
+        ):
+            toolbar.addAction(action)
+        menus = self.menuBar()
+        orders = menus.addMenu("&Orders")
+        for action in (self.new_order, self.cancel_selected, self.cancel_everything):
+            orders.addAction(action)
+        view = menus.addMenu("&View")
+        for dock in (self.orders_dock, self.fills_dock, self.details_dock):
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        view.addAction(self.reset_layout)
+        view.addAction(self.toggle_theme)
+        menus.addMenu("&Help").addAction(about)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.venue_labels: dict[str, QLabel] = {}
+        for name in self.desk.gateways:
+            label = QLabel(name)
+            label.setObjectName(f"venue_{name}")
+            self.venue_labels[name] = label
+            bar.addPermanentWidget(label)
+        self.activity = QLabel()
+        self.activity.setObjectName("activity")
+        bar.addWidget(self.activity, 1)
+
+    # --- live updates -------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        self._changes.mark(event.stream_id)
+
+    def _apply_changes(self, streams: set[Hashable]) -> None:
+        orders = self.desk.oms.orders
+        self.orders.refresh(streams)
+        self.fills.refresh(orders[s] for s in streams if isinstance(s, str) and s in orders)
+        if self._selected is not None and self._selected in streams:
+            self._show_order(self._selected)
+        if self.orders.expire_highlights():
+            self._highlights.start()
+
+    def _tick(self) -> None:
+        """Twice a second: venue health, activity and store lag in the status bar."""
+        for name, gateway in self.desk.gateways.items():
+            health = gateway.health
+            label = self.venue_labels[name]
+            label.setText(f"● {name} {health.value}")
+            label.setStyleSheet(f"color: {HEALTH_COLORS[health]}; padding: 0 6px;")
+            label.setToolTip(_venue_tip(name, gateway.queue_depth, gateway.latency()))
+        oms = self.desk.oms
+        orders = oms.orders.values()
+        open_orders = sum(1 for o in orders if _working(o))
+        fills = sum(len(o.fills) for o in orders)
+        count_orders, count_fills = len(oms.orders), fills
+        rate_orders = (count_orders - self._counts[0]) * 2
+        rate_fills = (count_fills - self._counts[1]) * 2
+        self._counts = (count_orders, count_fills)
+        self.activity.setText(
+            f"{rate_orders} orders/s · {rate_fills} fills/s · {open_orders} open · "
+            f"{len(oms.orders)} orders · store lag {oms.events_recorded - oms.events_durable} "
+            "events"
+        )
+
+    # --- selection and details ----------------------------------------------------------------
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        order_id = current.data(ORDER_ID_ROLE)
+        if isinstance(order_id, str):
+            self._show_order(order_id)
+
+    def _show_details(self, index: QModelIndex) -> None:
+        order_id = index.data(ORDER_ID_ROLE)
+        if isinstance(order_id, str):
+            self._show_order(order_id)
+            self.details_dock.show()
+            self.details_dock.raise_()
+
+    def _show_order(self, order_id: str) -> None:
+        """The header of the order and its full history, exactly as the store holds it."""
+        self._selected = order_id
+        order = self.desk.oms.orders.get(order_id)
+        if order is None or order.ticket is None:
+            return
+        self.header.setText(_header_text(order))
+        history = self.desk.store.read_stream(order_id)
+        self.history.setRowCount(len(history))
+        for row, event in enumerate(history):
+            payload = msgspec.json.encode(to_builtins(event.payload)).decode()
+            cells = (
+                iso_utc(event.occurred_at)[11:29],
+                event.type,
+                event.actor,
+                event.causation_id or "",
+                payload,
+            )
+            for column, text in enumerate(cells):
+                self.history.setItem(row, column, QTableWidgetItem(text))
+        self.history.resizeColumnsToContents()
+        self.order_selected.emit(order_id)
+
+    def select_order(self, order_id: str) -> None:
+        """Select an order's row and show its details (as a click would)."""
+        index = self.proxy.mapFromSource(self.orders.row_of(order_id))
+        self.tree.setCurrentIndex(index)
+        self.tree.scrollTo(index)
+
+    def selected_orders(self) -> list[str]:
+        ids = {index.data(ORDER_ID_ROLE) for index in self.tree.selectionModel().selectedRows()}
+        return sorted(i for i in ids if isinstance(i, str))
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run a command on the loop; its failure is logged and shown, never lost."""
+        task = asyncio.get_running_loop().create_task(coroutine, name=f"ui/{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._command_done)
+        return task
+
+    def _command_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+            self.statusBar().showMessage(f"{task.get_name()} failed: {task.exception()}", 10_000)
+
+    def ticket_form(self) -> TicketForm:
+        names = list(self.desk.gateways)
+        return TicketForm(
+            self.desk.instruments,
+            lambda symbol: [n for n, g in self.desk.gateways.items() if g.lists(symbol)],
+            names,
+            self.actor,
+        )
+
+    def open_ticket(self) -> TicketDialog:
+        """The ticket, non-modal: it submits on the loop and reports the OMS's answer."""
+        form = self.ticket_form()
+        symbol = form.instrument.currentText()
+        form.set_price(self.desk.mid(symbol))
+        dialog = TicketDialog(form, self)
+        dialog.submit_button.clicked.connect(lambda: self._submit_from(dialog))
+        dialog.show()
+        return dialog
+
+    def _submit_from(self, dialog: TicketDialog) -> None:
+        ticket = dialog.validate()
+        if ticket is None:
+            return
+        dialog.submit_button.setEnabled(False)
+        self.run(self._submit(dialog, ticket), "submit")
+
+    async def _submit(self, dialog: TicketDialog, ticket: NewOrder) -> None:
+        result = await self.desk.oms.submit(ticket)
+        if result.rejection is not None:
+            dialog.show_refusal(result.rejection)
+            dialog.submit_button.setEnabled(True)
+            return
+        self.statusBar().showMessage(f"order {result.order_id} sent", 5_000)
+        dialog.accept()
+
+    def cancel_selection(self) -> None:
+        for order_id in self.selected_orders():
+            self.run(self._cancel(order_id), f"cancel {order_id}")
+
+    async def _cancel(self, order_id: str) -> None:
+        result = await self.desk.oms.cancel(
+            order_id, actor=self.actor, reason="canceled from the blotter"
+        )
+        if result.rejection is not None:
+            self.statusBar().showMessage(_refusal_text(order_id, result.rejection), 10_000)
+
+    def confirm_cancel_all(self) -> None:
+        live = self.desk.oms.live_orders()
+        if not live:
+            self.statusBar().showMessage("no open order to cancel", 5_000)
+            return
+        accounts = sorted({o.ticket.account for o in live if o.ticket is not None})
+        answer = QMessageBox.question(
+            self,
+            "Cancel all",
+            f"Cancel {len(live)} open orders of {len(accounts)} accounts ({', '.join(accounts)})?",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.run(self.desk.oms.cancel_all(CancelScope(), actor=self.actor), "cancel all")
+
+    # --- layout, theme, settings --------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Delete cancels the selected orders; Enter shows the current one's details."""
+        if watched is self.tree and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() == Qt.Key.Key_Delete:
+                self.cancel_selection()
+                return True
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._show_details(self.tree.currentIndex())
+                return True
+        return super().eventFilter(watched, event)
+
+    def _pause_or_resume(self) -> None:
+        self.demo_paused = self.pause_flow.isChecked()
+        self.pause_flow.setText("Resume flow" if self.demo_paused else "Pause flow")
+
+    def _reset(self) -> None:
+        self.restoreState(self._default_state, SETTINGS_VERSION)
+        for dock in (self.orders_dock, self.fills_dock, self.details_dock):
+            dock.show()
+
+    def _switch_theme(self) -> None:
+        self.dark = not self.toggle_theme.isChecked()
+        self._apply_theme()
+
+    def _apply_theme(self) -> None:
+        self.setStyleSheet(stylesheet(dark=self.dark))
+        self.orders.palette = DARK if self.dark else LIGHT
+        self.orders.layoutChanged.emit()
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About blotter",
+            "blotter: an order blotter with an event-sourced OMS embedded in it.",
+        )
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        state = self.settings.value("state")
+        columns = self.settings.value("orderColumns")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(*DEFAULT_SIZE)
+        if state is not None:
+            self.restoreState(state, SETTINGS_VERSION)
+        if columns is not None:
+            self.tree.header().restoreState(columns)
+        self.dark = self.settings.value("theme", "dark") == "dark"
+        self.toggle_theme.setChecked(not self.dark)
+
+    def save_settings(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("state", self.saveState(SETTINGS_VERSION))
+        self.settings.setValue("orderColumns", self.tree.header().saveState())
+        self.settings.setValue("theme", "dark" if self.dark else "light")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_settings()
+        self._ticker.stop()
+        super().closeEvent(event)
+        self.closing.emit()
+
+    async def shutdown(self) -> None:
+        """Stop listening and let the commands in flight finish (the OMS stops after)."""
+        await self.bus.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _working(order: OrderAggregate) -> bool:
+    return order.state not in ORDER.terminal and order.state is not OrderState.FILLED
+
+
+def _venue_tip(name: str, queue_depth: int, latency: Any) -> str:
+    lines = [f"{name}: {queue_depth} requests waiting for the rate limiter"]
+    if latency is not None:
+        lines.append(f"round trip p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
+    return "\n".join(lines)
+
+
+def _refusal_text(order_id: str, rejection: Rejection) -> str:
+    return f"cancel of {order_id} refused: {rejection.reason}"
+
+
+def _header_text(order: OrderAggregate) -> str:
+    ticket = order.ticket
+    assert ticket is not None
+    price = f" @ {ticket.limit_price}" if ticket.limit_price is not None else ""
+    avg = f", avg {order.avg_price:.4f}" if order.avg_price is not None else ""
+    reason = f" — {order.reject_reason}" if order.reject_reason else ""
+    return (
+        f"<b>{ticket.side.value} {ticket.quantity} {ticket.instrument}{price}</b> "
+        f"({ticket.order_type.value} {ticket.time_in_force.value}) for {ticket.account}"
+        f"<br>order {order.order_id} · client id {ticket.client_order_id} · "
+        f"<b>{order.state.value}</b>{reason}<br>filled {order.filled}{avg} · leaves "
+        f"{order.leaves} · canceled {order.canceled} · venues {', '.join(order.venues) or '-'}"
+    )

@@ -1,0 +1,460 @@
+"""Qt item models over the OMS's in-memory read model: orders with their children, and fills.
+
+The models read the order aggregates the OMS keeps; they decide nothing. Changes arrive as
+order ids from the bus and are applied in coalesced batches (see ``throttle.Coalescer``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from decimal import Decimal
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QObject, Qt
+from PySide6.QtGui import QColor
+
+from blotter.domain.clock import iso_utc
+from blotter.domain.order import ChildOrder, Fill, OrderAggregate
+from blotter.domain.values import Instrument, Side
+from blotter.domain.workflows import ORDER, OrderState
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+ORDER_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+HIGHLIGHT_SECONDS = 0.8
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+
+Index = QModelIndex | Any  # QPersistentModelIndex is accepted wherever an index is
+NO_INDEX = QModelIndex()  # the root, as a default argument
+
+
+class Palette:
+    """The colors a theme gives the models (the window sets the theme's)."""
+
+    def __init__(self, *, buy: str, sell: str, done: str, highlight: str, states: dict[str, str]):
+        self.buy = QColor(buy)
+        self.sell = QColor(sell)
+        self.done = QColor(done)
+        self.highlight = QColor(highlight)
+        self.states = {state: QColor(color) for state, color in states.items()}
+
+
+DARK = Palette(
+    buy="#5cb8ff",
+    sell="#ff7a7a",
+    done="#8a8f98",
+    highlight="#283321",
+    states={
+        "FILLED": "#7bd88f",
+        "SETTLED": "#7bd88f",
+        "PARTIALLY_FILLED": "#e6c75a",
+        "REJECTED": "#ff6b6b",
+        "PENDING_CANCEL": "#f0a35e",
+        "PENDING_SUBMIT": "#c8a2ff",
+    },
+)
+LIGHT = Palette(
+    buy="#0b5cad",
+    sell="#b3261e",
+    done="#80868b",
+    highlight="#fff3bf",
+    states={
+        "FILLED": "#1e7b34",
+        "SETTLED": "#1e7b34",
+        "PARTIALLY_FILLED": "#8a6d00",
+        "REJECTED": "#b3261e",
+        "PENDING_CANCEL": "#a65b00",
+        "PENDING_SUBMIT": "#6a3fb5",
+    },
+)
+
+
+def decimals_of(step: Decimal) -> int:
+    """Digits after the point that a tick or lot size needs (0.01 -> 2, 1 -> 0)."""
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def fixed(value: Decimal | None, places: int) -> str:
+    return "" if value is None else f"{value:,.{places}f}"
+
+
+class Column(IntEnum):
+    TIME = 0
+    ORDER_ID = 1
+    ACCOUNT = 2
+    INSTRUMENT = 3
+    SIDE = 4
+    TYPE = 5
+    QUANTITY = 6
+    LIMIT = 7
+    FILLED = 8
+    LEAVES = 9
+    AVG_PRICE = 10
+    STATE = 11
+    VENUES = 12
+    UPDATED = 13
+
+
+ORDER_HEADERS = (
+    "Time",
+    "Order id",
+    "Account",
+    "Instrument",
+    "Side",
+    "Type",
+    "Qty",
+    "Limit",
+    "Filled",
+    "Leaves",
+    "Avg price",
+    "State",
+    "Venue(s)",
+    "Last update",
+)
+_NUMERIC = frozenset(
+    {Column.QUANTITY, Column.LIMIT, Column.FILLED, Column.LEAVES, Column.AVG_PRICE}
+)
+
+
+def clock_time(nanos: int) -> str:
+    """``14:03:27.123``: the time of day in UTC to the millisecond, for dense tables."""
+    return iso_utc(nanos)[11:23] if nanos else ""
+
+
+class OrdersModel(QAbstractItemModel):
+    """Parent orders at the top, their child orders beneath, in the order they arrived."""
+
+    def __init__(
+        self,
+        orders: Mapping[str, OrderAggregate],
+        instruments: Mapping[str, Instrument],
+        palette: Palette = DARK,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._orders = orders
+        self._instruments = instruments
+        self.palette = palette
+        self._ids: list[str] = []
+        self._rows: dict[str, int] = {}
+        self._children: dict[str, list[str]] = {}  # order id -> child ids shown
+        self._changed_at: dict[str, float] = {}
+        self.reload()
+
+    # --- updates ------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Show every order the OMS holds (at start, after recovery)."""
+        self.beginResetModel()
+        self._ids = [o for o, order in self._orders.items() if order.ticket is not None]
+        self._rows = {order_id: row for row, order_id in enumerate(self._ids)}
+        self._children = {o: list(self._orders[o].children) for o in self._ids}
+        self.endResetModel()
+
+    def refresh(self, order_ids: Iterable[Hashable]) -> None:
+        """Apply one coalesced batch of changed orders: new rows, new children, new values."""
+        now = time.monotonic()
+        fresh = [o for o in order_ids if isinstance(o, str) and o not in self._rows]
+        for order_id in order_ids:
+            if isinstance(order_id, str) and order_id in self._rows:
+                self._update(order_id)
+                self._changed_at[order_id] = now
+        fresh = [o for o in fresh if o in self._orders and self._orders[o].ticket is not None]
+        if fresh:
+            first = len(self._ids)
+            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+            for order_id in fresh:
+                self._rows[order_id] = len(self._ids)
+                self._ids.append(order_id)
+                self._children[order_id] = list(self._orders[order_id].children)
+                self._changed_at[order_id] = now
+            self.endInsertRows()
+
+    def _update(self, order_id: str) -> None:
+        row = self._rows[order_id]
+        shown = self._children[order_id]
+        current = list(self._orders[order_id].children)
+        if len(current) > len(shown):
+            parent = self.index(row, 0)
+            self.beginInsertRows(parent, len(shown), len(current) - 1)
+            self._children[order_id] = current
+            self.endInsertRows()
+        last = self.columnCount() - 1
+        self.dataChanged.emit(self.index(row, 0), self.index(row, last))
+        if current:
+            parent = self.index(row, 0)
+            self.dataChanged.emit(
+                self.index(0, 0, parent), self.index(len(current) - 1, last, parent)
+            )
+
+    def expire_highlights(self) -> bool:
+        """Drop highlights that are over; True if any row still shows one."""
+        cutoff = time.monotonic() - HIGHLIGHT_SECONDS
+        over = [o for o, at in self._changed_at.items() if at < cutoff]
+        for order_id in over:
+            del self._changed_at[order_id]
+            row = self._rows[order_id]
+            self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
+        return bool(self._changed_at)
+
+    # --- structure ----------------------------------------------------------------------------
+
+    def index(self, row: int, column: int, parent: Index = NO_INDEX) -> QModelIndex:
+        if not self.hasIndex(row, column, parent):
+            return QModelIndex()
+        if not parent.isValid():
+            return self.createIndex(row, column, 0)
+        return self.createIndex(row, column, parent.row() + 1)
+
+    def parent(self, child: Index = NO_INDEX) -> QModelIndex:  # type: ignore[override]
+        if not child.isValid() or child.internalId() == 0:
+            return QModelIndex()
+        return self.createIndex(child.internalId() - 1, 0, 0)
+
+    def rowCount(self, parent: Index = NO_INDEX) -> int:
+        if not parent.isValid():
+            return len(self._ids)
+        if parent.internalId() != 0 or parent.column() != 0:
+            return 0
+        return len(self._children[self._ids[parent.row()]])
+
+    def columnCount(self, parent: Index = NO_INDEX) -> int:
+        return len(ORDER_HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return ORDER_HEADERS[section]
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if section in _NUMERIC else _LEFT
+        return None
+
+    def order_at(self, index: Index) -> OrderAggregate | None:
+        """The parent order of a row (a child row gives its parent's)."""
+        if not index.isValid():
+            return None
+        row = index.row() if index.internalId() == 0 else index.internalId() - 1
+        return self._orders[self._ids[row]]
+
+    def row_of(self, order_id: str) -> QModelIndex:
+        row = self._rows.get(order_id)
+        return QModelIndex() if row is None else self.index(row, 0)
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        order = self.order_at(index)
+        assert order is not None
+        assert order.ticket is not None
+        if index.internalId() == 0:
+            return self._order_data(order, Column(index.column()), role)
+        child = order.children[self._children[order.order_id][index.row()]]
+        return self._child_data(order, child, Column(index.column()), role)
+
+    def _order_data(self, order: OrderAggregate, column: Column, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._order_text(order, column)
+        if role == SORT_ROLE:
+            return self._order_sort_key(order, column)
+        if role == ORDER_ID_ROLE:
+            return order.order_id
+        if role == Qt.ItemDataRole.BackgroundRole and order.order_id in self._changed_at:
+            return self.palette.highlight
+        return self._style(order, order.state, column, role)
+
+    def _style(self, order: OrderAggregate, state: str, column: Column, role: int) -> Any:
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if column in _NUMERIC else _LEFT
+        if role != Qt.ItemDataRole.ForegroundRole:
+            return None
+        if column == Column.STATE and state in self.palette.states:
+            return self.palette.states[state]
+        if order.state in ORDER.terminal and order.state is not OrderState.SETTLED:
+            return self.palette.done
+        if column == Column.SIDE and order.ticket is not None:
+            return self.palette.buy if order.ticket.side is Side.BUY else self.palette.sell
+        return None
+
+    def _places(self, symbol: str) -> tuple[int, int]:
+        instrument = self._instruments.get(symbol)
+        if instrument is None:
+            return 2, 0
+        return decimals_of(instrument.tick_size), decimals_of(instrument.lot_size)
+
+    def _order_text(self, order: OrderAggregate, column: Column) -> str:
+        ticket = order.ticket
+        assert ticket is not None
+        price, lot = self._places(ticket.instrument)
+        texts: dict[Column, Callable[[], str]] = {
+            Column.TIME: lambda: clock_time(order.created_at),
+            Column.ORDER_ID: lambda: order.order_id,
+            Column.ACCOUNT: lambda: ticket.account,
+            Column.INSTRUMENT: lambda: ticket.instrument,
+            Column.SIDE: lambda: ticket.side.value,
+            Column.TYPE: lambda: f"{ticket.order_type.value} {ticket.time_in_force.value}",
+            Column.QUANTITY: lambda: fixed(ticket.quantity, lot),
+            Column.LIMIT: lambda: fixed(ticket.limit_price, price),
+            Column.FILLED: lambda: fixed(order.filled, lot),
+            Column.LEAVES: lambda: fixed(order.leaves, lot),
+            Column.AVG_PRICE: lambda: fixed(order.avg_price, price + 2),
+            Column.STATE: lambda: order.state.value,
+            Column.VENUES: lambda: ", ".join(order.venues) or (ticket.venue or "auto"),
+            Column.UPDATED: lambda: clock_time(order.updated_at),
+        }
+        return texts[column]()
+
+    def _order_sort_key(self, order: OrderAggregate, column: Column) -> Any:
+        ticket = order.ticket
+        assert ticket is not None
+        keys: dict[Column, Callable[[], Any]] = {
+            Column.TIME: lambda: order.created_at,
+            Column.QUANTITY: lambda: float(ticket.quantity),
+            Column.LIMIT: lambda: float(ticket.limit_price or 0),
+            Column.FILLED: lambda: float(order.filled),
+            Column.LEAVES: lambda: float(order.leaves),
+            Column.AVG_PRICE: lambda: float(order.avg_price or 0),
+            Column.UPDATED: lambda: order.updated_at,
+        }
+        key = keys.get(column)
+        return key() if key is not None else self._order_text(order, column)
+
+    def _child_data(
+        self, order: OrderAggregate, child: ChildOrder, column: Column, role: int
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._child_text(order, child, column)
+        if role == ORDER_ID_ROLE:
+            return order.order_id
+        if role == SORT_ROLE:
+            return self._child_text(order, child, column)
+        return self._style(order, child.state, column, role)
+
+    def _child_text(self, order: OrderAggregate, child: ChildOrder, column: Column) -> str:
+        assert order.ticket is not None
+        price, lot = self._places(order.ticket.instrument)
+        texts: dict[Column, Callable[[], str]] = {
+            Column.ORDER_ID: lambda: child.client_order_id,
+            Column.QUANTITY: lambda: fixed(child.quantity, lot),
+            Column.FILLED: lambda: fixed(child.filled, lot),
+            Column.LEAVES: lambda: fixed(child.leaves, lot),
+            Column.AVG_PRICE: lambda: fixed(child.avg_price, price + 2),
+            Column.STATE: lambda: child.state.value,
+            Column.VENUES: lambda: child.venue,
+            Column.UPDATED: lambda: clock_time(child.updated_at),
+        }
+        text = texts.get(column)
+        return text() if text is not None else ""
+
+
+FILL_HEADERS = (
+    "Time",
+    "Venue",
+    "Exec id",
+    "Order id",
+    "Instrument",
+    "Side",
+    "Qty",
+    "Price",
+    "Fee",
+    "Liquidity",
+)
+_FILL_NUMERIC = frozenset({6, 7, 8})
+
+
+class FillsModel(QAbstractTableModel):
+    """Every execution, newest last, with the order it belongs to."""
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._instruments = instruments
+        self._fills: list[tuple[OrderAggregate, Fill]] = []
+        self._seen: dict[str, int] = {}  # order id -> fills of it shown
+
+    def load(self, orders: Iterable[OrderAggregate]) -> None:
+        self.beginResetModel()
+        self._fills = sorted(
+            ((o, f) for o in orders for f in o.fills), key=lambda pair: pair[1].occurred_at
+        )
+        self._seen = {}
+        for order, _fill in self._fills:
+            self._seen[order.order_id] = self._seen.get(order.order_id, 0) + 1
+        self.endResetModel()
+
+    def refresh(self, orders: Iterable[OrderAggregate]) -> None:
+        """Append the fills of these orders that are not shown yet."""
+        fresh: list[tuple[OrderAggregate, Fill]] = []
+        for order in orders:
+            shown = self._seen.get(order.order_id, 0)
+            fresh.extend((order, f) for f in order.fills[shown:])
+            self._seen[order.order_id] = len(order.fills)
+        if fresh:
+            first = len(self._fills)
+            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+            self._fills.extend(fresh)
+            self.endInsertRows()
+
+    def rowCount(self, parent: Index = NO_INDEX) -> int:
+        return 0 if parent.isValid() else len(self._fills)
+
+    def columnCount(self, parent: Index = NO_INDEX) -> int:
+        return 0 if parent.isValid() else len(FILL_HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return FILL_HEADERS[section]
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if section in _FILL_NUMERIC else _LEFT
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        order, fill = self._fills[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if column in _FILL_NUMERIC else _LEFT
+        if role == ORDER_ID_ROLE:
+            return order.order_id
+        if role == SORT_ROLE:
+            numbers = {
+                0: fill.occurred_at,
+                6: float(fill.quantity),
+                7: float(fill.price),
+                8: float(fill.fee),
+            }
+            return numbers.get(column, self._text(order, fill, column))
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(order, fill, column)
+        return None
+
+    def _text(self, order: OrderAggregate, fill: Fill, column: int) -> str:
+        ticket = order.ticket
+        assert ticket is not None
+        instrument = self._instruments.get(ticket.instrument)
+        price = decimals_of(instrument.tick_size) if instrument else 2
+        lot = decimals_of(instrument.lot_size) if instrument else 0
+        texts = (
+            clock_time(fill.occurred_at),
+            fill.venue,
+            fill.exec_id,
+            order.order_id,
+            ticket.instrument,
+            ticket.side.value,
+            fixed(fill.quantity, lot),
+            fixed(fill.price, price),
+            fixed(fill.fee, 4),
+            fill.liquidity.value,
+        )
+        return texts[column]

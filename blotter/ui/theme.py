@@ -1,0 +1,64 @@
+"""Dark (default) and light themes: one stylesheet each, and the colors of venue health."""
+
+from __future__ import annotations
+
+from blotter.domain.workflows import VenueHealth
+
+HEALTH_COLORS = {
+    VenueHealth.UP: "#3fb950",
+    VenueHealth.DEGRADED: "#d29922",
+    VenueHealth.DOWN: "#f85149",
+}
+
+_DARK = {
+    "window": "#161a20",
+    "base": "#1d232b",
+    "alternate": "#222a33",
+    "text": "#d8dee6",
+    "muted": "#8a93a0",
+    "border": "#303844",
+    "selection": "#2f5d8a",
+    "header": "#232b35",
+    "error": "#ff7b72",
+}
+_LIGHT = {
+    "window": "#f4f5f7",
+    "base": "#ffffff",
+    "alternate": "#f3f6f9",
+    "text": "#1f2328",
+    "muted": "#57606a",
+    "border": "#d0d7de",
+    "selection": "#b6d7ff",
+    "header": "#eaeef2",
+    "error": "#b3261e",
+}
+
+
+def stylesheet(*, dark: bool) -> str:
+    c = _DARK if dark else _LIGHT
+    return f"""
+    QMainWindow, QDialog, QDockWidget, QWidget {{ background: {c["window"]}; color: {c["text"]}; }}
+    QTreeView, QTableView, QTableWidget {{
+        background: {c["base"]}; alternate-background-color: {c["alternate"]};
+        color: {c["text"]}; gridline-color: {c["border"]}; border: 1px solid {c["border"]};
+        selection-background-color: {c["selection"]}; selection-color: {c["text"]};
+    }}
+    QHeaderView::section {{
+        background: {c["header"]}; color: {c["text"]}; padding: 3px 6px;
+        border: none; border-right: 1px solid {c["border"]}; border-bottom: 1px solid {c["border"]};
+    }}
+    QDockWidget::title {{ background: {c["header"]}; padding: 4px 8px; }}
+    QLineEdit, QComboBox, QDoubleSpinBox {{
+        background: {c["base"]}; color: {c["text"]}; border: 1px solid {c["border"]};
+        padding: 2px 4px;
+    }}
+    QLabel#fieldError {{ color: {c["error"]}; }}
+    QLabel#outcome {{ color: {c["error"]}; font-weight: bold; }}
+    QStatusBar, QToolBar, QMenuBar {{ background: {c["header"]}; color: {c["text"]}; }}
+    QStatusBar QLabel#activity {{ color: {c["muted"]}; }}
+    QPushButton {{
+        background: {c["header"]}; color: {c["text"]}; border: 1px solid {c["border"]};
+        padding: 4px 12px;
+    }}
+    QPushButton:disabled {{ color: {c["muted"]}; }}
+    """

@@ -1,0 +1,229 @@
+"""The order ticket: a form that checks itself as you type and says what is wrong, where.
+
+The checks are the OMS's own (``check_ticket``), so the ticket never disagrees with the OMS;
+the fields only parse text into a ``NewOrder``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QCompleter,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from blotter.domain.values import Instrument, InvalidValue, OrderType, Side, TimeInForce
+from blotter.oms.commands import NewOrder, Rejection, check_ticket
+from blotter.ui.models import decimals_of
+
+AUTO = "auto"
+FIELDS = (
+    "account",
+    "instrument",
+    "side",
+    "order_type",
+    "quantity",
+    "limit_price",
+    "time_in_force",
+    "venue",
+)
+_LABELS = {
+    "account": "Account",
+    "instrument": "Instrument",
+    "side": "Side",
+    "order_type": "Type",
+    "quantity": "Quantity",
+    "limit_price": "Limit price",
+    "time_in_force": "Time in force",
+    "venue": "Venue",
+}
+# Ticket ids must never repeat across sessions: the OMS answers a repeated id from memory.
+_SESSION = uuid.uuid4().hex[:8]
+_ticket_numbers = itertools.count(1)
+
+
+class TicketForm(QWidget):
+    """The fields of a ticket and, under each, the reason it is refused (if it is)."""
+
+    changed = Signal()
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        venues_listing: Callable[[str], Sequence[str]],
+        venue_names: Sequence[str],
+        actor: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._instruments = instruments
+        self._venues_listing = venues_listing
+        self._venue_names = list(venue_names)
+        self._actor = actor
+        self.account = QLineEdit("ACC-ALPHA")
+        self.instrument = QComboBox()
+        self.instrument.setEditable(True)
+        self.instrument.addItems(sorted(instruments))
+        completer = QCompleter(sorted(instruments), self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.instrument.setCompleter(completer)
+        self.side = _combo([s.value for s in Side])
+        self.order_type = _combo([OrderType.LIMIT.value, OrderType.MARKET.value])
+        self.quantity = QLineEdit("100")
+        self.limit_price = QDoubleSpinBox()
+        self.limit_price.setRange(0, 10_000_000)
+        self.time_in_force = _combo([t.value for t in TimeInForce])
+        self.venue = _combo([AUTO, *self._venue_names])
+        self.errors = {name: _error_label() for name in FIELDS}
+        layout = QFormLayout(self)
+        for name in FIELDS:
+            layout.addRow(_LABELS[name], self._field(name))
+            layout.addRow("", self.errors[name])
+        self._connect()
+        self._instrument_changed()
+
+    def _field(self, name: str) -> QWidget:
+        widget: QWidget = getattr(self, name)
+        return widget
+
+    def _connect(self) -> None:
+        for line in (self.account, self.quantity):
+            line.textChanged.connect(self.changed)
+        self.instrument.currentTextChanged.connect(self._instrument_changed)
+        for combo in (self.side, self.order_type, self.time_in_force, self.venue):
+            combo.currentTextChanged.connect(self.changed)
+        self.order_type.currentTextChanged.connect(self._type_changed)
+        self.limit_price.valueChanged.connect(self.changed)
+
+    def _instrument_changed(self) -> None:
+        """Tick stepping and decimals follow the instrument; the price starts at the reference."""
+        instrument = self._instruments.get(self.instrument.currentText().strip().upper())
+        if instrument is not None:
+            self.limit_price.setDecimals(decimals_of(instrument.tick_size))
+            self.limit_price.setSingleStep(float(instrument.tick_size))
+        self.changed.emit()
+
+    def _type_changed(self) -> None:
+        self.limit_price.setEnabled(self.order_type.currentText() == OrderType.LIMIT.value)
+
+    def set_price(self, price: Decimal) -> None:
+        self.limit_price.setValue(float(price))
+
+    def ticket(self) -> NewOrder | Rejection:
+        """The ticket the fields describe, or the first thing wrong with them."""
+        try:
+            ticket = self._parse()
+        except InvalidValue as invalid:
+            return Rejection.of_invalid(invalid)
+        return check_ticket(ticket, self._instruments, self._lists) or ticket
+
+    def _lists(self, venue: str, symbol: str) -> bool | None:
+        if venue not in self._venue_names:
+            return None
+        return venue in self._venues_listing(symbol)
+
+    def _parse(self) -> NewOrder:
+        order_type = OrderType(self.order_type.currentText())
+        price: Decimal | None = None
+        if order_type is OrderType.LIMIT:
+            places = self.limit_price.decimals()
+            price = Decimal(f"{self.limit_price.value():.{places}f}")
+        venue = self.venue.currentText()
+        return NewOrder(
+            client_order_id=f"UI-{_SESSION}-{next(_ticket_numbers)}",
+            account=self.account.text().strip(),
+            instrument=self.instrument.currentText().strip().upper(),
+            side=Side(self.side.currentText()),
+            order_type=order_type,
+            quantity=_decimal("quantity", self.quantity.text()),
+            limit_price=price,
+            time_in_force=TimeInForce(self.time_in_force.currentText()),
+            venue=None if venue == AUTO else venue,
+            actor=self._actor,
+        )
+
+    def show_problem(self, rejection: Rejection | None) -> None:
+        """The reason next to its field (or under the form when no field is to blame)."""
+        for label in self.errors.values():
+            label.clear()
+        if rejection is None:
+            return
+        field = rejection.field if rejection.field in self.errors else "venue"
+        label = self.errors[field]
+        expected = f"expected {rejection.expected}" if rejection.expected else rejection.reason
+        label.setText(expected)
+
+
+class TicketDialog(QDialog):
+    """New order: Submit stays disabled while the ticket is refused, and says why."""
+
+    def __init__(self, form: TicketForm, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New order")
+        self.form = form
+        self.outcome = QLabel()
+        self.outcome.setWordWrap(True)
+        self.outcome.setObjectName("outcome")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.submit_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.submit_button.setText("Submit")
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(form)
+        layout.addWidget(self.outcome)
+        layout.addWidget(self.buttons)
+        form.changed.connect(self.validate)
+        self.validate()
+
+    def validate(self) -> NewOrder | None:
+        """Check the fields now; the ticket if it may be sent."""
+        result = self.form.ticket()
+        if isinstance(result, Rejection):
+            self.form.show_problem(result)
+            self.submit_button.setEnabled(False)
+            return None
+        self.form.show_problem(None)
+        self.submit_button.setEnabled(True)
+        return result
+
+    def show_refusal(self, rejection: Rejection) -> None:
+        """The OMS refused it after all (a venue down, say): say so in words."""
+        self.outcome.setText(f"Refused: {rejection.reason}")
+
+
+def _decimal(field: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except ArithmeticError:
+        raise InvalidValue(field, text, "a number") from None
+    if not value.is_finite():
+        raise InvalidValue(field, text, "a finite number")
+    return value
+
+
+def _combo(items: list[str]) -> QComboBox:
+    combo = QComboBox()
+    combo.addItems(items)
+    return combo
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setObjectName("fieldError")
+    label.setWordWrap(True)
+    return label

@@ -1,0 +1,214 @@
+"""The real main window, driven as a trader would: ticket, blotter, Delete, cancel all."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.modeltest import ModelTester
+
+from blotter.domain.values import OrderType, Side, TimeInForce
+from blotter.domain.workflows import OrderState
+from blotter.oms.commands import NewOrder
+from blotter.ui.bus_adapter import BusAdapter
+from blotter.ui.main_window import MainWindow
+from blotter.ui.models import Column
+
+from .conftest import Session
+
+D = Decimal
+
+
+def resting(number: int, account: str = "ACC-ALPHA") -> NewOrder:
+    """A buy far below the market: it rests at the venue until canceled."""
+    return NewOrder(
+        client_order_id=f"TEST-{account}-{number}",
+        account=account,
+        instrument="AAPL",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D(10),
+        limit_price=D("150.00"),
+        time_in_force=TimeInForce.GTC,
+        actor="alice",
+    )
+
+
+def state_of(window: MainWindow, order_id: str) -> OrderState:
+    return window.desk.oms.orders[order_id].state
+
+
+def row_text(window: MainWindow, order_id: str, column: Column) -> str:
+    index = window.orders.row_of(order_id)
+    text = window.orders.index(index.row(), column).data()
+    assert isinstance(text, str)
+    return text
+
+
+def test_every_model_passes_the_model_tester(session: Session, qtmodeltester: ModelTester) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        for number in range(3):
+            await window.desk.oms.submit(resting(number))
+        await window.desk.oms.submit(
+            NewOrder(
+                client_order_id="TEST-MKT",
+                account="ACC-BRAVO",
+                instrument="MSFT",
+                side=Side.BUY,
+                order_type=OrderType.MARKET,
+                quantity=D(5),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+        await session.until(lambda: window.orders.rowCount() == 4)
+        await session.until(lambda: window.fills.rowCount() > 0)
+        qtmodeltester.check(window.orders)
+        qtmodeltester.check(window.fills)
+        qtmodeltester.check(window.proxy)
+
+    session.run(scenario())
+
+
+def test_submit_from_the_ticket_then_cancel_it_with_the_delete_key(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        dialog = window.open_ticket()
+        form = dialog.form
+        form.instrument.setCurrentText("AAPL")
+        form.quantity.setText("25")
+        form.set_price(D("150.00"))
+        form.time_in_force.setCurrentText("GTC")
+        assert dialog.submit_button.isEnabled()
+        QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+        await session.until(lambda: window.orders.rowCount() == 1)
+        order_id = next(iter(window.desk.oms.orders))
+        await session.until(lambda: state_of(window, order_id) is OrderState.ACKNOWLEDGED)
+        await session.until(lambda: row_text(window, order_id, Column.STATE) == "ACKNOWLEDGED")
+        assert row_text(window, order_id, Column.QUANTITY) == "25"
+        assert row_text(window, order_id, Column.LIMIT) == "150.00"
+        window.select_order(order_id)
+        window.tree.setFocus()
+        QTest.keyClick(window.tree, Qt.Key.Key_Delete)
+        await session.until(lambda: state_of(window, order_id) is OrderState.CANCELED)
+        await session.until(lambda: row_text(window, order_id, Column.STATE) == "CANCELED")
+        cancel = [
+            e for e in window.desk.store.read_stream(order_id) if e.type == "OrderCancelRequested"
+        ]
+        assert cancel[0].actor == "trader"
+        stored = len(window.desk.store.read_stream(order_id))
+        await session.until(lambda: window.history.rowCount() == stored)  # exactly the store's
+
+    session.run(scenario())
+
+
+def test_cancel_all_asks_first_and_names_the_accounts(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def answer(_parent: object, _title: str, text: str) -> QMessageBox.StandardButton:
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        for number, account in enumerate(("ACC-ALPHA", "ACC-BRAVO", "ACC-ALPHA")):
+            await oms.submit(resting(number, account))
+        await session.until(lambda: not oms.idle or len(oms.live_orders()) == 3)
+        await session.until(lambda: oms.idle)
+        window.confirm_cancel_all()
+        assert asked == ["Cancel 3 open orders of 2 accounts (ACC-ALPHA, ACC-BRAVO)?"]
+        await session.until(
+            lambda: all(o.state is OrderState.CANCELED for o in oms.orders.values())
+        )
+
+    session.run(scenario())
+
+
+def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        dialog = window.open_ticket()
+        form = dialog.form
+        form.instrument.setCurrentText("AAPL")
+        form.quantity.setText("abc")
+        assert not dialog.submit_button.isEnabled()
+        assert form.errors["quantity"].text() == "expected a number"
+        form.quantity.setText("10.5")
+        assert "lot size 1 for AAPL" in form.errors["quantity"].text()
+        form.quantity.setText("10")
+        form.account.setText("")
+        assert form.errors["account"].text() == "expected an account name"
+        assert form.errors["quantity"].text() == ""
+        form.account.setText("ACC-ALPHA")
+        form.instrument.setCurrentText("NOPE")
+        assert "one of AAPL" in form.errors["instrument"].text()
+        form.instrument.setCurrentText("BTC-USD")
+        form.venue.setCurrentText("XNAS")
+        assert form.errors["venue"].text() == "expected a venue that lists BTC-USD"
+        assert not dialog.submit_button.isEnabled()
+        QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+        await session.until(lambda: True)
+        assert window.desk.oms.orders == {}
+        dialog.close()
+
+    session.run(scenario())
+
+
+def test_reopening_shows_the_orders_of_the_previous_run(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        for number in range(4):
+            await window.desk.oms.submit(resting(number))
+        await session.until(lambda: window.desk.oms.idle)
+        before = sorted(window.desk.oms.orders)
+        await session.close()
+        reopened = await session.open()
+        assert sorted(reopened.desk.oms.orders) == before
+        assert reopened.orders.rowCount() == 4
+        shown = {reopened.orders.index(r, Column.ORDER_ID).data() for r in range(4)}
+        assert shown == set(before)
+
+    session.run(scenario())
+
+
+def test_a_million_signals_through_the_bus_adapter(qapp: object) -> None:
+    """The PySide6 6.12 pitfall of DESIGN.md dies after a few hundred emits."""
+    adapter = BusAdapter()
+    seen = [0]
+
+    def count(_event: object) -> None:
+        seen[0] += 1
+
+    adapter.arrived.connect(count)
+    marker = object()
+    for _ in range(1_000_000):
+        adapter.arrived.emit(marker)
+    assert seen[0] == 1_000_000
+
+
+def test_the_window_opens_and_closes_cleanly_and_leaves_no_widget(session: Session) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    async def scenario() -> None:
+        await session.open()
+        await session.until(lambda: True)
+        await session.close()
+
+    before = {id(w) for w in QApplication.topLevelWidgets()}
+    session.run(scenario())
+    QApplication.sendPostedEvents(None, 0)  # deleteLater
+    left = [
+        w
+        for w in QApplication.topLevelWidgets()
+        if id(w) not in before and isinstance(w, MainWindow)
+    ]
+    assert left == []
+    assert QModelIndex().isValid() is False
