@@ -159,12 +159,14 @@ class TicketForm(QWidget):
         """The reason next to its field (or under the form when no field is to blame)."""
         for label in self.errors.values():
             label.clear()
+            label.hide()  # an empty row would leave a gap under every field
         if rejection is None:
             return
         field = rejection.field if rejection.field in self.errors else "venue"
         label = self.errors[field]
         expected = f"expected {rejection.expected}" if rejection.expected else rejection.reason
         label.setText(expected)
+        label.show()
 
 
 class TicketDialog(QDialog):
@@ -173,6 +175,7 @@ class TicketDialog(QDialog):
     def __init__(self, form: TicketForm, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New order")
+        self.setMinimumWidth(420)
         self.form = form
         self.outcome = QLabel()
         self.outcome.setWordWrap(True)
