@@ -119,6 +119,23 @@ _NUMERIC = frozenset(
 )
 
 
+def header_data(
+    headers: tuple[str, ...],
+    numeric: frozenset[int],
+    section: int,
+    orientation: Qt.Orientation,
+    role: int,
+) -> Any:
+    """A column's title, aligned like its numbers (right) or its text (left)."""
+    if orientation is not Qt.Orientation.Horizontal:
+        return None
+    if role == Qt.ItemDataRole.DisplayRole:
+        return headers[section]
+    if role == Qt.ItemDataRole.TextAlignmentRole:
+        return _RIGHT if section in numeric else _LEFT
+    return None
+
+
 def clock_time(nanos: int) -> str:
     """``14:03:27.123``: the time of day in UTC to the millisecond, for dense tables."""
     return iso_utc(nanos)[11:23] if nanos else ""
@@ -227,11 +244,7 @@ class OrdersModel(QAbstractItemModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return ORDER_HEADERS[section]
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if section in _NUMERIC else _LEFT
-        return None
+        return header_data(ORDER_HEADERS, _NUMERIC, section, orientation, role)
 
     def order_at(self, index: Index) -> OrderAggregate | None:
         """The parent order of a row (a child row gives its parent's)."""
@@ -412,11 +425,7 @@ class FillsModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return FILL_HEADERS[section]
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if section in _FILL_NUMERIC else _LEFT
-        return None
+        return header_data(FILL_HEADERS, _FILL_NUMERIC, section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
