@@ -8,8 +8,10 @@ the window shows comes from the bus, coalesced to about 30 repaints a second.
 from __future__ import annotations
 
 import asyncio
+import csv
 import logging
-from collections.abc import Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -18,6 +20,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
     QSettings,
     QSortFilterProxyModel,
     Qt,
@@ -27,13 +30,16 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QDockWidget,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QTableView,
     QTableWidget,
@@ -50,7 +56,15 @@ from blotter.domain.workflows import ORDER, OrderState
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.runtime.desk import Desk
 from blotter.ui.bus_adapter import BusAdapter
-from blotter.ui.models import DARK, LIGHT, ORDER_ID_ROLE, SORT_ROLE, FillsModel, OrdersModel
+from blotter.ui.models import (
+    DARK,
+    LIGHT,
+    ORDER_HEADERS,
+    ORDER_ID_ROLE,
+    SORT_ROLE,
+    FillsModel,
+    OrdersModel,
+)
 from blotter.ui.theme import HEALTH_COLORS, stylesheet
 from blotter.ui.throttle import Coalescer
 from blotter.ui.ticket import TicketDialog, TicketForm
@@ -94,12 +108,21 @@ class OrdersFilter(QSortFilterProxyModel):
         self._text = ""
 
     def set_states(self, states: frozenset[OrderState] | None) -> None:
-        self._states = states
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "_states", states))
 
     def set_text(self, text: str) -> None:
-        self._text = text.strip().lower()
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "_text", text.strip().lower()))
+
+    def _refilter(self, change: Callable[[], None]) -> None:
+        """Apply a filter change the way this Qt wants it (invalidateFilter is deprecated
+        from 6.10, whose begin/endFilterChange 6.8 and 6.9 lack)."""
+        if hasattr(QSortFilterProxyModel, "endFilterChange"):
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
+            self.invalidateFilter()
 
     def filterAcceptsRow(
         self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
@@ -193,6 +216,11 @@ class MainWindow(QMainWindow):
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.tree.selectionModel().currentRowChanged.connect(self._current_changed)
         self.tree.doubleClicked.connect(self._show_details)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._order_menu)
+        header = self.tree.header()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._column_menu)
         self.quick = QComboBox()
         self.quick.addItems(list(QUICK_FILTERS))
         self.quick.currentTextChanged.connect(
@@ -283,9 +311,12 @@ class MainWindow(QMainWindow):
         # The blotter's own keys work wherever its focus is, window active or not.
         self.tree.installEventFilter(self)
         self.cancel_everything = self._action(
-            "Cancel all…", "Ctrl+Shift+X", self.confirm_cancel_all, "cancelAll"
+            "Cancel all…", "Ctrl+Shift+X", lambda: self.confirm_cancel_all(), "cancelAll"
         )
         self.reset_layout = self._action("Reset layout", "Ctrl+Shift+R", self._reset, "reset")
+        self.export = self._action(
+            "Export visible orders…", "Ctrl+E", self._export_dialog, "export"
+        )
         self.toggle_theme = self._action("Light theme", "Ctrl+T", self._switch_theme, "theme")
         self.toggle_theme.setCheckable(True)
         about = self._action("About blotter", "F1", self._about, "about")
@@ -303,7 +334,7 @@ class MainWindow(QMainWindow):
             toolbar.addAction(action)
         menus = self.menuBar()
         orders = menus.addMenu("&Orders")
-        for action in (self.new_order, self.cancel_selected, self.cancel_everything):
+        for action in (self.new_order, self.cancel_selected, self.cancel_everything, self.export):
             orders.addAction(action)
         view = menus.addMenu("&View")
         for dock in (self.orders_dock, self.fills_dock, self.details_dock):
@@ -469,19 +500,23 @@ class MainWindow(QMainWindow):
         if result.rejection is not None:
             self.statusBar().showMessage(_refusal_text(order_id, result.rejection), 10_000)
 
-    def confirm_cancel_all(self) -> None:
-        live = self.desk.oms.live_orders()
+    def confirm_cancel_all(self, instrument: str | None = None) -> None:
+        """Cancel every open order (of one instrument), once the operator confirms it."""
+        scope = CancelScope(instrument=instrument)
+        live = self.desk.oms.live_orders(scope)
         if not live:
             self.statusBar().showMessage("no open order to cancel", 5_000)
             return
         accounts = sorted({o.ticket.account for o in live if o.ticket is not None})
+        what = f" {instrument}" if instrument else ""
         answer = QMessageBox.question(
             self,
             "Cancel all",
-            f"Cancel {len(live)} open orders of {len(accounts)} accounts ({', '.join(accounts)})?",
+            f"Cancel {len(live)} open{what} orders of {len(accounts)} accounts "
+            f"({', '.join(accounts)})?",
         )
         if answer == QMessageBox.StandardButton.Yes:
-            self.run(self.desk.oms.cancel_all(CancelScope(), actor=self.actor), "cancel all")
+            self.run(self.desk.oms.cancel_all(scope, actor=self.actor), "cancel all")
 
     # --- layout, theme, settings --------------------------------------------------------------
 
@@ -495,7 +530,74 @@ class MainWindow(QMainWindow):
             if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 self._show_details(self.tree.currentIndex())
                 return True
+            if event.matches(QKeySequence.StandardKey.Copy):
+                self.copy_selection()
+                return True
         return super().eventFilter(watched, event)
+
+    # --- context menus, copy, export -----------------------------------------------------------
+
+    def _order_menu(self, at: QPoint) -> None:
+        index = self.tree.indexAt(at)
+        order_id = index.data(ORDER_ID_ROLE)
+        if not isinstance(order_id, str):
+            return
+        order = self.desk.oms.orders[order_id]
+        assert order.ticket is not None
+        instrument = order.ticket.instrument
+        menu = QMenu(self)
+        menu.addAction("Cancel", self.cancel_selection)
+        menu.addAction(f"Cancel all {instrument}", lambda: self.confirm_cancel_all(instrument))
+        menu.addAction("Show details", lambda: self._show_details(index))
+        menu.addAction("Copy id", lambda: QApplication.clipboard().setText(order_id))
+        menu.addAction("Copy rows", self.copy_selection)
+        menu.popup(self.tree.viewport().mapToGlobal(at))
+
+    def _column_menu(self, at: QPoint) -> None:
+        """The column chooser: every column, checked when shown."""
+        menu = QMenu(self)
+        header = self.tree.header()
+        for column, title in enumerate(ORDER_HEADERS):
+            action = menu.addAction(title)
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(column))
+            action.toggled.connect(lambda shown, c=column: header.setSectionHidden(c, not shown))
+        menu.popup(header.mapToGlobal(at))
+
+    def visible_rows(self, selected_only: bool = False) -> list[list[str]]:
+        """The parent orders' rows as shown (filter, sort, visible columns), header first."""
+        header = self.tree.header()
+        columns = [c for c in range(self.proxy.columnCount()) if not header.isSectionHidden(c)]
+        columns.sort(key=header.visualIndex)
+        if selected_only:
+            rows = sorted(
+                {
+                    i.row()
+                    for i in self.tree.selectionModel().selectedRows()
+                    if not i.parent().isValid()
+                }
+            )
+        else:
+            rows = list(range(self.proxy.rowCount()))
+        body = [[str(self.proxy.index(row, c).data() or "") for c in columns] for row in rows]
+        return [[ORDER_HEADERS[c] for c in columns], *body]
+
+    def copy_selection(self) -> None:
+        rows = self.visible_rows(selected_only=True)
+        QApplication.clipboard().setText("\n".join("\t".join(r) for r in rows))
+
+    def export_csv(self, path: Path) -> int:
+        """Write the visible rows to ``path``; the number of orders written."""
+        rows = self.visible_rows()
+        with path.open("w", newline="", encoding="utf-8") as file:
+            csv.writer(file).writerows(rows)
+        return len(rows) - 1
+
+    def _export_dialog(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "Export orders", "orders.csv", "CSV (*.csv)")
+        if name:
+            written = self.export_csv(Path(name))
+            self.statusBar().showMessage(f"{written} orders written to {name}", 5_000)
 
     def _pause_or_resume(self) -> None:
         self.demo_paused = self.pause_flow.isChecked()

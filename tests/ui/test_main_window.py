@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.modeltest import ModelTester
 
 from blotter.domain.values import OrderType, Side, TimeInForce
@@ -195,8 +197,6 @@ def test_a_million_signals_through_the_bus_adapter(qapp: object) -> None:
 
 
 def test_the_window_opens_and_closes_cleanly_and_leaves_no_widget(session: Session) -> None:
-    from PySide6.QtWidgets import QApplication
-
     async def scenario() -> None:
         await session.open()
         await session.until(lambda: True)
@@ -212,3 +212,28 @@ def test_the_window_opens_and_closes_cleanly_and_leaves_no_widget(session: Sessi
     ]
     assert left == []
     assert QModelIndex().isValid() is False
+
+
+def test_export_and_copy_take_the_rows_and_columns_as_shown(
+    session: Session, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        for number, account in enumerate(("ACC-ALPHA", "ACC-BRAVO", "ACC-BRAVO")):
+            await window.desk.oms.submit(resting(number, account))
+        await session.until(lambda: window.orders.rowCount() == 3)
+        window.search.setText("bravo")
+        window.tree.header().setSectionHidden(Column.TIME, True)
+        written = window.export_csv(tmp_path / "orders.csv")
+        with (tmp_path / "orders.csv").open(newline="") as file:
+            rows = list(csv.reader(file))
+        assert written == 2
+        assert rows[0][:3] == ["Order id", "Account", "Instrument"]
+        assert {r[1] for r in rows[1:]} == {"ACC-BRAVO"}
+        window.tree.selectAll()
+        window.copy_selection()
+        copied = QApplication.clipboard().text().splitlines()
+        assert copied[0].split("\t")[:2] == ["Order id", "Account"]
+        assert len(copied) == 3
+
+    session.run(scenario())
