@@ -1,15 +1,16 @@
-"""Breaks, escalations and venue health: streams that follow a workflow table."""
+"""Breaks, escalations, venue health and the desk: streams that follow a workflow table."""
 
 from __future__ import annotations
 
 from blotter.domain.events import STREAM_OPENERS, Event, Payload, StreamKind
 from blotter.domain.fsm import InvalidTransition, TransitionTable
-from blotter.domain.workflows import BREAK, ESCALATION, VENUE
+from blotter.domain.workflows import BREAK, DESK, ESCALATION, VENUE
 
 TABLES: dict[StreamKind, TransitionTable] = {
     StreamKind.BREAK: BREAK,
     StreamKind.ESCALATION: ESCALATION,
     StreamKind.VENUE: VENUE,
+    StreamKind.DESK: DESK,
 }
 
 

@@ -23,6 +23,7 @@ class StreamKind(StrEnum):
     BREAK = "break"
     ESCALATION = "escalation"
     VENUE = "venue"
+    DESK = "desk"
 
 
 class Severity(StrEnum):
@@ -298,6 +299,28 @@ class VenueAnomaly(VenuePayload, frozen=True, kw_only=True):
     detail: str
 
 
+# --- desk stream: the kill switch ------------------------------------------------------------
+
+DESK_STREAM = "desk"
+
+
+class DeskPayload(Payload, frozen=True, kw_only=True):
+    STREAM: ClassVar[StreamKind] = StreamKind.DESK
+    reason: str = ""
+
+
+class DeskOpened(DeskPayload, frozen=True, kw_only=True):
+    """The desk's first start: trading is allowed."""
+
+
+class KillSwitchEngaged(DeskPayload, frozen=True, kw_only=True):
+    """Every open order canceled and new orders refused, until an operator releases it."""
+
+
+class KillSwitchReleased(DeskPayload, frozen=True, kw_only=True):
+    pass
+
+
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     cls.__name__: cls
     for cls in (
@@ -339,6 +362,9 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         VenueDegraded,
         VenueDown,
         VenueAnomaly,
+        DeskOpened,
+        KillSwitchEngaged,
+        KillSwitchReleased,
     )
 }
 
@@ -348,6 +374,7 @@ STREAM_OPENERS: dict[StreamKind, type[Payload]] = {
     StreamKind.BREAK: BreakOpened,
     StreamKind.ESCALATION: EscalationOpened,
     StreamKind.VENUE: VenueListed,
+    StreamKind.DESK: DeskOpened,
 }
 
 

@@ -18,6 +18,7 @@ from blotter.domain.events import (
     ChildPayload,
     EscalationOpened,
     Event,
+    KillSwitchEngaged,
     OrderCreated,
     OrderRouted,
     OrderSettlementFailed,
@@ -269,6 +270,8 @@ def _case_alert_severity(payload: Payload) -> Severity | None:
         return Severity.CRITICAL
     if isinstance(payload, VenueDegraded):
         return Severity.WARNING
+    if isinstance(payload, KillSwitchEngaged):
+        return Severity.CRITICAL
     return None
 
 

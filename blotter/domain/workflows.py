@@ -44,6 +44,11 @@ class VenueHealth(StrEnum):
     DOWN = "DOWN"
 
 
+class DeskState(StrEnum):
+    TRADING = "TRADING"
+    HALTED = "HALTED"  # the kill switch is on
+
+
 class EscalationState(StrEnum):
     OPEN = "OPEN"
     ACKNOWLEDGED = "ACKNOWLEDGED"
@@ -244,4 +249,14 @@ VENUE = TransitionTable(
     terminal=frozenset(),
 )
 
-ALL_TABLES = (ORDER, CHILD_ORDER, BREAK, ESCALATION, VENUE)
+DESK = TransitionTable(
+    name="desk",
+    initial=DeskState.TRADING,
+    transitions={
+        DeskState.TRADING: {"KillSwitchEngaged": DeskState.HALTED},
+        DeskState.HALTED: {"KillSwitchReleased": DeskState.TRADING},
+    },
+    terminal=frozenset(),
+)
+
+ALL_TABLES = (ORDER, CHILD_ORDER, BREAK, ESCALATION, VENUE, DESK)

@@ -28,12 +28,16 @@ import msgspec
 
 from blotter.domain.clock import NANOS_PER_SECOND, Clock
 from blotter.domain.events import (
+    DESK_STREAM,
     ChildCancelRequested,
     ChildPayload,
     ChildRejected,
     ChildSlice,
     ChildSubmitted,
+    DeskOpened,
     Event,
+    KillSwitchEngaged,
+    KillSwitchReleased,
     OrderCanceled,
     OrderCancelRequested,
     OrderCreated,
@@ -109,8 +113,28 @@ class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
     watchdog_interval: float = 0.2
 
 
-class OmsHalted(Exception):
-    """The store refused a write: the OMS takes no more commands (its memory is ahead)."""
+class Halt(msgspec.Struct, frozen=True, kw_only=True):
+    """Who pulled the kill switch, when and why."""
+
+    actor: str
+    reason: str
+    at: int
+
+    def rejection(self) -> Rejection:
+        return Rejection(
+            reason=f"trading is halted: kill switch engaged by {self.actor} ({self.reason})",
+            source="kill switch",
+        )
+
+
+def _halt_after(halt: Halt | None, event: Event) -> Halt | None:
+    """The kill switch's state after one event of the desk stream."""
+    payload = event.payload
+    if isinstance(payload, KillSwitchEngaged):
+        return Halt(actor=event.actor, reason=payload.reason, at=event.occurred_at)
+    if isinstance(payload, KillSwitchReleased):
+        return None
+    return halt
 
 
 class OrderManager:
@@ -142,7 +166,8 @@ class OrderManager:
         self.orders: dict[str, OrderAggregate] = {}
         self._results: dict[str, SubmitResult] = {}  # the trader's client order id -> answer
         self._children: dict[str, tuple[OrderAggregate, ChildOrder]] = {}  # venue's id -> child
-        self._venue_versions: dict[str, int] = {}
+        self._stream_versions: dict[str, int] = {}  # the venue streams' and the desk's
+        self.halt: Halt | None = None  # the kill switch, when it is on
         self._health: dict[str, VenueHealth] = {}  # as last recorded on each venue's stream
         self._deadlines: dict[str, int] = {}  # child client order id -> when to ask the venue
         self._sends: dict[str, int] = {}  # child client order id -> times sent
@@ -158,7 +183,7 @@ class OrderManager:
         self._settling_now = 0
         self._settlement_wake = asyncio.Event()
         self._unsettled_appends: set[asyncio.Future[AppendResult]] = set()
-        self.halted: str | None = None
+        self.failed: str | None = None
         self.events_recorded = 0
         self.events_durable = 0  # recorded minus durable: how far the store is behind
         self.command_to_venue_ns: deque[int] = deque(maxlen=100_000)
@@ -183,9 +208,11 @@ class OrderManager:
         self._bus = EventBus(self._store, self._tasks, self._last_seq + 1)
         for name, venue in self._venues.items():
             self._tasks.spawn(f"feed {name}", self._read_feed(venue))
-            if name not in self._venue_versions:
+            if venue_stream_id(name) not in self._stream_versions:
                 self._record_venue(name, VenueListed(venue=name))
             self._record_health(name, venue.health, "at start")
+        if DESK_STREAM not in self._stream_versions:
+            self._record_case(DESK_STREAM, DeskOpened(), SYSTEM, "first start")
         self._tasks.spawn("watchdog", self._watchdog())
         self._tasks.spawn("settlement", self._settle_due())
         await self._resolve_recovered()
@@ -213,15 +240,17 @@ class OrderManager:
         known = self._results.get(ticket.client_order_id)
         if known is not None:
             return known
-        if self.halted:
+        if self.failed:
             return SubmitResult(
                 order_id="",
                 client_order_id=ticket.client_order_id,
-                rejection=Rejection(reason=f"the OMS is halted: {self.halted}", source="oms"),
+                rejection=Rejection(reason=f"the OMS stopped: {self.failed}", source="oms"),
             )
         order = OrderAggregate(self._ids.new_id())
         self.orders[order.order_id] = order
         created = _created(order.order_id, ticket)
+        if self.halt is not None:
+            return await self._refuse(order, ticket, [created], self.halt.rejection())
         rejection = check_ticket(ticket, self._instruments, self._venue_lists)
         if rejection is not None:
             return await self._refuse(order, ticket, [created], rejection)
@@ -296,6 +325,23 @@ class OrderManager:
         why = reason or f"cancel all: {scope.describe()}"
         cancels = (self.cancel(o.order_id, actor=actor, reason=why) for o in chosen)
         return list(await asyncio.gather(*cancels))
+
+    async def engage_kill_switch(self, *, actor: str, reason: str) -> list[CancelResult]:
+        """Halt the desk: new orders are refused and every open order is canceled."""
+        if self.halt is None:
+            engaged = KillSwitchEngaged(reason=reason)
+            durable = self._record_case(DESK_STREAM, engaged, actor, f"command: kill by {actor}")
+            self.halt = Halt(actor=actor, reason=reason, at=self._clock.now_ns())
+            await durable
+        return await self.cancel_all(CancelScope(), actor=actor, reason=f"kill switch: {reason}")
+
+    async def release_kill_switch(self, *, actor: str, reason: str) -> None:
+        """Let the desk trade again."""
+        if self.halt is None:
+            return
+        released = KillSwitchReleased(reason=reason)
+        self.halt = None
+        await self._record_case(DESK_STREAM, released, actor, f"command: release by {actor}")
 
     def live_orders(self, scope: CancelScope | None = None) -> list[OrderAggregate]:
         """Orders a cancel could still reach, optionally within ``scope``."""
@@ -646,11 +692,17 @@ class OrderManager:
             self._idle.set()
 
     def _record_venue(self, venue: str, payload: Payload) -> None:
-        stream = venue_stream_id(venue)
-        expected = self._venue_versions.get(venue, 0)
-        self._venue_versions[venue] = expected + 1
-        events = self._events(stream, expected, [payload], SYSTEM, f"{venue} connectivity")
-        self._append(stream, expected, events)
+        self._record_case(venue_stream_id(venue), payload, SYSTEM, f"{venue} connectivity")
+
+    def _record_case(
+        self, stream: str, payload: Payload, actor: str, cause: str
+    ) -> asyncio.Future[AppendResult]:
+        """One event on a venue's or the desk's stream."""
+        expected = self._stream_versions.get(stream, 0)
+        self._stream_versions[stream] = expected + 1
+        return self._append(
+            stream, expected, self._events(stream, expected, [payload], actor, cause)
+        )
 
     def _record_health(self, venue: str, health: VenueHealth, reason: str) -> VenueHealth:
         """Record a health change; returns the health before it."""
@@ -694,9 +746,9 @@ class OrderManager:
             return
         error = done.exception()
         if error is not None:
-            if self.halted is None:
-                self.halted = f"the event store refused a write: {error}"
-                log.critical("OMS halted: %s", self.halted)
+            if self.failed is None:
+                self.failed = f"the event store refused a write: {error}"
+                log.critical("OMS stopped taking commands: %s", self.failed)
             return
         self.events_durable += len(events)
         if self._bus is not None:
@@ -721,11 +773,15 @@ class OrderManager:
 
     def _recover_event(self, event: Event, rejections: dict[str, Rejection]) -> None:
         payload = event.payload
-        if type(payload).STREAM is StreamKind.VENUE:
-            venue = venue_of_stream(event.stream_id)
-            self._venue_versions[venue] = event.stream_version
+        kind = type(payload).STREAM
+        if kind in (StreamKind.VENUE, StreamKind.DESK):
+            self._stream_versions[event.stream_id] = event.stream_version
+        if kind is StreamKind.VENUE:
             if isinstance(payload, VenueUp | VenueDegraded | VenueDown):
-                self._health[venue] = _health_of(payload)
+                self._health[venue_of_stream(event.stream_id)] = _health_of(payload)
+            return
+        if kind is StreamKind.DESK:
+            self.halt = _halt_after(self.halt, event)
             return
         if type(payload).STREAM is not StreamKind.ORDER:
             return

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -313,6 +314,9 @@ class MainWindow(QMainWindow):
         self.cancel_everything = self._action(
             "Cancel all…", "Ctrl+Shift+X", lambda: self.confirm_cancel_all(), "cancelAll"
         )
+        self.kill_switch = self._action("Kill switch…", "Ctrl+Shift+K", self.toggle_kill, "kill")
+        self.kill_switch.setCheckable(True)
+        self.kill_switch.setChecked(self.desk.oms.halt is not None)
         self.reset_layout = self._action("Reset layout", "Ctrl+Shift+R", self._reset, "reset")
         self.export = self._action(
             "Export visible orders…", "Ctrl+E", self._export_dialog, "export"
@@ -329,12 +333,19 @@ class MainWindow(QMainWindow):
             self.new_order,
             self.cancel_selected,
             self.cancel_everything,
+            self.kill_switch,
             self.pause_flow,
         ):
             toolbar.addAction(action)
         menus = self.menuBar()
         orders = menus.addMenu("&Orders")
-        for action in (self.new_order, self.cancel_selected, self.cancel_everything, self.export):
+        for action in (
+            self.new_order,
+            self.cancel_selected,
+            self.cancel_everything,
+            self.kill_switch,
+            self.export,
+        ):
             orders.addAction(action)
         view = menus.addMenu("&View")
         for dock in (self.orders_dock, self.fills_dock, self.details_dock):
@@ -355,6 +366,9 @@ class MainWindow(QMainWindow):
         self.activity = QLabel()
         self.activity.setObjectName("activity")
         bar.addWidget(self.activity, 1)
+        self.halted = QLabel()
+        self.halted.setObjectName("halted")
+        bar.addPermanentWidget(self.halted)
 
     # --- live updates -------------------------------------------------------------------------
 
@@ -379,6 +393,12 @@ class MainWindow(QMainWindow):
             label.setStyleSheet(f"color: {HEALTH_COLORS[health]}; padding: 0 6px;")
             label.setToolTip(_venue_tip(name, gateway.queue_depth, gateway.latency()))
         oms = self.desk.oms
+        halt = oms.halt
+        self.halted.setText(f"TRADING HALTED by {halt.actor}" if halt else "")
+        self.halted.setToolTip(halt.reason if halt else "")
+        self.halted.setVisible(halt is not None)
+        self.kill_switch.setChecked(halt is not None)
+        self.kill_switch.setText("Re-enable trading…" if halt else "Kill switch…")
         orders = oms.orders.values()
         open_orders = sum(1 for o in orders if _working(o))
         fills = sum(len(o.fills) for o in orders)
@@ -517,6 +537,26 @@ class MainWindow(QMainWindow):
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.run(self.desk.oms.cancel_all(scope, actor=self.actor), "cancel all")
+
+    def toggle_kill(self) -> None:
+        """Engage the kill switch, or release it; either asks for a reason first."""
+        oms = self.desk.oms
+        engaged = oms.halt is not None
+        self.kill_switch.setChecked(engaged)  # it changes when the OMS says so, not on a click
+        if engaged:
+            question = "Re-enable trading. Reason:"
+        else:
+            question = (
+                f"Kill switch: cancel all {len(oms.live_orders())} open orders and refuse new "
+                "ones until trading is re-enabled. Reason:"
+            )
+        reason, confirmed = QInputDialog.getText(self, "Kill switch", question)
+        if not confirmed or not reason.strip():
+            return
+        if engaged:
+            self.run(oms.release_kill_switch(actor=self.actor, reason=reason), "release")
+        else:
+            self.run(oms.engage_kill_switch(actor=self.actor, reason=reason), "kill switch")
 
     # --- layout, theme, settings --------------------------------------------------------------
 

@@ -15,7 +15,15 @@ from blotter.domain.events import (
 )
 from blotter.domain.fsm import InvalidTransition, TransitionTable
 from blotter.domain.order import PARENT_TRIGGERS
-from blotter.domain.workflows import ALL_TABLES, BREAK, CHILD_ORDER, ESCALATION, ORDER, VENUE
+from blotter.domain.workflows import (
+    ALL_TABLES,
+    BREAK,
+    CHILD_ORDER,
+    DESK,
+    ESCALATION,
+    ORDER,
+    VENUE,
+)
 
 ROWS = [
     pytest.param(table, state, event, target, id=f"{table.name}:{state}+{event}")
@@ -125,10 +133,11 @@ def test_every_event_type_is_a_trigger_of_its_workflow_or_mapped_to_one() -> Non
     assert _triggers_of(StreamKind.BREAK) == BREAK.events
     assert _triggers_of(StreamKind.ESCALATION) == ESCALATION.events
     assert _triggers_of(StreamKind.VENUE) == VENUE.events
+    assert _triggers_of(StreamKind.DESK) == DESK.events
 
 
 def test_the_tables_cover_the_lifecycle_of_design_md() -> None:
-    order, child, breaks, escalation, venue = ALL_TABLES
+    order, child, breaks, escalation, venue, desk = ALL_TABLES
     assert {
         "CREATED",
         "VALIDATED",
@@ -156,3 +165,4 @@ def test_the_tables_cover_the_lifecycle_of_design_md() -> None:
     assert breaks.states == {"OPEN", "AUTO_CORRECTED", "ESCALATED", "ACKNOWLEDGED", "RESOLVED"}
     assert escalation.states == {"OPEN", "ACKNOWLEDGED", "RESOLVED"}
     assert venue.states == {"UP", "DEGRADED", "DOWN"}
+    assert desk.states == {"TRADING", "HALTED"}

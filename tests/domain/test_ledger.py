@@ -6,14 +6,18 @@ from decimal import Decimal
 
 from blotter.domain.clock import ManualClock
 from blotter.domain.events import (
+    DESK_STREAM,
     AnomalyKind,
     BreakAcknowledged,
     BreakEscalated,
     BreakExplained,
     BreakOpened,
     BreakResolved,
+    DeskOpened,
     EscalationOpened,
     EscalationResolved,
+    KillSwitchEngaged,
+    KillSwitchReleased,
     OrderSettlementFailed,
     Payload,
     Severity,
@@ -239,3 +243,19 @@ def test_a_settlement_that_gives_up_raises_a_critical_alert_and_a_retry_does_not
     assert [(a.severity, a.source) for a in ledger.alerts] == [(Severity.CRITICAL, "settlement")]
     assert "after 2 attempts: no match" in ledger.alerts[0].message
     assert ledger.orders["O-1"].state == "FILLED"
+
+
+def test_the_kill_switch_is_a_desk_stream_and_engaging_it_is_a_critical_alert() -> None:
+    ledger = fold(
+        stream(
+            DESK_STREAM,
+            DeskOpened(),
+            KillSwitchEngaged(reason="runaway algo"),
+            KillSwitchReleased(reason="fixed"),
+            actor="ops",
+        )
+    )
+    assert ledger.cases[DESK_STREAM].state == "TRADING"
+    assert [(a.severity, a.source, a.message) for a in ledger.alerts] == [
+        (Severity.CRITICAL, "desk", "runaway algo")
+    ]

@@ -236,3 +236,29 @@ async def test_a_cancel_that_crosses_the_venues_rejection_closes_the_order(tmp_p
         assert order.state is S.CANCELED
         assert quantities(w, result.order_id) == (0, 0, 100)
         assert not order.anomalies
+
+
+async def test_the_kill_switch_cancels_everything_and_refuses_orders_until_released(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        working = [await w.submit(w.ticket("10", "9.00")) for _ in range(2)]
+        canceled = await w.oms.engage_kill_switch(actor="ops", reason="runaway algo")
+        assert sorted(r.order_id for r in canceled) == sorted(r.order_id for r in working)
+        await w.until(lambda: all(w.order(r.order_id).state is S.CANCELED for r in working))
+        refused = await w.submit(w.ticket("10", "9.00"))
+        assert refused.rejection is not None
+        assert refused.rejection.source == "kill switch"
+        assert "engaged by ops (runaway algo)" in refused.rejection.reason
+        assert w.types(refused.order_id) == ["OrderCreated", "OrderRejected"]
+        desk = w.store.read_stream("desk")
+        assert [(e.type, e.actor) for e in desk] == [
+            ("DeskOpened", "system"),
+            ("KillSwitchEngaged", "ops"),
+        ]
+        await w.crash()
+        await w.restart()  # the switch stays on across a restart
+        assert (await w.submit(w.ticket("10", "9.00"))).rejection is not None
+        await w.oms.release_kill_switch(actor="ops", reason="algo fixed")
+        assert (await w.submit(w.ticket("10", "9.00"))).accepted
+        assert w.store.read_stream("desk")[-1].type == "KillSwitchReleased"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 from pytestqt.modeltest import ModelTester
 
 from blotter.domain.values import OrderType, Side, TimeInForce
@@ -41,6 +41,10 @@ def resting(number: int, account: str = "ACC-ALPHA") -> NewOrder:
 
 def state_of(window: MainWindow, order_id: str) -> OrderState:
     return window.desk.oms.orders[order_id].state
+
+
+def acknowledged(window: MainWindow) -> int:
+    return sum(1 for o in window.desk.oms.orders.values() if o.state is OrderState.ACKNOWLEDGED)
 
 
 def row_text(window: MainWindow, order_id: str, column: Column) -> str:
@@ -235,5 +239,36 @@ def test_export_and_copy_take_the_rows_and_columns_as_shown(
         copied = QApplication.clipboard().text().splitlines()
         assert copied[0].split("\t")[:2] == ["Order id", "Account"]
         assert len(copied) == 3
+
+    session.run(scenario())
+
+
+def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reasons = iter(["fat finger on the desk", "all clear"])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_args: (next(reasons), True))
+
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        working = await oms.submit(resting(1))
+        await session.until(lambda: oms.idle)
+        window.kill_switch.trigger()
+        await session.until(lambda: oms.halt is not None)
+        await session.until(lambda: state_of(window, working.order_id) is OrderState.CANCELED)
+        dialog = window.open_ticket()
+        dialog.form.quantity.setText("5")
+        dialog.form.set_price(D("150.00"))
+        QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+        await session.until(lambda: "halted" in dialog.outcome.text())
+        assert "fat finger on the desk" in dialog.outcome.text()
+        window._tick()
+        assert window.halted.text() == "TRADING HALTED by trader"
+        window.kill_switch.trigger()
+        await session.until(lambda: oms.halt is None)
+        QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+        await session.until(lambda: not dialog.isVisible())
+        await session.until(lambda: acknowledged(window) == 1)
 
     session.run(scenario())
