@@ -69,6 +69,7 @@ from blotter.ui.models import (
 from blotter.ui.theme import HEALTH_COLORS, stylesheet
 from blotter.ui.throttle import Coalescer
 from blotter.ui.ticket import TicketDialog, TicketForm
+from blotter.ui.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,8 @@ class MainWindow(QMainWindow):
         self._build_details_dock()
         self._build_actions()
         self._build_status_bar()
+        # the blotter gets most of the height, the fills and details the rest
+        self.resizeDocks([self.orders_dock, self.fills_dock], [560, 340], Qt.Orientation.Vertical)
         self._default_state = self.saveState(SETTINGS_VERSION)
         self._changes = Coalescer(self._apply_changes, self)
         self._highlights = QTimer(self)  # one more pass once the latest highlights are over
@@ -283,7 +286,11 @@ class MainWindow(QMainWindow):
         panel = QWidget()
         layout = QVBoxLayout(panel)
         layout.setContentsMargins(4, 4, 4, 4)
+        self.timeline = Timeline()
+        self.timeline.setMinimumHeight(110)
+        self.timeline.setMaximumHeight(170)
         layout.addWidget(self.header)
+        layout.addWidget(self.timeline, 1)
         layout.addWidget(self.history, 1)
         self.details_dock = self._dock(
             "Order details", "detailsDock", panel, Qt.DockWidgetArea.BottomDockWidgetArea
@@ -434,6 +441,7 @@ class MainWindow(QMainWindow):
             return
         self.header.setText(_header_text(order))
         history = self.desk.store.read_stream(order_id)
+        self.timeline.show_history(history)
         self.history.setRowCount(len(history))
         for row, event in enumerate(history):
             payload = msgspec.json.encode(to_builtins(event.payload)).decode()

@@ -1,0 +1,101 @@
+"""An order's state timeline: one lane for the parent and one per child, a marker per event at
+its true time, colored by what it did; hover shows the event, the mouse wheel zooms."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyqtgraph as pg  # type: ignore[import-untyped]
+from PySide6.QtWidgets import QWidget
+
+from blotter.domain.clock import NANOS_PER_SECOND, iso_utc
+from blotter.domain.events import ChildPayload, Event, OrderRouted
+
+# What an event did, by the colour of its marker.
+_KIND_COLORS = {
+    "fill": "#3fb950",
+    "refused": "#f85149",
+    "cancel": "#f0a35e",
+    "venue": "#58a6ff",
+    "order": "#a371f7",
+    "other": "#8b949e",
+}
+_KINDS = {
+    "ChildFill": "fill",
+    "ChildRejected": "refused",
+    "OrderRejected": "refused",
+    "AnomalyRecorded": "refused",
+    "OrderCancelRequested": "cancel",
+    "ChildCancelRequested": "cancel",
+    "ChildCanceled": "cancel",
+    "OrderCanceled": "cancel",
+    "ChildCancelRejected": "cancel",
+    "ChildExpired": "cancel",
+    "ChildSubmitted": "venue",
+    "ChildAcknowledged": "venue",
+    "OrderCreated": "order",
+    "OrderValidated": "order",
+    "OrderRouted": "order",
+    "OrderSettled": "order",
+}
+
+
+class Marker:
+    """One event placed on the timeline."""
+
+    def __init__(self, x: float, lane: int, event: Event) -> None:
+        self.x = x
+        self.lane = lane
+        self.kind = _KINDS.get(event.type, "other")
+        self.text = f"{event.type} at {iso_utc(event.occurred_at)[11:29]} by {event.actor}"
+
+
+def markers(history: Sequence[Event]) -> tuple[list[str], list[Marker]]:
+    """Lane names (the parent, then each child in routing order) and a marker per event, its
+    time in seconds since the order was created."""
+    if not history:
+        return [], []
+    lanes = ["order"]
+    lane_of: dict[str, int] = {}
+    start = history[0].occurred_at
+    placed = []
+    for event in history:
+        payload = event.payload
+        if isinstance(payload, OrderRouted):
+            for child in payload.slices:
+                lane_of[child.child_id] = len(lanes)
+                lanes.append(f"{child.venue} {child.child_id.rsplit('.', 1)[-1]}")
+        lane = lane_of.get(payload.child_id, 0) if isinstance(payload, ChildPayload) else 0
+        placed.append(Marker((event.occurred_at - start) / NANOS_PER_SECOND, lane, event))
+    return lanes, placed
+
+
+class Timeline(pg.PlotWidget):  # type: ignore[misc]
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background=None)
+        self.setObjectName("timeline")
+        self.setMouseEnabled(x=True, y=False)
+        self.setLabel("bottom", "seconds since the order was created")
+        self.getPlotItem().hideButtons()
+        self.getPlotItem().showGrid(x=True, y=False, alpha=0.2)
+        self._points = pg.ScatterPlotItem(size=11, hoverable=True, tip=_tip)
+        self.addItem(self._points)
+        self.lanes: list[str] = []
+
+    def show_history(self, history: Sequence[Event]) -> None:
+        self.lanes, placed = markers(history)
+        self._points.setData(
+            x=[m.x for m in placed],
+            y=[m.lane for m in placed],
+            brush=[pg.mkBrush(_KIND_COLORS[m.kind]) for m in placed],
+            pen=None,
+            data=[m.text for m in placed],
+        )
+        axis = self.getPlotItem().getAxis("left")
+        axis.setTicks([list(enumerate(self.lanes))])
+        self.setYRange(-0.5, max(0.5, len(self.lanes) - 0.5), padding=0)
+        self.enableAutoRange(axis="x")
+
+
+def _tip(x: float, y: float, data: str) -> str:
+    return data

@@ -1,0 +1,27 @@
+"""The timeline places each event of an order on the lane of the parent or of its child."""
+
+from __future__ import annotations
+
+import itertools
+
+from blotter.ui.timeline import Timeline, markers
+from tests.domain.builders import OrderStory
+
+
+def test_each_event_is_on_its_lane_at_its_time_and_colored_by_what_it_did(qapp: object) -> None:
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "60"), ("B", "ARCX", "40"))
+    story.live("A", "B")
+    story.fill("A", "60")
+    story.canceled("B")
+    lanes, placed = markers(story.events)
+    assert lanes == ["order", "XNAS A", "ARCX B"]
+    assert [m.lane for m in placed] == [0, 0, 0, 1, 1, 2, 2, 1, 2]
+    assert [m.kind for m in placed][-2:] == ["fill", "cancel"]
+    assert placed[0].x == 0
+    assert all(later.x >= earlier.x for earlier, later in itertools.pairwise(placed))
+    assert placed[-1].text.startswith("ChildCanceled at ")
+    view = Timeline()
+    view.show_history(story.events)
+    assert view.lanes == lanes
+    assert markers([]) == ([], [])
