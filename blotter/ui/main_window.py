@@ -211,6 +211,7 @@ class MainWindow(QMainWindow):
         self.tree = QTreeView()
         self.tree.setObjectName("ordersView")
         self.tree.setModel(self.proxy)
+        self.tree.header().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.tree.setSortingEnabled(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
@@ -247,7 +248,8 @@ class MainWindow(QMainWindow):
         )
         for column, width in enumerate(ORDER_COLUMN_WIDTHS):
             self.tree.setColumnWidth(column, width)
-        self.tree.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first
+        # The model lists the newest first; no sort until the trader asks for one (sorting
+        # 100,000 rows would cost seconds at every start).
 
     def _build_fills_dock(self) -> None:
         self.fills_view = QTableView()
@@ -256,6 +258,7 @@ class MainWindow(QMainWindow):
         proxy.setSourceModel(self.fills)
         proxy.setSortRole(SORT_ROLE)
         self.fills_view.setModel(proxy)
+        self.fills_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.fills_view.setSortingEnabled(True)
         self.fills_view.verticalHeader().setVisible(False)
         self.fills_view.verticalHeader().setDefaultSectionSize(22)
@@ -263,7 +266,6 @@ class MainWindow(QMainWindow):
         self.fills_view.horizontalHeader().setStretchLastSection(True)
         for column, width in enumerate(FILL_COLUMN_WIDTHS):
             self.fills_view.setColumnWidth(column, width)
-        self.fills_view.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.fills_view.setAlternatingRowColors(True)
         self.fills_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.fills_dock = self._dock(

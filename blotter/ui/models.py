@@ -6,6 +6,7 @@ order ids from the bus and are applied in coalesced batches (see ``throttle.Coal
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from decimal import Decimal
@@ -75,6 +76,18 @@ def decimals_of(step: Decimal) -> int:
     """Digits after the point that a tick or lot size needs (0.01 -> 2, 1 -> 0)."""
     exponent = step.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+@functools.cache
+def _places(instrument: Instrument | None) -> tuple[int, int]:
+    if instrument is None:
+        return 2, 0
+    return decimals_of(instrument.tick_size), decimals_of(instrument.lot_size)
+
+
+def places_of(instruments: Mapping[str, Instrument], symbol: str) -> tuple[int, int]:
+    """Decimals of the instrument's prices and of its quantities (2 and 0 if unknown)."""
+    return _places(instruments.get(symbol))
 
 
 def fixed(value: Decimal | None, places: int) -> str:
@@ -155,11 +168,19 @@ class OrdersModel(QAbstractItemModel):
         self._orders = orders
         self._instruments = instruments
         self.palette = palette
+        # Orders in arrival order; the newest is shown first, so row = len - 1 - position. A
+        # child's index keeps its parent's position (+1) as internal id: stable when rows are
+        # inserted above it, which a row number would not be.
         self._ids: list[str] = []
-        self._rows: dict[str, int] = {}
+        self._positions: dict[str, int] = {}
         self._children: dict[str, list[str]] = {}  # order id -> child ids shown
         self._changed_at: dict[str, float] = {}
         self.reload()
+
+    def _row(self, position: int) -> int:
+        return len(self._ids) - 1 - position
+
+    _position = _row  # the same mapping both ways
 
     # --- updates ------------------------------------------------------------------------------
 
@@ -167,31 +188,30 @@ class OrdersModel(QAbstractItemModel):
         """Show every order the OMS holds (at start, after recovery)."""
         self.beginResetModel()
         self._ids = [o for o, order in self._orders.items() if order.ticket is not None]
-        self._rows = {order_id: row for row, order_id in enumerate(self._ids)}
+        self._positions = {order_id: pos for pos, order_id in enumerate(self._ids)}
         self._children = {o: list(self._orders[o].children) for o in self._ids}
         self.endResetModel()
 
     def refresh(self, order_ids: Iterable[Hashable]) -> None:
         """Apply one coalesced batch of changed orders: new rows, new children, new values."""
         now = time.monotonic()
-        fresh = [o for o in order_ids if isinstance(o, str) and o not in self._rows]
+        fresh = [o for o in order_ids if isinstance(o, str) and o not in self._positions]
         for order_id in order_ids:
-            if isinstance(order_id, str) and order_id in self._rows:
+            if isinstance(order_id, str) and order_id in self._positions:
                 self._update(order_id)
                 self._changed_at[order_id] = now
         fresh = [o for o in fresh if o in self._orders and self._orders[o].ticket is not None]
         if fresh:
-            first = len(self._ids)
-            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+            self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)  # the newest go on top
             for order_id in fresh:
-                self._rows[order_id] = len(self._ids)
+                self._positions[order_id] = len(self._ids)
                 self._ids.append(order_id)
                 self._children[order_id] = list(self._orders[order_id].children)
                 self._changed_at[order_id] = now
             self.endInsertRows()
 
     def _update(self, order_id: str) -> None:
-        row = self._rows[order_id]
+        row = self._row(self._positions[order_id])
         shown = self._children[order_id]
         current = list(self._orders[order_id].children)
         if len(current) > len(shown):
@@ -213,7 +233,7 @@ class OrdersModel(QAbstractItemModel):
         over = [o for o, at in self._changed_at.items() if at < cutoff]
         for order_id in over:
             del self._changed_at[order_id]
-            row = self._rows[order_id]
+            row = self._row(self._positions[order_id])
             self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
         return bool(self._changed_at)
 
@@ -224,19 +244,19 @@ class OrdersModel(QAbstractItemModel):
             return QModelIndex()
         if not parent.isValid():
             return self.createIndex(row, column, 0)
-        return self.createIndex(row, column, parent.row() + 1)
+        return self.createIndex(row, column, self._position(parent.row()) + 1)
 
     def parent(self, child: Index = NO_INDEX) -> QModelIndex:  # type: ignore[override]
         if not child.isValid() or child.internalId() == 0:
             return QModelIndex()
-        return self.createIndex(child.internalId() - 1, 0, 0)
+        return self.createIndex(self._row(child.internalId() - 1), 0, 0)
 
     def rowCount(self, parent: Index = NO_INDEX) -> int:
         if not parent.isValid():
             return len(self._ids)
         if parent.internalId() != 0 or parent.column() != 0:
             return 0
-        return len(self._children[self._ids[parent.row()]])
+        return len(self._children[self._ids[self._position(parent.row())]])
 
     def columnCount(self, parent: Index = NO_INDEX) -> int:
         return len(ORDER_HEADERS)
@@ -250,12 +270,13 @@ class OrdersModel(QAbstractItemModel):
         """The parent order of a row (a child row gives its parent's)."""
         if not index.isValid():
             return None
-        row = index.row() if index.internalId() == 0 else index.internalId() - 1
-        return self._orders[self._ids[row]]
+        internal = index.internalId()
+        position = self._position(index.row()) if internal == 0 else internal - 1
+        return self._orders[self._ids[position]]
 
     def row_of(self, order_id: str) -> QModelIndex:
-        row = self._rows.get(order_id)
-        return QModelIndex() if row is None else self.index(row, 0)
+        position = self._positions.get(order_id)
+        return QModelIndex() if position is None else self.index(self._row(position), 0)
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -295,10 +316,7 @@ class OrdersModel(QAbstractItemModel):
         return None
 
     def _places(self, symbol: str) -> tuple[int, int]:
-        instrument = self._instruments.get(symbol)
-        if instrument is None:
-            return 2, 0
-        return decimals_of(instrument.tick_size), decimals_of(instrument.lot_size)
+        return places_of(self._instruments, symbol)
 
     def _order_text(self, order: OrderAggregate, column: Column) -> str:
         ticket = order.ticket
@@ -323,19 +341,24 @@ class OrdersModel(QAbstractItemModel):
         return texts[column]()
 
     def _order_sort_key(self, order: OrderAggregate, column: Column) -> Any:
+        """What the column sorts by: numbers and times as numbers (a sort asks often)."""
         ticket = order.ticket
         assert ticket is not None
-        keys: dict[Column, Callable[[], Any]] = {
-            Column.TIME: lambda: order.created_at,
-            Column.QUANTITY: lambda: float(ticket.quantity),
-            Column.LIMIT: lambda: float(ticket.limit_price or 0),
-            Column.FILLED: lambda: float(order.filled),
-            Column.LEAVES: lambda: float(order.leaves),
-            Column.AVG_PRICE: lambda: float(order.avg_price or 0),
-            Column.UPDATED: lambda: order.updated_at,
-        }
-        key = keys.get(column)
-        return key() if key is not None else self._order_text(order, column)
+        if column == Column.TIME:
+            return order.created_at
+        if column == Column.UPDATED:
+            return order.updated_at
+        if column == Column.QUANTITY:
+            return float(ticket.quantity)
+        if column == Column.LIMIT:
+            return float(ticket.limit_price or 0)
+        if column == Column.FILLED:
+            return float(order.filled)
+        if column == Column.LEAVES:
+            return float(order.leaves)
+        if column == Column.AVG_PRICE:
+            return float(order.avg_price or 0)
+        return self._order_text(order, column)
 
     def _child_data(
         self, order: OrderAggregate, child: ChildOrder, column: Column, role: int
@@ -365,6 +388,19 @@ class OrdersModel(QAbstractItemModel):
         return text() if text is not None else ""
 
 
+def _fill_sort_key(fill: Fill, column: int) -> int | float | None:
+    """Time and numbers sort as such; None where the text is the key."""
+    if column == 0:
+        return fill.occurred_at
+    if column == 6:
+        return float(fill.quantity)
+    if column == 7:
+        return float(fill.price)
+    if column == 8:
+        return float(fill.fee)
+    return None
+
+
 FILL_HEADERS = (
     "Time",
     "Venue",
@@ -381,7 +417,7 @@ _FILL_NUMERIC = frozenset({6, 7, 8})
 
 
 class FillsModel(QAbstractTableModel):
-    """Every execution, newest last, with the order it belongs to."""
+    """Every execution, newest first, with the order it belongs to."""
 
     def __init__(
         self,
@@ -411,8 +447,7 @@ class FillsModel(QAbstractTableModel):
             fresh.extend((order, f) for f in order.fills[shown:])
             self._seen[order.order_id] = len(order.fills)
         if fresh:
-            first = len(self._fills)
-            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+            self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)  # the newest go on top
             self._fills.extend(fresh)
             self.endInsertRows()
 
@@ -430,20 +465,15 @@ class FillsModel(QAbstractTableModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        order, fill = self._fills[index.row()]
+        order, fill = self._fills[len(self._fills) - 1 - index.row()]  # newest first
         column = index.column()
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _RIGHT if column in _FILL_NUMERIC else _LEFT
         if role == ORDER_ID_ROLE:
             return order.order_id
         if role == SORT_ROLE:
-            numbers = {
-                0: fill.occurred_at,
-                6: float(fill.quantity),
-                7: float(fill.price),
-                8: float(fill.fee),
-            }
-            return numbers.get(column, self._text(order, fill, column))
+            key = _fill_sort_key(fill, column)
+            return self._text(order, fill, column) if key is None else key
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(order, fill, column)
         return None
@@ -451,9 +481,7 @@ class FillsModel(QAbstractTableModel):
     def _text(self, order: OrderAggregate, fill: Fill, column: int) -> str:
         ticket = order.ticket
         assert ticket is not None
-        instrument = self._instruments.get(ticket.instrument)
-        price = decimals_of(instrument.tick_size) if instrument else 2
-        lot = decimals_of(instrument.lot_size) if instrument else 0
+        price, lot = places_of(self._instruments, ticket.instrument)
         texts = (
             clock_time(fill.occurred_at),
             fill.venue,
