@@ -240,11 +240,17 @@ class OrdersModel(QAbstractItemModel):
     # --- structure ----------------------------------------------------------------------------
 
     def index(self, row: int, column: int, parent: Index = NO_INDEX) -> QModelIndex:
-        if not self.hasIndex(row, column, parent):
+        # Bounds checked here rather than by hasIndex(): views and proxies ask for every row.
+        if not 0 <= column < len(ORDER_HEADERS) or row < 0:
             return QModelIndex()
         if not parent.isValid():
-            return self.createIndex(row, column, 0)
-        return self.createIndex(row, column, self._position(parent.row()) + 1)
+            return self.createIndex(row, column, 0) if row < len(self._ids) else QModelIndex()
+        if parent.internalId() != 0 or parent.column() != 0:
+            return QModelIndex()
+        position = self._position(parent.row())
+        if row >= len(self._children[self._ids[position]]):
+            return QModelIndex()
+        return self.createIndex(row, column, position + 1)
 
     def parent(self, child: Index = NO_INDEX) -> QModelIndex:  # type: ignore[override]
         if not child.isValid() or child.internalId() == 0:
