@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -159,6 +160,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _window(config: DeskConfig, args: argparse.Namespace, demo_rate: float | None) -> int:
+    if not _has_display():
+        print(
+            "blotter: error: no display to open the desk window on; set DISPLAY (or "
+            "WAYLAND_DISPLAY), or QT_QPA_PLATFORM=offscreen together with --screenshot FILE, "
+            "or run `blotter headless`",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     # Qt is imported only for the window: every other command runs without it.
     from blotter.ui.app import AppOptions, run_app
 
@@ -166,6 +175,13 @@ def _window(config: DeskConfig, args: argparse.Namespace, demo_rate: float | Non
         desk=config, demo_rate=demo_rate, screenshot=args.screenshot, after=args.after
     )
     return run_app(options)
+
+
+def _has_display() -> bool:
+    """Whether Qt can show a window here (Linux without X or Wayland aborts inside Qt)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
 def _positive_float(text: str) -> float:

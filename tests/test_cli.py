@@ -205,3 +205,14 @@ def test_rebuild_derives_the_projections_again_and_replay_agrees(
     assert "60 orders" in rebuilt.stdout
     replayed = run("replay", "--db", f"sqlite:///{copy}")
     assert replayed.returncode == 0, replayed.stdout
+
+
+def test_the_window_without_a_display_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    result = run("demo")
+    assert result.returncode == 2
+    assert result.stderr.startswith("blotter: error: no display to open the desk window on")
+    assert result.stderr.count("\n") == 1
