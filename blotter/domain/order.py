@@ -82,35 +82,24 @@ class Fill(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     seq: int  # the fill event's place in the log: fills of many orders fold in this order
 
 
-class ChildOrder:
-    """One slice of the parent sent to one venue."""
+class ChildOrder(msgspec.Struct, gc=False, eq=False):
+    """One slice of the parent sent to one venue.
 
-    __slots__ = (
-        "canceled",
-        "child_id",
-        "client_order_id",
-        "filled",
-        "notional",
-        "quantity",
-        "state",
-        "updated_at",
-        "venue",
-        "venue_order_id",
-    )
+    Not tracked by the garbage collector (``gc=False``; it holds no references that could
+    form a cycle): a ledger holds one per slice ever routed, and every full collection would
+    walk them all. ``eq=False`` keeps comparison by identity, as for any mutable object.
+    """
 
-    def __init__(
-        self, child_id: str, client_order_id: str, venue: str, quantity: Decimal, at: int
-    ) -> None:
-        self.child_id = child_id
-        self.client_order_id = client_order_id
-        self.venue = venue
-        self.quantity = quantity
-        self.filled = ZERO
-        self.canceled = ZERO
-        self.notional = ZERO
-        self.state = cast(OrderState, CHILD_ORDER.initial)
-        self.venue_order_id: str | None = None
-        self.updated_at = at
+    child_id: str
+    client_order_id: str
+    venue: str
+    quantity: Decimal
+    updated_at: int
+    filled: Decimal = ZERO
+    canceled: Decimal = ZERO
+    notional: Decimal = ZERO
+    state: OrderState = cast(OrderState, CHILD_ORDER.initial)
+    venue_order_id: str | None = None
 
     @property
     def leaves(self) -> Decimal:

@@ -119,7 +119,7 @@ def position_from_row(row: Any) -> Position:
 
 def stream_row(last: Event) -> Row:
     """The streams table's row for a stream whose latest event is ``last``."""
-    return (last.stream_id, type(last.payload).STREAM.value, last.stream_version, last.seq)
+    return (last.stream_id, type(last.payload).STREAM._value_, last.stream_version, last.seq)
 
 
 def alert_row(alert: Alert) -> Row:
