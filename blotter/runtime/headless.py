@@ -36,6 +36,7 @@ class HeadlessOptions(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 0
     concurrency: int = 1
     disconnects: bool = False  # the venues' random disconnects (timed by the wall clock)
+    measure_work: bool = True  # the OMS's CPU per order in the summary (costs a little)
 
 
 class Progress(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,7 +121,12 @@ def _desk_config(options: HeadlessOptions) -> DeskConfig:
         db_url=options.db_url,
         seed=options.seed,
         random_disconnects=options.disconnects,
-        oms=OmsConfig(settlement_delay=0.2, settlement_retry=0.1, settlement_attempts=3),
+        oms=OmsConfig(
+            settlement_delay=0.2,
+            settlement_retry=0.1,
+            settlement_attempts=3,
+            measure_work=options.measure_work,
+        ),
     )
 
 
