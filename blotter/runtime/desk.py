@@ -75,6 +75,9 @@ class Desk:
                 (v, i) for v in venues for i in v.profile.instruments
             )
         ]
+        self._quoting: dict[str, SyntheticMarket] = {}  # each symbol's first market
+        for market in self.markets:
+            self._quoting.setdefault(market.symbol, market)
         self.instruments: dict[str, Instrument] = {
             i.symbol: i for v in venues for i in v.profile.instruments
         }
@@ -137,7 +140,7 @@ class Desk:
 
     def mid(self, symbol: str) -> Decimal:
         """The instrument's mid on the first venue that lists it."""
-        return next(m.mid for m in self.markets if m.symbol == symbol)
+        return self._quoting[symbol].mid
 
     def end_session(self) -> None:
         """The close at every venue: DAY orders expire."""

@@ -554,6 +554,12 @@ class SqlEventStore:
         with self._reading() as conn:
             return {t.name: conn.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
 
+    def count(self, table_name: str) -> int:
+        """Rows in one table of the log or the projections (``alerts``, say)."""
+        table = schema.metadata.tables[table_name]
+        with self._reading() as conn:
+            return conn.scalar(select(func.count()).select_from(table)) or 0
+
     def rows(self, table_name: str) -> list[dict[str, Any]]:
         table = schema.metadata.tables[table_name]
         with self._reading() as conn:

@@ -378,6 +378,10 @@ class MainWindow(QMainWindow):
         self.halted = QLabel()
         self.halted.setObjectName("halted")
         bar.addPermanentWidget(self.halted)
+        self.alerts = QLabel("alerts: 0")
+        self.alerts.setObjectName("alerts")
+        bar.addPermanentWidget(self.alerts)
+        self._ticks = 0
 
     # --- live updates -------------------------------------------------------------------------
 
@@ -394,7 +398,11 @@ class MainWindow(QMainWindow):
             self._highlights.start()
 
     def _tick(self) -> None:
-        """Twice a second: venue health, activity and store lag in the status bar."""
+        """Twice a second: venue health, activity and store lag in the status bar (and every
+        two seconds the alerts count, read from the store off the loop)."""
+        self._ticks += 1
+        if self._ticks % 4 == 1:
+            self.run(self._count_alerts(), "count alerts")
         for name, gateway in self.desk.gateways.items():
             health = gateway.health
             label = self.venue_labels[name]
@@ -547,6 +555,10 @@ class MainWindow(QMainWindow):
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.run(self.desk.oms.cancel_all(scope, actor=self.actor), "cancel all")
+
+    async def _count_alerts(self) -> None:
+        count = await asyncio.to_thread(self.desk.store.count, "alerts")
+        self.alerts.setText(f"alerts: {count}")
 
     def toggle_kill(self) -> None:
         """Engage the kill switch, or release it; either asks for a reason first."""

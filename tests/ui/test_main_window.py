@@ -265,6 +265,7 @@ def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
         assert "fat finger on the desk" in dialog.outcome.text()
         window._tick()
         assert window.halted.text() == "TRADING HALTED by trader"
+        await session.until(lambda: window.alerts.text() == "alerts: 1")  # the kill, critical
         window.kill_switch.trigger()
         await session.until(lambda: oms.halt is None)
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
