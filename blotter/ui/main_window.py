@@ -103,9 +103,9 @@ class OrdersFilter(QSortFilterProxyModel):
         super().__init__()
         self.setSourceModel(orders)
         self.setSortRole(SORT_ROLE)
-        # Live sort: new orders land where the sort puts them (newest first by default); the
-        # coalesced updates keep rows from moving more than ~30 times a second.
-        self.setDynamicSortFilter(True)
+        # Re-filtering and re-sorting on every change costs a Python call per changed row;
+        # it is on only while a filter or a sort is (see ``_dynamic``).
+        self.setDynamicSortFilter(False)
         self._states: frozenset[OrderState] | None = None
         self._text = ""
 
@@ -114,6 +114,15 @@ class OrdersFilter(QSortFilterProxyModel):
 
     def set_text(self, text: str) -> None:
         self._refilter(lambda: setattr(self, "_text", text.strip().lower()))
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        super().sort(column, order)
+        self._dynamic()
+
+    def _dynamic(self) -> None:
+        """Keep rows filtered and sorted live while a filter or a sort asks for it."""
+        active = self._states is not None or bool(self._text) or self.sortColumn() >= 0
+        self.setDynamicSortFilter(active)
 
     def _refilter(self, change: Callable[[], None]) -> None:
         """Apply a filter change the way this Qt wants it (invalidateFilter is deprecated
@@ -125,6 +134,7 @@ class OrdersFilter(QSortFilterProxyModel):
         else:
             change()
             self.invalidateFilter()
+        self._dynamic()
 
     def filterAcceptsRow(
         self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex

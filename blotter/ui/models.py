@@ -195,12 +195,20 @@ class OrdersModel(QAbstractItemModel):
     def refresh(self, order_ids: Iterable[Hashable]) -> None:
         """Apply one coalesced batch of changed orders: new rows, new children, new values."""
         now = time.monotonic()
-        fresh = [o for o in order_ids if isinstance(o, str) and o not in self._positions]
-        for order_id in order_ids:
-            if isinstance(order_id, str) and order_id in self._positions:
-                self._update(order_id)
-                self._changed_at[order_id] = now
-        fresh = [o for o in fresh if o in self._orders and self._orders[o].ticket is not None]
+        known = [o for o in order_ids if isinstance(o, str) and o in self._positions]
+        fresh = [
+            o
+            for o in order_ids
+            if isinstance(o, str)
+            and o not in self._positions
+            and o in self._orders
+            and self._orders[o].ticket is not None
+        ]
+        rows = []
+        for order_id in known:
+            rows.append(self._update_children(order_id))
+            self._changed_at[order_id] = now
+        self._rows_changed(rows)
         if fresh:
             self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)  # the newest go on top
             for order_id in fresh:
@@ -210,22 +218,34 @@ class OrdersModel(QAbstractItemModel):
                 self._changed_at[order_id] = now
             self.endInsertRows()
 
-    def _update(self, order_id: str) -> None:
+    def _update_children(self, order_id: str) -> int:
+        """Show the order's new children and announce its children's changes; its row."""
         row = self._row(self._positions[order_id])
         shown = self._children[order_id]
-        current = list(self._orders[order_id].children)
+        current = self._orders[order_id].children
         if len(current) > len(shown):
             parent = self.index(row, 0)
             self.beginInsertRows(parent, len(shown), len(current) - 1)
-            self._children[order_id] = current
+            self._children[order_id] = list(current)
             self.endInsertRows()
-        last = self.columnCount() - 1
-        self.dataChanged.emit(self.index(row, 0), self.index(row, last))
         if current:
             parent = self.index(row, 0)
+            last = self.columnCount() - 1
             self.dataChanged.emit(
                 self.index(0, 0, parent), self.index(len(current) - 1, last, parent)
             )
+        return row
+
+    def _rows_changed(self, rows: list[int]) -> None:
+        """One dataChanged per run of adjacent rows, not one per order: the most active
+        orders are the newest, at the top, so a batch is mostly a few runs."""
+        last = self.columnCount() - 1
+        rows.sort()
+        start = 0
+        for i in range(1, len(rows) + 1):
+            if i == len(rows) or rows[i] != rows[i - 1] + 1:
+                self.dataChanged.emit(self.index(rows[start], 0), self.index(rows[i - 1], last))
+                start = i
 
     def expire_highlights(self) -> bool:
         """Drop highlights that are over; True if any row still shows one."""
@@ -233,8 +253,7 @@ class OrdersModel(QAbstractItemModel):
         over = [o for o, at in self._changed_at.items() if at < cutoff]
         for order_id in over:
             del self._changed_at[order_id]
-            row = self._row(self._positions[order_id])
-            self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
+        self._rows_changed([self._row(self._positions[o]) for o in over])
         return bool(self._changed_at)
 
     # --- structure ----------------------------------------------------------------------------
