@@ -91,6 +91,7 @@ QUICK_FILTERS = {
     "Rejected": frozenset({OrderState.REJECTED}),
 }
 SETTINGS_VERSION = 1
+ARRIVALS_PER_SECOND = 4
 DEFAULT_SIZE = (1560, 900)
 ORDER_COLUMN_WIDTHS = (118, 205, 100, 85, 45, 95, 75, 85, 75, 75, 95, 135, 90, 100)
 FILL_COLUMN_WIDTHS = (100, 60, 115, 205, 85, 45, 70, 80, 70, 70)
@@ -194,6 +195,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.orders_dock, self.fills_dock], [560, 340], Qt.Orientation.Vertical)
         self._default_state = self.saveState(SETTINGS_VERSION)
         self._changes = Coalescer(self._apply_changes, self)
+        # New orders join the blotter a few times a second: each batch of new top-level rows
+        # makes the tree lay out every row again, which grows with the book.
+        self._arrivals = Coalescer(self._apply_changes, self, rate=ARRIVALS_PER_SECOND)
         self._highlights = QTimer(self)  # one more pass once the latest highlights are over
         self._highlights.setSingleShot(True)
         self._highlights.setInterval(300)
@@ -396,7 +400,11 @@ class MainWindow(QMainWindow):
     # --- live updates -------------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        self._changes.mark(event.stream_id)
+        stream = event.stream_id
+        if self.orders.shows(stream):
+            self._changes.mark(stream)
+        else:
+            self._arrivals.mark(stream)
 
     def _apply_changes(self, streams: set[Hashable]) -> None:
         orders = self.desk.oms.orders

@@ -177,6 +177,10 @@ class OrdersModel(QAbstractItemModel):
         self._changed_at: dict[str, float] = {}
         self.reload()
 
+    def shows(self, order_id: str) -> bool:
+        """Whether the order has its row already."""
+        return order_id in self._positions
+
     def _row(self, position: int) -> int:
         return len(self._ids) - 1 - position
 
