@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,8 @@ QUICK_FILTERS = {
 }
 SETTINGS_VERSION = 1
 ARRIVALS_PER_SECOND = 4
+ALL_ACCOUNTS = "All accounts"
+ALL_INSTRUMENTS = "All instruments"
 DEFAULT_SIZE = (1560, 900)
 ORDER_COLUMN_WIDTHS = (118, 205, 100, 85, 45, 95, 75, 85, 75, 75, 95, 135, 90, 100)
 FILL_COLUMN_WIDTHS = (100, 60, 115, 205, 85, 45, 70, 80, 70, 70)
@@ -109,6 +111,8 @@ class OrdersFilter(QSortFilterProxyModel):
         self.setDynamicSortFilter(False)
         self._states: frozenset[OrderState] | None = None
         self._text = ""
+        self._account: str | None = None
+        self._instrument: str | None = None
 
     def set_states(self, states: frozenset[OrderState] | None) -> None:
         self._refilter(lambda: setattr(self, "_states", states))
@@ -116,13 +120,21 @@ class OrdersFilter(QSortFilterProxyModel):
     def set_text(self, text: str) -> None:
         self._refilter(lambda: setattr(self, "_text", text.strip().lower()))
 
+    def set_account(self, account: str | None) -> None:
+        self._refilter(lambda: setattr(self, "_account", account))
+
+    def set_instrument(self, instrument: str | None) -> None:
+        self._refilter(lambda: setattr(self, "_instrument", instrument))
+
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         super().sort(column, order)
         self._dynamic()
 
     def _dynamic(self) -> None:
         """Keep rows filtered and sorted live while a filter or a sort asks for it."""
-        active = self._states is not None or bool(self._text) or self.sortColumn() >= 0
+        filtering = self._states is not None or bool(self._text)
+        narrowed = self._account is not None or self._instrument is not None
+        active = filtering or narrowed or self.sortColumn() >= 0
         self.setDynamicSortFilter(active)
 
     def _refilter(self, change: Callable[[], None]) -> None:
@@ -147,11 +159,15 @@ class OrdersFilter(QSortFilterProxyModel):
         order = model.order_at(model.index(source_row, 0))
         if order is None or order.ticket is None:
             return False
+        ticket = order.ticket
         if self._states is not None and order.state not in self._states:
+            return False
+        if self._account is not None and ticket.account != self._account:
+            return False
+        if self._instrument is not None and ticket.instrument != self._instrument:
             return False
         if not self._text:
             return True
-        ticket = order.ticket
         haystack = f"{order.order_id} {ticket.account} {ticket.instrument} {ticket.side}"
         return self._text in haystack.lower()
 
@@ -186,6 +202,7 @@ class MainWindow(QMainWindow):
         self.fills = FillsModel(desk.instruments, self)
         self.fills.load(oms.orders.values())
         self.proxy = OrdersFilter(self.orders)
+        self._accounts: set[str] = set()
         self._build_orders_dock()
         self._build_fills_dock()
         self._build_details_dock()
@@ -205,6 +222,7 @@ class MainWindow(QMainWindow):
         self.bus = BusAdapter(self)
         self.bus.arrived.connect(self._on_event)
         self.bus.start(oms.bus)
+        self._learn_accounts(oms.orders.values())
         self._restore_settings()
         self._apply_theme()
         self._ticker = QTimer(self)
@@ -245,12 +263,17 @@ class MainWindow(QMainWindow):
         self.quick.currentTextChanged.connect(
             lambda name: self.proxy.set_states(QUICK_FILTERS[name])
         )
+        self.account_filter = _choice(ALL_ACCOUNTS, self.proxy.set_account)
+        self.instrument_filter = _choice(ALL_INSTRUMENTS, self.proxy.set_instrument)
+        self.instrument_filter.addItems(sorted(self.desk.instruments))
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search order id, account, instrument…")
         self.search.textChanged.connect(self.proxy.set_text)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Show"))
         bar.addWidget(self.quick)
+        bar.addWidget(self.account_filter)
+        bar.addWidget(self.instrument_filter)
         bar.addWidget(self.search, 1)
         panel = QWidget()
         layout = QVBoxLayout(panel)
@@ -408,12 +431,26 @@ class MainWindow(QMainWindow):
 
     def _apply_changes(self, streams: set[Hashable]) -> None:
         orders = self.desk.oms.orders
+        self._learn_accounts(orders[s] for s in streams if isinstance(s, str) and s in orders)
         self.orders.refresh(streams)
         self.fills.refresh(orders[s] for s in streams if isinstance(s, str) and s in orders)
         if self._selected is not None and self._selected in streams:
             self._show_order(self._selected)
         if self.orders.expire_highlights():
             self._highlights.start()
+
+    def _learn_accounts(self, orders: Iterable[OrderAggregate]) -> None:
+        """Offer every account seen in the account filter, in order."""
+        fresh = {o.ticket.account for o in orders if o.ticket} - self._accounts
+        if not fresh:
+            return
+        self._accounts |= fresh
+        chosen = self.account_filter.currentText()
+        self.account_filter.blockSignals(True)  # the choice stays what it was
+        self.account_filter.clear()
+        self.account_filter.addItems([ALL_ACCOUNTS, *sorted(self._accounts)])
+        self.account_filter.setCurrentText(chosen)
+        self.account_filter.blockSignals(False)
 
     def _tick(self) -> None:
         """Twice a second: venue health, activity and store lag in the status bar (and every
@@ -718,6 +755,9 @@ class MainWindow(QMainWindow):
             self.restoreState(state, SETTINGS_VERSION)
         if columns is not None:
             self.tree.header().restoreState(columns)
+        for name, combo in self._filter_combos().items():
+            combo.setCurrentText(str(self.settings.value(name, combo.itemText(0))))
+        self.search.setText(str(self.settings.value("search", "")))
         self.dark = self.settings.value("theme", "dark") == "dark"
         self.toggle_theme.setChecked(not self.dark)
 
@@ -726,6 +766,16 @@ class MainWindow(QMainWindow):
         self.settings.setValue("state", self.saveState(SETTINGS_VERSION))
         self.settings.setValue("orderColumns", self.tree.header().saveState())
         self.settings.setValue("theme", "dark" if self.dark else "light")
+        for name, combo in self._filter_combos().items():
+            self.settings.setValue(name, combo.currentText())
+        self.settings.setValue("search", self.search.text())
+
+    def _filter_combos(self) -> dict[str, QComboBox]:
+        return {
+            "quickFilter": self.quick,
+            "accountFilter": self.account_filter,
+            "instrumentFilter": self.instrument_filter,
+        }
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
@@ -738,6 +788,15 @@ class MainWindow(QMainWindow):
         await self.bus.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _choice(everything: str, choose: Callable[[str | None], None]) -> QComboBox:
+    """A filter's drop-down: ``everything`` first (no filter), then the values."""
+    combo = QComboBox()
+    combo.addItem(everything)
+    combo.setMinimumContentsLength(12)
+    combo.currentTextChanged.connect(lambda text: choose(None if text == everything else text))
+    return combo
 
 
 def _working(order: OrderAggregate) -> bool:

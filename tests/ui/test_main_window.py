@@ -273,3 +273,31 @@ def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
         await session.until(lambda: acknowledged(window) == 1)
 
     session.run(scenario())
+
+
+def test_account_and_instrument_filters_narrow_the_blotter_and_are_kept(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        for number, account in enumerate(("ACC-ALPHA", "ACC-BRAVO", "ACC-BRAVO")):
+            await window.desk.oms.submit(resting(number, account))
+        await session.until(lambda: window.proxy.rowCount() == 3)
+        await session.until(lambda: window.account_filter.count() == 3)  # all, alpha, bravo
+        window.account_filter.setCurrentText("ACC-BRAVO")
+        assert window.proxy.rowCount() == 2
+        window.instrument_filter.setCurrentText("MSFT")
+        assert window.proxy.rowCount() == 0
+        window.instrument_filter.setCurrentText("All instruments")
+        window.quick.setCurrentText("Working")
+        assert window.proxy.rowCount() == 2
+        await session.close()
+        # The new session's venues never held these resting orders: recovery closes them.
+        reopened = await session.open()
+        assert reopened.account_filter.currentText() == "ACC-BRAVO"
+        assert reopened.quick.currentText() == "Working"
+        assert reopened.proxy.rowCount() == 0
+        reopened.quick.setCurrentText("Canceled")
+        assert reopened.proxy.rowCount() == 2
+
+    session.run(scenario())
