@@ -78,6 +78,8 @@ async def _demo(driver: FlowDriver, window: MainWindow, rate: float) -> None:
 
 def _select_latest_filled(window: MainWindow) -> None:
     """For a screenshot: show the details of an order with fills (the latest), if any."""
-    orders = [o for o in window.desk.oms.orders.values() if o.fills]
+    orders = [
+        o for o in window.desk.oms.orders.values() if o.fills and window.orders.shows(o.order_id)
+    ]
     if orders:
         window.select_order(max(orders, key=lambda o: o.updated_at).order_id)

@@ -200,14 +200,17 @@ class OrdersModel(QAbstractItemModel):
         """Apply one coalesced batch of changed orders: new rows, new children, new values."""
         now = time.monotonic()
         known = [o for o in order_ids if isinstance(o, str) and o in self._positions]
-        fresh = [
-            o
-            for o in order_ids
-            if isinstance(o, str)
-            and o not in self._positions
-            and o in self._orders
-            and self._orders[o].ticket is not None
-        ]
+        fresh = sorted(  # a batch arrives as a set: keep the rows in the orders' own order
+            (
+                o
+                for o in order_ids
+                if isinstance(o, str)
+                and o not in self._positions
+                and o in self._orders
+                and self._orders[o].ticket is not None
+            ),
+            key=lambda o: self._orders[o].created_at,
+        )
         rows = []
         for order_id in known:
             rows.append(self._update_children(order_id))
@@ -476,6 +479,7 @@ class FillsModel(QAbstractTableModel):
             fresh.extend((order, f) for f in order.fills[shown:])
             self._seen[order.order_id] = len(order.fills)
         if fresh:
+            fresh.sort(key=lambda pair: pair[1].occurred_at)  # the batch came order by order
             self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)  # the newest go on top
             self._fills.extend(fresh)
             self.endInsertRows()
