@@ -104,6 +104,7 @@ class OrdersFilter(QSortFilterProxyModel):
 
     def __init__(self, orders: OrdersModel) -> None:
         super().__init__()
+        self._orders = orders
         self.setSourceModel(orders)
         self.setSortRole(SORT_ROLE)
         # Re-filtering and re-sorting on every change costs a Python call per changed row;
@@ -127,6 +128,8 @@ class OrdersFilter(QSortFilterProxyModel):
         self._refilter(lambda: setattr(self, "_instrument", instrument))
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if column >= 0:
+            self._orders.fetch_all()  # a sort orders the whole book, not the rows fetched
         super().sort(column, order)
         self._dynamic()
 
@@ -140,6 +143,7 @@ class OrdersFilter(QSortFilterProxyModel):
     def _refilter(self, change: Callable[[], None]) -> None:
         """Apply a filter change the way this Qt wants it (invalidateFilter is deprecated
         from 6.10, whose begin/endFilterChange 6.8 and 6.9 lack)."""
+        self._orders.fetch_all()  # a filter looks through the whole book
         if hasattr(QSortFilterProxyModel, "endFilterChange"):
             self.beginFilterChange()
             change()
@@ -196,9 +200,12 @@ class MainWindow(QMainWindow):
         self.setObjectName("desk")
         self.setDockNestingEnabled(True)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.dark = True
+        # The theme goes on before any widget exists: set later, it would polish every widget
+        # again and make the blotter lay out all its rows a second time (seconds at 100,000).
+        self.dark = self.settings.value("theme", "dark") == "dark"
+        self.setStyleSheet(stylesheet(dark=self.dark))
         oms = desk.oms
-        self.orders = OrdersModel(oms.orders, desk.instruments, DARK, self)
+        self.orders = OrdersModel(oms.orders, desk.instruments, DARK if self.dark else LIGHT, self)
         self.fills = FillsModel(desk.instruments, self)
         self.fills.load(oms.orders.values())
         self.proxy = OrdersFilter(self.orders)
@@ -224,7 +231,6 @@ class MainWindow(QMainWindow):
         self.bus.start(oms.bus)
         self._learn_accounts(oms.orders.values())
         self._restore_settings()
-        self._apply_theme()
         self._ticker = QTimer(self)
         self._ticker.timeout.connect(self._tick)
         self._ticker.start(500)
@@ -758,7 +764,6 @@ class MainWindow(QMainWindow):
         for name, combo in self._filter_combos().items():
             combo.setCurrentText(str(self.settings.value(name, combo.itemText(0))))
         self.search.setText(str(self.settings.value("search", "")))
-        self.dark = self.settings.value("theme", "dark") == "dark"
         self.toggle_theme.setChecked(not self.dark)
 
     def save_settings(self) -> None:

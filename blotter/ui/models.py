@@ -24,6 +24,7 @@ from blotter.domain.workflows import ORDER, OrderState
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ORDER_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 HIGHLIGHT_SECONDS = 0.8
+FETCH_ROWS = 2_000  # orders given rows at a time as the blotter scrolls
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 
@@ -175,11 +176,15 @@ class OrdersModel(QAbstractItemModel):
         self._positions: dict[str, int] = {}
         self._children: dict[str, list[str]] = {}  # order id -> child ids shown
         self._changed_at: dict[str, float] = {}
+        self._shown = 0  # rows the view has: the newest orders first
         self.reload()
 
     def shows(self, order_id: str) -> bool:
-        """Whether the order has its row already."""
+        """Whether the order is known to the blotter (its row may wait to be fetched)."""
         return order_id in self._positions
+
+    def _fetched(self, row: int) -> bool:
+        return 0 <= row < self._shown
 
     def _row(self, position: int) -> int:
         return len(self._ids) - 1 - position
@@ -194,7 +199,30 @@ class OrdersModel(QAbstractItemModel):
         self._ids = [o for o, order in self._orders.items() if order.ticket is not None]
         self._positions = {order_id: pos for pos, order_id in enumerate(self._ids)}
         self._children = {o: list(self._orders[o].children) for o in self._ids}
+        self._shown = min(len(self._ids), FETCH_ROWS)
         self.endResetModel()
+
+    # Only the newest orders get rows at first; older ones as the view scrolls down to them
+    # (or all of them when a filter needs them): a tree lays out every row it has, and with
+    # 100,000 that is seconds.
+
+    def canFetchMore(self, parent: Index = NO_INDEX) -> bool:
+        return not parent.isValid() and self._shown < len(self._ids)
+
+    def fetchMore(self, parent: Index = NO_INDEX) -> None:
+        if parent.isValid():
+            return
+        more = min(FETCH_ROWS, len(self._ids) - self._shown)
+        if more <= 0:
+            return
+        self.beginInsertRows(QModelIndex(), self._shown, self._shown + more - 1)
+        self._shown += more
+        self.endInsertRows()
+
+    def fetch_all(self) -> None:
+        """Give every order its row (before filtering the whole book)."""
+        while self.canFetchMore():
+            self.fetchMore()
 
     def refresh(self, order_ids: Iterable[Hashable]) -> None:
         """Apply one coalesced batch of changed orders: new rows, new children, new values."""
@@ -213,8 +241,10 @@ class OrdersModel(QAbstractItemModel):
         )
         rows = []
         for order_id in known:
-            rows.append(self._update_children(order_id))
-            self._changed_at[order_id] = now
+            row = self._update_children(order_id)
+            if row is not None:
+                rows.append(row)
+                self._changed_at[order_id] = now
         self._rows_changed(rows)
         if fresh:
             self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)  # the newest go on top
@@ -223,13 +253,18 @@ class OrdersModel(QAbstractItemModel):
                 self._ids.append(order_id)
                 self._children[order_id] = list(self._orders[order_id].children)
                 self._changed_at[order_id] = now
+            self._shown += len(fresh)
             self.endInsertRows()
 
-    def _update_children(self, order_id: str) -> int:
-        """Show the order's new children and announce its children's changes; its row."""
+    def _update_children(self, order_id: str) -> int | None:
+        """Show the order's new children and announce its children's changes; its row, or
+        None when the order's row is not fetched yet."""
         row = self._row(self._positions[order_id])
         shown = self._children[order_id]
         current = self._orders[order_id].children
+        if not self._fetched(row):
+            self._children[order_id] = list(current)
+            return None
         if len(current) > len(shown):
             parent = self.index(row, 0)
             self.beginInsertRows(parent, len(shown), len(current) - 1)
@@ -260,7 +295,8 @@ class OrdersModel(QAbstractItemModel):
         over = [o for o, at in self._changed_at.items() if at < cutoff]
         for order_id in over:
             del self._changed_at[order_id]
-        self._rows_changed([self._row(self._positions[o]) for o in over])
+        rows = [self._row(self._positions[o]) for o in over]
+        self._rows_changed([row for row in rows if self._fetched(row)])
         return bool(self._changed_at)
 
     # --- structure ----------------------------------------------------------------------------
@@ -270,7 +306,7 @@ class OrdersModel(QAbstractItemModel):
         if not 0 <= column < len(ORDER_HEADERS) or row < 0:
             return QModelIndex()
         if not parent.isValid():
-            return self.createIndex(row, column, 0) if row < len(self._ids) else QModelIndex()
+            return self.createIndex(row, column, 0) if row < self._shown else QModelIndex()
         if parent.internalId() != 0 or parent.column() != 0:
             return QModelIndex()
         position = self._position(parent.row())
@@ -285,7 +321,7 @@ class OrdersModel(QAbstractItemModel):
 
     def rowCount(self, parent: Index = NO_INDEX) -> int:
         if not parent.isValid():
-            return len(self._ids)
+            return self._shown
         if parent.internalId() != 0 or parent.column() != 0:
             return 0
         return len(self._children[self._ids[self._position(parent.row())]])
