@@ -342,6 +342,8 @@ class MainWindow(QMainWindow):
         )
         self.splitDockWidget(self.fills_dock, self.details_dock, Qt.Orientation.Horizontal)
         self._selected: str | None = None
+        self._history_reads: set[str] = set()  # histories being read, one read per order
+        self._history_stale: set[str] = set()  # changed while being read
 
     def _action(
         self,
@@ -425,6 +427,7 @@ class MainWindow(QMainWindow):
         self.alerts.setObjectName("alerts")
         bar.addPermanentWidget(self.alerts)
         self._ticks = 0
+        self._open_orders = 0
 
     # --- live updates -------------------------------------------------------------------------
 
@@ -477,16 +480,15 @@ class MainWindow(QMainWindow):
         self.halted.setVisible(halt is not None)
         self.kill_switch.setChecked(halt is not None)
         self.kill_switch.setText("Re-enable trading…" if halt else "Kill switch…")
-        orders = oms.orders.values()
-        open_orders = sum(1 for o in orders if _working(o))
-        fills = sum(len(o.fills) for o in orders)
-        count_orders, count_fills = len(oms.orders), fills
+        if self._ticks % 4 == 1:  # a walk over every order: every two seconds, not each tick
+            self._open_orders = sum(1 for o in oms.orders.values() if _working(o))
+        count_orders, count_fills = len(oms.orders), self.fills.rowCount()
         rate_orders = (count_orders - self._counts[0]) * 2
         rate_fills = (count_fills - self._counts[1]) * 2
         self._counts = (count_orders, count_fills)
         self.activity.setText(
-            f"{rate_orders} orders/s · {rate_fills} fills/s · {open_orders} open · "
-            f"{len(oms.orders)} orders · store lag {oms.events_recorded - oms.events_durable} "
+            f"{rate_orders} orders/s · {rate_fills} fills/s · {self._open_orders} open · "
+            f"{count_orders} orders · store lag {oms.events_recorded - oms.events_durable} "
             "events"
         )
 
@@ -505,13 +507,35 @@ class MainWindow(QMainWindow):
             self.details_dock.raise_()
 
     def _show_order(self, order_id: str) -> None:
-        """The header of the order and its full history, exactly as the store holds it."""
+        """The header of the order now, and its full history as the store holds it, read off
+        the loop (a selected order that keeps changing would otherwise read the disk on it)."""
         self._selected = order_id
         order = self.desk.oms.orders.get(order_id)
         if order is None or order.ticket is None:
             return
         self.header.setText(_header_text(order))
-        history = self.desk.store.read_stream(order_id)
+        if order_id in self._history_reads:
+            self._history_stale.add(order_id)  # read it again once this read is back
+        else:
+            self._history_reads.add(order_id)
+            self.run(self._load_history(order_id), f"history {order_id}")
+        self.order_selected.emit(order_id)
+
+    async def _load_history(self, order_id: str) -> None:
+        while True:
+            self._history_stale.discard(order_id)
+            try:
+                history = await asyncio.to_thread(self.desk.store.read_stream, order_id)
+            except BaseException:
+                self._history_reads.discard(order_id)
+                raise
+            if order_id == self._selected:
+                self._fill_history(history)
+            if order_id not in self._history_stale:
+                self._history_reads.discard(order_id)
+                return
+
+    def _fill_history(self, history: list[Event]) -> None:
         self.timeline.show_history(history)
         self.history.setRowCount(len(history))
         for row, event in enumerate(history):
@@ -526,7 +550,6 @@ class MainWindow(QMainWindow):
             for column, text in enumerate(cells):
                 self.history.setItem(row, column, QTableWidgetItem(text))
         self.history.resizeColumnsToContents()
-        self.order_selected.emit(order_id)
 
     def select_order(self, order_id: str) -> None:
         """Select an order's row and show its details (as a click would)."""
