@@ -262,3 +262,14 @@ async def test_the_kill_switch_cancels_everything_and_refuses_orders_until_relea
         await w.oms.release_kill_switch(actor="ops", reason="algo fixed")
         assert (await w.submit(w.ticket("10", "9.00"))).accepted
         assert w.store.read_stream("desk")[-1].type == "KillSwitchReleased"
+
+
+async def test_a_cancel_of_an_unknown_order_names_the_id_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        answer = await w.oms.cancel("no-such-order", actor="alice")
+        assert answer.rejection is not None
+        assert (answer.rejection.field, answer.rejection.value) == ("order_id", "no-such-order")
+        assert answer.rejection.expected == "the id of a known order"
+        assert w.oms.orders == {}
