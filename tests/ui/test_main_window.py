@@ -6,6 +6,7 @@ import csv
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtTest import QTest
@@ -303,5 +304,28 @@ def test_account_and_instrument_filters_narrow_the_blotter_and_are_kept(
         assert reopened.proxy.rowCount() == 0
         reopened.quick.setCurrentText("Canceled")
         assert reopened.proxy.rowCount() == 2
+
+    session.run(scenario())
+
+
+def test_orders_in_flight_at_the_last_close_are_resolved_before_the_window_opens(
+    session: Session,
+) -> None:
+    in_flight = {OrderState.PENDING_SUBMIT, OrderState.SUBMITTED, OrderState.PENDING_CANCEL}
+
+    async def scenario() -> None:
+        window = await session.open()
+        ticket = msgspec.structs.replace(
+            resting(1), instrument="BTC-USD", quantity=D("0.01"), limit_price=D("1000.0")
+        )
+        result = await window.desk.oms.submit(ticket)  # CBSE answers after ~9 ms
+        child = next(iter(window.desk.oms.orders[result.order_id].children.values()))
+        assert child.state in in_flight
+        await session.close()  # before the answer: it is lost with the session
+        reopened = await session.open()  # the venues are new: they never got it
+        children = reopened.desk.oms.orders[result.order_id].children.values()
+        assert all(c.state not in in_flight for c in children)
+        assert reopened.desk.oms.orders[result.order_id].state is OrderState.REJECTED
+        assert reopened.orders.rowCount() == 1
 
     session.run(scenario())
