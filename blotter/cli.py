@@ -195,7 +195,7 @@ def _positive_float(text: str) -> float:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    with SqlEventStore(args.db or default_url(), create=False) as store:
+    with SqlEventStore(args.db or default_url(), create=False, appends=False) as store:
         report = replay(store)
     if args.json:
         print(msgspec.json.encode(_replay_json(report)).decode())
@@ -230,14 +230,14 @@ def _print_replay(report: ReplayReport) -> None:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    with SqlEventStore(args.db or default_url(), create=False) as store:
+    with SqlEventStore(args.db or default_url(), create=False, appends=False) as store:
         written = rebuild(store)
     print("rebuilt from the log: " + ", ".join(f"{n} {t}" for t, n in written.items()))
     return 0
 
 
 def _events(args: argparse.Namespace) -> int:
-    with SqlEventStore(args.db or default_url(), create=False) as store:
+    with SqlEventStore(args.db or default_url(), create=False, appends=False) as store:
         history = store.read_stream(args.stream_id)
     if not history:
         raise StoreError(f"no order, break or escalation with id {args.stream_id!r}")

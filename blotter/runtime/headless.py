@@ -208,7 +208,7 @@ async def _summary(
 
 
 def _check_store(url: str) -> tuple[ReplayCheck, dict[str, int]]:
-    with SqlEventStore(url, create=False) as store:
+    with SqlEventStore(url, create=False, appends=False) as store:
         report = replay(store)
         alerts = Counter(f"{row['severity']} {row['source']}" for row in store.rows("alerts"))
     check = ReplayCheck(

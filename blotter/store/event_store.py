@@ -113,7 +113,11 @@ class _InFlight:
 class SqlEventStore:
     """The ``EventStore`` port on SQLAlchemy. Close it to stop its writer thread."""
 
-    def __init__(self, url: str, *, create: bool = True, migrated: bool = False) -> None:
+    def __init__(
+        self, url: str, *, create: bool = True, migrated: bool = False, appends: bool = True
+    ) -> None:
+        """``appends=False`` for a reader (replay, the CLI's reads): no committer process is
+        started for appends that will never come, and an append is refused."""
         self._writer_engine, self._reader_engine = open_engines(
             url, create=create, migrated=migrated
         )
@@ -124,7 +128,8 @@ class SqlEventStore:
         self._ledger_seq = -1  # the log position the in-memory ledger has folded up to
         self._queue: queue.SimpleQueue[_Append | _Answered | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[Answer | CommitterGone] = queue.SimpleQueue()
-        self._committer = None if self._is_postgres else self._start_committer()
+        self._appends = appends
+        self._committer = self._start_committer() if appends and not self._is_postgres else None
         self._in_flight: deque[_InFlight] = deque()
         self._epoch = 0  # the committer refuses what was prepared in an epoch that failed
         self.commits = 0  # transactions committed, for tests of the group commit
@@ -184,6 +189,8 @@ class SqlEventStore:
     def _enqueue(self, request: _Append) -> None:
         if self._closed:
             raise StoreError("the event store is closed")
+        if not self._appends:
+            raise StoreError("the event store was opened for reading only")
         _check_events(request.stream_id, request.expected_version, request.events)
         self._queue.put(request)
 

@@ -141,7 +141,7 @@ def replay(store: SqlEventStore, workers: int | None = None) -> ReplayReport:
 
 def _replay_shard(url: str, shard: Shard) -> bytes:
     """A worker process: open the store (migrated by the caller), check one shard."""
-    with SqlEventStore(url, create=False, migrated=True) as store:
+    with SqlEventStore(url, create=False, migrated=True, appends=False) as store:
         return _encode_result(_replay_shard_of(store, shard))
 
 

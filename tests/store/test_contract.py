@@ -195,6 +195,16 @@ def test_a_closed_store_refuses_appends(store_url: str) -> None:
         closed.submit("O-1", 0, _filled("O-1"))
 
 
+def test_a_store_opened_for_reading_refuses_appends_and_reads(store_url: str) -> None:
+    events = _filled("O-1")
+    with SqlEventStore(store_url) as writer:
+        _append_all(writer, events)
+    with SqlEventStore(store_url, create=False, appends=False) as reader:
+        with pytest.raises(StoreError, match="opened for reading only"):
+            reader.submit("O-2", 0, _filled("O-2"))
+        assert [e.event_id for e in reader.read_stream("O-1")] == [e.event_id for e in events]
+
+
 def test_a_failing_writer_fails_the_batch_and_keeps_serving(
     store: SqlEventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
