@@ -169,6 +169,11 @@ class OrderAggregate:
     def is_terminal(self) -> bool:
         return self.state in ORDER.terminal
 
+    @property
+    def is_working(self) -> bool:
+        """Still open in the market: neither finished nor filled (awaiting settlement)."""
+        return self.state not in ORDER.terminal and self.state is not S.FILLED
+
     def knows_exec(self, exec_id: str) -> bool:
         """Whether a fill with this venue execution id is already booked on the order."""
         return exec_id in self._exec_ids

@@ -306,7 +306,7 @@ class OrderManager:
                     expected="the id of a known order",
                 ),
             )
-        if order.is_terminal or order.state is S.FILLED:
+        if not order.is_working:
             return CancelResult(
                 order_id=order_id,
                 state=order.state,
@@ -323,9 +323,10 @@ class OrderManager:
         self, scope: CancelScope, *, actor: str, reason: str = ""
     ) -> list[CancelResult]:
         """Cancel every live order in ``scope``; the answers say which ones were reached."""
-        chosen = [o for o in self.orders.values() if _in_scope(o, scope) and _cancelable(o)]
         why = reason or f"cancel all: {scope.describe()}"
-        cancels = (self.cancel(o.order_id, actor=actor, reason=why) for o in chosen)
+        cancels = (
+            self.cancel(o.order_id, actor=actor, reason=why) for o in self.live_orders(scope)
+        )
         return list(await asyncio.gather(*cancels))
 
     async def engage_kill_switch(self, *, actor: str, reason: str) -> list[CancelResult]:
@@ -891,4 +892,4 @@ def _in_scope(order: OrderAggregate, scope: CancelScope) -> bool:
 
 
 def _cancelable(order: OrderAggregate) -> bool:
-    return not order.is_terminal and order.state is not S.FILLED and not order.cancel_pending
+    return order.is_working and not order.cancel_pending

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from blotter.domain.order import OrderAggregate
-from blotter.domain.workflows import OrderState
 from blotter.oms.manager import OmsConfig
 from blotter.oms.ports import LatencySummary
 from blotter.runtime.desk import Desk, DeskConfig
@@ -170,9 +169,7 @@ def _progress(driver: FlowDriver, elapsed: float) -> Progress:
         orders=driver.orders,
         fills=sum(len(o.fills) for o in orders),
         events=driver.desk.oms.events_recorded,
-        open_orders=sum(
-            1 for o in orders if not o.is_terminal and o.state is not OrderState.FILLED
-        ),
+        open_orders=sum(1 for o in orders if o.is_working),
     )
 
 
@@ -226,10 +223,6 @@ def _latency(samples: Iterable[int]) -> LatencySummary | None:
     for sample in samples:
         window.record(sample)
     return window.summary()
-
-
-def _open(order: OrderAggregate) -> bool:
-    return not order.is_terminal and order.state is not OrderState.FILLED
 
 
 def _orders_of(desk: Desk, tickets: Iterable[str]) -> list[OrderAggregate | None]:

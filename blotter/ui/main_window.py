@@ -53,7 +53,7 @@ from PySide6.QtWidgets import (
 from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, to_builtins
 from blotter.domain.order import OrderAggregate
-from blotter.domain.workflows import ORDER, OrderState
+from blotter.domain.workflows import OrderState
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.runtime.desk import Desk
 from blotter.ui.bus_adapter import BusAdapter
@@ -481,7 +481,7 @@ class MainWindow(QMainWindow):
         self.kill_switch.setChecked(halt is not None)
         self.kill_switch.setText("Re-enable trading…" if halt else "Kill switch…")
         if self._ticks % 4 == 1:  # a walk over every order: every two seconds, not each tick
-            self._open_orders = sum(1 for o in oms.orders.values() if _working(o))
+            self._open_orders = sum(1 for o in oms.orders.values() if o.is_working)
         count_orders, count_fills = len(oms.orders), self.fills.rowCount()
         rate_orders = (count_orders - self._counts[0]) * 2
         rate_fills = (count_fills - self._counts[1]) * 2
@@ -825,10 +825,6 @@ def _choice(everything: str, choose: Callable[[str | None], None]) -> QComboBox:
     combo.setMinimumContentsLength(12)
     combo.currentTextChanged.connect(lambda text: choose(None if text == everything else text))
     return combo
-
-
-def _working(order: OrderAggregate) -> bool:
-    return order.state not in ORDER.terminal and order.state is not OrderState.FILLED
 
 
 def _venue_tip(name: str, queue_depth: int, latency: Any) -> str:
