@@ -500,3 +500,15 @@ def test_child_orders_stay_out_of_the_garbage_collectors_walks() -> None:
     assert not gc.is_tracked(children["A"])
     assert not gc.is_tracked(children)
     assert len(set(children.values())) == 2  # still hashed and compared by identity
+
+
+def test_an_order_is_working_until_it_is_filled_or_finished() -> None:
+    story = OrderStory(quantity="100")
+    assert story.order.is_working
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    assert story.order.is_working
+    story.fill("A", "100")
+    assert not story.order.is_working  # filled: only settlement is left
+    story.settled()
+    assert not story.order.is_working
