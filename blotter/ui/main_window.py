@@ -96,7 +96,7 @@ ALL_ACCOUNTS = "All accounts"
 ALL_INSTRUMENTS = "All instruments"
 DEFAULT_SIZE = (1560, 900)
 ORDER_COLUMN_WIDTHS = (118, 205, 100, 85, 45, 95, 75, 85, 75, 75, 95, 135, 90, 100)
-FILL_COLUMN_WIDTHS = (100, 60, 115, 205, 85, 45, 70, 80, 70, 70)
+FILL_COLUMN_WIDTHS = (100, 55, 105, 190, 80, 45, 65, 85, 65, 70)
 
 
 class OrdersFilter(QSortFilterProxyModel):
@@ -217,6 +217,10 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         # the blotter gets most of the height, the fills and details the rest
         self.resizeDocks([self.orders_dock, self.fills_dock], [560, 340], Qt.Orientation.Vertical)
+        # the fills blotter wide enough for its quantities and prices, the details the rest
+        self.resizeDocks(
+            [self.fills_dock, self.details_dock], [800, 760], Qt.Orientation.Horizontal
+        )
         self._default_state = self.saveState(SETTINGS_VERSION)
         self._changes = Coalescer(self._apply_changes, self)
         # New orders join the blotter a few times a second: each batch of new top-level rows
