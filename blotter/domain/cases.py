@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from blotter.domain.events import STREAM_OPENERS, Event, Payload, StreamKind
 from blotter.domain.fsm import InvalidTransition, TransitionTable
-from blotter.domain.workflows import BREAK, DESK, ESCALATION, VENUE
+from blotter.domain.workflows import ACCOUNT, BREAK, DESK, ESCALATION, VENUE
 
 TABLES: dict[StreamKind, TransitionTable] = {
     StreamKind.BREAK: BREAK,
     StreamKind.ESCALATION: ESCALATION,
     StreamKind.VENUE: VENUE,
     StreamKind.DESK: DESK,
+    StreamKind.ACCOUNT: ACCOUNT,
 }
 
 

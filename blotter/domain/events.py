@@ -15,7 +15,7 @@ import msgspec
 
 from blotter.domain.clock import Clock
 from blotter.domain.ids import IdSource
-from blotter.domain.values import Liquidity, OrderType, Side, TimeInForce
+from blotter.domain.values import Liquidity, OrderType, RoutingStrategy, Side, TimeInForce
 
 
 class StreamKind(StrEnum):
@@ -24,6 +24,7 @@ class StreamKind(StrEnum):
     ESCALATION = "escalation"
     VENUE = "venue"
     DESK = "desk"
+    ACCOUNT = "account"
 
 
 class Severity(StrEnum):
@@ -56,6 +57,7 @@ class OrderCreated(Payload, frozen=True, kw_only=True):
     limit_price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
     venue: str | None = None  # None: the router chooses
+    strategy: RoutingStrategy = RoutingStrategy.SPLIT  # FIXED when ``venue`` is named
 
 
 class OrderValidated(Payload, frozen=True, kw_only=True):
@@ -70,6 +72,7 @@ class OrderRejected(Payload, frozen=True, kw_only=True):
     field: str | None = None
     value: str | None = None
     expected: str | None = None
+    rule: str | None = None  # the risk rule that refused it, when ``source`` is "risk"
 
 
 class ChildSlice(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -84,6 +87,43 @@ class OrderRouted(Payload, frozen=True, kw_only=True):
 
     slices: tuple[ChildSlice, ...]
     reason: str = ""
+
+
+class VenueScore(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One venue as the smart router weighed it: its inputs, its scores, what it was given.
+
+    Scores are in [0, 1]; ``excluded`` says why a venue took no part (DOWN, does not list the
+    instrument, refused this order already), and then its scores are 0.
+    """
+
+    venue: str
+    health: str
+    price: Decimal | None  # best price on the side the order trades against
+    liquidity: Decimal  # size shown at or better than the limit (all of that side for a market)
+    latency_ms: float | None  # measured median round trip
+    success_rate: float | None  # share of recent requests the venue answered and accepted
+    price_score: float = 0.0
+    liquidity_score: float = 0.0
+    speed_score: float = 0.0
+    reliability_score: float = 0.0
+    total: float = 0.0
+    allocation: Decimal = Decimal(0)
+    excluded: str = ""
+
+
+class RoutingDecision(Payload, frozen=True, kw_only=True):
+    """Why the quantity went where it went: every venue's inputs and scores, in one event.
+
+    Recorded with the ``OrderRouted`` it explains; ``attempt`` 0 is the first route, 1, 2...
+    re-routes of quantity a venue refused or a venue that went DOWN.
+    """
+
+    strategy: RoutingStrategy
+    quantity: Decimal
+    reason: str
+    venues: tuple[VenueScore, ...] = ()
+    weights: tuple[float, float, float, float] = (0.4, 0.3, 0.2, 0.1)
+    attempt: int = 0
 
 
 class OrderCancelRequested(Payload, frozen=True, kw_only=True):
@@ -321,6 +361,52 @@ class KillSwitchReleased(DeskPayload, frozen=True, kw_only=True):
     pass
 
 
+# --- account streams: risk restrictions an operator clears -----------------------------------
+
+
+def account_stream_id(account: str) -> str:
+    return f"account-{account}"
+
+
+def account_of_stream(stream_id: str) -> str:
+    return stream_id.removeprefix("account-")
+
+
+class AccountPayload(Payload, frozen=True, kw_only=True):
+    STREAM: ClassVar[StreamKind] = StreamKind.ACCOUNT
+    reason: str = ""
+
+
+class AccountListed(AccountPayload, frozen=True, kw_only=True):
+    """The account's first risk event: it trades under the desk's limits."""
+
+    account: str
+
+
+class AccountBlocked(AccountPayload, frozen=True, kw_only=True):
+    """No new order until an operator unblocks it (order-rate throttle, account kill switch)."""
+
+    rule: str
+    limit: str = ""
+    value: str = ""
+
+
+class AccountUnblocked(AccountPayload, frozen=True, kw_only=True):
+    pass
+
+
+class AccountReduceOnly(AccountPayload, frozen=True, kw_only=True):
+    """A post-trade breach: only orders that reduce exposure, until an operator clears it."""
+
+    rule: str
+    limit: str = ""
+    value: str = ""
+
+
+class AccountReduceOnlyCleared(AccountPayload, frozen=True, kw_only=True):
+    pass
+
+
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     cls.__name__: cls
     for cls in (
@@ -365,6 +451,12 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         DeskOpened,
         KillSwitchEngaged,
         KillSwitchReleased,
+        RoutingDecision,
+        AccountListed,
+        AccountBlocked,
+        AccountUnblocked,
+        AccountReduceOnly,
+        AccountReduceOnlyCleared,
     )
 }
 
@@ -375,6 +467,7 @@ STREAM_OPENERS: dict[StreamKind, type[Payload]] = {
     StreamKind.ESCALATION: EscalationOpened,
     StreamKind.VENUE: VenueListed,
     StreamKind.DESK: DeskOpened,
+    StreamKind.ACCOUNT: AccountListed,
 }
 
 

@@ -30,6 +30,7 @@ from blotter.domain.events import (
     OrderCreated,
     OrderRouted,
     OrderSettlementFailed,
+    RoutingDecision,
     Severity,
 )
 from blotter.domain.fsm import InvalidTransition
@@ -202,6 +203,8 @@ class OrderAggregate:
                 return self._apply_child(event, cast(ChildPayload, payload))
             if type(payload) is AnomalyRecorded:
                 return self._record(event, payload)
+            if type(payload) is RoutingDecision:
+                return APPLIED  # explains the OrderRouted that follows it; moves nothing
         if type(payload) is OrderCreated:
             return self._create(event, payload)
         if self.ticket is None:

@@ -55,6 +55,15 @@ class TimeInForce(StrEnum):
     GTC = "GTC"
 
 
+class RoutingStrategy(StrEnum):
+    """How the smart router spreads an order over venues."""
+
+    SPLIT = "split"  # all to the best venue, or across the top three when no score is good
+    BEST = "best"  # all to the top score
+    SWEEP = "sweep"  # in proportion to the size each venue shows at or better than the limit
+    FIXED = "fixed"  # the venue the trader chose
+
+
 class Liquidity(StrEnum):
     MAKER = "MAKER"
     TAKER = "TAKER"

@@ -49,6 +49,13 @@ class DeskState(StrEnum):
     HALTED = "HALTED"  # the kill switch is on
 
 
+class AccountState(StrEnum):
+    ACTIVE = "ACTIVE"
+    BLOCKED = "BLOCKED"  # no new orders
+    REDUCE_ONLY = "REDUCE_ONLY"  # only orders that reduce exposure
+    BLOCKED_REDUCE_ONLY = "BLOCKED_REDUCE_ONLY"  # both, each cleared on its own
+
+
 class EscalationState(StrEnum):
     OPEN = "OPEN"
     ACKNOWLEDGED = "ACKNOWLEDGED"
@@ -259,4 +266,25 @@ DESK = TransitionTable(
     terminal=frozenset(),
 )
 
-ALL_TABLES = (ORDER, CHILD_ORDER, BREAK, ESCALATION, VENUE, DESK)
+A = AccountState
+
+# Blocked and reduce-only are independent restrictions; each is cleared by its own action.
+ACCOUNT = TransitionTable(
+    name="account",
+    initial=A.ACTIVE,
+    transitions={
+        A.ACTIVE: {"AccountBlocked": A.BLOCKED, "AccountReduceOnly": A.REDUCE_ONLY},
+        A.BLOCKED: {"AccountUnblocked": A.ACTIVE, "AccountReduceOnly": A.BLOCKED_REDUCE_ONLY},
+        A.REDUCE_ONLY: {
+            "AccountReduceOnlyCleared": A.ACTIVE,
+            "AccountBlocked": A.BLOCKED_REDUCE_ONLY,
+        },
+        A.BLOCKED_REDUCE_ONLY: {
+            "AccountUnblocked": A.REDUCE_ONLY,
+            "AccountReduceOnlyCleared": A.BLOCKED,
+        },
+    },
+    terminal=frozenset(),
+)
+
+ALL_TABLES = (ORDER, CHILD_ORDER, BREAK, ESCALATION, VENUE, DESK, ACCOUNT)

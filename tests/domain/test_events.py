@@ -51,7 +51,10 @@ def for_type(annotation: Any) -> st.SearchStrategy[Any]:
     if origin in (typing.Union, types.UnionType):
         return st.one_of([for_type(a) for a in typing.get_args(annotation)])
     if origin is tuple:
-        return st.lists(for_type(typing.get_args(annotation)[0]), max_size=3).map(tuple)
+        items = typing.get_args(annotation)
+        if len(items) == 2 and items[1] is Ellipsis:
+            return st.lists(for_type(items[0]), max_size=3).map(tuple)
+        return st.tuples(*(for_type(item) for item in items))
     if annotation is type(None):
         return st.none()
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
@@ -62,6 +65,7 @@ def for_type(annotation: Any) -> st.SearchStrategy[Any]:
         str: st.text(max_size=20),
         int: st.integers(-(2**62), 2**62),
         bool: st.booleans(),
+        float: st.floats(allow_nan=False, allow_infinity=False),
         Decimal: decimals,
     }
     return simple[annotation]

@@ -11,11 +11,13 @@ from blotter.domain.events import (
     ChildCancelRejected,
     ChildFill,
     ChildPayload,
+    RoutingDecision,
     StreamKind,
 )
 from blotter.domain.fsm import InvalidTransition, TransitionTable
 from blotter.domain.order import PARENT_TRIGGERS
 from blotter.domain.workflows import (
+    ACCOUNT,
     ALL_TABLES,
     BREAK,
     CHILD_ORDER,
@@ -111,7 +113,8 @@ def test_every_event_type_is_a_trigger_of_its_workflow_or_mapped_to_one() -> Non
     own = {
         name
         for name in _triggers_of(StreamKind.ORDER)
-        if not issubclass(PAYLOAD_TYPES[name], ChildPayload | AnomalyRecorded)
+        # anomalies and routing decisions annotate the order without moving it
+        if not issubclass(PAYLOAD_TYPES[name], ChildPayload | AnomalyRecorded | RoutingDecision)
     }
     child = {
         name
@@ -134,10 +137,11 @@ def test_every_event_type_is_a_trigger_of_its_workflow_or_mapped_to_one() -> Non
     assert _triggers_of(StreamKind.ESCALATION) == ESCALATION.events
     assert _triggers_of(StreamKind.VENUE) == VENUE.events
     assert _triggers_of(StreamKind.DESK) == DESK.events
+    assert _triggers_of(StreamKind.ACCOUNT) == ACCOUNT.events
 
 
 def test_the_tables_cover_the_lifecycle_of_design_md() -> None:
-    order, child, breaks, escalation, venue, desk = ALL_TABLES
+    order, child, breaks, escalation, venue, desk, _account = ALL_TABLES
     assert {
         "CREATED",
         "VALIDATED",
