@@ -183,6 +183,9 @@ class ChildCancelRequested(ChildPayload, frozen=True, kw_only=True):
 
 class ChildCanceled(ChildPayload, frozen=True, kw_only=True):
     reason: str = ""
+    # Canceled by the venue on its own (cancel on disconnect), not at our request: the leaves
+    # go back to the parent to be routed again.
+    returned: bool = False
 
 
 class ChildCancelRejected(ChildPayload, frozen=True, kw_only=True):

@@ -23,9 +23,11 @@ from blotter.domain.events import (
     AnomalyKind,
     AnomalyRecorded,
     ChildAcknowledged,
+    ChildCanceled,
     ChildCancelRejected,
     ChildFill,
     ChildPayload,
+    ChildRejected,
     Event,
     OrderCreated,
     OrderRouted,
@@ -305,7 +307,7 @@ class OrderAggregate:
         except KeyError:
             return self._child_refused(event, child, trigger)
         if event.type in _CLOSING_CHILD_EVENTS:
-            self._close(child, returned=event.type == "ChildRejected")
+            self._close(child, returned=_returned(payload))
         elif type(payload) is ChildAcknowledged:
             child.venue_order_id = payload.venue_order_id
         elif type(payload) is ChildCancelRejected:
@@ -441,6 +443,15 @@ _ORDER_TERMINAL = ORDER.terminal
 # The tables' rows, typed as the order states they hold (the tables are generic over strings).
 _CHILD_MOVES = cast(Mapping[str, Mapping[str, OrderState]], CHILD_ORDER.transitions)
 _ORDER_MOVES = cast(Mapping[str, Mapping[str, OrderState]], ORDER.transitions)
+
+
+def _returned(payload: ChildPayload) -> bool:
+    """A slice the venue refused, or canceled on its own when our session dropped, goes back
+    to the parent to be routed again; any other close ends that quantity."""
+    kind = type(payload)
+    return kind is ChildRejected or (
+        kind is ChildCanceled and cast(ChildCanceled, payload).returned
+    )
 
 
 def _cancel_rejected_trigger(child: ChildOrder) -> str:

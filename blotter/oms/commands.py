@@ -11,12 +11,20 @@ from decimal import Decimal
 
 import msgspec
 
-from blotter.domain.values import Instrument, InvalidValue, OrderType, Side, TimeInForce
+from blotter.domain.values import (
+    Instrument,
+    InvalidValue,
+    OrderType,
+    RoutingStrategy,
+    Side,
+    TimeInForce,
+)
 from blotter.domain.workflows import OrderState
 
 
 class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
-    """A trader's ticket. ``venue`` None lets the router choose ("auto")."""
+    """A trader's ticket. ``venue`` None lets the router choose ("auto") by ``strategy``; a
+    named venue means the FIXED strategy whatever ``strategy`` says."""
 
     client_order_id: str
     account: str
@@ -27,6 +35,7 @@ class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
     limit_price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
     venue: str | None = None
+    strategy: RoutingStrategy = RoutingStrategy.SPLIT
     actor: str = "trader"
 
 
@@ -38,6 +47,7 @@ class Rejection(msgspec.Struct, frozen=True, kw_only=True):
     value: str | None = None
     expected: str | None = None
     source: str = "validation"
+    rule: str | None = None  # the risk rule, when ``source`` is "risk"
 
     @classmethod
     def of_invalid(cls, invalid: InvalidValue) -> Rejection:
@@ -133,6 +143,8 @@ def _check_ticket(
         raise InvalidValue(
             "time_in_force", ticket.time_in_force.value, "DAY or IOC for a market order"
         )
+    if ticket.venue is None and ticket.strategy is RoutingStrategy.FIXED:
+        raise InvalidValue("venue", "auto", "a venue for the fixed strategy")
     if ticket.venue is not None:
         listed = venue_lists(ticket.venue, ticket.instrument)
         if listed is None:

@@ -29,7 +29,14 @@ import msgspec
 from blotter.domain.clock import NANOS_PER_SECOND, Clock
 from blotter.domain.events import (
     DESK_STREAM,
+    AccountBlocked,
+    AccountListed,
+    AccountReduceOnly,
+    AccountReduceOnlyCleared,
+    AccountUnblocked,
+    ChildCanceled,
     ChildCancelRequested,
+    ChildFill,
     ChildPayload,
     ChildRejected,
     ChildSlice,
@@ -47,6 +54,7 @@ from blotter.domain.events import (
     OrderSettlementFailed,
     OrderValidated,
     Payload,
+    RoutingDecision,
     StreamKind,
     VenueDegraded,
     VenueDown,
@@ -58,8 +66,16 @@ from blotter.domain.events import (
 )
 from blotter.domain.ids import IdSource
 from blotter.domain.order import ChildOrder, OrderAggregate
-from blotter.domain.values import Instrument, OrderType, TimeInForce
-from blotter.domain.workflows import OrderState, VenueHealth
+from blotter.domain.risk import RiskBreach, Rule
+from blotter.domain.values import (
+    ZERO,
+    Instrument,
+    OrderType,
+    RoutingStrategy,
+    Side,
+    TimeInForce,
+)
+from blotter.domain.workflows import AccountState, OrderState, VenueHealth
 from blotter.oms.bus import EventBus
 from blotter.oms.commands import (
     CancelResult,
@@ -81,14 +97,21 @@ from blotter.oms.ports import (
     VenueUnavailable,
 )
 from blotter.oms.reports import Decision, FollowUp, from_report, from_status, unknown_order
+from blotter.oms.risk import RiskDesk
 from blotter.oms.routing import RoutePlan, Router, SimpleRouter, VenueCandidate
 from blotter.oms.tasks import TaskSupervisor
+from blotter.oms.venue_stats import VenueAnswers, accepted
 
 log = logging.getLogger(__name__)
 
 S = OrderState
 SYSTEM = "system"
 _CANCELABLE = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED})
+# Rejections given as the answer to a ticket (not a venue's later refusal): answered again
+# to the same client order id after a restart.
+_REFUSALS = frozenset({"validation", "routing", "risk", "kill switch"})
+# Children a venue holds (or may: sent and unanswered), which a cancel on disconnect ends.
+_AT_VENUE = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
 _AWAITING_VENUE = frozenset({S.PENDING_SUBMIT, S.SUBMITTED, S.PENDING_CANCEL})
 _HEALTH_EVENTS: dict[VenueHealth, type[Payload]] = {
     VenueHealth.UP: VenueUp,
@@ -151,6 +174,7 @@ class OrderManager:
         ids: IdSource,
         router: Router | None = None,
         clearing: Clearing | None = None,
+        risk: RiskDesk | None = None,
         config: OmsConfig | None = None,
     ) -> None:
         self._store = store
@@ -162,6 +186,7 @@ class OrderManager:
         self._last_seq = 0  # the log position recovery read up to
         self._router: Router = router or SimpleRouter()
         self._clearing = clearing
+        self.risk = risk or RiskDesk()
         self.config = config or OmsConfig()
         self._tasks = TaskSupervisor("oms")
         self.orders: dict[str, OrderAggregate] = {}
@@ -178,6 +203,11 @@ class OrderManager:
         self._idle = asyncio.Event()
         self._cancel_after_send: set[str] = set()
         self._refused_by: dict[str, set[str]] = {}  # order id -> venues that refused it
+        self._decisions: dict[str, str] = {}  # working order -> its latest routing decision
+        self._lapsed: dict[str, set[str]] = {}  # venue -> children it canceled on disconnect
+        self._answers: dict[str, VenueAnswers] = {}  # venue -> its recent acks and rejects
+        # The latest mid price seen per instrument (from the quotes routing reads): the mark.
+        self.marks: dict[str, Decimal] = {}
         self._reroutes: dict[str, int] = {}
         self._settlements: list[tuple[int, str, int]] = []  # (due ns, order id, attempt)
         self._settling: set[str] = set()
@@ -255,15 +285,25 @@ class OrderManager:
         rejection = check_ticket(ticket, self._instruments, self._venue_lists)
         if rejection is not None:
             return await self._refuse(order, ticket, [created], rejection)
-        plan = self._plan(created, created.quantity, frozenset())
+        candidates = self._candidates(created)
+        now = self._clock.now_ns()
+        reference = self.marks.get(created.instrument)
+        breach = self.risk.check(created, self._instruments[created.instrument], now, reference)
+        if breach is not None:
+            if breach.blocks_account:
+                self._block(created.account, breach, SYSTEM, _ticket_cause(ticket))
+            refused = _risk_rejection(breach)
+            return await self._refuse(order, ticket, [created, OrderValidated()], refused)
+        plan = self._router.route(created, created.quantity, candidates, frozenset())
         if not plan.allocations:
             refused = Rejection(reason=plan.reason, source="routing")
             return await self._refuse(order, ticket, [created, OrderValidated()], refused)
         result = SubmitResult(order_id=order.order_id, client_order_id=ticket.client_order_id)
         self._results[ticket.client_order_id] = result
-        routed = self._routed(order, plan)
+        self.risk.accepted_order(order, created, now, reference)
+        route, routed = self._route_payloads(order, plan, attempt=0)
         durable = self._record(
-            order, [created, OrderValidated(), routed], ticket.actor, _ticket_cause(ticket)
+            order, [created, OrderValidated(), *route], ticket.actor, _ticket_cause(ticket)
         )
         if self.config.measure_work:
             self.command_work_ns.append(self._charge(order.order_id, working))
@@ -288,8 +328,10 @@ class OrderManager:
             field=rejection.field,
             value=rejection.value,
             expected=rejection.expected,
+            rule=rejection.rule,
         )
         await self._record(order, [*head, refused], ticket.actor, _ticket_cause(ticket))
+        self.risk.refused(order, refused, self._clock.now_ns())
         return result
 
     async def cancel(self, order_id: str, *, actor: str, reason: str = "") -> CancelResult:
@@ -346,6 +388,74 @@ class OrderManager:
         self.halt = None
         await self._record_case(DESK_STREAM, released, actor, f"command: release by {actor}")
 
+    # --- risk: operators' actions on accounts ---------------------------------------------------
+
+    def precheck(self, ticket: NewOrder) -> Rejection | None:
+        """What would refuse ``ticket`` now (the ticket's checks, the kill switch, the risk
+        rules), without recording anything or counting it as an order."""
+        if self.halt is not None:
+            return self.halt.rejection()
+        rejection = check_ticket(ticket, self._instruments, self._venue_lists)
+        if rejection is not None:
+            return rejection
+        created = _created("(pre-check)", ticket)
+        self._candidates(created)  # a fresh mark for the instrument
+        breach = self.risk.check(
+            created,
+            self._instruments[ticket.instrument],
+            self._clock.now_ns(),
+            self.marks.get(ticket.instrument),
+        )
+        return None if breach is None else _risk_rejection(breach)
+
+    async def block_account(self, account: str, *, actor: str, reason: str) -> list[CancelResult]:
+        """The account's kill switch: its open orders canceled, new ones refused until
+        ``unblock_account``."""
+        state = self.risk.account(account).state
+        if state not in (AccountState.BLOCKED, AccountState.BLOCKED_REDUCE_ONLY):
+            blocked = AccountBlocked(rule=Rule.ACCOUNT_BLOCKED, reason=reason)
+            await self._record_account(account, blocked, actor, f"command: block by {actor}")
+        why = f"account kill switch: {reason}"
+        return await self.cancel_all(CancelScope(account=account), actor=actor, reason=why)
+
+    async def unblock_account(self, account: str, *, actor: str, reason: str) -> bool:
+        """Let a blocked account trade again; False if it was not blocked."""
+        state = self.risk.account(account).state
+        if state not in (AccountState.BLOCKED, AccountState.BLOCKED_REDUCE_ONLY):
+            return False
+        cleared = AccountUnblocked(reason=reason)
+        await self._record_account(account, cleared, actor, f"command: unblock by {actor}")
+        return True
+
+    async def clear_reduce_only(self, account: str, *, actor: str, reason: str) -> bool:
+        """Lift a post-trade reduce-only restriction; False if there was none."""
+        state = self.risk.account(account).state
+        if state not in (AccountState.REDUCE_ONLY, AccountState.BLOCKED_REDUCE_ONLY):
+            return False
+        cleared = AccountReduceOnlyCleared(reason=reason)
+        await self._record_account(account, cleared, actor, f"command: clear by {actor}")
+        return True
+
+    def _block(self, account: str, breach: RiskBreach, actor: str, cause: str) -> None:
+        blocked = AccountBlocked(
+            rule=breach.rule, limit=breach.limit, value=breach.value, reason=breach.reason
+        )
+        self._record_account(account, blocked, actor, cause)
+
+    def _record_account(
+        self, account: str, payload: Payload, actor: str, cause: str
+    ) -> asyncio.Future[AppendResult]:
+        """One event on an account's stream (opened first if new), folded into the risk desk."""
+        risk = self.risk.account(account)
+        stream = risk.case.stream_id
+        payloads = [payload] if risk.listed else [AccountListed(account=account), payload]
+        expected = self._stream_versions.get(stream, 0)
+        self._stream_versions[stream] = expected + len(payloads)
+        events = self._events(stream, expected, payloads, actor, cause)
+        for event in events:
+            self.risk.apply(event)
+        return self._append(stream, expected, events)
+
     def live_orders(self, scope: CancelScope | None = None) -> list[OrderAggregate]:
         """Orders a cancel could still reach, optionally within ``scope``."""
         scope = scope or CancelScope()
@@ -371,11 +481,56 @@ class OrderManager:
         return None if gateway is None else gateway.lists(symbol)
 
     def _plan(self, ticket: OrderCreated, quantity: Decimal, tried: frozenset[str]) -> RoutePlan:
+        return self._router.route(ticket, quantity, self._candidates(ticket), tried)
+
+    def _candidates(self, ticket: OrderCreated) -> list[VenueCandidate]:
+        """Every venue as the router weighs it; their mid prices make the instrument's mark."""
+        limit = ticket.limit_price if ticket.order_type is OrderType.LIMIT else None
+        symbol = ticket.instrument
+        mids: list[Decimal] = []
         candidates = [
-            VenueCandidate(name=name, health=venue.health, lists=venue.lists(ticket.instrument))
+            self._candidate(name, venue, symbol, ticket.side, limit, mids)
             for name, venue in self._venues.items()
         ]
-        return self._router.route(ticket, quantity, candidates, tried)
+        if mids:
+            self.marks[symbol] = sum(mids, ZERO) / len(mids)
+        return candidates
+
+    def _candidate(
+        self,
+        name: str,
+        venue: ManagedVenue,
+        instrument: str,
+        side: Side,
+        limit: Decimal | None,
+        mids: list[Decimal],
+    ) -> VenueCandidate:
+        """The venue as the router weighs it: its market, its speed, how it has answered."""
+        listed = venue.lists(instrument)
+        quote = venue.quote(instrument, side, limit) if listed else None
+        if quote is not None and quote.mid is not None:
+            mids.append(quote.mid)
+        latency = venue.latency()
+        answers = self._answers.get(name)
+        return VenueCandidate(
+            name=name,
+            health=venue.health,
+            lists=listed,
+            best_price=None if quote is None else quote.best,
+            liquidity=ZERO if quote is None else quote.available,
+            latency_ms=None if latency is None else latency.p50_ms,
+            success_rate=None if answers is None else answers.success_rate,
+        )
+
+    def _route_payloads(
+        self, order: OrderAggregate, plan: RoutePlan, attempt: int
+    ) -> tuple[list[Payload], OrderRouted]:
+        """The routing decision (when the router explains itself) and the route it chose."""
+        routed = self._routed(order, plan)
+        if plan.decision is None:
+            return [routed], routed
+        decision = msgspec.structs.replace(plan.decision, attempt=attempt)
+        return [decision, routed], routed
 
     def _routed(self, order: OrderAggregate, plan: RoutePlan) -> OrderRouted:
         first = len(order.children) + 1
@@ -501,12 +656,31 @@ class OrderManager:
         self._after_child_events(order)
 
     def _on_health(self, change: ConnectionChange) -> None:
-        was = self._record_health(change.venue, change.health, change.reason)
-        if change.health is not VenueHealth.DOWN and was is VenueHealth.DOWN:
-            # Reconnected: whatever it said while we were away, its status tells.
+        venue = change.venue
+        was = self._record_health(venue, change.health, change.reason)
+        if change.health is VenueHealth.DOWN and was is not VenueHealth.DOWN:
+            if self._venues[venue].cancels_on_disconnect:
+                self._canceled_by_disconnect(venue)
+        elif change.health is not VenueHealth.DOWN and was is VenueHealth.DOWN:
+            # Reconnected: whatever it said while we were away, its status tells, also of
+            # the children it canceled on disconnect (a fill may have beaten the cancel).
+            lapsed = self._lapsed.pop(venue, set())
             for order, child in list(self._children.values()):
-                if child.venue == change.venue and child.is_live:
+                if child.venue == venue and (child.is_live or child.client_order_id in lapsed):
                     self._spawn_resolve(order, child)
+
+    def _canceled_by_disconnect(self, venue: str) -> None:
+        """The venue cancels our resting orders when the session drops: their leaves are
+        routed again at once, and the venue's status is asked once it is back."""
+        lapsed = self._lapsed.setdefault(venue, set())
+        for order, child in list(self._children.values()):
+            if child.venue != venue or child.state not in _AT_VENUE:
+                continue
+            lapsed.add(child.client_order_id)
+            reason = f"{venue} cancels resting orders on disconnect"
+            canceled = ChildCanceled(child_id=child.child_id, reason=reason, returned=True)
+            self._record(order, [canceled], venue, f"{venue} disconnected")
+            self._after_child_events(order)
 
     def _spawn_resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
         if child.client_order_id in self._resolving:
@@ -554,6 +728,8 @@ class OrderManager:
 
     def _after_child_events(self, order: OrderAggregate) -> None:
         """Settle a filled order; close or re-route quantity that venues handed back."""
+        if not order.is_working:
+            self._decisions.pop(order.order_id, None)
         if order.state is S.FILLED:
             self._schedule_settlement(order.order_id, 1, self.config.settlement_delay)
             return
@@ -583,8 +759,10 @@ class OrderManager:
             self._record(order, [closing], SYSTEM, "no venue left to route to")
             return
         self._reroutes[order.order_id] = attempts + 1
-        routed = self._routed(order, plan)
-        durable = self._record(order, [routed], SYSTEM, "quantity returned by a venue")
+        route, routed = self._route_payloads(order, plan, attempt=attempts + 1)
+        # the new decision is caused by the one it revises
+        cause = self._decisions.get(order.order_id, "quantity returned by a venue")
+        durable = self._record(order, route, SYSTEM, cause)
         self._tasks.spawn(f"reroute {order.order_id}", self._send_after(durable, order, routed))
 
     async def _send_after(
@@ -660,10 +838,27 @@ class OrderManager:
         """Apply the events to the order now and queue them for the store."""
         expected = order.version
         events = self._events(order.order_id, expected, payloads, actor, cause)
+        filled, notional = order.filled, order.notional
         for event in events:
             order.apply(event)
         self._track_children(order, payloads)
-        return self._append(order.order_id, expected, events)
+        durable = self._append(order.order_id, expected, events)
+        if len(payloads) > 1 and type(payloads[-2]) is RoutingDecision:
+            self._decisions[order.order_id] = events[-2].event_id  # a re-route's cause
+        if self.risk.follow(order, filled, notional, _fees(payloads)):
+            self._after_fill(order)
+        return durable
+
+    def _after_fill(self, order: OrderAggregate) -> None:
+        """Post-trade: a breach puts the account into reduce-only until an operator clears it."""
+        assert order.ticket is not None
+        account = order.ticket.account
+        breach = self.risk.after_fill(account, self.marks)
+        if breach is not None:
+            restricted = AccountReduceOnly(
+                rule=breach.rule, limit=breach.limit, value=breach.value, reason=breach.reason
+            )
+            self._record_account(account, restricted, SYSTEM, f"fill on {order.order_id}")
 
     def _track_children(self, order: OrderAggregate, payloads: list[Payload]) -> None:
         """Keep which children a venue owes an answer (see ``idle``) and when to ask it."""
@@ -678,6 +873,9 @@ class OrderManager:
                 child = order.children.get(child_id)
                 if child is None:
                     continue
+                answer = accepted(payload)
+                if answer is not None:
+                    self._answers.setdefault(child.venue, VenueAnswers()).answer(answer)
                 if child.state in _AWAITING_VENUE:
                     self._waiting.add(child.client_order_id)
                 else:
@@ -783,8 +981,11 @@ class OrderManager:
     def _recover_event(self, event: Event, rejections: dict[str, Rejection]) -> None:
         payload = event.payload
         kind = type(payload).STREAM
-        if kind in (StreamKind.VENUE, StreamKind.DESK):
+        if kind in (StreamKind.VENUE, StreamKind.DESK, StreamKind.ACCOUNT):
             self._stream_versions[event.stream_id] = event.stream_version
+        if kind is StreamKind.ACCOUNT:
+            self.risk.apply(event)
+            return
         if kind is StreamKind.VENUE:
             if isinstance(payload, VenueUp | VenueDegraded | VenueDown):
                 self._health[venue_of_stream(event.stream_id)] = _health_of(payload)
@@ -797,19 +998,26 @@ class OrderManager:
         order = self.orders.get(event.stream_id)
         if order is None:
             order = self.orders[event.stream_id] = OrderAggregate(event.stream_id)
+        filled, notional = order.filled, order.notional
         order.apply(event)
-        if isinstance(payload, OrderRejected) and payload.source in ("validation", "routing"):
+        if isinstance(payload, ChildFill):
+            self.risk.follow(order, filled, notional, payload.fee)
+        if isinstance(payload, OrderRejected) and payload.source in _REFUSALS:
             rejections[event.stream_id] = Rejection(
                 reason=payload.reason,
                 source=payload.source,
                 field=payload.field,
                 value=payload.value,
                 expected=payload.expected,
+                rule=payload.rule,
             )
 
     def _recover_order(self, order: OrderAggregate, rejection: Rejection | None) -> None:
         if order.ticket is None:
             return
+        if order.is_working:  # counts against the account's limits again
+            self.risk.accepted_order(order, order.ticket, order.created_at, None)
+            self.risk.follow(order, order.filled, order.notional, ZERO)
         coid = order.ticket.client_order_id
         self._results[coid] = SubmitResult(
             order_id=order.order_id, client_order_id=coid, rejection=rejection
@@ -837,6 +1045,24 @@ class OrderManager:
                 self._after_child_events(order)
 
 
+def _risk_rejection(breach: RiskBreach) -> Rejection:
+    return Rejection(
+        reason=breach.reason,
+        source="risk",
+        rule=breach.rule,
+        value=breach.value,
+        expected=f"at most {breach.limit}" if breach.limit else None,
+    )
+
+
+def _fees(payloads: list[Payload]) -> Decimal:
+    fees = ZERO
+    for payload in payloads:
+        if type(payload) is ChildFill:
+            fees += payload.fee
+    return fees
+
+
 def _ticket_cause(ticket: NewOrder) -> str:
     return f"command: new order {ticket.client_order_id}"
 
@@ -862,6 +1088,7 @@ def _created(order_id: str, ticket: NewOrder) -> OrderCreated:
         limit_price=ticket.limit_price,
         time_in_force=ticket.time_in_force,
         venue=ticket.venue,
+        strategy=RoutingStrategy.FIXED if ticket.venue is not None else ticket.strategy,
     )
 
 

@@ -178,6 +178,14 @@ class ConnectionChange(msgspec.Struct, frozen=True, kw_only=True):
     at: int
 
 
+class Quote(msgspec.Struct, frozen=True, kw_only=True):
+    """A venue's market as an order on one side sees it: what it would trade against."""
+
+    best: Decimal | None  # the best price it would trade at: the ask for a buy, the bid for a sell
+    available: Decimal  # size shown at or better than the order's limit (all of it for a market)
+    mid: Decimal | None  # halfway between the best bid and ask: the venue's reference price
+
+
 class VenueGateway(Protocol):
     """A venue as the OMS sees it. Answers arrive as reports, never as return values.
 
@@ -191,6 +199,11 @@ class VenueGateway(Protocol):
 
     def lists(self, instrument: str) -> bool:
         """Whether the venue trades this instrument."""
+        ...
+
+    @property
+    def cancels_on_disconnect(self) -> bool:
+        """Whether the venue cancels our resting orders when our session is lost."""
         ...
 
     async def connect(self) -> None: ...
@@ -212,6 +225,11 @@ class VenueGateway(Protocol):
     def reports(self) -> AsyncIterator[ExecutionReport]: ...
 
     async def positions(self, account: str) -> dict[str, Decimal]: ...
+
+    def quote(self, instrument: str, side: Side, limit: Decimal | None) -> Quote | None:
+        """The venue's market data for an order on ``side``, as last seen; None without any
+        (the instrument not listed, no connection)."""
+        ...
 
 
 class ManagedVenue(VenueGateway, Protocol):

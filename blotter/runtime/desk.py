@@ -14,9 +14,13 @@ import msgspec
 
 from blotter.domain.clock import Clock, SystemClock
 from blotter.domain.ids import RandomIds
+from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.values import Instrument
 from blotter.oms.manager import OmsConfig, OrderManager
 from blotter.oms.ports import VenueGateway
+from blotter.oms.risk import RiskDesk
+from blotter.oms.routing import RouterWeights, SmartRouter
+from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.store.event_store import SqlEventStore
 from blotter.venues.managed import BreakerSettings, ManagedGateway
 from blotter.venues.sim.catalog import REFERENCE_PRICES, VENUES
@@ -39,6 +43,9 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     settlement_failure_rate: float = 0.02
     breaker: BreakerSettings = msgspec.field(default_factory=BreakerSettings)
     oms: OmsConfig = msgspec.field(default_factory=OmsConfig)
+    router_weights: RouterWeights = DEFAULT_WEIGHTS
+    split_threshold: float = 0.8  # SPLIT spreads an order when no venue scores this well
+    risk: RiskConfig = DEFAULT_RISK
 
 
 GC_YOUNG_THRESHOLD = 7_000  # allocations between young collections (CPython's default: 700)
@@ -113,10 +120,16 @@ class Desk:
             )
             for number, venue in enumerate(venues)
         ]
+        instruments = {i.symbol: i for v in venues for i in v.profile.instruments}
+        router = SmartRouter(
+            instruments, weights=config.router_weights, split_threshold=config.split_threshold
+        )
         oms = OrderManager(
             store=store,
             venues=gateways,
-            instruments={i.symbol: i for v in venues for i in v.profile.instruments},
+            instruments=instruments,
+            router=router,
+            risk=RiskDesk(config.risk),
             clock=clock,
             ids=RandomIds(),
             clearing=SimulatedClearing(

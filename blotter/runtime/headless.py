@@ -19,6 +19,8 @@ import msgspec
 from blotter.domain.order import OrderAggregate
 from blotter.oms.manager import OmsConfig
 from blotter.oms.ports import LatencySummary
+from blotter.oms.routing import RouterWeights
+from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.driver import FlowDriver
 from blotter.store.event_store import SqlEventStore
@@ -120,6 +122,9 @@ def _desk_config(options: HeadlessOptions) -> DeskConfig:
         db_url=options.db_url,
         seed=options.seed,
         random_disconnects=options.disconnects,
+        # In lockstep the same seed must give the same fills: the router leaves out the
+        # measured latency, which differs from run to run.
+        router_weights=RouterWeights(speed=0.0) if options.concurrency == 1 else DEFAULT_WEIGHTS,
         oms=OmsConfig(
             settlement_delay=0.2,
             settlement_retry=0.1,

@@ -22,12 +22,14 @@ from typing import TypeVar
 import msgspec
 
 from blotter.domain.clock import Clock
+from blotter.domain.values import Side
 from blotter.domain.workflows import VenueHealth
 from blotter.oms.ports import (
     ConnectionChange,
     ExecutionReport,
     LatencySummary,
     NewOrderRequest,
+    Quote,
     VenueGateway,
     VenueOrderStatus,
     VenueUnavailable,
@@ -147,6 +149,10 @@ class ManagedGateway:
     def lists(self, instrument: str) -> bool:
         return self._inner.lists(instrument)
 
+    @property
+    def cancels_on_disconnect(self) -> bool:
+        return self._inner.cancels_on_disconnect
+
     async def connect(self) -> None:
         """``start``; then ``VenueUnavailable`` unless connected (reconnection goes on)."""
         await self.start()
@@ -184,6 +190,9 @@ class ManagedGateway:
     async def positions(self, account: str) -> dict[str, Decimal]:
         self._admit()
         return await self._call(self._inner.positions(account))
+
+    def quote(self, instrument: str, side: Side, limit: Decimal | None) -> Quote | None:
+        return self._inner.quote(instrument, side, limit) if self._connected else None
 
     async def reports(self) -> AsyncIterator[ExecutionReport]:
         """``feed`` without the health changes: read one or the other, not both."""

@@ -16,16 +16,20 @@ from blotter.domain.clock import SystemClock
 from blotter.domain.events import Event
 from blotter.domain.ids import RandomIds
 from blotter.domain.order import OrderAggregate
+from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.oms.commands import NewOrder, SubmitResult
 from blotter.oms.manager import OmsConfig, OrderManager
 from blotter.oms.ports import Clearing, VenueGateway
+from blotter.oms.risk import RiskDesk
+from blotter.oms.routing import SmartRouter
 from blotter.store.event_store import SqlEventStore
 from blotter.venues.managed import ManagedGateway
 from blotter.venues.sim.catalog import EQUITIES
 from blotter.venues.sim.venue import SimulatedVenue, VenueProfile
 
 D = Decimal
+INSTRUMENTS = {i.symbol: i for i in EQUITIES}
 FAST = OmsConfig(
     request_timeout=0.3,
     quiet_timeout=0.3,
@@ -51,6 +55,8 @@ class World:
         config: OmsConfig,
         clearing: Clearing | None,
         wrap: Callable[[SimulatedVenue], VenueGateway] | None,
+        risk: RiskConfig,
+        smart: bool,
     ) -> None:
         self.url = url
         self.clock = SystemClock()
@@ -59,6 +65,8 @@ class World:
         self.config = config
         self.clearing = clearing
         self.wrap = wrap
+        self.risk = risk
+        self.smart = smart
         self.gateways: list[ManagedGateway] = []
         self.oms = self._new_oms()
         self._tickets = 0
@@ -80,10 +88,12 @@ class World:
         return OrderManager(
             store=self.store,
             venues=self.gateways,
-            instruments={i.symbol: i for i in EQUITIES},
+            instruments=INSTRUMENTS,
             clock=self.clock,
             ids=RandomIds(),
             clearing=self.clearing,
+            risk=RiskDesk(self.risk),
+            router=SmartRouter(INSTRUMENTS) if self.smart else None,
             config=self.config,
         )
 
@@ -175,13 +185,22 @@ async def world(
     clearing: Clearing | None = None,
     wrap: Callable[[SimulatedVenue], VenueGateway] | None = None,
     seed: int = 1,
+    risk: RiskConfig = DEFAULT_RISK,
+    smart: bool = False,
 ) -> AsyncIterator[World]:
+    """A world of simulated venues; the simple router unless ``smart``."""
     clock = SystemClock()
     venues = [
         SimulatedVenue(p, clock, seed=seed + n) for n, p in enumerate(profiles or (profile(),))
     ]
     built = World(
-        f"sqlite:///{tmp_path / 'oms.db'}", venues, config=config, clearing=clearing, wrap=wrap
+        f"sqlite:///{tmp_path / 'oms.db'}",
+        venues,
+        config=config,
+        clearing=clearing,
+        wrap=wrap,
+        risk=risk,
+        smart=smart,
     )
     await built.start()
     try:

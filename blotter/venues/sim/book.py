@@ -115,11 +115,18 @@ class OrderBook:
 
     def available(self, side: Side, limit: Decimal | None) -> Decimal:
         """Quantity resting on ``side`` at or better than ``limit`` for an order against it."""
+        prices = self._prices[side]
+        if limit is None:
+            crossing = prices
+        elif side is Side.SELL:  # asks a buyer at ``limit`` would take: the lowest ones
+            crossing = prices[: bisect.bisect_right(prices, limit)]
+        else:  # bids a seller at ``limit`` would hit: the highest ones
+            crossing = prices[bisect.bisect_left(prices, limit) :]
+        levels = self._levels[side]
         total = ZERO
-        for price, size in self.depth(side, levels=len(self._prices[side])):
-            if limit is not None and not _crosses(side.opposite, limit, price):
-                break
-            total += size
+        for price in crossing:
+            for order in levels[price]:
+                total += order.leaves
         return total
 
     # --- what participants do -------------------------------------------------------------

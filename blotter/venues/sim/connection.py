@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 
@@ -44,8 +44,10 @@ class VenueLine:
         mean_seconds_between_disconnects: float | None,
         outage_seconds: float,
         seed: int,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self._venue = venue
+        self._on_lost = on_lost  # the venue's own reaction to a lost session
         self._clock = clock
         self._mean_uptime = mean_seconds_between_disconnects
         self._outage = outage_seconds
@@ -84,6 +86,8 @@ class VenueLine:
             return
         self._refused_until = max(self._refused_until, self._clock.now_ns() + _nanos(outage))
         self._end(SessionEnd(reason=reason, lost=True))
+        if self._on_lost is not None:
+            self._on_lost()
 
     def schedule_drop(self, after: float) -> None:
         """Lose the connection once ``after`` seconds of the venue's clock have passed."""

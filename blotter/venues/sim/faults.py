@@ -17,9 +17,11 @@ from functools import partial
 
 import msgspec
 
+from blotter.domain.values import Side
 from blotter.oms.ports import (
     ExecutionReport,
     NewOrderRequest,
+    Quote,
     VenueGateway,
     VenueOrderStatus,
     VenueUnavailable,
@@ -92,6 +94,10 @@ class FaultyGateway:
     def lists(self, instrument: str) -> bool:
         return self._inner.lists(instrument)
 
+    @property
+    def cancels_on_disconnect(self) -> bool:
+        return self._inner.cancels_on_disconnect
+
     async def connect(self) -> None:
         if asyncio.get_running_loop().time() < self._refused_until:
             raise VenueUnavailable(self.name, "connection refused")
@@ -118,6 +124,10 @@ class FaultyGateway:
 
     async def positions(self, account: str) -> dict[str, Decimal]:
         return await self._inner.positions(account)
+
+    def quote(self, instrument: str, side: Side, limit: Decimal | None) -> Quote | None:
+        """Market data comes on its own feed: the order wire's faults do not touch it."""
+        return self._inner.quote(instrument, side, limit) if self._connected else None
 
     async def reports(self) -> AsyncIterator[ExecutionReport]:
         """The inner reports through the inbound faults; fails when the connection is cut."""

@@ -28,6 +28,7 @@ from blotter.oms.ports import (
     Execution,
     ExecutionReport,
     NewOrderRequest,
+    Quote,
     RejectCode,
     ReportKind,
     VenueOrderState,
@@ -66,6 +67,10 @@ class VenueProfile(msgspec.Struct, frozen=True, kw_only=True):
     # on its own), and how long the venue refuses to take a new connection after one.
     mean_seconds_between_disconnects: float | None = None
     outage_seconds: float = 0.0
+    # Cancel on disconnect: the venue cancels the client's resting orders when its session is
+    # lost (the reports of those cancels are lost with it), so no order is left working
+    # unattended and the client may send the quantity elsewhere at once.
+    cancel_on_disconnect: bool = False
 
 
 class SimulatedVenue:
@@ -80,6 +85,7 @@ class SimulatedVenue:
             mean_seconds_between_disconnects=profile.mean_seconds_between_disconnects,
             outage_seconds=profile.outage_seconds,
             seed=seed,
+            on_lost=self._lost_session if profile.cancel_on_disconnect else None,
         )
         exec_ids = SequentialIds(f"{profile.name}-X")
         self._books = {i.symbol: OrderBook(i, exec_ids) for i in profile.instruments}
@@ -155,6 +161,18 @@ class SimulatedVenue:
                 held[sym] = held.get(sym, ZERO) + drift
         return held
 
+    def quote(self, instrument: str, side: Side, limit: Decimal | None) -> Quote | None:
+        book = self._books.get(instrument)
+        if book is None or not self.connected:
+            return None
+        bid, ask = book.best(Side.BUY), book.best(Side.SELL)
+        against = side.opposite
+        return Quote(
+            best=book.best(against),
+            available=book.available(against, limit),
+            mid=(bid + ask) / 2 if bid is not None and ask is not None else None,
+        )
+
     # --- the simulation's own controls --------------------------------------------------------
 
     def drop_connection(self, reason: str = "connection dropped", outage: float = 0.0) -> None:
@@ -196,6 +214,23 @@ class SimulatedVenue:
         )
         self._settle(self._books[symbol].submit(order))
         return order
+
+    @property
+    def cancels_on_disconnect(self) -> bool:
+        return self.profile.cancel_on_disconnect
+
+    def _lost_session(self) -> None:
+        """Cancel on disconnect, once whatever the venue is doing now is done (a drop is
+        noticed in the middle of other work: a match, a report)."""
+        try:
+            asyncio.get_running_loop().call_soon(self._cancel_resting)
+        except RuntimeError:  # no loop: nothing is running to be interrupted
+            self._cancel_resting()
+
+    def _cancel_resting(self) -> None:
+        for book, order in list(self._client_orders.values()):
+            if book.cancel(order.order_id) is not None:
+                self._report(order, ReportKind.CANCELED, reason="canceled on disconnect")
 
     def end_session(self) -> None:
         """The close: DAY orders expire, clients hear of theirs."""

@@ -1,50 +1,13 @@
-"""The router port and the simple router: the venue the ticket names, or the first one up.
-
-The smart router (scores, splits, explanations) will sit behind the same ``Router`` port.
-"""
+"""The simple router: the venue the ticket names, or the first one up that lists the instrument."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Protocol
-
-import msgspec
 
 from blotter.domain.events import OrderCreated
 from blotter.domain.workflows import VenueHealth
-
-
-class VenueCandidate(msgspec.Struct, frozen=True, kw_only=True):
-    """A venue as the router sees it when it decides."""
-
-    name: str
-    health: VenueHealth
-    lists: bool  # trades the order's instrument
-
-
-class Allocation(msgspec.Struct, frozen=True, kw_only=True):
-    venue: str
-    quantity: Decimal
-
-
-class RoutePlan(msgspec.Struct, frozen=True, kw_only=True):
-    """Where the quantity goes and why; no allocations means it cannot be routed now."""
-
-    allocations: tuple[Allocation, ...]
-    reason: str
-
-
-class Router(Protocol):
-    def route(
-        self,
-        ticket: OrderCreated,
-        quantity: Decimal,
-        venues: Sequence[VenueCandidate],
-        tried: frozenset[str],
-    ) -> RoutePlan:
-        """Allocate ``quantity`` of the order; ``tried`` are venues that refused it already."""
-        ...
+from blotter.oms.routing.port import Allocation, RoutePlan, VenueCandidate
 
 
 class SimpleRouter:

@@ -1,0 +1,157 @@
+"""Risk in the OMS: refusals recorded with their rule, account restrictions an operator clears."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from blotter.domain.risk import RiskConfig, RiskLimits, Rule
+from blotter.domain.values import Side
+from blotter.domain.workflows import AccountState, OrderState
+
+from .world import World, world
+
+D = Decimal
+S = OrderState
+
+
+def limits(**fields: object) -> RiskConfig:
+    return RiskConfig(default=RiskLimits(**fields))  # type: ignore[arg-type]
+
+
+def account_types(w: World, account: str) -> list[str]:
+    return [e.type for e in w.store.read_stream(f"account-{account}")]
+
+
+async def test_a_risk_refusal_names_the_rule_and_the_numbers_and_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, risk=limits(max_order_notional=D(5_000))) as w:
+        result = await w.submit(w.ticket("600", "10.00"))
+        rejection = result.rejection
+        assert rejection is not None
+        assert (rejection.source, rejection.rule) == ("risk", Rule.MAX_NOTIONAL)
+        assert rejection.value == "6,000.00"
+        assert rejection.expected == "at most 5,000.00"
+        assert "6,000.00" in rejection.reason
+        assert "5,000.00" in rejection.reason
+        assert w.types(result.order_id) == ["OrderCreated", "OrderValidated", "OrderRejected"]
+        refused = w.history(result.order_id)[-1].payload
+        assert getattr(refused, "rule", None) == Rule.MAX_NOTIONAL
+        assert w.order(result.order_id).state is S.REJECTED
+        assert w.venues["XNAS"].submissions(f"{result.order_id}.1") == 0
+        # just under the limit passes
+        assert (await w.submit(w.ticket("500", "10.00"))).accepted
+        assert [r.order_id for r in w.oms.risk.rejections] == [result.order_id]
+
+
+async def test_a_market_order_with_no_price_anywhere_is_refused_under_a_notional_limit(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, risk=limits(max_order_notional=D(5_000))) as w:
+        result = await w.submit(w.ticket("10", None, side=Side.SELL))
+        assert result.rejection is not None
+        assert result.rejection.rule == Rule.MAX_NOTIONAL
+        assert "reference price" in result.rejection.reason
+
+
+async def test_the_order_rate_throttle_blocks_the_account_until_an_operator_unblocks_it(
+    tmp_path: Path,
+) -> None:
+    risk = limits(max_orders_per_window=2, rate_window_seconds=60.0)
+    async with world(tmp_path, risk=risk) as w:
+        assert (await w.submit(w.ticket("1", "10.00"))).accepted
+        assert (await w.submit(w.ticket("1", "10.01"))).accepted
+        third = await w.submit(w.ticket("1", "10.02"))
+        assert third.rejection is not None
+        assert third.rejection.rule == Rule.ORDER_RATE
+        assert w.oms.risk.account("ACC-1").state is AccountState.BLOCKED
+        assert account_types(w, "ACC-1") == ["AccountListed", "AccountBlocked"]
+        # blocked: even an order the rate would now allow is refused, other accounts trade
+        blocked = await w.submit(w.ticket("1", "10.03"))
+        assert blocked.rejection is not None
+        assert blocked.rejection.rule == Rule.ACCOUNT_BLOCKED
+        assert (await w.submit(w.ticket("1", "10.00", account="ACC-2"))).accepted
+        assert await w.oms.unblock_account("ACC-1", actor="olga", reason="checked the algo")
+        await w.settle()
+        cleared = w.store.read_stream("account-ACC-1")[-1]
+        assert (cleared.type, cleared.actor) == ("AccountUnblocked", "olga")
+        assert cleared.payload.reason == "checked the algo"  # type: ignore[attr-defined]
+        assert w.oms.risk.account("ACC-1").state is AccountState.ACTIVE
+        assert not await w.oms.unblock_account("ACC-1", actor="olga", reason="again")
+
+
+async def test_the_account_kill_switch_cancels_its_orders_and_refuses_new_ones(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        mine = await w.submit(w.ticket("100", "9.00"))
+        theirs = await w.submit(w.ticket("100", "9.00", account="ACC-2"))
+        await w.oms.block_account("ACC-1", actor="olga", reason="runaway algo")
+        await w.until(lambda: w.order(mine.order_id).state is S.CANCELED)
+        assert w.order(theirs.order_id).state is S.ACKNOWLEDGED
+        refused = await w.submit(w.ticket("1", "9.00"))
+        assert refused.rejection is not None
+        assert refused.rejection.rule == Rule.ACCOUNT_BLOCKED
+        blocked = w.store.read_stream("account-ACC-1")[-1]
+        assert (blocked.type, blocked.actor) == ("AccountBlocked", "olga")
+
+
+async def test_a_loss_over_the_limit_puts_the_account_into_reduce_only(tmp_path: Path) -> None:
+    async with world(tmp_path, risk=limits(max_loss=D(50))) as w:
+        w.sell_liquidity("100", "10.00")
+        bought = await w.submit(w.ticket("100", "10.00"))
+        await w.until(lambda: w.order(bought.order_id).filled == 100)
+        # the market falls: 100 held at 10.00, marked at 9.00 (mid of 8.99 / 9.01) is -100
+        w.venues["XNAS"].add_liquidity("AAPL", Side.BUY, D("8.99"), D("10"))
+        w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("9.01"), D("10"))
+        w.sell_liquidity("1", "9.01")
+        dip = await w.submit(w.ticket("1", "9.01"))
+        await w.until(lambda: w.order(dip.order_id).filled == 1)
+        await w.until(lambda: w.oms.risk.account("ACC-1").state is AccountState.REDUCE_ONLY)
+        restricted = w.store.read_stream("account-ACC-1")[-1]
+        assert restricted.type == "AccountReduceOnly"
+        assert restricted.payload.rule == Rule.MAX_LOSS  # type: ignore[attr-defined]
+        more = await w.submit(w.ticket("1", "9.01"))
+        assert more.rejection is not None
+        assert more.rejection.rule == Rule.REDUCE_ONLY
+        reduce = await w.submit(w.ticket("50", "9.00", side=Side.SELL))
+        assert reduce.accepted
+        assert await w.oms.clear_reduce_only("ACC-1", actor="olga", reason="loss accepted")
+        assert w.oms.risk.account("ACC-1").state is AccountState.ACTIVE
+
+
+async def test_restrictions_and_positions_survive_a_restart(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.sell_liquidity("100", "10.00")
+        bought = await w.submit(w.ticket("100", "10.00"))
+        await w.until(lambda: w.order(bought.order_id).filled == 100)
+        await w.oms.block_account("ACC-1", actor="olga", reason="end of day")
+        await w.settle()
+        await w.oms.close()
+        await w.restart()
+        risk = w.oms.risk.account("ACC-1")
+        assert risk.state is AccountState.BLOCKED
+        assert risk.exposure.position("AAPL") == 100
+        event, blocked = risk.restrictions["blocked"]
+        assert (event.actor, blocked.reason) == ("olga", "end of day")
+        refused = await w.submit(w.ticket("1", "10.00"))
+        assert refused.rejection is not None
+        assert refused.rejection.rule == Rule.ACCOUNT_BLOCKED
+        # the answer to the same ticket is the same after a restart
+        again = await w.submit(w.ticket("1", "10.00", client_order_id=refused.client_order_id))
+        assert again == refused
+
+
+async def test_the_pre_check_says_what_would_refuse_and_records_nothing(tmp_path: Path) -> None:
+    async with world(tmp_path, risk=limits(max_order_quantity=D(100))) as w:
+        recorded = w.oms.events_recorded
+        refusal = w.oms.precheck(w.ticket("101", "10.00"))
+        assert refusal is not None
+        assert refusal.rule == Rule.MAX_QUANTITY
+        assert w.oms.precheck(w.ticket("100", "10.00")) is None
+        bad = w.oms.precheck(w.ticket("100", "10.003"))
+        assert bad is not None
+        assert bad.field == "limit_price"
+        assert w.oms.events_recorded == recorded
+        assert w.oms.orders == {}

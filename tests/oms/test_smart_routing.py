@@ -1,0 +1,105 @@
+"""The smart router in the OMS, against the simulator: decisions recorded, re-routes explained."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+
+from blotter.domain.events import Event, RoutingDecision
+from blotter.domain.values import RoutingStrategy, Side
+from blotter.domain.workflows import OrderState, VenueHealth
+from blotter.oms.commands import NewOrder
+
+from .world import World, profile, world
+
+D = Decimal
+S = OrderState
+
+
+def decisions(w: World, order_id: str) -> list[tuple[Event, RoutingDecision]]:
+    return [(e, e.payload) for e in w.history(order_id) if isinstance(e.payload, RoutingDecision)]
+
+
+def best(ticket: NewOrder) -> NewOrder:
+    return msgspec.structs.replace(ticket, strategy=RoutingStrategy.BEST)
+
+
+def asks(w: World, venue: str, quantity: str, price: str) -> None:
+    w.venues[venue].add_liquidity("AAPL", Side.SELL, D(price), D(quantity))
+
+
+async def test_each_route_is_explained_by_a_decision_with_every_venue(tmp_path: Path) -> None:
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), smart=True) as w:
+        asks(w, "XNAS", "100", "10.00")
+        result = await w.submit(best(w.ticket("100", "10.00")))
+        types = w.types(result.order_id)
+        assert types[:4] == ["OrderCreated", "OrderValidated", "RoutingDecision", "OrderRouted"]
+        [(_event, decision)] = decisions(w, result.order_id)
+        assert decision.strategy is RoutingStrategy.BEST
+        assert decision.attempt == 0
+        scored = {v.venue: v for v in decision.venues}
+        assert set(scored) == {"XNAS", "ARCX"}
+        assert scored["XNAS"].liquidity == 100
+        assert scored["ARCX"].liquidity == 0
+        assert scored["XNAS"].total > scored["ARCX"].total
+        assert (scored["XNAS"].allocation, scored["ARCX"].allocation) == (100, 0)
+        assert decision.reason.startswith("best: XNAS")
+        await w.until(lambda: w.order(result.order_id).state is S.SETTLED)
+
+
+async def test_quantity_a_venue_rejects_is_routed_again_by_a_decision_caused_by_the_first(
+    tmp_path: Path,
+) -> None:
+    venues = (profile("XNAS", reject_rate=1.0), profile("ARCX"))
+    async with world(tmp_path, *venues, smart=True) as w:
+        asks(w, "XNAS", "100", "10.00")
+        asks(w, "ARCX", "50", "10.00")
+        result = await w.submit(best(w.ticket("100", "10.00")))
+        await w.settle()
+        (first_event, first), (second_event, second) = decisions(w, result.order_id)
+        assert [a.venue for a in first.venues if a.allocation] == ["XNAS"]
+        assert second.attempt == 1
+        assert second_event.causation_id == first_event.event_id
+        refused = next(v for v in second.venues if v.venue == "XNAS")
+        assert (refused.excluded, refused.allocation, refused.total) == (
+            "refused this order",
+            0,
+            0.0,
+        )
+        assert next(v for v in second.venues if v.venue == "ARCX").allocation == 100
+        order = w.order(result.order_id)
+        assert order.filled == 50  # what ARCX showed; the rest works there
+        assert order.quantity == order.filled + order.leaves + order.canceled
+        assert w.venues["XNAS"].submissions(f"{result.order_id}.1") == 1
+
+
+async def test_a_venue_that_goes_down_mid_order_has_its_leaves_routed_elsewhere(
+    tmp_path: Path,
+) -> None:
+    venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
+    async with world(tmp_path, *venues, smart=True) as w:
+        asks(w, "XNAS", "10", "9.50")  # the better price: XNAS gets the order, which rests
+        asks(w, "ARCX", "10", "9.60")
+        result = await w.submit(best(w.ticket("100", "9.00")))
+        first_child = f"{result.order_id}.1"
+        assert w.order(result.order_id).children[first_child].venue == "XNAS"
+        w.venues["XNAS"].drop_connection("cable cut", outage=0.3)
+        await w.until(lambda: len(decisions(w, result.order_id)) == 2)
+        order = w.order(result.order_id)
+        lapsed = order.children[first_child]
+        assert lapsed.state is S.CANCELED
+        (_e, _first), (_e2, second) = decisions(w, result.order_id)
+        down = next(v for v in second.venues if v.venue == "XNAS")
+        assert down.excluded == "DOWN"
+        assert [c.venue for c in order.children.values() if c.is_live] == ["ARCX"]
+        # XNAS back: its status agrees that it canceled the order, and nothing was sent twice
+        await w.until(lambda: w.gateways[0].health is VenueHealth.UP)
+        status = await w.venues["XNAS"].status(first_child)
+        assert status is not None
+        assert status.leaves == 0
+        assert status.filled == 0
+        assert w.venues["XNAS"].submissions(first_child) == 1
+        assert order.quantity == order.filled + order.leaves + order.canceled
+        assert order.leaves == 100
