@@ -15,8 +15,10 @@ import msgspec
 from blotter import __version__
 from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, encode_event, to_builtins
+from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.synthetic import synthetic_log
 from blotter.oms.ports import AppendResult
+from blotter.runtime.config import ConfigError, load_risk
 from blotter.runtime.desk import DeskConfig
 from blotter.runtime.headless import HeadlessOptions, Progress, Summary, run_headless
 from blotter.store.database import StoreError, default_url
@@ -24,6 +26,7 @@ from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import ReplayReport, rebuild, replay
 
 EXIT_MISMATCH = 1
+PANELS = ("details", "routing", "risk")  # the bottom panels a screenshot can show
 EXIT_ERROR = 2
 
 
@@ -32,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
-    except StoreError as error:
+    except (StoreError, ConfigError) as error:
         print(f"blotter: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -47,13 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"blotter {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    parser.set_defaults(handler=_desk, db=None, screenshot=None, after=3.0)
+    parser.set_defaults(
+        handler=_desk, db=None, screenshot=None, after=3.0, panel="details", risk=None
+    )
     db_help = "SQLAlchemy database URL (default: $BLOTTER_DB_URL, else SQLite in the data dir)"
 
     desk_cmd = commands.add_parser(
         "desk", help="open the desk window (the default when no command is given)"
     )
     desk_cmd.add_argument("--db", help=db_help)
+    _risk_argument(desk_cmd)
     _screenshot_arguments(desk_cmd)
     desk_cmd.set_defaults(handler=_desk)
 
@@ -67,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument(
         "--db", help="database URL (default: demo.db in the data dir, apart from real orders)"
     )
+    _risk_argument(demo_cmd)
     _screenshot_arguments(demo_cmd)
     demo_cmd.set_defaults(handler=_demo)
 
@@ -122,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         help="let venues drop their connections at random, as their profiles say",
     )
     headless_cmd.add_argument("--db", help=db_help)
+    _risk_argument(headless_cmd)
     headless_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
     headless_cmd.set_defaults(handler=_headless)
     return parser
@@ -137,6 +145,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _risk_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--risk",
+        metavar="FILE",
+        type=Path,
+        help="risk limits, TOML (default: the built-in desk limits; see "
+        "resources/risk.example.toml)",
+    )
+
+
+def _risk(args: argparse.Namespace) -> RiskConfig:
+    return DEFAULT_RISK if args.risk is None else load_risk(args.risk)
+
+
 def _screenshot_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--screenshot", metavar="FILE", type=Path, help="save the window as a PNG and exit"
@@ -148,14 +170,21 @@ def _screenshot_arguments(command: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds before the screenshot (default 3)",
     )
+    command.add_argument(
+        "--panel",
+        choices=PANELS,
+        default="details",
+        help="the bottom panel in front for the screenshot (default details)",
+    )
 
 
 def _desk(args: argparse.Namespace) -> int:
-    return _window(DeskConfig(db_url=args.db or default_url()), args, demo_rate=None)
+    config = DeskConfig(db_url=args.db or default_url(), risk=_risk(args))
+    return _window(config, args, demo_rate=None)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    config = DeskConfig(db_url=args.db or default_url("demo.db"), seed=args.seed)
+    config = DeskConfig(db_url=args.db or default_url("demo.db"), seed=args.seed, risk=_risk(args))
     return _window(config, args, demo_rate=args.rate)
 
 
@@ -172,7 +201,11 @@ def _window(config: DeskConfig, args: argparse.Namespace, demo_rate: float | Non
     from blotter.ui.app import AppOptions, run_app
 
     options = AppOptions(
-        desk=config, demo_rate=demo_rate, screenshot=args.screenshot, after=args.after
+        desk=config,
+        demo_rate=demo_rate,
+        screenshot=args.screenshot,
+        after=args.after,
+        panel=args.panel,
     )
     return run_app(options)
 
@@ -266,6 +299,7 @@ def _headless(args: argparse.Namespace) -> int:
         seed=args.seed,
         concurrency=args.concurrency,
         disconnects=args.disconnects,
+        risk=_risk(args),
     )
     summary = asyncio.run(run_headless(options, _print_progress))
     if args.json:
@@ -297,6 +331,8 @@ def _print_summary(summary: Summary) -> None:
     )
     print("orders by state: " + ", ".join(f"{s} {n}" for s, n in summary.orders_by_state.items()))
     print(f"events written: {summary.events_written} ({summary.events_per_second:.0f}/s)")
+    refusals = summary.risk_refusals
+    print("risk refusals: " + (", ".join(f"{r} {n}" for r, n in refusals.items()) or "none"))
     for name, figures in (
         ("command to venue (durable intent, rate limit, on the wire)", summary.command_to_venue),
         ("OMS CPU per new-order command", summary.command_work),

@@ -216,3 +216,25 @@ def test_the_window_without_a_display_is_one_clear_line(
     assert result.returncode == 2
     assert result.stderr.startswith("blotter: error: no display to open the desk window on")
     assert result.stderr.count("\n") == 1
+
+
+def test_headless_trades_under_the_risk_file_given(tmp_path: Path) -> None:
+    risk = tmp_path / "risk.toml"
+    everything = ", ".join(f'"{s}"' for s in ("AAPL", "MSFT", "NVDA", "AMZN", "JPM", "XOM"))
+    risk.write_text(f'[default]\nrestricted = [{everything}, "KO", "TSLA"]\n')
+    db = f"sqlite:///{tmp_path / 'risk.db'}"
+    result = run(
+        "headless", "--duration", "1", "--rate", "40", "--db", db, "--risk", str(risk), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    refused = summary["risk_refusals"]["restricted_instrument"]
+    assert refused > 0  # every equity order
+    assert summary["orders_by_state"]["REJECTED"] >= refused
+
+
+def test_a_bad_risk_file_is_one_clear_line(tmp_path: Path) -> None:
+    risk = tmp_path / "risk.toml"
+    risk.write_text('[default]\nmax_order_notional = "lots"\n')
+    result = run("headless", "--duration", "1", "--risk", str(risk))
+    one_clear_line(result, str(risk), "max_order_notional")

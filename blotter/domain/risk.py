@@ -795,21 +795,32 @@ def _check_position(
 
 
 def check_after_fill(
-    exposure: Exposure, limits: RiskLimits, marks: Mapping[str, Decimal]
+    exposure: Exposure,
+    limits: RiskLimits,
+    marks: Mapping[str, Decimal],
+    instrument: str | None = None,
 ) -> RiskBreach | None:
     """After a fill: a position over its limit, then a loss over ``max_loss``; either puts the
     account into reduce-only (``reduce_only=True``).
 
     The loss is realized (net of fees) plus unrealized P&L at ``marks``; an instrument with no
-    mark adds no unrealized P&L. A loss exactly at the limit is allowed.
+    mark adds no unrealized P&L. A loss exactly at the limit is allowed. With ``instrument``
+    (the one that filled) only its position is held to its limit: no other has moved.
     """
-    return _check_positions_held(exposure, limits) or _check_loss(exposure, limits, marks)
+    return _check_positions_held(exposure, limits, instrument) or _check_loss(
+        exposure, limits, marks
+    )
 
 
-def _check_positions_held(exposure: Exposure, limits: RiskLimits) -> RiskBreach | None:
+def _check_positions_held(
+    exposure: Exposure, limits: RiskLimits, instrument: str | None
+) -> RiskBreach | None:
+    """Every position, or only ``instrument``'s: after a fill, the only one that moved."""
     if limits.position_limit is None and not limits.position_limits:
         return None
-    for symbol, position in exposure.positions.items():
+    positions = exposure.positions
+    moved = positions.items() if instrument is None else _only(positions, instrument)
+    for symbol, position in moved:
         limit = limits.position_limit_for(symbol)
         if limit is not None and abs(position.quantity) > limit:
             held = format_number(position.quantity)
@@ -822,6 +833,11 @@ def _check_positions_held(exposure: Exposure, limits: RiskLimits) -> RiskBreach 
                 reduce_only=True,
             )
     return None
+
+
+def _only(positions: Mapping[str, Position], instrument: str) -> list[tuple[str, Position]]:
+    position = positions.get(instrument)
+    return [] if position is None else [(instrument, position)]
 
 
 def _check_loss(

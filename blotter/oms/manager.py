@@ -838,14 +838,17 @@ class OrderManager:
         """Apply the events to the order now and queue them for the store."""
         expected = order.version
         events = self._events(order.order_id, expected, payloads, actor, cause)
-        filled, notional = order.filled, order.notional
+        filled, notional, leaves = order.filled, order.notional, order.leaves
         for event in events:
             order.apply(event)
         self._track_children(order, payloads)
         durable = self._append(order.order_id, expected, events)
         if len(payloads) > 1 and type(payloads[-2]) is RoutingDecision:
             self._decisions[order.order_id] = events[-2].event_id  # a re-route's cause
-        if self.risk.follow(order, filled, notional, _fees(payloads)):
+        # The account's exposure moves with the order's fills and what it leaves open.
+        if (order.leaves != leaves or not order.is_working) and self.risk.follow(
+            order, filled, notional, _fees(payloads)
+        ):
             self._after_fill(order)
         return durable
 
@@ -853,7 +856,7 @@ class OrderManager:
         """Post-trade: a breach puts the account into reduce-only until an operator clears it."""
         assert order.ticket is not None
         account = order.ticket.account
-        breach = self.risk.after_fill(account, self.marks)
+        breach = self.risk.after_fill(account, order.ticket.instrument, self.marks)
         if breach is not None:
             restricted = AccountReduceOnly(
                 rule=breach.rule, limit=breach.limit, value=breach.value, reason=breach.reason

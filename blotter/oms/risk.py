@@ -7,7 +7,7 @@ follow its own stream (blocked, reduce-only), folded here as they are recorded a
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -21,6 +21,7 @@ from blotter.domain.events import (
     Payload,
     StreamKind,
     account_of_stream,
+    account_stream_id,
 )
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.order import OrderAggregate
@@ -62,10 +63,10 @@ class AccountRisk:
 
     __slots__ = ("account", "case", "exposure", "restrictions")
 
-    def __init__(self, account: str, stream_id: str, history_seconds: float) -> None:
+    def __init__(self, account: str, history_seconds: float) -> None:
         self.account = account
         self.exposure = Exposure(account, history_seconds=history_seconds)
-        self.case = Case(stream_id, StreamKind.ACCOUNT)
+        self.case = Case(account_stream_id(account), StreamKind.ACCOUNT)
         # The event behind each restriction in force, for the panel: who, when, which rule.
         self.restrictions: dict[str, tuple[Event, AccountBlocked | AccountReduceOnly]] = {}
 
@@ -85,6 +86,7 @@ class RiskDesk:
         self.config = config
         self.accounts: dict[str, AccountRisk] = {}
         self.rejections: deque[RiskRejection] = deque(maxlen=RECENT_REJECTIONS)
+        self.refused_by_rule: Counter[str] = Counter()  # since this OMS started
         self._history = max(
             [config.default.history_seconds]
             + [config.limits_for(a).history_seconds for a in config.accounts]
@@ -93,9 +95,15 @@ class RiskDesk:
     def account(self, name: str) -> AccountRisk:
         found = self.accounts.get(name)
         if found is None:
-            found = self.accounts[name] = AccountRisk(
-                name, f"account-{name}", history_seconds=self._history
-            )
+            found = self.accounts[name] = AccountRisk(name, self._history)
+        return found
+
+    def peek(self, name: str) -> AccountRisk:
+        """The account as it stands, without keeping a new one (a pre-check of a half-typed
+        account name must not list it)."""
+        found = self.accounts.get(name)
+        if found is None:
+            return AccountRisk(name, self._history)
         return found
 
     def limits(self, account: str) -> RiskLimits:
@@ -111,7 +119,7 @@ class RiskDesk:
         reference: Decimal | None,
     ) -> RiskBreach | None:
         """The first rule the order breaks, or None; changes nothing (the ticket's pre-check)."""
-        account = self.account(ticket.account)
+        account = self.peek(ticket.account)
         intent = OrderIntent(
             account=ticket.account,
             instrument=instrument,
@@ -129,16 +137,18 @@ class RiskDesk:
             state=account.state,
         )
 
-    def after_fill(self, account: str, marks: Mapping[str, Decimal]) -> RiskBreach | None:
-        """A post-trade breach that should put the account into reduce-only, if any (none when
-        it already is)."""
+    def after_fill(
+        self, account: str, instrument: str, marks: Mapping[str, Decimal]
+    ) -> RiskBreach | None:
+        """A post-trade breach, after a fill in ``instrument``, that should put the account
+        into reduce-only, if any (none when it already is)."""
         risk = self.account(account)
         if risk.state in (AccountState.REDUCE_ONLY, AccountState.BLOCKED_REDUCE_ONLY):
             return None
-        return check_after_fill(risk.exposure, self.limits(account), marks)
+        return check_after_fill(risk.exposure, self.limits(account), marks, instrument)
 
     def usage(self, account: str, marks: Mapping[str, Decimal]) -> tuple[LimitUsage, ...]:
-        return usage(self.account(account).exposure, self.limits(account), marks)
+        return usage(self.peek(account).exposure, self.limits(account), marks)
 
     # --- following the orders -----------------------------------------------------------------
 
@@ -178,6 +188,7 @@ class RiskDesk:
     def refused(self, order: OrderAggregate, refused: OrderRejected, at: int) -> None:
         ticket = order.ticket
         if ticket is not None and refused.source == "risk":
+            self.refused_by_rule[refused.rule or "?"] += 1
             self.rejections.append(
                 RiskRejection(order.order_id, ticket.account, ticket.instrument, at, refused)
             )

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from blotter.domain.order import OrderAggregate
+from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.oms.manager import OmsConfig
 from blotter.oms.ports import LatencySummary
 from blotter.oms.routing import RouterWeights
@@ -38,6 +39,7 @@ class HeadlessOptions(msgspec.Struct, frozen=True, kw_only=True):
     concurrency: int = 1
     disconnects: bool = False  # the venues' random disconnects (timed by the wall clock)
     measure_work: bool = True  # the OMS's CPU per order in the summary (costs a little)
+    risk: RiskConfig = DEFAULT_RISK
 
 
 class Progress(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +80,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     command_work: LatencySummary | None  # OMS CPU time of a new order's command
     oms_work: LatencySummary | None  # OMS CPU time of an order, command and every report
     alerts: dict[str, int]  # "severity source" -> count
+    risk_refusals: dict[str, int]  # rule -> orders it refused
     venues: dict[str, VenueFigures]
     replay: ReplayCheck
     fingerprint: str  # of the orders and their fills: equal for runs of the same seed
@@ -122,6 +125,7 @@ def _desk_config(options: HeadlessOptions) -> DeskConfig:
         db_url=options.db_url,
         seed=options.seed,
         random_disconnects=options.disconnects,
+        risk=options.risk,
         # In lockstep the same seed must give the same fills: the router leaves out the
         # measured latency, which differs from run to run.
         router_weights=RouterWeights(speed=0.0) if options.concurrency == 1 else DEFAULT_WEIGHTS,
@@ -203,6 +207,7 @@ async def _summary(
         command_work=_latency(oms.command_work_ns),
         oms_work=_latency(oms.work_ns.values()),
         alerts=alerts,
+        risk_refusals=dict(sorted(oms.risk.refused_by_rule.items())),
         venues=venues,
         replay=checked,
         fingerprint=_fingerprint(_orders_of(desk, driver.tickets)),

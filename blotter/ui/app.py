@@ -22,6 +22,7 @@ class AppOptions(msgspec.Struct, frozen=True, kw_only=True):
     demo_rate: float | None = None  # commands per second of other traders; None: no flow
     screenshot: Path | None = None
     after: float = 3.0  # seconds before the screenshot
+    panel: str = "details"  # the bottom panel in front: details, routing or risk
 
 
 def run_app(options: AppOptions) -> int:
@@ -52,8 +53,9 @@ async def session(options: AppOptions) -> int:
     try:
         if options.screenshot is not None:
             await asyncio.sleep(options.after)
-            _select_latest_filled(window)
-            await asyncio.sleep(0.2)  # one repaint of the details
+            _select_for_screenshot(window, split=options.panel == "routing")
+            window.show_panel(options.panel)
+            await asyncio.sleep(0.3)  # one repaint of the details
             window.grab().save(str(options.screenshot))
             window.close()
         await closed.wait()
@@ -76,10 +78,13 @@ async def _demo(driver: FlowDriver, window: MainWindow, rate: float) -> None:
             await driver.step()
 
 
-def _select_latest_filled(window: MainWindow) -> None:
-    """For a screenshot: show the details of an order with fills (the latest), if any."""
+def _select_for_screenshot(window: MainWindow, *, split: bool) -> None:
+    """For a screenshot: show the details of an order with fills (the latest), if any; with
+    ``split``, preferably one routed to several venues."""
     orders = [
-        o for o in window.desk.oms.orders.values() if o.fills and window.orders.shows(o.order_id)
+        o for o in window.desk.oms.orders.values() if o.filled and window.orders.shows(o.order_id)
     ]
+    if split:
+        orders = [o for o in orders if len(o.venues) > 1] or orders
     if orders:
         window.select_order(max(orders, key=lambda o: o.updated_at).order_id)

@@ -51,8 +51,9 @@ from PySide6.QtWidgets import (
 )
 
 from blotter.domain.clock import iso_utc
-from blotter.domain.events import Event, to_builtins
+from blotter.domain.events import Event, OrderRejected, StreamKind, to_builtins
 from blotter.domain.order import OrderAggregate
+from blotter.domain.risk import Rule
 from blotter.domain.workflows import OrderState
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.runtime.desk import Desk
@@ -66,6 +67,8 @@ from blotter.ui.models import (
     FillsModel,
     OrdersModel,
 )
+from blotter.ui.risk_panel import RiskPanel
+from blotter.ui.routing_panel import RoutingPanel
 from blotter.ui.theme import HEALTH_COLORS, stylesheet
 from blotter.ui.throttle import Coalescer
 from blotter.ui.ticket import TicketDialog, TicketForm
@@ -90,7 +93,7 @@ QUICK_FILTERS = {
     "Canceled": frozenset({OrderState.CANCELED, OrderState.EXPIRED}),
     "Rejected": frozenset({OrderState.REJECTED}),
 }
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2  # 2: the routing and risk docks
 ARRIVALS_PER_SECOND = 4
 ALL_ACCOUNTS = "All accounts"
 ALL_INSTRUMENTS = "All instruments"
@@ -213,6 +216,8 @@ class MainWindow(QMainWindow):
         self._build_orders_dock()
         self._build_fills_dock()
         self._build_details_dock()
+        self._build_routing_dock()
+        self._build_risk_dock()
         self._build_actions()
         self._build_status_bar()
         # the blotter gets most of the height, the fills and details the rest
@@ -235,6 +240,7 @@ class MainWindow(QMainWindow):
         self.bus.start(oms.bus)
         self._learn_accounts(oms.orders.values())
         self._restore_settings()
+        self._open_tickets: set[TicketDialog] = set()  # their pre-checks follow the desk
         self._ticker = QTimer(self)
         self._ticker.timeout.connect(self._tick)
         self._ticker.start(500)
@@ -324,6 +330,12 @@ class MainWindow(QMainWindow):
         self.header.setObjectName("orderHeader")
         self.header.setWordWrap(True)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # A refused order: the rule (or field) and the numbers that stopped it, from its history.
+        self.refusal = QLabel()
+        self.refusal.setObjectName("refusal")
+        self.refusal.setWordWrap(True)
+        self.refusal.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.refusal.hide()
         self.history = QTableWidget(0, 5)
         self.history.setObjectName("historyView")
         self.history.setHorizontalHeaderLabels(["Time", "Type", "Actor", "Cause", "Payload"])
@@ -339,6 +351,7 @@ class MainWindow(QMainWindow):
         self.timeline.setMinimumHeight(110)
         self.timeline.setMaximumHeight(170)
         layout.addWidget(self.header)
+        layout.addWidget(self.refusal)
         layout.addWidget(self.timeline, 1)
         layout.addWidget(self.history, 1)
         self.details_dock = self._dock(
@@ -348,6 +361,22 @@ class MainWindow(QMainWindow):
         self._selected: str | None = None
         self._history_reads: set[str] = set()  # histories being read, one read per order
         self._history_stale: set[str] = set()  # changed while being read
+
+    def _build_routing_dock(self) -> None:
+        self.routing = RoutingPanel(self.desk.instruments)
+        self.routing_dock = self._dock(
+            "Routing", "routingDock", self.routing, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.tabifyDockWidget(self.details_dock, self.routing_dock)
+        self.details_dock.raise_()
+
+    def _build_risk_dock(self) -> None:
+        self.risk = RiskPanel(self.desk.oms, self.run, self.actor, dark=self.dark)
+        self.risk_dock = self._dock(
+            "Risk", "riskDock", self.risk, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.tabifyDockWidget(self.fills_dock, self.risk_dock)
+        self.fills_dock.raise_()
 
     def _action(
         self,
@@ -406,7 +435,13 @@ class MainWindow(QMainWindow):
         ):
             orders.addAction(action)
         view = menus.addMenu("&View")
-        for dock in (self.orders_dock, self.fills_dock, self.details_dock):
+        for dock in (
+            self.orders_dock,
+            self.fills_dock,
+            self.details_dock,
+            self.routing_dock,
+            self.risk_dock,
+        ):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction(self.reset_layout)
@@ -437,6 +472,9 @@ class MainWindow(QMainWindow):
 
     def _on_event(self, event: Event) -> None:
         stream = event.stream_id
+        if type(event.payload).STREAM is StreamKind.ACCOUNT:
+            self.risk.refresh()  # a restriction on or off: at once, not at the next tick
+            return
         if self.orders.shows(stream):
             self._changes.mark(stream)
         else:
@@ -484,6 +522,11 @@ class MainWindow(QMainWindow):
         self.halted.setVisible(halt is not None)
         self.kill_switch.setChecked(halt is not None)
         self.kill_switch.setText("Re-enable trading…" if halt else "Kill switch…")
+        if self.risk_dock.isVisible():
+            self.risk.refresh()
+        for dialog in self._open_tickets:  # the kill switch, a restriction, the market moved
+            if not dialog.sending:
+                dialog.validate()
         if self._ticks % 4 == 1:  # a walk over every order: every two seconds, not each tick
             self._open_orders = sum(1 for o in oms.orders.values() if o.is_working)
         count_orders, count_fills = len(oms.orders), self.fills.rowCount()
@@ -541,6 +584,10 @@ class MainWindow(QMainWindow):
 
     def _fill_history(self, history: list[Event]) -> None:
         self.timeline.show_history(history)
+        self.routing.show_history(history)
+        refused = next((e.payload for e in history if isinstance(e.payload, OrderRejected)), None)
+        self.refusal.setText(refusal_line(refused) if refused is not None else "")
+        self.refusal.setVisible(refused is not None)
         self.history.setRowCount(len(history))
         for row, event in enumerate(history):
             payload = msgspec.json.encode(to_builtins(event.payload)).decode()
@@ -554,6 +601,19 @@ class MainWindow(QMainWindow):
             for column, text in enumerate(cells):
                 self.history.setItem(row, column, QTableWidgetItem(text))
         self.history.resizeColumnsToContents()
+
+    def show_panel(self, name: str) -> None:
+        """Bring a bottom panel to the front: details, routing or risk."""
+        docks = {
+            "details": self.details_dock,
+            "routing": self.routing_dock,
+            "risk": self.risk_dock,
+        }
+        dock = docks.get(name)
+        if dock is None:
+            raise ValueError(f"panel {name!r}: expected one of {', '.join(docks)}")
+        dock.show()
+        dock.raise_()
 
     def select_order(self, order_id: str) -> None:
         """Select an order's row and show its details (as a click would)."""
@@ -587,6 +647,7 @@ class MainWindow(QMainWindow):
             lambda symbol: [n for n, g in self.desk.gateways.items() if g.lists(symbol)],
             names,
             self.actor,
+            precheck=self.desk.oms.precheck,
         )
 
     def open_ticket(self) -> TicketDialog:
@@ -596,6 +657,8 @@ class MainWindow(QMainWindow):
         form.set_price(self.desk.mid(symbol))
         dialog = TicketDialog(form, self)
         dialog.submit_button.clicked.connect(lambda: self._submit_from(dialog))
+        self._open_tickets.add(dialog)
+        dialog.finished.connect(lambda _result: self._open_tickets.discard(dialog))
         dialog.show()
         return dialog
 
@@ -604,10 +667,12 @@ class MainWindow(QMainWindow):
         if ticket is None:
             return
         dialog.submit_button.setEnabled(False)
+        dialog.sending = True
         self.run(self._submit(dialog, ticket), "submit")
 
     async def _submit(self, dialog: TicketDialog, ticket: NewOrder) -> None:
         result = await self.desk.oms.submit(ticket)
+        dialog.sending = False
         if result.rejection is not None:
             dialog.show_refusal(result.rejection)
             dialog.submit_button.setEnabled(True)
@@ -765,6 +830,7 @@ class MainWindow(QMainWindow):
     def _apply_theme(self) -> None:
         self.setStyleSheet(stylesheet(dark=self.dark))
         self.orders.palette = DARK if self.dark else LIGHT
+        self.risk.set_theme(self.dark)
         # Colors only: a repaint asks the visible rows again. (A layout change would make
         # the proxy map every row anew: seconds with 100,000 orders.)
         self.tree.viewport().update()
@@ -836,6 +902,22 @@ def _venue_tip(name: str, queue_depth: int, latency: Any) -> str:
     if latency is not None:
         lines.append(f"round trip p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
     return "\n".join(lines)
+
+
+def refusal_line(refused: OrderRejected) -> str:
+    """What stopped an order, with its numbers: the risk rule, or the field, or the reason."""
+    if refused.rule:
+        limit = f" ({refused.expected})" if refused.expected else ""
+        return (
+            f"Refused by risk rule <b>{Rule(refused.rule).label}</b>: value {refused.value}"
+            f"{limit}. {refused.reason}"
+        )
+    if refused.field:
+        return (
+            f"Refused ({refused.source}): {refused.field} = {refused.value}, "
+            f"expected {refused.expected}"
+        )
+    return f"Refused ({refused.source}): {refused.reason}"
 
 
 def _refusal_text(order_id: str, rejection: Rejection) -> str:

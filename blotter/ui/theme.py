@@ -54,6 +54,7 @@ def stylesheet(*, dark: bool) -> str:
     }}
     QLabel#fieldError {{ color: {c["error"]}; }}
     QLabel#outcome {{ color: {c["error"]}; font-weight: bold; }}
+    QLabel#refusal {{ color: {c["error"]}; }}
     QStatusBar, QToolBar, QMenuBar {{ background: {c["header"]}; color: {c["text"]}; }}
     QStatusBar QLabel#activity {{ color: {c["muted"]}; }}
     QStatusBar QLabel#halted {{ color: #ffffff; background: #b62324; font-weight: bold; }}

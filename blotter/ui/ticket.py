@@ -1,7 +1,8 @@
 """The order ticket: a form that checks itself as you type and says what is wrong, where.
 
-The checks are the OMS's own (``check_ticket``), so the ticket never disagrees with the OMS;
-the fields only parse text into a ``NewOrder``.
+The checks are the OMS's own (``check_ticket``, or the OMS's ``precheck``, which adds the kill
+switch and the risk rules), so the ticket never disagrees with the OMS; the fields only parse
+text into a ``NewOrder``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from blotter.domain.values import Instrument, InvalidValue, OrderType, Side, TimeInForce
+from blotter.domain.values import (
+    Instrument,
+    InvalidValue,
+    OrderType,
+    RoutingStrategy,
+    Side,
+    TimeInForce,
+)
 from blotter.oms.commands import NewOrder, Rejection, check_ticket
 from blotter.ui.models import decimals_of
 
@@ -39,6 +47,7 @@ FIELDS = (
     "limit_price",
     "time_in_force",
     "venue",
+    "strategy",
 )
 _LABELS = {
     "account": "Account",
@@ -49,7 +58,11 @@ _LABELS = {
     "limit_price": "Limit price",
     "time_in_force": "Time in force",
     "venue": "Venue",
+    "strategy": "Router",
+    "risk": "Risk",
 }
+FIXED = RoutingStrategy.FIXED.value
+_STRATEGIES = [s.value for s in RoutingStrategy if s is not RoutingStrategy.FIXED]
 # Ticket ids must never repeat across sessions: the OMS answers a repeated id from memory.
 _SESSION = uuid.uuid4().hex[:8]
 _ticket_numbers = itertools.count(1)
@@ -67,12 +80,14 @@ class TicketForm(QWidget):
         venue_names: Sequence[str],
         actor: str,
         parent: QWidget | None = None,
+        precheck: Callable[[NewOrder], Rejection | None] | None = None,
     ) -> None:
         super().__init__(parent)
         self._instruments = instruments
         self._venues_listing = venues_listing
         self._venue_names = list(venue_names)
         self._actor = actor
+        self._precheck = precheck
         self.account = QLineEdit("ACC-ALPHA")
         self.instrument = QComboBox()
         self.instrument.setEditable(True)
@@ -87,11 +102,17 @@ class TicketForm(QWidget):
         self.limit_price.setRange(0, 10_000_000)
         self.time_in_force = _combo([t.value for t in TimeInForce])
         self.venue = _combo([AUTO, *self._venue_names])
-        self.errors = {name: _error_label() for name in FIELDS}
+        self.strategy = _combo(_STRATEGIES)
+        self.strategy.setToolTip(
+            "split: the best venue, or the top three when none scores 0.80; best: the top "
+            "score; sweep: in proportion to the size each venue shows at your limit"
+        )
+        self.errors = {name: _error_label() for name in (*FIELDS, "risk")}
         layout = QFormLayout(self)
         for name in FIELDS:
             layout.addRow(_LABELS[name], self._field(name))
             layout.addRow("", self.errors[name])
+        layout.addRow("", self.errors["risk"])  # what a risk rule would say, before sending
         self._connect()
         self._instrument_changed()
 
@@ -103,8 +124,9 @@ class TicketForm(QWidget):
         for line in (self.account, self.quantity):
             line.textChanged.connect(self.changed)
         self.instrument.currentTextChanged.connect(self._instrument_changed)
-        for combo in (self.side, self.order_type, self.time_in_force, self.venue):
+        for combo in (self.side, self.order_type, self.time_in_force, self.venue, self.strategy):
             combo.currentTextChanged.connect(self.changed)
+        self.venue.currentTextChanged.connect(self._venue_changed)
         self.order_type.currentTextChanged.connect(self._type_changed)
         self.limit_price.valueChanged.connect(self.changed)
 
@@ -115,6 +137,19 @@ class TicketForm(QWidget):
             self.limit_price.setDecimals(decimals_of(instrument.tick_size))
             self.limit_price.setSingleStep(float(instrument.tick_size))
         self.changed.emit()
+
+    def _venue_changed(self) -> None:
+        """A venue chosen by the trader is the fixed strategy: the router has no say."""
+        fixed = self.venue.currentText() != AUTO
+        self.strategy.blockSignals(True)
+        if fixed:
+            if self.strategy.findText(FIXED) < 0:
+                self.strategy.addItem(FIXED)
+            self.strategy.setCurrentText(FIXED)
+        else:
+            self.strategy.removeItem(self.strategy.findText(FIXED))
+        self.strategy.blockSignals(False)
+        self.strategy.setEnabled(not fixed)
 
     def _type_changed(self) -> None:
         self.limit_price.setEnabled(self.order_type.currentText() == OrderType.LIMIT.value)
@@ -128,6 +163,8 @@ class TicketForm(QWidget):
             ticket = self._parse()
         except InvalidValue as invalid:
             return Rejection.of_invalid(invalid)
+        if self._precheck is not None:
+            return self._precheck(ticket) or ticket
         return check_ticket(ticket, self._instruments, self._lists) or ticket
 
     def _lists(self, venue: str, symbol: str) -> bool | None:
@@ -152,6 +189,7 @@ class TicketForm(QWidget):
             limit_price=price,
             time_in_force=TimeInForce(self.time_in_force.currentText()),
             venue=None if venue == AUTO else venue,
+            strategy=RoutingStrategy(self.strategy.currentText()),
             actor=self._actor,
         )
 
@@ -161,6 +199,10 @@ class TicketForm(QWidget):
             label.clear()
             label.hide()  # an empty row would leave a gap under every field
         if rejection is None:
+            return
+        if rejection.source in ("risk", "kill switch"):
+            self.errors["risk"].setText(f"would be refused: {rejection.reason}")
+            self.errors["risk"].show()
             return
         field = rejection.field if rejection.field in self.errors else "venue"
         label = self.errors[field]
@@ -177,6 +219,7 @@ class TicketDialog(QDialog):
         self.setWindowTitle("New order")
         self.setMinimumWidth(420)
         self.form = form
+        self.sending = False  # submitted, waiting for the OMS's answer
         self.outcome = QLabel()
         self.outcome.setWordWrap(True)
         self.outcome.setObjectName("outcome")

@@ -34,7 +34,7 @@ def resting(number: int, account: str = "ACC-ALPHA") -> NewOrder:
         side=Side.BUY,
         order_type=OrderType.LIMIT,
         quantity=D(10),
-        limit_price=D("150.00"),
+        limit_price=D("180.00"),
         time_in_force=TimeInForce.GTC,
         actor="alice",
     )
@@ -87,7 +87,7 @@ def test_submit_from_the_ticket_then_cancel_it_with_the_delete_key(session: Sess
         form = dialog.form
         form.instrument.setCurrentText("AAPL")
         form.quantity.setText("25")
-        form.set_price(D("150.00"))
+        form.set_price(D("180.00"))
         form.time_in_force.setCurrentText("GTC")
         assert dialog.submit_button.isEnabled()
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
@@ -96,7 +96,7 @@ def test_submit_from_the_ticket_then_cancel_it_with_the_delete_key(session: Sess
         await session.until(lambda: state_of(window, order_id) is OrderState.ACKNOWLEDGED)
         await session.until(lambda: row_text(window, order_id, Column.STATE) == "ACKNOWLEDGED")
         assert row_text(window, order_id, Column.QUANTITY) == "25"
-        assert row_text(window, order_id, Column.LIMIT) == "150.00"
+        assert row_text(window, order_id, Column.LIMIT) == "180.00"
         window.select_order(order_id)
         window.tree.setFocus()
         QTest.keyClick(window.tree, Qt.Key.Key_Delete)
@@ -264,15 +264,18 @@ def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
         await session.until(lambda: state_of(window, working.order_id) is OrderState.CANCELED)
         dialog = window.open_ticket()
         dialog.form.quantity.setText("5")
-        dialog.form.set_price(D("150.00"))
-        QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
-        await session.until(lambda: "halted" in dialog.outcome.text())
-        assert "fat finger on the desk" in dialog.outcome.text()
+        dialog.form.set_price(D("180.00"))
+        # the ticket's pre-check says so before anything is sent
+        refusal = dialog.form.errors["risk"].text()
+        assert "halted" in refusal
+        assert "fat finger on the desk" in refusal
+        assert not dialog.submit_button.isEnabled()
         window._tick()
         assert window.halted.text() == "TRADING HALTED by trader"
         await session.until(lambda: window.alerts.text() == "alerts: 1")  # the kill, critical
         window.kill_switch.trigger()
         await session.until(lambda: oms.halt is None)
+        await session.until(dialog.submit_button.isEnabled)  # checked again as the desk changes
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: not dialog.isVisible())
         await session.until(lambda: acknowledged(window) == 1)
@@ -316,7 +319,7 @@ def test_orders_in_flight_at_the_last_close_are_resolved_before_the_window_opens
     async def scenario() -> None:
         window = await session.open()
         ticket = msgspec.structs.replace(
-            resting(1), instrument="BTC-USD", quantity=D("0.01"), limit_price=D("1000.0")
+            resting(1), instrument="BTC-USD", quantity=D("0.01"), limit_price=D("60000.0")
         )
         result = await window.desk.oms.submit(ticket)  # CBSE answers after ~9 ms
         child = next(iter(window.desk.oms.orders[result.order_id].children.values()))

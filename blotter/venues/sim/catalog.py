@@ -55,7 +55,8 @@ REFERENCE_PRICES = {
 
 # A fast lit exchange that never drops, a cheap but slower one that drops now and then, a
 # dark-ish venue that rejects more and whose connection is flaky, and a crypto venue whose rare
-# drops come with long outages.
+# drops come with long outages. The two that drop cancel our resting orders when they do
+# (cancel on disconnect), so the OMS routes that quantity elsewhere at once.
 VENUES = (
     VenueProfile(
         name="XNAS",
@@ -74,6 +75,7 @@ VENUES = (
         latency_jitter_ms=0.6,
         mean_seconds_between_disconnects=3600.0,
         outage_seconds=1.0,
+        cancel_on_disconnect=True,
     ),
     VenueProfile(
         name="DRKP",
@@ -85,6 +87,7 @@ VENUES = (
         reject_rate=0.03,
         mean_seconds_between_disconnects=90.0,
         outage_seconds=5.0,
+        cancel_on_disconnect=True,
     ),
     VenueProfile(
         name="CBSE",

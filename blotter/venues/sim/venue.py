@@ -166,10 +166,10 @@ class SimulatedVenue:
         if book is None or not self.connected:
             return None
         bid, ask = book.best(Side.BUY), book.best(Side.SELL)
-        against = side.opposite
+        buying = side is Side.BUY
         return Quote(
-            best=book.best(against),
-            available=book.available(against, limit),
+            best=ask if buying else bid,
+            available=book.available(Side.SELL if buying else Side.BUY, limit),
             mid=(bid + ask) / 2 if bid is not None and ask is not None else None,
         )
 

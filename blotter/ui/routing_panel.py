@@ -1,0 +1,287 @@
+"""The routing panel: why an order's quantity went where it went.
+
+Each ``RoutingDecision`` of the selected order (the first route, then every re-route in order)
+as a line with its reason; the chosen one as a table of every venue's inputs and scores and a
+bar chart of the scores, each bar stacked from the weighted components that make its total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pyqtgraph as pg  # type: ignore[import-untyped]
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from blotter.domain.clock import iso_utc
+from blotter.domain.events import Event, OrderCreated, RoutingDecision, VenueScore
+from blotter.domain.values import Instrument
+from blotter.ui.models import decimals_of
+
+# The components in the order of ``RoutingDecision.weights``, and the colour of each.
+COMPONENTS = (
+    ("price", "#58a6ff"),
+    ("liquidity", "#3fb950"),
+    ("speed", "#d29922"),
+    ("reliability", "#a371f7"),
+)
+
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+# The allocation and the scores first (the panel shares the bottom with the details), then the
+# inputs; short headers, explained by their tooltips.
+_COLUMNS = (
+    ("venue", "Venue", "the venue"),
+    ("allocation", "Alloc", "quantity sent to the venue"),
+    ("total", "Total", "weighted total of the four scores"),
+    (
+        "price_score",
+        "Price",
+        "price score: 1 at the best price among venues, 0 at 5 bps or 5 ticks worse",
+    ),
+    ("liquidity_score", "Liq", "liquidity score: size shown over the quantity to route"),
+    ("speed_score", "Speed", "speed score: from the measured latency"),
+    ("reliability_score", "Rel", "reliability score: acceptance rate, halved while DEGRADED"),
+    ("price", "Best", "its best price on the side the order trades against"),
+    ("liquidity", "Shown", "size it shows at or better than the limit"),
+    ("latency_ms", "ms", "measured median round trip, milliseconds"),
+    ("success_rate", "OK", "share of recent orders it accepted"),
+    ("health", "Health", "its connection: UP, DEGRADED or DOWN"),
+    ("excluded", "Excluded", "why the venue took no part"),
+)
+COLUMN = {key: number for number, (key, _header, _tip) in enumerate(_COLUMNS)}
+_TEXT_COLUMNS = frozenset({COLUMN["venue"], COLUMN["health"], COLUMN["excluded"]})
+_SCORES = frozenset({"total", "price_score", "liquidity_score", "speed_score", "reliability_score"})
+Index = QModelIndex | QPersistentModelIndex
+
+
+def routing_decisions(history: Sequence[Event]) -> list[tuple[Event, RoutingDecision]]:
+    """The order's decisions in the order they were made."""
+    return [(e, e.payload) for e in history if isinstance(e.payload, RoutingDecision)]
+
+
+def decision_title(number: int, event: Event, decision: RoutingDecision) -> str:
+    what = "route" if decision.attempt == 0 else f"re-route {decision.attempt}"
+    return f"{number}. {iso_utc(event.occurred_at)[11:23]}  {what}: {decision.reason}"
+
+
+class DecisionModel(QAbstractTableModel):
+    """One decision: a row per venue with its inputs, component scores, total and share."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._venues: tuple[VenueScore, ...] = ()
+        self._price_places = 2
+        self._quantity_places = 0
+
+    def show(self, decision: RoutingDecision | None, instrument: Instrument | None) -> None:
+        self.beginResetModel()
+        self._venues = () if decision is None else decision.venues
+        if instrument is not None:
+            self._price_places = decimals_of(instrument.tick_size)
+            self._quantity_places = decimals_of(instrument.lot_size)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._venues)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(_COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation is not Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _COLUMNS[section][1]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _COLUMNS[section][2]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        venue = self._venues[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(venue, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return None if column in _TEXT_COLUMNS else _RIGHT
+        if role == Qt.ItemDataRole.ForegroundRole and venue.excluded:
+            return QColor("#8a93a0")
+        if role == Qt.ItemDataRole.ToolTipRole and venue.excluded:
+            return f"{venue.venue} took no part: {venue.excluded}"
+        return None
+
+    def _text(self, venue: VenueScore, column: int) -> str:
+        key = _COLUMNS[column][0]
+        value = getattr(venue, key)
+        if key in _SCORES:
+            return "" if venue.excluded else f"{value:.2f}"
+        if key == "price":
+            return _number(value, self._price_places)
+        if key == "liquidity":
+            return _number(value, self._quantity_places)
+        if key == "allocation":
+            return _number(value, self._quantity_places) if value else ""
+        if key == "latency_ms":
+            return "" if value is None else f"{value:.2f}"
+        if key == "success_rate":
+            return "" if value is None else f"{value:.0%}"
+        return str(value)
+
+
+class ScoreChart(pg.PlotWidget):  # type: ignore[misc]
+    """A bar per venue, stacked from its weighted components: the bar's height is its total."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background=None)
+        self.setObjectName("scoreChart")
+        self.setMouseEnabled(x=False, y=False)
+        self.getPlotItem().hideButtons()
+        self.getPlotItem().setMenuEnabled(False)
+        self.setLabel("left", "score")
+        self.setYRange(0, 1, padding=0.02)
+        self.getPlotItem().showGrid(x=False, y=True, alpha=0.2)
+        self._bars: list[pg.BarGraphItem] = []
+        self.venues: list[str] = []
+        self.heights: list[float] = []  # each venue's stacked total, as drawn
+
+    def show(self, decision: RoutingDecision | None) -> None:
+        for bar in self._bars:
+            self.removeItem(bar)
+        self._bars.clear()
+        scored = [] if decision is None else [v for v in decision.venues if not v.excluded]
+        self.venues = [v.venue for v in scored]
+        if decision is None:
+            self.heights = []
+            return
+        bottoms = [0.0] * len(scored)
+        x = list(range(len(scored)))
+        for (name, color), weight in zip(COMPONENTS, decision.weights, strict=True):
+            heights = [weight * _component(v, name) for v in scored]
+            bar = pg.BarGraphItem(
+                x=x, y0=bottoms, height=heights, width=0.6, brush=color, pen=None, name=name
+            )
+            self.addItem(bar)
+            self._bars.append(bar)
+            bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+        self.heights = bottoms
+        self.getPlotItem().getAxis("bottom").setTicks([list(enumerate(self.venues))])
+        self.setXRange(-0.6, max(0.6, len(scored) - 0.4), padding=0)
+
+
+class RoutingPanel(QWidget):
+    """The selected order's routing decisions; the latest is shown until another is picked."""
+
+    def __init__(self, instruments: Mapping[str, Instrument], parent: QWidget | None = None):
+        super().__init__(parent)
+        self._instruments = instruments
+        self._decisions: list[tuple[Event, RoutingDecision]] = []
+        self._instrument: Instrument | None = None
+        self.decisions = QListWidget()
+        self.decisions.setObjectName("decisionList")
+        self.decisions.currentRowChanged.connect(self._show_decision)
+        self.empty = QLabel("Select an order to see how it was routed.")
+        self.empty.setObjectName("routingEmpty")
+        self.model = DecisionModel(self)
+        self.table = QTableView()
+        self.table.setObjectName("decisionView")
+        self.table.setModel(self.model)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.chart = ScoreChart()
+        self.chart.setMinimumHeight(120)
+        self.legend = QLabel()
+        self.legend.setObjectName("scoreLegend")
+        self.legend.setWordWrap(True)
+        chart = QWidget()
+        chart_layout = QVBoxLayout(chart)
+        chart_layout.setContentsMargins(0, 0, 0, 0)
+        chart_layout.addWidget(self.chart, 1)
+        chart_layout.addWidget(self.legend)
+        chart.setMinimumWidth(200)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(chart)
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 2)
+        split.setSizes([720, 240])  # the table first: it carries the numbers
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.decisions)
+        layout.addWidget(split, 1)
+
+    def show_history(self, history: Sequence[Event]) -> None:
+        """The order's decisions, from its full history; the latest is selected."""
+        created = history[0].payload if history else None
+        symbol = created.instrument if isinstance(created, OrderCreated) else None
+        self._instrument = None if symbol is None else self._instruments.get(symbol)
+        self._decisions = routing_decisions(history)
+        self.decisions.blockSignals(True)
+        self.decisions.clear()
+        for number, (event, decision) in enumerate(self._decisions, start=1):
+            self.decisions.addItem(decision_title(number, event, decision))
+        self.decisions.blockSignals(False)
+        self._fit_list()
+        if self._decisions:
+            self.empty.hide()
+            self.decisions.setCurrentRow(len(self._decisions) - 1)
+        else:
+            refused = "it was refused before any route" if history else ""
+            self.empty.setText(f"No routing decision: {refused}" if refused else "")
+            self.empty.setVisible(bool(history))
+            self._show_decision(-1)
+
+    def _fit_list(self) -> None:
+        """As tall as its decisions (three at most, then it scrolls): the table needs the room."""
+        rows = min(max(1, self.decisions.count()), 3)
+        row_height = self.decisions.sizeHintForRow(0) if self.decisions.count() else 18
+        self.decisions.setFixedHeight(rows * row_height + 2 * self.decisions.frameWidth() + 4)
+        self.decisions.setVisible(self.decisions.count() > 0)
+
+    def _show_decision(self, row: int) -> None:
+        decision = self._decisions[row][1] if 0 <= row < len(self._decisions) else None
+        self.model.show(decision, self._instrument)
+        self.chart.show(decision)
+        self.legend.setText("" if decision is None else legend_html(decision.weights))
+
+
+def legend_html(weights: Sequence[float]) -> str:
+    """What each colour of a bar is, with its weight: the bars stack weight x score."""
+    return "&nbsp;&nbsp; ".join(
+        f'<span style="color:{color}">&#9632;</span>&nbsp;{name} {weight:.0%}'
+        for (name, color), weight in zip(COMPONENTS, weights, strict=True)
+    )
+
+
+def _component(venue: VenueScore, name: str) -> float:
+    score: float = getattr(venue, f"{name}_score")
+    return score
+
+
+def _number(value: Decimal | None, places: int) -> str:
+    return "" if value is None else f"{value:,.{places}f}"

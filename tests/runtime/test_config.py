@@ -1,0 +1,49 @@
+"""Risk limits from a TOML file: the example loads, a bad file says where and why."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from blotter.domain.risk import DEFAULT_RISK
+from blotter.runtime.config import ConfigError, load_risk
+
+EXAMPLE = Path(__file__).parents[2] / "resources" / "risk.example.toml"
+
+
+def test_the_example_file_is_the_built_in_desk_limits_plus_one_account() -> None:
+    risk = load_risk(EXAMPLE)
+    assert risk.default == DEFAULT_RISK.default
+    delta = risk.limits_for("ACC-DELTA")
+    assert delta.max_order_notional == Decimal(250_000)
+    assert delta.max_order_quantity == Decimal(100_000)  # from the default
+    assert delta.max_orders_per_window == 50
+    assert delta.restricted == frozenset({"SOL-USD"})
+    assert risk.limits_for("ACC-ALPHA") == risk.default
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ('[default]\nmax_order_notional = "-5"\n', ("max_order_notional", "-5", "0 or more")),
+        ("[default]\nmax_order_quantity = [1]\n", ("max_order_quantity", "$.default")),
+        ("[default\n", ("not valid TOML",)),
+    ],
+)
+def test_a_bad_file_names_the_file_the_field_and_what_was_expected(
+    tmp_path: Path, text: str, fragments: tuple[str, ...]
+) -> None:
+    path = tmp_path / "risk.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_risk(path)
+    assert str(raised.value).startswith(f"risk file {path}: ")
+    for fragment in fragments:
+        assert fragment in str(raised.value)
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="No such file"):
+        load_risk(tmp_path / "nowhere.toml")

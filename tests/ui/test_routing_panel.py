@@ -1,0 +1,132 @@
+"""Routing and risk in the real window: the decision behind an order, the ticket's pre-check."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from pytestqt.modeltest import ModelTester
+
+from blotter.domain.events import OrderCreated
+from blotter.domain.risk import Rule
+from blotter.domain.values import RoutingStrategy
+from blotter.ui.routing_panel import COLUMN
+
+from .conftest import Session
+from .test_main_window import resting, state_of
+
+D = Decimal
+
+
+def test_the_routing_panel_shows_every_venue_s_scores_and_the_chart_adds_up(
+    session: Session, qtmodeltester: ModelTester
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        result = await oms.submit(resting(1))
+        await session.until(lambda: oms.idle)
+        await session.until(lambda: window.orders.rowCount() == 1)
+        window.select_order(result.order_id)
+        routing = window.routing
+        await session.until(lambda: routing.decisions.count() == 1)
+        qtmodeltester.check(routing.model)
+        assert "route: " in routing.decisions.item(0).text()
+        venues = [routing.model.index(r, 0).data() for r in range(routing.model.rowCount())]
+        assert set(venues) == set(window.desk.gateways)  # every venue, the excluded ones too
+        excluded = {
+            routing.model.index(r, 0).data()
+            for r in range(routing.model.rowCount())
+            if routing.model.index(r, COLUMN["excluded"]).data()
+        }
+        assert excluded == {"CBSE"}  # the crypto venue does not list AAPL
+        totals = {
+            routing.model.index(r, 0).data(): float(routing.model.index(r, COLUMN["total"]).data())
+            for r in range(routing.model.rowCount())
+            if routing.model.index(r, 0).data() not in excluded
+        }
+        drawn = dict(zip(routing.chart.venues, routing.chart.heights, strict=True))
+        assert set(drawn) == set(totals)
+        for venue, total in totals.items():
+            assert drawn[venue] == pytest.approx(total, abs=0.006)  # shown to 2 places
+        allocated = sum(
+            D(routing.model.index(r, COLUMN["allocation"]).data() or "0")
+            for r in range(routing.model.rowCount())
+        )
+        assert allocated == 10
+
+    session.run(scenario())
+
+
+def test_the_ticket_routes_by_the_chosen_strategy_and_a_named_venue_is_fixed(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        dialog = window.open_ticket()
+        form = dialog.form
+        assert form.strategy.currentText() == "split"
+        form.venue.setCurrentText("ARCX")
+        assert (form.strategy.currentText(), form.strategy.isEnabled()) == ("fixed", False)
+        form.venue.setCurrentText("auto")
+        assert form.strategy.isEnabled()
+        assert form.strategy.findText("fixed") == -1
+        form.strategy.setCurrentText("best")
+        form.quantity.setText("5")
+        form.set_price(D("180.00"))
+        QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+        oms = window.desk.oms
+        await session.until(lambda: len(oms.orders) == 1)
+        order_id = next(iter(oms.orders))
+        await session.until(lambda: len(window.desk.store.read_stream(order_id)) >= 3)
+        created = window.desk.store.read_stream(order_id)[0].payload
+        assert isinstance(created, OrderCreated)
+        assert created.strategy is RoutingStrategy.BEST
+
+    session.run(scenario())
+
+
+def test_the_ticket_says_which_risk_rule_would_refuse_it_before_it_is_sent(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        dialog = window.open_ticket()
+        form = dialog.form
+        form.instrument.setCurrentText("AAPL")
+        form.quantity.setText("10")
+        form.set_price(D("100.00"))  # 47% under the market: outside the 10% collar
+        risk = form.errors["risk"]
+        assert "would be refused" in risk.text()
+        assert "100.00" in risk.text()
+        assert not dialog.submit_button.isEnabled()
+        form.set_price(D("180.00"))
+        assert risk.isHidden()
+        assert dialog.submit_button.isEnabled()
+        assert window.desk.oms.orders == {}  # the pre-check records nothing
+
+    session.run(scenario())
+
+
+def test_a_refused_order_s_details_show_the_rule_and_the_numbers(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        huge = msgspec.structs.replace(resting(1), quantity=D(200_000))
+        result = await oms.submit(huge)
+        assert result.rejection is not None
+        assert result.rejection.rule == Rule.MAX_QUANTITY
+        await session.until(lambda: window.orders.rowCount() == 1)
+        window.select_order(result.order_id)
+        await session.until(lambda: window.refusal.isVisible())
+        text = window.refusal.text()
+        assert "Max order quantity" in text
+        assert "200,000" in text
+        assert "100,000" in text
+        assert state_of(window, result.order_id).value == "REJECTED"
+        assert "refused before any route" in window.routing.empty.text()
+
+    session.run(scenario())
