@@ -25,6 +25,11 @@ class TaskSupervisor:
         self.failures: list[tuple[str, BaseException]] = []
 
     @property
+    def closing(self) -> bool:
+        """Shutdown has begun: nothing new may start."""
+        return self._closing
+
+    @property
     def running(self) -> list[str]:
         """Names of the tasks still running, sorted."""
         return sorted(t.get_name() for t in self._tasks if not t.done())

@@ -102,3 +102,15 @@ async def test_events_already_released_are_not_released_again() -> None:
     bus.publish(log.append(1, start=5))
     assert await take(subscription, 6) == [1, 2, 3, 4, 5, 6]
     await tasks.shutdown()
+
+
+async def test_events_landing_during_shutdown_do_not_start_a_gap_filler() -> None:
+    log, tasks = MemoryLog(), TaskSupervisor("test")
+    bus = EventBus(log, tasks, next_seq=1)
+    subscription = bus.subscribe()
+    first, _second, third = log.append(3)
+    await tasks.shutdown()
+    bus.publish([third])  # a hole before it, as the OMS drains its last appends
+    bus.publish([first])
+    assert await take(subscription, 1) == [1]
+    assert tasks.running == []
