@@ -72,8 +72,10 @@ class Changes:
 class Ledger:
     """Folds events of every stream kind; never raises for an event that does not fit."""
 
-    def __init__(self, *, track_changes: bool = True) -> None:
-        """``track_changes=False`` for a one-off fold that will not write projections."""
+    def __init__(self, *, track_changes: bool = True, pack_closed: bool = True) -> None:
+        """``track_changes=False`` for a one-off fold that will not write projections;
+        ``pack_closed=False`` too if it reads each order's fills once and then drops the orders
+        (see ``OrderAggregate``): packing a closed order's history would only cost time."""
         self.orders: dict[str, OrderAggregate] = {}
         self.cases: dict[str, Case] = {}
         self.positions: dict[PositionKey, Position] = {}
@@ -84,6 +86,7 @@ class Ledger:
         self.duplicates = 0
         self._changes = Changes()
         self._tracking = track_changes
+        self._pack_closed = pack_closed
 
     @property
     def anomaly_count(self) -> int:
@@ -102,7 +105,9 @@ class Ledger:
             return
         stream_id, kind = events[0].stream_id, type(events[0].payload).STREAM
         if kind is StreamKind.ORDER:
-            order = self.orders[stream_id] = OrderAggregate(stream_id)
+            order = self.orders[stream_id] = OrderAggregate(
+                stream_id, pack_closed=self._pack_closed
+            )
             for event in events:
                 order.apply(event)
         else:
@@ -131,9 +136,11 @@ class Ledger:
         if order is None:
             if type(event.payload) is not OrderCreated:
                 return self._orphan(event, f"{event.type} for unknown order {event.stream_id}")
-            order = self.orders[event.stream_id] = OrderAggregate(event.stream_id)
-        fills, anomalies = order.fills, order.anomalies
-        fills_before, anomalies_before = len(fills), len(anomalies)
+            order = self.orders[event.stream_id] = OrderAggregate(
+                event.stream_id, pack_closed=self._pack_closed
+            )
+        # Counted, not listed: a closed order packs its fills (``fills`` decodes them).
+        fills_before, anomalies_before = order.fill_count, len(order.anomalies)
         outcome = order.apply(event)
         if outcome is DUPLICATE:
             return outcome
@@ -141,10 +148,10 @@ class Ledger:
         if self._tracking:
             self._changes.orders.add(order.order_id)
             self._note_children(order, payload)
-        if len(fills) > fills_before:
-            for fill in fills[fills_before:]:
+        if order.fill_count > fills_before:
+            for fill in order.fills[fills_before:]:
                 self._book_fill(order, fill)
-        if len(anomalies) > anomalies_before:
+        if len(order.anomalies) > anomalies_before:
             self._alert_anomalies(order, anomalies_before)
         # Exact types, as in the order's fold (see ``CHILD_PAYLOADS``).
         if type(payload) is OrderSettlementFailed and payload.gave_up:

@@ -7,11 +7,17 @@ Invariants that every fold keeps, whatever the events:
   on the order and never stops the fold.
 
 The parent's state after routing is derived from its children (``derive_parent_state``).
+
+A closed order (terminal, no live child) packs what it remembers of its history, the ids it
+deduplicates on and its fills, into one bytes record (``OrderAggregate._pack``): a desk holds
+100,000 orders, nearly all closed, and these are most of each one's memory. Everything reads
+the same from a packed order; an event for it unpacks it, and it packs again once folded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import StrEnum
 from typing import cast
@@ -70,8 +76,12 @@ class Anomaly(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     child_id: str | None = None
 
 
-class Fill(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """An execution as it counts for the order (an overfill's excess is not in it)."""
+class Fill(msgspec.Struct, frozen=True, kw_only=True, gc=False, array_like=True):
+    """An execution as it counts for the order (an overfill's excess is not in it).
+
+    Encoded as an array (``array_like``): a closed order keeps its fills packed, without the
+    field names (see ``OrderAggregate._pack``).
+    """
 
     event_id: str
     exec_id: str
@@ -117,10 +127,85 @@ class ChildOrder(msgspec.Struct, gc=False, eq=False):
         return self.notional / self.filled if self.filled else None
 
 
-class OrderAggregate:
-    """A parent order; build it with ``OrderAggregate(order_id)`` and feed it its events."""
+# Quantities repeat across a book (lots, slices of them) and each Decimal is an object of its
+# own: one object per value *as written* (digits and exponent: 1.0 and 1 stay apart, so every
+# result computed from a shared value is the one computed from its own). Bounded: past the
+# bound, values are kept as they come.
+_SHARED_VALUES: dict[str, Decimal] = {}
+_SHARED_VALUES_MAX = 10_000
+_VENUE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}  # likewise, the children's venues
 
-    def __init__(self, order_id: str) -> None:
+
+def _shared(value: Decimal) -> Decimal:
+    """The one object kept for ``value``'s exact representation, or ``value`` itself."""
+    key = str(value)
+    shared = _SHARED_VALUES.get(key)
+    if shared is not None:
+        return shared
+    if len(_SHARED_VALUES) < _SHARED_VALUES_MAX:
+        _SHARED_VALUES[key] = value
+    return value
+
+
+def _shared_venues(venues: tuple[str, ...]) -> tuple[str, ...]:
+    """The one tuple kept for these venues, or ``venues`` itself (see ``_shared``)."""
+    shared = _VENUE_SETS.get(venues)
+    if shared is not None:
+        return shared
+    if len(_VENUE_SETS) < _SHARED_VALUES_MAX:
+        _VENUE_SETS[venues] = venues
+    return venues
+
+
+def _same_as(value: Decimal, other: Decimal) -> Decimal:
+    """``other`` where it is ``value`` written alike, else ``value``."""
+    return other if value == other and value.as_tuple() == other.as_tuple() else value
+
+
+# A closed order's history: the ids of its events that booked no fill, and its fills (whose
+# event ids and exec ids are the rest). Decimals travel as their exact strings.
+_History = tuple[list[str], list[Fill]]
+_encode_history = msgspec.msgpack.Encoder().encode
+_decode_history: Callable[[bytes], _History] = msgspec.msgpack.Decoder(_History).decode
+
+
+class OrderAggregate:
+    """A parent order; build it with ``OrderAggregate(order_id)`` and feed it its events.
+
+    ``pack_closed=False`` keeps a closed order's history unpacked: for a one-off fold that reads
+    every fill once and drops the orders (the replay check), packing would only cost time.
+    """
+
+    __slots__ = (
+        "_children_closed",
+        "_event_ids",
+        "_exec_ids",
+        "_fills",
+        "_live_leaves",
+        "_packed",
+        "_venues",
+        "anomalies",
+        "cancel_pending",
+        "children",
+        "created_at",
+        "fill_count",
+        "filled",
+        "last_seq",
+        "live_children",
+        "notional",
+        "order_id",
+        "own_canceled",
+        "pack_closed",
+        "quantity",
+        "reject_reason",
+        "settlement_attempts",
+        "state",
+        "ticket",
+        "updated_at",
+        "version",
+    )
+
+    def __init__(self, order_id: str, *, pack_closed: bool = True) -> None:
         self.order_id = order_id
         self.version = 0
         self.ticket: OrderCreated | None = None
@@ -134,10 +219,15 @@ class OrderAggregate:
         self.created_at = 0
         self.updated_at = 0
         self.last_seq = 0
-        self.fills: list[Fill] = []
         self.anomalies: list[Anomaly] = []
+        # The history: every event id applied, every fill booked (each with its exec id). A
+        # closed order holds it packed in ``_packed`` instead, and these three are unset.
         self._event_ids: set[str] = set()
         self._exec_ids: set[str] = set()
+        self._fills: list[Fill] = []
+        self._packed: bytes | None = None
+        self.fill_count = 0
+        self.pack_closed = pack_closed
         # Running sums over the children, kept by ``_apply_child`` so a fold step is O(1).
         self.filled = ZERO
         self.notional = ZERO
@@ -179,7 +269,22 @@ class OrderAggregate:
 
     def knows_exec(self, exec_id: str) -> bool:
         """Whether a fill with this venue execution id is already booked on the order."""
+        if self._packed is not None:
+            return any(f.exec_id == exec_id for f in _decode_history(self._packed)[1])
         return exec_id in self._exec_ids
+
+    @property
+    def fills(self) -> list[Fill]:
+        """The fills booked, in the order they were. A packed order's are decoded on each read:
+        keep what you need of them, and count them with ``fill_count``."""
+        if self._packed is not None:
+            return _decode_history(self._packed)[1]
+        return self._fills
+
+    @property
+    def is_packed(self) -> bool:
+        """Whether the order is closed and holds its history packed (see ``_pack``)."""
+        return self._packed is not None
 
     @property
     def venues(self) -> list[str]:
@@ -189,6 +294,48 @@ class OrderAggregate:
 
     def apply(self, event: Event) -> Outcome:
         """Fold one event into the order. Never raises for an event that does not fit."""
+        if self._packed is not None:
+            self._unpack()
+        outcome = self._fold(event)
+        # live children first: the cheap test, and false for most events of a working order
+        if not self.live_children and self.state in _ORDER_TERMINAL and self.pack_closed:
+            self._pack()
+        return outcome
+
+    def _pack(self) -> None:
+        """Keep the history as one bytes record. Exec ids and the ids of fill events are the
+        fills' own, so only the other event ids are written besides the fills."""
+        fills = self._fills
+        of_fills = {f.event_id for f in fills}
+        others = [e for e in self._event_ids if e not in of_fills]
+        self._packed = _encode_history((others, fills))
+        del self._event_ids, self._exec_ids, self._fills
+        self._share_values()
+
+    def _share_values(self) -> None:
+        """Point the closed order's quantities at shared objects written alike (``_shared``):
+        its values stay what they are, to the last digit and exponent."""
+        children = self.children
+        for child in children.values():
+            child.filled = _shared(child.filled)
+            child.canceled = _shared(child.canceled)
+        if len(children) == 1:  # the order's notional is its only child's
+            child = next(iter(children.values()))
+            self.notional = _same_as(self.notional, child.notional)
+        self.filled = _shared(self.filled)
+        self.own_canceled = _shared(self.own_canceled)
+        self._children_closed = _shared(self._children_closed)
+        self._live_leaves = _shared(self._live_leaves)
+
+    def _unpack(self) -> None:
+        assert self._packed is not None
+        others, fills = _decode_history(self._packed)
+        self._fills = fills
+        self._exec_ids = {f.exec_id for f in fills}
+        self._event_ids = {*others, *(f.event_id for f in fills)}
+        self._packed = None
+
+    def _fold(self, event: Event) -> Outcome:
         event_id = event.event_id
         if event_id in self._event_ids:
             return DUPLICATE
@@ -231,7 +378,16 @@ class OrderAggregate:
                 Severity.CRITICAL,
                 "a second OrderCreated for the same order",
             )
-        self.ticket = ticket
+        # The ticket's names repeat across the book (accounts, instruments, venues): one string
+        # each, and the order id the order's own.
+        self.ticket = ticket = msgspec.structs.replace(
+            ticket,
+            order_id=self.order_id if ticket.order_id == self.order_id else ticket.order_id,
+            account=sys.intern(ticket.account),
+            instrument=sys.intern(ticket.instrument),
+            venue=None if ticket.venue is None else sys.intern(ticket.venue),
+            quantity=_shared(ticket.quantity),
+        )
         # A ticket refused for its quantity (zero, negative, not a number) is kept as entered;
         # the order itself carries nothing, so no quantity can go negative.
         quantity = ticket.quantity
@@ -279,12 +435,19 @@ class OrderAggregate:
         if duplicates or len({s.child_id for s in routed.slices}) != len(routed.slices):
             return f"route reuses child ids {duplicates or 'within itself'}"
         for s in routed.slices:
-            self.children[s.child_id] = ChildOrder(
-                s.child_id, s.client_order_id, s.venue, s.quantity, at
+            child_id = s.child_id
+            self.children[child_id] = ChildOrder(
+                child_id,
+                child_id if s.client_order_id == child_id else s.client_order_id,  # the OMS's
+                sys.intern(s.venue),
+                _shared(s.quantity),
+                at,
             )
         self._live_leaves += total
         self.live_children += len(routed.slices)
-        self._venues = tuple(sorted({*self._venues, *(s.venue for s in routed.slices)}))
+        self._venues = _shared_venues(
+            tuple(sorted({*self._venues, *(s.venue for s in routed.slices)}))
+        )
         return None
 
     def _apply_child(self, event: Event, payload: ChildPayload) -> Outcome:
@@ -375,7 +538,8 @@ class OrderAggregate:
         self.filled += quantity
         self.notional += notional
         self._live_leaves -= quantity
-        self.fills.append(
+        self.fill_count += 1
+        self._fills.append(
             Fill(
                 event_id=event.event_id,
                 exec_id=fill.exec_id,

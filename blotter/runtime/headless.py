@@ -176,7 +176,7 @@ def _progress(driver: FlowDriver, elapsed: float) -> Progress:
         elapsed=round(elapsed, 1),
         commands=driver.commands,
         orders=driver.orders,
-        fills=sum(len(o.fills) for o in orders),
+        fills=sum(o.fill_count for o in orders),
         events=driver.desk.oms.events_recorded,
         open_orders=sum(1 for o in orders if o.is_working),
     )
@@ -199,7 +199,7 @@ async def _summary(
         cancels=driver.cancels,
         cancel_alls=driver.cancel_alls,
         orders_by_state=dict(sorted(Counter(str(o.state) for o in orders).items())),
-        fills=sum(len(o.fills) for o in orders),
+        fills=sum(o.fill_count for o in orders),
         events_written=oms.events_recorded,
         orders_per_second=round(driver.orders / seconds, 1),
         events_per_second=round(oms.events_recorded / seconds, 1),

@@ -147,7 +147,7 @@ def _replay_shard(url: str, shard: Shard) -> bytes:
 
 def _replay_shard_of(store: SqlEventStore, shard: Shard) -> _ShardResult:
     findings = _Findings()
-    ledger = Ledger(track_changes=False)
+    ledger = Ledger(track_changes=False, pack_closed=False)  # the shard's orders live briefly
     latest: dict[str, Event] = {}  # each stream's last event
     with _gc_paused():
         for event in store.iter_all(shard=shard):

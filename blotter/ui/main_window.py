@@ -529,7 +529,7 @@ class MainWindow(QMainWindow):
                 dialog.validate()
         if self._ticks % 4 == 1:  # a walk over every order: every two seconds, not each tick
             self._open_orders = sum(1 for o in oms.orders.values() if o.is_working)
-        count_orders, count_fills = len(oms.orders), self.fills.rowCount()
+        count_orders, count_fills = len(oms.orders), self.fills.total
         rate_orders = (count_orders - self._counts[0]) * 2
         rate_fills = (count_fills - self._counts[1]) * 2
         self._counts = (count_orders, count_fills)

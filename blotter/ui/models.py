@@ -7,7 +7,10 @@ order ids from the bus and are applied in coalesced batches (see ``throttle.Coal
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 import time
+from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from decimal import Decimal
 from enum import IntEnum
@@ -174,7 +177,9 @@ class OrdersModel(QAbstractItemModel):
         # inserted above it, which a row number would not be.
         self._ids: list[str] = []
         self._positions: dict[str, int] = {}
-        self._children: dict[str, list[str]] = {}  # order id -> child ids shown
+        # Child rows shown, by position: an order's children are only ever added, in order, so
+        # a count says which they are.
+        self._child_rows: list[int] = []
         self._changed_at: dict[str, float] = {}
         self._shown = 0  # rows the view has: the newest orders first
         self.reload()
@@ -198,7 +203,7 @@ class OrdersModel(QAbstractItemModel):
         self.beginResetModel()
         self._ids = [o for o, order in self._orders.items() if order.ticket is not None]
         self._positions = {order_id: pos for pos, order_id in enumerate(self._ids)}
-        self._children = {o: list(self._orders[o].children) for o in self._ids}
+        self._child_rows = [len(self._orders[o].children) for o in self._ids]
         self._shown = min(len(self._ids), FETCH_ROWS)
         self.endResetModel()
 
@@ -251,7 +256,7 @@ class OrdersModel(QAbstractItemModel):
             for order_id in fresh:
                 self._positions[order_id] = len(self._ids)
                 self._ids.append(order_id)
-                self._children[order_id] = list(self._orders[order_id].children)
+                self._child_rows.append(len(self._orders[order_id].children))
                 self._changed_at[order_id] = now
             self._shown += len(fresh)
             self.endInsertRows()
@@ -259,23 +264,22 @@ class OrdersModel(QAbstractItemModel):
     def _update_children(self, order_id: str) -> int | None:
         """Show the order's new children and announce its children's changes; its row, or
         None when the order's row is not fetched yet."""
-        row = self._row(self._positions[order_id])
-        shown = self._children[order_id]
-        current = self._orders[order_id].children
+        position = self._positions[order_id]
+        row = self._row(position)
+        shown = self._child_rows[position]
+        current = len(self._orders[order_id].children)
         if not self._fetched(row):
-            self._children[order_id] = list(current)
+            self._child_rows[position] = current
             return None
-        if len(current) > len(shown):
+        if current > shown:
             parent = self.index(row, 0)
-            self.beginInsertRows(parent, len(shown), len(current) - 1)
-            self._children[order_id] = list(current)
+            self.beginInsertRows(parent, shown, current - 1)
+            self._child_rows[position] = current
             self.endInsertRows()
         if current:
             parent = self.index(row, 0)
             last = self.columnCount() - 1
-            self.dataChanged.emit(
-                self.index(0, 0, parent), self.index(len(current) - 1, last, parent)
-            )
+            self.dataChanged.emit(self.index(0, 0, parent), self.index(current - 1, last, parent))
         return row
 
     def _rows_changed(self, rows: list[int]) -> None:
@@ -310,7 +314,7 @@ class OrdersModel(QAbstractItemModel):
         if parent.internalId() != 0 or parent.column() != 0:
             return QModelIndex()
         position = self._position(parent.row())
-        if row >= len(self._children[self._ids[position]]):
+        if row >= self._child_rows[position]:
             return QModelIndex()
         return self.createIndex(row, column, position + 1)
 
@@ -324,7 +328,7 @@ class OrdersModel(QAbstractItemModel):
             return self._shown
         if parent.internalId() != 0 or parent.column() != 0:
             return 0
-        return len(self._children[self._ids[self._position(parent.row())]])
+        return self._child_rows[self._position(parent.row())]
 
     def columnCount(self, parent: Index = NO_INDEX) -> int:
         return len(ORDER_HEADERS)
@@ -356,7 +360,7 @@ class OrdersModel(QAbstractItemModel):
         assert order.ticket is not None
         if index.internalId() == 0:
             return self._order_data(order, Column(index.column()), role)
-        child = order.children[self._children[order.order_id][index.row()]]
+        child = next(itertools.islice(order.children.values(), index.row(), None))
         return self._child_data(order, child, Column(index.column()), role)
 
     def _order_data(self, order: OrderAggregate, column: Column, role: int) -> Any:
@@ -484,8 +488,54 @@ FILL_HEADERS = (
 _FILL_NUMERIC = frozenset({6, 7, 8})
 
 
+class _NewestFirst:
+    """The fills booked on many orders, newest first, each order's unpacked only when needed.
+
+    A closed order keeps its fills packed; unpacking them all would cost what packing saves.
+    An order's last update is no older than any of its fills, so with the orders taken from the
+    latest update down, a fill is the newest left once no order still unopened was updated
+    after it. Fills at the same time come in the reverse of the book's order, as a stable sort
+    by time would list them. Fills booked after this was made are not in it.
+    """
+
+    def __init__(self, orders: list[OrderAggregate]) -> None:
+        """``orders``: those with fills, in the book's order."""
+        self._orders = orders
+        self._booked = array("q", (o.fill_count for o in self._orders))
+        # positions, the latest updated last (stable: ties stay in the book's order)
+        self._unopened = sorted(range(len(self._orders)), key=self._updated_at)
+        self.remaining = sum(self._booked)
+        self._open: list[tuple[int, int, int, Fill]] = []  # (-time, -position, -number, fill)
+
+    def _updated_at(self, position: int) -> int:
+        return self._orders[position].updated_at
+
+    def take(self, count: int) -> list[tuple[OrderAggregate, Fill]]:
+        """The next ``count`` fills (fewer at the end), newest first."""
+        taken: list[tuple[OrderAggregate, Fill]] = []
+        unopened, heap, orders = self._unopened, self._open, self._orders
+        while len(taken) < count:
+            while unopened and (not heap or orders[unopened[-1]].updated_at >= -heap[0][0]):
+                position = unopened.pop()
+                booked = orders[position].fills[: self._booked[position]]
+                for number, fill in enumerate(booked):
+                    heapq.heappush(heap, (-fill.occurred_at, -position, -number, fill))
+            if not heap:
+                break
+            _at, negated_position, _number, fill = heapq.heappop(heap)
+            taken.append((orders[-negated_position], fill))
+        self.remaining -= len(taken)
+        return taken
+
+
 class FillsModel(QAbstractTableModel):
-    """Every execution, newest first, with the order it belongs to."""
+    """Every execution, newest first, with the order it belongs to.
+
+    Like the orders blotter, the fills booked before ``load`` get rows a page at a time, the
+    newest first, as the view scrolls to them (``fetchMore``): a closed order keeps its fills
+    packed, and rows for a whole day's fills would hold them all again. Fills booked since
+    ``load`` come on top as they arrive.
+    """
 
     def __init__(
         self,
@@ -494,34 +544,56 @@ class FillsModel(QAbstractTableModel):
     ) -> None:
         super().__init__(parent)
         self._instruments = instruments
-        self._fills: list[tuple[OrderAggregate, Fill]] = []
-        self._seen: dict[str, int] = {}  # order id -> fills of it shown
+        self._fresh: list[tuple[OrderAggregate, Fill]] = []  # booked since load, oldest first
+        self._older: list[tuple[OrderAggregate, Fill]] = []  # booked before, fetched, newest first
+        self._history = _NewestFirst([])
+        self._seen: dict[str, int] = {}  # order id -> fills of it shown or waiting to be fetched
+
+    @property
+    def total(self) -> int:
+        """Every fill the blotter knows of, including those still waiting to be fetched."""
+        return len(self._fresh) + len(self._older) + self._history.remaining
 
     def load(self, orders: Iterable[OrderAggregate]) -> None:
+        """Show the fills these orders have booked (at start, after recovery)."""
         self.beginResetModel()
-        self._fills = sorted(
-            ((o, f) for o in orders for f in o.fills), key=lambda pair: pair[1].occurred_at
-        )
-        self._seen = {}
-        for order, _fill in self._fills:
-            self._seen[order.order_id] = self._seen.get(order.order_id, 0) + 1
+        with_fills = [o for o in orders if o.fill_count]
+        self._history = _NewestFirst(with_fills)
+        self._fresh = []
+        self._older = self._history.take(FETCH_ROWS)
+        self._seen = {o.order_id: o.fill_count for o in with_fills}
         self.endResetModel()
 
+    def canFetchMore(self, parent: Index = NO_INDEX) -> bool:
+        return not parent.isValid() and self._history.remaining > 0
+
+    def fetchMore(self, parent: Index = NO_INDEX) -> None:
+        if parent.isValid():
+            return
+        more = self._history.take(FETCH_ROWS)
+        if not more:
+            return
+        first = self.rowCount()
+        self.beginInsertRows(QModelIndex(), first, first + len(more) - 1)
+        self._older.extend(more)
+        self.endInsertRows()
+
     def refresh(self, orders: Iterable[OrderAggregate]) -> None:
-        """Append the fills of these orders that are not shown yet."""
+        """Add the fills of these orders that the blotter does not know of yet."""
         fresh: list[tuple[OrderAggregate, Fill]] = []
         for order in orders:
             shown = self._seen.get(order.order_id, 0)
-            fresh.extend((order, f) for f in order.fills[shown:])
-            self._seen[order.order_id] = len(order.fills)
+            if order.fill_count > shown:  # counted first: a closed order's fills are packed
+                fresh.extend((order, f) for f in order.fills[shown:])
+                self._seen[order.order_id] = order.fill_count
         if fresh:
             fresh.sort(key=lambda pair: pair[1].occurred_at)  # the batch came order by order
             self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)  # the newest go on top
-            self._fills.extend(fresh)
+            self._fresh.extend(fresh)
             self.endInsertRows()
 
     def rowCount(self, parent: Index = NO_INDEX) -> int:
-        return 0 if parent.isValid() else len(self._fills)
+        return 0 if parent.isValid() else len(self._fresh) + len(self._older)
 
     def columnCount(self, parent: Index = NO_INDEX) -> int:
         return 0 if parent.isValid() else len(FILL_HEADERS)
@@ -534,7 +606,7 @@ class FillsModel(QAbstractTableModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        order, fill = self._fills[len(self._fills) - 1 - index.row()]  # newest first
+        order, fill = self._at(index.row())
         column = index.column()
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _RIGHT if column in _FILL_NUMERIC else _LEFT
@@ -546,6 +618,10 @@ class FillsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(order, fill, column)
         return None
+
+    def _at(self, row: int) -> tuple[OrderAggregate, Fill]:
+        fresh = len(self._fresh)
+        return self._fresh[fresh - 1 - row] if row < fresh else self._older[row - fresh]
 
     def _text(self, order: OrderAggregate, fill: Fill, column: int) -> str:
         ticket = order.ticket

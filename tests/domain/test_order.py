@@ -24,7 +24,7 @@ from blotter.domain.events import (
     OrderSettlementFailed,
     Severity,
 )
-from blotter.domain.order import Outcome
+from blotter.domain.order import OrderAggregate, Outcome
 from blotter.domain.workflows import OrderState as S
 
 from .builders import OrderStory, decisions, snapshot
@@ -512,3 +512,62 @@ def test_an_order_is_working_until_it_is_filled_or_finished() -> None:
     assert not story.order.is_working  # filled: only settlement is left
     story.settled()
     assert not story.order.is_working
+
+
+def _filled_story() -> OrderStory:
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "60"), ("B", "ARCX", "40"))
+    story.live("A", "B")
+    story.fill("A", "60", exec_id="X-A")
+    story.fill("B", "40", "10.01", exec_id="X-B")
+    return story
+
+
+def test_a_closed_order_packs_its_history_and_reads_and_folds_as_before() -> None:
+    story = _filled_story()
+    order = story.order
+    assert order.state is S.FILLED
+    assert not order.is_packed  # awaiting settlement: not closed yet
+    story.settled()
+    assert order.is_packed
+    twin = OrderAggregate("O-1", pack_closed=False)
+    for event in story.events:
+        twin.apply(event)
+    assert not twin.is_packed
+    assert snapshot(order) == snapshot(twin)
+    assert order.fill_count == len(order.fills) == 2
+    assert order.knows_exec("X-B")
+    assert not order.knows_exec("X-C")
+
+    # every event again, and a fill re-sent under a new event id: nothing changes
+    resent = msgspec.structs.replace(story.events[-2], event_id="resent")
+    for event in [*story.events, resent]:
+        assert order.apply(event) is Outcome.DUPLICATE
+    assert order.is_packed
+    assert snapshot(order) == snapshot(twin)
+
+    # a late report unpacks the order, is kept as an anomaly, and the order packs again
+    late = story.fill("A", "1", exec_id="X-late")
+    assert late.event_id not in {e.event_id for e in story.events[:-1]}
+    twin.apply(late)
+    assert order.is_packed
+    assert [a.event_id for a in order.anomalies] == [late.event_id]
+    assert snapshot(order) == snapshot(twin)
+    assert order.apply(late) is Outcome.DUPLICATE
+
+
+def test_a_closed_order_shares_equal_quantities_but_keeps_how_each_is_written() -> None:
+    first, second, tenths = (
+        OrderStory(order_id=order_id, quantity=quantity)
+        for order_id, quantity in (("O-1", "100"), ("O-2", "100"), ("O-3", "100.0"))
+    )
+    for story in (first, second, tenths):
+        story.routed(("A", "XNAS", str(story.order.quantity)))
+        story.live("A")
+        story.fill("A", str(story.order.quantity))
+        story.settled()
+    children = [s.order.children["A"] for s in (first, second, tenths)]
+    assert children[0].filled is children[1].filled  # one object for one written value
+    assert [str(c.filled) for c in children] == ["100", "100", "100.0"]
+    assert [str(s.order.filled) for s in (first, second, tenths)] == ["100", "100", "100.0"]
+    assert str(tenths.order.leaves) == "0.0"

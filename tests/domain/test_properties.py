@@ -420,3 +420,28 @@ def test_an_aggregate_never_raises_even_before_it_is_created(reports: list[Paylo
     assert order.apply(created) is Outcome.APPLIED
     assert order.apply(created) is Outcome.DUPLICATE
     assert (order.quantity, order.leaves, order.state) == (D(100), D(100), ORDER.initial)
+
+
+# --- (e) packed closed orders ----------------------------------------------------------------
+
+
+@given(logs, st.data())
+def test_a_packed_closed_order_reads_and_folds_as_an_unpacked_one(
+    log: list[Event], data: st.DataObject
+) -> None:
+    packed, unpacked = fold(log), fold(log, Ledger(pack_closed=False))
+    assert book(packed) == book(unpacked)
+    closed = [o for o in packed.orders.values() if o.is_terminal and not o.live_children]
+    assert closed
+    assert all(o.is_packed for o in closed)
+    assert not any(o.is_packed for o in unpacked.orders.values())
+    for order in closed:
+        booked = unpacked.orders[order.order_id].fills
+        assert order.fill_count == len(booked)
+        assert all(order.knows_exec(f.exec_id) for f in booked)
+        assert not order.knows_exec("X-never")
+    # the whole log again, in any order: every event is a duplicate, and the orders pack again
+    for e in data.draw(st.permutations(log)):
+        assert packed.apply(e) is Outcome.DUPLICATE
+    assert book(packed) == book(unpacked)
+    assert all(o.is_packed for o in closed)

@@ -1,16 +1,21 @@
-"""The orders model gives rows to the newest orders first and to older ones on demand."""
+"""The orders and fills models give rows to the newest first and to older ones on demand."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import pytest
 from pytestqt.modeltest import ModelTester
 
+from blotter.domain.events import ChildSlice, OrderRouted
 from blotter.domain.order import OrderAggregate
 from blotter.ui import models
 from blotter.ui.main_window import OrdersFilter
-from blotter.ui.models import Column, OrdersModel
+from blotter.ui.models import ORDER_ID_ROLE, Column, FillsModel, OrdersModel
 from blotter.venues.sim.catalog import INSTRUMENTS
 from tests.domain.builders import OrderStory
+
+D = Decimal
 
 
 def book(count: int) -> dict[str, OrderAggregate]:
@@ -55,3 +60,96 @@ def test_a_new_order_comes_on_top_and_an_unfetched_one_changes_quietly(
     assert model.index(0, Column.ORDER_ID).data() == "O-new"
     assert model.shows("O-0")
     assert not model.row_of("O-0").isValid()
+
+
+def test_a_new_child_gets_its_row_under_its_order_and_shows_its_own_values(
+    qapp: object, qtmodeltester: ModelTester
+) -> None:
+    story = OrderStory(order_id="O-1", quantity="100")
+    story.routed(("A", "XNAS", "60"))
+    model = OrdersModel({"O-1": story.order}, {})
+    parent = model.index(0, 0)
+    assert model.rowCount(parent) == 1
+    story.add(
+        OrderRouted(
+            slices=(
+                ChildSlice(child_id="B", client_order_id="O-1.B", venue="ARCX", quantity=D(40)),
+            )
+        )
+    )
+    model.refresh({"O-1"})
+    assert model.rowCount(parent) == 2
+    texts = [model.index(row, Column.ORDER_ID, parent).data() for row in range(2)]
+    assert texts == ["O-1.A", "O-1.B"]
+    assert model.index(1, Column.VENUES, parent).data() == "ARCX"
+    qtmodeltester.check(model)
+
+
+def filled_book(count: int) -> dict[str, OrderAggregate]:
+    """Orders whose fills interleave in time (each story's clock starts at the same instant),
+    every other one settled, so its fills are packed."""
+    orders = {}
+    for number in range(count):
+        story = OrderStory(order_id=f"O-{number}", quantity="100")
+        story.routed(("A", "XNAS", "100"))
+        story.live("A")
+        for lot in range(number % 3 + 1):
+            story.fill("A", "10", exec_id=f"X-{number}-{lot}")
+        if number % 2:
+            story.fill("A", str(story.order.leaves), exec_id=f"X-{number}-last")
+            story.settled()
+            assert story.order.is_packed
+        orders[story.order_id] = story.order
+    return orders
+
+
+def newest_first(orders: dict[str, OrderAggregate]) -> list[str]:
+    """The exec ids as the blotter lists them: by time, newest first (ties: the later booked)."""
+    pairs = [f for o in orders.values() for f in o.fills]
+    return [f.exec_id for f in reversed(sorted(pairs, key=lambda f: f.occurred_at))]
+
+
+def exec_ids(model: FillsModel) -> list[str]:
+    return [model.index(row, 2).data() for row in range(model.rowCount())]
+
+
+def test_fills_are_fetched_newest_first_across_orders_unpacking_only_what_is_shown(
+    qapp: object, qtmodeltester: ModelTester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models, "FETCH_ROWS", 3)
+    orders = filled_book(8)
+    model = FillsModel({i.symbol: i for i in INSTRUMENTS})
+    model.load(orders.values())
+    expected = newest_first(orders)
+    assert model.total == len(expected)
+    assert exec_ids(model) == expected[:3]
+    while model.canFetchMore():
+        model.fetchMore()
+    assert exec_ids(model) == expected
+    assert model.index(0, 3).data() == model.index(0, 0).data(ORDER_ID_ROLE)
+    qtmodeltester.check(model)
+
+
+def test_a_new_fill_comes_on_top_once_whatever_is_still_to_fetch(
+    qapp: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models, "FETCH_ROWS", 2)
+    story = OrderStory(order_id="O-live", quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    story.fill("A", "10", exec_id="X-before")
+    orders = {**filled_book(4), "O-live": story.order}
+    model = FillsModel({})
+    model.load(orders.values())
+    total = model.total
+    story.clock.advance(10**12)  # well after every other fill
+    story.fill("A", "10", exec_id="X-after")
+    model.refresh([story.order, orders["O-1"]])  # O-1 changed nothing
+    assert model.total == total + 1
+    assert exec_ids(model)[0] == "X-after"
+    while model.canFetchMore():
+        model.fetchMore()
+    listed = exec_ids(model)
+    assert listed.count("X-after") == 1
+    assert listed.count("X-before") == 1
+    assert sorted(listed) == sorted(newest_first(orders))
