@@ -45,6 +45,8 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     oms: OmsConfig = msgspec.field(default_factory=OmsConfig)
     router_weights: RouterWeights = DEFAULT_WEIGHTS
     split_threshold: float = 0.8  # SPLIT spreads an order when no venue scores this well
+    # ... in slices worth this much at least: a small order is not cut into tiny pieces
+    min_slice_notional: Decimal = Decimal(5_000)
     risk: RiskConfig = DEFAULT_RISK
 
 
@@ -122,7 +124,10 @@ class Desk:
         ]
         instruments = {i.symbol: i for v in venues for i in v.profile.instruments}
         router = SmartRouter(
-            instruments, weights=config.router_weights, split_threshold=config.split_threshold
+            instruments,
+            weights=config.router_weights,
+            split_threshold=config.split_threshold,
+            min_slice_notional=config.min_slice_notional,
         )
         oms = OrderManager(
             store=store,

@@ -542,3 +542,39 @@ def test_odd_inputs_still_give_a_plan_that_sums_or_says_why_not() -> None:
     assert (nothing.allocations, nothing.reason) == ((), "nothing to route: quantity 0")
     unnamed = route(order(RS.FIXED), venues)
     assert (unnamed.allocations, unnamed.reason) == ((), "fixed: no venue chosen by the trader")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "venues", "reason"),
+    [
+        # 100 x 101.25 = 10,125: two slices of 5,000, not three
+        (D(100), ["XNAS", "ARCX"], "across XNAS, ARCX (slices of 5,000 or more)"),
+        # 40 x 101.25 = 4,050: not even one slice's worth, so all of it to the best
+        (D(40), ["XNAS"], "all to XNAS (slices of 5,000 or more)"),
+        # 200 x 101.25 = 20,250: room for three
+        (D(200), ["XNAS", "ARCX", "CBSE"], "across XNAS, ARCX, CBSE"),
+    ],
+)
+def test_a_split_makes_no_slice_worth_less_than_the_minimum(
+    quantity: Decimal, venues: list[str], reason: str
+) -> None:
+    router = SmartRouter(
+        INSTRUMENTS,
+        weights=RouterWeights(price=0, liquidity=1, speed=0, reliability=0),
+        min_slice_notional=D(5000),
+    )
+    # every venue shows under 80% of the order: the best scores under the threshold
+    shown = [
+        venue("XNAS", size=str(quantity * D("0.79"))),
+        venue("ARCX", size=str(quantity * D("0.6"))),
+        venue("CBSE", size=str(quantity * D("0.5"))),
+    ]
+    plan = route(order(quantity=quantity), shown, router=router)
+    assert [a.venue for a in plan.allocations] == venues
+    assert sum(a.quantity for a in plan.allocations) == quantity
+    assert plan.reason.endswith(reason)
+
+
+def test_the_minimum_slice_must_not_be_negative() -> None:
+    with pytest.raises(InvalidValue, match="min_slice_notional"):
+        SmartRouter(INSTRUMENTS, min_slice_notional=D(-1))

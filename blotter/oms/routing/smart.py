@@ -169,6 +169,7 @@ class SmartRouter:
         weights: RouterWeights = DEFAULT_WEIGHTS,
         split_threshold: float = 0.8,
         split_count: int = 3,
+        min_slice_notional: Decimal = Decimal(0),
     ) -> None:
         if not 0.0 <= split_threshold <= 1.0:
             raise InvalidValue("split_threshold", split_threshold, "a score in [0, 1]")
@@ -178,6 +179,10 @@ class SmartRouter:
         self._weights = weights.normalized().as_tuple()
         self._threshold = split_threshold
         self._split_count = split_count
+        if not min_slice_notional >= 0:
+            raise InvalidValue("min_slice_notional", min_slice_notional, "an amount of 0 or more")
+        # A split never makes slices worth less than this: a small order goes to fewer venues.
+        self._min_slice = min_slice_notional
 
     @property
     def weights(self) -> tuple[float, float, float, float]:
@@ -280,10 +285,11 @@ class SmartRouter:
             return _best(ranked, quantity)
         if strategy is RoutingStrategy.SWEEP:
             return _sweep(ranked, quantity, instrument.lot_size, ticket.limit_price)
-        return self._split(ranked, quantity, instrument.lot_size)
+        price = ticket.limit_price or _best_price([s.price for s in ranked], ticket.side)
+        return self._split(ranked, quantity, instrument.lot_size, price)
 
     def _split(
-        self, ranked: list[VenueScore], quantity: Decimal, lot: Decimal
+        self, ranked: list[VenueScore], quantity: Decimal, lot: Decimal, price: Decimal | None
     ) -> tuple[tuple[Allocation, ...], str]:
         top = ranked[0]
         threshold = f"{self._threshold:.2f}"
@@ -292,11 +298,22 @@ class SmartRouter:
             return _all_to(top.venue, quantity), (
                 f"split: best score {best} >= {threshold}, all to {top.venue}"
             )
-        group = ranked[: self._split_count]
+        group = ranked[: self._split_width(quantity, price)]
         allocations = _in_lots(quantity, lot, [(s.venue, _score_units(s.total)) for s in group])
         names = ", ".join(a.venue for a in allocations)
         best = _score_text(top.total, self._threshold)
-        return allocations, f"split: best score {best} < {threshold}, across {names}"
+        narrowed = len(group) < min(self._split_count, len(ranked))
+        floor = f" (slices of {_quantity_text(self._min_slice)} or more)" if narrowed else ""
+        where = f"across {names}" if len(allocations) > 1 else f"all to {names}"
+        return allocations, f"split: best score {best} < {threshold}, {where}{floor}"
+
+    def _split_width(self, quantity: Decimal, price: Decimal | None) -> int:
+        """How many venues a split may use: ``split_count``, fewer when slices would be worth
+        less than ``min_slice_notional`` each (at least one; any number when unpriced)."""
+        if not self._min_slice or price is None:
+            return self._split_count
+        slices = int(quantity * price // self._min_slice)
+        return max(1, min(self._split_count, slices))
 
     def _plan(
         self,
