@@ -22,7 +22,7 @@ from blotter.domain.values import (
 from blotter.domain.workflows import OrderState
 
 
-class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
+class NewOrder(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A trader's ticket. ``venue`` None lets the router choose ("auto") by ``strategy``; a
     named venue means the FIXED strategy whatever ``strategy`` says."""
 
@@ -39,7 +39,7 @@ class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
     actor: str = "trader"
 
 
-class Rejection(msgspec.Struct, frozen=True, kw_only=True):
+class Rejection(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Why a command was refused; ``field`` is None when no single field is to blame."""
 
     reason: str
@@ -59,7 +59,7 @@ class Rejection(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
+class SubmitResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The answer to a ticket; the same ticket sent again gets the same answer."""
 
     order_id: str
@@ -71,7 +71,7 @@ class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
         return self.rejection is None
 
 
-class CancelResult(msgspec.Struct, frozen=True, kw_only=True):
+class CancelResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     order_id: str
     state: OrderState
     rejection: Rejection | None = None
@@ -81,7 +81,7 @@ class CancelResult(msgspec.Struct, frozen=True, kw_only=True):
         return self.rejection is None
 
 
-class CancelScope(msgspec.Struct, frozen=True, kw_only=True):
+class CancelScope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Which live orders a cancel-all reaches; an empty scope reaches every one."""
 
     account: str | None = None

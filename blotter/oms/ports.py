@@ -1,6 +1,10 @@
 """The Protocols through which the OMS reaches storage and the outside world.
 
 Adapters (``blotter.store``, ``blotter.venues``) implement these; the OMS imports nothing else.
+
+The value structs here (and the commands' and the router's) are ``gc=False``: frozen, holding
+only values, they can make no reference cycle, so the collector need not track the thousands
+made each second.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ class ConcurrencyConflict(Exception):
         super().__init__(f"stream {stream_id} is at version {actual}, not the expected {expected}")
 
 
-class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
+class AppendResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What an append did. ``duplicate`` means every event was already stored: nothing changed."""
 
     stream_id: str
@@ -110,7 +114,7 @@ class ReportKind(StrEnum):
     EXPIRED = "EXPIRED"
 
 
-class NewOrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+class NewOrderRequest(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     client_order_id: str
     account: str
     instrument: str
@@ -121,7 +125,7 @@ class NewOrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     time_in_force: TimeInForce = TimeInForce.DAY
 
 
-class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
+class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One message from a venue. ``filled`` and ``leaves`` are the order's totals after it."""
 
     venue: str
@@ -140,7 +144,7 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     code: RejectCode | None = None  # for REJECTED and CANCEL_REJECTED
 
 
-class Execution(msgspec.Struct, frozen=True, kw_only=True):
+class Execution(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One fill as the venue recorded it, for a status answer to carry what reports lost."""
 
     exec_id: str
@@ -158,7 +162,7 @@ class VenueOrderState(StrEnum):
     EXPIRED = "EXPIRED"
 
 
-class VenueOrderStatus(msgspec.Struct, frozen=True, kw_only=True):
+class VenueOrderStatus(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A venue's answer to "what happened to this order?" (used to resolve the in-flight)."""
 
     client_order_id: str
@@ -169,7 +173,7 @@ class VenueOrderStatus(msgspec.Struct, frozen=True, kw_only=True):
     executions: tuple[Execution, ...] = ()
 
 
-class ConnectionChange(msgspec.Struct, frozen=True, kw_only=True):
+class ConnectionChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The venue's health moved (circuit breaker); a move to UP after DOWN is a reconnect."""
 
     venue: str
@@ -178,7 +182,7 @@ class ConnectionChange(msgspec.Struct, frozen=True, kw_only=True):
     at: int
 
 
-class Quote(msgspec.Struct, frozen=True, kw_only=True):
+class Quote(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A venue's market as an order on one side sees it: what it would trade against."""
 
     best: Decimal | None  # the best price it would trade at: the ask for a buy, the bid for a sell
@@ -256,7 +260,7 @@ class ManagedVenue(VenueGateway, Protocol):
         ...
 
 
-class LatencySummary(msgspec.Struct, frozen=True):
+class LatencySummary(msgspec.Struct, frozen=True, gc=False):
     count: int
     p50_ms: float
     p99_ms: float

@@ -12,7 +12,7 @@ from blotter.domain.events import OrderCreated, RoutingDecision
 from blotter.domain.workflows import VenueHealth
 
 
-class VenueCandidate(msgspec.Struct, frozen=True, kw_only=True):
+class VenueCandidate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A venue as the router sees it when it decides.
 
     The market inputs have defaults so that a caller that knows only health and listing still
@@ -28,12 +28,12 @@ class VenueCandidate(msgspec.Struct, frozen=True, kw_only=True):
     success_rate: float | None = None  # 0..1, share of recent requests answered and accepted
 
 
-class Allocation(msgspec.Struct, frozen=True, kw_only=True):
+class Allocation(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     venue: str
     quantity: Decimal
 
 
-class RoutePlan(msgspec.Struct, frozen=True, kw_only=True):
+class RoutePlan(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Where the quantity goes and why; no allocations means it cannot be routed now.
 
     ``decision`` is the full explanation (every venue's inputs and scores) when the router
