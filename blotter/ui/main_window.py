@@ -603,7 +603,8 @@ class MainWindow(QMainWindow):
         self.history.resizeColumnsToContents()
 
     def show_panel(self, name: str) -> None:
-        """Bring a bottom panel to the front: details, routing or risk."""
+        """Bring a bottom panel to the front (details, routing or risk), with half the height:
+        the risk panel's two tables want it."""
         docks = {
             "details": self.details_dock,
             "routing": self.routing_dock,
@@ -614,6 +615,8 @@ class MainWindow(QMainWindow):
             raise ValueError(f"panel {name!r}: expected one of {', '.join(docks)}")
         dock.show()
         dock.raise_()
+        half = self.height() // 2
+        self.resizeDocks([self.orders_dock, dock], [half, half], Qt.Orientation.Vertical)
 
     def select_order(self, order_id: str) -> None:
         """Select an order's row and show its details (as a click would)."""
