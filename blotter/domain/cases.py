@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from blotter.domain.events import STREAM_OPENERS, Event, Payload, StreamKind
 from blotter.domain.fsm import InvalidTransition, TransitionTable
 from blotter.domain.workflows import ACCOUNT, BREAK, DESK, ESCALATION, VENUE
@@ -35,14 +37,9 @@ class Case:
         if event.event_id in self._event_ids:
             return False
         payload = event.payload
+        self.state = self._next(self.state, self.opened is not None, event)
         if isinstance(payload, STREAM_OPENERS[self.kind]):
-            if self.opened is not None:
-                raise InvalidTransition(self.table.name, self.stream_id, self.state, event.type)
             self.opened = payload
-        elif self.opened is None:
-            raise InvalidTransition(self.table.name, self.stream_id, "(not opened)", event.type)
-        else:
-            self.state = self.table.next_state(self.stream_id, self.state, event.type)
         self._event_ids.add(event.event_id)
         self.version = max(self.version, event.stream_version)
         self.updated_at = max(self.updated_at, event.occurred_at)
@@ -51,3 +48,20 @@ class Case:
         if reason:
             self.notes.append(reason)
         return True
+
+    def check(self, events: Iterable[Event]) -> None:
+        """Raise ``InvalidTransition`` if the workflow would refuse any of ``events`` after what
+        it holds; changes nothing (so that a refused action records nothing)."""
+        state, opened = self.state, self.opened is not None
+        for event in events:
+            state = self._next(state, opened, event)
+            opened = opened or isinstance(event.payload, STREAM_OPENERS[self.kind])
+
+    def _next(self, state: str, opened: bool, event: Event) -> str:
+        if isinstance(event.payload, STREAM_OPENERS[self.kind]):
+            if opened:
+                raise InvalidTransition(self.table.name, self.stream_id, state, event.type)
+            return state
+        if not opened:
+            raise InvalidTransition(self.table.name, self.stream_id, "(not opened)", event.type)
+        return self.table.next_state(self.stream_id, state, event.type)

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 import msgspec
 
+from blotter.domain.cases import Case
 from blotter.domain.clock import NANOS_PER_SECOND, Clock
 from blotter.domain.events import (
     DESK_STREAM,
@@ -64,8 +65,10 @@ from blotter.domain.events import (
     venue_of_stream,
     venue_stream_id,
 )
+from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import IdSource
 from blotter.domain.order import ChildOrder, OrderAggregate
+from blotter.domain.reconciliation import BreakBook, Key
 from blotter.domain.risk import RiskBreach, Rule
 from blotter.domain.values import (
     ZERO,
@@ -203,6 +206,10 @@ class OrderManager:
         self._idle = asyncio.Event()
         self._cancel_after_send: set[str] = set()
         self._refused_by: dict[str, set[str]] = {}  # order id -> venues that refused it
+        # Reconciliation's inputs: our position at each venue (from fills as they are booked)
+        # and the breaks, with the adjustments they made.
+        self.venue_positions: dict[Key, Decimal] = {}
+        self.breaks = BreakBook()
         self._decisions: dict[str, str] = {}  # working order -> its latest routing decision
         self._lapsed: dict[str, set[str]] = {}  # venue -> children it canceled on disconnect
         self._answers: dict[str, VenueAnswers] = {}  # venue -> its recent acks and rejects
@@ -225,6 +232,10 @@ class OrderManager:
         self.command_work_ns: deque[int] = deque(maxlen=100_000)
 
     # --- life cycle ---------------------------------------------------------------------------
+
+    @property
+    def venues(self) -> Mapping[str, ManagedVenue]:
+        return self._venues
 
     @property
     def bus(self) -> EventBus:
@@ -839,8 +850,11 @@ class OrderManager:
         expected = order.version
         events = self._events(order.order_id, expected, payloads, actor, cause)
         filled, notional, leaves = order.filled, order.notional, order.leaves
+        children_filled = _children_filled(order, payloads)
         for event in events:
             order.apply(event)
+        if children_filled:
+            self._book_venue_fills(order, children_filled)
         self._track_children(order, payloads)
         durable = self._append(order.order_id, expected, events)
         if len(payloads) > 1 and type(payloads[-2]) is RoutingDecision:
@@ -851,6 +865,35 @@ class OrderManager:
         ):
             self._after_fill(order)
         return durable
+
+    def _book_venue_fills(self, order: OrderAggregate, before: dict[str, Decimal]) -> None:
+        """Our position at each venue moves by what its children's fills booked."""
+        ticket = order.ticket
+        assert ticket is not None
+        sign = 1 if ticket.side is Side.BUY else -1
+        for child_id, filled in before.items():
+            child = order.children[child_id]
+            if child.filled != filled:
+                key = (child.venue, ticket.account, ticket.instrument)
+                held = self.venue_positions.get(key, ZERO)
+                self.venue_positions[key] = held + sign * (child.filled - filled)
+
+    def record_break(
+        self, break_id: str, payloads: Sequence[Payload], actor: str, cause: str
+    ) -> tuple[list[Event], asyncio.Future[AppendResult]]:
+        """Events on a reconciliation break's stream, folded into ``breaks`` as they are made.
+
+        Raises ``InvalidTransition`` (recording nothing) if the break's workflow refuses one.
+        """
+        case = self.breaks.cases.get(break_id) or Case(break_id, StreamKind.BREAK)
+        expected = self._stream_versions.get(break_id, 0)
+        events = self._events(break_id, expected, list(payloads), actor, cause)
+        case.check(events)  # refused: nothing is recorded
+        for event in events:
+            case.apply(event)
+            self.breaks.apply(case, event)
+        self._stream_versions[break_id] = expected + len(events)
+        return events, self._append(break_id, expected, events)
 
     def _after_fill(self, order: OrderAggregate) -> None:
         """Post-trade: a breach puts the account into reduce-only until an operator clears it."""
@@ -989,6 +1032,9 @@ class OrderManager:
         if kind is StreamKind.ACCOUNT:
             self.risk.apply(event)
             return
+        if kind is StreamKind.BREAK:
+            self._recover_break(event)
+            return
         if kind is StreamKind.VENUE:
             if isinstance(payload, VenueUp | VenueDegraded | VenueDown):
                 self._health[venue_of_stream(event.stream_id)] = _health_of(payload)
@@ -1002,9 +1048,11 @@ class OrderManager:
         if order is None:
             order = self.orders[event.stream_id] = OrderAggregate(event.stream_id)
         filled, notional = order.filled, order.notional
+        children_filled = _children_filled(order, [payload])
         order.apply(event)
         if isinstance(payload, ChildFill):
             self.risk.follow(order, filled, notional, payload.fee)
+            self._book_venue_fills(order, children_filled)
         if isinstance(payload, OrderRejected) and payload.source in _REFUSALS:
             rejections[event.stream_id] = Rejection(
                 reason=payload.reason,
@@ -1014,6 +1062,15 @@ class OrderManager:
                 expected=payload.expected,
                 rule=payload.rule,
             )
+
+    def _recover_break(self, event: Event) -> None:
+        self._stream_versions[event.stream_id] = event.stream_version
+        case = self.breaks.cases.get(event.stream_id) or Case(event.stream_id, StreamKind.BREAK)
+        try:
+            case.apply(event)
+        except InvalidTransition:
+            return  # refused when it was first folded, and alerted then
+        self.breaks.apply(case, event)
 
     def _recover_order(self, order: OrderAggregate, rejection: Rejection | None) -> None:
         if order.ticket is None:
@@ -1056,6 +1113,15 @@ def _risk_rejection(breach: RiskBreach) -> Rejection:
         value=breach.value,
         expected=f"at most {breach.limit}" if breach.limit else None,
     )
+
+
+def _children_filled(order: OrderAggregate, payloads: Sequence[Payload]) -> dict[str, Decimal]:
+    """What each child that a fill among ``payloads`` is for has filled so far."""
+    return {
+        p.child_id: order.children[p.child_id].filled
+        for p in payloads
+        if type(p) is ChildFill and p.child_id in order.children
+    }
 
 
 def _fees(payloads: list[Payload]) -> Decimal:

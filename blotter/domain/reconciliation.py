@@ -1,0 +1,197 @@
+"""Position reconciliation, pure: our positions per venue against the venue's own record.
+
+Ours are folded from our fills at each venue plus the adjustments breaks made; theirs come
+from the venue. A difference is a break. A small one (within the instrument's tolerance, in
+quantity and in notional at the mark) is corrected on our side; a large one, or one on a
+position whose breaks keep coming back, is escalated to a person. A break whose difference
+has gone when it is looked at again (a late fill, the venue correcting itself) is explained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from enum import StrEnum
+
+import msgspec
+
+from blotter.domain.cases import Case
+from blotter.domain.events import (
+    BreakAdjustmentReversed,
+    BreakAutoCorrected,
+    BreakOpened,
+    BreakOurFigureAccepted,
+    BreakVenueFigureAccepted,
+    Event,
+)
+from blotter.domain.order import OrderAggregate
+from blotter.domain.values import ZERO, InvalidValue, Side
+from blotter.domain.workflows import BreakState
+
+Key = tuple[str, str, str]  # (venue, account, instrument)
+
+_SETTLED_BREAKS = frozenset({BreakState.AUTO_CORRECTED, BreakState.RESOLVED})
+
+
+class Tolerance(msgspec.Struct, frozen=True, kw_only=True):
+    """How far ours may differ from the venue's and be corrected without a person."""
+
+    quantity: Decimal = ZERO
+    notional: Decimal = ZERO  # at the mark; with no mark, the quantity alone decides
+
+    def __post_init__(self) -> None:
+        for field, value in (("quantity", self.quantity), ("notional", self.notional)):
+            if not value.is_finite() or value < 0:
+                raise InvalidValue(field, value, "an amount of 0 or more")
+
+
+class ReconciliationConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Tolerances per instrument over a default; how many breaks on one position escalate."""
+
+    default: Tolerance = Tolerance(quantity=Decimal(5), notional=Decimal(1_000))
+    instruments: dict[str, Tolerance] = msgspec.field(default_factory=dict)
+    # A position corrected this many times already is escalated at its next break: something
+    # keeps making it wrong, and a person should find out what.
+    corrections_before_escalation: int = 2
+    interval_seconds: float = 30.0  # the timer's pass
+
+    def tolerance_for(self, instrument: str) -> Tolerance:
+        return self.instruments.get(instrument, self.default)
+
+
+class Verdict(StrEnum):
+    AUTO_CORRECT = "auto_correct"
+    ESCALATE = "escalate"
+
+
+class Difference(msgspec.Struct, frozen=True, kw_only=True):
+    venue: str
+    account: str
+    instrument: str
+    ours: Decimal
+    theirs: Decimal
+
+    @property
+    def key(self) -> Key:
+        return (self.venue, self.account, self.instrument)
+
+    @property
+    def delta(self) -> Decimal:
+        """What ours must move by to equal theirs."""
+        return self.theirs - self.ours
+
+
+def fills_by_venue(orders: Iterable[OrderAggregate]) -> dict[Key, Decimal]:
+    """Our signed position at each venue, from every fill booked on our orders there."""
+    held: dict[Key, Decimal] = {}
+    for order in orders:
+        ticket = order.ticket
+        if ticket is None or not order.fill_count:
+            continue
+        sign = 1 if ticket.side is Side.BUY else -1
+        for fill in order.fills:
+            key = (fill.venue, ticket.account, ticket.instrument)
+            held[key] = held.get(key, ZERO) + sign * fill.quantity
+    return held
+
+
+def differences(
+    ours: Mapping[Key, Decimal], theirs: Mapping[Key, Decimal], keys: Iterable[Key]
+) -> list[Difference]:
+    """Every position in ``keys`` where ours and theirs disagree (a missing one is 0)."""
+    found = []
+    for key in sorted(set(keys)):
+        mine, venue_says = ours.get(key, ZERO), theirs.get(key, ZERO)
+        if mine != venue_says:
+            venue, account, instrument = key
+            found.append(
+                Difference(
+                    venue=venue,
+                    account=account,
+                    instrument=instrument,
+                    ours=mine,
+                    theirs=venue_says,
+                )
+            )
+    return found
+
+
+def judge(
+    difference: Difference,
+    tolerance: Tolerance,
+    mark: Decimal | None,
+    corrections: int,
+    config: ReconciliationConfig,
+) -> tuple[Verdict, str]:
+    """Correct it ourselves or hand it to a person, and why, in words with the numbers."""
+    size = abs(difference.delta)
+    what = f"{difference.instrument} at {difference.venue} for {difference.account}"
+    gap = f"ours {difference.ours}, theirs {difference.theirs}: off by {difference.delta}"
+    if size > tolerance.quantity:
+        return Verdict.ESCALATE, f"{what}: {gap}, over the tolerance of {tolerance.quantity}"
+    if mark is not None and size * mark > tolerance.notional:
+        worth = (size * mark).quantize(Decimal("0.01"))
+        return Verdict.ESCALATE, (
+            f"{what}: {gap}, worth {worth} at {mark}, over the tolerance of {tolerance.notional}"
+        )
+    if corrections >= config.corrections_before_escalation:
+        return Verdict.ESCALATE, f"{what}: {gap}, and corrected {corrections} times already"
+    return Verdict.AUTO_CORRECT, f"{what}: {gap}, within tolerance: ours set to theirs"
+
+
+class BreakBook:
+    """The breaks folded from their streams: what each adjusted, which are still open."""
+
+    def __init__(self) -> None:
+        self.cases: dict[str, Case] = {}
+        self.keys: dict[str, Key] = {}  # break id -> the position it is about
+        self.opened: dict[str, BreakOpened] = {}
+        # Positions where an operator kept our figure: (ours, theirs) as the venue still has it,
+        # so the same known disagreement does not open a new break on every pass.
+        self.disputed: dict[Key, tuple[Decimal, Decimal]] = {}
+        self.adjustments: dict[Key, Decimal] = {}  # net adjustment of ours, per position
+        self.made: dict[str, Decimal] = {}  # break id -> its adjustment in force
+        self.corrections: dict[Key, int] = {}  # automatic corrections per position
+
+    def apply(self, case: Case, event: Event) -> None:
+        """Fold one break event already applied to ``case`` (the break's own workflow)."""
+        payload = event.payload
+        self.cases[case.stream_id] = case
+        if isinstance(payload, BreakOpened):
+            self.keys[case.stream_id] = (payload.venue, payload.account, payload.instrument)
+            self.opened[case.stream_id] = payload
+            return
+        key = self.keys.get(case.stream_id)
+        if key is None:
+            return
+        if isinstance(payload, BreakAutoCorrected | BreakVenueFigureAccepted):
+            self._adjust(case.stream_id, key, payload.adjustment)
+            if isinstance(payload, BreakAutoCorrected):
+                self.corrections[key] = self.corrections.get(key, 0) + 1
+        elif isinstance(payload, BreakAdjustmentReversed):
+            self._adjust(case.stream_id, key, -payload.adjustment)
+        elif isinstance(payload, BreakOurFigureAccepted):
+            opened = self.opened[case.stream_id]
+            self.disputed[key] = (opened.ours, opened.theirs)
+
+    def _adjust(self, break_id: str, key: Key, amount: Decimal) -> None:
+        self.adjustments[key] = self.adjustments.get(key, ZERO) + amount
+        self.made[break_id] = self.made.get(break_id, ZERO) + amount
+
+    def open_on(self, key: Key) -> list[str]:
+        """Breaks on this position still waiting for a person (or an explanation)."""
+        return [
+            break_id
+            for break_id, at in self.keys.items()
+            if at == key and self.cases[break_id].state not in _SETTLED_BREAKS
+        ]
+
+    def open_breaks(self) -> list[str]:
+        return [b for b in self.keys if self.cases[b].state not in _SETTLED_BREAKS]
+
+    def ours(self, fills: Mapping[Key, Decimal]) -> dict[Key, Decimal]:
+        """Our positions: the fills plus what breaks adjusted."""
+        held = dict(fills)
+        for key, amount in self.adjustments.items():
+            held[key] = held.get(key, ZERO) + amount
+        return held

@@ -1,0 +1,230 @@
+"""The reconciler: one pass compares our positions at every venue with the venue's record.
+
+Differences become breaks (``blotter.domain.reconciliation`` judges them): corrected on our side
+when small, escalated to a person when large or recurring; a break whose difference has gone
+is explained. Positions with orders still working at the venue are left for a later pass: a
+fill on its way would look like a break. The operator's actions on a break are here too; each
+records who and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+
+import msgspec
+
+from blotter.domain.events import (
+    BreakAcknowledged,
+    BreakAdjustmentReversed,
+    BreakAssigned,
+    BreakAutoCorrected,
+    BreakEscalated,
+    BreakExplained,
+    BreakNoteAdded,
+    BreakOpened,
+    BreakOurFigureAccepted,
+    BreakResolved,
+    BreakVenueFigureAccepted,
+    Payload,
+    Severity,
+)
+from blotter.domain.ids import IdSource
+from blotter.domain.reconciliation import (
+    Difference,
+    Key,
+    ReconciliationConfig,
+    Verdict,
+    differences,
+    judge,
+)
+from blotter.domain.values import ZERO
+from blotter.domain.workflows import BreakState
+from blotter.oms.manager import SYSTEM, OrderManager
+from blotter.oms.ports import VenueUnavailable
+
+log = logging.getLogger(__name__)
+
+# How far over its tolerance a break must be to be critical rather than a warning.
+CRITICAL_MULTIPLE = 10
+
+
+class BreakFound(msgspec.Struct, frozen=True, kw_only=True):
+    break_id: str
+    venue: str
+    account: str
+    instrument: str
+    ours: str
+    theirs: str
+    verdict: Verdict
+    reason: str
+
+
+class PassReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What one pass compared, found and left aside."""
+
+    compared: int  # positions compared
+    working: int  # positions left for later: orders still working there
+    unreachable: dict[str, str]  # venue -> why its record could not be read
+    opened: list[BreakFound]
+    explained: list[str]  # breaks whose difference has gone
+    open_escalated: int  # breaks waiting for a person after this pass
+
+    @property
+    def needs_a_person(self) -> bool:
+        return self.open_escalated > 0
+
+
+class Reconciler:
+    """Runs passes over an OMS's venues (on demand, on a timer, after a reconnect)."""
+
+    def __init__(
+        self, oms: OrderManager, ids: IdSource, config: ReconciliationConfig | None = None
+    ) -> None:
+        self.oms = oms
+        self.config = config or ReconciliationConfig()
+        self._ids = ids
+        self._lock = asyncio.Lock()  # one pass at a time: two would open the same break twice
+
+    async def run_pass(self, *, actor: str = SYSTEM, why: str = "on demand") -> PassReport:
+        async with self._lock:
+            return await self._pass(actor, why)
+
+    async def _pass(self, actor: str, why: str) -> PassReport:
+        oms = self.oms
+        theirs, unreachable = await self._their_positions()
+        working = self._working()
+        ours = oms.breaks.ours(oms.venue_positions)
+        reachable = [key for key in (*ours, *theirs) if key[0] not in unreachable]
+        compared = {key for key in reachable if key not in working}
+        found = differences(ours, theirs, compared)
+        differing = {d.key for d in found}
+        explained = self._explain(compared - differing, actor, why)
+        opened = [
+            self._open(difference, actor, why)
+            for difference in found
+            if not oms.breaks.open_on(difference.key)
+            and oms.breaks.disputed.get(difference.key) != (difference.ours, difference.theirs)
+        ]
+        waiting = sum(
+            1
+            for break_id in oms.breaks.open_breaks()
+            if oms.breaks.cases[break_id].state in (BreakState.ESCALATED, BreakState.OPEN)
+        )
+        return PassReport(
+            compared=len(compared),
+            working=len({k for k in reachable if k in working}),
+            unreachable=unreachable,
+            opened=opened,
+            explained=explained,
+            open_escalated=waiting,
+        )
+
+    async def _their_positions(self) -> tuple[dict[Key, Decimal], dict[str, str]]:
+        """Every venue's record of every account we know; the venues that could not say."""
+        oms = self.oms
+        accounts = sorted({key[1] for key in oms.venue_positions} | set(oms.risk.accounts))
+        theirs: dict[Key, Decimal] = {}
+        unreachable: dict[str, str] = {}
+        for name, venue in oms.venues.items():
+            try:
+                for account in accounts:
+                    held = await venue.positions(account)
+                    for instrument, quantity in held.items():
+                        if quantity:
+                            theirs[(name, account, instrument)] = quantity
+            except VenueUnavailable as down:
+                unreachable[name] = str(down)
+        return theirs, unreachable
+
+    def _working(self) -> set[Key]:
+        working: set[Key] = set()
+        for order in self.oms.live_orders():
+            ticket = order.ticket
+            assert ticket is not None
+            for child in order.children.values():
+                if child.is_live:
+                    working.add((child.venue, ticket.account, ticket.instrument))
+        return working
+
+    def _explain(self, agreeing: set[Key], actor: str, why: str) -> list[str]:
+        """Breaks on positions that agree again, and that no adjustment made agree."""
+        breaks = self.oms.breaks
+        explained = []
+        for key in sorted(agreeing):
+            for break_id in breaks.open_on(key):
+                if breaks.made.get(break_id, ZERO):
+                    continue  # it agrees because of what the break adjusted
+                reason = "ours and the venue's record agree again (a late fill or the venue)"
+                self.oms.record_break(break_id, [BreakExplained(reason=reason)], actor, why)
+                explained.append(break_id)
+        return explained
+
+    def _open(self, difference: Difference, actor: str, why: str) -> BreakFound:
+        mark = self.oms.marks.get(difference.instrument)
+        tolerance = self.config.tolerance_for(difference.instrument)
+        corrections = self.oms.breaks.corrections.get(difference.key, 0)
+        verdict, reason = judge(difference, tolerance, mark, corrections, self.config)
+        opened = BreakOpened(
+            venue=difference.venue,
+            account=difference.account,
+            instrument=difference.instrument,
+            ours=difference.ours,
+            theirs=difference.theirs,
+            reason=reason,
+        )
+        outcome: Payload
+        if verdict is Verdict.AUTO_CORRECT:
+            outcome = BreakAutoCorrected(adjustment=difference.delta, reason=reason)
+        else:
+            large = abs(difference.delta) > CRITICAL_MULTIPLE * tolerance.quantity
+            severity = Severity.CRITICAL if large else Severity.WARNING
+            outcome = BreakEscalated(severity=severity, reason=reason)
+        break_id = f"break-{self._ids.new_id()}"
+        self.oms.record_break(break_id, [opened, outcome], actor, f"reconciliation: {why}")
+        log.info("break %s: %s", break_id, reason)
+        return BreakFound(
+            break_id=break_id,
+            venue=difference.venue,
+            account=difference.account,
+            instrument=difference.instrument,
+            ours=str(difference.ours),
+            theirs=str(difference.theirs),
+            verdict=verdict,
+            reason=reason,
+        )
+
+    # --- an operator's actions ----------------------------------------------------------------
+
+    def acknowledge(self, break_id: str, *, actor: str, reason: str) -> None:
+        self._act(break_id, BreakAcknowledged(reason=reason), actor)
+
+    def assign(self, break_id: str, assignee: str, *, actor: str, reason: str = "") -> None:
+        self._act(break_id, BreakAssigned(assignee=assignee, reason=reason), actor)
+
+    def note(self, break_id: str, text: str, *, actor: str) -> None:
+        self._act(break_id, BreakNoteAdded(reason=text), actor)
+
+    def accept_venue_figure(self, break_id: str, *, actor: str, reason: str) -> None:
+        """Ours is set to the venue's figure (what is left of the difference)."""
+        opened = self.oms.breaks.opened[break_id]
+        left = opened.theirs - opened.ours - self.oms.breaks.made.get(break_id, ZERO)
+        self._act(break_id, BreakVenueFigureAccepted(adjustment=left, reason=reason), actor)
+
+    def accept_our_figure(self, break_id: str, *, actor: str, reason: str) -> None:
+        """The venue is wrong: ours stands, and the disagreement is raised with the venue."""
+        self._act(break_id, BreakOurFigureAccepted(reason=reason), actor)
+
+    def resolve(self, break_id: str, *, actor: str, reason: str) -> None:
+        self._act(break_id, BreakResolved(reason=reason), actor)
+
+    def reverse_adjustment(self, break_id: str, *, actor: str, reason: str) -> None:
+        """Undo what the break adjusted (a compensating event): ours is back to the fills."""
+        made = self.oms.breaks.made.get(break_id, ZERO)
+        self._act(break_id, BreakAdjustmentReversed(adjustment=made, reason=reason), actor)
+
+    def _act(self, break_id: str, payload: Payload, actor: str) -> None:
+        if break_id not in self.oms.breaks.cases:
+            raise KeyError(f"no break {break_id}")
+        self.oms.record_break(break_id, [payload], actor, f"command: {type(payload).__name__}")

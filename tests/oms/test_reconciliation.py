@@ -1,0 +1,154 @@
+"""Reconciliation against the simulator's own records, with its drift injector."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from blotter.domain.fsm import InvalidTransition
+from blotter.domain.ids import RandomIds
+from blotter.domain.reconciliation import Verdict
+from blotter.domain.workflows import BreakState, OrderState
+from blotter.oms.reconciliation import Reconciler
+
+from .world import World, world
+
+D = Decimal
+KEY = ("XNAS", "ACC-1", "AAPL")
+
+
+async def bought(w: World, quantity: str = "100") -> None:
+    """A filled buy of AAPL at XNAS: ours and the venue's agree on it."""
+    w.sell_liquidity(quantity, "10.00")
+    result = await w.submit(w.ticket(quantity, "10.00"))
+    await w.until(lambda: w.order(result.order_id).state is OrderState.SETTLED)
+
+
+def types(w: World, break_id: str) -> list[str]:
+    return [e.type for e in w.store.read_stream(break_id)]
+
+
+async def test_positions_that_agree_open_no_break(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        report = await Reconciler(w.oms, RandomIds()).run_pass()
+        assert (report.compared, report.opened, report.explained) == (1, [], [])
+        assert w.oms.venue_positions[KEY] == 100
+
+
+async def test_a_small_drift_is_corrected_on_our_side_and_the_correction_is_reversible(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(3))
+        reconciler = Reconciler(w.oms, RandomIds())
+        [found] = (await reconciler.run_pass()).opened
+        assert found.verdict is Verdict.AUTO_CORRECT
+        assert (found.ours, found.theirs) == ("100", "103")
+        assert "within tolerance" in found.reason
+        await w.settle()
+        assert types(w, found.break_id) == ["BreakOpened", "BreakAutoCorrected"]
+        assert w.oms.breaks.ours(w.oms.venue_positions)[KEY] == 103
+        again = await reconciler.run_pass()
+        assert again.opened == []  # corrected: they agree now
+        reconciler.reverse_adjustment(found.break_id, actor="olga", reason="the venue erred")
+        await w.settle()
+        assert w.oms.breaks.ours(w.oms.venue_positions)[KEY] == 100
+        reversal = w.store.read_stream(found.break_id)[-1]
+        assert (reversal.type, reversal.actor) == ("BreakAdjustmentReversed", "olga")
+        assert w.oms.breaks.cases[found.break_id].state is BreakState.ESCALATED
+
+
+async def test_a_large_drift_is_escalated_with_an_alert_and_adjusts_nothing(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(-60))
+        report = await Reconciler(w.oms, RandomIds()).run_pass()
+        [found] = report.opened
+        assert found.verdict is Verdict.ESCALATE
+        assert "over the tolerance of 5" in found.reason
+        assert report.needs_a_person
+        assert w.oms.breaks.ours(w.oms.venue_positions)[KEY] == 100
+        await w.settle()
+        alerts = w.store.rows("alerts")
+        assert any(a["stream_id"] == found.break_id for a in alerts)
+        # The next pass does not open it again: it waits for a person.
+        assert (await Reconciler(w.oms, RandomIds()).run_pass()).opened == []
+
+
+async def test_a_break_whose_difference_goes_away_is_explained(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        venue = w.venues["XNAS"]
+        venue.inject_drift("ACC-1", "AAPL", D(40))
+        reconciler = Reconciler(w.oms, RandomIds())
+        [found] = (await reconciler.run_pass()).opened
+        venue.inject_drift("ACC-1", "AAPL", D(-40))  # the venue's late correction
+        report = await reconciler.run_pass()
+        assert report.explained == [found.break_id]
+        assert w.oms.breaks.cases[found.break_id].state is BreakState.RESOLVED
+        await w.settle()
+        assert types(w, found.break_id)[-1] == "BreakExplained"
+
+
+async def test_positions_with_orders_working_are_left_for_a_later_pass(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        await w.submit(w.ticket("10", "9.00"))  # rests at XNAS
+        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(2))
+        report = await Reconciler(w.oms, RandomIds()).run_pass()
+        assert (report.compared, report.working, report.opened) == (0, 1, [])
+
+
+async def test_an_operator_works_a_break_to_its_end_and_each_step_says_who(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(50))
+        reconciler = Reconciler(w.oms, RandomIds())
+        [found] = (await reconciler.run_pass()).opened
+        break_id = found.break_id
+        with pytest.raises(InvalidTransition):
+            reconciler.resolve(break_id, actor="olga", reason="too soon")  # not acknowledged
+        reconciler.acknowledge(break_id, actor="olga", reason="looking")
+        reconciler.assign(break_id, "ops-2", actor="olga")
+        reconciler.note(break_id, "venue confirms 150 by phone", actor="ops-2")
+        reconciler.accept_venue_figure(break_id, actor="ops-2", reason="their trade report")
+        reconciler.resolve(break_id, actor="ops-2", reason="booked")
+        await w.settle()
+        history = w.store.read_stream(break_id)
+        assert [(e.type, e.actor) for e in history[2:]] == [
+            ("BreakAcknowledged", "olga"),
+            ("BreakAssigned", "olga"),
+            ("BreakNoteAdded", "ops-2"),
+            ("BreakVenueFigureAccepted", "ops-2"),
+            ("BreakResolved", "ops-2"),
+        ]
+        assert w.oms.breaks.ours(w.oms.venue_positions)[KEY] == 150
+        assert (await reconciler.run_pass()).opened == []
+
+
+async def test_an_open_break_survives_a_restart_with_its_history(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(3))
+        [small] = (await Reconciler(w.oms, RandomIds()).run_pass()).opened
+        w.venues["XNAS"].inject_drift("ACC-2", "AAPL", D(70))  # an account we never traded
+        w.oms.risk.account("ACC-2")
+        [large] = (await Reconciler(w.oms, RandomIds()).run_pass()).opened
+        await w.settle()
+        await w.oms.close()
+        await w.restart()
+        breaks = w.oms.breaks
+        assert breaks.cases[large.break_id].state is BreakState.ESCALATED
+        assert breaks.open_on(("XNAS", "ACC-2", "AAPL")) == [large.break_id]
+        assert breaks.ours(w.oms.venue_positions)[KEY] == 103  # the correction is kept
+        assert breaks.cases[small.break_id].state is BreakState.AUTO_CORRECTED
+        report = await Reconciler(w.oms, RandomIds()).run_pass()
+        assert report.opened == []
