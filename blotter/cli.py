@@ -18,8 +18,9 @@ from blotter.domain.events import Event, encode_event, to_builtins
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.synthetic import synthetic_log
 from blotter.oms.ports import AppendResult
+from blotter.oms.reconciliation import BreakFound, PassReport
 from blotter.runtime.config import ConfigError, load_risk
-from blotter.runtime.desk import DeskConfig
+from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.headless import HeadlessOptions, Progress, Summary, run_headless
 from blotter.store.database import StoreError, default_url
 from blotter.store.event_store import SqlEventStore
@@ -105,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
     generate_cmd.add_argument("--seed", type=int, default=0, help="default 0")
     generate_cmd.add_argument("--db", help=db_help)
     generate_cmd.set_defaults(handler=_generate)
+
+    reconcile_cmd = commands.add_parser(
+        "reconcile",
+        help="compare our positions at every venue with the venue's own record, once; exit 1 "
+        "if a break waits for a person",
+    )
+    reconcile_cmd.add_argument("--db", help=db_help)
+    reconcile_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    reconcile_cmd.set_defaults(handler=_reconcile)
 
     headless_cmd = commands.add_parser(
         "headless",
@@ -289,6 +299,43 @@ def _event_line(event: Event) -> str:
         f"{iso_utc(event.occurred_at)}  v{event.stream_version:<3} {event.type:<24} "
         f"actor={event.actor}  cause={cause}  {payload}"
     )
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    report, waiting = asyncio.run(_reconcile_once(args.db or default_url()))
+    if args.json:
+        result = {**msgspec.to_builtins(report), "open_breaks": msgspec.to_builtins(waiting)}
+        print(msgspec.json.encode(result).decode())
+    else:
+        _print_reconciliation(report, waiting)
+    return EXIT_MISMATCH if report.needs_a_person else 0
+
+
+async def _reconcile_once(db_url: str) -> tuple[PassReport, list[BreakFound]]:
+    """Open the desk (the OMS recovers, the venues connect), run one pass, close it again."""
+    desk = await Desk.open(DeskConfig(db_url=db_url, random_disconnects=False))
+    try:
+        report = await desk.reconciler.run_pass(actor="cli", why="blotter reconcile")
+        return report, desk.reconciler.open_breaks()
+    finally:
+        await desk.close()
+
+
+def _print_reconciliation(report: PassReport, waiting: list[BreakFound]) -> None:
+    print(
+        f"compared {report.compared} positions; {report.working} left for later (orders "
+        f"working); opened {len(report.opened)} breaks, explained {len(report.explained)}"
+    )
+    for venue, why in report.unreachable.items():
+        print(f"venue {venue} could not be read: {why}")
+    for found in report.opened:
+        print(f"  new {found.break_id} {found.verdict}: {found.reason}")
+    print(f"open breaks: {len(waiting)}")
+    for found in waiting:
+        print(
+            f"  {found.break_id} {found.state:<12} {found.venue} {found.account} "
+            f"{found.instrument}: ours {found.ours}, theirs {found.theirs}"
+        )
 
 
 def _headless(args: argparse.Namespace) -> int:

@@ -238,3 +238,28 @@ def test_a_bad_risk_file_is_one_clear_line(tmp_path: Path) -> None:
     risk.write_text('[default]\nmax_order_notional = "lots"\n')
     result = run("headless", "--duration", "1", "--risk", str(risk))
     one_clear_line(result, str(risk), "max_order_notional")
+
+
+def test_reconcile_finds_what_the_venue_s_record_says_differently(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'recon.db'}"
+    assert run("headless", "--duration", "1", "--rate", "40", "--db", db).returncode == 0
+    clean = run("reconcile", "--db", db, "--json")
+    assert clean.returncode == 0, clean.stderr
+    agreed = json.loads(clean.stdout)
+    assert agreed["compared"] > 0
+    assert (agreed["opened"], agreed["open_breaks"]) == ([], [])
+    # The venue's back office books 500 more AAPL for ACC-ALPHA than our fills say.
+    records_path = tmp_path / "recon.db.venues.json"
+    records = json.loads(records_path.read_text())
+    records["XNAS"]["drift"] = [["ACC-ALPHA", "AAPL", "500"]]
+    records_path.write_text(json.dumps(records))
+    found = run("reconcile", "--db", db)
+    assert found.returncode == 1, found.stderr
+    assert "opened 1 breaks" in found.stdout
+    assert "escalate" in found.stdout
+    assert "XNAS ACC-ALPHA AAPL" in found.stdout
+    again = run("reconcile", "--db", db, "--json")
+    assert again.returncode == 1  # still waiting for a person, and not opened twice
+    waiting = json.loads(again.stdout)
+    assert waiting["opened"] == []
+    assert [b["state"] for b in waiting["open_breaks"]] == ["ESCALATED"]

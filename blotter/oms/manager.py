@@ -21,7 +21,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 
 import msgspec
@@ -211,6 +211,7 @@ class OrderManager:
         self.venue_positions: dict[Key, Decimal] = {}
         self.breaks = BreakBook()
         self._decisions: dict[str, str] = {}  # working order -> its latest routing decision
+        self.on_reconnect: Callable[[str], None] | None = None  # e.g. a reconciliation pass
         self._lapsed: dict[str, set[str]] = {}  # venue -> children it canceled on disconnect
         self._answers: dict[str, VenueAnswers] = {}  # venue -> its recent acks and rejects
         # The latest mid price seen per instrument (from the quotes routing reads): the mark.
@@ -675,6 +676,8 @@ class OrderManager:
         elif change.health is not VenueHealth.DOWN and was is VenueHealth.DOWN:
             # Reconnected: whatever it said while we were away, its status tells, also of
             # the children it canceled on disconnect (a fill may have beaten the cancel).
+            if self.on_reconnect is not None:
+                self.on_reconnect(venue)
             lapsed = self._lapsed.pop(venue, set())
             for order, child in list(self._children.values()):
                 if child.venue == venue and (child.is_live or child.client_order_id in lapsed):
@@ -807,8 +810,10 @@ class OrderManager:
             wait = (due - self._clock.now_ns()) / NANOS_PER_SECOND
             if wait > 0:
                 # woken early by a sooner settlement, or the timeout: look at the heap again
+                # (a timeout scope: wait_for's cancellation can hang under qasync's loop)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._settlement_wake.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        await self._settlement_wake.wait()
                 continue
             heapq.heappop(self._settlements)
             self._settling_now += 1

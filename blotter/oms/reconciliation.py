@@ -10,6 +10,7 @@ records who and why.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from decimal import Decimal
 
@@ -57,13 +58,15 @@ class BreakFound(msgspec.Struct, frozen=True, kw_only=True):
     instrument: str
     ours: str
     theirs: str
-    verdict: Verdict
     reason: str
+    verdict: Verdict | None = None  # the pass's verdict, for a break it opened
+    state: str = ""  # the break's state, for a break listed as it stands
 
 
 class PassReport(msgspec.Struct, frozen=True, kw_only=True):
     """What one pass compared, found and left aside."""
 
+    why: str  # what asked for it: the timer, startup, a reconnect, an operator
     compared: int  # positions compared
     working: int  # positions left for later: orders still working there
     unreachable: dict[str, str]  # venue -> why its record could not be read
@@ -86,6 +89,26 @@ class Reconciler:
         self.config = config or ReconciliationConfig()
         self._ids = ids
         self._lock = asyncio.Lock()  # one pass at a time: two would open the same break twice
+        self._wake = asyncio.Event()
+        self._why = "timer"
+        self.last: PassReport | None = None
+        oms.on_reconnect = lambda venue: self.request(f"{venue} reconnected")
+
+    def request(self, why: str) -> None:
+        """Ask ``watch`` for a pass now (after a reconnect, at startup)."""
+        self._why = why
+        self._wake.set()
+
+    async def watch(self) -> None:
+        """A pass every ``interval_seconds``, and whenever one is requested; run it as a task."""
+        while True:
+            # a timeout scope: wait_for's cancellation can hang under qasync's loop
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.interval_seconds):
+                    await self._wake.wait()
+            why, self._why = self._why, "timer"
+            self._wake.clear()
+            self.last = await self.run_pass(why=why)
 
     async def run_pass(self, *, actor: str = SYSTEM, why: str = "on demand") -> PassReport:
         async with self._lock:
@@ -113,6 +136,7 @@ class Reconciler:
             if oms.breaks.cases[break_id].state in (BreakState.ESCALATED, BreakState.OPEN)
         )
         return PassReport(
+            why=why,
             compared=len(compared),
             working=len({k for k in reachable if k in working}),
             unreachable=unreachable,
@@ -194,6 +218,26 @@ class Reconciler:
             verdict=verdict,
             reason=reason,
         )
+
+    def open_breaks(self) -> list[BreakFound]:
+        """Every break still waiting (open, escalated, acknowledged), oldest first."""
+        breaks = self.oms.breaks
+        found = []
+        for break_id in breaks.open_breaks():
+            opened = breaks.opened[break_id]
+            found.append(
+                BreakFound(
+                    break_id=break_id,
+                    venue=opened.venue,
+                    account=opened.account,
+                    instrument=opened.instrument,
+                    ours=str(opened.ours),
+                    theirs=str(opened.theirs),
+                    state=breaks.cases[break_id].state,
+                    reason=opened.reason,
+                )
+            )
+        return found
 
     # --- an operator's actions ----------------------------------------------------------------
 

@@ -9,24 +9,29 @@ import asyncio
 import gc
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from pathlib import Path
 
 import msgspec
+from sqlalchemy.engine import make_url
 
 from blotter.domain.clock import Clock, SystemClock
 from blotter.domain.ids import RandomIds
+from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.values import Instrument
 from blotter.oms.manager import OmsConfig, OrderManager
 from blotter.oms.ports import VenueGateway
+from blotter.oms.reconciliation import Reconciler
 from blotter.oms.risk import RiskDesk
 from blotter.oms.routing import RouterWeights, SmartRouter
 from blotter.oms.routing.smart import DEFAULT_WEIGHTS
+from blotter.oms.tasks import TaskSupervisor
 from blotter.store.event_store import SqlEventStore
 from blotter.venues.managed import BreakerSettings, ManagedGateway
 from blotter.venues.sim.catalog import REFERENCE_PRICES, VENUES
 from blotter.venues.sim.clearing import SimulatedClearing
 from blotter.venues.sim.market import SyntheticMarket
-from blotter.venues.sim.venue import SimulatedVenue, VenueProfile
+from blotter.venues.sim.venue import SimulatedVenue, VenueProfile, VenueRecords
 
 
 class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +53,7 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     # ... in slices worth this much at least: a small order is not cut into tiny pieces
     min_slice_notional: Decimal = Decimal(5_000)
     risk: RiskConfig = DEFAULT_RISK
+    reconciliation: ReconciliationConfig = msgspec.field(default_factory=ReconciliationConfig)
 
 
 GC_YOUNG_THRESHOLD = 7_000  # allocations between young collections (CPython's default: 700)
@@ -73,6 +79,8 @@ class Desk:
         self.gateways = {g.name: g for g in gateways}
         self.oms = oms
         self.clock = clock
+        self.reconciler = Reconciler(oms, RandomIds(), config.reconciliation)
+        self._tasks = TaskSupervisor("desk")
         self.markets = [
             SyntheticMarket(
                 venue,
@@ -143,10 +151,13 @@ class Desk:
             config=config.oms,
         )
         desk = cls(config, store, venues, gateways, oms, clock)
+        await asyncio.to_thread(desk._restore_venue_records)
         for market in desk.markets:  # the books have depth before the first order
             market.step()
         await asyncio.gather(*(g.start() for g in gateways))
         await oms.start()
+        desk._tasks.spawn("reconciliation", desk.reconciler.watch())
+        desk.reconciler.request("startup")
         _tune_garbage_collection()
         return desk
 
@@ -166,10 +177,41 @@ class Desk:
             venue.end_session()
 
     async def close(self) -> None:
-        """Stop the OMS (its events all durable), the gateways, then the store."""
+        """Stop the OMS (its events all durable), the gateways, then the store; the simulated
+        venues keep their records for the next session."""
+        await self._tasks.shutdown()
         await self.oms.close()
         await asyncio.gather(*(g.close() for g in self.gateways.values()))
+        await asyncio.to_thread(self._save_venue_records)
         await asyncio.to_thread(self.store.close)
+
+    def _records_path(self) -> Path | None:
+        return venue_records_path(self.config.db_url)
+
+    def _restore_venue_records(self) -> None:
+        path = self._records_path()
+        if path is None or not path.exists():
+            return
+        kept = msgspec.json.decode(path.read_bytes(), type=dict[str, VenueRecords])
+        for name, records in kept.items():
+            if name in self.venues:
+                self.venues[name].restore(records)
+
+    def _save_venue_records(self) -> None:
+        path = self._records_path()
+        if path is None:
+            return
+        records = {name: venue.records() for name, venue in self.venues.items()}
+        path.write_bytes(msgspec.json.encode(records))
+
+
+def venue_records_path(db_url: str) -> Path | None:
+    """Where the simulated venues keep their records between sessions: beside a SQLite
+    database file; nowhere for an in-memory or server database (they start afresh)."""
+    url = make_url(db_url)
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).with_name(Path(url.database).name + ".venues.json")
 
 
 def _tune_garbage_collection() -> None:

@@ -29,7 +29,17 @@ class Session:
         self.window: MainWindow | None = None
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coroutine)
+        """Run a scenario, then close its desk and window on the same turn of the loop: left
+        open, their tasks would step when pytest-qt processes Qt events between the test and
+        its teardown, outside a running asyncio loop."""
+
+        async def then_close() -> T:
+            try:
+                return await coroutine
+            finally:
+                await self.close()
+
+        return self.loop.run_until_complete(then_close())
 
     async def open(self) -> MainWindow:
         config = DeskConfig(db_url=self.db_url, random_disconnects=False, seed=7)

@@ -328,7 +328,12 @@ def test_orders_in_flight_at_the_last_close_are_resolved_before_the_window_opens
         reopened = await session.open()  # the venues are new: they never got it
         children = reopened.desk.oms.orders[result.order_id].children.values()
         assert all(c.state not in in_flight for c in children)
-        assert reopened.desk.oms.orders[result.order_id].state is OrderState.REJECTED
+        # never received (REJECTED), or received as the session closed and unknown to the new
+        # session of the venue (CANCELED, with an anomaly): resolved either way, not in flight
+        assert reopened.desk.oms.orders[result.order_id].state in {
+            OrderState.REJECTED,
+            OrderState.CANCELED,
+        }
         assert reopened.orders.rowCount() == 1
 
     session.run(scenario())

@@ -73,6 +73,14 @@ class VenueProfile(msgspec.Struct, frozen=True, kw_only=True):
     cancel_on_disconnect: bool = False
 
 
+class VenueRecords(msgspec.Struct, frozen=True, kw_only=True):
+    """What the venue's back office keeps across sessions: positions per account, and the
+    drift injected into them (see ``inject_drift``)."""
+
+    positions: list[tuple[str, str, Decimal]] = msgspec.field(default_factory=list)
+    drift: list[tuple[str, str, Decimal]] = msgspec.field(default_factory=list)
+
+
 class SimulatedVenue:
     def __init__(self, profile: VenueProfile, clock: Clock, seed: int = 0) -> None:
         self.name = profile.name
@@ -187,6 +195,17 @@ class SimulatedVenue:
         """How many submits under this client order id reached the venue, refused ones included
         (a test's proof that an order was never sent twice)."""
         return self._arrivals[client_order_id]
+
+    def records(self) -> VenueRecords:
+        return VenueRecords(
+            positions=[(a, s, q) for (a, s), q in sorted(self._positions.items())],
+            drift=[(a, s, q) for (a, s), q in sorted(self._drift.items())],
+        )
+
+    def restore(self, records: VenueRecords) -> None:
+        """Take up the records a previous session of this venue kept."""
+        self._positions = {(a, s): q for a, s, q in records.positions}
+        self._drift = {(a, s): q for a, s, q in records.drift}
 
     def inject_drift(self, account: str, symbol: str, quantity: Decimal) -> None:
         """Make the venue's record of a position disagree with the fills by ``quantity``."""

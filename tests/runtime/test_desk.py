@@ -1,0 +1,75 @@
+"""The desk as the app opens it: reconciliation at startup and after a reconnect, and the
+simulated venues' records kept between sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+from blotter.domain.values import OrderType, Side, TimeInForce
+from blotter.domain.workflows import OrderState, VenueHealth
+from blotter.oms.commands import NewOrder
+from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
+
+D = Decimal
+
+
+async def until(condition: object, seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():  # type: ignore[operator]  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+def buy_at_market(number: int) -> NewOrder:
+    return NewOrder(
+        client_order_id=f"T-{number}",
+        account="ACC-1",
+        instrument="AAPL",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=D(10),
+        time_in_force=TimeInForce.IOC,
+        venue="XNAS",
+    )
+
+
+async def test_a_reopened_desk_reconciles_at_startup_and_finds_the_venues_agree(
+    tmp_path: Path,
+) -> None:
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    desk = await Desk.open(config)
+    result = await desk.oms.submit(buy_at_market(1))
+    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+    await desk.close()
+    assert venue_records_path(config.db_url) == tmp_path / "desk.db.venues.json"
+    assert (tmp_path / "desk.db.venues.json").exists()
+    reopened = await Desk.open(config)
+    try:
+        await until(lambda: reopened.reconciler.last is not None)
+        report = reopened.reconciler.last
+        assert report is not None
+        assert report.why == "startup"
+        assert report.compared == 1
+        assert report.opened == []
+    finally:
+        await reopened.close()
+
+
+async def test_a_venue_that_reconnects_is_reconciled_again(tmp_path: Path) -> None:
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    desk = await Desk.open(config)
+    try:
+        await until(lambda: desk.reconciler.last is not None)
+        desk.venues["XNAS"].drop_connection("cable cut", outage=0.2)
+        await until(lambda: desk.gateways["XNAS"].health is VenueHealth.DOWN)
+        await until(lambda: desk.gateways["XNAS"].health is VenueHealth.UP)
+        await until(lambda: desk.reconciler.last.why == "XNAS reconnected")  # type: ignore[union-attr]
+    finally:
+        await desk.close()
+
+
+def test_an_in_memory_or_server_database_keeps_no_venue_records() -> None:
+    assert venue_records_path("sqlite://") is None
+    assert venue_records_path("sqlite:///:memory:") is None
+    assert venue_records_path("postgresql+psycopg://u@h/db") is None
