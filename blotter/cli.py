@@ -27,7 +27,7 @@ from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import ReplayReport, rebuild, replay
 
 EXIT_MISMATCH = 1
-PANELS = ("details", "routing", "risk")  # the bottom panels a screenshot can show
+PANELS = ("details", "routing", "risk", "reconciliation")  # the bottom panels a screenshot can show
 EXIT_ERROR = 2
 
 
@@ -380,6 +380,11 @@ def _print_summary(summary: Summary) -> None:
     print(f"events written: {summary.events_written} ({summary.events_per_second:.0f}/s)")
     refusals = summary.risk_refusals
     print("risk refusals: " + (", ".join(f"{r} {n}" for r, n in refusals.items()) or "none"))
+    recon = summary.reconciliation
+    print(
+        f"reconciliation: {recon.compared} positions compared with the venues' records, "
+        f"{recon.working} with orders working; {len(recon.opened)} breaks"
+    )
     for name, figures in (
         ("command to venue (durable intent, rate limit, on the wire)", summary.command_to_venue),
         ("OMS CPU per new-order command", summary.command_work),

@@ -19,10 +19,12 @@ from blotter.domain.cases import Case
 from blotter.domain.events import (
     BreakAdjustmentReversed,
     BreakAutoCorrected,
+    BreakEscalated,
     BreakOpened,
     BreakOurFigureAccepted,
     BreakVenueFigureAccepted,
     Event,
+    Severity,
 )
 from blotter.domain.order import OrderAggregate
 from blotter.domain.values import ZERO, InvalidValue, Side
@@ -146,6 +148,8 @@ class BreakBook:
         self.cases: dict[str, Case] = {}
         self.keys: dict[str, Key] = {}  # break id -> the position it is about
         self.opened: dict[str, BreakOpened] = {}
+        self.opened_at: dict[str, int] = {}  # break id -> when it opened (UTC ns)
+        self.severity: dict[str, Severity] = {}  # break id -> as escalated
         # Positions where an operator kept our figure: (ours, theirs) as the venue still has it,
         # so the same known disagreement does not open a new break on every pass.
         self.disputed: dict[Key, tuple[Decimal, Decimal]] = {}
@@ -160,11 +164,14 @@ class BreakBook:
         if isinstance(payload, BreakOpened):
             self.keys[case.stream_id] = (payload.venue, payload.account, payload.instrument)
             self.opened[case.stream_id] = payload
+            self.opened_at[case.stream_id] = event.occurred_at
             return
         key = self.keys.get(case.stream_id)
         if key is None:
             return
-        if isinstance(payload, BreakAutoCorrected | BreakVenueFigureAccepted):
+        if isinstance(payload, BreakEscalated):
+            self.severity[case.stream_id] = payload.severity
+        elif isinstance(payload, BreakAutoCorrected | BreakVenueFigureAccepted):
             self._adjust(case.stream_id, key, payload.adjustment)
             if isinstance(payload, BreakAutoCorrected):
                 self.corrections[key] = self.corrections.get(key, 0) + 1

@@ -116,9 +116,14 @@ class Reconciler:
 
     async def _pass(self, actor: str, why: str) -> PassReport:
         oms = self.oms
+        # Ours before and after asking the venues: a position whose fills moved meanwhile, or
+        # whose orders worked at either time, is left for the next pass (the venue's answer
+        # may predate the fill, or follow it).
+        ours_before, working = oms.breaks.ours(oms.venue_positions), self._working()
         theirs, unreachable = await self._their_positions()
-        working = self._working()
         ours = oms.breaks.ours(oms.venue_positions)
+        working |= self._working()
+        working |= {k for k in {*ours_before, *ours} if ours_before.get(k) != ours.get(k)}
         reachable = [key for key in (*ours, *theirs) if key[0] not in unreachable]
         compared = {key for key in reachable if key not in working}
         found = differences(ours, theirs, compared)

@@ -20,6 +20,7 @@ from blotter.domain.order import OrderAggregate
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.oms.manager import OmsConfig
 from blotter.oms.ports import LatencySummary
+from blotter.oms.reconciliation import PassReport
 from blotter.oms.routing import RouterWeights
 from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.runtime.desk import Desk, DeskConfig
@@ -81,6 +82,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     oms_work: LatencySummary | None  # OMS CPU time of an order, command and every report
     alerts: dict[str, int]  # "severity source" -> count
     risk_refusals: dict[str, int]  # rule -> orders it refused
+    reconciliation: PassReport  # one pass at the end, against the venues' own records
     venues: dict[str, VenueFigures]
     replay: ReplayCheck
     fingerprint: str  # of the orders and their fills: equal for runs of the same seed
@@ -102,11 +104,12 @@ async def run_headless(
         desk.end_session()
         await driver.until_idle()
         await _until_settled(driver)
+        reconciled = await desk.reconciler.run_pass(why="end of the headless run")
     finally:
         seconds = time.perf_counter() - started
         venues = _venue_figures(desk)  # as they stood at the end, before hanging up
         await desk.close()
-    return await _summary(driver, options, seconds, venues)
+    return await _summary(driver, options, seconds, venues, reconciled)
 
 
 def _venue_figures(desk: Desk) -> dict[str, VenueFigures]:
@@ -187,6 +190,7 @@ async def _summary(
     options: HeadlessOptions,
     seconds: float,
     venues: dict[str, VenueFigures],
+    reconciled: PassReport,
 ) -> Summary:
     desk = driver.desk
     oms = desk.oms
@@ -208,6 +212,7 @@ async def _summary(
         oms_work=_latency(oms.work_ns.values()),
         alerts=alerts,
         risk_refusals=dict(sorted(oms.risk.refused_by_rule.items())),
+        reconciliation=reconciled,
         venues=venues,
         replay=checked,
         fingerprint=_fingerprint(_orders_of(desk, driver.tickets)),

@@ -59,6 +59,10 @@ def test_the_cli_prints_a_json_summary_and_exits_zero(
     assert summary["replay"]["mismatches"] == 0
     assert summary["orders"] == sum(summary["orders_by_state"].values())
     assert summary["command_to_venue"]["p99_ms"] > 0
+    # ours and the venues' own records agree at the end: no break
+    reconciled = summary["reconciliation"]
+    assert reconciled["compared"] > 0
+    assert (reconciled["opened"], reconciled["unreachable"]) == ([], {})
     assert "commands" in err  # progress goes to stderr
 
 
