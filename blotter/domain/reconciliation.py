@@ -24,6 +24,7 @@ from blotter.domain.events import (
     BreakOurFigureAccepted,
     BreakVenueFigureAccepted,
     Event,
+    Payload,
     Severity,
 )
 from blotter.domain.order import OrderAggregate
@@ -139,6 +140,83 @@ def judge(
     if corrections >= config.corrections_before_escalation:
         return Verdict.ESCALATE, f"{what}: {gap}, and corrected {corrections} times already"
     return Verdict.AUTO_CORRECT, f"{what}: {gap}, within tolerance: ours set to theirs"
+
+
+class Finding(msgspec.Struct, frozen=True, kw_only=True):
+    """A break to open: the difference, what to do with it, and why."""
+
+    difference: Difference
+    verdict: Verdict
+    reason: str
+    severity: Severity = Severity.WARNING  # of an escalation
+
+    def payloads(self) -> list[Payload]:
+        """The break's first events: opened, then corrected or escalated."""
+        d = self.difference
+        opened = BreakOpened(
+            venue=d.venue,
+            account=d.account,
+            instrument=d.instrument,
+            ours=d.ours,
+            theirs=d.theirs,
+            reason=self.reason,
+        )
+        if self.verdict is Verdict.AUTO_CORRECT:
+            return [opened, BreakAutoCorrected(adjustment=d.delta, reason=self.reason)]
+        return [opened, BreakEscalated(severity=self.severity, reason=self.reason)]
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    explain: list[str]  # breaks whose difference has gone, with no adjustment of theirs
+    open: list[Finding]
+
+
+EXPLAINED = "ours and the venue's record agree again (a late fill or the venue)"
+# How far over its tolerance a break must be to be critical rather than a warning.
+CRITICAL_MULTIPLE = 10
+
+
+def plan_pass(
+    ours: Mapping[Key, Decimal],
+    theirs: Mapping[Key, Decimal],
+    compared: Iterable[Key],
+    book: BreakBook,
+    config: ReconciliationConfig,
+    marks: Mapping[str, Decimal],
+) -> Plan:
+    """What one pass does with the positions it compared: the breaks it opens (none where one
+    already waits, or where an operator kept our figure and the venue still says the same),
+    and the open breaks it explains."""
+    keys = set(compared)
+    found = differences(ours, theirs, keys)
+    differing = {d.key for d in found}
+    explain = [
+        break_id
+        for key in sorted(keys - differing)
+        for break_id in book.open_on(key)
+        if not book.made.get(break_id, ZERO)  # agreeing because of what it adjusted is not it
+    ]
+    findings = [
+        _finding(d, book, config, marks)
+        for d in found
+        if not book.open_on(d.key) and book.disputed.get(d.key) != (d.ours, d.theirs)
+    ]
+    return Plan(explain=explain, open=findings)
+
+
+def _finding(
+    difference: Difference,
+    book: BreakBook,
+    config: ReconciliationConfig,
+    marks: Mapping[str, Decimal],
+) -> Finding:
+    tolerance = config.tolerance_for(difference.instrument)
+    corrections = book.corrections.get(difference.key, 0)
+    mark = marks.get(difference.instrument)
+    verdict, reason = judge(difference, tolerance, mark, corrections, config)
+    large = abs(difference.delta) > CRITICAL_MULTIPLE * tolerance.quantity
+    severity = Severity.CRITICAL if large else Severity.WARNING
+    return Finding(difference=difference, verdict=verdict, reason=reason, severity=severity)
 
 
 class BreakBook:

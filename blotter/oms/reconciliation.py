@@ -20,25 +20,21 @@ from blotter.domain.events import (
     BreakAcknowledged,
     BreakAdjustmentReversed,
     BreakAssigned,
-    BreakAutoCorrected,
-    BreakEscalated,
     BreakExplained,
     BreakNoteAdded,
-    BreakOpened,
     BreakOurFigureAccepted,
     BreakResolved,
     BreakVenueFigureAccepted,
     Payload,
-    Severity,
 )
 from blotter.domain.ids import IdSource
 from blotter.domain.reconciliation import (
-    Difference,
+    EXPLAINED,
+    Finding,
     Key,
     ReconciliationConfig,
     Verdict,
-    differences,
-    judge,
+    plan_pass,
 )
 from blotter.domain.values import ZERO
 from blotter.domain.workflows import BreakState
@@ -46,9 +42,6 @@ from blotter.oms.manager import SYSTEM, OrderManager
 from blotter.oms.ports import VenueUnavailable
 
 log = logging.getLogger(__name__)
-
-# How far over its tolerance a break must be to be critical rather than a warning.
-CRITICAL_MULTIPLE = 10
 
 
 class BreakFound(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,15 +119,10 @@ class Reconciler:
         working |= {k for k in {*ours_before, *ours} if ours_before.get(k) != ours.get(k)}
         reachable = [key for key in (*ours, *theirs) if key[0] not in unreachable]
         compared = {key for key in reachable if key not in working}
-        found = differences(ours, theirs, compared)
-        differing = {d.key for d in found}
-        explained = self._explain(compared - differing, actor, why)
-        opened = [
-            self._open(difference, actor, why)
-            for difference in found
-            if not oms.breaks.open_on(difference.key)
-            and oms.breaks.disputed.get(difference.key) != (difference.ours, difference.theirs)
-        ]
+        plan = plan_pass(ours, theirs, compared, oms.breaks, self.config, oms.marks)
+        for break_id in plan.explain:
+            oms.record_break(break_id, [BreakExplained(reason=EXPLAINED)], actor, why)
+        opened = [self._open(finding, actor, why) for finding in plan.open]
         waiting = sum(
             1
             for break_id in oms.breaks.open_breaks()
@@ -146,7 +134,7 @@ class Reconciler:
             working=len({k for k in reachable if k in working}),
             unreachable=unreachable,
             opened=opened,
-            explained=explained,
+            explained=plan.explain,
             open_escalated=waiting,
         )
 
@@ -177,42 +165,11 @@ class Reconciler:
                     working.add((child.venue, ticket.account, ticket.instrument))
         return working
 
-    def _explain(self, agreeing: set[Key], actor: str, why: str) -> list[str]:
-        """Breaks on positions that agree again, and that no adjustment made agree."""
-        breaks = self.oms.breaks
-        explained = []
-        for key in sorted(agreeing):
-            for break_id in breaks.open_on(key):
-                if breaks.made.get(break_id, ZERO):
-                    continue  # it agrees because of what the break adjusted
-                reason = "ours and the venue's record agree again (a late fill or the venue)"
-                self.oms.record_break(break_id, [BreakExplained(reason=reason)], actor, why)
-                explained.append(break_id)
-        return explained
-
-    def _open(self, difference: Difference, actor: str, why: str) -> BreakFound:
-        mark = self.oms.marks.get(difference.instrument)
-        tolerance = self.config.tolerance_for(difference.instrument)
-        corrections = self.oms.breaks.corrections.get(difference.key, 0)
-        verdict, reason = judge(difference, tolerance, mark, corrections, self.config)
-        opened = BreakOpened(
-            venue=difference.venue,
-            account=difference.account,
-            instrument=difference.instrument,
-            ours=difference.ours,
-            theirs=difference.theirs,
-            reason=reason,
-        )
-        outcome: Payload
-        if verdict is Verdict.AUTO_CORRECT:
-            outcome = BreakAutoCorrected(adjustment=difference.delta, reason=reason)
-        else:
-            large = abs(difference.delta) > CRITICAL_MULTIPLE * tolerance.quantity
-            severity = Severity.CRITICAL if large else Severity.WARNING
-            outcome = BreakEscalated(severity=severity, reason=reason)
+    def _open(self, finding: Finding, actor: str, why: str) -> BreakFound:
+        difference = finding.difference
         break_id = f"break-{self._ids.new_id()}"
-        self.oms.record_break(break_id, [opened, outcome], actor, f"reconciliation: {why}")
-        log.info("break %s: %s", break_id, reason)
+        self.oms.record_break(break_id, finding.payloads(), actor, f"reconciliation: {why}")
+        log.info("break %s: %s", break_id, finding.reason)
         return BreakFound(
             break_id=break_id,
             venue=difference.venue,
@@ -220,8 +177,8 @@ class Reconciler:
             instrument=difference.instrument,
             ours=str(difference.ours),
             theirs=str(difference.theirs),
-            verdict=verdict,
-            reason=reason,
+            verdict=finding.verdict,
+            reason=finding.reason,
         )
 
     def open_breaks(self) -> list[BreakFound]:

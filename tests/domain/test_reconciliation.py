@@ -1,0 +1,167 @@
+"""Reconciliation, pure: differences, the verdict at and around the tolerances, and a pass that
+leaves every position agreeing with its venue or waiting in an open break."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from blotter.domain.cases import Case
+from blotter.domain.clock import ManualClock
+from blotter.domain.events import Event, StreamKind, make_event
+from blotter.domain.ids import SequentialIds
+from blotter.domain.reconciliation import (
+    BreakBook,
+    Difference,
+    Key,
+    Plan,
+    ReconciliationConfig,
+    Tolerance,
+    Verdict,
+    differences,
+    judge,
+    plan_pass,
+)
+from blotter.domain.values import InvalidValue
+from blotter.domain.workflows import BreakState
+
+D = Decimal
+CONFIG = ReconciliationConfig(default=Tolerance(quantity=D(5), notional=D(1000)))
+
+
+def gap(ours: str, theirs: str, instrument: str = "AAPL") -> Difference:
+    return Difference(
+        venue="XNAS", account="ACC-1", instrument=instrument, ours=D(ours), theirs=D(theirs)
+    )
+
+
+@pytest.mark.parametrize(
+    ("theirs", "verdict"),
+    [("104", Verdict.AUTO_CORRECT), ("105", Verdict.AUTO_CORRECT), ("106", Verdict.ESCALATE)],
+)
+def test_the_quantity_tolerance_under_at_and_over(theirs: str, verdict: Verdict) -> None:
+    assert judge(gap("100", theirs), CONFIG.default, None, 0, CONFIG)[0] is verdict
+
+
+@pytest.mark.parametrize(
+    ("mark", "verdict"),
+    [("199.99", Verdict.AUTO_CORRECT), ("200", Verdict.AUTO_CORRECT), ("200.01", Verdict.ESCALATE)],
+)
+def test_the_notional_tolerance_under_at_and_over_at_the_mark(mark: str, verdict: Verdict) -> None:
+    found, reason = judge(gap("100", "95"), CONFIG.default, D(mark), 0, CONFIG)
+    assert found is verdict
+    if verdict is Verdict.ESCALATE:
+        assert "worth 1000.05 at 200.01, over the tolerance of 1000" in reason
+
+
+def test_the_reason_names_the_position_and_the_numbers() -> None:
+    _verdict, reason = judge(gap("100", "103"), CONFIG.default, D(10), 0, CONFIG)
+    assert reason == (
+        "AAPL at XNAS for ACC-1: ours 100, theirs 103: off by 3, within tolerance: "
+        "ours set to theirs"
+    )
+
+
+def test_a_position_corrected_twice_already_is_escalated() -> None:
+    assert judge(gap("100", "101"), CONFIG.default, None, 1, CONFIG)[0] is Verdict.AUTO_CORRECT
+    verdict, reason = judge(gap("100", "101"), CONFIG.default, None, 2, CONFIG)
+    assert verdict is Verdict.ESCALATE
+    assert reason.endswith("corrected 2 times already")
+
+
+def test_tolerances_per_instrument_and_refused_when_negative() -> None:
+    config = ReconciliationConfig(instruments={"BTC-USD": Tolerance(quantity=D("0.001"))})
+    assert config.tolerance_for("BTC-USD").quantity == D("0.001")
+    assert config.tolerance_for("AAPL") == config.default
+    with pytest.raises(InvalidValue, match="quantity"):
+        Tolerance(quantity=D(-1))
+
+
+def test_differences_are_where_ours_and_theirs_disagree_a_missing_one_being_zero() -> None:
+    a, b, c = ("XNAS", "A", "AAPL"), ("XNAS", "A", "MSFT"), ("ARCX", "A", "AAPL")
+    found = differences({a: D(10), b: D(5)}, {a: D(10), c: D(2)}, [a, b, c])
+    assert [(d.key, d.delta) for d in found] == [(c, D(2)), (b, D(-5))]
+
+
+# --- a pass, folded as the OMS folds it --------------------------------------------------------
+
+
+class Desk:
+    """Runs passes the way the reconciler does, recording the breaks' events in a book."""
+
+    def __init__(self) -> None:
+        self.book = BreakBook()
+        self.events: list[Event] = []
+        self._clock, self._ids = ManualClock(), SequentialIds("break")
+
+    def run(self, fills: dict[Key, Decimal], theirs: dict[Key, Decimal]) -> Plan:
+        ours = self.book.ours(fills)
+        plan = plan_pass(ours, theirs, {*ours, *theirs}, self.book, CONFIG, {"AAPL": D(10)})
+        for finding in plan.open:
+            self._record(self._ids.new_id(), finding.payloads())
+        return plan
+
+    def _record(self, break_id: str, payloads: list[object]) -> None:
+        case = Case(break_id, StreamKind.BREAK)
+        for version, payload in enumerate(payloads, start=1):
+            event = make_event(
+                payload,  # type: ignore[arg-type]
+                stream_id=break_id,
+                stream_version=version,
+                actor="system",
+                correlation_id=break_id,
+                clock=self._clock,
+                ids=self._ids,
+            )
+            case.apply(event)
+            self.book.apply(case, event)
+            self.events.append(event)
+
+
+positions = st.dictionaries(
+    st.tuples(st.sampled_from(["XNAS", "ARCX"]), st.sampled_from(["A", "B"]), st.just("AAPL")),
+    st.integers(-500, 500).map(D),
+    max_size=4,
+)
+drifts = st.lists(st.integers(-30, 30).map(D), min_size=4, max_size=4)
+
+
+@given(fills=positions, drift=drifts)
+def test_after_a_pass_every_position_agrees_or_has_an_open_break_and_replay_agrees(
+    fills: dict[Key, Decimal], drift: list[Decimal]
+) -> None:
+    keys = [*sorted(fills), ("XNAS", "C", "AAPL")]  # one position only the venue knows of
+    theirs = {key: fills.get(key, D(0)) + step for key, step in zip(keys, drift, strict=False)}
+    desk = Desk()
+    desk.run(fills, theirs)
+    ours = desk.book.ours(fills)
+    for key in {*fills, *theirs}:
+        agrees = ours.get(key, D(0)) == theirs.get(key, D(0))
+        assert agrees or desk.book.open_on(key), key
+    assert desk.run(fills, theirs) == Plan(explain=[], open=[])  # nothing new a second time
+    replayed = BreakBook()
+    cases: dict[str, Case] = {}
+    for event in desk.events:
+        case = cases.setdefault(event.stream_id, Case(event.stream_id, StreamKind.BREAK))
+        case.apply(event)
+        replayed.apply(case, event)
+    assert replayed.adjustments == desk.book.adjustments
+    assert sorted(replayed.open_breaks()) == sorted(desk.book.open_breaks())
+    assert replayed.corrections == desk.book.corrections
+
+
+def test_a_break_whose_difference_goes_away_is_explained_unless_it_adjusted() -> None:
+    key = ("XNAS", "A", "AAPL")
+    desk = Desk()
+    [large] = desk.run({key: D(100)}, {key: D(150)}).open
+    assert large.verdict is Verdict.ESCALATE
+    plan = desk.run({key: D(150)}, {key: D(150)})  # the fill we were missing arrived
+    assert len(plan.explain) == 1
+    small = Desk()
+    small.run({key: D(100)}, {key: D(102)})  # corrected: ours is theirs now
+    assert small.run({key: D(100)}, {key: D(102)}).explain == []
+    [corrected] = small.book.cases.values()
+    assert corrected.state is BreakState.AUTO_CORRECTED
