@@ -22,7 +22,7 @@ class AppOptions(msgspec.Struct, frozen=True, kw_only=True):
     demo_rate: float | None = None  # commands per second of other traders; None: no flow
     screenshot: Path | None = None
     after: float = 3.0  # seconds before the screenshot
-    panel: str = "details"  # the bottom panel in front: details, routing or risk
+    panel: str = "details"  # the bottom panel in front: details, routing, risk, reconciliation
 
 
 def run_app(options: AppOptions) -> int:

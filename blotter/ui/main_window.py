@@ -67,6 +67,7 @@ from blotter.ui.models import (
     FillsModel,
     OrdersModel,
 )
+from blotter.ui.reconciliation_panel import ReconciliationPanel
 from blotter.ui.risk_panel import RiskPanel
 from blotter.ui.routing_panel import RoutingPanel
 from blotter.ui.theme import HEALTH_COLORS, stylesheet
@@ -218,6 +219,7 @@ class MainWindow(QMainWindow):
         self._build_details_dock()
         self._build_routing_dock()
         self._build_risk_dock()
+        self._build_reconciliation_dock()
         self._build_actions()
         self._build_status_bar()
         # the blotter gets most of the height, the fills and details the rest
@@ -378,6 +380,17 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.fills_dock, self.risk_dock)
         self.fills_dock.raise_()
 
+    def _build_reconciliation_dock(self) -> None:
+        self.reconciliation = ReconciliationPanel(self.desk, self.run, self.actor, dark=self.dark)
+        self.reconciliation_dock = self._dock(
+            "Reconciliation",
+            "reconciliationDock",
+            self.reconciliation,
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+        )
+        self.tabifyDockWidget(self.risk_dock, self.reconciliation_dock)
+        self.fills_dock.raise_()
+
     def _action(
         self,
         text: str,
@@ -441,6 +454,7 @@ class MainWindow(QMainWindow):
             self.details_dock,
             self.routing_dock,
             self.risk_dock,
+            self.reconciliation_dock,
         ):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
@@ -472,8 +486,12 @@ class MainWindow(QMainWindow):
 
     def _on_event(self, event: Event) -> None:
         stream = event.stream_id
-        if type(event.payload).STREAM is StreamKind.ACCOUNT:
+        kind = type(event.payload).STREAM
+        if kind is StreamKind.ACCOUNT:
             self.risk.refresh()  # a restriction on or off: at once, not at the next tick
+            return
+        if kind is StreamKind.BREAK:
+            self.reconciliation.refresh()
             return
         if self.orders.shows(stream):
             self._changes.mark(stream)
@@ -524,6 +542,8 @@ class MainWindow(QMainWindow):
         self.kill_switch.setText("Re-enable trading…" if halt else "Kill switch…")
         if self.risk_dock.isVisible():
             self.risk.refresh()
+        if self.reconciliation_dock.isVisible():
+            self.reconciliation.refresh()  # the breaks' ages move on
         for dialog in self._open_tickets:  # the kill switch, a restriction, the market moved
             if not dialog.sending:
                 dialog.validate()
@@ -603,12 +623,13 @@ class MainWindow(QMainWindow):
         self.history.resizeColumnsToContents()
 
     def show_panel(self, name: str) -> None:
-        """Bring a bottom panel to the front (details, routing or risk), with half the height:
-        the risk panel's two tables want it."""
+        """Bring a bottom panel to the front (details, routing, risk or reconciliation), with
+        half the window's height: the panels with two tables want it."""
         docks = {
             "details": self.details_dock,
             "routing": self.routing_dock,
             "risk": self.risk_dock,
+            "reconciliation": self.reconciliation_dock,
         }
         dock = docks.get(name)
         if dock is None:
@@ -834,6 +855,7 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(stylesheet(dark=self.dark))
         self.orders.palette = DARK if self.dark else LIGHT
         self.risk.set_theme(self.dark)
+        self.reconciliation.set_theme(self.dark)
         # Colors only: a repaint asks the visible rows again. (A layout change would make
         # the proxy map every row anew: seconds with 100,000 orders.)
         self.tree.viewport().update()

@@ -621,8 +621,8 @@ class RiskPanel(QWidget):
         self._gauges = GaugeDelegate(colors, self)
         self._build_actions()
         self.accounts_view = self._accounts_view()
-        self.rejections_view = _table(self.rejections, "riskRejectionsView")
-        _stretch_last(self.rejections_view)
+        self.rejections_view = table(self.rejections, "riskRejectionsView")
+        stretch_last(self.rejections_view)
         self.details = QLabel()
         self.details.setObjectName("riskDetails")
         self.details.setWordWrap(True)
@@ -639,16 +639,16 @@ class RiskPanel(QWidget):
         self.unblock_action.triggered.connect(self.unblock_selected)
         self.clear_action = QAction("Clear reduce-only…", self)
         self.clear_action.triggered.connect(self.clear_selected)
-        self.block_button = _button(self.block_action, "blockAccount")
-        self.unblock_button = _button(self.unblock_action, "unblockAccount")
-        self.clear_button = _button(self.clear_action, "clearReduceOnly")
+        self.block_button = button(self.block_action, "blockAccount")
+        self.unblock_button = button(self.unblock_action, "unblockAccount")
+        self.clear_button = button(self.clear_action, "clearReduceOnly")
         self._menu = QMenu(self)
         self._menu.addActions([self.block_action, self.unblock_action, self.clear_action])
 
     def _accounts_view(self) -> QTableView:
-        view = _table(self.accounts, "riskAccountsView")
+        view = table(self.accounts, "riskAccountsView")
         view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        _stretch_last(view)
+        stretch_last(view)
         for column in _GAUGE_COLUMNS:
             view.setItemDelegateForColumn(column, self._gauges)
         view.selectionModel().currentRowChanged.connect(lambda *_: self._selection_changed())
@@ -658,7 +658,7 @@ class RiskPanel(QWidget):
 
     def _layout(self) -> None:
         buttons = QHBoxLayout()
-        buttons.addWidget(_title("Accounts"))
+        buttons.addWidget(title("Accounts"))
         buttons.addStretch(1)
         for button in (self.block_button, self.unblock_button, self.clear_button):
             buttons.addWidget(button)
@@ -671,7 +671,7 @@ class RiskPanel(QWidget):
         bottom = QWidget()
         lower = QVBoxLayout(bottom)
         lower.setContentsMargins(0, 4, 0, 0)
-        lower.addWidget(_title("Latest risk rejections"))
+        lower.addWidget(title("Latest risk rejections"))
         lower.addWidget(self.rejections_view, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
@@ -791,14 +791,14 @@ class RiskPanel(QWidget):
             self.refresh()
 
 
-def _button(action: QAction, name: str) -> QPushButton:
+def button(action: QAction, name: str) -> QPushButton:
     button = QPushButton(action.text())
     button.setObjectName(name)
     button.clicked.connect(action.trigger)
     return button
 
 
-def _table(model: QAbstractTableModel, name: str) -> QTableView:
+def table(model: QAbstractTableModel, name: str) -> QTableView:
     view = QTableView()
     view.setObjectName(name)
     view.setModel(model)
@@ -814,7 +814,7 @@ def _table(model: QAbstractTableModel, name: str) -> QTableView:
     return view
 
 
-def _title(text: str) -> QLabel:
+def title(text: str) -> QLabel:
     label = QLabel(text)
     font = label.font()
     font.setBold(True)
@@ -822,7 +822,7 @@ def _title(text: str) -> QLabel:
     return label
 
 
-def _stretch_last(view: QTableView, width: int = 120) -> None:
+def stretch_last(view: QTableView, width: int = 120) -> None:
     """The last column (a sentence, elided, whole in its tooltip) takes the room left, and
     keeps its title's width or ``width`` when there is none: the view scrolls then."""
     header = view.horizontalHeader()

@@ -337,3 +337,30 @@ def test_orders_in_flight_at_the_last_close_are_resolved_before_the_window_opens
         assert reopened.orders.rowCount() == 1
 
     session.run(scenario())
+
+
+def test_a_break_found_from_the_reconciliation_panel_raises_the_alert_count(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        desk = window.desk
+        await session.until(lambda: desk.reconciler.last is not None)  # the startup pass
+        desk.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("187.50"), D(100))
+        bought = await desk.oms.submit(
+            msgspec.structs.replace(
+                resting(1), limit_price=D("187.50"), quantity=D(100), venue="XNAS"
+            )
+        )
+        await session.until(lambda: state_of(window, bought.order_id) is OrderState.SETTLED)
+        window._tick()
+        await session.until(lambda: window.alerts.text() == "alerts: 0")
+        desk.venues["XNAS"].inject_drift("ACC-ALPHA", "AAPL", D(-60))
+        window.show_panel("reconciliation")
+        QTest.mouseClick(window.reconciliation.reconcile_button, Qt.MouseButton.LeftButton)
+        await session.until(lambda: window.reconciliation.breaks.rowCount() == 1)
+        for _ in range(4):  # the alerts count is read every fourth tick
+            window._tick()
+        await session.until(lambda: window.alerts.text() == "alerts: 1")
+
+    session.run(scenario())
