@@ -15,6 +15,7 @@ import msgspec
 from blotter import __version__
 from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, encode_event, to_builtins
+from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.synthetic import synthetic_log
 from blotter.oms.ports import AppendResult
@@ -71,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
         "--rate", type=_positive_float, default=20.0, help="commands per second (default 20)"
     )
     demo_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    demo_cmd.add_argument(
+        "--drift",
+        type=_non_negative_float,
+        default=20.0,
+        metavar="S",
+        help="a venue back-office error every S seconds, for reconciliation to find "
+        "(default 20; 0: none)",
+    )
     demo_cmd.add_argument(
         "--db", help="database URL (default: demo.db in the data dir, apart from real orders)"
     )
@@ -194,11 +203,22 @@ def _desk(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    config = DeskConfig(db_url=args.db or default_url("demo.db"), seed=args.seed, risk=_risk(args))
-    return _window(config, args, demo_rate=args.rate)
+    config = DeskConfig(
+        db_url=args.db or default_url("demo.db"),
+        seed=args.seed,
+        risk=_risk(args),
+        # a pass every 10 s, so that the demo's back-office errors show up soon
+        reconciliation=ReconciliationConfig(interval_seconds=10.0),
+    )
+    return _window(config, args, demo_rate=args.rate, drift_every=args.drift or None)
 
 
-def _window(config: DeskConfig, args: argparse.Namespace, demo_rate: float | None) -> int:
+def _window(
+    config: DeskConfig,
+    args: argparse.Namespace,
+    demo_rate: float | None,
+    drift_every: float | None = None,
+) -> int:
     if not _has_display():
         print(
             "blotter: error: no display to open the desk window on; set DISPLAY (or "
@@ -213,6 +233,7 @@ def _window(config: DeskConfig, args: argparse.Namespace, demo_rate: float | Non
     options = AppOptions(
         desk=config,
         demo_rate=demo_rate,
+        drift_every=drift_every,
         screenshot=args.screenshot,
         after=args.after,
         panel=args.panel,
@@ -227,14 +248,25 @@ def _has_display() -> bool:
     return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
+def _non_negative_float(text: str) -> float:
+    value = _number(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of 0 or more")
+    return value
+
+
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a positive number")
     return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -84,7 +84,7 @@ class Reconciler:
         self._lock = asyncio.Lock()  # one pass at a time: two would open the same break twice
         self._wake = asyncio.Event()
         self._why = "timer"
-        self.last: PassReport | None = None
+        self.last: PassReport | None = None  # the latest pass, whoever asked for it
         oms.on_reconnect = lambda venue: self.request(f"{venue} reconnected")
 
     def request(self, why: str) -> None:
@@ -101,11 +101,12 @@ class Reconciler:
                     await self._wake.wait()
             why, self._why = self._why, "timer"
             self._wake.clear()
-            self.last = await self.run_pass(why=why)
+            await self.run_pass(why=why)
 
     async def run_pass(self, *, actor: str = SYSTEM, why: str = "on demand") -> PassReport:
         async with self._lock:
-            return await self._pass(actor, why)
+            self.last = await self._pass(actor, why)
+            return self.last
 
     async def _pass(self, actor: str, why: str) -> PassReport:
         oms = self.oms

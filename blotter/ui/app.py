@@ -15,11 +15,13 @@ from PySide6.QtWidgets import QApplication
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.driver import FlowDriver
 from blotter.ui.main_window import MainWindow
+from blotter.venues.sim.drift import RandomDrift
 
 
 class AppOptions(msgspec.Struct, frozen=True, kw_only=True):
     desk: DeskConfig
     demo_rate: float | None = None  # commands per second of other traders; None: no flow
+    drift_every: float | None = None  # seconds between back-office errors at a venue, in demo
     screenshot: Path | None = None
     after: float = 3.0  # seconds before the screenshot
     panel: str = "details"  # the bottom panel in front: details, routing, risk, reconciliation
@@ -47,8 +49,10 @@ async def session(options: AppOptions) -> int:
     flow = None
     if options.demo_rate is not None:
         driver = FlowDriver(desk, seed=options.desk.seed, concurrency=32)
+        drift = RandomDrift(list(desk.venues.values()), seed=options.desk.seed)
         flow = asyncio.get_running_loop().create_task(
-            _demo(driver, window, options.demo_rate), name="ui/demo flow"
+            _demo(driver, window, options.demo_rate, drift, options.drift_every),
+            name="ui/demo flow",
         )
     try:
         if options.screenshot is not None:
@@ -69,13 +73,26 @@ async def session(options: AppOptions) -> int:
     return 0
 
 
-async def _demo(driver: FlowDriver, window: MainWindow, rate: float) -> None:
-    """Other traders' flow, until the session ends; the window can pause it."""
+async def _demo(
+    driver: FlowDriver,
+    window: MainWindow,
+    rate: float,
+    drift: RandomDrift,
+    drift_every: float | None,
+) -> None:
+    """Other traders' flow, and now and then a venue's back-office error for reconciliation
+    to find, until the session ends; the window can pause both."""
     interval = 1.0 / rate
+    loop = asyncio.get_running_loop()
+    next_drift = loop.time() + drift_every if drift_every else None
     while True:
         await asyncio.sleep(interval)
-        if not window.demo_paused:
-            await driver.step()
+        if window.demo_paused:
+            continue
+        await driver.step()
+        if next_drift is not None and drift_every and loop.time() >= next_drift:
+            drift.step()
+            next_drift = loop.time() + drift_every
 
 
 def _select_for_screenshot(window: MainWindow, *, split: bool) -> None:

@@ -169,7 +169,7 @@ def pass_text(report: PassReport, at: int) -> str:
     escalated = sum(1 for found in report.opened if found.verdict is Verdict.ESCALATE)
     unreachable = ", ".join(sorted(report.unreachable)) or "none"
     return (
-        f"Pass at {utc_millis(at)[11:19]} UTC: {report.compared} compared · "
+        f"Pass at {utc_millis(at)[11:19]} UTC ({report.why}): {report.compared} compared · "
         f"{report.working} with orders working · unreachable: {unreachable} · "
         f"{len(report.opened)} opened ({escalated} escalated) · "
         f"{len(report.explained)} explained"
@@ -611,6 +611,7 @@ class ReconciliationPanel(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.pass_line = QLabel("No pass yet: Reconcile now compares every position.")
+        self._shown_pass: PassReport | None = None
         self.pass_line.setObjectName("passResult")
         self.status_line = QLabel()
         self.status_line.setObjectName("reconciliationStatus")
@@ -696,6 +697,9 @@ class ReconciliationPanel(QWidget):
         history is read off the loop when it is out of date."""
         self.breaks.refresh()
         self._selection_changed()
+        last = self._desk.reconciler.last  # the timer's, startup's or a reconnect's pass
+        if last is not None and last is not self._shown_pass and self._passing is None:
+            self._show_pass(last)
 
     def set_theme(self, dark: bool) -> None:
         self.colors = DARK_BREAKS if dark else LIGHT_BREAKS
@@ -821,10 +825,13 @@ class ReconciliationPanel(QWidget):
             self.pass_line.setText("The pass failed.")
             self.status_line.setText(f"Reconciliation failed: {error}")
         else:
-            report: PassReport = task.result()
-            self.pass_line.setText(pass_text(report, self._desk.clock.now_ns()))
-            self.pass_line.setToolTip(pass_tip(report))
+            self._show_pass(task.result())
             self.refresh()
+
+    def _show_pass(self, report: PassReport) -> None:
+        self._shown_pass = report
+        self.pass_line.setText(pass_text(report, self._desk.clock.now_ns()))
+        self.pass_line.setToolTip(pass_tip(report))
 
     # --- the operator's actions ---------------------------------------------------------
 
