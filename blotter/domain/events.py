@@ -224,11 +224,15 @@ class BreakPayload(Payload, frozen=True, kw_only=True):
 
 
 class BreakOpened(BreakPayload, frozen=True, kw_only=True):
+    """A position break (ours and theirs are positions) or, with ``order_id``, an order break:
+    an order the venue holds open that we do not know (ours 0, theirs its open quantity)."""
+
     venue: str
     account: str
     instrument: str
     ours: Decimal
     theirs: Decimal
+    order_id: str | None = None  # the venue's client order id, for an order break
 
 
 class BreakAutoCorrected(BreakPayload, frozen=True, kw_only=True):

@@ -9,7 +9,7 @@ has gone when it is looked at again (a late fill, the venue correcting itself) i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from decimal import Decimal
 from enum import StrEnum
 
@@ -60,6 +60,16 @@ class ReconciliationConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     def tolerance_for(self, instrument: str) -> Tolerance:
         return self.instruments.get(instrument, self.default)
+
+
+class OpenOrder(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """An order of ours a venue holds open, as its own records say (the gateway port's)."""
+
+    client_order_id: str
+    account: str
+    instrument: str
+    side: Side
+    leaves: Decimal
 
 
 class Verdict(StrEnum):
@@ -149,6 +159,7 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
     verdict: Verdict
     reason: str
     severity: Severity = Severity.WARNING  # of an escalation
+    order_id: str | None = None  # an order break's client order id
 
     def payloads(self) -> list[Payload]:
         """The break's first events: opened, then corrected or escalated."""
@@ -160,6 +171,7 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
             ours=d.ours,
             theirs=d.theirs,
             reason=self.reason,
+            order_id=self.order_id,
         )
         if self.verdict is Verdict.AUTO_CORRECT:
             return [opened, BreakAutoCorrected(adjustment=d.delta, reason=self.reason)]
@@ -219,6 +231,39 @@ def _finding(
     return Finding(difference=difference, verdict=verdict, reason=reason, severity=severity)
 
 
+def unknown_orders(
+    theirs: Iterable[OpenOrder], known: Container[str], book: BreakBook
+) -> list[OpenOrder]:
+    """Orders a venue holds open that we never sent (and that no break names yet)."""
+    return [
+        order
+        for order in theirs
+        if order.client_order_id not in known and order.client_order_id not in book.order_breaks
+    ]
+
+
+def order_finding(venue: str, order: OpenOrder) -> Finding:
+    """An unknown live order can trade at any moment: escalated at once, critical."""
+    reason = (
+        f"{venue} holds {order.side} {order.leaves} {order.instrument} for {order.account} "
+        f"open as {order.client_order_id}, an order we never sent"
+    )
+    difference = Difference(
+        venue=venue,
+        account=order.account,
+        instrument=order.instrument,
+        ours=ZERO,
+        theirs=order.leaves,
+    )
+    return Finding(
+        difference=difference,
+        verdict=Verdict.ESCALATE,
+        reason=reason,
+        severity=Severity.CRITICAL,
+        order_id=order.client_order_id,
+    )
+
+
 class BreakBook:
     """The breaks folded from their streams: what each adjusted, which are still open."""
 
@@ -227,6 +272,7 @@ class BreakBook:
         self.keys: dict[str, Key] = {}  # break id -> the position it is about
         self.opened: dict[str, BreakOpened] = {}
         self.opened_at: dict[str, int] = {}  # break id -> when it opened (UTC ns)
+        self.order_breaks: dict[str, str] = {}  # client order id -> its order break
         self.severity: dict[str, Severity] = {}  # break id -> as escalated
         # Positions where an operator kept our figure: (ours, theirs) as the venue still has it,
         # so the same known disagreement does not open a new break on every pass.
@@ -240,16 +286,19 @@ class BreakBook:
         payload = event.payload
         self.cases[case.stream_id] = case
         if isinstance(payload, BreakOpened):
-            self.keys[case.stream_id] = (payload.venue, payload.account, payload.instrument)
             self.opened[case.stream_id] = payload
             self.opened_at[case.stream_id] = event.occurred_at
+            if payload.order_id is not None:
+                self.order_breaks[payload.order_id] = case.stream_id
+            else:
+                self.keys[case.stream_id] = (payload.venue, payload.account, payload.instrument)
             return
+        if isinstance(payload, BreakEscalated):  # order breaks too
+            self.severity[case.stream_id] = payload.severity
         key = self.keys.get(case.stream_id)
         if key is None:
             return
-        if isinstance(payload, BreakEscalated):
-            self.severity[case.stream_id] = payload.severity
-        elif isinstance(payload, BreakAutoCorrected | BreakVenueFigureAccepted):
+        if isinstance(payload, BreakAutoCorrected | BreakVenueFigureAccepted):
             self._adjust(case.stream_id, key, payload.adjustment)
             if isinstance(payload, BreakAutoCorrected):
                 self.corrections[key] = self.corrections.get(key, 0) + 1
@@ -272,7 +321,8 @@ class BreakBook:
         ]
 
     def open_breaks(self) -> list[str]:
-        return [b for b in self.keys if self.cases[b].state not in _SETTLED_BREAKS]
+        """Position and order breaks still waiting, in the order they opened."""
+        return [b for b in self.opened if self.cases[b].state not in _SETTLED_BREAKS]
 
     def ours(self, fills: Mapping[Key, Decimal]) -> dict[Key, Decimal]:
         """Our positions: the fills plus what breaks adjusted."""

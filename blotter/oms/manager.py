@@ -21,7 +21,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence
 from decimal import Decimal
 
 import msgspec
@@ -237,6 +237,24 @@ class OrderManager:
     @property
     def venues(self) -> Mapping[str, ManagedVenue]:
         return self._venues
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def child_ids(self) -> KeysView[str]:
+        """The client order id of every child order this OMS has sent (or means to)."""
+        return self._children.keys()
+
+    def ask_status(self, client_order_id: str) -> bool:
+        """Ask the venue what became of a live child (what it says is recorded); False if
+        there is no such live child."""
+        found = self._children.get(client_order_id)
+        if found is None or not found[1].is_live:
+            return False
+        self._spawn_resolve(*found)
+        return True
 
     @property
     def bus(self) -> EventBus:

@@ -18,6 +18,7 @@ from typing import Protocol
 import msgspec
 
 from blotter.domain.events import Event
+from blotter.domain.reconciliation import OpenOrder
 from blotter.domain.values import Liquidity, OrderType, Side, TimeInForce
 from blotter.domain.workflows import VenueHealth
 
@@ -229,6 +230,10 @@ class VenueGateway(Protocol):
     def reports(self) -> AsyncIterator[ExecutionReport]: ...
 
     async def positions(self, account: str) -> dict[str, Decimal]: ...
+
+    async def open_orders(self) -> list[OpenOrder]:
+        """Every order of ours the venue holds open (for reconciliation)."""
+        ...
 
     def quote(self, instrument: str, side: Side, limit: Decimal | None) -> Quote | None:
         """The venue's market data for an order on ``side``, as last seen; None without any

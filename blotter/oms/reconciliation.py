@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import msgspec
 
+from blotter.domain.clock import NANOS_PER_SECOND
 from blotter.domain.events import (
     BreakAcknowledged,
     BreakAdjustmentReversed,
@@ -28,20 +29,28 @@ from blotter.domain.events import (
     Payload,
 )
 from blotter.domain.ids import IdSource
+from blotter.domain.order import ChildOrder
 from blotter.domain.reconciliation import (
     EXPLAINED,
     Finding,
     Key,
     ReconciliationConfig,
     Verdict,
+    order_finding,
     plan_pass,
+    unknown_orders,
 )
 from blotter.domain.values import ZERO
-from blotter.domain.workflows import BreakState
+from blotter.domain.workflows import BreakState, OrderState
 from blotter.oms.manager import SYSTEM, OrderManager
 from blotter.oms.ports import VenueUnavailable
 
 log = logging.getLogger(__name__)
+
+# A live child the venue no longer holds is asked about only once it has been quiet this long:
+# a fill or a close on its way would explain the difference by itself.
+QUIET_SECONDS = 2.0
+_RESTING = frozenset({OrderState.ACKNOWLEDGED, OrderState.PARTIALLY_FILLED})
 
 
 class BreakFound(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +74,7 @@ class PassReport(msgspec.Struct, frozen=True, kw_only=True):
     unreachable: dict[str, str]  # venue -> why its record could not be read
     opened: list[BreakFound]
     explained: list[str]  # breaks whose difference has gone
+    asked_status: list[str] = []  # our live children the venues no longer held open
     open_escalated: int  # breaks waiting for a person after this pass
 
     @property
@@ -124,6 +134,8 @@ class Reconciler:
         for break_id in plan.explain:
             oms.record_break(break_id, [BreakExplained(reason=EXPLAINED)], actor, why)
         opened = [self._open(finding, actor, why) for finding in plan.open]
+        unknown, asked = await self._compare_orders(unreachable)
+        opened += [self._open(finding, actor, why) for finding in unknown]
         waiting = sum(
             1
             for break_id in oms.breaks.open_breaks()
@@ -136,8 +148,48 @@ class Reconciler:
             unreachable=unreachable,
             opened=opened,
             explained=plan.explain,
-            open_escalated=waiting,
+            open_escalated=waiting + len(unknown),
+            asked_status=asked,
         )
+
+    async def _compare_orders(self, unreachable: dict[str, str]) -> tuple[list[Finding], list[str]]:
+        """Orders a venue holds that we never sent (breaks, critical), and live children of
+        ours, quiet for a while, that the venue no longer holds open (asked about: the
+        venue's status records what became of them)."""
+        oms = self.oms
+        unknown: list[Finding] = []
+        asked: list[str] = []
+        quiet_since = oms.clock.now_ns() - round(QUIET_SECONDS * NANOS_PER_SECOND)
+        for name, venue in oms.venues.items():
+            if name in unreachable:
+                continue
+            try:
+                held = await venue.open_orders()
+            except VenueUnavailable as down:
+                unreachable[name] = str(down)
+                continue
+            unknown += [
+                order_finding(name, o) for o in unknown_orders(held, oms.child_ids, oms.breaks)
+            ]
+            still_open = {o.client_order_id for o in held}
+            for child in self._resting_at(name):
+                coid = child.client_order_id
+                if (
+                    coid not in still_open
+                    and child.updated_at < quiet_since
+                    and oms.ask_status(coid)
+                ):
+                    asked.append(coid)
+        return unknown, asked
+
+    def _resting_at(self, venue: str) -> list[ChildOrder]:
+        """Our children the venue acknowledged and has said nothing about since."""
+        return [
+            child
+            for order in self.oms.live_orders()
+            for child in order.children.values()
+            if child.venue == venue and child.state in _RESTING
+        ]
 
     async def _their_positions(self) -> tuple[dict[Key, Decimal], dict[str, str]]:
         """Every venue's record of every account we know; the venues that could not say."""

@@ -22,6 +22,7 @@ from typing import TypeVar
 import msgspec
 
 from blotter.domain.clock import Clock
+from blotter.domain.reconciliation import OpenOrder
 from blotter.domain.values import Side
 from blotter.domain.workflows import VenueHealth
 from blotter.oms.ports import (
@@ -190,6 +191,10 @@ class ManagedGateway:
     async def positions(self, account: str) -> dict[str, Decimal]:
         self._admit()
         return await self._call(self._inner.positions(account))
+
+    async def open_orders(self) -> list[OpenOrder]:
+        self._admit()
+        return await self._call(self._inner.open_orders())
 
     def quote(self, instrument: str, side: Side, limit: Decimal | None) -> Quote | None:
         return self._inner.quote(instrument, side, limit) if self._connected else None

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from blotter.domain.events import Severity
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
 from blotter.domain.reconciliation import Verdict
+from blotter.domain.values import OrderType, Side
 from blotter.domain.workflows import BreakState, OrderState
+from blotter.oms import reconciliation
+from blotter.oms.ports import NewOrderRequest
 from blotter.oms.reconciliation import Reconciler
 
 from .world import World, world
@@ -152,3 +156,46 @@ async def test_an_open_break_survives_a_restart_with_its_history(tmp_path: Path)
         assert breaks.cases[small.break_id].state is BreakState.AUTO_CORRECTED
         report = await Reconciler(w.oms, RandomIds()).run_pass()
         assert report.opened == []
+
+
+async def test_an_order_the_venue_holds_that_we_never_sent_is_a_critical_break(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        venue = w.venues["XNAS"]
+        rogue = NewOrderRequest(
+            client_order_id="ROGUE-1",
+            account="ACC-1",
+            instrument="AAPL",
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=D(5),
+            limit_price=D("9.00"),
+        )
+        await venue.submit(rogue)  # on our session, but not by our OMS
+        await w.until(lambda: "ROGUE-1" in venue.open_order_ids())
+        reconciler = Reconciler(w.oms, RandomIds())
+        report = await reconciler.run_pass()
+        [found] = report.opened
+        assert (found.verdict, found.theirs) == (Verdict.ESCALATE, "5")
+        assert "open as ROGUE-1, an order we never sent" in found.reason
+        assert report.needs_a_person
+        assert w.oms.breaks.severity[found.break_id] is Severity.CRITICAL
+        assert w.oms.breaks.order_breaks == {"ROGUE-1": found.break_id}
+        assert (await reconciler.run_pass()).opened == []  # named once
+
+
+async def test_a_resting_order_the_venue_no_longer_holds_is_asked_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reconciliation, "QUIET_SECONDS", 0.0)
+    async with world(tmp_path) as w:
+        result = await w.submit(w.ticket("10", "9.00"))  # rests at XNAS
+        child = f"{result.order_id}.1"
+        venue = w.venues["XNAS"]
+        venue.cancel_silently(child)  # the venue drops it; its report never comes
+        report = await Reconciler(w.oms, RandomIds()).run_pass()
+        assert report.asked_status == [child]
+        await w.until(lambda: w.order(result.order_id).state is OrderState.CANCELED)
+        closed = next(e for e in w.history(result.order_id) if e.type == "ChildCanceled")
+        assert closed.payload.reason == "canceled at the venue (found by status query)"  # type: ignore[attr-defined]

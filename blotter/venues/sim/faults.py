@@ -17,6 +17,7 @@ from functools import partial
 
 import msgspec
 
+from blotter.domain.reconciliation import OpenOrder
 from blotter.domain.values import Side
 from blotter.oms.ports import (
     ExecutionReport,
@@ -124,6 +125,9 @@ class FaultyGateway:
 
     async def positions(self, account: str) -> dict[str, Decimal]:
         return await self._inner.positions(account)
+
+    async def open_orders(self) -> list[OpenOrder]:
+        return await self._inner.open_orders()
 
     def quote(self, instrument: str, side: Side, limit: Decimal | None) -> Quote | None:
         """Market data comes on its own feed: the order wire's faults do not touch it."""

@@ -22,6 +22,7 @@ import msgspec
 
 from blotter.domain.clock import Clock
 from blotter.domain.ids import SequentialIds
+from blotter.domain.reconciliation import OpenOrder
 from blotter.domain.values import ZERO, Instrument, InvalidValue, Liquidity, OrderType, Side
 from blotter.domain.values import TimeInForce as TIF
 from blotter.oms.ports import (
@@ -154,6 +155,20 @@ class SimulatedVenue:
             executions=tuple(self._executions.get(order.order_id, ())),
         )
 
+    async def open_orders(self) -> list[OpenOrder]:
+        await self._round_trip()
+        return [
+            OpenOrder(
+                client_order_id=client_id,
+                account=order.account,
+                instrument=book.instrument.symbol,
+                side=order.side,
+                leaves=order.leaves,
+            )
+            for client_id, (book, order) in self._client_orders.items()
+            if _is_open(order)
+        ]
+
     def reports(self) -> AsyncIterator[ExecutionReport]:
         """The reports of the session open now, in order. The stream ends when the client
         closes the session and raises ``VenueUnavailable`` when the connection drops (or at
@@ -195,6 +210,20 @@ class SimulatedVenue:
         """How many submits under this client order id reached the venue, refused ones included
         (a test's proof that an order was never sent twice)."""
         return self._arrivals[client_order_id]
+
+    def open_order_ids(self) -> set[str]:
+        """The client order ids the venue holds open now (the simulation's view, no trip)."""
+        return {
+            client_id
+            for client_id, (_book, order) in self._client_orders.items()
+            if _is_open(order)
+        }
+
+    def cancel_silently(self, client_order_id: str) -> None:
+        """The venue drops a resting order of ours and its report is lost: only a status query
+        or reconciliation can find out."""
+        book, order = self._client_orders[client_order_id]
+        book.cancel(order.order_id)
 
     def records(self) -> VenueRecords:
         return VenueRecords(
@@ -450,6 +479,10 @@ class SimulatedVenue:
                 code=code,
             )
         )
+
+
+def _is_open(order: BookOrder) -> bool:
+    return _VENUE_STATES[order.status] is VenueOrderState.OPEN and order.leaves > 0
 
 
 def _arrived(trip: asyncio.Future[None]) -> None:
