@@ -145,6 +145,19 @@ async def test_a_resting_order_is_canceled_on_request(harness: Harness) -> None:
     assert status.state is VenueOrderState.CANCELED
 
 
+async def test_open_orders_are_the_resting_ones_until_they_close(harness: Harness) -> None:
+    reports = await harness.connect()
+    await harness.gateway.submit(order("C-1", Side.BUY, 5, "9.00"))
+    await harness.gateway.submit(order("C-2", Side.BUY, 30, "10.01"))  # fills at once
+    await reports.until(lambda r: r.client_order_id == "C-2" and r.leaves == 0)
+    [resting] = await harness.gateway.open_orders()
+    assert (resting.client_order_id, resting.side, resting.leaves) == ("C-1", Side.BUY, 5)
+    assert (resting.account, resting.instrument) == ("ACC-1", "AAPL")
+    await harness.gateway.cancel("C-1")
+    await reports.until(_is(ReportKind.CANCELED))
+    assert await harness.gateway.open_orders() == []
+
+
 async def test_a_cancel_after_the_fill_is_rejected_as_too_late(harness: Harness) -> None:
     reports = await harness.connect()
     await harness.gateway.submit(order("C-1", Side.BUY, 10, "10.01"))
@@ -184,6 +197,7 @@ def _requests(gateway: VenueGateway) -> list[Callable[[], Coroutine[Any, Any, ob
         lambda: gateway.cancel("C-1"),
         lambda: gateway.status("C-1"),
         lambda: gateway.positions("ACC-1"),
+        gateway.open_orders,
     ]
 
 
