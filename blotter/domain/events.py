@@ -286,6 +286,7 @@ class EscalationPayload(Payload, frozen=True, kw_only=True):
 class EscalationOpened(EscalationPayload, frozen=True, kw_only=True):
     order_id: str
     severity: Severity = Severity.WARNING
+    rule: str = ""  # the automatic rule that opened it; empty when a person did
 
 
 class EscalationAcknowledged(EscalationPayload, frozen=True, kw_only=True):

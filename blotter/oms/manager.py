@@ -28,6 +28,7 @@ import msgspec
 
 from blotter.domain.cases import Case
 from blotter.domain.clock import NANOS_PER_SECOND, Clock
+from blotter.domain.escalation import EscalationBook
 from blotter.domain.events import (
     DESK_STREAM,
     AccountBlocked,
@@ -210,6 +211,7 @@ class OrderManager:
         # and the breaks, with the adjustments they made.
         self.venue_positions: dict[Key, Decimal] = {}
         self.breaks = BreakBook()
+        self.escalations = EscalationBook()  # orders handed to a person
         self._decisions: dict[str, str] = {}  # working order -> its latest routing decision
         self.on_reconnect: Callable[[str], None] | None = None  # e.g. a reconciliation pass
         self._lapsed: dict[str, set[str]] = {}  # venue -> children it canceled on disconnect
@@ -903,20 +905,42 @@ class OrderManager:
 
     def record_break(
         self, break_id: str, payloads: Sequence[Payload], actor: str, cause: str
-    ) -> tuple[list[Event], asyncio.Future[AppendResult]]:
+    ) -> asyncio.Future[AppendResult]:
         """Events on a reconciliation break's stream, folded into ``breaks`` as they are made.
 
         Raises ``InvalidTransition`` (recording nothing) if the break's workflow refuses one.
         """
         case = self.breaks.cases.get(break_id) or Case(break_id, StreamKind.BREAK)
-        expected = self._stream_versions.get(break_id, 0)
-        events = self._events(break_id, expected, list(payloads), actor, cause)
+        events, durable = self._record_on(case, payloads, actor, cause)
+        for event in events:
+            self.breaks.apply(case, event)
+        return durable
+
+    def record_escalation(
+        self, escalation_id: str, payloads: Sequence[Payload], actor: str, cause: str
+    ) -> asyncio.Future[AppendResult]:
+        """Events on an order escalation's stream, folded into ``escalations``; raises
+        ``InvalidTransition`` (recording nothing) if its workflow refuses one."""
+        case = self.escalations.cases.get(escalation_id) or Case(
+            escalation_id, StreamKind.ESCALATION
+        )
+        events, durable = self._record_on(case, payloads, actor, cause)
+        for event in events:
+            self.escalations.apply(case, event)
+        return durable
+
+    def _record_on(
+        self, case: Case, payloads: Sequence[Payload], actor: str, cause: str
+    ) -> tuple[list[Event], asyncio.Future[AppendResult]]:
+        """Events on a case's stream (a break, an escalation), applied to it as they are made."""
+        stream = case.stream_id
+        expected = self._stream_versions.get(stream, 0)
+        events = self._events(stream, expected, list(payloads), actor, cause)
         case.check(events)  # refused: nothing is recorded
         for event in events:
             case.apply(event)
-            self.breaks.apply(case, event)
-        self._stream_versions[break_id] = expected + len(events)
-        return events, self._append(break_id, expected, events)
+        self._stream_versions[stream] = expected + len(events)
+        return events, self._append(stream, expected, events)
 
     def _after_fill(self, order: OrderAggregate) -> None:
         """Post-trade: a breach puts the account into reduce-only until an operator clears it."""
@@ -1055,8 +1079,8 @@ class OrderManager:
         if kind is StreamKind.ACCOUNT:
             self.risk.apply(event)
             return
-        if kind is StreamKind.BREAK:
-            self._recover_break(event)
+        if kind in (StreamKind.BREAK, StreamKind.ESCALATION):
+            self._recover_case(event)
             return
         if kind is StreamKind.VENUE:
             if isinstance(payload, VenueUp | VenueDegraded | VenueDown):
@@ -1086,14 +1110,19 @@ class OrderManager:
                 rule=payload.rule,
             )
 
-    def _recover_break(self, event: Event) -> None:
+    def _recover_case(self, event: Event) -> None:
+        """A break's or an escalation's event, folded into its book."""
         self._stream_versions[event.stream_id] = event.stream_version
-        case = self.breaks.cases.get(event.stream_id) or Case(event.stream_id, StreamKind.BREAK)
+        kind = type(event.payload).STREAM
+        book: BreakBook | EscalationBook = (
+            self.breaks if kind is StreamKind.BREAK else self.escalations
+        )
+        case = book.cases.get(event.stream_id) or Case(event.stream_id, kind)
         try:
             case.apply(event)
         except InvalidTransition:
             return  # refused when it was first folded, and alerted then
-        self.breaks.apply(case, event)
+        book.apply(case, event)
 
     def _recover_order(self, order: OrderAggregate, rejection: Rejection | None) -> None:
         if order.ticket is None:

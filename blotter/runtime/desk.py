@@ -15,10 +15,12 @@ import msgspec
 from sqlalchemy.engine import make_url
 
 from blotter.domain.clock import Clock, SystemClock
+from blotter.domain.escalation import EscalationRules
 from blotter.domain.ids import RandomIds
 from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.values import Instrument
+from blotter.oms.escalation import Escalator
 from blotter.oms.manager import OmsConfig, OrderManager
 from blotter.oms.ports import VenueGateway
 from blotter.oms.reconciliation import Reconciler
@@ -54,6 +56,7 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     min_slice_notional: Decimal = Decimal(5_000)
     risk: RiskConfig = DEFAULT_RISK
     reconciliation: ReconciliationConfig = msgspec.field(default_factory=ReconciliationConfig)
+    escalation: EscalationRules = msgspec.field(default_factory=EscalationRules)
 
 
 GC_YOUNG_THRESHOLD = 7_000  # allocations between young collections (CPython's default: 700)
@@ -80,6 +83,7 @@ class Desk:
         self.oms = oms
         self.clock = clock
         self.reconciler = Reconciler(oms, RandomIds(), config.reconciliation)
+        self.escalator = Escalator(oms, RandomIds(), config.escalation)
         self._tasks = TaskSupervisor("desk")
         self.markets = [
             SyntheticMarket(
@@ -157,6 +161,7 @@ class Desk:
         await asyncio.gather(*(g.start() for g in gateways))
         await oms.start()
         desk._tasks.spawn("reconciliation", desk.reconciler.watch())
+        desk._tasks.spawn("escalation rules", desk.escalator.watch())
         desk.reconciler.request("startup")
         _tune_garbage_collection()
         return desk

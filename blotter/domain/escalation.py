@@ -1,0 +1,134 @@
+"""Escalations of orders to a person, pure: the book folded from their streams, and the rules
+that escalate an order on their own (stuck in PENDING_CANCEL, unacknowledged, refused again
+and again, an anomalous venue report)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+import msgspec
+
+from blotter.domain.cases import Case
+from blotter.domain.clock import NANOS_PER_SECOND
+from blotter.domain.events import EscalationOpened, Event, Severity
+from blotter.domain.order import ChildOrder, OrderAggregate
+from blotter.domain.workflows import EscalationState, OrderState
+
+
+class Rule(StrEnum):
+    STUCK_CANCEL = "stuck_pending_cancel"
+    UNACKNOWLEDGED = "unacknowledged"
+    REJECTED = "rejected_repeatedly"
+    ANOMALY = "anomalous_report"
+
+
+class EscalationRules(msgspec.Struct, frozen=True, kw_only=True):
+    """When an order is escalated without anyone asking; None turns a rule off."""
+
+    pending_cancel_seconds: float | None = 10.0
+    unacknowledged_seconds: float | None = 5.0
+    rejections: int | None = 3  # child orders refused by venues, on one order
+    anomalies: bool = True  # a report that did not fit the order (critical)
+
+
+class Trigger(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+    rule: Rule
+    severity: Severity
+    reason: str
+
+
+def triggers(
+    orders: Iterable[OrderAggregate], rules: EscalationRules, now_ns: int
+) -> list[Trigger]:
+    """Every rule each order breaks now (the caller escalates each (order, rule) once)."""
+    found: list[Trigger] = []
+    for order in orders:
+        found += _order_triggers(order, rules, now_ns)
+    return found
+
+
+def _order_triggers(order: OrderAggregate, rules: EscalationRules, now: int) -> list[Trigger]:
+    found = []
+    oid = order.order_id
+    children = list(order.children.values())
+    stuck = _oldest(children, OrderState.PENDING_CANCEL)
+    if rules.pending_cancel_seconds is not None and stuck is not None:
+        waited = (now - stuck) / NANOS_PER_SECOND
+        if waited > rules.pending_cancel_seconds:
+            found.append(
+                Trigger(
+                    order_id=oid,
+                    rule=Rule.STUCK_CANCEL,
+                    severity=Severity.WARNING,
+                    reason=f"cancel requested {waited:.0f} s ago and not answered "
+                    f"(over {rules.pending_cancel_seconds:g} s)",
+                )
+            )
+    unanswered = _oldest(children, OrderState.SUBMITTED)
+    if rules.unacknowledged_seconds is not None and unanswered is not None:
+        waited = (now - unanswered) / NANOS_PER_SECOND
+        if waited > rules.unacknowledged_seconds:
+            found.append(
+                Trigger(
+                    order_id=oid,
+                    rule=Rule.UNACKNOWLEDGED,
+                    severity=Severity.WARNING,
+                    reason=f"sent {waited:.0f} s ago and not acknowledged "
+                    f"(over {rules.unacknowledged_seconds:g} s)",
+                )
+            )
+    refused = sum(1 for c in children if c.state is OrderState.REJECTED)
+    if rules.rejections is not None and refused >= rules.rejections:
+        found.append(
+            Trigger(
+                order_id=oid,
+                rule=Rule.REJECTED,
+                severity=Severity.WARNING,
+                reason=f"refused by venues {refused} times (the rule: {rules.rejections})",
+            )
+        )
+    critical = [a for a in order.anomalies if a.severity is Severity.CRITICAL]
+    if rules.anomalies and critical:
+        found.append(
+            Trigger(
+                order_id=oid,
+                rule=Rule.ANOMALY,
+                severity=Severity.CRITICAL,
+                reason=f"anomalous venue report: {critical[-1].detail}",
+            )
+        )
+    return found
+
+
+def _oldest(children: Iterable[ChildOrder], state: OrderState) -> int | None:
+    """When the longest-waiting child in ``state`` got there (its last update)."""
+    times = [c.updated_at for c in children if c.state is state]
+    return min(times) if times else None
+
+
+class EscalationBook:
+    """Escalations folded from their streams: which order each is about, which are open."""
+
+    def __init__(self) -> None:
+        self.cases: dict[str, Case] = {}
+        self.opened: dict[str, EscalationOpened] = {}
+        self.opened_at: dict[str, int] = {}
+        self.fired: set[tuple[str, str]] = set()  # (order id, rule) escalated automatically
+
+    def apply(self, case: Case, event: Event) -> None:
+        """Fold one escalation event already applied to ``case``."""
+        self.cases[case.stream_id] = case
+        payload = event.payload
+        if isinstance(payload, EscalationOpened):
+            self.opened[case.stream_id] = payload
+            self.opened_at[case.stream_id] = event.occurred_at
+            if payload.rule:
+                self.fired.add((payload.order_id, payload.rule))
+
+    def open(self) -> list[str]:
+        return [e for e in self.opened if self.cases[e].state is not EscalationState.RESOLVED]
+
+    def of_order(self, order_id: str) -> list[str]:
+        return [e for e, opened in self.opened.items() if opened.order_id == order_id]

@@ -1,0 +1,102 @@
+"""Escalating orders to a person: on an operator's word, or by a rule (checked on a timer).
+
+An escalation is its own stream (OPEN -> ACKNOWLEDGED -> RESOLVED) linked to its order, with
+an assignee and notes; every action records who and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from blotter.domain.escalation import EscalationRules, Trigger, triggers
+from blotter.domain.events import (
+    EscalationAcknowledged,
+    EscalationAssigned,
+    EscalationNoteAdded,
+    EscalationOpened,
+    EscalationResolved,
+    Payload,
+    Severity,
+)
+from blotter.domain.ids import IdSource
+from blotter.oms.manager import SYSTEM, OrderManager
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 1.0  # how often the rules look at the working orders
+
+
+class Escalator:
+    """Opens and works escalations over an OMS's orders."""
+
+    def __init__(
+        self, oms: OrderManager, ids: IdSource, rules: EscalationRules | None = None
+    ) -> None:
+        self.oms = oms
+        self.rules = rules or EscalationRules()
+        self._ids = ids
+
+    def escalate(
+        self,
+        order_id: str,
+        *,
+        actor: str,
+        reason: str,
+        severity: Severity = Severity.WARNING,
+        rule: str = "",
+    ) -> str:
+        """Hand an order to a person; the new escalation's id. ``KeyError`` for no such order."""
+        if order_id not in self.oms.orders:
+            raise KeyError(f"no order {order_id}")
+        escalation_id = f"esc-{self._ids.new_id()}"
+        opened = EscalationOpened(order_id=order_id, severity=severity, reason=reason, rule=rule)
+        self.oms.record_escalation(escalation_id, [opened], actor, f"escalation of {order_id}")
+        return escalation_id
+
+    def check(self) -> list[str]:
+        """Escalate every working order a rule catches, once per order and rule."""
+        oms = self.oms
+        fired = oms.escalations.fired
+        caught = [
+            t
+            for t in triggers(oms.live_orders(), self.rules, oms.clock.now_ns())
+            if (t.order_id, t.rule.value) not in fired
+        ]
+        return [self._escalate(trigger) for trigger in caught]
+
+    def _escalate(self, trigger: Trigger) -> str:
+        log.info("escalating %s: %s", trigger.order_id, trigger.reason)
+        return self.escalate(
+            trigger.order_id,
+            actor=SYSTEM,
+            reason=trigger.reason,
+            severity=trigger.severity,
+            rule=trigger.rule.value,
+        )
+
+    async def watch(self) -> None:
+        """Check the rules every ``CHECK_SECONDS``; run it as a task."""
+        while True:
+            await asyncio.sleep(CHECK_SECONDS)
+            self.check()
+
+    # --- an operator's actions ----------------------------------------------------------------
+
+    def acknowledge(self, escalation_id: str, *, actor: str, reason: str = "") -> None:
+        self._act(escalation_id, EscalationAcknowledged(reason=reason), actor)
+
+    def assign(self, escalation_id: str, assignee: str, *, actor: str, reason: str = "") -> None:
+        self._act(escalation_id, EscalationAssigned(assignee=assignee, reason=reason), actor)
+
+    def note(self, escalation_id: str, text: str, *, actor: str) -> None:
+        self._act(escalation_id, EscalationNoteAdded(reason=text), actor)
+
+    def resolve(self, escalation_id: str, *, actor: str, reason: str) -> None:
+        self._act(escalation_id, EscalationResolved(reason=reason), actor)
+
+    def _act(self, escalation_id: str, payload: Payload, actor: str) -> None:
+        if escalation_id not in self.oms.escalations.cases:
+            raise KeyError(f"no escalation {escalation_id}")
+        cause = f"command: {type(payload).__name__}"
+        self.oms.record_escalation(escalation_id, [payload], actor, cause)

@@ -1,0 +1,74 @@
+"""The rules that escalate an order on their own: at, under and over their thresholds."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from blotter.domain.clock import NANOS_PER_SECOND
+from blotter.domain.escalation import EscalationRules, Rule, triggers
+from blotter.domain.events import ChildSlice, ChildSubmitted, OrderRouted, Severity
+
+from .builders import OrderStory
+
+RULES = EscalationRules(pending_cancel_seconds=10.0, unacknowledged_seconds=5.0, rejections=2)
+
+
+def at(story: OrderStory, seconds: float) -> int:
+    """The time ``seconds`` after the story's last event."""
+    return story.clock.now_ns() + round(seconds * NANOS_PER_SECOND)
+
+
+def rules_caught(story: OrderStory, seconds: float) -> list[Rule]:
+    return [t.rule for t in triggers([story.order], RULES, at(story, seconds))]
+
+
+def test_a_cancel_left_unanswered_is_escalated_after_its_threshold() -> None:
+    story = OrderStory()
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    story.cancel_requested("A")
+    assert rules_caught(story, 10.0) == []
+    [trigger] = triggers([story.order], RULES, at(story, 10.5))
+    assert (trigger.rule, trigger.severity) == (Rule.STUCK_CANCEL, Severity.WARNING)
+    assert "not answered (over 10 s)" in trigger.reason
+
+
+def test_an_order_sent_and_never_acknowledged_is_escalated_after_its_threshold() -> None:
+    story = OrderStory()
+    story.routed(("A", "XNAS", "100"))
+    story.add(ChildSubmitted(child_id="A"))
+    assert rules_caught(story, 4.9) == []
+    assert rules_caught(story, 5.1) == [Rule.UNACKNOWLEDGED]
+
+
+def test_an_order_refused_again_and_again_is_escalated_at_the_count() -> None:
+    story = OrderStory()
+    story.routed(("A", "XNAS", "100"))
+    story.add(ChildSubmitted(child_id="A"))
+    story.rejected("A")
+    assert Rule.REJECTED not in rules_caught(story, 0)
+    again = ChildSlice(child_id="B", client_order_id="O-1.B", venue="ARCX", quantity=D(100))
+    story.add(OrderRouted(slices=(again,)))
+    story.add(ChildSubmitted(child_id="B"))
+    story.rejected("B")
+    assert Rule.REJECTED in rules_caught(story, 0)
+
+
+def test_an_anomalous_report_escalates_at_once_as_critical() -> None:
+    story = OrderStory()
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    story.fill("A", "60")
+    assert rules_caught(story, 0) == []
+    story.fill("A", "60")  # 20 more than the child had left: an overfill
+    [trigger] = triggers([story.order], RULES, at(story, 0))
+    assert (trigger.rule, trigger.severity) == (Rule.ANOMALY, Severity.CRITICAL)
+    assert "exceeds leaves" in trigger.reason
+
+
+def test_a_rule_turned_off_escalates_nothing() -> None:
+    story = OrderStory()
+    story.routed(("A", "XNAS", "100"))
+    story.add(ChildSubmitted(child_id="A"))
+    off = EscalationRules(unacknowledged_seconds=None)
+    assert triggers([story.order], off, at(story, 60)) == []

@@ -1,0 +1,118 @@
+"""Escalating orders: by an operator, by a rule (once), worked to resolution, kept across a
+restart."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from blotter.domain.escalation import EscalationRules
+from blotter.domain.events import Severity
+from blotter.domain.fsm import InvalidTransition
+from blotter.domain.ids import RandomIds
+from blotter.domain.values import RoutingStrategy
+from blotter.domain.workflows import EscalationState
+from blotter.oms.escalation import Escalator
+from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
+from blotter.venues.sim.venue import SimulatedVenue
+
+from .world import FAST, World, profile, world
+
+OFF = EscalationRules(
+    pending_cancel_seconds=None, unacknowledged_seconds=None, rejections=None, anomalies=False
+)
+
+
+def history(w: World, escalation_id: str) -> list[tuple[str, str]]:
+    return [(e.type, e.actor) for e in w.store.read_stream(escalation_id)]
+
+
+async def test_an_operator_escalates_an_order_and_works_it_to_resolution(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        result = await w.submit(w.ticket("10", "9.00"))
+        escalator = Escalator(w.oms, RandomIds(), OFF)
+        escalation = escalator.escalate(
+            result.order_id, actor="olga", reason="client disputes the price"
+        )
+        escalator.acknowledge(escalation, actor="ops-1")
+        escalator.assign(escalation, "ops-2", actor="ops-1")
+        escalator.note(escalation, "called the client", actor="ops-2")
+        escalator.resolve(escalation, actor="ops-2", reason="price confirmed")
+        with pytest.raises(InvalidTransition):
+            escalator.acknowledge(escalation, actor="ops-2")  # resolved already
+        await w.settle()
+        assert history(w, escalation) == [
+            ("EscalationOpened", "olga"),
+            ("EscalationAcknowledged", "ops-1"),
+            ("EscalationAssigned", "ops-1"),
+            ("EscalationNoteAdded", "ops-2"),
+            ("EscalationResolved", "ops-2"),
+        ]
+        opened = w.oms.escalations.opened[escalation]
+        assert (opened.order_id, opened.reason) == (result.order_id, "client disputes the price")
+        assert w.oms.escalations.cases[escalation].assignee == "ops-2"
+        alerts = [a for a in w.store.rows("alerts") if a["stream_id"] == escalation]
+        assert [a["severity"] for a in alerts] == ["warning"]
+        with pytest.raises(KeyError, match="no order"):
+            escalator.escalate("nowhere", actor="olga", reason="?")
+
+
+def deaf(venue: SimulatedVenue) -> FaultyGateway:
+    """Every report of the venue is lost: an order stays unacknowledged."""
+    return FaultyGateway(venue, FaultPlan(inbound=Faults(drop=1.0)))
+
+
+PATIENT = msgspec.structs.replace(FAST, request_timeout=30.0, quiet_timeout=30.0)
+
+
+async def test_an_order_no_venue_acknowledges_is_escalated_once_by_the_rule(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, config=PATIENT, wrap=deaf) as w:
+        result = await w.oms.submit(w.ticket("10", "9.00"))
+        rules = EscalationRules(
+            pending_cancel_seconds=None, unacknowledged_seconds=0.05, rejections=None
+        )
+        escalator = Escalator(w.oms, RandomIds(), rules)
+        async with asyncio.timeout(5.0):  # not w.until: the venue owes an answer all along
+            while not escalator.check():  # noqa: ASYNC110 - the rules run on a timer
+                await asyncio.sleep(0.01)
+        [escalation] = w.oms.escalations.of_order(result.order_id)
+        opened = w.oms.escalations.opened[escalation]
+        assert opened.rule == "unacknowledged"
+        assert "not acknowledged" in opened.reason
+        assert escalator.check() == []  # once per order and rule
+        assert w.oms.escalations.cases[escalation].state is EscalationState.OPEN
+
+
+async def test_an_order_venues_keep_refusing_is_escalated(tmp_path: Path) -> None:
+    venues = (profile("XNAS", reject_rate=1.0), profile("ARCX"))
+    async with world(tmp_path, *venues, smart=True) as w:
+        w.sell_liquidity("100", "10.00")  # XNAS shows the size: it gets the order first
+        best = msgspec.structs.replace(w.ticket("10", "10.00"), strategy=RoutingStrategy.BEST)
+        result = await w.oms.submit(best)
+        rules = EscalationRules(
+            pending_cancel_seconds=None, unacknowledged_seconds=None, rejections=1
+        )
+        escalator = Escalator(w.oms, RandomIds(), rules)
+        await w.until(lambda: bool(escalator.check()))
+        [escalation] = w.oms.escalations.of_order(result.order_id)
+        assert w.oms.escalations.opened[escalation].rule == "rejected_repeatedly"
+        assert w.oms.escalations.opened[escalation].severity is Severity.WARNING
+
+
+async def test_escalations_survive_a_restart(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        result = await w.submit(w.ticket("10", "9.00"))
+        escalator = Escalator(w.oms, RandomIds(), OFF)
+        escalation = escalator.escalate(result.order_id, actor="olga", reason="check it")
+        escalator.acknowledge(escalation, actor="ops-1")
+        await w.settle()
+        await w.oms.close()
+        await w.restart()
+        assert w.oms.escalations.cases[escalation].state is EscalationState.ACKNOWLEDGED
+        assert w.oms.escalations.of_order(result.order_id) == [escalation]
+        assert w.oms.escalations.open() == [escalation]
