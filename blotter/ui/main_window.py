@@ -788,9 +788,21 @@ class MainWindow(QMainWindow):
         menu.addAction("Cancel", self.cancel_selection)
         menu.addAction(f"Cancel all {instrument}", lambda: self.confirm_cancel_all(instrument))
         menu.addAction("Show details", lambda: self._show_details(index))
+        menu.addAction("Escalate…", lambda: self.escalate_order(order_id))
         menu.addAction("Copy id", lambda: QApplication.clipboard().setText(order_id))
         menu.addAction("Copy rows", self.copy_selection)
         menu.popup(self.tree.viewport().mapToGlobal(at))
+
+    def escalate_order(self, order_id: str) -> str | None:
+        """Hand an order to a person, with a reason; the escalation's id (None if not asked)."""
+        reason, confirmed = QInputDialog.getText(
+            self, "Escalate", f"Escalate order {order_id} to an operator. Reason:"
+        )
+        if not confirmed or not reason.strip():
+            return None
+        escalation = self.desk.escalator.escalate(order_id, actor=self.actor, reason=reason)
+        self.statusBar().showMessage(f"order {order_id} escalated ({escalation})", 5_000)
+        return escalation
 
     def _column_menu(self, at: QPoint) -> None:
         """The column chooser: every column, checked when shown."""

@@ -364,3 +364,25 @@ def test_a_break_found_from_the_reconciliation_panel_raises_the_alert_count(
         await session.until(lambda: window.alerts.text() == "alerts: 1")
 
     session.run(scenario())
+
+
+def test_escalating_an_order_from_the_blotter_asks_a_reason_and_opens_an_escalation(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = iter([("", True), ("client says it never traded", True)])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_args: next(answers))
+
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        result = await oms.submit(resting(1))
+        assert window.escalate_order(result.order_id) is None  # no reason: nothing
+        escalation = window.escalate_order(result.order_id)
+        assert escalation is not None
+        assert oms.escalations.of_order(result.order_id) == [escalation]
+        opened = oms.escalations.opened[escalation]
+        assert opened.reason == "client says it never traded"
+        await session.until(lambda: len(window.desk.store.read_stream(escalation)) == 1)
+        assert window.desk.store.read_stream(escalation)[0].actor == "trader"
+
+    session.run(scenario())
