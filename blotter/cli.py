@@ -28,7 +28,13 @@ from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import ReplayReport, rebuild, replay
 
 EXIT_MISMATCH = 1
-PANELS = ("details", "routing", "risk", "reconciliation")  # the bottom panels a screenshot can show
+PANELS = (
+    "details",
+    "routing",
+    "risk",
+    "reconciliation",
+    "escalations",
+)  # the bottom panels a screenshot can show
 EXIT_ERROR = 2
 
 

@@ -24,7 +24,7 @@ class AppOptions(msgspec.Struct, frozen=True, kw_only=True):
     drift_every: float | None = None  # seconds between back-office errors at a venue, in demo
     screenshot: Path | None = None
     after: float = 3.0  # seconds before the screenshot
-    panel: str = "details"  # the bottom panel in front: details, routing, risk, reconciliation
+    panel: str = "details"  # the bottom panel in front (see blotter.cli.PANELS)
 
 
 def run_app(options: AppOptions) -> int:

@@ -58,6 +58,7 @@ from blotter.domain.workflows import OrderState
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.runtime.desk import Desk
 from blotter.ui.bus_adapter import BusAdapter
+from blotter.ui.escalations_panel import EscalationsPanel
 from blotter.ui.models import (
     DARK,
     LIGHT,
@@ -220,6 +221,7 @@ class MainWindow(QMainWindow):
         self._build_routing_dock()
         self._build_risk_dock()
         self._build_reconciliation_dock()
+        self._build_escalations_dock()
         self._build_actions()
         self._build_status_bar()
         # the blotter gets most of the height, the fills and details the rest
@@ -391,6 +393,23 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.risk_dock, self.reconciliation_dock)
         self.fills_dock.raise_()
 
+    def _build_escalations_dock(self) -> None:
+        self.escalations = EscalationsPanel(self.desk, self.run, self.actor, dark=self.dark)
+        self.escalations.order_requested.connect(self._show_escalated_order)
+        self.escalations_dock = self._dock(
+            "Escalations",
+            "escalationsDock",
+            self.escalations,
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+        )
+        self.tabifyDockWidget(self.reconciliation_dock, self.escalations_dock)
+        self.fills_dock.raise_()
+
+    def _show_escalated_order(self, order_id: str) -> None:
+        self.select_order(order_id)
+        self.details_dock.show()
+        self.details_dock.raise_()
+
     def _action(
         self,
         text: str,
@@ -455,6 +474,7 @@ class MainWindow(QMainWindow):
             self.routing_dock,
             self.risk_dock,
             self.reconciliation_dock,
+            self.escalations_dock,
         ):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
@@ -492,6 +512,9 @@ class MainWindow(QMainWindow):
             return
         if kind is StreamKind.BREAK:
             self.reconciliation.refresh()
+            return
+        if kind is StreamKind.ESCALATION:
+            self.escalations.refresh()
             return
         if self.orders.shows(stream):
             self._changes.mark(stream)
@@ -544,6 +567,8 @@ class MainWindow(QMainWindow):
             self.risk.refresh()
         if self.reconciliation_dock.isVisible():
             self.reconciliation.refresh()  # the breaks' ages move on
+        if self.escalations_dock.isVisible():
+            self.escalations.refresh()
         for dialog in self._open_tickets:  # the kill switch, a restriction, the market moved
             if not dialog.sending:
                 dialog.validate()
@@ -623,13 +648,14 @@ class MainWindow(QMainWindow):
         self.history.resizeColumnsToContents()
 
     def show_panel(self, name: str) -> None:
-        """Bring a bottom panel to the front (details, routing, risk or reconciliation), with
+        """Bring a bottom panel to the front (see ``blotter.cli.PANELS``), with
         half the window's height: the panels with two tables want it."""
         docks = {
             "details": self.details_dock,
             "routing": self.routing_dock,
             "risk": self.risk_dock,
             "reconciliation": self.reconciliation_dock,
+            "escalations": self.escalations_dock,
         }
         dock = docks.get(name)
         if dock is None:
@@ -868,6 +894,7 @@ class MainWindow(QMainWindow):
         self.orders.palette = DARK if self.dark else LIGHT
         self.risk.set_theme(self.dark)
         self.reconciliation.set_theme(self.dark)
+        self.escalations.set_theme(self.dark)
         # Colors only: a repaint asks the visible rows again. (A layout change would make
         # the proxy map every row anew: seconds with 100,000 orders.)
         self.tree.viewport().update()

@@ -384,5 +384,11 @@ def test_escalating_an_order_from_the_blotter_asks_a_reason_and_opens_an_escalat
         assert opened.reason == "client says it never traded"
         await session.until(lambda: len(window.desk.store.read_stream(escalation)) == 1)
         assert window.desk.store.read_stream(escalation)[0].actor == "trader"
+        # the Escalations view links back to the order
+        await session.until(lambda: window.orders.rowCount() == 1)
+        window.escalations.refresh()
+        window.escalations.select_escalation(escalation)
+        window.escalations.show_order()
+        assert window._selected == result.order_id
 
     session.run(scenario())
