@@ -13,48 +13,54 @@ import asyncio
 import html
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from decimal import Decimal
 from enum import IntEnum
 from typing import Any, NamedTuple
 
 import shiboken6
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPoint, QRectF, QSize, Qt
-from PySide6.QtGui import QAction, QColor, QFont, QPainter
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QHBoxLayout,
-    QHeaderView,
-    QInputDialog,
-    QLabel,
-    QMenu,
     QMessageBox,
-    QPushButton,
-    QSplitter,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
-    QVBoxLayout,
     QWidget,
 )
 
-from blotter.domain.clock import iso_utc
 from blotter.domain.risk import LimitUsage, RiskLimits, Rule, format_number
-from blotter.domain.workflows import AccountState
+from blotter.domain.workflows import ACCOUNT, AccountState
 from blotter.oms.commands import CancelScope
 from blotter.oms.manager import OrderManager
 from blotter.oms.risk import AccountRisk, RiskDesk, RiskRejection
 from blotter.ui.models import NO_INDEX, Index, clock_time, header_data
+from blotter.ui.panels import (
+    LEFT,
+    RIGHT,
+    Operation,
+    OperatorAction,
+    OperatorActions,
+    Run,
+    ask,
+    bold_font,
+    pane,
+    queue_table,
+    set_text,
+    split,
+    stretch_last,
+    table,
+    text_line,
+    title,
+    utc_seconds,
+)
 
 GAUGE_ROLE = Qt.ItemDataRole.UserRole + 10  # the column's LimitUsage, or None
 ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 11  # the row's account, in every column
 WARN_AT = 0.75  # a gauge turns amber at 75 % of its limit, red at 100 %
-_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-_BLOCKED = frozenset({AccountState.BLOCKED, AccountState.BLOCKED_REDUCE_ONLY})
-_REDUCE_ONLY = frozenset({AccountState.REDUCE_ONLY, AccountState.BLOCKED_REDUCE_ONLY})
 
 
 class RiskColors:
@@ -205,11 +211,6 @@ def _collar(limits: RiskLimits) -> str | None:
         if text is not None
     ]
     return " or ".join(parts) + (", the tighter" if len(parts) == 2 else "")
-
-
-def utc_seconds(nanos: int) -> str:
-    """``2026-01-01 14:03:27 UTC``."""
-    return iso_utc(nanos)[:19].replace("T", " ") + " UTC"
 
 
 # --- the accounts -------------------------------------------------------------------------
@@ -378,7 +379,7 @@ class AccountsModel(QAbstractTableModel):
         if role == GAUGE_ROLE:
             return gauge
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in _GAUGE_COLUMNS else _LEFT
+            return RIGHT if column in _GAUGE_COLUMNS else LEFT
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tip(name, row, column, gauge)
         return self._style(row, column, gauge, role)
@@ -418,9 +419,7 @@ class AccountsModel(QAbstractTableModel):
                 return self.colors.muted
         restricted = row.state is not AccountState.ACTIVE
         if role == Qt.ItemDataRole.FontRole and column == AccountColumn.STATE and restricted:
-            font = QFont()
-            font.setBold(True)
-            return font
+            return bold_font()
         return None
 
 
@@ -474,7 +473,7 @@ class GaugeDelegate(QStyledItemDelegate):
         role = opt.palette.ColorRole.HighlightedText if selected else opt.palette.ColorRole.Text
         painter.setPen(opt.palette.color(role))
         painter.setFont(opt.font)
-        painter.drawText(bar.adjusted(6, 0, -6, 0), int(_RIGHT), text)
+        painter.drawText(bar.adjusted(6, 0, -6, 0), int(RIGHT), text)
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
@@ -559,7 +558,7 @@ class RejectionsModel(QAbstractTableModel):
             return None
         column = RejectionColumn(index.column())
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in _REJECTION_NUMERIC else _LEFT
+            return RIGHT if column in _REJECTION_NUMERIC else LEFT
         rejection = self.rejection_at(index.row())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(rejection, column)
@@ -594,9 +593,39 @@ def _limit(expected: str | None) -> str:
     return expected.removeprefix("at most ")
 
 
-# --- the panel ----------------------------------------------------------------------------
+# --- the operator's actions -----------------------------------------------------------------
 
-Run = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+AccountOperation = Operation[OrderManager, Coroutine[Any, Any, Any]]  # (oms, account, why, actor)
+# Each question is formatted with: what (the account).
+OPERATIONS = (
+    AccountOperation(
+        "Block account…",
+        "blockAccount",
+        "AccountBlocked",
+        "Block account",
+        "Why block {what}?",
+        lambda oms, account, why, actor: oms.block_account(account, actor=actor, reason=why),
+    ),
+    AccountOperation(
+        "Unblock…",
+        "unblockAccount",
+        "AccountUnblocked",
+        "Unblock account",
+        "{what} may trade again. Reason:",
+        lambda oms, account, why, actor: oms.unblock_account(account, actor=actor, reason=why),
+    ),
+    AccountOperation(
+        "Clear reduce-only…",
+        "clearReduceOnly",
+        "AccountReduceOnlyCleared",
+        "Clear reduce-only",
+        "{what} may increase its exposure again. Reason:",
+        lambda oms, account, why, actor: oms.clear_reduce_only(account, actor=actor, reason=why),
+    ),
+)
+
+
+# --- the panel ----------------------------------------------------------------------------
 
 
 class RiskPanel(QWidget):
@@ -623,65 +652,39 @@ class RiskPanel(QWidget):
         self.accounts_view = self._accounts_view()
         self.rejections_view = table(self.rejections, "riskRejectionsView")
         stretch_last(self.rejections_view)
-        self.details = QLabel()
-        self.details.setObjectName("riskDetails")
-        self.details.setWordWrap(True)
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details = text_line("riskDetails", selectable=True)
         self._layout()
         self.refresh()
 
     # --- building -------------------------------------------------------------------------
 
     def _build_actions(self) -> None:
-        self.block_action = QAction("Block account…", self)
-        self.block_action.triggered.connect(self.block_selected)
-        self.unblock_action = QAction("Unblock…", self)
-        self.unblock_action.triggered.connect(self.unblock_selected)
-        self.clear_action = QAction("Clear reduce-only…", self)
-        self.clear_action.triggered.connect(self.clear_selected)
-        self.block_button = button(self.block_action, "blockAccount")
-        self.unblock_button = button(self.unblock_action, "unblockAccount")
-        self.clear_button = button(self.clear_action, "clearReduceOnly")
-        self._menu = QMenu(self)
-        self._menu.addActions([self.block_action, self.unblock_action, self.clear_action])
+        self._actions = OperatorActions(self, OPERATIONS, ACCOUNT, self.act)
+        self.block, self.unblock, self.clear = self._actions.entries
+        self.block_action, self.block_button = self.block.action, self.block.button
+        self.unblock_action, self.unblock_button = self.unblock.action, self.unblock.button
+        self.clear_action, self.clear_button = self.clear.action, self.clear.button
 
     def _accounts_view(self) -> QTableView:
-        view = table(self.accounts, "riskAccountsView")
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        view = queue_table(
+            self.accounts, "riskAccountsView", self._actions.menu, self._selection_changed
+        )
         stretch_last(view)
         for column in _GAUGE_COLUMNS:
             view.setItemDelegateForColumn(column, self._gauges)
-        view.selectionModel().currentRowChanged.connect(lambda *_: self._selection_changed())
-        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        view.customContextMenuRequested.connect(self._account_menu)
         return view
 
     def _layout(self) -> None:
         buttons = QHBoxLayout()
         buttons.addWidget(title("Accounts"))
         buttons.addStretch(1)
-        for button in (self.block_button, self.unblock_button, self.clear_button):
-            buttons.addWidget(button)
-        top = QWidget()
-        upper = QVBoxLayout(top)
-        upper.setContentsMargins(0, 0, 0, 0)
-        upper.addLayout(buttons)
-        upper.addWidget(self.accounts_view, 1)
-        upper.addWidget(self.details)
-        bottom = QWidget()
-        lower = QVBoxLayout(bottom)
-        lower.setContentsMargins(0, 4, 0, 0)
-        lower.addWidget(title("Latest risk rejections"))
-        lower.addWidget(self.rejections_view, 1)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.setChildrenCollapsible(False)
-        splitter.addWidget(top)
-        splitter.addWidget(bottom)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
+        for entry in self._actions.entries:
+            buttons.addWidget(entry.button)
+        view = self.accounts_view
+        top = pane((0, 0, 0, 0), buttons, view, self.details, grow=view)
+        rejections = self.rejections_view
+        bottom = pane((0, 4, 0, 0), title("Latest risk rejections"), rejections, grow=rejections)
+        split(self, top, bottom, (2, 1))
 
     # --- reading the desk ---------------------------------------------------------------
 
@@ -707,17 +710,9 @@ class RiskPanel(QWidget):
 
     def _selection_changed(self) -> None:
         account = self.selected_account()
-        state = None if account is None else self.accounts.state_of(account)
-        for action, button, applies in (
-            (self.block_action, self.block_button, state is not None and state not in _BLOCKED),
-            (self.unblock_action, self.unblock_button, state in _BLOCKED),
-            (self.clear_action, self.clear_button, state in _REDUCE_ONLY),
-        ):
-            action.setEnabled(applies)
-            button.setEnabled(applies)
+        self._actions.follow(None if account is None else self.accounts.state_of(account))
         text = "Select an account to see its limits." if account is None else self._details(account)
-        if text != self.details.text():
-            self.details.setText(text)
+        set_text(self.details, text)
 
     def _details(self, account: str) -> str:
         limits = " · ".join(
@@ -730,20 +725,24 @@ class RiskPanel(QWidget):
         lines.append(f"<b>{html.escape(account)}</b> limits: {html.escape(limits or 'none')}")
         return "<br>".join(lines)
 
-    def _account_menu(self, at: QPoint) -> None:
-        index = self.accounts_view.indexAt(at)
-        if not index.isValid():
-            return
-        self.accounts_view.setCurrentIndex(index)
-        self._menu.popup(self.accounts_view.viewport().mapToGlobal(at))
-
     # --- the operator's actions ---------------------------------------------------------
 
-    def block_selected(self) -> None:
-        """The account kill switch: confirm (it cancels the account's open orders), ask why."""
+    def act(self, entry: OperatorAction[OrderManager, Coroutine[Any, Any, Any]]) -> None:
+        """Ask the operator why (a block is confirmed first: it cancels the account's open
+        orders); on a reason (not Cancel, not blank), run the OMS's command, which records the
+        operator and the reason."""
         account = self.selected_account()
-        if account is None:
+        if account is None or (entry is self.block and not self._block_confirmed(account)):
             return
+        operation = entry.operation
+        reason = ask(self, operation, what=account)
+        if reason is None:
+            return
+        coroutine = operation.perform(self._oms, account, reason, self._actor)
+        task = self._run(coroutine, f"{operation.title.lower()} {account}")
+        task.add_done_callback(self._command_done)
+
+    def _block_confirmed(self, account: str) -> bool:
         live = len(self._oms.live_orders(CancelScope(account=account)))
         orders = f"{live} open order{'' if live == 1 else 's'}"
         answer = QMessageBox.question(
@@ -752,81 +751,8 @@ class RiskPanel(QWidget):
             f"Block {account}? This cancels its {orders} and refuses its new orders until "
             "an operator unblocks it.",
         )
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        question = f"Why block {account}?"
-        self._with_reason(account, "Block account", question, self._oms.block_account)
-
-    def unblock_selected(self) -> None:
-        account = self.selected_account()
-        if account is not None:
-            question = f"{account} may trade again. Reason:"
-            self._with_reason(account, "Unblock account", question, self._oms.unblock_account)
-
-    def clear_selected(self) -> None:
-        account = self.selected_account()
-        if account is not None:
-            question = f"{account} may increase its exposure again. Reason:"
-            self._with_reason(account, "Clear reduce-only", question, self._oms.clear_reduce_only)
-
-    def _with_reason(
-        self,
-        account: str,
-        title: str,
-        question: str,
-        command: Callable[..., Coroutine[Any, Any, Any]],
-    ) -> None:
-        """Ask the operator why; on a reason (not Cancel, not blank), run the OMS's command,
-        which records the operator and the reason."""
-        reason, confirmed = QInputDialog.getText(self, title, question)
-        reason = reason.strip()
-        if not confirmed or not reason:
-            return
-        coroutine = command(account, actor=self._actor, reason=reason)
-        task = self._run(coroutine, f"{title.lower()} {account}")
-        task.add_done_callback(self._command_done)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _command_done(self, _task: asyncio.Task[Any]) -> None:
         if shiboken6.isValid(self):  # the window may have gone meanwhile
             self.refresh()
-
-
-def button(action: QAction, name: str) -> QPushButton:
-    button = QPushButton(action.text())
-    button.setObjectName(name)
-    button.clicked.connect(action.trigger)
-    return button
-
-
-def table(model: QAbstractTableModel, name: str) -> QTableView:
-    view = QTableView()
-    view.setObjectName(name)
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setAlternatingRowColors(True)
-    view.setWordWrap(False)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setDefaultSectionSize(22)
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setHighlightSections(False)
-    return view
-
-
-def title(text: str) -> QLabel:
-    label = QLabel(text)
-    font = label.font()
-    font.setBold(True)
-    label.setFont(font)
-    return label
-
-
-def stretch_last(view: QTableView, width: int = 120) -> None:
-    """The last column (a sentence, elided, whole in its tooltip) takes the room left, and
-    keeps its title's width or ``width`` when there is none: the view scrolls then."""
-    header = view.horizontalHeader()
-    last = header.count() - 1
-    header.setSectionResizeMode(last, QHeaderView.ResizeMode.Interactive)
-    header.resizeSection(last, max(width, header.sectionSizeHint(last)))
-    header.setStretchLastSection(True)

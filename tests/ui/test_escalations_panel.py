@@ -10,13 +10,12 @@ from decimal import Decimal
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QInputDialog, QMenu
+from PySide6.QtWidgets import QInputDialog
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from blotter.domain.escalation import Rule
-from blotter.domain.events import Event, Severity
-from blotter.domain.values import OrderType, Side, TimeInForce
+from blotter.domain.events import Severity
 from blotter.domain.workflows import EscalationState
 from blotter.oms.commands import NewOrder
 from blotter.runtime.desk import Desk
@@ -27,28 +26,17 @@ from blotter.ui.escalations_panel import (
     queue_key,
 )
 from blotter.ui.main_window import MainWindow
-from blotter.ui.reconciliation_panel import DARK_BREAKS, LIGHT_BREAKS, HistoryColumn
+from blotter.ui.panels import DARK_CASES, LIGHT_CASES, HistoryColumn
 
 from .conftest import Session
+from .helpers import RIGHT, answering, cell, column, enabled, limit_buy, popups, standalone, stream
 
 D = Decimal
-_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 def resting(number: int) -> NewOrder:
     """A buy far below the market: it rests at the venue until canceled."""
-    return NewOrder(
-        client_order_id=f"ESC-{number}",
-        account="ACC-ALPHA",
-        instrument="AAPL",
-        side=Side.BUY,
-        order_type=OrderType.LIMIT,
-        quantity=D(10),
-        limit_price=D("180.00"),
-        time_in_force=TimeInForce.GTC,
-        venue="XNAS",
-        actor="alice",
-    )
+    return limit_buy(f"ESC-{number}", "ACC-ALPHA", D(10), D("180.00"), "XNAS")
 
 
 async def orders(session: Session, count: int) -> tuple[MainWindow, list[str]]:
@@ -73,40 +61,13 @@ def escalate(
 @pytest.fixture
 def panels(session: Session) -> Iterator[Callable[[MainWindow], EscalationsPanel]]:
     """Standalone panels over a session's desk; closed and deleted after the test."""
-    made: list[EscalationsPanel] = []
-
-    def make(window: MainWindow) -> EscalationsPanel:
-        panel = EscalationsPanel(window.desk, window.run, "olga", dark=True)
-        panel.resize(900, 420)
-        panel.show()
-        made.append(panel)
-        return panel
-
-    yield make
-    for panel in made:
-        panel.close()
-        panel.deleteLater()
-
-
-def cell(panel: EscalationsPanel, row: int, column: EscalationColumn, role: int = 0) -> object:
-    return panel.escalations.index(row, column).data(role or Qt.ItemDataRole.DisplayRole)
-
-
-def column(panel: EscalationsPanel, of: EscalationColumn) -> list[object]:
-    return [cell(panel, row, of) for row in range(panel.escalations.rowCount())]
-
-
-def stream(desk: Desk, escalation_id: str) -> list[Event]:
-    return desk.store.read_stream(escalation_id)
+    yield from standalone(lambda window: EscalationsPanel(window.desk, window.run, "olga", True))
 
 
 def allowed(panel: EscalationsPanel) -> list[str]:
     """The actions enabled; each button and its menu entry agree."""
     entries = [(e.action, e.button) for e in panel.operator_actions]
-    entries.append((panel.show_order_action, panel.show_order_button))
-    for action, button in entries:
-        assert button.isEnabled() == action.isEnabled(), action.text()
-    return [action.text() for action, _ in entries if action.isEnabled()]
+    return enabled([*entries, (panel.show_order_action, panel.show_order_button)])
 
 
 def test_the_queue_puts_open_first_then_acknowledged_by_severity_and_age_resolved_last() -> None:
@@ -153,34 +114,49 @@ def test_escalated_orders_show_in_the_queue_most_urgent_first(
         desk.escalator.acknowledge(acknowledged, actor="olga", reason="on it")
         panel.refresh()
         assert panel.escalations.escalation_ids == [critical, warned, acknowledged]
-        assert column(panel, EscalationColumn.STATE) == ["OPEN", "OPEN", "ACKNOWLEDGED"]
-        assert column(panel, EscalationColumn.SEVERITY) == ["critical", "warning", "warning"]
-        assert column(panel, EscalationColumn.ORDER_ID) == [second, first, third]
-        assert column(panel, EscalationColumn.RULE) == ["anomalous_report", "operator", "operator"]
-        assert column(panel, EscalationColumn.REASON)[1] == "the client called about it"
-        assert column(panel, EscalationColumn.ASSIGNEE) == ["", "", ""]
-        ages = column(panel, EscalationColumn.AGE)
+        assert column(panel.escalations, EscalationColumn.STATE) == ["OPEN", "OPEN", "ACKNOWLEDGED"]
+        assert column(panel.escalations, EscalationColumn.SEVERITY) == [
+            "critical",
+            "warning",
+            "warning",
+        ]
+        assert column(panel.escalations, EscalationColumn.ORDER_ID) == [second, first, third]
+        assert column(panel.escalations, EscalationColumn.RULE) == [
+            "anomalous_report",
+            "operator",
+            "operator",
+        ]
+        assert column(panel.escalations, EscalationColumn.REASON)[1] == "the client called about it"
+        assert column(panel.escalations, EscalationColumn.ASSIGNEE) == ["", "", ""]
+        ages = column(panel.escalations, EscalationColumn.AGE)
         assert all(isinstance(age, str) and age.endswith("s") for age in ages)
-        assert cell(panel, 0, EscalationColumn.AGE, Qt.ItemDataRole.TextAlignmentRole) == _RIGHT
+        assert (
+            cell(panel.escalations, 0, EscalationColumn.AGE, Qt.ItemDataRole.TextAlignmentRole)
+            == RIGHT
+        )
         header = panel.escalations.headerData(
             EscalationColumn.AGE, Qt.Orientation.Horizontal, Qt.ItemDataRole.TextAlignmentRole
         )
-        assert header == _RIGHT
-        color = cell(panel, 0, EscalationColumn.STATE, Qt.ItemDataRole.ForegroundRole)
-        assert color == DARK_BREAKS.states[EscalationState.OPEN]
-        color = cell(panel, 0, EscalationColumn.SEVERITY, Qt.ItemDataRole.ForegroundRole)
-        assert color == DARK_BREAKS.severities[Severity.CRITICAL]
+        assert header == RIGHT
+        color = cell(panel.escalations, 0, EscalationColumn.STATE, Qt.ItemDataRole.ForegroundRole)
+        assert color == DARK_CASES.states[EscalationState.OPEN]
+        color = cell(
+            panel.escalations, 0, EscalationColumn.SEVERITY, Qt.ItemDataRole.ForegroundRole
+        )
+        assert color == DARK_CASES.severities[Severity.CRITICAL]
         assert panel.count_line.text() == "2 open · 1 acknowledged · 0 resolved"
         qtmodeltester.check(panel.escalations)
         # Resolved ones sink below the rest, muted.
         desk.escalator.resolve(critical, actor="olga", reason="venue confirmed the fill")
         panel.refresh()
         assert panel.escalations.escalation_ids == [warned, acknowledged, critical]
-        muted = cell(panel, 2, EscalationColumn.ORDER_ID, Qt.ItemDataRole.ForegroundRole)
-        assert muted == DARK_BREAKS.muted
+        muted = cell(
+            panel.escalations, 2, EscalationColumn.ORDER_ID, Qt.ItemDataRole.ForegroundRole
+        )
+        assert muted == DARK_CASES.muted
         panel.set_theme(dark=False)
-        color = cell(panel, 0, EscalationColumn.STATE, Qt.ItemDataRole.ForegroundRole)
-        assert color == LIGHT_BREAKS.states[EscalationState.OPEN]
+        color = cell(panel.escalations, 0, EscalationColumn.STATE, Qt.ItemDataRole.ForegroundRole)
+        assert color == LIGHT_CASES.states[EscalationState.OPEN]
         qtmodeltester.check(panel.escalations)
 
     session.run(scenario())
@@ -192,14 +168,9 @@ def test_an_operator_works_an_escalation_from_the_buttons_and_each_step_says_who
     monkeypatch: pytest.MonkeyPatch,
     qtmodeltester: ModelTester,
 ) -> None:
-    answers = iter(["calling XNAS", "ops-2", "XNAS sees it resting", "venue fixed its feed"])
-    asked: list[str] = []
-
-    def answer(*args: object) -> tuple[str, bool]:
-        asked.append(str(args[2]))
-        return next(answers), True
-
-    monkeypatch.setattr(QInputDialog, "getText", answer)
+    asked = answering(
+        monkeypatch, ["calling XNAS", "ops-2", "XNAS sees it resting", "venue fixed its feed"]
+    )
 
     async def scenario() -> None:
         window, (order_id,) = await orders(session, 1)
@@ -215,15 +186,15 @@ def test_an_operator_works_an_escalation_from_the_buttons_and_each_step_says_who
         assert "BUY 10 AAPL @ 180 at XNAS for ACC-ALPHA" in panel.summary.text()
         await session.until(lambda: panel.history.rowCount() == 1)
         QTest.mouseClick(panel.acknowledge.button, Qt.MouseButton.LeftButton)
-        assert cell(panel, 0, EscalationColumn.STATE) == "ACKNOWLEDGED"
+        assert cell(panel.escalations, 0, EscalationColumn.STATE) == "ACKNOWLEDGED"
         assert allowed(panel) == ["Assign…", "Note…", "Resolve…", "Show order"]
         for entry in (panel.assign, panel.note):
             QTest.mouseClick(entry.button, Qt.MouseButton.LeftButton)
         assert desk.oms.escalations.cases[escalation_id].state is EscalationState.ACKNOWLEDGED
-        assert cell(panel, 0, EscalationColumn.ASSIGNEE) == "ops-2"
+        assert cell(panel.escalations, 0, EscalationColumn.ASSIGNEE) == "ops-2"
         assert "assigned to ops-2" in panel.summary.text()
         QTest.mouseClick(panel.resolve.button, Qt.MouseButton.LeftButton)
-        assert cell(panel, 0, EscalationColumn.STATE) == "RESOLVED"
+        assert cell(panel.escalations, 0, EscalationColumn.STATE) == "RESOLVED"
         assert allowed(panel) == ["Note…", "Show order"]
         assert asked[0] == f"You are looking into {escalation_id} (order {order_id}). Reason:"
         assert asked[1] == f"Assign {escalation_id} to which user?"
@@ -338,8 +309,7 @@ def test_refresh_keeps_the_selection_and_the_menu_offers_what_the_state_allows(
     panels: Callable[[MainWindow], EscalationsPanel],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    menus: list[QMenu] = []  # popped up (offscreen, a real popup warns that it cannot grab)
-    monkeypatch.setattr(QMenu, "popup", lambda menu, *_args: menus.append(menu))
+    menus = popups(monkeypatch)
 
     async def scenario() -> None:
         window, (first, second) = await orders(session, 2)

@@ -10,46 +10,27 @@ from decimal import ROUND_CEILING, Decimal
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QInputDialog, QMenu
+from PySide6.QtWidgets import QInputDialog
 from pytestqt.modeltest import ModelTester
 
-from blotter.domain.events import Event
-from blotter.domain.values import OrderType, Side, TimeInForce
+from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import BreakState, OrderState
 from blotter.oms.commands import NewOrder
-from blotter.runtime.desk import Desk
 from blotter.ui.main_window import MainWindow
-from blotter.ui.reconciliation_panel import (
-    DARK_BREAKS,
-    LIGHT_BREAKS,
-    BreakColumn,
-    HistoryColumn,
-    ReconciliationPanel,
-    age_text,
-)
+from blotter.ui.panels import DARK_CASES, LIGHT_CASES, HistoryColumn, age_text
+from blotter.ui.reconciliation_panel import BreakColumn, ReconciliationPanel
 
 from .conftest import Session
+from .helpers import RIGHT, answering, cell, column, enabled, limit_buy, popups, standalone, stream
 
 D = Decimal
 # What the venue's record says beyond our fills, per account (each holds 100 AAPL at XNAS):
 # 60 short is critical (over ten times the tolerance of 5), 8 a warning, 3 is corrected by us.
 DRIFTS = {"ACC-LARGE": D(-60), "ACC-MEDIUM": D(8), "ACC-SMALL": D(3)}
-_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 def bought(account: str, price: Decimal) -> NewOrder:
-    return NewOrder(
-        client_order_id=f"RECON-{account}",
-        account=account,
-        instrument="AAPL",
-        side=Side.BUY,
-        order_type=OrderType.LIMIT,
-        quantity=D(100),
-        limit_price=price,
-        time_in_force=TimeInForce.DAY,
-        venue="XNAS",
-        actor="alice",
-    )
+    return limit_buy(f"RECON-{account}", account, D(100), price, "XNAS", TimeInForce.DAY)
 
 
 async def drifted(session: Session, drifts: dict[str, Decimal]) -> MainWindow:
@@ -75,19 +56,7 @@ async def drifted(session: Session, drifts: dict[str, Decimal]) -> MainWindow:
 @pytest.fixture
 def panels(session: Session) -> Iterator[Callable[[MainWindow], ReconciliationPanel]]:
     """Standalone panels over a session's desk; closed and deleted after the test."""
-    made: list[ReconciliationPanel] = []
-
-    def make(window: MainWindow) -> ReconciliationPanel:
-        panel = ReconciliationPanel(window.desk, window.run, "olga", dark=True)
-        panel.resize(900, 420)
-        panel.show()
-        made.append(panel)
-        return panel
-
-    yield make
-    for panel in made:
-        panel.close()
-        panel.deleteLater()
+    yield from standalone(lambda window: ReconciliationPanel(window.desk, window.run, "olga", True))
 
 
 async def reconciled(session: Session, panel: ReconciliationPanel, count: int) -> None:
@@ -96,29 +65,15 @@ async def reconciled(session: Session, panel: ReconciliationPanel, count: int) -
     await session.until(lambda: panel.breaks.rowCount() == count)
 
 
-def cell(panel: ReconciliationPanel, row: int, column: BreakColumn, role: int = 0) -> object:
-    return panel.breaks.index(row, column).data(role or Qt.ItemDataRole.DisplayRole)
-
-
-def column(panel: ReconciliationPanel, of: BreakColumn) -> list[object]:
-    return [cell(panel, row, of) for row in range(panel.breaks.rowCount())]
-
-
 def break_of(panel: ReconciliationPanel, account: str) -> str:
     rows = {break_id: panel.breaks.row(break_id) for break_id in panel.breaks.break_ids}
     [found] = [b for b, row in rows.items() if row is not None and row.account == account]
     return found
 
 
-def stream(desk: Desk, break_id: str) -> list[Event]:
-    return desk.store.read_stream(break_id)
-
-
 def allowed(panel: ReconciliationPanel) -> list[str]:
     """The actions enabled; each button and its menu entry agree."""
-    for entry in panel.operator_actions:
-        assert entry.button.isEnabled() == entry.action.isEnabled(), entry.action.text()
-    return [entry.action.text() for entry in panel.operator_actions if entry.action.isEnabled()]
+    return enabled((entry.action, entry.button) for entry in panel.operator_actions)
 
 
 def test_age_reads_like_a_queue() -> None:
@@ -141,20 +96,20 @@ def test_reconcile_now_shows_the_breaks_most_urgent_first(
         assert panel.breaks.rowCount() == 0
         await reconciled(session, panel, 3)
         states = ["ESCALATED", "ESCALATED", "AUTO_CORRECTED"]
-        assert column(panel, BreakColumn.STATE) == states
-        assert column(panel, BreakColumn.SEVERITY) == ["critical", "warning", ""]
-        assert column(panel, BreakColumn.ACCOUNT) == ["ACC-LARGE", "ACC-MEDIUM", "ACC-SMALL"]
-        assert column(panel, BreakColumn.VENUE) == ["XNAS"] * 3
-        assert column(panel, BreakColumn.OURS) == ["100"] * 3
-        assert column(panel, BreakColumn.THEIRS) == ["40", "108", "103"]
-        assert column(panel, BreakColumn.DIFFERENCE) == ["-60", "+8", "+3"]
-        assert column(panel, BreakColumn.ADJUSTED) == ["", "", "+3"]
-        ages = column(panel, BreakColumn.AGE)
+        assert column(panel.breaks, BreakColumn.STATE) == states
+        assert column(panel.breaks, BreakColumn.SEVERITY) == ["critical", "warning", ""]
+        assert column(panel.breaks, BreakColumn.ACCOUNT) == ["ACC-LARGE", "ACC-MEDIUM", "ACC-SMALL"]
+        assert column(panel.breaks, BreakColumn.VENUE) == ["XNAS"] * 3
+        assert column(panel.breaks, BreakColumn.OURS) == ["100"] * 3
+        assert column(panel.breaks, BreakColumn.THEIRS) == ["40", "108", "103"]
+        assert column(panel.breaks, BreakColumn.DIFFERENCE) == ["-60", "+8", "+3"]
+        assert column(panel.breaks, BreakColumn.ADJUSTED) == ["", "", "+3"]
+        ages = column(panel.breaks, BreakColumn.AGE)
         assert all(isinstance(age, str) and age.endswith("s") for age in ages)
         for numeric in (BreakColumn.OURS, BreakColumn.DIFFERENCE, BreakColumn.AGE):
-            assert cell(panel, 0, numeric, Qt.ItemDataRole.TextAlignmentRole) == _RIGHT
-        color = cell(panel, 0, BreakColumn.STATE, Qt.ItemDataRole.ForegroundRole)
-        assert color == DARK_BREAKS.states[BreakState.ESCALATED]
+            assert cell(panel.breaks, 0, numeric, Qt.ItemDataRole.TextAlignmentRole) == RIGHT
+        color = cell(panel.breaks, 0, BreakColumn.STATE, Qt.ItemDataRole.ForegroundRole)
+        assert color == DARK_CASES.states[BreakState.ESCALATED]
         line = panel.pass_line.text()
         assert "3 compared" in line
         assert "0 with orders working" in line
@@ -171,8 +126,8 @@ def test_reconcile_now_shows_the_breaks_most_urgent_first(
         await session.until(lambda: "0 opened" in panel.pass_line.text())
         assert panel.breaks.rowCount() == 3
         panel.set_theme(dark=False)
-        color = cell(panel, 0, BreakColumn.STATE, Qt.ItemDataRole.ForegroundRole)
-        assert color == LIGHT_BREAKS.states[BreakState.ESCALATED]
+        color = cell(panel.breaks, 0, BreakColumn.STATE, Qt.ItemDataRole.ForegroundRole)
+        assert color == LIGHT_CASES.states[BreakState.ESCALATED]
 
     session.run(scenario())
 
@@ -183,14 +138,9 @@ def test_an_operator_works_a_break_from_the_buttons_and_each_step_says_who_and_w
     monkeypatch: pytest.MonkeyPatch,
     qtmodeltester: ModelTester,
 ) -> None:
-    answers = iter(["checking with XNAS", "ops-2", "XNAS confirms a late bust", "booked"])
-    asked: list[str] = []
-
-    def answer(*args: object) -> tuple[str, bool]:
-        asked.append(str(args[2]))
-        return next(answers), True
-
-    monkeypatch.setattr(QInputDialog, "getText", answer)
+    asked = answering(
+        monkeypatch, ["checking with XNAS", "ops-2", "XNAS confirms a late bust", "booked"]
+    )
 
     async def scenario() -> None:
         window = await drifted(session, {"ACC-LARGE": D(-60)})
@@ -205,8 +155,8 @@ def test_an_operator_works_a_break_from_the_buttons_and_each_step_says_who_and_w
         for entry in (panel.acknowledge, panel.assign, panel.note):
             QTest.mouseClick(entry.button, Qt.MouseButton.LeftButton)
         assert desk.oms.breaks.cases[break_id].state is BreakState.ACKNOWLEDGED
-        assert cell(panel, 0, BreakColumn.ASSIGNEE) == "ops-2"
-        assert cell(panel, 0, BreakColumn.STATE) == "ACKNOWLEDGED"
+        assert cell(panel.breaks, 0, BreakColumn.ASSIGNEE) == "ops-2"
+        assert cell(panel.breaks, 0, BreakColumn.STATE) == "ACKNOWLEDGED"
         assert allowed(panel) == [
             "Assign…",
             "Note…",
@@ -215,7 +165,7 @@ def test_an_operator_works_a_break_from_the_buttons_and_each_step_says_who_and_w
             "Resolve…",
         ]
         QTest.mouseClick(panel.resolve.button, Qt.MouseButton.LeftButton)
-        assert cell(panel, 0, BreakColumn.STATE) == "RESOLVED"
+        assert cell(panel.breaks, 0, BreakColumn.STATE) == "RESOLVED"
         assert allowed(panel) == ["Note…"]
         assert asked[1] == f"Assign {break_id} to which user?"
         await session.until(lambda: len(stream(desk, break_id)) == 6)
@@ -251,8 +201,8 @@ def test_an_operator_works_a_break_from_the_buttons_and_each_step_says_who_and_w
         assert "ops-2" in panel.summary.text()
         qtmodeltester.check(panel.history)
         # Nothing to do but notes: settled breaks sink below open ones and are muted.
-        muted = cell(panel, 0, BreakColumn.ACCOUNT, Qt.ItemDataRole.ForegroundRole)
-        assert muted == DARK_BREAKS.muted
+        muted = cell(panel.breaks, 0, BreakColumn.ACCOUNT, Qt.ItemDataRole.ForegroundRole)
+        assert muted == DARK_CASES.muted
 
     session.run(scenario())
 
@@ -262,14 +212,9 @@ def test_reversing_the_correction_and_accepting_the_venue_figure_change_ours(
     panels: Callable[[MainWindow], ReconciliationPanel],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    answers = iter(["XNAS double-counted", "looking", "XNAS is right, we missed a fill"])
-    asked: list[str] = []
-
-    def answer(*args: object) -> tuple[str, bool]:
-        asked.append(str(args[2]))
-        return next(answers), True
-
-    monkeypatch.setattr(QInputDialog, "getText", answer)
+    asked = answering(
+        monkeypatch, ["XNAS double-counted", "looking", "XNAS is right, we missed a fill"]
+    )
 
     async def scenario() -> None:
         window = await drifted(session, {"ACC-LARGE": D(-60), "ACC-SMALL": D(3)})
@@ -295,8 +240,8 @@ def test_reversing_the_correction_and_accepting_the_venue_figure_change_ours(
         assert getattr(reversal.payload, "reason", None) == "XNAS double-counted"
         # Reversed, it waits for a person again: back among the open ones, nothing adjusted.
         assert panel.selected_break() == small
-        assert cell(panel, 1, BreakColumn.STATE) == "ESCALATED"
-        assert cell(panel, 1, BreakColumn.ADJUSTED) == ""
+        assert cell(panel.breaks, 1, BreakColumn.STATE) == "ESCALATED"
+        assert cell(panel.breaks, 1, BreakColumn.ADJUSTED) == ""
         assert allowed(panel) == ["Acknowledge…", "Assign…", "Note…"]
 
         large = break_of(panel, "ACC-LARGE")
@@ -306,7 +251,7 @@ def test_reversing_the_correction_and_accepting_the_venue_figure_change_ours(
         assert asked[2].startswith("This changes our position: AAPL at XNAS for ACC-LARGE is")
         assert "the venue's figure of 40" in asked[2]
         assert ours("ACC-LARGE") == 40
-        assert cell(panel, 0, BreakColumn.ADJUSTED) == "-60"
+        assert cell(panel.breaks, 0, BreakColumn.ADJUSTED) == "-60"
         await session.until(lambda: len(stream(desk, large)) == 4)
         accepted = stream(desk, large)[-1]
         assert (accepted.type, accepted.actor) == ("BreakVenueFigureAccepted", "olga")
@@ -356,8 +301,7 @@ def test_refresh_keeps_the_selection_and_the_menu_offers_what_the_state_allows(
     panels: Callable[[MainWindow], ReconciliationPanel],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    menus: list[QMenu] = []  # popped up (offscreen, a real popup warns that it cannot grab)
-    monkeypatch.setattr(QMenu, "popup", lambda menu, *_args: menus.append(menu))
+    menus = popups(monkeypatch)
 
     async def scenario() -> None:
         window = await drifted(session, {"ACC-SMALL": D(3), "ACC-LARGE": D(-60)})
@@ -371,7 +315,7 @@ def test_refresh_keeps_the_selection_and_the_menu_offers_what_the_state_allows(
         venue.inject_drift("ACC-LARGE", "AAPL", D(-60))
         await reconciled(session, panel, 2)
         # The escalated break comes on top; the selection stays with its break.
-        assert column(panel, BreakColumn.ACCOUNT) == ["ACC-LARGE", "ACC-SMALL"]
+        assert column(panel.breaks, BreakColumn.ACCOUNT) == ["ACC-LARGE", "ACC-SMALL"]
         assert panel.selected_break() == small
         assert panel.breaks_view.selectionModel().selectedRows()[0].row() == 1
         view = panel.breaks_view

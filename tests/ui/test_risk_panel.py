@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox
+from PySide6.QtWidgets import QInputDialog, QMessageBox
 from pytestqt.modeltest import ModelTester
 
 from blotter.domain.clock import iso_utc
@@ -34,6 +34,7 @@ from blotter.ui.risk_panel import (
 )
 
 from .conftest import Session
+from .helpers import limit_buy, popups, standalone
 
 D = Decimal
 # The desk's limits, and an account that turns reduce-only on its first fill (fees are a loss).
@@ -42,17 +43,7 @@ RISK = RiskConfig(default=DEFAULT_RISK.default, accounts={"ACC-LOSS": RiskLimits
 
 def resting(number: int, account: str = "ACC-ALPHA", quantity: str = "10") -> NewOrder:
     """A buy far below the market: it rests at the venue until canceled."""
-    return NewOrder(
-        client_order_id=f"RISK-{account}-{number}",
-        account=account,
-        instrument="AAPL",
-        side=Side.BUY,
-        order_type=OrderType.LIMIT,
-        quantity=D(quantity),
-        limit_price=D("180.00"),
-        time_in_force=TimeInForce.GTC,
-        actor="alice",
-    )
+    return limit_buy(f"RISK-{account}-{number}", account, D(quantity), D("180.00"))
 
 
 def market(number: int, account: str) -> NewOrder:
@@ -80,19 +71,7 @@ async def open_desk(session: Session) -> MainWindow:
 @pytest.fixture
 def panels(session: Session) -> Iterator[Callable[[MainWindow], RiskPanel]]:
     """Build standalone panels over a session's desk; closed and deleted after the test."""
-    made: list[RiskPanel] = []
-
-    def make(window: MainWindow) -> RiskPanel:
-        panel = RiskPanel(window.desk.oms, window.run, "olga", dark=True)
-        panel.resize(900, 420)
-        panel.show()
-        made.append(panel)
-        return panel
-
-    yield make
-    for panel in made:
-        panel.close()
-        panel.deleteLater()
+    yield from standalone(lambda window: RiskPanel(window.desk.oms, window.run, "olga", True))
 
 
 def cell(panel: RiskPanel, account: str, column: AccountColumn, role: int = 0) -> object:
@@ -343,8 +322,7 @@ def test_buttons_follow_the_selected_accounts_state_and_reduce_only_clears(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(QInputDialog, "getText", lambda *_args: ("loss accepted", True))
-    menus: list[QMenu] = []  # popped up (offscreen, a real popup warns that it cannot grab)
-    monkeypatch.setattr(QMenu, "popup", lambda menu, *_args: menus.append(menu))
+    menus = popups(monkeypatch)
 
     async def scenario() -> None:
         window = await open_desk(session)

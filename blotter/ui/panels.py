@@ -1,0 +1,619 @@
+"""What the operator panels (risk, reconciliation, escalations) share: the layout helpers, time
+formatting, the operator's actions (a workflow-enabled button and menu entry asking a reason),
+a queue of cases re-sorted in place, and a case's history read off the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+import shiboken6
+from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QObject, QPoint, Qt
+from PySide6.QtGui import QAction, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLayout,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from blotter.domain.cases import Case
+from blotter.domain.clock import NANOS_PER_SECOND, iso_utc
+from blotter.domain.events import Event, Severity
+from blotter.domain.fsm import InvalidTransition, TransitionTable
+from blotter.domain.workflows import BreakState
+from blotter.ui.models import DARK, LIGHT, NO_INDEX, Index, Palette, header_data
+
+Run = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+RETRY_SECONDS = 0.05  # a stream whose latest events are not durable yet is read again after this
+RETRIES = 40  # ... this many times at most (2 s); the next refresh asks again
+
+
+# --- time ---------------------------------------------------------------------------------
+
+
+def utc_seconds(nanos: int) -> str:
+    """``2026-01-01 14:03:27 UTC``."""
+    return iso_utc(nanos)[:19].replace("T", " ") + " UTC"
+
+
+def utc_millis(nanos: int) -> str:
+    """``2026-01-01 14:03:27.123``."""
+    return iso_utc(nanos)[:23].replace("T", " ")
+
+
+def age_text(nanos: int) -> str:
+    """``42s``, ``12m 05s``, ``3h 07m``, ``2d 04h``: how long a case has waited."""
+    seconds = max(nanos, 0) // NANOS_PER_SECOND
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    days, hour = divmod(hours, 24)
+    if days:
+        return f"{days}d {hour:02d}h"
+    if hours:
+        return f"{hours}h {minute:02d}m"
+    if minutes:
+        return f"{minutes}m {second:02d}s"
+    return f"{second}s"
+
+
+# --- layout -------------------------------------------------------------------------------
+
+
+def button(action: QAction, name: str) -> QPushButton:
+    pushed = QPushButton(action.text())
+    pushed.setObjectName(name)
+    pushed.clicked.connect(action.trigger)
+    return pushed
+
+
+def table(model: QAbstractTableModel, name: str) -> QTableView:
+    view = QTableView()
+    view.setObjectName(name)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(22)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setHighlightSections(False)
+    return view
+
+
+def queue_table(
+    model: QAbstractTableModel, name: str, menu: QMenu, changed: Callable[[], None]
+) -> QTableView:
+    """A table of one selectable row at a time: ``changed`` on a new current row, ``menu``
+    on a right click (on a row, which it selects)."""
+    view = table(model, name)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.selectionModel().currentRowChanged.connect(lambda *_: changed())
+
+    def popup(at: QPoint) -> None:
+        index = view.indexAt(at)
+        if index.isValid():
+            view.setCurrentIndex(index)
+            menu.popup(view.viewport().mapToGlobal(at))
+
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    view.customContextMenuRequested.connect(popup)
+    return view
+
+
+def title(text: str) -> QLabel:
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+def text_line(name: str, text: str = "", *, wrap: bool = True, selectable: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName(name)
+    label.setWordWrap(wrap)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def set_text(label: QLabel, text: str) -> None:
+    """Set ``text`` unless it is shown already (a refresh repaints nothing then)."""
+    if text != label.text():
+        label.setText(text)
+
+
+def stretch_last(view: QTableView, width: int = 120) -> None:
+    """The last column (a sentence, elided, whole in its tooltip) takes the room left, and
+    keeps its title's width or ``width`` when there is none: the view scrolls then."""
+    header = view.horizontalHeader()
+    last = header.count() - 1
+    header.setSectionResizeMode(last, QHeaderView.ResizeMode.Interactive)
+    header.resizeSection(last, max(width, header.sectionSizeHint(last)))
+    header.setStretchLastSection(True)
+
+
+def pane(margins: tuple[int, int, int, int], *parts: QWidget | QLayout, grow: QWidget) -> QWidget:
+    """A column of ``parts`` top to bottom; ``grow`` takes the room left."""
+    widget = QWidget()
+    layout = QVBoxLayout(widget)
+    layout.setContentsMargins(*margins)
+    for part in parts:
+        if isinstance(part, QLayout):
+            layout.addLayout(part)
+        else:
+            layout.addWidget(part, 1 if part is grow else 0)
+    return widget
+
+
+def split(panel: QWidget, top: QWidget, bottom: QWidget, stretch: tuple[int, int]) -> None:
+    """Fill ``panel`` with ``top`` over ``bottom``, split by a handle the operator drags."""
+    splitter = QSplitter(Qt.Orientation.Vertical)
+    splitter.setChildrenCollapsible(False)
+    splitter.addWidget(top)
+    splitter.addWidget(bottom)
+    splitter.setStretchFactor(0, stretch[0])
+    splitter.setStretchFactor(1, stretch[1])
+    layout = QVBoxLayout(panel)
+    layout.setContentsMargins(4, 4, 4, 4)
+    layout.addWidget(splitter)
+
+
+def bold_font() -> QFont:
+    font = QFont()
+    font.setBold(True)
+    return font
+
+
+# --- the operator's actions -----------------------------------------------------------------
+
+P = TypeVar("P")  # what performs the operations: the OMS, the reconciler, the escalator
+R = TypeVar("R")  # what performing returns
+
+
+@dataclass(frozen=True)
+class Operation(Generic[P, R]):
+    """One action on a subject (an account, a break, an escalation): enabled when its workflow
+    allows ``trigger`` (the event it records) in the subject's state; ``question`` asks for the
+    text ``perform`` is given as (performer, subject, text, actor)."""
+
+    text: str
+    name: str
+    trigger: str
+    title: str
+    question: str
+    perform: Callable[[P, str, str, str], R]
+
+
+@dataclass(frozen=True)
+class OperatorAction(Generic[P, R]):
+    """An operation's button and its context-menu entry."""
+
+    operation: Operation[P, R]
+    action: QAction
+    button: QPushButton
+
+    def enable(self, allowed: bool) -> None:
+        self.action.setEnabled(allowed)
+        self.button.setEnabled(allowed)
+
+
+class OperatorActions(Generic[P, R]):
+    """A panel's operations as menu entries and buttons, enabled by ``workflow``; triggering
+    one calls ``act`` with it."""
+
+    def __init__(
+        self,
+        owner: QWidget,
+        operations: Iterable[Operation[P, R]],
+        workflow: TransitionTable,
+        act: Callable[[OperatorAction[P, R]], None],
+    ) -> None:
+        self._workflow = workflow
+        made = []
+        for operation in operations:
+            action = QAction(operation.text, owner)
+            entry = OperatorAction(operation, action, button(action, operation.name))
+            action.triggered.connect(lambda _=False, entry=entry: act(entry))
+            made.append(entry)
+        self.entries = tuple(made)
+        self.menu = QMenu(owner)
+        self.menu.addActions([entry.action for entry in self.entries])
+
+    def follow(self, state: str | None) -> None:
+        """Enable what the workflow allows in ``state`` (None: nothing selected, nothing)."""
+        for entry in self.entries:
+            entry.enable(
+                state is not None and self._workflow.allows(state, entry.operation.trigger)
+            )
+
+
+def ask(parent: QWidget, operation: Operation[P, R], **facts: str) -> str | None:
+    """The operator's answer to ``operation``'s question (formatted with ``facts``); None on
+    Cancel or a blank answer."""
+    asked = operation.question.format(**facts)
+    text, confirmed = QInputDialog.getText(parent, operation.title, asked)
+    text = text.strip()
+    return text if confirmed and text else None
+
+
+def perform_or_refuse(
+    status_line: QLabel,
+    operation: Operation[P, R],
+    performer: P,
+    subject: str,
+    text: str,
+    actor: str,
+    workflow: str,
+) -> None:
+    """Perform the operation; the workflow decides: a refusal is shown in ``status_line``."""
+    try:
+        operation.perform(performer, subject, text, actor)
+    except InvalidTransition as refused:
+        status_line.setText(
+            f"{operation.title} refused: {subject} is {refused.state}, and the {workflow} "
+            f"workflow allows no {refused.event} there."
+        )
+    else:
+        status_line.setText("")
+
+
+# --- colors of cases (breaks, escalations) ---------------------------------------------------
+
+
+class CaseColors:
+    """What a theme gives a case panel, taken from the blotter's own palette: states,
+    severities, the muted text of settled cases, and the color of a refusal."""
+
+    def __init__(self, palette: Palette) -> None:
+        red = palette.states["REJECTED"]
+        amber = palette.states["PARTIALLY_FILLED"]
+        green = palette.states["FILLED"]
+        self.states: dict[str, QColor] = {
+            BreakState.ESCALATED: red,
+            BreakState.OPEN: palette.states["PENDING_CANCEL"],
+            BreakState.ACKNOWLEDGED: amber,
+            BreakState.AUTO_CORRECTED: palette.buy,
+            BreakState.RESOLVED: green,
+        }
+        self.severities = {Severity.CRITICAL: red, Severity.WARNING: amber}
+        self.muted = palette.done
+        self.error = palette.sell
+
+    def state(self, state: str) -> QColor:
+        return self.states.get(state, self.muted)
+
+
+DARK_CASES = CaseColors(DARK)
+LIGHT_CASES = CaseColors(LIGHT)
+
+
+# --- a queue of cases, re-sorted in place ----------------------------------------------------
+
+
+def reorder(
+    model: QAbstractItemModel,
+    before: Sequence[str],
+    after: Sequence[str],
+    commit: Callable[[], None],
+) -> None:
+    """Move a flat model's rows from the ids ``before`` to the same ids ``after``; ``commit``
+    makes the model hold ``after``. Persistent indexes (a view's selection and current row)
+    follow their ids, as a sort does."""
+    model.layoutAboutToBeChanged.emit()
+    persistent = model.persistentIndexList()
+    held = [(before[index.row()], index.column()) for index in persistent]
+    commit()
+    row_of = {key: row for row, key in enumerate(after)}
+    model.changePersistentIndexList(
+        persistent, [model.index(row_of[key], column) for key, column in held]
+    )
+    model.layoutChanged.emit()
+
+
+class CaseRow(Protocol):
+    """What a queue needs of a row: the case's version, state and opening."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def opened_at(self) -> int: ...
+
+
+class CaseBook(Protocol):
+    @property
+    def opened(self) -> Mapping[str, object]: ...
+
+    @property
+    def cases(self) -> Mapping[str, Case]: ...
+
+
+Row = TypeVar("Row", bound=CaseRow)
+
+
+class CaseQueueModel(QAbstractTableModel, Generic[Row]):
+    """One row per case of a book, in queue order (``key``), refreshed in place; the ``age``
+    column counts up from the case's opening; ``tips`` are the headers' tooltips. A subclass
+    says what a row holds and shows."""
+
+    def __init__(
+        self,
+        book: CaseBook,
+        now: Callable[[], int],
+        headers: tuple[str, ...],
+        numeric: frozenset[int],
+        age: int,
+        tips: Mapping[int, str],
+        id_role: int,
+        colors: CaseColors,
+        parent: QObject | None,
+    ) -> None:
+        super().__init__(parent)
+        self._book = book
+        self._now = now
+        self._headers = headers
+        self._numeric = numeric
+        self._age = age
+        self._tips = tips
+        self._id_role = id_role
+        self.colors = colors
+        self._order: list[str] = []
+        self._rows: dict[str, Row] = {}
+        self._row_of: dict[str, int] = {}
+
+    # what a subclass says
+
+    def make_row(self, case_id: str) -> Row:
+        raise NotImplementedError
+
+    def key(self, case_id: str, row: Row) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def text(self, row: Row, column: int) -> str:
+        raise NotImplementedError
+
+    def tip(self, case_id: str, row: Row, column: int) -> str:
+        raise NotImplementedError
+
+    def foreground(self, row: Row, column: int) -> QColor | None:
+        raise NotImplementedError
+
+    def bold(self, row: Row, column: int) -> bool:
+        raise NotImplementedError
+
+    # the queue
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._order)
+
+    def row(self, case_id: str) -> Row | None:
+        return self._rows.get(case_id)
+
+    def row_of(self, case_id: str) -> QModelIndex:
+        row = self._row_of.get(case_id)
+        return QModelIndex() if row is None else self.index(row, 0)
+
+    def refresh(self) -> None:
+        """New cases get rows, changed rows are repainted, the queue is re-sorted in place
+        (persistent indexes, hence the selection, follow their case); the ages move on."""
+        fresh = [c for c in self._book.opened if c not in self._rows]
+        if fresh:
+            first = len(self._order)
+            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+            for case_id in fresh:
+                self._rows[case_id] = self.make_row(case_id)
+                self._row_of[case_id] = len(self._order)
+                self._order.append(case_id)
+            self.endInsertRows()
+        last = self.columnCount() - 1
+        cases = self._book.cases
+        for row, case_id in enumerate(self._order):
+            if self._rows[case_id].version == cases[case_id].version:
+                continue  # nothing new: no row to build
+            self._rows[case_id] = self.make_row(case_id)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, last))
+        order = sorted(self._order, key=lambda c: self.key(c, self._rows[c]))
+        if order != self._order:
+            reorder(self, self._order, order, lambda: self._hold(order))
+        if self._order:
+            age = self._age
+            self.dataChanged.emit(self.index(0, age), self.index(len(self._order) - 1, age))
+
+    def _hold(self, order: list[str]) -> None:
+        self._order = order
+        self._row_of = {case_id: row for row, case_id in enumerate(order)}
+
+    def rowCount(self, parent: Index = NO_INDEX) -> int:
+        return 0 if parent.isValid() else len(self._order)
+
+    def columnCount(self, parent: Index = NO_INDEX) -> int:
+        return 0 if parent.isValid() else len(self._headers)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        horizontal = orientation is Qt.Orientation.Horizontal
+        if role == Qt.ItemDataRole.ToolTipRole and horizontal and section in self._tips:
+            return self._tips[section]
+        return header_data(self._headers, self._numeric, section, orientation, role)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        case_id = self._order[index.row()]
+        row = self._rows[case_id]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == self._age:
+                return age_text(self._now() - row.opened_at)
+            return self.text(row, column)
+        if role == self._id_role:
+            return case_id
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return RIGHT if column in self._numeric else LEFT
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == self._age:
+                return f"opened {utc_seconds(row.opened_at)}"
+            return self.tip(case_id, row, column)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self.foreground(row, column)
+        if role == Qt.ItemDataRole.FontRole and self.bold(row, column):
+            return bold_font()
+        return None
+
+
+# --- a case's history, read off the loop -----------------------------------------------------
+
+
+class HistoryColumn(IntEnum):
+    TIME = 0
+    EVENT = 1
+    ACTOR = 2
+    DETAILS = 3
+
+
+HISTORY_HEADERS = ("Time (UTC)", "Event", "Actor", "Details")
+
+
+class HistoryModel(QAbstractTableModel):
+    """A case's events in order, as the store holds them; ``label`` names an event type for
+    people, ``details`` says what an event says."""
+
+    def __init__(
+        self,
+        label: Callable[[str], str],
+        details: Callable[[Event], str],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._label = label
+        self._details = details
+        self.events: list[Event] = []
+
+    def show(self, events: Sequence[Event]) -> None:
+        self.beginResetModel()
+        self.events = list(events)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = NO_INDEX) -> int:
+        return 0 if parent.isValid() else len(self.events)
+
+    def columnCount(self, parent: Index = NO_INDEX) -> int:
+        return 0 if parent.isValid() else len(HISTORY_HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        return header_data(HISTORY_HEADERS, frozenset(), section, orientation, role)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        event = self.events[index.row()]
+        column = HistoryColumn(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            texts = {
+                HistoryColumn.TIME: lambda: utc_millis(event.occurred_at),
+                HistoryColumn.EVENT: lambda: self._label(event.type),
+                HistoryColumn.ACTOR: lambda: event.actor,
+                HistoryColumn.DETAILS: lambda: self._details(event),
+            }
+            return texts[column]()
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == HistoryColumn.DETAILS:
+                return self._details(event)
+            return (
+                f"{event.type} v{event.stream_version} ({event.event_id})\n"
+                f"caused by: {event.causation_id or 'nothing recorded'}\n"
+                f"recorded {iso_utc(event.recorded_at)}"
+            )
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return LEFT
+        return None
+
+
+class StreamHistory:
+    """One stream of a book of cases, followed: its events are read on a thread, one read at a
+    time, whenever the case's version in the book is ahead of what was shown, and handed to
+    ``show``. A stream whose latest events are not durable yet is read again shortly, a few
+    times (the next ``follow`` asks again). Reads stop when ``owner`` is gone."""
+
+    def __init__(
+        self,
+        owner: QObject,
+        cases: Mapping[str, Case],
+        read: Callable[[str], list[Event]],
+        run: Run,
+        show: Callable[[list[Event]], None],
+        name: str,
+    ) -> None:
+        self._owner = owner
+        self._cases = cases
+        self._read = read
+        self._run = run
+        self._show = show
+        self._name = name
+        self.stream_id: str | None = None  # the stream whose history is shown
+        self.version = 0  # ... its last version shown
+        self._reading = False
+
+    def follow(self, stream_id: str | None) -> None:
+        """Show ``stream_id``'s history (None: none); a newly followed stream shows nothing
+        until it is read."""
+        if stream_id != self.stream_id:
+            self.stream_id, self.version = stream_id, 0
+            self._show([])
+        if not self._reading and self._wanted() is not None:
+            self._reading = True
+            self._run(self._read_until_shown(), self._name)
+
+    def _wanted(self) -> tuple[str, int] | None:
+        """The followed stream and its version in the book, if that is ahead of what is shown."""
+        stream_id = self.stream_id
+        case = None if stream_id is None else self._cases.get(stream_id)
+        if stream_id is None or case is None or case.version <= self.version:
+            return None
+        return stream_id, case.version
+
+    async def _read_until_shown(self) -> None:
+        retries = 0
+        try:
+            while (wanted := self._wanted()) is not None:
+                stream_id, version = wanted
+                events = await asyncio.to_thread(self._read, stream_id)
+                if not shiboken6.isValid(self._owner):  # the window may have gone meanwhile
+                    return
+                durable = events[-1].stream_version if events else 0
+                if stream_id == self.stream_id and durable > self.version:
+                    self.version = durable
+                    self._show(events)
+                if durable < version:  # not durable yet: the committer is on it
+                    retries += 1
+                    if retries > RETRIES:
+                        return
+                    await asyncio.sleep(RETRY_SECONDS)
+                    if not shiboken6.isValid(self._owner):
+                        return
+        finally:
+            self._reading = False
