@@ -34,6 +34,7 @@ PANELS = (
     "risk",
     "reconciliation",
     "escalations",
+    "positions",
 )  # the bottom panels a screenshot can show
 EXIT_ERROR = 2
 

@@ -59,6 +59,15 @@ class Position:
         else:  # the fill went through flat: what is left was opened at this fill's price
             self.cost = self.quantity * price
 
+    @property
+    def net_realized_pnl(self) -> Decimal:
+        """Realized P&L after the fees paid on the way."""
+        return self.realized_pnl - self.fees
+
+    def market_value(self, mark: Decimal) -> Decimal:
+        """What the open quantity is worth at ``mark`` (negative for a short)."""
+        return self.quantity * mark
+
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         """P&L of the open quantity if it were closed at ``mark``."""
         return mark * self.quantity - self.cost

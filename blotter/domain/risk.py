@@ -467,7 +467,7 @@ class Exposure:
         unrealized P&L: there is no price to value it at."""
         realized = unrealized = ZERO
         for instrument, position in self._positions.items():
-            realized += position.realized_pnl - position.fees
+            realized += position.net_realized_pnl
             if position.quantity:
                 mark = marks.get(instrument)
                 if mark is not None:

@@ -17,8 +17,9 @@ from typing import NamedTuple
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QColor
-from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QWidget
+from PySide6.QtWidgets import QWidget
 
+from blotter.domain.cases import Case
 from blotter.domain.escalation import EscalationBook
 from blotter.domain.events import EscalationAssigned, EscalationOpened, Event, Severity
 from blotter.domain.order import OrderAggregate
@@ -28,26 +29,14 @@ from blotter.oms.escalation import Escalator
 from blotter.runtime.desk import Desk
 from blotter.ui.panels import (
     DARK_CASES,
-    LIGHT_CASES,
     CaseColors,
+    CaseKind,
+    CasePanel,
     CaseQueueModel,
-    HistoryModel,
     Operation,
-    OperatorAction,
-    OperatorActions,
     Run,
-    StreamHistory,
-    ask,
     button,
-    pane,
-    perform_or_refuse,
-    queue_table,
     set_text,
-    split,
-    stretch_last,
-    table,
-    text_line,
-    title,
 )
 
 ESCALATION_ID_ROLE = Qt.ItemDataRole.UserRole + 30  # the row's escalation id, in every column
@@ -269,7 +258,23 @@ OPERATIONS = (
 # --- the panel ----------------------------------------------------------------------------
 
 
-class EscalationsPanel(QWidget):
+ESCALATIONS = CaseKind(
+    name="escalation",
+    title="Escalations",
+    panel="escalationsPanel",
+    status="escalationStatus",
+    line="escalationCounts",
+    prompt="Select an escalation to see its history and act on it.",
+    # The reason (a sentence, whole in its tooltip) takes the room left, or gives it up.
+    stretch=EscalationColumn.REASON,
+    operations=OPERATIONS,
+    workflow=ESCALATION,
+    label=event_label,
+    details=event_details,
+)
+
+
+class EscalationsPanel(CasePanel[EscalationRow, Escalator]):
     """The escalations queue with the operator's actions, the selected escalation's history,
     and ``order_requested`` (an order id) when the operator asks to see its order."""
 
@@ -283,85 +288,46 @@ class EscalationsPanel(QWidget):
         dark: bool,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.setObjectName("escalationsPanel")
-        self._desk = desk
-        self._actor = actor
-        self.colors = DARK_CASES if dark else LIGHT_CASES
         book = desk.oms.escalations
-        self.escalations = EscalationsModel(book, desk.clock.now_ns, self.colors, self)
-        self.history = HistoryModel(event_label, event_details, self)
-        self._history = StreamHistory(
-            self, book.cases, desk.store.read_stream, run, self._show_history, "escalation history"
+        escalations = EscalationsModel(book, desk.clock.now_ns)
+        super().__init__(
+            ESCALATIONS,
+            escalations,
+            book,
+            desk.escalator,
+            desk.store.read_stream,
+            run,
+            actor,
+            dark,
+            parent,
         )
-        self._build_actions()
-        self.escalations_view = queue_table(
-            self.escalations, "escalationsView", self._actions.menu, self._selection_changed
-        )
-        # The reason (a sentence, whole in its tooltip) takes the room left, or gives it up.
-        self.escalations_view.horizontalHeader().setSectionResizeMode(
-            EscalationColumn.REASON, QHeaderView.ResizeMode.Stretch
-        )
+        self._desk = desk
+        self.escalations = escalations
+        self.escalations_view = self.queue_view
         self.escalations_view.doubleClicked.connect(lambda _index: self.show_order())
-        self.history_view = table(self.history, "escalationHistoryView")
-        stretch_last(self.history_view, 240)
-        self.summary = text_line("escalationSummary", selectable=True)
-        self.count_line = text_line("escalationCounts", wrap=False)
-        self.status_line = text_line("escalationStatus")
-        self._layout()
-        self.set_theme(dark)
-        self.refresh()
-
-    # --- building -------------------------------------------------------------------------
-
-    def _build_actions(self) -> None:
-        self._actions = OperatorActions(self, OPERATIONS, ESCALATION, self.act)
-        self.operator_actions = self._actions.entries
         self.acknowledge, self.assign, self.note, self.resolve = self.operator_actions
+        self.count_line = self.heading_line
         self.show_order_action = QAction("Show order", self)
         self.show_order_action.setToolTip("Select the escalated order in the blotter")
         self.show_order_action.triggered.connect(self.show_order)
         self.show_order_button = button(self.show_order_action, "showEscalatedOrder")
         self._actions.menu.addSeparator()
         self._actions.menu.addAction(self.show_order_action)
-
-    def _layout(self) -> None:
-        heading = QHBoxLayout()
-        heading.addWidget(title("Escalations"))
-        heading.addSpacing(8)
-        heading.addWidget(self.count_line, 1)
-        buttons = QHBoxLayout()
-        for entry in self.operator_actions:
-            buttons.addWidget(entry.button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.show_order_button)
-        view = self.escalations_view
-        top = pane((0, 0, 0, 3), heading, buttons, view, self.status_line, grow=view)
-        bottom = pane((0, 4, 0, 0), self.summary, self.history_view, grow=self.history_view)
-        split(self, top, bottom, (3, 2))
+        self.finish(buttons=(self.show_order_button,))
 
     # --- reading the book -------------------------------------------------------------------
 
     def refresh(self) -> None:
         """Re-read the escalation book: cheap, in place, the selection kept; the selected
         escalation's history is read off the loop when it is out of date."""
-        self.escalations.refresh()
+        super().refresh()
         self._show_counts()
-        self._selection_changed()
-
-    def set_theme(self, dark: bool) -> None:
-        self.colors = DARK_CASES if dark else LIGHT_CASES
-        self.escalations.colors = self.colors
-        self.status_line.setStyleSheet(f"color: {self.colors.error.name()};")
-        self.count_line.setStyleSheet(f"color: {self.colors.muted.name()};")
-        self.escalations_view.viewport().update()
 
     def selected_escalation(self) -> str | None:
-        escalation_id = self.escalations_view.currentIndex().data(ESCALATION_ID_ROLE)
-        return escalation_id if isinstance(escalation_id, str) else None
+        return self.selected_case()
 
     def select_escalation(self, escalation_id: str) -> None:
-        self.escalations_view.setCurrentIndex(self.escalations.row_of(escalation_id))
+        self.select_case(escalation_id)
 
     def _show_counts(self) -> None:
         book = self._desk.oms.escalations
@@ -374,33 +340,20 @@ class EscalationsPanel(QWidget):
             f"{counts[E.RESOLVED]} resolved",
         )
 
-    def _selection_changed(self) -> None:
-        escalation_id = self.selected_escalation()
-        cases = self._desk.oms.escalations.cases
-        case = None if escalation_id is None else cases.get(escalation_id)
-        self._actions.follow(None if case is None else case.state)
+    def enable_extras(self, case_id: str | None, case: Case | None) -> None:
         self.show_order_action.setEnabled(case is not None)
         self.show_order_button.setEnabled(case is not None)
-        self._show_summary(escalation_id)
-        self._history.follow(escalation_id)
 
-    def _show_summary(self, escalation_id: str | None) -> None:
-        row = None if escalation_id is None else self.escalations.row(escalation_id)
-        if escalation_id is None or row is None:
-            text = "Select an escalation to see its history and act on it."
-        else:
-            order = order_text(self._desk.oms.orders.get(row.order_id))
-            assignee = f" · assigned to {html.escape(row.assignee)}" if row.assignee else ""
-            text = (
-                f"<b>{html.escape(escalation_id)}</b> · order {html.escape(row.order_id)}: "
-                f"{html.escape(order)}{assignee}"
-            )
-        set_text(self.summary, text)
+    def summary_text(self, case_id: str, row: EscalationRow) -> str:
+        order = order_text(self._desk.oms.orders.get(row.order_id))
+        assignee = f" · assigned to {html.escape(row.assignee)}" if row.assignee else ""
+        return (
+            f"<b>{html.escape(case_id)}</b> · order {html.escape(row.order_id)}: "
+            f"{html.escape(order)}{assignee}"
+        )
 
-    def _show_history(self, events: list[Event]) -> None:
-        self.history.show(events)
-        if events:
-            self.history_view.scrollToBottom()
+    def facts(self, row: EscalationRow) -> dict[str, str]:
+        return {"order": row.order_id}
 
     # --- the operator's actions ---------------------------------------------------------
 
@@ -410,26 +363,3 @@ class EscalationsPanel(QWidget):
         row = None if escalation_id is None else self.escalations.row(escalation_id)
         if row is not None:
             self.order_requested.emit(row.order_id)
-
-    def act(self, entry: OperatorAction[Escalator, None]) -> None:
-        """Ask the operator (a reason, an assignee, a note) about the selected escalation; on
-        an answer (not Cancel, not blank) run the escalator's action, which records the
-        operator and the answer. The workflow decides: a refusal is shown in the status line."""
-        operation = entry.operation
-        escalation_id = self.selected_escalation()
-        row = None if escalation_id is None else self.escalations.row(escalation_id)
-        if escalation_id is None or row is None:
-            return
-        text = ask(self, operation, what=escalation_id, order=row.order_id)
-        if text is None:
-            return
-        perform_or_refuse(
-            self.status_line,
-            operation,
-            self._desk.escalator,
-            escalation_id,
-            text,
-            self._actor,
-            "escalation",
-        )
-        self.refresh()

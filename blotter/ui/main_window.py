@@ -68,6 +68,7 @@ from blotter.ui.models import (
     FillsModel,
     OrdersModel,
 )
+from blotter.ui.positions_panel import PositionsPanel
 from blotter.ui.reconciliation_panel import ReconciliationPanel
 from blotter.ui.risk_panel import RiskPanel
 from blotter.ui.routing_panel import RoutingPanel
@@ -222,6 +223,7 @@ class MainWindow(QMainWindow):
         self._build_risk_dock()
         self._build_reconciliation_dock()
         self._build_escalations_dock()
+        self._build_positions_dock()
         self._build_actions()
         self._build_status_bar()
         # the blotter gets most of the height, the fills and details the rest
@@ -405,6 +407,14 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.reconciliation_dock, self.escalations_dock)
         self.fills_dock.raise_()
 
+    def _build_positions_dock(self) -> None:
+        self.positions = PositionsPanel(self.desk, dark=self.dark)
+        self.positions_dock = self._dock(
+            "Positions", "positionsDock", self.positions, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.tabifyDockWidget(self.escalations_dock, self.positions_dock)
+        self.fills_dock.raise_()
+
     def _show_escalated_order(self, order_id: str) -> None:
         self.select_order(order_id)
         self.details_dock.show()
@@ -475,6 +485,7 @@ class MainWindow(QMainWindow):
             self.risk_dock,
             self.reconciliation_dock,
             self.escalations_dock,
+            self.positions_dock,
         ):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
@@ -569,6 +580,8 @@ class MainWindow(QMainWindow):
             self.reconciliation.refresh()  # the breaks' ages move on
         if self.escalations_dock.isVisible():
             self.escalations.refresh()
+        if self.positions_dock.isVisible():
+            self.positions.refresh()  # fills and marks move on
         for dialog in self._open_tickets:  # the kill switch, a restriction, the market moved
             if not dialog.sending:
                 dialog.validate()
@@ -656,6 +669,7 @@ class MainWindow(QMainWindow):
             "risk": self.risk_dock,
             "reconciliation": self.reconciliation_dock,
             "escalations": self.escalations_dock,
+            "positions": self.positions_dock,
         }
         dock = docks.get(name)
         if dock is None:
@@ -895,6 +909,7 @@ class MainWindow(QMainWindow):
         self.risk.set_theme(self.dark)
         self.reconciliation.set_theme(self.dark)
         self.escalations.set_theme(self.dark)
+        self.positions.set_theme(self.dark)
         # Colors only: a repaint asks the visible rows again. (A layout change would make
         # the proxy map every row anew: seconds with 100,000 orders.)
         self.tree.viewport().update()

@@ -1,6 +1,7 @@
 """What the operator panels (risk, reconciliation, escalations) share: the layout helpers, time
 formatting, the operator's actions (a workflow-enabled button and menu entry asking a reason),
-a queue of cases re-sorted in place, and a case's history read off the loop.
+a queue of cases re-sorted in place, a case's history read off the loop, and the panel of cases
+they make together.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex,
 from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -381,6 +383,11 @@ class CaseQueueModel(QAbstractTableModel, Generic[Row]):
         self._rows: dict[str, Row] = {}
         self._row_of: dict[str, int] = {}
 
+    @property
+    def id_role(self) -> int:
+        """The role under which every cell holds its row's case id."""
+        return self._id_role
+
     # what a subclass says
 
     def make_row(self, case_id: str) -> Row:
@@ -617,3 +624,174 @@ class StreamHistory:
                         return
         finally:
             self._reading = False
+
+
+# --- a panel of cases ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseKind(Generic[P]):
+    """What a case panel is about: its cases' ``name`` (its views' names, its history reads,
+    the workflow a refusal names), its ``title``, the names of the panel, its status line and
+    the muted line beside the title, what its summary says with nothing selected, the queue's
+    column that takes the room left, the operations and their workflow, and how its history
+    labels and details events."""
+
+    name: str
+    title: str
+    panel: str
+    status: str
+    line: str
+    prompt: str
+    stretch: int
+    operations: tuple[Operation[P, None], ...]
+    workflow: TransitionTable
+    label: Callable[[str], str]
+    details: Callable[[Event], str]
+
+
+class CasePanel(QWidget, Generic[Row, P]):
+    """A queue of a book's cases with the operator's actions on the selected one (its workflow
+    enables them; ``performer`` performs them as ``actor``, a refusal is shown in the status
+    line), a muted line beside the title, the selected case's summary and its history, read off
+    the loop with ``read``. A subclass says what its summary, its questions and its extras say,
+    and finishes the panel (``finish``) once its extras are built."""
+
+    def __init__(
+        self,
+        kind: CaseKind[P],
+        queue: CaseQueueModel[Row],
+        book: CaseBook,
+        performer: P,
+        read: Callable[[str], list[Event]],
+        run: Run,
+        actor: str,
+        dark: bool,
+        parent: QWidget | None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName(kind.panel)
+        self._kind = kind
+        self._cases = book.cases
+        self._performer = performer
+        self._actor = actor
+        self.colors = DARK_CASES
+        self.queue = queue
+        queue.setParent(self)
+        self.history = HistoryModel(kind.label, kind.details, self)
+        self._history = StreamHistory(
+            self, book.cases, read, run, self._show_history, f"{kind.name} history"
+        )
+        self._actions = OperatorActions(self, kind.operations, kind.workflow, self.act)
+        self.operator_actions = self._actions.entries
+        self.queue_view = queue_table(
+            queue, f"{kind.name}sView", self._actions.menu, self._selection_changed
+        )
+        self.queue_view.horizontalHeader().setSectionResizeMode(
+            kind.stretch, QHeaderView.ResizeMode.Stretch
+        )
+        self.history_view = table(self.history, f"{kind.name}HistoryView")
+        stretch_last(self.history_view, 240)
+        self.summary = text_line(f"{kind.name}Summary", selectable=True)
+        self.heading_line = text_line(kind.line, wrap=False)
+        self.status_line = text_line(kind.status)
+        self.set_theme(dark)
+
+    def finish(self, heading: Sequence[QWidget] = (), buttons: Sequence[QWidget] = ()) -> None:
+        """Lay the panel out, ``heading`` right of the muted line and ``buttons`` right of the
+        operator's, and read the book."""
+        top_line = QHBoxLayout()
+        top_line.addWidget(title(self._kind.title))
+        top_line.addSpacing(8)
+        top_line.addWidget(self.heading_line, 1)
+        for widget in heading:
+            top_line.addWidget(widget)
+        actions = QHBoxLayout()
+        for entry in self.operator_actions:
+            actions.addWidget(entry.button)
+        actions.addStretch(1)
+        for widget in buttons:
+            actions.addWidget(widget)
+        view = self.queue_view
+        top = pane((0, 0, 0, 3), top_line, actions, view, self.status_line, grow=view)
+        bottom = pane((0, 4, 0, 0), self.summary, self.history_view, grow=self.history_view)
+        split(self, top, bottom, (3, 2))
+        self.refresh()
+
+    # what a subclass says
+
+    def summary_text(self, case_id: str, row: Row) -> str:
+        """The selected case in a line (rich text)."""
+        raise NotImplementedError
+
+    def facts(self, row: Row) -> dict[str, str]:
+        """What the operations' questions are formatted with, besides ``what`` (the case)."""
+        raise NotImplementedError
+
+    def enable_extras(self, case_id: str | None, case: Case | None) -> None:
+        """Enable the subclass's own actions for the selected case (None: nothing selected)."""
+        raise NotImplementedError
+
+    # reading the book
+
+    def refresh(self) -> None:
+        """Re-read the book: cheap, in place, the selection kept; the selected case's history
+        is read off the loop when it is out of date."""
+        self.queue.refresh()
+        self._selection_changed()
+
+    def set_theme(self, dark: bool) -> None:
+        self.colors = DARK_CASES if dark else LIGHT_CASES
+        self.queue.colors = self.colors
+        self.status_line.setStyleSheet(f"color: {self.colors.error.name()};")
+        self.heading_line.setStyleSheet(f"color: {self.colors.muted.name()};")
+        self.queue_view.viewport().update()
+
+    def selected_case(self) -> str | None:
+        case_id = self.queue_view.currentIndex().data(self.queue.id_role)
+        return case_id if isinstance(case_id, str) else None
+
+    def select_case(self, case_id: str) -> None:
+        self.queue_view.setCurrentIndex(self.queue.row_of(case_id))
+
+    def _selection_changed(self) -> None:
+        case_id = self.selected_case()
+        case = None if case_id is None else self._cases.get(case_id)
+        self._actions.follow(None if case is None else case.state)
+        self.enable_extras(case_id, case)
+        row = None if case_id is None else self.queue.row(case_id)
+        if case_id is None or row is None:
+            set_text(self.summary, self._kind.prompt)
+        else:
+            set_text(self.summary, self.summary_text(case_id, row))
+        self._history.follow(case_id)
+
+    def _show_history(self, events: list[Event]) -> None:
+        self.history.show(events)
+        if events:
+            self.history_view.scrollToBottom()
+
+    # the operator's actions
+
+    def act(self, entry: OperatorAction[P, None]) -> None:
+        """Ask the operator (a reason, an assignee, a note) about the selected case; on an
+        answer (not Cancel, not blank) perform the operation, which records the operator and
+        the answer. The workflow decides: a refusal is shown in the status line."""
+        operation = entry.operation
+        case_id = self.selected_case()
+        row = None if case_id is None else self.queue.row(case_id)
+        if case_id is None or row is None:
+            return
+        text = ask(self, operation, what=case_id, **self.facts(row))
+        if text is None:
+            return
+        perform_or_refuse(
+            self.status_line,
+            operation,
+            self._performer,
+            case_id,
+            text,
+            self._actor,
+            self._kind.name,
+        )
+        self.refresh()

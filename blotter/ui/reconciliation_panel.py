@@ -19,8 +19,9 @@ from typing import Any, NamedTuple
 import shiboken6
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QWidget
+from PySide6.QtWidgets import QPushButton, QWidget
 
+from blotter.domain.cases import Case
 from blotter.domain.events import (
     BreakAdjustmentReversed,
     BreakAssigned,
@@ -40,25 +41,12 @@ from blotter.runtime.desk import Desk
 from blotter.ui.models import places_of
 from blotter.ui.panels import (
     DARK_CASES,
-    LIGHT_CASES,
     CaseColors,
+    CaseKind,
+    CasePanel,
     CaseQueueModel,
-    HistoryModel,
     Operation,
-    OperatorAction,
-    OperatorActions,
     Run,
-    StreamHistory,
-    ask,
-    pane,
-    perform_or_refuse,
-    queue_table,
-    set_text,
-    split,
-    stretch_last,
-    table,
-    text_line,
-    title,
     utc_millis,
 )
 
@@ -372,7 +360,23 @@ OPERATIONS = (
 # --- the panel ----------------------------------------------------------------------------
 
 
-class ReconciliationPanel(QWidget):
+BREAKS = CaseKind(
+    name="break",
+    title="Breaks",
+    panel="reconciliationPanel",
+    status="reconciliationStatus",
+    line="passResult",
+    prompt="Select a break to see its history and act on it.",
+    # Assignee takes the room left (or gives it up first): the numbers keep their width.
+    stretch=BreakColumn.ASSIGNEE,
+    operations=OPERATIONS,
+    workflow=BREAK,
+    label=event_label,
+    details=event_details,
+)
+
+
+class ReconciliationPanel(CasePanel[BreakRow, Reconciler]):
     """The breaks queue with the operator's actions, a pass on demand, and the selected
     break's history."""
 
@@ -384,44 +388,15 @@ class ReconciliationPanel(QWidget):
         dark: bool,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.setObjectName("reconciliationPanel")
+        book = desk.oms.breaks
+        breaks = BreaksModel(book, desk.instruments, desk.clock.now_ns)
+        super().__init__(
+            BREAKS, breaks, book, desk.reconciler, desk.store.read_stream, run, actor, dark, parent
+        )
         self._desk = desk
         self._run = run
-        self._actor = actor
-        self.colors = DARK_CASES if dark else LIGHT_CASES
-        book = desk.oms.breaks
-        self.breaks = BreaksModel(book, desk.instruments, desk.clock.now_ns, self.colors, self)
-        self.history = HistoryModel(event_label, event_details, self)
-        self._history = StreamHistory(
-            self, book.cases, desk.store.read_stream, run, self._show_history, "break history"
-        )
-        self._passing: asyncio.Task[Any] | None = None
-        self._build_actions()
-        self.breaks_view = queue_table(
-            self.breaks, "breaksView", self._actions.menu, self._selection_changed
-        )
-        # Assignee takes the room left (or gives it up first): the numbers keep their width.
-        self.breaks_view.horizontalHeader().setSectionResizeMode(
-            BreakColumn.ASSIGNEE, QHeaderView.ResizeMode.Stretch
-        )
-        self.history_view = table(self.history, "breakHistoryView")
-        stretch_last(self.history_view, 240)
-        self.summary = text_line("breakSummary", selectable=True)
-        self.pass_line = text_line(
-            "passResult", "No pass yet: Reconcile now compares every position.", wrap=False
-        )
-        self._shown_pass: PassReport | None = None
-        self.status_line = text_line("reconciliationStatus")
-        self._layout()
-        self.set_theme(dark)
-        self.refresh()
-
-    # --- building -------------------------------------------------------------------------
-
-    def _build_actions(self) -> None:
-        self._actions = OperatorActions(self, OPERATIONS, BREAK, self.act)
-        self.operator_actions = self._actions.entries
+        self.breaks = breaks
+        self.breaks_view = self.queue_view
         (
             self.acknowledge,
             self.assign,
@@ -431,85 +406,59 @@ class ReconciliationPanel(QWidget):
             self.resolve,
             self.reverse,
         ) = self.operator_actions
+        self._passing: asyncio.Task[Any] | None = None
+        self._shown_pass: PassReport | None = None
+        self.pass_line = self.heading_line
+        self.pass_line.setText("No pass yet: Reconcile now compares every position.")
         self.reconcile_button = QPushButton("Reconcile now")
         self.reconcile_button.setObjectName("reconcileNow")
         self.reconcile_button.setToolTip("Compare every position with its venue's record now")
         self.reconcile_button.clicked.connect(self.reconcile_now)
-
-    def _layout(self) -> None:
-        heading = QHBoxLayout()
-        heading.addWidget(title("Breaks"))
-        heading.addSpacing(8)
-        heading.addWidget(self.pass_line, 1)
-        heading.addWidget(self.reconcile_button)
-        buttons = QHBoxLayout()
-        for entry in self.operator_actions:
-            buttons.addWidget(entry.button)
-        buttons.addStretch(1)
-        view = self.breaks_view
-        top = pane((0, 0, 0, 3), heading, buttons, view, self.status_line, grow=view)
-        bottom = pane((0, 4, 0, 0), self.summary, self.history_view, grow=self.history_view)
-        split(self, top, bottom, (3, 2))
+        self.finish(heading=(self.reconcile_button,))
 
     # --- reading the book -------------------------------------------------------------------
 
     def refresh(self) -> None:
         """Re-read the break book: cheap, in place, the selection kept; the selected break's
         history is read off the loop when it is out of date."""
-        self.breaks.refresh()
-        self._selection_changed()
+        super().refresh()
         last = self._desk.reconciler.last  # the timer's, startup's or a reconnect's pass
         if last is not None and last is not self._shown_pass and self._passing is None:
             self._show_pass(last)
 
-    def set_theme(self, dark: bool) -> None:
-        self.colors = DARK_CASES if dark else LIGHT_CASES
-        self.breaks.colors = self.colors
-        self.status_line.setStyleSheet(f"color: {self.colors.error.name()};")
-        self.pass_line.setStyleSheet(f"color: {self.colors.muted.name()};")
-        self.breaks_view.viewport().update()
-
     def selected_break(self) -> str | None:
-        break_id = self.breaks_view.currentIndex().data(BREAK_ID_ROLE)
-        return break_id if isinstance(break_id, str) else None
+        return self.selected_case()
 
     def select_break(self, break_id: str) -> None:
-        self.breaks_view.setCurrentIndex(self.breaks.row_of(break_id))
+        self.select_case(break_id)
 
-    def _selection_changed(self) -> None:
-        break_id = self.selected_break()
-        book = self._desk.oms.breaks
-        case = None if break_id is None else book.cases.get(break_id)
-        self._actions.follow(None if case is None else case.state)
-        if not (break_id and book.made.get(break_id, ZERO)):
+    def enable_extras(self, case_id: str | None, case: Case | None) -> None:
+        if not (case_id and self._desk.oms.breaks.made.get(case_id, ZERO)):
             self.reverse.enable(False)  # nothing to undo without an adjustment in force
-        self._show_summary(break_id)
-        self._history.follow(break_id)
 
-    def _show_summary(self, break_id: str | None) -> None:
-        row = None if break_id is None else self.breaks.row(break_id)
-        if break_id is None or row is None:
-            text = "Select a break to see its history and act on it."
-        else:
-            places = places_of(self._desk.instruments, row.instrument)[1]
-            position = (
-                f"{html.escape(row.instrument)} at {html.escape(row.venue)} for "
-                f"{html.escape(row.account)}: ours {quantity(row.ours, places)}, theirs "
-                f"{quantity(row.theirs, places)}"
-            )
-            adjusted = (
-                f" · adjustment in force {quantity(row.adjusted, places, signed=True)}"
-                if row.adjusted
-                else ""
-            )
-            assignee = f" · assigned to {html.escape(row.assignee)}" if row.assignee else ""
-            text = f"<b>{html.escape(break_id)}</b> · {position}{adjusted}{assignee}"
-        set_text(self.summary, text)
+    def summary_text(self, case_id: str, row: BreakRow) -> str:
+        places = places_of(self._desk.instruments, row.instrument)[1]
+        position = (
+            f"{html.escape(row.instrument)} at {html.escape(row.venue)} for "
+            f"{html.escape(row.account)}: ours {quantity(row.ours, places)}, theirs "
+            f"{quantity(row.theirs, places)}"
+        )
+        adjusted = (
+            f" · adjustment in force {quantity(row.adjusted, places, signed=True)}"
+            if row.adjusted
+            else ""
+        )
+        assignee = f" · assigned to {html.escape(row.assignee)}" if row.assignee else ""
+        return f"<b>{html.escape(case_id)}</b> · {position}{adjusted}{assignee}"
 
-    def _show_history(self, events: list[Event]) -> None:
-        self.history.show(events)
-        if events:
-            self.history_view.scrollToBottom()
+    def facts(self, row: BreakRow) -> dict[str, str]:
+        places = places_of(self._desk.instruments, row.instrument)[1]
+        return {
+            "where": f"{row.instrument} at {row.venue} for {row.account}",
+            "ours": quantity(row.ours, places),
+            "theirs": quantity(row.theirs, places),
+            "adjusted": quantity(row.adjusted, places, signed=True),
+        }
 
     # --- a pass on demand -------------------------------------------------------------------
 
@@ -541,31 +490,3 @@ class ReconciliationPanel(QWidget):
         self._shown_pass = report
         self.pass_line.setText(pass_text(report, self._desk.clock.now_ns()))
         self.pass_line.setToolTip(pass_tip(report))
-
-    # --- the operator's actions ---------------------------------------------------------
-
-    def act(self, entry: OperatorAction[Reconciler, None]) -> None:
-        """Ask the operator (a reason, an assignee, a note) about the selected break; on an
-        answer (not Cancel, not blank) run the reconciler's action, which records the operator
-        and the answer. The workflow decides: a refusal is shown in the status line."""
-        operation = entry.operation
-        break_id = self.selected_break()
-        row = None if break_id is None else self.breaks.row(break_id)
-        if break_id is None or row is None:
-            return
-        places = places_of(self._desk.instruments, row.instrument)[1]
-        text = ask(
-            self,
-            operation,
-            what=break_id,
-            where=f"{row.instrument} at {row.venue} for {row.account}",
-            ours=quantity(row.ours, places),
-            theirs=quantity(row.theirs, places),
-            adjusted=quantity(row.adjusted, places, signed=True),
-        )
-        if text is None:
-            return
-        perform_or_refuse(
-            self.status_line, operation, self._desk.reconciler, break_id, text, self._actor, "break"
-        )
-        self.refresh()

@@ -94,3 +94,14 @@ def test_an_average_cost_that_does_not_terminate_keeps_28_digits() -> None:
     assert position.cost == 0
     # a full close releases the whole cost: 3 * 10.02 - 30.02 = 0.04, exactly
     assert position.realized_pnl == D("0.04")
+
+
+def test_net_realized_pnl_is_after_fees_and_market_value_is_signed() -> None:
+    position = Position("ACC-1", "AAPL")
+    position.apply_fill(Side.BUY, D(10), D("100"), D("1.5"))
+    position.apply_fill(Side.SELL, D(4), D("110"), D("0.5"))
+    assert position.realized_pnl == D(40)
+    assert position.net_realized_pnl == D(38)
+    assert position.market_value(D("105")) == D(630)
+    position.apply_fill(Side.SELL, D(10), D("105"), D(0))
+    assert position.market_value(D("105")) == D(-420)
