@@ -250,13 +250,8 @@ class SmartRouter:
             + w_speed * speed
             + w_reliability * reliability
         )
-        return VenueScore(
-            venue=venue.name,
-            health=venue.health.value,
-            price=venue.best_price,
-            liquidity=venue.liquidity,
-            latency_ms=venue.latency_ms,
-            success_rate=venue.success_rate,
+        return _venue_score(
+            venue,
             price_score=price,
             liquidity_score=liquidity,
             speed_score=speed,
@@ -396,6 +391,20 @@ def _exclusion(venue: VenueCandidate, symbol: str, tried: frozenset[str]) -> str
 
 
 def _excluded(venue: VenueCandidate, why: str) -> VenueScore:
+    return _venue_score(venue, excluded=why)
+
+
+def _venue_score(
+    venue: VenueCandidate,
+    *,
+    price_score: float = 0.0,
+    liquidity_score: float = 0.0,
+    speed_score: float = 0.0,
+    reliability_score: float = 0.0,
+    total: float = 0.0,
+    excluded: str = "",
+) -> VenueScore:
+    """The venue's inputs as the decision records them, with its scores (or why it has none)."""
     return VenueScore(
         venue=venue.name,
         health=venue.health.value,
@@ -403,7 +412,12 @@ def _excluded(venue: VenueCandidate, why: str) -> VenueScore:
         liquidity=venue.liquidity,
         latency_ms=venue.latency_ms,
         success_rate=venue.success_rate,
-        excluded=why,
+        price_score=price_score,
+        liquidity_score=liquidity_score,
+        speed_score=speed_score,
+        reliability_score=reliability_score,
+        total=total,
+        excluded=excluded,
     )
 
 
