@@ -263,3 +263,9 @@ def test_reconcile_finds_what_the_venue_s_record_says_differently(tmp_path: Path
     waiting = json.loads(again.stdout)
     assert waiting["opened"] == []
     assert [b["state"] for b in waiting["open_breaks"]] == ["ESCALATED"]
+
+
+def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    one_clear_line(run("reconcile", "--db", f"sqlite:///{missing}"), "no such database")
+    assert not missing.exists()
