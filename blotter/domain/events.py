@@ -369,6 +369,12 @@ class KillSwitchReleased(DeskPayload, frozen=True, kw_only=True):
     pass
 
 
+class AlertsAcknowledged(DeskPayload, frozen=True, kw_only=True):
+    """Alerts an operator has seen: they stay in the feed, marked acknowledged."""
+
+    alert_ids: tuple[str, ...]
+
+
 # --- account streams: risk restrictions an operator clears -----------------------------------
 
 
@@ -459,6 +465,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         DeskOpened,
         KillSwitchEngaged,
         KillSwitchReleased,
+        AlertsAcknowledged,
         RoutingDecision,
         AccountListed,
         AccountBlocked,

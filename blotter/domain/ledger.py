@@ -6,6 +6,7 @@ which read-model rows an applied batch touched.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -13,6 +14,9 @@ import msgspec
 
 from blotter.domain.cases import Case
 from blotter.domain.events import (
+    AccountBlocked,
+    AccountReduceOnly,
+    AlertsAcknowledged,
     AnomalyKind,
     BreakEscalated,
     ChildPayload,
@@ -55,6 +59,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     stream_id: str
     message: str
     occurred_at: int
+    acknowledged: bool = False
 
 
 @dataclass
@@ -82,6 +87,7 @@ class Ledger:
         self.orphans: list[Anomaly] = []
         self._orphan_ids: set[str] = set()  # refused once and alerted: a re-send is a duplicate
         self.alerts: list[Alert] = []
+        self._alert_at: dict[str, int] = {}  # alert id -> its place in ``alerts``
         self.events = 0
         self.duplicates = 0
         self._changes = Changes()
@@ -117,6 +123,15 @@ class Ledger:
                     case.apply(event)
                 except InvalidTransition:
                     continue  # refused when it was first folded, and alerted then
+
+    def knows_alert(self, alert_id: str) -> bool:
+        return alert_id in self._alert_at
+
+    def restore_alert(self, alert: Alert) -> None:
+        """Bring back an alert an earlier fold raised (to acknowledge it)."""
+        if alert.alert_id not in self._alert_at:
+            self._alert_at[alert.alert_id] = len(self.alerts)
+            self.alerts.append(alert)
 
     def restore_position(self, position: Position) -> None:
         self.positions[(position.account, position.instrument)] = position
@@ -219,6 +234,8 @@ class Ledger:
         self.cases[event.stream_id] = case
         if self._tracking:
             self._changes.cases.add(event.stream_id)
+        if type(event.payload) is AlertsAcknowledged:
+            self._acknowledge(event.payload.alert_ids)
         severity = _case_alert_severity(event.payload)
         if severity is not None:
             self._alert(
@@ -253,6 +270,17 @@ class Ledger:
         )
         return Outcome.ANOMALY
 
+    def _acknowledge(self, alert_ids: Iterable[str]) -> None:
+        """Mark alerts seen; an id the ledger never raised changes nothing."""
+        for alert_id in alert_ids:
+            at = self._alert_at.get(alert_id)
+            if at is None or self.alerts[at].acknowledged:
+                continue
+            seen = msgspec.structs.replace(self.alerts[at], acknowledged=True)
+            self.alerts[at] = seen
+            if self._tracking:
+                self._changes.alerts.append(seen)
+
     def _alert(
         self, alert_id: str, severity: Severity, source: str, stream_id: str, message: str, at: int
     ) -> None:
@@ -264,6 +292,9 @@ class Ledger:
             message=message,
             occurred_at=at,
         )
+        if alert_id in self._alert_at:
+            return  # raised already
+        self._alert_at[alert_id] = len(self.alerts)
         self.alerts.append(alert)
         if self._tracking:
             self._changes.alerts.append(alert)
@@ -277,8 +308,10 @@ def _case_alert_severity(payload: Payload) -> Severity | None:
         return Severity.CRITICAL
     if isinstance(payload, VenueDegraded):
         return Severity.WARNING
-    if isinstance(payload, KillSwitchEngaged):
+    if isinstance(payload, KillSwitchEngaged | AccountBlocked):
         return Severity.CRITICAL
+    if isinstance(payload, AccountReduceOnly):
+        return Severity.WARNING
     return None
 
 

@@ -260,8 +260,15 @@ DESK = TransitionTable(
     name="desk",
     initial=DeskState.TRADING,
     transitions={
-        DeskState.TRADING: {"KillSwitchEngaged": DeskState.HALTED},
-        DeskState.HALTED: {"KillSwitchReleased": DeskState.TRADING},
+        # Acknowledging alerts changes nothing of the desk's state, halted or not.
+        DeskState.TRADING: {
+            "KillSwitchEngaged": DeskState.HALTED,
+            "AlertsAcknowledged": DeskState.TRADING,
+        },
+        DeskState.HALTED: {
+            "KillSwitchReleased": DeskState.TRADING,
+            "AlertsAcknowledged": DeskState.HALTED,
+        },
     },
     terminal=frozenset(),
 )

@@ -36,6 +36,7 @@ from blotter.domain.events import (
     AccountReduceOnly,
     AccountReduceOnlyCleared,
     AccountUnblocked,
+    AlertsAcknowledged,
     ChildCanceled,
     ChildCancelRequested,
     ChildFill,
@@ -487,6 +488,14 @@ class OrderManager:
         for event in events:
             self.risk.apply(event)
         return self._append(stream, expected, events)
+
+    async def acknowledge_alerts(
+        self, alert_ids: Sequence[str], *, actor: str, reason: str = ""
+    ) -> None:
+        """Mark alerts seen by an operator (recorded on the desk's stream, who and why)."""
+        if alert_ids:
+            seen = AlertsAcknowledged(alert_ids=tuple(alert_ids), reason=reason)
+            await self._record_case(DESK_STREAM, seen, actor, f"command: acknowledge by {actor}")
 
     def live_orders(self, scope: CancelScope | None = None) -> list[OrderAggregate]:
         """Orders a cancel could still reach, optionally within ``scope``."""

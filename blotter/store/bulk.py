@@ -19,7 +19,7 @@ DriverRow = tuple[Any, ...]
 
 # How a table takes new rows: the log refuses a clash, append-only projections ignore a
 # replayed row, the rest are overwritten by their newest state.
-_IGNORE_CONFLICT = frozenset({"fills", "alerts"})
+_IGNORE_CONFLICT = frozenset({"fills"})  # alerts upsert: an acknowledgement updates one
 _PLAIN_INSERT = frozenset({"events"})
 
 

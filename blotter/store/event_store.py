@@ -29,7 +29,13 @@ import msgspec
 from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy import exc as sa_exc
 
-from blotter.domain.events import Event, OrderCreated, decode_payload, encode_payload
+from blotter.domain.events import (
+    AlertsAcknowledged,
+    Event,
+    OrderCreated,
+    decode_payload,
+    encode_payload,
+)
 from blotter.domain.ledger import Ledger
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
 from blotter.store import projections, schema
@@ -509,6 +515,15 @@ class SqlEventStore:
         wanted = [key for key in keys if key not in ledger.positions]
         for row in _read_positions(conn, wanted):
             ledger.restore_position(projections.position_from_row(row))
+        seen = [
+            alert_id
+            for event in accepted
+            if isinstance(event.payload, AlertsAcknowledged)
+            for alert_id in event.payload.alert_ids
+            if not ledger.knows_alert(alert_id)
+        ]
+        for row in _read_alerts(conn, seen):  # raised by an earlier batch, acknowledged now
+            ledger.restore_alert(projections.alert_from_row(row))
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -566,6 +581,24 @@ class SqlEventStore:
         table = schema.metadata.tables[table_name]
         with self._reading() as conn:
             return conn.scalar(select(func.count()).select_from(table)) or 0
+
+    def latest_alerts(self, limit: int = 500) -> list[dict[str, Any]]:
+        """The newest alerts first, ``limit`` of them at most (the alert feed)."""
+        table = schema.alerts
+        query = select(table).order_by(table.c.occurred_at.desc()).limit(limit)
+        with self._reading() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def unacknowledged_alerts(self) -> dict[str, int]:
+        """How many alerts no one has acknowledged, by severity."""
+        table = schema.alerts
+        query = (
+            select(table.c.severity, func.count())
+            .where(table.c.acknowledged.is_(False))
+            .group_by(table.c.severity)
+        )
+        with self._reading() as conn:
+            return {severity: count for severity, count in conn.execute(query)}
 
     def rows(self, table_name: str) -> list[dict[str, Any]]:
         table = schema.metadata.tables[table_name]
@@ -723,6 +756,13 @@ def _read_positions(conn: Connection, keys: list[tuple[str, str]]) -> Iterator[A
     for account, instrument in keys:
         query = select(table).where(table.c.account == account, table.c.instrument == instrument)
         yield from conn.execute(query)
+
+
+def _read_alerts(conn: Connection, alert_ids: list[str]) -> Iterator[Any]:
+    table = schema.alerts
+    for start in range(0, len(alert_ids), 500):
+        chunk = alert_ids[start : start + 500]
+        yield from conn.execute(select(table).where(table.c.alert_id.in_(chunk)))
 
 
 def _event_row(event: Event) -> tuple[Any, ...]:

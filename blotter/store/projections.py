@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from blotter.domain.cases import Case
-from blotter.domain.events import Event
+from blotter.domain.events import Event, Severity
 from blotter.domain.ledger import Alert, Changes, Ledger
 from blotter.domain.order import ChildOrder, Fill, OrderAggregate
 from blotter.domain.positions import Position
@@ -130,7 +130,20 @@ def alert_row(alert: Alert) -> Row:
         alert.stream_id,
         alert.message,
         alert.occurred_at,
-        False,
+        alert.acknowledged,
+    )
+
+
+def alert_from_row(row: Any) -> Alert:
+    """An alert as the projection stores it (to acknowledge it in a later batch)."""
+    return Alert(
+        alert_id=row.alert_id,
+        severity=Severity(row.severity),
+        source=row.source,
+        stream_id=row.stream_id,
+        message=row.message,
+        occurred_at=row.occurred_at,
+        acknowledged=bool(row.acknowledged),
     )
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from blotter.domain.clock import ManualClock
 from blotter.domain.events import (
     DESK_STREAM,
+    AlertsAcknowledged,
     AnomalyKind,
     BreakAcknowledged,
     BreakEscalated,
@@ -259,3 +260,20 @@ def test_the_kill_switch_is_a_desk_stream_and_engaging_it_is_a_critical_alert() 
     assert [(a.severity, a.source, a.message) for a in ledger.alerts] == [
         (Severity.CRITICAL, "desk", "runaway algo")
     ]
+
+
+def test_acknowledged_alerts_are_marked_once_and_unknown_ids_change_nothing() -> None:
+    ledger = fold(stream(DESK_STREAM, DeskOpened(), KillSwitchEngaged(reason="halt")))
+    ledger.take_changes()
+    [raised] = ledger.alerts
+    assert raised.acknowledged is False
+    seen = AlertsAcknowledged(alert_ids=(raised.alert_id, "unknown"))
+    events = stream(DESK_STREAM, DeskOpened(), KillSwitchEngaged(reason="halt"), seen, seen)
+    ledger = fold(events[:2])
+    ledger.take_changes()
+    ledger.apply(events[2])
+    [marked] = ledger.alerts
+    assert marked.acknowledged is True
+    assert ledger.take_changes().alerts == [marked]  # the row to write again
+    ledger.apply(events[3])
+    assert ledger.take_changes().alerts == []  # acknowledged already

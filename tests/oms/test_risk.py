@@ -155,3 +155,18 @@ async def test_the_pre_check_says_what_would_refuse_and_records_nothing(tmp_path
         assert bad.field == "limit_price"
         assert w.oms.events_recorded == recorded
         assert w.oms.orders == {}
+
+
+async def test_an_account_blocked_is_a_critical_alert_an_operator_acknowledges(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        await w.oms.block_account("ACC-1", actor="olga", reason="runaway algo")
+        await w.settle()
+        [raised] = [a for a in w.store.latest_alerts() if a["source"] == "account"]
+        assert (raised["severity"], raised["message"]) == ("critical", "runaway algo")
+        await w.oms.acknowledge_alerts([raised["alert_id"]], actor="olga", reason="on it")
+        [seen] = [a for a in w.store.latest_alerts() if a["source"] == "account"]
+        assert seen["acknowledged"] is True
+        desk = w.store.read_stream("desk")[-1]
+        assert (desk.type, desk.actor) == ("AlertsAcknowledged", "olga")

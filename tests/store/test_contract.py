@@ -9,7 +9,16 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from blotter.domain.events import Event
+from blotter.domain.clock import ManualClock
+from blotter.domain.events import (
+    DESK_STREAM,
+    AlertsAcknowledged,
+    DeskOpened,
+    Event,
+    KillSwitchEngaged,
+    make_event,
+)
+from blotter.domain.ids import SequentialIds
 from blotter.domain.synthetic import synthetic_log
 from blotter.domain.values import Side
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
@@ -17,7 +26,7 @@ from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import rebuild, replay
 
-from ..domain.builders import OrderStory
+from ..domain.builders import OrderStory, stream
 
 
 def _filled(order_id: str, quantity: str = "100", side: Side = Side.BUY) -> list[Event]:
@@ -230,3 +239,30 @@ def test_a_rebuild_replaces_every_projection_and_appends_carry_on(store: SqlEven
     _append_all(store, _filled("O-2", "50", Side.SELL))
     [position] = store.rows("positions")
     assert position["quantity"] == 50  # the writer used the rebuilt position, not a stale one
+
+
+def test_an_alert_acknowledged_in_a_later_session_is_marked_and_replay_agrees(
+    store_url: str,
+) -> None:
+    kill = stream(DESK_STREAM, DeskOpened(), KillSwitchEngaged(reason="fat finger"))
+    with SqlEventStore(store_url) as first:
+        _append_all(first, kill)
+        [raised] = first.latest_alerts()
+        assert (raised["severity"], raised["acknowledged"]) == ("critical", False)
+        assert first.unacknowledged_alerts() == {"critical": 1}
+    seen = AlertsAcknowledged(alert_ids=(raised["alert_id"], "no-such-alert"), reason="seen")
+    with SqlEventStore(store_url) as second:  # a new writer: the alert is not in its memory
+        ack = make_event(
+            seen,
+            stream_id=DESK_STREAM,
+            stream_version=3,
+            actor="olga",
+            correlation_id=DESK_STREAM,
+            clock=ManualClock(),
+            ids=SequentialIds("ack"),
+        )
+        second.append_sync(DESK_STREAM, 2, [ack])
+        [marked] = second.latest_alerts()
+        assert (marked["alert_id"], marked["acknowledged"]) == (raised["alert_id"], True)
+        assert second.unacknowledged_alerts() == {}
+        assert replay(second, workers=1).ok
