@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QSystemTrayIcon,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
@@ -57,6 +58,7 @@ from blotter.domain.risk import Rule
 from blotter.domain.workflows import OrderState
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.runtime.desk import Desk
+from blotter.ui.alerts_panel import AlertsPanel
 from blotter.ui.bus_adapter import BusAdapter
 from blotter.ui.escalations_panel import EscalationsPanel
 from blotter.ui.models import (
@@ -224,6 +226,7 @@ class MainWindow(QMainWindow):
         self._build_reconciliation_dock()
         self._build_escalations_dock()
         self._build_positions_dock()
+        self._build_alerts_dock()
         self._build_actions()
         self._build_status_bar()
         # the blotter gets most of the height, the fills and details the rest
@@ -247,6 +250,11 @@ class MainWindow(QMainWindow):
         self._learn_accounts(oms.orders.values())
         self._restore_settings()
         self._open_tickets: set[TicketDialog] = set()  # their pre-checks follow the desk
+        # Critical alerts also reach the desktop's tray, where the platform has one.
+        self._tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self._tray = QSystemTrayIcon(self.windowIcon(), self)
+            self._tray.show()
         self._ticker = QTimer(self)
         self._ticker.timeout.connect(self._tick)
         self._ticker.start(500)
@@ -415,6 +423,29 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.escalations_dock, self.positions_dock)
         self.fills_dock.raise_()
 
+    def _build_alerts_dock(self) -> None:
+        self.alert_feed = AlertsPanel(self.desk, self.run, self.actor, dark=self.dark)
+        self.alerts_dock = self._dock(
+            "Alerts", "alertsDock", self.alert_feed, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.tabifyDockWidget(self.positions_dock, self.alerts_dock)
+        self.fills_dock.raise_()
+        self.alert_feed.unread_changed.connect(self._unread_alerts)
+        self.alert_feed.critical_raised.connect(self._critical_alert)
+
+    def _unread_alerts(self, count: int) -> None:
+        self.alerts_dock.setWindowTitle(f"Alerts ({count})" if count else "Alerts")
+        self.alerts.setText(f"alerts: {count} unread")
+
+    def _critical_alert(self, message: str) -> None:
+        """A critical alert reaches the operator at once: the tray where there is one, and the
+        status bar always."""
+        self.statusBar().showMessage(f"CRITICAL: {message}", 15_000)
+        if self._tray is not None:
+            self._tray.showMessage(
+                "blotter: critical alert", message, QSystemTrayIcon.MessageIcon.Critical
+            )
+
     def _show_escalated_order(self, order_id: str) -> None:
         self.select_order(order_id)
         self.details_dock.show()
@@ -486,6 +517,7 @@ class MainWindow(QMainWindow):
             self.reconciliation_dock,
             self.escalations_dock,
             self.positions_dock,
+            self.alerts_dock,
         ):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
@@ -507,7 +539,7 @@ class MainWindow(QMainWindow):
         self.halted = QLabel()
         self.halted.setObjectName("halted")
         bar.addPermanentWidget(self.halted)
-        self.alerts = QLabel("alerts: 0")
+        self.alerts = QLabel("alerts: …")  # until the feed is first read
         self.alerts.setObjectName("alerts")
         bar.addPermanentWidget(self.alerts)
         self._ticks = 0
@@ -557,10 +589,10 @@ class MainWindow(QMainWindow):
 
     def _tick(self) -> None:
         """Twice a second: venue health, activity and store lag in the status bar (and every
-        two seconds the alerts count, read from the store off the loop)."""
+        second the alert feed, read from the store off the loop)."""
         self._ticks += 1
-        if self._ticks % 4 == 1:
-            self.run(self._count_alerts(), "count alerts")
+        if self._ticks % 2 == 1:
+            self.alert_feed.refresh()
         for name, gateway in self.desk.gateways.items():
             health = gateway.health
             label = self.venue_labels[name]
@@ -670,6 +702,7 @@ class MainWindow(QMainWindow):
             "reconciliation": self.reconciliation_dock,
             "escalations": self.escalations_dock,
             "positions": self.positions_dock,
+            "alerts": self.alerts_dock,
         }
         dock = docks.get(name)
         if dock is None:
@@ -772,10 +805,6 @@ class MainWindow(QMainWindow):
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.run(self.desk.oms.cancel_all(scope, actor=self.actor), "cancel all")
-
-    async def _count_alerts(self) -> None:
-        count = await asyncio.to_thread(self.desk.store.count, "alerts")
-        self.alerts.setText(f"alerts: {count}")
 
     def toggle_kill(self) -> None:
         """Engage the kill switch, or release it; either asks for a reason first."""
@@ -910,6 +939,7 @@ class MainWindow(QMainWindow):
         self.reconciliation.set_theme(self.dark)
         self.escalations.set_theme(self.dark)
         self.positions.set_theme(self.dark)
+        self.alert_feed.set_theme(self.dark)
         # Colors only: a repaint asks the visible rows again. (A layout change would make
         # the proxy map every row anew: seconds with 100,000 orders.)
         self.tree.viewport().update()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from decimal import Decimal
 from pathlib import Path
@@ -272,7 +273,9 @@ def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
         assert not dialog.submit_button.isEnabled()
         window._tick()
         assert window.halted.text() == "TRADING HALTED by trader"
-        await session.until(lambda: window.alerts.text() == "alerts: 1")  # the kill, critical
+        await session.until(
+            lambda: window.alerts.text() == "alerts: 1 unread"
+        )  # the kill, critical
         window.kill_switch.trigger()
         await session.until(lambda: oms.halt is None)
         await session.until(dialog.submit_button.isEnabled)  # checked again as the desk changes
@@ -354,14 +357,14 @@ def test_a_break_found_from_the_reconciliation_panel_raises_the_alert_count(
         )
         await session.until(lambda: state_of(window, bought.order_id) is OrderState.SETTLED)
         window._tick()
-        await session.until(lambda: window.alerts.text() == "alerts: 0")
+        await session.until(lambda: window.alerts.text() == "alerts: 0 unread")
         desk.venues["XNAS"].inject_drift("ACC-ALPHA", "AAPL", D(-60))
         window.show_panel("reconciliation")
         QTest.mouseClick(window.reconciliation.reconcile_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: window.reconciliation.breaks.rowCount() == 1)
-        for _ in range(4):  # the alerts count is read every fourth tick
+        for _ in range(2):  # the alert feed is read every second tick
             window._tick()
-        await session.until(lambda: window.alerts.text() == "alerts: 1")
+        await session.until(lambda: window.alerts.text() == "alerts: 1 unread")
 
     session.run(scenario())
 
@@ -390,5 +393,22 @@ def test_escalating_an_order_from_the_blotter_asks_a_reason_and_opens_an_escalat
         window.escalations.select_escalation(escalation)
         window.escalations.show_order()
         assert window._selected == result.order_id
+
+    session.run(scenario())
+
+
+def test_a_critical_alert_reaches_the_status_bar_and_the_alerts_tab_within_seconds(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        await session.until(lambda: window.alerts.text() == "alerts: 0 unread")  # read once
+        await window.desk.oms.block_account("ACC-ALPHA", actor="olga", reason="runaway algo")
+        async with asyncio.timeout(5.0):  # the promise: within 5 s of its cause
+            await session.until(
+                lambda: window.statusBar().currentMessage() == "CRITICAL: runaway algo"
+            )
+        assert window.alerts.text() == "alerts: 1 unread"
+        assert window.alerts_dock.windowTitle() == "Alerts (1)"
 
     session.run(scenario())
