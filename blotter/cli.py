@@ -35,6 +35,7 @@ PANELS = (
     "reconciliation",
     "escalations",
     "positions",
+    "alerts",
 )  # the bottom panels a screenshot can show
 EXIT_ERROR = 2
 
