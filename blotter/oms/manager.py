@@ -195,6 +195,7 @@ class OrderManager:
         self.config = config or OmsConfig()
         self._tasks = TaskSupervisor("oms")
         self.orders: dict[str, OrderAggregate] = {}
+        self._working: dict[str, OrderAggregate] = {}  # the orders still open in the market
         self._results: dict[str, SubmitResult] = {}  # the trader's client order id -> answer
         self._children: dict[str, tuple[OrderAggregate, ChildOrder]] = {}  # venue's id -> child
         self._stream_versions: dict[str, int] = {}  # the venue streams' and the desk's
@@ -497,10 +498,15 @@ class OrderManager:
             seen = AlertsAcknowledged(alert_ids=tuple(alert_ids), reason=reason)
             await self._record_case(DESK_STREAM, seen, actor, f"command: acknowledge by {actor}")
 
+    @property
+    def working_count(self) -> int:
+        """Orders still open in the market (not finished, not filled)."""
+        return len(self._working)
+
     def live_orders(self, scope: CancelScope | None = None) -> list[OrderAggregate]:
         """Orders a cancel could still reach, optionally within ``scope``."""
         scope = scope or CancelScope()
-        return [o for o in self.orders.values() if _in_scope(o, scope) and _cancelable(o)]
+        return [o for o in self._working.values() if _in_scope(o, scope) and _cancelable(o)]
 
     async def _request_cancel(self, order: OrderAggregate, actor: str, reason: str) -> None:
         live = [c for c in order.children.values() if c.is_live]
@@ -887,6 +893,7 @@ class OrderManager:
         children_filled = _children_filled(order, payloads)
         for event in events:
             order.apply(event)
+        self._follow_working(order)
         if children_filled:
             self._book_venue_fills(order, children_filled)
         self._track_children(order, payloads)
@@ -899,6 +906,14 @@ class OrderManager:
         ):
             self._after_fill(order)
         return durable
+
+    def _follow_working(self, order: OrderAggregate) -> None:
+        """Keep the working orders apart: the rules, the reconciler and the cancels walk them
+        every second or so, and they are a few of a book of 100,000."""
+        if order.is_working:
+            self._working[order.order_id] = order
+        else:
+            self._working.pop(order.order_id, None)
 
     def _book_venue_fills(self, order: OrderAggregate, before: dict[str, Decimal]) -> None:
         """Our position at each venue moves by what its children's fills booked."""
@@ -1136,6 +1151,7 @@ class OrderManager:
     def _recover_order(self, order: OrderAggregate, rejection: Rejection | None) -> None:
         if order.ticket is None:
             return
+        self._follow_working(order)
         if order.is_working:  # counts against the account's limits again
             self.risk.accepted_order(order, order.ticket, order.created_at, None)
             self.risk.follow(order, order.filled, order.notional, ZERO)

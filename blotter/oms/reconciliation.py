@@ -219,40 +219,32 @@ class Reconciler:
         return working
 
     def _open(self, finding: Finding, actor: str, why: str) -> BreakFound:
-        difference = finding.difference
         break_id = f"break-{self._ids.new_id()}"
         self.oms.record_break(break_id, finding.payloads(), actor, f"reconciliation: {why}")
         log.info("break %s: %s", break_id, finding.reason)
-        return BreakFound(
-            break_id=break_id,
-            venue=difference.venue,
-            account=difference.account,
-            instrument=difference.instrument,
-            ours=str(difference.ours),
-            theirs=str(difference.theirs),
-            verdict=finding.verdict,
-            reason=finding.reason,
-        )
+        return self._found(break_id, verdict=finding.verdict)
 
     def open_breaks(self) -> list[BreakFound]:
         """Every break still waiting (open, escalated, acknowledged), oldest first."""
         breaks = self.oms.breaks
-        found = []
-        for break_id in breaks.open_breaks():
-            opened = breaks.opened[break_id]
-            found.append(
-                BreakFound(
-                    break_id=break_id,
-                    venue=opened.venue,
-                    account=opened.account,
-                    instrument=opened.instrument,
-                    ours=str(opened.ours),
-                    theirs=str(opened.theirs),
-                    state=breaks.cases[break_id].state,
-                    reason=opened.reason,
-                )
-            )
-        return found
+        return [self._found(b, state=breaks.cases[b].state) for b in breaks.open_breaks()]
+
+    def _found(
+        self, break_id: str, *, verdict: Verdict | None = None, state: str = ""
+    ) -> BreakFound:
+        """A break as a pass or a listing reports it, from what opened it."""
+        opened = self.oms.breaks.opened[break_id]
+        return BreakFound(
+            break_id=break_id,
+            venue=opened.venue,
+            account=opened.account,
+            instrument=opened.instrument,
+            ours=str(opened.ours),
+            theirs=str(opened.theirs),
+            reason=opened.reason,
+            verdict=verdict,
+            state=state,
+        )
 
     # --- an operator's actions ----------------------------------------------------------------
 

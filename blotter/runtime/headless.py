@@ -181,7 +181,7 @@ def _progress(driver: FlowDriver, elapsed: float) -> Progress:
         orders=driver.orders,
         fills=sum(o.fill_count for o in orders),
         events=driver.desk.oms.events_recorded,
-        open_orders=sum(1 for o in orders if o.is_working),
+        open_orders=driver.desk.oms.working_count,
     )
 
 

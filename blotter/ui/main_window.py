@@ -543,7 +543,6 @@ class MainWindow(QMainWindow):
         self.alerts.setObjectName("alerts")
         bar.addPermanentWidget(self.alerts)
         self._ticks = 0
-        self._open_orders = 0
 
     # --- live updates -------------------------------------------------------------------------
 
@@ -617,14 +616,12 @@ class MainWindow(QMainWindow):
         for dialog in self._open_tickets:  # the kill switch, a restriction, the market moved
             if not dialog.sending:
                 dialog.validate()
-        if self._ticks % 4 == 1:  # a walk over every order: every two seconds, not each tick
-            self._open_orders = sum(1 for o in oms.orders.values() if o.is_working)
         count_orders, count_fills = len(oms.orders), self.fills.total
         rate_orders = (count_orders - self._counts[0]) * 2
         rate_fills = (count_fills - self._counts[1]) * 2
         self._counts = (count_orders, count_fills)
         self.activity.setText(
-            f"{rate_orders} orders/s · {rate_fills} fills/s · {self._open_orders} open · "
+            f"{rate_orders} orders/s · {rate_fills} fills/s · {oms.working_count} open · "
             f"{count_orders} orders · store lag {oms.events_recorded - oms.events_durable} "
             "events"
         )

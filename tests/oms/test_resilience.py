@@ -46,6 +46,14 @@ def alerted_orders(w: World) -> set[str]:
     return {a["stream_id"] for a in w.store.rows("alerts")}
 
 
+def assert_working_kept(w: World) -> None:
+    """The OMS's set of working orders is exactly the orders a full walk finds working."""
+    working = {o.order_id for o in orders(w) if o.is_working}
+    assert w.oms.working_count == len(working)
+    live = {o.order_id for o in orders(w) if o.is_working and not o.cancel_pending}
+    assert {o.order_id for o in w.oms.live_orders()} == live
+
+
 async def test_under_a_faulty_wire_every_order_ends_or_alerts_and_positions_agree(
     tmp_path: Path,
 ) -> None:
@@ -90,6 +98,7 @@ async def test_under_a_faulty_wire_every_order_ends_or_alerts_and_positions_agre
             for venue in w.venues.values():
                 theirs = {k: v for k, v in (await venue.positions(account)).items() if v}
                 assert theirs == our_fills_at(w, account, venue.name), venue.name
+        assert_working_kept(w)
         checked = replay(w.store, workers=1)
         assert checked.ok, checked.mismatches[:5]
 
@@ -138,6 +147,7 @@ async def test_a_crash_mid_flight_is_resolved_by_status_and_no_child_is_sent_twi
         for order in orders(w):
             for child in order.children.values():
                 assert w.venues["XNAS"].submissions(child.client_order_id) <= 1
+        assert_working_kept(w)  # rebuilt at recovery
         checked = replay(w.store, workers=1)
         assert checked.ok, checked.mismatches[:5]
 
