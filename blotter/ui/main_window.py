@@ -438,9 +438,11 @@ class MainWindow(QMainWindow):
         self.alerts.setText(f"alerts: {count} unread")
 
     def _critical_alert(self, message: str) -> None:
-        """A critical alert reaches the operator at once: the tray where there is one, and the
-        status bar always."""
+        """A critical alert reaches the operator at once: the tray where there is one, the
+        status bar always, and a sound if the operator asked for one."""
         self.statusBar().showMessage(f"CRITICAL: {message}", 15_000)
+        if self.alert_sound.isChecked():
+            QApplication.beep()
         if self._tray is not None:
             self._tray.showMessage(
                 "blotter: critical alert", message, QSystemTrayIcon.MessageIcon.Critical
@@ -483,6 +485,10 @@ class MainWindow(QMainWindow):
         )
         self.toggle_theme = self._action("Light theme", "Ctrl+T", self._switch_theme, "theme")
         self.toggle_theme.setCheckable(True)
+        self.alert_sound = QAction("Sound on critical alerts", self)
+        self.alert_sound.setObjectName("alertSound")
+        self.alert_sound.setCheckable(True)
+        self.alert_sound.setChecked(self.settings.value("alertSound", "off") == "on")
         about = self._action("About blotter", "F1", self._about, "about")
         self.pause_flow = self._action("Pause flow", "Ctrl+P", self._pause_or_resume, "pause")
         self.pause_flow.setCheckable(True)
@@ -523,6 +529,7 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         view.addAction(self.reset_layout)
         view.addAction(self.toggle_theme)
+        view.addAction(self.alert_sound)
         menus.addMenu("&Help").addAction(about)
 
     def _build_status_bar(self) -> None:
@@ -970,6 +977,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("state", self.saveState(SETTINGS_VERSION))
         self.settings.setValue("orderColumns", self.tree.header().saveState())
         self.settings.setValue("theme", "dark" if self.dark else "light")
+        self.settings.setValue("alertSound", "on" if self.alert_sound.isChecked() else "off")
         for name, combo in self._filter_combos().items():
             self.settings.setValue(name, combo.currentText())
         self.settings.setValue("search", self.search.text())

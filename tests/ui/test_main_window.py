@@ -398,10 +398,14 @@ def test_escalating_an_order_from_the_blotter_asks_a_reason_and_opens_an_escalat
 
 
 def test_a_critical_alert_reaches_the_status_bar_and_the_alerts_tab_within_seconds(
-    session: Session,
+    session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    beeps: list[None] = []
+    monkeypatch.setattr(QApplication, "beep", lambda: beeps.append(None))
+
     async def scenario() -> None:
         window = await session.open()
+        window.alert_sound.setChecked(True)  # the operator's choice, off by default
         await session.until(lambda: window.alerts.text() == "alerts: 0 unread")  # read once
         await window.desk.oms.block_account("ACC-ALPHA", actor="olga", reason="runaway algo")
         async with asyncio.timeout(5.0):  # the promise: within 5 s of its cause
@@ -410,5 +414,6 @@ def test_a_critical_alert_reaches_the_status_bar_and_the_alerts_tab_within_secon
             )
         assert window.alerts.text() == "alerts: 1 unread"
         assert window.alerts_dock.windowTitle() == "Alerts (1)"
+        assert len(beeps) == 1
 
     session.run(scenario())
