@@ -372,6 +372,8 @@ def _print_reconciliation(report: PassReport, waiting: list[BreakFound]) -> None
         print(f"venue {venue} could not be read: {why}")
     for found in report.opened:
         print(f"  new {found.break_id} {found.verdict}: {found.reason}")
+    for diverged in report.diverged:
+        print(f"projection: {diverged.reason}")
     print(f"open breaks: {len(waiting)}")
     for found in waiting:
         print(

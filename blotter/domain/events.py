@@ -203,6 +203,7 @@ class AnomalyKind(StrEnum):
     DUPLICATE_EXEC = "duplicate_exec"
     STALE_REPORT = "stale_report"
     INVALID_REPORT = "invalid_report"
+    LATE_FILL = "late_fill"  # a fill for a slice already closed: booked, the trade happened
 
 
 class AnomalyRecorded(Payload, frozen=True, kw_only=True):
@@ -235,8 +236,23 @@ class BreakOpened(BreakPayload, frozen=True, kw_only=True):
     order_id: str | None = None  # the venue's client order id, for an order break
 
 
-class BreakAutoCorrected(BreakPayload, frozen=True, kw_only=True):
+class BreakAdjusting(BreakPayload, frozen=True, kw_only=True):
+    """A break event that moves our position (at the break's venue, account and instrument)
+    by ``moves``, booked at ``price``: the mark then, or None for the average cost."""
+
+    price: Decimal | None = None
+
+    @property
+    def moves(self) -> Decimal:
+        raise NotImplementedError
+
+
+class BreakAutoCorrected(BreakAdjusting, frozen=True, kw_only=True):
     adjustment: Decimal
+
+    @property
+    def moves(self) -> Decimal:
+        return self.adjustment
 
 
 class BreakEscalated(BreakPayload, frozen=True, kw_only=True):
@@ -255,20 +271,35 @@ class BreakNoteAdded(BreakPayload, frozen=True, kw_only=True):
     pass
 
 
-class BreakVenueFigureAccepted(BreakPayload, frozen=True, kw_only=True):
+class BreakVenueFigureAccepted(BreakAdjusting, frozen=True, kw_only=True):
     adjustment: Decimal
+
+    @property
+    def moves(self) -> Decimal:
+        return self.adjustment
 
 
 class BreakOurFigureAccepted(BreakPayload, frozen=True, kw_only=True):
     pass
 
 
-class BreakAdjustmentReversed(BreakPayload, frozen=True, kw_only=True):
-    adjustment: Decimal
+class BreakAdjustmentReversed(BreakAdjusting, frozen=True, kw_only=True):
+    adjustment: Decimal  # the adjustment undone
+
+    @property
+    def moves(self) -> Decimal:
+        return -self.adjustment
 
 
-class BreakExplained(BreakPayload, frozen=True, kw_only=True):
-    pass
+class BreakExplained(BreakAdjusting, frozen=True, kw_only=True):
+    """What explains the break came (a late fill, the venue's own correction); ``reversed`` is
+    the adjustment of ours that it makes unneeded, taken back."""
+
+    reversed: Decimal = Decimal(0)
+
+    @property
+    def moves(self) -> Decimal:
+        return -self.reversed
 
 
 class BreakResolved(BreakPayload, frozen=True, kw_only=True):
@@ -375,6 +406,16 @@ class AlertsAcknowledged(DeskPayload, frozen=True, kw_only=True):
     alert_ids: tuple[str, ...]
 
 
+class ProjectionDiverged(DeskPayload, frozen=True, kw_only=True):
+    """The stored positions table disagrees with the fold of the log (ours): a defect of the
+    desk itself, not of a venue; ``blotter rebuild`` derives the table again."""
+
+    account: str
+    instrument: str
+    fold: Decimal
+    table: Decimal
+
+
 # --- account streams: risk restrictions an operator clears -----------------------------------
 
 
@@ -466,6 +507,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         KillSwitchEngaged,
         KillSwitchReleased,
         AlertsAcknowledged,
+        ProjectionDiverged,
         RoutingDecision,
         AccountListed,
         AccountBlocked,

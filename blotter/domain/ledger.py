@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import cast
 
 import msgspec
@@ -18,7 +19,9 @@ from blotter.domain.events import (
     AccountReduceOnly,
     AlertsAcknowledged,
     AnomalyKind,
+    BreakAdjusting,
     BreakEscalated,
+    BreakOpened,
     ChildPayload,
     EscalationOpened,
     Event,
@@ -27,6 +30,7 @@ from blotter.domain.events import (
     OrderRouted,
     OrderSettlementFailed,
     Payload,
+    ProjectionDiverged,
     Severity,
     StreamKind,
     VenueAnomaly,
@@ -45,6 +49,8 @@ from blotter.domain.order import (
 from blotter.domain.positions import Position
 
 PositionKey = tuple[str, str]  # (account, instrument)
+# A break's adjustment of a position: (seq, account, instrument, signed quantity, price, at).
+Adjustment = tuple[int, str, str, Decimal, Decimal | None, int]
 
 # Read per event; a member read off its Enum class is a descriptor call on CPython 3.11.
 _ORDER_STREAM = StreamKind.ORDER
@@ -84,6 +90,8 @@ class Ledger:
         self.orders: dict[str, OrderAggregate] = {}
         self.cases: dict[str, Case] = {}
         self.positions: dict[PositionKey, Position] = {}
+        self._break_keys: dict[str, PositionKey] = {}  # position break id -> its position
+        self.adjustments: list[Adjustment] = []  # every one booked, in fold order
         self.orphans: list[Anomaly] = []
         self._orphan_ids: set[str] = set()  # refused once and alerted: a re-send is a duplicate
         self.alerts: list[Alert] = []
@@ -123,6 +131,7 @@ class Ledger:
                     case.apply(event)
                 except InvalidTransition:
                     continue  # refused when it was first folded, and alerted then
+                self._note_break(event)
 
     def knows_alert(self, alert_id: str) -> bool:
         return alert_id in self._alert_at
@@ -234,6 +243,9 @@ class Ledger:
         self.cases[event.stream_id] = case
         if self._tracking:
             self._changes.cases.add(event.stream_id)
+        self._note_break(event)
+        if isinstance(event.payload, BreakAdjusting):
+            self._book_adjustment(event, event.payload)
         if type(event.payload) is AlertsAcknowledged:
             self._acknowledge(event.payload.alert_ids)
         severity = _case_alert_severity(event.payload)
@@ -247,6 +259,26 @@ class Ledger:
                 event.occurred_at,
             )
         return Outcome.APPLIED
+
+    def _note_break(self, event: Event) -> None:
+        """Remember which position a position break is about (its adjustments move it)."""
+        payload = event.payload
+        if type(payload) is BreakOpened and payload.order_id is None:
+            self._break_keys[event.stream_id] = (payload.account, payload.instrument)
+
+    def _book_adjustment(self, event: Event, adjusting: BreakAdjusting) -> None:
+        """A break's adjustment moves our position as a fill would, without a fee."""
+        key = self._break_keys.get(event.stream_id)
+        if key is None or not adjusting.moves:
+            return
+        position = self.positions.get(key)
+        if position is None:
+            position = self.positions[key] = Position(*key)
+        position.adjust(adjusting.moves, adjusting.price, event.occurred_at)
+        at, moves = event.occurred_at, adjusting.moves
+        self.adjustments.append((event.seq, *key, moves, adjusting.price, at))
+        if self._tracking:
+            self._changes.positions.add(key)
 
     def _orphan(self, event: Event, detail: str) -> Outcome:
         if event.event_id in self._orphan_ids:
@@ -308,7 +340,7 @@ def _case_alert_severity(payload: Payload) -> Severity | None:
         return Severity.CRITICAL
     if isinstance(payload, VenueDegraded):
         return Severity.WARNING
-    if isinstance(payload, KillSwitchEngaged | AccountBlocked):
+    if isinstance(payload, KillSwitchEngaged | AccountBlocked | ProjectionDiverged):
         return Severity.CRITICAL
     if isinstance(payload, AccountReduceOnly):
         return Severity.WARNING

@@ -113,6 +113,7 @@ class ChildOrder(msgspec.Struct, gc=False, eq=False):
     notional: Decimal = ZERO
     state: OrderState = cast(OrderState, CHILD_ORDER.initial)
     venue_order_id: str | None = None
+    returned: bool = False  # closed by handing its leaves back to the parent (``_returned``)
 
     @property
     def leaves(self) -> Decimal:
@@ -470,7 +471,8 @@ class OrderAggregate:
         except KeyError:
             return self._child_refused(event, child, trigger)
         if event.type in _CLOSING_CHILD_EVENTS:
-            self._close(child, returned=_returned(payload))
+            child.returned = _returned(payload)
+            self._close(child, returned=child.returned)
         elif type(payload) is ChildAcknowledged:
             child.venue_order_id = payload.venue_order_id
         elif type(payload) is ChildCancelRejected:
@@ -497,9 +499,46 @@ class OrderAggregate:
         try:
             target = _CHILD_MOVES[child.state][trigger]
         except KeyError:
+            if child.state in LATE_FILL_STATES and child.canceled:
+                return self._late_fill(event, child, fill)
             return self._child_refused(event, child, trigger)
         outcome = self._fill(event, child, fill, leaves)
         self._move_child(event, child, target)
+        return outcome
+
+    def _late_fill(self, event: Event, child: ChildOrder, fill: ChildFill) -> Outcome:
+        """A fill for a slice we had closed (canceled, expired): the venue traded before it
+        closed it, so the trade is ours. It takes back what the close had ended, up to what
+        the order can still take without exceeding its quantity; the rest is an overfill.
+
+        A returned slice's quantity went back to the parent: it is taken from what the parent
+        has not routed again (or, closed, from what it canceled)."""
+        if not child.returned:
+            room = child.canceled
+        elif self.state in _ORDER_TERMINAL:
+            room = min(child.canceled, self.own_canceled)
+        else:
+            room = min(child.canceled, max(self.unallocated, ZERO))
+        taken = min(room, fill.quantity)
+        child.canceled -= taken
+        if not child.returned:
+            self._children_closed -= taken
+        elif self.state in _ORDER_TERMINAL:
+            self.own_canceled -= taken
+        self._live_leaves += taken  # booked below as if it were live
+        before = len(self.anomalies)
+        outcome = self._fill(event, child, fill, room)
+        if len(self.anomalies) == before:
+            outcome = self._anomaly(
+                event,
+                AnomalyKind.LATE_FILL,
+                Severity.WARNING,
+                f"fill {fill.exec_id} of {fill.quantity} for {child.client_order_id}, "
+                f"already {child.state}: booked (the venue traded before it closed the order)",
+                child.child_id,
+            )
+        child.updated_at = event.occurred_at
+        self._follow_children(event)
         return outcome
 
     def _move_child(self, event: Event, child: ChildOrder, target: OrderState) -> None:
@@ -604,6 +643,7 @@ class OrderAggregate:
 _CLOSING_CHILD_EVENTS = frozenset({"ChildCanceled", "ChildExpired", "ChildRejected"})
 _CHILD_TERMINAL = CHILD_ORDER.terminal
 _ORDER_TERMINAL = ORDER.terminal
+LATE_FILL_STATES = frozenset({S.CANCELED, S.EXPIRED})  # closed without the venue's refusal
 # The tables' rows, typed as the order states they hold (the tables are generic over strings).
 _CHILD_MOVES = cast(Mapping[str, Mapping[str, OrderState]], CHILD_ORDER.transitions)
 _ORDER_MOVES = cast(Mapping[str, Mapping[str, OrderState]], ORDER.transitions)

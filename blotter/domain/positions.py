@@ -59,6 +59,17 @@ class Position:
         else:  # the fill went through flat: what is left was opened at this fill's price
             self.cost = self.quantity * price
 
+    def adjust(self, quantity: Decimal, price: Decimal | None, at: int = 0) -> None:
+        """Move the quantity by a reconciliation adjustment (signed): its cost at ``price``
+        (the mark), or at the average cost when None. It is a correction, not a trade: it
+        realizes nothing, so undoing it at the same price restores the position exactly."""
+        if price is None:
+            price = self.avg_cost or ZERO
+        self.quantity += quantity
+        self.cost += quantity * price
+        if at > self.updated_at:
+            self.updated_at = at
+
     @property
     def net_realized_pnl(self) -> Decimal:
         """Realized P&L after the fees paid on the way."""

@@ -17,17 +17,16 @@ import msgspec
 
 from blotter.domain.cases import Case
 from blotter.domain.events import (
-    BreakAdjustmentReversed,
+    BreakAdjusting,
     BreakAutoCorrected,
     BreakEscalated,
     BreakOpened,
     BreakOurFigureAccepted,
-    BreakVenueFigureAccepted,
     Event,
     Payload,
     Severity,
 )
-from blotter.domain.order import OrderAggregate
+from blotter.domain.order import Fill, OrderAggregate
 from blotter.domain.values import ZERO, InvalidValue, Side
 from blotter.domain.workflows import BreakState
 
@@ -108,6 +107,21 @@ def fills_by_venue(orders: Iterable[OrderAggregate]) -> dict[Key, Decimal]:
     return held
 
 
+def fills_at(orders: Iterable[OrderAggregate], key: Key, since: int) -> list[Fill]:
+    """Our fills on ``key``'s position at its venue booked at or after ``since`` (UTC ns)."""
+    venue, account, instrument = key
+    return [
+        fill
+        for order in orders
+        if order.updated_at >= since
+        and order.ticket is not None
+        and order.ticket.account == account
+        and order.ticket.instrument == instrument
+        for fill in order.fills
+        if fill.venue == venue and fill.occurred_at >= since
+    ]
+
+
 def differences(
     ours: Mapping[Key, Decimal], theirs: Mapping[Key, Decimal], keys: Iterable[Key]
 ) -> list[Difference]:
@@ -160,6 +174,7 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     severity: Severity = Severity.WARNING  # of an escalation
     order_id: str | None = None  # an order break's client order id
+    mark: Decimal | None = None  # the price an automatic correction is booked at
 
     def payloads(self) -> list[Payload]:
         """The break's first events: opened, then corrected or escalated."""
@@ -174,12 +189,22 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
             order_id=self.order_id,
         )
         if self.verdict is Verdict.AUTO_CORRECT:
-            return [opened, BreakAutoCorrected(adjustment=d.delta, reason=self.reason)]
+            corrected = BreakAutoCorrected(adjustment=d.delta, price=self.mark, reason=self.reason)
+            return [opened, corrected]
         return [opened, BreakEscalated(severity=self.severity, reason=self.reason)]
 
 
+class Explained(msgspec.Struct, frozen=True, kw_only=True):
+    """A break whose difference has gone: with no adjustment of its own, or with one that
+    what came since (a late fill) makes unneeded, to be taken back (``reversed``)."""
+
+    break_id: str
+    key: Key
+    reversed: Decimal = ZERO
+
+
 class Plan(msgspec.Struct, frozen=True, kw_only=True):
-    explain: list[str]  # breaks whose difference has gone, with no adjustment of theirs
+    explain: list[Explained]
     open: list[Finding]
 
 
@@ -198,19 +223,26 @@ def plan_pass(
 ) -> Plan:
     """What one pass does with the positions it compared: the breaks it opens (none where one
     already waits, or where an operator kept our figure and the venue still says the same),
-    and the open breaks it explains."""
+    and the breaks it explains: open ones whose difference has gone, and adjusted ones whose
+    adjustments are now exactly what ours is over (what they stood in for has come)."""
     keys = set(compared)
     found = differences(ours, theirs, keys)
     differing = {d.key for d in found}
     explain = [
-        break_id
+        Explained(break_id=break_id, key=key)
         for key in sorted(keys - differing)
         for break_id in book.open_on(key)
         if not book.made.get(break_id, ZERO)  # agreeing because of what it adjusted is not it
     ]
+    left = []
+    for d in found:
+        undone = book.made_unneeded(d.key, -d.delta)
+        explain += [Explained(break_id=b, key=d.key, reversed=book.made[b]) for b in undone]
+        if not undone:
+            left.append(d)
     findings = [
         _finding(d, book, config, marks)
-        for d in found
+        for d in left
         if not book.open_on(d.key) and book.disputed.get(d.key) != (d.ours, d.theirs)
     ]
     return Plan(explain=explain, open=findings)
@@ -228,7 +260,9 @@ def _finding(
     verdict, reason = judge(difference, tolerance, mark, corrections, config)
     large = abs(difference.delta) > CRITICAL_MULTIPLE * tolerance.quantity
     severity = Severity.CRITICAL if large else Severity.WARNING
-    return Finding(difference=difference, verdict=verdict, reason=reason, severity=severity)
+    return Finding(
+        difference=difference, verdict=verdict, reason=reason, severity=severity, mark=mark
+    )
 
 
 def unknown_orders(
@@ -279,6 +313,7 @@ class BreakBook:
         self.disputed: dict[Key, tuple[Decimal, Decimal]] = {}
         self.adjustments: dict[Key, Decimal] = {}  # net adjustment of ours, per position
         self.made: dict[str, Decimal] = {}  # break id -> its adjustment in force
+        self.booked_at: dict[str, Decimal | None] = {}  # break id -> its adjustment's price
         self.corrections: dict[Key, int] = {}  # automatic corrections per position
 
     def apply(self, case: Case, event: Event) -> None:
@@ -298,12 +333,12 @@ class BreakBook:
         key = self.keys.get(case.stream_id)
         if key is None:
             return
-        if isinstance(payload, BreakAutoCorrected | BreakVenueFigureAccepted):
-            self._adjust(case.stream_id, key, payload.adjustment)
+        if isinstance(payload, BreakAdjusting):
+            if payload.moves:
+                self._adjust(case.stream_id, key, payload.moves)
+                self.booked_at[case.stream_id] = payload.price
             if isinstance(payload, BreakAutoCorrected):
                 self.corrections[key] = self.corrections.get(key, 0) + 1
-        elif isinstance(payload, BreakAdjustmentReversed):
-            self._adjust(case.stream_id, key, -payload.adjustment)
         elif isinstance(payload, BreakOurFigureAccepted):
             opened = self.opened[case.stream_id]
             self.disputed[key] = (opened.ours, opened.theirs)
@@ -319,6 +354,23 @@ class BreakBook:
             for break_id, at in self.keys.items()
             if at == key and self.cases[break_id].state not in _SETTLED_BREAKS
         ]
+
+    def made_unneeded(self, key: Key, excess: Decimal) -> list[str]:
+        """The latest breaks on ``key`` still adjusting it (not resolved) whose adjustments
+        add up to exactly ``excess``, what ours is over the venue's; none if no run does."""
+        adjusting = [
+            break_id
+            for break_id, at in self.keys.items()
+            if at == key
+            and self.made.get(break_id, ZERO)
+            and self.cases[break_id].state is not BreakState.RESOLVED
+        ]
+        total = ZERO
+        for count, break_id in enumerate(reversed(adjusting), start=1):
+            total += self.made[break_id]
+            if total == excess:
+                return adjusting[-count:]
+        return []
 
     def open_breaks(self) -> list[str]:
         """Position and order breaks still waiting, in the order they opened."""

@@ -418,6 +418,13 @@ class Exposure:
             if order is not None:
                 self.order_open_quantity(order_id, order.quantity - quantity)
 
+    def adjust(self, instrument: str, quantity: Decimal, price: Decimal | None, at: int) -> None:
+        """A reconciliation adjustment of the position (see ``Position.adjust``)."""
+        position = self._positions.get(instrument)
+        if position is None:
+            position = self._positions[instrument] = Position(self.account, instrument)
+        position.adjust(quantity, price, at)
+
     def _add_open(
         self, instrument: str, is_buy: bool, delta: Decimal, price: Decimal | None
     ) -> None:

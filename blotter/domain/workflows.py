@@ -199,6 +199,8 @@ BREAK = TransitionTable(
         B.AUTO_CORRECTED: {
             "BreakAdjustmentReversed": B.ESCALATED,
             "BreakNoteAdded": B.AUTO_CORRECTED,
+            # what the correction stood in for came: a late fill makes it unneeded
+            "BreakExplained": B.RESOLVED,
         },
         B.ESCALATED: {
             "BreakAssigned": B.ESCALATED,
@@ -260,14 +262,16 @@ DESK = TransitionTable(
     name="desk",
     initial=DeskState.TRADING,
     transitions={
-        # Acknowledging alerts changes nothing of the desk's state, halted or not.
+        # Acknowledging alerts, or a diverged projection, changes nothing of the desk's state.
         DeskState.TRADING: {
             "KillSwitchEngaged": DeskState.HALTED,
             "AlertsAcknowledged": DeskState.TRADING,
+            "ProjectionDiverged": DeskState.TRADING,
         },
         DeskState.HALTED: {
             "KillSwitchReleased": DeskState.TRADING,
             "AlertsAcknowledged": DeskState.HALTED,
+            "ProjectionDiverged": DeskState.HALTED,
         },
     },
     terminal=frozenset(),

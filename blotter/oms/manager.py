@@ -37,6 +37,7 @@ from blotter.domain.events import (
     AccountReduceOnlyCleared,
     AccountUnblocked,
     AlertsAcknowledged,
+    BreakAdjusting,
     ChildCanceled,
     ChildCancelRequested,
     ChildFill,
@@ -69,7 +70,7 @@ from blotter.domain.events import (
 )
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import IdSource
-from blotter.domain.order import ChildOrder, OrderAggregate
+from blotter.domain.order import LATE_FILL_STATES, ChildOrder, OrderAggregate
 from blotter.domain.reconciliation import BreakBook, Key
 from blotter.domain.risk import RiskBreach, Rule
 from blotter.domain.values import (
@@ -216,6 +217,8 @@ class OrderManager:
         self.escalations = EscalationBook()  # orders handed to a person
         self._decisions: dict[str, str] = {}  # working order -> its latest routing decision
         self.on_reconnect: Callable[[str], None] | None = None  # e.g. a reconciliation pass
+        # A fill booked on a slice we had closed (a late fill): it may explain a break.
+        self.on_late_fill: Callable[[Key], None] | None = None
         self._lapsed: dict[str, set[str]] = {}  # venue -> children it canceled on disconnect
         self._answers: dict[str, VenueAnswers] = {}  # venue -> its recent acks and rejects
         # The latest mid price seen per instrument (from the quotes routing reads): the mark.
@@ -489,6 +492,20 @@ class OrderManager:
         for event in events:
             self.risk.apply(event)
         return self._append(stream, expected, events)
+
+    def record_desk(self, payload: Payload, actor: str, cause: str) -> None:
+        """One event on the desk's own stream (a finding about the desk itself)."""
+        self._record_case(DESK_STREAM, payload, actor, cause)
+
+    async def durable(self) -> None:
+        """Return once every event recorded so far is durable (and in the projections)."""
+        pending = list(self._unsettled_appends)
+        if pending:
+            await asyncio.wait(pending)
+
+    def projected_positions(self) -> dict[tuple[str, str], Decimal]:
+        """The store's positions projection, per (account, instrument)."""
+        return self._store.projected_positions()
 
     async def acknowledge_alerts(
         self, alert_ids: Sequence[str], *, actor: str, reason: str = ""
@@ -926,6 +943,8 @@ class OrderManager:
                 key = (child.venue, ticket.account, ticket.instrument)
                 held = self.venue_positions.get(key, ZERO)
                 self.venue_positions[key] = held + sign * (child.filled - filled)
+                if child.state in LATE_FILL_STATES and self.on_late_fill is not None:
+                    self.on_late_fill(key)
 
     def record_break(
         self, break_id: str, payloads: Sequence[Payload], actor: str, cause: str
@@ -937,8 +956,18 @@ class OrderManager:
         case = self.breaks.cases.get(break_id) or Case(break_id, StreamKind.BREAK)
         events, durable = self._record_on(case, payloads, actor, cause)
         for event in events:
-            self.breaks.apply(case, event)
+            self._apply_break(case, event)
         return durable
+
+    def _apply_break(self, case: Case, event: Event) -> None:
+        """Fold a break's event; its adjustment moves the account's position for risk too."""
+        self.breaks.apply(case, event)
+        payload = event.payload
+        key = self.breaks.keys.get(case.stream_id)
+        if key is not None and isinstance(payload, BreakAdjusting) and payload.moves:
+            _venue, account, instrument = key
+            exposure = self.risk.account(account).exposure
+            exposure.adjust(instrument, payload.moves, payload.price, event.occurred_at)
 
     def record_escalation(
         self, escalation_id: str, payloads: Sequence[Payload], actor: str, cause: str
@@ -1138,15 +1167,16 @@ class OrderManager:
         """A break's or an escalation's event, folded into its book."""
         self._stream_versions[event.stream_id] = event.stream_version
         kind = type(event.payload).STREAM
-        book: BreakBook | EscalationBook = (
-            self.breaks if kind is StreamKind.BREAK else self.escalations
-        )
-        case = book.cases.get(event.stream_id) or Case(event.stream_id, kind)
+        cases = self.breaks.cases if kind is StreamKind.BREAK else self.escalations.cases
+        case = cases.get(event.stream_id) or Case(event.stream_id, kind)
         try:
             case.apply(event)
         except InvalidTransition:
             return  # refused when it was first folded, and alerted then
-        book.apply(case, event)
+        if kind is StreamKind.BREAK:
+            self._apply_break(case, event)
+        else:
+            self.escalations.apply(case, event)
 
     def _recover_order(self, order: OrderAggregate, rejection: Rejection | None) -> None:
         if order.ticket is None:

@@ -60,6 +60,10 @@ class EventStore(Protocol):
 
     def read_all(self, from_seq: int = 1, limit: int | None = None) -> list[Event]: ...
 
+    def projected_positions(self) -> dict[tuple[str, str], Decimal]:
+        """The stored positions projection: quantity per (account, instrument), as durable."""
+        ...
+
 
 # --- clearing --------------------------------------------------------------------------------
 

@@ -27,15 +27,18 @@ from blotter.domain.events import (
     BreakResolved,
     BreakVenueFigureAccepted,
     Payload,
+    ProjectionDiverged,
 )
 from blotter.domain.ids import IdSource
 from blotter.domain.order import ChildOrder
 from blotter.domain.reconciliation import (
     EXPLAINED,
+    Explained,
     Finding,
     Key,
     ReconciliationConfig,
     Verdict,
+    fills_at,
     order_finding,
     plan_pass,
     unknown_orders,
@@ -76,10 +79,12 @@ class PassReport(msgspec.Struct, frozen=True, kw_only=True):
     explained: list[str]  # breaks whose difference has gone
     asked_status: list[str] = []  # our live children the venues no longer held open
     open_escalated: int  # breaks waiting for a person after this pass
+    # Positions where the stored projection disagrees with the fold of the log
+    diverged: list[ProjectionDiverged] = []
 
     @property
     def needs_a_person(self) -> bool:
-        return self.open_escalated > 0
+        return self.open_escalated > 0 or bool(self.diverged)
 
 
 class Reconciler:
@@ -95,7 +100,9 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._why = "timer"
         self.last: PassReport | None = None  # the latest pass, whoever asked for it
+        self._diverged_alerted: set[tuple[str, str, Decimal, Decimal]] = set()
         oms.on_reconnect = lambda venue: self.request(f"{venue} reconnected")
+        oms.on_late_fill = lambda key: self.request(f"a late fill at {key[0]} on {key[2]}")
 
     def request(self, why: str) -> None:
         """Ask ``watch`` for a pass now (after a reconnect, at startup)."""
@@ -131,11 +138,12 @@ class Reconciler:
         reachable = [key for key in (*ours, *theirs) if key[0] not in unreachable]
         compared = {key for key in reachable if key not in working}
         plan = plan_pass(ours, theirs, compared, oms.breaks, self.config, oms.marks)
-        for break_id in plan.explain:
-            oms.record_break(break_id, [BreakExplained(reason=EXPLAINED)], actor, why)
+        for explained in plan.explain:
+            self._explain(explained, actor, why)
         opened = [self._open(finding, actor, why) for finding in plan.open]
         unknown, asked = await self._compare_orders(unreachable)
         opened += [self._open(finding, actor, why) for finding in unknown]
+        diverged = await self._compare_projection(actor)
         waiting = sum(
             1
             for break_id in oms.breaks.open_breaks()
@@ -147,10 +155,70 @@ class Reconciler:
             working=len({k for k in reachable if k in working}),
             unreachable=unreachable,
             opened=opened,
-            explained=plan.explain,
+            explained=[e.break_id for e in plan.explain],
             open_escalated=waiting + len(unknown),
             asked_status=asked,
+            diverged=diverged,
         )
+
+    def _explain(self, explained: Explained, actor: str, why: str) -> None:
+        """Close a break whose difference has gone, saying what came since it opened."""
+        oms = self.oms
+        since = oms.breaks.opened_at[explained.break_id]
+        fills = fills_at(oms.orders.values(), explained.key, since)
+        if fills:
+            listed = ", ".join(f"{f.exec_id} ({f.quantity} at {f.price})" for f in fills)
+            reason = f"{EXPLAINED}: our fills since it opened: {listed}"
+        else:
+            reason = f"{EXPLAINED}: no fill of ours since it opened, the venue's record moved"
+        if explained.reversed:
+            reason += f"; its adjustment of {explained.reversed} is taken back"
+        explanation = BreakExplained(
+            reason=reason,
+            reversed=explained.reversed,
+            price=oms.breaks.booked_at.get(explained.break_id),
+        )
+        oms.record_break(explained.break_id, [explanation], actor, why)
+
+    async def _compare_projection(self, actor: str) -> list[ProjectionDiverged]:
+        """Our stored positions table against the fold (fills and adjustments), per account
+        and instrument, once everything recorded is durable. A position that moved while the
+        table was read is left for the next pass; a divergence is alerted once."""
+        oms = self.oms
+        before = self._ours_by_account()
+        await oms.durable()
+        table = oms.projected_positions()
+        after = self._ours_by_account()
+        diverged = []
+        for key in sorted(set(after) | set(table)):
+            fold, stored = after.get(key, ZERO), table.get(key, ZERO)
+            if fold == stored or before.get(key, ZERO) != fold:
+                continue
+            account, instrument = key
+            found = ProjectionDiverged(
+                account=account,
+                instrument=instrument,
+                fold=fold,
+                table=stored,
+                reason=(
+                    f"the positions table holds {stored} {instrument} for {account}, the log's "
+                    f"fills and adjustments make {fold}: run blotter rebuild"
+                ),
+            )
+            diverged.append(found)
+            if (account, instrument, fold, stored) not in self._diverged_alerted:
+                self._diverged_alerted.add((account, instrument, fold, stored))
+                oms.record_desk(found, actor, "reconciliation: projection check")
+                log.critical("%s", found.reason)
+        return diverged
+
+    def _ours_by_account(self) -> dict[tuple[str, str], Decimal]:
+        held: dict[tuple[str, str], Decimal] = {}
+        for (_venue, account, instrument), quantity in self.oms.breaks.ours(
+            self.oms.venue_positions
+        ).items():
+            held[(account, instrument)] = held.get((account, instrument), ZERO) + quantity
+        return {key: quantity for key, quantity in held.items() if quantity}
 
     async def _compare_orders(self, unreachable: dict[str, str]) -> tuple[list[Finding], list[str]]:
         """Orders a venue holds that we never sent (breaks, critical), and live children of
@@ -258,10 +326,12 @@ class Reconciler:
         self._act(break_id, BreakNoteAdded(reason=text), actor)
 
     def accept_venue_figure(self, break_id: str, *, actor: str, reason: str) -> None:
-        """Ours is set to the venue's figure (what is left of the difference)."""
+        """Ours is set to the venue's figure (what is left of the difference), at the mark."""
         opened = self.oms.breaks.opened[break_id]
         left = opened.theirs - opened.ours - self.oms.breaks.made.get(break_id, ZERO)
-        self._act(break_id, BreakVenueFigureAccepted(adjustment=left, reason=reason), actor)
+        mark = self.oms.marks.get(opened.instrument)
+        accepted = BreakVenueFigureAccepted(adjustment=left, price=mark, reason=reason)
+        self._act(break_id, accepted, actor)
 
     def accept_our_figure(self, break_id: str, *, actor: str, reason: str) -> None:
         """The venue is wrong: ours stands, and the disagreement is raised with the venue."""
@@ -273,7 +343,9 @@ class Reconciler:
     def reverse_adjustment(self, break_id: str, *, actor: str, reason: str) -> None:
         """Undo what the break adjusted (a compensating event): ours is back to the fills."""
         made = self.oms.breaks.made.get(break_id, ZERO)
-        self._act(break_id, BreakAdjustmentReversed(adjustment=made, reason=reason), actor)
+        price = self.oms.breaks.booked_at.get(break_id)  # undone at the price it was booked
+        undone = BreakAdjustmentReversed(adjustment=made, price=price, reason=reason)
+        self._act(break_id, undone, actor)
 
     def _act(self, break_id: str, payload: Payload, actor: str) -> None:
         if break_id not in self.oms.breaks.cases:

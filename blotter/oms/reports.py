@@ -109,7 +109,7 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
         return _anomaly(child, AnomalyKind.DUPLICATE_EXEC, Severity.INFO, detail)
     if report.filled > child.filled + quantity:
         return ASK  # an earlier fill has not reached us
-    if child.state in (S.CANCELED, S.EXPIRED, S.REJECTED):
+    if child.state is S.REJECTED:  # never at the venue: a closed slice's late fill is booked
         detail = f"fill {exec_id} of {quantity} for {child.client_order_id}, already {child.state}"
         return _anomaly(child, AnomalyKind.STALE_REPORT, Severity.CRITICAL, detail)
     execution = Execution(

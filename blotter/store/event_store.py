@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, cast
 
 import msgspec
@@ -599,6 +600,13 @@ class SqlEventStore:
         )
         with self._reading() as conn:
             return {severity: count for severity, count in conn.execute(query)}
+
+    def projected_positions(self) -> dict[tuple[str, str], Decimal]:
+        """The positions table's quantity per (account, instrument), as committed."""
+        table = schema.positions
+        query = select(table.c.account, table.c.instrument, table.c.quantity)
+        with self._reading() as conn:
+            return {(a, i): Decimal(q) for a, i, q in conn.execute(query)}
 
     def rows(self, table_name: str) -> list[dict[str, Any]]:
         table = schema.metadata.tables[table_name]

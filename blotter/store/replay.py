@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from blotter.domain.events import Event
-from blotter.domain.ledger import Ledger
+from blotter.domain.ledger import Adjustment, Ledger
 from blotter.domain.order import Fill
 from blotter.domain.positions import Position
 from blotter.domain.values import ZERO, Side
@@ -72,8 +72,13 @@ class _Findings:
             self.listed.append(Mismatch(str(table), str(key), detail))
 
 
-# A fill as positions need it: (seq, account, instrument, side, quantity, price, fee, at).
-_PositionFill = tuple[int, str, str, str, Decimal, Decimal, Decimal, int]
+# What moves a position as replay folds it: (seq, account, instrument, signed quantity, price,
+# fee, at) for a fill; a break's adjustment has no fee (None) and may have no price (None).
+_PositionMove = tuple[int, str, str, Decimal, Decimal | None, Decimal | None, int]
+
+
+def _seq_of(move: _PositionMove) -> int:
+    return move[0]
 
 
 class _ShardResult(msgspec.Struct):
@@ -83,7 +88,8 @@ class _ShardResult(msgspec.Struct):
     alerts: int
     duplicates: int
     anomalies: int
-    fills: list[_PositionFill]
+    fills: list[_PositionMove]
+    adjustments: list[Adjustment]  # the breaks' adjustments of positions
     signed_sums: list[tuple[str, str, Decimal]]  # per position key: buys minus sells
     findings_count: int
     findings: list[Mismatch]
@@ -182,29 +188,32 @@ def _replay_shard_of(store: SqlEventStore, shard: Shard) -> _ShardResult:
         duplicates=ledger.duplicates,
         anomalies=ledger.anomaly_count,
         fills=fills,
+        adjustments=ledger.adjustments,
         findings_count=findings.count,
         findings=findings.listed,
     )
 
 
 def _signed_sums(ledger: Ledger) -> list[tuple[str, str, Decimal]]:
-    """What each position must hold, from the orders' filled quantities alone."""
+    """What each position must hold, from the orders' filled quantities and the breaks'
+    adjustments alone."""
     sums: dict[tuple[str, str], Decimal] = {}
     for order in ledger.orders.values():
         ticket = order.ticket
         if ticket is not None and order.filled:
             key = (ticket.account, ticket.instrument)
             sums[key] = sums.get(key, ZERO) + ticket.side.sign * order.filled
+    for _seq, account, instrument, moves, _price, _at in ledger.adjustments:
+        sums[(account, instrument)] = sums.get((account, instrument), ZERO) + moves
     return [(account, instrument, amount) for (account, instrument), amount in sums.items()]
 
 
-def _position_fill(ticket: Any, fill: Fill) -> _PositionFill:
+def _position_fill(ticket: Any, fill: Fill) -> _PositionMove:
     return (
         fill.seq,
         ticket.account,
         ticket.instrument,
-        ticket.side.value,
-        fill.quantity,
+        ticket.side.sign * fill.quantity,
         fill.price,
         fill.fee,
         fill.occurred_at,
@@ -230,19 +239,10 @@ def _check_conservation(ledger: Ledger, findings: _Findings) -> None:
                 )
 
 
-_SIDES = {side.value: side for side in Side}
-
-
 def _check_positions(store: SqlEventStore, results: list[_ShardResult], findings: _Findings) -> int:
-    """Fold positions from every shard's fills in log order; check each against its fills."""
-    positions: dict[tuple[str, str], Position] = {}
-    for _seq, account, instrument, side, quantity, price, fee, at in sorted(
-        fill for result in results for fill in result.fills
-    ):
-        position = positions.get((account, instrument))
-        if position is None:
-            position = positions[(account, instrument)] = Position(account, instrument)
-        position.apply_fill(_SIDES[side], quantity, price, fee, at)
+    """Fold positions from every shard's fills and adjustments in log order; check each
+    against what its fills and adjustments sum to."""
+    positions = _fold_positions(results)
     signed: dict[tuple[str, str], Decimal] = {}
     for result in results:
         for account, instrument, amount in result.signed_sums:
@@ -255,6 +255,26 @@ def _check_positions(store: SqlEventStore, results: list[_ShardResult], findings
     rebuilt = projections.keyed(table, (projections.position_row(p) for p in positions.values()))
     _compare(table, rebuilt, store.raw_rows(table), findings)
     return len(positions)
+
+
+def _fold_positions(results: list[_ShardResult]) -> dict[tuple[str, str], Position]:
+    moves = [move for result in results for move in result.fills]
+    moves += [
+        (seq, account, instrument, quantity, price, None, at)
+        for result in results
+        for seq, account, instrument, quantity, price, at in result.adjustments
+    ]
+    positions: dict[tuple[str, str], Position] = {}
+    for _seq, account, instrument, quantity, price, fee, at in sorted(moves, key=_seq_of):
+        position = positions.get((account, instrument))
+        if position is None:
+            position = positions[(account, instrument)] = Position(account, instrument)
+        if fee is None or price is None:
+            position.adjust(quantity, price, at)
+        else:
+            side = Side.BUY if quantity > 0 else Side.SELL
+            position.apply_fill(side, abs(quantity), price, fee, at)
+    return positions
 
 
 def _compare(

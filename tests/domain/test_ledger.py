@@ -10,6 +10,8 @@ from blotter.domain.events import (
     AlertsAcknowledged,
     AnomalyKind,
     BreakAcknowledged,
+    BreakAdjustmentReversed,
+    BreakAutoCorrected,
     BreakEscalated,
     BreakExplained,
     BreakOpened,
@@ -21,6 +23,7 @@ from blotter.domain.events import (
     KillSwitchReleased,
     OrderSettlementFailed,
     Payload,
+    ProjectionDiverged,
     Severity,
     VenueAnomaly,
     VenueDegraded,
@@ -277,3 +280,44 @@ def test_acknowledged_alerts_are_marked_once_and_unknown_ids_change_nothing() ->
     assert ledger.take_changes().alerts == [marked]  # the row to write again
     ledger.apply(events[3])
     assert ledger.take_changes().alerts == []  # acknowledged already
+
+
+def test_a_breaks_adjustments_move_the_position_and_undoing_one_restores_it() -> None:
+    ledger = fold(_filled_story("O-1", Side.BUY, "100", "10.00").events)
+    events = stream(
+        "BRK-1",
+        break_opened("100", "103"),
+        BreakAutoCorrected(adjustment=Decimal(3), price=Decimal("11.00")),
+        BreakAdjustmentReversed(adjustment=Decimal(3), price=Decimal("11.00")),
+    )
+    fold(events[:2], ledger)
+    held = ledger.positions[("ACC-1", "AAPL")]
+    assert (held.quantity, held.cost) == (103, Decimal("1033.00"))
+    at = events[1].occurred_at
+    assert ledger.adjustments == [(0, "ACC-1", "AAPL", Decimal(3), Decimal("11.00"), at)]
+    fold(events[2:], ledger)
+    assert (held.quantity, held.cost, held.realized_pnl) == (100, Decimal("1000.00"), 0)
+    restored = Ledger()
+    restored.restore_position(held)
+    restored.restore_stream(events[:2])  # after a restart: its break is known, not re-booked
+    fold(events[2:], restored)
+    assert restored.positions[("ACC-1", "AAPL")].quantity == 97
+
+
+def test_an_adjustment_without_a_mark_is_booked_at_the_average_cost() -> None:
+    ledger = fold(_filled_story("O-1", Side.BUY, "100", "10.00").events)
+    fold(
+        stream("BRK-1", break_opened("100", "98"), BreakAutoCorrected(adjustment=Decimal(-2))),
+        ledger,
+    )
+    held = ledger.positions[("ACC-1", "AAPL")]
+    assert (held.quantity, held.cost, held.realized_pnl) == (98, Decimal("980.00"), 0)
+
+
+def test_a_diverged_projection_is_a_critical_desk_alert() -> None:
+    found = ProjectionDiverged(
+        account="ACC-1", instrument="AAPL", fold=Decimal(100), table=Decimal(90), reason="run"
+    )
+    ledger = fold(stream(DESK_STREAM, DeskOpened(), found))
+    [alert] = ledger.alerts
+    assert (alert.severity, alert.source, alert.message) == (Severity.CRITICAL, "desk", "run")

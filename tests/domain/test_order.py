@@ -12,7 +12,9 @@ from blotter.domain.events import (
     AnomalyKind,
     AnomalyRecorded,
     ChildAcknowledged,
+    ChildCanceled,
     ChildCancelRequested,
+    ChildExpired,
     ChildFill,
     ChildSlice,
     ChildSubmitted,
@@ -242,9 +244,82 @@ def test_a_report_that_does_not_fit_the_child_state_is_an_anomaly_not_an_excepti
     assert anomaly.event_id == late.event_id
     assert "CANCELED" in anomaly.detail
     assert "ChildAcknowledged" in anomaly.detail
-    story.fill("A", "10")  # a fill after the cancel was confirmed
+
+
+def test_a_late_fill_on_a_canceled_slice_is_booked_and_alerted() -> None:
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    story.fill("A", "30")
+    story.canceled("A")
+    late = story.fill("A", "20", exec_id="XNAS-late")  # the venue traded before the cancel
+    order, child = story.order, story.order.children["A"]
+    assert (order.filled, order.canceled, order.leaves) == (50, 50, 0)
+    assert (child.filled, child.canceled, child.state) == (50, 50, S.CANCELED)
+    assert order.state is S.CANCELED
+    [anomaly] = order.anomalies
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.LATE_FILL, Severity.WARNING)
+    assert anomaly.event_id == late.event_id
+    assert "XNAS-late of 20" in anomaly.detail
+    assert "already CANCELED" in anomaly.detail
+    assert conserved(story)
+
+
+def test_a_late_fill_beyond_what_the_slice_closed_books_the_rest_as_an_overfill() -> None:
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    story.fill("A", "90")
+    story.add(ChildExpired(child_id="A", reason="day over"))
+    story.fill("A", "25", exec_id="XNAS-late")
+    order = story.order
+    assert (order.filled, order.leaves, order.canceled) == (100, 0, 0)
+    assert order.state is S.EXPIRED  # a closed order stays as it closed, its fills booked
+    [anomaly] = order.anomalies
+    assert anomaly.kind is AnomalyKind.OVERFILL
+    assert "by 15" in anomaly.detail
+    assert conserved(story)
+
+
+def test_a_late_fill_on_a_returned_slice_takes_only_what_was_not_routed_again() -> None:
+    story = OrderStory(quantity="100")
+    story.routed(("A", "ARCX", "100"))
+    story.live("A")
+    story.add(ChildCanceled(child_id="A", reason="ARCX dropped us", returned=True))
+    again = ChildSlice(child_id="B", client_order_id="O-1.B", venue="XNAS", quantity=D(60))
+    story.add(OrderRouted(slices=(again,)))  # 40 of what came back is not routed again
+    story.live("B")
+    story.fill("A", "50", exec_id="ARCX-late")
+    order = story.order
+    assert (order.filled, order.unallocated, order.leaves) == (40, 0, 60)
+    assert order.state is S.PARTIALLY_FILLED
+    [anomaly] = order.anomalies
+    assert anomaly.kind is AnomalyKind.OVERFILL
+    assert "by 10" in anomaly.detail
+    assert conserved(story)
+
+
+def test_a_late_fill_on_a_returned_slice_of_a_closed_order_takes_its_canceled_quantity() -> None:
+    story = OrderStory(quantity="100")
+    story.routed(("A", "ARCX", "100"))
+    story.live("A")
+    story.add(ChildCanceled(child_id="A", reason="ARCX dropped us", returned=True))
+    story.add(OrderRejected(reason="no venue left", source="venue"))
+    story.fill("A", "100", exec_id="ARCX-late")
+    order = story.order
+    assert (order.filled, order.canceled, order.state) == (100, 0, S.REJECTED)
+    assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]
+    assert conserved(story)
+
+
+def test_a_fill_on_a_slice_the_venue_refused_is_still_refused() -> None:
+    story = OrderStory()
+    story.routed(("A", "XNAS", "100"))
+    story.rejected("A")
+    story.fill("A", "10")
     assert story.order.filled == 0
-    assert len(story.order.anomalies) == 2
+    [anomaly] = story.order.anomalies
+    assert anomaly.kind is AnomalyKind.INVALID_TRANSITION
 
 
 def test_a_fill_with_a_non_positive_quantity_is_refused() -> None:

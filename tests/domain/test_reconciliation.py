@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from blotter.domain.cases import Case
 from blotter.domain.clock import ManualClock
-from blotter.domain.events import Event, StreamKind, make_event
+from blotter.domain.events import BreakExplained, Event, StreamKind, make_event
 from blotter.domain.ids import SequentialIds
 from blotter.domain.reconciliation import (
     BreakBook,
@@ -100,13 +100,16 @@ class Desk:
     def run(self, fills: dict[Key, Decimal], theirs: dict[Key, Decimal]) -> Plan:
         ours = self.book.ours(fills)
         plan = plan_pass(ours, theirs, {*ours, *theirs}, self.book, CONFIG, {"AAPL": D(10)})
+        for explained in plan.explain:
+            since = self.book.cases[explained.break_id].version
+            self._record(explained.break_id, [BreakExplained(reversed=explained.reversed)], since)
         for finding in plan.open:
             self._record(self._ids.new_id(), finding.payloads())
         return plan
 
-    def _record(self, break_id: str, payloads: list[object]) -> None:
-        case = Case(break_id, StreamKind.BREAK)
-        for version, payload in enumerate(payloads, start=1):
+    def _record(self, break_id: str, payloads: list[object], after: int = 0) -> None:
+        case = self.book.cases.get(break_id) or Case(break_id, StreamKind.BREAK)
+        for version, payload in enumerate(payloads, start=after + 1):
             event = make_event(
                 payload,  # type: ignore[arg-type]
                 stream_id=break_id,
@@ -165,3 +168,28 @@ def test_a_break_whose_difference_goes_away_is_explained_unless_it_adjusted() ->
     assert small.run({key: D(100)}, {key: D(102)}).explain == []
     [corrected] = small.book.cases.values()
     assert corrected.state is BreakState.AUTO_CORRECTED
+
+
+def test_a_correction_that_a_late_fill_makes_unneeded_is_taken_back() -> None:
+    key = ("XNAS", "A", "AAPL")
+    desk = Desk()
+    [small] = desk.run({key: D(100)}, {key: D(103)}).open
+    assert small.verdict is Verdict.AUTO_CORRECT
+    assert desk.book.ours({key: D(100)})[key] == 103
+    plan = desk.run({key: D(103)}, {key: D(103)})  # the fill the correction stood in for
+    [explained] = plan.explain
+    assert (explained.key, explained.reversed, plan.open) == (key, D(3), [])
+    assert desk.book.ours({key: D(103)})[key] == 103
+    assert desk.book.cases[explained.break_id].state is BreakState.RESOLVED
+    assert desk.run({key: D(103)}, {key: D(103)}) == Plan(explain=[], open=[])
+
+
+def test_only_a_run_of_the_latest_adjustments_that_adds_up_exactly_is_taken_back() -> None:
+    key = ("XNAS", "A", "AAPL")
+    desk = Desk()
+    desk.run({key: D(100)}, {key: D(102)})  # +2
+    desk.run({key: D(100)}, {key: D(105)})  # +3 more
+    assert desk.book.made_unneeded(key, D(3)) != []
+    assert len(desk.book.made_unneeded(key, D(5))) == 2
+    assert desk.book.made_unneeded(key, D(2)) == []  # not the latest: the venue moved since
+    assert desk.book.made_unneeded(("ARCX", "A", "AAPL"), D(3)) == []

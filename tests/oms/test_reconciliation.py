@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, update
 
-from blotter.domain.events import Severity
+from blotter.domain.events import AnomalyKind, BreakExplained, Severity
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
-from blotter.domain.reconciliation import Verdict
+from blotter.domain.reconciliation import ReconciliationConfig, Verdict
 from blotter.domain.values import OrderType, Side
-from blotter.domain.workflows import BreakState, OrderState
+from blotter.domain.workflows import BreakState, OrderState, VenueHealth
 from blotter.oms import reconciliation
-from blotter.oms.ports import NewOrderRequest
+from blotter.oms.ports import NewOrderRequest, VenueOrderStatus
 from blotter.oms.reconciliation import Reconciler
+from blotter.store import schema
+from blotter.store.replay import rebuild, replay
+from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
+from blotter.venues.sim.venue import SimulatedVenue
 
-from .world import World, world
+from .world import World, profile, world
 
 D = Decimal
 KEY = ("XNAS", "ACC-1", "AAPL")
@@ -28,6 +36,10 @@ async def bought(w: World, quantity: str = "100") -> None:
     w.sell_liquidity(quantity, "10.00")
     result = await w.submit(w.ticket(quantity, "10.00"))
     await w.until(lambda: w.order(result.order_id).state is OrderState.SETTLED)
+
+
+def exposure(w: World) -> Decimal:
+    return w.oms.risk.account("ACC-1").exposure.positions["AAPL"].quantity
 
 
 def types(w: World, break_id: str) -> list[str]:
@@ -199,3 +211,150 @@ async def test_a_resting_order_the_venue_no_longer_holds_is_asked_about(
         await w.until(lambda: w.order(result.order_id).state is OrderState.CANCELED)
         closed = next(e for e in w.history(result.order_id) if e.type == "ChildCanceled")
         assert closed.payload.reason == "canceled at the venue (found by status query)"  # type: ignore[attr-defined]
+
+
+# --- late fills: a slice we closed, filled at the venue before it closed it ----------------
+
+
+class GatedWire(FaultyGateway):
+    """A wire whose status answers wait while ``gate`` is shut: a slow venue back office."""
+
+    def __init__(self, venue: SimulatedVenue) -> None:
+        super().__init__(venue, FaultPlan(), seed=1)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def status(self, client_order_id: str) -> VenueOrderStatus | None:
+        await self.gate.wait()
+        return await super().status(client_order_id)
+
+
+async def fill_lost_in_a_disconnect(w: World, wire: GatedWire, quantity: str) -> str:
+    """Our resting buy fills while its report is lost; the session drops and we close the
+    slice as the venue's cancel on disconnect would. Its status, which holds the fill, waits
+    behind the gate. Returns the order id."""
+    result = await w.submit(w.ticket(quantity, "9.00"))
+    wire.plan.inbound = Faults(drop=1.0)
+    w.sell_liquidity(quantity, "9.00")
+    wire.gate.clear()
+    await wire.disconnect_now()
+    await w.until(lambda: w.order(result.order_id).is_terminal)
+    wire.plan.inbound = Faults()
+    async with asyncio.timeout(5.0):
+        while w.gateways[0].health is not VenueHealth.UP:  # noqa: ASYNC110 - it reconnects
+            await asyncio.sleep(0.005)
+    return result.order_id
+
+
+def gated_world(tmp_path: Path) -> tuple[AbstractAsyncContextManager[World], list[GatedWire]]:
+    wires: list[GatedWire] = []
+
+    def wire(venue: SimulatedVenue) -> GatedWire:
+        wires.append(GatedWire(venue))
+        return wires[-1]
+
+    return world(tmp_path, profile(cancel_on_disconnect=True), wrap=wire), wires
+
+
+async def test_a_late_fill_explains_the_break_it_caused_as_soon_as_it_is_booked(
+    tmp_path: Path,
+) -> None:
+    built, wires = gated_world(tmp_path)
+    async with built as w:
+        order_id = await fill_lost_in_a_disconnect(w, wires[0], "100")
+        reconciler = Reconciler(w.oms, RandomIds(), ReconciliationConfig(interval_seconds=3600))
+        [found] = (await reconciler.run_pass()).opened
+        assert (found.verdict, found.ours, found.theirs) == (Verdict.ESCALATE, "0", "100")
+        watching = asyncio.create_task(reconciler.watch())
+        try:
+            wires[0].gate.set()  # the status arrives with the fill: a late fill
+            await w.until(lambda: w.oms.breaks.cases[found.break_id].state is BreakState.RESOLVED)
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+        assert w.order(order_id).filled == 100
+        [late] = w.order(order_id).anomalies
+        assert late.kind is AnomalyKind.LATE_FILL
+        explained = w.store.read_stream(found.break_id)[-1]
+        assert explained.type == "BreakExplained"
+        [fill] = w.order(order_id).fills
+        evidence = f"our fills since it opened: {fill.exec_id} (100 at 9.00)"
+        assert evidence in explained.payload.reason
+        assert "a late fill at XNAS on AAPL" in explained.causation_id
+
+
+async def test_a_late_fill_takes_back_the_correction_that_stood_in_for_it(
+    tmp_path: Path,
+) -> None:
+    built, wires = gated_world(tmp_path)
+    async with built as w:
+        await bought(w)
+        await fill_lost_in_a_disconnect(w, wires[0], "3")
+        reconciler = Reconciler(w.oms, RandomIds())
+        [found] = (await reconciler.run_pass()).opened
+        assert (found.verdict, found.ours, found.theirs) == (Verdict.AUTO_CORRECT, "100", "103")
+        wires[0].gate.set()
+        await w.until(lambda: w.oms.venue_positions[KEY] == 103)  # fills alone: 103
+        report = await reconciler.run_pass()
+        assert (report.explained, report.opened) == ([found.break_id], [])
+        assert w.oms.breaks.ours(w.oms.venue_positions)[KEY] == 103
+        assert w.oms.breaks.cases[found.break_id].state is BreakState.RESOLVED
+        await w.settle()
+        explained = w.store.read_stream(found.break_id)[-1].payload
+        assert isinstance(explained, BreakExplained)
+        assert explained.reversed == 3
+        assert "its adjustment of 3 is taken back" in explained.reason
+        assert w.store.projected_positions()[("ACC-1", "AAPL")] == 103
+        assert (await reconciler.run_pass()).opened == []
+
+
+# --- our own projection against the fold ----------------------------------------------------
+
+
+async def test_adjustments_move_the_stored_positions_as_they_move_ours(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(3))
+        reconciler = Reconciler(w.oms, RandomIds())
+        [found] = (await reconciler.run_pass()).opened
+        await w.settle()
+        assert w.store.projected_positions()[("ACC-1", "AAPL")] == 103
+        assert exposure(w) == 103  # what the risk desk and the positions panel hold
+        await w.oms.close()
+        await w.restart()
+        assert exposure(w) == 103
+        reconciler = Reconciler(w.oms, RandomIds())
+        reconciler.reverse_adjustment(found.break_id, actor="olga", reason="the venue erred")
+        await w.settle()
+        assert w.store.projected_positions()[("ACC-1", "AAPL")] == 100
+        assert exposure(w) == 100
+        assert (await reconciler.run_pass()).diverged == []
+        assert replay(w.store, workers=1).ok
+
+
+async def test_a_positions_table_that_leaves_the_fold_is_a_critical_alert_once(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        engine = create_engine(w.url)  # a defect, or a hand, changes the table
+        with engine.begin() as conn:
+            conn.execute(update(schema.positions).values(quantity="90"))
+        engine.dispose()
+        reconciler = Reconciler(w.oms, RandomIds())
+        report = await reconciler.run_pass()
+        [diverged] = report.diverged
+        assert (diverged.account, diverged.instrument) == ("ACC-1", "AAPL")
+        assert (diverged.fold, diverged.table) == (100, 90)
+        assert "run blotter rebuild" in diverged.reason
+        assert report.needs_a_person
+        assert report.opened == []
+        await w.settle()
+        alerts = [a for a in w.store.rows("alerts") if a["source"] == "desk"]
+        assert [(a["severity"], a["message"]) for a in alerts] == [("critical", diverged.reason)]
+        assert (await reconciler.run_pass()).diverged == [diverged]
+        await w.settle()
+        assert len([a for a in w.store.rows("alerts") if a["source"] == "desk"]) == 1
+        rebuild(w.store)
+        assert (await reconciler.run_pass()).diverged == []

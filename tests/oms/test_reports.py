@@ -131,12 +131,22 @@ def test_a_fill_without_an_exec_id_is_a_critical_anomaly() -> None:
     assert (anomaly.kind, anomaly.severity) == (AnomalyKind.INVALID_REPORT, Severity.CRITICAL)
 
 
-def test_a_fill_for_a_closed_child_is_a_critical_stale_report() -> None:
-    built = story()
-    built.canceled("A")
+def test_a_fill_for_a_rejected_child_is_a_critical_stale_report() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.rejected("A")
     anomaly = only_anomaly(from_report(built.order, child(built), fill_report("X9", "10", "10")))
     assert (anomaly.kind, anomaly.severity) == (AnomalyKind.STALE_REPORT, Severity.CRITICAL)
-    assert "already CANCELED" in anomaly.detail
+    assert "already REJECTED" in anomaly.detail
+
+
+def test_a_late_fill_for_a_canceled_child_is_booked() -> None:
+    built = story()
+    built.canceled("A")
+    decision = from_report(built.order, child(built), fill_report("X9", "10", "10"))
+    [fill] = decision.payloads
+    assert isinstance(fill, ChildFill)
+    assert (fill.exec_id, fill.quantity) == ("X9", 10)
 
 
 def test_rejections_close_an_unanswered_child_and_a_duplicate_id_asks() -> None:
