@@ -13,7 +13,15 @@ from enum import IntEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 import shiboken6
-from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QObject, QPoint, Qt
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPoint,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,6 +34,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -82,6 +91,47 @@ def button(action: QAction, name: str) -> QPushButton:
     return pushed
 
 
+# Columns are fitted to their contents at most this often while values change (rows coming
+# or going fit them at once).
+FIT_INTERVAL_MS = 1_000
+FIT_ROWS = 100  # rows measured beyond the visible ones: a feed of thousands is sampled
+
+
+def fit_columns(view: QTableView | QTreeView, header: QHeaderView) -> None:
+    """Keep ``view``'s columns fitted to their contents, cheaply.
+
+    Not ``ResizeToContents``: that mode measures every row again on each ``dataChanged``, so a
+    refresh that repaints n rows costs n squared ``data`` calls (it held the loop for seconds
+    under a busy flow). Here rows inserted, removed or reset fit the columns on the next turn
+    of the loop, and changed values at most once a second; the user may still resize them."""
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setResizeContentsPrecision(FIT_ROWS)
+    model = view.model()
+    soon, later = QTimer(view), QTimer(view)
+    for timer, delay in ((soon, 0), (later, FIT_INTERVAL_MS)):
+        timer.setSingleShot(True)
+        timer.setInterval(delay)
+        timer.timeout.connect(lambda: _fit(view, header))
+
+    def fit_soon(*_args: object) -> None:
+        soon.start()
+
+    def fit_later(*_args: object) -> None:
+        if not later.isActive():
+            later.start()
+
+    for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.layoutChanged):
+        signal.connect(fit_soon)
+    model.dataChanged.connect(fit_later)
+    fit_soon()
+
+
+def _fit(view: QTableView | QTreeView, header: QHeaderView) -> None:
+    last = header.count() - 1 if header.stretchLastSection() else header.count()
+    for column in range(last):
+        view.resizeColumnToContents(column)
+
+
 def table(model: QAbstractTableModel, name: str) -> QTableView:
     view = QTableView()
     view.setObjectName(name)
@@ -93,8 +143,8 @@ def table(model: QAbstractTableModel, name: str) -> QTableView:
     view.verticalHeader().setVisible(False)
     view.verticalHeader().setDefaultSectionSize(22)
     header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setHighlightSections(False)
+    fit_columns(view, header)
     return view
 
 

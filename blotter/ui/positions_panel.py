@@ -21,14 +21,14 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QTreeView, QVBoxLayout, QWidget
 
 from blotter.domain.positions import Position
 from blotter.domain.values import ZERO, Instrument
 from blotter.oms.manager import OrderManager
 from blotter.runtime.desk import Desk
 from blotter.ui.models import DARK, LIGHT, NO_INDEX, Index, Palette, fixed, header_data, places_of
-from blotter.ui.panels import LEFT, RIGHT, bold_font, set_text, text_line, title
+from blotter.ui.panels import LEFT, RIGHT, bold_font, fit_columns, set_text, text_line, title
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 30  # (account, instrument), and the venue on a venue row
 
@@ -448,9 +448,9 @@ class PositionsPanel(QWidget):
         view.setUniformRowHeights(True)
         view.setWordWrap(False)
         header = view.header()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
+        fit_columns(view, header)
         return view
 
     def _expand(self, parent: QModelIndex, first: int, last: int) -> None:

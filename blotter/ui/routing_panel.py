@@ -21,7 +21,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHeaderView,
     QLabel,
     QListWidget,
     QSplitter,
@@ -34,6 +33,7 @@ from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, OrderCreated, RoutingDecision, VenueScore
 from blotter.domain.values import Instrument
 from blotter.ui.models import decimals_of
+from blotter.ui.panels import fit_columns
 
 # The components in the order of ``RoutingDecision.weights``, and the colour of each.
 COMPONENTS = (
@@ -210,8 +210,8 @@ class RoutingPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
+        fit_columns(self.table, header)
         self.chart = ScoreChart()
         self.chart.setMinimumHeight(120)
         self.legend = QLabel()
