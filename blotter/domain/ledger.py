@@ -142,6 +142,22 @@ class Ledger:
             self._alert_at[alert.alert_id] = len(self.alerts)
             self.alerts.append(alert)
 
+    def positions_touched(self, events: Iterable[Event]) -> set[PositionKey]:
+        """The positions these events may move: their orders' (fills), their breaks' (what
+        the breaks adjust). A stream the ledger does not hold must be restored first."""
+        keys: set[PositionKey] = set()
+        for event in events:
+            payload = event.payload
+            order = self.orders.get(event.stream_id)
+            ticket = order.ticket if order is not None else payload
+            if isinstance(ticket, OrderCreated):
+                keys.add((ticket.account, ticket.instrument))
+            elif type(payload) is BreakOpened and payload.order_id is None:
+                keys.add((payload.account, payload.instrument))
+            elif event.stream_id in self._break_keys:
+                keys.add(self._break_keys[event.stream_id])
+        return keys
+
     def restore_position(self, position: Position) -> None:
         self.positions[(position.account, position.instrument)] = position
 

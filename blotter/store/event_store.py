@@ -33,7 +33,6 @@ from sqlalchemy import exc as sa_exc
 from blotter.domain.events import (
     AlertsAcknowledged,
     Event,
-    OrderCreated,
     decode_payload,
     encode_payload,
 )
@@ -507,12 +506,7 @@ class SqlEventStore:
         # The batch may be in the events table already: restore only what came before it.
         for stream_events in _read_streams(conn, missing, before_seq=accepted[0].seq):
             ledger.restore_stream(stream_events)
-        keys: set[tuple[str, str]] = set()
-        for event in accepted:
-            order = ledger.orders.get(event.stream_id)
-            ticket = order.ticket if order else event.payload
-            if isinstance(ticket, OrderCreated):
-                keys.add((ticket.account, ticket.instrument))
+        keys = ledger.positions_touched(accepted)
         wanted = [key for key in keys if key not in ledger.positions]
         for row in _read_positions(conn, wanted):
             ledger.restore_position(projections.position_from_row(row))

@@ -13,6 +13,9 @@ from blotter.domain.clock import ManualClock
 from blotter.domain.events import (
     DESK_STREAM,
     AlertsAcknowledged,
+    BreakAdjustmentReversed,
+    BreakAutoCorrected,
+    BreakOpened,
     DeskOpened,
     Event,
     KillSwitchEngaged,
@@ -195,6 +198,25 @@ def test_a_reopened_store_carries_on_where_it_stopped(store_url: str) -> None:
         positions = {(r["account"], r["instrument"]): r for r in second.rows("positions")}
         assert positions[("ACC-1", "AAPL")]["quantity"] == 50
         assert replay(second, workers=1).ok
+
+
+def test_a_breaks_adjustment_in_a_later_session_moves_the_stored_position(
+    store_url: str,
+) -> None:
+    opened = BreakOpened(
+        venue="XNAS", account="ACC-1", instrument="AAPL", ours=Decimal(100), theirs=Decimal(103)
+    )
+    corrected = BreakAutoCorrected(adjustment=Decimal(3), price=Decimal("10.00"))
+    undone = BreakAdjustmentReversed(adjustment=Decimal(3), price=Decimal("10.00"))
+    events = stream("BRK-1", opened, corrected, undone)
+    with SqlEventStore(store_url) as first:
+        _append_all(first, _filled("O-1", "100"))
+        _append_all(first, events[:2])
+        assert first.projected_positions() == {("ACC-1", "AAPL"): 103}
+    with SqlEventStore(store_url) as second:  # neither the break nor the position in memory
+        _append_all(second, events[2:])
+        assert second.projected_positions() == {("ACC-1", "AAPL"): 100}
+        assert replay(second, workers=2).ok
 
 
 def test_a_closed_store_refuses_appends(store_url: str) -> None:
