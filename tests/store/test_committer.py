@@ -1,0 +1,81 @@
+"""SQLite's committer process: it folds and commits the batches the writer numbers. When it
+refuses one (another writer appended), fails, or dies, nothing is lost or written twice and
+the projections stay those of the whole log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from blotter.domain.events import Event
+from blotter.domain.synthetic import synthetic_log
+from blotter.oms.ports import AppendResult
+from blotter.store.event_store import SqlEventStore
+from blotter.store.replay import replay
+
+
+def _streams(count: int, seed: int) -> list[list[Event]]:
+    """A synthetic log cut into its streams' appends, one event each, in log order."""
+    return [[event] for event in synthetic_log(count, seed)]
+
+
+async def _append_all(store: SqlEventStore, appends: list[list[Event]]) -> list[AppendResult]:
+    """Every append queued at once, as the OMS does: the writer batches and pipelines them."""
+    futures = [
+        store.append_nowait(events[0].stream_id, events[0].stream_version - 1, events)
+        for events in appends
+    ]
+    return list(await asyncio.gather(*futures))
+
+
+def test_the_committer_folds_what_the_writer_numbers(tmp_path: Path) -> None:
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+        assert store._committer is not None
+        results = asyncio.run(_append_all(store, _streams(40, seed=1)))
+        assert [r.first_seq for r in results] == list(range(1, len(results) + 1))
+        assert store.commits < len(results) / 4  # batched
+        assert replay(store, workers=1).ok
+
+
+def test_batches_another_writer_overtook_are_written_again_and_projected_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    first_log, second_log = _streams(20, seed=1), _streams(20, seed=2)
+    with SqlEventStore(url) as first, SqlEventStore(url) as second:
+
+        async def both() -> None:
+            for start in range(0, max(len(first_log), len(second_log)), 25):  # taking turns
+                await _append_all(first, first_log[start : start + 25])
+                await _append_all(second, second_log[start : start + 25])
+
+        asyncio.run(both())
+        assert "did not commit (the log ends at" in caplog.text  # refused as stale, redone
+        checked = replay(first, workers=1)
+        assert checked.ok, checked.mismatches[:3]
+        assert checked.events == sum(len(a) for a in first_log + second_log)
+
+
+def test_a_committer_that_dies_leaves_the_writer_committing_itself(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+        log = _streams(40, seed=3)
+        half = len(log) // 2
+        asyncio.run(_append_all(store, log[:half]))
+        committer = store._committer
+        assert committer is not None
+        pid = committer._process.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        results = asyncio.run(_append_all(store, log[half:]))
+        assert results[-1].last_seq == len(log)
+        assert store._committer is None
+        assert "the committer process is gone" in caplog.text
+        checked = replay(store, workers=1)
+        assert checked.ok, checked.mismatches[:3]
+        assert checked.events == len(log)
