@@ -283,6 +283,8 @@ class MainWindow(QMainWindow):
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.tree.selectionModel().currentRowChanged.connect(self._current_changed)
         self.tree.doubleClicked.connect(self._show_details)
+        self.tree.expanded.connect(lambda index: self._children_shown(index, True))
+        self.tree.collapsed.connect(lambda index: self._children_shown(index, False))
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._order_menu)
         header = self.tree.header()
@@ -635,6 +637,11 @@ class MainWindow(QMainWindow):
 
     # --- selection and details ----------------------------------------------------------------
 
+    def _children_shown(self, index: QModelIndex, shown: bool) -> None:
+        order_id = index.data(ORDER_ID_ROLE)
+        if isinstance(order_id, str):
+            self.orders.show_children(order_id, shown)
+
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         order_id = current.data(ORDER_ID_ROLE)
         if isinstance(order_id, str):
@@ -938,7 +945,7 @@ class MainWindow(QMainWindow):
 
     def _apply_theme(self) -> None:
         self.setStyleSheet(stylesheet(dark=self.dark))
-        self.orders.palette = DARK if self.dark else LIGHT
+        self.orders.set_palette(DARK if self.dark else LIGHT)
         self.risk.set_theme(self.dark)
         self.reconciliation.set_theme(self.dark)
         self.escalations.set_theme(self.dark)

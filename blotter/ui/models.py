@@ -20,6 +20,7 @@ from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex,
 from PySide6.QtGui import QColor
 
 from blotter.domain.clock import iso_utc
+from blotter.domain.events import OrderCreated
 from blotter.domain.order import ChildOrder, Fill, OrderAggregate
 from blotter.domain.values import Instrument, Side
 from blotter.domain.workflows import ORDER, OrderState
@@ -30,6 +31,12 @@ HIGHLIGHT_SECONDS = 0.8
 FETCH_ROWS = 2_000  # orders given rows at a time as the blotter scrolls
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+# Roles as the ints a view passes, compared per cell and per paint.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
+_Look = tuple[tuple[str, ...], tuple[QColor | None, ...]]  # a row's texts and colors
 
 Index = QModelIndex | Any  # QPersistentModelIndex is accepted wherever an index is
 NO_INDEX = QModelIndex()  # the root, as a default argument
@@ -134,6 +141,10 @@ ORDER_HEADERS = (
 _NUMERIC = frozenset(
     {Column.QUANTITY, Column.LIMIT, Column.FILLED, Column.LEAVES, Column.AVG_PRICE}
 )
+_ALIGNMENTS = tuple(_RIGHT if column in _NUMERIC else _LEFT for column in Column)
+_ORDER_ROLES = frozenset(
+    {_DISPLAY, _ALIGNMENT, _FOREGROUND, _BACKGROUND, int(SORT_ROLE), int(ORDER_ID_ROLE)}
+)
 
 
 def header_data(
@@ -151,6 +162,21 @@ def header_data(
     if role == Qt.ItemDataRole.TextAlignmentRole:
         return _RIGHT if section in numeric else _LEFT
     return None
+
+
+def announce_rows(
+    model: QAbstractItemModel, rows: Iterable[int], parent: QModelIndex = NO_INDEX
+) -> None:
+    """One dataChanged per run of adjacent rows under ``parent``, not one per row: a view
+    works out what to repaint for each."""
+    ordered = sorted(rows)
+    last = model.columnCount(parent) - 1
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+            top = model.index(ordered[start], 0, parent)
+            model.dataChanged.emit(top, model.index(ordered[i - 1], last, parent))
+            start = i
 
 
 def clock_time(nanos: int) -> str:
@@ -182,7 +208,27 @@ class OrdersModel(QAbstractItemModel):
         self._child_rows: list[int] = []
         self._changed_at: dict[str, float] = {}
         self._shown = 0  # rows the view has: the newest orders first
+        # What each row shows (texts and colors per column), made on first paint and dropped
+        # when its order changes: a paint asks for every visible cell several times over.
+        self._looks: dict[str, _Look] = {}
+        self._child_looks: dict[str, dict[int, _Look]] = {}
+        # Orders whose children a view shows (expanded): only theirs are announced as they
+        # change; a collapsed order's children are read afresh when it opens.
+        self._open_parents: set[str] = set()
         self.reload()
+
+    def show_children(self, order_id: str, shown: bool) -> None:
+        """A view expanded (or collapsed) the order's row."""
+        if shown:
+            self._open_parents.add(order_id)
+        else:
+            self._open_parents.discard(order_id)
+
+    def set_palette(self, palette: Palette) -> None:
+        """New colors: every row's look is made again on its next paint."""
+        self.palette = palette
+        self._looks.clear()
+        self._child_looks.clear()
 
     def shows(self, order_id: str) -> bool:
         """Whether the order is known to the blotter (its row may wait to be fetched)."""
@@ -201,6 +247,8 @@ class OrdersModel(QAbstractItemModel):
     def reload(self) -> None:
         """Show every order the OMS holds (at start, after recovery)."""
         self.beginResetModel()
+        self._looks.clear()
+        self._child_looks.clear()
         self._ids = [o for o, order in self._orders.items() if order.ticket is not None]
         self._positions = {order_id: pos for pos, order_id in enumerate(self._ids)}
         self._child_rows = [len(self._orders[o].children) for o in self._ids]
@@ -233,6 +281,9 @@ class OrdersModel(QAbstractItemModel):
         """Apply one coalesced batch of changed orders: new rows, new children, new values."""
         now = time.monotonic()
         known = [o for o in order_ids if isinstance(o, str) and o in self._positions]
+        for order_id in known:
+            self._looks.pop(order_id, None)
+            self._child_looks.pop(order_id, None)
         fresh = sorted(  # a batch arrives as a set: keep the rows in the orders' own order
             (
                 o
@@ -276,22 +327,15 @@ class OrdersModel(QAbstractItemModel):
             self.beginInsertRows(parent, shown, current - 1)
             self._child_rows[position] = current
             self.endInsertRows()
-        if current:
+        if current and order_id in self._open_parents:
             parent = self.index(row, 0)
             last = self.columnCount() - 1
             self.dataChanged.emit(self.index(0, 0, parent), self.index(current - 1, last, parent))
         return row
 
     def _rows_changed(self, rows: list[int]) -> None:
-        """One dataChanged per run of adjacent rows, not one per order: the most active
-        orders are the newest, at the top, so a batch is mostly a few runs."""
-        last = self.columnCount() - 1
-        rows.sort()
-        start = 0
-        for i in range(1, len(rows) + 1):
-            if i == len(rows) or rows[i] != rows[i - 1] + 1:
-                self.dataChanged.emit(self.index(rows[start], 0), self.index(rows[i - 1], last))
-                start = i
+        # the most active orders are the newest, at the top: a batch is mostly a few runs
+        announce_rows(self, rows)
 
     def expire_highlights(self) -> bool:
         """Drop highlights that are over; True if any row still shows one."""
@@ -353,32 +397,44 @@ class OrdersModel(QAbstractItemModel):
     # --- data ---------------------------------------------------------------------------------
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        order = self.order_at(index)
-        assert order is not None
-        assert order.ticket is not None
-        if index.internalId() == 0:
-            return self._order_data(order, Column(index.column()), role)
-        child = next(itertools.islice(order.children.values(), index.row(), None))
-        return self._child_data(order, child, Column(index.column()), role)
-
-    def _order_data(self, order: OrderAggregate, column: Column, role: int) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._order_text(order, column)
-        if role == SORT_ROLE:
-            return self._order_sort_key(order, column)
+        if role not in _ORDER_ROLES or not index.isValid():
+            return None  # most roles a delegate asks for: answered before any lookup
+        column = index.column()
+        if role == _ALIGNMENT:
+            return _ALIGNMENTS[column]
+        internal = index.internalId()
+        position = self._position(index.row()) if internal == 0 else internal - 1
+        order_id = self._ids[position]
         if role == ORDER_ID_ROLE:
-            return order.order_id
-        if role == Qt.ItemDataRole.BackgroundRole and order.order_id in self._changed_at:
-            return self.palette.highlight
-        return self._style(order, order.state, column, role)
+            return order_id
+        order = self._orders[order_id]
+        if internal == 0:
+            if role == _BACKGROUND:
+                return self.palette.highlight if order_id in self._changed_at else None
+            if role == SORT_ROLE:
+                return self._order_sort_key(order, Column(column))
+            look = self._looks.get(order_id)
+            if look is None:
+                look = self._looks[order_id] = self._order_look(order)
+        else:
+            if role == _BACKGROUND:
+                return None
+            looks = self._child_looks.setdefault(order_id, {})
+            look = looks.get(index.row())
+            if look is None:
+                child = next(itertools.islice(order.children.values(), index.row(), None))
+                look = looks[index.row()] = self._child_look(order, child)
+        return look[0][column] if role != _FOREGROUND else look[1][column]
 
-    def _style(self, order: OrderAggregate, state: str, column: Column, role: int) -> Any:
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in _NUMERIC else _LEFT
-        if role != Qt.ItemDataRole.ForegroundRole:
-            return None
+    def _order_look(self, order: OrderAggregate) -> _Look:
+        texts = self._order_texts(order)
+        return texts, tuple(self._foreground(order, order.state, column) for column in Column)
+
+    def _child_look(self, order: OrderAggregate, child: ChildOrder) -> _Look:
+        texts = self._child_texts(order, child)
+        return texts, tuple(self._foreground(order, child.state, column) for column in Column)
+
+    def _foreground(self, order: OrderAggregate, state: str, column: Column) -> QColor | None:
         if column == Column.STATE and state in self.palette.states:
             return self.palette.states[state]
         if order.state in ORDER.terminal and order.state is not OrderState.SETTLED:
@@ -390,74 +446,80 @@ class OrdersModel(QAbstractItemModel):
     def _places(self, symbol: str) -> tuple[int, int]:
         return places_of(self._instruments, symbol)
 
-    def _order_text(self, order: OrderAggregate, column: Column) -> str:
+    def _order_texts(self, order: OrderAggregate) -> tuple[str, ...]:
+        """The order's row, column by column (``Column``'s order)."""
         ticket = order.ticket
         assert ticket is not None
         price, lot = self._places(ticket.instrument)
-        texts: dict[Column, Callable[[], str]] = {
-            Column.TIME: lambda: clock_time(order.created_at),
-            Column.ORDER_ID: lambda: order.order_id,
-            Column.ACCOUNT: lambda: ticket.account,
-            Column.INSTRUMENT: lambda: ticket.instrument,
-            Column.SIDE: lambda: ticket.side.value,
-            Column.TYPE: lambda: f"{ticket.order_type.value} {ticket.time_in_force.value}",
-            Column.QUANTITY: lambda: fixed(ticket.quantity, lot),
-            Column.LIMIT: lambda: fixed(ticket.limit_price, price),
-            Column.FILLED: lambda: fixed(order.filled, lot),
-            Column.LEAVES: lambda: fixed(order.leaves, lot),
-            Column.AVG_PRICE: lambda: fixed(order.avg_price, price + 2),
-            Column.STATE: lambda: order.state.value,
-            Column.VENUES: lambda: ", ".join(order.venues) or (ticket.venue or "auto"),
-            Column.UPDATED: lambda: clock_time(order.updated_at),
-        }
-        return texts[column]()
+        return (
+            clock_time(order.created_at),
+            order.order_id,
+            ticket.account,
+            ticket.instrument,
+            ticket.side.value,
+            _type_text(ticket),
+            fixed(ticket.quantity, lot),
+            fixed(ticket.limit_price, price),
+            fixed(order.filled, lot),
+            fixed(order.leaves, lot),
+            fixed(order.avg_price, price + 2),
+            order.state.value,
+            _venues_text(order),
+            clock_time(order.updated_at),
+        )
 
     def _order_sort_key(self, order: OrderAggregate, column: Column) -> Any:
         """What the column sorts by: numbers and times as numbers (a sort asks often)."""
         ticket = order.ticket
         assert ticket is not None
-        if column == Column.TIME:
-            return order.created_at
-        if column == Column.UPDATED:
-            return order.updated_at
-        if column == Column.QUANTITY:
-            return float(ticket.quantity)
-        if column == Column.LIMIT:
-            return float(ticket.limit_price or 0)
-        if column == Column.FILLED:
-            return float(order.filled)
-        if column == Column.LEAVES:
-            return float(order.leaves)
-        if column == Column.AVG_PRICE:
-            return float(order.avg_price or 0)
-        return self._order_text(order, column)
+        keys: dict[Column, Callable[[], Any]] = {
+            Column.TIME: lambda: order.created_at,
+            Column.ORDER_ID: lambda: order.order_id,
+            Column.ACCOUNT: lambda: ticket.account,
+            Column.INSTRUMENT: lambda: ticket.instrument,
+            Column.SIDE: lambda: ticket.side.value,
+            Column.TYPE: lambda: _type_text(ticket),
+            Column.QUANTITY: lambda: float(ticket.quantity),
+            Column.LIMIT: lambda: float(ticket.limit_price or 0),
+            Column.FILLED: lambda: float(order.filled),
+            Column.LEAVES: lambda: float(order.leaves),
+            Column.AVG_PRICE: lambda: float(order.avg_price or 0),
+            Column.STATE: lambda: order.state.value,
+            Column.VENUES: lambda: _venues_text(order),
+            Column.UPDATED: lambda: order.updated_at,
+        }
+        return keys[column]()
 
-    def _child_data(
-        self, order: OrderAggregate, child: ChildOrder, column: Column, role: int
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._child_text(order, child, column)
-        if role == ORDER_ID_ROLE:
-            return order.order_id
-        if role == SORT_ROLE:
-            return self._child_text(order, child, column)
-        return self._style(order, child.state, column, role)
-
-    def _child_text(self, order: OrderAggregate, child: ChildOrder, column: Column) -> str:
+    def _child_texts(self, order: OrderAggregate, child: ChildOrder) -> tuple[str, ...]:
+        """A child's row: its own id, quantities, state, venue and time; blank elsewhere."""
         assert order.ticket is not None
         price, lot = self._places(order.ticket.instrument)
-        texts: dict[Column, Callable[[], str]] = {
-            Column.ORDER_ID: lambda: child.client_order_id,
-            Column.QUANTITY: lambda: fixed(child.quantity, lot),
-            Column.FILLED: lambda: fixed(child.filled, lot),
-            Column.LEAVES: lambda: fixed(child.leaves, lot),
-            Column.AVG_PRICE: lambda: fixed(child.avg_price, price + 2),
-            Column.STATE: lambda: child.state.value,
-            Column.VENUES: lambda: child.venue,
-            Column.UPDATED: lambda: clock_time(child.updated_at),
-        }
-        text = texts.get(column)
-        return text() if text is not None else ""
+        return (
+            "",
+            child.client_order_id,
+            "",
+            "",
+            "",
+            "",
+            fixed(child.quantity, lot),
+            "",
+            fixed(child.filled, lot),
+            fixed(child.leaves, lot),
+            fixed(child.avg_price, price + 2),
+            child.state.value,
+            child.venue,
+            clock_time(child.updated_at),
+        )
+
+
+def _type_text(ticket: OrderCreated) -> str:
+    return f"{ticket.order_type.value} {ticket.time_in_force.value}"
+
+
+def _venues_text(order: OrderAggregate) -> str:
+    ticket = order.ticket
+    assert ticket is not None
+    return ", ".join(order.venues) or (ticket.venue or "auto")
 
 
 def _fill_sort_key(fill: Fill, column: int) -> int | float | None:
@@ -486,6 +548,8 @@ FILL_HEADERS = (
     "Liquidity",
 )
 _FILL_NUMERIC = frozenset({6, 7, 8})
+_FILL_ROLES = frozenset({_DISPLAY, _ALIGNMENT, int(SORT_ROLE), int(ORDER_ID_ROLE)})
+_FILL_TEXTS_KEPT = 5_000
 
 
 class _NewestFirst:
@@ -548,6 +612,7 @@ class FillsModel(QAbstractTableModel):
         self._older: list[tuple[OrderAggregate, Fill]] = []  # booked before, fetched, newest first
         self._history = _NewestFirst([])
         self._seen: dict[str, int] = {}  # order id -> fills of it shown or waiting to be fetched
+        self._shown_texts: dict[str, tuple[str, ...]] = {}  # fill event id -> its row's texts
 
     @property
     def total(self) -> int:
@@ -604,30 +669,38 @@ class FillsModel(QAbstractTableModel):
         return header_data(FILL_HEADERS, _FILL_NUMERIC, section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        if role not in _FILL_ROLES or not index.isValid():
             return None
-        order, fill = self._at(index.row())
         column = index.column()
-        if role == Qt.ItemDataRole.TextAlignmentRole:
+        if role == _ALIGNMENT:
             return _RIGHT if column in _FILL_NUMERIC else _LEFT
+        order, fill = self._at(index.row())
         if role == ORDER_ID_ROLE:
             return order.order_id
         if role == SORT_ROLE:
             key = _fill_sort_key(fill, column)
-            return self._text(order, fill, column) if key is None else key
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(order, fill, column)
-        return None
+            if key is not None:
+                return key
+        return self._texts(order, fill)[column]
 
     def _at(self, row: int) -> tuple[OrderAggregate, Fill]:
         fresh = len(self._fresh)
         return self._fresh[fresh - 1 - row] if row < fresh else self._older[row - fresh]
 
-    def _text(self, order: OrderAggregate, fill: Fill, column: int) -> str:
+    def _texts(self, order: OrderAggregate, fill: Fill) -> tuple[str, ...]:
+        """A fill's row as shown; a fill never changes, so its texts are kept (a few pages)."""
+        texts = self._shown_texts.get(fill.event_id)
+        if texts is None:
+            if len(self._shown_texts) >= _FILL_TEXTS_KEPT:
+                self._shown_texts.clear()
+            texts = self._shown_texts[fill.event_id] = self._text_of(order, fill)
+        return texts
+
+    def _text_of(self, order: OrderAggregate, fill: Fill) -> tuple[str, ...]:
         ticket = order.ticket
         assert ticket is not None
         price, lot = places_of(self._instruments, ticket.instrument)
-        texts = (
+        return (
             clock_time(fill.occurred_at),
             fill.venue,
             fill.exec_id,
@@ -639,4 +712,3 @@ class FillsModel(QAbstractTableModel):
             fixed(fill.fee, 4),
             fill.liquidity.value,
         )
-        return texts[column]

@@ -16,6 +16,7 @@ import shiboken6
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
+    QEvent,
     QModelIndex,
     QObject,
     QPoint,
@@ -92,44 +93,63 @@ def button(action: QAction, name: str) -> QPushButton:
 
 
 # Columns are fitted to their contents at most this often while values change (rows coming
-# or going fit them at once).
+# or going fit them at the next turn of the loop).
 FIT_INTERVAL_MS = 1_000
-FIT_ROWS = 100  # rows measured beyond the visible ones: a feed of thousands is sampled
 
 
 def fit_columns(view: QTableView | QTreeView, header: QHeaderView) -> None:
-    """Keep ``view``'s columns fitted to their contents, cheaply.
+    """Keep ``view``'s columns fitted to their visible contents, cheaply.
 
     Not ``ResizeToContents``: that mode measures every row again on each ``dataChanged``, so a
     refresh that repaints n rows costs n squared ``data`` calls (it held the loop for seconds
-    under a busy flow). Here rows inserted, removed or reset fit the columns on the next turn
-    of the loop, and changed values at most once a second; the user may still resize them."""
+    under a busy flow). Here the visible rows are measured when rows come or go and at most
+    once a second while values change, and only while the view shows (a panel behind another
+    tab is fitted when it comes to the front); the user may still resize the columns."""
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    header.setResizeContentsPrecision(FIT_ROWS)
-    model = view.model()
-    soon, later = QTimer(view), QTimer(view)
-    for timer, delay in ((soon, 0), (later, FIT_INTERVAL_MS)):
-        timer.setSingleShot(True)
-        timer.setInterval(delay)
-        timer.timeout.connect(lambda: _fit(view, header))
-
-    def fit_soon(*_args: object) -> None:
-        soon.start()
-
-    def fit_later(*_args: object) -> None:
-        if not later.isActive():
-            later.start()
-
-    for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.layoutChanged):
-        signal.connect(fit_soon)
-    model.dataChanged.connect(fit_later)
-    fit_soon()
+    header.setResizeContentsPrecision(0)  # the visible rows only
+    _ColumnFitter(view, header)
 
 
-def _fit(view: QTableView | QTreeView, header: QHeaderView) -> None:
-    last = header.count() - 1 if header.stretchLastSection() else header.count()
-    for column in range(last):
-        view.resizeColumnToContents(column)
+class _ColumnFitter(QObject):
+    def __init__(self, view: QTableView | QTreeView, header: QHeaderView) -> None:
+        super().__init__(view)
+        self._view, self._header = view, header
+        self._soon, self._later = QTimer(self), QTimer(self)
+        for timer, delay in ((self._soon, 0), (self._later, FIT_INTERVAL_MS)):
+            timer.setSingleShot(True)
+            timer.setInterval(delay)
+            timer.timeout.connect(self._fit)
+        self._stale = True
+        model = view.model()
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            signal.connect(self._fit_soon)
+        model.layoutChanged.connect(self._fit_soon)
+        model.dataChanged.connect(self._fit_later)
+        view.installEventFilter(self)
+        self._fit_soon()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Show and self._stale:
+            self._soon.start()
+        return False
+
+    def _fit_soon(self, *_args: object) -> None:
+        self._stale = True
+        self._soon.start()
+
+    def _fit_later(self, *_args: object) -> None:
+        self._stale = True
+        if not self._later.isActive():
+            self._later.start()
+
+    def _fit(self) -> None:
+        view, header = self._view, self._header
+        if not view.isVisible():
+            return  # fitted when it shows
+        self._stale = False
+        last = header.count() - 1 if header.stretchLastSection() else header.count()
+        for column in range(last):
+            view.resizeColumnToContents(column)
 
 
 def table(model: QAbstractTableModel, name: str) -> QTableView:

@@ -27,7 +27,17 @@ from blotter.domain.positions import Position
 from blotter.domain.values import ZERO, Instrument
 from blotter.oms.manager import OrderManager
 from blotter.runtime.desk import Desk
-from blotter.ui.models import DARK, LIGHT, NO_INDEX, Index, Palette, fixed, header_data, places_of
+from blotter.ui.models import (
+    DARK,
+    LIGHT,
+    NO_INDEX,
+    Index,
+    Palette,
+    announce_rows,
+    fixed,
+    header_data,
+    places_of,
+)
 from blotter.ui.panels import LEFT, RIGHT, bold_font, fit_columns, set_text, text_line, title
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 30  # (account, instrument), and the venue on a venue row
@@ -253,6 +263,7 @@ class PositionsModel(QAbstractItemModel):
                 venues.setdefault((account, symbol), {})[venue] = quantity
         breaks = self._open_breaks()
         wanted = positions.keys() | venues.keys()
+        changed: dict[Key, list[str]] = {}
         for key in [k for k in self._keys if k not in wanted]:
             self._remove(key)
         for key in sorted(wanted):
@@ -268,7 +279,10 @@ class PositionsModel(QAbstractItemModel):
                 )
                 for venue, quantity in held.items()
             }
-            self._update(key, line, lines)
+            what = self._update(key, line, lines)
+            if what:
+                changed[key] = what
+        self._announce(changed)
 
     def _open_breaks(self) -> dict[VenueKey, list[str]]:
         """Position breaks still open, by the position they are about (one pass over them)."""
@@ -280,14 +294,17 @@ class PositionsModel(QAbstractItemModel):
                 found.setdefault(key, []).append(break_id)
         return found
 
-    def _update(self, key: Key, line: Line, lines: dict[str, Line]) -> None:
+    def _update(self, key: Key, line: Line, lines: dict[str, Line]) -> list[str]:
+        """Bring one position's rows up to date: rows inserted and removed here, changed
+        values left to announce (``_announce``); returns ``""`` for its own row if it changed,
+        and the venues whose rows changed."""
+        changed: list[str] = []
         holding = self._holdings.get(key)
         if holding is None:
             holding = self._insert(key, line)
         elif holding.line != line:
             holding.line = line
-            row = self._row_of(key)
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
+            changed.append("")
         parent = self.index(self._row_of(key), 0)
         for venue in [v for v in holding.venues if v not in lines]:
             row = holding.venues.index(venue)
@@ -304,9 +321,17 @@ class PositionsModel(QAbstractItemModel):
                 self.endInsertRows()
             elif holding.venue_lines[venue] != lines[venue]:
                 holding.venue_lines[venue] = lines[venue]
-                row = holding.venues.index(venue)
-                first = self.index(row, 0, parent)
-                self.dataChanged.emit(first, first.siblingAtColumn(len(HEADERS) - 1))
+                changed.append(venue)
+        return changed
+
+    def _announce(self, changed: dict[Key, list[str]]) -> None:
+        """One dataChanged per run of changed rows, once the rows are where they stay."""
+        announce_rows(self, (self._row_of(key) for key, what in changed.items() if "" in what))
+        for key, what in changed.items():
+            holding = self._holdings[key]
+            venues = [holding.venues.index(v) for v in what if v]
+            if venues:
+                announce_rows(self, venues, self.index(self._row_of(key), 0))
 
     def _insert(self, key: Key, line: Line) -> _Holding:
         self._serials += 1

@@ -19,7 +19,7 @@ from blotter.domain.workflows import OrderState
 from blotter.oms.commands import NewOrder
 from blotter.ui.bus_adapter import BusAdapter
 from blotter.ui.main_window import MainWindow
-from blotter.ui.models import Column
+from blotter.ui.models import DARK, LIGHT, Column
 
 from .conftest import Session
 
@@ -415,5 +415,19 @@ def test_a_critical_alert_reaches_the_status_bar_and_the_alerts_tab_within_secon
         assert window.alerts.text() == "alerts: 1 unread"
         assert window.alerts_dock.windowTitle() == "Alerts (1)"
         assert len(beeps) == 1
+
+    session.run(scenario())
+
+
+def test_the_light_theme_recolors_rows_already_painted(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        result = await window.desk.oms.submit(resting(0))
+        await session.until(lambda: window.orders.rowCount() == 1)
+        side = window.orders.index(window.orders.row_of(result.order_id).row(), Column.SIDE)
+        assert side.data(Qt.ItemDataRole.ForegroundRole) == DARK.buy
+        window.toggle_theme.trigger()
+        assert side.data(Qt.ItemDataRole.ForegroundRole) == LIGHT.buy
+        window.toggle_theme.trigger()  # the dark theme is the user's again, in the settings
 
     session.run(scenario())

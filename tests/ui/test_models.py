@@ -85,6 +85,29 @@ def test_a_new_child_gets_its_row_under_its_order_and_shows_its_own_values(
     qtmodeltester.check(model)
 
 
+def test_a_changed_order_shows_its_new_values_and_announces_its_children_when_open(
+    qapp: object,
+) -> None:
+    story = OrderStory(order_id="O-1", quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    model = OrdersModel({"O-1": story.order}, {})
+    parent = model.index(0, 0)
+    assert model.index(0, Column.FILLED).data() == "0"  # painted once: its look is kept
+    story.fill("A", "40")
+    announced: list[bool] = []  # whether each dataChanged was for child rows
+    model.dataChanged.connect(lambda top, _bottom: announced.append(top.parent().isValid()))
+    model.refresh({"O-1"})
+    assert model.index(0, Column.FILLED).data() == "40"
+    assert model.index(0, Column.FILLED, parent).data() == "40"
+    assert announced == [False]  # the order's row; its children are folded away
+    model.show_children("O-1", True)
+    story.fill("A", "10")
+    model.refresh({"O-1"})
+    assert sorted(announced[1:]) == [False, True]
+    assert model.index(0, Column.LEAVES, parent).data() == "50"
+
+
 def filled_book(count: int) -> dict[str, OrderAggregate]:
     """Orders whose fills interleave in time (each story's clock starts at the same instant),
     every other one settled, so its fills are packed."""
