@@ -102,7 +102,7 @@ def places_of(instruments: Mapping[str, Instrument], symbol: str) -> tuple[int, 
 
 
 def fixed(value: Decimal | None, places: int) -> str:
-    return "" if value is None else f"{value:,.{places}f}"
+    return "" if value is None else f"{value:z,.{places}f}"  # z: never "-0.00"
 
 
 class Column(IntEnum):

@@ -176,3 +176,9 @@ def test_a_new_fill_comes_on_top_once_whatever_is_still_to_fetch(
     assert listed.count("X-after") == 1
     assert listed.count("X-before") == 1
     assert sorted(listed) == sorted(newest_first(orders))
+
+
+def test_numbers_keep_their_places_and_never_show_a_negative_zero() -> None:
+    assert models.fixed(D("-0.004"), 2) == "0.00"
+    assert models.fixed(D("-1234.5"), 2) == "-1,234.50"
+    assert models.fixed(None, 2) == ""
