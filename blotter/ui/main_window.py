@@ -60,6 +60,7 @@ from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.runtime.desk import Desk
 from blotter.ui.alerts_panel import AlertsPanel
 from blotter.ui.bus_adapter import BusAdapter
+from blotter.ui.cells import CellDelegate
 from blotter.ui.escalations_panel import EscalationsPanel
 from blotter.ui.models import (
     DARK,
@@ -273,6 +274,7 @@ class MainWindow(QMainWindow):
         self.tree = QTreeView()
         self.tree.setObjectName("ordersView")
         self.tree.setModel(self.proxy)
+        self.tree.setItemDelegate(CellDelegate(self.tree))
         self.tree.header().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.tree.setSortingEnabled(True)
         self.tree.setUniformRowHeights(True)
@@ -327,6 +329,7 @@ class MainWindow(QMainWindow):
         proxy.setSourceModel(self.fills)
         proxy.setSortRole(SORT_ROLE)
         self.fills_view.setModel(proxy)
+        self.fills_view.setItemDelegate(CellDelegate(self.fills_view))
         self.fills_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.fills_view.setSortingEnabled(True)
         self.fills_view.verticalHeader().setVisible(False)

@@ -24,6 +24,7 @@ from blotter.domain.events import OrderCreated
 from blotter.domain.order import ChildOrder, Fill, OrderAggregate
 from blotter.domain.values import Instrument, Side
 from blotter.domain.workflows import ORDER, OrderState
+from blotter.ui.cells import LOOK_ROLE
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ORDER_ID_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -142,8 +143,9 @@ _NUMERIC = frozenset(
     {Column.QUANTITY, Column.LIMIT, Column.FILLED, Column.LEAVES, Column.AVG_PRICE}
 )
 _ALIGNMENTS = tuple(_RIGHT if column in _NUMERIC else _LEFT for column in Column)
+_LOOK = int(LOOK_ROLE)
 _ORDER_ROLES = frozenset(
-    {_DISPLAY, _ALIGNMENT, _FOREGROUND, _BACKGROUND, int(SORT_ROLE), int(ORDER_ID_ROLE)}
+    {_DISPLAY, _ALIGNMENT, _FOREGROUND, _BACKGROUND, _LOOK, int(SORT_ROLE), int(ORDER_ID_ROLE)}
 )
 
 
@@ -409,14 +411,16 @@ class OrdersModel(QAbstractItemModel):
             return order_id
         order = self._orders[order_id]
         if internal == 0:
+            background = self.palette.highlight if order_id in self._changed_at else None
             if role == _BACKGROUND:
-                return self.palette.highlight if order_id in self._changed_at else None
+                return background
             if role == SORT_ROLE:
                 return self._order_sort_key(order, Column(column))
             look = self._looks.get(order_id)
             if look is None:
                 look = self._looks[order_id] = self._order_look(order)
         else:
+            background = None
             if role == _BACKGROUND:
                 return None
             looks = self._child_looks.setdefault(order_id, {})
@@ -424,6 +428,8 @@ class OrdersModel(QAbstractItemModel):
             if look is None:
                 child = next(itertools.islice(order.children.values(), index.row(), None))
                 look = looks[index.row()] = self._child_look(order, child)
+        if role == _LOOK:
+            return look[0][column], look[1][column], background, _ALIGNMENTS[column]
         return look[0][column] if role != _FOREGROUND else look[1][column]
 
     def _order_look(self, order: OrderAggregate) -> _Look:
@@ -548,7 +554,7 @@ FILL_HEADERS = (
     "Liquidity",
 )
 _FILL_NUMERIC = frozenset({6, 7, 8})
-_FILL_ROLES = frozenset({_DISPLAY, _ALIGNMENT, int(SORT_ROLE), int(ORDER_ID_ROLE)})
+_FILL_ROLES = frozenset({_DISPLAY, _ALIGNMENT, _LOOK, int(SORT_ROLE), int(ORDER_ID_ROLE)})
 _FILL_TEXTS_KEPT = 5_000
 
 
@@ -681,7 +687,10 @@ class FillsModel(QAbstractTableModel):
             key = _fill_sort_key(fill, column)
             if key is not None:
                 return key
-        return self._texts(order, fill)[column]
+        text = self._texts(order, fill)[column]
+        if role == _LOOK:
+            return text, None, None, _RIGHT if column in _FILL_NUMERIC else _LEFT
+        return text
 
     def _at(self, row: int) -> tuple[OrderAggregate, Fill]:
         fresh = len(self._fresh)

@@ -5,13 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtWidgets import QTreeView
 from pytestqt.modeltest import ModelTester
 
 from blotter.domain.events import ChildSlice, OrderRouted
 from blotter.domain.order import OrderAggregate
+from blotter.domain.values import Side
 from blotter.ui import models
+from blotter.ui.cells import LOOK_ROLE, CellDelegate
 from blotter.ui.main_window import OrdersFilter
-from blotter.ui.models import ORDER_ID_ROLE, Column, FillsModel, OrdersModel
+from blotter.ui.models import DARK, ORDER_ID_ROLE, Column, FillsModel, OrdersModel
 from blotter.venues.sim.catalog import INSTRUMENTS
 from tests.domain.builders import OrderStory
 
@@ -182,3 +186,42 @@ def test_numbers_keep_their_places_and_never_show_a_negative_zero() -> None:
     assert models.fixed(D("-0.004"), 2) == "0.00"
     assert models.fixed(D("-1234.5"), 2) == "-1,234.50"
     assert models.fixed(None, 2) == ""
+
+
+def test_a_rows_look_is_what_its_separate_roles_say(qapp: object) -> None:
+    story = OrderStory(order_id="O-1", quantity="100", side=Side.SELL)
+    story.routed(("A", "XNAS", "100"))
+    model = OrdersModel({"O-1": story.order}, {}, DARK)
+    for column in Column:
+        index = model.index(0, column)
+        text, foreground, background, alignment = index.data(LOOK_ROLE)
+        assert text == index.data()
+        assert foreground == index.data(Qt.ItemDataRole.ForegroundRole)
+        assert background == index.data(Qt.ItemDataRole.BackgroundRole)
+        assert alignment == index.data(Qt.ItemDataRole.TextAlignmentRole)
+    assert model.index(0, Column.SIDE).data(LOOK_ROLE)[1] == DARK.sell
+
+
+def test_the_cell_delegate_paints_the_looks_colors_and_the_selection(qapp: object) -> None:
+    story = OrderStory(order_id="O-1", quantity="100", side=Side.SELL)
+    story.routed(("A", "XNAS", "100"))
+    model = OrdersModel({"O-1": story.order}, {}, DARK)
+    view = QTreeView()
+    view.setModel(model)
+    view.setItemDelegate(CellDelegate(view))
+    view.resize(900, 200)
+    side = view.visualRect(model.index(0, Column.SIDE))
+    image = view.viewport().grab().toImage()
+    colors = {
+        image.pixelColor(x, y).name()
+        for x in range(side.left(), side.right())
+        for y in range(side.top(), side.bottom())
+    }
+    assert DARK.sell.name() in colors  # the text drawn in the look's color
+    view.selectionModel().select(
+        model.index(0, 0),
+        QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+    )
+    selected = view.viewport().grab().toImage()
+    highlight = view.palette().highlight().color().name()
+    assert selected.pixelColor(side.left() + 1, side.top() + 1).name() == highlight
