@@ -285,8 +285,6 @@ class MainWindow(QMainWindow):
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.tree.selectionModel().currentRowChanged.connect(self._current_changed)
         self.tree.doubleClicked.connect(self._show_details)
-        self.tree.expanded.connect(lambda index: self._children_shown(index, True))
-        self.tree.collapsed.connect(lambda index: self._children_shown(index, False))
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._order_menu)
         header = self.tree.header()
@@ -640,11 +638,6 @@ class MainWindow(QMainWindow):
 
     # --- selection and details ----------------------------------------------------------------
 
-    def _children_shown(self, index: QModelIndex, shown: bool) -> None:
-        order_id = index.data(ORDER_ID_ROLE)
-        if isinstance(order_id, str):
-            self.orders.show_children(order_id, shown)
-
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         order_id = current.data(ORDER_ID_ROLE)
         if isinstance(order_id, str):
@@ -728,7 +721,7 @@ class MainWindow(QMainWindow):
 
     def select_order(self, order_id: str) -> None:
         """Select an order's row and show its details (as a click would)."""
-        index = self.proxy.mapFromSource(self.orders.row_of(order_id))
+        index = self.proxy.mapFromSource(self.orders.reveal(order_id))
         self.tree.setCurrentIndex(index)
         self.tree.scrollTo(index)
 

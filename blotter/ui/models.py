@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+import sys
 import time
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -29,7 +30,7 @@ from blotter.ui.cells import LOOK_ROLE
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ORDER_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 HIGHLIGHT_SECONDS = 0.8
-FETCH_ROWS = 2_000  # orders given rows at a time as the blotter scrolls
+FETCH_ROWS = 500  # orders given rows at a time as the blotter scrolls (and kept while new come)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 # Roles as the ints a view passes, compared per cell and per paint.
@@ -214,17 +215,16 @@ class OrdersModel(QAbstractItemModel):
         # when its order changes: a paint asks for every visible cell several times over.
         self._looks: dict[str, _Look] = {}
         self._child_looks: dict[str, dict[int, _Look]] = {}
-        # Orders whose children a view shows (expanded): only theirs are announced as they
-        # change; a collapsed order's children are read afresh when it opens.
-        self._open_parents: set[str] = set()
+        # Positions of the orders whose children have rows: fetched when a view first opens
+        # the order (``fetchMore`` on its row). Until then the order only says it has some:
+        # a proxy keeps a mapping for every parent whose rows it has seen, and moves them all
+        # each time new orders come on top.
+        self._opened: set[int] = set()
+        # Rows kept at most (the newest orders): new orders push the oldest shown back out
+        # until the view fetches them again, so laying out the rows, which a tree does for
+        # every batch of new rows, costs what the window shows, not what the day traded.
+        self._window = FETCH_ROWS
         self.reload()
-
-    def show_children(self, order_id: str, shown: bool) -> None:
-        """A view expanded (or collapsed) the order's row."""
-        if shown:
-            self._open_parents.add(order_id)
-        else:
-            self._open_parents.discard(order_id)
 
     def set_palette(self, palette: Palette) -> None:
         """New colors: every row's look is made again on its next paint."""
@@ -253,7 +253,9 @@ class OrdersModel(QAbstractItemModel):
         self._child_looks.clear()
         self._ids = [o for o, order in self._orders.items() if order.ticket is not None]
         self._positions = {order_id: pos for pos, order_id in enumerate(self._ids)}
-        self._child_rows = [len(self._orders[o].children) for o in self._ids]
+        self._child_rows = [0] * len(self._ids)
+        self._opened = set()
+        self._window = FETCH_ROWS
         self._shown = min(len(self._ids), FETCH_ROWS)
         self.endResetModel()
 
@@ -262,22 +264,58 @@ class OrdersModel(QAbstractItemModel):
     # 100,000 that is seconds.
 
     def canFetchMore(self, parent: Index = NO_INDEX) -> bool:
-        return not parent.isValid() and self._shown < len(self._ids)
+        if not parent.isValid():
+            return self._shown < len(self._ids)
+        if parent.internalId() != 0 or parent.column() != 0:
+            return False
+        position = self._position(parent.row())
+        return position not in self._opened and bool(self._orders[self._ids[position]].children)
 
     def fetchMore(self, parent: Index = NO_INDEX) -> None:
         if parent.isValid():
+            self._open(parent)
             return
         more = min(FETCH_ROWS, len(self._ids) - self._shown)
         if more <= 0:
             return
         self.beginInsertRows(QModelIndex(), self._shown, self._shown + more - 1)
         self._shown += more
+        self._window = max(self._window, self._shown)
         self.endInsertRows()
 
+    def _open(self, parent: QModelIndex) -> None:
+        """Give an order's children their rows (a view opened it)."""
+        if not self.canFetchMore(parent):
+            return
+        position = self._position(parent.row())
+        count = len(self._orders[self._ids[position]].children)
+        self.beginInsertRows(parent, 0, count - 1)
+        self._opened.add(position)
+        self._child_rows[position] = count
+        self.endInsertRows()
+
+    def hasChildren(self, parent: Index = NO_INDEX) -> bool:
+        if not parent.isValid():
+            return self._shown > 0
+        if parent.internalId() != 0 or parent.column() != 0:
+            return False
+        return bool(self._orders[self._ids[self._position(parent.row())]].children)
+
     def fetch_all(self) -> None:
-        """Give every order its row (before filtering the whole book)."""
+        """Give every order its row (before filtering or sorting the whole book); they keep
+        them from then on."""
+        self._window = sys.maxsize  # no order is pushed out any more
         while self.canFetchMore():
             self.fetchMore()
+
+    def reveal(self, order_id: str) -> QModelIndex:
+        """The order's row, fetching the rows down to it if it has none yet."""
+        position = self._positions.get(order_id)
+        if position is None:
+            return QModelIndex()
+        while not self._fetched(self._row(position)) and self.canFetchMore():
+            self.fetchMore()
+        return self.row_of(order_id)
 
     def refresh(self, order_ids: Iterable[Hashable]) -> None:
         """Apply one coalesced batch of changed orders: new rows, new children, new values."""
@@ -309,27 +347,32 @@ class OrdersModel(QAbstractItemModel):
             for order_id in fresh:
                 self._positions[order_id] = len(self._ids)
                 self._ids.append(order_id)
-                self._child_rows.append(len(self._orders[order_id].children))
+                self._child_rows.append(0)
                 self._changed_at[order_id] = now
             self._shown += len(fresh)
             self.endInsertRows()
+            if self._shown > self._window:
+                self.beginRemoveRows(QModelIndex(), self._window, self._shown - 1)
+                self._shown = self._window
+                self.endRemoveRows()
 
     def _update_children(self, order_id: str) -> int | None:
         """Show the order's new children and announce its children's changes; its row, or
         None when the order's row is not fetched yet."""
         position = self._positions[order_id]
         row = self._row(position)
+        if not self._fetched(row):
+            return None
+        if position not in self._opened:
+            return row  # its children get rows when it is opened
         shown = self._child_rows[position]
         current = len(self._orders[order_id].children)
-        if not self._fetched(row):
-            self._child_rows[position] = current
-            return None
         if current > shown:
             parent = self.index(row, 0)
             self.beginInsertRows(parent, shown, current - 1)
             self._child_rows[position] = current
             self.endInsertRows()
-        if current and order_id in self._open_parents:
+        if current:
             parent = self.index(row, 0)
             last = self.columnCount() - 1
             self.dataChanged.emit(self.index(0, 0, parent), self.index(current - 1, last, parent))

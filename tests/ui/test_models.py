@@ -60,7 +60,7 @@ def test_a_new_order_comes_on_top_and_an_unfetched_one_changes_quietly(
     newest = OrderStory(order_id="O-new")
     orders["O-new"] = newest.order
     model.refresh({"O-new", "O-0"})  # O-0 is beyond the fetched rows
-    assert model.rowCount() == 3
+    assert model.rowCount() == 2  # the window of rows stays: the oldest shown goes out
     assert model.index(0, Column.ORDER_ID).data() == "O-new"
     assert model.shows("O-0")
     assert not model.row_of("O-0").isValid()
@@ -73,7 +73,10 @@ def test_a_new_child_gets_its_row_under_its_order_and_shows_its_own_values(
     story.routed(("A", "XNAS", "60"))
     model = OrdersModel({"O-1": story.order}, {})
     parent = model.index(0, 0)
-    assert model.rowCount(parent) == 1
+    assert (model.hasChildren(parent), model.rowCount(parent)) == (True, 0)  # until opened
+    assert model.canFetchMore(parent)
+    model.fetchMore(parent)  # as a view does when the trader opens the order
+    assert (model.rowCount(parent), model.canFetchMore(parent)) == (1, False)
     story.add(
         OrderRouted(
             slices=(
@@ -89,7 +92,7 @@ def test_a_new_child_gets_its_row_under_its_order_and_shows_its_own_values(
     qtmodeltester.check(model)
 
 
-def test_a_changed_order_shows_its_new_values_and_announces_its_children_when_open(
+def test_a_changed_order_shows_its_new_values_and_announces_its_children_once_open(
     qapp: object,
 ) -> None:
     story = OrderStory(order_id="O-1", quantity="100")
@@ -103,9 +106,9 @@ def test_a_changed_order_shows_its_new_values_and_announces_its_children_when_op
     model.dataChanged.connect(lambda top, _bottom: announced.append(top.parent().isValid()))
     model.refresh({"O-1"})
     assert model.index(0, Column.FILLED).data() == "40"
+    assert announced == [False]  # the order's row; its children have no rows yet
+    model.fetchMore(parent)
     assert model.index(0, Column.FILLED, parent).data() == "40"
-    assert announced == [False]  # the order's row; its children are folded away
-    model.show_children("O-1", True)
     story.fill("A", "10")
     model.refresh({"O-1"})
     assert sorted(announced[1:]) == [False, True]
@@ -225,3 +228,29 @@ def test_the_cell_delegate_paints_the_looks_colors_and_the_selection(qapp: objec
     selected = view.viewport().grab().toImage()
     highlight = view.palette().highlight().color().name()
     assert selected.pixelColor(side.left() + 1, side.top() + 1).name() == highlight
+
+
+def test_new_orders_push_the_oldest_rows_out_until_the_view_fetches_them_again(
+    qapp: object, qtmodeltester: ModelTester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models, "FETCH_ROWS", 3)
+    orders = book(3)
+    model = OrdersModel(orders, {})
+    for number in (3, 4):
+        story = OrderStory(order_id=f"O-{number}")
+        orders[story.order_id] = story.order
+        model.refresh({story.order_id})
+    assert [model.index(r, Column.ORDER_ID).data() for r in range(model.rowCount())] == [
+        "O-4",
+        "O-3",
+        "O-2",
+    ]
+    assert model.canFetchMore()
+    assert model.reveal("O-0").isValid()  # fetched back: the window is as deep as that now
+    assert model.rowCount() == 5
+    orders["O-5"] = OrderStory(order_id="O-5").order
+    model.refresh({"O-5"})
+    assert model.rowCount() == 5
+    assert model.index(0, Column.ORDER_ID).data() == "O-5"
+    assert not model.row_of("O-0").isValid()
+    qtmodeltester.check(model)
