@@ -213,6 +213,9 @@ class OrderManager:
         # Reconciliation's inputs: our position at each venue (from fills as they are booked)
         # and the breaks, with the adjustments they made.
         self.venue_positions: dict[Key, Decimal] = {}
+        # How many times each of them has moved (fills, adjustments): a value that moved and
+        # came back reads the same, a count does not.
+        self.position_moves: dict[Key, int] = {}
         self.breaks = BreakBook()
         self.escalations = EscalationBook()  # orders handed to a person
         self._decisions: dict[str, str] = {}  # working order -> its latest routing decision
@@ -943,6 +946,7 @@ class OrderManager:
                 key = (child.venue, ticket.account, ticket.instrument)
                 held = self.venue_positions.get(key, ZERO)
                 self.venue_positions[key] = held + sign * (child.filled - filled)
+                self.position_moves[key] = self.position_moves.get(key, 0) + 1
                 if child.state in LATE_FILL_STATES and self.on_late_fill is not None:
                     self.on_late_fill(key)
 
@@ -965,6 +969,7 @@ class OrderManager:
         payload = event.payload
         key = self.breaks.keys.get(case.stream_id)
         if key is not None and isinstance(payload, BreakAdjusting) and payload.moves:
+            self.position_moves[key] = self.position_moves.get(key, 0) + 1
             _venue, account, instrument = key
             exposure = self.risk.account(account).exposure
             exposure.adjust(instrument, payload.moves, payload.price, event.occurred_at)

@@ -130,11 +130,11 @@ class Reconciler:
         # Ours before and after asking the venues: a position whose fills moved meanwhile, or
         # whose orders worked at either time, is left for the next pass (the venue's answer
         # may predate the fill, or follow it).
-        ours_before, working = oms.breaks.ours(oms.venue_positions), self._working()
+        moves_before, working = dict(oms.position_moves), self._working()
         theirs, unreachable = await self._their_positions()
         ours = oms.breaks.ours(oms.venue_positions)
         working |= self._working()
-        working |= {k for k in {*ours_before, *ours} if ours_before.get(k) != ours.get(k)}
+        working |= _moved(moves_before, oms.position_moves)
         reachable = [key for key in (*ours, *theirs) if key[0] not in unreachable]
         compared = {key for key in reachable if key not in working}
         plan = plan_pass(ours, theirs, compared, oms.breaks, self.config, oms.marks)
@@ -185,14 +185,18 @@ class Reconciler:
         and instrument, once everything recorded is durable. A position that moved while the
         table was read is left for the next pass; a divergence is alerted once."""
         oms = self.oms
-        before = self._ours_by_account()
+        moves_before = dict(oms.position_moves)
         await oms.durable()
         table = oms.projected_positions()
-        after = self._ours_by_account()
+        fold_now = self._ours_by_account()
+        moved = {
+            (account, instrument)
+            for _v, account, instrument in _moved(moves_before, oms.position_moves)
+        }
         diverged = []
-        for key in sorted(set(after) | set(table)):
-            fold, stored = after.get(key, ZERO), table.get(key, ZERO)
-            if fold == stored or before.get(key, ZERO) != fold:
+        for key in sorted(set(fold_now) | set(table)):
+            fold, stored = fold_now.get(key, ZERO), table.get(key, ZERO)
+            if fold == stored or key in moved:
                 continue
             account, instrument = key
             found = ProjectionDiverged(
@@ -351,3 +355,8 @@ class Reconciler:
         if break_id not in self.oms.breaks.cases:
             raise KeyError(f"no break {break_id}")
         self.oms.record_break(break_id, [payload], actor, f"command: {type(payload).__name__}")
+
+
+def _moved(before: dict[Key, int], now: dict[Key, int]) -> set[Key]:
+    """The positions that moved since ``before`` was taken of ``position_moves``."""
+    return {key for key, count in now.items() if before.get(key) != count}
