@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
-import sys
 import time
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -30,7 +29,7 @@ from blotter.ui.cells import LOOK_ROLE
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ORDER_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 HIGHLIGHT_SECONDS = 0.8
-FETCH_ROWS = 500  # orders given rows at a time as the blotter scrolls (and kept while new come)
+FETCH_ROWS = 2_000  # orders given rows at a time as the blotter scrolls
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 # Roles as the ints a view passes, compared per cell and per paint.
@@ -220,10 +219,6 @@ class OrdersModel(QAbstractItemModel):
         # a proxy keeps a mapping for every parent whose rows it has seen, and moves them all
         # each time new orders come on top.
         self._opened: set[int] = set()
-        # Rows kept at most (the newest orders): new orders push the oldest shown back out
-        # until the view fetches them again, so laying out the rows, which a tree does for
-        # every batch of new rows, costs what the window shows, not what the day traded.
-        self._window = FETCH_ROWS
         self.reload()
 
     def set_palette(self, palette: Palette) -> None:
@@ -255,7 +250,6 @@ class OrdersModel(QAbstractItemModel):
         self._positions = {order_id: pos for pos, order_id in enumerate(self._ids)}
         self._child_rows = [0] * len(self._ids)
         self._opened = set()
-        self._window = FETCH_ROWS
         self._shown = min(len(self._ids), FETCH_ROWS)
         self.endResetModel()
 
@@ -280,7 +274,6 @@ class OrdersModel(QAbstractItemModel):
             return
         self.beginInsertRows(QModelIndex(), self._shown, self._shown + more - 1)
         self._shown += more
-        self._window = max(self._window, self._shown)
         self.endInsertRows()
 
     def _open(self, parent: QModelIndex) -> None:
@@ -302,9 +295,7 @@ class OrdersModel(QAbstractItemModel):
         return bool(self._orders[self._ids[self._position(parent.row())]].children)
 
     def fetch_all(self) -> None:
-        """Give every order its row (before filtering or sorting the whole book); they keep
-        them from then on."""
-        self._window = sys.maxsize  # no order is pushed out any more
+        """Give every order its row (before filtering or sorting the whole book)."""
         while self.canFetchMore():
             self.fetchMore()
 
@@ -351,10 +342,6 @@ class OrdersModel(QAbstractItemModel):
                 self._changed_at[order_id] = now
             self._shown += len(fresh)
             self.endInsertRows()
-            if self._shown > self._window:
-                self.beginRemoveRows(QModelIndex(), self._window, self._shown - 1)
-                self._shown = self._window
-                self.endRemoveRows()
 
     def _update_children(self, order_id: str) -> int | None:
         """Show the order's new children and announce its children's changes; its row, or

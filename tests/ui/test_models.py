@@ -60,7 +60,7 @@ def test_a_new_order_comes_on_top_and_an_unfetched_one_changes_quietly(
     newest = OrderStory(order_id="O-new")
     orders["O-new"] = newest.order
     model.refresh({"O-new", "O-0"})  # O-0 is beyond the fetched rows
-    assert model.rowCount() == 2  # the window of rows stays: the oldest shown goes out
+    assert model.rowCount() == 3
     assert model.index(0, Column.ORDER_ID).data() == "O-new"
     assert model.shows("O-0")
     assert not model.row_of("O-0").isValid()
@@ -230,27 +230,13 @@ def test_the_cell_delegate_paints_the_looks_colors_and_the_selection(qapp: objec
     assert selected.pixelColor(side.left() + 1, side.top() + 1).name() == highlight
 
 
-def test_new_orders_push_the_oldest_rows_out_until_the_view_fetches_them_again(
+def test_an_older_order_is_revealed_by_fetching_the_rows_down_to_it(
     qapp: object, qtmodeltester: ModelTester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(models, "FETCH_ROWS", 3)
-    orders = book(3)
-    model = OrdersModel(orders, {})
-    for number in (3, 4):
-        story = OrderStory(order_id=f"O-{number}")
-        orders[story.order_id] = story.order
-        model.refresh({story.order_id})
-    assert [model.index(r, Column.ORDER_ID).data() for r in range(model.rowCount())] == [
-        "O-4",
-        "O-3",
-        "O-2",
-    ]
-    assert model.canFetchMore()
-    assert model.reveal("O-0").isValid()  # fetched back: the window is as deep as that now
-    assert model.rowCount() == 5
-    orders["O-5"] = OrderStory(order_id="O-5").order
-    model.refresh({"O-5"})
-    assert model.rowCount() == 5
-    assert model.index(0, Column.ORDER_ID).data() == "O-5"
+    monkeypatch.setattr(models, "FETCH_ROWS", 2)
+    model = OrdersModel(book(5), {})
     assert not model.row_of("O-0").isValid()
+    assert model.reveal("O-0").row() == 4
+    assert model.rowCount() == 5
+    assert not model.reveal("O-unknown").isValid()
     qtmodeltester.check(model)
