@@ -16,22 +16,14 @@ import platformdirs
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
+from blotter.store.committer import SQLITE_PRAGMAS
+
 ENV_VAR = "BLOTTER_DB_URL"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 class StoreError(Exception):
     """A database that cannot be used, with a message meant for the user."""
-
-
-# Every connection to a SQLite database opens with these.
-SQLITE_PRAGMAS = (
-    "PRAGMA busy_timeout = 10000",
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = FULL",
-    "PRAGMA cache_size = -65536",  # 64 MiB: the hot pages of every index
-    "PRAGMA mmap_size = 1073741824",  # reads of a large log skip the copies
-)
 
 
 def default_url(file_name: str = "blotter.db") -> str:
@@ -83,11 +75,6 @@ def open_engines(
         reader.dispose()
         raise
     return writer, reader
-
-
-def writer_engine(text: str) -> Engine:
-    """An engine whose transactions take the write lock at BEGIN, on a migrated database."""
-    return _engine(parse_url(text), immediate=True)
 
 
 def _engine(url: URL, *, immediate: bool) -> Engine:

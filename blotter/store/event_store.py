@@ -24,36 +24,30 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy import exc as sa_exc
 
 from blotter.domain.events import (
+    AlertsAcknowledged,
     Event,
+    decode_payload,
+    encode_payload,
 )
+from blotter.domain.ledger import Ledger
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
-from blotter.store import schema
+from blotter.store import projections, schema
 from blotter.store.bulk import BulkWriter
-from blotter.store.committer import Answer, Committer, CommitterGone
+from blotter.store.committer import Answer, Committer, CommitterGone, Statement
 from blotter.store.database import StoreError, describe, open_engines
 from blotter.store.projections import Row
-from blotter.store.projector import Projector
-from blotter.store.sql import (
-    EVENT_COLUMNS,
-    chunks,
-    event_from_row,
-    event_row,
-    fetch_all,
-    marker,
-    read_streams,
-    stored_versions,
-)
 
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 10_000  # events per transaction; bounds the time a batch holds the write lock
+_IN_CHUNK = 500  # keys per IN (...) clause, well under every backend's parameter limit
 _PG_WRITE_LOCK = 0x626C6F74  # advisory lock that serializes writers of one PostgreSQL database
 _MAX_IN_FLIGHT = 2  # prepared transactions at the committer: one on disk, the next behind it
 
@@ -119,6 +113,7 @@ class _InFlight:
 
     batch: list[_Append]
     outcomes: list[AppendResult | Exception]
+    versions: dict[str, int]  # each stream's version once this batch has committed
 
 
 class SqlEventStore:
@@ -135,11 +130,8 @@ class SqlEventStore:
         self.url = self._reader_engine.url
         self._is_postgres = self.url.get_backend_name() == "postgresql"
         self._bulk = BulkWriter(self.url.get_backend_name())
-        self._projector = Projector()  # the fold of the locked path (the committer has its own)
-        # The log's end and each stream's version as this writer has numbered them, batches in
-        # flight included; -1 and empty once it cannot know (a failure, a replacement).
-        self._last_seq = -1
-        self._versions: dict[str, int] = {}
+        self._ledger = Ledger()
+        self._ledger_seq = -1  # the log position the in-memory ledger has folded up to
         self._queue: queue.SimpleQueue[_Append | _Answered | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[Answer | CommitterGone] = queue.SimpleQueue()
         self._appends = appends
@@ -157,7 +149,7 @@ class SqlEventStore:
         Without one (it would not start) the writer thread commits itself, only slower.
         """
         try:
-            return Committer(self.url.render_as_string(hide_password=False), self._answered)
+            return Committer(str(self.url.database), self._answered)
         except CommitterGone as gone:
             log.warning("no committer process (%s): the writer thread commits", gone)
             return None
@@ -239,7 +231,7 @@ class SqlEventStore:
             except Exception as error:  # a bug, not a database answer: fail loudly, keep serving
                 log.exception("the event store writer failed on a batch of %d appends", len(batch))
                 self._drain()
-                self._forget()
+                self._forget_ledger()
                 _settle_all(batch, [error] * len(batch))
         self._drain()
 
@@ -279,50 +271,56 @@ class SqlEventStore:
         """Halve a batch that would find the committer idle.
 
         Producers wait for their appends, so the appends of one commit come back together as
-        the next batch: the committer would idle while it is numbered, and the writer while it
-        commits. Halves keep one on disk while the other is numbered, and stay apart after.
+        the next batch: the committer would idle while it is folded, and the writer while it
+        commits. Halves keep one on disk while the other is folded, and stay apart after.
         """
         if self._committer is None or self._in_flight or len(batch) < 2:
             return [batch]
         half = len(batch) // 2
         return [batch[:half], batch[half:]]
 
-    # --- the pipelined path: numbered here, folded and committed by the committer process -----
+    # --- the pipelined path: prepared here, committed by the committer process ---------------
 
-    def _prepare(self, batch: list[_Append]) -> tuple[_InFlight, int, list[Row]] | None:
-        """Number a batch on from the batches in flight; return its event rows.
+    def _prepare(self, batch: list[_Append]) -> tuple[_InFlight, int, list[Statement]] | None:
+        """Fold a batch on top of those in flight and turn it into statements.
 
-        None when the batch needs the answers of the database under the write lock: when this
-        writer does not know where the log ends, or for a conflict or a duplicate. Nothing has
-        changed then.
+        None when the batch needs the answers of the database under the write lock: after the
+        folded state was dropped, for a conflict or a duplicate, or to restore a stream that an
+        uncommitted batch holds. Nothing has changed then.
         """
-        if self._last_seq < 0:
+        if self._ledger_seq < 0:
             return None
-        stream_ids = {r.stream_id for r in batch}
-        versions = {sid: self._versions[sid] for sid in stream_ids if sid in self._versions}
-        if len(versions) < len(stream_ids):
-            with self._reader_engine.connect() as conn:
-                versions.update(stored_versions(conn, stream_ids - versions.keys()))
-        prior_seq = last_seq = self._last_seq
-        outcomes: list[AppendResult | Exception] = []
-        rows: list[Row] = []
-        for request in batch:
-            if versions.get(request.stream_id, 0) != request.expected_version:
+        pending: dict[str, int] = {}
+        for flight in self._in_flight:
+            pending.update(flight.versions)
+        with self._reader_engine.connect() as conn:
+            stream_ids = {r.stream_id for r in batch}
+            versions = {sid: pending[sid] for sid in stream_ids if sid in pending}
+            versions.update(self._stream_versions(conn, stream_ids - versions.keys()))
+            prior_seq = last_seq = self._ledger_seq
+            outcomes: list[AppendResult | Exception] = []
+            accepted: list[Event] = []
+            for request in batch:
+                if versions.get(request.stream_id, 0) != request.expected_version:
+                    return None
+                stamped, result = _stamp(request, last_seq)
+                last_seq = result.last_seq
+                versions[request.stream_id] = result.version
+                accepted.extend(stamped)
+                outcomes.append(result)
+            if not pending.keys().isdisjoint(self._streams_to_restore(accepted)):
                 return None
-            stamped, result = _stamp(request, last_seq)
-            last_seq = result.last_seq
-            versions[request.stream_id] = result.version
-            rows.extend(event_row(e) for e in stamped)
-            outcomes.append(result)
-        self._last_seq = last_seq
-        self._versions.update(versions)
-        return _InFlight(batch, outcomes), prior_seq, rows
+            rows = self._rows(conn, accepted)
+        self._ledger_seq = last_seq
+        statements = [(self._bulk.statement(table), rows) for table, rows in rows if rows]
+        flight = _InFlight(batch, outcomes, {r.stream_id: versions[r.stream_id] for r in batch})
+        return flight, prior_seq, statements
 
-    def _send(self, flight: _InFlight, prior_seq: int, rows: list[Row]) -> None:
+    def _send(self, flight: _InFlight, prior_seq: int, statements: list[Statement]) -> None:
         assert self._committer is not None
         self._in_flight.append(flight)
         try:
-            self._committer.send(self._epoch, prior_seq, rows)
+            self._committer.send(self._epoch, prior_seq, statements)
         except CommitterGone as gone:
             self._lose_committer(gone)
             return
@@ -386,7 +384,7 @@ class SqlEventStore:
         if any(answer.status == "ok" for answer in answers[1:]):
             raise AssertionError("the committer committed a transaction of a void epoch")
         self._epoch += 1
-        self._forget()
+        self._forget_ledger()
         for flight in voided:
             self._commit_here(flight.batch)
 
@@ -396,7 +394,7 @@ class SqlEventStore:
         try:
             outcomes = self._commit_together(batch)
         except Exception as error:  # the whole transaction rolled back: try each on its own
-            self._forget()
+            self._forget_ledger()
             if len(batch) == 1:
                 outcomes = [self._explain_failure(batch[0], error)]
             else:
@@ -421,22 +419,17 @@ class SqlEventStore:
         log.exception("append to %s failed", request.stream_id)
         return error
 
-    def _forget(self) -> None:
-        """Drop what this writer and its folds hold of the log: read it again from the
-        database (a new epoch makes the committer's fold start over too)."""
-        self._projector.forget()
-        self._last_seq = -1
-        self._versions = {}
-        self._epoch += 1
+    def _forget_ledger(self) -> None:
+        self._ledger = Ledger()
+        self._ledger_seq = -1
 
     def _commit_together(self, batch: list[_Append]) -> list[AppendResult | Exception]:
-        projector = self._projector
         with self._writer_engine.begin() as conn:
             if self._is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK})
             last_seq = conn.scalar(select(func.max(schema.events.c.seq))) or 0
-            if last_seq != projector.seq:  # appended without this fold: it is stale
-                projector.forget()
+            if last_seq != self._ledger_seq:  # another writer appended: our cache is stale
+                self._forget_ledger()
             versions = self._stream_versions(conn, {r.stream_id for r in batch})
             outcomes: list[AppendResult | Exception] = []
             accepted: list[Event] = []
@@ -451,25 +444,26 @@ class SqlEventStore:
                 accepted.extend(stamped)
                 outcomes.append(result)
             if accepted:
-                self._bulk.write(conn, schema.events, [event_row(e) for e in accepted])
-                for table, rows in projector.rows(conn, accepted):
+                for table, rows in self._rows(conn, accepted):
                     self._bulk.write(conn, table, rows)
-        self._last_seq = last_seq
-        self._versions.update(versions)
+        self._ledger_seq = last_seq
         self.commits += 1
         return outcomes
 
     def _stream_versions(self, conn: Connection, stream_ids: set[str]) -> dict[str, int]:
-        """Current versions: from the fold where it holds the stream, else from the table."""
+        """Current versions: from the ledger where it holds the stream, else from the table."""
         versions: dict[str, int] = {}
-        unknown = set()
+        unknown = []
         for stream_id in stream_ids:
-            version = self._projector.version_of(stream_id)
+            version = self._ledger.version_of(stream_id)
             if version is None:
-                unknown.add(stream_id)
+                unknown.append(stream_id)
             else:
                 versions[stream_id] = version
-        versions.update(stored_versions(conn, unknown))
+        for chunk in _chunks(unknown):
+            query = "SELECT stream_id, version FROM streams WHERE stream_id IN "
+            rows = conn.exec_driver_sql(query + _in_list(conn, len(chunk)), tuple(chunk))
+            versions.update(dict(rows.all()))
         return versions
 
     def _duplicate_or_conflict(
@@ -479,6 +473,52 @@ class SqlEventStore:
         if len(stored) == len(request.events):
             return _duplicate(request, stored)
         return ConcurrencyConflict(request.stream_id, request.expected_version, actual)
+
+    def _rows(self, conn: Connection, accepted: list[Event]) -> list[tuple[Table, list[Row]]]:
+        """Fold the accepted events; return their rows and the projection rows they changed."""
+        ledger = self._ledger
+        self._restore(conn, accepted)
+        for event in accepted:
+            ledger.apply(event)
+        changed = projections.changed_rows(ledger, ledger.take_changes())
+        return [
+            (schema.events, [_event_row(e) for e in accepted]),
+            (schema.streams, _stream_rows(accepted)),
+            *changed.items(),
+        ]
+
+    def _streams_to_restore(self, accepted: list[Event]) -> list[str]:
+        """The streams this batch continues that the ledger does not hold."""
+        ledger = self._ledger
+        first_version: dict[str, int] = {}
+        for event in accepted:
+            first_version.setdefault(event.stream_id, event.stream_version)
+        return [
+            sid
+            for sid, version in first_version.items()
+            if version > 1 and sid not in ledger.orders and sid not in ledger.cases
+        ]
+
+    def _restore(self, conn: Connection, accepted: list[Event]) -> None:
+        """Bring the streams and positions this batch touches into memory, as stored."""
+        ledger = self._ledger
+        missing = self._streams_to_restore(accepted)
+        # The batch may be in the events table already: restore only what came before it.
+        for stream_events in _read_streams(conn, missing, before_seq=accepted[0].seq):
+            ledger.restore_stream(stream_events)
+        keys = ledger.positions_touched(accepted)
+        wanted = [key for key in keys if key not in ledger.positions]
+        for row in _read_positions(conn, wanted):
+            ledger.restore_position(projections.position_from_row(row))
+        seen = [
+            alert_id
+            for event in accepted
+            if isinstance(event.payload, AlertsAcknowledged)
+            for alert_id in event.payload.alert_ids
+            if not ledger.knows_alert(alert_id)
+        ]
+        for row in _read_alerts(conn, seen):  # raised by an earlier batch, acknowledged now
+            ledger.restore_alert(projections.alert_from_row(row))
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -495,7 +535,7 @@ class SqlEventStore:
     def read_stream(self, stream_id: str) -> list[Event]:
         """Every event of one stream in version order; empty if there is no such stream."""
         with self._reading() as conn:
-            return next(iter(read_streams(conn, [stream_id])), [])
+            return next(iter(_read_streams(conn, [stream_id])), [])
 
     def read_all(
         self, from_seq: int = 1, limit: int | None = None, shard: Shard | None = None
@@ -505,15 +545,15 @@ class SqlEventStore:
         With ``shard``, only the events of the streams in that shard.
         """
         with self._reading() as conn:
-            mark = marker(conn)
+            marker = _marker(conn)
             only = f" AND {shard.where(conn, 'stream_id')}" if shard else ""
-            query = f"SELECT {EVENT_COLUMNS} FROM events WHERE seq >= {mark}{only} ORDER BY seq"
+            query = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq >= {marker}{only} ORDER BY seq"
             parameters: tuple[int, ...] = (from_seq,)
             if limit is not None:
-                query += f" LIMIT {mark}"
+                query += f" LIMIT {marker}"
                 parameters += (limit,)
-            rows = fetch_all(conn, query, parameters)
-        return [event_from_row(row) for row in rows]
+            rows = _fetch_all(conn, query, parameters)
+        return [_event_from_row(row) for row in rows]
 
     def iter_all(self, batch: int = 20_000, shard: Shard | None = None) -> Iterator[Event]:
         """Every event (of ``shard``'s streams) in global order, in pages: memory stays flat."""
@@ -577,7 +617,7 @@ class SqlEventStore:
             query = f"SELECT {columns} FROM {table.name}"
             if shard is not None:
                 query += f" WHERE {shard.where(conn, STREAM_COLUMNS[table.name])}"
-            return fetch_all(conn, query)
+            return _fetch_all(conn, query)
 
     def replace_projections(self, rows: dict[Table, list[tuple[Any, ...]]]) -> None:
         """Swap every given projection table's rows for ``rows`` in one transaction.
@@ -596,7 +636,7 @@ class SqlEventStore:
         except sa_exc.SQLAlchemyError as error:
             raise StoreError(describe(self.url, error)) from None
         finally:
-            self._forget()
+            self._forget_ledger()
 
     def _stored_seqs(self, event_ids: list[str]) -> dict[str, int]:
         with self._reading() as conn:
@@ -643,13 +683,105 @@ def _stamp(request: _Append, last_seq: int) -> tuple[list[Event], AppendResult]:
     return stamped, result
 
 
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+def _stream_rows(accepted: list[Event]) -> list[Row]:
+    latest: dict[str, Event] = {}
+    for event in accepted:
+        latest[event.stream_id] = event
+    return [projections.stream_row(e) for e in latest.values()]
+
+
 def _seqs_of(conn: Connection, event_ids: list[str]) -> dict[str, int]:
     table = schema.events
     found: dict[str, int] = {}
-    for chunk in chunks(event_ids):
+    for chunk in _chunks(event_ids):
         query = select(table.c.event_id, table.c.seq).where(table.c.event_id.in_(chunk))
         found.update({row.event_id: row.seq for row in conn.execute(query)})
     return found
+
+
+_EVENT_COLUMNS = ", ".join(c.name for c in schema.events.columns)
+
+
+def _read_streams(
+    conn: Connection, stream_ids: list[str], before_seq: int | None = None
+) -> Iterator[list[Event]]:
+    """Each stream's events in version order; with ``before_seq``, only those logged earlier."""
+    for chunk in _chunks(stream_ids):
+        parameters: tuple[Any, ...] = tuple(chunk)
+        earlier = ""
+        if before_seq is not None:
+            earlier = f" AND seq < {_marker(conn)}"
+            parameters += (before_seq,)
+        query = (
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id IN {_in_list(conn, len(chunk))}"
+            f"{earlier} ORDER BY stream_id, stream_version"
+        )
+        current: list[Event] = []
+        for row in _fetch_all(conn, query, parameters):
+            if current and current[-1].stream_id != row[2]:
+                yield current
+                current = []
+            current.append(_event_from_row(row))
+        if current:
+            yield current
+
+
+def _fetch_all(
+    conn: Connection, query: str, parameters: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """Rows as the driver's plain tuples: for the bulk reads, SQLAlchemy's Row wrapping costs
+    more than the database does."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(query, parameters)
+        return cast(list[tuple[Any, ...]], cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _marker(conn: Connection) -> str:
+    """The driver's positional parameter marker, for raw SQL on the hot paths."""
+    return "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+def _in_list(conn: Connection, count: int) -> str:
+    return "(" + ", ".join([_marker(conn)] * count) + ")"
+
+
+def _read_positions(conn: Connection, keys: list[tuple[str, str]]) -> Iterator[Any]:
+    table = schema.positions
+    for account, instrument in keys:
+        query = select(table).where(table.c.account == account, table.c.instrument == instrument)
+        yield from conn.execute(query)
+
+
+def _read_alerts(conn: Connection, alert_ids: list[str]) -> Iterator[Any]:
+    table = schema.alerts
+    for start in range(0, len(alert_ids), 500):
+        chunk = alert_ids[start : start + 500]
+        yield from conn.execute(select(table).where(table.c.alert_id.in_(chunk)))
+
+
+def _event_row(event: Event) -> tuple[Any, ...]:
+    return (
+        event.seq,
+        event.event_id,
+        event.stream_id,
+        event.stream_version,
+        event.type,
+        event.schema_version,
+        event.occurred_at,
+        event.recorded_at,
+        event.actor,
+        event.correlation_id,
+        event.causation_id,
+        encode_payload(event.payload),
+    )
 
 
 def _settle_all(batch: list[_Append], outcomes: list[AppendResult | Exception]) -> None:
@@ -670,3 +802,28 @@ def _settle_all(batch: list[_Append], outcomes: list[AppendResult | Exception]) 
 def _settle_on_loop(settled: list[tuple[_Append, Any]]) -> None:
     for request, outcome in settled:
         request.settle(outcome)
+
+
+def _event_from_row(row: Any) -> Event:
+    """An event from a raw ``SELECT`` of the events table's columns, in order.
+
+    Built positionally: a million of these is the bulk of a replay.
+    """
+    seq, event_id, stream_id, version, type_name, schema, at, recorded, actor, corr, cause, data = (
+        row
+    )
+    payload = decode_payload(type_name, schema, data)
+    return Event(
+        event_id,
+        stream_id,
+        version,
+        type_name,
+        schema,
+        at,
+        recorded,
+        actor,
+        corr,
+        cause,
+        payload,
+        seq,
+    )
