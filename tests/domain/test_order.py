@@ -246,6 +246,14 @@ def test_a_report_that_does_not_fit_the_child_state_is_an_anomaly_not_an_excepti
     assert "ChildAcknowledged" in anomaly.detail
 
 
+def assert_only_an_overfill(story: OrderStory, *, by: str) -> None:
+    """The story's one anomaly is an overfill by ``by``, and its quantities still add up."""
+    [anomaly] = story.order.anomalies
+    assert anomaly.kind is AnomalyKind.OVERFILL
+    assert f"by {by}" in anomaly.detail
+    assert conserved(story)
+
+
 def test_a_late_fill_on_a_canceled_slice_is_booked_and_alerted() -> None:
     story = OrderStory(quantity="100")
     story.routed(("A", "XNAS", "100"))
@@ -275,10 +283,7 @@ def test_a_late_fill_beyond_what_the_slice_closed_books_the_rest_as_an_overfill(
     order = story.order
     assert (order.filled, order.leaves, order.canceled) == (100, 0, 0)
     assert order.state is S.EXPIRED  # a closed order stays as it closed, its fills booked
-    [anomaly] = order.anomalies
-    assert anomaly.kind is AnomalyKind.OVERFILL
-    assert "by 15" in anomaly.detail
-    assert conserved(story)
+    assert_only_an_overfill(story, by="15")
 
 
 def test_a_late_fill_on_a_returned_slice_takes_only_what_was_not_routed_again() -> None:
@@ -293,10 +298,7 @@ def test_a_late_fill_on_a_returned_slice_takes_only_what_was_not_routed_again() 
     order = story.order
     assert (order.filled, order.unallocated, order.leaves) == (40, 0, 60)
     assert order.state is S.PARTIALLY_FILLED
-    [anomaly] = order.anomalies
-    assert anomaly.kind is AnomalyKind.OVERFILL
-    assert "by 10" in anomaly.detail
-    assert conserved(story)
+    assert_only_an_overfill(story, by="10")
 
 
 def test_a_late_fill_on_a_returned_slice_of_a_closed_order_takes_its_canceled_quantity() -> None:
