@@ -112,6 +112,7 @@ def pass_text(report: PassReport, at: int) -> str:
         f"{report.working} with orders working · unreachable: {unreachable} · "
         f"{len(report.opened)} opened ({escalated} escalated) · "
         f"{len(report.explained)} explained"
+        + (f" · POSITIONS TABLE DIVERGED ({len(report.diverged)})" if report.diverged else "")
     )
 
 
@@ -119,6 +120,7 @@ def pass_tip(report: PassReport) -> str:
     lines = [f"{found.break_id}: {found.reason}" for found in report.opened]
     lines += [f"{venue} unreachable: {why}" for venue, why in sorted(report.unreachable.items())]
     lines += [f"{break_id}: explained" for break_id in report.explained]
+    lines += [diverged.reason for diverged in report.diverged]
     return "\n".join(lines) or "Every position compared agrees with its venue."
 
 

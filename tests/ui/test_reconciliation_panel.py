@@ -13,12 +13,14 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QInputDialog
 from pytestqt.modeltest import ModelTester
 
+from blotter.domain.events import ProjectionDiverged
 from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import BreakState, OrderState
 from blotter.oms.commands import NewOrder
+from blotter.oms.reconciliation import PassReport
 from blotter.ui.main_window import MainWindow
 from blotter.ui.panels import DARK_CASES, LIGHT_CASES, HistoryColumn, age_text
-from blotter.ui.reconciliation_panel import BreakColumn, ReconciliationPanel
+from blotter.ui.reconciliation_panel import BreakColumn, ReconciliationPanel, pass_text, pass_tip
 
 from .conftest import Session
 from .helpers import RIGHT, answering, cell, column, enabled, limit_buy, popups, standalone, stream
@@ -333,3 +335,25 @@ def test_refresh_keeps_the_selection_and_the_menu_offers_what_the_state_allows(
         assert panel.summary.text().startswith("Select a break")
 
     session.run(scenario())
+
+
+def test_a_pass_that_found_the_positions_table_diverged_says_so_in_its_line() -> None:
+    diverged = ProjectionDiverged(
+        account="ACC-1",
+        instrument="AAPL",
+        fold=D(100),
+        table=D(90),
+        reason="the positions table holds 90 AAPL for ACC-1, the log's fills make 100",
+    )
+    report = PassReport(
+        why="timer",
+        compared=3,
+        working=0,
+        unreachable={},
+        opened=[],
+        explained=[],
+        open_escalated=0,
+        diverged=[diverged],
+    )
+    assert pass_text(report, 0).endswith("0 explained · POSITIONS TABLE DIVERGED (1)")
+    assert pass_tip(report) == diverged.reason
