@@ -187,7 +187,7 @@ class Reconciler:
         oms = self.oms
         moves_before = dict(oms.position_moves)
         await oms.durable()
-        table = oms.projected_positions()
+        table = await asyncio.to_thread(oms.projected_positions)  # a read: off the loop
         fold_now = self._ours_by_account()
         moved = {
             (account, instrument)

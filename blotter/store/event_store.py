@@ -600,7 +600,7 @@ class SqlEventStore:
         table = schema.positions
         query = select(table.c.account, table.c.instrument, table.c.quantity)
         with self._reading() as conn:
-            return {(a, i): Decimal(q) for a, i, q in conn.execute(query)}
+            return {(a, i): q for a, i, q in conn.execute(query)}
 
     def rows(self, table_name: str) -> list[dict[str, Any]]:
         table = schema.metadata.tables[table_name]
@@ -762,8 +762,7 @@ def _read_positions(conn: Connection, keys: list[tuple[str, str]]) -> Iterator[A
 
 def _read_alerts(conn: Connection, alert_ids: list[str]) -> Iterator[Any]:
     table = schema.alerts
-    for start in range(0, len(alert_ids), 500):
-        chunk = alert_ids[start : start + 500]
+    for chunk in _chunks(alert_ids):
         yield from conn.execute(select(table).where(table.c.alert_id.in_(chunk)))
 
 

@@ -54,7 +54,6 @@ from PySide6.QtWidgets import (
 from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, OrderRejected, StreamKind, to_builtins
 from blotter.domain.order import OrderAggregate
-from blotter.domain.risk import Rule
 from blotter.domain.workflows import OrderState
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.runtime.desk import Desk
@@ -73,7 +72,7 @@ from blotter.ui.models import (
 )
 from blotter.ui.positions_panel import PositionsPanel
 from blotter.ui.reconciliation_panel import ReconciliationPanel
-from blotter.ui.risk_panel import RiskPanel
+from blotter.ui.risk_panel import RiskPanel, rule_label
 from blotter.ui.routing_panel import RoutingPanel
 from blotter.ui.theme import HEALTH_COLORS, stylesheet
 from blotter.ui.throttle import Coalescer
@@ -1026,7 +1025,7 @@ def refusal_line(refused: OrderRejected) -> str:
     if refused.rule:
         limit = f" ({refused.expected})" if refused.expected else ""
         return (
-            f"Refused by risk rule <b>{Rule(refused.rule).label}</b>: value {refused.value}"
+            f"Refused by risk rule <b>{rule_label(refused.rule)}</b>: value {refused.value}"
             f"{limit}. {refused.reason}"
         )
     if refused.field:

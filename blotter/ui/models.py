@@ -332,7 +332,7 @@ class OrdersModel(QAbstractItemModel):
             if row is not None:
                 rows.append(row)
                 self._changed_at[order_id] = now
-        self._rows_changed(rows)
+        announce_rows(self, rows)  # the most active orders are the newest: a few runs
         if fresh:
             self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)  # the newest go on top
             for order_id in fresh:
@@ -354,20 +354,13 @@ class OrdersModel(QAbstractItemModel):
             return row  # its children get rows when it is opened
         shown = self._child_rows[position]
         current = len(self._orders[order_id].children)
+        parent = self.index(row, 0)
         if current > shown:
-            parent = self.index(row, 0)
             self.beginInsertRows(parent, shown, current - 1)
             self._child_rows[position] = current
             self.endInsertRows()
-        if current:
-            parent = self.index(row, 0)
-            last = self.columnCount() - 1
-            self.dataChanged.emit(self.index(0, 0, parent), self.index(current - 1, last, parent))
+        announce_rows(self, range(current), parent)
         return row
-
-    def _rows_changed(self, rows: list[int]) -> None:
-        # the most active orders are the newest, at the top: a batch is mostly a few runs
-        announce_rows(self, rows)
 
     def expire_highlights(self) -> bool:
         """Drop highlights that are over; True if any row still shows one."""
@@ -376,7 +369,7 @@ class OrdersModel(QAbstractItemModel):
         for order_id in over:
             del self._changed_at[order_id]
         rows = [self._row(self._positions[o]) for o in over]
-        self._rows_changed([row for row in rows if self._fetched(row)])
+        announce_rows(self, [row for row in rows if self._fetched(row)])
         return bool(self._changed_at)
 
     # --- structure ----------------------------------------------------------------------------
@@ -445,7 +438,7 @@ class OrdersModel(QAbstractItemModel):
             if role == _BACKGROUND:
                 return background
             if role == SORT_ROLE:
-                return self._order_sort_key(order, Column(column))
+                return _SORT_KEYS[column](order)
             look = self._looks.get(order_id)
             if look is None:
                 look = self._looks[order_id] = self._order_look(order)
@@ -504,28 +497,6 @@ class OrdersModel(QAbstractItemModel):
             clock_time(order.updated_at),
         )
 
-    def _order_sort_key(self, order: OrderAggregate, column: Column) -> Any:
-        """What the column sorts by: numbers and times as numbers (a sort asks often)."""
-        ticket = order.ticket
-        assert ticket is not None
-        keys: dict[Column, Callable[[], Any]] = {
-            Column.TIME: lambda: order.created_at,
-            Column.ORDER_ID: lambda: order.order_id,
-            Column.ACCOUNT: lambda: ticket.account,
-            Column.INSTRUMENT: lambda: ticket.instrument,
-            Column.SIDE: lambda: ticket.side.value,
-            Column.TYPE: lambda: _type_text(ticket),
-            Column.QUANTITY: lambda: float(ticket.quantity),
-            Column.LIMIT: lambda: float(ticket.limit_price or 0),
-            Column.FILLED: lambda: float(order.filled),
-            Column.LEAVES: lambda: float(order.leaves),
-            Column.AVG_PRICE: lambda: float(order.avg_price or 0),
-            Column.STATE: lambda: order.state.value,
-            Column.VENUES: lambda: _venues_text(order),
-            Column.UPDATED: lambda: order.updated_at,
-        }
-        return keys[column]()
-
     def _child_texts(self, order: OrderAggregate, child: ChildOrder) -> tuple[str, ...]:
         """A child's row: its own id, quantities, state, venue and time; blank elsewhere."""
         assert order.ticket is not None
@@ -548,14 +519,38 @@ class OrdersModel(QAbstractItemModel):
         )
 
 
+def _ticket(order: OrderAggregate) -> OrderCreated:
+    ticket = order.ticket
+    assert ticket is not None  # the model holds created orders only
+    return ticket
+
+
+# What each column sorts by, in ``Column``'s order: numbers and times as numbers (a sort of
+# the whole book asks once per order).
+_SORT_KEYS: tuple[Callable[[OrderAggregate], Any], ...] = (
+    lambda order: order.created_at,
+    lambda order: order.order_id,
+    lambda order: _ticket(order).account,
+    lambda order: _ticket(order).instrument,
+    lambda order: _ticket(order).side.value,
+    lambda order: _type_text(_ticket(order)),
+    lambda order: float(_ticket(order).quantity),
+    lambda order: float(_ticket(order).limit_price or 0),
+    lambda order: float(order.filled),
+    lambda order: float(order.leaves),
+    lambda order: float(order.avg_price or 0),
+    lambda order: order.state.value,
+    lambda order: _venues_text(order),
+    lambda order: order.updated_at,
+)
+
+
 def _type_text(ticket: OrderCreated) -> str:
     return f"{ticket.order_type.value} {ticket.time_in_force.value}"
 
 
 def _venues_text(order: OrderAggregate) -> str:
-    ticket = order.ticket
-    assert ticket is not None
-    return ", ".join(order.venues) or (ticket.venue or "auto")
+    return ", ".join(order.venues) or (_ticket(order).venue or "auto")
 
 
 def _fill_sort_key(fill: Fill, column: int) -> int | float | None:
@@ -584,6 +579,7 @@ FILL_HEADERS = (
     "Liquidity",
 )
 _FILL_NUMERIC = frozenset({6, 7, 8})
+_FILL_ALIGNMENTS = tuple(_RIGHT if c in _FILL_NUMERIC else _LEFT for c in range(len(FILL_HEADERS)))
 _FILL_ROLES = frozenset({_DISPLAY, _ALIGNMENT, _LOOK, int(SORT_ROLE), int(ORDER_ID_ROLE)})
 _FILL_TEXTS_KEPT = 5_000
 
@@ -709,7 +705,7 @@ class FillsModel(QAbstractTableModel):
             return None
         column = index.column()
         if role == _ALIGNMENT:
-            return _RIGHT if column in _FILL_NUMERIC else _LEFT
+            return _FILL_ALIGNMENTS[column]
         order, fill = self._at(index.row())
         if role == ORDER_ID_ROLE:
             return order.order_id
@@ -719,7 +715,7 @@ class FillsModel(QAbstractTableModel):
                 return key
         text = self._texts(order, fill)[column]
         if role == _LOOK:
-            return text, None, None, _RIGHT if column in _FILL_NUMERIC else _LEFT
+            return text, None, None, _FILL_ALIGNMENTS[column]
         return text
 
     def _at(self, row: int) -> tuple[OrderAggregate, Fill]:

@@ -7,6 +7,7 @@ they make together.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -247,6 +248,7 @@ def split(panel: QWidget, top: QWidget, bottom: QWidget, stretch: tuple[int, int
     layout.addWidget(splitter)
 
 
+@functools.cache  # asked for per cell on each paint: one font, made once
 def bold_font() -> QFont:
     font = QFont()
     font.setBold(True)

@@ -47,7 +47,6 @@ VenueKey = tuple[str, str, str]  # (venue, account, instrument), as reconciliati
 
 BREAK_OPEN = "break open"
 NO_OPEN_BREAK = "no open break"
-NO_VENUE_RECORD = "no venue record"  # a position with no fill booked at any venue
 
 
 class PositionColumn(IntEnum):
@@ -119,7 +118,7 @@ LIGHT_POSITIONS = PositionColors(LIGHT)
 def money(value: Decimal, signed: bool = False) -> str:
     """``1,234.50`` (``+1,234.50`` when signed and a gain)."""
     text = fixed(value, 2)
-    return f"+{text}" if signed and value.quantize(Decimal("0.01")) > 0 else text
+    return f"+{text}" if signed and _sign(value) > 0 else text
 
 
 def _sign(value: Decimal | None) -> int:
@@ -167,7 +166,7 @@ def position_line(
     quantities'); ``open_breaks``: venue -> breaks open there."""
     price, lot = places
     account, symbol = key
-    status = _status(open_breaks)
+    status = _status(bool(open_breaks))
     tips: dict[int, str] = {}
     if open_breaks:
         tips[PositionColumn.RECONCILIATION] = _break_tip(open_breaks)
@@ -205,7 +204,7 @@ def venue_line(venue: str, ours: Decimal, fills: Decimal, lot: int, open_breaks:
     texts = [""] * len(HEADERS)
     texts[PositionColumn.ACCOUNT] = venue
     texts[PositionColumn.QUANTITY] = fixed(ours, lot)
-    texts[PositionColumn.RECONCILIATION] = BREAK_OPEN if open_breaks else NO_OPEN_BREAK
+    texts[PositionColumn.RECONCILIATION] = _status(bool(open_breaks))
     tips: dict[int, str] = {}
     if ours != fills:
         adjusted = fixed(ours - fills, lot)
@@ -215,8 +214,8 @@ def venue_line(venue: str, ours: Decimal, fills: Decimal, lot: int, open_breaks:
     return Line(tuple(texts), tips=tips, broken=bool(open_breaks))
 
 
-def _status(open_breaks: Mapping[str, list[str]]) -> str:
-    return BREAK_OPEN if open_breaks else NO_OPEN_BREAK
+def _status(broken: bool) -> str:
+    return BREAK_OPEN if broken else NO_OPEN_BREAK
 
 
 def _break_tip(open_breaks: Mapping[str, list[str]]) -> str:

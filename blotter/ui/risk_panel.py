@@ -662,7 +662,7 @@ class RiskPanel(QWidget):
         self._actions = OperatorActions(self, OPERATIONS, ACCOUNT, self.act)
         self.block, self.unblock, self.clear = self._actions.entries
         self.block_action, self.block_button = self.block.action, self.block.button
-        self.unblock_action, self.unblock_button = self.unblock.action, self.unblock.button
+        self.unblock_button = self.unblock.button
         self.clear_action, self.clear_button = self.clear.action, self.clear.button
 
     def _accounts_view(self) -> QTableView:

@@ -44,6 +44,7 @@ COMPONENTS = (
 )
 
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_EXCLUDED = QColor("#8a93a0")  # a venue that took no part: muted
 # The allocation and the scores first (the panel shares the bottom with the details), then the
 # inputs; short headers, explained by their tooltips.
 _COLUMNS = (
@@ -125,7 +126,7 @@ class DecisionModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return None if column in _TEXT_COLUMNS else _RIGHT
         if role == Qt.ItemDataRole.ForegroundRole and venue.excluded:
-            return QColor("#8a93a0")
+            return _EXCLUDED
         if role == Qt.ItemDataRole.ToolTipRole and venue.excluded:
             return f"{venue.venue} took no part: {venue.excluded}"
         return None
