@@ -920,8 +920,7 @@ class OrderManager:
         durable = self._append(order.order_id, expected, events)
         if len(payloads) > 1 and type(payloads[-2]) is RoutingDecision:
             self._decisions[order.order_id] = events[-2].event_id  # a re-route's cause
-        # The account's exposure moves with the order's fills and what it leaves open.
-        if (order.leaves != leaves or not order.is_working) and self.risk.follow(
+        if exposure_moved(order, filled, leaves) and self.risk.follow(
             order, filled, notional, _fees(payloads)
         ):
             self._after_fill(order)
@@ -1234,6 +1233,13 @@ def _children_filled(order: OrderAggregate, payloads: Sequence[Payload]) -> dict
         for p in payloads
         if type(p) is ChildFill and p.child_id in order.children
     }
+
+
+def exposure_moved(order: OrderAggregate, filled_before: Decimal, leaves_before: Decimal) -> bool:
+    """Whether the account's exposure moved with the events just applied to ``order``: its
+    fills, what it leaves open, or its closing. A late fill on a closed slice fills the order
+    without changing its leaves."""
+    return order.filled != filled_before or order.leaves != leaves_before or not order.is_working
 
 
 def _fees(payloads: list[Payload]) -> Decimal:

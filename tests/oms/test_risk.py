@@ -5,9 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from blotter.domain.events import ChildExpired
 from blotter.domain.risk import RiskConfig, RiskLimits, Rule
 from blotter.domain.values import Side
 from blotter.domain.workflows import AccountState, OrderState
+from blotter.oms.manager import exposure_moved
+from tests.domain.builders import OrderStory
 
 from .world import World, world
 
@@ -170,3 +173,16 @@ async def test_an_account_blocked_is_a_critical_alert_an_operator_acknowledges(
         assert seen["acknowledged"] is True
         desk = w.store.read_stream("desk")[-1]
         assert (desk.type, desk.actor) == ("AlertsAcknowledged", "olga")
+
+
+def test_a_late_fill_on_a_closed_slice_of_a_working_order_moves_the_exposure() -> None:
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "50"), ("B", "ARCX", "50"))
+    story.live("A", "B")
+    story.add(ChildExpired(child_id="A", reason="the venue's session ended"))
+    order = story.order
+    filled, leaves = order.filled, order.leaves
+    assert not exposure_moved(order, filled, leaves)
+    story.fill("A", "20", exec_id="XNAS-late")  # B still works: the order's leaves stay 50
+    assert (order.leaves, order.is_working) == (leaves, True)
+    assert exposure_moved(order, filled, leaves)
