@@ -290,9 +290,9 @@ class Ledger:
         position = self.positions.get(key)
         if position is None:
             position = self.positions[key] = Position(*key)
-        position.adjust(adjusting.moves, adjusting.price, event.occurred_at)
-        at, moves = event.occurred_at, adjusting.moves
-        self.adjustments.append((event.seq, *key, moves, adjusting.price, at))
+        moves, price, at = adjusting.moves, adjusting.price, event.occurred_at
+        position.adjust(moves, price, at)
+        self.adjustments.append((event.seq, *key, moves, price, at))
         if self._tracking:
             self._changes.positions.add(key)
 
@@ -332,6 +332,8 @@ class Ledger:
     def _alert(
         self, alert_id: str, severity: Severity, source: str, stream_id: str, message: str, at: int
     ) -> None:
+        if alert_id in self._alert_at:
+            return  # raised already
         alert = Alert(
             alert_id=alert_id,
             severity=severity,
@@ -340,8 +342,6 @@ class Ledger:
             message=message,
             occurred_at=at,
         )
-        if alert_id in self._alert_at:
-            return  # raised already
         self._alert_at[alert_id] = len(self.alerts)
         self.alerts.append(alert)
         if self._tracking:

@@ -472,7 +472,7 @@ class OrderAggregate:
             return self._child_refused(event, child, trigger)
         if event.type in _CLOSING_CHILD_EVENTS:
             child.returned = _returned(payload)
-            self._close(child, returned=child.returned)
+            self._close(child)
         elif type(payload) is ChildAcknowledged:
             child.venue_order_id = payload.venue_order_id
         elif type(payload) is ChildCancelRejected:
@@ -548,12 +548,12 @@ class OrderAggregate:
         child.updated_at = event.occurred_at
         self._follow_children(event)
 
-    def _close(self, child: ChildOrder, *, returned: bool) -> None:
+    def _close(self, child: ChildOrder) -> None:
         """Close a child's leaves; a venue's rejection returns them to the parent to re-route."""
         leaves = child.leaves
         child.canceled += leaves
         self._live_leaves -= leaves
-        if not returned:
+        if not child.returned:
             self._children_closed += leaves
 
     def _fill(self, event: Event, child: ChildOrder, fill: ChildFill, leaves: Decimal) -> Outcome:

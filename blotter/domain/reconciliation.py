@@ -93,20 +93,6 @@ class Difference(msgspec.Struct, frozen=True, kw_only=True):
         return self.theirs - self.ours
 
 
-def fills_by_venue(orders: Iterable[OrderAggregate]) -> dict[Key, Decimal]:
-    """Our signed position at each venue, from every fill booked on our orders there."""
-    held: dict[Key, Decimal] = {}
-    for order in orders:
-        ticket = order.ticket
-        if ticket is None or not order.fill_count:
-            continue
-        sign = 1 if ticket.side is Side.BUY else -1
-        for fill in order.fills:
-            key = (fill.venue, ticket.account, ticket.instrument)
-            held[key] = held.get(key, ZERO) + sign * fill.quantity
-    return held
-
-
 def fills_at(orders: Iterable[OrderAggregate], key: Key, since: int) -> list[Fill]:
     """Our fills on ``key``'s position at its venue booked at or after ``since`` (UTC ns)."""
     venue, account, instrument = key

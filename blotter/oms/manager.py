@@ -733,23 +733,33 @@ class OrderManager:
             # the children it canceled on disconnect (a fill may have beaten the cancel).
             if self.on_reconnect is not None:
                 self.on_reconnect(venue)
-            lapsed = self._lapsed.pop(venue, set())
-            for order, child in list(self._children.values()):
-                if child.venue == venue and (child.is_live or child.client_order_id in lapsed):
+            for coid in self._lapsed.pop(venue, set()):
+                self._spawn_resolve(*self._children[coid])
+            for order, child in self._children_at(venue):
+                if child.is_live:
                     self._spawn_resolve(order, child)
 
     def _canceled_by_disconnect(self, venue: str) -> None:
         """The venue cancels our resting orders when the session drops: their leaves are
         routed again at once, and the venue's status is asked once it is back."""
         lapsed = self._lapsed.setdefault(venue, set())
-        for order, child in list(self._children.values()):
-            if child.venue != venue or child.state not in _AT_VENUE:
+        for order, child in self._children_at(venue):
+            if child.state not in _AT_VENUE:
                 continue
             lapsed.add(child.client_order_id)
             reason = f"{venue} cancels resting orders on disconnect"
             canceled = ChildCanceled(child_id=child.child_id, reason=reason, returned=True)
             self._record(order, [canceled], venue, f"{venue} disconnected")
             self._after_child_events(order)
+
+    def _children_at(self, venue: str) -> list[tuple[OrderAggregate, ChildOrder]]:
+        """The children at ``venue`` of the working orders (a live child's order works)."""
+        return [
+            (order, child)
+            for order in list(self._working.values())
+            for child in order.children.values()
+            if child.venue == venue
+        ]
 
     def _spawn_resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
         if child.client_order_id in self._resolving:
@@ -938,7 +948,7 @@ class OrderManager:
         """Our position at each venue moves by what its children's fills booked."""
         ticket = order.ticket
         assert ticket is not None
-        sign = 1 if ticket.side is Side.BUY else -1
+        sign = ticket.side.sign
         for child_id, filled in before.items():
             child = order.children[child_id]
             if child.filled != filled:
@@ -1019,13 +1029,16 @@ class OrderManager:
                 touched = [payload.child_id]
             else:
                 continue
+            answer = accepted(payload)
             for child_id in touched:
                 child = order.children.get(child_id)
                 if child is None:
                     continue
-                answer = accepted(payload)
                 if answer is not None:
-                    self._answers.setdefault(child.venue, VenueAnswers()).answer(answer)
+                    answers = self._answers.get(child.venue)
+                    if answers is None:
+                        answers = self._answers[child.venue] = VenueAnswers()
+                    answers.answer(answer)
                 if child.state in _AWAITING_VENUE:
                     self._waiting.add(child.client_order_id)
                 else:
@@ -1151,12 +1164,14 @@ class OrderManager:
         order = self.orders.get(event.stream_id)
         if order is None:
             order = self.orders[event.stream_id] = OrderAggregate(event.stream_id)
-        filled, notional = order.filled, order.notional
-        children_filled = _children_filled(order, [payload])
-        order.apply(event)
-        if isinstance(payload, ChildFill):
+        if type(payload) is ChildFill:
+            filled, notional = order.filled, order.notional
+            children_filled = _children_filled(order, [payload])
+            order.apply(event)
             self.risk.follow(order, filled, notional, payload.fee)
             self._book_venue_fills(order, children_filled)
+        else:
+            order.apply(event)
         if isinstance(payload, OrderRejected) and payload.source in _REFUSALS:
             rejections[event.stream_id] = Rejection(
                 reason=payload.reason,

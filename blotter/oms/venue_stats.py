@@ -26,10 +26,6 @@ class VenueAnswers:
         self._accepted += accepted
 
     @property
-    def count(self) -> int:
-        return len(self._answers)
-
-    @property
     def success_rate(self) -> float | None:
         """Accepted over answered; None before the first answer (the router stays neutral)."""
         return self._accepted / len(self._answers) if self._answers else None
