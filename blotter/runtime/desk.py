@@ -64,6 +64,11 @@ GC_YOUNG_THRESHOLD = 7_000  # allocations between young collections (CPython's d
 GatewayWrapper = Callable[[SimulatedVenue], VenueGateway]
 
 
+def instruments_of(venues: Sequence[SimulatedVenue]) -> dict[str, Instrument]:
+    """Every instrument some venue lists, by symbol."""
+    return {i.symbol: i for v in venues for i in v.profile.instruments}
+
+
 class Desk:
     """A running desk. Build it with ``await Desk.open(config)``; ``await close()`` it."""
 
@@ -99,9 +104,7 @@ class Desk:
         self._quoting: dict[str, SyntheticMarket] = {}  # each symbol's first market
         for market in self.markets:
             self._quoting.setdefault(market.symbol, market)
-        self.instruments: dict[str, Instrument] = {
-            i.symbol: i for v in venues for i in v.profile.instruments
-        }
+        self.instruments = instruments_of(venues)
 
     @classmethod
     async def open(
@@ -134,7 +137,7 @@ class Desk:
             )
             for number, venue in enumerate(venues)
         ]
-        instruments = {i.symbol: i for v in venues for i in v.profile.instruments}
+        instruments = instruments_of(venues)
         router = SmartRouter(
             instruments,
             weights=config.router_weights,

@@ -287,10 +287,8 @@ class AlertsPanel(QWidget):
         self.alerts_view.setModel(self.visible)  # the rows the filters let through
         shown_all.deleteLater()
         stretch_last(self.alerts_view, 240)
+        # The rows change only in _show_feed and _narrow, which enable the actions once after.
         self.alerts_view.selectionModel().selectionChanged.connect(lambda *_: self._enable())
-        self.visible.rowsInserted.connect(lambda *_: self._enable())
-        self.visible.rowsRemoved.connect(lambda *_: self._enable())
-        self.visible.modelReset.connect(self._enable)
         self._build_filters()
         self._build_actions()
         self.count_line = text_line("alertCounts", wrap=False)
