@@ -290,6 +290,7 @@ class BreakBook:
     def __init__(self) -> None:
         self.cases: dict[str, Case] = {}
         self.keys: dict[str, Key] = {}  # break id -> the position it is about
+        self.on_key: dict[Key, list[str]] = {}  # position -> its breaks, in the order opened
         self.opened: dict[str, BreakOpened] = {}
         self.opened_at: dict[str, int] = {}  # break id -> when it opened (UTC ns)
         self.order_breaks: dict[str, str] = {}  # client order id -> its order break
@@ -312,7 +313,9 @@ class BreakBook:
             if payload.order_id is not None:
                 self.order_breaks[payload.order_id] = case.stream_id
             else:
-                self.keys[case.stream_id] = (payload.venue, payload.account, payload.instrument)
+                position = (payload.venue, payload.account, payload.instrument)
+                self.keys[case.stream_id] = position
+                self.on_key.setdefault(position, []).append(case.stream_id)
             return
         if isinstance(payload, BreakEscalated):  # order breaks too
             self.severity[case.stream_id] = payload.severity
@@ -337,8 +340,8 @@ class BreakBook:
         """Breaks on this position still waiting for a person (or an explanation)."""
         return [
             break_id
-            for break_id, at in self.keys.items()
-            if at == key and self.cases[break_id].state not in _SETTLED_BREAKS
+            for break_id in self.on_key.get(key, ())
+            if self.cases[break_id].state not in _SETTLED_BREAKS
         ]
 
     def made_unneeded(self, key: Key, excess: Decimal) -> list[str]:
@@ -346,9 +349,8 @@ class BreakBook:
         add up to exactly ``excess``, what ours is over the venue's; none if no run does."""
         adjusting = [
             break_id
-            for break_id, at in self.keys.items()
-            if at == key
-            and self.made.get(break_id, ZERO)
+            for break_id in self.on_key.get(key, ())
+            if self.made.get(break_id, ZERO)
             and self.cases[break_id].state is not BreakState.RESOLVED
         ]
         total = ZERO
