@@ -110,6 +110,15 @@ class Ledger:
         changes, self._changes = self._changes, Changes()
         return changes
 
+    def release_closed(self, order_ids: Iterable[str]) -> None:
+        """Let closed orders go from memory (a store's writer, whose rows for them are
+        written): one that ever gets another event, a late fill, is restored from the log."""
+        orders = self.orders
+        for order_id in order_ids:
+            order = orders.get(order_id)
+            if order is not None and order.is_terminal and not order.live_children:
+                del orders[order_id]
+
     def restore_stream(self, events: list[Event]) -> None:
         """Rebuild one stream that an earlier fold already booked (its fills are in positions).
 

@@ -130,7 +130,7 @@ class SqlEventStore:
         self.url = self._reader_engine.url
         self._is_postgres = self.url.get_backend_name() == "postgresql"
         self._bulk = BulkWriter(self.url.get_backend_name())
-        self._ledger = Ledger()
+        self._ledger = _writer_ledger()
         self._ledger_seq = -1  # the log position the in-memory ledger has folded up to
         self._queue: queue.SimpleQueue[_Append | _Answered | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[Answer | CommitterGone] = queue.SimpleQueue()
@@ -420,7 +420,7 @@ class SqlEventStore:
         return error
 
     def _forget_ledger(self) -> None:
-        self._ledger = Ledger()
+        self._ledger = _writer_ledger()
         self._ledger_seq = -1
 
     def _commit_together(self, batch: list[_Append]) -> list[AppendResult | Exception]:
@@ -480,7 +480,9 @@ class SqlEventStore:
         self._restore(conn, accepted)
         for event in accepted:
             ledger.apply(event)
-        changed = projections.changed_rows(ledger, ledger.take_changes())
+        changes = ledger.take_changes()
+        changed = projections.changed_rows(ledger, changes)
+        ledger.release_closed(changes.orders)
         return [
             (schema.events, [_event_row(e) for e in accepted]),
             (schema.streams, _stream_rows(accepted)),
@@ -781,6 +783,12 @@ def _event_row(event: Event) -> tuple[Any, ...]:
         event.causation_id,
         encode_payload(event.payload),
     )
+
+
+def _writer_ledger() -> Ledger:
+    """The writer's fold: it lets closed orders go once their rows are written (no packing,
+    the log holds their history), so it holds what is open, not the whole session."""
+    return Ledger(pack_closed=False)
 
 
 def _settle_all(batch: list[_Append], outcomes: list[AppendResult | Exception]) -> None:

@@ -219,6 +219,27 @@ def test_a_breaks_adjustment_in_a_later_session_moves_the_stored_position(
         assert replay(second, workers=2).ok
 
 
+def test_a_late_fill_on_a_closed_order_the_writer_let_go_lands_in_the_projections(
+    store: SqlEventStore,
+) -> None:
+    story = OrderStory(order_id="O-L", quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    story.fill("A", "40", "10.00")
+    story.cancel_requested("A")
+    story.canceled("A")
+    _append_all(store, story.events)
+    _append_all(store, _filled("O-W")[:-1])  # still working: held
+    assert "O-L" not in store._ledger.orders  # closed: its rows are written, memory is freed
+    assert "O-W" in store._ledger.orders
+    late = story.fill("A", "10", "10.50")
+    _append_all(store, [late])
+    [order] = [r for r in store.rows("orders") if r["order_id"] == "O-L"]
+    assert order["filled"] == Decimal(50)
+    assert store.projected_positions() == {("ACC-1", "AAPL"): 50}
+    assert replay(store, workers=1).ok
+
+
 def test_a_closed_store_refuses_appends(store_url: str) -> None:
     closed = SqlEventStore(store_url)
     closed.close()
