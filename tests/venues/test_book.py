@@ -174,6 +174,10 @@ def test_any_sequence_keeps_every_order_whole_and_the_book_uncrossed(
         for order in desk.book.orders.values():
             assert order.quantity == order.filled + order.leaves + order.canceled
             assert min(order.filled, order.leaves, order.canceled) >= 0
+    for side in Side:  # the running totals agree with the orders they add up
+        levels = desk.book.depth(side, 10**6)
+        assert desk.book.available(side, None) == sum((size for _, size in levels), D(0))
+        assert all(size > 0 for _, size in levels)
     resting = sum(size for side in Side for _, size in desk.book.depth(side, 10**6))
     assert resting == sum(
         o.leaves for o in desk.book.orders.values() if o.status not in ("CANCELED", "EXPIRED")

@@ -6,7 +6,7 @@ import asyncio
 from decimal import Decimal
 
 from blotter.domain.clock import ManualClock
-from blotter.domain.values import AssetClass, OrderType, Side, TimeInForce
+from blotter.domain.values import AssetClass, Liquidity, OrderType, Side, TimeInForce
 from blotter.oms.ports import NewOrderRequest, ReportKind
 from blotter.venues.sim.catalog import INSTRUMENTS, REFERENCE_PRICES, VENUES
 from blotter.venues.sim.market import SyntheticMarket
@@ -66,14 +66,17 @@ async def test_a_resting_client_order_gets_filled_by_other_participants() -> Non
             time_in_force=TimeInForce.GTC,
         )
     )
+    await venue.heartbeat()  # behind the order on the wire: the order rests in the book now
+    assert venue.open_order_ids() == {"C-1"}
     for _ in range(200):
         market.step()
     status = await venue.status("C-1")
     assert status is not None
     assert status.filled > 0
     stream = venue.reports()
-    kinds = [(await asyncio.wait_for(anext(stream), 1)).kind for _ in range(2)]
-    assert kinds == [ReportKind.ACKNOWLEDGED, ReportKind.FILL]
+    reports = [await asyncio.wait_for(anext(stream), 1) for _ in range(2)]
+    assert [r.kind for r in reports] == [ReportKind.ACKNOWLEDGED, ReportKind.FILL]
+    assert reports[1].liquidity is Liquidity.MAKER  # another participant took it
     await venue.close()
 
 

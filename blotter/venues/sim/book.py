@@ -3,6 +3,9 @@
 Pure and synchronous: the venue around it supplies time, ids and latency. Every order keeps
 ``quantity == filled + leaves + canceled``; the book is never left crossed; a trade happens at
 the resting order's price; earlier orders at a price fill first.
+
+Each price level keeps the total leaves of its orders, so the size on offer (``available``,
+``depth``) costs one addition per level, not one per resting order.
 """
 
 from __future__ import annotations
@@ -27,13 +30,18 @@ class OrderStatus(StrEnum):
 
 
 class BookOrder:
-    """An order as the venue holds it."""
+    """An order as the venue holds it.
+
+    ``filled``, ``leaves`` and ``canceled`` change only through ``fill`` and ``close``, which
+    keep ``quantity == filled + leaves + canceled``.
+    """
 
     __slots__ = (
         "account",
         "canceled",
         "client_order_id",
         "filled",
+        "leaves",
         "order_id",
         "order_type",
         "price",
@@ -64,11 +72,21 @@ class BookOrder:
         self.time_in_force = time_in_force
         self.filled = ZERO
         self.canceled = ZERO
+        self.leaves = quantity - ZERO  # as ``quantity - filled - canceled`` would spell it
         self.status = OrderStatus.NEW
 
-    @property
-    def leaves(self) -> Decimal:
-        return self.quantity - self.filled - self.canceled
+    def fill(self, quantity: Decimal) -> None:
+        """``quantity`` (at most the leaves) traded."""
+        self.filled += quantity
+        self.leaves -= quantity
+        self.status = OrderStatus.PARTIALLY_FILLED if self.leaves else OrderStatus.FILLED
+
+    def close(self, status: OrderStatus) -> None:
+        """Cancel (or expire, per ``status``) whatever is left of the order."""
+        left = self.leaves
+        self.canceled += left
+        self.leaves -= left
+        self.status = status
 
 
 class Trade(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,12 +103,23 @@ class BookError(ValueError):
     """An order the book refuses, naming the field and what it expected."""
 
 
+class _Level:
+    """The orders resting at one price, earliest first, and the sum of their leaves."""
+
+    __slots__ = ("orders", "size")
+
+    def __init__(self) -> None:
+        self.orders: deque[BookOrder] = deque()
+        self.size = ZERO
+
+
 class OrderBook:
     def __init__(self, instrument: Instrument, exec_ids: IdSource) -> None:
         self.instrument = instrument
         self._exec_ids = exec_ids
-        self._levels: dict[Side, dict[Decimal, deque[BookOrder]]] = {Side.BUY: {}, Side.SELL: {}}
+        self._levels: dict[Side, dict[Decimal, _Level]] = {Side.BUY: {}, Side.SELL: {}}
         self._prices: dict[Side, list[Decimal]] = {Side.BUY: [], Side.SELL: []}  # ascending
+        self._sizes = {Side.BUY: ZERO, Side.SELL: ZERO}  # total leaves resting on each side
         self.orders: dict[str, BookOrder] = {}
 
     # --- what the market looks like -------------------------------------------------------
@@ -105,28 +134,23 @@ class OrderBook:
     def depth(self, side: Side, levels: int = 5) -> list[tuple[Decimal, Decimal]]:
         """(price, total leaves) from the best price outwards."""
         prices = self._prices[side]
-        ordered = reversed(prices) if side is Side.BUY else iter(prices)
-        result = []
-        for price in ordered:
-            result.append((price, sum((o.leaves for o in self._levels[side][price]), ZERO)))
-            if len(result) == levels:
-                break
-        return result
+        shown = prices[::-1][:levels] if side is Side.BUY else prices[:levels]
+        at = self._levels[side]
+        return [(price, at[price].size) for price in shown]
 
     def available(self, side: Side, limit: Decimal | None) -> Decimal:
         """Quantity resting on ``side`` at or better than ``limit`` for an order against it."""
-        prices = self._prices[side]
         if limit is None:
-            crossing = prices
-        elif side is Side.SELL:  # asks a buyer at ``limit`` would take: the lowest ones
+            return self._sizes[side]
+        prices = self._prices[side]
+        if side is Side.SELL:  # asks a buyer at ``limit`` would take: the lowest ones
             crossing = prices[: bisect.bisect_right(prices, limit)]
         else:  # bids a seller at ``limit`` would hit: the highest ones
             crossing = prices[bisect.bisect_left(prices, limit) :]
         levels = self._levels[side]
         total = ZERO
         for price in crossing:
-            for order in levels[price]:
-                total += order.leaves
+            total += levels[price].size
         return total
 
     # --- what participants do -------------------------------------------------------------
@@ -136,10 +160,9 @@ class OrderBook:
         self._check(order)
         self.orders[order.order_id] = order
         trades = self._match(order)
-        if order.leaves > 0:
+        if order.leaves:
             if order.order_type is OrderType.MARKET or order.time_in_force is TimeInForce.IOC:
-                order.canceled += order.leaves
-                order.status = OrderStatus.CANCELED
+                order.close(OrderStatus.CANCELED)
             else:
                 self._rest(order)
         return trades
@@ -150,8 +173,7 @@ class OrderBook:
         if order is None or order.leaves == 0 or order.status in _CLOSED:
             return None
         self._unrest(order)
-        order.canceled += order.leaves
-        order.status = OrderStatus.CANCELED
+        order.close(OrderStatus.CANCELED)
         return order
 
     def expire_day_orders(self) -> list[BookOrder]:
@@ -163,8 +185,7 @@ class OrderBook:
         ]
         for order in expired:
             self._unrest(order)
-            order.canceled += order.leaves
-            order.status = OrderStatus.EXPIRED
+            order.close(OrderStatus.EXPIRED)
         return expired
 
     # --- inside -----------------------------------------------------------------------------
@@ -181,20 +202,21 @@ class OrderBook:
     def _match(self, taker: BookOrder) -> list[Trade]:
         trades: list[Trade] = []
         against = taker.side.opposite
-        while taker.leaves > 0:
-            best = self.best(against)
-            if best is None or (
-                taker.price is not None and not _crosses(taker.side, taker.price, best)
-            ):
-                break
-            queue = self._levels[against][best]
-            maker = queue[0]
+        levels = self._levels[against]
+        prices = self._prices[against]  # ascending: the best ask first, the best bid last
+        buying = taker.side is Side.BUY
+        limit = taker.price
+        while taker.leaves and prices:
+            best = prices[0] if buying else prices[-1]
+            if limit is not None and (best > limit if buying else best < limit):
+                break  # the best resting price is beyond the taker's limit
+            level = levels[best]
+            maker = level.orders[0]
             quantity = min(taker.leaves, maker.leaves)
-            for party in (maker, taker):
-                party.filled += quantity
-                party.status = (
-                    OrderStatus.FILLED if party.leaves == 0 else OrderStatus.PARTIALLY_FILLED
-                )
+            maker.fill(quantity)
+            taker.fill(quantity)
+            level.size -= quantity
+            self._sizes[against] -= quantity
             trades.append(
                 Trade(
                     exec_id=self._exec_ids.new_id(),
@@ -204,28 +226,35 @@ class OrderBook:
                     taker_order_id=taker.order_id,
                 )
             )
-            if maker.leaves == 0:
-                queue.popleft()
-                if not queue:
-                    self._drop_level(against, best)
+            if not maker.leaves:
+                level.orders.popleft()
+                if not level.orders:
+                    del levels[best]
+                    prices.pop(0 if buying else -1)
         return trades
 
     def _rest(self, order: BookOrder) -> None:
         assert order.price is not None  # market orders never rest
         levels = self._levels[order.side]
-        if order.price not in levels:
-            levels[order.price] = deque()
+        level = levels.get(order.price)
+        if level is None:
+            level = levels[order.price] = _Level()
             bisect.insort(self._prices[order.side], order.price)
-        levels[order.price].append(order)
+        level.orders.append(order)
+        level.size += order.leaves
+        self._sizes[order.side] += order.leaves
 
     def _unrest(self, order: BookOrder) -> None:
-        if order.price is None or order.price not in self._levels[order.side]:
+        if order.price is None or (level := self._levels[order.side].get(order.price)) is None:
             return
-        queue = self._levels[order.side][order.price]
-        if order in queue:
-            queue.remove(order)
-            if not queue:
-                self._drop_level(order.side, order.price)
+        try:
+            level.orders.remove(order)
+        except ValueError:  # not resting there
+            return
+        level.size -= order.leaves
+        self._sizes[order.side] -= order.leaves
+        if not level.orders:
+            self._drop_level(order.side, order.price)
 
     def _drop_level(self, side: Side, price: Decimal) -> None:
         del self._levels[side][price]
@@ -234,8 +263,3 @@ class OrderBook:
 
 
 _CLOSED = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED})
-
-
-def _crosses(side: Side, limit: Decimal, resting: Decimal) -> bool:
-    """Whether an order on ``side`` at ``limit`` trades with a resting price."""
-    return resting <= limit if side is Side.BUY else resting >= limit

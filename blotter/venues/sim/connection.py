@@ -128,6 +128,8 @@ class VenueLine:
 
     def _drop_if_due(self) -> None:
         """Apply a random or scheduled drop whose time has come (checked on every use)."""
+        if self._scheduled_drop_at is None and self._random_drop_at is None:
+            return  # none due ever: no need to read the clock
         now = self._clock.now_ns()
         if self._scheduled_drop_at is not None and now >= self._scheduled_drop_at:
             self._scheduled_drop_at = None

@@ -2,22 +2,26 @@
 
 Other participants keep both sides of the book stocked around a mid that wanders in ticks,
 and withdraw orders that the mid has left behind. The same seed gives the same market.
+
+A quoted level is topped up (with one order) only when its depth runs low, not added to on
+every tick, so a step sends the book an order or two, not one per level.
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
 from decimal import Decimal
 
-from blotter.domain.values import Side, TimeInForce
-from blotter.venues.sim.book import BookOrder, OrderStatus
+from blotter.domain.values import ZERO, Side, TimeInForce
+from blotter.venues.sim.book import BookOrder
 from blotter.venues.sim.venue import SimulatedVenue
-
-_DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED})
 
 
 class SyntheticMarket:
+    """Other participants on one book: ``lots_per_order`` sizes their orders that take
+    liquidity; a quoted level that holds fewer lots than ``lots_per_level``'s lower bound is
+    topped up to a depth drawn from that range."""
+
     def __init__(
         self,
         venue: SimulatedVenue,
@@ -28,6 +32,7 @@ class SyntheticMarket:
         levels: int = 5,
         spread_ticks: int = 2,
         lots_per_order: tuple[int, int] = (1, 20),
+        lots_per_level: tuple[int, int] = (20, 100),
         volatility_ticks: int = 2,
         aggression: float = 0.3,
     ) -> None:
@@ -36,21 +41,25 @@ class SyntheticMarket:
         self.symbol = symbol
         self._tick = self._book.instrument.tick_size
         self._lot = self._book.instrument.lot_size
-        self.mid = (mid / self._tick).to_integral_value() * self._tick
+        self._mid_ticks = int((mid / self._tick).to_integral_value())
+        self.mid = self._mid_ticks * self._tick
         self._rng = random.Random(seed)
         self._levels = levels
         self._spread = spread_ticks
         self._lots = lots_per_order
+        self._depth = lots_per_level
         self._volatility = volatility_ticks
         self.aggression = aggression
-        self._mine: deque[BookOrder] = deque()
+        # The participants' resting quotes, by side and price in ticks, earliest first.
+        self._quotes: dict[Side, dict[int, list[BookOrder]]] = {Side.BUY: {}, Side.SELL: {}}
 
     def step(self) -> None:
         """One tick of market time: the mid moves, stale quotes leave, now and then someone
         takes liquidity (which is how resting client orders get filled), fresh quotes arrive."""
         moved = self._rng.randint(-self._volatility, self._volatility)
-        floor = self._tick * (self._spread + self._levels + 1)
-        self.mid = max(floor, self.mid + moved * self._tick)
+        floor = self._spread + self._levels + 1
+        self._mid_ticks = max(floor, self._mid_ticks + moved)
+        self.mid = self._mid_ticks * self._tick
         self._withdraw_stale()
         if self._rng.random() < self.aggression:
             self._take_liquidity()
@@ -65,29 +74,38 @@ class SyntheticMarket:
 
     def _withdraw_stale(self) -> None:
         """Quotes the mid has passed, or left far behind, are withdrawn."""
-        far = self._tick * (self._spread + 2 * self._levels)
-        for order in list(self._mine):
-            if order.status in _DONE:
-                self._mine.remove(order)
-            elif order.price is not None and self._stale(order.side, order.price, far):
-                self._book.cancel(order.order_id)
-                self._mine.remove(order)
-
-    def _stale(self, side: Side, price: Decimal, far: Decimal) -> bool:
-        through_mid = price >= self.mid if side is Side.BUY else price <= self.mid
-        return through_mid or abs(price - self.mid) > far
+        mid, far = self._mid_ticks, self._spread + 2 * self._levels
+        bids, asks = self._quotes[Side.BUY], self._quotes[Side.SELL]
+        stale = [(bids, t) for t in bids if t >= mid or t < mid - far]
+        stale += [(asks, t) for t in asks if t <= mid or t > mid + far]
+        for quotes, ticks in stale:
+            for order in quotes.pop(ticks):
+                if order.leaves:
+                    self._book.cancel(order.order_id)
 
     def _replenish(self) -> None:
-        for side in (Side.BUY, Side.SELL):
+        """Top up every quoted level whose depth has run low, the touch included, unless the
+        price would cross the book (quotes, not sweeps)."""
+        tick, lot = self._tick, self._lot
+        low, high = self._depth
+        enough = low * lot
+        for side, quotes in self._quotes.items():
+            buying = side is Side.BUY
             best_opposite = self._book.best(side.opposite)
-            for level in range(self._levels):
-                offset = (self._spread + level) * self._tick
-                price = self.mid - offset if side is Side.BUY else self.mid + offset
-                if best_opposite is not None and (
-                    (side is Side.BUY and price >= best_opposite)
-                    or (side is Side.SELL and price <= best_opposite)
-                ):
-                    continue  # never cross the book on purpose: quotes, not sweeps
-                if level == 0 or self._rng.random() < 0.5:  # the touch is always quoted
-                    quantity = self._lot * self._rng.randint(*self._lots)
-                    self._mine.append(self._venue.add_liquidity(self.symbol, side, price, quantity))
+            # in ticks, so that no Decimal is made for a level that needs nothing
+            limit = None if best_opposite is None else int(best_opposite / tick)
+            for level in range(self._spread, self._spread + self._levels):
+                ticks = self._mid_ticks - level if buying else self._mid_ticks + level
+                if limit is not None and (ticks >= limit if buying else ticks <= limit):
+                    continue  # never cross the book on purpose
+                resting = quotes.get(ticks)
+                if resting is None:
+                    resting = quotes[ticks] = []
+                size = ZERO
+                for order in resting:
+                    size += order.leaves
+                if size >= enough:
+                    continue
+                resting[:] = [order for order in resting if order.leaves]
+                quantity = lot * self._rng.randint(low, high) - size
+                resting.append(self._venue.add_liquidity(self.symbol, side, ticks * tick, quantity))
