@@ -154,6 +154,17 @@ def test_the_other_components_and_their_neutral_values() -> None:
     assert reliability_score(None, UP) == 0.5
 
 
+def test_the_price_and_liquidity_scores_at_the_edges_of_their_clamps() -> None:
+    # The span of 61.90 is 0.05: a price exactly that much worse scores 0, one tick less does not.
+    assert price_score(D("61.95"), D("61.90"), Side.BUY, D("0.01")) == 0.0
+    assert price_score(D("61.94"), D("61.90"), Side.BUY, D("0.01")) == pytest.approx(0.2)
+    assert price_score(D("61.90"), D("61.90"), Side.BUY, D("0.01")) == 1.0
+    # Exactly the quantity shown is all of it; a hair less is not.
+    assert liquidity_score(D(1000), D(1000)) == 1.0
+    assert liquidity_score(D("999.99"), D(1000)) == pytest.approx(0.99999)
+    assert liquidity_score(D(0), D(1000)) == 0.0
+
+
 prices = st.integers(10_000, 10_400).map(lambda n: D(n).scaleb(-2))
 sizes = st.integers(0, 5_000).map(D)
 latencies = st.floats(0, 1_000, allow_nan=False)

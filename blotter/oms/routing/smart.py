@@ -15,6 +15,7 @@ Pure: no I/O, no clock, no randomness; one ``route()`` over four venues costs so
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -45,6 +46,9 @@ REFUSED = "refused this order"
 _BPS = Decimal(10_000)
 _SCORE_UNITS: int = 10**SCORE_PLACES
 _SIZE_PLACES = 8
+# ``VenueHealth.value`` is a Python-level property on an enum; route() records the health of
+# every venue, and a dict read costs a fraction of it.
+_HEALTH_TEXT = {health: health.value for health in VenueHealth}
 
 
 class RouterWeights(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,20 +104,35 @@ def price_score(
     """
     if price is None or best is None:
         return 0.0
+    return _price_score(price, best, side, price_span(best, tick_size))
+
+
+def _price_score(
+    price: Decimal | None, best: Decimal | None, side: Side, span: Decimal | None
+) -> float:
+    """``price_score`` with the ``price_span`` of ``best`` given (None when ``best`` is): it
+    depends on the best price only, so a route works it out once rather than once per venue."""
+    if price is None or best is None or span is None:
+        return 0.0
     worse_by = price - best if side is Side.BUY else best - price
     if worse_by <= 0:
         return 1.0
-    return max(0.0, 1.0 - float(worse_by / price_span(best, tick_size)))
+    if worse_by >= span:
+        # The score would clamp to 0 anyway: this skips the division and the slow
+        # Decimal-to-float conversion and gives the same result.
+        return 0.0
+    return 1.0 - float(worse_by / span)
 
 
 def liquidity_score(available: Decimal, remaining: Decimal) -> float:
     """The share of the quantity to route that the venue shows at or better than the limit,
     capped at 1: a venue that can fill all of it is as good as one that shows ten times more."""
-    if remaining <= 0:
+    if remaining <= 0 or available >= remaining:
+        # All of it (the ratio would be capped at 1): no division, no Decimal-to-float.
         return 1.0
     if available <= 0:
         return 0.0
-    return min(1.0, float(available / remaining))
+    return float(available / remaining)
 
 
 def speed_score(latency_ms: float | None, reference_ms: float = REFERENCE_LATENCY_MS) -> float:
@@ -183,6 +202,9 @@ class SmartRouter:
             raise InvalidValue("min_slice_notional", min_slice_notional, "an amount of 0 or more")
         # A split never makes slices worth less than this: a small order goes to fewer venues.
         self._min_slice = min_slice_notional
+        # The fixed parts of a split's reason, formatted once rather than on every route.
+        self._threshold_text = f"{split_threshold:.2f}"
+        self._floor_text = f" (slices of {_quantity_text(min_slice_notional)} or more)"
 
     @property
     def weights(self) -> tuple[float, float, float, float]:
@@ -221,13 +243,13 @@ class SmartRouter:
         tried: frozenset[str],
         instrument: Instrument,
     ) -> list[VenueScore]:
+        side = ticket.side
         whys = [_exclusion(venue, instrument.symbol, tried) for venue in venues]
         quotes = [v.best_price for v, why in zip(venues, whys, strict=True) if not why]
-        best = _best_price(quotes, ticket.side)
+        best = _best_price(quotes, side)
+        span = None if best is None else price_span(best, instrument.tick_size)
         return [
-            _excluded(venue, why)
-            if why
-            else self._score(venue, ticket.side, quantity, best, instrument.tick_size)
+            _excluded(venue, why) if why else self._score(venue, side, quantity, best, span)
             for venue, why in zip(venues, whys, strict=True)
         ]
 
@@ -237,12 +259,12 @@ class SmartRouter:
         side: Side,
         quantity: Decimal,
         best: Decimal | None,
-        tick_size: Decimal,
+        span: Decimal | None,
     ) -> VenueScore:
-        price = round(price_score(venue.best_price, best, side, tick_size), SCORE_PLACES)
-        liquidity = round(liquidity_score(venue.liquidity, quantity), SCORE_PLACES)
-        speed = round(speed_score(venue.latency_ms), SCORE_PLACES)
-        reliability = round(reliability_score(venue.success_rate, venue.health), SCORE_PLACES)
+        price = _places(_price_score(venue.best_price, best, side, span))
+        liquidity = _places(liquidity_score(venue.liquidity, quantity))
+        speed = _speed_places(venue.latency_ms)
+        reliability = _reliability_places(venue.success_rate, venue.health)
         w_price, w_liquidity, w_speed, w_reliability = self._weights
         total = (
             w_price * price
@@ -273,7 +295,7 @@ class SmartRouter:
             return (), f"nothing to route: quantity {quantity}"
         if strategy is RoutingStrategy.FIXED:
             return _fixed(ticket.venue, quantity, scores)
-        ranked = sorted((s for s in scores if not s.excluded), key=_rank)
+        ranked = sorted([s for s in scores if not s.excluded], key=_rank)
         if not ranked:
             return (), _none_eligible(instrument.symbol, scores)
         if strategy is RoutingStrategy.BEST:
@@ -287,18 +309,17 @@ class SmartRouter:
         self, ranked: list[VenueScore], quantity: Decimal, lot: Decimal, price: Decimal | None
     ) -> tuple[tuple[Allocation, ...], str]:
         top = ranked[0]
-        threshold = f"{self._threshold:.2f}"
+        threshold = self._threshold_text
+        best = _score_text(top.total, self._threshold)
         if top.total >= self._threshold:
-            best = _score_text(top.total, self._threshold)
             return _all_to(top.venue, quantity), (
                 f"split: best score {best} >= {threshold}, all to {top.venue}"
             )
         group = ranked[: self._split_width(quantity, price)]
         allocations = _in_lots(quantity, lot, [(s.venue, _score_units(s.total)) for s in group])
-        names = ", ".join(a.venue for a in allocations)
-        best = _score_text(top.total, self._threshold)
+        names = ", ".join([a.venue for a in allocations])
         narrowed = len(group) < min(self._split_count, len(ranked))
-        floor = f" (slices of {_quantity_text(self._min_slice)} or more)" if narrowed else ""
+        floor = self._floor_text if narrowed else ""
         where = f"across {names}" if len(allocations) > 1 else f"all to {names}"
         return allocations, f"split: best score {best} < {threshold}, {where}{floor}"
 
@@ -318,15 +339,11 @@ class SmartRouter:
         allocations: tuple[Allocation, ...],
         reason: str,
     ) -> RoutePlan:
-        given = {a.venue: a.quantity for a in allocations}
         decision = RoutingDecision(
             strategy=strategy,
             quantity=quantity,
             reason=reason,
-            venues=tuple(
-                msgspec.structs.replace(s, allocation=given[s.venue]) if s.venue in given else s
-                for s in scores
-            ),
+            venues=_with_allocations(scores, allocations),
             weights=self._weights,
         )
         return RoutePlan(allocations=allocations, reason=reason, decision=decision)
@@ -407,7 +424,7 @@ def _venue_score(
     """The venue's inputs as the decision records them, with its scores (or why it has none)."""
     return VenueScore(
         venue=venue.name,
-        health=venue.health.value,
+        health=_HEALTH_TEXT[venue.health],
         price=venue.best_price,
         liquidity=venue.liquidity,
         latency_ms=venue.latency_ms,
@@ -433,6 +450,21 @@ def _rank(score: VenueScore) -> tuple[float, str]:
     return (-score.total, score.venue)
 
 
+def _with_allocations(
+    scores: list[VenueScore], allocations: tuple[Allocation, ...]
+) -> tuple[VenueScore, ...]:
+    """The scores with each venue's allocation filled in (most venues get none)."""
+    if not allocations:
+        return tuple(scores)
+    given = {a.venue: a.quantity for a in allocations}
+    return tuple(
+        [
+            msgspec.structs.replace(s, allocation=given[s.venue]) if s.venue in given else s
+            for s in scores
+        ]
+    )
+
+
 def _all_to(venue: str, quantity: Decimal) -> tuple[Allocation, ...]:
     return (Allocation(venue=venue, quantity=quantity),)
 
@@ -448,11 +480,33 @@ def _in_lots(
         # Off the lot grid (validation refuses such tickets): the top venue takes the odd part
         # so that the allocations still sum to the quantity.
         amounts[0] += odd
+    # No amount is negative (the quantity and the lot are positive), so a truth test drops the
+    # zero slices without an int-to-Decimal comparison per venue.
     return tuple(
-        Allocation(venue=name, quantity=amount)
-        for (name, _), amount in zip(shares, amounts, strict=True)
-        if amount > 0
+        [
+            Allocation(venue=name, quantity=amount)
+            for (name, _), amount in zip(shares, amounts, strict=True)
+            if amount
+        ]
     )
+
+
+def _places(score: float) -> float:
+    """``score`` to ``SCORE_PLACES`` decimals. 0 and 1, where most price and liquidity scores
+    clamp, are there already; round() to places costs more than the rest of a score."""
+    return score if score == 0.0 or score == 1.0 else round(score, SCORE_PLACES)
+
+
+# A venue's latency (p50 of a cached window summary) and success rate change far less often
+# than orders arrive, so their rounded scores are remembered rather than worked out per order.
+@functools.lru_cache(maxsize=1024)
+def _speed_places(latency_ms: float | None) -> float:
+    return round(speed_score(latency_ms), SCORE_PLACES)
+
+
+@functools.lru_cache(maxsize=1024)
+def _reliability_places(success_rate: float | None, health: VenueHealth) -> float:
+    return round(reliability_score(success_rate, health), SCORE_PLACES)
 
 
 def _score_units(score: float) -> int:
