@@ -18,12 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import qasync  # type: ignore[import-untyped]
 from bench_replay import OUT, build
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from blotter.runtime.desk import Desk, DeskConfig
+from blotter.ui.loop import DeskEventLoop
 from blotter.ui.main_window import MainWindow
 
 EVENTS_PER_ORDER = 14  # bench_replay's cut: a log of N * 14 events holds about N orders
@@ -72,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "desk.db"
         shutil.copy(source, db)  # recovery writes to it; the cached log stays as built
-        loop = qasync.QEventLoop(app)
+        loop = DeskEventLoop(app)
         asyncio.set_event_loop(loop)
         with loop:
             loop.run_until_complete(measure(db, Path(folder)))

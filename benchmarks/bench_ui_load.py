@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import qasync  # type: ignore[import-untyped]
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.driver import FlowDriver
+from blotter.ui.loop import DeskEventLoop
 from blotter.ui.main_window import MainWindow
 
 PROBE = 0.010
@@ -88,7 +88,7 @@ def main() -> None:
     app = QApplication([])
     app.setQuitOnLastWindowClosed(False)
     with tempfile.TemporaryDirectory() as folder:
-        loop = qasync.QEventLoop(app)
+        loop = DeskEventLoop(app)
         asyncio.set_event_loop(loop)
         with loop:
             loop.run_until_complete(measure(Path(folder), args.rate, args.seconds))

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import msgspec
-import qasync  # type: ignore[import-untyped]
 from PySide6.QtWidgets import QApplication
 
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.driver import FlowDriver
+from blotter.ui.loop import DeskEventLoop
 from blotter.ui.main_window import MainWindow
 from blotter.venues.sim.drift import RandomDrift
 
@@ -33,7 +33,7 @@ def run_app(options: AppOptions) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("blotter")
     app.setQuitOnLastWindowClosed(False)  # the session ends itself, after the OMS has stopped
-    loop = qasync.QEventLoop(app)
+    loop = DeskEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
         code: int = loop.run_until_complete(session(options))

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import qasync  # type: ignore[import-untyped]
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from blotter.runtime.desk import Desk, DeskConfig
+from blotter.ui.loop import DeskEventLoop
 from blotter.ui.main_window import MainWindow
 
 T = TypeVar("T")
@@ -69,7 +69,7 @@ class Session:
 @pytest.fixture
 def session(qapp: QApplication, tmp_path: Path) -> Iterator[Session]:
     qapp.setQuitOnLastWindowClosed(False)  # as in the app: the session ends on its own
-    loop = qasync.QEventLoop(qapp)
+    loop = DeskEventLoop(qapp)
     asyncio.set_event_loop(loop)
     opened = Session(loop, tmp_path)
     try:

@@ -1,0 +1,88 @@
+"""The desk's event loop runs ready callbacks from one queue, in order, between Qt's events."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from blotter.ui.loop import DeskEventLoop
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[DeskEventLoop]:
+    created = DeskEventLoop(qapp)
+    asyncio.set_event_loop(created)
+    try:
+        yield created
+    finally:
+        created.close()
+        asyncio.set_event_loop(None)
+
+
+def test_callbacks_run_in_the_order_they_were_scheduled_and_a_cancelled_one_not_at_all(
+    loop: DeskEventLoop,
+) -> None:
+    ran: list[int] = []
+    handles = [loop.call_soon(ran.append, n) for n in range(100)]
+    handles[7].cancel()
+    done = loop.create_future()
+    loop.call_soon(done.set_result, None)
+    loop.run_until_complete(done)
+    assert ran == [n for n in range(100) if n != 7]
+
+
+def test_what_becomes_ready_during_a_round_waits_for_qts_events(loop: DeskEventLoop) -> None:
+    order: list[str] = []
+
+    def first() -> None:
+        order.append("first")
+        QTimer.singleShot(0, lambda: order.append("qt"))
+        loop.call_soon(order.append, "next round")
+
+    async def main() -> None:
+        loop.call_soon(first)
+        while len(order) < 3:  # noqa: ASYNC110 - Qt's timer is what is waited for
+            await asyncio.sleep(0.001)
+
+    loop.run_until_complete(main())
+    assert order == ["first", "qt", "next round"]
+
+
+def test_a_failing_callback_is_reported_and_the_round_goes_on(loop: DeskEventLoop) -> None:
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    ran: list[str] = []
+
+    def fail() -> None:
+        raise ValueError("boom")
+
+    async def main() -> None:
+        loop.call_soon(fail)
+        loop.call_soon(ran.append, "after")
+        await asyncio.sleep(0.01)
+
+    loop.run_until_complete(main())
+    assert ran == ["after"]
+    assert isinstance(reported[0]["exception"], ValueError)
+
+
+def test_tasks_futures_and_other_threads_work_as_on_asyncios_loop(loop: DeskEventLoop) -> None:
+    async def square(n: int) -> int:
+        await asyncio.sleep(0)
+        return n * n
+
+    async def main() -> tuple[list[int], str]:
+        squares = await asyncio.gather(*(square(n) for n in range(50)))
+        answer = loop.create_future()
+        threading.Thread(target=lambda: loop.call_soon_threadsafe(answer.set_result, "hi")).start()
+        return squares, await asyncio.wait_for(answer, 5)
+
+    squares, answer = loop.run_until_complete(main())
+    assert squares == [n * n for n in range(50)]
+    assert answer == "hi"
