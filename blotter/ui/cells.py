@@ -1,23 +1,139 @@
-"""A cell painted from one answer of its model, for the busiest views (the blotters).
+"""Cells painted from one answer of their model, for the busiest views (the blotters).
 
 Qt's own delegate asks a model for some seven roles per cell on each paint, each a call into
 Python; a blotter's paint is hundreds of cells, tens of times a second. A model that answers
-``LOOK_ROLE`` with ``(text, foreground, background, alignment)`` is painted here from that one
-answer: the selection, the row's highlight, the text elided to the column. A model that does
-not answer it is painted by Qt's delegate as usual.
+``LOOK_ROLE`` with ``(text, foreground, background, alignment)`` is painted by ``CellDelegate``
+from that one answer: the selection, the row's highlight, the text elided to the column. A
+model that does not answer it is painted by Qt's delegate as usual.
+
+The orders tree goes further (``LookTree``): a whole row is painted in one call from its
+model's ``row_look``, so a cell costs its text, not a delegate call, a proxy's mapping and a
+trip through ``data()`` besides.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from collections.abc import Sequence
+from typing import Protocol
+
+from PySide6.QtCore import QAbstractProxyModel, QModelIndex, QPersistentModelIndex, QRect, Qt
+from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainter, QStaticText
+from PySide6.QtWidgets import (
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTreeView,
+    QWidget,
+)
 
 LOOK_ROLE = Qt.ItemDataRole.UserRole + 3
 Look = tuple[str, QColor | None, QColor | None, Qt.AlignmentFlag]
+# A row, column by column: texts, colors (None: the palette's), background, alignments.
+RowLook = tuple[Sequence[str], Sequence[QColor | None], QColor | None, Sequence[Qt.AlignmentFlag]]
 _MARGIN = 4  # pixels each side of the text, as the style's item margin
 _SELECTED = QStyle.StateFlag.State_Selected
 _ELIDE = Qt.TextElideMode.ElideRight
+_TEXTS_KEPT = 20_000  # texts a view keeps laid out (ids, prices, states: they repeat a lot)
+_RIGHT = Qt.AlignmentFlag.AlignRight
+
+
+class RowLooks(Protocol):
+    def row_look(self, index: QModelIndex | QPersistentModelIndex) -> RowLook: ...
+
+
+class _LaidOut:
+    """Texts laid out once (``QStaticText``), with their widths: a row is painted again and
+    again with the same texts until its order changes, and laying a text out is most of what
+    drawing it costs. Bounded; dropped when the font changes."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, tuple[QStaticText, int]] = {}
+
+    def clear(self) -> None:
+        self._texts.clear()
+
+    def fitted(self, text: str, width: int, metrics: QFontMetrics) -> tuple[QStaticText, int]:
+        """The text laid out, elided if the column is narrower than it, and its width."""
+        laid = self._laid(text, metrics)
+        if laid[1] > width:
+            laid = self._laid(metrics.elidedText(text, _ELIDE, width), metrics)
+        return laid
+
+    def _laid(self, text: str, metrics: QFontMetrics) -> tuple[QStaticText, int]:
+        laid = self._texts.get(text)
+        if laid is None:
+            if len(self._texts) >= _TEXTS_KEPT:
+                self._texts.clear()
+            static = QStaticText(text)
+            static.setTextFormat(Qt.TextFormat.PlainText)
+            laid = self._texts[text] = (static, metrics.horizontalAdvance(text))
+        return laid
+
+
+class LookTree(QTreeView):
+    """A tree whose rows are painted, one call each, from ``looks.row_look`` (the source
+    model's, under any proxy): selection, alternate rows, the change highlight, branches."""
+
+    def __init__(self, looks: RowLooks, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._looks = looks
+        self._texts = _LaidOut()
+        self.setUniformRowHeights(True)  # the alternate rows are counted from the offset
+
+    def changeEvent(self, event: object) -> None:
+        self._texts.clear()  # a font or style change: the texts are laid out anew
+        super().changeEvent(event)  # type: ignore[arg-type]
+
+    def drawRow(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        model = self.model()
+        source = model.mapToSource(index) if isinstance(model, QAbstractProxyModel) else index
+        texts, foregrounds, background, alignments = self._looks.row_look(source)
+        rect, palette = option.rect, option.palette
+        top, height = rect.y(), rect.height()
+        selected = self.selectionModel().isSelected(index)
+        fill: QBrush | QColor | None
+        if selected:
+            fill, pen = palette.highlight(), palette.highlightedText().color()
+        else:
+            alternate = (
+                self.alternatingRowColors()
+                and ((top + self.verticalOffset()) // max(1, height)) % 2
+            )
+            fill = background or (palette.alternateBase() if alternate else None)
+            pen = palette.text().color()
+        metrics, laid_out = self.fontMetrics(), self._texts
+        baseline = top + (height - metrics.height()) // 2  # the text's top, centred
+        header = self.header()
+        depth = (1 if index.parent().isValid() else 0) + (1 if self.rootIsDecorated() else 0)
+        for visual in range(header.count()):
+            column = header.logicalIndex(visual)
+            if header.isSectionHidden(column):
+                continue
+            left, width = header.sectionViewportPosition(column), header.sectionSize(column)
+            if fill is not None:
+                painter.fillRect(left, top, width, height, fill)
+            if column == self.treePosition():
+                indent = self.indentation() * depth
+                self.drawBranches(painter, QRect(left, top, indent, height), index)
+                left, width = left + indent, width - indent
+            text = texts[column]
+            if not text or width <= 2 * _MARGIN:
+                continue
+            room = width - 2 * _MARGIN
+            static, advance = laid_out.fitted(text, room, metrics)
+            x = left + _MARGIN + (room - advance if alignments[column] & _RIGHT else 0)
+            color = foregrounds[column]
+            painter.setPen(pen if selected or color is None else color)
+            painter.drawStaticText(x, baseline, static)
+        current = self.currentIndex()
+        if not selected and current.row() == index.row() and current.parent() == index.parent():
+            painter.setPen(palette.highlight().color())  # the keyboard's place, unselected
+            painter.drawRect(QRect(0, top, header.length() - 1, height - 1))
 
 
 class CellDelegate(QStyledItemDelegate):

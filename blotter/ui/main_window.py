@@ -46,7 +46,6 @@ from PySide6.QtWidgets import (
     QTableView,
     QTableWidget,
     QTableWidgetItem,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -59,7 +58,7 @@ from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.runtime.desk import Desk
 from blotter.ui.alerts_panel import AlertsPanel
 from blotter.ui.bus_adapter import BusAdapter
-from blotter.ui.cells import CellDelegate
+from blotter.ui.cells import CellDelegate, LookTree
 from blotter.ui.escalations_panel import EscalationsPanel
 from blotter.ui.models import (
     DARK,
@@ -137,7 +136,7 @@ class OrdersFilter(QSortFilterProxyModel):
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if column >= 0:
-            self._orders.fetch_all()  # a sort orders the whole book, not the rows fetched
+            self._orders.whole_book(True)  # a sort orders the whole book, not the rows fetched
         super().sort(column, order)
         self._dynamic()
 
@@ -147,11 +146,12 @@ class OrdersFilter(QSortFilterProxyModel):
         narrowed = self._account is not None or self._instrument is not None
         active = filtering or narrowed or self.sortColumn() >= 0
         self.setDynamicSortFilter(active)
+        self._orders.whole_book(active)
 
     def _refilter(self, change: Callable[[], None]) -> None:
         """Apply a filter change the way this Qt wants it (invalidateFilter is deprecated
         from 6.10, whose begin/endFilterChange 6.8 and 6.9 lack)."""
-        self._orders.fetch_all()  # a filter looks through the whole book
+        self._orders.whole_book(True)  # a filter looks through the whole book
         if hasattr(QSortFilterProxyModel, "endFilterChange"):
             self.beginFilterChange()
             change()
@@ -270,10 +270,9 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_orders_dock(self) -> None:
-        self.tree = QTreeView()
+        self.tree = LookTree(self.orders)
         self.tree.setObjectName("ordersView")
         self.tree.setModel(self.proxy)
-        self.tree.setItemDelegate(CellDelegate(self.tree))
         self.tree.header().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.tree.setSortingEnabled(True)
         self.tree.setUniformRowHeights(True)
@@ -283,6 +282,7 @@ class MainWindow(QMainWindow):
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.tree.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.tree.verticalScrollBar().valueChanged.connect(self._orders_scrolled)
         self.tree.doubleClicked.connect(self._show_details)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._order_menu)
@@ -717,6 +717,12 @@ class MainWindow(QMainWindow):
         dock.raise_()
         half = self.height() // 2
         self.resizeDocks([self.orders_dock, dock], [half, half], Qt.Orientation.Vertical)
+
+    def _orders_scrolled(self, value: int) -> None:
+        """At the top the blotter follows the live end; at the bottom it shows older orders."""
+        self.orders.at_live_end(value == 0)
+        if 0 < value == self.tree.verticalScrollBar().maximum():
+            self.orders.fetch_older()
 
     def select_order(self, order_id: str) -> None:
         """Select an order's row and show its details (as a click would)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+import sys
 import time
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -24,12 +25,13 @@ from blotter.domain.events import OrderCreated
 from blotter.domain.order import ChildOrder, Fill, OrderAggregate
 from blotter.domain.values import Instrument, Side
 from blotter.domain.workflows import ORDER, OrderState
-from blotter.ui.cells import LOOK_ROLE
+from blotter.ui.cells import LOOK_ROLE, RowLook
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ORDER_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 HIGHLIGHT_SECONDS = 0.8
 FETCH_ROWS = 2_000  # orders given rows at a time as the blotter scrolls
+LIVE_ROWS = 2_000  # rows kept while the blotter follows the live end (see ``follow_live``)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 # Roles as the ints a view passes, compared per cell and per paint.
@@ -210,6 +212,14 @@ class OrdersModel(QAbstractItemModel):
         self._child_rows: list[int] = []
         self._changed_at: dict[str, float] = {}
         self._shown = 0  # rows the view has: the newest orders first
+        # Rows the view may have (``canFetchMore`` stops there): LIVE_ROWS while it follows the
+        # live end, when the oldest rows give way to new orders; more once the view asks for
+        # older orders, a filter or a sort the whole book. A tree lays out every row it has
+        # whenever orders arrive on top, so an unbounded book would stall the window more and
+        # more as the session goes on.
+        self._limit = LIVE_ROWS
+        self._at_live_end = True  # the view is scrolled to the top
+        self._whole_book = False  # a filter or a sort looks through every order
         # What each row shows (texts and colors per column), made on first paint and dropped
         # when its order changes: a paint asks for every visible cell several times over.
         self._looks: dict[str, _Look] = {}
@@ -250,16 +260,46 @@ class OrdersModel(QAbstractItemModel):
         self._positions = {order_id: pos for pos, order_id in enumerate(self._ids)}
         self._child_rows = [0] * len(self._ids)
         self._opened = set()
-        self._shown = min(len(self._ids), FETCH_ROWS)
+        self._shown = min(len(self._ids), FETCH_ROWS, self._limit)
         self.endResetModel()
 
     # Only the newest orders get rows at first; older ones as the view scrolls down to them
     # (or all of them when a filter needs them): a tree lays out every row it has, and with
     # 100,000 that is seconds.
 
+    def at_live_end(self, at_top: bool) -> None:
+        """Whether the view is scrolled to the top; see ``_following``."""
+        self._at_live_end = at_top
+        self._follow()
+
+    def whole_book(self, whole: bool) -> None:
+        """Whether a filter or a sort needs every order's row; see ``_following``."""
+        self._whole_book = whole
+        if whole:
+            self.fetch_all()
+        self._follow()
+
+    @property
+    def _following(self) -> bool:
+        """At the live end with no filter or sort, the rows past LIVE_ROWS give way as new
+        orders arrive; otherwise nothing is taken away from under the reader."""
+        return self._at_live_end and not self._whole_book
+
+    def _follow(self) -> None:
+        if self._following:
+            self._limit = LIVE_ROWS
+            self._give_way()
+        else:
+            self._limit = max(self._limit, self._shown)
+
+    def fetch_older(self) -> None:
+        """Rows for the next older orders (the view was scrolled to its last row)."""
+        self._limit = max(self._limit, self._shown + FETCH_ROWS)
+        self.fetchMore()
+
     def canFetchMore(self, parent: Index = NO_INDEX) -> bool:
         if not parent.isValid():
-            return self._shown < len(self._ids)
+            return self._shown < min(len(self._ids), self._limit)
         if parent.internalId() != 0 or parent.column() != 0:
             return False
         position = self._position(parent.row())
@@ -269,7 +309,7 @@ class OrdersModel(QAbstractItemModel):
         if parent.isValid():
             self._open(parent)
             return
-        more = min(FETCH_ROWS, len(self._ids) - self._shown)
+        more = min(FETCH_ROWS, min(len(self._ids), self._limit) - self._shown)
         if more <= 0:
             return
         self.beginInsertRows(QModelIndex(), self._shown, self._shown + more - 1)
@@ -295,7 +335,8 @@ class OrdersModel(QAbstractItemModel):
         return bool(self._orders[self._ids[self._position(parent.row())]].children)
 
     def fetch_all(self) -> None:
-        """Give every order its row (before filtering or sorting the whole book)."""
+        """Give every order its row (a filter, a sort or an export of the whole book)."""
+        self._limit = sys.maxsize
         while self.canFetchMore():
             self.fetchMore()
 
@@ -304,6 +345,7 @@ class OrdersModel(QAbstractItemModel):
         position = self._positions.get(order_id)
         if position is None:
             return QModelIndex()
+        self._limit = max(self._limit, self._row(position) + 1)
         while not self._fetched(self._row(position)) and self.canFetchMore():
             self.fetchMore()
         return self.row_of(order_id)
@@ -342,6 +384,24 @@ class OrdersModel(QAbstractItemModel):
                 self._changed_at[order_id] = now
             self._shown += len(fresh)
             self.endInsertRows()
+        self._give_way()
+
+    def _give_way(self) -> None:
+        """Following the live end: the oldest rows past the limit go (they come back as the
+        view scrolls to them), so the rows the view lays out stay bounded."""
+        if not self._following or self._shown <= self._limit:
+            return
+        first, last = self._limit, self._shown - 1
+        self.beginRemoveRows(QModelIndex(), first, last)
+        for row in range(first, last + 1):
+            position = self._position(row)
+            if position in self._opened:
+                self._opened.discard(position)
+                self._child_rows[position] = 0
+                self._child_looks.pop(self._ids[position], None)
+            self._looks.pop(self._ids[position], None)
+        self._shown = first
+        self.endRemoveRows()
 
     def _update_children(self, order_id: str) -> int | None:
         """Show the order's new children and announce its children's changes; its row, or
@@ -428,32 +488,36 @@ class OrdersModel(QAbstractItemModel):
         if role == _ALIGNMENT:
             return _ALIGNMENTS[column]
         internal = index.internalId()
+        if role == ORDER_ID_ROLE:
+            return self._ids[self._position(index.row()) if internal == 0 else internal - 1]
+        if role == SORT_ROLE and internal == 0:
+            return _SORT_KEYS[column](self._orders[self._ids[self._position(index.row())]])
+        texts, foregrounds, background, alignments = self.row_look(index)
+        if role == _BACKGROUND:
+            return background
+        if role == _LOOK:
+            return texts[column], foregrounds[column], background, alignments[column]
+        return texts[column] if role != _FOREGROUND else foregrounds[column]
+
+    def row_look(self, index: Index) -> RowLook:
+        """What a row shows, column by column: texts, colors, its background (the highlight
+        of a change) and alignments. Made once and kept until its order changes."""
+        internal = index.internalId()
         position = self._position(index.row()) if internal == 0 else internal - 1
         order_id = self._ids[position]
-        if role == ORDER_ID_ROLE:
-            return order_id
         order = self._orders[order_id]
         if internal == 0:
-            background = self.palette.highlight if order_id in self._changed_at else None
-            if role == _BACKGROUND:
-                return background
-            if role == SORT_ROLE:
-                return _SORT_KEYS[column](order)
             look = self._looks.get(order_id)
             if look is None:
                 look = self._looks[order_id] = self._order_look(order)
-        else:
-            background = None
-            if role == _BACKGROUND:
-                return None
-            looks = self._child_looks.setdefault(order_id, {})
-            look = looks.get(index.row())
-            if look is None:
-                child = next(itertools.islice(order.children.values(), index.row(), None))
-                look = looks[index.row()] = self._child_look(order, child)
-        if role == _LOOK:
-            return look[0][column], look[1][column], background, _ALIGNMENTS[column]
-        return look[0][column] if role != _FOREGROUND else look[1][column]
+            background = self.palette.highlight if order_id in self._changed_at else None
+            return look[0], look[1], background, _ALIGNMENTS
+        looks = self._child_looks.setdefault(order_id, {})
+        look = looks.get(index.row())
+        if look is None:
+            child = next(itertools.islice(order.children.values(), index.row(), None))
+            look = looks[index.row()] = self._child_look(order, child)
+        return look[0], look[1], None, _ALIGNMENTS
 
     def _order_look(self, order: OrderAggregate) -> _Look:
         texts = self._order_texts(order)

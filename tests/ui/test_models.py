@@ -66,6 +66,58 @@ def test_a_new_order_comes_on_top_and_an_unfetched_one_changes_quietly(
     assert not model.row_of("O-0").isValid()
 
 
+def arrive(orders: dict[str, OrderAggregate], model: OrdersModel, *order_ids: str) -> None:
+    """The orders arrive one refresh after the other (in one, their times would order them)."""
+    for order_id in order_ids:
+        story = OrderStory(order_id=order_id)
+        story.routed(("A", "XNAS", "100"))
+        orders[order_id] = story.order
+        model.refresh({order_id})
+
+
+def ids_shown(model: OrdersModel) -> list[str]:
+    return [model.index(r, Column.ORDER_ID).data() for r in range(model.rowCount())]
+
+
+def test_at_the_live_end_the_oldest_rows_give_way_to_new_orders_and_come_back_on_demand(
+    qapp: object, qtmodeltester: ModelTester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models, "LIVE_ROWS", 3)
+    orders = book(3)
+    model = OrdersModel(orders, {})
+    model.fetchMore(model.index(2, 0))  # O-0 opened: its child has a row
+    arrive(orders, model, "O-3", "O-4")
+    assert ids_shown(model) == ["O-4", "O-3", "O-2"]  # bounded: O-1 and O-0 gave way
+    assert not model.canFetchMore()  # nor does a view's layout fetch them straight back
+    assert model.shows("O-0")
+    model.fetch_older()  # the view was scrolled to its last row
+    assert ids_shown(model) == ["O-4", "O-3", "O-2", "O-1", "O-0"]
+    assert model.rowCount(model.index(4, 0)) == 0  # its children's rows went with it
+    assert model.canFetchMore(model.index(4, 0))
+    qtmodeltester.check(model)
+
+
+def test_away_from_the_live_end_or_under_a_filter_no_row_is_taken_away(
+    qapp: object, qtmodeltester: ModelTester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models, "LIVE_ROWS", 2)
+    orders = book(2)
+    model = OrdersModel(orders, {})
+    model.at_live_end(False)  # the trader scrolled down to read
+    arrive(orders, model, "O-2")
+    assert model.rowCount() == 3
+    proxy = OrdersFilter(model)
+    model.at_live_end(True)
+    assert model.rowCount() == 2  # back at the top: the excess gives way at once
+    proxy.set_account("ACC-1")
+    arrive(orders, model, "O-3", "O-4")
+    assert model.rowCount() == 5  # a filter looks through the whole book
+    assert proxy.rowCount() == 4  # O-1 and the three that arrived (OrderStory's account)
+    proxy.set_account(None)
+    assert ids_shown(model) == ["O-4", "O-3"]
+    qtmodeltester.check(proxy)
+
+
 def test_a_new_child_gets_its_row_under_its_order_and_shows_its_own_values(
     qapp: object, qtmodeltester: ModelTester
 ) -> None:
