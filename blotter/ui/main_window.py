@@ -53,7 +53,7 @@ from PySide6.QtWidgets import (
 from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, OrderRejected, StreamKind, to_builtins
 from blotter.domain.order import OrderAggregate
-from blotter.domain.workflows import OrderState
+from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.runtime.desk import Desk
 from blotter.ui.alerts_panel import AlertsPanel
@@ -69,6 +69,7 @@ from blotter.ui.models import (
     FillsModel,
     OrdersModel,
 )
+from blotter.ui.panels import on_screen
 from blotter.ui.positions_panel import PositionsPanel
 from blotter.ui.reconciliation_panel import ReconciliationPanel
 from blotter.ui.risk_panel import RiskPanel, rule_label
@@ -227,6 +228,7 @@ class MainWindow(QMainWindow):
         self._build_escalations_dock()
         self._build_positions_dock()
         self._build_alerts_dock()
+        self._follow_panels()
         self._build_actions()
         self._build_status_bar()
         # the blotter gets most of the height, the fills and details the rest
@@ -435,6 +437,21 @@ class MainWindow(QMainWindow):
         self.alert_feed.unread_changed.connect(self._unread_alerts)
         self.alert_feed.critical_raised.connect(self._critical_alert)
 
+    def _follow_panels(self) -> None:
+        """The panels that follow the desk while they show, refreshed when they come to the
+        front (their tab chosen, their dock opened) and on each tick until they go."""
+        self._case_panels: dict[StreamKind, tuple[QDockWidget, Callable[[], None]]] = {
+            StreamKind.ACCOUNT: (self.risk_dock, self.risk.refresh),
+            StreamKind.BREAK: (self.reconciliation_dock, self.reconciliation.refresh),
+            StreamKind.ESCALATION: (self.escalations_dock, self.escalations.refresh),
+        }
+        self._live_panels = [
+            *self._case_panels.values(),
+            (self.positions_dock, self.positions.refresh),
+        ]
+        for dock, refresh in self._live_panels:
+            dock.visibilityChanged.connect(lambda shown, refresh=refresh: shown and refresh())
+
     def _unread_alerts(self, count: int) -> None:
         self.alerts_dock.setWindowTitle(f"Alerts ({count})" if count else "Alerts")
         self.alerts.setText(f"alerts: {count} unread")
@@ -537,6 +554,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.venue_labels: dict[str, QLabel] = {}
+        self._shown_health: dict[str, VenueHealth] = {}
         for name in self.desk.gateways:
             label = QLabel(name)
             label.setObjectName(f"venue_{name}")
@@ -558,14 +576,10 @@ class MainWindow(QMainWindow):
     def _on_event(self, event: Event) -> None:
         stream = event.stream_id
         kind = type(event.payload).STREAM
-        if kind is StreamKind.ACCOUNT:
-            self.risk.refresh()  # a restriction on or off: at once, not at the next tick
-            return
-        if kind is StreamKind.BREAK:
-            self.reconciliation.refresh()
-            return
-        if kind is StreamKind.ESCALATION:
-            self.escalations.refresh()
+        if kind in self._case_panels:  # at once, not at the next tick, if it shows
+            dock, refresh = self._case_panels[kind]
+            if on_screen(dock):
+                refresh()
             return
         if self.orders.shows(stream):
             self._changes.mark(stream)
@@ -604,8 +618,10 @@ class MainWindow(QMainWindow):
         for name, gateway in self.desk.gateways.items():
             health = gateway.health
             label = self.venue_labels[name]
-            label.setText(f"● {name} {health.value}")
-            label.setStyleSheet(f"color: {HEALTH_COLORS[health]}; padding: 0 6px;")
+            if self._shown_health.get(name) is not health:  # a style sheet is costly to apply
+                self._shown_health[name] = health
+                label.setText(f"● {name} {health.value}")
+                label.setStyleSheet(f"color: {HEALTH_COLORS[health]}; padding: 0 6px;")
             label.setToolTip(_venue_tip(name, gateway.queue_depth, gateway.latency()))
         oms = self.desk.oms
         halt = oms.halt
@@ -614,14 +630,9 @@ class MainWindow(QMainWindow):
         self.halted.setVisible(halt is not None)
         self.kill_switch.setChecked(halt is not None)
         self.kill_switch.setText("Re-enable trading…" if halt else "Kill switch…")
-        if self.risk_dock.isVisible():
-            self.risk.refresh()
-        if self.reconciliation_dock.isVisible():
-            self.reconciliation.refresh()  # the breaks' ages move on
-        if self.escalations_dock.isVisible():
-            self.escalations.refresh()
-        if self.positions_dock.isVisible():
-            self.positions.refresh()  # fills and marks move on
+        for dock, refresh in self._live_panels:  # ages, fills and marks move on
+            if on_screen(dock):
+                refresh()
         for dialog in self._open_tickets:  # the kill switch, a restriction, the market moved
             if not dialog.sending:
                 dialog.validate()

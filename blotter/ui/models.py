@@ -31,7 +31,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ORDER_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 HIGHLIGHT_SECONDS = 0.8
 FETCH_ROWS = 2_000  # orders given rows at a time as the blotter scrolls
-LIVE_ROWS = 2_000  # rows kept while the blotter follows the live end (see ``follow_live``)
+LIVE_ROWS = 500  # rows kept while the blotter follows the live end (see ``_following``)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 # Roles as the ints a view passes, compared per cell and per paint.

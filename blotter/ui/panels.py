@@ -93,9 +93,15 @@ def button(action: QAction, name: str) -> QPushButton:
     return pushed
 
 
-# Columns are fitted to their contents at most this often while values change (rows coming
-# or going fit them at the next turn of the loop).
+# Columns are fitted to their contents at most this often while rows come, go or change (the
+# first rows, a reset or a new layout fit them at the next turn of the loop).
 FIT_INTERVAL_MS = 1_000
+
+
+def on_screen(widget: QWidget) -> bool:
+    """Whether any of the widget shows. A dock tabbed behind another is visible to Qt, only
+    covered: a panel there need not follow the flow until its tab comes to the front."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
 
 
 def fit_columns(view: QTableView | QTreeView, header: QHeaderView) -> None:
@@ -103,9 +109,10 @@ def fit_columns(view: QTableView | QTreeView, header: QHeaderView) -> None:
 
     Not ``ResizeToContents``: that mode measures every row again on each ``dataChanged``, so a
     refresh that repaints n rows costs n squared ``data`` calls (it held the loop for seconds
-    under a busy flow). Here the visible rows are measured when rows come or go and at most
-    once a second while values change, and only while the view shows (a panel behind another
-    tab is fitted when it comes to the front); the user may still resize the columns."""
+    under a busy flow). Here the visible rows are measured at once when the first rows come,
+    then at most once a second while rows come, go or change (a live blotter gets rows many
+    times a second), and only while the view shows (a panel behind another tab is fitted when
+    it comes to the front); the user may still resize the columns."""
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setResizeContentsPrecision(0)  # the visible rows only
     _ColumnFitter(view, header)
@@ -122,21 +129,28 @@ class _ColumnFitter(QObject):
             timer.timeout.connect(self._fit)
         self._stale = True
         model = view.model()
-        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
-            signal.connect(self._fit_soon)
+        model.modelReset.connect(self._fit_soon)
         model.layoutChanged.connect(self._fit_soon)
-        model.dataChanged.connect(self._fit_later)
-        view.installEventFilter(self)
+        model.rowsInserted.connect(self._rows_came)
+        for signal in (model.rowsRemoved, model.dataChanged):
+            signal.connect(self._fit_later)
+        view.viewport().installEventFilter(self)
         self._fit_soon()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Show and self._stale:
-            self._soon.start()
+        if event.type() == QEvent.Type.Paint and self._stale and not self._soon.isActive():
+            self._soon.start()  # it shows again (a tab came to the front): fit what it shows
         return False
 
     def _fit_soon(self, *_args: object) -> None:
         self._stale = True
         self._soon.start()
+
+    def _rows_came(self, parent: QModelIndex, first: int, last: int) -> None:
+        if self._view.model().rowCount(parent) == last - first + 1:
+            self._fit_soon()  # the first rows: the columns were sized for nothing
+        else:
+            self._fit_later()
 
     def _fit_later(self, *_args: object) -> None:
         self._stale = True
@@ -145,7 +159,7 @@ class _ColumnFitter(QObject):
 
     def _fit(self) -> None:
         view, header = self._view, self._header
-        if not view.isVisible():
+        if not on_screen(view):
             return  # fitted when it shows
         self._stale = False
         last = header.count() - 1 if header.stretchLastSection() else header.count()

@@ -4,6 +4,7 @@ opened by a reconciliation pass on the row and on the venue."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from blotter.domain.workflows import OrderState
 from blotter.runtime.desk import Desk
 from blotter.ui.main_window import MainWindow
 from blotter.ui.models import fixed
+from blotter.ui.panels import on_screen
 from blotter.ui.positions_panel import (
     BREAK_OPEN,
     DARK_POSITIONS,
@@ -155,6 +157,22 @@ def test_a_refresh_with_nothing_new_repaints_nothing(
         panel.refresh()
         assert changed == []
         assert "1 position · unrealized" in panel.summary.text()
+
+    session.run(scenario())
+
+
+def test_the_windows_panel_behind_a_tab_follows_the_desk_once_its_tab_comes_to_the_front(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await opened(session)
+        assert not on_screen(window.positions_dock)  # behind the fills' tab
+        await bought(session, "ACC-ALPHA", D(20))
+        await asyncio.sleep(0.6)  # a tick or more of the window
+        assert window.positions.positions.rowCount() == 0  # nothing spent on a hidden panel
+        window.positions_dock.raise_()
+        await session.until(lambda: window.positions.positions.rowCount() == 1, 2.0)
+        assert on_screen(window.positions_dock)
 
     session.run(scenario())
 
