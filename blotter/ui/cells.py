@@ -14,10 +14,10 @@ trip through ``data()`` besides.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from PySide6.QtCore import QAbstractProxyModel, QModelIndex, QPersistentModelIndex, QRect, Qt
-from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainter, QStaticText
+from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainter, QPaintEvent, QStaticText
 from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
@@ -28,16 +28,20 @@ from PySide6.QtWidgets import (
 
 LOOK_ROLE = Qt.ItemDataRole.UserRole + 3
 Look = tuple[str, QColor | None, QColor | None, Qt.AlignmentFlag]
-# A row, column by column: texts, colors (None: the palette's), background, alignments.
-RowLook = tuple[Sequence[str], Sequence[QColor | None], QColor | None, Sequence[Qt.AlignmentFlag]]
+# A row, column by column: texts and colors (None: the palette's); and its background.
+RowLook = tuple[Sequence[str], Sequence[QColor | None], QColor | None]
 _MARGIN = 4  # pixels each side of the text, as the style's item margin
 _SELECTED = QStyle.StateFlag.State_Selected
 _ELIDE = Qt.TextElideMode.ElideRight
 _TEXTS_KEPT = 20_000  # texts a view keeps laid out (ids, prices, states: they repeat a lot)
-_RIGHT = Qt.AlignmentFlag.AlignRight
 
 
 class RowLooks(Protocol):
+    @property
+    def right_aligned(self) -> Sequence[bool]:
+        """Per column: whether its texts are aligned right (numbers)."""
+        ...
+
     def row_look(self, index: QModelIndex | QPersistentModelIndex) -> RowLook: ...
 
 
@@ -70,6 +74,21 @@ class _LaidOut:
         return laid
 
 
+class _Frame(NamedTuple):
+    """What every row of one paint shares: the columns' places, the pens, the font."""
+
+    columns: list[tuple[int, int, int, bool]]  # column, left, room for its text, right
+    tree_column: int
+    row_left: int
+    row_width: int
+    metrics: QFontMetrics
+    text_height: int
+    pen: QColor
+    selected_pen: QColor
+    selected_fill: QBrush
+    alternate_fill: QBrush | None
+
+
 class LookTree(QTreeView):
     """A tree whose rows are painted, one call each, from ``looks.row_look`` (the source
     model's, under any proxy): selection, alternate rows, the change highlight, branches."""
@@ -78,11 +97,38 @@ class LookTree(QTreeView):
         super().__init__(parent)
         self._looks = looks
         self._texts = _LaidOut()
+        self._frame: _Frame | None = None
         self.setUniformRowHeights(True)  # the alternate rows are counted from the offset
 
     def changeEvent(self, event: object) -> None:
         self._texts.clear()  # a font or style change: the texts are laid out anew
         super().changeEvent(event)  # type: ignore[arg-type]
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        self._frame = self._new_frame()
+        super().paintEvent(event)
+
+    def _new_frame(self) -> _Frame:
+        header, palette, metrics = self.header(), self.palette(), self.fontMetrics()
+        right = self._looks.right_aligned
+        columns = []
+        for visual in range(header.count()):
+            column = header.logicalIndex(visual)
+            if not header.isSectionHidden(column):
+                left, width = header.sectionViewportPosition(column), header.sectionSize(column)
+                columns.append((column, left, width - 2 * _MARGIN, right[column]))
+        return _Frame(
+            columns=columns,
+            tree_column=self.treePosition(),
+            row_left=-header.offset(),
+            row_width=header.length(),
+            metrics=metrics,
+            text_height=metrics.height(),
+            pen=palette.text().color(),
+            selected_pen=palette.highlightedText().color(),
+            selected_fill=palette.highlight(),
+            alternate_fill=palette.alternateBase() if self.alternatingRowColors() else None,
+        )
 
     def drawRow(
         self,
@@ -90,50 +136,45 @@ class LookTree(QTreeView):
         option: QStyleOptionViewItem,
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
+        frame = self._frame or self._new_frame()
         model = self.model()
         source = model.mapToSource(index) if isinstance(model, QAbstractProxyModel) else index
-        texts, foregrounds, background, alignments = self._looks.row_look(source)
-        rect, palette = option.rect, option.palette
+        texts, foregrounds, background = self._looks.row_look(source)
+        rect = option.rect
         top, height = rect.y(), rect.height()
         selected = self.selectionModel().isSelected(index)
         fill: QBrush | QColor | None
         if selected:
-            fill, pen = palette.highlight(), palette.highlightedText().color()
+            fill, pen = frame.selected_fill, frame.selected_pen
         else:
-            alternate = (
-                self.alternatingRowColors()
-                and ((top + self.verticalOffset()) // max(1, height)) % 2
-            )
-            fill = background or (palette.alternateBase() if alternate else None)
-            pen = palette.text().color()
-        metrics, laid_out = self.fontMetrics(), self._texts
-        baseline = top + (height - metrics.height()) // 2  # the text's top, centred
-        header = self.header()
-        depth = (1 if index.parent().isValid() else 0) + (1 if self.rootIsDecorated() else 0)
-        for visual in range(header.count()):
-            column = header.logicalIndex(visual)
-            if header.isSectionHidden(column):
-                continue
-            left, width = header.sectionViewportPosition(column), header.sectionSize(column)
-            if fill is not None:
-                painter.fillRect(left, top, width, height, fill)
-            if column == self.treePosition():
-                indent = self.indentation() * depth
+            fill, pen = background, frame.pen
+            alternate = ((top + self.verticalOffset()) // max(1, height)) % 2
+            if fill is None and alternate:
+                fill = frame.alternate_fill
+        if fill is not None:
+            painter.fillRect(frame.row_left, top, frame.row_width, height, fill)
+        laid_out, metrics = self._texts, frame.metrics
+        text_top = top + (height - frame.text_height) // 2  # centred in the row
+        for column, left, room, right in frame.columns:
+            if column == frame.tree_column:
+                indent = self.indentation() * (
+                    (1 if index.parent().isValid() else 0) + (1 if self.rootIsDecorated() else 0)
+                )
                 self.drawBranches(painter, QRect(left, top, indent, height), index)
-                left, width = left + indent, width - indent
+                left, room = left + indent, room - indent
             text = texts[column]
-            if not text or width <= 2 * _MARGIN:
+            if not text or room <= 0:
                 continue
-            room = width - 2 * _MARGIN
             static, advance = laid_out.fitted(text, room, metrics)
-            x = left + _MARGIN + (room - advance if alignments[column] & _RIGHT else 0)
             color = foregrounds[column]
             painter.setPen(pen if selected or color is None else color)
-            painter.drawStaticText(x, baseline, static)
+            painter.drawStaticText(
+                left + _MARGIN + (room - advance if right else 0), text_top, static
+            )
         current = self.currentIndex()
         if not selected and current.row() == index.row() and current.parent() == index.parent():
-            painter.setPen(palette.highlight().color())  # the keyboard's place, unselected
-            painter.drawRect(QRect(0, top, header.length() - 1, height - 1))
+            painter.setPen(frame.selected_fill.color())  # the keyboard's place, unselected
+            painter.drawRect(QRect(frame.row_left, top, frame.row_width - 1, height - 1))
 
 
 class CellDelegate(QStyledItemDelegate):

@@ -12,7 +12,7 @@ import itertools
 import sys
 import time
 from array import array
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from enum import IntEnum
 from typing import Any
@@ -31,6 +31,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ORDER_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 HIGHLIGHT_SECONDS = 0.8
 FETCH_ROWS = 2_000  # orders given rows at a time as the blotter scrolls
+ANNOUNCE_GAP = 8  # unchanged rows a dataChanged may span between two changed ones
 LIVE_ROWS = 500  # rows kept while the blotter follows the live end (see ``_following``)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
@@ -145,6 +146,7 @@ _NUMERIC = frozenset(
     {Column.QUANTITY, Column.LIMIT, Column.FILLED, Column.LEAVES, Column.AVG_PRICE}
 )
 _ALIGNMENTS = tuple(_RIGHT if column in _NUMERIC else _LEFT for column in Column)
+_RIGHT_ALIGNED = tuple(column in _NUMERIC for column in Column)
 _LOOK = int(LOOK_ROLE)
 _ORDER_ROLES = frozenset(
     {_DISPLAY, _ALIGNMENT, _FOREGROUND, _BACKGROUND, _LOOK, int(SORT_ROLE), int(ORDER_ID_ROLE)}
@@ -171,13 +173,14 @@ def header_data(
 def announce_rows(
     model: QAbstractItemModel, rows: Iterable[int], parent: QModelIndex = NO_INDEX
 ) -> None:
-    """One dataChanged per run of adjacent rows under ``parent``, not one per row: a view
-    works out what to repaint for each."""
+    """One dataChanged per run of nearby rows under ``parent``, not one per row: a view
+    works out what to repaint for each signal, and a proxy maps each, which costs more than
+    repainting the few unchanged rows a run may take in (up to ANNOUNCE_GAP between two)."""
     ordered = sorted(rows)
     last = model.columnCount(parent) - 1
     start = 0
     for i in range(1, len(ordered) + 1):
-        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+        if i == len(ordered) or ordered[i] > ordered[i - 1] + ANNOUNCE_GAP + 1:
             top = model.index(ordered[start], 0, parent)
             model.dataChanged.emit(top, model.index(ordered[i - 1], last, parent))
             start = i
@@ -492,16 +495,20 @@ class OrdersModel(QAbstractItemModel):
             return self._ids[self._position(index.row()) if internal == 0 else internal - 1]
         if role == SORT_ROLE and internal == 0:
             return _SORT_KEYS[column](self._orders[self._ids[self._position(index.row())]])
-        texts, foregrounds, background, alignments = self.row_look(index)
+        texts, foregrounds, background = self.row_look(index)
         if role == _BACKGROUND:
             return background
         if role == _LOOK:
-            return texts[column], foregrounds[column], background, alignments[column]
+            return texts[column], foregrounds[column], background, _ALIGNMENTS[column]
         return texts[column] if role != _FOREGROUND else foregrounds[column]
 
+    @property
+    def right_aligned(self) -> Sequence[bool]:
+        return _RIGHT_ALIGNED
+
     def row_look(self, index: Index) -> RowLook:
-        """What a row shows, column by column: texts, colors, its background (the highlight
-        of a change) and alignments. Made once and kept until its order changes."""
+        """What a row shows, column by column: texts and colors; and its background (the
+        highlight of a change). Made once and kept until its order changes."""
         internal = index.internalId()
         position = self._position(index.row()) if internal == 0 else internal - 1
         order_id = self._ids[position]
@@ -511,13 +518,13 @@ class OrdersModel(QAbstractItemModel):
             if look is None:
                 look = self._looks[order_id] = self._order_look(order)
             background = self.palette.highlight if order_id in self._changed_at else None
-            return look[0], look[1], background, _ALIGNMENTS
+            return look[0], look[1], background
         looks = self._child_looks.setdefault(order_id, {})
         look = looks.get(index.row())
         if look is None:
             child = next(itertools.islice(order.children.values(), index.row(), None))
             look = looks[index.row()] = self._child_look(order, child)
-        return look[0], look[1], None, _ALIGNMENTS
+        return look[0], look[1], None
 
     def _order_look(self, order: OrderAggregate) -> _Look:
         texts = self._order_texts(order)

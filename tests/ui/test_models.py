@@ -292,3 +292,12 @@ def test_an_older_order_is_revealed_by_fetching_the_rows_down_to_it(
     assert model.rowCount() == 5
     assert not model.reveal("O-unknown").isValid()
     qtmodeltester.check(model)
+
+
+def test_changed_rows_are_announced_in_runs_that_span_small_gaps(qapp: object) -> None:
+    model = OrdersModel(book(40), {})
+    announced: list[tuple[int, int]] = []
+    model.dataChanged.connect(lambda top, bottom, *_: announced.append((top.row(), bottom.row())))
+    models.announce_rows(model, [5, 0, 1, 2, 2, 39, 24, 15])
+    # 9 rows between 5 and 15: apart; 8 between 15 and 24: one run
+    assert announced == [(0, 5), (15, 24), (39, 39)]
