@@ -98,6 +98,7 @@ class Ledger:
         self._alert_at: dict[str, int] = {}  # alert id -> its place in ``alerts``
         self.events = 0
         self.duplicates = 0
+        self._closed: dict[str, None] = {}  # see ``release_closed``: an ordered set
         self._changes = Changes()
         self._tracking = track_changes
         self._pack_closed = pack_closed
@@ -110,14 +111,23 @@ class Ledger:
         changes, self._changes = self._changes, Changes()
         return changes
 
-    def release_closed(self, order_ids: Iterable[str]) -> None:
-        """Let closed orders go from memory (a store's writer, whose rows for them are
-        written): one that ever gets another event, a late fill, is restored from the log."""
-        orders = self.orders
+    def release_closed(self, order_ids: Iterable[str], keep: int) -> None:
+        """Let closed orders go from memory, all but the ``keep`` closed last (a store's
+        writer, whose rows for them are written). Late events (a cancel refused because the
+        order had filled, a late fill) come soon after the close, while the order is still
+        held; one that comes later is restored from the log."""
+        orders, closed = self.orders, self._closed
         for order_id in order_ids:
             order = orders.get(order_id)
             if order is not None and order.is_terminal and not order.live_children:
-                del orders[order_id]
+                closed.pop(order_id, None)
+                closed[order_id] = None  # the most recent last
+        while len(closed) > keep:
+            oldest = next(iter(closed))
+            del closed[oldest]
+            order = orders.get(oldest)
+            if order is not None and order.is_terminal and not order.live_children:
+                del orders[oldest]
 
     def restore_stream(self, events: list[Event]) -> None:
         """Rebuild one stream that an earlier fold already booked (its fills are in positions).

@@ -482,7 +482,7 @@ class SqlEventStore:
             ledger.apply(event)
         changes = ledger.take_changes()
         changed = projections.changed_rows(ledger, changes)
-        ledger.release_closed(changes.orders)
+        ledger.release_closed(changes.orders, keep=_CLOSED_KEPT)
         return [
             (schema.events, [_event_row(e) for e in accepted]),
             (schema.streams, _stream_rows(accepted)),
@@ -785,9 +785,14 @@ def _event_row(event: Event) -> tuple[Any, ...]:
     )
 
 
+# Closed orders the writer keeps in memory, the most recently closed (see ``_writer_ledger``).
+_CLOSED_KEPT = 20_000
+
+
 def _writer_ledger() -> Ledger:
-    """The writer's fold: it lets closed orders go once their rows are written (no packing,
-    the log holds their history), so it holds what is open, not the whole session."""
+    """The writer's fold: it lets closed orders go once their rows are written and newer ones
+    have closed (no packing: the log holds their history), so it holds what is open and what
+    closed last, not the whole session."""
     return Ledger(pack_closed=False)
 
 

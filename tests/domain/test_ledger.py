@@ -67,6 +67,21 @@ def test_fills_of_many_orders_book_into_one_position_per_account_and_instrument(
     assert ledger.take_changes().orders == set()
 
 
+def test_closed_orders_are_let_go_oldest_first_past_the_number_kept() -> None:
+    ledger = Ledger(pack_closed=False)
+    working = _filled_story("O-W", Side.BUY, "100", "10.00")
+    for event in working.events[:-1]:  # not filled yet: still working
+        ledger.apply(event)
+    for order_id in ("O-1", "O-2", "O-3"):
+        story = _filled_story(order_id, Side.BUY, "10", "10.00")
+        story.settled()
+        for event in story.events:
+            ledger.apply(event)
+        ledger.release_closed(ledger.take_changes().orders, keep=2)
+    ledger.release_closed(["O-W"], keep=2)
+    assert set(ledger.orders) == {"O-W", "O-2", "O-3"}  # O-1 closed first, and went
+
+
 def test_restoring_a_stream_does_not_book_its_fills_again() -> None:
     story = _filled_story("O-1", Side.BUY, "100", "10.00")
     live = Ledger()

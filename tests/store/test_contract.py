@@ -25,6 +25,7 @@ from blotter.domain.ids import SequentialIds
 from blotter.domain.synthetic import synthetic_log
 from blotter.domain.values import Side
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
+from blotter.store import event_store
 from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import rebuild, replay
@@ -220,8 +221,9 @@ def test_a_breaks_adjustment_in_a_later_session_moves_the_stored_position(
 
 
 def test_a_late_fill_on_a_closed_order_the_writer_let_go_lands_in_the_projections(
-    store: SqlEventStore,
+    store: SqlEventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(event_store, "_CLOSED_KEPT", 0)  # let every closed order go at once
     story = OrderStory(order_id="O-L", quantity="100")
     story.routed(("A", "XNAS", "100"))
     story.live("A")
