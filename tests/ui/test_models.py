@@ -79,12 +79,19 @@ def ids_shown(model: OrdersModel) -> list[str]:
     return [model.index(r, Column.ORDER_ID).data() for r in range(model.rowCount())]
 
 
+def live_book(
+    monkeypatch: pytest.MonkeyPatch, rows: int
+) -> tuple[dict[str, OrderAggregate], OrdersModel]:
+    """A book of as many orders as the live window keeps rows, and its model."""
+    monkeypatch.setattr(models, "LIVE_ROWS", rows)
+    orders = book(rows)
+    return orders, OrdersModel(orders, {})
+
+
 def test_at_the_live_end_the_oldest_rows_give_way_to_new_orders_and_come_back_on_demand(
     qapp: object, qtmodeltester: ModelTester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(models, "LIVE_ROWS", 3)
-    orders = book(3)
-    model = OrdersModel(orders, {})
+    orders, model = live_book(monkeypatch, 3)
     model.fetchMore(model.index(2, 0))  # O-0 opened: its child has a row
     arrive(orders, model, "O-3", "O-4")
     assert ids_shown(model) == ["O-4", "O-3", "O-2"]  # bounded: O-1 and O-0 gave way
@@ -100,9 +107,7 @@ def test_at_the_live_end_the_oldest_rows_give_way_to_new_orders_and_come_back_on
 def test_away_from_the_live_end_or_under_a_filter_no_row_is_taken_away(
     qapp: object, qtmodeltester: ModelTester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(models, "LIVE_ROWS", 2)
-    orders = book(2)
-    model = OrdersModel(orders, {})
+    orders, model = live_book(monkeypatch, 2)
     model.at_live_end(False)  # the trader scrolled down to read
     arrive(orders, model, "O-2")
     assert model.rowCount() == 3
