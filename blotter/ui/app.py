@@ -96,12 +96,13 @@ async def _demo(
 
 
 def _select_for_screenshot(window: MainWindow, *, split: bool) -> None:
-    """For a screenshot: show the details of an order with fills (the latest), if any; with
-    ``split``, preferably one routed to several venues."""
+    """For a screenshot: show the details of an order with fills (the newest, so that its
+    row is in sight near the top), if any; with ``split``, preferably one routed to several
+    venues."""
     orders = [
         o for o in window.desk.oms.orders.values() if o.filled and window.orders.shows(o.order_id)
     ]
     if split:
         orders = [o for o in orders if len(o.venues) > 1] or orders
     if orders:
-        window.select_order(max(orders, key=lambda o: o.updated_at).order_id)
+        window.select_order(max(orders, key=lambda o: o.created_at).order_id)
