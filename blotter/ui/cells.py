@@ -106,7 +106,10 @@ class LookTree(QTreeView):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         self._frame = self._new_frame()
-        super().paintEvent(event)
+        try:
+            super().paintEvent(event)
+        finally:
+            self._frame = None  # a row painted outside a paint works its frame out afresh
 
     def _new_frame(self) -> _Frame:
         header, palette, metrics = self.header(), self.palette(), self.fontMetrics()
@@ -172,7 +175,8 @@ class LookTree(QTreeView):
                 left + _MARGIN + (room - advance if right else 0), text_top, static
             )
         current = self.currentIndex()
-        if not selected and current.row() == index.row() and current.parent() == index.parent():
+        at_current = current.row() == index.row() and current.parent() == index.parent()
+        if at_current and not selected and self.hasFocus():
             painter.setPen(frame.selected_fill.color())  # the keyboard's place, unselected
             painter.drawRect(QRect(frame.row_left, top, frame.row_width - 1, height - 1))
 

@@ -34,16 +34,25 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
     ) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context=context)
         self._ready_queue.append(handle)
+        self._schedule_round()
+        return handle
+
+    def _schedule_round(self) -> None:
         if not self._round_scheduled:
             self._round_scheduled = True
             super().call_later(0, self._run_ready)
-        return handle
 
     def _run_ready(self) -> None:
         """Run the callbacks ready when this round began (cancelled ones are skipped)."""
         self._round_scheduled = False
         ready = self._ready_queue
-        for _ in range(len(ready)):
-            handle = ready.popleft()
-            if not handle._cancelled:
-                handle._run()  # reports its callback's exception to the loop's handler
+        try:
+            for _ in range(len(ready)):
+                if not ready:
+                    break  # a nested Qt loop (a modal dialog) ran the rest
+                handle = ready.popleft()
+                if not handle._cancelled:
+                    handle._run()  # reports its callback's exception to the loop's handler
+        finally:
+            if ready:  # newer ones, or the rest after an interrupt: the next round
+                self._schedule_round()

@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.tree.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.tree.selectionModel().selectionChanged.connect(self._hold_selected)
         self.tree.verticalScrollBar().valueChanged.connect(self._orders_scrolled)
         self.tree.doubleClicked.connect(self._show_details)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -648,7 +649,14 @@ class MainWindow(QMainWindow):
 
     # --- selection and details ----------------------------------------------------------------
 
+    def _hold_selected(self, *_args: object) -> None:
+        """The selected orders keep their rows when the live end moves on."""
+        selection = self.tree.selectionModel()
+        indexes = [*selection.selectedRows(), selection.currentIndex()]
+        self.orders.hold(i.data(ORDER_ID_ROLE) for i in indexes if i.isValid())
+
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._hold_selected()
         order_id = current.data(ORDER_ID_ROLE)
         if isinstance(order_id, str):
             self._show_order(order_id)

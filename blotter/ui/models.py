@@ -222,6 +222,7 @@ class OrdersModel(QAbstractItemModel):
         # more as the session goes on.
         self._limit = LIVE_ROWS
         self._at_live_end = True  # the view is scrolled to the top
+        self._held: set[str] = set()  # orders selected in the view: their rows stay
         self._whole_book = False  # a filter or a sort looks through every order
         # What each row shows (texts and colors per column), made on first paint and dropped
         # when its order changes: a paint asks for every visible cell several times over.
@@ -269,6 +270,15 @@ class OrdersModel(QAbstractItemModel):
     # Only the newest orders get rows at first; older ones as the view scrolls down to them
     # (or all of them when a filter needs them): a tree lays out every row it has, and with
     # 100,000 that is seconds.
+
+    def hold(self, order_ids: Iterable[str]) -> None:
+        """The orders selected in the view: their rows, and those above, never give way (a
+        selection taken from under the trader would move the details to another order). The
+        rows fetched down to an old order selected before give way again from the next
+        refresh, if the view follows the live end."""
+        self._held = set(order_ids)
+        if self._following:
+            self._limit = LIVE_ROWS
 
     def at_live_end(self, at_top: bool) -> None:
         """Whether the view is scrolled to the top; see ``_following``."""
@@ -338,7 +348,7 @@ class OrdersModel(QAbstractItemModel):
         return bool(self._orders[self._ids[self._position(parent.row())]].children)
 
     def fetch_all(self) -> None:
-        """Give every order its row (a filter, a sort or an export of the whole book)."""
+        """Give every order its row (before filtering or sorting the whole book)."""
         self._limit = sys.maxsize
         while self.canFetchMore():
             self.fetchMore()
@@ -392,9 +402,13 @@ class OrdersModel(QAbstractItemModel):
     def _give_way(self) -> None:
         """Following the live end: the oldest rows past the limit go (they come back as the
         view scrolls to them), so the rows the view lays out stay bounded."""
-        if not self._following or self._shown <= self._limit:
+        if not self._following:
             return
-        first, last = self._limit, self._shown - 1
+        rows = (self._row(self._positions[o]) for o in self._held if o in self._positions)
+        held = [row for row in rows if self._fetched(row)]
+        first, last = max(self._limit, max(held, default=-1) + 1), self._shown - 1
+        if first > last:
+            return
         self.beginRemoveRows(QModelIndex(), first, last)
         for row in range(first, last + 1):
             position = self._position(row)

@@ -127,7 +127,7 @@ class _ColumnFitter(QObject):
             timer.setSingleShot(True)
             timer.setInterval(delay)
             timer.timeout.connect(self._fit)
-        self._stale = True
+        self._missed = False  # a fit came while the view was hidden: fit when it paints
         model = view.model()
         model.modelReset.connect(self._fit_soon)
         model.layoutChanged.connect(self._fit_soon)
@@ -138,12 +138,11 @@ class _ColumnFitter(QObject):
         self._fit_soon()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint and self._stale and not self._soon.isActive():
+        if event.type() == QEvent.Type.Paint and self._missed and not self._soon.isActive():
             self._soon.start()  # it shows again (a tab came to the front): fit what it shows
         return False
 
     def _fit_soon(self, *_args: object) -> None:
-        self._stale = True
         self._soon.start()
 
     def _rows_came(self, parent: QModelIndex, first: int, last: int) -> None:
@@ -153,15 +152,15 @@ class _ColumnFitter(QObject):
             self._fit_later()
 
     def _fit_later(self, *_args: object) -> None:
-        self._stale = True
         if not self._later.isActive():
             self._later.start()
 
     def _fit(self) -> None:
         view, header = self._view, self._header
         if not on_screen(view):
-            return  # fitted when it shows
-        self._stale = False
+            self._missed = True  # fitted when it shows
+            return
+        self._missed = False
         last = header.count() - 1 if header.stretchLastSection() else header.count()
         for column in range(last):
             view.resizeColumnToContents(column)

@@ -86,3 +86,25 @@ def test_tasks_futures_and_other_threads_work_as_on_asyncios_loop(loop: DeskEven
     squares, answer = loop.run_until_complete(main())
     assert squares == [n * n for n in range(50)]
     assert answer == "hi"
+
+
+def test_a_callback_that_runs_qts_loop_inside_it_leaves_the_round_whole(
+    loop: DeskEventLoop,
+) -> None:
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    ran: list[str] = []
+
+    def modal() -> None:  # as a modal dialog does: Qt's events, asyncio's rounds among them
+        ran.append("modal")
+        loop.call_soon(ran.append, "inside")
+        QApplication.processEvents()
+
+    async def main() -> None:
+        loop.call_soon(modal)
+        loop.call_soon(ran.append, "after")
+        await asyncio.sleep(0.01)
+
+    loop.run_until_complete(main())
+    assert sorted(ran) == ["after", "inside", "modal"]
+    assert reported == []

@@ -17,9 +17,10 @@ from pytestqt.modeltest import ModelTester
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState
 from blotter.oms.commands import NewOrder
+from blotter.ui import models
 from blotter.ui.bus_adapter import BusAdapter
 from blotter.ui.main_window import MainWindow
-from blotter.ui.models import DARK, LIGHT, Column
+from blotter.ui.models import DARK, LIGHT, ORDER_ID_ROLE, Column
 
 from .conftest import Session
 
@@ -429,5 +430,30 @@ def test_the_light_theme_recolors_rows_already_painted(session: Session) -> None
         window.toggle_theme.trigger()
         assert side.data(Qt.ItemDataRole.ForegroundRole) == LIGHT.buy
         window.toggle_theme.trigger()  # the dark theme is the user's again, in the settings
+
+    session.run(scenario())
+
+
+def test_the_selected_order_keeps_its_row_and_its_details_as_the_live_end_moves_on(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models, "LIVE_ROWS", 2)
+
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        first = await oms.submit(resting(1))
+        for number in (2, 3):
+            await oms.submit(resting(number))
+        await session.until(lambda: window.orders.shows(first.order_id))
+        window.select_order(first.order_id)  # the oldest: below the rows kept live
+        for number in (4, 5):
+            await oms.submit(resting(number))
+        await session.until(lambda: window.orders.rowCount() == 5)
+        assert window.tree.currentIndex().data(ORDER_ID_ROLE) == first.order_id
+        assert window._selected == first.order_id  # the details stay on it
+        window.tree.selectionModel().clear()
+        await oms.submit(resting(6))
+        await session.until(lambda: window.orders.rowCount() == 2)  # nothing held: bounded
 
     session.run(scenario())
