@@ -352,10 +352,12 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 async def _reconcile_once(db_url: str) -> tuple[PassReport, list[BreakFound]]:
-    """Open the desk (the OMS recovers, the venues connect), run one pass, close it again."""
-    # A database that is not there is a mistake, not an empty desk: say so, create nothing.
-    await asyncio.to_thread(lambda: SqlEventStore(db_url, create=False, appends=False).close())
-    desk = await Desk.open(DeskConfig(db_url=db_url, random_disconnects=False))
+    """Open the desk (the OMS recovers, the venues connect), run one pass, close it again.
+
+    A database that is not there is a mistake, not an empty desk: it says so, creating nothing.
+    """
+    config = DeskConfig(db_url=db_url, existing_store=True, random_disconnects=False)
+    desk = await Desk.open(config)
     try:
         report = await desk.reconciler.run_pass(actor="cli", why="blotter reconcile")
         return report, desk.reconciler.open_breaks()

@@ -40,6 +40,7 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a desk is built from; the defaults are the demo's simulated world."""
 
     db_url: str
+    existing_store: bool = False  # a database that is not there is an error, not a new desk
     seed: int = 0
     venues: tuple[VenueProfile, ...] = VENUES
     random_disconnects: bool = True  # each venue's reliability profile; off for exact replays
@@ -123,7 +124,9 @@ class Desk:
         ``wrap`` puts something between a venue and its managed gateway (the fault injector).
         """
         clock = clock or SystemClock()
-        store = await asyncio.to_thread(SqlEventStore, config.db_url)
+        store = await asyncio.to_thread(
+            SqlEventStore, config.db_url, create=not config.existing_store
+        )
         venues = [
             SimulatedVenue(_profile(profile, config), clock, seed=config.seed * 100 + number)
             for number, profile in enumerate(config.venues)
