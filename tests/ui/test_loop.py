@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,3 +110,24 @@ def test_a_callback_that_runs_qts_loop_inside_it_leaves_the_round_whole(
     loop.run_until_complete(main())
     assert sorted(ran) == ["after", "inside", "modal"]
     assert reported == []
+
+
+def test_in_debug_mode_a_slow_callback_is_named_not_its_round(
+    loop: DeskEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.01
+
+    def dawdle() -> None:
+        time.sleep(0.02)
+
+    async def main() -> None:
+        loop.call_soon(dawdle)
+        loop.call_soon(lambda: None)
+        await asyncio.sleep(0.05)
+
+    with caplog.at_level(logging.WARNING, logger="blotter.ui.loop"):
+        loop.run_until_complete(main())
+    slow = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
+    assert len(slow) == 1
+    assert "dawdle" in slow[0]
