@@ -44,27 +44,45 @@ class Subscription:
         self._queue.put_nowait(None)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
-        async for missed in self._catch_up(self._caught_up_at):
-            yield missed
-        while (live := await self._queue.get()) is not None:
-            if live.seq <= self.last_seq:
-                continue  # already read from the log while catching up
-            if live.seq > self.last_seq + 1:
-                async for missed in self._catch_up(live.seq - 1):
-                    yield missed
-            self.last_seq = live.seq
-            yield live
+        async for batch in self.batches():
+            for event in batch:
+                yield event
 
-    async def _catch_up(self, until: int) -> AsyncIterator[Event]:
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        """The same events, in the same order, a list at a time: all that waited when the
+        subscriber woke (one hand-over per burst, not per event; the window's way)."""
+        async for page in self._catch_up(self._caught_up_at):
+            yield page
+        queue = self._queue
+        while (live := await queue.get()) is not None:
+            batch: list[Event] = []
+            while live is not None:
+                if live.seq > self.last_seq:  # else read from the log while catching up
+                    if live.seq > self.last_seq + 1:
+                        if batch:
+                            yield batch
+                            batch = []
+                        async for page in self._catch_up(live.seq - 1):
+                            yield page
+                    self.last_seq = live.seq
+                    batch.append(live)
+                if queue.empty():
+                    break
+                live = queue.get_nowait()
+            if batch:
+                yield batch
+            if live is None:
+                return
+
+    async def _catch_up(self, until: int) -> AsyncIterator[list[Event]]:
         """Read the log from ``last_seq + 1`` up to ``until``, a page at a time."""
         while self.last_seq < until:
             size = min(self._bus.page, until - self.last_seq)
             page = await asyncio.to_thread(self._bus.log.read_all, self.last_seq + 1, size)
             if not page:
                 return
-            for event in page:
-                self.last_seq = event.seq
-                yield event
+            self.last_seq = page[-1].seq
+            yield page
 
 
 class EventBus:

@@ -1,7 +1,9 @@
 """The OMS's event bus as a Qt signal: the window's one way to hear of durable events.
 
-A task on the (qasync) loop reads a bus subscription and emits each event as ``arrived``; views
-connect to it and mark what changed for their next coalesced repaint.
+A task on the (qasync) loop reads a bus subscription and emits what arrived, in order, as
+``arrived``: one list per burst (all that waited when the task woke), not one signal per event
+(each is a trip through Qt and into Python, thousands a second under the flow). Views connect
+to it and mark what changed for their next coalesced repaint.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class BusAdapter(QObject):
-    arrived = Signal(object)  # one durable event
+    arrived = Signal(object)  # a list of durable events, in order
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -32,9 +34,9 @@ class BusAdapter(QObject):
 
     async def _pump(self) -> None:
         assert self._subscription is not None
-        async for event in self._subscription:
-            self.last_seq = event.seq
-            self.arrived.emit(event)
+        async for batch in self._subscription.batches():
+            self.last_seq = batch[-1].seq
+            self.arrived.emit(batch)
 
     async def stop(self) -> None:
         if self._subscription is not None:

@@ -247,7 +247,7 @@ class MainWindow(QMainWindow):
         self._highlights.setInterval(300)
         self._highlights.timeout.connect(lambda: self._changes.mark("highlight"))
         self.bus = BusAdapter(self)
-        self.bus.arrived.connect(self._on_event)
+        self.bus.arrived.connect(self._on_events)
         self.bus.start(oms.bus)
         self._learn_accounts(oms.orders.values())
         self._restore_settings()
@@ -573,6 +573,10 @@ class MainWindow(QMainWindow):
         self._ticks = 0
 
     # --- live updates -------------------------------------------------------------------------
+
+    def _on_events(self, events: list[Event]) -> None:
+        for event in events:
+            self._on_event(event)
 
     def _on_event(self, event: Event) -> None:
         stream = event.stream_id

@@ -114,3 +114,21 @@ async def test_events_landing_during_shutdown_do_not_start_a_gap_filler() -> Non
     bus.publish([first])
     assert await take(subscription, 1) == [1]
     assert tasks.running == []
+
+
+async def test_a_burst_is_handed_over_as_one_batch_in_order_with_the_log_filling_a_hole() -> None:
+    log, tasks = MemoryLog(), TaskSupervisor("test")
+    bus = EventBus(log, tasks, next_seq=1, gap_wait=0.01)
+    subscription = bus.subscribe()
+    batches = subscription.batches()
+    bus.publish(log.append(5))
+    assert [e.seq for e in await anext(batches)] == [1, 2, 3, 4, 5]  # one wake-up, all five
+    written = log.append(5, start=5)
+    bus.publish(written[2:])  # 6 and 7 were written by another process
+    seen: list[int] = []
+    while len(seen) < 5:
+        seen += [e.seq for e in await asyncio.wait_for(anext(batches), 5)]
+    assert seen == [6, 7, 8, 9, 10]
+    subscription.close()
+    assert [batch async for batch in batches] == []
+    await tasks.shutdown()
