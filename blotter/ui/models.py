@@ -20,7 +20,6 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor
 
-from blotter.domain.clock import iso_utc
 from blotter.domain.events import OrderCreated
 from blotter.domain.order import ChildOrder, Fill, OrderAggregate
 from blotter.domain.values import Instrument, Side
@@ -147,6 +146,7 @@ _NUMERIC = frozenset(
 )
 _ALIGNMENTS = tuple(_RIGHT if column in _NUMERIC else _LEFT for column in Column)
 _RIGHT_ALIGNED = tuple(column in _NUMERIC for column in Column)
+_TICKET_COLUMNS = Column.FILLED  # the columns before it show what the ticket fixed
 _LOOK = int(LOOK_ROLE)
 _ORDER_ROLES = frozenset(
     {_DISPLAY, _ALIGNMENT, _FOREGROUND, _BACKGROUND, _LOOK, int(SORT_ROLE), int(ORDER_ID_ROLE)}
@@ -187,8 +187,17 @@ def announce_rows(
 
 
 def clock_time(nanos: int) -> str:
-    """``14:03:27.123``: the time of day in UTC to the millisecond, for dense tables."""
-    return iso_utc(nanos)[11:23] if nanos else ""
+    """``14:03:27.123``: the time of day in UTC to the millisecond, for dense tables.
+
+    Unix time has no leap seconds, so the day's time is the remainder of a day's worth: no
+    datetime needed (a blotter formats two per changed row, thousands a second)."""
+    if not nanos:
+        return ""
+    millis = nanos // 1_000_000
+    seconds, milli = divmod(millis, 1_000)
+    minutes, second = divmod(seconds % 86_400, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{hour:02d}:{minute:02d}:{second:02d}.{milli:03d}"
 
 
 class OrdersModel(QAbstractItemModel):
@@ -227,7 +236,9 @@ class OrdersModel(QAbstractItemModel):
         # What each row shows (texts and colors per column), made on first paint and dropped
         # when its order changes: a paint asks for every visible cell several times over.
         self._looks: dict[str, _Look] = {}
+        self._changed: set[str] = set()  # orders whose look is to be made again
         self._child_looks: dict[str, dict[int, _Look]] = {}
+        self._colors: dict[tuple[str, ...], tuple[QColor | None, ...]] = {}  # by states, side
         # Positions of the orders whose children have rows: fetched when a view first opens
         # the order (``fetchMore`` on its row). Until then the order only says it has some:
         # a proxy keeps a mapping for every parent whose rows it has seen, and moves them all
@@ -240,6 +251,7 @@ class OrdersModel(QAbstractItemModel):
         self.palette = palette
         self._looks.clear()
         self._child_looks.clear()
+        self._colors.clear()
 
     def shows(self, order_id: str) -> bool:
         """Whether the order is known to the blotter (its row may wait to be fetched)."""
@@ -259,6 +271,7 @@ class OrdersModel(QAbstractItemModel):
         """Show every order the OMS holds (at start, after recovery)."""
         self.beginResetModel()
         self._looks.clear()
+        self._changed.clear()
         self._child_looks.clear()
         self._ids = [o for o, order in self._orders.items() if order.ticket is not None]
         self._positions = {order_id: pos for pos, order_id in enumerate(self._ids)}
@@ -368,7 +381,7 @@ class OrdersModel(QAbstractItemModel):
         now = time.monotonic()
         known = [o for o in order_ids if isinstance(o, str) and o in self._positions]
         for order_id in known:
-            self._looks.pop(order_id, None)
+            self._changed.add(order_id)
             self._child_looks.pop(order_id, None)
         fresh = sorted(  # a batch arrives as a set: keep the rows in the orders' own order
             (
@@ -417,6 +430,7 @@ class OrdersModel(QAbstractItemModel):
                 self._child_rows[position] = 0
                 self._child_looks.pop(self._ids[position], None)
             self._looks.pop(self._ids[position], None)
+            self._changed.discard(self._ids[position])
         self._shown = first
         self.endRemoveRows()
 
@@ -529,8 +543,9 @@ class OrdersModel(QAbstractItemModel):
         order = self._orders[order_id]
         if internal == 0:
             look = self._looks.get(order_id)
-            if look is None:
-                look = self._looks[order_id] = self._order_look(order)
+            if look is None or order_id in self._changed:
+                self._changed.discard(order_id)
+                look = self._looks[order_id] = self._order_look(order, look)
             background = self.palette.highlight if order_id in self._changed_at else None
             return look[0], look[1], background
         looks = self._child_looks.setdefault(order_id, {})
@@ -540,13 +555,24 @@ class OrdersModel(QAbstractItemModel):
             look = looks[index.row()] = self._child_look(order, child)
         return look[0], look[1], None
 
-    def _order_look(self, order: OrderAggregate) -> _Look:
-        texts = self._order_texts(order)
-        return texts, tuple(self._foreground(order, order.state, column) for column in Column)
+    def _order_look(self, order: OrderAggregate, before: _Look | None) -> _Look:
+        """The order's look; what a ticket fixes is kept from ``before``, its last look."""
+        fixed_texts = before[0][:_TICKET_COLUMNS] if before else self._ticket_texts(order)
+        return (*fixed_texts, *self._progress_texts(order)), self._colors_of(order, order.state)
 
     def _child_look(self, order: OrderAggregate, child: ChildOrder) -> _Look:
-        texts = self._child_texts(order, child)
-        return texts, tuple(self._foreground(order, child.state, column) for column in Column)
+        return self._child_texts(order, child), self._colors_of(order, child.state)
+
+    def _colors_of(self, order: OrderAggregate, state: str) -> tuple[QColor | None, ...]:
+        """Each column's color for a row in ``state`` of ``order``: a few combinations, each
+        worked out once per palette."""
+        key = (state, order.state, _ticket(order).side)
+        colors = self._colors.get(key)
+        if colors is None:
+            colors = self._colors[key] = tuple(
+                self._foreground(order, state, column) for column in Column
+            )
+        return colors
 
     def _foreground(self, order: OrderAggregate, state: str, column: Column) -> QColor | None:
         if column == Column.STATE and state in self.palette.states:
@@ -560,10 +586,9 @@ class OrdersModel(QAbstractItemModel):
     def _places(self, symbol: str) -> tuple[int, int]:
         return places_of(self._instruments, symbol)
 
-    def _order_texts(self, order: OrderAggregate) -> tuple[str, ...]:
-        """The order's row, column by column (``Column``'s order)."""
-        ticket = order.ticket
-        assert ticket is not None
+    def _ticket_texts(self, order: OrderAggregate) -> tuple[str, ...]:
+        """The order's row up to its limit price (``Column``'s order): what the ticket fixed."""
+        ticket = _ticket(order)
         price, lot = self._places(ticket.instrument)
         return (
             clock_time(order.created_at),
@@ -574,6 +599,12 @@ class OrdersModel(QAbstractItemModel):
             _type_text(ticket),
             fixed(ticket.quantity, lot),
             fixed(ticket.limit_price, price),
+        )
+
+    def _progress_texts(self, order: OrderAggregate) -> tuple[str, ...]:
+        """The rest of the order's row: what its fills and state move."""
+        price, lot = self._places(_ticket(order).instrument)
+        return (
             fixed(order.filled, lot),
             fixed(order.leaves, lot),
             fixed(order.avg_price, price + 2),

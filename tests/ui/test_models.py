@@ -5,10 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QTreeView
 from pytestqt.modeltest import ModelTester
 
+from blotter.domain.clock import iso_utc
 from blotter.domain.events import ChildSlice, OrderRouted
 from blotter.domain.order import OrderAggregate
 from blotter.domain.values import Side
@@ -306,3 +309,22 @@ def test_changed_rows_are_announced_in_runs_that_span_small_gaps(qapp: object) -
     models.announce_rows(model, [5, 0, 1, 2, 2, 39, 24, 15])
     # 9 rows between 5 and 15: apart; 8 between 15 and 24: one run
     assert announced == [(0, 5), (15, 24), (39, 39)]
+
+
+@given(st.integers(min_value=1, max_value=4_102_444_800 * 10**9))  # up to 2100
+def test_a_clock_time_is_the_utc_time_of_day_to_the_millisecond(nanos: int) -> None:
+    assert models.clock_time(nanos) == iso_utc(nanos)[11:23]
+
+
+def test_a_changed_order_shows_its_progress_and_keeps_its_ticket_columns(qapp: object) -> None:
+    story = OrderStory(order_id="O-1", quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    model = OrdersModel({"O-1": story.order}, {})
+    before = [model.index(0, column).data() for column in Column]
+    story.fill("A", "40", "10.00")
+    model.refresh({"O-1"})
+    after = [model.index(0, column).data() for column in Column]
+    assert after[: Column.FILLED] == before[: Column.FILLED]
+    assert (after[Column.FILLED], after[Column.LEAVES]) == ("40", "60")
+    assert after[Column.STATE] == "PARTIALLY_FILLED"
