@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from PySide6.QtCore import QAbstractProxyModel, QModelIndex, QPersistentModelIndex, QRect, Qt
-from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainter, QPaintEvent, QStaticText
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QStaticText
 from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
@@ -182,6 +182,14 @@ class LookTree(QTreeView):
 
 
 class CellDelegate(QStyledItemDelegate):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._texts = _LaidOut()
+        self._font: QFont | None = None  # the font the texts were laid out in
+        # Per alignment, the text's share of the free room to its left, in halves: 0 left,
+        # 1 centred, 2 right (Qt's flag arithmetic is slow, so it is worked out once each).
+        self._halves: dict[Qt.AlignmentFlag, int] = {}
+
     def paint(
         self,
         painter: QPainter,
@@ -204,9 +212,24 @@ class CellDelegate(QStyledItemDelegate):
             pen = foreground if foreground is not None else palette.text().color()
         if not text:
             return
-        area = rect.adjusted(_MARGIN, 0, -_MARGIN, 0)
+        if option.font != self._font:
+            self._font = QFont(option.font)
+            self._texts.clear()
         metrics = option.fontMetrics
-        if metrics.horizontalAdvance(text) > area.width():
-            text = metrics.elidedText(text, _ELIDE, area.width())
+        room = rect.width() - 2 * _MARGIN
+        static, advance = self._texts.fitted(text, room, metrics)
+        halves = self._halves.get(alignment)
+        if halves is None:
+            halves = self._halves[alignment] = _halves_of(alignment)
         painter.setPen(pen)
-        painter.drawText(area, alignment, text)
+        painter.drawStaticText(
+            rect.x() + _MARGIN + (room - advance) * halves // 2,
+            rect.y() + (rect.height() - metrics.height()) // 2,
+            static,
+        )
+
+
+def _halves_of(alignment: Qt.AlignmentFlag) -> int:
+    if alignment & Qt.AlignmentFlag.AlignRight:
+        return 2
+    return 1 if alignment & Qt.AlignmentFlag.AlignHCenter else 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtGui import QColor, QFontMetrics
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QTableView
 
 from blotter.domain.order import OrderAggregate
-from blotter.ui.cells import LookTree, _LaidOut
+from blotter.ui.cells import CellDelegate, LookTree, _LaidOut
 from blotter.ui.main_window import OrdersFilter
-from blotter.ui.models import DARK, Column, OrdersModel
+from blotter.ui.models import DARK, FILL_HEADERS, Column, FillsModel, OrdersModel
 from tests.domain.builders import OrderStory
 
 
@@ -60,3 +60,35 @@ def test_a_text_wider_than_its_column_is_elided_to_fit(qapp: QApplication) -> No
     cut, narrow = laid_out.fitted(text, width // 2, metrics)
     assert cut.text().endswith("…")
     assert narrow <= width // 2
+
+
+def test_a_table_cell_puts_a_number_against_the_right_edge_and_a_name_against_the_left(
+    qapp: QApplication,
+) -> None:
+    story = OrderStory(order_id="O-1", quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    story.fill("A", "7", "10.00")
+    model = FillsModel({})
+    model.load([story.order])
+    view = QTableView()
+    view.setItemDelegate(CellDelegate(view))
+    view.setModel(model)
+    view.setShowGrid(False)
+    view.resize(900, 120)
+    view.show()
+    image = view.viewport().grab().toImage()
+    background = image.pixelColor(view.columnViewportPosition(0) + 1, 1)
+
+    def inked(column: int) -> list[int]:
+        rect = view.visualRect(model.index(0, column))
+        return [
+            x
+            for x in range(rect.left(), rect.right() + 1)
+            if any(image.pixelColor(x, y) != background for y in range(rect.top(), rect.bottom()))
+        ]
+
+    quantity = inked(FILL_HEADERS.index("Qty"))
+    assert view.visualRect(model.index(0, FILL_HEADERS.index("Qty"))).right() - quantity[-1] <= 8
+    venue = inked(FILL_HEADERS.index("Venue"))
+    assert venue[0] - view.visualRect(model.index(0, FILL_HEADERS.index("Venue"))).left() <= 8
