@@ -60,6 +60,14 @@ class OrderStory:
         self._exec = 0
         self.created(quantity, side, account, instrument)
 
+    @classmethod
+    def working(cls, order_id: str = "O-1", quantity: str = "100") -> OrderStory:
+        """An order whose one child, A, is acknowledged at XNAS for the whole quantity."""
+        story = cls(order_id=order_id, quantity=quantity)
+        story.routed(("A", "XNAS", quantity))
+        story.live("A")
+        return story
+
     def event(self, payload: Payload) -> Event:
         self.version += 1
         self.clock.advance(1_000_000)

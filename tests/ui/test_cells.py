@@ -65,9 +65,7 @@ def test_a_text_wider_than_its_column_is_elided_to_fit(qapp: QApplication) -> No
 def test_a_table_cell_puts_a_number_against_the_right_edge_and_a_name_against_the_left(
     qapp: QApplication,
 ) -> None:
-    story = OrderStory(order_id="O-1", quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "7", "10.00")
     model = FillsModel({})
     model.load([story.order])

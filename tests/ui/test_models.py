@@ -155,9 +155,7 @@ def test_a_new_child_gets_its_row_under_its_order_and_shows_its_own_values(
 def test_a_changed_order_shows_its_new_values_and_announces_its_children_once_open(
     qapp: object,
 ) -> None:
-    story = OrderStory(order_id="O-1", quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     model = OrdersModel({"O-1": story.order}, {})
     parent = model.index(0, 0)
     assert model.index(0, Column.FILLED).data() == "0"  # painted once: its look is kept
@@ -317,9 +315,7 @@ def test_a_clock_time_is_the_utc_time_of_day_to_the_millisecond(nanos: int) -> N
 
 
 def test_a_changed_order_shows_its_progress_and_keeps_its_ticket_columns(qapp: object) -> None:
-    story = OrderStory(order_id="O-1", quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     model = OrdersModel({"O-1": story.order}, {})
     before = [model.index(0, column).data() for column in Column]
     story.fill("A", "40", "10.00")
