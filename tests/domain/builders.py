@@ -61,10 +61,12 @@ class OrderStory:
         self.created(quantity, side, account, instrument)
 
     @classmethod
-    def working(cls, order_id: str = "O-1", quantity: str = "100") -> OrderStory:
-        """An order whose one child, A, is acknowledged at XNAS for the whole quantity."""
+    def working(
+        cls, order_id: str = "O-1", quantity: str = "100", venue: str = "XNAS"
+    ) -> OrderStory:
+        """An order whose one child, A, is acknowledged at ``venue`` for the whole quantity."""
         story = cls(order_id=order_id, quantity=quantity)
-        story.routed(("A", "XNAS", quantity))
+        story.routed(("A", venue, quantity))
         story.live("A")
         return story
 

@@ -23,9 +23,7 @@ def rules_caught(story: OrderStory, seconds: float) -> list[Rule]:
 
 
 def test_a_cancel_left_unanswered_is_escalated_after_its_threshold() -> None:
-    story = OrderStory()
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.cancel_requested("A")
     assert rules_caught(story, 10.0) == []
     [trigger] = triggers([story.order], RULES, at(story, 10.5))
@@ -55,9 +53,7 @@ def test_an_order_refused_again_and_again_is_escalated_at_the_count() -> None:
 
 
 def test_an_anomalous_report_escalates_at_once_as_critical() -> None:
-    story = OrderStory()
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "60")
     assert rules_caught(story, 0) == []
     story.fill("A", "60")  # 20 more than the child had left: an overfill

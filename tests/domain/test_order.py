@@ -61,9 +61,7 @@ def test_a_fill_across_two_venues_has_an_exact_average_price() -> None:
 
 
 def test_partially_filled_then_canceled_closes_the_rest() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "30")
     story.cancel_requested("A")
     assert story.order.state is S.PENDING_CANCEL
@@ -77,9 +75,7 @@ def test_partially_filled_then_canceled_closes_the_rest() -> None:
 
 
 def test_a_cancel_that_comes_too_late_changes_nothing_and_is_no_anomaly() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.cancel_requested("A")
     story.fill("A", "100")
     assert story.order.state is S.FILLED
@@ -90,9 +86,7 @@ def test_a_cancel_that_comes_too_late_changes_nothing_and_is_no_anomaly() -> Non
 
 
 def test_a_refused_cancel_puts_the_order_back_where_its_fills_say() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "25")
     story.cancel_requested("A")
     story.cancel_rejected("A")
@@ -153,9 +147,7 @@ def test_a_venue_rejection_beside_a_fill_is_closed_by_the_parent() -> None:
 
 
 def test_an_ioc_remainder_expires() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "20")
     story.expired("A")
     assert story.order.children["A"].state is S.EXPIRED
@@ -182,9 +174,7 @@ def test_a_failed_settlement_keeps_the_order_filled_until_it_settles() -> None:
 
 
 def test_the_same_event_twice_changes_nothing() -> None:
-    story = OrderStory()
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     fill = story.fill("A", "40")
     before = snapshot(story.order)
     assert story.order.apply(fill) is Outcome.DUPLICATE
@@ -192,9 +182,7 @@ def test_the_same_event_twice_changes_nothing() -> None:
 
 
 def test_the_same_execution_reported_twice_changes_nothing() -> None:
-    story = OrderStory()
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "40", exec_id="XNAS-1")
     before = decisions(story.order)
     again = story.event(ChildFill(child_id="A", exec_id="XNAS-1", quantity=D(40), price=D("10.00")))
@@ -203,9 +191,7 @@ def test_the_same_execution_reported_twice_changes_nothing() -> None:
 
 
 def test_an_overfill_is_capped_at_the_leaves_and_raised_as_an_anomaly() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "80")
     over = story.fill("A", "50", exec_id="XNAS-9")
     order = story.order
@@ -222,9 +208,7 @@ def test_an_overfill_is_capped_at_the_leaves_and_raised_as_an_anomaly() -> None:
 
 
 def test_a_report_for_an_unknown_child_is_an_anomaly_and_the_fold_goes_on() -> None:
-    story = OrderStory()
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("GHOST", "10")
     [anomaly] = story.order.anomalies
     assert anomaly.kind is AnomalyKind.UNKNOWN_CHILD
@@ -234,9 +218,7 @@ def test_a_report_for_an_unknown_child_is_an_anomaly_and_the_fold_goes_on() -> N
 
 
 def test_a_report_that_does_not_fit_the_child_state_is_an_anomaly_not_an_exception() -> None:
-    story = OrderStory()
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.canceled("A")
     late = story.add(ChildAcknowledged(child_id="A", venue_order_id="V-late"))
     [anomaly] = story.order.anomalies
@@ -255,9 +237,7 @@ def assert_only_an_overfill(story: OrderStory, *, by: str) -> None:
 
 
 def test_a_late_fill_on_a_canceled_slice_is_booked_and_alerted() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "30")
     story.canceled("A")
     late = story.fill("A", "20", exec_id="XNAS-late")  # the venue traded before the cancel
@@ -274,9 +254,7 @@ def test_a_late_fill_on_a_canceled_slice_is_booked_and_alerted() -> None:
 
 
 def test_a_late_fill_beyond_what_the_slice_closed_books_the_rest_as_an_overfill() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "90")
     story.add(ChildExpired(child_id="A", reason="day over"))
     story.fill("A", "25", exec_id="XNAS-late")
@@ -286,11 +264,15 @@ def test_a_late_fill_beyond_what_the_slice_closed_books_the_rest_as_an_overfill(
     assert_only_an_overfill(story, by="15")
 
 
-def test_a_late_fill_on_a_returned_slice_takes_only_what_was_not_routed_again() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "ARCX", "100"))
-    story.live("A")
+def returned_by_arcx() -> OrderStory:
+    """An order whose one slice ARCX canceled on a disconnect: its quantity came back."""
+    story = OrderStory.working(venue="ARCX")
     story.add(ChildCanceled(child_id="A", reason="ARCX dropped us", returned=True))
+    return story
+
+
+def test_a_late_fill_on_a_returned_slice_takes_only_what_was_not_routed_again() -> None:
+    story = returned_by_arcx()
     again = ChildSlice(child_id="B", client_order_id="O-1.B", venue="XNAS", quantity=D(60))
     story.add(OrderRouted(slices=(again,)))  # 40 of what came back is not routed again
     story.live("B")
@@ -302,10 +284,7 @@ def test_a_late_fill_on_a_returned_slice_takes_only_what_was_not_routed_again() 
 
 
 def test_a_late_fill_on_a_returned_slice_of_a_closed_order_takes_its_canceled_quantity() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "ARCX", "100"))
-    story.live("A")
-    story.add(ChildCanceled(child_id="A", reason="ARCX dropped us", returned=True))
+    story = returned_by_arcx()
     story.add(OrderRejected(reason="no venue left", source="venue"))
     story.fill("A", "100", exec_id="ARCX-late")
     order = story.order
@@ -325,9 +304,7 @@ def test_a_fill_on_a_slice_the_venue_refused_is_still_refused() -> None:
 
 
 def test_a_fill_with_a_non_positive_quantity_is_refused() -> None:
-    story = OrderStory()
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "0")
     assert story.order.filled == 0
     assert story.order.anomalies[0].kind is AnomalyKind.INVALID_REPORT
@@ -383,9 +360,7 @@ def test_a_route_with_an_empty_slice_or_a_reused_child_id_is_refused() -> None:
 
 
 def test_the_parent_cannot_close_quantity_that_live_children_still_carry() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.add(OrderCanceled(reason="too soon"))
     assert story.order.state is S.ACKNOWLEDGED
     assert "while child orders are still live" in story.order.anomalies[0].detail
@@ -428,9 +403,7 @@ def test_the_order_remembers_the_log_position_of_its_latest_event() -> None:
 
 
 def test_a_too_late_cancel_refusal_after_settlement_changes_nothing() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.cancel_requested("A")
     story.fill("A", "100")
     story.settled()
@@ -490,9 +463,7 @@ def test_an_order_without_fills_has_no_average_price() -> None:
 def test_a_fill_with_a_non_positive_quantity_or_price_is_an_invalid_report(
     quantity: str, price: str
 ) -> None:
-    story = OrderStory()
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     bad = story.fill("A", quantity, price, exec_id="X-bad")
     [anomaly] = story.order.anomalies
     assert (anomaly.kind, anomaly.event_id, anomaly.child_id) == (
@@ -525,9 +496,7 @@ def test_a_cancel_before_any_fill_closes_the_whole_order() -> None:
 
 def test_a_parent_move_the_table_refuses_is_an_anomaly_not_an_exception() -> None:
     """The safety net: no event sequence reaches it today (the properties search for one)."""
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.order.state = S.PARTIALLY_FILLED  # placed by hand: nothing is filled
     story.add(ChildCancelRequested(child_id="A"))
     assert story.order.children["A"].state is S.PENDING_CANCEL
@@ -538,9 +507,7 @@ def test_a_parent_move_the_table_refuses_is_an_anomaly_not_an_exception() -> Non
 
 
 def test_a_refused_cancel_is_answered_so_a_later_reroute_cancel_is_not_the_traders() -> None:
-    story = OrderStory(quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.cancel_requested("A")
     story.cancel_rejected("A")
     assert not story.order.cancel_pending
@@ -560,9 +527,7 @@ def test_a_ticket_refused_for_its_quantity_keeps_the_order_at_zero(quantity: str
 
 
 def test_the_order_knows_which_executions_it_booked() -> None:
-    story = OrderStory()
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working()
     story.fill("A", "10", exec_id="X7")
     assert story.order.knows_exec("X7")
     assert not story.order.knows_exec("X8")

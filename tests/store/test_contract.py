@@ -224,9 +224,7 @@ def test_a_late_fill_on_a_closed_order_the_writer_let_go_lands_in_the_projection
     store: SqlEventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(event_store, "_CLOSED_KEPT", 0)  # let every closed order go at once
-    story = OrderStory(order_id="O-L", quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working(order_id="O-L")
     story.fill("A", "40", "10.00")
     story.cancel_requested("A")
     story.canceled("A")

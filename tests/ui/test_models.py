@@ -222,9 +222,7 @@ def test_a_new_fill_comes_on_top_once_whatever_is_still_to_fetch(
     qapp: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(models, "FETCH_ROWS", 2)
-    story = OrderStory(order_id="O-live", quantity="100")
-    story.routed(("A", "XNAS", "100"))
-    story.live("A")
+    story = OrderStory.working(order_id="O-live")
     story.fill("A", "10", exec_id="X-before")
     orders = {**filled_book(4), "O-live": story.order}
     model = FillsModel({})
