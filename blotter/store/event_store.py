@@ -20,14 +20,14 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import Connection, Engine, Table, func, select, text
 from sqlalchemy import exc as sa_exc
 
 from blotter.domain.events import (
@@ -105,6 +105,31 @@ class _Answered:
 
 
 _ANSWERED = _Answered()
+
+
+Connect = Callable[[], Connection]  # the batch's read connection, opened when first asked for
+
+
+class _OnDemand:
+    """A read connection opened only if a batch needs the database: most batches are folded
+    from the ledger alone, and a checkout, a query and its release each hand the interpreter
+    lock to the event loop and wait to get it back."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Connect:
+        return self._connect
+
+    def _connect(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
 
 
 @dataclass
@@ -293,10 +318,17 @@ class SqlEventStore:
         pending: dict[str, int] = {}
         for flight in self._in_flight:
             pending.update(flight.versions)
-        with self._reader_engine.connect() as conn:
-            stream_ids = {r.stream_id for r in batch}
-            versions = {sid: pending[sid] for sid in stream_ids if sid in pending}
-            versions.update(self._stream_versions(conn, stream_ids - versions.keys()))
+        first_expected: dict[str, int] = {}
+        for request in batch:
+            first_expected.setdefault(request.stream_id, request.expected_version)
+        # A stream that an append opens at version 0 and that neither the ledger nor a batch
+        # in flight holds is taken as new, unread: if it is stored already, the unique key on
+        # (stream, version) refuses the transaction, and the locked path reads it then.
+        opening = {sid for sid, version in first_expected.items() if version == 0}
+        with _OnDemand(self._reader_engine) as connect:
+            versions = {sid: pending[sid] for sid in first_expected if sid in pending}
+            unread = first_expected.keys() - versions.keys()
+            versions.update(self._stream_versions(connect, unread, opening=opening))
             prior_seq = last_seq = self._ledger_seq
             outcomes: list[AppendResult | Exception] = []
             accepted: list[Event] = []
@@ -310,7 +342,7 @@ class SqlEventStore:
                 outcomes.append(result)
             if not pending.keys().isdisjoint(self._streams_to_restore(accepted)):
                 return None
-            rows = self._rows(conn, accepted)
+            rows = self._rows(connect, accepted)
         self._ledger_seq = last_seq
         statements = [(self._bulk.statement(table), rows) for table, rows in rows if rows]
         flight = _InFlight(batch, outcomes, {r.stream_id: versions[r.stream_id] for r in batch})
@@ -430,7 +462,7 @@ class SqlEventStore:
             last_seq = conn.scalar(select(func.max(schema.events.c.seq))) or 0
             if last_seq != self._ledger_seq:  # another writer appended: our cache is stale
                 self._forget_ledger()
-            versions = self._stream_versions(conn, {r.stream_id for r in batch})
+            versions = self._stream_versions(lambda: conn, {r.stream_id for r in batch})
             outcomes: list[AppendResult | Exception] = []
             accepted: list[Event] = []
             for request in batch:
@@ -444,23 +476,27 @@ class SqlEventStore:
                 accepted.extend(stamped)
                 outcomes.append(result)
             if accepted:
-                for table, rows in self._rows(conn, accepted):
+                for table, rows in self._rows(lambda: conn, accepted):
                     self._bulk.write(conn, table, rows)
         self._ledger_seq = last_seq
         self.commits += 1
         return outcomes
 
-    def _stream_versions(self, conn: Connection, stream_ids: set[str]) -> dict[str, int]:
-        """Current versions: from the ledger where it holds the stream, else from the table."""
+    def _stream_versions(
+        self, connect: Connect, stream_ids: Set[str], *, opening: Set[str] = frozenset()
+    ) -> dict[str, int]:
+        """Current versions: from the ledger where it holds the stream, else from the table,
+        except for the streams in ``opening``, taken as new (absent: version 0)."""
         versions: dict[str, int] = {}
         unknown = []
         for stream_id in stream_ids:
             version = self._ledger.version_of(stream_id)
-            if version is None:
-                unknown.append(stream_id)
-            else:
+            if version is not None:
                 versions[stream_id] = version
+            elif stream_id not in opening:
+                unknown.append(stream_id)
         for chunk in _chunks(unknown):
+            conn = connect()
             query = "SELECT stream_id, version FROM streams WHERE stream_id IN "
             rows = conn.exec_driver_sql(query + _in_list(conn, len(chunk)), tuple(chunk))
             versions.update(dict(rows.all()))
@@ -474,10 +510,10 @@ class SqlEventStore:
             return _duplicate(request, stored)
         return ConcurrencyConflict(request.stream_id, request.expected_version, actual)
 
-    def _rows(self, conn: Connection, accepted: list[Event]) -> list[tuple[Table, list[Row]]]:
+    def _rows(self, connect: Connect, accepted: list[Event]) -> list[tuple[Table, list[Row]]]:
         """Fold the accepted events; return their rows and the projection rows they changed."""
         ledger = self._ledger
-        self._restore(conn, accepted)
+        self._restore(connect, accepted)
         for event in accepted:
             ledger.apply(event)
         changes = ledger.take_changes()
@@ -501,17 +537,19 @@ class SqlEventStore:
             if version > 1 and sid not in ledger.orders and sid not in ledger.cases
         ]
 
-    def _restore(self, conn: Connection, accepted: list[Event]) -> None:
+    def _restore(self, connect: Connect, accepted: list[Event]) -> None:
         """Bring the streams and positions this batch touches into memory, as stored."""
         ledger = self._ledger
         missing = self._streams_to_restore(accepted)
         # The batch may be in the events table already: restore only what came before it.
-        for stream_events in _read_streams(conn, missing, before_seq=accepted[0].seq):
-            ledger.restore_stream(stream_events)
+        if missing:
+            for stream_events in _read_streams(connect(), missing, before_seq=accepted[0].seq):
+                ledger.restore_stream(stream_events)
         keys = ledger.positions_touched(accepted)
         wanted = [key for key in keys if key not in ledger.positions]
-        for row in _read_positions(conn, wanted):
-            ledger.restore_position(projections.position_from_row(row))
+        if wanted:
+            for row in _read_positions(connect(), wanted):
+                ledger.restore_position(projections.position_from_row(row))
         seen = [
             alert_id
             for event in accepted
@@ -519,8 +557,9 @@ class SqlEventStore:
             for alert_id in event.payload.alert_ids
             if not ledger.knows_alert(alert_id)
         ]
-        for row in _read_alerts(conn, seen):  # raised by an earlier batch, acknowledged now
-            ledger.restore_alert(projections.alert_from_row(row))
+        if seen:  # raised by an earlier batch, acknowledged now
+            for row in _read_alerts(connect(), seen):
+                ledger.restore_alert(projections.alert_from_row(row))
 
     # --- reads --------------------------------------------------------------------------------
 

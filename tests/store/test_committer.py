@@ -9,11 +9,12 @@ import os
 import signal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from blotter.domain.events import Event
 from blotter.domain.synthetic import synthetic_log
-from blotter.oms.ports import AppendResult
+from blotter.oms.ports import AppendResult, ConcurrencyConflict
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import replay
 
@@ -78,3 +79,38 @@ def test_a_committer_that_dies_leaves_the_writer_committing_itself(
         checked = replay(store, workers=1)
         assert checked.ok, checked.mismatches[:3]
         assert checked.events == len(log)
+
+
+def test_a_stream_opened_again_by_a_writer_that_does_not_hold_it_is_found_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A writer takes a stream opened at version 0 as new without reading it; the stored one
+    refuses the transaction, and the appends are written again and answered truly."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    stored = _streams(10, seed=4)
+    with SqlEventStore(url) as earlier:
+        asyncio.run(_append_all(earlier, stored))
+    opened = next(a for a in stored if a[0].stream_version == 1)
+    clash = [msgspec.structs.replace(opened[0], event_id="another event")]
+    others = _streams(10, seed=5)
+    with SqlEventStore(url) as store:
+
+        async def reopen() -> tuple[list[AppendResult | BaseException], list[AppendResult]]:
+            ahead = asyncio.ensure_future(_append_all(store, others[:5]))
+            again = [
+                store.append_nowait(events[0].stream_id, 0, events) for events in (opened, clash)
+            ]
+            answers = await asyncio.gather(*again, return_exceptions=True)
+            return answers, [*await ahead, *await _append_all(store, others[5:])]
+
+        (repeat, conflict), after = asyncio.run(reopen())
+        assert "did not commit" in caplog.text
+        assert isinstance(repeat, AppendResult)
+        assert repeat.duplicate
+        assert isinstance(conflict, ConcurrencyConflict)
+        version = sum(len(a) for a in stored if a[0].stream_id == opened[0].stream_id)
+        assert (conflict.expected, conflict.actual) == (0, version)
+        assert [r.duplicate for r in after] == [False] * len(others)
+        checked = replay(store, workers=1)
+        assert checked.ok, checked.mismatches[:3]
+        assert checked.events == sum(len(a) for a in stored + others)
