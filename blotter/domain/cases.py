@@ -49,6 +49,13 @@ class Case:
             self.notes.append(reason)
         return True
 
+    def fold(self, events: list[Event]) -> None:
+        """Apply ``events`` all or none: raises ``InvalidTransition``, changing nothing, if the
+        workflow would refuse any of them."""
+        self.check(events)
+        for event in events:
+            self.apply(event)
+
     def check(self, events: Iterable[Event]) -> None:
         """Raise ``InvalidTransition`` if the workflow would refuse any of ``events`` after what
         it holds; changes nothing (so that a refused action records nothing)."""

@@ -487,14 +487,15 @@ class OrderManager:
     ) -> asyncio.Future[AppendResult]:
         """One event on an account's stream (opened first if new), folded into the risk desk."""
         risk = self.risk.account(account)
-        stream = risk.case.stream_id
         payloads = [payload] if risk.listed else [AccountListed(account=account), payload]
-        expected = self._stream_versions.get(stream, 0)
-        self._stream_versions[stream] = expected + len(payloads)
-        events = self._events(stream, expected, payloads, actor, cause)
+        _, durable = self._record_stream(
+            risk.case.stream_id, payloads, actor, cause, fold=self._apply_risk
+        )
+        return durable
+
+    def _apply_risk(self, events: list[Event]) -> None:
         for event in events:
             self.risk.apply(event)
-        return self._append(stream, expected, events)
 
     def record_desk(self, payload: Payload, actor: str, cause: str) -> None:
         """One event on the desk's own stream (a finding about the desk itself)."""
@@ -1000,12 +1001,22 @@ class OrderManager:
         self, case: Case, payloads: Sequence[Payload], actor: str, cause: str
     ) -> tuple[list[Event], asyncio.Future[AppendResult]]:
         """Events on a case's stream (a break, an escalation), applied to it as they are made."""
-        stream = case.stream_id
+        return self._record_stream(case.stream_id, payloads, actor, cause, fold=case.fold)
+
+    def _record_stream(
+        self,
+        stream: str,
+        payloads: Sequence[Payload],
+        actor: str,
+        cause: str,
+        fold: Callable[[list[Event]], None] | None = None,
+    ) -> tuple[list[Event], asyncio.Future[AppendResult]]:
+        """Events on a stream the OMS numbers itself (a case, an account, a venue, the desk),
+        folded as they are made; a ``fold`` that refuses them records nothing."""
         expected = self._stream_versions.get(stream, 0)
         events = self._events(stream, expected, list(payloads), actor, cause)
-        case.check(events)  # refused: nothing is recorded
-        for event in events:
-            case.apply(event)
+        if fold is not None:
+            fold(events)
         self._stream_versions[stream] = expected + len(events)
         return events, self._append(stream, expected, events)
 
@@ -1068,11 +1079,8 @@ class OrderManager:
         self, stream: str, payload: Payload, actor: str, cause: str
     ) -> asyncio.Future[AppendResult]:
         """One event on a venue's or the desk's stream."""
-        expected = self._stream_versions.get(stream, 0)
-        self._stream_versions[stream] = expected + 1
-        return self._append(
-            stream, expected, self._events(stream, expected, [payload], actor, cause)
-        )
+        _, durable = self._record_stream(stream, [payload], actor, cause)
+        return durable
 
     def _record_health(self, venue: str, health: VenueHealth, reason: str) -> VenueHealth:
         """Record a health change; returns the health before it."""

@@ -149,6 +149,18 @@ def test_a_refused_step_leaves_the_case_as_it_was_and_can_be_refused_again() -> 
     assert (case.state, case.version, case.notes) == ("RESOLVED", 2, ["stuck", "done"])
 
 
+def test_a_fold_applies_all_of_its_events_or_none() -> None:
+    opened, resolved, acknowledged = stream(
+        "CASE-1", escalation_opened(), EscalationResolved(reason="done"), EscalationAcknowledged()
+    )
+    case = Case("CASE-1", StreamKind.ESCALATION)
+    with pytest.raises(InvalidTransition, match=r"EscalationAcknowledged .* state RESOLVED"):
+        case.fold([opened, resolved, acknowledged])
+    assert (case.state, case.version, case.opened) == ("OPEN", 0, None)
+    case.fold([opened, resolved])
+    assert (case.state, case.version, case.notes) == ("RESOLVED", 2, ["stuck", "done"])
+
+
 def test_the_ledger_folds_cases_and_alerts_on_escalation() -> None:
     events = [
         *stream("BRK-1", break_opened(), BreakEscalated(severity=Severity.CRITICAL)),
