@@ -21,8 +21,9 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, KeysView, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -540,7 +541,7 @@ class OrderManager:
             c.client_order_id for c in live if c.state is S.PENDING_SUBMIT
         )
         await self._record(order, payloads, actor, f"command: cancel by {actor}")
-        await asyncio.gather(*(self._send_cancel(c) for c in at_venue))
+        await _all_of([self._send_cancel(c) for c in at_venue])
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -621,7 +622,7 @@ class OrderManager:
         children = [order.children[s.child_id] for s in slices if s.child_id in order.children]
         for child in children:
             self._children[child.client_order_id] = (order, child)
-        await asyncio.gather(*(self._send(order, c, started_ns) for c in children))
+        await _all_of([self._send(order, c, started_ns) for c in children])
 
     async def _send(
         self, order: OrderAggregate, child: ChildOrder, started_ns: int | None = None
@@ -1284,6 +1285,14 @@ def _report_cause(report: ExecutionReport) -> str:
 
 def _health_of(payload: Payload) -> VenueHealth:
     return next(health for health, cls in _HEALTH_EVENTS.items() if isinstance(payload, cls))
+
+
+async def _all_of(sends: list[Coroutine[Any, Any, None]]) -> None:
+    """Await the sends together; the usual single one directly, without a task of its own."""
+    if len(sends) == 1:
+        await sends[0]
+    elif sends:
+        await asyncio.gather(*sends)
 
 
 def _created(order_id: str, ticket: NewOrder) -> OrderCreated:
