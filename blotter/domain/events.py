@@ -6,7 +6,7 @@ up to date by the chain of upcasters in ``UPCASTERS`` before it is decoded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -545,6 +545,42 @@ class Event(msgspec.Struct, frozen=True, gc=False):
     seq: int = 0
 
 
+def make_events(
+    payloads: Sequence[Payload],
+    *,
+    stream_id: str,
+    after: int,
+    actor: str,
+    correlation_id: str,
+    clock: Clock,
+    ids: IdSource,
+    causation_id: str | None = None,
+    occurred_at: int | None = None,
+) -> list[Event]:
+    """Envelopes for payloads recorded together, at versions ``after + 1`` on. One reading of
+    the clock stamps them all (they are recorded at one instant); ``occurred_at`` defaults
+    to it."""
+    now = clock.now_ns()
+    occurred = now if occurred_at is None else occurred_at
+    new_id = ids.new_id
+    return [
+        Event(
+            event_id=new_id(),
+            stream_id=stream_id,
+            stream_version=after + number,
+            type=type(payload).__name__,
+            schema_version=type(payload).SCHEMA_VERSION,
+            occurred_at=occurred,
+            recorded_at=now,
+            actor=actor,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            payload=payload,
+        )
+        for number, payload in enumerate(payloads, start=1)
+    ]
+
+
 def make_event(
     payload: Payload,
     *,
@@ -558,20 +594,18 @@ def make_event(
     occurred_at: int | None = None,
 ) -> Event:
     """Wrap ``payload`` in a new envelope; ``occurred_at`` defaults to the clock's now."""
-    now = clock.now_ns()
-    return Event(
-        event_id=ids.new_id(),
+    [event] = make_events(
+        [payload],
         stream_id=stream_id,
-        stream_version=stream_version,
-        type=type(payload).__name__,
-        schema_version=type(payload).SCHEMA_VERSION,
-        occurred_at=now if occurred_at is None else occurred_at,
-        recorded_at=now,
+        after=stream_version - 1,
         actor=actor,
         correlation_id=correlation_id,
+        clock=clock,
+        ids=ids,
         causation_id=causation_id,
-        payload=payload,
+        occurred_at=occurred_at,
     )
+    return event
 
 
 # --- codec -----------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ from blotter.domain.events import (
     VenueDown,
     VenueListed,
     VenueUp,
-    make_event,
+    make_events,
     venue_of_stream,
     venue_stream_id,
 )
@@ -1095,19 +1095,16 @@ class OrderManager:
         self, stream_id: str, after: int, payloads: list[Payload], actor: str, cause: str
     ) -> list[Event]:
         """Envelopes for the payloads; the stream is its own correlation (the trader's order)."""
-        return [
-            make_event(
-                payload,
-                stream_id=stream_id,
-                stream_version=after + number,
-                actor=actor,
-                correlation_id=stream_id,
-                causation_id=cause,
-                clock=self._clock,
-                ids=self._ids,
-            )
-            for number, payload in enumerate(payloads, start=1)
-        ]
+        return make_events(
+            payloads,
+            stream_id=stream_id,
+            after=after,
+            actor=actor,
+            correlation_id=stream_id,
+            causation_id=cause,
+            clock=self._clock,
+            ids=self._ids,
+        )
 
     def _append(
         self, stream_id: str, expected: int, events: list[Event]

@@ -19,6 +19,7 @@ from blotter.domain.events import (
     PAYLOAD_TYPES,
     ChildFill,
     Event,
+    OrderCancelRequested,
     OrderCreated,
     OrderValidated,
     Payload,
@@ -29,6 +30,7 @@ from blotter.domain.events import (
     encode_event,
     encode_payload,
     make_event,
+    make_events,
     to_builtins,
 )
 from blotter.domain.ids import SequentialIds
@@ -227,6 +229,33 @@ def test_make_event_wraps_a_payload_in_a_complete_envelope() -> None:
     )
     assert (late.event_id, late.occurred_at, late.recorded_at) == ("ev-000002", 900, 1_500)
     assert late.causation_id is None
+
+
+def test_events_recorded_together_take_the_next_versions_and_one_instant() -> None:
+    clock, ids = ManualClock(start_ns=7_000), SequentialIds("ev")
+    validated, requested = make_events(
+        [OrderValidated(), OrderCancelRequested(reason="done")],
+        stream_id="O-1",
+        after=4,
+        actor="trader-1",
+        correlation_id="O-1",
+        clock=clock,
+        ids=ids,
+        causation_id="cmd-3",
+    )
+    assert [(e.event_id, e.stream_version, e.type) for e in (validated, requested)] == [
+        ("ev-000001", 5, "OrderValidated"),
+        ("ev-000002", 6, "OrderCancelRequested"),
+    ]
+    assert {(e.occurred_at, e.recorded_at, e.causation_id) for e in (validated, requested)} == {
+        (7_000, 7_000, "cmd-3")
+    }
+    assert (
+        make_events(
+            [], stream_id="O-1", after=6, actor="a", correlation_id="O-1", clock=clock, ids=ids
+        )
+        == []
+    )
 
 
 def test_to_builtins_gives_json_ready_values_with_decimals_as_strings() -> None:
