@@ -168,6 +168,9 @@ CHILD_ORDER = TransitionTable(
         S.ACKNOWLEDGED: dict(_CHILD_WORKING),
         S.PARTIALLY_FILLED: dict(_CHILD_WORKING),
         S.PENDING_CANCEL: {
+            # The venue's acknowledgement of the order crossed our cancel: it holds the order
+            # now, and the cancel is still to be answered.
+            "ChildAcknowledged": S.PENDING_CANCEL,
             # Fills that were on the wire when we asked to cancel still count.
             "ChildPartiallyFilled": S.PENDING_CANCEL,
             "ChildFilled": S.FILLED,

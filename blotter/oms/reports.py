@@ -65,7 +65,7 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
     if kind is ReportKind.FILL:
         return _fill(order, child, report)
     if kind is ReportKind.ACKNOWLEDGED:
-        if child.state in UNANSWERED:
+        if child.state in UNANSWERED or _cancel_before_answer(child):
             return _events(_ack(child, report.venue_order_id))
         return _stale(child, report, Severity.INFO)
     if kind is ReportKind.REJECTED:

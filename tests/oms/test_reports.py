@@ -176,6 +176,22 @@ def test_a_rejection_after_a_cancel_went_out_closes_a_child_the_venue_never_took
     assert built.order.unallocated == 100  # back with the parent, which closes it
 
 
+def test_an_acknowledgement_that_crossed_our_cancel_is_recorded_as_the_cancel_waits() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.add(ChildSubmitted(child_id="A"))
+    built.cancel_requested("A")
+    decision = from_report(built.order, child(built), report(ReportKind.ACKNOWLEDGED))
+    assert decision.payloads == (ChildAcknowledged(child_id="A", venue_order_id="VA"),)
+    apply(built, decision)
+    assert (child(built).state, child(built).venue_order_id) == (S.PENDING_CANCEL, "VA")
+    assert built.order.state is S.PENDING_CANCEL
+    again = only_anomaly(from_report(built.order, child(built), report(ReportKind.ACKNOWLEDGED)))
+    assert (again.kind, again.severity) == (AnomalyKind.STALE_REPORT, Severity.INFO)
+    apply(built, from_report(built.order, child(built), report(ReportKind.CANCELED)))
+    assert (child(built).state, built.order.state) == (S.CANCELED, S.CANCELED)
+
+
 def test_a_too_late_cancel_refusal_is_recorded_on_a_filled_child() -> None:
     built = story()
     built.cancel_requested("A")
