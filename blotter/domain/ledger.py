@@ -6,6 +6,7 @@ which read-model rows an applied batch touched.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -98,7 +99,9 @@ class Ledger:
         self._alert_at: dict[str, int] = {}  # alert id -> its place in ``alerts``
         self.events = 0
         self.duplicates = 0
-        self._closed: dict[str, None] = {}  # see ``release_closed``: an ordered set
+        # See ``release_closed``: an ordered set, let go from the oldest. A plain dict would
+        # do, but finding its first key walks every key deleted before it.
+        self._closed: OrderedDict[str, None] = OrderedDict()
         self._changes = Changes()
         self._tracking = track_changes
         self._pack_closed = pack_closed
@@ -120,11 +123,10 @@ class Ledger:
         for order_id in order_ids:
             order = orders.get(order_id)
             if order is not None and order.is_terminal and not order.live_children:
-                closed.pop(order_id, None)
-                closed[order_id] = None  # the most recent last
+                closed[order_id] = None
+                closed.move_to_end(order_id)  # the most recent last
         while len(closed) > keep:
-            oldest = next(iter(closed))
-            del closed[oldest]
+            oldest, _ = closed.popitem(last=False)
             order = orders.get(oldest)
             if order is not None and order.is_terminal and not order.live_children:
                 del orders[oldest]

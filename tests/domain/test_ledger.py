@@ -82,6 +82,23 @@ def test_closed_orders_are_let_go_oldest_first_past_the_number_kept() -> None:
     assert set(ledger.orders) == {"O-W", "O-2", "O-3"}  # O-1 closed first, and went
 
 
+def test_a_closed_order_touched_again_counts_as_closed_last() -> None:
+    ledger = Ledger(pack_closed=False)
+    for order_id in ("O-1", "O-2", "O-3"):
+        story = _filled_story(order_id, Side.BUY, "10", "10.00")
+        story.settled()
+        for event in story.events:
+            ledger.apply(event)
+        ledger.release_closed(ledger.take_changes().orders, keep=3)
+    ledger.release_closed(["O-1"], keep=3)  # a late event on O-1: it is the newest now
+    story = _filled_story("O-4", Side.BUY, "10", "10.00")
+    story.settled()
+    for event in story.events:
+        ledger.apply(event)
+    ledger.release_closed(ledger.take_changes().orders, keep=3)
+    assert set(ledger.orders) == {"O-1", "O-3", "O-4"}  # O-2 was the oldest
+
+
 def test_restoring_a_stream_does_not_book_its_fills_again() -> None:
     story = _filled_story("O-1", Side.BUY, "100", "10.00")
     live = Ledger()
