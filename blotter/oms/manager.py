@@ -114,6 +114,7 @@ log = logging.getLogger(__name__)
 S = OrderState
 SYSTEM = "system"
 _CANCELABLE = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED})
+CANCEL_ALL_PACE = 32  # orders a cancel-all starts canceling per turn of the event loop
 # Rejections given as the answer to a ticket (not a venue's later refusal): answered again
 # to the same client order id after a restart.
 _REFUSALS = frozenset({"validation", "routing", "risk", "kill switch"})
@@ -405,11 +406,28 @@ class OrderManager:
     async def cancel_all(
         self, scope: CancelScope, *, actor: str, reason: str = ""
     ) -> list[CancelResult]:
-        """Cancel every live order in ``scope``; the answers say which ones were reached."""
+        """Cancel every live order in ``scope``; the answers say which ones were reached.
+
+        The cancels start ``CANCEL_ALL_PACE`` at a time, one turn of the loop apart: started
+        all at once, a cancel-all of a large book holds the loop the window shares for tens
+        of milliseconds in one turn.
+        """
         why = reason or f"cancel all: {scope.describe()}"
-        cancels = (
-            self.cancel(o.order_id, actor=actor, reason=why) for o in self.live_orders(scope)
-        )
+        orders = self.live_orders(scope)
+        loop = asyncio.get_running_loop()
+        cancels: list[asyncio.Task[CancelResult]] = []
+        try:
+            for start in range(0, len(orders), CANCEL_ALL_PACE):
+                if start:
+                    await asyncio.sleep(0)
+                cancels += [
+                    loop.create_task(self.cancel(o.order_id, actor=actor, reason=why))
+                    for o in orders[start : start + CANCEL_ALL_PACE]
+                ]
+        except asyncio.CancelledError:  # as gather does: the cancels started go with it
+            for task in cancels:
+                task.cancel()
+            raise
         return list(await asyncio.gather(*cancels))
 
     async def engage_kill_switch(self, *, actor: str, reason: str) -> list[CancelResult]:

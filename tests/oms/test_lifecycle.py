@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from blotter.domain.risk import RiskConfig, RiskLimits
 from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import OrderState
 from blotter.oms.commands import CancelScope
+from blotter.oms.manager import CANCEL_ALL_PACE
 from blotter.oms.ports import NewOrderRequest
 from blotter.store.replay import replay
 from blotter.venues.sim.clearing import SimulatedClearing
@@ -142,6 +144,32 @@ async def test_cancel_all_reaches_only_its_scope(tmp_path: Path) -> None:
         assert w.order(other.order_id).state is S.ACKNOWLEDGED
         reason = next(e for e in w.history(mine[0].order_id) if e.type == "OrderCancelRequested")
         assert reason.payload.reason == "cancel all: account ACC-1"  # type: ignore[attr-defined]
+
+
+async def test_a_large_cancel_all_gives_the_loop_turns_and_still_cancels_every_order(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        count = CANCEL_ALL_PACE * 2 + 5
+        for _ in range(count):
+            await w.submit(w.ticket("10", "9.00"))
+        await w.settle()
+        asked_when_others_ran: list[int] = []
+
+        def others_turn() -> None:
+            asked = sum(1 for o in w.oms.orders.values() if o.cancel_pending or o.is_terminal)
+            asked_when_others_ran.append(asked)
+
+        canceling = asyncio.ensure_future(w.oms.cancel_all(CancelScope(), actor="ops"))
+        for _ in range(3):
+            await asyncio.sleep(0)
+            others_turn()
+        results = await canceling
+        await w.settle()
+        # other work ran between the paces: a first pace asked, then the next, not all at once
+        assert asked_when_others_ran == [0, CANCEL_ALL_PACE, 2 * CANCEL_ALL_PACE]
+        assert len(results) == count
+        assert {w.order(r.order_id).state for r in results} == {S.CANCELED}
 
 
 async def test_a_repeated_ticket_gets_the_first_answer_and_is_sent_once(tmp_path: Path) -> None:
