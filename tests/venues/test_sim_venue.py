@@ -159,3 +159,25 @@ async def test_status_carries_every_execution_as_reported(venue: SimulatedVenue)
     ]
     assert venue.lists("AAPL")
     assert not venue.lists("TSLA")
+
+
+async def test_round_trips_on_the_clock_leave_the_flows_draws_as_they_were() -> None:
+    """Heartbeats come on the clock's time: they must not change which orders a venue
+    refuses, or a seed would not give the same fills from one run to the next."""
+    flaky = VenueProfile(name="XHALF", instruments=(AAPL,), reject_rate=0.5)
+
+    async def refused(heartbeats_between: int) -> list[str]:
+        simulated = SimulatedVenue(flaky, ManualClock(), seed=7)
+        await simulated.connect()
+        reports: list[ExecutionReport] = []
+        for number in range(12):  # in lockstep, as the headless runner's flow
+            for _ in range(heartbeats_between):
+                await simulated.heartbeat()
+            await simulated.submit(order(f"C-{number}", Side.BUY, 1, "9.00"))
+            reports += await drain(simulated)
+        await simulated.close()
+        return [r.client_order_id for r in reports if r.kind is ReportKind.REJECTED]
+
+    quiet, busy = await refused(0), await refused(3)
+    assert 0 < len(quiet) < 12
+    assert busy == quiet

@@ -88,6 +88,10 @@ class SimulatedVenue:
         self.profile = profile
         self._clock = clock
         self._rng = random.Random(seed)
+        # Heartbeats, status queries and connects come on the clock's time, not the flow's:
+        # drawn from the flow's generator, they would move every later order's draws, and a
+        # seed would no longer give the same fills.
+        self._trips = random.Random(f"{seed}/round trips")
         self._line = VenueLine(
             profile.name,
             clock,
@@ -295,16 +299,23 @@ class SimulatedVenue:
         It travels the same ordered wire as orders and cancels, so it never overtakes them.
         """
         answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._post(partial(_arrived, answered), lost=answered)
+        self._post(partial(_arrived, answered), lost=answered, draws=self._trips)
         await answered
 
-    def _post(self, arrive: Callable[[], None], lost: asyncio.Future[None] | None = None) -> None:
+    def _post(
+        self,
+        arrive: Callable[[], None],
+        lost: asyncio.Future[None] | None = None,
+        draws: random.Random | None = None,
+    ) -> None:
         """Send a request down the wire: refused with no connection; it arrives after one
-        latency draw and (as on one TCP session) never before a request sent earlier; if the
-        session drops meanwhile it never arrives, and ``lost`` hears why."""
+        latency draw (from ``draws``, the flow's generator by default) and (as on one TCP
+        session) never before a request sent earlier; if the session drops meanwhile it never
+        arrives, and ``lost`` hears why."""
         session = self._line.live()
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self._rng.gauss(self.profile.latency_ms, self.profile.latency_jitter_ms))
+        profile = self.profile
+        delay = max(0.0, (draws or self._rng).gauss(profile.latency_ms, profile.latency_jitter_ms))
         arrival = max(self._last_arrival, loop.time() + delay / 1000)
         self._last_arrival = arrival
         self._wire_queue.append((arrival, session, arrive, lost))
@@ -325,7 +336,7 @@ class SimulatedVenue:
 
     async def _wire(self) -> None:
         """One trip's latency, drawn from the profile (connecting, before any session)."""
-        delay = self._rng.gauss(self.profile.latency_ms, self.profile.latency_jitter_ms)
+        delay = self._trips.gauss(self.profile.latency_ms, self.profile.latency_jitter_ms)
         await asyncio.sleep(max(0.0, delay) / 1000)
 
     def _arrive_order(self, request: NewOrderRequest) -> None:
