@@ -67,35 +67,32 @@ def test_fills_of_many_orders_book_into_one_position_per_account_and_instrument(
     assert ledger.take_changes().orders == set()
 
 
+def _close_and_release(ledger: Ledger, order_ids: tuple[str, ...], keep: int) -> None:
+    """Orders filled and settled one after the other, each let go past ``keep`` as a store's
+    writer does after each batch."""
+    for order_id in order_ids:
+        story = _filled_story(order_id, Side.BUY, "10", "10.00")
+        story.settled()
+        for event in story.events:
+            ledger.apply(event)
+        ledger.release_closed(ledger.take_changes().orders, keep=keep)
+
+
 def test_closed_orders_are_let_go_oldest_first_past_the_number_kept() -> None:
     ledger = Ledger(pack_closed=False)
     working = _filled_story("O-W", Side.BUY, "100", "10.00")
     for event in working.events[:-1]:  # not filled yet: still working
         ledger.apply(event)
-    for order_id in ("O-1", "O-2", "O-3"):
-        story = _filled_story(order_id, Side.BUY, "10", "10.00")
-        story.settled()
-        for event in story.events:
-            ledger.apply(event)
-        ledger.release_closed(ledger.take_changes().orders, keep=2)
+    _close_and_release(ledger, ("O-1", "O-2", "O-3"), keep=2)
     ledger.release_closed(["O-W"], keep=2)
     assert set(ledger.orders) == {"O-W", "O-2", "O-3"}  # O-1 closed first, and went
 
 
 def test_a_closed_order_touched_again_counts_as_closed_last() -> None:
     ledger = Ledger(pack_closed=False)
-    for order_id in ("O-1", "O-2", "O-3"):
-        story = _filled_story(order_id, Side.BUY, "10", "10.00")
-        story.settled()
-        for event in story.events:
-            ledger.apply(event)
-        ledger.release_closed(ledger.take_changes().orders, keep=3)
+    _close_and_release(ledger, ("O-1", "O-2", "O-3"), keep=3)
     ledger.release_closed(["O-1"], keep=3)  # a late event on O-1: it is the newest now
-    story = _filled_story("O-4", Side.BUY, "10", "10.00")
-    story.settled()
-    for event in story.events:
-        ledger.apply(event)
-    ledger.release_closed(ledger.take_changes().orders, keep=3)
+    _close_and_release(ledger, ("O-4",), keep=3)
     assert set(ledger.orders) == {"O-1", "O-3", "O-4"}  # O-2 was the oldest
 
 
