@@ -314,9 +314,7 @@ class SimulatedVenue:
         arrives, and ``lost`` hears why."""
         session = self._line.live()
         loop = asyncio.get_running_loop()
-        profile = self.profile
-        delay = max(0.0, (draws or self._rng).gauss(profile.latency_ms, profile.latency_jitter_ms))
-        arrival = max(self._last_arrival, loop.time() + delay / 1000)
+        arrival = max(self._last_arrival, loop.time() + self._latency(draws or self._rng))
         self._last_arrival = arrival
         self._wire_queue.append((arrival, session, arrive, lost))
         if len(self._wire_queue) == 1:
@@ -335,9 +333,13 @@ class SimulatedVenue:
             loop.call_at(queue[0][0], self._deliver_due, loop)
 
     async def _wire(self) -> None:
-        """One trip's latency, drawn from the profile (connecting, before any session)."""
-        delay = self._trips.gauss(self.profile.latency_ms, self.profile.latency_jitter_ms)
-        await asyncio.sleep(max(0.0, delay) / 1000)
+        """One trip's latency (connecting, before any session)."""
+        await asyncio.sleep(self._latency(self._trips))
+
+    def _latency(self, draws: random.Random) -> float:
+        """One trip's latency in seconds, drawn from the profile."""
+        profile = self.profile
+        return max(0.0, draws.gauss(profile.latency_ms, profile.latency_jitter_ms)) / 1000
 
     def _arrive_order(self, request: NewOrderRequest) -> None:
         self._arrivals[request.client_order_id] += 1
