@@ -104,7 +104,7 @@ ALL_ACCOUNTS = "All accounts"
 ALL_INSTRUMENTS = "All instruments"
 DEFAULT_SIZE = (1560, 900)
 ORDER_COLUMN_WIDTHS = (118, 205, 100, 85, 45, 95, 75, 85, 75, 75, 95, 135, 90, 100)
-FILL_COLUMN_WIDTHS = (100, 55, 105, 190, 80, 45, 65, 85, 65, 70)
+FILL_COLUMN_WIDTHS = (95, 55, 105, 205, 80, 45, 65, 85, 65, 70)  # ids as wide as the orders
 
 
 class OrdersFilter(QSortFilterProxyModel):
