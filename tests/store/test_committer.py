@@ -96,12 +96,15 @@ def test_a_stream_opened_again_by_a_writer_that_does_not_hold_it_is_found_stored
     with SqlEventStore(url) as store:
 
         async def reopen() -> tuple[list[AppendResult | BaseException], list[AppendResult]]:
-            ahead = asyncio.ensure_future(_append_all(store, others[:5]))
-            again = [
-                store.append_nowait(events[0].stream_id, 0, events) for events in (opened, clash)
-            ]
-            answers = await asyncio.gather(*again, return_exceptions=True)
-            return answers, [*await ahead, *await _append_all(store, others[5:])]
+            # The first batch of a writer is always written under the lock; once it has its
+            # ledger, it prepares batches ahead, and the stream opened again rides with others.
+            warm = await _append_all(store, others[:5])
+            again = store.append_nowait(opened[0].stream_id, 0, opened)
+            rest = asyncio.ensure_future(_append_all(store, others[5:]))
+            repeat = await asyncio.gather(again, return_exceptions=True)
+            clashing = store.append_nowait(clash[0].stream_id, 0, clash)
+            conflict = await asyncio.gather(clashing, return_exceptions=True)
+            return [*repeat, *conflict], [*warm, *await rest]
 
         (repeat, conflict), after = asyncio.run(reopen())
         assert "did not commit" in caplog.text
