@@ -233,7 +233,10 @@ class OrderManager:
         self._settling: set[str] = set()
         self._settling_now = 0
         self._settlement_wake = asyncio.Event()
-        self._unsettled_appends: set[asyncio.Future[AppendResult]] = set()
+        # Appends not yet settled, by their first event's id; and a future resolved at the
+        # next settle, made only while someone waits for one.
+        self._unsettled_appends: dict[str, asyncio.Future[AppendResult]] = {}
+        self._next_settle: asyncio.Future[None] | None = None
         self.failed: str | None = None
         self.events_recorded = 0
         self.events_durable = 0  # recorded minus durable: how far the store is behind
@@ -298,7 +301,7 @@ class OrderManager:
     async def drain(self) -> None:
         """Wait until every event recorded so far is durable."""
         while self._unsettled_appends:
-            await asyncio.wait(list(self._unsettled_appends))
+            await self._a_settle()
 
     @property
     def task_failures(self) -> list[tuple[str, BaseException]]:
@@ -522,9 +525,15 @@ class OrderManager:
 
     async def durable(self) -> None:
         """Return once every event recorded so far is durable (and in the projections)."""
-        pending = list(self._unsettled_appends)
-        if pending:
-            await asyncio.wait(pending)
+        for append in list(self._unsettled_appends):
+            while append in self._unsettled_appends:
+                await self._a_settle()
+
+    def _a_settle(self) -> asyncio.Future[None]:
+        """A future resolved when the store settles the next append."""
+        if self._next_settle is None:
+            self._next_settle = asyncio.get_running_loop().create_future()
+        return self._next_settle
 
     def projected_positions(self) -> dict[tuple[str, str], Decimal]:
         """The store's positions projection, per (account, instrument)."""
@@ -1127,26 +1136,26 @@ class OrderManager:
     def _append(
         self, stream_id: str, expected: int, events: list[Event]
     ) -> asyncio.Future[AppendResult]:
-        durable = self._store.append_nowait(stream_id, expected, events)
+        durable = self._store.append_nowait(stream_id, expected, events, self._on_durable)
         self.events_recorded += len(events)
-        self._unsettled_appends.add(durable)
-        durable.add_done_callback(lambda done: self._on_durable(done, events))
+        self._unsettled_appends[events[0].event_id] = durable
         return durable
 
-    def _on_durable(self, done: asyncio.Future[AppendResult], events: list[Event]) -> None:
-        self._unsettled_appends.discard(done)
+    def _on_durable(self, events: Sequence[Event], outcome: AppendResult | Exception) -> None:
+        del self._unsettled_appends[events[0].event_id]
+        if self._next_settle is not None:
+            if not self._next_settle.done():  # else its waiter was cancelled
+                self._next_settle.set_result(None)
+            self._next_settle = None
         self._note_idle()
-        if done.cancelled():
-            return
-        error = done.exception()
-        if error is not None:
+        if isinstance(outcome, Exception):
             if self.failed is None:
-                self.failed = f"the event store refused a write: {error}"
+                self.failed = f"the event store refused a write: {outcome}"
                 log.critical("OMS stopped taking commands: %s", self.failed)
             return
         self.events_durable += len(events)
         if self._bus is not None:
-            first = done.result().first_seq
+            first = outcome.first_seq
             self._bus.publish(
                 [msgspec.structs.replace(e, seq=first + i) for i, e in enumerate(events)]
             )

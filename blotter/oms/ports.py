@@ -10,7 +10,7 @@ made each second.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
@@ -43,6 +43,10 @@ class AppendResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     duplicate: bool = False
 
 
+# Told of an append's outcome: its events, then the result or the reason it failed.
+Settled = Callable[[Sequence[Event], "AppendResult | Exception"], None]
+
+
 class EventStore(Protocol):
     """The durable log. ``append`` resolves only once its events are on disk."""
 
@@ -51,9 +55,17 @@ class EventStore(Protocol):
     ) -> AppendResult: ...
 
     def append_nowait(
-        self, stream_id: str, expected_version: int, events: Sequence[Event]
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        then: Settled | None = None,
     ) -> asyncio.Future[AppendResult]:
-        """Queue an append at once (appends keep their call order); the future says durable."""
+        """Queue an append at once (appends keep their call order); the future says durable.
+
+        ``then`` is called on the loop with the events and the outcome as soon as it is known,
+        before anything waiting on the future resumes, and even if that wait was cancelled.
+        """
         ...
 
     def read_stream(self, stream_id: str) -> list[Event]: ...

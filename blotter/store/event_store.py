@@ -37,7 +37,7 @@ from blotter.domain.events import (
     encode_payload,
 )
 from blotter.domain.ledger import Ledger
-from blotter.oms.ports import AppendResult, ConcurrencyConflict
+from blotter.oms.ports import AppendResult, ConcurrencyConflict, Settled
 from blotter.store import projections, schema
 from blotter.store.bulk import BulkWriter
 from blotter.store.committer import Answer, Committer, CommitterGone, Statement
@@ -88,16 +88,19 @@ class _Append:
     events: Sequence[Event]
     future: concurrent.futures.Future[AppendResult] | None = None
     waiter: asyncio.Future[AppendResult] | None = None
+    then: Settled | None = None
 
     def settle(self, outcome: AppendResult | Exception) -> None:
         """Resolve the waiting side; for a coroutine this runs on its loop."""
         target = self.waiter if self.waiter is not None else self.future
-        if target is None or target.done():
-            return  # settled already, or the caller stopped waiting: the append stands as it is
-        if isinstance(outcome, Exception):
-            target.set_exception(outcome)
-        else:
-            target.set_result(outcome)
+        # Done already: settled, or the caller stopped waiting; the append stands as it is.
+        if target is not None and not target.done():
+            if isinstance(outcome, Exception):
+                target.set_exception(outcome)
+            else:
+                target.set_result(outcome)
+        if self.then is not None:
+            self.then(self.events, outcome)
 
 
 class _Answered:
@@ -191,11 +194,19 @@ class SqlEventStore:
         return await self.append_nowait(stream_id, expected_version, events)
 
     def append_nowait(
-        self, stream_id: str, expected_version: int, events: Sequence[Event]
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        then: Settled | None = None,
     ) -> asyncio.Future[AppendResult]:
-        """Queue the append now, so appends keep the order of the calls; await the future."""
+        """Queue the append now, so appends keep the order of the calls; await the future.
+
+        ``then`` hears the outcome on the loop before any waiter on the future resumes: no
+        done callback, so no handle and no context copy per append.
+        """
         waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Append(stream_id, expected_version, events, waiter=waiter))
+        self._enqueue(_Append(stream_id, expected_version, events, waiter=waiter, then=then))
         return waiter
 
     def append_sync(
@@ -852,7 +863,10 @@ def _settle_all(batch: list[_Append], outcomes: list[AppendResult | Exception]) 
 
 def _settle_on_loop(settled: list[tuple[_Append, Any]]) -> None:
     for request, outcome in settled:
-        request.settle(outcome)
+        try:
+            request.settle(outcome)
+        except Exception:  # one listener's bug: the others are still told (as done callbacks)
+            log.exception("a listener of the append to %s failed", request.stream_id)
 
 
 def _event_from_row(row: Any) -> Event:

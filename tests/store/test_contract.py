@@ -143,6 +143,39 @@ async def test_concurrent_appends_all_land_and_the_loop_keeps_running(
     assert ticks > 50  # the loop ran while the writer thread was on disk
 
 
+async def test_the_listener_hears_each_outcome_before_the_waiter_and_after_a_cancelled_wait(
+    store: SqlEventStore,
+) -> None:
+    heard: dict[str, AppendResult | Exception] = {}
+    resumed: list[str] = []
+
+    def listen(events: Sequence[Event], outcome: AppendResult | Exception) -> None:
+        heard[events[0].event_id] = outcome
+
+    async def wait(durable: asyncio.Future[AppendResult], first: Event) -> None:
+        result = await durable
+        assert heard[first.event_id] is result  # the listener was told before the waiter
+        resumed.append(first.stream_id)
+
+    kept, gone = _filled("O-kept"), _filled("O-gone")
+    clash = [msgspec.structs.replace(kept[0], event_id="another event")]
+    waited = asyncio.ensure_future(wait(store.append_nowait("O-kept", 0, kept, listen), kept[0]))
+    abandoned = store.append_nowait("O-gone", 0, gone, listen)
+    abandoned.cancel()  # the caller stops waiting: the append stands, and is still heard
+    refused = store.append_nowait("O-kept", 0, clash, listen)
+    await waited
+    with pytest.raises(ConcurrencyConflict):
+        await refused
+    assert resumed == ["O-kept"]
+    heard_gone = heard[gone[0].event_id]
+    assert isinstance(heard_gone, AppendResult)
+    assert heard_gone.version == len(gone)
+    assert isinstance(heard["another event"], ConcurrencyConflict)
+    assert store.read_stream("O-gone") == [
+        msgspec.structs.replace(e, seq=heard_gone.first_seq + i) for i, e in enumerate(gone)
+    ]
+
+
 def test_queued_appends_commit_together(store: SqlEventStore) -> None:
     futures = [store.submit(f"O-{n}", 0, _filled(f"O-{n}")[:1]) for n in range(500)]
     for future in futures:
