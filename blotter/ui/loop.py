@@ -1,4 +1,4 @@
-"""qasync's event loop with asyncio's ready queue.
+"""qasync's event loop with asyncio's ready queue and timer heap.
 
 qasync runs every ``call_soon`` on a Qt timer of its own: one timer started, dispatched as an
 event and killed per callback. Every future that completes and every task step is such a
@@ -8,21 +8,32 @@ queue and one zero-delay timer runs them, in the order they were scheduled, as a
 loop does. What becomes ready while they run waits for the next round, so Qt's events
 (paints, input, timers) still get their turn between rounds. In debug mode (``PYTHONDEVMODE``)
 each callback is timed and a slow one named, as asyncio does.
+
+``call_later`` and ``call_at`` fared the same: a Qt timer each, and a cancelled one left
+registered until it fired into Python to be skipped. Every venue request's timeout is such a
+timer, cancelled when the answer comes, so thousands stayed registered in Qt's sorted timer
+list. Here they wait in a heap, as in asyncio, and one precise Qt timer wakes for the earliest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import qasync  # type: ignore[import-untyped]
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 
 log = logging.getLogger(__name__)
+
+# Cancelled timers are dropped from the heap once they are this many and over half of it
+# (asyncio's own rule): until then, each is skipped when its time comes.
+_PURGE_AT_LEAST = 100
 
 
 class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
@@ -32,6 +43,12 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._round.setSingleShot(True)
         self._round.setInterval(0)
         self._round.timeout.connect(self._run_ready)
+        self._scheduled: list[asyncio.TimerHandle] = []  # a heap, earliest first
+        self._cancelled_timers = 0
+        self._wake = QTimer()
+        self._wake.setSingleShot(True)
+        self._wake.setTimerType(Qt.TimerType.PreciseTimer)
+        self._wake.timeout.connect(self._run_due)
         super().__init__(app)
 
     def call_soon(
@@ -46,10 +63,61 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
             self._round.start()
         return handle
 
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        return self.call_at(self.time() + delay, callback, *args, context=context)
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        timer = asyncio.TimerHandle(when, callback, args, self, context=context)
+        heapq.heappush(self._scheduled, timer)
+        if self._scheduled[0] is timer:
+            self._wake_at(when)
+        return timer
+
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        """Called by ``TimerHandle.cancel`` (also for one already due: the count is a hint)."""
+        self._cancelled_timers += 1
+
     def close(self) -> None:
         super().close()  # refuses while running: nothing is dropped then
         self._round.stop()
+        self._wake.stop()
         self._ready_queue.clear()
+        self._scheduled.clear()
+
+    def _wake_at(self, when: float) -> None:
+        # Rounded up: Qt counts whole milliseconds, and a timer woken early finds nothing due.
+        self._wake.start(max(0, math.ceil((when - self.time()) * 1000)))
+
+    def _run_due(self) -> None:
+        """Move the timers that are due to the ready queue; wake again for the next one."""
+        scheduled = self._scheduled
+        if self._cancelled_timers > max(_PURGE_AT_LEAST, len(scheduled) // 2):
+            scheduled[:] = [timer for timer in scheduled if not timer._cancelled]
+            heapq.heapify(scheduled)
+            self._cancelled_timers = 0
+        now = self.time()
+        while scheduled and scheduled[0].when() <= now:
+            timer = heapq.heappop(scheduled)
+            if timer._cancelled:
+                self._cancelled_timers = max(0, self._cancelled_timers - 1)
+            else:
+                self._ready_queue.append(timer)
+        if scheduled:
+            self._wake_at(scheduled[0].when())
+        if self._ready_queue and not self._round.isActive():
+            self._round.start()
 
     def _run_ready(self) -> None:
         """Run the callbacks ready when this round began (cancelled ones are skipped)."""

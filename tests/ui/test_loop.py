@@ -131,3 +131,42 @@ def test_in_debug_mode_a_slow_callback_is_named_not_its_round(
     slow = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
     assert len(slow) == 1
     assert "dawdle" in slow[0]
+
+
+def test_timers_run_in_time_order_not_before_their_time_and_a_cancelled_one_not_at_all(
+    loop: DeskEventLoop,
+) -> None:
+    ran: list[tuple[str, float]] = []
+    start = loop.time()
+
+    def note(name: str) -> None:
+        ran.append((name, loop.time() - start))
+
+    async def main() -> None:
+        loop.call_later(0.03, note, "30 ms")
+        loop.call_at(start + 0.01, note, "10 ms")
+        loop.call_later(0.02, note, "cancelled").cancel()
+        loop.call_later(0, note, "now")
+        await asyncio.sleep(0.05)
+
+    loop.run_until_complete(main())
+    assert [name for name, _ in ran] == ["now", "10 ms", "30 ms"]
+    assert ran[1][1] >= 0.01
+    assert ran[2][1] >= 0.03
+
+
+def test_timeouts_cancelled_by_their_answers_do_not_pile_up(loop: DeskEventLoop) -> None:
+    async def answered() -> None:
+        async with asyncio.timeout(30):  # as a venue request: answered long before
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        for _ in range(5):
+            await asyncio.gather(*(answered() for _ in range(1_000)))
+            await asyncio.sleep(0.002)  # a wake: the cancelled timers are dropped
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(1)
+
+    loop.run_until_complete(main())
+    assert len(loop._scheduled) < 1_000
