@@ -27,7 +27,7 @@ from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.driver import FlowDriver
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import replay
-from blotter.venues.latency import LatencyWindow
+from blotter.venues.latency import summarize
 
 SETTLE_WAIT = 5.0
 
@@ -234,10 +234,8 @@ def _check_store(url: str) -> tuple[ReplayCheck, dict[str, int]]:
 
 
 def _latency(samples: Iterable[int]) -> LatencySummary | None:
-    window = LatencyWindow(size=1_000_000)
-    for sample in samples:
-        window.record(sample)
-    return window.summary()
+    ordered = sorted(samples)
+    return summarize(ordered) if ordered else None
 
 
 def _orders_of(desk: Desk, tickets: Iterable[str]) -> list[OrderAggregate | None]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from blotter.domain.clock import ManualClock, SystemClock
 from blotter.venues.backoff import full_jitter
-from blotter.venues.latency import LatencyWindow
+from blotter.venues.latency import LatencyWindow, summarize
 from blotter.venues.rate_limit import RateLimiter, TokenBucket
 
 
@@ -83,3 +83,17 @@ def test_latency_percentiles_come_from_the_latest_window() -> None:
     summary = window.summary()
     assert summary is not None
     assert (summary.count, summary.p50_ms, summary.p99_ms) == (100, 150.0, 199.0)
+
+
+@given(
+    size=st.integers(min_value=1, max_value=30),
+    samples=st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=120),
+)
+def test_latency_percentiles_are_those_of_the_latest_window_after_every_sample(
+    size: int, samples: list[int]
+) -> None:
+    window = LatencyWindow(size=size)
+    for seen, sample in enumerate(samples, start=1):
+        window.record(sample)
+        latest = sorted(samples[max(0, seen - size) : seen])
+        assert window.summary() == summarize(latest)  # the window holds exactly these
