@@ -243,6 +243,36 @@ async def test_subscribers_get_durable_events_in_log_order(tmp_path: Path) -> No
         assert result.order_id in {e.stream_id for e in received}
 
 
+class _WatchedClearing(SimulatedClearing):
+    """A clearing that takes a while to answer, and counts the settlements it holds at once."""
+
+    def __init__(self) -> None:
+        super().__init__(latency_ms=50)
+        self.holding = 0
+        self.most_held = 0
+
+    async def settle(
+        self, order_id: str, account: str, instrument: str, quantity: Decimal, notional: Decimal
+    ) -> None:
+        self.holding += 1
+        self.most_held = max(self.most_held, self.holding)
+        try:
+            await super().settle(order_id, account, instrument, quantity, notional)
+        finally:
+            self.holding -= 1
+
+
+async def test_settlements_due_together_go_to_the_clearing_together(tmp_path: Path) -> None:
+    clearing = _WatchedClearing()
+    async with world(tmp_path, clearing=clearing) as w:
+        w.sell_liquidity("500")
+        results = [await w.submit(w.ticket("100")) for _ in range(5)]
+        await w.until(lambda: all(w.order(r.order_id).state is S.SETTLED for r in results))
+        assert sorted(clearing.settled) == sorted(r.order_id for r in results)
+        assert clearing.most_held > 1  # not one at a time behind the clearing's answers
+        assert await replay_is_clean(w)
+
+
 async def test_a_settlement_that_keeps_failing_retries_then_alerts(tmp_path: Path) -> None:
     clearing = SimulatedClearing(failure_rate=1.0)
     async with world(tmp_path, clearing=clearing, config=FAST) as w:
