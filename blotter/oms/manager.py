@@ -1147,7 +1147,7 @@ class OrderManager:
         return durable
 
     def _on_durable(self, events: Sequence[Event], outcome: AppendResult | Exception) -> None:
-        del self._unsettled_appends[events[0].event_id]
+        self._unsettled_appends.pop(events[0].event_id, None)
         if self._next_settle is not None:
             if not self._next_settle.done():  # else its waiter was cancelled
                 self._next_settle.set_result(None)
