@@ -75,7 +75,7 @@ class Timeline(pg.PlotWidget):  # type: ignore[misc]
         super().__init__(parent, background=None)
         self.setObjectName("timeline")
         self.setMouseEnabled(x=True, y=False)
-        self.setLabel("bottom", "seconds since the order was created")
+        self.setLabel("bottom", "time after creation", units="s")
         self.getPlotItem().hideButtons()
         self.getPlotItem().showGrid(x=True, y=False, alpha=0.2)
         self._points = pg.ScatterPlotItem(size=11, hoverable=True, tip=_tip)
