@@ -9,6 +9,11 @@ loop does. What becomes ready while they run waits for the next round, so Qt's e
 (paints, input, timers) still get their turn between rounds. In debug mode (``PYTHONDEVMODE``)
 each callback is timed and a slow one named, as asyncio does.
 
+Other threads (the store's writer, answering each batch) reached the loop through a Qt signal
+carrying the callback and its arguments, converted on the way out and back in. Here their
+callbacks wait in a queue of their own and a signal without arguments wakes the loop, once
+for however many arrive before it drains them.
+
 ``call_later`` and ``call_at`` fared the same: a Qt timer each, and a cancelled one left
 registered until it fired into Python to be skipped. Every venue request's timeout is such a
 timer, cancelled when the answer comes, so thousands stayed registered in Qt's sorted timer
@@ -27,13 +32,17 @@ from collections.abc import Callable
 from typing import Any
 
 import qasync  # type: ignore[import-untyped]
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
 # Cancelled timers are dropped from the heap once they are this many and over half of it
 # (asyncio's own rule): until then, each is skipped when its time comes.
 _PURGE_AT_LEAST = 100
+
+
+class _Waker(QObject):
+    wake = Signal()
 
 
 class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
@@ -49,6 +58,10 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._wake.setSingleShot(True)
         self._wake.setTimerType(Qt.TimerType.PreciseTimer)
         self._wake.timeout.connect(self._run_due)
+        self._from_threads: deque[asyncio.Handle] = deque()  # appended to by other threads
+        self._woken = False  # a wake is on its way: no need to send another
+        self._waker = _Waker()
+        self._waker.wake.connect(self._take_from_threads, Qt.ConnectionType.QueuedConnection)
         super().__init__(app)
 
     def call_soon(
@@ -62,6 +75,30 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         if not self._round.isActive():
             self._round.start()
         return handle
+
+    def call_soon_threadsafe(
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        self._check_closed()
+        handle = asyncio.Handle(callback, args, self, context=context)
+        self._from_threads.append(handle)
+        if not self._woken:
+            self._woken = True
+            self._waker.wake.emit()
+        return handle
+
+    def _take_from_threads(self) -> None:
+        # Cleared before the queue is drained: a callback appended meanwhile is either taken
+        # now or sends a wake of its own.
+        self._woken = False
+        arrived = self._from_threads
+        while arrived:
+            self._ready_queue.append(arrived.popleft())
+        if self._ready_queue and not self._round.isActive():
+            self._round.start()
 
     def call_later(
         self,
@@ -94,6 +131,7 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._round.stop()
         self._wake.stop()
         self._ready_queue.clear()
+        self._from_threads.clear()
         self._scheduled.clear()
 
     def _wake_at(self, when: float) -> None:

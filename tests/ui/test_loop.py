@@ -170,3 +170,32 @@ def test_timeouts_cancelled_by_their_answers_do_not_pile_up(loop: DeskEventLoop)
 
     loop.run_until_complete(main())
     assert len(loop._scheduled) < 1_000
+
+
+def test_callbacks_from_other_threads_all_arrive_each_threads_in_order(
+    loop: DeskEventLoop,
+) -> None:
+    arrived: dict[str, list[int]] = {"a": [], "b": []}
+
+    def send(name: str) -> None:
+        for n in range(5_000):
+            loop.call_soon_threadsafe(arrived[name].append, n)
+
+    async def main() -> None:
+        senders = [threading.Thread(target=send, args=(name,)) for name in arrived]
+        for sender in senders:
+            sender.start()
+        while any(len(seen) < 5_000 for seen in arrived.values()):  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+        for sender in senders:
+            sender.join()
+
+    loop.run_until_complete(main())
+    assert arrived == {"a": list(range(5_000)), "b": list(range(5_000))}
+
+
+def test_a_closed_loop_refuses_callbacks_from_other_threads(qapp: QApplication) -> None:
+    closed = DeskEventLoop(qapp)
+    closed.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        closed.call_soon_threadsafe(print)
