@@ -6,7 +6,6 @@ The GUI, the headless runner and the tests all build the desk here, from one ``D
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +27,7 @@ from blotter.oms.risk import RiskDesk
 from blotter.oms.routing import RouterWeights, SmartRouter
 from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.oms.tasks import TaskSupervisor
+from blotter.runtime import collector
 from blotter.store.event_store import SqlEventStore
 from blotter.venues.managed import BreakerSettings, ManagedGateway
 from blotter.venues.sim.catalog import REFERENCE_PRICES, VENUES
@@ -59,16 +59,6 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     reconciliation: ReconciliationConfig = msgspec.field(default_factory=ReconciliationConfig)
     escalation: EscalationRules = msgspec.field(default_factory=EscalationRules)
 
-
-# Allocations between young collections (CPython's default: 700), young collections between
-# middle ones (CPython's: 10), and middle ones between considering a full one (CPython's: 10).
-# The middle generation holds the orders made since its last collection, and collecting it
-# holds the interpreter lock throughout: at 7,000 and 20 that stalled the loop for 90 ms,
-# at 3,000 and 10 for 14 ms every 2.5 s at 1,000 orders/s; at 3,000 and 2, 5 ms every 0.5 s,
-# for the same total. The full ones stay as rare as at 10 and 100.
-GC_YOUNG_THRESHOLD = 3_000
-GC_MIDDLE_THRESHOLD = 2
-GC_FULL_THRESHOLD = 500
 
 GatewayWrapper = Callable[[SimulatedVenue], VenueGateway]
 
@@ -177,7 +167,10 @@ class Desk:
         desk._tasks.spawn("reconciliation", desk.reconciler.watch())
         desk._tasks.spawn("escalation rules", desk.escalator.watch())
         desk.reconciler.request("startup")
-        _tune_garbage_collection()
+        collector.tune()
+        desk._tasks.spawn(
+            "garbage collector", collector.collect_when_quiet(lambda: oms.events_recorded)
+        )
         return desk
 
     def step_markets(self, symbol: str | None = None) -> None:
@@ -231,19 +224,6 @@ def venue_records_path(db_url: str) -> Path | None:
     if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
         return None
     return Path(url.database).with_name(Path(url.database).name + ".venues.json")
-
-
-def _tune_garbage_collection() -> None:
-    """Keep the collector's pauses out of the order path.
-
-    The OMS holds many long-lived objects (orders, children, their sets); a full collection
-    walks them all and stalls the loop for tens of milliseconds. What recovery loaded is frozen
-    out of collection, young collections run less often than by default, the middle
-    generation is collected every other one so that it stays small (a few ms), and a full
-    collection comes after a thousand young ones, forty times less often than by default.
-    """
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, GC_FULL_THRESHOLD)
 
 
 def _profile(profile: VenueProfile, config: DeskConfig) -> VenueProfile:
