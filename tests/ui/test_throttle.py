@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable
 
 from PySide6.QtCore import QTimer
@@ -57,8 +58,10 @@ def test_a_steady_stream_of_changes_is_flushed_at_most_at_the_repaint_rate(
     source = QTimer()
     source.setInterval(1)  # about a thousand changes a second
     source.timeout.connect(change)
+    started = time.monotonic()
     source.start()
     qtbot.wait(500)
     source.stop()
-    assert marks > 100
-    assert 0 < throttle.flushes <= REPAINTS_PER_SECOND * 0.5 + 1
+    elapsed = time.monotonic() - started
+    assert marks > 10
+    assert 0 < throttle.flushes <= REPAINTS_PER_SECOND * elapsed + 1
