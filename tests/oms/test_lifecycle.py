@@ -247,7 +247,7 @@ class _WatchedClearing(SimulatedClearing):
     """A clearing that takes a while to answer, and counts the settlements it holds at once."""
 
     def __init__(self) -> None:
-        super().__init__(latency_ms=50)
+        super().__init__(latency_ms=100)
         self.holding = 0
         self.most_held = 0
 
@@ -266,7 +266,7 @@ async def test_settlements_due_together_go_to_the_clearing_together(tmp_path: Pa
     clearing = _WatchedClearing()
     async with world(tmp_path, clearing=clearing) as w:
         w.sell_liquidity("500")
-        results = [await w.submit(w.ticket("100")) for _ in range(5)]
+        results = await asyncio.gather(*(w.oms.submit(w.ticket("100")) for _ in range(5)))
         await w.until(lambda: all(w.order(r.order_id).state is S.SETTLED for r in results))
         assert sorted(clearing.settled) == sorted(r.order_id for r in results)
         assert clearing.most_held > 1  # not one at a time behind the clearing's answers
