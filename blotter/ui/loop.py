@@ -72,8 +72,7 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
     ) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context=context)
         self._ready_queue.append(handle)
-        if not self._round.isActive():
-            self._round.start()
+        self._next_round()
         return handle
 
     def call_soon_threadsafe(
@@ -97,8 +96,7 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         arrived = self._from_threads
         while arrived:
             self._ready_queue.append(arrived.popleft())
-        if self._ready_queue and not self._round.isActive():
-            self._round.start()
+        self._next_round()
 
     def call_later(
         self,
@@ -154,8 +152,7 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
                 self._ready_queue.append(timer)
         if scheduled:
             self._wake_at(scheduled[0].when())
-        if self._ready_queue and not self._round.isActive():
-            self._round.start()
+        self._next_round()
 
     def _run_ready(self) -> None:
         """Run the callbacks ready when this round began (cancelled ones are skipped)."""
@@ -169,8 +166,12 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
                 if not handle._cancelled:
                     run(handle)  # reports its callback's exception to the loop's handler
         finally:
-            if ready and not self._round.isActive():  # newer ones, or the rest after an
-                self._round.start()  # interrupt: the next round
+            self._next_round()  # for newer ones, or the rest after an interrupt
+
+    def _next_round(self) -> None:
+        """A round for what is ready, unless one is coming already."""
+        if self._ready_queue and not self._round.isActive():
+            self._round.start()
 
     def _run_timed(self, handle: asyncio.Handle) -> None:
         started = self.time()

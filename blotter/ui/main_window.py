@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-from collections.abc import Callable, Coroutine, Hashable, Iterable
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -599,8 +599,7 @@ class MainWindow(QMainWindow):
             self._arrivals.mark(stream)
 
     def _apply_changes(self, streams: set[Hashable]) -> None:
-        orders = self.desk.oms.orders
-        self._learn_accounts(orders[s] for s in streams if isinstance(s, str) and s in orders)
+        self._learn_accounts(self._orders_of(streams))
         self.orders.refresh(streams)
         if self._selected is not None and self._selected in streams:
             self._show_order(self._selected)
@@ -608,8 +607,12 @@ class MainWindow(QMainWindow):
             self._highlights.start()
 
     def _apply_fills(self, streams: set[Hashable]) -> None:
+        self.fills.refresh(self._orders_of(streams))
+
+    def _orders_of(self, streams: set[Hashable]) -> Iterator[OrderAggregate]:
+        """The orders among changed streams (the throttles also carry other keys)."""
         orders = self.desk.oms.orders
-        self.fills.refresh(orders[s] for s in streams if isinstance(s, str) and s in orders)
+        return (orders[s] for s in streams if isinstance(s, str) and s in orders)
 
     def _learn_accounts(self, orders: Iterable[OrderAggregate]) -> None:
         """Offer every account seen in the account filter, in order."""
