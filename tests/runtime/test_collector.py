@@ -19,7 +19,7 @@ from blotter.runtime.collector import (
 
 
 @pytest.mark.parametrize(
-    ("middle", "quiet", "due"),
+    ("young", "quiet", "due"),
     [
         (FULL_AFTER - 1, 3600.0, False),  # not due, however quiet
         (FULL_AFTER, 0.0, False),  # due, but orders are flowing
@@ -29,9 +29,9 @@ from blotter.runtime.collector import (
     ],
 )
 def test_a_full_collection_waits_for_a_quiet_desk_unless_long_overdue(
-    middle: int, quiet: float, due: bool
+    young: int, quiet: float, due: bool
 ) -> None:
-    assert full_collection_due(middle, quiet) is due
+    assert full_collection_due(young, quiet) is due
 
 
 class _Done(Exception):
@@ -41,12 +41,12 @@ class _Done(Exception):
 async def test_the_collector_runs_a_due_collection_once_the_events_stop() -> None:
     clock = [0.0]
     samples = [0, 10, 20, 30, 30, 30, 30, 30, 30]  # events recorded, read each interval
-    middle = [FULL_AFTER]
+    young = [FULL_AFTER]
     collected_at: list[float] = []
 
     def collect() -> None:
         collected_at.append(clock[0])
-        middle[0] = 0
+        young[0] = 0
 
     def recorded() -> int:
         clock[0] += 1.0  # a second between samples
@@ -57,7 +57,7 @@ async def test_the_collector_runs_a_due_collection_once_the_events_stop() -> Non
     watcher = asyncio.ensure_future(
         collect_when_quiet(
             recorded,
-            middle_collections=lambda: middle[0],
+            young_collections=lambda: young[0],
             collect=collect,
             now=lambda: clock[0],
             interval=0,
@@ -77,11 +77,24 @@ def restored_gc() -> Iterator[None]:
     gc.set_threshold(*thresholds)
 
 
-def test_tuning_freezes_what_lives_and_never_starts_a_full_collection(
+def test_tuning_freezes_what_lives_and_starts_only_young_collections(
     restored_gc: None,
 ) -> None:
     collector.tune()
     assert gc.get_freeze_count() > 0
     young, middle, full = gc.get_threshold()
-    assert (young, middle) == (collector.YOUNG_THRESHOLD, collector.MIDDLE_THRESHOLD)
+    assert young == collector.YOUNG_THRESHOLD
+    assert middle >= 2**31 - 1
     assert full >= 2**31 - 1
+
+
+def test_once_tuned_young_collections_are_counted_toward_a_full_one(restored_gc: None) -> None:
+    collector.tune()
+    gc.collect(2)
+    before = gc.get_count()[1]
+    kept = [[] for _ in range(3 * collector.YOUNG_THRESHOLD)]  # live containers are counted
+    counted = gc.get_count()[1] - before
+    del kept
+    assert counted >= 2  # what the desk's task reads as young collections since the last
+    gc.collect(2)
+    assert gc.get_count()[1] == 0

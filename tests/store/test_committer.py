@@ -5,8 +5,11 @@ the projections stay those of the whole log."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import multiprocessing
 import os
 import signal
+import threading
 from pathlib import Path
 
 import msgspec
@@ -15,6 +18,7 @@ import pytest
 from blotter.domain.events import Event
 from blotter.domain.synthetic import synthetic_log
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
+from blotter.store.committer import serve
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import replay
 
@@ -117,3 +121,19 @@ def test_a_stream_opened_again_by_a_writer_that_does_not_hold_it_is_found_stored
         checked = replay(store, workers=1)
         assert checked.ok, checked.mismatches[:3]
         assert checked.events == sum(len(a) for a in stored + others)
+
+
+def test_the_committer_leaves_what_it_started_with_out_of_its_collections(tmp_path: Path) -> None:
+    """The objects it starts with live as long as it does: a full collection walking them
+    would hold up a commit."""
+    gc.unfreeze()
+    ours, its = multiprocessing.Pipe()
+    committer = threading.Thread(target=serve, args=(its, str(tmp_path / "c.db")))
+    committer.start()
+    try:
+        assert ours.recv_bytes() == b"ready"
+        assert gc.get_freeze_count() > 0
+    finally:
+        ours.send_bytes(b"")  # the store is done
+        committer.join()
+        gc.unfreeze()
