@@ -52,6 +52,7 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._round.setSingleShot(True)
         self._round.setInterval(0)
         self._round.timeout.connect(self._run_ready)
+        self._round_coming = False  # the round timer runs: asked of Qt, a call each time
         self._scheduled: list[asyncio.TimerHandle] = []  # a heap, earliest first
         self._cancelled_timers = 0
         self._wake = QTimer()
@@ -127,6 +128,7 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
     def close(self) -> None:
         super().close()  # refuses while running: nothing is dropped then
         self._round.stop()
+        self._round_coming = False
         self._wake.stop()
         self._ready_queue.clear()
         self._from_threads.clear()
@@ -156,6 +158,7 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
 
     def _run_ready(self) -> None:
         """Run the callbacks ready when this round began (cancelled ones are skipped)."""
+        self._round_coming = False
         ready = self._ready_queue
         run = self._run_timed if self.get_debug() else asyncio.Handle._run
         try:
@@ -170,7 +173,8 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
 
     def _next_round(self) -> None:
         """A round for what is ready, unless one is coming already."""
-        if self._ready_queue and not self._round.isActive():
+        if self._ready_queue and not self._round_coming:
+            self._round_coming = True
             self._round.start()
 
     def _run_timed(self, handle: asyncio.Handle) -> None:
