@@ -5,11 +5,14 @@ the projections stay those of the whole log."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import multiprocessing
 import os
 import signal
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import msgspec
@@ -18,6 +21,7 @@ import pytest
 from blotter.domain.events import Event
 from blotter.domain.synthetic import synthetic_log
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
+from blotter.store import event_store
 from blotter.store.committer import serve
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import replay
@@ -35,6 +39,47 @@ async def _append_all(store: SqlEventStore, appends: list[list[Event]]) -> list[
         for events in appends
     ]
     return list(await asyncio.gather(*futures))
+
+
+def _submit(store: SqlEventStore, events: list[Event]) -> concurrent.futures.Future[AppendResult]:
+    return store.submit(events[0].stream_id, events[0].stream_version - 1, events)
+
+
+def test_appends_that_arrive_while_the_committer_is_busy_are_gathered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = 0.3
+    monkeypatch.setattr(event_store, "GATHER_SECONDS", window)
+    path = tmp_path / "c.db"
+    first, held, *later = _streams(2, seed=6)[:6]
+    with SqlEventStore(f"sqlite:///{path}") as store:
+        _submit(store, first).result()  # a writer's first batch is written under the lock
+        before = store.commits
+        holder = sqlite3.connect(path)
+        holder.execute("BEGIN IMMEDIATE")  # the committer waits for the write lock
+        try:
+            sent = [_submit(store, held)]
+            for events in later:  # each on its own, but within the gathering window
+                time.sleep(0.02)
+                sent.append(_submit(store, events))
+            time.sleep(2 * window)  # the gathered batch goes while the held one is still there
+        finally:
+            holder.rollback()
+            holder.close()
+        results = [future.result(timeout=10) for future in sent]
+        assert [r.first_seq for r in results] == list(range(2, 2 + len(sent)))
+        assert store.commits - before == 2  # the held one, then all the later ones together
+
+
+def test_an_append_to_an_idle_committer_is_sent_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(event_store, "GATHER_SECONDS", 60.0)
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+        appends = _streams(1, seed=7)
+        for events in appends:
+            _submit(store, events).result(timeout=10)  # never waits out the window
+        assert store.commits == len(appends)
 
 
 def test_the_committer_commits_every_append_in_order(tmp_path: Path) -> None:
