@@ -124,7 +124,7 @@ def serve(pipe: Connection, path: str) -> None:
     """The committer process: answer each transaction in the order it arrives."""
     # Spawning re-imports the parent's main module here (the CLI, a benchmark with Qt): tens
     # of thousands of objects that live as long as the process. A full collection walked them
-    # all, 25 to 55 ms every few seconds under flow, and the commit waited as long. Frozen,
+    # all, 23 to 57 ms every 4 to 10 s under flow, and a commit waited as long. Frozen,
     # collections walk only what the transactions allocate.
     gc.freeze()
     database = sqlite3.connect(path, isolation_level=None)

@@ -52,7 +52,7 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._round.setSingleShot(True)
         self._round.setInterval(0)
         self._round.timeout.connect(self._run_ready)
-        self._round_coming = False  # the round timer runs: asked of Qt, a call each time
+        self._round_coming = False  # the round timer is started (asking Qt is a call each time)
         self._scheduled: list[asyncio.TimerHandle] = []  # a heap, earliest first
         self._cancelled_timers = 0
         self._wake = QTimer()

@@ -59,6 +59,7 @@ def test_appends_that_arrive_while_the_committer_is_busy_are_gathered(
         holder.execute("BEGIN IMMEDIATE")  # the committer waits for the write lock
         try:
             sent = [_submit(store, held)]
+            time.sleep(0.1)  # the writer has sent it on, and the committer waits with it
             for events in later:  # each on its own, but within the gathering window
                 time.sleep(0.02)
                 sent.append(_submit(store, events))
