@@ -5,7 +5,8 @@
 Runs the demo's synthetic flow at ``--rate`` commands per second (about 8 order updates each)
 into the real window for ``--seconds``, on a fresh database. A probe on the loop wakes every
 10 ms and records how late it woke (a stall); the repaint throttle counts its flushes; the
-store lag is events recorded by the OMS and not yet durable, sampled each second.
+store lag is events recorded by the OMS and not yet durable, sampled each second. At the end,
+the orders in the desk and the process's resident memory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_ui import resident_mib
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
@@ -74,6 +76,10 @@ async def measure(folder: Path, rate: float, seconds: float) -> None:
         f"{repaints:.1f} repaints/s; loop stalls: worst {worst[-1] * 1000:.0f} ms, "
         f"{sum(1 for s in stalls if s > 0.050)} over 50 ms of {len(stalls)} probes; "
         f"store lag max {max(lags)} events, last {lags[-1]}"
+    )
+    print(
+        f"{len(desk.oms.orders):,} orders in the desk; resident memory {resident_mib():.0f} MiB "
+        f"({resident_mib('RssAnon'):.0f} MiB anonymous)"
     )
     window.close()
     await window.shutdown()
