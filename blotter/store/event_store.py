@@ -854,8 +854,11 @@ def _event_row(event: Event) -> tuple[Any, ...]:
     )
 
 
-# Closed orders the writer keeps in memory, the most recently closed (see ``_writer_ledger``).
-_CLOSED_KEPT = 20_000
+# Closed orders the writer keeps in memory, the most recently closed (see ``_writer_ledger``):
+# a second or two of the busiest flow. An event for an order let go is restored from the log;
+# in 30 s of flow at 1,000 orders/s (27,000 orders) none was, keeping even 500. Each kept
+# order costs about 4 KB: at 20,000, a live desk of 105,000 orders held 73 MiB more.
+_CLOSED_KEPT = 2_000
 
 
 def _writer_ledger() -> Ledger:
