@@ -25,6 +25,7 @@ class Desk:
     def __init__(self) -> None:
         self.book = OrderBook(AAPL, SequentialIds("X"))
         self.count = 0
+        self.placed: list[BookOrder] = []
 
     def limit(
         self, side: Side, quantity: int, price: str, tif: TIF = TIF.GTC, account: str = "ACC"
@@ -47,6 +48,7 @@ class Desk:
         order = BookOrder(
             f"V{self.count}", f"C{self.count}", account, side, kind, D(quantity), price, tif
         )
+        self.placed.append(order)
         return order, list(self.book.submit(order))
 
 
@@ -171,14 +173,14 @@ def test_any_sequence_keeps_every_order_whole_and_the_book_uncrossed(
             exec_ids.add(trade.exec_id)
         bid, ask = desk.book.best(Side.BUY), desk.book.best(Side.SELL)
         assert bid is None or ask is None or bid < ask
-        for order in desk.book.orders.values():
+        for order in desk.placed:
             assert order.quantity == order.filled + order.leaves + order.canceled
             assert min(order.filled, order.leaves, order.canceled) >= 0
+        # the book holds exactly the orders with something left to trade
+        assert set(desk.book.resting) == {o.order_id for o in desk.placed if o.leaves}
     for side in Side:  # the running totals agree with the orders they add up
         levels = desk.book.depth(side, 10**6)
         assert desk.book.available(side, None) == sum((size for _, size in levels), D(0))
         assert all(size > 0 for _, size in levels)
     resting = sum(size for side in Side for _, size in desk.book.depth(side, 10**6))
-    assert resting == sum(
-        o.leaves for o in desk.book.orders.values() if o.status not in ("CANCELED", "EXPIRED")
-    )
+    assert resting == sum(o.leaves for o in desk.book.resting.values())

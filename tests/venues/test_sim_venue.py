@@ -161,6 +161,36 @@ async def test_status_carries_every_execution_as_reported(venue: SimulatedVenue)
     assert not venue.lists("TSLA")
 
 
+async def test_a_closed_order_leaves_the_book_and_still_answers_as_the_venue_kept_it(
+    venue: SimulatedVenue,
+) -> None:
+    """A day of flow closes 100,000 orders: the book keeps only what rests, the venue a
+    packed answer for each closed one, and every question about it is answered as before."""
+    await venue.submit(order("C-1", Side.BUY, 10, "10.00"))
+    await venue.heartbeat()
+    venue.add_liquidity("AAPL", Side.SELL, D("9.99"), D(4))
+    venue.add_liquidity("AAPL", Side.SELL, D("10.00"), D(6))  # fills C-1 as the maker
+    fills = [r for r in await drain(venue) if r.kind is ReportKind.FILL]
+    assert [f.liquidity for f in fills] == [Liquidity.MAKER, Liquidity.MAKER]
+    assert venue.open_order_ids() == set()
+    assert await venue.open_orders() == []
+    assert all(o.client_order_id != "C-1" for o in venue.book("AAPL").resting.values())
+    status = await venue.status("C-1")
+    assert status is not None
+    assert (status.state, status.filled, status.leaves) == ("FILLED", 10, 0)
+    assert [e.exec_id for e in status.executions] == [f.exec_id for f in fills]
+    await venue.cancel("C-1")
+    await venue.submit(order("C-1", Side.BUY, 1, "9.00"))
+    [too_late, duplicate] = await drain(venue)
+    assert (too_late.kind, too_late.code) == (ReportKind.CANCEL_REJECTED, RejectCode.TOO_LATE)
+    assert (too_late.venue_order_id, too_late.filled, too_late.leaves) == (
+        status.venue_order_id,
+        10,
+        0,
+    )
+    assert (duplicate.kind, duplicate.code) == (ReportKind.REJECTED, RejectCode.DUPLICATE_ID)
+
+
 async def test_round_trips_on_the_clock_leave_the_flows_draws_as_they_were() -> None:
     """Heartbeats come on the clock's time: they must not change which orders a venue
     refuses, or a seed would not give the same fills from one run to the next."""

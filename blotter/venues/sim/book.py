@@ -120,7 +120,9 @@ class OrderBook:
         self._levels: dict[Side, dict[Decimal, _Level]] = {Side.BUY: {}, Side.SELL: {}}
         self._prices: dict[Side, list[Decimal]] = {Side.BUY: [], Side.SELL: []}  # ascending
         self._sizes = {Side.BUY: ZERO, Side.SELL: ZERO}  # total leaves resting on each side
-        self.orders: dict[str, BookOrder] = {}
+        # Only the orders resting now: a closed one is its owner's to keep (the venue packs its
+        # clients'; the market's are gone), or a day of flow would stay here to the close.
+        self.resting: dict[str, BookOrder] = {}
 
     # --- what the market looks like -------------------------------------------------------
 
@@ -158,7 +160,6 @@ class OrderBook:
     def submit(self, order: BookOrder) -> list[Trade]:
         """Match ``order`` against the book, then rest, cancel (IOC, market) or fill it."""
         self._check(order)
-        self.orders[order.order_id] = order
         trades = self._match(order)
         if order.leaves:
             if order.order_type is OrderType.MARKET or order.time_in_force is TimeInForce.IOC:
@@ -169,8 +170,8 @@ class OrderBook:
 
     def cancel(self, order_id: str) -> BookOrder | None:
         """Cancel a resting order; None when it is not resting (filled first: too late)."""
-        order = self.orders.get(order_id)
-        if order is None or order.leaves == 0 or order.status in _CLOSED:
+        order = self.resting.get(order_id)
+        if order is None:
             return None
         self._unrest(order)
         order.close(OrderStatus.CANCELED)
@@ -178,11 +179,7 @@ class OrderBook:
 
     def expire_day_orders(self) -> list[BookOrder]:
         """The session ended: every resting DAY order expires."""
-        expired = [
-            o
-            for o in self.orders.values()
-            if o.time_in_force is TimeInForce.DAY and o.leaves > 0 and o.status not in _CLOSED
-        ]
+        expired = [o for o in self.resting.values() if o.time_in_force is TimeInForce.DAY]
         for order in expired:
             self._unrest(order)
             order.close(OrderStatus.EXPIRED)
@@ -191,7 +188,7 @@ class OrderBook:
     # --- inside -----------------------------------------------------------------------------
 
     def _check(self, order: BookOrder) -> None:
-        if order.order_id in self.orders:
+        if order.order_id in self.resting:
             raise BookError(f"order_id: {order.order_id!r} is already in the book")
         self.instrument.check_quantity(order.quantity)
         if order.order_type is OrderType.LIMIT:
@@ -228,6 +225,7 @@ class OrderBook:
             )
             if not maker.leaves:
                 level.orders.popleft()
+                del self.resting[maker.order_id]
                 if not level.orders:
                     del levels[best]
                     prices.pop(0 if buying else -1)
@@ -241,16 +239,15 @@ class OrderBook:
             level = levels[order.price] = _Level()
             bisect.insort(self._prices[order.side], order.price)
         level.orders.append(order)
+        self.resting[order.order_id] = order
         level.size += order.leaves
         self._sizes[order.side] += order.leaves
 
     def _unrest(self, order: BookOrder) -> None:
-        if order.price is None or (level := self._levels[order.side].get(order.price)) is None:
-            return
-        try:
-            level.orders.remove(order)
-        except ValueError:  # not resting there
-            return
+        assert order.price is not None  # only what rests is taken out
+        level = self._levels[order.side][order.price]
+        level.orders.remove(order)
+        del self.resting[order.order_id]
         level.size -= order.leaves
         self._sizes[order.side] -= order.leaves
         if not level.orders:
@@ -260,6 +257,3 @@ class OrderBook:
         del self._levels[side][price]
         prices = self._prices[side]
         del prices[bisect.bisect_left(prices, price)]
-
-
-_CLOSED = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED})

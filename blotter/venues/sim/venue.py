@@ -103,9 +103,13 @@ class SimulatedVenue:
         exec_ids = SequentialIds(f"{profile.name}-X")
         self._books = {i.symbol: OrderBook(i, exec_ids) for i in profile.instruments}
         self._order_ids = SequentialIds(f"{profile.name}-O")
-        self._client_orders: dict[str, tuple[OrderBook, BookOrder]] = {}
-        self._clients_by_order: dict[str, str] = {}
-        self._executions: dict[str, list[Execution]] = {}  # by venue order id
+        # Clients' orders by client order id: those that can still trade, with their book, and
+        # those closed, packed into the answer a status query gets (a day of flow is 100,000
+        # of them, and cancel-on-disconnect and ``open_orders`` walk only the open ones).
+        self._open: dict[str, tuple[OrderBook, BookOrder]] = {}
+        self._closed: dict[str, VenueOrderStatus] = {}
+        self._clients_by_order: dict[str, str] = {}  # open orders: venue order id -> client's
+        self._executions: dict[str, list[Execution]] = {}  # open orders' by venue order id
         self._positions: dict[tuple[str, str], Decimal] = {}
         self._drift: dict[tuple[str, str], Decimal] = {}
         self._arrivals: Counter[str] = Counter()  # submits that arrived, by client order id
@@ -146,18 +150,10 @@ class SimulatedVenue:
 
     async def status(self, client_order_id: str) -> VenueOrderStatus | None:
         await self._round_trip()
-        entry = self._client_orders.get(client_order_id)
+        entry = self._open.get(client_order_id)
         if entry is None:
-            return None
-        order = entry[1]
-        return VenueOrderStatus(
-            client_order_id=client_order_id,
-            venue_order_id=order.order_id,
-            state=_VENUE_STATES[order.status],
-            filled=order.filled,
-            leaves=order.leaves,
-            executions=tuple(self._executions.get(order.order_id, ())),
-        )
+            return self._closed.get(client_order_id)
+        return self._status_of(entry[1])
 
     async def open_orders(self) -> list[OpenOrder]:
         await self._round_trip()
@@ -169,8 +165,7 @@ class SimulatedVenue:
                 side=order.side,
                 leaves=order.leaves,
             )
-            for client_id, (book, order) in self._client_orders.items()
-            if _is_open(order)
+            for client_id, (book, order) in self._open.items()
         ]
 
     def reports(self) -> AsyncIterator[ExecutionReport]:
@@ -217,17 +212,14 @@ class SimulatedVenue:
 
     def open_order_ids(self) -> set[str]:
         """The client order ids the venue holds open now (the simulation's view, no trip)."""
-        return {
-            client_id
-            for client_id, (_book, order) in self._client_orders.items()
-            if _is_open(order)
-        }
+        return set(self._open)
 
     def cancel_silently(self, client_order_id: str) -> None:
         """The venue drops a resting order of ours and its report is lost: only a status query
         or reconciliation can find out."""
-        book, order = self._client_orders[client_order_id]
+        book, order = self._open[client_order_id]
         book.cancel(order.order_id)
+        self._retire_if_closed(order)
 
     def records(self) -> VenueRecords:
         return VenueRecords(
@@ -280,9 +272,10 @@ class SimulatedVenue:
             self._cancel_resting()
 
     def _cancel_resting(self) -> None:
-        for book, order in list(self._client_orders.values()):
-            if book.cancel(order.order_id) is not None:
-                self._report(order, ReportKind.CANCELED, reason="canceled on disconnect")
+        for book, order in list(self._open.values()):
+            book.cancel(order.order_id)
+            self._report(order, ReportKind.CANCELED, reason="canceled on disconnect")
+            self._retire_if_closed(order)
 
     def end_session(self) -> None:
         """The close: DAY orders expire, clients hear of theirs."""
@@ -290,6 +283,7 @@ class SimulatedVenue:
             for order in book.expire_day_orders():
                 if order.account != MARKET_ACCOUNT:
                     self._report(order, ReportKind.EXPIRED, reason="DAY order at the close")
+                    self._retire_if_closed(order)
 
     # --- inside -------------------------------------------------------------------------------
 
@@ -346,23 +340,29 @@ class SimulatedVenue:
         self._accept(request)
 
     def _arrive_cancel(self, client_order_id: str) -> None:
-        entry = self._client_orders.get(client_order_id)
-        if entry is None:
+        entry = self._open.get(client_order_id)
+        if entry is not None:  # open, so resting: the cancel takes it out
+            book, order = entry
+            book.cancel(order.order_id)
+            self._report(order, ReportKind.CANCELED, reason="canceled on request")
+            self._retire_if_closed(order)
+            return
+        closed = self._closed.get(client_order_id)
+        if closed is None:
             reason = f"no order {client_order_id} at {self.name}"
             self._answer(
                 client_order_id, ReportKind.CANCEL_REJECTED, reason, RejectCode.UNKNOWN_ORDER
             )
             return
-        book, order = entry
-        if book.cancel(order.order_id) is None:
-            self._report(
-                order,
-                ReportKind.CANCEL_REJECTED,
-                reason="too late to cancel",
-                code=RejectCode.TOO_LATE,
-            )
-        else:
-            self._report(order, ReportKind.CANCELED, reason="canceled on request")
+        self._send_report(
+            client_order_id,
+            closed.venue_order_id,
+            ReportKind.CANCEL_REJECTED,
+            filled=closed.filled,
+            leaves=closed.leaves,
+            reason="too late to cancel",
+            code=RejectCode.TOO_LATE,
+        )
 
     def _accept(self, request: NewOrderRequest) -> None:
         client_id = request.client_order_id
@@ -371,7 +371,7 @@ class SimulatedVenue:
             reason = f"instrument {request.instrument} is not listed on {self.name}"
             self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.INVALID)
             return
-        if client_id in self._client_orders:
+        if client_id in self._open or client_id in self._closed:
             reason = f"duplicate client order id {client_id}"
             self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.DUPLICATE_ID)
             return
@@ -394,16 +394,19 @@ class SimulatedVenue:
         except (InvalidValue, BookError) as invalid:
             self._answer(client_id, ReportKind.REJECTED, str(invalid), RejectCode.INVALID)
             return
-        self._client_orders[client_id] = (book, order)
+        self._open[client_id] = (book, order)
         self._clients_by_order[order.order_id] = client_id
         self._report(order, ReportKind.ACKNOWLEDGED, filled=ZERO, leaves=order.quantity)
         self._settle(trades)
         if order.status is OrderStatus.CANCELED:
             why = "no more liquidity" if order.order_type is OrderType.MARKET else "IOC remainder"
             self._report(order, ReportKind.CANCELED, reason=why)
+        self._retire_if_closed(order)
 
     def _settle(self, trades: list[Trade]) -> None:
-        """Book each trade on the client sides' positions and report it to them."""
+        """Book each trade on the client sides' positions and report it to them; the makers
+        it closed are packed (the taker is its submitter's to pack, after its last report)."""
+        makers: list[BookOrder] = []
         for trade in trades:
             for order_id, liquidity in (
                 (trade.maker_order_id, Liquidity.MAKER),
@@ -412,11 +415,36 @@ class SimulatedVenue:
                 client = self._clients_by_order.get(order_id)
                 if client is None:
                     continue
-                book, order = self._client_orders[client]
+                book, order = self._open[client]
                 key = (order.account, book.instrument.symbol)
                 signed = trade.quantity if order.side is Side.BUY else -trade.quantity
                 self._positions[key] = self._positions.get(key, ZERO) + signed
                 self._report_fill(order, trade, liquidity)
+                if liquidity is Liquidity.MAKER:
+                    makers.append(order)
+        for order in makers:
+            self._retire_if_closed(order)
+
+    def _retire_if_closed(self, order: BookOrder) -> None:
+        """A client order that can no longer trade becomes the answer to its status query."""
+        if _is_open(order):
+            return
+        del self._open[order.client_order_id]
+        del self._clients_by_order[order.order_id]
+        self._closed[order.client_order_id] = self._status_of(order)
+        self._executions.pop(order.order_id, None)
+
+    def _status_of(self, order: BookOrder) -> VenueOrderStatus:
+        # Shared values where they repeat: each closed order kept a zero of its own.
+        filled = order.quantity if order.filled == order.quantity else order.filled or ZERO
+        return VenueOrderStatus(
+            client_order_id=order.client_order_id,
+            venue_order_id=order.order_id,
+            state=_VENUE_STATES[order.status],
+            filled=filled,
+            leaves=order.leaves or ZERO,
+            executions=tuple(self._executions.get(order.order_id, ())),
+        )
 
     def _report_fill(self, order: BookOrder, trade: Trade, liquidity: Liquidity) -> None:
         """Record the fill (``status`` answers with it even if the report is lost), report it."""
@@ -462,14 +490,35 @@ class SimulatedVenue:
         reason: str = "",
         code: RejectCode | None = None,
     ) -> None:
+        self._send_report(
+            order.client_order_id,
+            order.order_id,
+            kind,
+            filled=order.filled if filled is None else filled,
+            leaves=order.leaves if leaves is None else leaves,
+            reason=reason,
+            code=code,
+        )
+
+    def _send_report(
+        self,
+        client_order_id: str,
+        venue_order_id: str | None,
+        kind: ReportKind,
+        *,
+        filled: Decimal,
+        leaves: Decimal,
+        reason: str = "",
+        code: RejectCode | None = None,
+    ) -> None:
         self._line.send(
             ExecutionReport(
                 venue=self.name,
-                client_order_id=order.client_order_id,
+                client_order_id=client_order_id,
                 kind=kind,
-                venue_order_id=order.order_id,
-                filled=order.filled if filled is None else filled,
-                leaves=order.leaves if leaves is None else leaves,
+                venue_order_id=venue_order_id,
+                filled=filled,
+                leaves=leaves,
                 venue_time=self._clock.now_ns(),
                 reason=reason,
                 code=code,
@@ -480,17 +529,8 @@ class SimulatedVenue:
         self, client_order_id: str, kind: ReportKind, reason: str, code: RejectCode
     ) -> None:
         """A refusal about an order the venue does not hold."""
-        self._line.send(
-            ExecutionReport(
-                venue=self.name,
-                client_order_id=client_order_id,
-                kind=kind,
-                filled=ZERO,
-                leaves=ZERO,
-                venue_time=self._clock.now_ns(),
-                reason=reason,
-                code=code,
-            )
+        self._send_report(
+            client_order_id, None, kind, filled=ZERO, leaves=ZERO, reason=reason, code=code
         )
 
 
