@@ -230,7 +230,7 @@ class OrderManager:
         self.marks: dict[str, Decimal] = {}
         self._reroutes: dict[str, int] = {}
         self._settlements: list[tuple[int, str, int]] = []  # (due ns, order id, attempt)
-        self._settling: set[str] = set()
+        self._settling: set[str] = set()  # filled orders with a settlement scheduled
         self._settling_now = 0
         self._settlement_wake = asyncio.Event()
         # Appends not yet settled, by their first event's id; and a future resolved at the
@@ -924,26 +924,27 @@ class OrderManager:
     async def _settle(self, order: OrderAggregate, attempt: int) -> None:
         assert order.ticket is not None
         cause = f"settlement attempt {attempt}"
-        if self._clearing is None:
-            self._record(order, [OrderSettled()], SYSTEM, cause)
-            return
-        try:
-            await self._clearing.settle(
-                order.order_id,
-                order.ticket.account,
-                order.ticket.instrument,
-                order.filled,
-                order.notional,
-            )
-        except SettlementFailed as failed:
-            gave_up = attempt >= self.config.settlement_attempts
-            payload = OrderSettlementFailed(attempt=attempt, reason=failed.reason, gave_up=gave_up)
-            self._record(order, [payload], SYSTEM, cause)
-            if not gave_up:
-                backoff = self.config.settlement_retry * 2 ** (attempt - 1)
-                self._schedule_settlement(order.order_id, attempt + 1, backoff)
-            return
+        if self._clearing is not None:
+            try:
+                await self._clearing.settle(
+                    order.order_id,
+                    order.ticket.account,
+                    order.ticket.instrument,
+                    order.filled,
+                    order.notional,
+                )
+            except SettlementFailed as failed:
+                gave_up = attempt >= self.config.settlement_attempts
+                payload = OrderSettlementFailed(
+                    attempt=attempt, reason=failed.reason, gave_up=gave_up
+                )
+                self._record(order, [payload], SYSTEM, cause)
+                if not gave_up:
+                    backoff = self.config.settlement_retry * 2 ** (attempt - 1)
+                    self._schedule_settlement(order.order_id, attempt + 1, backoff)
+                return
         self._record(order, [OrderSettled()], SYSTEM, cause)
+        self._settling.discard(order.order_id)  # settled: it is never FILLED again
 
     # --- recording ----------------------------------------------------------------------------
 
