@@ -23,6 +23,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from blotter.runtime.desk import Desk, DeskConfig
+from blotter.ui.app import forget_module_sources
 from blotter.ui.loop import DeskEventLoop
 from blotter.ui.main_window import MainWindow
 
@@ -46,6 +47,7 @@ async def measure(db: Path, folder: Path) -> None:
     started = time.perf_counter()
     window = MainWindow(desk, settings=settings)
     window.show()
+    forget_module_sources()  # as the app does
     window.grab()  # one full paint of the window, every dock included
     shown = time.perf_counter() - started
     print(

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.driver import FlowDriver
+from blotter.ui.app import forget_module_sources
 from blotter.ui.loop import DeskEventLoop
 from blotter.ui.main_window import MainWindow
 
@@ -52,6 +53,7 @@ async def measure(folder: Path, rate: float, seconds: float) -> None:
     )
     window = MainWindow(desk, settings=QSettings(str(folder / "s.ini"), QSettings.Format.IniFormat))
     window.show()
+    forget_module_sources()  # as the app does
     stalls: list[float] = []
     lags: list[int] = []
     stop = asyncio.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import linecache
 import sys
 from pathlib import Path
 
@@ -46,6 +47,7 @@ async def session(options: AppOptions) -> int:
     closed = asyncio.Event()
     window.closing.connect(closed.set)
     window.show()
+    forget_module_sources()
     flow = None
     if options.demo_rate is not None:
         driver = FlowDriver(desk, seed=options.desk.seed, concurrency=32)
@@ -71,6 +73,13 @@ async def session(options: AppOptions) -> int:
         await window.shutdown()
         await desk.close()
     return 0
+
+
+def forget_module_sources() -> None:
+    """Drop the module sources PySide's import hook left in ``linecache``: it reads the source
+    of every module imported after it, to look for ``__feature__`` (PYSIDE-2029), and the
+    cache kept it all, 9 MB once the window is up. A traceback reads again what it shows."""
+    linecache.clearcache()
 
 
 async def _demo(
