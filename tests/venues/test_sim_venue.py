@@ -147,6 +147,10 @@ async def test_a_venue_that_rejects_everything_says_so() -> None:
         RejectCode.BUSY,
         "XBUSY refused the order (venue busy)",
     )
+    await busy.submit(order("C-1", Side.BUY, 1, "9.00"))  # a retry is refused again...
+    [again] = await drain(busy)
+    assert again.code is RejectCode.BUSY  # ...as busy, not as a duplicate
+    assert busy.submissions("C-1") == 2
 
 
 async def test_status_carries_every_execution_as_reported(venue: SimulatedVenue) -> None:

@@ -112,7 +112,10 @@ class SimulatedVenue:
         self._executions: dict[str, list[Execution]] = {}  # open orders' by venue order id
         self._positions: dict[tuple[str, str], Decimal] = {}
         self._drift: dict[tuple[str, str], Decimal] = {}
-        self._arrivals: Counter[str] = Counter()  # submits that arrived, by client order id
+        # Every submit that arrived is known by its client order id (open, closed or refused at
+        # once); those that came again are counted apart, not a counter for each order.
+        self._refused: set[str] = set()
+        self._repeats: Counter[str] = Counter()
         self._last_arrival = 0.0  # on the loop's clock: the wire keeps messages in order
         self._wire_queue: deque[_OnTheWire] = deque()
 
@@ -208,7 +211,8 @@ class SimulatedVenue:
     def submissions(self, client_order_id: str) -> int:
         """How many submits under this client order id reached the venue, refused ones included
         (a test's proof that an order was never sent twice)."""
-        return self._arrivals[client_order_id]
+        known = client_order_id in self._refused or self._holds(client_order_id)
+        return known + self._repeats[client_order_id]
 
     def open_order_ids(self) -> set[str]:
         """The client order ids the venue holds open now (the simulation's view, no trip)."""
@@ -336,8 +340,15 @@ class SimulatedVenue:
         return max(0.0, draws.gauss(profile.latency_ms, profile.latency_jitter_ms)) / 1000
 
     def _arrive_order(self, request: NewOrderRequest) -> None:
-        self._arrivals[request.client_order_id] += 1
+        client_id = request.client_order_id
+        if client_id in self._refused or self._holds(client_id):
+            self._repeats[client_id] += 1
         self._accept(request)
+        if not self._holds(client_id):
+            self._refused.add(client_id)
+
+    def _holds(self, client_order_id: str) -> bool:
+        return client_order_id in self._open or client_order_id in self._closed
 
     def _arrive_cancel(self, client_order_id: str) -> None:
         entry = self._open.get(client_order_id)
@@ -371,7 +382,7 @@ class SimulatedVenue:
             reason = f"instrument {request.instrument} is not listed on {self.name}"
             self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.INVALID)
             return
-        if client_id in self._open or client_id in self._closed:
+        if self._holds(client_id):
             reason = f"duplicate client order id {client_id}"
             self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.DUPLICATE_ID)
             return
