@@ -279,8 +279,25 @@ class OrderAggregate:
         """The fills booked, in the order they were. A packed order's are decoded on each read:
         keep what you need of them, and count them with ``fill_count``."""
         if self._packed is not None:
-            return _decode_history(self._packed)[1]
+            return self._decoded_fills(self._packed)
         return self._fills
+
+    def _decoded_fills(self, packed: bytes) -> list[Fill]:
+        """A packed order's fills, pointing at the names the order holds and at shared
+        quantities and prices: the fills blotter keeps those it shows, a day's worth."""
+        children = self.children
+        fills = _decode_history(packed)[1]
+        for index, fill in enumerate(fills):
+            child = children.get(fill.child_id)
+            if child is not None:
+                fills[index] = msgspec.structs.replace(
+                    fill,
+                    child_id=child.child_id,
+                    venue=child.venue,
+                    quantity=_shared(fill.quantity),
+                    price=_shared(fill.price),
+                )
+        return fills
 
     @property
     def is_packed(self) -> bool:

@@ -578,6 +578,14 @@ def test_a_closed_order_packs_its_history_and_reads_and_folds_as_before() -> Non
     assert not twin.is_packed
     assert snapshot(order) == snapshot(twin)
     assert order.fill_count == len(order.fills) == 2
+    assert order.fills == twin.fills
+    # the fills read back point at the order's own names and at shared values
+    fill, again = order.fills[1], order.fills[1]
+    child = order.children[fill.child_id]
+    assert fill.child_id is child.child_id
+    assert fill.venue is child.venue
+    assert fill.quantity is again.quantity
+    assert fill.price is again.price
     assert order.knows_exec("X-B")
     assert not order.knows_exec("X-C")
 
