@@ -381,7 +381,8 @@ class OrdersModel(QAbstractItemModel):
         now = time.monotonic()
         known = [o for o in order_ids if isinstance(o, str) and o in self._positions]
         for order_id in known:
-            self._changed.add(order_id)
+            if order_id in self._looks:  # an order with no look yet gets a fresh one anyway
+                self._changed.add(order_id)
             self._child_looks.pop(order_id, None)
         fresh = sorted(  # a batch arrives as a set: keep the rows in the orders' own order
             (

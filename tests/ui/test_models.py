@@ -307,6 +307,18 @@ def test_changed_rows_are_announced_in_runs_that_span_small_gaps(qapp: object) -
     assert announced == [(0, 5), (15, 24), (39, 39)]
 
 
+def test_changes_to_rows_never_drawn_leave_nothing_behind(qapp: object) -> None:
+    """A day's flow changes 100,000 orders the view never draws: none of them is kept."""
+    orders = book(40)
+    model = OrdersModel(orders, {})
+    drawn = model.index(0, 0)
+    before = model.row_look(drawn)
+    model.refresh(set(orders))
+    assert model._changed == {model.index(0, 0).data(models.ORDER_ID_ROLE)}
+    assert model.row_look(drawn)[0] == before[0]  # made again, from the same order
+    assert model._changed == set()
+
+
 @given(st.integers(min_value=1, max_value=4_102_444_800 * 10**9))  # up to 2100
 def test_a_clock_time_is_the_utc_time_of_day_to_the_millisecond(nanos: int) -> None:
     assert models.clock_time(nanos) == iso_utc(nanos)[11:23]
