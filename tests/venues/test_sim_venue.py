@@ -182,7 +182,10 @@ async def test_a_closed_order_leaves_the_book_and_still_answers_as_the_venue_kep
     status = await venue.status("C-1")
     assert status is not None
     assert (status.state, status.filled, status.leaves) == ("FILLED", 10, 0)
-    assert [e.exec_id for e in status.executions] == [f.exec_id for f in fills]
+    assert [
+        (e.exec_id, e.quantity, e.price, e.fee, e.liquidity, e.venue_time)
+        for e in status.executions
+    ] == [(f.exec_id, f.quantity, f.price, f.fee, f.liquidity, f.venue_time) for f in fills]
     await venue.cancel("C-1")
     await venue.submit(order("C-1", Side.BUY, 1, "9.00"))
     [too_late, duplicate] = await drain(venue)
