@@ -158,14 +158,27 @@ def _shared_venues(venues: tuple[str, ...]) -> tuple[str, ...]:
     return venues
 
 
+def _shared_prefix_length(texts: list[str]) -> int:
+    """How many leading characters all ``texts`` have in common (one text at least)."""
+    # Whatever prefix the least and the greatest share, every text between them shares.
+    low, high = min(texts), max(texts)
+    for index, (a, b) in enumerate(zip(low, high, strict=False)):  # low may be shorter
+        if a != b:
+            return index
+    return len(low)
+
+
 def _same_as(value: Decimal, other: Decimal) -> Decimal:
     """``other`` where it is ``value`` written alike, else ``value``."""
     return other if value == other and value.as_tuple() == other.as_tuple() else value
 
 
-# A closed order's history: the ids of its events that booked no fill, and its fills (whose
-# event ids and exec ids are the rest). Decimals travel as their exact strings.
-_History = tuple[list[str], list[Fill]]
+# A closed order's history: how many leading characters its ids share with the order id,
+# the ids of its events that booked no fill, and its fills (whose event ids and exec ids are
+# the rest); event ids and the fills' child ids are written without those shared characters.
+# Ids drawn in one run share a prefix and the high digits of a counter (``RandomIds``): about
+# 20 of each id's 24 characters. Decimals travel as their exact strings.
+_History = tuple[int, list[str], list[Fill]]
 _encode_history = msgspec.msgpack.Encoder().encode
 _decode_history: Callable[[bytes], _History] = msgspec.msgpack.Decoder(_History).decode
 
@@ -271,7 +284,7 @@ class OrderAggregate:
     def knows_exec(self, exec_id: str) -> bool:
         """Whether a fill with this venue execution id is already booked on the order."""
         if self._packed is not None:
-            return any(f.exec_id == exec_id for f in _decode_history(self._packed)[1])
+            return any(f.exec_id == exec_id for f in _decode_history(self._packed)[2])
         return exec_id in self._exec_ids
 
     @property
@@ -285,24 +298,46 @@ class OrderAggregate:
     def _decoded_fills(self, packed: bytes) -> list[Fill]:
         """A packed order's fills, pointing at the names the order holds and at shared
         quantities and prices: the fills blotter keeps those it shows, a day's worth."""
+        shared, _, fills = _decode_history(packed)
+        return self._whole_fills(self.order_id[:shared], fills)
+
+    def _whole_fills(self, head: str, fills: list[Fill]) -> list[Fill]:
+        """``fills`` as packed (ids without their ``head``) made whole again."""
         children = self.children
-        fills = _decode_history(packed)[1]
-        for index, fill in enumerate(fills):
-            child = children.get(fill.child_id)
-            if child is not None:
-                fills[index] = msgspec.structs.replace(
+        whole = []
+        for fill in fills:
+            child_id = head + fill.child_id
+            child = children.get(child_id)
+            whole.append(
+                msgspec.structs.replace(
                     fill,
-                    child_id=child.child_id,
-                    venue=child.venue,
+                    event_id=head + fill.event_id,
+                    child_id=child_id if child is None else child.child_id,
+                    venue=fill.venue if child is None else child.venue,
                     quantity=_shared(fill.quantity),
                     price=_shared(fill.price),
                 )
-        return fills
+            )
+        return whole
+
+    def child_sent_as(self, client_order_id: str) -> ChildOrder | None:
+        """The child with this client order id (the OMS gives a child its own id as one)."""
+        child = self.children.get(client_order_id)
+        if child is not None and child.client_order_id == client_order_id:
+            return child
+        return next(
+            (c for c in self.children.values() if c.client_order_id == client_order_id), None
+        )
 
     @property
     def is_packed(self) -> bool:
         """Whether the order is closed and holds its history packed (see ``_pack``)."""
         return self._packed is not None
+
+    @property
+    def packed_size(self) -> int:
+        """The bytes of the packed history; 0 while the order is not packed."""
+        return 0 if self._packed is None else len(self._packed)
 
     @property
     def venues(self) -> list[str]:
@@ -326,7 +361,13 @@ class OrderAggregate:
         fills = self._fills
         of_fills = {f.event_id for f in fills}
         others = [e for e in self._event_ids if e not in of_fills]
-        self._packed = _encode_history((others, fills))
+        ids = [self.order_id, *others, *of_fills, *(f.child_id for f in fills)]
+        shared = _shared_prefix_length(ids)
+        cut = [
+            msgspec.structs.replace(f, event_id=f.event_id[shared:], child_id=f.child_id[shared:])
+            for f in fills
+        ]
+        self._packed = _encode_history((shared, [e[shared:] for e in others], cut))
         del self._event_ids, self._exec_ids, self._fills
         self._share_values()
 
@@ -347,10 +388,11 @@ class OrderAggregate:
 
     def _unpack(self) -> None:
         assert self._packed is not None
-        others, fills = _decode_history(self._packed)
-        self._fills = fills
+        shared, others, fills = _decode_history(self._packed)
+        head = self.order_id[:shared]
+        self._fills = fills = self._whole_fills(head, fills)
         self._exec_ids = {f.exec_id for f in fills}
-        self._event_ids = {*others, *(f.event_id for f in fills)}
+        self._event_ids = {*(head + e for e in others), *(f.event_id for f in fills)}
         self._packed = None
 
     def _fold(self, event: Event) -> Outcome:

@@ -32,7 +32,7 @@ from blotter.domain.events import (
     Payload,
     make_event,
 )
-from blotter.domain.ids import SequentialIds
+from blotter.domain.ids import IdSource, SequentialIds
 from blotter.domain.ledger import Ledger
 from blotter.domain.order import OrderAggregate
 from blotter.domain.values import OrderType, Side, TimeInForce
@@ -50,10 +50,11 @@ class OrderStory:
         side: Side = Side.BUY,
         account: str = "ACC-1",
         instrument: str = "AAPL",
+        ids: IdSource | None = None,
     ) -> None:
         self.order_id = order_id
         self.clock = ManualClock()
-        self.ids = SequentialIds(f"ev-{order_id}")
+        self.ids = SequentialIds(f"ev-{order_id}") if ids is None else ids
         self.version = 0
         self.events: list[Event] = []
         self.order = OrderAggregate(order_id)

@@ -26,6 +26,7 @@ from blotter.domain.events import (
     OrderSettlementFailed,
     Severity,
 )
+from blotter.domain.ids import SequentialIds
 from blotter.domain.order import OrderAggregate, Outcome
 from blotter.domain.workflows import OrderState as S
 
@@ -604,6 +605,49 @@ def test_a_closed_order_packs_its_history_and_reads_and_folds_as_before() -> Non
     assert [a.event_id for a in order.anomalies] == [late.event_id]
     assert snapshot(order) == snapshot(twin)
     assert order.apply(late) is Outcome.DUPLICATE
+
+
+def test_a_closed_order_writes_once_what_its_ids_share() -> None:
+    """Ids drawn in one run share a prefix with the order id (``RandomIds``): packed, that
+    prefix is not written for every id, and everything reads back whole."""
+    sizes = []
+    for prefix in ("5f2c9a81d3e04b77", "r"):
+        run = SequentialIds(prefix)
+        order_id = run.new_id()
+        story = OrderStory(order_id=order_id, ids=run)
+        first, second = f"{order_id}.1", f"{order_id}.2"
+        story.routed((first, "XNAS", "60"), (second, "ARCX", "40"))
+        story.live(first, second)
+        story.fill(first, "60", exec_id="X-A")
+        story.fill(second, "40", "10.01", exec_id="X-B")
+        story.settled()
+        order, twin = story.order, OrderAggregate(order_id, pack_closed=False)
+        for event in story.events:
+            twin.apply(event)
+        assert order.is_packed
+        assert snapshot(order) == snapshot(twin)
+        assert order.fills == twin.fills
+        assert [f.child_id for f in order.fills] == [first, second]
+        assert order.child_sent_as(f"{order_id}.{second}") is order.children[second]
+        assert all(order.apply(e) is Outcome.DUPLICATE for e in story.events)
+        sizes.append(order.packed_size)
+
+        late = story.fill(first, "1", exec_id="X-late")  # unpacks the order, which packs again
+        twin.apply(late)
+        assert order.is_packed
+        assert snapshot(order) == snapshot(twin)
+        assert order.fills == twin.fills
+        assert order.knows_exec("X-B")
+    long_ids, short_ids = sizes
+    assert long_ids == short_ids  # the 16 characters more of each id are not written
+
+
+def test_a_child_is_found_by_the_client_order_id_it_was_sent_with() -> None:
+    story = OrderStory.working()  # child A, sent as O-1.A
+    child = story.order.children["A"]
+    assert story.order.child_sent_as("O-1.A") is child
+    assert story.order.child_sent_as("A") is None
+    assert story.order.child_sent_as("O-1.B") is None
 
 
 def test_a_closed_order_shares_equal_quantities_but_keeps_how_each_is_written() -> None:
