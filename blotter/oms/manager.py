@@ -200,12 +200,12 @@ class OrderManager:
         self.orders: dict[str, OrderAggregate] = {}
         self._working: dict[str, OrderAggregate] = {}  # the orders still open in the market
         self._results: dict[str, SubmitResult] = {}  # the trader's client order id -> answer
-        self._children: dict[str, tuple[OrderAggregate, ChildOrder]] = {}  # venue's id -> child
+        self._children: dict[str, OrderAggregate] = {}  # a child's client order id -> its order
         self._stream_versions: dict[str, int] = {}  # the venue streams' and the desk's
         self.halt: Halt | None = None  # the kill switch, when it is on
         self._health: dict[str, VenueHealth] = {}  # as last recorded on each venue's stream
         self._deadlines: dict[str, int] = {}  # child client order id -> when to ask the venue
-        self._sends: dict[str, int] = {}  # child client order id -> times sent
+        self._sends: dict[str, int] = {}  # live child's client order id -> times sent
         self._no_resend: set[str] = set()  # in flight across a restart: never sent again
         self._resolving: set[str] = set()
         self._waiting: set[str] = set()  # children sent (or being sent) and not yet answered
@@ -265,11 +265,19 @@ class OrderManager:
     def ask_status(self, client_order_id: str) -> bool:
         """Ask the venue what became of a live child (what it says is recorded); False if
         there is no such live child."""
-        found = self._children.get(client_order_id)
+        found = self._child(client_order_id)
         if found is None or not found[1].is_live:
             return False
         self._spawn_resolve(*found)
         return True
+
+    def _child(self, client_order_id: str) -> tuple[OrderAggregate, ChildOrder] | None:
+        """The child this OMS sent with ``client_order_id``, and its order."""
+        order = self._children.get(client_order_id)
+        if order is None:
+            return None
+        child = order.child_sent_as(client_order_id)
+        return None if child is None else (order, child)
 
     @property
     def bus(self) -> EventBus:
@@ -648,7 +656,7 @@ class OrderManager:
     ) -> None:
         children = [order.children[s.child_id] for s in slices if s.child_id in order.children]
         for child in children:
-            self._children[child.client_order_id] = (order, child)
+            self._children[child.client_order_id] = order
         await _all_of([self._send(order, c, started_ns) for c in children])
 
     async def _send(
@@ -695,6 +703,7 @@ class OrderManager:
         coid = child.client_order_id
         if not child.is_live:
             self._deadlines.pop(coid, None)
+            self._sends.pop(coid, None)  # a closed child is never sent again
             return
         ticket = order.ticket
         prompt = child.state in _AWAITING_VENUE or (
@@ -717,7 +726,7 @@ class OrderManager:
 
     def _on_report(self, report: ExecutionReport) -> None:
         working = self._work_clock()
-        found = self._children.get(report.client_order_id)
+        found = self._child(report.client_order_id)
         if found is None:
             self._record_venue(report.venue, unknown_order(report))
             return
@@ -763,7 +772,9 @@ class OrderManager:
             if self.on_reconnect is not None:
                 self.on_reconnect(venue)
             for coid in self._lapsed.pop(venue, set()):
-                self._spawn_resolve(*self._children[coid])
+                lapsed = self._child(coid)
+                if lapsed is not None:
+                    self._spawn_resolve(*lapsed)
             for order, child in self._children_at(venue):
                 if child.is_live:
                     self._spawn_resolve(order, child)
@@ -825,9 +836,10 @@ class OrderManager:
             overdue = [coid for coid, due in self._deadlines.items() if due <= now]
             for coid in overdue:
                 del self._deadlines[coid]
-                order, child = self._children[coid]
-                if not child.is_live:
+                found = self._child(coid)
+                if found is None or not found[1].is_live:
                     continue
+                order, child = found
                 if self._venues[child.venue].health is VenueHealth.DOWN:
                     continue  # resolved when it reconnects
                 self._spawn_resolve(order, child)
@@ -1248,7 +1260,7 @@ class OrderManager:
             order_id=order.order_id, client_order_id=coid, rejection=rejection
         )
         for child in order.children.values():
-            self._children[child.client_order_id] = (order, child)
+            self._children[child.client_order_id] = order
             if child.is_live:
                 self._no_resend.add(child.client_order_id)
             if child.state in _AWAITING_VENUE:
@@ -1260,8 +1272,11 @@ class OrderManager:
         """Every child left live by the last run: the venue's status says what became of it."""
         pending = [
             (order, child)
-            for order, child in self._children.values()
-            if child.is_live and self._venues.get(child.venue) is not None
+            for order in self.orders.values()
+            for child in order.children.values()
+            if child.is_live
+            and child.client_order_id in self._children
+            and self._venues.get(child.venue) is not None
         ]
         self._resolving.update(child.client_order_id for _order, child in pending)
         await asyncio.gather(*(self._resolve(order, child) for order, child in pending))

@@ -59,6 +59,27 @@ async def test_a_filled_order_settles(tmp_path: Path) -> None:
         assert await replay_is_clean(w)
 
 
+async def test_a_closed_order_leaves_only_what_answers_for_it(tmp_path: Path) -> None:
+    """A day's closed orders must not grow the OMS's per-child bookkeeping (memory guard)."""
+    async with world(tmp_path) as w:
+        w.sell_liquidity("100")
+        filled = await w.submit(w.ticket("100"))
+        resting = await w.submit(w.ticket("50", price="9.00"))
+        await w.oms.cancel(resting.order_id, actor="alice")
+        await w.until(lambda: w.order(filled.order_id).state is S.SETTLED)
+        await w.until(lambda: w.order(resting.order_id).state is S.CANCELED)
+        children = [
+            coid
+            for order_id in (filled.order_id, resting.order_id)
+            for coid in (c.client_order_id for c in w.order(order_id).children.values())
+        ]
+        assert children
+        assert not any(coid in w.oms._sends or coid in w.oms._deadlines for coid in children)
+        # a late report still finds its order: the client order ids are kept
+        assert all(coid in w.oms.child_ids for coid in children)
+        assert all(w.oms.ask_status(coid) is False for coid in children)  # closed
+
+
 async def test_partially_filled_then_canceled(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         w.sell_liquidity("40")
