@@ -439,7 +439,8 @@ class OrderAggregate:
                 "a second OrderCreated for the same order",
             )
         # The ticket's names repeat across the book (accounts, instruments, venues): one string
-        # each, and the order id the order's own.
+        # each, and the order id the order's own; so do its quantities and limit prices.
+        limit = ticket.limit_price
         self.ticket = ticket = msgspec.structs.replace(
             ticket,
             order_id=self.order_id if ticket.order_id == self.order_id else ticket.order_id,
@@ -447,6 +448,7 @@ class OrderAggregate:
             instrument=sys.intern(ticket.instrument),
             venue=None if ticket.venue is None else sys.intern(ticket.venue),
             quantity=_shared(ticket.quantity),
+            limit_price=None if limit is None else _shared(limit),
         )
         # A ticket refused for its quantity (zero, negative, not a number) is kept as entered;
         # the order itself carries nothing, so no quantity can go negative.

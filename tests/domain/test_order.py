@@ -662,6 +662,10 @@ def test_a_closed_order_shares_equal_quantities_but_keeps_how_each_is_written() 
         story.settled()
     children = [s.order.children["A"] for s in (first, second, tenths)]
     assert children[0].filled is children[1].filled  # one object for one written value
+    one, two = (s.order.ticket for s in (first, second))
+    assert one is not None
+    assert two is not None
+    assert one.limit_price is two.limit_price  # and for the limit prices
     assert [str(c.filled) for c in children] == ["100", "100", "100.0"]
     assert [str(s.order.filled) for s in (first, second, tenths)] == ["100", "100", "100.0"]
     assert str(tenths.order.leaves) == "0.0"
