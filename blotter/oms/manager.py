@@ -115,6 +115,9 @@ S = OrderState
 SYSTEM = "system"
 _CANCELABLE = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED})
 CANCEL_ALL_PACE = 32  # orders a cancel-all starts canceling per turn of the event loop
+RECOVERY_PAGE = 20_000  # events read from the log at a time when the OMS starts
+# Told how far the recovery is: events folded, and events in the log when it started.
+RecoveryProgress = Callable[[int, int], None]
 # Rejections given as the answer to a ticket (not a venue's later refusal): answered again
 # to the same client order id after a restart.
 _REFUSALS = frozenset({"validation", "routing", "risk", "kill switch"})
@@ -286,9 +289,13 @@ class OrderManager:
             raise RuntimeError("the OMS is not started: no bus yet")
         return self._bus
 
-    async def start(self) -> None:
-        """Recover from the log, listen to every venue, resolve what was left in flight."""
-        await self._recover()
+    async def start(self, progress: RecoveryProgress | None = None) -> None:
+        """Recover from the log, listen to every venue, resolve what was left in flight.
+
+        ``progress`` hears how far the recovery is, before the first page of the log is read
+        and after each one is folded: events folded, and events the log held at the start.
+        """
+        await self._recover(progress)
         self._bus = EventBus(self._store, self._tasks, self._last_seq + 1)
         for name, venue in self._venues.items():
             self._tasks.spawn(f"feed {name}", self._read_feed(venue))
@@ -1180,15 +1187,21 @@ class OrderManager:
 
     # --- recovery -----------------------------------------------------------------------------
 
-    async def _recover(self) -> None:
+    async def _recover(self, progress: RecoveryProgress | None) -> None:
         """Fold the whole log back into memory and rebuild what the commands need."""
         rejections: dict[str, Rejection] = {}
-        seq, page = 1, 20_000
-        while batch := await asyncio.to_thread(self._store.read_all, seq, page):
+        store = self._store
+        total = await asyncio.to_thread(store.last_seq)
+        if progress is not None:
+            progress(0, total)
+        folded = 0
+        while batch := await asyncio.to_thread(store.read_all, self._last_seq + 1, RECOVERY_PAGE):
             for event in batch:
                 self._recover_event(event, rejections)
-            seq = batch[-1].seq + 1
             self._last_seq = batch[-1].seq
+            folded += len(batch)
+            if progress is not None:
+                progress(folded, max(total, folded))
         for order in self.orders.values():
             self._recover_order(order, rejections.get(order.order_id))
 

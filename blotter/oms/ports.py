@@ -72,6 +72,10 @@ class EventStore(Protocol):
 
     def read_all(self, from_seq: int = 1, limit: int | None = None) -> list[Event]: ...
 
+    def last_seq(self) -> int:
+        """The sequence number of the latest durable event; 0 for an empty log."""
+        ...
+
     def projected_positions(self) -> dict[tuple[str, str], Decimal]:
         """The stored positions projection: quantity per (account, instrument), as durable."""
         ...

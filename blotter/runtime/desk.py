@@ -20,7 +20,7 @@ from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.values import Instrument
 from blotter.oms.escalation import Escalator
-from blotter.oms.manager import OmsConfig, OrderManager
+from blotter.oms.manager import OmsConfig, OrderManager, RecoveryProgress
 from blotter.oms.ports import VenueGateway
 from blotter.oms.reconciliation import Reconciler
 from blotter.oms.risk import RiskDesk
@@ -58,6 +58,15 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     risk: RiskConfig = DEFAULT_RISK
     reconciliation: ReconciliationConfig = msgspec.field(default_factory=ReconciliationConfig)
     escalation: EscalationRules = msgspec.field(default_factory=EscalationRules)
+
+    @property
+    def database(self) -> str:
+        """The database as a user may be shown it: a SQLite file's path, else the URL
+        without its password."""
+        url = make_url(self.db_url)
+        if url.get_backend_name() == "sqlite" and url.database:
+            return url.database
+        return url.render_as_string(hide_password=True)
 
 
 GatewayWrapper = Callable[[SimulatedVenue], VenueGateway]
@@ -112,10 +121,12 @@ class Desk:
         *,
         clock: Clock | None = None,
         wrap: GatewayWrapper | None = None,
+        progress: RecoveryProgress | None = None,
     ) -> Desk:
         """Open the store, connect every venue, recover the OMS from the log.
 
-        ``wrap`` puts something between a venue and its managed gateway (the fault injector).
+        ``wrap`` puts something between a venue and its managed gateway (the fault injector);
+        ``progress`` hears how far the OMS's recovery is (``OrderManager.start``).
         """
         clock = clock or SystemClock()
         store = await asyncio.to_thread(
@@ -163,7 +174,7 @@ class Desk:
         for market in desk.markets:  # the books have depth before the first order
             market.step()
         await asyncio.gather(*(g.start() for g in gateways))
-        await oms.start()
+        await oms.start(progress)
         desk._tasks.spawn("reconciliation", desk.reconciler.watch())
         desk._tasks.spawn("escalation rules", desk.escalator.watch())
         desk.reconciler.request("startup")

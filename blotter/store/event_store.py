@@ -626,6 +626,11 @@ class SqlEventStore:
             rows = _fetch_all(conn, query, parameters)
         return [_event_from_row(row) for row in rows]
 
+    def last_seq(self) -> int:
+        """The sequence number of the latest durable event; 0 for an empty log."""
+        with self._reading() as conn:
+            return conn.scalar(select(func.max(schema.events.c.seq))) or 0
+
     def iter_all(self, batch: int = 20_000, shard: Shard | None = None) -> Iterator[Event]:
         """Every event (of ``shard``'s streams) in global order, in pages: memory stays flat."""
         after = 0

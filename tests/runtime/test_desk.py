@@ -7,10 +7,14 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
+from blotter.oms import manager
 from blotter.oms.commands import NewOrder
 from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
+from blotter.store.event_store import SqlEventStore
 
 D = Decimal
 
@@ -73,3 +77,46 @@ def test_an_in_memory_or_server_database_keeps_no_venue_records() -> None:
     assert venue_records_path("sqlite://") is None
     assert venue_records_path("sqlite:///:memory:") is None
     assert venue_records_path("postgresql+psycopg://u@h/db") is None
+
+
+async def test_a_reopened_desk_tells_how_far_its_recovery_is_page_by_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    heard: list[tuple[int, int]] = []
+    desk = await Desk.open(config, progress=lambda done, total: heard.append((done, total)))
+    assert heard == [(0, 0)]  # a new desk: nothing to recover
+    results = [await desk.oms.submit(buy_at_market(n)) for n in range(3)]
+    await until(lambda: all(desk.oms.orders[r.order_id].is_terminal for r in results))
+    await desk.close()
+    with SqlEventStore(config.db_url, create=False, appends=False) as store:
+        logged = store.last_seq()
+        assert logged == len(store.read_all())
+    assert logged > 20
+
+    monkeypatch.setattr(manager, "RECOVERY_PAGE", 7)
+    heard.clear()
+    reopened = await Desk.open(config, progress=lambda done, total: heard.append((done, total)))
+    try:
+        assert heard[0] == (0, logged)
+        done = [d for d, _ in heard]
+        assert done == sorted(done)
+        assert done[1:-1] == list(range(7, logged, 7))  # after each page
+        assert heard[-1] == (logged, logged)
+        assert len(reopened.oms.orders) == 3
+    finally:
+        await reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("sqlite:////data/desk.db", "/data/desk.db"),
+        (
+            "postgresql+psycopg://desk:secret@db.example/blotter",
+            "postgresql+psycopg://desk:***@db.example/blotter",
+        ),
+    ],
+)
+def test_the_database_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert DeskConfig(db_url=url).database == shown

@@ -49,7 +49,9 @@ def test_appended_events_read_back_equal_with_gapless_sequence_numbers(
     store: SqlEventStore,
 ) -> None:
     first, second = _filled("O-1"), _filled("O-2")
+    assert store.last_seq() == 0
     result = _append_all(store, first[:3])
+    assert store.last_seq() == 3
     assert (result.version, result.first_seq, result.last_seq) == (3, 1, 3)
     _append_all(store, second)
     _append_all(store, first[3:])
@@ -57,6 +59,7 @@ def test_appended_events_read_back_equal_with_gapless_sequence_numbers(
     assert [msgspec.structs.replace(e, seq=0) for e in stored] == first
     everything = store.read_all()
     assert [e.seq for e in everything] == list(range(1, len(first) + len(second) + 1))
+    assert store.last_seq() == len(everything)
 
 
 def test_a_stale_expected_version_is_a_typed_conflict(store: SqlEventStore) -> None:
