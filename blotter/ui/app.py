@@ -15,7 +15,8 @@ from PySide6.QtWidgets import QApplication
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.driver import FlowDriver
 from blotter.ui.loop import DeskEventLoop
-from blotter.ui.main_window import MainWindow
+from blotter.ui.main_window import MainWindow, desk_settings, prefers_dark
+from blotter.ui.opening import OpeningWindow
 from blotter.venues.sim.drift import RandomDrift
 
 
@@ -42,8 +43,15 @@ def run_app(options: AppOptions) -> int:
 
 
 async def session(options: AppOptions) -> int:
-    desk = await Desk.open(options.desk)
-    window = MainWindow(desk, demo=options.demo_rate is not None)
+    settings = desk_settings()
+    opening = OpeningWindow(options.desk.database, dark=prefers_dark(settings))
+    opening.show()
+    try:
+        desk = await Desk.open(options.desk, progress=opening.show_progress)
+    finally:
+        opening.close()
+        opening.deleteLater()
+    window = MainWindow(desk, demo=options.demo_rate is not None, settings=settings)
     closed = asyncio.Event()
     window.closing.connect(closed.set)
     window.show()

@@ -189,6 +189,16 @@ class OrdersFilter(QSortFilterProxyModel):
         return self._text in haystack.lower()
 
 
+def desk_settings() -> QSettings:
+    """Where the desk keeps the user's layout, filters and theme."""
+    return QSettings("blotter", "blotter")
+
+
+def prefers_dark(settings: QSettings) -> bool:
+    """The theme saved in ``settings``: dark unless the user chose light."""
+    return bool(settings.value("theme", "dark") == "dark")
+
+
 class MainWindow(QMainWindow):
     """The desk. Build it on a running loop with an open ``Desk``."""
 
@@ -208,14 +218,14 @@ class MainWindow(QMainWindow):
         self.actor = actor
         self.demo_paused = False
         self._demo = demo
-        self.settings = settings or QSettings("blotter", "blotter")
+        self.settings = settings or desk_settings()
         self.setWindowTitle("blotter — order desk")
         self.setObjectName("desk")
         self.setDockNestingEnabled(True)
         self._tasks: set[asyncio.Task[Any]] = set()
         # The theme goes on before any widget exists: set later, it would polish every widget
         # again and make the blotter lay out all its rows a second time (seconds at 100,000).
-        self.dark = self.settings.value("theme", "dark") == "dark"
+        self.dark = prefers_dark(self.settings)
         self.setStyleSheet(stylesheet(dark=self.dark))
         oms = desk.oms
         self.orders = OrdersModel(oms.orders, desk.instruments, DARK if self.dark else LIGHT, self)

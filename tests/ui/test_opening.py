@@ -1,0 +1,84 @@
+"""The window shown while the desk opens, and the app's session that shows it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from blotter.runtime.desk import DeskConfig
+from blotter.ui import app
+from blotter.ui.app import AppOptions
+from blotter.ui.loop import DeskEventLoop
+from blotter.ui.opening import OpeningWindow
+
+
+def test_it_says_how_many_events_of_the_log_are_recovered(qtbot: QtBot) -> None:
+    window = OpeningWindow("sqlite:////data/desk.db", dark=True)
+    qtbot.addWidget(window)
+    window.show()
+    assert (window.bar.minimum(), window.bar.maximum()) == (0, 0)  # busy: size not known yet
+    window.show_progress(0, 1_400_000)
+    assert window.status.text() == "Recovering orders from the log: 0 of 1,400,000 events (0%)"
+    window.show_progress(500_000, 1_400_000)
+    assert window.status.text().endswith("500,000 of 1,400,000 events (36%)")
+    assert (window.bar.value(), window.bar.maximum()) == (500, 1_400)
+    window.show_progress(3_000_000_000, 3_000_000_000)  # past a C int: the bar counts thousands
+    assert window.bar.value() == window.bar.maximum() == 3_000_000
+
+
+def test_a_new_desk_has_nothing_to_recover(qtbot: QtBot) -> None:
+    window = OpeningWindow("sqlite:////data/desk.db", dark=False)
+    qtbot.addWidget(window)
+    window.show_progress(0, 0)
+    assert window.status.text() == "A new desk: nothing to recover"
+    assert window.bar.value() == window.bar.maximum()
+
+
+@pytest.fixture
+def app_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = DeskEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def test_the_app_shows_the_recovery_then_the_desk(
+    app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    monkeypatch.setattr(app, "desk_settings", lambda: settings)
+    heard: list[tuple[bool, int, int]] = []
+    shown = OpeningWindow.show_progress
+
+    def spy(window: OpeningWindow, folded: int, total: int) -> None:
+        heard.append((window.isVisible(), folded, total))
+        shown(window, folded, total)
+
+    monkeypatch.setattr(OpeningWindow, "show_progress", spy)
+    desk = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    # the first session trades (a demo flow), the second opens what it left
+    options = AppOptions(desk=desk, demo_rate=50.0, screenshot=first, after=1.0)
+    assert app_loop.run_until_complete(app.session(options)) == 0
+    assert heard == [(True, 0, 0)]
+    heard.clear()
+    options = AppOptions(desk=desk, screenshot=second, after=0.2)
+    assert app_loop.run_until_complete(app.session(options)) == 0
+    assert heard[0][:2] == (True, 0)
+    logged = heard[0][2]
+    assert logged > 50  # events of the demo's orders
+    assert heard[-1] == (True, logged, logged)
+    assert not QImage(str(second)).isNull()  # then the desk window itself
+    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, OpeningWindow)]
