@@ -28,6 +28,7 @@ from blotter.oms.routing import RouterWeights, SmartRouter
 from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.oms.tasks import TaskSupervisor
 from blotter.runtime import collector
+from blotter.store.database import shown
 from blotter.store.event_store import SqlEventStore
 from blotter.venues.managed import BreakerSettings, ManagedGateway
 from blotter.venues.sim.catalog import REFERENCE_PRICES, VENUES
@@ -61,12 +62,8 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def database(self) -> str:
-        """The database as a user may be shown it: a SQLite file's path, else the URL
-        without its password."""
-        url = make_url(self.db_url)
-        if url.get_backend_name() == "sqlite" and url.database:
-            return url.database
-        return url.render_as_string(hide_password=True)
+        """The database as a user may be shown it (``StoreError`` if the URL is malformed)."""
+        return shown(self.db_url)
 
 
 GatewayWrapper = Callable[[SimulatedVenue], VenueGateway]

@@ -53,6 +53,15 @@ def parse_url(text: str) -> URL:
     return url
 
 
+def shown(text: str) -> str:
+    """The database as a user may be shown it: a SQLite file's absolute path, else the URL
+    without its password and query (which may hold one). ``StoreError`` if malformed."""
+    url = parse_url(text)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return str(Path(url.database).resolve())
+    return url.set(query={}).render_as_string(hide_password=True)
+
+
 def open_engines(
     text: str, *, create: bool = True, migrated: bool = False
 ) -> tuple[Engine, Engine]:

@@ -75,9 +75,15 @@ async def test_a_closed_order_leaves_only_what_answers_for_it(tmp_path: Path) ->
         ]
         assert children
         assert not any(coid in w.oms._sends or coid in w.oms._deadlines for coid in children)
-        # a late report still finds its order: the client order ids are kept
-        assert all(coid in w.oms.child_ids for coid in children)
-        assert all(w.oms.ask_status(coid) is False for coid in children)  # closed
+        # a late report still finds its order and child: the client order ids are kept
+        for coid in children:
+            found = w.oms._child(coid)
+            assert found is not None
+            order, child = found
+            assert order.children[child.child_id] is child
+            assert child.client_order_id == coid
+            assert not child.is_live
+            assert w.oms.ask_status(coid) is False  # closed: nothing to ask
 
 
 async def test_partially_filled_then_canceled(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms import manager
 from blotter.oms.commands import NewOrder
 from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
+from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
 
 D = Decimal
@@ -112,11 +113,22 @@ async def test_a_reopened_desk_tells_how_far_its_recovery_is_page_by_page(
     ("url", "shown"),
     [
         ("sqlite:////data/desk.db", "/data/desk.db"),
+        ("sqlite:///desk.db", str(Path("desk.db").resolve())),
+        ("sqlite://", "sqlite://"),
         (
             "postgresql+psycopg://desk:secret@db.example/blotter",
             "postgresql+psycopg://desk:***@db.example/blotter",
+        ),
+        (
+            "postgresql://desk@db.example/blotter?password=secret",
+            "postgresql+psycopg://desk@db.example/blotter",
         ),
     ],
 )
 def test_the_database_is_shown_without_its_password(url: str, shown: str) -> None:
     assert DeskConfig(db_url=url).database == shown
+
+
+def test_a_malformed_database_url_is_a_store_error_that_names_it() -> None:
+    with pytest.raises(StoreError, match="'not a url' is malformed"):
+        DeskConfig(db_url="not a url").database  # noqa: B018 - the property is the test

@@ -7,15 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from blotter.runtime.desk import DeskConfig
+from blotter.runtime.desk import Desk, DeskConfig
+from blotter.store.database import StoreError
 from blotter.ui import app
 from blotter.ui.app import AppOptions
 from blotter.ui.loop import DeskEventLoop
+from blotter.ui.main_window import MainWindow
 from blotter.ui.opening import OpeningWindow
 
 
@@ -54,19 +57,41 @@ def app_loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
         asyncio.set_event_loop(None)
 
 
+def _opening_windows(monkeypatch: pytest.MonkeyPatch) -> list[OpeningWindow]:
+    """Every opening window the app shows, as it shows it."""
+    shown: list[OpeningWindow] = []
+    show = OpeningWindow.show
+
+    def spy(window: OpeningWindow) -> None:
+        shown.append(window)
+        show(window)
+
+    monkeypatch.setattr(OpeningWindow, "show", spy)
+    return shown
+
+
 def test_the_app_shows_the_recovery_then_the_desk(
     app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     monkeypatch.setattr(app, "desk_settings", lambda: settings)
+    openings = _opening_windows(monkeypatch)
     heard: list[tuple[bool, int, int]] = []
-    shown = OpeningWindow.show_progress
+    told = OpeningWindow.show_progress
 
-    def spy(window: OpeningWindow, folded: int, total: int) -> None:
+    def listen(window: OpeningWindow, folded: int, total: int) -> None:
         heard.append((window.isVisible(), folded, total))
-        shown(window, folded, total)
+        told(window, folded, total)
 
-    monkeypatch.setattr(OpeningWindow, "show_progress", spy)
+    monkeypatch.setattr(OpeningWindow, "show_progress", listen)
+    hidden_when_the_desk_showed: list[bool] = []
+    show_desk = MainWindow.show
+
+    def desk_shows(window: MainWindow) -> None:
+        hidden_when_the_desk_showed.append(not openings[-1].isVisible())
+        show_desk(window)
+
+    monkeypatch.setattr(MainWindow, "show", desk_shows)
     desk = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
     first, second = tmp_path / "first.png", tmp_path / "second.png"
     # the first session trades (a demo flow), the second opens what it left
@@ -80,5 +105,22 @@ def test_the_app_shows_the_recovery_then_the_desk(
     logged = heard[0][2]
     assert logged > 50  # events of the demo's orders
     assert heard[-1] == (True, logged, logged)
-    assert not QImage(str(second)).isNull()  # then the desk window itself
-    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, OpeningWindow)]
+    assert len(openings) == 2
+    assert hidden_when_the_desk_showed == [True, True]
+    assert not QImage(str(second)).isNull()  # the desk window itself
+
+
+def test_a_desk_that_cannot_open_closes_the_opening_window_and_says_why(
+    app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    openings = _opening_windows(monkeypatch)
+
+    async def refuse(*_args: object, **_kwargs: object) -> Desk:
+        raise StoreError("the database is locked")
+
+    monkeypatch.setattr(Desk, "open", refuse)
+    desk = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}")
+    with pytest.raises(StoreError, match="locked"):
+        app_loop.run_until_complete(app.session(AppOptions(desk=desk)))
+    assert len(openings) == 1
+    assert not shiboken6.isValid(openings[0])  # closed and deleted, not left on screen
