@@ -31,7 +31,17 @@ class SequentialIds:
 
     def __init__(self, prefix: str = "id") -> None:
         self._prefix = prefix
-        self._counter = itertools.count(1)
+        self._issued = 0
 
     def new_id(self) -> str:
-        return f"{self._prefix}-{next(self._counter):06d}"
+        self._issued += 1
+        return f"{self._prefix}-{self._issued:06d}"
+
+    @property
+    def issued(self) -> int:
+        """How many ids were given so far (the last one's number)."""
+        return self._issued
+
+    def resume(self, issued: int) -> None:
+        """Go on after ``issued`` ids an earlier source of this prefix gave, never reusing one."""
+        self._issued = max(self._issued, issued)

@@ -132,3 +132,36 @@ def test_the_database_is_shown_without_its_password(url: str, shown: str) -> Non
 def test_a_malformed_database_url_is_a_store_error_that_names_it() -> None:
     with pytest.raises(StoreError, match="'not a url' is malformed"):
         DeskConfig(db_url="not a url").database  # noqa: B018 - the property is the test
+
+
+async def test_a_resting_order_is_still_working_when_the_desk_reopens(tmp_path: Path) -> None:
+    """The venue kept it while the desk was closed: recovery finds it there, no anomaly."""
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    desk = await Desk.open(config)
+    far_below = (desk.mid("AAPL") * D("0.9")).quantize(D("0.01"))
+    ticket = NewOrder(
+        client_order_id="T-GTC",
+        account="ACC-1",
+        instrument="AAPL",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D(10),
+        limit_price=far_below,
+        time_in_force=TimeInForce.GTC,
+        venue="XNAS",
+    )
+    result = await desk.oms.submit(ticket)
+    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.ACKNOWLEDGED)
+    await desk.close()
+
+    reopened = await Desk.open(config)
+    try:
+        await until(lambda: reopened.oms.idle)
+        order = reopened.oms.orders[result.order_id]
+        assert order.state is OrderState.ACKNOWLEDGED
+        assert order.anomalies == []
+        canceled = await reopened.oms.cancel(result.order_id, actor="alice")
+        assert canceled.accepted
+        await until(lambda: order.state is OrderState.CANCELED)
+    finally:
+        await reopened.close()

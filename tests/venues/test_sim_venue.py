@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from blotter.domain.clock import ManualClock
 from blotter.domain.values import Liquidity, Side
 from blotter.domain.values import TimeInForce as TIF
 from blotter.oms.ports import ExecutionReport, RejectCode, ReportKind
-from blotter.venues.sim.venue import SimulatedVenue, VenueProfile
+from blotter.venues.sim.venue import SimulatedVenue, VenueProfile, VenueRecords
 from tests.venues.builders import AAPL, PROFILE, order
 
 D = Decimal
@@ -218,3 +219,46 @@ async def test_round_trips_on_the_clock_leave_the_flows_draws_as_they_were() -> 
     quiet, busy = await refused(0), await refused(3)
     assert 0 < len(quiet) < 12
     assert busy == quiet
+
+
+async def test_a_venue_keeps_its_clients_orders_across_their_sessions(
+    venue: SimulatedVenue,
+) -> None:
+    """What a real venue keeps while our desk is closed: resting orders with their fills, the
+    status of closed ones, and ids it never gives twice."""
+    await venue.submit(order("C-1", Side.BUY, 10, "10.00", tif=TIF.GTC))  # rests
+    await venue.submit(order("C-2", Side.BUY, 5, "9.98", tif=TIF.GTC))  # rests behind it
+    await venue.submit(order("C-3", Side.BUY, 20, "10.01"))  # fills 20 of the 30 at 10.01
+    await venue.heartbeat()
+    venue.add_liquidity("AAPL", Side.SELL, D("10.00"), D(4))  # C-1: 4 of 10, as the maker
+    reports = await drain(venue)
+    before = {c: await venue.status(c) for c in ("C-1", "C-2", "C-3")}
+    kept = msgspec.json.decode(msgspec.json.encode(venue.records()), type=VenueRecords)
+
+    again = SimulatedVenue(PROFILE, ManualClock(), seed=2)
+    again.restore(kept)
+    await again.connect()
+    assert {c: await again.status(c) for c in ("C-1", "C-2", "C-3")} == before
+    assert again.open_order_ids() == {"C-1", "C-2"}
+    assert again.book("AAPL").depth(Side.BUY) == [(D("10.00"), D(6)), (D("9.98"), D(5))]
+    await again.submit(order("C-3", Side.BUY, 1, "9.00"))  # the id is still taken
+    await again.submit(order("C-4", Side.BUY, 1, "9.00", tif=TIF.GTC))  # a new one rests
+    await again.heartbeat()
+    again.add_liquidity("AAPL", Side.SELL, D("9.98"), D(8))  # C-1's 6 first, then 2 of C-2
+    await again.cancel("C-2")
+    await again.heartbeat()
+    later = await drain(again)
+    assert [(r.client_order_id, r.kind) for r in later] == [
+        ("C-3", ReportKind.REJECTED),
+        ("C-4", ReportKind.ACKNOWLEDGED),
+        ("C-1", ReportKind.FILL),
+        ("C-2", ReportKind.FILL),
+        ("C-2", ReportKind.CANCELED),
+    ]
+    assert later[0].code is RejectCode.DUPLICATE_ID
+    assert (later[2].filled, later[2].leaves, later[3].leaves) == (10, 0, 3)
+    assert later[2].venue_order_id == reports[0].venue_order_id  # C-1 is the order it was
+    given = {r.exec_id for r in reports} | {r.venue_order_id for r in reports}
+    assert later[1].venue_order_id not in given  # no id is given twice
+    assert not {later[2].exec_id, later[3].exec_id} & given
+    assert await again.positions("ACC-1") == {"AAPL": D(32)}  # 20 + 4 before, 6 + 2 since

@@ -168,6 +168,14 @@ class OrderBook:
                 self._rest(order)
         return trades
 
+    def restore(self, order: BookOrder) -> None:
+        """Put back an order the book held when the venue's last session ended, behind those
+        already put back, without matching it (it rested: nothing it could trade with then)."""
+        self._check(order)
+        if order.leaves <= 0 or order.price is None:
+            raise BookError(f"order {order.order_id}: only an order with leaves and a price rests")
+        self._rest(order)
+
     def cancel(self, order_id: str) -> BookOrder | None:
         """Cancel a resting order; None when it is not resting (filled first: too late)."""
         order = self.resting.get(order_id)

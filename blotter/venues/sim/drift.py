@@ -35,7 +35,7 @@ class RandomDrift:
         held = [
             (venue, account, symbol)
             for venue in self._venues
-            for account, symbol, quantity in venue.records().positions
+            for account, symbol, quantity in venue.held_positions()
             if quantity
         ]
         if not held:

@@ -74,12 +74,33 @@ class VenueProfile(msgspec.Struct, frozen=True, kw_only=True):
     cancel_on_disconnect: bool = False
 
 
+class KeptOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """A client's order still resting when the venue's records were taken, with its fills."""
+
+    client_order_id: str
+    venue_order_id: str
+    account: str
+    instrument: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    price: Decimal
+    time_in_force: TIF
+    executions: list[Execution]
+
+
 class VenueRecords(msgspec.Struct, frozen=True, kw_only=True):
-    """What the venue's back office keeps across sessions: positions per account, and the
-    drift injected into them (see ``inject_drift``)."""
+    """What the venue keeps across its client's sessions, as a real venue would: positions
+    per account and the drift injected into them (see ``inject_drift``), the client orders
+    still resting and the status of those closed, and how many ids it has given (so none is
+    given twice)."""
 
     positions: list[tuple[str, str, Decimal]] = msgspec.field(default_factory=list)
     drift: list[tuple[str, str, Decimal]] = msgspec.field(default_factory=list)
+    resting: list[KeptOrder] = msgspec.field(default_factory=list)
+    closed: dict[str, bytes] = msgspec.field(default_factory=dict)  # packed status answers
+    order_ids: int = 0
+    exec_ids: int = 0
 
 
 class SimulatedVenue:
@@ -100,8 +121,8 @@ class SimulatedVenue:
             seed=seed,
             on_lost=self._lost_session if profile.cancel_on_disconnect else None,
         )
-        exec_ids = SequentialIds(f"{profile.name}-X")
-        self._books = {i.symbol: OrderBook(i, exec_ids) for i in profile.instruments}
+        self._exec_ids = SequentialIds(f"{profile.name}-X")
+        self._books = {i.symbol: OrderBook(i, self._exec_ids) for i in profile.instruments}
         self._order_ids = SequentialIds(f"{profile.name}-O")
         # Clients' orders by client order id: those that can still trade, with their book, and
         # those closed, as the answer a status query gets, packed (a day of flow is 100,000 of
@@ -225,16 +246,67 @@ class SimulatedVenue:
         book.cancel(order.order_id)
         self._retire_if_closed(order)
 
+    def held_positions(self) -> list[tuple[str, str, Decimal]]:
+        """Account, instrument and quantity of every position the fills made, drift aside."""
+        return [(a, s, q) for (a, s), q in sorted(self._positions.items())]
+
     def records(self) -> VenueRecords:
         return VenueRecords(
-            positions=[(a, s, q) for (a, s), q in sorted(self._positions.items())],
+            positions=self.held_positions(),
             drift=[(a, s, q) for (a, s), q in sorted(self._drift.items())],
+            resting=[self._kept(book, order) for book, order in self._open.values()],
+            closed=dict(self._closed),
+            order_ids=self._order_ids.issued,
+            exec_ids=self._exec_ids.issued,
         )
 
     def restore(self, records: VenueRecords) -> None:
-        """Take up the records a previous session of this venue kept."""
+        """Take up the records a previous session of this venue kept: its client orders rest
+        again in their books, in the order they arrived, ahead of any new one."""
         self._positions = {(a, s): q for a, s, q in records.positions}
         self._drift = {(a, s): q for a, s, q in records.drift}
+        self._order_ids.resume(records.order_ids)
+        self._exec_ids.resume(records.exec_ids)
+        self._closed.update(records.closed)
+        for kept in records.resting:
+            self._rest_again(kept)
+
+    def _kept(self, book: OrderBook, order: BookOrder) -> KeptOrder:
+        assert order.price is not None  # an open client order rests, so it has a price
+        return KeptOrder(
+            client_order_id=order.client_order_id,
+            venue_order_id=order.order_id,
+            account=order.account,
+            instrument=book.instrument.symbol,
+            side=order.side,
+            order_type=order.order_type,
+            quantity=order.quantity,
+            price=order.price,
+            time_in_force=order.time_in_force,
+            executions=list(self._executions.get(order.order_id, ())),
+        )
+
+    def _rest_again(self, kept: KeptOrder) -> None:
+        book = self._books.get(kept.instrument)
+        if book is None:
+            raise InvalidValue("instrument", kept.instrument, f"an instrument {self.name} lists")
+        order = BookOrder(
+            kept.venue_order_id,
+            kept.client_order_id,
+            kept.account,
+            kept.side,
+            kept.order_type,
+            kept.quantity,
+            kept.price,
+            kept.time_in_force,
+        )
+        for execution in kept.executions:
+            order.fill(execution.quantity)
+        book.restore(order)
+        self._open[order.client_order_id] = (book, order)
+        self._clients_by_order[order.order_id] = order.client_order_id
+        if kept.executions:
+            self._executions[order.order_id] = list(kept.executions)
 
     def inject_drift(self, account: str, symbol: str, quantity: Decimal) -> None:
         """Make the venue's record of a position disagree with the fills by ``quantity``."""
