@@ -6,7 +6,7 @@ from pathlib import Path
 
 import msgspec
 
-from blotter.domain.risk import RiskConfig
+from blotter.domain.risk import RiskConfig, RiskLimits
 
 
 class ConfigError(ValueError):
@@ -21,8 +21,41 @@ def load_risk(path: Path) -> RiskConfig:
     except OSError as error:
         raise ConfigError(f"risk file {path}: {error.strerror or error}") from None
     try:
-        return msgspec.toml.decode(data, type=RiskConfig)
+        raw = msgspec.toml.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"risk file {path}: not valid TOML: {error}") from None
+    # A misspelt limit would otherwise be left out without a word, and the desk would trade
+    # without it.
+    unknown = _unknown_keys(raw)
+    if unknown:
+        raise ConfigError(
+            f"risk file {path}: unknown key {unknown[0]!r}; expected one of "
+            f"{', '.join(_known_for(unknown[0]))}"
+        )
+    try:
+        return msgspec.convert(raw, RiskConfig)
     except msgspec.ValidationError as error:
         raise ConfigError(f"risk file {path}: {error}") from None
-    except msgspec.DecodeError as error:
-        raise ConfigError(f"risk file {path}: not valid TOML: {error}") from None
+
+
+_CONFIG_KEYS = tuple(f.name for f in msgspec.structs.fields(RiskConfig))
+_LIMIT_KEYS = tuple(f.name for f in msgspec.structs.fields(RiskLimits))
+
+
+def _unknown_keys(raw: object) -> list[str]:
+    """The keys of a risk file's tables that name no setting, as dotted paths."""
+    if not isinstance(raw, dict):
+        return []  # the type check names what is wrong
+    unknown = [key for key in raw if key not in _CONFIG_KEYS]
+    tables: list[tuple[str, object]] = [("default", raw.get("default"))]
+    accounts = raw.get("accounts")
+    if isinstance(accounts, dict):
+        tables += [(f"accounts.{name}", table) for name, table in accounts.items()]
+    for where, table in tables:
+        if isinstance(table, dict):
+            unknown += [f"{where}.{key}" for key in table if key not in _LIMIT_KEYS]
+    return unknown
+
+
+def _known_for(dotted: str) -> tuple[str, ...]:
+    return _LIMIT_KEYS if "." in dotted else _CONFIG_KEYS

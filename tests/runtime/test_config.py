@@ -30,6 +30,12 @@ def test_the_example_file_is_the_built_in_desk_limits_plus_one_account() -> None
         ('[default]\nmax_order_notional = "-5"\n', ("max_order_notional", "-5", "0 or more")),
         ("[default]\nmax_order_quantity = [1]\n", ("max_order_quantity", "$.default")),
         ("[default\n", ("not valid TOML",)),
+        (
+            '[default]\nmax_ordr_quantity = "5"\n',
+            ("'default.max_ordr_quantity'", "max_order_quantity"),
+        ),
+        ('[defaults]\nmax_order_quantity = "5"\n', ("'defaults'", "default, accounts")),
+        ('[accounts.ACC-1]\ncredit = "5"\n', ("'accounts.ACC-1.credit'", "credit_limit")),
     ],
 )
 def test_a_bad_file_names_the_file_the_field_and_what_was_expected(
@@ -47,3 +53,10 @@ def test_a_bad_file_names_the_file_the_field_and_what_was_expected(
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="No such file"):
         load_risk(tmp_path / "nowhere.toml")
+
+
+def test_a_file_that_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "risk.toml"
+    path.write_bytes(b"\xff\xfe[default]\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_risk(path)
