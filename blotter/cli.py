@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import msgspec
 
@@ -54,8 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A mistake on the command line is one line on stderr (``--help`` has the usage); the
+    command's subparsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"blotter: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="blotter", description="Order blotter with an embedded, event-sourced OMS."
     )
     parser.add_argument("--version", action="version", version=f"blotter {__version__}")
@@ -188,7 +197,10 @@ def _risk(args: argparse.Namespace) -> RiskConfig:
 
 def _screenshot_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--screenshot", metavar="FILE", type=Path, help="save the window as a PNG and exit"
+        "--screenshot",
+        metavar="FILE",
+        type=_screenshot_path,
+        help="save the window as a PNG and exit",
     )
     command.add_argument(
         "--after",
@@ -236,7 +248,7 @@ def _window(
         )
         return EXIT_ERROR
     # Qt is imported only for the window: every other command runs without it.
-    from blotter.ui.app import AppOptions, run_app
+    from blotter.ui.app import AppOptions, ScreenshotError, run_app
 
     options = AppOptions(
         desk=config,
@@ -246,7 +258,11 @@ def _window(
         after=args.after,
         panel=args.panel,
     )
-    return run_app(options)
+    try:
+        return run_app(options)
+    except ScreenshotError as failed:
+        print(f"blotter: error: {failed}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _has_display() -> bool:
@@ -261,6 +277,18 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a number of 0 or more")
     return value
+
+
+def _screenshot_path(text: str) -> Path:
+    """A PNG file to write, in a folder that exists (checked before the desk opens)."""
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text!r} is not a .png file name")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a .png file name")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: there is no folder {str(path.parent)!r}")
+    return path
 
 
 def _positive_float(text: str) -> float:

@@ -269,3 +269,36 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
     missing = tmp_path / "none.db"
     one_clear_line(run("reconcile", "--db", f"sqlite:///{missing}"), "no such database")
     assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("headless", "--rate", "-1"), "argument --rate: -1 is not a positive number"),
+        (("demo", "--panel", "nowhere"), "argument --panel: invalid choice: 'nowhere'"),
+        (("nonsense",), "invalid choice: 'nonsense'"),
+        (("replay", "--bogus"), "unrecognized arguments: --bogus"),
+    ],
+)
+def test_a_command_line_mistake_is_one_clear_line(args: tuple[str, ...], fragment: str) -> None:
+    one_clear_line(run(*args), fragment)
+
+
+@pytest.mark.parametrize(
+    ("where", "fragment"),
+    [
+        ("{tmp}/missing/desk.png", "there is no folder"),
+        ("{tmp}", "is not a .png file name"),
+        ("{tmp}/desk.jpg", "is not a .png file name"),
+        ("{tmp}/folder.png", "is a directory"),
+    ],
+)
+def test_a_screenshot_that_cannot_be_written_is_refused_before_the_desk_opens(
+    tmp_path: Path, where: str, fragment: str
+) -> None:
+    (tmp_path / "folder.png").mkdir()
+    result = run(
+        "demo", "--db", f"sqlite:///{tmp_path / 'd.db'}", "--screenshot", where.format(tmp=tmp_path)
+    )
+    one_clear_line(result, "argument --screenshot", fragment)
+    assert not (tmp_path / "d.db").exists()

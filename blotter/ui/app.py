@@ -20,6 +20,10 @@ from blotter.ui.opening import OpeningWindow
 from blotter.venues.sim.drift import RandomDrift
 
 
+class ScreenshotError(OSError):
+    """The window could not be saved where the user asked."""
+
+
 class AppOptions(msgspec.Struct, frozen=True, kw_only=True):
     desk: DeskConfig
     demo_rate: float | None = None  # commands per second of other traders; None: no flow
@@ -70,8 +74,10 @@ async def session(options: AppOptions) -> int:
             _select_for_screenshot(window, split=options.panel == "routing")
             window.show_panel(options.panel)
             await asyncio.sleep(0.3)  # one repaint of the details
-            window.grab().save(str(options.screenshot))
+            saved = window.grab().save(str(options.screenshot))
             window.close()
+            if not saved:
+                raise ScreenshotError(f"could not write the screenshot {options.screenshot}")
         await closed.wait()
     finally:
         if flow is not None:

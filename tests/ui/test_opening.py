@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import shiboken6
 from PySide6.QtCore import QSettings
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.store.database import StoreError
 from blotter.ui import app
-from blotter.ui.app import AppOptions
+from blotter.ui.app import AppOptions, ScreenshotError
 from blotter.ui.loop import DeskEventLoop
 from blotter.ui.main_window import MainWindow
 from blotter.ui.opening import OpeningWindow
@@ -124,3 +124,15 @@ def test_a_desk_that_cannot_open_closes_the_opening_window_and_says_why(
         app_loop.run_until_complete(app.session(AppOptions(desk=desk)))
     assert len(openings) == 1
     assert not shiboken6.isValid(openings[0])  # closed and deleted, not left on screen
+
+
+def test_a_screenshot_the_platform_cannot_write_is_an_error_not_silence(
+    app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    monkeypatch.setattr(app, "desk_settings", lambda: settings)
+    monkeypatch.setattr(QPixmap, "save", lambda *_args: False)
+    desk = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    options = AppOptions(desk=desk, screenshot=tmp_path / "desk.png", after=0.1)
+    with pytest.raises(ScreenshotError, match="could not write the screenshot"):
+        app_loop.run_until_complete(app.session(options))
