@@ -23,7 +23,7 @@ from PySide6.QtGui import QColor
 from blotter.domain.events import OrderCreated
 from blotter.domain.order import ChildOrder, Fill, OrderAggregate
 from blotter.domain.values import Instrument, Side
-from blotter.domain.workflows import ORDER, OrderState
+from blotter.domain.workflows import ORDER
 from blotter.ui.cells import LOOK_ROLE, RowLook
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -578,7 +578,7 @@ class OrdersModel(QAbstractItemModel):
     def _foreground(self, order: OrderAggregate, state: str, column: Column) -> QColor | None:
         if column == Column.STATE and state in self.palette.states:
             return self.palette.states[state]
-        if order.state in ORDER.terminal and order.state is not OrderState.SETTLED:
+        if order.state in ORDER.terminal:  # settled too: finished, only its state in color
             return self.palette.done
         if column == Column.SIDE and order.ticket is not None:
             return self.palette.buy if order.ticket.side is Side.BUY else self.palette.sell

@@ -18,7 +18,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
 )
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -43,6 +43,7 @@ COMPONENTS = (
     ("reliability", "#a371f7"),
 )
 
+SIDE_BY_SIDE_WIDTH = 640  # narrower, the score chart goes under the venues' table
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _EXCLUDED = QColor("#8a93a0")  # a venue that took no part: muted
 # The allocation and the scores first (the panel shares the bottom with the details), then the
@@ -224,7 +225,13 @@ class RoutingPanel(QWidget):
         chart_layout.addWidget(self.chart, 1)
         chart_layout.addWidget(self.legend)
         chart.setMinimumWidth(200)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        # Two decisions at least stay readable however short the dock is; a title too long
+        # for a narrow dock ends in an ellipsis (its tooltip has it whole), no scroll bar.
+        self.decisions.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.decisions.setTextElideMode(Qt.TextElideMode.ElideRight)
+        rows = self.decisions.fontMetrics().height() + 6
+        self.decisions.setMinimumHeight(2 * rows + 2 * self.decisions.frameWidth())
+        self.split = split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(chart)
         split.setStretchFactor(0, 5)
@@ -236,6 +243,15 @@ class RoutingPanel(QWidget):
         layout.addWidget(self.decisions)
         layout.addWidget(split, 1)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Side by side when the panel is wide, the chart under the table when it is narrow
+        (docked beside another panel, the table would show only its first column)."""
+        narrow = event.size().width() < SIDE_BY_SIDE_WIDTH
+        wanted = Qt.Orientation.Vertical if narrow else Qt.Orientation.Horizontal
+        if self.split.orientation() is not wanted:
+            self.split.setOrientation(wanted)
+        super().resizeEvent(event)
+
     def show_history(self, history: Sequence[Event]) -> None:
         """The order's decisions, from its full history; the latest is selected."""
         created = history[0].payload if history else None
@@ -245,7 +261,9 @@ class RoutingPanel(QWidget):
         self.decisions.blockSignals(True)
         self.decisions.clear()
         for number, (event, decision) in enumerate(self._decisions, start=1):
-            self.decisions.addItem(decision_title(number, event, decision))
+            title = decision_title(number, event, decision)
+            self.decisions.addItem(title)
+            self.decisions.item(self.decisions.count() - 1).setToolTip(title)
         self.decisions.blockSignals(False)
         self._fit_list()
         if self._decisions:

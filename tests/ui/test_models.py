@@ -152,6 +152,29 @@ def test_a_new_child_gets_its_row_under_its_order_and_shows_its_own_values(
     qtmodeltester.check(model)
 
 
+def test_a_finished_order_is_greyed_but_for_its_colored_state(qapp: object) -> None:
+    working, settled, canceled = (OrderStory(order_id=f"O-{n}") for n in (1, 2, 3))
+    for story in (working, settled, canceled):
+        story.routed(("A", "XNAS", "100"))
+        story.live("A")
+    settled.fill("A", "100")
+    settled.settled()
+    canceled.canceled("A")
+    orders = {s.order_id: s.order for s in (working, settled, canceled)}
+    model = OrdersModel(orders, {}, DARK)
+    foreground = Qt.ItemDataRole.ForegroundRole
+    rows = {model.index(r, 0).data(ORDER_ID_ROLE): r for r in range(model.rowCount())}
+
+    def color(order_id: str, column: Column) -> object:
+        return model.index(rows[order_id], column).data(foreground)
+
+    assert color("O-1", Column.ACCOUNT) != DARK.done  # working
+    for finished in ("O-2", "O-3"):
+        assert color(finished, Column.ACCOUNT) == DARK.done
+        assert color(finished, Column.SIDE) == DARK.done
+    assert color("O-2", Column.STATE) == DARK.states["SETTLED"]  # the state keeps its color
+
+
 def test_a_changed_order_shows_its_new_values_and_announces_its_children_once_open(
     qapp: object,
 ) -> None:

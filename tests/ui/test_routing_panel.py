@@ -9,11 +9,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
 
 from blotter.domain.events import OrderCreated
 from blotter.domain.risk import Rule
 from blotter.domain.values import RoutingStrategy
-from blotter.ui.routing_panel import COLUMN
+from blotter.ui.routing_panel import COLUMN, SIDE_BY_SIDE_WIDTH, RoutingPanel
 
 from .conftest import Session
 from .test_main_window import resting, state_of
@@ -59,6 +60,22 @@ def test_the_routing_panel_shows_every_venue_s_scores_and_the_chart_adds_up(
         assert allocated == 10
 
     session.run(scenario())
+
+
+def test_a_narrow_routing_panel_puts_the_chart_under_the_table_and_keeps_its_decisions(
+    qtbot: QtBot,
+) -> None:
+    panel = RoutingPanel({})
+    qtbot.addWidget(panel)
+    panel.resize(SIDE_BY_SIDE_WIDTH + 200, 400)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.split.orientation() is Qt.Orientation.Horizontal)
+    panel.resize(SIDE_BY_SIDE_WIDTH - 200, 160)  # docked beside the fills, in a short dock
+    qtbot.waitUntil(lambda: panel.split.orientation() is Qt.Orientation.Vertical)
+    rows = panel.decisions.fontMetrics().height()
+    assert panel.decisions.height() >= 2 * rows  # two decisions stay readable
+    panel.resize(SIDE_BY_SIDE_WIDTH + 10, 400)
+    qtbot.waitUntil(lambda: panel.split.orientation() is Qt.Orientation.Horizontal)
 
 
 def test_the_ticket_routes_by_the_chosen_strategy_and_a_named_venue_is_fixed(
