@@ -80,7 +80,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     command_to_venue: LatencySummary | None
     command_work: LatencySummary | None  # OMS CPU time of a new order's command
     oms_work: LatencySummary | None  # OMS CPU time of an order, command and every report
-    alerts: dict[str, int]  # "severity source" -> count
+    alerts: dict[str, int]  # "severity source" -> count, in the whole database
     risk_refusals: dict[str, int]  # rule -> orders it refused
     reconciliation: PassReport  # one pass at the end, against the venues' own records
     venues: dict[str, VenueFigures]
@@ -194,7 +194,8 @@ async def _summary(
 ) -> Summary:
     desk = driver.desk
     oms = desk.oms
-    orders = list(oms.orders.values())
+    mine = _orders_of(desk, driver.tickets)  # this run's (the database may hold earlier ones)
+    orders = [o for o in mine if o is not None]
     checked, alerts = await asyncio.to_thread(_check_store, options.db_url)
     return Summary(
         seconds=round(seconds, 3),
@@ -215,7 +216,7 @@ async def _summary(
         reconciliation=reconciled,
         venues=venues,
         replay=checked,
-        fingerprint=_fingerprint(_orders_of(desk, driver.tickets)),
+        fingerprint=_fingerprint(mine),
     )
 
 

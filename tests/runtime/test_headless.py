@@ -35,6 +35,16 @@ async def test_the_same_seed_gives_the_same_orders_and_fills(tmp_path: Path) -> 
     assert other.fingerprint != first.fingerprint
 
 
+async def test_a_run_on_a_database_that_holds_an_earlier_one_counts_its_own_orders(
+    tmp_path: Path,
+) -> None:
+    first = await run_headless(options(tmp_path, "a.db"))
+    again = await run_headless(options(tmp_path, "a.db", seed=4))
+    assert again.ok
+    assert sum(again.orders_by_state.values()) == again.orders
+    assert again.replay.orders >= first.orders + again.orders  # the check reads them all
+
+
 def test_the_cli_prints_a_json_summary_and_exits_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
