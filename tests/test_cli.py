@@ -105,6 +105,17 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     one_clear_line(run("replay", "--db", f"sqlite:///{junk}"), "not a blotter database")
 
 
+def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as shop:
+        shop.execute("CREATE TABLE customers (id INTEGER)")
+    for command in ("replay", "generate"):
+        one_clear_line(run(command, "--db", f"sqlite:///{path}"), "holds other tables (customers)")
+    with sqlite3.connect(path) as shop:
+        tables = shop.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("customers",)]
+
+
 def test_a_truncated_database(session_db: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.db"
     data = session_db.read_bytes()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect
 from sqlalchemy.engine import URL, make_url
 
 from blotter.store.committer import SQLITE_PRAGMAS
@@ -154,6 +154,8 @@ def migrate(engine: Engine) -> None:
     try:
         with engine.begin() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
+            if current is None:
+                _refuse_foreign(connection)
             if current is not None and current not in {r.revision for r in script.walk_revisions()}:
                 raise StoreError(
                     f"this database has schema revision {current}, written by a newer blotter; "
@@ -165,6 +167,18 @@ def migrate(engine: Engine) -> None:
         raise
     except (exc.SQLAlchemyError, CommandError) as error:
         raise StoreError(describe(engine.url, error)) from None
+
+
+def _refuse_foreign(connection: Connection) -> None:
+    """A database without blotter's schema must be empty: blotter does not add its tables to
+    another program's data."""
+    tables = sorted(inspect(connection).get_table_names())
+    if tables:
+        shown_tables = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(
+            f"this database holds other tables ({shown_tables}) and no blotter schema; "
+            "give blotter a database of its own"
+        )
 
 
 def describe(url: URL, error: BaseException) -> str:
