@@ -124,6 +124,30 @@ def test_a_truncated_database(session_db: Path, tmp_path: Path) -> None:
         one_clear_line(run(*command, "--db", f"sqlite:///{cut}"), str(cut))
 
 
+def test_a_database_damaged_where_appends_read_stops_the_run_in_a_few_lines(
+    session_db: Path, tmp_path: Path
+) -> None:
+    """It opens and recovers (the log is whole) but every append fails: said once, not once
+    per append, with no traceback, and the run exits 2."""
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(session_db.read_bytes())
+    with sqlite3.connect(damaged) as db:  # the streams table, which only appends read
+        pages = [n for (n,) in db.execute("SELECT pageno FROM dbstat WHERE name = 'streams'")]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    assert pages
+    with damaged.open("r+b") as file:
+        for page in pages:
+            file.seek((page - 1) * size)
+            file.write(bytes([0x5A]) * size)
+    result = run("headless", "--duration", "1", "--rate", "20", "--db", f"sqlite:///{damaged}")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) <= 15, result.stderr  # was a line or more per append
+    assert lines[-1].startswith("blotter: error: ")
+    assert "damaged" in lines[-1]
+
+
 def test_a_missing_database_is_not_created_by_a_read(tmp_path: Path) -> None:
     missing = tmp_path / "missing.db"
     for command in (("replay",), ("events", "O-1")):

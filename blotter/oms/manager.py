@@ -1167,13 +1167,15 @@ class OrderManager:
         return durable
 
     def _on_durable(self, events: Sequence[Event], outcome: AppendResult | Exception) -> None:
-        self._unsettled_appends.pop(events[0].event_id, None)
+        settled = self._unsettled_appends.pop(events[0].event_id, None)
         if self._next_settle is not None:
             if not self._next_settle.done():  # else its waiter was cancelled
                 self._next_settle.set_result(None)
             self._next_settle = None
         self._note_idle()
         if isinstance(outcome, Exception):
+            if settled is not None and settled.done():
+                settled.exception()  # heard here: not also "never retrieved" when none awaits it
             if self.failed is None:
                 self.failed = f"the event store refused a write: {outcome}"
                 log.critical("OMS stopped taking commands: %s", self.failed)

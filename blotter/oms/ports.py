@@ -23,6 +23,11 @@ from blotter.domain.values import Liquidity, OrderType, Side, TimeInForce
 from blotter.domain.workflows import VenueHealth
 
 
+class StoreUnavailable(Exception):
+    """The event store cannot read or write (a damaged, lost or refusing database); its
+    message is meant for the user."""
+
+
 class ConcurrencyConflict(Exception):
     """The stream moved on since the caller read it: re-read, decide again, retry."""
 

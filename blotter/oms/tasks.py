@@ -12,6 +12,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from blotter.oms.ports import StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -51,7 +53,10 @@ class TaskSupervisor:
         error = task.exception()
         if error is not None:
             self.failures.append((task.get_name(), error))
-            log.error("task %s failed", task.get_name(), exc_info=error)
+            if isinstance(error, StoreUnavailable):  # the database's fault, said in a line
+                log.error("task %s stopped: %s", task.get_name(), error)
+            else:
+                log.error("task %s failed", task.get_name(), exc_info=error)
 
     async def shutdown(self, grace: float = 5.0) -> list[str]:
         """Cancel every task, give them ``grace`` seconds to end; return those that did not."""

@@ -16,13 +16,14 @@ import platformdirs
 from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect
 from sqlalchemy.engine import URL, make_url
 
+from blotter.oms.ports import StoreUnavailable
 from blotter.store.committer import SQLITE_PRAGMAS
 
 ENV_VAR = "BLOTTER_DB_URL"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-class StoreError(Exception):
+class StoreError(StoreUnavailable):
     """A database that cannot be used, with a message meant for the user."""
 
 

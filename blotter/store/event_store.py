@@ -175,6 +175,7 @@ class SqlEventStore:
         self._in_flight: deque[_InFlight] = deque()
         self._epoch = 0  # the committer refuses what was prepared in an epoch that failed
         self.commits = 0  # transactions committed, for tests of the group commit
+        self._last_failure: str | None = None  # the writer's, logged once however often
         self._thread = threading.Thread(target=self._run, name="event-store-writer", daemon=True)
         self._closed = False
         self._thread.start()
@@ -476,8 +477,12 @@ class SqlEventStore:
             clash = sorted(stored)
             return StoreError(f"event ids {clash} are already stored in another stream")
         if isinstance(error, sa_exc.SQLAlchemyError):
-            log.error("append to %s failed: %s", request.stream_id, error)
-            return StoreError(describe(self.url, error))
+            failure = StoreError(describe(self.url, error))
+            # A damaged or lost database fails every append alike: said once, not per append.
+            level = logging.DEBUG if str(failure) == self._last_failure else logging.ERROR
+            self._last_failure = str(failure)
+            log.log(level, "append to %s failed: %s", request.stream_id, failure)
+            return failure
         log.exception("append to %s failed", request.stream_id)
         return error
 

@@ -55,6 +55,7 @@ from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind, t
 from blotter.domain.order import OrderAggregate
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
+from blotter.oms.manager import Halt
 from blotter.runtime.desk import Desk
 from blotter.ui.alerts_panel import AlertsPanel
 from blotter.ui.bus_adapter import BusAdapter
@@ -653,9 +654,10 @@ class MainWindow(QMainWindow):
             label.setToolTip(_venue_tip(name, gateway.queue_depth, gateway.latency()))
         oms = self.desk.oms
         halt = oms.halt
-        self.halted.setText(f"TRADING HALTED by {halt.actor}" if halt else "")
-        self.halted.setToolTip(halt.reason if halt else "")
-        self.halted.setVisible(halt is not None)
+        stopped = _stopped_text(oms.failed, halt)
+        self.halted.setText(stopped[0] if stopped else "")
+        self.halted.setToolTip(stopped[1] if stopped else "")
+        self.halted.setVisible(stopped is not None)
         self.kill_switch.setChecked(halt is not None)
         self.kill_switch.setText("Re-enable trading…" if halt else "Kill switch…")
         for dock, refresh in self._live_panels:  # ages, fills and marks move on
@@ -1070,6 +1072,16 @@ def _venue_tip(name: str, queue_depth: int, latency: Any) -> str:
     if latency is not None:
         lines.append(f"round trip p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
     return "\n".join(lines)
+
+
+def _stopped_text(failed: str | None, halt: Halt | None) -> tuple[str, str] | None:
+    """What the status bar says (and its tooltip) when no order can be sent: the OMS stopped
+    (its store failed), which outranks the kill switch; None while trading goes on."""
+    if failed is not None:
+        return "OMS STOPPED: no order can be sent", failed
+    if halt is not None:
+        return f"TRADING HALTED by {halt.actor}", halt.reason
+    return None
 
 
 def refusal_line(refused: OrderRejected) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,8 @@ from pytestqt.modeltest import ModelTester
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState
 from blotter.oms.commands import NewOrder
+from blotter.store.database import StoreError
+from blotter.store.event_store import SqlEventStore
 from blotter.ui import models
 from blotter.ui.bus_adapter import BusAdapter
 from blotter.ui.main_window import MainWindow
@@ -283,6 +286,28 @@ def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: not dialog.isVisible())
         await session.until(lambda: acknowledged(window) == 1)
+
+    session.run(scenario())
+
+
+def test_an_oms_whose_store_fails_says_so_in_the_status_bar(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+
+        def lost(*_args: object) -> None:
+            raise StoreError("/data/desk.db: the database file is damaged")
+
+        monkeypatch.setattr(SqlEventStore, "_commit", lost)
+        with contextlib.suppress(StoreError):  # the command hears it too
+            await oms.submit(resting(1))
+        await session.until(lambda: oms.failed is not None)
+        window._tick()
+        assert window.halted.isVisible()
+        assert window.halted.text() == "OMS STOPPED: no order can be sent"
+        assert "the database file is damaged" in window.halted.toolTip()
 
     session.run(scenario())
 
