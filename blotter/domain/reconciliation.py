@@ -108,6 +108,45 @@ def fills_at(orders: Iterable[OrderAggregate], key: Key, since: int) -> list[Fil
     ]
 
 
+class InFlight(msgspec.Struct, frozen=True, kw_only=True):
+    """How far fills still on their way may put a venue's record of a position from ours: up
+    to the leaves of our live buys there above it, of our live sells below it."""
+
+    buys: Decimal = ZERO
+    sells: Decimal = ZERO
+
+    def add(self, side: Side, leaves: Decimal) -> InFlight:
+        if side is Side.BUY:
+            return InFlight(buys=self.buys + leaves, sells=self.sells)
+        return InFlight(buys=self.buys, sells=self.sells + leaves)
+
+    def explains(self, ours: Decimal, theirs: Decimal) -> bool:
+        """Whether fills in flight could make the whole difference (then a break is not
+        known yet); a difference past them is a break whatever is on its way."""
+        return -self.sells <= theirs - ours <= self.buys
+
+
+def to_compare(
+    keys: Iterable[Key],
+    ours: Mapping[Key, Decimal],
+    theirs: Mapping[Key, Decimal],
+    in_flight: Mapping[Key, InFlight],
+    moved: Iterable[Key],
+) -> tuple[set[Key], set[Key]]:
+    """The positions a pass compares, and those it leaves for a later one: a position that
+    moved while the venue was asked, or whose difference orders still working could make."""
+    moved = set(moved)
+    compared, left = set(), set()
+    for key in keys:
+        flying = in_flight.get(key)
+        mine, venue_says = ours.get(key, ZERO), theirs.get(key, ZERO)
+        if key in moved or (flying is not None and flying.explains(mine, venue_says)):
+            left.add(key)
+        else:
+            compared.add(key)
+    return compared, left
+
+
 def differences(
     ours: Mapping[Key, Decimal], theirs: Mapping[Key, Decimal], keys: Iterable[Key]
 ) -> list[Difference]:

@@ -2,8 +2,9 @@
 
 Differences become breaks (``blotter.domain.reconciliation`` judges them): corrected on our side
 when small, escalated to a person when large or recurring; a break whose difference has gone
-is explained. Positions with orders still working at the venue are left for a later pass: a
-fill on its way would look like a break. The operator's actions on a break are here too; each
+is explained. A position whose difference orders still working at the venue could make is
+left for a later pass: a fill on its way would look like a break; a difference past what they
+could still fill is a break at once. The operator's actions on a break are here too; each
 records who and why.
 """
 
@@ -35,12 +36,14 @@ from blotter.domain.reconciliation import (
     EXPLAINED,
     Explained,
     Finding,
+    InFlight,
     Key,
     ReconciliationConfig,
     Verdict,
     fills_at,
     order_finding,
     plan_pass,
+    to_compare,
     unknown_orders,
 )
 from blotter.domain.values import ZERO
@@ -73,7 +76,7 @@ class PassReport(msgspec.Struct, frozen=True, kw_only=True):
 
     why: str  # what asked for it: the timer, startup, a reconnect, an operator
     compared: int  # positions compared
-    working: int  # positions left for later: orders still working there
+    working: int  # left for later: moved meanwhile, or orders working there could explain it
     unreachable: dict[str, str]  # venue -> why its record could not be read
     opened: list[BreakFound]
     explained: list[str]  # breaks whose difference has gone
@@ -127,16 +130,18 @@ class Reconciler:
 
     async def _pass(self, actor: str, why: str) -> PassReport:
         oms = self.oms
-        # Ours before and after asking the venues: a position whose fills moved meanwhile, or
-        # whose orders worked at either time, is left for the next pass (the venue's answer
-        # may predate the fill, or follow it).
-        moves_before, working = dict(oms.position_moves), self._working()
+        # Ours before and after asking the venues: a position whose fills moved meanwhile is
+        # left for the next pass (the venue's answer may predate the fill, or follow it), and
+        # so is one whose difference the orders working at either time could make.
+        moves_before, working = dict(oms.position_moves), self._in_flight()
         theirs, unreachable = await self._their_positions()
         ours = oms.breaks.ours(oms.venue_positions)
-        working |= self._working()
-        working |= _moved(moves_before, oms.position_moves)
-        reachable = [key for key in (*ours, *theirs) if key[0] not in unreachable]
-        compared = {key for key in reachable if key not in working}
+        for key, flying in self._in_flight().items():
+            before = working.get(key)
+            working[key] = flying if before is None else _wider(before, flying)
+        reachable = {key for key in (*ours, *theirs) if key[0] not in unreachable}
+        moved = _moved(moves_before, oms.position_moves)
+        compared, left = to_compare(reachable, ours, theirs, working, moved)
         plan = plan_pass(ours, theirs, compared, oms.breaks, self.config, oms.marks)
         for explained in plan.explain:
             self._explain(explained, actor, why)
@@ -152,7 +157,7 @@ class Reconciler:
         return PassReport(
             why=why,
             compared=len(compared),
-            working=len({k for k in reachable if k in working}),
+            working=len(left),
             unreachable=unreachable,
             opened=opened,
             explained=[e.break_id for e in plan.explain],
@@ -280,15 +285,17 @@ class Reconciler:
                 unreachable[name] = str(down)
         return theirs, unreachable
 
-    def _working(self) -> set[Key]:
-        working: set[Key] = set()
+    def _in_flight(self) -> dict[Key, InFlight]:
+        """What the live children may still fill, per venue, account and instrument."""
+        flying: dict[Key, InFlight] = {}
         for order in self.oms.live_orders():
             ticket = order.ticket
             assert ticket is not None
             for child in order.children.values():
                 if child.is_live:
-                    working.add((child.venue, ticket.account, ticket.instrument))
-        return working
+                    key = (child.venue, ticket.account, ticket.instrument)
+                    flying[key] = flying.get(key, InFlight()).add(ticket.side, child.leaves)
+        return flying
 
     def _open(self, finding: Finding, actor: str, why: str) -> BreakFound:
         break_id = f"break-{self._ids.new_id()}"
@@ -355,6 +362,10 @@ class Reconciler:
         if break_id not in self.oms.breaks.cases:
             raise KeyError(f"no break {break_id}")
         self.oms.record_break(break_id, [payload], actor, f"command: {type(payload).__name__}")
+
+
+def _wider(one: InFlight, other: InFlight) -> InFlight:
+    return InFlight(buys=max(one.buys, other.buys), sells=max(one.sells, other.sells))
 
 
 def _moved(before: dict[Key, int], now: dict[Key, int]) -> set[Key]:

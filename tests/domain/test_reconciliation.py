@@ -16,6 +16,7 @@ from blotter.domain.ids import SequentialIds
 from blotter.domain.reconciliation import (
     BreakBook,
     Difference,
+    InFlight,
     Key,
     Plan,
     ReconciliationConfig,
@@ -24,8 +25,9 @@ from blotter.domain.reconciliation import (
     differences,
     judge,
     plan_pass,
+    to_compare,
 )
-from blotter.domain.values import InvalidValue
+from blotter.domain.values import InvalidValue, Side
 from blotter.domain.workflows import BreakState
 
 D = Decimal
@@ -193,3 +195,38 @@ def test_only_a_run_of_the_latest_adjustments_that_adds_up_exactly_is_taken_back
     assert len(desk.book.made_unneeded(key, D(5))) == 2
     assert desk.book.made_unneeded(key, D(2)) == []  # not the latest: the venue moved since
     assert desk.book.made_unneeded(("ARCX", "A", "AAPL"), D(3)) == []
+
+
+def test_fills_in_flight_explain_a_difference_only_in_their_direction_and_size() -> None:
+    flying = InFlight().add(Side.BUY, D(10)).add(Side.SELL, D(3)).add(Side.BUY, D(5))
+    assert (flying.buys, flying.sells) == (15, 3)
+    assert flying.explains(D(100), D(115))  # our live buys may still fill 15
+    assert flying.explains(D(100), D(97))  # and our live sells 3
+    assert not flying.explains(D(100), D(116))
+    assert not flying.explains(D(100), D(96))
+
+
+def test_a_pass_compares_what_neither_a_move_nor_working_orders_could_explain() -> None:
+    quiet, working, past, moved = (("XNAS", "ACC-1", s) for s in ("A", "B", "C", "D"))
+    ours = {quiet: D(10), working: D(10), past: D(10), moved: D(10)}
+    theirs = {quiet: D(12), working: D(12), past: D(8), moved: D(10)}
+    in_flight = {working: InFlight(buys=D(5)), past: InFlight(buys=D(5))}
+    compared, left = to_compare(ours, ours, theirs, in_flight, [moved])
+    assert compared == {quiet, past}  # past: a buy cannot take the venue's record down
+    assert left == {working, moved}
+
+
+@given(
+    st.integers(-50, 50),
+    st.integers(0, 20),
+    st.integers(0, 20),
+)
+def test_a_difference_is_left_for_later_exactly_when_the_working_orders_could_make_it(
+    delta: int, buys: int, sells: int
+) -> None:
+    key = ("XNAS", "ACC-1", "AAPL")
+    flying = InFlight(buys=D(buys), sells=D(sells))
+    compared, left = to_compare([key], {key: D(0)}, {key: D(delta)}, {key: flying}, [])
+    assert (key in left) == (-sells <= delta <= buys)
+    assert compared | left == {key}
+    assert not compared & left

@@ -121,6 +121,19 @@ async def test_positions_with_orders_working_are_left_for_a_later_pass(tmp_path:
         assert (report.compared, report.working, report.opened) == (0, 1, [])
 
 
+@pytest.mark.parametrize("drift", ["-2", "11"])
+async def test_a_difference_no_working_order_could_make_is_a_break_at_once(
+    tmp_path: Path, drift: str
+) -> None:
+    """A resting buy of 10 may still add up to 10 to the venue's record, never take any off."""
+    async with world(tmp_path) as w:
+        await bought(w)
+        await w.submit(w.ticket("10", "9.00"))  # rests at XNAS
+        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(drift))
+        report = await Reconciler(w.oms, RandomIds()).run_pass()
+        assert (report.compared, report.working, len(report.opened)) == (1, 0, 1)
+
+
 async def test_an_operator_works_a_break_to_its_end_and_each_step_says_who(
     tmp_path: Path,
 ) -> None:
