@@ -39,6 +39,7 @@ PANELS = (
     "alerts",
 )  # the bottom panels a screenshot can show
 EXIT_ERROR = 2
+MAX_HEADLESS_COMMANDS = 10_000_000  # duration x rate: about 80 minutes of the desk's pace
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     desk_cmd = commands.add_parser(
         "desk", help="open the desk window (the default when no command is given)"
     )
-    desk_cmd.add_argument("--db", help=db_help)
+    desk_cmd.add_argument("--db", type=_database_url, help=db_help)
     _risk_argument(desk_cmd)
     _screenshot_arguments(desk_cmd)
     desk_cmd.set_defaults(handler=_desk)
@@ -98,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         "(default 20; 0: none)",
     )
     demo_cmd.add_argument(
-        "--db", help="database URL (default: demo.db in the data dir, apart from real orders)"
+        "--db",
+        type=_database_url,
+        help="database URL (default: demo.db in the data dir, apart from real orders)",
     )
     _risk_argument(demo_cmd)
     _screenshot_arguments(demo_cmd)
@@ -107,21 +110,21 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd = commands.add_parser(
         "replay", help="fold the whole log again and check every projection against it"
     )
-    replay_cmd.add_argument("--db", help=db_help)
+    replay_cmd.add_argument("--db", type=_database_url, help=db_help)
     replay_cmd.add_argument("--json", action="store_true", help="print one JSON object")
     replay_cmd.set_defaults(handler=_replay)
 
     rebuild_cmd = commands.add_parser(
         "rebuild", help="derive every projection again from the log and replace the stored ones"
     )
-    rebuild_cmd.add_argument("--db", help=db_help)
+    rebuild_cmd.add_argument("--db", type=_database_url, help=db_help)
     rebuild_cmd.set_defaults(handler=_rebuild)
 
     events_cmd = commands.add_parser(
         "events", help="the full history of one order, break or escalation"
     )
     events_cmd.add_argument("stream_id", metavar="STREAM_ID")
-    events_cmd.add_argument("--db", help=db_help)
+    events_cmd.add_argument("--db", type=_database_url, help=db_help)
     events_cmd.add_argument("--json", action="store_true", help="print a JSON array of events")
     events_cmd.set_defaults(handler=_events)
 
@@ -130,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate_cmd.add_argument("--orders", type=_positive_int, default=1000, help="default 1000")
     generate_cmd.add_argument("--seed", type=int, default=0, help="default 0")
-    generate_cmd.add_argument("--db", help=db_help)
+    generate_cmd.add_argument("--db", type=_database_url, help=db_help)
     generate_cmd.set_defaults(handler=_generate)
 
     reconcile_cmd = commands.add_parser(
@@ -138,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
         help="compare our positions at every venue with the venue's own record, once; exit 1 "
         "if a break waits for a person",
     )
-    reconcile_cmd.add_argument("--db", help=db_help)
+    reconcile_cmd.add_argument("--db", type=_database_url, help=db_help)
     reconcile_cmd.add_argument("--json", action="store_true", help="print one JSON object")
     reconcile_cmd.set_defaults(handler=_reconcile)
 
@@ -164,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let venues drop their connections at random, as their profiles say",
     )
-    headless_cmd.add_argument("--db", help=db_help)
+    headless_cmd.add_argument("--db", type=_database_url, help=db_help)
     _risk_argument(headless_cmd)
     headless_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
     headless_cmd.set_defaults(handler=_headless)
@@ -277,6 +280,15 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a number of 0 or more")
     return value
+
+
+def _database_url(text: str) -> str:
+    """A URL given, not an empty one (which would quietly mean the default database)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "an empty database URL; expected e.g. sqlite:///path/to/blotter.db"
+        )
+    return text
 
 
 def _screenshot_path(text: str) -> Path:
@@ -413,6 +425,15 @@ def _print_reconciliation(report: PassReport, waiting: list[BreakFound]) -> None
 
 
 def _headless(args: argparse.Namespace) -> int:
+    offered = args.duration * args.rate
+    if offered > MAX_HEADLESS_COMMANDS:
+        print(
+            f"blotter: error: --duration {args.duration:g} at --rate {args.rate:g} offers "
+            f"{offered:,.0f} commands; at most {MAX_HEADLESS_COMMANDS:,} (the desk takes about "
+            "2,000 a second: shorten the run or lower the rate)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     options = HeadlessOptions(
         db_url=args.db or default_url(),
         duration=args.duration,

@@ -313,6 +313,8 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
         (("demo", "--panel", "nowhere"), "argument --panel: invalid choice: 'nowhere'"),
         (("nonsense",), "invalid choice: 'nonsense'"),
         (("replay", "--bogus"), "unrecognized arguments: --bogus"),
+        (("replay", "--db", ""), "argument --db: an empty database URL"),
+        (("headless", "--duration", "1", "--rate", "1e9"), "offers 1,000,000,000 commands"),
     ],
 )
 def test_a_command_line_mistake_is_one_clear_line(args: tuple[str, ...], fragment: str) -> None:
