@@ -7,6 +7,7 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from blotter.domain.values import OrderType, Side, TimeInForce
@@ -139,16 +140,11 @@ async def test_a_resting_order_is_still_working_when_the_desk_reopens(tmp_path: 
     config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
     desk = await Desk.open(config)
     far_below = (desk.mid("AAPL") * D("0.9")).quantize(D("0.01"))
-    ticket = NewOrder(
-        client_order_id="T-GTC",
-        account="ACC-1",
-        instrument="AAPL",
-        side=Side.BUY,
+    ticket = msgspec.structs.replace(
+        buy_at_market(1),
         order_type=OrderType.LIMIT,
-        quantity=D(10),
         limit_price=far_below,
         time_in_force=TimeInForce.GTC,
-        venue="XNAS",
     )
     result = await desk.oms.submit(ticket)
     await until(lambda: desk.oms.orders[result.order_id].state is OrderState.ACKNOWLEDGED)
