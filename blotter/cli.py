@@ -407,8 +407,9 @@ async def _reconcile_once(db_url: str) -> tuple[PassReport, list[BreakFound]]:
 
 def _print_reconciliation(report: PassReport, waiting: list[BreakFound]) -> None:
     print(
-        f"compared {report.compared} positions; {report.working} left for later (orders "
-        f"working); opened {len(report.opened)} breaks, explained {len(report.explained)}"
+        f"compared {report.compared} positions; {report.working} left for later (working "
+        f"orders could explain them); opened {len(report.opened)} breaks, explained "
+        f"{len(report.explained)}"
     )
     for venue, why in report.unreachable.items():
         print(f"venue {venue} could not be read: {why}")
@@ -478,7 +479,8 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
     recon = summary.reconciliation
     print(
         f"reconciliation: {recon.compared} positions compared with the venues' records, "
-        f"{recon.working} with orders working; {len(recon.opened)} breaks"
+        f"{recon.working} left for a later pass (working orders could explain them); "
+        f"{len(recon.opened)} breaks"
     )
     for name, figures in (
         ("command to venue (durable intent, rate limit, on the wire)", summary.command_to_venue),

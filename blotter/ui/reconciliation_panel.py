@@ -109,7 +109,7 @@ def pass_text(report: PassReport, at: int) -> str:
     unreachable = ", ".join(sorted(report.unreachable)) or "none"
     return (
         f"Pass at {utc_millis(at)[11:19]} UTC ({report.why}): {report.compared} compared · "
-        f"{report.working} with orders working · unreachable: {unreachable} · "
+        f"{report.working} left for later · unreachable: {unreachable} · "
         f"{len(report.opened)} opened ({escalated} escalated) · "
         f"{len(report.explained)} explained"
         + (f" · POSITIONS TABLE DIVERGED ({len(report.diverged)})" if report.diverged else "")

@@ -114,7 +114,7 @@ def test_reconcile_now_shows_the_breaks_most_urgent_first(
         assert color == DARK_CASES.states[BreakState.ESCALATED]
         line = panel.pass_line.text()
         assert "3 compared" in line
-        assert "0 with orders working" in line
+        assert "0 left for later" in line
         assert "unreachable: none" in line
         assert "3 opened (2 escalated)" in line
         assert "0 explained" in line
