@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import TypeVar
 
@@ -672,16 +672,26 @@ def _check_collar(
         if text is not None
     )
     tighter = ", the tighter" if len(widths) == 2 else ""
+    # The reference is a mean of mids (28 digits): prices read to a tenth of a tick, the
+    # distance rounded up and the allowance down, so that over the limit never reads as on it.
+    fine = tick.scaleb(-1)
+    shown_distance = _money(_to_step(distance, fine, ROUND_CEILING))
+    shown_allowed = _money(_to_step(allowed, fine, ROUND_FLOOR))
     return RiskBreach(
         rule=Rule.PRICE_COLLAR,
-        limit=_money(allowed),
-        value=_money(distance),
+        limit=shown_allowed,
+        value=shown_distance,
         reason=(
-            f"limit price {_money(limit_price)} is {_money(distance)} ({share}%) away from the "
-            f"reference price {_money(reference)}; the collar allows {_money(allowed)} "
-            f"({spec}{tighter})"
+            f"limit price {_money(limit_price)} is {shown_distance} ({share}%) away from the "
+            f"reference price {_money(_to_step(reference, fine, ROUND_HALF_EVEN))}; the collar "
+            f"allows {shown_allowed} ({spec}{tighter})"
         ),
     )
+
+
+def _to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+    """``value`` as a whole number of ``step``s, rounded as said."""
+    return (value / step).quantize(Decimal(1), rounding=rounding) * step
 
 
 def _check_duplicate(

@@ -805,13 +805,12 @@ class MainWindow(QMainWindow):
             names,
             self.actor,
             precheck=self.desk.oms.precheck,
+            reference=self.desk.mid,
         )
 
     def open_ticket(self) -> TicketDialog:
         """The ticket, non-modal: it submits on the loop and reports the OMS's answer."""
         form = self.ticket_form()
-        symbol = form.instrument.currentText()
-        form.set_price(self.desk.mid(symbol))
         dialog = TicketDialog(form, self)
         dialog.submit_button.clicked.connect(lambda: self._submit_from(dialog))
         self._open_tickets.add(dialog)
@@ -857,11 +856,14 @@ class MainWindow(QMainWindow):
             return
         accounts = sorted({o.ticket.account for o in live if o.ticket is not None})
         what = f" {instrument}" if instrument else ""
+        orders, of = _counted(len(live), f"open{what} order"), _counted(len(accounts), "account")
+        # No is the default: Enter, or a hand on the keyboard, must not cancel a book.
         answer = QMessageBox.question(
             self,
             "Cancel all",
-            f"Cancel {len(live)} open{what} orders of {len(accounts)} accounts "
-            f"({', '.join(accounts)})?",
+            f"Cancel {orders} of {of} ({', '.join(accounts)})?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
         )
         if answer == QMessageBox.StandardButton.Yes:
             self.run(self.desk.oms.cancel_all(scope, actor=self.actor), "cancel all")
@@ -1072,6 +1074,11 @@ def _venue_tip(name: str, queue_depth: int, latency: Any) -> str:
     if latency is not None:
         lines.append(f"round trip p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
     return "\n".join(lines)
+
+
+def _counted(count: int, noun: str) -> str:
+    """``1 open order``, ``3 open orders``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _stopped_text(failed: str | None, halt: Halt | None) -> tuple[str, str] | None:

@@ -61,6 +61,7 @@ _LABELS = {
     "strategy": "Router",
     "risk": "Risk",
 }
+MAX_PRICE = 1e12  # the price box's top: above any instrument's price, never in the way
 FIXED = RoutingStrategy.FIXED.value
 _STRATEGIES = [s.value for s in RoutingStrategy if s is not RoutingStrategy.FIXED]
 # Ticket ids must never repeat across sessions: the OMS answers a repeated id from memory.
@@ -81,9 +82,11 @@ class TicketForm(QWidget):
         actor: str,
         parent: QWidget | None = None,
         precheck: Callable[[NewOrder], Rejection | None] | None = None,
+        reference: Callable[[str], Decimal] | None = None,
     ) -> None:
         super().__init__(parent)
         self._instruments = instruments
+        self._reference = reference  # the instrument's price to start a ticket at
         self._venues_listing = venues_listing
         self._venue_names = list(venue_names)
         self._actor = actor
@@ -99,10 +102,11 @@ class TicketForm(QWidget):
         self.order_type = _combo([OrderType.LIMIT.value, OrderType.MARKET.value])
         self.quantity = QLineEdit("100")
         self.limit_price = QDoubleSpinBox()
-        self.limit_price.setRange(0, 10_000_000)
+        self.limit_price.setRange(0, MAX_PRICE)
         self.time_in_force = _combo([t.value for t in TimeInForce])
         self.venue = _combo([AUTO, *self._venue_names])
         self.strategy = _combo(_STRATEGIES)
+        self._router_choice = self.strategy.currentText()  # kept while a venue is fixed
         self.strategy.setToolTip(
             "split: the best venue, or the top three when none scores 0.80; best: the top "
             "score; sweep: in proportion to the size each venue shows at your limit"
@@ -124,11 +128,12 @@ class TicketForm(QWidget):
         for line in (self.account, self.quantity):
             line.textChanged.connect(self.changed)
         self.instrument.currentTextChanged.connect(self._instrument_changed)
-        for combo in (self.side, self.order_type, self.time_in_force, self.venue, self.strategy):
+        for combo in (self.side, self.order_type, self.time_in_force, self.strategy):
             combo.currentTextChanged.connect(self.changed)
-        self.venue.currentTextChanged.connect(self._venue_changed)
+        self.venue.currentTextChanged.connect(self._venue_changed)  # checked once it is set
         self.order_type.currentTextChanged.connect(self._type_changed)
         self.limit_price.valueChanged.connect(self.changed)
+        self.limit_price.lineEdit().textChanged.connect(self.changed)  # blank: no new value
 
     def _instrument_changed(self) -> None:
         """Tick stepping and decimals follow the instrument; the price starts at the reference."""
@@ -136,20 +141,27 @@ class TicketForm(QWidget):
         if instrument is not None:
             self.limit_price.setDecimals(decimals_of(instrument.tick_size))
             self.limit_price.setSingleStep(float(instrument.tick_size))
+            if self._reference is not None:  # another instrument's price means nothing here
+                self.set_price(self._reference(instrument.symbol))
         self.changed.emit()
 
     def _venue_changed(self) -> None:
-        """A venue chosen by the trader is the fixed strategy: the router has no say."""
+        """A venue chosen by the trader is the fixed strategy: the router has no say; back
+        to auto, the router chosen before comes back."""
         fixed = self.venue.currentText() != AUTO
-        self.strategy.blockSignals(True)
+        strategy = self.strategy
+        strategy.blockSignals(True)
         if fixed:
-            if self.strategy.findText(FIXED) < 0:
-                self.strategy.addItem(FIXED)
-            self.strategy.setCurrentText(FIXED)
-        else:
-            self.strategy.removeItem(self.strategy.findText(FIXED))
-        self.strategy.blockSignals(False)
-        self.strategy.setEnabled(not fixed)
+            if strategy.findText(FIXED) < 0:
+                self._router_choice = strategy.currentText()
+                strategy.addItem(FIXED)
+            strategy.setCurrentText(FIXED)
+        elif strategy.findText(FIXED) >= 0:
+            strategy.removeItem(strategy.findText(FIXED))
+            strategy.setCurrentText(self._router_choice)
+        strategy.blockSignals(False)
+        strategy.setEnabled(not fixed)
+        self.changed.emit()
 
     def _type_changed(self) -> None:
         self.limit_price.setEnabled(self.order_type.currentText() == OrderType.LIMIT.value)
@@ -176,6 +188,8 @@ class TicketForm(QWidget):
         order_type = OrderType(self.order_type.currentText())
         price: Decimal | None = None
         if order_type is OrderType.LIMIT:
+            if not self.limit_price.cleanText().strip():  # the box keeps its last value
+                raise InvalidValue("limit_price", "", "a price for a limit order")
             places = self.limit_price.decimals()
             price = Decimal(f"{self.limit_price.value():.{places}f}")
         venue = self.venue.currentText()

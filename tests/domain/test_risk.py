@@ -940,3 +940,20 @@ def test_usage_reports_credit_loss_and_the_position_nearest_its_limit() -> None:
         rule=Rule.POSITION, limit=D(1000), used=D(0)
     )
     assert usage(exposure, RiskLimits(), marks) == ()
+
+
+def test_a_collar_breach_reads_prices_to_a_tenth_of_a_tick_and_never_as_on_the_limit() -> None:
+    reference = str(D(562_479) / 3000)  # a mean of mids: 187.4930000000000000000000000...
+    breach = check(
+        intent(price="3150.00"), RiskLimits(price_collar_percent=D(10)), reference=reference
+    )
+    assert breach is not None
+    assert breach.reason == (
+        "limit price 3,150.00 is 2,962.507 (1,580.06%) away from the reference price "
+        "187.493; the collar allows 18.749 (10%)"
+    )
+    just_over = check(  # over the limit by a hair: the figures still say over
+        intent(price="110.0000001"), RiskLimits(price_collar_percent=D(10)), reference="100"
+    )
+    assert just_over is not None
+    assert (just_over.value, just_over.limit) == ("10.001", "10.00")

@@ -124,10 +124,12 @@ def test_submit_from_the_ticket_then_cancel_it_with_the_delete_key(session: Sess
 def test_cancel_all_asks_first_and_names_the_accounts(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str] = []
+    asked: list[tuple[str, object]] = []
 
-    def answer(_parent: object, _title: str, text: str) -> QMessageBox.StandardButton:
-        asked.append(text)
+    def answer(
+        _parent: object, _title: str, text: str, _buttons: object = None, default: object = None
+    ) -> QMessageBox.StandardButton:
+        asked.append((text, default))
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", answer)
@@ -140,10 +142,15 @@ def test_cancel_all_asks_first_and_names_the_accounts(
         await session.until(lambda: not oms.idle or len(oms.live_orders()) == 3)
         await session.until(lambda: oms.idle)
         window.confirm_cancel_all()
-        assert asked == ["Cancel 3 open orders of 2 accounts (ACC-ALPHA, ACC-BRAVO)?"]
+        no = QMessageBox.StandardButton.No  # the default: Enter must not cancel a book
+        assert asked == [("Cancel 3 open orders of 2 accounts (ACC-ALPHA, ACC-BRAVO)?", no)]
         await session.until(
             lambda: all(o.state is OrderState.CANCELED for o in oms.orders.values())
         )
+        await oms.submit(resting(9, "ACC-BRAVO"))
+        await session.until(lambda: len(oms.live_orders()) == 1)
+        window.confirm_cancel_all("AAPL")
+        assert asked[-1] == ("Cancel 1 open AAPL order of 1 account (ACC-BRAVO)?", no)
 
     session.run(scenario())
 
@@ -167,8 +174,14 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         form.instrument.setCurrentText("NOPE")
         assert "one of AAPL" in form.errors["instrument"].text()
         form.instrument.setCurrentText("BTC-USD")
+        assert form.limit_price.value() == float(window.desk.mid("BTC-USD"))  # not AAPL's
         form.venue.setCurrentText("XNAS")
         assert form.errors["venue"].text() == "expected a venue that lists BTC-USD"
+        assert not dialog.submit_button.isEnabled()
+        form.venue.setCurrentText("auto")
+        assert dialog.submit_button.isEnabled()
+        form.limit_price.lineEdit().clear()  # the box would keep its last value
+        assert form.errors["limit_price"].text() == "expected a price for a limit order"
         assert not dialog.submit_button.isEnabled()
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: True)
