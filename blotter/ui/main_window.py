@@ -969,7 +969,9 @@ class MainWindow(QMainWindow):
         QApplication.clipboard().setText("\n".join("\t".join(r) for r in rows))
 
     def export_csv(self, path: Path) -> int:
-        """Write the visible rows to ``path``; the number of orders written."""
+        """Write the orders the blotter's filters let through to ``path``, the older ones it
+        has not given rows yet included; the number of orders written."""
+        self.orders.fetch_all()
         rows = self.visible_rows()
         with path.open("w", newline="", encoding="utf-8") as file:
             csv.writer(file).writerows(rows)

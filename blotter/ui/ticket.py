@@ -256,10 +256,17 @@ class TicketDialog(QDialog):
         if isinstance(result, Rejection):
             self.form.show_problem(result)
             self.submit_button.setEnabled(False)
+            self._fit_reason()
             return None
         self.form.show_problem(None)
         self.submit_button.setEnabled(True)
         return result
+
+    def _fit_reason(self) -> None:
+        """Make room for a reason that wraps to more lines (a form layout gives a label the
+        height of one line otherwise, and the rest is cut off)."""
+        if self.height() < self.heightForWidth(self.width()):
+            self.resize(self.width(), self.heightForWidth(self.width()))
 
     def show_refusal(self, rejection: Rejection) -> None:
         """The OMS refused it after all (a venue down, say): say so in words."""

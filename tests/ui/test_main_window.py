@@ -173,6 +173,7 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         form.account.setText("ACC-ALPHA")
         form.instrument.setCurrentText("NOPE")
         assert "one of AAPL" in form.errors["instrument"].text()
+        assert dialog.height() >= dialog.heightForWidth(dialog.width())  # the reason is whole
         form.instrument.setCurrentText("BTC-USD")
         assert form.limit_price.value() == float(window.desk.mid("BTC-USD"))  # not AAPL's
         form.venue.setCurrentText("XNAS")
@@ -239,6 +240,24 @@ def test_the_window_opens_and_closes_cleanly_and_leaves_no_widget(session: Sessi
     ]
     assert left == []
     assert QModelIndex().isValid() is False
+
+
+def test_export_takes_every_order_the_filters_let_through_not_only_the_live_rows(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models, "LIVE_ROWS", 3)  # as 500 rows of a long session
+
+    async def scenario() -> None:
+        window = await session.open()
+        for number in range(5):
+            await window.desk.oms.submit(resting(number))
+        await session.until(lambda: window.desk.oms.idle)
+        await session.until(lambda: window.orders.rowCount() == 3)  # the live end
+        assert window.export_csv(tmp_path / "orders.csv") == 5
+        with (tmp_path / "orders.csv").open(newline="") as file:
+            assert len(list(csv.reader(file))) == 6  # the header and every order
+
+    session.run(scenario())
 
 
 def test_export_and_copy_take_the_rows_and_columns_as_shown(
