@@ -118,11 +118,17 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         """Return ``quantity`` if it is a positive multiple of the lot size, else raise."""
         if not quantity.is_finite() or quantity <= 0:
             raise InvalidValue(field, quantity, "a positive quantity")
+        if quantity / self.lot_size >= MOST_LOTS:  # its lots could not even be counted
+            most = (MOST_LOTS * self.lot_size).normalize()
+            raise InvalidValue(field, quantity, f"a quantity under {most:,f}")
         if not _on_grid(quantity, self.lot_size):
             raise InvalidValue(
                 field, quantity, f"a multiple of the lot size {self.lot_size} for {self.symbol}"
             )
         return quantity
+
+
+MOST_LOTS = Decimal(10) ** 18  # far past any real order; its lots still count exactly
 
 
 def parse_decimal(field: str, text: str) -> Decimal:

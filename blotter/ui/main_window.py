@@ -951,12 +951,11 @@ class MainWindow(QMainWindow):
         header = self.tree.header()
         columns = [c for c in range(self.proxy.columnCount()) if not header.isSectionHidden(c)]
         columns.sort(key=header.visualIndex)
-        if selected_only:
+        if selected_only:  # a selected child row stands for its order, as Delete takes it
             rows = sorted(
                 {
-                    i.row()
+                    (i.parent() if i.parent().isValid() else i).row()
                     for i in self.tree.selectionModel().selectedRows()
-                    if not i.parent().isValid()
                 }
             )
         else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 from pytestqt.modeltest import ModelTester
@@ -281,6 +281,16 @@ def test_export_and_copy_take_the_rows_and_columns_as_shown(
         copied = QApplication.clipboard().text().splitlines()
         assert copied[0].split("\t")[:2] == ["Order id", "Account"]
         assert len(copied) == 3
+        first = window.proxy.index(0, 0)  # only a child row selected: its order is copied
+        window.tree.expand(first)
+        await session.until(lambda: window.proxy.rowCount(first) > 0)
+        selection = window.tree.selectionModel()
+        selection.clearSelection()
+        flags = QItemSelectionModel.SelectionFlag
+        selection.select(window.proxy.index(0, 0, first), flags.Select | flags.Rows)
+        window.copy_selection()
+        copied = QApplication.clipboard().text().splitlines()
+        assert [line.split("\t")[0] for line in copied] == ["Order id", first.data(ORDER_ID_ROLE)]
 
     session.run(scenario())
 
