@@ -469,21 +469,25 @@ class OrderManager:
 
     def precheck(self, ticket: NewOrder) -> Rejection | None:
         """What would refuse ``ticket`` now (the ticket's checks, the kill switch, the risk
-        rules), without recording anything or counting it as an order."""
+        rules, a router with no venue to send it to: a chosen venue DOWN, say), without
+        recording anything or counting it as an order."""
         if self.halt is not None:
             return self.halt.rejection()
         rejection = check_ticket(ticket, self._instruments, self._venue_lists)
         if rejection is not None:
             return rejection
         created = _created("(pre-check)", ticket)
-        self._candidates(created)  # a fresh mark for the instrument
+        candidates = self._candidates(created)  # and a fresh mark for the instrument
         breach = self.risk.check(
             created,
             self._instruments[ticket.instrument],
             self._clock.now_ns(),
             self.marks.get(ticket.instrument),
         )
-        return None if breach is None else _risk_rejection(breach)
+        if breach is not None:
+            return _risk_rejection(breach)
+        plan = self._router.route(created, created.quantity, candidates, frozenset())
+        return None if plan.allocations else Rejection(reason=plan.reason, source="routing")
 
     async def block_account(self, account: str, *, actor: str, reason: str) -> list[CancelResult]:
         """The account's kill switch: its open orders canceled, new ones refused until

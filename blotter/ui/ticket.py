@@ -248,6 +248,7 @@ class TicketDialog(QDialog):
         layout.addWidget(self.outcome)
         layout.addWidget(self.buttons)
         form.changed.connect(self.validate)
+        form.changed.connect(self.outcome.clear)  # the OMS's refusal was of the ticket before
         self.validate()
 
     def validate(self) -> NewOrder | None:

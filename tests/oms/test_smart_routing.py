@@ -103,3 +103,19 @@ async def test_a_venue_that_goes_down_mid_order_has_its_leaves_routed_elsewhere(
         assert w.venues["XNAS"].submissions(first_child) == 1
         assert order.quantity == order.filled + order.leaves + order.canceled
         assert order.leaves == 100
+
+
+async def test_the_pre_check_says_a_chosen_venue_is_down_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), smart=True) as w:
+        w.venues["XNAS"].drop_connection("cable cut", outage=5.0)
+        await w.until(lambda: w.gateways[0].health is VenueHealth.DOWN)
+        refusal = w.oms.precheck(w.ticket("10", "9.00", venue="XNAS"))
+        assert refusal is not None
+        assert (refusal.source, refusal.reason) == (
+            "routing",
+            "fixed: XNAS chosen by the trader is DOWN",
+        )
+        assert w.oms.precheck(w.ticket("10", "9.00", venue="ARCX")) is None
+        assert w.oms.orders == {}

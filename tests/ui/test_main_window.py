@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 from pytestqt.modeltest import ModelTester
 
 from blotter.domain.values import OrderType, Side, TimeInForce
-from blotter.domain.workflows import OrderState
-from blotter.oms.commands import NewOrder
+from blotter.domain.workflows import OrderState, VenueHealth
+from blotter.oms.commands import NewOrder, Rejection
 from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
 from blotter.ui import models
@@ -187,6 +187,31 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: True)
         assert window.desk.oms.orders == {}
+        dialog.close()
+
+    session.run(scenario())
+
+
+def test_the_ticket_says_a_chosen_venue_is_down_and_forgets_a_refusal_once_changed(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        desk = window.desk
+        desk.venues["XNAS"].drop_connection("cable cut", outage=5.0)
+        await session.until(lambda: desk.gateways["XNAS"].health is VenueHealth.DOWN)
+        dialog = window.open_ticket()
+        form = dialog.form
+        form.instrument.setCurrentText("AAPL")
+        form.venue.setCurrentText("XNAS")
+        assert form.errors["venue"].text() == "fixed: XNAS chosen by the trader is DOWN"
+        assert not dialog.submit_button.isEnabled()
+        form.venue.setCurrentText("ARCX")
+        assert dialog.submit_button.isEnabled()
+        dialog.show_refusal(Rejection(reason="ARCX refused the order", source="venue"))
+        assert dialog.outcome.text() == "Refused: ARCX refused the order"
+        form.quantity.setText("12")  # a changed ticket: that answer was about the last one
+        assert dialog.outcome.text() == ""
         dialog.close()
 
     session.run(scenario())
