@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     desk_cmd = commands.add_parser(
         "desk", help="open the desk window (the default when no command is given)"
     )
-    desk_cmd.add_argument("--db", type=_database_url, help=db_help)
+    _database_argument(desk_cmd, db_help)
     _risk_argument(desk_cmd)
     _screenshot_arguments(desk_cmd)
     desk_cmd.set_defaults(handler=_desk)
@@ -98,10 +98,8 @@ def _parser() -> argparse.ArgumentParser:
         help="a venue back-office error every S seconds, for reconciliation to find "
         "(default 20; 0: none)",
     )
-    demo_cmd.add_argument(
-        "--db",
-        type=_database_url,
-        help="database URL (default: demo.db in the data dir, apart from real orders)",
+    _database_argument(
+        demo_cmd, "database URL (default: demo.db in the data dir, apart from real orders)"
     )
     _risk_argument(demo_cmd)
     _screenshot_arguments(demo_cmd)
@@ -110,21 +108,21 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd = commands.add_parser(
         "replay", help="fold the whole log again and check every projection against it"
     )
-    replay_cmd.add_argument("--db", type=_database_url, help=db_help)
+    _database_argument(replay_cmd, db_help)
     replay_cmd.add_argument("--json", action="store_true", help="print one JSON object")
     replay_cmd.set_defaults(handler=_replay)
 
     rebuild_cmd = commands.add_parser(
         "rebuild", help="derive every projection again from the log and replace the stored ones"
     )
-    rebuild_cmd.add_argument("--db", type=_database_url, help=db_help)
+    _database_argument(rebuild_cmd, db_help)
     rebuild_cmd.set_defaults(handler=_rebuild)
 
     events_cmd = commands.add_parser(
         "events", help="the full history of one order, break or escalation"
     )
     events_cmd.add_argument("stream_id", metavar="STREAM_ID")
-    events_cmd.add_argument("--db", type=_database_url, help=db_help)
+    _database_argument(events_cmd, db_help)
     events_cmd.add_argument("--json", action="store_true", help="print a JSON array of events")
     events_cmd.set_defaults(handler=_events)
 
@@ -133,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate_cmd.add_argument("--orders", type=_positive_int, default=1000, help="default 1000")
     generate_cmd.add_argument("--seed", type=int, default=0, help="default 0")
-    generate_cmd.add_argument("--db", type=_database_url, help=db_help)
+    _database_argument(generate_cmd, db_help)
     generate_cmd.set_defaults(handler=_generate)
 
     reconcile_cmd = commands.add_parser(
@@ -141,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
         help="compare our positions at every venue with the venue's own record, once; exit 1 "
         "if a break waits for a person",
     )
-    reconcile_cmd.add_argument("--db", type=_database_url, help=db_help)
+    _database_argument(reconcile_cmd, db_help)
     reconcile_cmd.add_argument("--json", action="store_true", help="print one JSON object")
     reconcile_cmd.set_defaults(handler=_reconcile)
 
@@ -167,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let venues drop their connections at random, as their profiles say",
     )
-    headless_cmd.add_argument("--db", type=_database_url, help=db_help)
+    _database_argument(headless_cmd, db_help)
     _risk_argument(headless_cmd)
     headless_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
     headless_cmd.set_defaults(handler=_headless)
@@ -280,6 +278,10 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a number of 0 or more")
     return value
+
+
+def _database_argument(command: argparse.ArgumentParser, help_text: str) -> None:
+    command.add_argument("--db", type=_database_url, help=help_text)
 
 
 def _database_url(text: str) -> str:

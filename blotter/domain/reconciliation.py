@@ -120,6 +120,10 @@ class InFlight(msgspec.Struct, frozen=True, kw_only=True):
             return InFlight(buys=self.buys + leaves, sells=self.sells)
         return InFlight(buys=self.buys, sells=self.sells + leaves)
 
+    def wider(self, other: InFlight) -> InFlight:
+        """The larger reach of the two each way: what was working at either of two times."""
+        return InFlight(buys=max(self.buys, other.buys), sells=max(self.sells, other.sells))
+
     def explains(self, ours: Decimal, theirs: Decimal) -> bool:
         """Whether fills in flight could make the whole difference (then a break is not
         known yet); a difference past them is a break whatever is on its way."""

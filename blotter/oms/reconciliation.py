@@ -137,8 +137,7 @@ class Reconciler:
         theirs, unreachable = await self._their_positions()
         ours = oms.breaks.ours(oms.venue_positions)
         for key, flying in self._in_flight().items():
-            before = working.get(key)
-            working[key] = flying if before is None else _wider(before, flying)
+            working[key] = working.get(key, flying).wider(flying)
         reachable = {key for key in (*ours, *theirs) if key[0] not in unreachable}
         moved = _moved(moves_before, oms.position_moves)
         compared, left = to_compare(reachable, ours, theirs, working, moved)
@@ -362,10 +361,6 @@ class Reconciler:
         if break_id not in self.oms.breaks.cases:
             raise KeyError(f"no break {break_id}")
         self.oms.record_break(break_id, [payload], actor, f"command: {type(payload).__name__}")
-
-
-def _wider(one: InFlight, other: InFlight) -> InFlight:
-    return InFlight(buys=max(one.buys, other.buys), sells=max(one.sells, other.sells))
 
 
 def _moved(before: dict[Key, int], now: dict[Key, int]) -> set[Key]:
