@@ -10,13 +10,16 @@ import sys
 from pathlib import Path
 
 import msgspec
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from blotter import __version__
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.driver import FlowDriver
 from blotter.ui.loop import DeskEventLoop
 from blotter.ui.main_window import MainWindow, desk_settings, prefers_dark
 from blotter.ui.opening import OpeningWindow
+from blotter.ui.theme import icon_path
 from blotter.venues.sim.drift import RandomDrift
 
 
@@ -38,6 +41,10 @@ def run_app(options: AppOptions) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("blotter")
+    app.setApplicationVersion(__version__)
+    app.setWindowIcon(app_icon())
+    # Ties the window to packaging/blotter.desktop, whose icon a Wayland shell shows.
+    app.setDesktopFileName("blotter")
     app.setQuitOnLastWindowClosed(False)  # the session ends itself, after the OMS has stopped
     loop = DeskEventLoop(app)
     asyncio.set_event_loop(loop)
@@ -87,6 +94,11 @@ async def session(options: AppOptions) -> int:
         await window.shutdown()
         await desk.close()
     return 0
+
+
+def app_icon() -> QIcon:
+    """The desk's icon, shipped in the package (an SVG: sharp at any size a shell asks)."""
+    return QIcon(icon_path("blotter.svg"))
 
 
 def forget_module_sources() -> None:

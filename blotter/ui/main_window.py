@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+import platform
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import msgspec
+from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import (
     QEvent,
     QModelIndex,
@@ -26,6 +29,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
     Signal,
+    qVersion,
 )
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -50,6 +54,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from blotter import __version__
 from blotter.domain.clock import iso_utc
 from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind, to_builtins
 from blotter.domain.order import OrderAggregate
@@ -1008,11 +1013,7 @@ class MainWindow(QMainWindow):
         self.tree.viewport().update()
 
     def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About blotter",
-            "blotter: an order blotter with an event-sourced OMS embedded in it.",
-        )
+        QMessageBox.about(self, "About blotter", about_text(self.desk.config.database))
 
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")
@@ -1124,4 +1125,14 @@ def _header_text(order: OrderAggregate) -> str:
         f"<br>order {order.order_id} · client id {ticket.client_order_id} · "
         f"<b>{order.state.value}</b>{reason}<br>filled {order.filled}{avg} · leaves "
         f"{order.leaves} · canceled {order.canceled} · venues {', '.join(order.venues) or '-'}"
+    )
+
+
+def about_text(database: str) -> str:
+    """What support asks first: which build, over which database, on which Python and Qt."""
+    return (
+        f"<b>blotter {__version__}</b><br>"
+        "An order blotter with an event-sourced OMS embedded in it.<br><br>"
+        f"Database: {escape(database)}<br>"
+        f"Python {platform.python_version()}, Qt {qVersion()} (PySide6 {pyside_version})"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 from blotter.domain.workflows import VenueHealth
 
 HEALTH_COLORS = {
@@ -34,6 +36,11 @@ _LIGHT = {
 }
 
 
+def icon_path(name: str) -> str:
+    """A file of the package's icons, shipped beside the code (see pyproject's package data)."""
+    return str(resources.files("blotter.ui") / "icons" / name)
+
+
 def stylesheet(*, dark: bool) -> str:
     c = _DARK if dark else _LIGHT
     return f"""
@@ -47,11 +54,32 @@ def stylesheet(*, dark: bool) -> str:
         background: {c["header"]}; color: {c["text"]}; padding: 3px 6px;
         border: none; border-right: 1px solid {c["border"]}; border-bottom: 1px solid {c["border"]};
     }}
+    QHeaderView::section:horizontal {{ padding-top: 6px; padding-bottom: 2px; }}
+    /* Above the title, not beside it: a right-aligned number's title ends where the arrow
+       would go. */
+    QHeaderView::up-arrow, QHeaderView::down-arrow {{
+        subcontrol-origin: border; subcontrol-position: top center; width: 10px; height: 6px;
+    }}
+    QHeaderView::up-arrow {{ image: url("{icon_path("arrow-up.svg")}"); }}
+    QHeaderView::down-arrow {{ image: url("{icon_path("arrow-down.svg")}"); }}
     QDockWidget::title {{ background: {c["header"]}; padding: 4px 8px; }}
     QLineEdit, QComboBox, QDoubleSpinBox {{
         background: {c["base"]}; color: {c["text"]}; border: 1px solid {c["border"]};
         padding: 2px 4px;
     }}
+    QAbstractSpinBox::up-button, QAbstractSpinBox::down-button {{
+        subcontrol-origin: border; width: 16px; background: {c["header"]};
+        border-left: 1px solid {c["border"]};
+    }}
+    QAbstractSpinBox::up-button {{ subcontrol-position: top right; }}
+    QAbstractSpinBox::down-button {{ subcontrol-position: bottom right; }}
+    QAbstractSpinBox::up-button:hover, QAbstractSpinBox::down-button:hover {{
+        background: {c["selection"]};
+    }}
+    QAbstractSpinBox::up-arrow, QAbstractSpinBox::down-arrow {{ width: 9px; height: 5px; }}
+    QAbstractSpinBox::up-arrow {{ image: url("{icon_path("arrow-up.svg")}"); }}
+    QAbstractSpinBox::down-arrow {{ image: url("{icon_path("arrow-down.svg")}"); }}
+    QAbstractSpinBox::up-arrow:disabled, QAbstractSpinBox::down-arrow:disabled {{ image: none; }}
     QLabel#fieldError {{ color: {c["error"]}; }}
     QLabel#outcome {{ color: {c["error"]}; font-weight: bold; }}
     QLabel#refusal {{ color: {c["error"]}; }}

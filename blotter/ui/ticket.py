@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
@@ -69,6 +70,44 @@ _SESSION = uuid.uuid4().hex[:8]
 _ticket_numbers = itertools.count(1)
 
 
+class PriceBox(QDoubleSpinBox):
+    """A limit price box on the instrument's tick grid: shown in the tick's decimals, it also
+    takes a few more as typed, so an off-tick price gets the OMS's reason rather than a key
+    that does nothing; the arrows step to the next tick on the grid."""
+
+    EXTRA_PLACES = 4  # typed past the tick's decimals before the box stops taking digits
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setRange(0, MAX_PRICE)
+        self.set_tick(Decimal("0.01"))
+
+    def set_tick(self, tick: Decimal) -> None:
+        self.tick = tick
+        self.tick_places = decimals_of(tick)
+        self.setDecimals(self.tick_places + self.EXTRA_PLACES)
+        self.setSingleStep(float(tick))
+
+    def price(self) -> Decimal:
+        """The price as typed: in the tick's decimals unless more were typed."""
+        exact = Decimal(f"{self.value():.{self.decimals()}f}")
+        on_grid = exact.quantize(Decimal(1).scaleb(-self.tick_places))
+        return on_grid if on_grid == exact else exact.normalize()
+
+    def textFromValue(self, value: float) -> str:
+        text = super().textFromValue(value)
+        point = self.locale().decimalPoint()
+        whole, _, places = text.partition(point)
+        kept = places.rstrip("0").ljust(self.tick_places, "0")
+        return f"{whole}{point}{kept}" if kept else whole
+
+    def stepBy(self, steps: int) -> None:
+        ticks = self.price() / self.tick
+        # from an off-tick price, the first step lands on the grid's next tick that way
+        base = ticks.to_integral_value(ROUND_FLOOR if steps > 0 else ROUND_CEILING)
+        self.setValue(float((base + steps) * self.tick))
+
+
 class TicketForm(QWidget):
     """The fields of a ticket and, under each, the reason it is refused (if it is)."""
 
@@ -101,8 +140,7 @@ class TicketForm(QWidget):
         self.side = _combo([s.value for s in Side])
         self.order_type = _combo([OrderType.LIMIT.value, OrderType.MARKET.value])
         self.quantity = QLineEdit("100")
-        self.limit_price = QDoubleSpinBox()
-        self.limit_price.setRange(0, MAX_PRICE)
+        self.limit_price = PriceBox()
         self.time_in_force = _combo([t.value for t in TimeInForce])
         self.venue = _combo([AUTO, *self._venue_names])
         self.strategy = _combo(_STRATEGIES)
@@ -139,8 +177,7 @@ class TicketForm(QWidget):
         """Tick stepping and decimals follow the instrument; the price starts at the reference."""
         instrument = self._instruments.get(self.instrument.currentText().strip().upper())
         if instrument is not None:
-            self.limit_price.setDecimals(decimals_of(instrument.tick_size))
-            self.limit_price.setSingleStep(float(instrument.tick_size))
+            self.limit_price.set_tick(instrument.tick_size)
             if self._reference is not None:  # another instrument's price means nothing here
                 self.set_price(self._reference(instrument.symbol))
         self.changed.emit()
@@ -190,8 +227,7 @@ class TicketForm(QWidget):
         if order_type is OrderType.LIMIT:
             if not self.limit_price.cleanText().strip():  # the box keeps its last value
                 raise InvalidValue("limit_price", "", "a price for a limit order")
-            places = self.limit_price.decimals()
-            price = Decimal(f"{self.limit_price.value():.{places}f}")
+            price = self.limit_price.price()
         venue = self.venue.currentText()
         return NewOrder(
             client_order_id=f"UI-{_SESSION}-{next(_ticket_numbers)}",
@@ -215,14 +251,25 @@ class TicketForm(QWidget):
         if rejection is None:
             return
         if rejection.source in ("risk", "kill switch"):
-            self.errors["risk"].setText(f"would be refused: {rejection.reason}")
-            self.errors["risk"].show()
-            return
-        field = rejection.field if rejection.field in self.errors else "venue"
-        label = self.errors[field]
-        expected = f"expected {rejection.expected}" if rejection.expected else rejection.reason
-        label.setText(expected)
+            label = self.errors["risk"]
+            label.setText(f"would be refused: {rejection.reason}")
+        else:
+            label = self.errors[rejection.field if rejection.field in self.errors else "venue"]
+            expected = rejection.expected
+            label.setText(f"expected {expected}" if expected else rejection.reason)
+        self._fit_reason(label)  # before it shows: showing it lays the dialog out at once
         label.show()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        for label in self.errors.values():
+            if not label.isHidden():
+                self._fit_reason(label)
+
+    def _fit_reason(self, label: QLabel) -> None:
+        """Give a reason the lines it needs at the fields' width: a form layout sizes a
+        wrapped label for a narrower width than it gets, which left a blank line under it."""
+        label.setFixedHeight(label.heightForWidth(self.quantity.width()))
 
 
 class TicketDialog(QDialog):

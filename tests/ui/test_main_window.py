@@ -10,11 +10,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, qVersion
+from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 from pytestqt.modeltest import ModelTester
 
+from blotter import __version__
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import NewOrder, Rejection
@@ -165,7 +167,11 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         assert not dialog.submit_button.isEnabled()
         assert form.errors["quantity"].text() == "expected a number"
         form.quantity.setText("10.5")
-        assert "lot size 1 for AAPL" in form.errors["quantity"].text()
+        reason = form.errors["quantity"]
+        assert "lot size 1 for AAPL" in reason.text()
+        # as many lines as the words need at its width: no blank line under a short reason
+        await session.until(lambda: reason.height() == reason.heightForWidth(reason.width()))
+        assert reason.height() < 2 * reason.fontMetrics().lineSpacing()
         form.quantity.setText("10")
         form.account.setText("")
         assert form.errors["account"].text() == "expected an account name"
@@ -187,6 +193,36 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: True)
         assert window.desk.oms.orders == {}
+        dialog.close()
+
+    session.run(scenario())
+
+
+def test_an_off_tick_price_can_be_typed_is_refused_with_the_tick_and_steps_onto_it(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        dialog = window.open_ticket()
+        form = dialog.form
+        form.instrument.setCurrentText("AAPL")
+        form.quantity.setText("10")
+        box = form.limit_price
+        box.lineEdit().selectAll()
+        QTest.keyClicks(box, "178.145")
+        assert box.text() == "178.145"  # the third decimal is taken, not swallowed
+        assert (
+            form.errors["limit_price"].text()
+            == "expected a multiple of the tick size 0.01 for AAPL"
+        )
+        assert not dialog.submit_button.isEnabled()
+        QTest.keyClick(box, Qt.Key.Key_Up)
+        assert box.text() == "178.15"  # the next tick up, not 178.155
+        assert form.errors["limit_price"].text() == ""
+        assert dialog.submit_button.isEnabled()
+        ticket = form.ticket()
+        assert isinstance(ticket, NewOrder)
+        assert str(ticket.limit_price) == "178.15"
         dialog.close()
 
     session.run(scenario())
@@ -551,3 +587,22 @@ def test_the_selected_order_keeps_its_row_and_its_details_as_the_live_end_moves_
         await session.until(lambda: window.orders.rowCount() == 2)  # nothing held: bounded
 
     session.run(scenario())
+
+
+def test_about_names_the_build_the_database_and_the_runtime(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "about", lambda _parent, _title, text: shown.append(text))
+
+    async def scenario() -> None:
+        window = await session.open()
+        about = window.findChild(QAction, "about")
+        assert about is not None
+        about.trigger()
+
+    session.run(scenario())
+    [text] = shown
+    assert f"blotter {__version__}" in text
+    assert str(Path(session.db_url.removeprefix("sqlite:///")).resolve()) in text
+    assert f"Qt {qVersion()}" in text
