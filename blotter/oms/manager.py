@@ -114,6 +114,7 @@ log = logging.getLogger(__name__)
 S = OrderState
 SYSTEM = "system"
 _CANCELABLE = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED})
+_BLOCKED = frozenset({AccountState.BLOCKED, AccountState.BLOCKED_REDUCE_ONLY})
 CANCEL_ALL_PACE = 32  # orders a cancel-all starts canceling per turn of the event loop
 RECOVERY_PAGE = 20_000  # events read from the log at a time when the OMS starts
 # Told how far the recovery is: events folded, and events in the log when it started.
@@ -493,7 +494,7 @@ class OrderManager:
         """The account's kill switch: its open orders canceled, new ones refused until
         ``unblock_account``."""
         state = self.risk.account(account).state
-        if state not in (AccountState.BLOCKED, AccountState.BLOCKED_REDUCE_ONLY):
+        if state not in _BLOCKED:
             blocked = AccountBlocked(rule=Rule.ACCOUNT_BLOCKED, reason=reason)
             await self._record_account(account, blocked, actor, f"command: block by {actor}")
         why = f"account kill switch: {reason}"
@@ -502,7 +503,7 @@ class OrderManager:
     async def unblock_account(self, account: str, *, actor: str, reason: str) -> bool:
         """Let a blocked account trade again; False if it was not blocked."""
         state = self.risk.account(account).state
-        if state not in (AccountState.BLOCKED, AccountState.BLOCKED_REDUCE_ONLY):
+        if state not in _BLOCKED:
             return False
         cleared = AccountUnblocked(reason=reason)
         await self._record_account(account, cleared, actor, f"command: unblock by {actor}")
@@ -666,9 +667,38 @@ class OrderManager:
         self, order: OrderAggregate, slices: Iterable[ChildSlice], started_ns: int | None = None
     ) -> None:
         children = [order.children[s.child_id] for s in slices if s.child_id in order.children]
+        held = self._held_by(order)
+        if held is not None:
+            self._hold_back(order, children, held)
+            return
         for child in children:
             self._children[child.client_order_id] = order
         await _all_of([self._send(order, c, started_ns) for c in children])
+
+    def _held_by(self, order: OrderAggregate) -> str | None:
+        """Why nothing of ``order`` may leave for a venue now: the kill switch, or its account
+        blocked, since its intent was written (None: it may go)."""
+        if self.halt is not None:
+            return self.halt.rejection().reason
+        ticket = order.ticket
+        if ticket is not None and self.risk.account(ticket.account).state in _BLOCKED:
+            return f"account {ticket.account} is blocked"
+        return None
+
+    def _hold_back(self, order: OrderAggregate, children: list[ChildOrder], why: str) -> None:
+        """Children whose intent was being written when trading stopped for their order never
+        leave, and the order closes: a child is sent only while its order may trade."""
+        reason = f"not sent: {why}"
+        held: list[Payload] = [
+            ChildRejected(child_id=c.child_id, reason=reason)
+            for c in children
+            if c.state is S.PENDING_SUBMIT
+        ]
+        for child in children:
+            self._cancel_after_send.discard(child.client_order_id)
+        if held:
+            self._record(order, held, SYSTEM, why)
+        self._after_child_events(order)
 
     async def _send(
         self, order: OrderAggregate, child: ChildOrder, started_ns: int | None = None
@@ -869,6 +899,10 @@ class OrderManager:
         if order.cancel_pending or order.state is S.PENDING_CANCEL:
             closed = OrderCanceled(reason="canceled on request")
             self._record(order, [closed], SYSTEM, "no child left working")
+            return
+        held = self._held_by(order)
+        if held is not None:  # no new route while its order may not trade
+            self._record(order, [OrderCanceled(reason=held)], SYSTEM, held)
             return
         self._reroute(order)
 

@@ -352,6 +352,48 @@ async def test_the_kill_switch_cancels_everything_and_refuses_orders_until_relea
         assert w.store.read_stream("desk")[-1].type == "KillSwitchReleased"
 
 
+async def test_orders_whose_intent_is_being_written_when_the_kill_lands_are_never_sent(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        w.sell_liquidity("1000")
+        loop = asyncio.get_running_loop()
+        # each submit runs up to the durable write of its intent, then waits for the store
+        submits = [loop.create_task(w.submit(w.ticket("10"))) for _ in range(5)]
+        await asyncio.sleep(0)
+        await w.oms.engage_kill_switch(actor="ops", reason="fat finger")
+        results = await asyncio.gather(*submits)
+        await w.until(lambda: all(w.order(r.order_id).is_terminal for r in results))
+        for result in results:
+            order = w.order(result.order_id)
+            assert order.state is S.CANCELED
+            assert quantities(w, result.order_id) == (0, 0, 10)
+            history = w.history(result.order_id)
+            assert [e.type for e in history][-2:] == ["ChildRejected", "OrderCanceled"]
+            assert "not sent: trading is halted" in str(history[-2].payload)
+            # the venue never heard of it: no status for any of its children
+            for child in order.children.values():
+                assert await w.venues["XNAS"].status(child.client_order_id) is None
+        assert await replay_is_clean(w)
+
+
+async def test_an_order_whose_account_is_blocked_while_its_intent_is_written_is_never_sent(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        w.sell_liquidity("1000")
+        loop = asyncio.get_running_loop()
+        submit = loop.create_task(w.submit(w.ticket("10")))
+        await asyncio.sleep(0)
+        await w.oms.block_account("ACC-1", actor="ops", reason="suspicious flow")
+        result = await submit
+        await w.until(lambda: w.order(result.order_id).is_terminal)
+        assert w.order(result.order_id).state is S.CANCELED
+        refused = w.history(result.order_id)[-2]
+        assert refused.type == "ChildRejected"
+        assert "not sent: account ACC-1 is blocked" in str(refused.payload)
+
+
 async def test_a_cancel_of_an_unknown_order_names_the_id_and_changes_nothing(
     tmp_path: Path,
 ) -> None:
