@@ -24,7 +24,8 @@ from blotter.oms.reconciliation import BreakFound, PassReport
 from blotter.runtime.config import ConfigError, load_risk
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.headless import HeadlessOptions, Progress, Summary, run_headless
-from blotter.store.database import StoreError, default_url
+from blotter.store.database import StoreError, default_url, shown
+from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import ReplayReport, rebuild, replay
 
@@ -320,7 +321,9 @@ def _number(text: str) -> float:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    with SqlEventStore(args.db or default_url(), create=False, appends=False) as store:
+    url = args.db or default_url()
+    # a desk appending meanwhile would show as mismatches
+    with SqlEventStore(url, create=False, appends=False) as store, DeskLock.take(url, "replay"):
         report = replay(store)
     if args.json:
         print(msgspec.json.encode(_replay_json(report)).decode())
@@ -355,7 +358,8 @@ def _print_replay(report: ReplayReport) -> None:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    with SqlEventStore(args.db or default_url(), create=False, appends=False) as store:
+    url = args.db or default_url()
+    with SqlEventStore(url, create=False, appends=False) as store, DeskLock.take(url, "rebuild"):
         written = rebuild(store)
     print("rebuilt from the log: " + ", ".join(f"{n} {t}" for t, n in written.items()))
     return 0
@@ -519,9 +523,14 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    with SqlEventStore(args.db or default_url()) as store:
+    url = args.db or default_url()
+    with SqlEventStore(url) as store, DeskLock.take(url, "generate"):
         results = _append_log(store, synthetic_log(args.orders, args.seed))
-    print(f"appended {len(results)} events for {args.orders} orders to {store.url!r}")
+    known = sum(1 for r in results if r.duplicate)
+    print(
+        f"appended {len(results) - known} events for {args.orders} orders to {shown(url)}"
+        + (f" ({known} were in the log already: same seed)" if known else "")
+    )
     return 0
 
 

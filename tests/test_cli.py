@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import blotter
+from blotter.store.desk_lock import DeskLock
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -240,6 +241,25 @@ def test_rebuild_derives_the_projections_again_and_replay_agrees(
     assert "60 orders" in rebuilt.stdout
     replayed = run("replay", "--db", f"sqlite:///{copy}")
     assert replayed.returncode == 0, replayed.stdout
+
+
+@pytest.mark.parametrize("command", ["replay", "rebuild", "generate", "reconcile"])
+def test_a_command_on_a_database_a_desk_holds_is_one_clear_line(
+    command: str, session_db: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "held.db"
+    copy.write_bytes(session_db.read_bytes())
+    url = f"sqlite:///{copy}"
+    with DeskLock.take(url, "desk"):
+        result = run(command, "--db", url)
+    one_clear_line(result, f"{copy} is in use by blotter desk, pid {os.getpid()}")
+
+
+def test_generate_again_with_the_same_seed_says_it_appended_nothing(session_db: Path) -> None:
+    again = run("generate", "--orders", "60", "--seed", "9", "--db", f"sqlite:///{session_db}")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("appended 0 events for 60 orders")
+    assert "were in the log already: same seed" in again.stdout
 
 
 def test_the_window_without_a_display_is_one_clear_line(

@@ -6,6 +6,8 @@ The GUI, the headless runner and the tests all build the desk here, from one ``D
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +30,8 @@ from blotter.oms.routing import RouterWeights, SmartRouter
 from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.oms.tasks import TaskSupervisor
 from blotter.runtime import collector
-from blotter.store.database import shown
+from blotter.store.database import data_dir, shown
+from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
 from blotter.venues.managed import BreakerSettings, ManagedGateway
 from blotter.venues.sim.catalog import REFERENCE_PRICES, VENUES
@@ -85,8 +88,10 @@ class Desk:
         gateways: Sequence[ManagedGateway],
         oms: OrderManager,
         clock: Clock,
+        lock: DeskLock,
     ) -> None:
         self.config = config
+        self._lock = lock  # no other desk on this database while this one is open
         self.store = store
         self.venues = {v.name: v for v in venues}
         self.gateways = {g.name: g for g in gateways}
@@ -125,10 +130,32 @@ class Desk:
         ``wrap`` puts something between a venue and its managed gateway (the fault injector);
         ``progress`` hears how far the OMS's recovery is (``OrderManager.start``).
         """
-        clock = clock or SystemClock()
         store = await asyncio.to_thread(
             SqlEventStore, config.db_url, create=not config.existing_store
         )
+        try:
+            # after the store: a database that is not there is said so, with no lock file left
+            lock = await asyncio.to_thread(DeskLock.take, config.db_url, "desk")
+        except BaseException:
+            await asyncio.to_thread(store.close)
+            raise
+        try:
+            return await cls._assemble(config, store, lock, clock or SystemClock(), wrap, progress)
+        except BaseException:
+            await asyncio.to_thread(store.close)
+            lock.release()
+            raise
+
+    @classmethod
+    async def _assemble(
+        cls,
+        config: DeskConfig,
+        store: SqlEventStore,
+        lock: DeskLock,
+        clock: Clock,
+        wrap: GatewayWrapper | None,
+        progress: RecoveryProgress | None,
+    ) -> Desk:
         venues = [
             SimulatedVenue(_profile(profile, config), clock, seed=config.seed * 100 + number)
             for number, profile in enumerate(config.venues)
@@ -166,7 +193,7 @@ class Desk:
             ),
             config=config.oms,
         )
-        desk = cls(config, store, venues, gateways, oms, clock)
+        desk = cls(config, store, venues, gateways, oms, clock, lock)
         await asyncio.to_thread(desk._restore_venue_records)
         for market in desk.markets:  # the books have depth before the first order
             market.step()
@@ -204,6 +231,7 @@ class Desk:
         await asyncio.gather(*(g.close() for g in self.gateways.values()))
         await asyncio.to_thread(self._save_venue_records)
         await asyncio.to_thread(self.store.close)
+        self._lock.release()
 
     def _records_path(self) -> Path | None:
         return venue_records_path(self.config.db_url)
@@ -222,16 +250,22 @@ class Desk:
         if path is None:
             return
         records = {name: venue.records() for name, venue in self.venues.items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(msgspec.json.encode(records))
 
 
 def venue_records_path(db_url: str) -> Path | None:
     """Where the simulated venues keep their records between sessions: beside a SQLite
-    database file; nowhere for an in-memory or server database (they start afresh)."""
+    database file; for a server database, in the user's data directory under a name drawn
+    from its URL (without the password); nowhere for an in-memory one (they start afresh)."""
     url = make_url(db_url)
-    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database).with_name(Path(url.database).name + ".venues.json")
+    if url.drivername.startswith("sqlite"):
+        if url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database).with_name(Path(url.database).name + ".venues.json")
+    digest = hashlib.sha256(shown(db_url).encode()).hexdigest()[:16]
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{url.host or 'local'}-{url.database}")
+    return data_dir() / "venues" / f"{readable}-{digest}.venues.json"
 
 
 def _profile(profile: VenueProfile, config: DeskConfig) -> VenueProfile:

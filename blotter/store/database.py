@@ -27,13 +27,17 @@ class StoreError(StoreUnavailable):
     """A database that cannot be used, with a message meant for the user."""
 
 
+def data_dir() -> Path:
+    """The user's data directory for blotter (``$XDG_DATA_HOME/blotter`` on Linux)."""
+    return Path(platformdirs.user_data_dir("blotter", appauthor=False))
+
+
 def default_url(file_name: str = "blotter.db") -> str:
     """``$BLOTTER_DB_URL``, else SQLite in the user's data directory."""
     configured = os.environ.get(ENV_VAR)
     if configured:
         return configured
-    data_dir = Path(platformdirs.user_data_dir("blotter", appauthor=False))
-    return f"sqlite:///{data_dir / file_name}"
+    return f"sqlite:///{data_dir() / file_name}"
 
 
 def parse_url(text: str) -> URL:
@@ -87,11 +91,21 @@ def open_engines(
     return writer, reader
 
 
-def _engine(url: URL, *, immediate: bool) -> Engine:
+def plain_engine(text: str, *, application_name: str = "blotter") -> Engine:
+    """An engine on the database at ``text`` for a caller's own statements (no migration);
+    on PostgreSQL its sessions carry ``application_name`` (what ``pg_stat_activity`` shows)."""
+    return _engine(parse_url(text), immediate=False, application_name=application_name)
+
+
+def _engine(url: URL, *, immediate: bool, application_name: str = "blotter") -> Engine:
     try:
         if url.get_backend_name() == "postgresql":
             # A server that does not answer must fail within seconds, not hang the desk.
-            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+            engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                connect_args={"connect_timeout": 5, "application_name": application_name[:63]},
+            )
         else:
             engine = create_engine(url)
     except ModuleNotFoundError as missing:

@@ -4,6 +4,7 @@ simulated venues' records kept between sessions."""
 from __future__ import annotations
 
 import asyncio
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from blotter.oms import manager
 from blotter.oms.commands import NewOrder
 from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
 from blotter.store.database import StoreError
+from blotter.store.desk_lock import DatabaseInUse
 from blotter.store.event_store import SqlEventStore
 
 D = Decimal
@@ -75,10 +77,9 @@ async def test_a_venue_that_reconnects_is_reconciled_again(tmp_path: Path) -> No
         await desk.close()
 
 
-def test_an_in_memory_or_server_database_keeps_no_venue_records() -> None:
+def test_an_in_memory_database_keeps_no_venue_records() -> None:
     assert venue_records_path("sqlite://") is None
     assert venue_records_path("sqlite:///:memory:") is None
-    assert venue_records_path("postgresql+psycopg://u@h/db") is None
 
 
 async def test_a_reopened_desk_tells_how_far_its_recovery_is_page_by_page(
@@ -161,3 +162,41 @@ async def test_a_resting_order_is_still_working_when_the_desk_reopens(tmp_path: 
         await until(lambda: order.state is OrderState.CANCELED)
     finally:
         await reopened.close()
+
+
+async def test_a_second_desk_on_the_same_database_is_refused_and_the_first_trades_on(
+    tmp_path: Path,
+) -> None:
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    desk = await Desk.open(config)
+    try:
+        with pytest.raises(DatabaseInUse, match="in use by blotter desk, pid"):
+            await Desk.open(config)
+        result = await desk.oms.submit(buy_at_market(1))
+        await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+        assert not desk.oms.orders[result.order_id].anomalies
+    finally:
+        await desk.close()
+    reopened = await Desk.open(config)  # closed, the first lets the database go
+    await reopened.close()
+
+
+async def test_a_desk_that_cannot_open_leaves_no_lock_behind(tmp_path: Path) -> None:
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'missing.db'}", existing_store=True)
+    with pytest.raises(StoreError, match="no such database"):
+        await Desk.open(config)
+    assert os.listdir(tmp_path) == []  # neither a database nor a lock file
+
+
+def test_a_server_database_s_venue_records_are_kept_in_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    first = venue_records_path("postgresql+psycopg://ops:secret@db.desk:5432/blotter")
+    assert first is not None
+    assert first.parent == tmp_path / "blotter" / "venues"
+    assert first.name.startswith("db.desk-blotter-")
+    assert "secret" not in str(first)
+    # another server or database keeps records of its own; the password changes nothing
+    assert venue_records_path("postgresql+psycopg://ops@db.desk:5432/other") != first
+    assert venue_records_path("postgresql+psycopg://ops:new@db.desk:5432/blotter") == first

@@ -1,0 +1,138 @@
+"""One desk at a time over a database.
+
+The OMS owns every order stream it recovers: a second desk over the same log would recover the
+first one's live orders, find them unknown at its own venues and close them, and each would
+refuse the other's appends as stale. So a desk, and a command that rewrites what a desk reads
+(``rebuild``, ``generate``, ``replay``'s comparison), holds this lock while it runs; readers of
+one stream do not. The lock goes with the process that holds it, however that process ends:
+on SQLite an ``flock`` on a file beside the database, on PostgreSQL a session advisory lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+from types import TracebackType
+
+from sqlalchemy import Connection, exc, text
+from sqlalchemy.engine import URL
+
+from blotter.domain.clock import iso_utc
+from blotter.store.database import StoreError, describe, parse_url, plain_engine, shown
+
+# pg_try_advisory_lock's key: any constant of ours that no other program on the server uses.
+_PG_KEY = 0x6465736B  # "desk" (the store's writers serialize on another key, "blot")
+
+
+class DatabaseInUse(StoreError):
+    """Another desk holds the database."""
+
+
+def holder_name(purpose: str) -> str:
+    """Who holds the lock, as the one refused is told."""
+    return f"blotter {purpose}, pid {os.getpid()} on {socket.gethostname()}"
+
+
+def lock_path(url: URL) -> Path:
+    """Beside the SQLite database file, as the simulated venues' records are."""
+    assert url.database is not None
+    database = Path(url.database)
+    return database.with_name(database.name + ".lock")
+
+
+class DeskLock:
+    """Held from ``take`` until ``release`` (or the end of the process)."""
+
+    def __init__(self, descriptor: int | None, connection: Connection | None) -> None:
+        self._descriptor = descriptor
+        self._connection = connection
+
+    @classmethod
+    def take(cls, db_url: str, purpose: str) -> DeskLock:
+        """The lock on ``db_url`` for ``purpose`` (``desk``, ``rebuild``...), or
+        ``DatabaseInUse`` naming who holds it. An in-memory database needs none."""
+        url = parse_url(db_url)
+        if url.get_backend_name() == "postgresql":
+            return cls(None, _take_advisory(db_url, purpose))
+        if url.database in (None, "", ":memory:"):
+            return cls(None, None)
+        return cls(_take_file(url, purpose), None)
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)  # closing the file lets the flock go
+            self._descriptor = None
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            engine = connection.engine
+            connection.close()  # the session ends, and its advisory lock with it
+            engine.dispose()
+
+    def __enter__(self) -> DeskLock:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def _in_use(db_url: str, holder: str) -> DatabaseInUse:
+    return DatabaseInUse(
+        f"{shown(db_url)} is in use by {holder or 'another desk'}; "
+        "one desk at a time works on a database: close it first"
+    )
+
+
+def _take_file(url: URL, purpose: str) -> int:
+    path = lock_path(url)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise StoreError(f"{path}: cannot create the desk's lock file ({error.strerror})") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(descriptor, 512).decode("utf-8", "replace").strip()
+        os.close(descriptor)
+        raise _in_use(url.render_as_string(), holder) from None
+    os.ftruncate(descriptor, 0)
+    since = iso_utc(time.time_ns())[:19].replace("T", " ")
+    os.write(descriptor, f"{holder_name(purpose)} since {since} UTC\n".encode())
+    return descriptor
+
+
+def _take_advisory(db_url: str, purpose: str) -> Connection:
+    engine = plain_engine(db_url, application_name=holder_name(purpose))
+    connection: Connection | None = None
+    try:
+        connection = engine.connect()
+        got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _PG_KEY})
+        if not got.scalar():
+            raise _in_use(db_url, _advisory_holder(connection))
+        connection.commit()  # the lock belongs to the session, not to this transaction
+    except BaseException as error:
+        if connection is not None:
+            connection.close()
+        engine.dispose()
+        if isinstance(error, exc.SQLAlchemyError):
+            raise StoreError(describe(engine.url, error)) from None
+        raise
+    return connection
+
+
+def _advisory_holder(connection: Connection) -> str:
+    row = connection.execute(
+        text(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted"
+        ),
+        {"key": _PG_KEY},
+    ).first()
+    return str(row[0]) if row is not None else ""

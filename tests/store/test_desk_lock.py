@@ -1,0 +1,71 @@
+"""One desk at a time over a database, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from blotter.store.database import parse_url
+from blotter.store.desk_lock import DatabaseInUse, DeskLock, lock_path
+from blotter.store.event_store import SqlEventStore
+
+from ..domain.builders import OrderStory
+
+
+def test_a_second_holder_is_refused_with_the_first_ones_name_until_it_lets_go(
+    store: SqlEventStore, store_url: str
+) -> None:
+    first = DeskLock.take(store_url, "desk")
+    with pytest.raises(DatabaseInUse) as refused:
+        DeskLock.take(store_url, "rebuild")
+    message = str(refused.value)
+    assert f"in use by blotter desk, pid {os.getpid()}" in message
+    assert "one desk at a time" in message
+    first.release()
+    with DeskLock.take(store_url, "rebuild"):
+        pass  # free again
+
+
+def test_the_desk_s_lock_does_not_stop_its_own_store_s_appends(
+    store: SqlEventStore, store_url: str
+) -> None:
+    with DeskLock.take(store_url, "desk"):
+        events = OrderStory.working("O-1").events
+        # on the server the store's writers serialize on an advisory lock of their own
+        result = store.submit("O-1", 0, events).result(timeout=10)
+        assert result.version == len(events)
+
+
+def test_the_lock_goes_with_the_process_that_held_it(store: SqlEventStore, store_url: str) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from blotter.store.desk_lock import DeskLock
+        lock = DeskLock.take({store_url!r}, "desk")
+        print("held", flush=True)
+        sys.stdin.read()  # until killed
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(DatabaseInUse, match=f"pid {holder.pid} on"):
+            DeskLock.take(store_url, "desk")
+        holder.kill()  # no release: the process just ends
+        holder.wait()
+    with DeskLock.take(store_url, "desk"):
+        pass
+
+
+def test_a_sqlite_lock_file_sits_beside_the_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    assert lock_path(parse_url(url)) == tmp_path / "desk.db.lock"
+    with DeskLock.take(url, "desk"):
+        assert "blotter desk" in (tmp_path / "desk.db.lock").read_text()
