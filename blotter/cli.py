@@ -473,6 +473,8 @@ def _summary_json(summary: Summary) -> dict[str, object]:
 
 
 def _print_summary(summary: Summary, *, lockstep: bool) -> None:
+    if summary.stopped is not None:
+        print(f"OMS STOPPED: {summary.stopped}; the run ended there, not closed or reconciled")
     print(
         f"{summary.commands} commands in {summary.seconds:.1f} s: {summary.orders} orders "
         f"({summary.orders_per_second:.0f}/s), {summary.cancels} cancels, "
@@ -483,11 +485,12 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
     refusals = summary.risk_refusals
     print("risk refusals: " + (", ".join(f"{r} {n}" for r, n in refusals.items()) or "none"))
     recon = summary.reconciliation
-    print(
-        f"reconciliation: {recon.compared} positions compared with the venues' records, "
-        f"{recon.working} left for a later pass (working orders could explain them); "
-        f"{len(recon.opened)} breaks"
-    )
+    if recon is not None:
+        print(
+            f"reconciliation: {recon.compared} positions compared with the venues' records, "
+            f"{recon.working} left for a later pass (working orders could explain them); "
+            f"{len(recon.opened)} breaks"
+        )
     for name, figures in (
         ("command to venue (durable intent, rate limit, on the wire)", summary.command_to_venue),
         ("OMS CPU per new-order command", summary.command_work),

@@ -59,7 +59,10 @@ class FlowDriver:
             await asyncio.gather(*self._running)
 
     async def until_idle(self) -> None:
-        """Until no venue owes an answer (bounded: a venue that is down may owe one for long)."""
+        """Until no venue owes an answer (bounded: a venue that is down may owe one for long;
+        at once when the OMS has stopped, since nothing it owes will be answered)."""
+        if self.desk.oms.failed:
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(IDLE_LIMIT):
                 await self.desk.oms.until_idle()

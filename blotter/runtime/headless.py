@@ -82,14 +82,15 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     oms_work: LatencySummary | None  # OMS CPU time of an order, command and every report
     alerts: dict[str, int]  # "severity source" -> count, in the whole database
     risk_refusals: dict[str, int]  # rule -> orders it refused
-    reconciliation: PassReport  # one pass at the end, against the venues' own records
+    reconciliation: PassReport | None  # a pass at the end against the venues' own records
     venues: dict[str, VenueFigures]
     replay: ReplayCheck
     fingerprint: str  # of the orders and their fills: equal for runs of the same seed
+    stopped: str | None = None  # why the OMS stopped taking commands, if it did
 
     @property
     def ok(self) -> bool:
-        return self.replay.mismatches == 0
+        return self.replay.mismatches == 0 and self.stopped is None
 
 
 async def run_headless(
@@ -98,18 +99,25 @@ async def run_headless(
     desk = await Desk.open(_desk_config(options))
     driver = FlowDriver(desk, seed=options.seed, concurrency=options.concurrency)
     started = time.perf_counter()
+    reconciled: PassReport | None = None
     try:
         await _drive(driver, options, progress, started)
-        await driver.until_idle()
-        desk.end_session()
-        await driver.until_idle()
-        await _until_settled(driver)
-        reconciled = await desk.reconciler.run_pass(why="end of the headless run")
+        if not desk.oms.failed:  # a stopped OMS records nothing more: the session ends here
+            await _close_session(driver)
+            reconciled = await desk.reconciler.run_pass(why="end of the headless run")
     finally:
         seconds = time.perf_counter() - started
         venues = _venue_figures(desk)  # as they stood at the end, before hanging up
         await desk.close()
     return await _summary(driver, options, seconds, venues, reconciled)
+
+
+async def _close_session(driver: FlowDriver) -> None:
+    """The close at every venue (DAY orders expire), then every filled order settles."""
+    await driver.until_idle()
+    driver.desk.end_session()
+    await driver.until_idle()
+    await _until_settled(driver)
 
 
 def _venue_figures(desk: Desk) -> dict[str, VenueFigures]:
@@ -152,6 +160,8 @@ async def _drive(
     # duration x rate commands, each at its time or as soon as possible after: a slow machine
     # takes longer, but the same seed always issues the same commands
     for step in range(max(1, round(options.duration * options.rate))):
+        if driver.desk.oms.failed:  # every further command would only be refused
+            break
         elapsed = time.perf_counter() - started
         if step * interval > elapsed:
             await asyncio.sleep(step * interval - elapsed)
@@ -190,7 +200,7 @@ async def _summary(
     options: HeadlessOptions,
     seconds: float,
     venues: dict[str, VenueFigures],
-    reconciled: PassReport,
+    reconciled: PassReport | None,
 ) -> Summary:
     desk = driver.desk
     oms = desk.oms
@@ -217,6 +227,7 @@ async def _summary(
         venues=venues,
         replay=checked,
         fingerprint=_fingerprint(mine),
+        stopped=oms.failed,
     )
 
 

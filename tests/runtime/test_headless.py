@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from blotter.cli import main
+from blotter.domain.events import Event
+from blotter.oms.ports import AppendResult, Settled, StoreUnavailable
 from blotter.runtime.headless import HeadlessOptions, run_headless
+from blotter.store.event_store import SqlEventStore
 
 
 def options(tmp_path: Path, name: str, seed: int = 3) -> HeadlessOptions:
@@ -81,3 +87,39 @@ def test_a_bad_rate_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> Non
         main(["headless", "--rate", "-3"])
     assert exited.value.code == 2
     assert "-3 is not a positive number" in capsys.readouterr().err
+
+
+async def test_a_run_whose_oms_stops_ends_there_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that refuses writes mid-run (a full disk, say) stops the OMS: the run ends at
+    once instead of waiting on every later command, and its summary is not ok."""
+    appended = SqlEventStore.append_nowait
+    calls = 0
+
+    def full_disk_after_200(
+        store: SqlEventStore,
+        stream_id: str,
+        expected: int,
+        events: Sequence[Event],
+        then: Settled | None = None,
+    ) -> asyncio.Future[AppendResult]:
+        nonlocal calls
+        calls += 1
+        if calls < 200:
+            return appended(store, stream_id, expected, events, then)
+        refused = StoreUnavailable("the disk is full")
+        waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        waiter.set_exception(refused)
+        if then is not None:
+            asyncio.get_running_loop().call_soon(then, events, refused)
+        return waiter
+
+    monkeypatch.setattr(SqlEventStore, "append_nowait", full_disk_after_200)
+    long_run = msgspec.structs.replace(options(tmp_path, "full.db"), duration=60.0)
+    summary = await run_headless(long_run)
+    assert summary.stopped == "the event store refused a write: the disk is full"
+    assert not summary.ok
+    assert summary.commands < 200  # of the 4,800 the run would have offered
+    assert summary.reconciliation is None
+    assert summary.replay.mismatches == 0  # what did reach the log is whole
