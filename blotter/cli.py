@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import getpass
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _database_argument(desk_cmd, db_help)
     _risk_argument(desk_cmd)
+    _user_argument(desk_cmd)
     _screenshot_arguments(desk_cmd)
     desk_cmd.set_defaults(handler=_desk)
 
@@ -103,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         demo_cmd, "database URL (default: demo.db in the data dir, apart from real orders)"
     )
     _risk_argument(demo_cmd)
+    _user_argument(demo_cmd)
     _screenshot_arguments(demo_cmd)
     demo_cmd.set_defaults(handler=_demo)
 
@@ -141,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         "if a break waits for a person",
     )
     _database_argument(reconcile_cmd, db_help)
+    _user_argument(reconcile_cmd)
     reconcile_cmd.add_argument("--json", action="store_true", help="print one JSON object")
     reconcile_cmd.set_defaults(handler=_reconcile)
 
@@ -195,6 +199,32 @@ def _risk_argument(command: argparse.ArgumentParser) -> None:
 
 def _risk(args: argparse.Namespace) -> RiskConfig:
     return DEFAULT_RISK if args.risk is None else load_risk(args.risk)
+
+
+def _user_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--user",
+        type=_user_name,
+        default=None,
+        metavar="NAME",
+        help="who acts, as every event of an action records it (default: your login name)",
+    )
+
+
+def _user_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty user name; expected who acts, e.g. alice")
+    return text.strip()
+
+
+def _user(args: argparse.Namespace) -> str:
+    """The name given, else the login name (the environment's, else the system's)."""
+    if args.user is not None:
+        return str(args.user)
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name anywhere (a bare container): say so
+        return "unknown user"
 
 
 def _screenshot_arguments(command: argparse.ArgumentParser) -> None:
@@ -259,6 +289,7 @@ def _window(
         screenshot=args.screenshot,
         after=args.after,
         panel=args.panel,
+        user=_user(args),
     )
     try:
         return run_app(options)
@@ -388,7 +419,7 @@ def _event_line(event: Event) -> str:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    report, waiting = asyncio.run(_reconcile_once(args.db or default_url()))
+    report, waiting = asyncio.run(_reconcile_once(args.db or default_url(), _user(args)))
     if args.json:
         result = {**msgspec.to_builtins(report), "open_breaks": msgspec.to_builtins(waiting)}
         print(msgspec.json.encode(result).decode())
@@ -397,7 +428,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     return EXIT_MISMATCH if report.needs_a_person else 0
 
 
-async def _reconcile_once(db_url: str) -> tuple[PassReport, list[BreakFound]]:
+async def _reconcile_once(db_url: str, user: str) -> tuple[PassReport, list[BreakFound]]:
     """Open the desk (the OMS recovers, the venues connect), run one pass, close it again.
 
     A database that is not there is a mistake, not an empty desk: it says so, creating nothing.
@@ -405,7 +436,7 @@ async def _reconcile_once(db_url: str) -> tuple[PassReport, list[BreakFound]]:
     config = DeskConfig(db_url=db_url, existing_store=True, random_disconnects=False)
     desk = await Desk.open(config)
     try:
-        report = await desk.reconciler.run_pass(actor="cli", why="blotter reconcile")
+        report = await desk.reconciler.run_pass(actor=user, why="blotter reconcile")
         return report, desk.reconciler.open_breaks()
     finally:
         await desk.close()

@@ -308,11 +308,14 @@ def test_reconcile_finds_what_the_venue_s_record_says_differently(tmp_path: Path
     records = json.loads(records_path.read_text())
     records["XNAS"]["drift"] = [["ACC-ALPHA", "AAPL", "500"]]
     records_path.write_text(json.dumps(records))
-    found = run("reconcile", "--db", db)
+    found = run("reconcile", "--db", db, "--user", "ops-ann")
     assert found.returncode == 1, found.stderr
     assert "opened 1 breaks" in found.stdout
     assert "escalate" in found.stdout
     assert "XNAS ACC-ALPHA AAPL" in found.stdout
+    opened = json.loads(run("reconcile", "--db", db, "--json").stdout)["open_breaks"][0]
+    history = json.loads(run("events", opened["break_id"], "--db", db, "--json").stdout)
+    assert history[0]["actor"] == "ops-ann"  # the one who ran the pass, not "cli"
     again = run("reconcile", "--db", db, "--json")
     assert again.returncode == 1  # still waiting for a person, and not opened twice
     waiting = json.loads(again.stdout)

@@ -34,6 +34,7 @@ class AppOptions(msgspec.Struct, frozen=True, kw_only=True):
     screenshot: Path | None = None
     after: float = 3.0  # seconds before the screenshot
     panel: str = "details"  # the bottom panel in front (see blotter.cli.PANELS)
+    user: str = "trader"  # who acts: every event of an action in the window records it
 
 
 def run_app(options: AppOptions) -> int:
@@ -62,7 +63,9 @@ async def session(options: AppOptions) -> int:
     finally:
         opening.close()
         opening.deleteLater()
-    window = MainWindow(desk, demo=options.demo_rate is not None, settings=settings)
+    window = MainWindow(
+        desk, demo=options.demo_rate is not None, settings=settings, actor=options.user
+    )
     closed = asyncio.Event()
     window.closing.connect(closed.set)
     window.show()

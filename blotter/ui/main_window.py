@@ -225,7 +225,7 @@ class MainWindow(QMainWindow):
         self.demo_paused = False
         self._demo = demo
         self.settings = settings or desk_settings()
-        self.setWindowTitle("blotter — order desk")
+        self.setWindowTitle(f"blotter — order desk — {actor}")
         self.setObjectName("desk")
         self.setDockNestingEnabled(True)
         self._tasks: set[asyncio.Task[Any]] = set()

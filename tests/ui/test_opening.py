@@ -136,3 +136,22 @@ def test_a_screenshot_the_platform_cannot_write_is_an_error_not_silence(
     options = AppOptions(desk=desk, screenshot=tmp_path / "desk.png", after=0.1)
     with pytest.raises(ScreenshotError, match="could not write the screenshot"):
         app_loop.run_until_complete(app.session(options))
+
+
+def test_the_session_acts_as_its_user(
+    app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    monkeypatch.setattr(app, "desk_settings", lambda: settings)
+    shown: list[tuple[str, str]] = []
+    show_desk = MainWindow.show
+
+    def desk_shows(window: MainWindow) -> None:
+        shown.append((window.actor, window.windowTitle()))
+        show_desk(window)
+
+    monkeypatch.setattr(MainWindow, "show", desk_shows)
+    desk = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    options = AppOptions(desk=desk, screenshot=tmp_path / "desk.png", after=0.1, user="ann")
+    assert app_loop.run_until_complete(app.session(options)) == 0
+    assert shown == [("ann", "blotter — order desk — ann")]
