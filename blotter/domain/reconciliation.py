@@ -22,6 +22,7 @@ from blotter.domain.events import (
     BreakEscalated,
     BreakOpened,
     BreakOurFigureAccepted,
+    BreakVenueFigureAccepted,
     Event,
     Payload,
     Severity,
@@ -33,6 +34,16 @@ from blotter.domain.workflows import BreakState
 Key = tuple[str, str, str]  # (venue, account, instrument)
 
 _SETTLED_BREAKS = frozenset({BreakState.AUTO_CORRECTED, BreakState.RESOLVED})
+
+
+class DecisionRefused(Exception):
+    """An operator's decision on a break that would change nothing, or contradict the one in
+    force (the workflow allows the event in the break's state; the figures do not)."""
+
+    def __init__(self, break_id: str, reason: str) -> None:
+        self.break_id = break_id
+        self.reason = reason
+        super().__init__(f"break {break_id}: {reason}")
 
 
 class Tolerance(msgspec.Struct, frozen=True, kw_only=True):
@@ -371,6 +382,8 @@ class BreakBook:
                 self.booked_at[case.stream_id] = payload.price
             if isinstance(payload, BreakAutoCorrected):
                 self.corrections[key] = self.corrections.get(key, 0) + 1
+            if isinstance(payload, BreakVenueFigureAccepted):  # the venue's figure stands now
+                self.disputed.pop(key, None)
         elif isinstance(payload, BreakOurFigureAccepted):
             opened = self.opened[case.stream_id]
             self.disputed[key] = (opened.ours, opened.theirs)
@@ -378,6 +391,26 @@ class BreakBook:
     def _adjust(self, break_id: str, key: Key, amount: Decimal) -> None:
         self.adjustments[key] = self.adjustments.get(key, ZERO) + amount
         self.made[break_id] = self.made.get(break_id, ZERO) + amount
+
+    def refusal(self, break_id: str, decision: str) -> str | None:
+        """Why the operator's ``decision`` (the event type it records) on a position break
+        would change nothing or contradict the one in force; None if it may be taken."""
+        opened = self.opened[break_id]
+        made = self.made.get(break_id, ZERO)
+        if decision == "BreakVenueFigureAccepted" and opened.theirs - opened.ours == made:
+            return "our figure already equals the venue's: nothing is left to accept"
+        if decision == "BreakOurFigureAccepted":
+            if made:
+                return (
+                    f"this break's adjustment of {made:+} is in force: reverse it before "
+                    "keeping our figure"
+                )
+            key = self.keys.get(break_id)  # an order break has no position
+            if key is not None and self.disputed.get(key) == (opened.ours, opened.theirs):
+                return "our figure is already kept against the venue's"
+        if decision == "BreakAdjustmentReversed" and not made:
+            return "no adjustment of this break is in force"
+        return None
 
     def open_on(self, key: Key) -> list[str]:
         """Breaks on this position still waiting for a person (or an explanation)."""

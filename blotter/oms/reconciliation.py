@@ -34,6 +34,7 @@ from blotter.domain.ids import IdSource
 from blotter.domain.order import ChildOrder
 from blotter.domain.reconciliation import (
     EXPLAINED,
+    DecisionRefused,
     Explained,
     Finding,
     InFlight,
@@ -337,6 +338,7 @@ class Reconciler:
 
     def accept_venue_figure(self, break_id: str, *, actor: str, reason: str) -> None:
         """Ours is set to the venue's figure (what is left of the difference), at the mark."""
+        self._may_decide(break_id, "BreakVenueFigureAccepted")
         opened = self.oms.breaks.opened[break_id]
         left = opened.theirs - opened.ours - self.oms.breaks.made.get(break_id, ZERO)
         mark = self.oms.marks.get(opened.instrument)
@@ -345,6 +347,7 @@ class Reconciler:
 
     def accept_our_figure(self, break_id: str, *, actor: str, reason: str) -> None:
         """The venue is wrong: ours stands, and the disagreement is raised with the venue."""
+        self._may_decide(break_id, "BreakOurFigureAccepted")
         self._act(break_id, BreakOurFigureAccepted(reason=reason), actor)
 
     def resolve(self, break_id: str, *, actor: str, reason: str) -> None:
@@ -352,10 +355,20 @@ class Reconciler:
 
     def reverse_adjustment(self, break_id: str, *, actor: str, reason: str) -> None:
         """Undo what the break adjusted (a compensating event): ours is back to the fills."""
+        self._may_decide(break_id, "BreakAdjustmentReversed")
         made = self.oms.breaks.made.get(break_id, ZERO)
         price = self.oms.breaks.booked_at.get(break_id)  # undone at the price it was booked
         undone = BreakAdjustmentReversed(adjustment=made, price=price, reason=reason)
         self._act(break_id, undone, actor)
+
+    def _may_decide(self, break_id: str, decision: str) -> None:
+        """``DecisionRefused`` if the figures make ``decision`` empty or contradictory (the
+        break's workflow is checked as the event is recorded)."""
+        if break_id not in self.oms.breaks.opened:
+            raise KeyError(f"no break {break_id}")
+        refusal = self.oms.breaks.refusal(break_id, decision)
+        if refusal is not None:
+            raise DecisionRefused(break_id, refusal)
 
     def _act(self, break_id: str, payload: Payload, actor: str) -> None:
         if break_id not in self.oms.breaks.cases:

@@ -45,6 +45,7 @@ from blotter.domain.cases import Case
 from blotter.domain.clock import NANOS_PER_SECOND, iso_utc
 from blotter.domain.events import Event, Severity
 from blotter.domain.fsm import InvalidTransition, TransitionTable
+from blotter.domain.reconciliation import DecisionRefused
 from blotter.domain.workflows import BreakState
 from blotter.ui.models import DARK, LIGHT, NO_INDEX, Index, Palette, header_data
 
@@ -357,6 +358,8 @@ def perform_or_refuse(
             f"{operation.title} refused: {subject} is {refused.state}, and the {workflow} "
             f"workflow allows no {refused.event} there."
         )
+    except DecisionRefused as refused:
+        status_line.setText(f"{operation.title} refused: {refused.reason}.")
     else:
         status_line.setText("")
 
@@ -780,6 +783,7 @@ class CasePanel(QWidget, Generic[Row, P]):
         self.summary = text_line(f"{kind.name}Summary", selectable=True)
         self.heading_line = text_line(kind.line, wrap=False)
         self.status_line = text_line(kind.status)
+        self._shown_case: str | None = None  # the case the status line speaks of
         self.set_theme(dark)
 
     def finish(self, heading: Sequence[QWidget] = (), buttons: Sequence[QWidget] = ()) -> None:
@@ -841,6 +845,9 @@ class CasePanel(QWidget, Generic[Row, P]):
 
     def _selection_changed(self) -> None:
         case_id = self.selected_case()
+        if case_id != self._shown_case:  # a refusal was about the case selected before
+            self._shown_case = case_id
+            self.status_line.setText("")
         case = None if case_id is None else self._cases.get(case_id)
         self._actions.follow(None if case is None else case.state)
         self.enable_extras(case_id, case)

@@ -435,8 +435,16 @@ class ReconciliationPanel(CasePanel[BreakRow, Reconciler]):
         self.select_case(break_id)
 
     def enable_extras(self, case_id: str | None, case: Case | None) -> None:
-        if not (case_id and self._desk.oms.breaks.made.get(case_id, ZERO)):
-            self.reverse.enable(False)  # nothing to undo without an adjustment in force
+        """A decision the figures refuse (nothing left to accept, an adjustment in force, none
+        to undo) is disabled, and its tooltip says why."""
+        book = self._desk.oms.breaks
+        for entry in (self.accept_venue, self.accept_ours, self.reverse):
+            trigger = entry.operation.trigger
+            known = case_id is not None and case_id in book.opened
+            refusal = book.refusal(case_id, trigger) if known and case_id else None
+            if refusal is not None:
+                entry.enable(False)
+            entry.button.setToolTip(refusal[:1].upper() + refusal[1:] if refusal else "")
 
     def summary_text(self, case_id: str, row: BreakRow) -> str:
         places = places_of(self._desk.instruments, row.instrument)[1]

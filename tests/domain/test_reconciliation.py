@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from blotter.domain.cases import Case
 from blotter.domain.clock import ManualClock
-from blotter.domain.events import BreakExplained, Event, StreamKind, make_event
+from blotter.domain.events import (
+    BreakAcknowledged,
+    BreakAdjustmentReversed,
+    BreakExplained,
+    BreakOurFigureAccepted,
+    BreakVenueFigureAccepted,
+    Event,
+    StreamKind,
+    make_event,
+)
 from blotter.domain.ids import SequentialIds
 from blotter.domain.reconciliation import (
     BreakBook,
@@ -195,6 +204,30 @@ def test_only_a_run_of_the_latest_adjustments_that_adds_up_exactly_is_taken_back
     assert len(desk.book.made_unneeded(key, D(5))) == 2
     assert desk.book.made_unneeded(key, D(2)) == []  # not the latest: the venue moved since
     assert desk.book.made_unneeded(("ARCX", "A", "AAPL"), D(3)) == []
+
+
+def test_a_decision_that_would_change_nothing_or_contradict_the_one_in_force_is_refused() -> None:
+    key = ("XNAS", "A", "AAPL")
+    desk = Desk()
+    [found] = desk.run({key: D(100)}, {key: D(150)}).open
+    [break_id] = desk.book.cases
+    book = desk.book
+    after = 2  # opened and escalated
+    assert book.refusal(break_id, "BreakAdjustmentReversed") == (
+        "no adjustment of this break is in force"
+    )
+    assert book.refusal(break_id, "BreakVenueFigureAccepted") is None
+    desk._record(break_id, [BreakAcknowledged(reason="looking")], after)
+    desk._record(break_id, [BreakVenueFigureAccepted(adjustment=D(50))], after + 1)
+    assert "nothing is left to accept" in str(book.refusal(break_id, "BreakVenueFigureAccepted"))
+    assert "adjustment of +50 is in force" in str(book.refusal(break_id, "BreakOurFigureAccepted"))
+    desk._record(break_id, [BreakAdjustmentReversed(adjustment=D(50))], after + 2)
+    assert book.refusal(break_id, "BreakOurFigureAccepted") is None
+    desk._record(break_id, [BreakOurFigureAccepted()], after + 3)
+    assert book.disputed[key] == (found.difference.ours, found.difference.theirs)
+    assert "already kept" in str(book.refusal(break_id, "BreakOurFigureAccepted"))
+    desk._record(break_id, [BreakVenueFigureAccepted(adjustment=D(50))], after + 4)
+    assert key not in book.disputed  # the venue's figure stands: no dispute left
 
 
 def test_fills_in_flight_explain_a_difference_only_in_their_direction_and_size() -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, update
 from blotter.domain.events import AnomalyKind, BreakExplained, Severity
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
-from blotter.domain.reconciliation import ReconciliationConfig, Verdict
+from blotter.domain.reconciliation import DecisionRefused, ReconciliationConfig, Verdict
 from blotter.domain.values import OrderType, Side
 from blotter.domain.workflows import BreakState, OrderState, VenueHealth
 from blotter.oms import reconciliation
@@ -161,6 +161,42 @@ async def test_an_operator_works_a_break_to_its_end_and_each_step_says_who(
         ]
         assert w.oms.breaks.ours(w.oms.venue_positions)[KEY] == 150
         assert (await reconciler.run_pass()).opened == []
+
+
+async def test_a_decision_the_figures_make_empty_or_contradictory_is_refused_and_recorded_not(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(50))
+        reconciler = Reconciler(w.oms, RandomIds())
+        [found] = (await reconciler.run_pass()).opened
+        break_id = found.break_id
+        reconciler.acknowledge(break_id, actor="olga", reason="looking")
+        refused = "no adjustment of this break is in force"
+        with pytest.raises(DecisionRefused, match=refused):
+            reconciler.reverse_adjustment(break_id, actor="olga", reason="nothing to undo")
+        reconciler.accept_venue_figure(break_id, actor="olga", reason="their trade report")
+        with pytest.raises(DecisionRefused, match="nothing is left to accept"):
+            reconciler.accept_venue_figure(break_id, actor="olga", reason="again")
+        with pytest.raises(DecisionRefused, match=r"adjustment of \+50 is in force"):
+            reconciler.accept_our_figure(break_id, actor="olga", reason="changed my mind")
+        reconciler.reverse_adjustment(break_id, actor="olga", reason="their report was wrong")
+        reconciler.accept_our_figure(break_id, actor="olga", reason="ours stands")
+        with pytest.raises(DecisionRefused, match="already kept"):
+            reconciler.accept_our_figure(break_id, actor="olga", reason="again")
+        # the venue's figure may still win after ours was kept: the dispute is over then
+        reconciler.accept_venue_figure(break_id, actor="olga", reason="venue proved it")
+        assert KEY not in w.oms.breaks.disputed
+        await w.settle()
+        assert types(w, break_id)[3:] == [
+            "BreakVenueFigureAccepted",
+            "BreakAdjustmentReversed",
+            "BreakOurFigureAccepted",
+            "BreakVenueFigureAccepted",
+        ]
+        assert w.oms.breaks.ours(w.oms.venue_positions)[KEY] == 150
+        assert replay(w.store, workers=1).ok
 
 
 async def test_an_open_break_survives_a_restart_with_its_history(tmp_path: Path) -> None:

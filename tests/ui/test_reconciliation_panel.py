@@ -215,7 +215,8 @@ def test_reversing_the_correction_and_accepting_the_venue_figure_change_ours(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     asked = answering(
-        monkeypatch, ["XNAS double-counted", "looking", "XNAS is right, we missed a fill"]
+        monkeypatch,
+        ["XNAS double-counted", "looking", "XNAS is right, we missed a fill", "once more"],
     )
 
     async def scenario() -> None:
@@ -262,6 +263,19 @@ def test_reversing_the_correction_and_accepting_the_venue_figure_change_ours(
         assert panel.history.index(3, HistoryColumn.DETAILS).data() == (
             "ours adjusted by -60 · XNAS is right, we missed a fill"
         )
+        # accepted, the venue's figure leaves nothing to accept and ours cannot stand over it
+        assert allowed(panel) == ["Assign…", "Note…", "Resolve…", "Reverse adjustment…"]
+        assert panel.accept_venue.button.toolTip() == (
+            "Our figure already equals the venue's: nothing is left to accept"
+        )
+        panel.act(panel.accept_venue)  # the OMS is the judge, not the button
+        assert panel.status_line.text() == (
+            "Accept the venue's figure refused: our figure already equals the venue's: "
+            "nothing is left to accept."
+        )
+        assert len(stream(desk, large)) == 4
+        panel.select_break(small)  # the refusal was about the break selected before
+        assert panel.status_line.text() == ""
 
     session.run(scenario())
 
