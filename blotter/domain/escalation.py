@@ -108,6 +108,15 @@ def _oldest(children: Iterable[ChildOrder], state: OrderState) -> int | None:
     return min(times) if times else None
 
 
+class AlreadyEscalated(Exception):
+    """An order that is already in a person's hands: one open escalation per order."""
+
+    def __init__(self, order_id: str, escalation_id: str) -> None:
+        self.order_id = order_id
+        self.escalation_id = escalation_id
+        super().__init__(f"order {order_id} is already escalated: {escalation_id} is open")
+
+
 class EscalationBook:
     """Escalations folded from their streams: which order each is about, which are open."""
 
@@ -132,3 +141,10 @@ class EscalationBook:
 
     def of_order(self, order_id: str) -> list[str]:
         return [e for e, opened in self.opened.items() if opened.order_id == order_id]
+
+    def open_of(self, order_id: str) -> str | None:
+        """The order's escalation still open (not resolved), if it has one."""
+        for escalation_id in self.of_order(order_id):
+            if self.cases[escalation_id].state is not EscalationState.RESOLVED:
+                return escalation_id
+        return None

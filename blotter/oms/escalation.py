@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from blotter.domain.escalation import EscalationRules, Trigger, triggers
+from blotter.domain.escalation import AlreadyEscalated, EscalationRules, Trigger, triggers
 from blotter.domain.events import (
     EscalationAcknowledged,
     EscalationAssigned,
@@ -46,9 +46,13 @@ class Escalator:
         severity: Severity = Severity.WARNING,
         rule: str = "",
     ) -> str:
-        """Hand an order to a person; the new escalation's id. ``KeyError`` for no such order."""
+        """Hand an order to a person; the new escalation's id. ``KeyError`` for no such order,
+        ``AlreadyEscalated`` while one of its escalations is open."""
         if order_id not in self.oms.orders:
             raise KeyError(f"no order {order_id}")
+        already = self.oms.escalations.open_of(order_id)
+        if already is not None:
+            raise AlreadyEscalated(order_id, already)
         escalation_id = f"esc-{self._ids.new_id()}"
         opened = EscalationOpened(order_id=order_id, severity=severity, reason=reason, rule=rule)
         self.oms.record_escalation(escalation_id, [opened], actor, f"escalation of {order_id}")
@@ -62,6 +66,7 @@ class Escalator:
             t
             for t in triggers(oms.live_orders(), self.rules, oms.clock.now_ns())
             if (t.order_id, t.rule.value) not in fired
+            and oms.escalations.open_of(t.order_id) is None  # already in a person's hands
         ]
         return [self._escalate(trigger) for trigger in caught]
 

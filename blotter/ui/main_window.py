@@ -56,6 +56,7 @@ from PySide6.QtWidgets import (
 
 from blotter import __version__
 from blotter.domain.clock import iso_utc
+from blotter.domain.escalation import AlreadyEscalated
 from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind, to_builtins
 from blotter.domain.order import OrderAggregate
 from blotter.domain.workflows import OrderState, VenueHealth
@@ -930,15 +931,30 @@ class MainWindow(QMainWindow):
         menu.popup(self.tree.viewport().mapToGlobal(at))
 
     def escalate_order(self, order_id: str) -> str | None:
-        """Hand an order to a person, with a reason; the escalation's id (None if not asked)."""
+        """Hand an order to a person, with a reason; the escalation's id (None if not asked,
+        or if the order's escalation still open is shown instead)."""
+        already = self.desk.oms.escalations.open_of(order_id)
+        if already is not None:
+            self._show_escalation(already, f"order {order_id} is already escalated")
+            return None
         reason, confirmed = QInputDialog.getText(
             self, "Escalate", f"Escalate order {order_id} to an operator. Reason:"
         )
         if not confirmed or not reason.strip():
             return None
-        escalation = self.desk.escalator.escalate(order_id, actor=self.actor, reason=reason)
+        try:
+            escalation = self.desk.escalator.escalate(order_id, actor=self.actor, reason=reason)
+        except AlreadyEscalated as refused:  # a rule escalated it while the question was open
+            self._show_escalation(refused.escalation_id, f"order {order_id} is already escalated")
+            return None
         self.statusBar().showMessage(f"order {order_id} escalated ({escalation})", 5_000)
         return escalation
+
+    def _show_escalation(self, escalation_id: str, why: str) -> None:
+        self.escalations_dock.show()  # in front, at the size the trader left it
+        self.escalations_dock.raise_()
+        self.escalations.select_case(escalation_id)
+        self.statusBar().showMessage(f"{why}: {escalation_id}, selected in Escalations", 8_000)
 
     def _column_menu(self, at: QPoint) -> None:
         """The column chooser: every column, checked when shown."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from blotter.domain.escalation import EscalationRules
+from blotter.domain.escalation import AlreadyEscalated, EscalationRules
 from blotter.domain.events import Severity
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
@@ -37,6 +37,8 @@ async def test_an_operator_escalates_an_order_and_works_it_to_resolution(tmp_pat
         escalation = escalator.escalate(
             result.order_id, actor="olga", reason="client disputes the price"
         )
+        with pytest.raises(AlreadyEscalated, match=f"{escalation} is open"):
+            escalator.escalate(result.order_id, actor="ann", reason="same order again")
         escalator.acknowledge(escalation, actor="ops-1")
         escalator.assign(escalation, "ops-2", actor="ops-1")
         escalator.note(escalation, "called the client", actor="ops-2")
@@ -58,6 +60,9 @@ async def test_an_operator_escalates_an_order_and_works_it_to_resolution(tmp_pat
         assert [a["severity"] for a in alerts] == ["warning"]
         with pytest.raises(KeyError, match="no order"):
             escalator.escalate("nowhere", actor="olga", reason="?")
+        # resolved, the order may be handed to a person again
+        again = escalator.escalate(result.order_id, actor="olga", reason="client calls again")
+        assert w.oms.escalations.of_order(result.order_id) == [escalation, again]
 
 
 def deaf(venue: SimulatedVenue) -> FaultyGateway:
@@ -85,6 +90,11 @@ async def test_an_order_no_venue_acknowledges_is_escalated_once_by_the_rule(
         assert opened.rule == "unacknowledged"
         assert "not acknowledged" in opened.reason
         assert escalator.check() == []  # once per order and rule
+        late = await w.oms.submit(w.ticket("10", "9.00"))
+        by_hand = escalator.escalate(late.order_id, actor="olga", reason="looks stuck")
+        await asyncio.sleep(0.1)
+        assert escalator.check() == []  # a person has it already: the rule leaves it alone
+        assert w.oms.escalations.of_order(late.order_id) == [by_hand]
         assert w.oms.escalations.cases[escalation].state is EscalationState.OPEN
 
 

@@ -524,6 +524,12 @@ def test_escalating_an_order_from_the_blotter_asks_a_reason_and_opens_an_escalat
         window.escalations.select_escalation(escalation)
         window.escalations.show_order()
         assert window._selected == result.order_id
+        # a second escalation while the first is open asks nothing: it shows the open one
+        window.escalations.select_case("")
+        assert window.escalate_order(result.order_id) is None
+        assert oms.escalations.of_order(result.order_id) == [escalation]
+        assert window.escalations.selected_case() == escalation
+        assert "is already escalated" in window.statusBar().currentMessage()
 
     session.run(scenario())
 
