@@ -11,7 +11,8 @@ import asyncio
 import csv
 import logging
 import platform
-from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping
+from decimal import Decimal
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ from blotter.domain.clock import iso_utc
 from blotter.domain.escalation import AlreadyEscalated
 from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind, to_builtins
 from blotter.domain.order import OrderAggregate
+from blotter.domain.values import Instrument
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
 from blotter.oms.manager import Halt
@@ -75,6 +77,8 @@ from blotter.ui.models import (
     SORT_ROLE,
     FillsModel,
     OrdersModel,
+    fixed,
+    places_of,
 )
 from blotter.ui.panels import on_screen
 from blotter.ui.positions_panel import PositionsPanel
@@ -282,7 +286,8 @@ class MainWindow(QMainWindow):
         self._ticker = QTimer(self)
         self._ticker.timeout.connect(self._tick)
         self._ticker.start(500)
-        self._counts = (0, 0)
+        # what the desk held when it opened: the first rates count only what came since
+        self._counts = (len(oms.orders), self.fills.total)
 
     # --- building -----------------------------------------------------------------------------
 
@@ -710,7 +715,7 @@ class MainWindow(QMainWindow):
         order = self.desk.oms.orders.get(order_id)
         if order is None or order.ticket is None:
             return
-        self.header.setText(_header_text(order))
+        self.header.setText(_header_text(order, self.desk.instruments))
         if order_id in self._history_reads:
             self._history_stale.add(order_id)  # read it again once this read is back
         else:
@@ -1115,7 +1120,7 @@ def refusal_line(refused: OrderRejected) -> str:
         limit = f" ({refused.expected})" if refused.expected else ""
         return (
             f"Refused by risk rule <b>{rule_label(refused.rule)}</b>: value {refused.value}"
-            f"{limit}. {refused.reason}"
+            f"{limit}. {refused.reason[:1].upper()}{refused.reason[1:]}"
         )
     if refused.field:
         return (
@@ -1129,18 +1134,32 @@ def _refusal_text(order_id: str, rejection: Rejection) -> str:
     return f"cancel of {order_id} refused: {rejection.reason}"
 
 
-def _header_text(order: OrderAggregate) -> str:
+_CLOSED_AS = {OrderState.REJECTED: "rejected", OrderState.EXPIRED: "expired"}
+
+
+def _header_text(order: OrderAggregate, instruments: Mapping[str, Instrument]) -> str:
+    """The order in three lines, its numbers as the blotter shows them."""
     ticket = order.ticket
     assert ticket is not None
-    price = f" @ {ticket.limit_price}" if ticket.limit_price is not None else ""
-    avg = f", avg {order.avg_price:.4f}" if order.avg_price is not None else ""
-    reason = f" — {order.reject_reason}" if order.reject_reason else ""
+    price_places, quantity_places = places_of(instruments, ticket.instrument)
+
+    def quantity(value: Decimal) -> str:
+        return fixed(value, quantity_places)
+
+    price = f" @ {fixed(ticket.limit_price, price_places)}" if ticket.limit_price else ""
+    avg = f", avg {fixed(order.avg_price, price_places + 2)}" if order.avg_price else ""
+    # a refused order's reason has a line of its own, with the rule and its numbers
+    said = order.reject_reason if order.state is not OrderState.REJECTED else None
+    reason = f" — {escape(said)}" if said else ""
+    # what never traded of a closed order is named by how it closed
+    unfilled = _CLOSED_AS.get(order.state, "canceled")
     return (
-        f"<b>{ticket.side.value} {ticket.quantity} {ticket.instrument}{price}</b> "
-        f"({ticket.order_type.value} {ticket.time_in_force.value}) for {ticket.account}"
-        f"<br>order {order.order_id} · client id {ticket.client_order_id} · "
-        f"<b>{order.state.value}</b>{reason}<br>filled {order.filled}{avg} · leaves "
-        f"{order.leaves} · canceled {order.canceled} · venues {', '.join(order.venues) or '-'}"
+        f"<b>{ticket.side.value} {quantity(ticket.quantity)} {ticket.instrument}{price}</b> "
+        f"({ticket.order_type.value} {ticket.time_in_force.value}) for {escape(ticket.account)}"
+        f"<br>order {order.order_id} · client id {escape(ticket.client_order_id)} · "
+        f"<b>{order.state.value}</b>{reason}<br>filled {quantity(order.filled)}{avg} · leaves "
+        f"{quantity(order.leaves)} · {unfilled} {quantity(order.canceled)} · venues "
+        f"{', '.join(order.venues) or '-'}"
     )
 
 

@@ -94,7 +94,8 @@ class DecisionModel(QAbstractTableModel):
 
     def show(self, decision: RoutingDecision | None, instrument: Instrument | None) -> None:
         self.beginResetModel()
-        self._venues = () if decision is None else decision.venues
+        # the venues given the order first, then the others by score, the excluded last
+        self._venues = () if decision is None else tuple(sorted(decision.venues, key=_rank))
         if instrument is not None:
             self._price_places = decimals_of(instrument.tick_size)
             self._quantity_places = decimals_of(instrument.lot_size)
@@ -287,6 +288,10 @@ class RoutingPanel(QWidget):
         self.model.show(decision, self._instrument)
         self.chart.show(decision)
         self.legend.setText("" if decision is None else legend_html(decision.weights))
+
+
+def _rank(venue: VenueScore) -> tuple[bool, Decimal, float]:
+    return bool(venue.excluded), -venue.allocation, -venue.total
 
 
 def legend_html(weights: Sequence[float]) -> str:

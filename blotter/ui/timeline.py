@@ -70,6 +70,9 @@ def markers(history: Sequence[Event]) -> tuple[list[str], list[Marker]]:
     return lanes, placed
 
 
+ONE_MOMENT = 0.001  # seconds the axis spans when every event came at the same time
+
+
 class Timeline(pg.PlotWidget):  # type: ignore[misc]
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background=None)
@@ -94,7 +97,10 @@ class Timeline(pg.PlotWidget):  # type: ignore[misc]
         axis = self.getPlotItem().getAxis("left")
         axis.setTicks([list(enumerate(self.lanes))])
         self.setYRange(-0.5, max(0.5, len(self.lanes) - 0.5), padding=0)
-        self.enableAutoRange(axis="x")
+        if any(m.x for m in placed):
+            self.enableAutoRange(axis="x")
+        else:  # one moment (an order refused as it came): a millisecond from it, not ±0
+            self.setXRange(0, ONE_MOMENT, padding=0.05)
 
 
 def _tip(x: float, y: float, data: str) -> str:

@@ -266,6 +266,8 @@ def test_reopening_shows_the_orders_of_the_previous_run(session: Session) -> Non
         assert reopened.orders.rowCount() == 4
         shown = {reopened.orders.index(r, Column.ORDER_ID).data() for r in range(4)}
         assert shown == set(before)
+        reopened._tick()  # the orders it recovered are not a rate of new ones
+        assert reopened.activity.text().startswith("0 orders/s · ")
 
     session.run(scenario())
 

@@ -58,6 +58,17 @@ def test_the_routing_panel_shows_every_venue_s_scores_and_the_chart_adds_up(
             for r in range(routing.model.rowCount())
         )
         assert allocated == 10
+        # the venues given the order lead, then the others by score; the excluded come last
+        rows = [
+            (
+                D(routing.model.index(r, COLUMN["allocation"]).data() or "0"),
+                float(routing.model.index(r, COLUMN["total"]).data() or 0),
+                bool(routing.model.index(r, COLUMN["excluded"]).data()),
+            )
+            for r in range(routing.model.rowCount())
+        ]
+        assert rows == sorted(rows, key=lambda row: (row[2], -row[0], -row[1]))
+        assert rows[0][0] > 0
 
     session.run(scenario())
 
