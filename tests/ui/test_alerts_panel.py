@@ -35,11 +35,12 @@ def panels(session: Session) -> Iterator[Callable[[MainWindow], AlertsPanel]]:
 
 async def raised(session: Session) -> MainWindow:
     """The window over a desk with four alerts, oldest first: an escalation at info and one at
-    warning (a resting order's), a blocked account and the kill switch (both critical)."""
+    warning (each a resting order's), a blocked account and the kill switch (both critical)."""
     window = await session.open()
     desk = window.desk
-    order = await desk.oms.submit(limit_buy("ALERT-1", "ACC-ALPHA", D(10), D("180.00"), "XNAS"))
-    for severity in (Severity.INFO, Severity.WARNING):
+    for number, severity in enumerate((Severity.INFO, Severity.WARNING), start=1):
+        ticket = limit_buy(f"ALERT-{number}", "ACC-ALPHA", D(10), D("180.00"), "XNAS")
+        order = await desk.oms.submit(ticket)  # one open escalation per order
         desk.escalator.escalate(
             order.order_id, actor="bob", reason=f"look at it ({severity})", severity=severity
         )
