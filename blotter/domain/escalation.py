@@ -11,7 +11,7 @@ import msgspec
 
 from blotter.domain.cases import Case
 from blotter.domain.clock import NANOS_PER_SECOND
-from blotter.domain.events import EscalationOpened, Event, Severity
+from blotter.domain.events import SEVERITY_RANK, EscalationOpened, Event, Severity
 from blotter.domain.order import ChildOrder, OrderAggregate
 from blotter.domain.workflows import EscalationState, OrderState
 
@@ -106,6 +106,17 @@ def _oldest(children: Iterable[ChildOrder], state: OrderState) -> int | None:
     """When the longest-waiting child in ``state`` got there (its last update)."""
     times = [c.updated_at for c in children if c.state is state]
     return min(times) if times else None
+
+
+def most_severe_per_order(caught: Iterable[Trigger]) -> list[Trigger]:
+    """One trigger per order, its most severe (the first of equals): an order is handed to a
+    person once, however many rules caught it in the same check."""
+    chosen: dict[str, Trigger] = {}
+    for trigger in caught:
+        held = chosen.get(trigger.order_id)
+        if held is None or SEVERITY_RANK[trigger.severity] < SEVERITY_RANK[held.severity]:
+            chosen[trigger.order_id] = trigger
+    return list(chosen.values())
 
 
 class AlreadyEscalated(Exception):

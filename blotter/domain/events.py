@@ -33,6 +33,10 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+# Most urgent first: a sort key for queues and the choice between triggers.
+SEVERITY_RANK: dict[Severity, int] = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
 class Payload(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Base of every payload. Subclasses set the stream kind and their schema version."""
 

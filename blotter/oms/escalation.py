@@ -9,7 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from blotter.domain.escalation import AlreadyEscalated, EscalationRules, Trigger, triggers
+from blotter.domain.escalation import (
+    AlreadyEscalated,
+    EscalationRules,
+    Trigger,
+    most_severe_per_order,
+    triggers,
+)
 from blotter.domain.events import (
     EscalationAcknowledged,
     EscalationAssigned,
@@ -62,12 +68,12 @@ class Escalator:
         """Escalate every working order a rule catches, once per order and rule."""
         oms = self.oms
         fired = oms.escalations.fired
-        caught = [
+        caught = most_severe_per_order(
             t
             for t in triggers(oms.live_orders(), self.rules, oms.clock.now_ns())
             if (t.order_id, t.rule.value) not in fired
             and oms.escalations.open_of(t.order_id) is None  # already in a person's hands
-        ]
+        )
         return [self._escalate(trigger) for trigger in caught]
 
     def _escalate(self, trigger: Trigger) -> str:

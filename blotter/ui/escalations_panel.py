@@ -21,7 +21,13 @@ from PySide6.QtWidgets import QWidget
 
 from blotter.domain.cases import Case
 from blotter.domain.escalation import EscalationBook
-from blotter.domain.events import EscalationAssigned, EscalationOpened, Event, Severity
+from blotter.domain.events import (
+    SEVERITY_RANK,
+    EscalationAssigned,
+    EscalationOpened,
+    Event,
+    Severity,
+)
 from blotter.domain.order import OrderAggregate
 from blotter.domain.risk import format_number
 from blotter.domain.workflows import ESCALATION, EscalationState
@@ -44,7 +50,6 @@ OPERATOR_RULE = "operator"  # the Rule column of an escalation a person opened
 E = EscalationState
 # Waiting for a person first, then being worked: the top of the queue, in this order.
 _OPEN_RANK: dict[str, int] = {E.OPEN: 0, E.ACKNOWLEDGED: 1}
-_SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 # --- what a row shows ---------------------------------------------------------------------
@@ -81,7 +86,7 @@ def queue_key(escalation_id: str, row: EscalationRow) -> tuple[int, int, int, in
     rank = _OPEN_RANK.get(row.state)
     if rank is None:
         return (1, 0, 0, -row.opened_at, escalation_id)
-    return (0, rank, _SEVERITY_RANK.get(row.severity, 3), row.opened_at, escalation_id)
+    return (0, rank, SEVERITY_RANK.get(row.severity, 3), row.opened_at, escalation_id)
 
 
 def order_text(order: OrderAggregate | None) -> str:

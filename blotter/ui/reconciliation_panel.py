@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QPushButton, QWidget
 
 from blotter.domain.cases import Case
 from blotter.domain.events import (
+    SEVERITY_RANK,
     BreakAdjustmentReversed,
     BreakAssigned,
     BreakAutoCorrected,
@@ -53,7 +54,6 @@ from blotter.ui.panels import (
 BREAK_ID_ROLE = Qt.ItemDataRole.UserRole + 20  # the row's break id, in every column
 # Waiting for a person (or for the next pass to explain them): the top of the queue.
 _OPEN = frozenset({BreakState.ESCALATED, BreakState.OPEN, BreakState.ACKNOWLEDGED})
-_SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def queue_key(break_id: str, row: BreakRow) -> tuple[int, int, int, str]:
     """Open breaks first, the most severe and then the oldest on top; settled ones below,
     the latest first (the recent past is what an operator looks back at)."""
     if row.state in _OPEN:
-        rank = len(_SEVERITY_RANK) if row.severity is None else _SEVERITY_RANK[row.severity]
+        rank = len(SEVERITY_RANK) if row.severity is None else SEVERITY_RANK[row.severity]
         return (0, rank, row.opened_at, break_id)
     return (1, 0, -row.opened_at, break_id)
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from blotter.domain.clock import NANOS_PER_SECOND
-from blotter.domain.escalation import EscalationRules, Rule, triggers
+from blotter.domain.escalation import (
+    EscalationRules,
+    Rule,
+    Trigger,
+    most_severe_per_order,
+    triggers,
+)
 from blotter.domain.events import ChildSlice, ChildSubmitted, OrderRouted, Severity
 
 from .builders import OrderStory
@@ -68,3 +74,16 @@ def test_a_rule_turned_off_escalates_nothing() -> None:
     story.add(ChildSubmitted(child_id="A"))
     off = EscalationRules(unacknowledged_seconds=None)
     assert triggers([story.order], off, at(story, 60)) == []
+
+
+def test_an_order_two_rules_catch_at_once_is_handed_over_once_by_the_most_severe() -> None:
+    def caught(order_id: str, rule: Rule, severity: Severity) -> Trigger:
+        return Trigger(order_id=order_id, rule=rule, severity=severity, reason=str(rule))
+
+    slow = caught("O-1", Rule.UNACKNOWLEDGED, Severity.WARNING)
+    broken = caught("O-1", Rule.ANOMALY, Severity.CRITICAL)
+    other = caught("O-2", Rule.REJECTED, Severity.WARNING)
+    assert most_severe_per_order([slow, broken, other]) == [broken, other]
+    assert most_severe_per_order([broken, slow]) == [broken]
+    also_slow = caught("O-1", Rule.STUCK_CANCEL, Severity.WARNING)
+    assert most_severe_per_order([slow, also_slow]) == [slow]  # the first of equals
