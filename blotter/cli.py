@@ -20,7 +20,7 @@ from blotter.domain.events import Event, encode_event, to_builtins
 from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.synthetic import synthetic_log
-from blotter.oms.ports import AppendResult
+from blotter.oms.ports import AppendResult, StoreUnavailable
 from blotter.oms.reconciliation import BreakFound, PassReport
 from blotter.runtime.config import ConfigError, load_risk
 from blotter.runtime.desk import Desk, DeskConfig
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
-    except (StoreError, ConfigError) as error:
+    except (StoreUnavailable, ConfigError) as error:  # StoreError is a StoreUnavailable
         print(f"blotter: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

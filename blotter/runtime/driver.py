@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 
 from blotter.oms.commands import NewOrder
+from blotter.oms.ports import StoreUnavailable
 from blotter.runtime.desk import Desk
 from blotter.runtime.flow import Cancel, CancelAll, Command, TraderFlow
 
@@ -68,6 +69,15 @@ class FlowDriver:
                 await self.desk.oms.until_idle()
 
     async def _execute(self, command: Command) -> None:
+        """Run one command. A write the store refuses stops the OMS, and the command that
+        waited on it ends there: the OMS says why (``failed``) and refuses what follows."""
+        try:
+            await self._run(command)
+        except StoreUnavailable:
+            if not self.desk.oms.failed:
+                raise
+
+    async def _run(self, command: Command) -> None:
         oms = self.desk.oms
         self.commands += 1
         if isinstance(command, NewOrder):

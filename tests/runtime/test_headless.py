@@ -97,7 +97,7 @@ async def test_a_run_whose_oms_stops_ends_there_and_says_so(
     appended = SqlEventStore.append_nowait
     calls = 0
 
-    def full_disk_after_200(
+    def full_disk_at_an_order_after_200(
         store: SqlEventStore,
         stream_id: str,
         expected: int,
@@ -106,16 +106,21 @@ async def test_a_run_whose_oms_stops_ends_there_and_says_so(
     ) -> asyncio.Future[AppendResult]:
         nonlocal calls
         calls += 1
-        if calls < 200:
+        # the first refused write is a new order's intent, which its submit waits on
+        if calls < 200 or events[0].type != "OrderCreated":
             return appended(store, stream_id, expected, events, then)
         refused = StoreUnavailable("the disk is full")
         waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        waiter.set_exception(refused)
-        if then is not None:
-            asyncio.get_running_loop().call_soon(then, events, refused)
+
+        def settle() -> None:  # as the store settles: its listener hears first, then waiters
+            if then is not None:
+                then(events, refused)
+            waiter.set_exception(refused)
+
+        asyncio.get_running_loop().call_soon(settle)
         return waiter
 
-    monkeypatch.setattr(SqlEventStore, "append_nowait", full_disk_after_200)
+    monkeypatch.setattr(SqlEventStore, "append_nowait", full_disk_at_an_order_after_200)
     long_run = msgspec.structs.replace(options(tmp_path, "full.db"), duration=60.0)
     summary = await run_headless(long_run)
     assert summary.stopped == "the event store refused a write: the disk is full"
