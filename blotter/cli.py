@@ -354,7 +354,7 @@ def _number(text: str) -> float:
 def _replay(args: argparse.Namespace) -> int:
     url = args.db or default_url()
     # a desk appending meanwhile would show as mismatches
-    with SqlEventStore(url, create=False, appends=False) as store, DeskLock.take(url, "replay"):
+    with DeskLock.take(url, "replay"), SqlEventStore(url, create=False, appends=False) as store:
         report = replay(store)
     if args.json:
         print(msgspec.json.encode(_replay_json(report)).decode())
@@ -390,7 +390,7 @@ def _print_replay(report: ReplayReport) -> None:
 
 def _rebuild(args: argparse.Namespace) -> int:
     url = args.db or default_url()
-    with SqlEventStore(url, create=False, appends=False) as store, DeskLock.take(url, "rebuild"):
+    with DeskLock.take(url, "rebuild"), SqlEventStore(url, create=False, appends=False) as store:
         written = rebuild(store)
     print("rebuilt from the log: " + ", ".join(f"{n} {t}" for t, n in written.items()))
     return 0
@@ -558,7 +558,7 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     url = args.db or default_url()
-    with SqlEventStore(url) as store, DeskLock.take(url, "generate"):
+    with DeskLock.take(url, "generate", create=True), SqlEventStore(url) as store:
         results = _append_log(store, synthetic_log(args.orders, args.seed))
     known = sum(1 for r in results if r.duplicate)
     print(

@@ -130,31 +130,34 @@ class Desk:
         ``wrap`` puts something between a venue and its managed gateway (the fault injector);
         ``progress`` hears how far the OMS's recovery is (``OrderManager.start``).
         """
-        store = await asyncio.to_thread(
-            SqlEventStore, config.db_url, create=not config.existing_store
-        )
+        create = not config.existing_store
+        lock = await asyncio.to_thread(DeskLock.take, config.db_url, "desk", create=create)
         try:
-            # after the store: a database that is not there is said so, with no lock file left
-            lock = await asyncio.to_thread(DeskLock.take, config.db_url, "desk")
+            store = await asyncio.to_thread(SqlEventStore, config.db_url, create=create)
         except BaseException:
-            await asyncio.to_thread(store.close)
+            lock.release()
             raise
         try:
-            return await cls._assemble(config, store, lock, clock or SystemClock(), wrap, progress)
+            desk = cls._assemble(config, store, lock, clock or SystemClock(), wrap)
         except BaseException:
             await asyncio.to_thread(store.close)
             lock.release()
             raise
+        try:
+            await desk._start(progress)
+        except BaseException:
+            await desk.close()  # what started stops; the store closes; the lock goes
+            raise
+        return desk
 
     @classmethod
-    async def _assemble(
+    def _assemble(
         cls,
         config: DeskConfig,
         store: SqlEventStore,
         lock: DeskLock,
         clock: Clock,
         wrap: GatewayWrapper | None,
-        progress: RecoveryProgress | None,
     ) -> Desk:
         venues = [
             SimulatedVenue(_profile(profile, config), clock, seed=config.seed * 100 + number)
@@ -193,20 +196,24 @@ class Desk:
             ),
             config=config.oms,
         )
-        desk = cls(config, store, venues, gateways, oms, clock, lock)
-        await asyncio.to_thread(desk._restore_venue_records)
-        for market in desk.markets:  # the books have depth before the first order
+        return cls(config, store, venues, gateways, oms, clock, lock)
+
+    async def _start(self, progress: RecoveryProgress | None) -> None:
+        """The venues' records back, the markets' books filled, the venues connected, the OMS
+        recovered, then the desk's own tasks."""
+        await asyncio.to_thread(self._restore_venue_records)
+        for market in self.markets:  # the books have depth before the first order
             market.step()
-        await asyncio.gather(*(g.start() for g in gateways))
+        await asyncio.gather(*(g.start() for g in self.gateways.values()))
+        oms = self.oms
         await oms.start(progress)
-        desk._tasks.spawn("reconciliation", desk.reconciler.watch())
-        desk._tasks.spawn("escalation rules", desk.escalator.watch())
-        desk.reconciler.request("startup")
+        self._tasks.spawn("reconciliation", self.reconciler.watch())
+        self._tasks.spawn("escalation rules", self.escalator.watch())
+        self.reconciler.request("startup")
         collector.tune()
-        desk._tasks.spawn(
+        self._tasks.spawn(
             "garbage collector", collector.collect_when_quiet(lambda: oms.events_recorded)
         )
-        return desk
 
     def step_markets(self, symbol: str | None = None) -> None:
         """One tick of the synthetic markets (of one instrument, or all of them)."""
@@ -226,12 +233,16 @@ class Desk:
     async def close(self) -> None:
         """Stop the OMS (its events all durable), the gateways, then the store; the simulated
         venues keep their records for the next session."""
-        await self._tasks.shutdown()
-        await self.oms.close()
-        await asyncio.gather(*(g.close() for g in self.gateways.values()))
-        await asyncio.to_thread(self._save_venue_records)
-        await asyncio.to_thread(self.store.close)
-        self._lock.release()
+        try:
+            await self._tasks.shutdown()
+            await self.oms.close()
+            await asyncio.gather(*(g.close() for g in self.gateways.values()))
+            await asyncio.to_thread(self._save_venue_records)
+        finally:
+            try:
+                await asyncio.to_thread(self.store.close)
+            finally:
+                self._lock.release()  # whatever failed above, the database is free again
 
     def _records_path(self) -> Path | None:
         return venue_records_path(self.config.db_url)
@@ -256,14 +267,16 @@ class Desk:
 
 def venue_records_path(db_url: str) -> Path | None:
     """Where the simulated venues keep their records between sessions: beside a SQLite
-    database file; for a server database, in the user's data directory under a name drawn
-    from its URL (without the password); nowhere for an in-memory one (they start afresh)."""
+    database file; for a server database, in the user's data directory on this machine under
+    a name drawn from its server and database; nowhere for an in-memory one."""
     url = make_url(db_url)
     if url.drivername.startswith("sqlite"):
         if url.database in (None, "", ":memory:"):
             return None
         return Path(url.database).with_name(Path(url.database).name + ".venues.json")
-    digest = hashlib.sha256(shown(db_url).encode()).hexdigest()[:16]
+    # the server and the database, not who logs in or how the URL is spelt otherwise
+    where = f"{url.host or 'local'}:{url.port or 5432}/{url.database}"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{url.host or 'local'}-{url.database}")
     return data_dir() / "venues" / f"{readable}-{digest}.venues.json"
 

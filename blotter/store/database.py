@@ -78,7 +78,7 @@ def open_engines(
     """
     url = parse_url(text)
     if url.get_backend_name() == "sqlite":
-        _check_sqlite_path(url, create)
+        check_sqlite_path(url, create)
     writer = _engine(url, immediate=True)
     reader = _engine(url, immediate=False)
     try:
@@ -133,7 +133,9 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _check_sqlite_path(url: URL, create: bool) -> None:
+def check_sqlite_path(url: URL, create: bool) -> None:
+    """A SQLite file that may be opened: there, or (``create``) its folder made and writable;
+    ``StoreError`` otherwise, creating nothing."""
     database = url.database
     if not database or database == ":memory:":
         raise StoreError("an in-memory SQLite database cannot be shared; give a file path")

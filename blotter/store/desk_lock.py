@@ -21,7 +21,14 @@ from sqlalchemy import Connection, exc, text
 from sqlalchemy.engine import URL
 
 from blotter.domain.clock import iso_utc
-from blotter.store.database import StoreError, describe, parse_url, plain_engine, shown
+from blotter.store.database import (
+    StoreError,
+    check_sqlite_path,
+    describe,
+    parse_url,
+    plain_engine,
+    shown,
+)
 
 # pg_try_advisory_lock's key: any constant of ours that no other program on the server uses.
 _PG_KEY = 0x6465736B  # "desk" (the store's writers serialize on another key, "blot")
@@ -37,9 +44,10 @@ def holder_name(purpose: str) -> str:
 
 
 def lock_path(url: URL) -> Path:
-    """Beside the SQLite database file, as the simulated venues' records are."""
+    """Beside the SQLite database file, as the simulated venues' records are; the file's
+    real path, so that a link to the database finds the same lock."""
     assert url.database is not None
-    database = Path(url.database)
+    database = Path(url.database).expanduser().resolve()
     return database.with_name(database.name + ".lock")
 
 
@@ -51,14 +59,17 @@ class DeskLock:
         self._connection = connection
 
     @classmethod
-    def take(cls, db_url: str, purpose: str) -> DeskLock:
+    def take(cls, db_url: str, purpose: str, *, create: bool = False) -> DeskLock:
         """The lock on ``db_url`` for ``purpose`` (``desk``, ``rebuild``...), or
-        ``DatabaseInUse`` naming who holds it. An in-memory database needs none."""
+        ``DatabaseInUse`` naming who holds it; taken before the database is opened, so that
+        nothing (a migration, say) touches a database another desk holds. A SQLite database
+        that is not there is ``StoreError`` unless ``create``, and no lock file is left."""
         url = parse_url(db_url)
         if url.get_backend_name() == "postgresql":
             return cls(None, _take_advisory(db_url, purpose))
         if url.database in (None, "", ":memory:"):
             return cls(None, None)
+        check_sqlite_path(url, create)
         return cls(_take_file(url, purpose), None)
 
     def release(self) -> None:
@@ -93,19 +104,34 @@ def _in_use(db_url: str, holder: str) -> DatabaseInUse:
 def _take_file(url: URL, purpose: str) -> int:
     path = lock_path(url)
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = _open_lock_file(path)
     except OSError as error:
-        raise StoreError(f"{path}: cannot create the desk's lock file ({error.strerror})") from None
+        raise StoreError(f"{path}: cannot open the desk's lock file ({error.strerror})") from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.read(descriptor, 512).decode("utf-8", "replace").strip()
         os.close(descriptor)
         raise _in_use(url.render_as_string(), holder) from None
-    os.ftruncate(descriptor, 0)
-    since = iso_utc(time.time_ns())[:19].replace("T", " ")
-    os.write(descriptor, f"{holder_name(purpose)} since {since} UTC\n".encode())
+    except OSError as error:  # no locks on this file system (some network mounts)
+        os.close(descriptor)
+        raise StoreError(f"{path}: cannot lock the desk's lock file ({error.strerror})") from None
+    try:
+        os.ftruncate(descriptor, 0)
+        since = iso_utc(time.time_ns())[:19].replace("T", " ")
+        os.write(descriptor, f"{holder_name(purpose)} since {since} UTC\n".encode())
+    except OSError:  # held, but read-only (another user's file) or the disk full: unnamed
+        os.lseek(descriptor, 0, os.SEEK_SET)
     return descriptor
+
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file for reading and writing, made if it is not there; for reading only if
+    it belongs to another user (flock needs no more)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY)
 
 
 def _take_advisory(db_url: str, purpose: str) -> Connection:
@@ -131,7 +157,8 @@ def _advisory_holder(connection: Connection) -> str:
     row = connection.execute(
         text(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted"
+            "JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() "
+            "AND l.locktype = 'advisory' AND l.objid = :key AND l.granted"
         ),
         {"key": _PG_KEY},
     ).first()

@@ -17,7 +17,7 @@ from blotter.oms import manager
 from blotter.oms.commands import NewOrder
 from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
 from blotter.store.database import StoreError
-from blotter.store.desk_lock import DatabaseInUse
+from blotter.store.desk_lock import DatabaseInUse, DeskLock
 from blotter.store.event_store import SqlEventStore
 
 D = Decimal
@@ -197,6 +197,32 @@ def test_a_server_database_s_venue_records_are_kept_in_the_data_directory(
     assert first.parent == tmp_path / "blotter" / "venues"
     assert first.name.startswith("db.desk-blotter-")
     assert "secret" not in str(first)
-    # another server or database keeps records of its own; the password changes nothing
+    # another server or database keeps records of its own; who logs in changes nothing
     assert venue_records_path("postgresql+psycopg://ops@db.desk:5432/other") != first
     assert venue_records_path("postgresql+psycopg://ops:new@db.desk:5432/blotter") == first
+    assert venue_records_path("postgresql://ann@db.desk/blotter") == first
+
+
+async def test_a_desk_that_fails_to_recover_stops_what_it_started_and_frees_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+
+    async def broken(*_args: object) -> None:
+        raise StoreError("the log cannot be read")
+
+    monkeypatch.setattr(manager.OrderManager, "start", broken)
+    before = asyncio.all_tasks()
+    with pytest.raises(StoreError, match="cannot be read"):
+        await Desk.open(config)
+    assert asyncio.all_tasks() == before  # the venues' connections stopped with it
+    monkeypatch.undo()
+    reopened = await Desk.open(config)  # the lock went with the failed desk
+    await reopened.close()
+
+
+async def test_a_desk_refused_by_the_lock_never_opens_the_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    with DeskLock.take(url, "desk", create=True), pytest.raises(DatabaseInUse):
+        await Desk.open(DeskConfig(db_url=url))
+    assert not (tmp_path / "new.db").exists()  # not created, so not migrated either

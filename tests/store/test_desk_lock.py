@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from blotter.store.database import parse_url
+from blotter.store.database import StoreError, parse_url
 from blotter.store.desk_lock import DatabaseInUse, DeskLock, lock_path
 from blotter.store.event_store import SqlEventStore
 
@@ -67,5 +67,19 @@ def test_the_lock_goes_with_the_process_that_held_it(store: SqlEventStore, store
 def test_a_sqlite_lock_file_sits_beside_the_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'desk.db'}"
     assert lock_path(parse_url(url)) == tmp_path / "desk.db.lock"
-    with DeskLock.take(url, "desk"):
+    with DeskLock.take(url, "desk", create=True):
         assert "blotter desk" in (tmp_path / "desk.db.lock").read_text()
+
+
+def test_a_link_to_the_database_finds_the_same_lock(tmp_path: Path) -> None:
+    database = tmp_path / "desk.db"
+    database.touch()
+    (tmp_path / "link.db").symlink_to(database)
+    with DeskLock.take(f"sqlite:///{database}", "desk"), pytest.raises(DatabaseInUse):
+        DeskLock.take(f"sqlite:///{tmp_path / 'link.db'}", "desk")
+
+
+def test_a_missing_database_is_said_so_and_no_lock_file_is_left(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no such database"):
+        DeskLock.take(f"sqlite:///{tmp_path / 'missing.db'}", "replay")
+    assert list(tmp_path.iterdir()) == []
