@@ -115,6 +115,8 @@ S = OrderState
 SYSTEM = "system"
 _CANCELABLE = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED})
 _BLOCKED = frozenset({AccountState.BLOCKED, AccountState.BLOCKED_REDUCE_ONLY})
+# A child about to be sent: new, or sent before and unknown to the venue (sent again).
+_TO_SEND = frozenset({S.PENDING_SUBMIT, S.SUBMITTED})
 CANCEL_ALL_PACE = 32  # orders a cancel-all starts canceling per turn of the event loop
 RECOVERY_PAGE = 20_000  # events read from the log at a time when the OMS starts
 # Told how far the recovery is: events folded, and events in the log when it started.
@@ -686,13 +688,14 @@ class OrderManager:
         return None
 
     def _hold_back(self, order: OrderAggregate, children: list[ChildOrder], why: str) -> None:
-        """Children whose intent was being written when trading stopped for their order never
-        leave, and the order closes: a child is sent only while its order may trade."""
+        """Children about to be sent (their intent written, or a resend the venue's status
+        called for) when trading stopped for their order never leave, and the order closes:
+        a child is sent only while its order may trade."""
         reason = f"not sent: {why}"
         held: list[Payload] = [
             ChildRejected(child_id=c.child_id, reason=reason)
             for c in children
-            if c.state is S.PENDING_SUBMIT
+            if c.state in _TO_SEND
         ]
         for child in children:
             self._cancel_after_send.discard(child.client_order_id)
@@ -796,7 +799,11 @@ class OrderManager:
         if follow_up is FollowUp.ASK_STATUS:
             self._spawn_resolve(order, child)
         elif follow_up is FollowUp.RESEND:
-            self._tasks.spawn(f"resend {child.client_order_id}", self._send(order, child))
+            held = self._held_by(order)
+            if held is not None:
+                self._hold_back(order, [child], held)
+            else:
+                self._tasks.spawn(f"resend {child.client_order_id}", self._send(order, child))
         elif follow_up is FollowUp.RECANCEL:
             self._tasks.spawn(f"recancel {child.client_order_id}", self._send_cancel(child))
         self._after_child_events(order)
@@ -1018,7 +1025,7 @@ class OrderManager:
         self._follow_working(order)
         if children_filled:
             self._book_venue_fills(order, children_filled)
-        self._track_children(order, payloads)
+        self._track_children(order, payloads, actor)
         durable = self._append(order.order_id, expected, events)
         if len(payloads) > 1 and type(payloads[-2]) is RoutingDecision:
             self._decisions[order.order_id] = events[-2].event_id  # a re-route's cause
@@ -1122,8 +1129,9 @@ class OrderManager:
             )
             self._record_account(account, restricted, SYSTEM, f"fill on {order.order_id}")
 
-    def _track_children(self, order: OrderAggregate, payloads: list[Payload]) -> None:
-        """Keep which children a venue owes an answer (see ``idle``) and when to ask it."""
+    def _track_children(self, order: OrderAggregate, payloads: list[Payload], actor: str) -> None:
+        """Keep which children a venue owes an answer (see ``idle``) and when to ask it, and
+        each venue's answers (a child the OMS held back was never put to the venue)."""
         for payload in payloads:
             if isinstance(payload, OrderRouted):
                 touched = [s.child_id for s in payload.slices]
@@ -1136,7 +1144,7 @@ class OrderManager:
                 child = order.children.get(child_id)
                 if child is None:
                     continue
-                if answer is not None:
+                if answer is not None and actor == child.venue:
                     answers = self._answers.get(child.venue)
                     if answers is None:
                         answers = self._answers[child.venue] = VenueAnswers()

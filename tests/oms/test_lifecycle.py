@@ -10,10 +10,11 @@ from blotter.domain.risk import RiskConfig, RiskLimits
 from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import OrderState
 from blotter.oms.commands import CancelScope
-from blotter.oms.manager import CANCEL_ALL_PACE
+from blotter.oms.manager import CANCEL_ALL_PACE, Halt
 from blotter.oms.ports import NewOrderRequest
 from blotter.store.replay import replay
 from blotter.venues.sim.clearing import SimulatedClearing
+from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
 
 from .world import FAST, World, profile, world
@@ -374,6 +375,8 @@ async def test_orders_whose_intent_is_being_written_when_the_kill_lands_are_neve
             # the venue never heard of it: no status for any of its children
             for child in order.children.values():
                 assert await w.venues["XNAS"].status(child.client_order_id) is None
+        # nor refused anything: its reliability, which the smart router weighs, is untouched
+        assert "XNAS" not in w.oms._answers
         assert await replay_is_clean(w)
 
 
@@ -392,6 +395,26 @@ async def test_an_order_whose_account_is_blocked_while_its_intent_is_written_is_
         refused = w.history(result.order_id)[-2]
         assert refused.type == "ChildRejected"
         assert "not sent: account ACC-1 is blocked" in str(refused.payload)
+
+
+async def test_a_lost_child_is_not_sent_again_once_trading_is_halted(tmp_path: Path) -> None:
+    wires: list[FaultyGateway] = []
+
+    def lossy(venue: SimulatedVenue) -> FaultyGateway:
+        wires.append(FaultyGateway(venue, FaultPlan(outbound=Faults(drop=1.0))))
+        return wires[-1]
+
+    async with world(tmp_path, wrap=lossy) as w:
+        result = await w.oms.submit(w.ticket("10", "9.00"))  # sent, and lost on the way
+        # Halted as the status query says the venue never got it: the kill's cancels go a
+        # few at a time, so the answer that would send it again can come first.
+        w.oms.halt = Halt(actor="ops", reason="venue storm", at=0)
+        wires[0].plan.outbound = Faults()  # a resend would reach the venue now
+        await w.until(lambda: w.order(result.order_id).is_terminal)
+        assert w.order(result.order_id).state is S.CANCELED
+        assert w.types(result.order_id)[-2:] == ["ChildRejected", "OrderCanceled"]
+        [child] = w.order(result.order_id).children.values()
+        assert await w.venues["XNAS"].status(child.client_order_id) is None  # never reached it
 
 
 async def test_a_cancel_of_an_unknown_order_names_the_id_and_changes_nothing(
