@@ -309,6 +309,7 @@ class OrderManager:
             self._record_case(DESK_STREAM, DeskOpened(), SYSTEM, "first start")
         self._tasks.spawn("watchdog", self._watchdog())
         self._tasks.spawn("settlement", self._settle_due())
+        self.refresh_marks()  # the recovered positions are valued before anyone looks
         await self._resolve_recovered()
 
     async def close(self) -> None:
@@ -610,9 +611,25 @@ class OrderManager:
             self._candidate(name, venue, symbol, ticket.side, limit, mids)
             for name, venue in self._venues.items()
         ]
+        self._mark(symbol, mids)
+        return candidates
+
+    def refresh_marks(self, symbols: Iterable[str] | None = None) -> None:
+        """Mark instruments (every one by default) at the mean of the venues' mids now: the
+        positions' value and the post-trade loss checks read these marks."""
+        for symbol in self._instruments if symbols is None else symbols:
+            mids = [
+                quote.mid
+                for venue in self._venues.values()
+                if venue.lists(symbol)
+                and (quote := venue.quote(symbol, Side.BUY, None)) is not None
+                and quote.mid is not None
+            ]
+            self._mark(symbol, mids)
+
+    def _mark(self, symbol: str, mids: list[Decimal]) -> None:
         if mids:
             self.marks[symbol] = sum(mids, ZERO) / len(mids)
-        return candidates
 
     def _candidate(
         self,
@@ -1122,6 +1139,7 @@ class OrderManager:
         """Post-trade: a breach puts the account into reduce-only until an operator clears it."""
         assert order.ticket is not None
         account = order.ticket.account
+        self.refresh_marks((order.ticket.instrument,))  # the fill moved the book it came from
         breach = self.risk.after_fill(account, order.ticket.instrument, self.marks)
         if breach is not None:
             restricted = AccountReduceOnly(

@@ -62,6 +62,9 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     risk: RiskConfig = DEFAULT_RISK
     reconciliation: ReconciliationConfig = msgspec.field(default_factory=ReconciliationConfig)
     escalation: EscalationRules = msgspec.field(default_factory=EscalationRules)
+    # Seconds between marks of every instrument at the venues' mids (None: marked only at
+    # start, by tickets and by fills, which keeps a lockstep headless run repeatable).
+    mark_interval: float | None = 1.0
 
     @property
     def database(self) -> str:
@@ -207,6 +210,8 @@ class Desk:
         await asyncio.gather(*(g.start() for g in self.gateways.values()))
         oms = self.oms
         await oms.start(progress)
+        if self.config.mark_interval is not None:
+            self._tasks.spawn("marks", self._mark_every(self.config.mark_interval))
         self._tasks.spawn("reconciliation", self.reconciler.watch())
         self._tasks.spawn("escalation rules", self.escalator.watch())
         self.reconciler.request("startup")
@@ -214,6 +219,12 @@ class Desk:
         self._tasks.spawn(
             "garbage collector", collector.collect_when_quiet(lambda: oms.events_recorded)
         )
+
+    async def _mark_every(self, seconds: float) -> None:
+        """The positions' marks follow the markets, traded or not."""
+        while True:
+            await asyncio.sleep(seconds)
+            self.oms.refresh_marks()
 
     def step_markets(self, symbol: str | None = None) -> None:
         """One tick of the synthetic markets (of one instrument, or all of them)."""

@@ -140,6 +140,7 @@ def _desk_config(options: HeadlessOptions) -> DeskConfig:
         # In lockstep the same seed must give the same fills: the router leaves out the
         # measured latency, which differs from run to run.
         router_weights=RouterWeights(speed=0.0) if options.concurrency == 1 else DEFAULT_WEIGHTS,
+        mark_interval=None,  # on a timer, marks would move the loss checks from run to run
         oms=OmsConfig(
             settlement_delay=0.2,
             settlement_retry=0.1,

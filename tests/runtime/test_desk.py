@@ -226,3 +226,21 @@ async def test_a_desk_refused_by_the_lock_never_opens_the_database(tmp_path: Pat
     with DeskLock.take(url, "desk", create=True), pytest.raises(DatabaseInUse):
         await Desk.open(DeskConfig(db_url=url))
     assert not (tmp_path / "new.db").exists()  # not created, so not migrated either
+
+
+async def test_every_instrument_is_marked_at_open_and_follows_its_market(tmp_path: Path) -> None:
+    config = DeskConfig(
+        db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False, mark_interval=0.05
+    )
+    desk = await Desk.open(config)
+    try:
+        # before any ticket: a reopened desk values its recovered positions at once
+        assert set(desk.oms.marks) == set(desk.instruments)
+        assert abs(desk.oms.marks["AAPL"] - desk.mid("AAPL")) < 1  # the venues' mean mid
+        before = desk.oms.marks["AAPL"]
+        for _ in range(50):
+            desk.step_markets("AAPL")
+        assert desk.mid("AAPL") != before
+        await until(lambda: desk.oms.marks["AAPL"] != before)
+    finally:
+        await desk.close()
