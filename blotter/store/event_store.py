@@ -676,6 +676,20 @@ class SqlEventStore:
         with self._reading() as conn:
             return {severity: count for severity, count in conn.execute(query)}
 
+    def unacknowledged_alert_ids(
+        self, severity: str | None = None, source: str | None = None
+    ) -> list[str]:
+        """Every alert no one has acknowledged (of one severity, from one source), newest first,
+        however far back: the feed lists only the newest."""
+        table = schema.alerts
+        query = select(table.c.alert_id).where(table.c.acknowledged.is_(False))
+        if severity is not None:
+            query = query.where(table.c.severity == severity)
+        if source is not None:
+            query = query.where(table.c.source == source)
+        with self._reading() as conn:
+            return list(conn.scalars(query.order_by(table.c.occurred_at.desc())))
+
     def projected_positions(self) -> dict[tuple[str, str], Decimal]:
         """The positions table's quantity per (account, instrument), as committed."""
         table = schema.positions

@@ -371,8 +371,8 @@ class AlertsPanel(QWidget):
         fresh = self.alerts.show(feed)
         self._add_sources(row.source for row in fresh)
         self._show_counts(counts)
-        self._enable()
         self.unread = sum(counts.values())
+        self._enable()
         self.unread_changed.emit(self.unread)
         if self._read_once:
             for row in reversed(fresh):  # the oldest first
@@ -432,7 +432,11 @@ class AlertsPanel(QWidget):
     def _enable(self) -> None:
         self.acknowledge_action.setEnabled(bool(self._unacknowledged(self.selected_alerts())))
         self.acknowledge_button.setEnabled(self.acknowledge_action.isEnabled())
-        self.acknowledge_all_action.setEnabled(bool(self._unacknowledged(self.shown_alerts())))
+        # the feed lists the newest alerts: older ones may wait unacknowledged all the same
+        listed_unread = len(self._unacknowledged(self.alerts.alert_ids))
+        self.acknowledge_all_action.setEnabled(
+            self.unread > listed_unread or bool(self._unacknowledged(self.shown_alerts()))
+        )
         self.acknowledge_all_button.setEnabled(self.acknowledge_all_action.isEnabled())
 
     # --- the operator's actions ---------------------------------------------------------
@@ -442,16 +446,21 @@ class AlertsPanel(QWidget):
         self._acknowledge(self._unacknowledged(self.selected_alerts()))
 
     def acknowledge_all(self) -> None:
-        """Acknowledge every unacknowledged alert the filters show, once the operator confirms
-        how many."""
-        alert_ids = self._unacknowledged(self.shown_alerts())
+        """Acknowledge every unacknowledged alert the filters let through, the ones older
+        than the feed lists too, once the operator confirms how many."""
+        alert_ids = self._desk.store.unacknowledged_alert_ids(
+            self.severity_filter.currentData(), self.source_filter.currentData()
+        )
         if not alert_ids:
+            set_text(self.status_line, "No unacknowledged alert matches the filters.")
             return
         count = len(alert_ids)
+        older = count - len(self._unacknowledged(self.shown_alerts()))
+        beyond = f", {older} of them older than the {LIMIT} listed" if older > 0 else ""
         answer = QMessageBox.question(
             self,
             "Acknowledge alerts",
-            f"Acknowledge {count} alert{'' if count == 1 else 's'} shown?",
+            f"Acknowledge {count} alert{'' if count == 1 else 's'}{beyond}?",
         )
         if answer == QMessageBox.StandardButton.Yes:
             self._acknowledge(alert_ids)

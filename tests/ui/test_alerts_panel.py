@@ -16,6 +16,7 @@ from pytestqt.modeltest import ModelTester
 
 from blotter.domain.events import Severity
 from blotter.runtime.desk import Desk
+from blotter.ui import alerts_panel
 from blotter.ui.alerts_panel import CHECK, REASON, AlertColumn, AlertsPanel
 from blotter.ui.main_window import MainWindow
 from blotter.ui.panels import DARK_CASES, LIGHT_CASES
@@ -185,16 +186,44 @@ def test_acknowledge_all_shown_after_a_confirmation(
         await shown(session, panel, 4)
         panel.source_filter.setCurrentText("escalation")
         panel.acknowledge_all_button.click()
-        assert asked == ["Acknowledge 2 alerts shown?"]
+        assert asked == ["Acknowledge 2 alerts?"]
         await session.until(lambda: unread[-1] == 2)
         assert desk.store.unacknowledged_alerts() == {"critical": 2}
         panel.source_filter.setCurrentIndex(0)
         panel.acknowledge_all_button.click()
-        assert asked[-1] == "Acknowledge 2 alerts shown?"
+        assert asked[-1] == "Acknowledge 2 alerts?"
         await session.until(lambda: unread[-1] == 0)
         assert desk.store.unacknowledged_alerts() == {}
         assert column(panel.alerts, AlertColumn.ACKNOWLEDGED) == [CHECK] * 4
         assert panel.count_line.text() == "All acknowledged."
+        assert not panel.acknowledge_all_button.isEnabled()
+
+    session.run(scenario())
+
+
+def test_acknowledge_all_reaches_the_alerts_older_than_the_feed_lists(
+    session: Session, panels: Callable[[MainWindow], AlertsPanel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def yes(*args: object) -> QMessageBox.StandardButton:
+        asked.append(str(args[2]))
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", yes)
+    monkeypatch.setattr(alerts_panel, "LIMIT", 2)  # the feed lists the newest two of four
+
+    async def scenario() -> None:
+        window = await raised(session)
+        desk = window.desk
+        panel = panels(window)
+        unread: list[int] = []
+        panel.unread_changed.connect(unread.append)
+        await shown(session, panel, 2)
+        panel.acknowledge_all_button.click()
+        assert asked == ["Acknowledge 4 alerts, 2 of them older than the 2 listed?"]
+        await session.until(lambda: bool(unread) and unread[-1] == 0)
+        assert desk.store.unacknowledged_alerts() == {}
         assert not panel.acknowledge_all_button.isEnabled()
 
     session.run(scenario())
