@@ -522,10 +522,15 @@ class OrderManager:
         return True
 
     def _block(self, account: str, breach: RiskBreach, actor: str, cause: str) -> None:
+        """A rule blocked the account (a runaway's order rate): as the account's kill switch
+        would, its working orders are canceled too."""
         blocked = AccountBlocked(
             rule=breach.rule, limit=breach.limit, value=breach.value, reason=breach.reason
         )
         self._record_account(account, blocked, actor, cause)
+        scope = CancelScope(account=account)
+        why = f"account blocked: {breach.reason}"
+        self._tasks.spawn(f"cancel {account}", self.cancel_all(scope, actor=actor, reason=why))
 
     def _record_account(
         self, account: str, payload: Payload, actor: str, cause: str

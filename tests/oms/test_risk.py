@@ -63,12 +63,16 @@ async def test_the_order_rate_throttle_blocks_the_account_until_an_operator_unbl
 ) -> None:
     risk = limits(max_orders_per_window=2, rate_window_seconds=60.0)
     async with world(tmp_path, risk=risk) as w:
-        assert (await w.submit(w.ticket("1", "10.00"))).accepted
-        assert (await w.submit(w.ticket("1", "10.01"))).accepted
+        working = [await w.submit(w.ticket("1", price)) for price in ("10.00", "10.01")]
+        assert all(result.accepted for result in working)
         third = await w.submit(w.ticket("1", "10.02"))
         assert third.rejection is not None
         assert third.rejection.rule == Rule.ORDER_RATE
         assert w.oms.risk.account("ACC-1").state is AccountState.BLOCKED
+        # the runaway's working orders are pulled, as the account's kill switch would
+        await w.until(lambda: all(w.order(r.order_id).state is S.CANCELED for r in working))
+        canceled = w.history(working[0].order_id)
+        assert any("account blocked" in str(e.payload) for e in canceled)
         assert account_types(w, "ACC-1") == ["AccountListed", "AccountBlocked"]
         # blocked: even an order the rate would now allow is refused, other accounts trade
         blocked = await w.submit(w.ticket("1", "10.03"))
