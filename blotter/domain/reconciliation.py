@@ -393,9 +393,12 @@ class BreakBook:
         self.made[break_id] = self.made.get(break_id, ZERO) + amount
 
     def refusal(self, break_id: str, decision: str) -> str | None:
-        """Why the operator's ``decision`` (the event type it records) on a position break
+        """Why the operator's ``decision`` on a break's figures (the event type it records)
         would change nothing or contradict the one in force; None if it may be taken."""
         opened = self.opened[break_id]
+        key = self.keys.get(break_id)
+        if key is None:  # an order break: an order the venue holds, no position to set
+            return "an order break has no position to set: resolve it once the order is dealt with"
         made = self.made.get(break_id, ZERO)
         if decision == "BreakVenueFigureAccepted" and opened.theirs - opened.ours == made:
             return "our figure already equals the venue's: nothing is left to accept"
@@ -405,8 +408,7 @@ class BreakBook:
                     f"this break's adjustment of {made:+} is in force: reverse it before "
                     "keeping our figure"
                 )
-            key = self.keys.get(break_id)  # an order break has no position
-            if key is not None and self.disputed.get(key) == (opened.ours, opened.theirs):
+            if self.disputed.get(key) == (opened.ours, opened.theirs):
                 return "our figure is already kept against the venue's"
         if decision == "BreakAdjustmentReversed" and not made:
             return "no adjustment of this break is in force"

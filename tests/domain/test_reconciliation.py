@@ -27,12 +27,14 @@ from blotter.domain.reconciliation import (
     Difference,
     InFlight,
     Key,
+    OpenOrder,
     Plan,
     ReconciliationConfig,
     Tolerance,
     Verdict,
     differences,
     judge,
+    order_finding,
     plan_pass,
     to_compare,
 )
@@ -228,6 +230,20 @@ def test_a_decision_that_would_change_nothing_or_contradict_the_one_in_force_is_
     assert "already kept" in str(book.refusal(break_id, "BreakOurFigureAccepted"))
     desk._record(break_id, [BreakVenueFigureAccepted(adjustment=D(50))], after + 4)
     assert key not in book.disputed  # the venue's figure stands: no dispute left
+
+
+def test_an_order_break_has_no_figures_to_decide_on() -> None:
+    desk = Desk()
+    held = OpenOrder(
+        client_order_id="X-1", account="A", instrument="AAPL", side=Side.BUY, leaves=D(5)
+    )
+    desk._record("break-order", order_finding("XNAS", held).payloads())
+    for decision in (
+        "BreakVenueFigureAccepted",
+        "BreakOurFigureAccepted",
+        "BreakAdjustmentReversed",
+    ):
+        assert "no position to set" in str(desk.book.refusal("break-order", decision))
 
 
 def test_fills_in_flight_explain_a_difference_only_in_their_direction_and_size() -> None:
