@@ -400,7 +400,9 @@ def _events(args: argparse.Namespace) -> int:
     with SqlEventStore(args.db or default_url(), create=False, appends=False) as store:
         history = store.read_stream(args.stream_id)
     if not history:
-        raise StoreError(f"no order, break or escalation with id {args.stream_id!r}")
+        raise StoreError(
+            f"no order, break, escalation, account or venue stream with id {args.stream_id!r}"
+        )
     if args.json:
         print("[" + ",".join(encode_event(e).decode() for e in history) + "]")
     else:

@@ -1307,6 +1307,8 @@ class OrderManager:
             self._book_venue_fills(order, children_filled)
         else:
             order.apply(event)
+        if isinstance(payload, OrderRejected):  # the risk panel lists the latest again
+            self.risk.list_refusal(order, payload, event.occurred_at)
         if isinstance(payload, OrderRejected) and payload.source in _REFUSALS:
             rejections[event.stream_id] = Rejection(
                 reason=payload.reason,

@@ -186,12 +186,20 @@ class RiskDesk:
         return filled > ZERO
 
     def refused(self, order: OrderAggregate, refused: OrderRejected, at: int) -> None:
-        ticket = order.ticket
-        if ticket is not None and refused.source == "risk":
+        """A risk refusal now: counted for this session, and listed among the latest."""
+        if self.list_refusal(order, refused, at):
             self.refused_by_rule[refused.rule or "?"] += 1
-            self.rejections.append(
-                RiskRejection(order.order_id, ticket.account, ticket.instrument, at, refused)
-            )
+
+    def list_refusal(self, order: OrderAggregate, refused: OrderRejected, at: int) -> bool:
+        """List a risk refusal among the latest (one read back at recovery too); False if
+        ``refused`` was not risk's."""
+        ticket = order.ticket
+        if ticket is None or refused.source != "risk":
+            return False
+        self.rejections.append(
+            RiskRejection(order.order_id, ticket.account, ticket.instrument, at, refused)
+        )
+        return True
 
     # --- the accounts' streams ----------------------------------------------------------------
 

@@ -377,7 +377,7 @@ class AlertsPanel(QWidget):
         if self._read_once:
             for row in reversed(fresh):  # the oldest first
                 if row.severity == Severity.CRITICAL and not row.acknowledged:
-                    self.critical_raised.emit(row.message)
+                    self.critical_raised.emit(f"{row.stream_id}: {row.message}")
         self._read_once = True
 
     def _add_sources(self, sources: Any) -> None:

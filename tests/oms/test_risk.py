@@ -148,6 +148,13 @@ async def test_restrictions_and_positions_survive_a_restart(tmp_path: Path) -> N
         # the answer to the same ticket is the same after a restart
         again = await w.submit(w.ticket("1", "10.00", client_order_id=refused.client_order_id))
         assert again == refused
+        # and the latest refusals are listed again after one more (for the risk panel), though
+        # this session's count is its own
+        await w.settle()
+        await w.oms.close()
+        await w.restart()
+        assert [r.order_id for r in w.oms.risk.rejections] == [refused.order_id]
+        assert w.oms.risk.refused_by_rule == {}
 
 
 async def test_the_pre_check_says_what_would_refuse_and_records_nothing(tmp_path: Path) -> None:

@@ -549,7 +549,10 @@ def test_a_critical_alert_reaches_the_status_bar_and_the_alerts_tab_within_secon
         await window.desk.oms.block_account("ACC-ALPHA", actor="olga", reason="runaway algo")
         async with asyncio.timeout(5.0):  # the promise: within 5 s of its cause
             await session.until(
-                lambda: window.statusBar().currentMessage() == "CRITICAL: runaway algo"
+                lambda: (
+                    window.statusBar().currentMessage()
+                    == "CRITICAL: account-ACC-ALPHA: runaway algo"
+                )
             )
         assert window.alerts.text() == "alerts: 1 unread"
         assert window.alerts_dock.windowTitle() == "Alerts (1)"
