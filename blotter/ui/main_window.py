@@ -313,6 +313,11 @@ class MainWindow(QMainWindow):
         self.tree.selectionModel().currentRowChanged.connect(self._current_changed)
         self.tree.selectionModel().selectionChanged.connect(self._hold_selected)
         self.tree.verticalScrollBar().valueChanged.connect(self._orders_scrolled)
+        self._view_anchor: QPersistentModelIndex | None = None  # the top row, while away
+        self.proxy.rowsAboutToBeInserted.connect(self._anchor_view)
+        self.proxy.rowsInserted.connect(self._keep_view)
+        self.proxy.layoutAboutToBeChanged.connect(self._anchor_view)  # a sort moving rows
+        self.proxy.layoutChanged.connect(self._keep_view)
         self.tree.doubleClicked.connect(self._show_details)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._order_menu)
@@ -776,6 +781,21 @@ class MainWindow(QMainWindow):
         dock.raise_()
         half = self.height() // 2
         self.resizeDocks([self.orders_dock, dock], [half, half], Qt.Orientation.Vertical)
+
+    def _anchor_view(self, parent: object = None, *_rows: object) -> None:
+        """Scrolled away from the live end, the rows in view stay where they are when orders
+        arrive above them or a sort moves them (at the top, the newest come into view)."""
+        children = isinstance(parent, QModelIndex) and parent.isValid()
+        if children or self.tree.verticalScrollBar().value() == 0:
+            return
+        top = self.tree.indexAt(QPoint(0, 0))
+        self._view_anchor = QPersistentModelIndex(top) if top.isValid() else None
+
+    def _keep_view(self, *_args: object) -> None:
+        anchor, self._view_anchor = self._view_anchor, None
+        if anchor is not None and anchor.isValid():
+            top = self.proxy.index(anchor.row(), 0, anchor.parent())
+            self.tree.scrollTo(top, QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _orders_scrolled(self, value: int) -> None:
         """At the top the blotter follows the live end; at the bottom it shows older orders."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, qVersion
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, qVersion
 from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
@@ -617,3 +617,31 @@ def test_about_names_the_build_the_database_and_the_runtime(
     assert f"blotter {__version__}" in text
     assert str(Path(session.db_url.removeprefix("sqlite:///")).resolve()) in text
     assert f"Qt {qVersion()}" in text
+
+
+def test_scrolled_away_from_the_top_the_rows_in_view_stay_as_orders_arrive(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        window.resize(1200, 700)
+        for number in range(60):
+            await oms.submit(resting(number))
+        await session.until(lambda: window.proxy.rowCount() == 60)
+        bar = window.tree.verticalScrollBar()
+        bar.setValue(bar.maximum() // 2)
+        top = window.tree.indexAt(QPoint(0, 0)).data(ORDER_ID_ROLE)
+        for number in range(60, 65):
+            await oms.submit(resting(number))
+        await session.until(lambda: window.proxy.rowCount() == 65)
+        assert window.tree.indexAt(QPoint(0, 0)).data(ORDER_ID_ROLE) == top
+        # back at the top, the live end shows the newest as they come
+        bar.setValue(0)
+        await oms.submit(resting(65))
+        await session.until(lambda: window.proxy.rowCount() == 66)
+        newest = oms.result_of("TEST-ACC-ALPHA-65")
+        assert newest is not None
+        assert window.tree.indexAt(QPoint(0, 0)).data(ORDER_ID_ROLE) == newest.order_id
+
+    session.run(scenario())
