@@ -279,6 +279,7 @@ class AlertsPanel(QWidget):
         self._again = False  # a refresh was asked during a read: read once more after it
         self._read_once = False
         self.unread = 0
+        self._wanted_source: str | None = None  # a source filter to choose once listed
         self.alerts = AlertsModel(parent=self)
         self.visible = AlertsFilter(self)
         self.visible.setSourceModel(self.alerts)
@@ -380,11 +381,23 @@ class AlertsPanel(QWidget):
                     self.critical_raised.emit(f"{row.stream_id}: {row.message}")
         self._read_once = True
 
+    def want_source(self, source: object) -> None:
+        """Show one source (kept from the last session) once an alert of it is listed."""
+        self._wanted_source = source if isinstance(source, str) and source else None
+        self._choose_wanted_source()
+
     def _add_sources(self, sources: Any) -> None:
         combo = self.source_filter
         known = {combo.itemData(i) for i in range(combo.count())}
         for source in sorted(set(sources) - known):
             combo.addItem(source, source)
+        self._choose_wanted_source()
+
+    def _choose_wanted_source(self) -> None:
+        found = self.source_filter.findData(self._wanted_source)
+        if self._wanted_source is not None and found >= 0:
+            self.source_filter.setCurrentIndex(found)
+            self._wanted_source = None
 
     def _show_counts(self, counts: Mapping[str, int]) -> None:
         unread = sum(counts.values())

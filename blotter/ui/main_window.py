@@ -263,6 +263,7 @@ class MainWindow(QMainWindow):
             [self.fills_dock, self.details_dock], [800, 760], Qt.Orientation.Horizontal
         )
         self._default_state = self.saveState(SETTINGS_VERSION)
+        self._default_headers = {name: h.saveState() for name, h in self._headers().items()}
         self._changes = Coalescer(self._apply_changes, self)
         # New orders join the blotter a few times a second: each batch of new top-level rows
         # makes the tree lay out every row again, which grows with the book.
@@ -1033,9 +1034,12 @@ class MainWindow(QMainWindow):
         self.pause_flow.setText("Resume flow" if self.demo_paused else "Pause flow")
 
     def _reset(self) -> None:
+        """The docks, and the blotters' columns (shown, widths, order, sort), as first built."""
         self.restoreState(self._default_state, SETTINGS_VERSION)
         for dock in (self.orders_dock, self.fills_dock, self.details_dock):
             dock.show()
+        for name, header in self._headers().items():
+            header.restoreState(self._default_headers[name])
 
     def _switch_theme(self) -> None:
         self.dark = not self.toggle_theme.isChecked()
@@ -1059,35 +1063,47 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")
         state = self.settings.value("state")
-        columns = self.settings.value("orderColumns")
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
             self.resize(*DEFAULT_SIZE)
         if state is not None:
             self.restoreState(state, SETTINGS_VERSION)
-        if columns is not None:
-            self.tree.header().restoreState(columns)
+        for name, header in self._headers().items():
+            columns = self.settings.value(name)
+            if columns is not None:
+                header.restoreState(columns)
         for name, combo in self._filter_combos().items():
             combo.setCurrentText(str(self.settings.value(name, combo.itemText(0))))
+        self.alert_feed.want_source(self.settings.value("alertSource"))
         self.search.setText(str(self.settings.value("search", "")))
         self.toggle_theme.setChecked(not self.dark)
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState(SETTINGS_VERSION))
-        self.settings.setValue("orderColumns", self.tree.header().saveState())
+        for name, header in self._headers().items():
+            self.settings.setValue(name, header.saveState())
         self.settings.setValue("theme", "dark" if self.dark else "light")
         self.settings.setValue("alertSound", "on" if self.alert_sound.isChecked() else "off")
         for name, combo in self._filter_combos().items():
             self.settings.setValue(name, combo.currentText())
+        self.settings.setValue("alertSource", self.alert_feed.source_filter.currentData())
         self.settings.setValue("search", self.search.text())
+
+    def _headers(self) -> dict[str, QHeaderView]:
+        """The blotters' column headers, kept in the settings under these names."""
+        return {
+            "orderColumns": self.tree.header(),
+            "fillColumns": self.fills_view.horizontalHeader(),
+        }
 
     def _filter_combos(self) -> dict[str, QComboBox]:
         return {
             "quickFilter": self.quick,
             "accountFilter": self.account_filter,
             "instrumentFilter": self.instrument_filter,
+            "alertSeverity": self.alert_feed.severity_filter,
         }
 
     def closeEvent(self, event: QCloseEvent) -> None:

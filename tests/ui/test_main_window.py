@@ -645,3 +645,38 @@ def test_scrolled_away_from_the_top_the_rows_in_view_stay_as_orders_arrive(
         assert window.tree.indexAt(QPoint(0, 0)).data(ORDER_ID_ROLE) == newest.order_id
 
     session.run(scenario())
+
+
+def test_both_blotters_columns_and_the_alert_filters_are_kept_and_reset_restores_them(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        await window.desk.oms.block_account("ACC-ALPHA", actor="olga", reason="checks")
+        await session.until(lambda: window.alert_feed.source_filter.findData("account") >= 0)
+        fills = window.fills_view.horizontalHeader()
+        default_width = fills.sectionSize(2)
+        fills.resizeSection(2, default_width + 90)
+        fills.setSortIndicator(5, Qt.SortOrder.DescendingOrder)
+        window.tree.header().setSectionHidden(Column.ACCOUNT, True)
+        window.alert_feed.severity_filter.setCurrentText("critical")
+        feed = window.alert_feed.source_filter
+        feed.setCurrentIndex(feed.findData("account"))
+        await session.close()
+        reopened = await session.open()
+        fills = reopened.fills_view.horizontalHeader()
+        assert fills.sectionSize(2) == default_width + 90
+        assert (fills.sortIndicatorSection(), fills.sortIndicatorOrder()) == (
+            5,
+            Qt.SortOrder.DescendingOrder,
+        )
+        assert reopened.tree.header().isSectionHidden(Column.ACCOUNT)
+        assert reopened.alert_feed.severity_filter.currentText() == "critical"
+        # the source is chosen again once the feed lists an alert of it
+        await session.until(lambda: reopened.alert_feed.source_filter.currentData() == "account")
+        reopened.reset_layout.trigger()
+        assert not reopened.tree.header().isSectionHidden(Column.ACCOUNT)
+        assert fills.sectionSize(2) == default_width
+        assert fills.sortIndicatorSection() == -1
+
+    session.run(scenario())
