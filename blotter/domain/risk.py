@@ -29,6 +29,7 @@ from blotter.domain.workflows import AccountState
 # Members read once: a member read off its Enum class is a call on CPython 3.11, and these are
 # read per order.
 _BUY = Side.BUY
+_SELL = Side.SELL
 _LIMIT = OrderType.LIMIT
 _BLOCKED = AccountState.BLOCKED
 _REDUCE_ONLY = AccountState.REDUCE_ONLY
@@ -584,10 +585,12 @@ def _check_reduce_only(intent: OrderIntent, exposure: Exposure) -> RiskBreach | 
                 f"the account is reduce-only: {side} {quantity}{with_open} would go through "
                 f"{holding}"
             )
+    # The sides say it: a BUY against "at most SELL 200" is not "15 of 200" within a limit.
+    reducing = "" if held == ZERO else f"{_SELL if held > ZERO else _BUY} "
     return RiskBreach(
         rule=Rule.REDUCE_ONLY,
-        limit=format_number(abs(held)),
-        value=format_number(intent.quantity + already),
+        limit=f"{reducing}{format_number(abs(held))}",
+        value=f"{side} {format_number(intent.quantity + already)}",
         reason=reason,
     )
 

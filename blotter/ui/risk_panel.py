@@ -744,12 +744,15 @@ class RiskPanel(QWidget):
 
     def _block_confirmed(self, account: str) -> bool:
         live = len(self._oms.live_orders(CancelScope(account=account)))
-        orders = f"{live} open order{'' if live == 1 else 's'}"
+        cancels = (
+            f"This cancels its {live} open order{'' if live == 1 else 's'} and refuses"
+            if live
+            else "It has no open order; this refuses"
+        )
         answer = QMessageBox.question(
             self,
             "Block account",
-            f"Block {account}? This cancels its {orders} and refuses its new orders until "
-            "an operator unblocks it.",
+            f"Block {account}? {cancels} its new orders until an operator unblocks it.",
         )
         return answer == QMessageBox.StandardButton.Yes
 

@@ -605,8 +605,8 @@ REDUCE_ONLY = AccountState.REDUCE_ONLY
             "0",
             breach(
                 Rule.REDUCE_ONLY,
-                "100",
-                "1",
+                "SELL 100",
+                "BUY 1",
                 "the account is reduce-only and a BUY would increase its long AAPL position of 100",
             ),
         ),
@@ -616,8 +616,8 @@ REDUCE_ONLY = AccountState.REDUCE_ONLY
             "0",
             breach(
                 Rule.REDUCE_ONLY,
-                "100",
-                "101",
+                "SELL 100",
+                "SELL 101",
                 "the account is reduce-only: SELL 101 would go through its long AAPL position "
                 "of 100",
             ),
@@ -628,8 +628,8 @@ REDUCE_ONLY = AccountState.REDUCE_ONLY
             "60",
             breach(
                 Rule.REDUCE_ONLY,
-                "100",
-                "101",
+                "SELL 100",
+                "SELL 101",
                 "the account is reduce-only: SELL 41 with 60 open on that side would go through "
                 "its long AAPL position of 100",
             ),
@@ -640,8 +640,8 @@ REDUCE_ONLY = AccountState.REDUCE_ONLY
             "0",
             breach(
                 Rule.REDUCE_ONLY,
-                "100",
-                "1",
+                "BUY 100",
+                "SELL 1",
                 "the account is reduce-only and a SELL would increase its short AAPL position of "
                 "100",
             ),
@@ -660,7 +660,7 @@ def test_reduce_only_lets_through_only_what_shrinks_the_position(
 @pytest.mark.parametrize("side", [BUY, SELL])
 def test_reduce_only_refuses_everything_when_flat(side: Side) -> None:
     assert check(intent("1", side=side), RiskLimits(), state=REDUCE_ONLY) == breach(
-        Rule.REDUCE_ONLY, "0", "1", "the account is reduce-only and holds no AAPL to reduce"
+        Rule.REDUCE_ONLY, "0", f"{side} 1", "the account is reduce-only and holds no AAPL to reduce"
     )
 
 
