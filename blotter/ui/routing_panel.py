@@ -94,8 +94,7 @@ class DecisionModel(QAbstractTableModel):
 
     def show(self, decision: RoutingDecision | None, instrument: Instrument | None) -> None:
         self.beginResetModel()
-        # the venues given the order first, then the others by score, the excluded last
-        self._venues = () if decision is None else tuple(sorted(decision.venues, key=_rank))
+        self._venues = () if decision is None else tuple(ranked_venues(decision))
         if instrument is not None:
             self._price_places = decimals_of(instrument.tick_size)
             self._quantity_places = decimals_of(instrument.lot_size)
@@ -171,7 +170,8 @@ class ScoreChart(pg.PlotWidget):  # type: ignore[misc]
         for bar in self._bars:
             self.removeItem(bar)
         self._bars.clear()
-        scored = [] if decision is None else [v for v in decision.venues if not v.excluded]
+        ranked = [] if decision is None else ranked_venues(decision)
+        scored = [v for v in ranked if not v.excluded]  # in the table's order
         self.venues = [v.venue for v in scored]
         if decision is None:
             self.heights = []
@@ -288,6 +288,11 @@ class RoutingPanel(QWidget):
         self.model.show(decision, self._instrument)
         self.chart.show(decision)
         self.legend.setText("" if decision is None else legend_html(decision.weights))
+
+
+def ranked_venues(decision: RoutingDecision) -> list[VenueScore]:
+    """The venues given the order first, then the others by score, the excluded last."""
+    return sorted(decision.venues, key=_rank)
 
 
 def _rank(venue: VenueScore) -> tuple[bool, Decimal, float]:

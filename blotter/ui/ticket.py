@@ -89,10 +89,11 @@ class PriceBox(QDoubleSpinBox):
         self.setSingleStep(float(tick))
 
     def price(self) -> Decimal:
-        """The price as typed: in the tick's decimals unless more were typed."""
+        """The price as typed: in the tick's decimals unless more were typed (whether it is
+        on the tick is the OMS's check, which names the tick)."""
         exact = Decimal(f"{self.value():.{self.decimals()}f}")
-        on_grid = exact.quantize(Decimal(1).scaleb(-self.tick_places))
-        return on_grid if on_grid == exact else exact.normalize()
+        in_tick_places = exact.quantize(Decimal(1).scaleb(-self.tick_places))
+        return in_tick_places if in_tick_places == exact else exact.normalize()
 
     def textFromValue(self, value: float) -> str:
         text = super().textFromValue(value)
@@ -102,10 +103,12 @@ class PriceBox(QDoubleSpinBox):
         return f"{whole}{point}{kept}" if kept else whole
 
     def stepBy(self, steps: int) -> None:
+        self.interpretText()  # a price still being typed is the one stepped from
         ticks = self.price() / self.tick
         # from an off-tick price, the first step lands on the grid's next tick that way
         base = ticks.to_integral_value(ROUND_FLOOR if steps > 0 else ROUND_CEILING)
         self.setValue(float((base + steps) * self.tick))
+        self.selectAll()  # as a spin box does after a step: typing replaces the new price
 
 
 class TicketForm(QWidget):

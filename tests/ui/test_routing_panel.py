@@ -69,6 +69,7 @@ def test_the_routing_panel_shows_every_venue_s_scores_and_the_chart_adds_up(
         ]
         assert rows == sorted(rows, key=lambda row: (row[2], -row[0], -row[1]))
         assert rows[0][0] > 0
+        assert routing.chart.venues == [v for v in venues if v not in excluded]  # same order
 
     session.run(scenario())
 
