@@ -1144,7 +1144,6 @@ class OrderManager:
         """Post-trade: a breach puts the account into reduce-only until an operator clears it."""
         assert order.ticket is not None
         account = order.ticket.account
-        self.refresh_marks((order.ticket.instrument,))  # the fill moved the book it came from
         breach = self.risk.after_fill(account, order.ticket.instrument, self.marks)
         if breach is not None:
             restricted = AccountReduceOnly(

@@ -63,7 +63,7 @@ class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     reconciliation: ReconciliationConfig = msgspec.field(default_factory=ReconciliationConfig)
     escalation: EscalationRules = msgspec.field(default_factory=EscalationRules)
     # Seconds between marks of every instrument at the venues' mids (None: marked only at
-    # start, by tickets and by fills, which keeps a lockstep headless run repeatable).
+    # start and by tickets, which keeps a lockstep headless run repeatable).
     mark_interval: float | None = 1.0
 
     @property

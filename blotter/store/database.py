@@ -104,7 +104,16 @@ def _engine(url: URL, *, immediate: bool, application_name: str = "blotter") -> 
             engine = create_engine(
                 url,
                 pool_pre_ping=True,
-                connect_args={"connect_timeout": 5, "application_name": application_name[:63]},
+                connect_args={
+                    "connect_timeout": 5,
+                    "application_name": application_name[:63],
+                    # a connection lost on the way (a NAT, a firewall) is noticed in a minute,
+                    # not hours later: the desk's lock is a session of its own
+                    "keepalives": 1,
+                    "keepalives_idle": 30,
+                    "keepalives_interval": 10,
+                    "keepalives_count": 3,
+                },
             )
         else:
             engine = create_engine(url)
