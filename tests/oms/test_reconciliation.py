@@ -38,6 +38,15 @@ async def bought(w: World, quantity: str = "100") -> None:
     await w.until(lambda: w.order(result.order_id).state is OrderState.SETTLED)
 
 
+async def escalated(w: World) -> tuple[Reconciler, str]:
+    """A reconciler and the break its pass opened: the venue says 50 AAPL more than ours."""
+    await bought(w)
+    w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(50))
+    reconciler = Reconciler(w.oms, RandomIds())
+    [found] = (await reconciler.run_pass()).opened
+    return reconciler, found.break_id
+
+
 def exposure(w: World) -> Decimal:
     return w.oms.risk.account("ACC-1").exposure.positions["AAPL"].quantity
 
@@ -138,11 +147,7 @@ async def test_an_operator_works_a_break_to_its_end_and_each_step_says_who(
     tmp_path: Path,
 ) -> None:
     async with world(tmp_path) as w:
-        await bought(w)
-        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(50))
-        reconciler = Reconciler(w.oms, RandomIds())
-        [found] = (await reconciler.run_pass()).opened
-        break_id = found.break_id
+        reconciler, break_id = await escalated(w)
         with pytest.raises(InvalidTransition):
             reconciler.resolve(break_id, actor="olga", reason="too soon")  # not acknowledged
         reconciler.acknowledge(break_id, actor="olga", reason="looking")
@@ -167,11 +172,7 @@ async def test_a_decision_the_figures_make_empty_or_contradictory_is_refused_and
     tmp_path: Path,
 ) -> None:
     async with world(tmp_path) as w:
-        await bought(w)
-        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(50))
-        reconciler = Reconciler(w.oms, RandomIds())
-        [found] = (await reconciler.run_pass()).opened
-        break_id = found.break_id
+        reconciler, break_id = await escalated(w)
         reconciler.acknowledge(break_id, actor="olga", reason="looking")
         refused = "no adjustment of this break is in force"
         with pytest.raises(DecisionRefused, match=refused):

@@ -51,6 +51,18 @@ async def raised(session: Session) -> MainWindow:
     return window
 
 
+def confirming(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every question answered Yes; the questions asked, in order."""
+    asked: list[str] = []
+
+    def yes(*args: object) -> QMessageBox.StandardButton:
+        asked.append(str(args[2]))
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", yes)
+    return asked
+
+
 async def stored(session: Session, desk: Desk, count: int) -> None:
     await session.until(lambda: len(desk.store.latest_alerts()) >= count)
 
@@ -169,13 +181,7 @@ def test_acknowledge_the_selected_alert(
 def test_acknowledge_all_shown_after_a_confirmation(
     session: Session, panels: Callable[[MainWindow], AlertsPanel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str] = []
-
-    def yes(*args: object) -> QMessageBox.StandardButton:
-        asked.append(str(args[2]))
-        return QMessageBox.StandardButton.Yes
-
-    monkeypatch.setattr(QMessageBox, "question", yes)
+    asked = confirming(monkeypatch)
 
     async def scenario() -> None:
         window = await raised(session)
@@ -204,13 +210,7 @@ def test_acknowledge_all_shown_after_a_confirmation(
 def test_acknowledge_all_reaches_the_alerts_older_than_the_feed_lists(
     session: Session, panels: Callable[[MainWindow], AlertsPanel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str] = []
-
-    def yes(*args: object) -> QMessageBox.StandardButton:
-        asked.append(str(args[2]))
-        return QMessageBox.StandardButton.Yes
-
-    monkeypatch.setattr(QMessageBox, "question", yes)
+    asked = confirming(monkeypatch)
     monkeypatch.setattr(alerts_panel, "LIMIT", 2)  # the feed lists the newest two of four
 
     async def scenario() -> None:
