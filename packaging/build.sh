@@ -36,13 +36,15 @@ QT_QPA_PLATFORM=offscreen "$bundle" demo --db "sqlite:///$smoke/demo.db" \
 [[ -s $smoke/desk.png ]] || fail "the bundle saved no screenshot"
 
 if [[ -n ${BLOTTER_TEST_PG_URL:-} ]]; then
-    # A stream that is not there: one line and exit 2, after the driver connected and read.
+    # A stream that is not there: one line and exit 2 once the driver has connected and read
+    # (the tests may have left their database at any revision, which is one line too); a
+    # missing driver or no connection is a failure.
     status=0
     "$bundle" events no-such-stream --db "$BLOTTER_TEST_PG_URL" 2>"$smoke/pg.txt" || status=$?
-    if [[ $status -ne 2 ]] || ! grep -q "no order, break" "$smoke/pg.txt"; then
+    if [[ $status -ne 2 ]] || grep -qE "is not installed|cannot reach" "$smoke/pg.txt"; then
         cat "$smoke/pg.txt" >&2
         fail "the bundle could not read PostgreSQL"
     fi
-    echo "PostgreSQL read from the bundle"
+    echo "PostgreSQL read from the bundle: $(cat "$smoke/pg.txt")"
 fi
 echo "dist/blotter: $(du -sh dist/blotter | cut -f1), headless replay and window checked"
