@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -30,6 +31,7 @@ from blotter.oms.routing import RouterWeights, SmartRouter
 from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.oms.tasks import TaskSupervisor
 from blotter.runtime import collector
+from blotter.runtime.config import ConfigError
 from blotter.store.database import data_dir, shown
 from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
@@ -95,6 +97,7 @@ class Desk:
     ) -> None:
         self.config = config
         self._lock = lock  # no other desk on this database while this one is open
+        self._records_restored = False  # the venues' records of the last session, read back
         self.store = store
         self.venues = {v.name: v for v in venues}
         self.gateways = {g.name: g for g in gateways}
@@ -260,20 +263,31 @@ class Desk:
 
     def _restore_venue_records(self) -> None:
         path = self._records_path()
-        if path is None or not path.exists():
-            return
-        kept = msgspec.json.decode(path.read_bytes(), type=dict[str, VenueRecords])
-        for name, records in kept.items():
-            if name in self.venues:
-                self.venues[name].restore(records)
+        if path is not None and path.exists():
+            try:
+                kept = msgspec.json.decode(path.read_bytes(), type=dict[str, VenueRecords])
+            except msgspec.DecodeError as error:
+                raise ConfigError(
+                    f"{path}: the simulated venues' records cannot be read ({error}); move the "
+                    "file away to start the venues afresh"
+                ) from None
+            for name, records in kept.items():
+                if name in self.venues:
+                    self.venues[name].restore(records)
+        self._records_restored = True
 
     def _save_venue_records(self) -> None:
+        """Write the venues' records back (not over ones that could not be read: a desk that
+        failed to open with them must not leave fresh, empty venues in their place)."""
         path = self._records_path()
-        if path is None:
+        if path is None or not self._records_restored:
             return
         records = {name: venue.records() for name, venue in self.venues.items()}
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(msgspec.json.encode(records))
+        # whole or not at all: a process killed while writing leaves the last records
+        written = path.with_name(path.name + ".new")
+        written.write_bytes(msgspec.json.encode(records))
+        os.replace(written, path)
 
 
 def venue_records_path(db_url: str) -> Path | None:

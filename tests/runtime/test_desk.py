@@ -15,6 +15,7 @@ from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms import manager
 from blotter.oms.commands import NewOrder
+from blotter.runtime.config import ConfigError
 from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
 from blotter.store.database import StoreError
 from blotter.store.desk_lock import DatabaseInUse, DeskLock
@@ -244,3 +245,12 @@ async def test_every_instrument_is_marked_at_open_and_follows_its_market(tmp_pat
         await until(lambda: desk.oms.marks["AAPL"] != before)
     finally:
         await desk.close()
+
+
+async def test_venue_records_that_cannot_be_read_are_not_written_over(tmp_path: Path) -> None:
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    records = tmp_path / "desk.db.venues.json"
+    records.write_text("{ not json")
+    with pytest.raises(ConfigError, match=r"records cannot be read .*move the file away"):
+        await Desk.open(config)
+    assert records.read_text() == "{ not json"  # left for a person to look at
