@@ -317,8 +317,6 @@ class MainWindow(QMainWindow):
         self._view_anchor: QPersistentModelIndex | None = None  # the top row, while away
         self.proxy.rowsAboutToBeInserted.connect(self._anchor_view)
         self.proxy.rowsInserted.connect(self._keep_view)
-        self.proxy.layoutAboutToBeChanged.connect(self._anchor_view)  # a sort moving rows
-        self.proxy.layoutChanged.connect(self._keep_view)
         self.tree.doubleClicked.connect(self._show_details)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._order_menu)
@@ -783,14 +781,15 @@ class MainWindow(QMainWindow):
         half = self.height() // 2
         self.resizeDocks([self.orders_dock, dock], [half, half], Qt.Orientation.Vertical)
 
-    def _anchor_view(self, parent: object = None, *_rows: object) -> None:
+    def _anchor_view(self, parent: QModelIndex, first: int, _last: int) -> None:
         """Scrolled away from the live end, the rows in view stay where they are when orders
-        arrive above them or a sort moves them (at the top, the newest come into view)."""
-        children = isinstance(parent, QModelIndex) and parent.isValid()
-        if children or self.tree.verticalScrollBar().value() == 0:
+        arrive above them (at the top, the newest come into view as they arrive). Rows below
+        the view (older ones fetched) move nothing, and cost no layout now."""
+        if parent.isValid() or self.tree.verticalScrollBar().value() == 0:
             return
         top = self.tree.indexAt(QPoint(0, 0))
-        self._view_anchor = QPersistentModelIndex(top) if top.isValid() else None
+        if top.isValid() and first <= top.row():
+            self._view_anchor = QPersistentModelIndex(top)
 
     def _keep_view(self, *_args: object) -> None:
         anchor, self._view_anchor = self._view_anchor, None
