@@ -677,12 +677,14 @@ class SqlEventStore:
             return {severity: count for severity, count in conn.execute(query)}
 
     def unacknowledged_alert_ids(
-        self, severity: str | None = None, source: str | None = None
+        self, severity: str | None = None, source: str | None = None, until: int | None = None
     ) -> list[str]:
-        """Every alert no one has acknowledged (of one severity, from one source), newest first,
-        however far back: the feed lists only the newest."""
+        """Every alert no one has acknowledged (of one severity, from one source, raised by
+        ``until``), newest first, however far back: the feed lists only the newest."""
         table = schema.alerts
         query = select(table.c.alert_id).where(table.c.acknowledged.is_(False))
+        if until is not None:
+            query = query.where(table.c.occurred_at <= until)
         if severity is not None:
             query = query.where(table.c.severity == severity)
         if source is not None:

@@ -22,12 +22,14 @@ from PySide6.QtCore import (
     QObject,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QWidget
 
 from blotter.domain.events import Severity
+from blotter.oms.ports import StoreUnavailable
 from blotter.runtime.desk import Desk
 from blotter.ui.models import NO_INDEX, Index, header_data
 from blotter.ui.panels import (
@@ -308,6 +310,7 @@ class AlertsPanel(QWidget):
         self.source_filter = _combo("alertSource", "All sources", "Show one source")
         self.severity_filter.currentIndexChanged.connect(self._narrow)
         self.source_filter.currentIndexChanged.connect(self._narrow)
+        self.source_filter.activated.connect(self._operator_chose_source)
 
     def _build_actions(self) -> None:
         self.acknowledge_action = QAction("Acknowledge", self)
@@ -315,7 +318,9 @@ class AlertsPanel(QWidget):
         self.acknowledge_action.triggered.connect(self.acknowledge_selected)
         self.acknowledge_button = button(self.acknowledge_action, "acknowledgeAlerts")
         self.acknowledge_all_action = QAction("Acknowledge all…", self)
-        self.acknowledge_all_action.setToolTip("Acknowledge every unacknowledged alert shown")
+        self.acknowledge_all_action.setToolTip(
+            "Acknowledge every unacknowledged alert the filters let through, older ones too"
+        )
         self.acknowledge_all_action.triggered.connect(self.acknowledge_all)
         self.acknowledge_all_button = button(self.acknowledge_all_action, "acknowledgeAllAlerts")
 
@@ -382,9 +387,18 @@ class AlertsPanel(QWidget):
         self._read_once = True
 
     def want_source(self, source: object) -> None:
-        """Show one source (kept from the last session) once an alert of it is listed."""
+        """Show one source (kept from the last session) once an alert of it is listed, unless
+        the operator chooses another first."""
         self._wanted_source = source if isinstance(source, str) and source else None
         self._choose_wanted_source()
+
+    def chosen_source(self) -> str | None:
+        """The source filter to keep for the next session (one still awaited counts)."""
+        data = self.source_filter.currentData()
+        return self._wanted_source or (data if isinstance(data, str) else None)
+
+    def _operator_chose_source(self) -> None:
+        self._wanted_source = None
 
     def _add_sources(self, sources: Any) -> None:
         combo = self.source_filter
@@ -460,16 +474,33 @@ class AlertsPanel(QWidget):
 
     def acknowledge_all(self) -> None:
         """Acknowledge every unacknowledged alert the filters let through, the ones older
-        than the feed lists too, once the operator confirms how many."""
-        alert_ids = self._desk.store.unacknowledged_alert_ids(
-            self.severity_filter.currentData(), self.source_filter.currentData()
-        )
+        than the feed lists too (none newer than it: they were never shown), once the
+        operator confirms how many. The store is read off the loop."""
+        listed = [row.occurred_at for row in map(self.alerts.row, self.alerts.alert_ids) if row]
+        if not listed:
+            return
+        severity, source = self.severity_filter.currentData(), self.source_filter.currentData()
+        self._run(self._gather_unacknowledged(severity, source, max(listed)), "acknowledge all")
+
+    async def _gather_unacknowledged(self, severity: Any, source: Any, until: int) -> None:
+        store = self._desk.store
+        try:
+            alert_ids = await asyncio.to_thread(
+                store.unacknowledged_alert_ids, severity, source, until
+            )
+        except StoreUnavailable as failed:
+            set_text(self.status_line, f"Acknowledging failed: {failed}")
+            return
+        if shiboken6.isValid(self):  # the question waits for the operator: not in this task
+            QTimer.singleShot(0, lambda: self._confirm_all(alert_ids))
+
+    def _confirm_all(self, alert_ids: list[str]) -> None:
         if not alert_ids:
             set_text(self.status_line, "No unacknowledged alert matches the filters.")
             return
         count = len(alert_ids)
         older = count - len(self._unacknowledged(self.shown_alerts()))
-        beyond = f", {older} of them older than the {LIMIT} listed" if older > 0 else ""
+        beyond = f", {older} of them older than the feed lists" if older > 0 else ""
         answer = QMessageBox.question(
             self,
             "Acknowledge alerts",

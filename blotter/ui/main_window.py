@@ -1087,7 +1087,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("alertSound", "on" if self.alert_sound.isChecked() else "off")
         for name, combo in self._filter_combos().items():
             self.settings.setValue(name, combo.currentText())
-        self.settings.setValue("alertSource", self.alert_feed.source_filter.currentData())
+        self.settings.setValue("alertSource", self.alert_feed.chosen_source())
         self.settings.setValue("search", self.search.text())
 
     def _headers(self) -> dict[str, QHeaderView]:
