@@ -108,15 +108,18 @@ def _oldest(children: Iterable[ChildOrder], state: OrderState) -> int | None:
     return min(times) if times else None
 
 
-def most_severe_per_order(caught: Iterable[Trigger]) -> list[Trigger]:
-    """One trigger per order, its most severe (the first of equals): an order is handed to a
-    person once, however many rules caught it in the same check."""
-    chosen: dict[str, Trigger] = {}
+def most_severe_per_order(caught: Iterable[Trigger]) -> list[tuple[Trigger, tuple[str, ...]]]:
+    """One trigger per order, its most severe (the first of equals), with the other rules
+    that caught the order: it is handed to a person once, and those rules count as fired."""
+    by_order: dict[str, list[Trigger]] = {}
     for trigger in caught:
-        held = chosen.get(trigger.order_id)
-        if held is None or SEVERITY_RANK[trigger.severity] < SEVERITY_RANK[held.severity]:
-            chosen[trigger.order_id] = trigger
-    return list(chosen.values())
+        by_order.setdefault(trigger.order_id, []).append(trigger)
+    chosen = []
+    for triggers_of_order in by_order.values():
+        first = min(triggers_of_order, key=lambda t: SEVERITY_RANK[t.severity])
+        others = tuple(t.rule.value for t in triggers_of_order if t is not first)
+        chosen.append((first, others))
+    return chosen
 
 
 class AlreadyEscalated(Exception):
@@ -144,8 +147,8 @@ class EscalationBook:
         if isinstance(payload, EscalationOpened):
             self.opened[case.stream_id] = payload
             self.opened_at[case.stream_id] = event.occurred_at
-            if payload.rule:
-                self.fired.add((payload.order_id, payload.rule))
+            for rule in (payload.rule, *payload.also) if payload.rule else ():
+                self.fired.add((payload.order_id, rule))
 
     def open(self) -> list[str]:
         return [e for e in self.opened if self.cases[e].state is not EscalationState.RESOLVED]

@@ -322,6 +322,7 @@ class EscalationOpened(EscalationPayload, frozen=True, kw_only=True):
     order_id: str
     severity: Severity = Severity.WARNING
     rule: str = ""  # the automatic rule that opened it; empty when a person did
+    also: tuple[str, ...] = ()  # the other rules that caught the order in the same check
 
 
 class EscalationAcknowledged(EscalationPayload, frozen=True, kw_only=True):

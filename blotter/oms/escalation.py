@@ -51,6 +51,7 @@ class Escalator:
         reason: str,
         severity: Severity = Severity.WARNING,
         rule: str = "",
+        also: tuple[str, ...] = (),
     ) -> str:
         """Hand an order to a person; the new escalation's id. ``KeyError`` for no such order,
         ``AlreadyEscalated`` while one of its escalations is open."""
@@ -60,7 +61,9 @@ class Escalator:
         if already is not None:
             raise AlreadyEscalated(order_id, already)
         escalation_id = f"esc-{self._ids.new_id()}"
-        opened = EscalationOpened(order_id=order_id, severity=severity, reason=reason, rule=rule)
+        opened = EscalationOpened(
+            order_id=order_id, severity=severity, reason=reason, rule=rule, also=also
+        )
         self.oms.record_escalation(escalation_id, [opened], actor, f"escalation of {order_id}")
         return escalation_id
 
@@ -74,9 +77,9 @@ class Escalator:
             if (t.order_id, t.rule.value) not in fired
             and oms.escalations.open_of(t.order_id) is None  # already in a person's hands
         )
-        return [self._escalate(trigger) for trigger in caught]
+        return [self._escalate(trigger, also) for trigger, also in caught]
 
-    def _escalate(self, trigger: Trigger) -> str:
+    def _escalate(self, trigger: Trigger, also: tuple[str, ...]) -> str:
         log.info("escalating %s: %s", trigger.order_id, trigger.reason)
         return self.escalate(
             trigger.order_id,
@@ -84,6 +87,7 @@ class Escalator:
             reason=trigger.reason,
             severity=trigger.severity,
             rule=trigger.rule.value,
+            also=also,
         )
 
     async def watch(self) -> None:

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from blotter.domain.clock import NANOS_PER_SECOND
+from blotter.domain.cases import Case
+from blotter.domain.clock import NANOS_PER_SECOND, ManualClock
 from blotter.domain.escalation import (
+    EscalationBook,
     EscalationRules,
     Rule,
     Trigger,
     most_severe_per_order,
     triggers,
 )
-from blotter.domain.events import ChildSlice, ChildSubmitted, OrderRouted, Severity
+from blotter.domain.events import (
+    ChildSlice,
+    ChildSubmitted,
+    EscalationOpened,
+    OrderRouted,
+    Severity,
+    StreamKind,
+    make_event,
+)
+from blotter.domain.ids import SequentialIds
 
 from .builders import OrderStory
 
@@ -83,7 +94,37 @@ def test_an_order_two_rules_catch_at_once_is_handed_over_once_by_the_most_severe
     slow = caught("O-1", Rule.UNACKNOWLEDGED, Severity.WARNING)
     broken = caught("O-1", Rule.ANOMALY, Severity.CRITICAL)
     other = caught("O-2", Rule.REJECTED, Severity.WARNING)
-    assert most_severe_per_order([slow, broken, other]) == [broken, other]
-    assert most_severe_per_order([broken, slow]) == [broken]
+    assert most_severe_per_order([slow, broken, other]) == [
+        (broken, ("unacknowledged",)),
+        (other, ()),
+    ]
+    assert most_severe_per_order([broken, slow]) == [(broken, ("unacknowledged",))]
     also_slow = caught("O-1", Rule.STUCK_CANCEL, Severity.WARNING)
-    assert most_severe_per_order([slow, also_slow]) == [slow]  # the first of equals
+    assert most_severe_per_order([slow, also_slow]) == [  # the first of equals
+        (slow, ("stuck_pending_cancel",))
+    ]
+
+
+def test_every_rule_that_caught_an_order_counts_as_fired_once_it_is_escalated() -> None:
+    book = EscalationBook()
+    case = Case("esc-1", StreamKind.ESCALATION)
+    opened = EscalationOpened(
+        order_id="O-1",
+        severity=Severity.CRITICAL,
+        reason="x",
+        rule=Rule.ANOMALY.value,
+        also=(Rule.UNACKNOWLEDGED.value,),
+    )
+    event = make_event(
+        opened,
+        stream_id="esc-1",
+        stream_version=1,
+        actor="system",
+        correlation_id="O-1",
+        clock=ManualClock(),
+        ids=SequentialIds("e"),
+    )
+    case.apply(event)
+    book.apply(case, event)
+    assert book.fired == {("O-1", "anomalous_report"), ("O-1", "unacknowledged")}
+    assert book.open_of("O-1") == "esc-1"
