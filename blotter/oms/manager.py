@@ -357,7 +357,12 @@ class OrderManager:
             if breach.blocks_account:
                 self._block(created.account, breach, SYSTEM, _ticket_cause(ticket))
             refused = _risk_rejection(breach)
-            return await self._refuse(order, ticket, [created, OrderValidated()], refused)
+            answer = await self._refuse(order, ticket, [created, OrderValidated()], refused)
+            if breach.blocks_account:  # as the account's kill switch would: its orders go
+                scope = CancelScope(account=created.account)
+                why = f"account blocked: {breach.reason}"
+                await self.cancel_all(scope, actor=SYSTEM, reason=why)
+            return answer
         plan = self._router.route(created, created.quantity, candidates, frozenset())
         if not plan.allocations:
             refused = Rejection(reason=plan.reason, source="routing")
@@ -522,15 +527,10 @@ class OrderManager:
         return True
 
     def _block(self, account: str, breach: RiskBreach, actor: str, cause: str) -> None:
-        """A rule blocked the account (a runaway's order rate): as the account's kill switch
-        would, its working orders are canceled too."""
         blocked = AccountBlocked(
             rule=breach.rule, limit=breach.limit, value=breach.value, reason=breach.reason
         )
         self._record_account(account, blocked, actor, cause)
-        scope = CancelScope(account=account)
-        why = f"account blocked: {breach.reason}"
-        self._tasks.spawn(f"cancel {account}", self.cancel_all(scope, actor=actor, reason=why))
 
     def _record_account(
         self, account: str, payload: Payload, actor: str, cause: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.oms.tasks import TaskSupervisor
 from blotter.runtime import collector
 from blotter.runtime.config import ConfigError
-from blotter.store.database import data_dir, shown
+from blotter.store.database import data_dir, database_file, shown
 from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
 from blotter.venues.managed import BreakerSettings, ManagedGateway
@@ -40,6 +41,8 @@ from blotter.venues.sim.catalog import REFERENCE_PRICES, VENUES
 from blotter.venues.sim.clearing import SimulatedClearing
 from blotter.venues.sim.market import SyntheticMarket
 from blotter.venues.sim.venue import SimulatedVenue, VenueProfile, VenueRecords
+
+log = logging.getLogger(__name__)
 
 
 class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,7 +155,10 @@ class Desk:
         try:
             await desk._start(progress)
         except BaseException:
-            await desk.close()  # what started stops; the store closes; the lock goes
+            try:
+                await desk.close()  # what started stops; the store closes; the lock goes
+            except Exception as also:  # the reason it did not open is the one to tell
+                log.warning("closing the desk that failed to open failed too: %s", also)
             raise
         return desk
 
@@ -298,7 +304,8 @@ def venue_records_path(db_url: str) -> Path | None:
     if url.drivername.startswith("sqlite"):
         if url.database in (None, "", ":memory:"):
             return None
-        return Path(url.database).with_name(Path(url.database).name + ".venues.json")
+        database = database_file(url)  # a link to the database finds the same records
+        return database.with_name(database.name + ".venues.json")
     # the server and the database, not who logs in or how the URL is spelt otherwise
     where = f"{url.host or 'local'}:{url.port or 5432}/{url.database}"
     digest = hashlib.sha256(where.encode()).hexdigest()[:16]

@@ -32,6 +32,13 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("blotter", appauthor=False))
 
 
+def database_file(url: URL) -> Path:
+    """A SQLite database's file as it really is (home expanded, links followed): what lives
+    beside it (the desk's lock, the simulated venues' records) is found by any way to it."""
+    assert url.database is not None
+    return Path(url.database).expanduser().resolve()
+
+
 def default_url(file_name: str = "blotter.db") -> str:
     """``$BLOTTER_DB_URL``, else SQLite in the user's data directory."""
     configured = os.environ.get(ENV_VAR)

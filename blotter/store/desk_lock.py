@@ -24,6 +24,7 @@ from blotter.domain.clock import iso_utc
 from blotter.store.database import (
     StoreError,
     check_sqlite_path,
+    database_file,
     describe,
     parse_url,
     plain_engine,
@@ -46,8 +47,7 @@ def holder_name(purpose: str) -> str:
 def lock_path(url: URL) -> Path:
     """Beside the SQLite database file, as the simulated venues' records are; the file's
     real path, so that a link to the database finds the same lock."""
-    assert url.database is not None
-    database = Path(url.database).expanduser().resolve()
+    database = database_file(url)
     return database.with_name(database.name + ".lock")
 
 

@@ -83,6 +83,13 @@ def test_an_in_memory_database_keeps_no_venue_records() -> None:
     assert venue_records_path("sqlite:///:memory:") is None
 
 
+def test_a_link_to_the_database_finds_the_same_venue_records(tmp_path: Path) -> None:
+    (tmp_path / "desk.db").touch()
+    (tmp_path / "link.db").symlink_to(tmp_path / "desk.db")
+    linked = venue_records_path(f"sqlite:///{tmp_path / 'link.db'}")
+    assert linked == venue_records_path(f"sqlite:///{tmp_path / 'desk.db'}")
+
+
 async def test_a_reopened_desk_tells_how_far_its_recovery_is_page_by_page(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,10 +246,11 @@ async def test_every_instrument_is_marked_at_open_and_follows_its_market(tmp_pat
         assert set(desk.oms.marks) == set(desk.instruments)
         assert abs(desk.oms.marks["AAPL"] - desk.mid("AAPL")) < 1  # the venues' mean mid
         before = desk.oms.marks["AAPL"]
+        desk.oms.refresh_marks()
+        assert desk.oms.marks["AAPL"] == before  # nothing moved yet
         for _ in range(50):
             desk.step_markets("AAPL")
-        assert desk.mid("AAPL") != before
-        await until(lambda: desk.oms.marks["AAPL"] != before)
+        await until(lambda: desk.oms.marks["AAPL"] != before)  # the timer marked the move
     finally:
         await desk.close()
 

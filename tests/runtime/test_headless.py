@@ -95,7 +95,7 @@ async def test_a_run_whose_oms_stops_ends_there_and_says_so(
     """A store that refuses writes mid-run (a full disk, say) stops the OMS: the run ends at
     once instead of waiting on every later command, and its summary is not ok."""
     appended = SqlEventStore.append_nowait
-    calls = 0
+    calls, full = 0, False
 
     def full_disk_at_an_order_after_200(
         store: SqlEventStore,
@@ -104,10 +104,12 @@ async def test_a_run_whose_oms_stops_ends_there_and_says_so(
         events: Sequence[Event],
         then: Settled | None = None,
     ) -> asyncio.Future[AppendResult]:
-        nonlocal calls
+        nonlocal calls, full
         calls += 1
-        # the first refused write is a new order's intent, which its submit waits on
-        if calls < 200 or events[0].type != "OrderCreated":
+        # the first refused write is a new order's intent, which its submit waits on; from
+        # then on every write is refused
+        full = full or (calls >= 200 and events[0].type == "OrderCreated")
+        if not full:
             return appended(store, stream_id, expected, events, then)
         refused = StoreUnavailable("the disk is full")
         waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
