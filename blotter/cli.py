@@ -46,7 +46,7 @@ MAX_HEADLESS_COMMANDS = 10_000_000  # duration x rate: about 80 minutes of the d
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_desk_by_default(sys.argv[1:] if argv is None else list(argv)))
     try:
         code: int = args.handler(args)
     except (StoreUnavailable, ConfigError) as error:  # StoreError is a StoreUnavailable
@@ -56,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("blotter: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def _desk_by_default(argv: list[str]) -> list[str]:
+    """``blotter --db X`` is ``blotter desk --db X``: the desk is the command when none is
+    named, with its options too."""
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        return ["desk", *argv]
+    return argv
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -123,7 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     rebuild_cmd.set_defaults(handler=_rebuild)
 
     events_cmd = commands.add_parser(
-        "events", help="the full history of one order, break or escalation"
+        "events",
+        help="the full history of one stream: an order, break or escalation, an account "
+        "(account-NAME), a venue (venue-NAME) or the desk",
     )
     events_cmd.add_argument("stream_id", metavar="STREAM_ID")
     _database_argument(events_cmd, db_help)
@@ -551,7 +561,7 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
         f"anomalies; projections {verdict}"
     )
     repeats = (
-        "equal for runs of the same seed"
+        "equal for runs of the same seed on a new database"
         if lockstep
         else "with commands in flight together, runs of one seed differ"
     )

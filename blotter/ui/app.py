@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import linecache
 import sys
+import tempfile
 from pathlib import Path
 
 import msgspec
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -55,7 +57,15 @@ def run_app(options: AppOptions) -> int:
 
 
 async def session(options: AppOptions) -> int:
-    settings = desk_settings()
+    if options.screenshot is None:
+        return await _session(options, desk_settings())
+    # A screenshot starts from the default layout and leaves the user's settings alone.
+    with tempfile.TemporaryDirectory(prefix="blotter-shot-") as folder:
+        scratch = QSettings(str(Path(folder) / "desk.ini"), QSettings.Format.IniFormat)
+        return await _session(options, scratch)
+
+
+async def _session(options: AppOptions, settings: QSettings) -> int:
     opening = OpeningWindow(options.desk.database, dark=prefers_dark(settings))
     opening.show()
     try:

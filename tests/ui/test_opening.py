@@ -155,3 +155,19 @@ def test_the_session_acts_as_its_user(
     options = AppOptions(desk=desk, screenshot=tmp_path / "desk.png", after=0.1, user="ann")
     assert app_loop.run_until_complete(app.session(options)) == 0
     assert shown == [("ann", "blotter — order desk — ann")]
+
+
+def test_a_screenshot_starts_from_the_default_layout_and_saves_nothing(
+    app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "users.ini"
+    settings = QSettings(str(mine), QSettings.Format.IniFormat)
+    settings.setValue("orderColumns", b"not a header state")  # what a screenshot must not use
+    settings.sync()
+    monkeypatch.setattr(app, "desk_settings", lambda: settings)
+    desk = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    options = AppOptions(desk=desk, screenshot=tmp_path / "desk.png", after=0.1)
+    assert app_loop.run_until_complete(app.session(options)) == 0
+    assert not QImage(str(tmp_path / "desk.png")).isNull()
+    settings.sync()
+    assert settings.allKeys() == ["orderColumns"]  # the user's settings, as they were
