@@ -59,9 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _desk_by_default(argv: list[str]) -> list[str]:
-    """``blotter --db X`` is ``blotter desk --db X``: the desk is the command when none is
-    named, with its options too."""
-    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+    """``blotter`` is ``blotter desk`` and ``blotter --db X`` is ``blotter desk --db X``: the
+    desk is the command when none is named, with its options and their defaults."""
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         return ["desk", *argv]
     return argv
 
@@ -80,9 +80,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"blotter {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    parser.set_defaults(
-        handler=_desk, db=None, screenshot=None, after=3.0, panel="details", risk=None
-    )
     db_help = "SQLAlchemy database URL (default: $BLOTTER_DB_URL, else SQLite in the data dir)"
 
     desk_cmd = commands.add_parser(

@@ -480,6 +480,8 @@ class AlertsPanel(QWidget):
         if not listed:
             return
         severity, source = self.severity_filter.currentData(), self.source_filter.currentData()
+        self.acknowledge_all_action.setEnabled(False)  # one question at a time
+        self.acknowledge_all_button.setEnabled(False)
         self._run(self._gather_unacknowledged(severity, source, max(listed)), "acknowledge all")
 
     async def _gather_unacknowledged(self, severity: Any, source: Any, until: int) -> None:
@@ -489,12 +491,17 @@ class AlertsPanel(QWidget):
                 store.unacknowledged_alert_ids, severity, source, until
             )
         except StoreUnavailable as failed:
-            set_text(self.status_line, f"Acknowledging failed: {failed}")
+            if shiboken6.isValid(self):
+                set_text(self.status_line, f"Acknowledging failed: {failed}")
+                self._enable()
             return
-        if shiboken6.isValid(self):  # the question waits for the operator: not in this task
-            QTimer.singleShot(0, lambda: self._confirm_all(alert_ids))
+        if shiboken6.isValid(self) and self.isVisible():
+            # the question waits for the operator, so not in this task; the timer goes
+            # with the panel if the window closes first
+            QTimer.singleShot(0, self, lambda: self._confirm_all(alert_ids))
 
     def _confirm_all(self, alert_ids: list[str]) -> None:
+        self._enable()
         if not alert_ids:
             set_text(self.status_line, "No unacknowledged alert matches the filters.")
             return

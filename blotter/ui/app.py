@@ -62,7 +62,10 @@ async def session(options: AppOptions) -> int:
     # A screenshot starts from the default layout and leaves the user's settings alone.
     with tempfile.TemporaryDirectory(prefix="blotter-shot-") as folder:
         scratch = QSettings(str(Path(folder) / "desk.ini"), QSettings.Format.IniFormat)
-        return await _session(options, scratch)
+        try:
+            return await _session(options, scratch)
+        finally:
+            scratch.sync()  # written now, not into a folder that is about to go
 
 
 async def _session(options: AppOptions, settings: QSettings) -> int:

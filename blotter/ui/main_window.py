@@ -788,7 +788,8 @@ class MainWindow(QMainWindow):
         if parent.isValid() or self.tree.verticalScrollBar().value() == 0:
             return
         top = self.tree.indexAt(QPoint(0, 0))
-        if top.isValid() and first <= top.row():
+        order_row = top.parent().row() if top.parent().isValid() else top.row()  # a child's
+        if top.isValid() and first <= order_row:
             self._view_anchor = QPersistentModelIndex(top)
 
     def _keep_view(self, *_args: object) -> None:

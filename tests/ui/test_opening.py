@@ -13,6 +13,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from blotter import cli
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.store.database import StoreError
 from blotter.ui import app
@@ -171,3 +172,23 @@ def test_a_screenshot_starts_from_the_default_layout_and_saves_nothing(
     assert not QImage(str(tmp_path / "desk.png")).isNull()
     settings.sync()
     assert settings.allKeys() == ["orderColumns"]  # the user's settings, as they were
+
+
+@pytest.mark.parametrize(
+    ("argv", "user"),
+    [([], None), (["--user", "ann", "--after", "2"], "ann"), (["desk", "--user", "bo"], "bo")],
+)
+def test_the_desk_is_the_command_when_none_is_named(
+    argv: list[str], user: str | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    opened: list[AppOptions] = []
+    monkeypatch.setattr(app, "run_app", lambda options: opened.append(options) or 0)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    monkeypatch.setenv("BLOTTER_DB_URL", f"sqlite:///{tmp_path / 'desk.db'}")
+    monkeypatch.setenv("USER", "login-name")
+    monkeypatch.setenv("LOGNAME", "login-name")
+    assert cli.main(argv) == 0
+    [options] = opened
+    assert options.desk.db_url == f"sqlite:///{tmp_path / 'desk.db'}"
+    assert options.user == (user or "login-name")
+    assert options.demo_rate is None
