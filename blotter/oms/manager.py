@@ -1150,6 +1150,23 @@ class OrderManager:
                 rule=breach.rule, limit=breach.limit, value=breach.value, reason=breach.reason
             )
             self._record_account(account, restricted, SYSTEM, f"fill on {order.order_id}")
+            self._cancel_increasing(account, f"reduce-only: {breach.reason}")
+
+    def _cancel_increasing(self, account: str, why: str) -> None:
+        """Reduce-only from now: the account's working orders that would add to a position
+        (or open one) are canceled too; those that reduce one stay."""
+        exposure = self.risk.account(account).exposure
+        increasing = [
+            o.order_id
+            for o in self.live_orders(CancelScope(account=account))
+            if o.ticket is not None and _increases(o.ticket, exposure.position(o.ticket.instrument))
+        ]
+        if increasing and not self._tasks.closing:  # a desk closing leaves its orders be
+            self._tasks.spawn(f"reduce-only {account}", self._cancel_each(increasing, why))
+
+    async def _cancel_each(self, order_ids: list[str], why: str) -> None:
+        for order_id in order_ids:
+            await self.cancel(order_id, actor=SYSTEM, reason=why)
 
     def _track_children(self, order: OrderAggregate, payloads: list[Payload], actor: str) -> None:
         """Keep which children a venue owes an answer (see ``idle``) and when to ask it, and
@@ -1454,6 +1471,11 @@ def _request(order: OrderAggregate, child: ChildOrder) -> NewOrderRequest:
         limit_price=ticket.limit_price,
         time_in_force=ticket.time_in_force,
     )
+
+
+def _increases(ticket: OrderCreated, position: Decimal) -> bool:
+    """Whether filling the ticket would add to the position (or open one)."""
+    return position >= 0 if ticket.side is Side.BUY else position <= 0
 
 
 def _in_scope(order: OrderAggregate, scope: CancelScope) -> bool:
