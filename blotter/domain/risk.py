@@ -556,11 +556,16 @@ def _restricted(intent: OrderIntent) -> RiskBreach:
     )
 
 
+def adds_to(side: Side, held: Decimal) -> bool:
+    """Whether an order on ``side`` would add to the position ``held`` (or open one)."""
+    return held == ZERO or (held > ZERO) is (side is _BUY)
+
+
 def _reduces(intent: OrderIntent, exposure: Exposure) -> bool:
     """True if the order, with every open order on its side, can only shrink the position."""
     symbol = intent.instrument.symbol
     held = exposure.position(symbol)
-    if held == ZERO or (held > ZERO) is (intent.side is _BUY):
+    if adds_to(intent.side, held):
         return False
     return intent.quantity + exposure.open_quantity(symbol, intent.side) <= abs(held)
 
@@ -577,7 +582,7 @@ def _check_reduce_only(intent: OrderIntent, exposure: Exposure) -> RiskBreach | 
     else:
         long_short = "long" if held > ZERO else "short"
         holding = f"its {long_short} {symbol} position of {format_number(abs(held))}"
-        if (held > ZERO) is (side is _BUY):
+        if adds_to(side, held):
             reason = f"the account is reduce-only and a {side} would increase {holding}"
         else:
             with_open = f" with {format_number(already)} open on that side" if already else ""

@@ -73,7 +73,7 @@ from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import IdSource
 from blotter.domain.order import LATE_FILL_STATES, ChildOrder, OrderAggregate
 from blotter.domain.reconciliation import BreakBook, Key
-from blotter.domain.risk import RiskBreach, Rule
+from blotter.domain.risk import RiskBreach, Rule, adds_to
 from blotter.domain.values import (
     ZERO,
     Instrument,
@@ -1159,7 +1159,8 @@ class OrderManager:
         increasing = [
             o.order_id
             for o in self.live_orders(CancelScope(account=account))
-            if o.ticket is not None and _increases(o.ticket, exposure.position(o.ticket.instrument))
+            if (ticket := o.ticket) is not None
+            and adds_to(ticket.side, exposure.position(ticket.instrument))
         ]
         if increasing and not self._tasks.closing:  # a desk closing leaves its orders be
             self._tasks.spawn(f"reduce-only {account}", self._cancel_each(increasing, why))
@@ -1323,9 +1324,10 @@ class OrderManager:
             self._book_venue_fills(order, children_filled)
         else:
             order.apply(event)
-        if isinstance(payload, OrderRejected):  # the risk panel lists the latest again
-            self.risk.list_refusal(order, payload, event.occurred_at)
-        if isinstance(payload, OrderRejected) and payload.source in _REFUSALS:
+        if not isinstance(payload, OrderRejected):
+            return
+        self.risk.list_refusal(order, payload, event.occurred_at)  # the risk panel's latest
+        if payload.source in _REFUSALS:
             rejections[event.stream_id] = Rejection(
                 reason=payload.reason,
                 source=payload.source,
@@ -1471,11 +1473,6 @@ def _request(order: OrderAggregate, child: ChildOrder) -> NewOrderRequest:
         limit_price=ticket.limit_price,
         time_in_force=ticket.time_in_force,
     )
-
-
-def _increases(ticket: OrderCreated, position: Decimal) -> bool:
-    """Whether filling the ticket would add to the position (or open one)."""
-    return position >= 0 if ticket.side is Side.BUY else position <= 0
 
 
 def _in_scope(order: OrderAggregate, scope: CancelScope) -> bool:

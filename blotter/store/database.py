@@ -33,10 +33,10 @@ def data_dir() -> Path:
 
 
 def database_file(url: URL) -> Path:
-    """A SQLite database's file as it really is (home expanded, links followed): what lives
-    beside it (the desk's lock, the simulated venues' records) is found by any way to it."""
+    """A SQLite database's file as SQLite opens it, links followed: what lives beside it (the
+    desk's lock, the simulated venues' records) is found by any way to it."""
     assert url.database is not None
-    return Path(url.database).expanduser().resolve()
+    return Path(url.database).resolve()
 
 
 def default_url(file_name: str = "blotter.db") -> str:
@@ -70,7 +70,7 @@ def shown(text: str) -> str:
     without its password and query (which may hold one). ``StoreError`` if malformed."""
     url = parse_url(text)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        return str(Path(url.database).resolve())
+        return str(database_file(url))
     return url.set(query={}).render_as_string(hide_password=True)
 
 

@@ -80,7 +80,7 @@ from blotter.ui.models import (
     fixed,
     places_of,
 )
-from blotter.ui.panels import on_screen
+from blotter.ui.panels import on_screen, sentence
 from blotter.ui.positions_panel import PositionsPanel
 from blotter.ui.reconciliation_panel import ReconciliationPanel
 from blotter.ui.risk_panel import RiskPanel, rule_label
@@ -1156,7 +1156,7 @@ def refusal_line(refused: OrderRejected) -> str:
         limit = f" ({refused.expected})" if refused.expected else ""
         return (
             f"Refused by risk rule <b>{rule_label(refused.rule)}</b>: value {refused.value}"
-            f"{limit}. {refused.reason[:1].upper()}{refused.reason[1:]}"
+            f"{limit}. {sentence(refused.reason)}"
         )
     if refused.field:
         return (

@@ -262,6 +262,12 @@ def split(panel: QWidget, top: QWidget, bottom: QWidget, stretch: tuple[int, int
     layout.addWidget(splitter)
 
 
+def sentence(text: str) -> str:
+    """``text`` starting with a capital, as a line of its own (a reason from the core starts
+    small, to go after a colon)."""
+    return text[:1].upper() + text[1:]
+
+
 @functools.cache  # asked for per cell on each paint: one font, made once
 def bold_font() -> QFont:
     font = QFont()

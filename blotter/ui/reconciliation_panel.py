@@ -48,6 +48,7 @@ from blotter.ui.panels import (
     CaseQueueModel,
     Operation,
     Run,
+    sentence,
     utc_millis,
 )
 
@@ -439,12 +440,12 @@ class ReconciliationPanel(CasePanel[BreakRow, Reconciler]):
         to undo) is disabled, and its tooltip says why."""
         book = self._desk.oms.breaks
         for entry in (self.accept_venue, self.accept_ours, self.reverse):
-            trigger = entry.operation.trigger
-            known = case_id is not None and case_id in book.opened
-            refusal = book.refusal(case_id, trigger) if known and case_id else None
+            refusal = None
+            if case_id is not None and case_id in book.opened:
+                refusal = book.refusal(case_id, entry.operation.trigger)
             if refusal is not None:
                 entry.enable(False)
-            entry.button.setToolTip(refusal[:1].upper() + refusal[1:] if refusal else "")
+            entry.button.setToolTip(sentence(refusal) if refusal else "")
 
     def summary_text(self, case_id: str, row: BreakRow) -> str:
         places = places_of(self._desk.instruments, row.instrument)[1]
