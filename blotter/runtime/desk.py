@@ -126,6 +126,13 @@ class Desk:
         self.instruments = instruments_of(venues)
 
     @classmethod
+    async def claim(cls, config: DeskConfig) -> DeskLock:
+        """The database for this desk alone, or ``DatabaseInUse`` naming who has it: taken
+        before anything is opened, or shown (the window asks first)."""
+        create = not config.existing_store
+        return await asyncio.to_thread(DeskLock.take, config.db_url, "desk", create=create)
+
+    @classmethod
     async def open(
         cls,
         config: DeskConfig,
@@ -133,14 +140,18 @@ class Desk:
         clock: Clock | None = None,
         wrap: GatewayWrapper | None = None,
         progress: RecoveryProgress | None = None,
+        lock: DeskLock | None = None,
     ) -> Desk:
         """Open the store, connect every venue, recover the OMS from the log.
 
         ``wrap`` puts something between a venue and its managed gateway (the fault injector);
-        ``progress`` hears how far the OMS's recovery is (``OrderManager.start``).
+        ``progress`` hears how far the OMS's recovery is (``OrderManager.start``); ``lock``
+        is the database's, from ``claim`` (taken here if not), and goes if the desk does not
+        open.
         """
         create = not config.existing_store
-        lock = await asyncio.to_thread(DeskLock.take, config.db_url, "desk", create=create)
+        if lock is None:
+            lock = await cls.claim(config)
         try:
             store = await asyncio.to_thread(SqlEventStore, config.db_url, create=create)
         except BaseException:

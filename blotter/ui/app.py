@@ -11,17 +11,19 @@ import tempfile
 from pathlib import Path
 
 import msgspec
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from blotter import __version__
+from blotter.oms.ports import StoreUnavailable
+from blotter.runtime.config import ConfigError
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.driver import FlowDriver
 from blotter.ui.loop import DeskEventLoop
 from blotter.ui.main_window import MainWindow, desk_settings, prefers_dark
 from blotter.ui.opening import OpeningWindow
-from blotter.ui.theme import icon_path
+from blotter.ui.theme import icon_path, stylesheet
 from blotter.venues.sim.drift import RandomDrift
 
 
@@ -69,13 +71,13 @@ async def session(options: AppOptions) -> int:
 
 
 async def _session(options: AppOptions, settings: QSettings) -> int:
-    opening = OpeningWindow(options.desk.database, dark=prefers_dark(settings))
-    opening.show()
+    dark = prefers_dark(settings)
     try:
-        desk = await Desk.open(options.desk, progress=opening.show_progress)
-    finally:
-        opening.close()
-        opening.deleteLater()
+        desk = await _open_desk(options.desk, dark=dark)
+    except (StoreUnavailable, ConfigError) as refused:
+        if options.screenshot is None:  # launched from a menu, nobody reads stderr
+            await _tell_why_not_opened(str(refused), dark=dark)
+        raise
     window = MainWindow(
         desk, demo=options.demo_rate is not None, settings=settings, actor=options.user
     )
@@ -110,6 +112,35 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
         await window.shutdown()
         await desk.close()
     return 0
+
+
+async def _open_desk(config: DeskConfig, *, dark: bool) -> Desk:
+    """The desk, with the opening window up while it recovers; a database another desk
+    holds is refused before that window shows."""
+    lock = await Desk.claim(config)
+    opening = OpeningWindow(config.database, dark=dark)
+    opening.show()
+    try:
+        return await Desk.open(config, progress=opening.show_progress, lock=lock)
+    finally:
+        opening.close()
+        opening.deleteLater()
+
+
+async def _tell_why_not_opened(reason: str, *, dark: bool) -> None:
+    """The reason in a message box, until the user closes it (without a nested Qt loop:
+    the asyncio loop keeps running underneath)."""
+    box = QMessageBox(QMessageBox.Icon.Critical, "blotter — the desk did not open", reason)
+    box.setObjectName("notOpened")
+    box.setStyleSheet(stylesheet(dark=dark))
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    closed = asyncio.Event()
+    box.finished.connect(closed.set)
+    box.show()
+    try:
+        await closed.wait()
+    finally:
+        box.deleteLater()
 
 
 def app_icon() -> QIcon:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import shiboken6
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from blotter import cli
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.store.database import StoreError
+from blotter.store.desk_lock import DatabaseInUse, DeskLock
 from blotter.ui import app
 from blotter.ui.app import AppOptions, ScreenshotError
 from blotter.ui.loop import DeskEventLoop
@@ -111,20 +113,59 @@ def test_the_app_shows_the_recovery_then_the_desk(
     assert not QImage(str(second)).isNull()  # the desk window itself
 
 
+def _answer_message_boxes(told: list[str]) -> QTimer:
+    """Close every message box the app shows, as a user would, keeping what it said."""
+
+    def answer() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, QMessageBox) and widget.isVisible():
+                told.append(widget.text())
+                widget.accept()
+
+    timer = QTimer()
+    timer.timeout.connect(answer)
+    timer.start(20)
+    return timer
+
+
 def test_a_desk_that_cannot_open_closes_the_opening_window_and_says_why(
     app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     openings = _opening_windows(monkeypatch)
 
     async def refuse(*_args: object, **_kwargs: object) -> Desk:
-        raise StoreError("the database is locked")
+        raise StoreError("the database is damaged")
 
     monkeypatch.setattr(Desk, "open", refuse)
     desk = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}")
-    with pytest.raises(StoreError, match="locked"):
+    told: list[str] = []
+    answering = _answer_message_boxes(told)
+    with pytest.raises(StoreError, match="damaged"):
         app_loop.run_until_complete(app.session(AppOptions(desk=desk)))
+    answering.stop()
     assert len(openings) == 1
     assert not shiboken6.isValid(openings[0])  # closed and deleted, not left on screen
+    assert told == ["the database is damaged"]  # said in a window: nobody reads a menu's stderr
+
+
+def test_a_database_another_desk_holds_is_refused_before_the_opening_window_shows(
+    app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    openings = _opening_windows(monkeypatch)
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    told: list[str] = []
+    answering = _answer_message_boxes(told)
+    with DeskLock.take(url, "desk", create=True):
+        with pytest.raises(DatabaseInUse):
+            app_loop.run_until_complete(app.session(AppOptions(desk=DeskConfig(db_url=url))))
+        screenshot = AppOptions(desk=DeskConfig(db_url=url), screenshot=tmp_path / "d.png")
+        with pytest.raises(DatabaseInUse):  # a screenshot run tells only its caller
+            app_loop.run_until_complete(app.session(screenshot))
+    answering.stop()
+    assert openings == []  # no window flashes up before the refusal
+    [reason] = told
+    assert f"is in use by blotter desk, pid {os.getpid()}" in reason
+    assert not (tmp_path / "d.png").exists()
 
 
 def test_a_screenshot_the_platform_cannot_write_is_an_error_not_silence(
