@@ -834,7 +834,9 @@ class OrderManager:
         venue = change.venue
         was = self._record_health(venue, change.health, change.reason)
         if change.health is VenueHealth.DOWN and was is not VenueHealth.DOWN:
-            if self._venues[venue].cancels_on_disconnect:
+            # Only a lost session makes such a venue cancel: DOWN for failed requests, or
+            # a session we closed, leaves the children there, asked about on reconnect.
+            if change.session_lost and self._venues[venue].cancels_on_disconnect:
                 self._canceled_by_disconnect(venue)
         elif change.health is not VenueHealth.DOWN and was is VenueHealth.DOWN:
             # Reconnected: whatever it said while we were away, its status tells, also of

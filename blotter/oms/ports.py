@@ -200,12 +200,19 @@ class VenueOrderStatus(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class ConnectionChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """The venue's health moved (circuit breaker); a move to UP after DOWN is a reconnect."""
+    """The venue's health moved (circuit breaker); a move to UP after DOWN is a reconnect.
+
+    ``session_lost``: the venue's session itself was lost (its stream broke), which is when a
+    venue that cancels on disconnect cancels our resting orders. DOWN for any other reason (a
+    run of failed requests, a heartbeat unanswered and the session closed by us) says nothing
+    of what the venue did with them.
+    """
 
     venue: str
     health: VenueHealth
     reason: str
     at: int
+    session_lost: bool = False
 
 
 class Quote(msgspec.Struct, frozen=True, kw_only=True, gc=False):

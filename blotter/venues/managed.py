@@ -60,6 +60,13 @@ class BreakerSettings(msgspec.Struct, frozen=True, kw_only=True):
     min_samples: int = 5
 
 
+class _Ended(msgspec.Struct, frozen=True):
+    """Why a session ended, and whether the venue lost it (rather than us closing it)."""
+
+    reason: str
+    lost: bool
+
+
 class _NoAnswer(VenueUnavailable):
     """The venue did not answer in time: the request may or may not have reached it."""
 
@@ -166,7 +173,7 @@ class ManagedGateway:
             return
         self._closed = True
         await self._tasks.shutdown(grace=1.0)
-        await self._hang_up("closed")
+        await self._hang_up(_Ended("closed", lost=False))
         self._feed.put_nowait(None)
 
     async def heartbeat(self) -> None:
@@ -259,8 +266,8 @@ class ManagedGateway:
         while True:
             if not connected:
                 await self._reconnect()
-            reason = await self._watch()
-            await self._hang_up(reason)
+            ended = await self._watch()
+            await self._hang_up(ended)
             connected = False
 
     async def _attempt(self) -> bool:
@@ -284,9 +291,9 @@ class ManagedGateway:
             if await self._attempt():
                 return
 
-    async def _watch(self) -> str:
+    async def _watch(self) -> _Ended:
         """Pump the session's reports and heartbeat until the connection is lost; say why."""
-        lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        lost: asyncio.Future[_Ended] = asyncio.get_running_loop().create_future()
         pump = self._tasks.spawn("reports", self._pump(lost))
         try:
             while True:
@@ -294,22 +301,22 @@ class ManagedGateway:
                 if lost.done():
                     return lost.result()
                 failure = await self._beat()
-                if failure is not None:
-                    return failure
+                if failure is not None:  # the venue may not know: we end the session
+                    return _Ended(failure, lost=False)
         finally:
             pump.cancel()
             await asyncio.wait({pump})
 
-    async def _pump(self, lost: asyncio.Future[str]) -> None:
+    async def _pump(self, lost: asyncio.Future[_Ended]) -> None:
         """Move this session's reports into the feed; settle ``lost`` when the stream stops."""
         try:
             async for report in self._inner.reports():
                 self._observe(report)
                 self._feed.put_nowait(report)
         except VenueUnavailable as failed:
-            lost.set_result(failed.reason)
+            lost.set_result(_Ended(failed.reason, lost=True))
         else:
-            lost.set_result("the venue ended the session")
+            lost.set_result(_Ended("the venue ended the session", lost=False))
 
     async def _beat(self) -> str | None:
         """One heartbeat: why the connection is lost, or None while it lives. During the
@@ -323,11 +330,11 @@ class ManagedGateway:
         self._emit(self._breaker.record_success(), "heartbeat answered")
         return None
 
-    async def _hang_up(self, reason: str) -> None:
+    async def _hang_up(self, ended: _Ended) -> None:
         """The connection is gone (or being closed): DOWN, and the venue's session closed."""
         self._connected = False
-        self._down_reason = reason
-        self._emit(self._breaker.disconnected(), reason)
+        self._down_reason = ended.reason
+        self._emit(self._breaker.disconnected(), ended.reason, session_lost=ended.lost)
         await self._inner.close()
 
     def _observe(self, report: ExecutionReport) -> None:
@@ -335,14 +342,19 @@ class ManagedGateway:
         if sent is not None:
             self._latency.record(self._clock.now_ns() - sent)
 
-    def _emit(self, health: VenueHealth | None, reason: str) -> None:
+    def _emit(self, health: VenueHealth | None, reason: str, *, session_lost: bool = False) -> None:
         """Put a health change (when there is one) into the feed."""
         if health is None:
             return
         log.info("%s is %s: %s", self.name, health, reason)
-        self._feed.put_nowait(
-            ConnectionChange(venue=self.name, health=health, reason=reason, at=self._clock.now_ns())
+        change = ConnectionChange(
+            venue=self.name,
+            health=health,
+            reason=reason,
+            at=self._clock.now_ns(),
+            session_lost=session_lost,
         )
+        self._feed.put_nowait(change)
 
 
 def _why(failure: VenueUnavailable | TimeoutError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from blotter.domain.events import Event, RoutingDecision
 from blotter.domain.values import RoutingStrategy, Side
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import NewOrder
+from blotter.oms.ports import VenueGateway
+from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
+from blotter.venues.sim.venue import SimulatedVenue
 
 from .world import World, profile, world
 
@@ -103,6 +107,38 @@ async def test_a_venue_that_goes_down_mid_order_has_its_leaves_routed_elsewhere(
         assert w.venues["XNAS"].submissions(first_child) == 1
         assert order.quantity == order.filled + order.leaves + order.canceled
         assert order.leaves == 100
+
+
+async def test_a_venue_down_for_unanswered_requests_keeps_its_orders_so_nothing_is_rerouted(
+    tmp_path: Path,
+) -> None:
+    """DOWN with its session still open (the breaker tripped on requests that got no answer):
+    a venue that cancels on disconnect has canceled nothing, so the quantity stays there."""
+    wires: dict[str, FaultyGateway] = {}
+
+    def wrap(venue: SimulatedVenue) -> VenueGateway:
+        wires[venue.name] = FaultyGateway(venue, FaultPlan(), seed=1)
+        return wires[venue.name]
+
+    venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
+    async with world(tmp_path, *venues, smart=True, wrap=wrap) as w:
+        asks(w, "XNAS", "10", "9.50")
+        asks(w, "ARCX", "10", "9.60")
+        result = await w.submit(best(w.ticket("100", "9.00")))
+        resting = f"{result.order_id}.1"
+        assert w.order(result.order_id).children[resting].venue == "XNAS"
+        wires["XNAS"].plan.outbound = Faults(delay=1.0, delay_ms=(1500, 1500))  # a stalled wire
+        for price in ("9.01", "9.02", "9.03", "9.04", "9.05"):
+            asyncio.ensure_future(w.oms.submit(w.ticket("1", price, venue="XNAS")))
+        async with asyncio.timeout(5.0):  # not w.until: the OMS owes XNAS answers meanwhile
+            while w.gateways[0].health is not VenueHealth.DOWN:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        assert w.venues["XNAS"].connected  # the session is open: the venue holds the order
+        await asyncio.sleep(0.3)
+        order = w.order(result.order_id)
+        assert [(c.venue, c.is_live) for c in order.children.values()] == [("XNAS", True)]
+        assert resting in w.venues["XNAS"].open_order_ids()
+        assert len(decisions(w, result.order_id)) == 1  # no second route
 
 
 async def test_the_pre_check_says_a_chosen_venue_is_down_before_anything_is_sent(
