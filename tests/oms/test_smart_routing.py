@@ -128,8 +128,10 @@ async def test_a_venue_down_for_unanswered_requests_keeps_its_orders_so_nothing_
         resting = f"{result.order_id}.1"
         assert w.order(result.order_id).children[resting].venue == "XNAS"
         wires["XNAS"].plan.outbound = Faults(delay=1.0, delay_ms=(1500, 1500))  # a stalled wire
-        for price in ("9.01", "9.02", "9.03", "9.04", "9.05"):
+        stalled = [
             asyncio.ensure_future(w.oms.submit(w.ticket("1", price, venue="XNAS")))
+            for price in ("9.01", "9.02", "9.03", "9.04", "9.05")
+        ]
         async with asyncio.timeout(5.0):  # not w.until: the OMS owes XNAS answers meanwhile
             while w.gateways[0].health is not VenueHealth.DOWN:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
@@ -139,6 +141,7 @@ async def test_a_venue_down_for_unanswered_requests_keeps_its_orders_so_nothing_
         assert [(c.venue, c.is_live) for c in order.children.values()] == [("XNAS", True)]
         assert resting in w.venues["XNAS"].open_order_ids()
         assert len(decisions(w, result.order_id)) == 1  # no second route
+        await asyncio.gather(*stalled)
 
 
 async def test_the_pre_check_says_a_chosen_venue_is_down_before_anything_is_sent(
