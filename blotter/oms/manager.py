@@ -147,6 +147,7 @@ class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
     settlement_delay: float = 1.0
     settlement_retry: float = 0.5  # first retry after this, doubling
     settlement_attempts: int = 4
+    settlement_timeout: float = 10.0  # a clearing silent this long failed the attempt
     watchdog_interval: float = 0.2
     measure_work: bool = False  # keep the OMS's CPU time per order (see ``work_ns``)
 
@@ -1010,10 +1011,27 @@ class OrderManager:
                 self._settling_now -= len(settling)
 
     async def _settle(self, order: OrderAggregate, attempt: int) -> None:
-        assert order.ticket is not None
         cause = f"settlement attempt {attempt}"
-        if self._clearing is not None:
-            try:
+        failure = await self._clear(order)
+        if failure is not None:
+            gave_up = attempt >= self.config.settlement_attempts
+            payload = OrderSettlementFailed(attempt=attempt, reason=failure, gave_up=gave_up)
+            self._record(order, [payload], SYSTEM, cause)
+            if not gave_up:
+                backoff = self.config.settlement_retry * 2 ** (attempt - 1)
+                self._schedule_settlement(order.order_id, attempt + 1, backoff)
+            return
+        self._record(order, [OrderSettled()], SYSTEM, cause)
+        self._settling.discard(order.order_id)  # settled: it is never FILLED again
+
+    async def _clear(self, order: OrderAggregate) -> str | None:
+        """Why the clearing did not settle ``order`` this time, or None once it has."""
+        assert order.ticket is not None
+        if self._clearing is None:
+            return None
+        timeout = self.config.settlement_timeout
+        try:
+            async with asyncio.timeout(timeout):
                 await self._clearing.settle(
                     order.order_id,
                     order.ticket.account,
@@ -1021,18 +1039,14 @@ class OrderManager:
                     order.filled,
                     order.notional,
                 )
-            except SettlementFailed as failed:
-                gave_up = attempt >= self.config.settlement_attempts
-                payload = OrderSettlementFailed(
-                    attempt=attempt, reason=failed.reason, gave_up=gave_up
-                )
-                self._record(order, [payload], SYSTEM, cause)
-                if not gave_up:
-                    backoff = self.config.settlement_retry * 2 ** (attempt - 1)
-                    self._schedule_settlement(order.order_id, attempt + 1, backoff)
-                return
-        self._record(order, [OrderSettled()], SYSTEM, cause)
-        self._settling.discard(order.order_id)  # settled: it is never FILLED again
+        except SettlementFailed as failed:
+            return failed.reason
+        except TimeoutError:
+            return f"no answer from the clearing within {timeout:g} s"
+        except Exception as broken:  # its link, say: this attempt failed, settling goes on
+            log.warning("the clearing failed on %s", order.order_id, exc_info=True)
+            return f"the clearing failed: {type(broken).__name__}: {broken}"
+        return None
 
     # --- recording ----------------------------------------------------------------------------
 

@@ -6,6 +6,9 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
+import pytest
+
 from blotter.domain.risk import RiskConfig, RiskLimits
 from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import OrderState
@@ -313,6 +316,49 @@ async def test_a_settlement_that_keeps_failing_retries_then_alerts(tmp_path: Pat
         alerts = [a for a in w.store.rows("alerts") if a["source"] == "settlement"]
         assert len(alerts) == 1
         assert alerts[0]["severity"] == "critical"
+
+
+class _UnsteadyClearing(SimulatedClearing):
+    """Its first call breaks as ``first`` says (an error, or no answer at all); then it
+    settles like the simulated one."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__()
+        self.first = first
+        self.calls = 0
+
+    async def settle(
+        self, order_id: str, account: str, instrument: str, quantity: Decimal, notional: Decimal
+    ) -> None:
+        self.calls += 1
+        if self.calls == 1 and self.first == "error":
+            raise ConnectionError("clearing link reset")
+        if self.calls == 1:
+            await asyncio.Event().wait()  # never answers
+        await super().settle(order_id, account, instrument, quantity, notional)
+
+
+@pytest.mark.parametrize("first", ["error", "silence"])
+async def test_a_clearing_that_breaks_or_goes_silent_fails_one_attempt_and_settling_goes_on(
+    first: str, tmp_path: Path
+) -> None:
+    clearing = _UnsteadyClearing(first)
+    config = msgspec.structs.replace(FAST, settlement_timeout=0.2)
+    async with world(tmp_path, clearing=clearing, config=config) as w:
+        w.sell_liquidity("300")
+        broken = await w.submit(w.ticket("100"))
+        await w.until(lambda: w.order(broken.order_id).settlement_attempts == 1)
+        later = [await w.submit(w.ticket("100")) for _ in range(2)]
+        every = [broken, *later]
+        await w.until(lambda: all(w.order(r.order_id).state is S.SETTLED for r in every))
+        [failed] = [e for e in w.history(broken.order_id) if e.type == "OrderSettlementFailed"]
+        expected = {
+            "error": "the clearing failed: ConnectionError: clearing link reset",
+            "silence": "no answer from the clearing within 0.2 s",
+        }
+        assert failed.payload.reason == expected[first]  # type: ignore[attr-defined]
+        assert w.oms.task_failures == []
+        assert await replay_is_clean(w)
 
 
 async def test_a_cancel_that_crosses_the_venues_rejection_closes_the_order(tmp_path: Path) -> None:
