@@ -168,6 +168,10 @@ def _not_held(child: ChildOrder, *, may_resend: bool) -> Decision:
         return _events(ChildRejected(child_id=child.child_id, reason=reason))
     if not child.is_live:
         return Decision()
+    if child.state is S.PENDING_CANCEL and child.venue_order_id is None and not child.filled:
+        # Canceled before the venue ever answered: its submit never arrived, nothing is amiss.
+        reason = "canceled; the venue never received it (found by status query)"
+        return _events(ChildCanceled(child_id=child.child_id, reason=reason))
     detail = f"{child.client_order_id} was {child.state} but the venue holds no such order"
     anomaly = AnomalyRecorded(
         kind=AnomalyKind.STALE_REPORT,

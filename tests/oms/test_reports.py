@@ -271,6 +271,18 @@ def test_status_of_a_working_order_the_venue_lost_is_a_critical_anomaly_and_clos
     assert child(built).state is S.CANCELED
 
 
+def test_status_of_a_cancel_for_an_order_the_venue_never_got_closes_it_quietly() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.add(ChildSubmitted(child_id="A"))  # lost on the wire: never acknowledged
+    built.cancel_requested("A")
+    decision = from_status(built.order, child(built), None, may_resend=True)
+    assert [type(p) for p in decision.payloads] == [ChildCanceled]
+    apply(built, decision)
+    assert child(built).state is S.CANCELED
+    assert built.order.anomalies == []
+
+
 def test_status_books_lost_fills_then_the_close_with_the_ack_it_missed() -> None:
     built = OrderStory()
     built.routed(("A", "XNAS", "100"))
