@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, KeysView, Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -102,6 +103,7 @@ from blotter.oms.ports import (
     NewOrderRequest,
     SettlementFailed,
     VenueUnavailable,
+    Withdrawn,
 )
 from blotter.oms.reports import Decision, FollowUp, from_report, from_status, unknown_order
 from blotter.oms.risk import RiskDesk
@@ -218,6 +220,7 @@ class OrderManager:
         self._waiting: set[str] = set()  # children sent (or being sent) and not yet answered
         self._idle = asyncio.Event()
         self._cancel_after_send: set[str] = set()
+        self._queued: set[str] = set()  # children whose submit waits for the rate limiter
         self._refused_by: dict[str, set[str]] = {}  # order id -> venues that refused it
         # Reconciliation's inputs: our position at each venue (from fills as they are booked)
         # and the breaks, with the adjustments they made.
@@ -731,10 +734,15 @@ class OrderManager:
     ) -> None:
         venue = self._venues[child.venue]
         coid = child.client_order_id
+        if coid in self._queued:
+            return  # a copy waits for its turn already: one is enough
+        self._queued.add(coid)
         self._sends[coid] = self._sends.get(coid, 0) + 1
-        self._deadlines[coid] = self._deadline(self.config.request_timeout)
         try:
-            await venue.submit(_request(order, child))
+            await venue.submit(_request(order, child), at_turn=partial(self._at_turn, order, child))
+        except Withdrawn as withdrawn:
+            self._hold_back(order, [child], withdrawn.reason)
+            return
         except VenueUnavailable as down:
             # Refused before it left (the gateway checks first): the quantity goes elsewhere.
             self._deadlines.pop(coid, None)
@@ -742,6 +750,8 @@ class OrderManager:
             self._record(order, [rejected], venue.name, f"{venue.name} unavailable")
             self._after_child_events(order)
             return
+        finally:
+            self._queued.discard(coid)
         if started_ns is not None:
             self.command_to_venue_ns.append(time.perf_counter_ns() - started_ns)
         if child.state is S.PENDING_SUBMIT:  # the venue's answer may have overtaken us
@@ -754,6 +764,22 @@ class OrderManager:
                 request = ChildCancelRequested(child_id=child.child_id, reason=reason)
                 await self._record(order, [request], SYSTEM, "cancel requested while sending")
                 await self._send_cancel(child)
+
+    def _at_turn(self, order: OrderAggregate, child: ChildOrder) -> str | None:
+        """Asked as ``child``'s submit leaves the rate limiter's queue, the last moment before
+        the wire: why it may not go after all (trading stopped for its order, or it was
+        canceled or closed while it waited), else None, and its answer is due from now."""
+        coid = child.client_order_id
+        self._queued.discard(coid)
+        held = self._held_by(order)
+        if held is not None:
+            return held
+        if not child.is_live:
+            return "closed while it waited to be sent"
+        if child.state is S.PENDING_SUBMIT and coid in self._cancel_after_send:
+            return "canceled while it waited to be sent"
+        self._deadlines[coid] = self._deadline(self.config.request_timeout)
+        return None
 
     async def _send_cancel(self, child: ChildOrder) -> None:
         self._deadlines[child.client_order_id] = self._deadline(self.config.request_timeout)
@@ -875,10 +901,11 @@ class OrderManager:
         ]
 
     def _spawn_resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
-        if child.client_order_id in self._resolving:
-            return
-        self._resolving.add(child.client_order_id)
-        self._tasks.spawn(f"resolve {child.client_order_id}", self._resolve(order, child))
+        coid = child.client_order_id
+        if coid in self._resolving or coid in self._queued:
+            return  # asked already; or not sent yet, so the venue cannot know of it
+        self._resolving.add(coid)
+        self._tasks.spawn(f"resolve {coid}", self._resolve(order, child))
 
     async def _resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
         """Ask the venue what it holds and record the difference."""

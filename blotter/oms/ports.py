@@ -273,6 +273,15 @@ class VenueGateway(Protocol):
         ...
 
 
+class Withdrawn(Exception):
+    """A submit its sender withdrew when its turn came (``ManagedVenue.submit``'s
+    ``at_turn``): it never left."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ManagedVenue(VenueGateway, Protocol):
     """A gateway behind rate limiting, supervision and a circuit breaker (``blotter.venues``).
 
@@ -286,6 +295,14 @@ class ManagedVenue(VenueGateway, Protocol):
     @property
     def queue_depth(self) -> int:
         """Requests waiting for the rate limiter."""
+        ...
+
+    async def submit(
+        self, request: NewOrderRequest, *, at_turn: Callable[[], str | None] | None = None
+    ) -> None:
+        """Send once the rate limiter lets it go; cancels go before waiting submits. At that
+        moment ``at_turn`` (if any) says why it may no longer go, and then it does not:
+        ``Withdrawn``; None sends it."""
         ...
 
     def latency(self) -> LatencySummary | None:

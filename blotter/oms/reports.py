@@ -67,6 +67,8 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
     if kind is ReportKind.ACKNOWLEDGED:
         if child.state in UNANSWERED or _cancel_before_answer(child):
             return _events(_ack(child, report.venue_order_id))
+        if child.state is S.REJECTED and report.leaves > 0:
+            return _orphan(child, f"{report.venue} acknowledged {child.client_order_id}")
         return _stale(child, report, Severity.INFO)
     if kind is ReportKind.REJECTED:
         if report.code is RejectCode.DUPLICATE_ID:
@@ -137,6 +139,10 @@ def from_status(
     """Bring ``child`` to what the venue says it holds; ``may_resend`` False after a restart."""
     if status is None:
         return _not_held(child, may_resend=may_resend)
+    if child.state is S.REJECTED:  # fills of an order we never had at the venue book nothing
+        if status.state is VenueOrderState.OPEN:
+            return _orphan(child, f"{child.venue} holds {child.client_order_id}")
+        return Decision()
     payloads: list[Payload] = []
     if child.state in UNANSWERED:
         payloads.append(_ack(child, status.venue_order_id))
@@ -205,6 +211,19 @@ def _child_fill(child: ChildOrder, execution: Execution) -> ChildFill:
         fee=execution.fee,
         liquidity=execution.liquidity,
     )
+
+
+def _orphan(child: ChildOrder, what: str) -> Decision:
+    """The venue holds an order we closed as never there (a copy that arrived after we gave
+    up on it): nobody manages it, so it is canceled at the venue before it trades."""
+    detail = f"{what}, which was {child.state} here: canceling it at the venue"
+    anomaly = AnomalyRecorded(
+        kind=AnomalyKind.STALE_REPORT,
+        severity=Severity.WARNING,
+        detail=detail,
+        child_id=child.child_id,
+    )
+    return Decision(payloads=(anomaly,), follow_up=FollowUp.RECANCEL)
 
 
 def _events(*payloads: Payload) -> Decision:

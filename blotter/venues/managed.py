@@ -1,7 +1,8 @@
 """Managed connectivity to one venue: rate limit, supervision, reconnects, a circuit breaker.
 
 ``ManagedGateway`` wraps any ``VenueGateway`` and is what the OMS talks to (``ManagedVenue``).
-Submits and cancels wait their turn in a token bucket rather than fail. A supervision task
+Submits and cancels wait their turn in a token bucket rather than fail, cancels ahead of
+waiting submits; a submit is asked at its turn whether it should still go. A supervision task
 heartbeats the venue, notices a lost connection (a failed heartbeat, or the report stream
 ending), reconnects with full-jitter exponential backoff, and re-acquires the report stream of
 each new session. Health is the circuit breaker's state, fed by every request's outcome; each
@@ -15,7 +16,7 @@ import asyncio
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import TypeVar
 
@@ -34,6 +35,7 @@ from blotter.oms.ports import (
     VenueGateway,
     VenueOrderStatus,
     VenueUnavailable,
+    Withdrawn,
 )
 from blotter.oms.tasks import TaskSupervisor
 from blotter.venues.backoff import full_jitter
@@ -180,15 +182,21 @@ class ManagedGateway:
         self._admit()
         await self._call(self._timed_heartbeat())
 
-    async def submit(self, request: NewOrderRequest) -> None:
-        await self._queue()
+    async def submit(
+        self, request: NewOrderRequest, *, at_turn: Callable[[], str | None] | None = None
+    ) -> None:
+        await self._queue(urgent=False)
+        withdrawn = None if at_turn is None else at_turn()
+        if withdrawn is not None:
+            self._limiter.give_back()
+            raise Withdrawn(withdrawn)
         self._awaiting_report[request.client_order_id] = self._clock.now_ns()
         if len(self._awaiting_report) > _MAX_AWAITED_REPORTS:
             self._awaiting_report.popitem(last=False)
         await self._send(self._inner.submit(request))
 
     async def cancel(self, client_order_id: str) -> None:
-        await self._queue()
+        await self._queue(urgent=True)
         await self._send(self._inner.cancel(client_order_id))
 
     async def status(self, client_order_id: str) -> VenueOrderStatus | None:
@@ -222,10 +230,10 @@ class ManagedGateway:
         if not self._breaker.allow():
             raise VenueUnavailable(self.name, "circuit breaker open, cooling down")
 
-    async def _queue(self) -> None:
+    async def _queue(self, *, urgent: bool) -> None:
         """Wait for the rate limiter; a request whose turn comes after a loss is not sent."""
         self._admit()
-        await self._limiter.acquire()
+        await self._limiter.acquire(urgent=urgent)
         if not self._connected:
             raise VenueUnavailable(self.name, self._down_reason)
 

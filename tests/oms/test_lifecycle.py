@@ -12,7 +12,7 @@ import pytest
 from blotter.domain.risk import RiskConfig, RiskLimits
 from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import OrderState
-from blotter.oms.commands import CancelScope
+from blotter.oms.commands import CancelScope, SubmitResult
 from blotter.oms.manager import CANCEL_ALL_PACE, Halt
 from blotter.oms.ports import NewOrderRequest
 from blotter.store.replay import replay
@@ -371,6 +371,78 @@ async def test_a_cancel_that_crosses_the_venues_rejection_closes_the_order(tmp_p
         assert order.state is S.CANCELED
         assert quantities(w, result.order_id) == (0, 0, 100)
         assert not order.anomalies
+
+
+@pytest.mark.parametrize("stop", ["kill switch", "account block"])
+async def test_orders_waiting_for_the_rate_limiter_when_trading_stops_never_leave(
+    stop: str, tmp_path: Path
+) -> None:
+    slow = msgspec.structs.replace(FAST, request_timeout=10.0, quiet_timeout=10.0)
+    async with world(tmp_path, config=slow, rate=(2.0, 1)) as w:
+        w.sell_liquidity("1000", "10.00")  # the waiting orders would trade at once
+        resting = await w.submit(w.ticket("10", "9.00"))  # spends the only token
+        waiting = [asyncio.ensure_future(w.oms.submit(w.ticket("5", "10.00"))) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        assert w.gateways[0].queue_depth == 3
+        if stop == "kill switch":
+            await w.oms.engage_kill_switch(actor="risk", reason="runaway algo")
+        else:
+            await w.oms.block_account("ACC-1", actor="risk", reason="runaway algo")
+        held = await asyncio.gather(*waiting)
+        await w.until(lambda: all(o.is_terminal for o in w.oms.orders.values()))
+        venue = w.venues["XNAS"]
+        for result in held:
+            order = w.order(result.order_id)
+            assert (order.state, order.filled) == (S.CANCELED, 0)
+            [child] = order.children.values()
+            assert child.state is S.REJECTED
+            assert venue.submissions(child.client_order_id) == 0
+        assert w.order(resting.order_id).state is S.CANCELED
+        assert await replay_is_clean(w)
+
+
+async def test_an_order_waiting_long_for_the_rate_limiter_is_sent_once_and_never_given_up(
+    tmp_path: Path,
+) -> None:
+    """Its answer is due from when it leaves, not from when it joined the queue: no status
+    query overtakes it, no second copy is queued, nothing closes it meanwhile."""
+    async with world(tmp_path, rate=(1.0, 1)) as w:  # FAST: an answer is due in 0.3 s
+        first = await w.submit(w.ticket("5", "9.00"))
+        queued = await w.submit(w.ticket("5", "9.01"))  # waits about a second for its token
+        await w.until(lambda: w.order(queued.order_id).state is S.ACKNOWLEDGED)
+        venue = w.venues["XNAS"]
+        for result in (first, queued):
+            assert venue.submissions(f"{result.order_id}.1") == 1
+            assert w.order(result.order_id).anomalies == []
+        assert w.types(queued.order_id)[-2:] == ["ChildSubmitted", "ChildAcknowledged"]
+
+
+async def test_a_copy_the_venue_took_after_refusing_the_first_is_canceled_there(
+    tmp_path: Path,
+) -> None:
+    """The wire delivers every submit twice; the venue refuses some first copies (busy) and
+    takes the second: an order nobody manages, canceled at the venue before it can trade."""
+
+    def doubled(venue: SimulatedVenue) -> FaultyGateway:
+        return FaultyGateway(venue, FaultPlan(outbound=Faults(duplicate=1.0)), seed=1)
+
+    async with world(tmp_path, profile("DRKP", reject_rate=0.5), wrap=doubled) as w:
+        results = [await w.submit(w.ticket("10", "9.00")) for _ in range(20)]
+        refused = [r for r in results if w.order(r.order_id).state is S.REJECTED]
+        assert refused  # with this seed, some first copies were refused
+        await w.until(lambda: not w.venues["DRKP"].open_order_ids() & _child_ids(w, refused))
+        orphans = [
+            a
+            for r in refused
+            for a in w.order(r.order_id).anomalies
+            if a.detail.endswith("canceling it at the venue")
+        ]
+        assert orphans
+        assert await replay_is_clean(w)
+
+
+def _child_ids(w: World, results: list[SubmitResult]) -> set[str]:
+    return {c.client_order_id for r in results for c in w.order(r.order_id).children.values()}
 
 
 async def test_the_kill_switch_cancels_everything_and_refuses_orders_until_released(

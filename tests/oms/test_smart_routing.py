@@ -112,8 +112,9 @@ async def test_a_venue_that_goes_down_mid_order_has_its_leaves_routed_elsewhere(
 async def test_a_venue_down_for_unanswered_requests_keeps_its_orders_so_nothing_is_rerouted(
     tmp_path: Path,
 ) -> None:
-    """DOWN with its session still open (the breaker tripped on requests that got no answer):
-    a venue that cancels on disconnect has canceled nothing, so the quantity stays there."""
+    """DOWN with its session not lost (the breaker tripped on requests that got no answer, or
+    we hung up on a heartbeat that got none): a venue that cancels on disconnect has canceled
+    nothing, so the quantity stays there."""
     wires: dict[str, FaultyGateway] = {}
 
     def wrap(venue: SimulatedVenue) -> VenueGateway:
@@ -135,7 +136,6 @@ async def test_a_venue_down_for_unanswered_requests_keeps_its_orders_so_nothing_
         async with asyncio.timeout(5.0):  # not w.until: the OMS owes XNAS answers meanwhile
             while w.gateways[0].health is not VenueHealth.DOWN:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
-        assert w.venues["XNAS"].connected  # the session is open: the venue holds the order
         await asyncio.sleep(0.3)
         order = w.order(result.order_id)
         assert [(c.venue, c.is_live) for c in order.children.values()] == [("XNAS", True)]

@@ -57,6 +57,7 @@ class World:
         wrap: Callable[[SimulatedVenue], VenueGateway] | None,
         risk: RiskConfig,
         smart: bool,
+        rate: tuple[float, int],
     ) -> None:
         self.url = url
         self.clock = SystemClock()
@@ -67,6 +68,7 @@ class World:
         self.wrap = wrap
         self.risk = risk
         self.smart = smart
+        self.rate = rate
         self.gateways: list[ManagedGateway] = []
         self.oms = self._new_oms()
         self._tickets = 0
@@ -76,8 +78,8 @@ class World:
             ManagedGateway(
                 self.wrap(v) if self.wrap else v,
                 self.clock,
-                orders_per_second=10_000,
-                burst=1_000,
+                orders_per_second=self.rate[0],
+                burst=self.rate[1],
                 heartbeat_interval=0.05,
                 request_timeout=1.0,
                 backoff_base=0.01,
@@ -187,8 +189,10 @@ async def world(
     seed: int = 1,
     risk: RiskConfig = DEFAULT_RISK,
     smart: bool = False,
+    rate: tuple[float, int] = (10_000, 1_000),
 ) -> AsyncIterator[World]:
-    """A world of simulated venues; the simple router unless ``smart``."""
+    """A world of simulated venues; the simple router unless ``smart``; ``rate``: each
+    gateway's orders and cancels per second, and its burst."""
     clock = SystemClock()
     venues = [
         SimulatedVenue(p, clock, seed=seed + n) for n, p in enumerate(profiles or (profile(),))
@@ -201,6 +205,7 @@ async def world(
         wrap=wrap,
         risk=risk,
         smart=smart,
+        rate=rate,
     )
     await built.start()
     try:

@@ -1,4 +1,5 @@
-"""Managed connectivity's parts: the token bucket, FIFO admission, backoff, latency."""
+"""Managed connectivity's parts: the token bucket, FIFO admission (cancels first), backoff,
+latency."""
 
 from __future__ import annotations
 
@@ -58,6 +59,48 @@ async def test_a_request_that_gives_up_waiting_does_not_block_the_others() -> No
     impatient.cancel()
     await asyncio.wait_for(patient, 5)
     assert limiter.queue_depth == 0
+
+
+async def test_urgent_requests_go_before_the_others_still_waiting() -> None:
+    limiter = RateLimiter(TokenBucket(rate=100, burst=1, clock=SystemClock()))
+    admitted: list[str] = []
+
+    async def request(name: str, *, urgent: bool) -> None:
+        await limiter.acquire(urgent=urgent)
+        admitted.append(name)
+
+    await limiter.acquire()  # the burst spent: every request below waits
+    tasks = [asyncio.create_task(request(f"order {n}", urgent=False)) for n in range(3)]
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(request(f"cancel {n}", urgent=True)) for n in range(2)]
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    # the first order was being served (waiting for the refill); the cancels overtake the rest
+    assert admitted == ["order 0", "cancel 0", "cancel 1", "order 1", "order 2"]
+    assert limiter.queue_depth == 0
+
+
+async def test_a_request_canceled_once_its_turn_came_passes_the_turn_on() -> None:
+    limiter = RateLimiter(TokenBucket(rate=50, burst=1, clock=SystemClock()))
+    first = asyncio.create_task(limiter.acquire())
+    second = asyncio.create_task(limiter.acquire())
+    third = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    await first  # hands the turn to the second, which is canceled waiting for its token
+    second.cancel()
+    await asyncio.wait_for(third, 5)
+    assert second.cancelled()
+    assert limiter.queue_depth == 0
+
+
+def test_a_token_given_back_is_free_again_up_to_the_burst() -> None:
+    bucket = TokenBucket(rate=10, burst=1, clock=ManualClock())
+    assert bucket.take()
+    assert not bucket.take()
+    bucket.give_back()
+    assert bucket.take()
+    bucket.give_back()
+    bucket.give_back()  # never above the burst
+    assert [bucket.take(), bucket.take()] == [True, False]
 
 
 @given(st.integers(0, 2**32), st.floats(0.01, 1.0), st.floats(1.0, 60.0))

@@ -24,6 +24,7 @@ from blotter.oms.ports import (
     ReportKind,
     VenueOrderState,
     VenueUnavailable,
+    Withdrawn,
 )
 from blotter.venues.managed import BreakerSettings, ManagedGateway
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
@@ -116,6 +117,32 @@ async def test_submits_beyond_the_rate_wait_in_the_queue_and_none_fails() -> Non
     acks = [await desk.report(ReportKind.ACKNOWLEDGED) for _ in submits]
     assert [a.client_order_id for a in acks] == [f"C-{n}" for n in range(6)]  # in order
     assert desk.gateway.queue_depth == 0
+    await desk.gateway.close()
+    await desk.feed.stop()
+
+
+async def test_a_submit_withdrawn_at_its_turn_never_leaves() -> None:
+    desk = await _desk(orders_per_second=20, burst=1)
+    await desk.gateway.start()
+    await desk.gateway.submit(order("C-0", Side.BUY, 1, "9.00"))  # the burst spent
+    asked: list[str] = []
+
+    def halted() -> str | None:
+        asked.append("C-1")
+        return "trading is halted"
+
+    withdrawn = asyncio.create_task(
+        desk.gateway.submit(order("C-1", Side.BUY, 1, "9.00"), at_turn=halted)
+    )
+    await asyncio.sleep(0)
+    assert asked == []  # asked at its turn, not when it joined the queue
+    with pytest.raises(Withdrawn, match="trading is halted"):
+        await withdrawn
+    assert asked == ["C-1"]
+    await desk.gateway.submit(order("C-2", Side.BUY, 1, "9.00"), at_turn=lambda: None)
+    acks = [await desk.report(ReportKind.ACKNOWLEDGED) for _ in range(2)]
+    assert [a.client_order_id for a in acks] == ["C-0", "C-2"]
+    assert await desk.venue.status("C-1") is None
     await desk.gateway.close()
     await desk.feed.stop()
 
