@@ -21,7 +21,15 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, KeysView, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Coroutine,
+    Iterable,
+    KeysView,
+    Mapping,
+    Sequence,
+)
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -435,9 +443,16 @@ class OrderManager:
         return CancelResult(order_id=order_id, state=order.state)
 
     async def cancel_all(
-        self, scope: CancelScope, *, actor: str, reason: str = ""
+        self,
+        scope: CancelScope,
+        *,
+        actor: str,
+        reason: str = "",
+        only: Collection[str] | None = None,
     ) -> list[CancelResult]:
-        """Cancel every live order in ``scope``; the answers say which ones were reached.
+        """Cancel every live order in ``scope`` (of those in ``only``, when given: the orders
+        an operator confirmed, not any that arrived since); the answers say which ones were
+        reached.
 
         The cancels start ``CANCEL_ALL_PACE`` at a time, one turn of the loop apart: started
         all at once, a cancel-all of a large book holds the loop the window shares for tens
@@ -445,6 +460,8 @@ class OrderManager:
         """
         why = reason or f"cancel all: {scope.describe()}"
         orders = self.live_orders(scope)
+        if only is not None:
+            orders = [o for o in orders if o.order_id in only]
         loop = asyncio.get_running_loop()
         cancels: list[asyncio.Task[CancelResult]] = []
         try:

@@ -522,7 +522,10 @@ class MainWindow(QMainWindow):
         self.cancel_selected = self._action(
             "Cancel selected", QKeySequence.StandardKey.Delete, self.cancel_selection, "cancel"
         )
-        # The blotter's own keys work wherever its focus is, window active or not.
+        # Delete is the orders blotter's key: pressed in another panel it must not cancel the
+        # orders selected there. The menu shows it; the blotter's filter below handles it,
+        # wherever the blotter's focus is, window active or not.
+        self.cancel_selected.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.tree.installEventFilter(self)
         self.cancel_everything = self._action(
             "Cancel all…", "Ctrl+Shift+X", lambda: self.confirm_cancel_all(), "cancelAll"
@@ -869,7 +872,10 @@ class MainWindow(QMainWindow):
         dialog.accept()
 
     def cancel_selection(self) -> None:
-        for order_id in self.selected_orders():
+        selected = self.selected_orders()
+        if not selected:
+            self.statusBar().showMessage("no order selected to cancel", 5_000)
+        for order_id in selected:
             self.run(self._cancel(order_id), f"cancel {order_id}")
 
     async def _cancel(self, order_id: str) -> None:
@@ -898,7 +904,9 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.No,
         )
         if answer == QMessageBox.StandardButton.Yes:
-            self.run(self.desk.oms.cancel_all(scope, actor=self.actor), "cancel all")
+            # the orders the question counted: any that arrived while it was open stay
+            shown = frozenset(o.order_id for o in live)
+            self.run(self.desk.oms.cancel_all(scope, actor=self.actor, only=shown), "cancel all")
 
     def toggle_kill(self) -> None:
         """Engage the kill switch, or release it; either asks for a reason first."""
@@ -909,11 +917,15 @@ class MainWindow(QMainWindow):
             question = "Re-enable trading. Reason:"
         else:
             question = (
-                f"Kill switch: cancel all {len(oms.live_orders())} open orders and refuse new "
-                "ones until trading is re-enabled. Reason:"
+                f"Kill switch: cancel {_counted(len(oms.live_orders()), 'open order')} and "
+                "refuse new ones until trading is re-enabled. Reason:"
             )
         reason, confirmed = QInputDialog.getText(self, "Kill switch", question)
-        if not confirmed or not reason.strip():
+        if not confirmed:
+            return
+        if not reason.strip():  # recorded with the action: none is no answer
+            what = "re-enabled" if engaged else "halted"
+            self.statusBar().showMessage(f"trading not {what}: a reason is needed", 10_000)
             return
         if engaged:
             self.run(oms.release_kill_switch(actor=self.actor, reason=reason), "release")

@@ -7,11 +7,12 @@ import contextlib
 import csv
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, qVersion
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 from pytestqt.modeltest import ModelTester
@@ -19,7 +20,7 @@ from pytestqt.modeltest import ModelTester
 from blotter import __version__
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
-from blotter.oms.commands import NewOrder, Rejection
+from blotter.oms.commands import CancelResult, NewOrder, Rejection
 from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
 from blotter.ui import models
@@ -119,6 +120,54 @@ def test_submit_from_the_ticket_then_cancel_it_with_the_delete_key(session: Sess
 
         # the details show exactly the store's history (which may still grow: compare live)
         await session.until(lambda: window.history.rowCount() == stored())
+
+    session.run(scenario())
+
+
+def test_delete_in_another_panel_cancels_nothing(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        working = await oms.submit(resting(1))
+        await session.until(lambda: oms.idle)
+        await session.until(lambda: window.orders.rowCount() == 1)
+        window.select_order(working.order_id)
+        window.fills_view.setFocus()
+        QTest.keyClick(window.fills_view, Qt.Key.Key_Delete)
+        window.history.setFocus()
+        QTest.keyClick(window.history, Qt.Key.Key_Delete)
+        await asyncio.sleep(0.2)
+        assert state_of(window, working.order_id) is OrderState.ACKNOWLEDGED
+        assert window.cancel_selected.shortcut() == QKeySequence(QKeySequence.StandardKey.Delete)
+
+    session.run(scenario())
+
+
+def test_cancel_all_cancels_the_orders_it_asked_about_not_those_that_came_meanwhile(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(QMessageBox, "question", lambda *_args: QMessageBox.StandardButton.Yes)
+
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        asked = [await oms.submit(resting(n, a)) for n, a in enumerate(("ACC-ALPHA", "ACC-BRAVO"))]
+        await session.until(lambda: oms.idle)
+        arrived = []
+        cancel_all = oms.cancel_all
+
+        async def after_another_order(*args: Any, **kwargs: Any) -> list[CancelResult]:
+            # an order that arrived while the question was open
+            arrived.append(await oms.submit(resting(5, "ACC-ECHO")))
+            await session.until(lambda: oms.idle)
+            return await cancel_all(*args, **kwargs)
+
+        monkeypatch.setattr(oms, "cancel_all", after_another_order)
+        window.confirm_cancel_all()
+        await session.until(lambda: all(oms.orders[r.order_id].is_terminal for r in asked))
+        await session.until(lambda: oms.idle)
+        [late] = arrived
+        assert oms.orders[late.order_id].is_working
 
     session.run(scenario())
 
@@ -391,6 +440,30 @@ def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: not dialog.isVisible())
         await session.until(lambda: acknowledged(window) == 1)
+
+    session.run(scenario())
+
+
+def test_a_kill_switch_without_a_reason_says_nothing_was_done(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def blank(_parent: object, _title: str, question: str) -> tuple[str, bool]:
+        asked.append(question)
+        return "   ", True
+
+    monkeypatch.setattr(QInputDialog, "getText", blank)
+
+    async def scenario() -> None:
+        window = await session.open()
+        await window.desk.oms.submit(resting(1))
+        await session.until(lambda: window.desk.oms.idle)
+        window.kill_switch.trigger()
+        assert asked[0].startswith("Kill switch: cancel 1 open order and refuse new ones")
+        assert window.desk.oms.halt is None
+        assert not window.kill_switch.isChecked()
+        assert window.statusBar().currentMessage() == "trading not halted: a reason is needed"
 
     session.run(scenario())
 
