@@ -1065,6 +1065,8 @@ class MainWindow(QMainWindow):
         self.escalations.set_theme(self.dark)
         self.positions.set_theme(self.dark)
         self.alert_feed.set_theme(self.dark)
+        for chart in (self.timeline, self.routing.chart):
+            chart.resetCachedContent()  # its background is cached, in the old theme's color
         # Colors only: a repaint asks the visible rows again. (A layout change would make
         # the proxy map every row anew: seconds with 100,000 orders.)
         self.tree.viewport().update()

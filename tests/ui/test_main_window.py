@@ -641,8 +641,17 @@ def test_the_light_theme_recolors_rows_already_painted(session: Session) -> None
         await session.until(lambda: window.orders.rowCount() == 1)
         side = window.orders.index(window.orders.row_of(result.order_id).row(), Column.SIDE)
         assert side.data(Qt.ItemDataRole.ForegroundRole) == DARK.buy
+        window.select_order(result.order_id)
+        await session.until(lambda: bool(window.timeline.lanes))
+
+        def chart_backgrounds() -> list[int]:
+            charts = (window.timeline, window.routing.chart)
+            return [chart.grab().toImage().pixelColor(5, 5).lightness() for chart in charts]
+
+        assert all(lightness < 100 for lightness in chart_backgrounds())
         window.toggle_theme.trigger()
         assert side.data(Qt.ItemDataRole.ForegroundRole) == LIGHT.buy
+        assert all(lightness > 150 for lightness in chart_backgrounds())  # repainted, not cached
         window.toggle_theme.trigger()  # the dark theme is the user's again, in the settings
 
     session.run(scenario())
