@@ -8,6 +8,7 @@ import concurrent.futures
 import getpass
 import os
 import sys
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -19,13 +20,13 @@ from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, encode_event, to_builtins
 from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
-from blotter.domain.synthetic import synthetic_log
+from blotter.domain.synthetic import order_prefix, synthetic_log
 from blotter.oms.ports import AppendResult, StoreUnavailable
 from blotter.oms.reconciliation import BreakFound, PassReport
 from blotter.runtime.config import ConfigError, load_risk
 from blotter.runtime.desk import Desk, DeskConfig
 from blotter.runtime.headless import HeadlessOptions, Progress, Summary, run_headless
-from blotter.store.database import StoreError, default_url, shown
+from blotter.store.database import StoreError, default_url, demo_url, shown
 from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import ReplayReport, rebuild, replay
@@ -81,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"blotter {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     db_help = "SQLAlchemy database URL (default: $BLOTTER_DB_URL, else SQLite in the data dir)"
+    # synthetic orders never go to the real orders' database unless --db names it
+    demo_db_help = "database URL (default: demo.db in the data dir, apart from real orders)"
 
     desk_cmd = commands.add_parser(
         "desk", help="open the desk window (the default when no command is given)"
@@ -106,9 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a venue back-office error every S seconds, for reconciliation to find "
         "(default 20; 0: none)",
     )
-    _database_argument(
-        demo_cmd, "database URL (default: demo.db in the data dir, apart from real orders)"
-    )
+    _database_argument(demo_cmd, demo_db_help)
     _risk_argument(demo_cmd)
     _user_argument(demo_cmd)
     _screenshot_arguments(demo_cmd)
@@ -142,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate_cmd.add_argument("--orders", type=_positive_int, default=1000, help="default 1000")
     generate_cmd.add_argument("--seed", type=int, default=0, help="default 0")
-    _database_argument(generate_cmd, db_help)
+    _database_argument(generate_cmd, demo_db_help)
     generate_cmd.set_defaults(handler=_generate)
 
     reconcile_cmd = commands.add_parser(
@@ -177,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let venues drop their connections at random, as their profiles say",
     )
-    _database_argument(headless_cmd, db_help)
+    _database_argument(headless_cmd, demo_db_help)
     _risk_argument(headless_cmd)
     headless_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
     headless_cmd.set_defaults(handler=_headless)
@@ -263,7 +264,7 @@ def _desk(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     config = DeskConfig(
-        db_url=args.db or default_url("demo.db"),
+        db_url=args.db or demo_url(),
         seed=args.seed,
         risk=_risk(args),
         # a pass every 10 s, so that the demo's back-office errors show up soon
@@ -482,7 +483,7 @@ def _headless(args: argparse.Namespace) -> int:
         )
         return EXIT_ERROR
     options = HeadlessOptions(
-        db_url=args.db or default_url(),
+        db_url=args.db or demo_url(),
         duration=args.duration,
         rate=args.rate,
         seed=args.seed,
@@ -566,21 +567,43 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    url = args.db or default_url()
+    url = args.db or demo_url()
     with DeskLock.take(url, "generate", create=True), SqlEventStore(url) as store:
-        results = _append_log(store, synthetic_log(args.orders, args.seed))
-    known = sum(1 for r in results if r.duplicate)
+        _check_seed_unused(store, args.seed, args.orders)
+        appended, known = _append_log(store, synthetic_log(args.orders, args.seed))
     print(
-        f"appended {len(results) - known} events for {args.orders} orders to {shown(url)}"
+        f"appended {appended} events for {args.orders} orders to {shown(url)}"
         + (f" ({known} were in the log already: same seed)" if known else "")
     )
     return 0
 
 
-def _append_log(store: SqlEventStore, log: Iterable[Event]) -> list[AppendResult]:
-    """Append each event as its own write, as a live session would, and wait for all."""
-    futures = [store.submit(e.stream_id, e.stream_version - 1, [e]) for e in log]
-    return [f.result() for f in concurrent.futures.as_completed(futures)]
+def _check_seed_unused(store: SqlEventStore, seed: int, orders: int) -> None:
+    """A seed's session is one log: run again with as many orders it appends nothing, but with
+    another count its orders interleave differently and would collide with those stored."""
+    held = store.count_streams(order_prefix(seed))
+    if held and held != orders:
+        raise ConfigError(
+            f"--seed {seed}: the log holds {held:,} orders of this seed's session already, "
+            f"not {orders:,}; generate another session with another --seed"
+        )
+
+
+GENERATE_WINDOW = 10_000  # events queued for the store at a time: memory stays flat
+
+
+def _append_log(store: SqlEventStore, log: Iterable[Event]) -> tuple[int, int]:
+    """Append each event as its own write, as a live session would; (appended, already in
+    the log)."""
+    pending: deque[concurrent.futures.Future[AppendResult]] = deque()
+    duplicates: Counter[bool] = Counter()
+    for event in log:
+        pending.append(store.submit(event.stream_id, event.stream_version - 1, [event]))
+        while pending and (len(pending) >= GENERATE_WINDOW or pending[0].done()):
+            duplicates[pending.popleft().result().duplicate] += 1
+    for future in pending:
+        duplicates[future.result().duplicate] += 1
+    return duplicates[False], duplicates[True]
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 
 import blotter
+from blotter import cli
 from blotter.store.desk_lock import DeskLock
+from blotter.ui import app
+from blotter.ui.app import AppOptions
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -260,6 +263,37 @@ def test_generate_again_with_the_same_seed_says_it_appended_nothing(session_db: 
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("appended 0 events for 60 orders")
     assert "were in the log already: same seed" in again.stdout
+
+
+def test_generate_with_a_used_seed_and_another_count_is_refused_and_writes_nothing(
+    session_db: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "seeded.db"
+    copy.write_bytes(session_db.read_bytes())
+    before = copy.read_bytes()
+    result = run("generate", "--orders", "61", "--seed", "9", "--db", f"sqlite:///{copy}")
+    one_clear_line(result, "--seed 9: the log holds 60 orders of this seed's session already")
+    assert copy.read_bytes() == before
+    other = run("generate", "--orders", "5", "--seed", "10", "--db", f"sqlite:///{copy}")
+    assert other.returncode == 0, other.stderr
+    assert run("replay", "--db", f"sqlite:///{copy}").returncode == 0
+
+
+def test_synthetic_orders_never_go_to_the_configured_desk_database_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tmp_path / "real.db"
+    monkeypatch.setenv("BLOTTER_DB_URL", f"sqlite:///{real}")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert cli.main(["generate", "--orders", "2"]) == 0
+    demo = tmp_path / "data" / "blotter" / "demo.db"
+    assert f"to {demo}" in capsys.readouterr().out
+    assert not real.exists()
+    opened: list[AppOptions] = []
+    monkeypatch.setattr(app, "run_app", lambda options: opened.append(options) or 0)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert cli.main(["demo"]) == 0
+    assert [o.desk.db_url for o in opened] == [f"sqlite:///{demo}"]
 
 
 def test_the_window_without_a_display_is_one_clear_line(

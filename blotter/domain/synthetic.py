@@ -183,6 +183,11 @@ def _partial_then_cancel(plan: _OrderPlan, slices: list[ChildSlice]) -> Script:
         yield OrderCanceled(reason="late duplicate")
 
 
+def order_prefix(seed: int) -> str:
+    """How the ids of one seed's synthetic orders begin."""
+    return f"O{seed}-"
+
+
 def synthetic_log(
     orders: int, seed: int = 0, *, concurrency: int = 20, clock: ManualClock | None = None
 ) -> Iterator[Event]:
@@ -198,7 +203,7 @@ def synthetic_log(
     while started < orders or active:
         while started < orders and len(active) < concurrency:
             started += 1
-            order_id = f"O{seed}-{started:07d}"
+            order_id = f"{order_prefix(seed)}{started:07d}"
             active.append((order_id, _lifecycle(_OrderPlan(rng, order_id)), [0]))
         index = rng.randrange(len(active))
         order_id, script, version = active[index]

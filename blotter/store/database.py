@@ -39,12 +39,18 @@ def database_file(url: URL) -> Path:
     return Path(url.database).resolve()
 
 
-def default_url(file_name: str = "blotter.db") -> str:
-    """``$BLOTTER_DB_URL``, else SQLite in the user's data directory."""
+def default_url() -> str:
+    """``$BLOTTER_DB_URL``, else SQLite in the user's data directory: the real orders."""
     configured = os.environ.get(ENV_VAR)
     if configured:
         return configured
-    return f"sqlite:///{data_dir() / file_name}"
+    return f"sqlite:///{data_dir() / 'blotter.db'}"
+
+
+def demo_url() -> str:
+    """Where synthetic flows go unless told otherwise: never the real orders' database
+    (``$BLOTTER_DB_URL`` may be the desk's shared one)."""
+    return f"sqlite:///{data_dir() / 'demo.db'}"
 
 
 def parse_url(text: str) -> URL:

@@ -652,6 +652,13 @@ class SqlEventStore:
         with self._reading() as conn:
             return {t.name: conn.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
 
+    def count_streams(self, prefix: str) -> int:
+        """How many streams have an id that begins with ``prefix``."""
+        streams = schema.streams
+        match = streams.c.stream_id.startswith(prefix, autoescape=True)
+        with self._reading() as conn:
+            return conn.scalar(select(func.count()).select_from(streams).where(match)) or 0
+
     def count(self, table_name: str) -> int:
         """Rows in one table of the log or the projections (``alerts``, say)."""
         table = schema.metadata.tables[table_name]
