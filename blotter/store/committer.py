@@ -23,6 +23,7 @@ import gc
 import logging
 import multiprocessing
 import queue
+import signal
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -127,6 +128,9 @@ def serve(pipe: Connection, path: str) -> None:
     # all, 23 to 57 ms every 4 to 10 s under flow, and a commit waited as long. Frozen,
     # collections walk only what the transactions allocate.
     gc.freeze()
+    # Ctrl-C in a terminal reaches the whole process group: the store's own process stops
+    # this one once it has said so, after the commits it sent (``Committer.close``).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     database = sqlite3.connect(path, isolation_level=None)
     for pragma in SQLITE_PRAGMAS:
         database.execute(pragma)
@@ -147,7 +151,10 @@ def serve(pipe: Connection, path: str) -> None:
                 answer = _execute(database, transaction)
             if answer.status != "ok":
                 void_epoch = max(void_epoch, transaction.epoch)
-            pipe.send_bytes(encoder.encode(answer))
+            try:
+                pipe.send_bytes(encoder.encode(answer))
+            except OSError:  # the store's process is gone: commit what it sent, tell no one
+                continue
     finally:
         database.close()
 
@@ -158,7 +165,7 @@ def _read(pipe: Connection, arrived: queue.SimpleQueue[Transaction | None]) -> N
     try:
         while data := pipe.recv_bytes():
             arrived.put(decoder.decode(data))
-    except EOFError:
+    except (EOFError, OSError):  # closed, or reset as the process ended
         log.warning("the event store's process is gone: committing what it sent, then stopping")
     finally:
         arrived.put(None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import linecache
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +26,8 @@ from blotter.ui.main_window import MainWindow, desk_settings, prefers_dark
 from blotter.ui.opening import OpeningWindow
 from blotter.ui.theme import icon_path, stylesheet
 from blotter.venues.sim.drift import RandomDrift
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class ScreenshotError(OSError):
@@ -83,6 +86,7 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
     )
     closed = asyncio.Event()
     window.closing.connect(closed.set)
+    stop_on_signals = _ClosedBySignals(window)
     window.show()
     forget_module_sources()
     flow = None
@@ -105,6 +109,7 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
                 raise ScreenshotError(f"could not write the screenshot {options.screenshot}")
         await closed.wait()
     finally:
+        stop_on_signals.close()
         if flow is not None:
             flow.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -112,6 +117,24 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
         await window.shutdown()
         await desk.close()
     return 0
+
+
+class _ClosedBySignals:
+    """While the window is open, Ctrl-C or SIGTERM closes it as its close button would: the
+    session then ends as usual, every event durable first (Qt would swallow the
+    KeyboardInterrupt raised inside a slot, and the desk would go on)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        loop = asyncio.get_running_loop()
+
+        def close(_signal: int, _frame: object) -> None:
+            loop.call_soon_threadsafe(window.close)
+
+        self._previous = {number: signal.signal(number, close) for number in _STOP_SIGNALS}
+
+    def close(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
 
 
 async def _open_desk(config: DeskConfig, *, dark: bool) -> Desk:

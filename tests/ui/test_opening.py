@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,6 +167,31 @@ def test_a_database_another_desk_holds_is_refused_before_the_opening_window_show
     [reason] = told
     assert f"is in use by blotter desk, pid {os.getpid()}" in reason
     assert not (tmp_path / "d.png").exists()
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_closes_the_desk_as_its_close_button_would(
+    number: int,
+    app_loop: asyncio.AbstractEventLoop,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    monkeypatch.setattr(app, "desk_settings", lambda: settings)
+    show = MainWindow.show
+
+    def shown_then_signaled(window: MainWindow) -> None:
+        show(window)
+        app_loop.call_later(0.3, os.kill, os.getpid(), number)
+
+    monkeypatch.setattr(MainWindow, "show", shown_then_signaled)
+    before = signal.getsignal(number)
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    desk = DeskConfig(db_url=url, random_disconnects=False)
+    assert app_loop.run_until_complete(app.session(AppOptions(desk=desk))) == 0
+    assert signal.getsignal(number) == before  # the desk's handler went with its window
+    assert settings.contains("geometry")  # closed as by its button: the layout was saved
+    DeskLock.take(url, "desk").release()  # and the database is free again
 
 
 def test_a_screenshot_the_platform_cannot_write_is_an_error_not_silence(
