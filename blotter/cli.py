@@ -21,6 +21,7 @@ from blotter.domain.events import Event, encode_event, to_builtins
 from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.synthetic import order_prefix, synthetic_log
+from blotter.domain.values import MAX_NAME
 from blotter.oms.ports import AppendResult, StoreUnavailable
 from blotter.oms.reconciliation import BreakFound, PassReport
 from blotter.runtime.config import ConfigError, load_risk
@@ -220,9 +221,14 @@ def _user_argument(command: argparse.ArgumentParser) -> None:
 
 
 def _user_name(text: str) -> str:
-    if not text.strip():
+    name = text.strip()
+    if not name:
         raise argparse.ArgumentTypeError("an empty user name; expected who acts, e.g. alice")
-    return text.strip()
+    if len(name) > MAX_NAME:
+        raise argparse.ArgumentTypeError(
+            f"a user name of {len(name)} characters; expected at most {MAX_NAME}"
+        )
+    return name
 
 
 def _user(args: argparse.Namespace) -> str:
@@ -245,14 +251,12 @@ def _screenshot_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--after",
         type=_positive_float,
-        default=3.0,
         metavar="S",
         help="seconds before the screenshot (default 3)",
     )
     command.add_argument(
         "--panel",
         choices=PANELS,
-        default="details",
         help="the bottom panel in front for the screenshot (default details)",
     )
 
@@ -279,6 +283,10 @@ def _window(
     demo_rate: float | None,
     drift_every: float | None = None,
 ) -> int:
+    if args.screenshot is None and (args.after is not None or args.panel is not None):
+        given = "--after" if args.after is not None else "--panel"
+        print(f"blotter: error: {given} goes with --screenshot FILE", file=sys.stderr)
+        return EXIT_ERROR
     if not _has_display():
         print(
             "blotter: error: no display to open the desk window on; set DISPLAY (or "
@@ -295,8 +303,8 @@ def _window(
         demo_rate=demo_rate,
         drift_every=drift_every,
         screenshot=args.screenshot,
-        after=args.after,
-        panel=args.panel,
+        after=3.0 if args.after is None else args.after,
+        panel=args.panel or "details",
         user=_user(args),
     )
     try:
@@ -444,7 +452,7 @@ async def _reconcile_once(db_url: str, user: str) -> tuple[PassReport, list[Brea
     A database that is not there is a mistake, not an empty desk: it says so, creating nothing.
     """
     config = DeskConfig(db_url=db_url, existing_store=True, random_disconnects=False)
-    desk = await Desk.open(config)
+    desk = await Desk.open(config, purpose="reconcile")
     try:
         report = await desk.reconciler.run_pass(actor=user, why="blotter reconcile")
         return report, desk.reconciler.open_breaks()

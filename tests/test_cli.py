@@ -205,28 +205,21 @@ def test_the_default_database_lives_in_the_users_data_directory(tmp_path: Path) 
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
     env.pop("BLOTTER_DB_URL", None)
     command = [sys.executable, "-m", "blotter.cli"]
-    generated = subprocess.run(
-        [*command, "generate", "--orders", "3"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert generated.returncode == 0, generated.stderr
-    assert (tmp_path / "data" / "blotter" / "blotter.db").exists()
+
+    def run_with(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*command, *args], env=env, capture_output=True, text=True, check=False, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    default = tmp_path / "data" / "blotter" / "blotter.db"
+    run_with("generate", "--orders", "3", "--db", f"sqlite:///{default}")
+    assert "of 3 streams" in run_with("replay").stdout  # the default: the one just made
     other = tmp_path / "elsewhere.db"
+    run_with("generate", "--orders", "2", "--seed", "4", "--db", f"sqlite:///{other}")
     env["BLOTTER_DB_URL"] = f"sqlite:///{other}"
-    replayed = subprocess.run(
-        [*command, "generate", "--orders", "2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert replayed.returncode == 0, replayed.stderr
-    assert other.exists()
+    assert "of 2 streams" in run_with("replay").stdout
 
 
 def test_rebuild_derives_the_projections_again_and_replay_agrees(
@@ -372,10 +365,66 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
         (("replay", "--bogus"), "unrecognized arguments: --bogus"),
         (("replay", "--db", ""), "argument --db: an empty database URL"),
         (("headless", "--duration", "1", "--rate", "1e9"), "offers 1,000,000,000 commands"),
+        (("demo", "--panel", "risk"), "--panel goes with --screenshot FILE"),
+        (("desk", "--after", "2"), "--after goes with --screenshot FILE"),
+        (("reconcile", "--user", "u" * 129), "a user name of 129 characters; expected at most 128"),
+        (("replay", "--db", "postgresql://u@127.0.0.1:abc/x"), "is malformed"),
+        (("replay", "--db", "sqlite:////tmp/x.db?mode=ro&uri=true"), "query arguments (mode, uri)"),
     ],
 )
 def test_a_command_line_mistake_is_one_clear_line(args: tuple[str, ...], fragment: str) -> None:
     one_clear_line(run(*args), fragment)
+
+
+def test_an_empty_file_is_no_database_and_stays_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for command in ("replay", "events", "rebuild"):
+        args = ("events", "desk") if command == "events" else (command,)
+        one_clear_line(run(*args, "--db", f"sqlite:///{empty}"), "is an empty file")
+    assert empty.stat().st_size == 0
+
+
+def test_a_tilde_in_a_sqlite_path_is_a_folder_name_like_any_other(tmp_path: Path) -> None:
+    """SQLite opens ``~/x.db`` under a folder named ``~``: checked and locked there too."""
+    here = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "blotter.cli",
+            "generate",
+            "--orders",
+            "2",
+            "--db",
+            "sqlite:///~/x.db",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "BLOTTER_DB_URL"},
+        check=False,
+        timeout=120,
+    )
+    assert here.returncode == 0, here.stderr
+    assert (tmp_path / "~" / "x.db").exists()
+    assert (tmp_path / "~" / "x.db.lock").exists()
+
+
+def test_an_event_this_blotter_cannot_read_is_one_clear_line(
+    session_db: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "newer.db"
+    copy.write_bytes(session_db.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE events SET schema_version = 99 WHERE seq = 2")
+    stream = sqlite3.connect(copy).execute("SELECT stream_id FROM events WHERE seq = 2").fetchone()
+    for args in (("replay",), ("events", stream[0]), ("rebuild",)):
+        one_clear_line(
+            run(*args, "--db", f"sqlite:///{copy}"),
+            "event 2 (",
+            "has schema version 99; this blotter knows up to 2",
+            "written by a newer blotter",
+        )
 
 
 @pytest.mark.parametrize(

@@ -621,16 +621,23 @@ class UnknownEventType(ValueError):
         self.type_name = type_name
         super().__init__(f"unknown event type {type_name!r}")
 
+    def __reduce__(self) -> tuple[type[UnknownEventType], tuple[str]]:
+        return type(self), (self.type_name,)  # rebuilt in the process replay hands it to
+
 
 class UnsupportedSchema(ValueError):
     """An event whose schema version this blotter cannot read: newer, or with no upcaster."""
 
     def __init__(self, type_name: str, stored: int, known: int) -> None:
+        self._fields = (type_name, stored, known)
         if stored > known:
             text = f"this blotter knows up to {known}"
         else:
             text = f"no upcaster leads from it to the current {known}"
         super().__init__(f"event type {type_name} has schema version {stored}; {text}")
+
+    def __reduce__(self) -> tuple[type[UnsupportedSchema], tuple[str, int, int]]:
+        return type(self), self._fields
 
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

@@ -79,6 +79,16 @@ class InvalidValue(ValueError):
         super().__init__(f"{field}: {value!r} is invalid; expected {expected}")
 
 
+MAX_NAME = 128  # characters of a person's name (who acts, who is assigned) the store keeps
+
+
+def check_name(field: str, name: str) -> str:
+    """A person's name as the store can keep it, or ``InvalidValue``."""
+    if len(name) > MAX_NAME:
+        raise InvalidValue(field, name, f"a name of at most {MAX_NAME} characters")
+    return name
+
+
 class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     """A tradable instrument with the grid its prices and quantities must sit on."""
 

@@ -26,6 +26,7 @@ from blotter.domain.events import (
     Severity,
 )
 from blotter.domain.ids import IdSource
+from blotter.domain.values import check_name
 from blotter.oms.manager import SYSTEM, OrderManager
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,8 @@ class Escalator:
         self._act(escalation_id, EscalationAcknowledged(reason=reason), actor)
 
     def assign(self, escalation_id: str, assignee: str, *, actor: str, reason: str = "") -> None:
-        self._act(escalation_id, EscalationAssigned(assignee=assignee, reason=reason), actor)
+        assigned = EscalationAssigned(assignee=check_name("assignee", assignee), reason=reason)
+        self._act(escalation_id, assigned, actor)
 
     def note(self, escalation_id: str, text: str, *, actor: str) -> None:
         self._act(escalation_id, EscalationNoteAdded(reason=text), actor)

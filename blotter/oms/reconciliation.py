@@ -47,7 +47,7 @@ from blotter.domain.reconciliation import (
     to_compare,
     unknown_orders,
 )
-from blotter.domain.values import ZERO
+from blotter.domain.values import ZERO, check_name
 from blotter.domain.workflows import BreakState, OrderState
 from blotter.oms.manager import SYSTEM, OrderManager
 from blotter.oms.ports import VenueUnavailable
@@ -331,7 +331,8 @@ class Reconciler:
         self._act(break_id, BreakAcknowledged(reason=reason), actor)
 
     def assign(self, break_id: str, assignee: str, *, actor: str, reason: str = "") -> None:
-        self._act(break_id, BreakAssigned(assignee=assignee, reason=reason), actor)
+        assigned = BreakAssigned(assignee=check_name("assignee", assignee), reason=reason)
+        self._act(break_id, assigned, actor)
 
     def note(self, break_id: str, text: str, *, actor: str) -> None:
         self._act(break_id, BreakNoteAdded(reason=text), actor)

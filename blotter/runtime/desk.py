@@ -126,11 +126,12 @@ class Desk:
         self.instruments = instruments_of(venues)
 
     @classmethod
-    async def claim(cls, config: DeskConfig) -> DeskLock:
+    async def claim(cls, config: DeskConfig, purpose: str = "desk") -> DeskLock:
         """The database for this desk alone, or ``DatabaseInUse`` naming who has it: taken
-        before anything is opened, or shown (the window asks first)."""
+        before anything is opened, or shown (the window asks first). ``purpose`` is what
+        another one refused is told holds it (``headless``, say)."""
         create = not config.existing_store
-        return await asyncio.to_thread(DeskLock.take, config.db_url, "desk", create=create)
+        return await asyncio.to_thread(DeskLock.take, config.db_url, purpose, create=create)
 
     @classmethod
     async def open(
@@ -141,17 +142,18 @@ class Desk:
         wrap: GatewayWrapper | None = None,
         progress: RecoveryProgress | None = None,
         lock: DeskLock | None = None,
+        purpose: str = "desk",
     ) -> Desk:
         """Open the store, connect every venue, recover the OMS from the log.
 
         ``wrap`` puts something between a venue and its managed gateway (the fault injector);
         ``progress`` hears how far the OMS's recovery is (``OrderManager.start``); ``lock``
-        is the database's, from ``claim`` (taken here if not), and goes if the desk does not
-        open.
+        is the database's, from ``claim`` (taken here for ``purpose`` if not), and goes if
+        the desk does not open.
         """
         create = not config.existing_store
         if lock is None:
-            lock = await cls.claim(config)
+            lock = await cls.claim(config, purpose)
         try:
             store = await asyncio.to_thread(SqlEventStore, config.db_url, create=create)
         except BaseException:
@@ -283,9 +285,10 @@ class Desk:
         if path is not None and path.exists():
             try:
                 kept = msgspec.json.decode(path.read_bytes(), type=dict[str, VenueRecords])
-            except msgspec.DecodeError as error:
+            except (msgspec.DecodeError, OSError) as error:
+                why = error.strerror if isinstance(error, OSError) else str(error)
                 raise ConfigError(
-                    f"{path}: the simulated venues' records cannot be read ({error}); move the "
+                    f"{path}: the simulated venues' records cannot be read ({why}); move the "
                     "file away to start the venues afresh"
                 ) from None
             for name, records in kept.items():
@@ -300,11 +303,19 @@ class Desk:
         if path is None or not self._records_restored:
             return
         records = {name: venue.records() for name, venue in self.venues.items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
         # whole or not at all: a process killed while writing leaves the last records
         written = path.with_name(path.name + ".new")
-        written.write_bytes(msgspec.json.encode(records))
-        os.replace(written, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written.write_bytes(msgspec.json.encode(records))
+            os.replace(written, path)
+        except OSError as error:  # the session's events are durable: only the venues forget
+            log.warning(
+                "the simulated venues' records could not be kept in %s (%s): they start "
+                "afresh next time, and reconciliation will find their positions gone",
+                path,
+                error.strerror or error,
+            )
 
 
 def venue_records_path(db_url: str) -> Path | None:

@@ -96,7 +96,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
 async def run_headless(
     options: HeadlessOptions, progress: Callable[[Progress], None] | None = None
 ) -> Summary:
-    desk = await Desk.open(_desk_config(options))
+    desk = await Desk.open(_desk_config(options), purpose="headless")
     driver = FlowDriver(desk, seed=options.seed, concurrency=options.concurrency)
     started = time.perf_counter()
     reconciled: PassReport | None = None

@@ -76,7 +76,7 @@ class Committer:
         context = multiprocessing.get_context("spawn")  # never fork a process that has threads
         self._pipe, child_end = context.Pipe()
         self._process = context.Process(
-            target=serve, args=(child_end, path), name="event-store-committer", daemon=True
+            target=run_process, args=(child_end, path), name="event-store-committer", daemon=True
         )
         self._process.start()
         child_end.close()  # the child's copy: a dead child then reads as EOF here
@@ -121,6 +121,14 @@ class Committer:
         self._pipe.close()
 
 
+def run_process(pipe: Connection, path: str) -> None:
+    """The committer process's entry: ``serve``, deaf to Ctrl-C. A terminal's Ctrl-C reaches
+    the whole process group; the store's own process stops this one once it has said so,
+    after the commits it sent (``Committer.close``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(pipe, path)
+
+
 def serve(pipe: Connection, path: str) -> None:
     """The committer process: answer each transaction in the order it arrives."""
     # Spawning re-imports the parent's main module here (the CLI, a benchmark with Qt): tens
@@ -128,9 +136,6 @@ def serve(pipe: Connection, path: str) -> None:
     # all, 23 to 57 ms every 4 to 10 s under flow, and a commit waited as long. Frozen,
     # collections walk only what the transactions allocate.
     gc.freeze()
-    # Ctrl-C in a terminal reaches the whole process group: the store's own process stops
-    # this one once it has said so, after the commits it sent (``Committer.close``).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     database = sqlite3.connect(path, isolation_level=None)
     for pragma in SQLITE_PRAGMAS:
         database.execute(pragma)

@@ -56,7 +56,7 @@ def demo_url() -> str:
 def parse_url(text: str) -> URL:
     try:
         url = make_url(text)
-    except exc.ArgumentError:
+    except (exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise StoreError(
             f"database URL {text!r} is malformed; expected e.g. sqlite:///path/to/blotter.db "
             "or postgresql+psycopg://user@host/dbname"
@@ -65,6 +65,12 @@ def parse_url(text: str) -> URL:
         raise StoreError(
             f"database URL {text!r} names the backend {url.get_backend_name()!r}; "
             "blotter supports sqlite and postgresql"
+        )
+    if url.get_backend_name() == "sqlite" and url.query:
+        # SQLite's own URI options would open another file than the one blotter locks
+        raise StoreError(
+            f"database URL {text!r} has query arguments ({', '.join(sorted(url.query))}); "
+            "a SQLite URL is the file's path alone: sqlite:///path/to/blotter.db"
         )
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
@@ -161,12 +167,14 @@ def check_sqlite_path(url: URL, create: bool) -> None:
     database = url.database
     if not database or database == ":memory:":
         raise StoreError("an in-memory SQLite database cannot be shared; give a file path")
-    path = Path(database).expanduser()
+    path = database_file(url)
     if path.is_dir():
         raise StoreError(f"{path} is a directory; expected a database file")
     if path.exists():
         if not os.access(path, os.R_OK | os.W_OK):
             raise StoreError(f"{path}: no permission to read and write this database")
+        if not create and path.stat().st_size == 0:  # SQLite would make it one, unasked
+            raise StoreError(f"{path} is an empty file, not a blotter database")
         return
     if not create:
         raise StoreError(f"{path}: no such database")

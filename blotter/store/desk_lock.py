@@ -130,8 +130,11 @@ def _open_lock_file(path: Path) -> int:
     it belongs to another user (flock needs no more)."""
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except PermissionError:
-        return os.open(path, os.O_RDONLY)
+    except PermissionError as refused:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # not there, and its folder not ours to write in
+            raise refused from None
 
 
 def _take_advisory(db_url: str, purpose: str) -> Connection:

@@ -34,6 +34,8 @@ from sqlalchemy import exc as sa_exc
 from blotter.domain.events import (
     AlertsAcknowledged,
     Event,
+    UnknownEventType,
+    UnsupportedSchema,
     decode_payload,
     encode_payload,
 )
@@ -932,7 +934,13 @@ def _event_from_row(row: Any) -> Event:
     seq, event_id, stream_id, version, type_name, schema, at, recorded, actor, corr, cause, data = (
         row
     )
-    payload = decode_payload(type_name, schema, data)
+    try:
+        payload = decode_payload(type_name, schema, data)
+    except (UnknownEventType, UnsupportedSchema, msgspec.DecodeError) as unreadable:
+        raise StoreError(
+            f"event {seq} ({stream_id} version {version}) cannot be read: {unreadable}; the "
+            "database is damaged, or was written by a newer blotter"
+        ) from None
     return Event(
         event_id,
         stream_id,

@@ -25,6 +25,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from blotter.domain.values import MAX_NAME
+
 
 class DecimalText(TypeDecorator[Decimal]):
     """An exact decimal stored as text: SQLite's NUMERIC would round it through a float."""
@@ -55,7 +57,7 @@ events = Table(
     Column("schema_version", SmallInteger, nullable=False),
     Column("occurred_at", BigInteger, nullable=False),
     Column("recorded_at", BigInteger, nullable=False),
-    Column("actor", String(128), nullable=False),
+    Column("actor", String(MAX_NAME), nullable=False),
     Column("correlation_id", String(64), nullable=False),
     Column("causation_id", String(64)),
     Column("payload", LargeBinary, nullable=False),
@@ -163,7 +165,7 @@ cases = Table(
     Column("stream_id", String(64), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("state", String(20), nullable=False),
-    Column("assignee", String(128)),
+    Column("assignee", String(MAX_NAME)),
     Column("version", Integer, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )

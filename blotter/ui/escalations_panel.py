@@ -11,7 +11,7 @@ escalation's history, off the loop, whenever the book is ahead of what it shows.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -29,10 +29,11 @@ from blotter.domain.events import (
     Severity,
 )
 from blotter.domain.order import OrderAggregate
-from blotter.domain.risk import format_number
+from blotter.domain.values import Instrument
 from blotter.domain.workflows import ESCALATION, EscalationState
 from blotter.oms.escalation import Escalator
 from blotter.runtime.desk import Desk
+from blotter.ui.models import fixed, places_of
 from blotter.ui.panels import (
     DARK_CASES,
     CaseColors,
@@ -89,15 +90,18 @@ def queue_key(escalation_id: str, row: EscalationRow) -> tuple[int, int, int, in
     return (0, rank, SEVERITY_RANK.get(row.severity, 3), row.opened_at, escalation_id)
 
 
-def order_text(order: OrderAggregate | None) -> str:
-    """``BUY 10 AAPL @ 180.00 at XNAS, ACKNOWLEDGED``: the order as the blotter shows it."""
+def order_text(order: OrderAggregate | None, instruments: Mapping[str, Instrument]) -> str:
+    """``BUY 10 AAPL @ 180.00 at XNAS, ACKNOWLEDGED``: the order as the blotter shows it,
+    with its instrument's decimals."""
     if order is None or order.ticket is None:
         return "not in the blotter"
     ticket = order.ticket
-    price = "" if ticket.limit_price is None else f" @ {format_number(ticket.limit_price)}"
+    price_places, quantity_places = places_of(instruments, ticket.instrument)
+    price = "" if ticket.limit_price is None else f" @ {fixed(ticket.limit_price, price_places)}"
     venue = f" at {ticket.venue}" if ticket.venue else ""
+    quantity = fixed(ticket.quantity, quantity_places)
     return (
-        f"{ticket.side.value} {format_number(ticket.quantity)} {ticket.instrument}{price}{venue} "
+        f"{ticket.side.value} {quantity} {ticket.instrument}{price}{venue} "
         f"for {ticket.account}, {order.state.value}"
     )
 
@@ -350,7 +354,7 @@ class EscalationsPanel(CasePanel[EscalationRow, Escalator]):
         self.show_order_button.setEnabled(case is not None)
 
     def summary_text(self, case_id: str, row: EscalationRow) -> str:
-        order = order_text(self._desk.oms.orders.get(row.order_id))
+        order = order_text(self._desk.oms.orders.get(row.order_id), self._desk.instruments)
         assignee = f" · assigned to {html.escape(row.assignee)}" if row.assignee else ""
         return (
             f"<b>{html.escape(case_id)}</b> · order {html.escape(row.order_id)}: "

@@ -995,7 +995,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{why}: {escalation_id}, selected in Escalations", 8_000)
 
     def _column_menu(self, at: QPoint) -> None:
-        """The column chooser: every column, checked when shown."""
+        self.column_chooser().popup(self.tree.header().mapToGlobal(at))
+
+    def column_chooser(self) -> QMenu:
+        """Every column, checked when shown."""
         menu = QMenu(self)
         header = self.tree.header()
         for column, title in enumerate(ORDER_HEADERS):
@@ -1003,7 +1006,10 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             action.setChecked(not header.isSectionHidden(column))
             action.toggled.connect(lambda shown, c=column: header.setSectionHidden(c, not shown))
-        menu.popup(header.mapToGlobal(at))
+            if column == self.tree.treePosition():  # hidden, the child orders could not open
+                action.setEnabled(False)
+                action.setToolTip("holds the arrows that open an order's children")
+        return menu
 
     def visible_rows(self, selected_only: bool = False) -> list[list[str]]:
         """The parent orders' rows as shown (filter, sort, visible columns), header first."""
@@ -1087,6 +1093,7 @@ class MainWindow(QMainWindow):
             columns = self.settings.value(name)
             if columns is not None:
                 header.restoreState(columns)
+        self.tree.header().setSectionHidden(self.tree.treePosition(), False)  # saved hidden once
         for name, combo in self._filter_combos().items():
             combo.setCurrentText(str(self.settings.value(name, combo.itemText(0))))
         self.alert_feed.want_source(self.settings.value("alertSource"))

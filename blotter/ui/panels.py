@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Generic, Protocol, TypeVar
 
+import pyqtgraph as pg  # type: ignore[import-untyped]
 import shiboken6
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -21,10 +22,12 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPoint,
+    QRect,
+    QSize,
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QAction, QColor, QFont
+from PySide6.QtGui import QAction, QColor, QFont, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -32,6 +35,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLayout,
+    QLayoutItem,
     QMenu,
     QPushButton,
     QSplitter,
@@ -46,6 +50,7 @@ from blotter.domain.clock import NANOS_PER_SECOND, iso_utc
 from blotter.domain.events import Event, Severity
 from blotter.domain.fsm import InvalidTransition, TransitionTable
 from blotter.domain.reconciliation import DecisionRefused
+from blotter.domain.values import InvalidValue
 from blotter.domain.workflows import BreakState
 from blotter.ui.models import DARK, LIGHT, NO_INDEX, Index, Palette, header_data
 
@@ -211,8 +216,118 @@ def title(text: str) -> QLabel:
     return label
 
 
+class FlowRow(QLayout):
+    """Widgets left to right at their own size, onto another line when the room is short: a
+    row of buttons that never makes its dock, and with it the window, wider than the screen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[QLayoutItem] = []
+        self.setContentsMargins(0, 0, 0, 0)
+
+    def addItem(self, item: QLayoutItem) -> None:
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int) -> QLayoutItem | None:
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int) -> QLayoutItem | None:
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientation:
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._place(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:
+        super().setGeometry(rect)
+        self._place(rect, move=True)
+
+    def sizeHint(self) -> QSize:
+        """All on one line."""
+        hints = [item.sizeHint() for item in self._shown()]
+        gaps = self.spacing() * max(0, len(hints) - 1)
+        return QSize(
+            sum(h.width() for h in hints) + gaps, max((h.height() for h in hints), default=0)
+        )
+
+    def minimumSize(self) -> QSize:
+        """One to a line."""
+        hints = [item.sizeHint() for item in self._shown()]
+        return QSize(max((h.width() for h in hints), default=0), self.heightForWidth(0))
+
+    def _shown(self) -> list[QLayoutItem]:
+        return [item for item in self._items if not item.isEmpty()]
+
+    def _place(self, rect: QRect, *, move: bool) -> int:
+        """Lay the items out in ``rect`` (or only measure); the height they take."""
+        gap = self.spacing()
+        x, y, line = rect.x(), rect.y(), 0
+        for item in self._shown():
+            hint = item.sizeHint()
+            if x > rect.x() and x + hint.width() > rect.x() + rect.width():
+                x, y, line = rect.x(), y + line + gap, 0
+            if move:
+                item.setGeometry(QRect(QPoint(x, y), hint))
+            x += hint.width() + gap
+            line = max(line, hint.height())
+        return y + line - rect.y()
+
+
+class ElidedLine(QLabel):
+    """One line of plain text that ends in an ellipsis when the room is short, rather than
+    widening its dock, and with it the window (its tooltip, unless set, has it whole)."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self._whole = ""
+        self._own_tip = False
+        self.setText(text)
+
+    def text(self) -> str:
+        return self._whole
+
+    def setText(self, text: str) -> None:
+        self._whole = text
+        self._elide()
+
+    def setToolTip(self, tip: str) -> None:
+        self._own_tip = bool(tip)
+        super().setToolTip(tip)
+
+    def sizeHint(self) -> QSize:
+        """Room for the whole text, if there is any."""
+        whole = self.fontMetrics().horizontalAdvance(self._whole) + 2 * self.margin() + 4
+        return QSize(whole, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(
+            self.fontMetrics().horizontalAdvance("…") * 4, super().minimumSizeHint().height()
+        )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(
+            self._whole, Qt.TextElideMode.ElideRight, self.width()
+        )
+        super().setText(shown)
+        if not self._own_tip:
+            super().setToolTip(self._whole if shown != self._whole else "")
+
+
 def text_line(name: str, text: str = "", *, wrap: bool = True, selectable: bool = False) -> QLabel:
-    label = QLabel(text)
+    """A label for a sentence: wrapped, or on one line that elides."""
+    label = QLabel(text) if wrap else ElidedLine(text)
     label.setObjectName(name)
     label.setWordWrap(wrap)
     if selectable:
@@ -338,6 +453,15 @@ class OperatorActions(Generic[P, R]):
             )
 
 
+def plain_chart(chart: pg.PlotWidget) -> None:
+    """A chart without pyqtgraph's own buttons and menus (export, log scale, transforms: no
+    trader's), whose menus go with it: they are top-level widgets, and outlived the window."""
+    item = chart.getPlotItem()
+    item.hideButtons()
+    item.setMenuEnabled(False)  # the view box's menu goes; the plot's own stays, hidden
+    item.ctrlMenu.setParent(chart, item.ctrlMenu.windowFlags())
+
+
 def ask(parent: QWidget, operation: Operation[P, R], **facts: str) -> str | None:
     """The operator's answer to ``operation``'s question (formatted with ``facts``); None on
     Cancel or a blank answer."""
@@ -366,6 +490,8 @@ def perform_or_refuse(
         )
     except DecisionRefused as refused:
         status_line.setText(f"{operation.title} refused: {refused.reason}.")
+    except InvalidValue as invalid:
+        status_line.setText(f"{operation.title} refused: expected {invalid.expected}.")
     else:
         status_line.setText("")
 
@@ -801,12 +927,13 @@ class CasePanel(QWidget, Generic[Row, P]):
         top_line.addWidget(self.heading_line, 1)
         for widget in heading:
             top_line.addWidget(widget)
-        actions = QHBoxLayout()
+        operations = FlowRow()
         for entry in self.operator_actions:
-            actions.addWidget(entry.button)
-        actions.addStretch(1)
+            operations.addWidget(entry.button)
+        actions = QHBoxLayout()
+        actions.addLayout(operations, 1)
         for widget in buttons:
-            actions.addWidget(widget)
+            actions.addWidget(widget, 0, Qt.AlignmentFlag.AlignTop)
         view = self.queue_view
         top = pane((0, 0, 0, 3), top_line, actions, view, self.status_line, grow=view)
         bottom = pane((0, 4, 0, 0), self.summary, self.history_view, grow=self.history_view)

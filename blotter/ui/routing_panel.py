@@ -33,7 +33,7 @@ from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, OrderCreated, RoutingDecision, VenueScore
 from blotter.domain.values import Instrument
 from blotter.ui.models import decimals_of
-from blotter.ui.panels import fit_columns
+from blotter.ui.panels import fit_columns, plain_chart
 
 # The components in the order of ``RoutingDecision.weights``, and the colour of each.
 COMPONENTS = (
@@ -157,8 +157,7 @@ class ScoreChart(pg.PlotWidget):  # type: ignore[misc]
         super().__init__(parent, background=None)
         self.setObjectName("scoreChart")
         self.setMouseEnabled(x=False, y=False)
-        self.getPlotItem().hideButtons()
-        self.getPlotItem().setMenuEnabled(False)
+        plain_chart(self)
         self.setLabel("left", "score")
         self.setYRange(0, 1, padding=0.02)
         self.getPlotItem().showGrid(x=False, y=True, alpha=0.2)

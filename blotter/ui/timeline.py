@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QWidget
 
 from blotter.domain.clock import NANOS_PER_SECOND, iso_utc
 from blotter.domain.events import ChildPayload, Event, OrderRouted
+from blotter.ui.panels import plain_chart
 
 # What an event did, by the colour of its marker.
 _KIND_COLORS = {
@@ -79,7 +80,9 @@ class Timeline(pg.PlotWidget):  # type: ignore[misc]
         self.setObjectName("timeline")
         self.setMouseEnabled(x=True, y=False)
         self.setLabel("bottom", "time after creation", units="s")
-        self.getPlotItem().hideButtons()
+        # seconds stay seconds: a GTC order's day would otherwise read in kiloseconds
+        self.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
+        plain_chart(self)
         self.getPlotItem().showGrid(x=True, y=False, alpha=0.2)
         self._points = pg.ScatterPlotItem(size=11, hoverable=True, tip=_tip)
         self.addItem(self._points)

@@ -183,7 +183,7 @@ def test_an_operator_works_an_escalation_from_the_buttons_and_each_step_says_who
         assert panel.selected_escalation() == escalation_id
         assert allowed(panel) == ["Acknowledge…", "Assign…", "Note…", "Resolve…", "Show order"]
         assert order_id in panel.summary.text()
-        assert "BUY 10 AAPL @ 180 at XNAS for ACC-ALPHA" in panel.summary.text()
+        assert "BUY 10 AAPL @ 180.00 at XNAS for ACC-ALPHA" in panel.summary.text()
         await session.until(lambda: panel.history.rowCount() == 1)
         QTest.mouseClick(panel.acknowledge.button, Qt.MouseButton.LeftButton)
         assert cell(panel.escalations, 0, EscalationColumn.STATE) == "ACKNOWLEDGED"

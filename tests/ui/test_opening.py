@@ -243,7 +243,7 @@ def test_a_screenshot_starts_from_the_default_layout_and_saves_nothing(
 
 @pytest.mark.parametrize(
     ("argv", "user"),
-    [([], None), (["--user", "ann", "--after", "2"], "ann"), (["desk", "--user", "bo"], "bo")],
+    [([], None), (["--user", "ann"], "ann"), (["desk", "--user", "bo"], "bo")],
 )
 def test_the_desk_is_the_command_when_none_is_named(
     argv: list[str], user: str | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

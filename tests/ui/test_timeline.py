@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import msgspec
+
 from blotter.ui.timeline import Timeline, markers
 from tests.domain.builders import OrderStory
 
@@ -25,3 +27,20 @@ def test_each_event_is_on_its_lane_at_its_time_and_colored_by_what_it_did(qapp: 
     view.show_history(story.events)
     assert view.lanes == lanes
     assert markers([]) == ([], [])
+
+
+def test_an_order_that_lives_for_hours_reads_in_seconds_and_the_chart_has_no_plot_menu(
+    qapp: object,
+) -> None:
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    later = msgspec.structs.replace(
+        story.events[-1], occurred_at=story.events[0].occurred_at + 3_600 * 10**9
+    )
+    view = Timeline()
+    view.show_history([*story.events[:-1], later])
+    axis = view.getPlotItem().getAxis("bottom")
+    assert axis.labelString().count("(s)") == 1  # not ks: the units stay plain seconds
+    assert not view.getPlotItem().menuEnabled()
+    assert view.getPlotItem().ctrlMenu.parent() is view  # it goes with the chart
