@@ -80,7 +80,7 @@ from blotter.ui.models import (
     fixed,
     places_of,
 )
-from blotter.ui.panels import on_screen, sentence
+from blotter.ui.panels import ViewAnchor, on_screen, sentence
 from blotter.ui.positions_panel import PositionsPanel
 from blotter.ui.reconciliation_panel import ReconciliationPanel
 from blotter.ui.risk_panel import RiskPanel, rule_label
@@ -314,9 +314,7 @@ class MainWindow(QMainWindow):
         self.tree.selectionModel().currentRowChanged.connect(self._current_changed)
         self.tree.selectionModel().selectionChanged.connect(self._hold_selected)
         self.tree.verticalScrollBar().valueChanged.connect(self._orders_scrolled)
-        self._view_anchor: QPersistentModelIndex | None = None  # the top row, while away
-        self.proxy.rowsAboutToBeInserted.connect(self._anchor_view)
-        self.proxy.rowsInserted.connect(self._keep_view)
+        ViewAnchor(self.tree)
         self.tree.doubleClicked.connect(self._show_details)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._order_menu)
@@ -361,6 +359,7 @@ class MainWindow(QMainWindow):
         proxy.setSortRole(SORT_ROLE)
         self.fills_view.setModel(proxy)
         self.fills_view.setItemDelegate(CellDelegate(self.fills_view))
+        ViewAnchor(self.fills_view)
         self.fills_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.fills_view.setSortingEnabled(True)
         self.fills_view.verticalHeader().setVisible(False)
@@ -783,23 +782,6 @@ class MainWindow(QMainWindow):
         dock.raise_()
         half = self.height() // 2
         self.resizeDocks([self.orders_dock, dock], [half, half], Qt.Orientation.Vertical)
-
-    def _anchor_view(self, parent: QModelIndex, first: int, _last: int) -> None:
-        """Scrolled away from the live end, the rows in view stay where they are when orders
-        arrive above them (at the top, the newest come into view as they arrive). Rows below
-        the view (older ones fetched) move nothing, and cost no layout now."""
-        if parent.isValid() or self.tree.verticalScrollBar().value() == 0:
-            return
-        top = self.tree.indexAt(QPoint(0, 0))
-        order_row = top.parent().row() if top.parent().isValid() else top.row()  # a child's
-        if top.isValid() and first <= order_row:
-            self._view_anchor = QPersistentModelIndex(top)
-
-    def _keep_view(self, *_args: object) -> None:
-        anchor, self._view_anchor = self._view_anchor, None
-        if anchor is not None and anchor.isValid():
-            top = self.proxy.index(anchor.row(), 0, anchor.parent())
-            self.tree.scrollTo(top, QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _orders_scrolled(self, value: int) -> None:
         """At the top the blotter follows the live end; at the bottom it shows older orders."""

@@ -21,6 +21,7 @@ from PySide6.QtCore import (
     QEvent,
     QModelIndex,
     QObject,
+    QPersistentModelIndex,
     QPoint,
     QRect,
     QSize,
@@ -214,6 +215,34 @@ def title(text: str) -> QLabel:
     font.setBold(True)
     label.setFont(font)
     return label
+
+
+class ViewAnchor(QObject):
+    """Scrolled away from the top, the rows in view stay where they are when rows arrive
+    above them; at the top, the newest come into view as they arrive. Rows arriving below
+    the view move nothing."""
+
+    def __init__(self, view: QAbstractItemView) -> None:
+        super().__init__(view)
+        self._view = view
+        self._anchor: QPersistentModelIndex | None = None  # the top row, while away
+        model = view.model()
+        model.rowsAboutToBeInserted.connect(self._hold)
+        model.rowsInserted.connect(self._keep)
+
+    def _hold(self, parent: QModelIndex, first: int, _last: int) -> None:
+        if parent.isValid() or self._view.verticalScrollBar().value() == 0:
+            return
+        top = self._view.indexAt(QPoint(0, 0))
+        row = top.parent().row() if top.parent().isValid() else top.row()  # a child's order
+        if top.isValid() and first <= row:
+            self._anchor = QPersistentModelIndex(top)
+
+    def _keep(self, *_args: object) -> None:
+        anchor, self._anchor = self._anchor, None
+        if anchor is not None and anchor.isValid():
+            top = self._view.model().index(anchor.row(), 0, anchor.parent())
+            self._view.scrollTo(top, QAbstractItemView.ScrollHint.PositionAtTop)
 
 
 class FlowRow(QLayout):

@@ -744,6 +744,41 @@ def test_scrolled_away_from_the_top_the_rows_in_view_stay_as_orders_arrive(
     session.run(scenario())
 
 
+def test_scrolled_away_from_the_top_the_fills_in_view_stay_as_fills_arrive(
+    session: Session,
+) -> None:
+    def at_market(number: int) -> NewOrder:
+        return msgspec.structs.replace(
+            resting(number),
+            client_order_id=f"MKT-{number}",
+            order_type=OrderType.MARKET,
+            limit_price=None,
+            time_in_force=TimeInForce.IOC,
+            quantity=D(1),
+        )
+
+    async def scenario() -> None:
+        window = await session.open()
+        oms, view = window.desk.oms, window.fills_view
+        window.resize(1200, 700)
+        for number in range(60):
+            await oms.submit(at_market(number))
+        await session.until(lambda: view.model().rowCount() >= 60)
+
+        def top_exec_id() -> str:
+            return str(view.indexAt(QPoint(0, 0)).siblingAtColumn(2).data())
+
+        bar = view.verticalScrollBar()
+        bar.setValue(bar.maximum() // 2)
+        top, filled = top_exec_id(), view.model().rowCount()
+        for number in range(60, 65):
+            await oms.submit(at_market(number))
+        await session.until(lambda: view.model().rowCount() >= filled + 5)
+        assert top_exec_id() == top
+
+    session.run(scenario())
+
+
 def test_both_blotters_columns_and_the_alert_filters_are_kept_and_reset_restores_them(
     session: Session,
 ) -> None:
