@@ -993,8 +993,11 @@ class MainWindow(QMainWindow):
                 action.setToolTip("holds the arrows that open an order's children")
         return menu
 
-    def visible_rows(self, selected_only: bool = False) -> list[list[str]]:
-        """The parent orders' rows as shown (filter, sort, visible columns), header first."""
+    def visible_rows(
+        self, selected_only: bool = False, *, for_file: bool = False
+    ) -> list[list[str]]:
+        """The parent orders' rows as shown (filter, sort, visible columns), header first;
+        ``for_file``: with dated times and plain numbers (``OrdersModel.file_row``)."""
         header = self.tree.header()
         columns = [c for c in range(self.proxy.columnCount()) if not header.isSectionHidden(c)]
         columns.sort(key=header.visualIndex)
@@ -1007,7 +1010,12 @@ class MainWindow(QMainWindow):
             )
         else:
             rows = list(range(self.proxy.rowCount()))
-        body = [[str(self.proxy.index(row, c).data() or "") for c in columns] for row in rows]
+        if for_file:
+            order_ids = [self.proxy.index(row, 0).data(ORDER_ID_ROLE) for row in rows]
+            texts = [self.orders.file_row(order_id) for order_id in order_ids]
+            body = [[row[c] for c in columns] for row in texts]
+        else:
+            body = [[str(self.proxy.index(row, c).data() or "") for c in columns] for row in rows]
         return [[ORDER_HEADERS[c] for c in columns], *body]
 
     def copy_selection(self) -> None:
@@ -1018,7 +1026,7 @@ class MainWindow(QMainWindow):
         """Write the orders the blotter's filters let through to ``path``, the older ones it
         has not given rows yet included; the number of orders written."""
         self.orders.fetch_all()
-        rows = self.visible_rows()
+        rows = self.visible_rows(for_file=True)
         with path.open("w", newline="", encoding="utf-8") as file:
             csv.writer(file).writerows(rows)
         return len(rows) - 1

@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor
 
+from blotter.domain.clock import iso_utc
 from blotter.domain.events import OrderCreated
 from blotter.domain.order import ChildOrder, Fill, OrderAggregate
 from blotter.domain.values import Instrument, Side
@@ -106,6 +107,15 @@ def places_of(instruments: Mapping[str, Instrument], symbol: str) -> tuple[int, 
 
 def fixed(value: Decimal | None, places: int) -> str:
     return "" if value is None else f"{value:z,.{places}f}"  # z: never "-0.00"
+
+
+def plain(value: Decimal | None, places: int) -> str:
+    """``fixed`` without thousands separators: for files."""
+    return "" if value is None else f"{value:z.{places}f}"
+
+
+TimeText = Callable[[int], str]
+NumberText = Callable[[Decimal | None, int], str]
 
 
 class Column(IntEnum):
@@ -587,31 +597,44 @@ class OrdersModel(QAbstractItemModel):
     def _places(self, symbol: str) -> tuple[int, int]:
         return places_of(self._instruments, symbol)
 
-    def _ticket_texts(self, order: OrderAggregate) -> tuple[str, ...]:
+    def file_row(self, order_id: str) -> tuple[str, ...]:
+        """The order's row for a file (``Column``'s order): times in UTC with their date, and
+        numbers without thousands separators, as a spreadsheet or a script reads them."""
+        order = self._orders[order_id]
+        return (
+            *self._ticket_texts(order, iso_utc, plain),
+            *self._progress_texts(order, iso_utc, plain),
+        )
+
+    def _ticket_texts(
+        self, order: OrderAggregate, when: TimeText = clock_time, number: NumberText = fixed
+    ) -> tuple[str, ...]:
         """The order's row up to its limit price (``Column``'s order): what the ticket fixed."""
         ticket = _ticket(order)
         price, lot = self._places(ticket.instrument)
         return (
-            clock_time(order.created_at),
+            when(order.created_at),
             order.order_id,
             ticket.account,
             ticket.instrument,
             ticket.side.value,
             _type_text(ticket),
-            fixed(ticket.quantity, lot),
-            fixed(ticket.limit_price, price),
+            number(ticket.quantity, lot),
+            number(ticket.limit_price, price),
         )
 
-    def _progress_texts(self, order: OrderAggregate) -> tuple[str, ...]:
+    def _progress_texts(
+        self, order: OrderAggregate, when: TimeText = clock_time, number: NumberText = fixed
+    ) -> tuple[str, ...]:
         """The rest of the order's row: what its fills and state move."""
         price, lot = self._places(_ticket(order).instrument)
         return (
-            fixed(order.filled, lot),
-            fixed(order.leaves, lot),
-            fixed(order.avg_price, price + 2),
+            number(order.filled, lot),
+            number(order.leaves, lot),
+            number(order.avg_price, price + 2),
             order.state.value,
             _venues_text(order),
-            clock_time(order.updated_at),
+            when(order.updated_at),
         )
 
     def _child_texts(self, order: OrderAggregate, child: ChildOrder) -> tuple[str, ...]:

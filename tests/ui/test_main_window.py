@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 from pytestqt.modeltest import ModelTester
 
 from blotter import __version__
+from blotter.domain.clock import iso_utc
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import CancelResult, NewOrder, Rejection
@@ -364,6 +365,29 @@ def test_export_takes_every_order_the_filters_let_through_not_only_the_live_rows
         assert window.export_csv(tmp_path / "orders.csv") == 5
         with (tmp_path / "orders.csv").open(newline="") as file:
             assert len(list(csv.reader(file))) == 6  # the header and every order
+
+    session.run(scenario())
+
+
+def test_export_writes_dated_times_and_plain_numbers(session: Session, tmp_path: Path) -> None:
+    """What a spreadsheet reads: no thousands separators, and times with their date."""
+    big = msgspec.structs.replace(
+        resting(1), instrument="BTC-USD", quantity=D("0.5"), limit_price=D("61000.5")
+    )
+
+    async def scenario() -> None:
+        window = await session.open()
+        result = await window.desk.oms.submit(big)
+        await session.until(lambda: window.orders.rowCount() == 1)
+        shown = window.visible_rows()[1]
+        assert shown[Column.LIMIT] == "61,000.5"  # the blotter groups digits
+        window.export_csv(tmp_path / "orders.csv")
+        with (tmp_path / "orders.csv").open(newline="") as file:
+            header, row = list(csv.reader(file))
+        assert row[header.index("Limit")] == "61000.5"
+        assert row[header.index("Qty")] == "0.5000"
+        created = window.desk.oms.orders[result.order_id].created_at
+        assert row[header.index("Time")] == iso_utc(created)  # 2026-...T...Z, not 14:03:27.123
 
     session.run(scenario())
 
