@@ -140,6 +140,13 @@ class OrderCanceled(Payload, frozen=True, kw_only=True):
     reason: str = ""
 
 
+class OrderExpired(Payload, frozen=True, kw_only=True):
+    """Closes what no live child carries at the end of the order's life: a DAY order's
+    quantity a venue handed back once the session it could trade in had closed."""
+
+    reason: str = ""
+
+
 class OrderSettled(Payload, frozen=True, kw_only=True):
     pass
 
@@ -476,6 +483,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         OrderRouted,
         OrderCancelRequested,
         OrderCanceled,
+        OrderExpired,
         OrderSettled,
         OrderSettlementFailed,
         ChildSubmitted,

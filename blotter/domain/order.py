@@ -464,7 +464,7 @@ class OrderAggregate:
             target = ORDER.next_state(self.order_id, self.state, event.type)
         except InvalidTransition as refused:
             return self._refused(event, refused)
-        if event.type in ("OrderRejected", "OrderCanceled"):
+        if event.type in _PARENT_CLOSES:
             if any(c.is_live for c in self.children.values()):
                 return self._anomaly(
                     event,
@@ -703,6 +703,8 @@ class OrderAggregate:
 
 
 _CLOSING_CHILD_EVENTS = frozenset({"ChildCanceled", "ChildExpired", "ChildRejected"})
+# The parent's own closes of what no live child carries.
+_PARENT_CLOSES = frozenset({"OrderRejected", "OrderCanceled", "OrderExpired"})
 _CHILD_TERMINAL = CHILD_ORDER.terminal
 _ORDER_TERMINAL = ORDER.terminal
 LATE_FILL_STATES = frozenset({S.CANCELED, S.EXPIRED})  # closed without the venue's refusal
@@ -753,7 +755,9 @@ def derive_parent_state(order: OrderAggregate) -> OrderState:
     if not order.live_children:
         if order.leaves:  # waiting for the parent's own decision on what the venues returned
             return S.PARTIALLY_FILLED if filled else order.state
-        if any(c.state is S.CANCELED for c in order.children.values()):
+        # a slice canceled by its venue on a lost session handed its quantity back: it
+        # canceled nothing of the order's
+        if any(c.state is S.CANCELED and not c.returned for c in order.children.values()):
             return S.CANCELED
         return S.EXPIRED
     pending_cancel = accepted = submitted = False

@@ -68,6 +68,7 @@ S = OrderState
 _PARENT_WORKING = {
     "OrderRejected": S.REJECTED,  # every child refused and nothing filled: no venue left to try
     "OrderCanceled": S.CANCELED,  # closes what no live child carries any more
+    "OrderExpired": S.EXPIRED,  # ... when the order's time in force ran out first
     "OrderCancelRequested": S.PENDING_CANCEL,
 }
 
@@ -118,6 +119,7 @@ ORDER = TransitionTable(
         },
         S.PARTIALLY_FILLED: {
             "OrderCanceled": S.CANCELED,
+            "OrderExpired": S.EXPIRED,
             "OrderCancelRequested": S.PENDING_CANCEL,
             "OrderRouted": S.PARTIALLY_FILLED,
             "ChildrenFilled": S.FILLED,

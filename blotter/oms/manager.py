@@ -62,6 +62,7 @@ from blotter.domain.events import (
     OrderCanceled,
     OrderCancelRequested,
     OrderCreated,
+    OrderExpired,
     OrderRejected,
     OrderRouted,
     OrderSettled,
@@ -970,25 +971,40 @@ class OrderManager:
         if order.state is S.FILLED:
             self._schedule_settlement(order.order_id, 1, self.config.settlement_delay)
             return
-        if order.is_terminal or order.live_children or order.leaves <= 0:
+        if order.is_terminal or order.leaves <= 0:
             return
-        if order.cancel_pending or order.state is S.PENDING_CANCEL:
+        canceling = order.cancel_pending or order.state is S.PENDING_CANCEL
+        held = self._held_by(order)
+        closed_day = _session_closed(order)
+        if order.live_children:
+            # what a venue handed back is routed again at once, beside the slices working
+            if order.unallocated > 0 and not canceling and held is None and not closed_day:
+                self._reroute(order, last_chance=False)
+            return
+        if canceling:
             closed = OrderCanceled(reason="canceled on request")
             self._record(order, [closed], SYSTEM, "no child left working")
             return
-        held = self._held_by(order)
         if held is not None:  # no new route while its order may not trade
             self._record(order, [OrderCanceled(reason=held)], SYSTEM, held)
             return
-        self._reroute(order)
+        if closed_day:
+            why = "DAY order: its session closed before this quantity could be routed again"
+            self._record(order, [OrderExpired(reason=why)], SYSTEM, "the venues closed")
+            return
+        self._reroute(order, last_chance=True)
 
-    def _reroute(self, order: OrderAggregate) -> None:
+    def _reroute(self, order: OrderAggregate, *, last_chance: bool) -> None:
+        """Route what venues handed back; ``last_chance``: no child works any more, so if it
+        cannot be routed the order closes (else it waits for its working slices)."""
         assert order.ticket is not None
         refused = self._refused_by.setdefault(order.order_id, set())
         refused.update(c.venue for c in order.children.values() if c.state is S.REJECTED)
         attempts = self._reroutes.get(order.order_id, 0)
         plan = self._plan(order.ticket, order.unallocated, frozenset(refused))
         if attempts >= self.config.reroute_attempts or not plan.allocations:
+            if not last_chance:
+                return
             last = [c for c in order.children.values() if c.state is S.REJECTED]
             why = plan.reason if plan.allocations == () else "re-route attempts spent"
             reason = f"refused by {', '.join(sorted(refused))}; {why}" if last else why
@@ -1481,6 +1497,17 @@ def _fees(payloads: list[Payload]) -> Decimal:
         if type(payload) is ChildFill:
             fees += payload.fee
     return fees
+
+
+def _session_closed(order: OrderAggregate) -> bool:
+    """A DAY order one of whose slices expired: its venue's session closed (the only time a
+    DAY slice expires), so nothing of it is routed again."""
+    ticket = order.ticket
+    return (
+        ticket is not None
+        and ticket.time_in_force is TimeInForce.DAY
+        and any(child.state is S.EXPIRED for child in order.children.values())
+    )
 
 
 def _ticket_cause(ticket: NewOrder) -> str:

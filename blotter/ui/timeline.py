@@ -30,6 +30,7 @@ _KINDS = {
     "ChildCancelRequested": "cancel",
     "ChildCanceled": "cancel",
     "OrderCanceled": "cancel",
+    "OrderExpired": "cancel",
     "ChildCancelRejected": "cancel",
     "ChildExpired": "cancel",
     "ChildSubmitted": "venue",

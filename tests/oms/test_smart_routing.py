@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 
 from blotter.domain.events import Event, RoutingDecision
+from blotter.domain.order import OrderAggregate
 from blotter.domain.values import RoutingStrategy, Side
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import NewOrder
@@ -142,6 +143,47 @@ async def test_a_venue_down_for_unanswered_requests_keeps_its_orders_so_nothing_
         assert resting in w.venues["XNAS"].open_order_ids()
         assert len(decisions(w, result.order_id)) == 1  # no second route
         await asyncio.gather(*stalled)
+
+
+async def test_quantity_a_venue_hands_back_is_routed_at_once_beside_the_working_slices(
+    tmp_path: Path,
+) -> None:
+    venues = (profile("XNAS"), profile("ARCX", cancel_on_disconnect=True))
+    async with world(tmp_path, *venues, smart=True) as w:
+        result = await w.submit(w.ticket("1200", "9.00"))  # no venue scores 0.8: split
+        order = w.order(result.order_id)
+        assert sorted(c.venue for c in order.children.values()) == ["ARCX", "XNAS"]
+        w.venues["ARCX"].drop_connection("line cut", outage=5.0)  # ARCX cancels its slice
+        await w.until(lambda: len(decisions(w, result.order_id)) == 2)
+        live = [c for c in order.children.values() if c.is_live]
+        assert [c.venue for c in live] == ["XNAS", "XNAS"]  # the first slice still works
+        assert order.unallocated == 0
+        for venue in w.venues.values():
+            venue.end_session()  # the close: every DAY slice expires
+        await w.until(lambda: order.is_terminal)
+        assert order.state is OrderState.EXPIRED  # the returned slice canceled nothing
+        assert quantities_conserved(order)
+
+
+async def test_a_day_order_whose_session_closed_is_not_routed_again_but_expires(
+    tmp_path: Path,
+) -> None:
+    venues = (profile("XNAS"), profile("ARCX", cancel_on_disconnect=True))
+    async with world(tmp_path, *venues, smart=True) as w:
+        result = await w.submit(w.ticket("1200", "9.00"))
+        order = w.order(result.order_id)
+        w.venues["XNAS"].end_session()  # XNAS closes first: its slice expires
+        await w.until(lambda: any(c.state is OrderState.EXPIRED for c in order.children.values()))
+        w.venues["ARCX"].drop_connection("line cut", outage=5.0)  # then ARCX hands its back
+        await w.until(lambda: order.is_terminal)
+        assert order.state is OrderState.EXPIRED
+        assert len(decisions(w, result.order_id)) == 1  # nothing routed after the close
+        assert w.types(result.order_id)[-1] == "OrderExpired"
+        assert quantities_conserved(order)
+
+
+def quantities_conserved(order: OrderAggregate) -> bool:
+    return order.quantity == order.filled + order.leaves + order.canceled
 
 
 async def test_the_pre_check_says_a_chosen_venue_is_down_before_anything_is_sent(
