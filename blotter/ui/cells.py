@@ -16,12 +16,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
-from PySide6.QtCore import QAbstractProxyModel, QModelIndex, QPersistentModelIndex, QRect, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QStaticText
+from PySide6.QtCore import (
+    QAbstractProxyModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    Qt,
+)
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QHelpEvent,
+    QPainter,
+    QPaintEvent,
+    QStaticText,
+)
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolTip,
     QTreeView,
     QWidget,
 )
@@ -103,6 +121,13 @@ class LookTree(QTreeView):
     def changeEvent(self, event: object) -> None:
         self._texts.clear()  # a font or style change: the texts are laid out anew
         super().changeEvent(event)  # type: ignore[arg-type]
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            assert isinstance(event, QHelpEvent)
+            show_whole_if_elided(self, event)
+            return True
+        return super().viewportEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         self._frame = self._new_frame()
@@ -190,6 +215,18 @@ class CellDelegate(QStyledItemDelegate):
         # 1 centred, 2 right (Qt's flag arithmetic is slow, so it is worked out once each).
         self._halves: dict[Qt.AlignmentFlag, int] = {}
 
+    def helpEvent(
+        self,
+        event: QHelpEvent,
+        view: QAbstractItemView,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            show_whole_if_elided(view, event)
+            return True
+        return super().helpEvent(event, view, option, index)
+
     def paint(
         self,
         painter: QPainter,
@@ -233,3 +270,22 @@ def _halves_of(alignment: Qt.AlignmentFlag) -> int:
     if alignment & Qt.AlignmentFlag.AlignRight:
         return 2
     return 1 if alignment & Qt.AlignmentFlag.AlignHCenter else 0
+
+
+def whole_if_elided(view: QAbstractItemView, index: QModelIndex) -> str | None:
+    """The cell's whole text when its column is too narrow to show it all, else None."""
+    text = index.data() if index.isValid() else None
+    if not isinstance(text, str) or not text:
+        return None
+    room = view.visualRect(index).width() - 2 * _MARGIN
+    return text if view.fontMetrics().horizontalAdvance(text) > room else None
+
+
+def show_whole_if_elided(view: QAbstractItemView, event: QHelpEvent) -> None:
+    """A cell shown elided ("ARCX, DRK…") has its whole text as its tooltip; others none."""
+    index = view.indexAt(event.pos())
+    whole = whole_if_elided(view, index)
+    if whole is None:
+        QToolTip.hideText()
+    else:
+        QToolTip.showText(event.globalPos(), whole, view.viewport(), view.visualRect(index))

@@ -80,12 +80,19 @@ from blotter.ui.models import (
     fixed,
     places_of,
 )
-from blotter.ui.panels import ViewAnchor, on_screen, sentence
+from blotter.ui.panels import (
+    ViewAnchor,
+    as_tsv,
+    on_screen,
+    selected_table_rows,
+    sentence,
+    shown_columns,
+)
 from blotter.ui.positions_panel import PositionsPanel
 from blotter.ui.reconciliation_panel import ReconciliationPanel
 from blotter.ui.risk_panel import RiskPanel, rule_label
 from blotter.ui.routing_panel import RoutingPanel
-from blotter.ui.theme import HEALTH_COLORS, stylesheet
+from blotter.ui.theme import health_color, stylesheet
 from blotter.ui.throttle import Coalescer
 from blotter.ui.ticket import TicketDialog, TicketForm
 from blotter.ui.timeline import Timeline
@@ -360,6 +367,7 @@ class MainWindow(QMainWindow):
         self.fills_view.setModel(proxy)
         self.fills_view.setItemDelegate(CellDelegate(self.fills_view))
         ViewAnchor(self.fills_view)
+        self.fills_view.installEventFilter(self)
         self.fills_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.fills_view.setSortingEnabled(True)
         self.fills_view.verticalHeader().setVisible(False)
@@ -667,7 +675,8 @@ class MainWindow(QMainWindow):
             if self._shown_health.get(name) is not health:  # a style sheet is costly to apply
                 self._shown_health[name] = health
                 label.setText(f"● {name} {health.value}")
-                label.setStyleSheet(f"color: {HEALTH_COLORS[health]}; padding: 0 6px;")
+                color = health_color(health, dark=self.dark)
+                label.setStyleSheet(f"color: {color}; padding: 0 6px;")
             label.setToolTip(_venue_tip(name, gateway.queue_depth, gateway.latency()))
         oms = self.desk.oms
         halt = oms.halt
@@ -929,6 +938,11 @@ class MainWindow(QMainWindow):
             if event.matches(QKeySequence.StandardKey.Copy):
                 self.copy_selection()
                 return True
+        if watched is self.fills_view and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.matches(QKeySequence.StandardKey.Copy):  # rows, as the orders copy
+                QApplication.clipboard().setText(as_tsv(selected_table_rows(self.fills_view)))
+                return True
         return super().eventFilter(watched, event)
 
     # --- context menus, copy, export -----------------------------------------------------------
@@ -998,9 +1012,7 @@ class MainWindow(QMainWindow):
     ) -> list[list[str]]:
         """The parent orders' rows as shown (filter, sort, visible columns), header first;
         ``for_file``: with dated times and plain numbers (``OrdersModel.file_row``)."""
-        header = self.tree.header()
-        columns = [c for c in range(self.proxy.columnCount()) if not header.isSectionHidden(c)]
-        columns.sort(key=header.visualIndex)
+        columns = shown_columns(self.tree.header())
         if selected_only:  # a selected child row stands for its order, as Delete takes it
             rows = sorted(
                 {
@@ -1019,8 +1031,7 @@ class MainWindow(QMainWindow):
         return [[ORDER_HEADERS[c] for c in columns], *body]
 
     def copy_selection(self) -> None:
-        rows = self.visible_rows(selected_only=True)
-        QApplication.clipboard().setText("\n".join("\t".join(r) for r in rows))
+        QApplication.clipboard().setText(as_tsv(self.visible_rows(selected_only=True)))
 
     def export_csv(self, path: Path) -> int:
         """Write the orders the blotter's filters let through to ``path``, the older ones it
@@ -1063,6 +1074,7 @@ class MainWindow(QMainWindow):
         self.alert_feed.set_theme(self.dark)
         for chart in (self.timeline, self.routing.chart):
             chart.resetCachedContent()  # its background is cached, in the old theme's color
+        self._shown_health.clear()  # the venues' labels take the theme's colors at the tick
         # Colors only: a repaint asks the visible rows again. (A layout change would make
         # the proxy map every row anew: seconds with 100,000 orders.)
         self.tree.viewport().update()

@@ -217,6 +217,27 @@ def title(text: str) -> QLabel:
     return label
 
 
+def shown_columns(header: QHeaderView) -> list[int]:
+    """The columns a view shows, in the order it shows them."""
+    columns = [c for c in range(header.count()) if not header.isSectionHidden(c)]
+    columns.sort(key=header.visualIndex)
+    return columns
+
+
+def selected_table_rows(view: QTableView) -> list[list[str]]:
+    """The selected rows as shown (the columns shown, in their order), header first."""
+    model = view.model()
+    columns = shown_columns(view.horizontalHeader())
+    rows = sorted({index.row() for index in view.selectionModel().selectedIndexes()})
+    titles = [str(model.headerData(c, Qt.Orientation.Horizontal) or "") for c in columns]
+    return [titles, *([str(model.index(r, c).data() or "") for c in columns] for r in rows)]
+
+
+def as_tsv(rows: Iterable[Sequence[str]]) -> str:
+    """Rows as a spreadsheet pastes them: tab-separated, one per line."""
+    return "\n".join("\t".join(row) for row in rows)
+
+
 class ViewAnchor(QObject):
     """Scrolled away from the top, the rows in view stay where they are when rows arrive
     above them; at the top, the newest come into view as they arrive. Rows arriving below

@@ -749,10 +749,13 @@ class RiskPanel(QWidget):
             if live
             else "It has no open order; this refuses"
         )
+        # No is the default, as for Cancel all: Enter must not block an account's book
         answer = QMessageBox.question(
             self,
             "Block account",
             f"Block {account}? {cancels} its new orders until an operator unblocks it.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
         )
         return answer == QMessageBox.StandardButton.Yes
 

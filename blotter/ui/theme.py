@@ -6,11 +6,23 @@ from importlib import resources
 
 from blotter.domain.workflows import VenueHealth
 
-HEALTH_COLORS = {
+# Venue health in the status bar, per theme: the dark theme's bright tones are under 2.5:1
+# on the light theme's bar, so it has deeper ones (4.5:1 and more).
+_HEALTH_DARK = {
     VenueHealth.UP: "#3fb950",
     VenueHealth.DEGRADED: "#d29922",
     VenueHealth.DOWN: "#f85149",
 }
+_HEALTH_LIGHT = {
+    VenueHealth.UP: "#1a7f37",
+    VenueHealth.DEGRADED: "#9a6700",
+    VenueHealth.DOWN: "#cf222e",
+}
+
+
+def health_color(health: VenueHealth, *, dark: bool) -> str:
+    return (_HEALTH_DARK if dark else _HEALTH_LIGHT)[health]
+
 
 _DARK = {
     "window": "#161a20",

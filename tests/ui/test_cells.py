@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel
-from PySide6.QtGui import QColor, QFontMetrics
+from PySide6.QtGui import QColor, QFontMetrics, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QApplication, QTableView
 
 from blotter.domain.order import OrderAggregate
-from blotter.ui.cells import CellDelegate, LookTree, _LaidOut
+from blotter.ui.cells import CellDelegate, LookTree, _LaidOut, whole_if_elided
 from blotter.ui.main_window import OrdersFilter
 from blotter.ui.models import DARK, FILL_HEADERS, Column, FillsModel, OrdersModel
 from tests.domain.builders import OrderStory
@@ -90,3 +90,19 @@ def test_a_table_cell_puts_a_number_against_the_right_edge_and_a_name_against_th
     assert view.visualRect(model.index(0, FILL_HEADERS.index("Qty"))).right() - quantity[-1] <= 8
     venue = inked(FILL_HEADERS.index("Venue"))
     assert venue[0] - view.visualRect(model.index(0, FILL_HEADERS.index("Venue"))).left() <= 8
+
+
+def test_a_cell_shown_elided_has_its_whole_text_for_a_tooltip(qapp: QApplication) -> None:
+    model = QStandardItemModel(1, 2)
+    model.setItem(0, 0, QStandardItem("ARCX, DRKP, XNAS"))
+    model.setItem(0, 1, QStandardItem("1"))
+    view = QTableView()
+    view.setModel(model)
+    view.resize(600, 200)
+    view.show()
+    view.setColumnWidth(0, 40)
+    whole = model.index(0, 0)
+    assert whole_if_elided(view, whole) == "ARCX, DRKP, XNAS"
+    assert whole_if_elided(view, model.index(0, 1)) is None  # it fits: no tooltip
+    view.setColumnWidth(0, 400)
+    assert whole_if_elided(view, whole) is None

@@ -691,6 +691,10 @@ def test_the_light_theme_recolors_rows_already_painted(session: Session) -> None
         window.toggle_theme.trigger()
         assert side.data(Qt.ItemDataRole.ForegroundRole) == LIGHT.buy
         assert all(lightness > 150 for lightness in chart_backgrounds())  # repainted, not cached
+        window._tick()
+        xnas = window.venue_labels["XNAS"]
+        assert xnas.text() == "● XNAS UP"
+        assert "#1a7f37" in xnas.styleSheet()  # the light theme's deeper green, readable
         window.toggle_theme.trigger()  # the dark theme is the user's again, in the settings
 
     session.run(scenario())
@@ -799,6 +803,11 @@ def test_scrolled_away_from_the_top_the_fills_in_view_stay_as_fills_arrive(
             await oms.submit(at_market(number))
         await session.until(lambda: view.model().rowCount() >= filled + 5)
         assert top_exec_id() == top
+        view.selectRow(view.indexAt(QPoint(0, 0)).row())  # Ctrl+C copies the row, as shown
+        QTest.keyClick(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+        header, row = QApplication.clipboard().text().split("\n")
+        assert header.split("\t")[:3] == ["Time", "Venue", "Exec id"]
+        assert row.split("\t")[2] == top
 
     session.run(scenario())
 

@@ -228,10 +228,14 @@ def test_block_from_the_button_records_who_and_why_and_unblock_brings_it_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     asked: list[str] = []
+    defaults: list[object] = []
     reasons = iter(["runaway algo", "checked the algo"])
 
-    def confirm(_parent: object, _title: str, text: str) -> QMessageBox.StandardButton:
+    def confirm(
+        _parent: object, _title: str, text: str, _buttons: object = None, default: object = None
+    ) -> QMessageBox.StandardButton:
         asked.append(text)
+        defaults.append(default)
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", confirm)
@@ -250,6 +254,7 @@ def test_block_from_the_button_records_who_and_why_and_unblock_brings_it_back(
         QTest.mouseClick(panel.block_button, Qt.MouseButton.LeftButton)
         assert len(asked) == 1
         assert asked[0].startswith("Block ACC-ALPHA? This cancels its 2 open orders")
+        assert defaults == [QMessageBox.StandardButton.No]  # Enter blocks nothing
         await session.until(lambda: state(oms, "ACC-ALPHA") is AccountState.BLOCKED)
         await session.until(
             lambda: all(oms.orders[r.order_id].state is OrderState.CANCELED for r in mine)
