@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import getpass
 import os
+import socket
 import sys
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
@@ -200,10 +201,16 @@ def _risk_argument(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--risk",
         metavar="FILE",
-        type=Path,
+        type=_file_name,
         help="risk limits, TOML (default: the built-in desk limits; see "
         "resources/risk.example.toml)",
     )
+
+
+def _file_name(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty file name; expected a path, e.g. risk.toml")
+    return Path(text)
 
 
 def _risk(args: argparse.Namespace) -> RiskConfig:
@@ -287,11 +294,13 @@ def _window(
         given = "--after" if args.after is not None else "--panel"
         print(f"blotter: error: {given} goes with --screenshot FILE", file=sys.stderr)
         return EXIT_ERROR
+    display = os.environ.get("DISPLAY", "")
     if not _has_display():
         print(
-            "blotter: error: no display to open the desk window on; set DISPLAY (or "
-            "WAYLAND_DISPLAY), or QT_QPA_PLATFORM=offscreen together with --screenshot FILE, "
-            "or run `blotter headless`",
+            "blotter: error: no display to open the desk window on"
+            + (f" (no X server answers at DISPLAY={display})" if display else "")
+            + "; set DISPLAY (or WAYLAND_DISPLAY), or QT_QPA_PLATFORM=offscreen together with "
+            "--screenshot FILE, or run `blotter headless`",
             file=sys.stderr,
         )
         return EXIT_ERROR
@@ -318,7 +327,33 @@ def _has_display() -> bool:
     """Whether Qt can show a window here (Linux without X or Wayland aborts inside Qt)."""
     if not sys.platform.startswith("linux"):
         return True
-    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+    if os.environ.get("QT_QPA_PLATFORM") or os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    display = os.environ.get("DISPLAY", "")
+    return bool(display) and _x_server_answers(display)
+
+
+def _x_server_answers(display: str) -> bool:
+    """Whether an X server listens for ``display`` (``:0``, ``host:1.0``): Qt aborts the
+    process on one it cannot reach."""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        family, address = socket.AF_UNIX, f"/tmp/.X11-unix/X{number}"
+        if not os.path.exists(address):  # Linux's abstract socket, as Xorg also listens on
+            address = f"\0/tmp/.X11-unix/X{number}"
+        target: str | tuple[str, int] = address
+    else:
+        family, target = socket.AF_INET, (host, 6000 + int(number))
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2.0)
+            probe.connect(target)
+    except OSError:
+        return False
+    return True
 
 
 def _non_negative_float(text: str) -> float:
@@ -455,6 +490,9 @@ async def _reconcile_once(db_url: str, user: str) -> tuple[PassReport, list[Brea
     desk = await Desk.open(config, purpose="reconcile")
     try:
         report = await desk.reconciler.run_pass(actor=user, why="blotter reconcile")
+        await desk.oms.drain()
+        if desk.oms.failed:  # the breaks it found are not in the log: none may be reported
+            raise StoreError(f"the pass could not be recorded: {desk.oms.failed}")
         return report, desk.reconciler.open_breaks()
     finally:
         await desk.close()

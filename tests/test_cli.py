@@ -298,6 +298,9 @@ def test_the_window_without_a_display_is_one_clear_line(
     assert result.returncode == 2
     assert result.stderr.startswith("blotter: error: no display to open the desk window on")
     assert result.stderr.count("\n") == 1
+    monkeypatch.setenv("DISPLAY", ":97")  # no X server there: Qt would abort the process
+    unreachable = run("demo")
+    one_clear_line(unreachable, "no X server answers at DISPLAY=:97")
 
 
 def test_headless_trades_under_the_risk_file_given(tmp_path: Path) -> None:
@@ -370,6 +373,9 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
         (("reconcile", "--user", "u" * 129), "a user name of 129 characters; expected at most 128"),
         (("replay", "--db", "postgresql://u@127.0.0.1:abc/x"), "is malformed"),
         (("replay", "--db", "sqlite:////tmp/x.db?mode=ro&uri=true"), "query arguments (mode, uri)"),
+        (("replay", "--db", "postgresql+asyncpg://h/d"), "speaks to postgresql through psycopg"),
+        (("replay", "--db", "postgresql://"), "names no database"),
+        (("headless", "--risk", ""), "argument --risk: an empty file name"),
     ],
 )
 def test_a_command_line_mistake_is_one_clear_line(args: tuple[str, ...], fragment: str) -> None:

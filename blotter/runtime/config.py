@@ -7,6 +7,7 @@ from pathlib import Path
 import msgspec
 
 from blotter.domain.risk import RiskConfig, RiskLimits
+from blotter.venues.sim.catalog import INSTRUMENTS
 
 
 class ConfigError(ValueError):
@@ -33,9 +34,29 @@ def load_risk(path: Path) -> RiskConfig:
             f"{', '.join(_known_for(unknown[0]))}"
         )
     try:
-        return msgspec.convert(raw, RiskConfig)
+        config = msgspec.convert(raw, RiskConfig)
     except msgspec.ValidationError as error:
         raise ConfigError(f"risk file {path}: {error}") from None
+    _check_symbols(path, config)
+    return config
+
+
+def _check_symbols(path: Path, config: RiskConfig) -> None:
+    """A misspelt instrument ("TSLAA") would restrict or limit nothing, without a word."""
+    known = {instrument.symbol for instrument in INSTRUMENTS}
+    tables = {"default": config.default}
+    tables.update({f"accounts.{name}": limits for name, limits in config.accounts.items()})
+    for where, limits in tables.items():
+        for field, symbols in (
+            ("restricted", limits.restricted),
+            ("position_limits", limits.position_limits),
+        ):
+            unknown = sorted(set(symbols) - known)
+            if unknown:
+                raise ConfigError(
+                    f"risk file {path}: {where}.{field} names {unknown[0]!r}, an instrument "
+                    f"the desk does not trade; expected one of {', '.join(sorted(known))}"
+                )
 
 
 _CONFIG_KEYS = tuple(f.name for f in msgspec.structs.fields(RiskConfig))

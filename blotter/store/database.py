@@ -53,6 +53,10 @@ def demo_url() -> str:
     return f"sqlite:///{data_dir() / 'demo.db'}"
 
 
+# The drivers blotter is built and tested with, per backend; "postgresql://" means psycopg.
+_DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
+
+
 def parse_url(text: str) -> URL:
     try:
         url = make_url(text)
@@ -65,6 +69,17 @@ def parse_url(text: str) -> URL:
         raise StoreError(
             f"database URL {text!r} names the backend {url.get_backend_name()!r}; "
             "blotter supports sqlite and postgresql"
+        )
+    driver = url.get_driver_name()
+    if driver not in _DRIVERS[url.get_backend_name()]:
+        raise StoreError(
+            f"database URL {text!r} names the driver {driver!r}; blotter speaks to "
+            f"{url.get_backend_name()} through {_DRIVERS[url.get_backend_name()][0]}"
+        )
+    if url.get_backend_name() == "postgresql" and not url.database:
+        raise StoreError(
+            f"database URL {text!r} names no database; expected "
+            "postgresql+psycopg://user@host/dbname"
         )
     if url.get_backend_name() == "sqlite" and url.query:
         # SQLite's own URI options would open another file than the one blotter locks

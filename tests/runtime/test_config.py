@@ -36,6 +36,11 @@ def test_the_example_file_is_the_built_in_desk_limits_plus_one_account() -> None
         ),
         ('[defaults]\nmax_order_quantity = "5"\n', ("'defaults'", "default, accounts")),
         ('[accounts.ACC-1]\ncredit = "5"\n', ("'accounts.ACC-1.credit'", "credit_limit")),
+        ('[default]\nrestricted = ["TSLAA"]\n', ("default.restricted names 'TSLAA'", "TSLA")),
+        (
+            '[accounts.ACC-1.position_limits]\n"BTCUSD" = "50"\n',
+            ("accounts.ACC-1.position_limits names 'BTCUSD'", "BTC-USD"),
+        ),
     ],
 )
 def test_a_bad_file_names_the_file_the_field_and_what_was_expected(
