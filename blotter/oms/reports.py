@@ -179,12 +179,7 @@ def _not_held(child: ChildOrder, *, may_resend: bool) -> Decision:
         reason = "canceled; the venue never received it (found by status query)"
         return _events(ChildCanceled(child_id=child.child_id, reason=reason))
     detail = f"{child.client_order_id} was {child.state} but the venue holds no such order"
-    anomaly = AnomalyRecorded(
-        kind=AnomalyKind.STALE_REPORT,
-        severity=Severity.CRITICAL,
-        detail=detail,
-        child_id=child.child_id,
-    )
+    anomaly = _anomaly_of(child, AnomalyKind.STALE_REPORT, Severity.CRITICAL, detail)
     closed = ChildCanceled(child_id=child.child_id, reason="the venue holds no such order")
     return _events(anomaly, closed)
 
@@ -217,12 +212,7 @@ def _orphan(child: ChildOrder, what: str) -> Decision:
     """The venue holds an order we closed as never there (a copy that arrived after we gave
     up on it): nobody manages it, so it is canceled at the venue before it trades."""
     detail = f"{what}, which was {child.state} here: canceling it at the venue"
-    anomaly = AnomalyRecorded(
-        kind=AnomalyKind.STALE_REPORT,
-        severity=Severity.WARNING,
-        detail=detail,
-        child_id=child.child_id,
-    )
+    anomaly = _anomaly_of(child, AnomalyKind.STALE_REPORT, Severity.WARNING, detail)
     return Decision(payloads=(anomaly,), follow_up=FollowUp.RECANCEL)
 
 
@@ -236,6 +226,10 @@ def _stale(child: ChildOrder, report: ExecutionReport, severity: Severity) -> De
 
 
 def _anomaly(child: ChildOrder, kind: AnomalyKind, severity: Severity, detail: str) -> Decision:
-    return _events(
-        AnomalyRecorded(kind=kind, severity=severity, detail=detail, child_id=child.child_id)
-    )
+    return _events(_anomaly_of(child, kind, severity, detail))
+
+
+def _anomaly_of(
+    child: ChildOrder, kind: AnomalyKind, severity: Severity, detail: str
+) -> AnomalyRecorded:
+    return AnomalyRecorded(kind=kind, severity=severity, detail=detail, child_id=child.child_id)
