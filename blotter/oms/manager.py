@@ -974,21 +974,26 @@ class OrderManager:
         if order.is_terminal or order.leaves <= 0:
             return
         canceling = order.cancel_pending or order.state is S.PENDING_CANCEL
-        held = self._held_by(order)
-        closed_day = _session_closed(order)
         if order.live_children:
             # what a venue handed back is routed again at once, beside the slices working
-            if order.unallocated > 0 and not canceling and held is None and not closed_day:
+            # (rarely any: the cheap tests first, this runs after every report)
+            if (
+                order.unallocated > 0
+                and not canceling
+                and self._held_by(order) is None
+                and not _session_closed(order)
+            ):
                 self._reroute(order, last_chance=False)
             return
         if canceling:
             closed = OrderCanceled(reason="canceled on request")
             self._record(order, [closed], SYSTEM, "no child left working")
             return
+        held = self._held_by(order)
         if held is not None:  # no new route while its order may not trade
             self._record(order, [OrderCanceled(reason=held)], SYSTEM, held)
             return
-        if closed_day:
+        if _session_closed(order):
             why = "DAY order: its session closed before this quantity could be routed again"
             self._record(order, [OrderExpired(reason=why)], SYSTEM, "the venues closed")
             return
