@@ -31,7 +31,6 @@ from collections.abc import (
     Sequence,
 )
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 import msgspec
@@ -756,20 +755,34 @@ class OrderManager:
             return  # a copy waits for its turn already: one is enough
         self._queued.add(coid)
         self._sends[coid] = self._sends.get(coid, 0) + 1
+        turned = False
+
+        def at_turn() -> str | None:
+            nonlocal turned
+            turned = True  # from here another send of this child may queue
+            self._queued.discard(coid)
+            return self._at_turn(order, child)
+
         try:
-            await venue.submit(_request(order, child), at_turn=partial(self._at_turn, order, child))
+            await venue.submit(_request(order, child), at_turn=at_turn)
         except Withdrawn as withdrawn:
             self._hold_back(order, [child], withdrawn.reason)
+            if child.is_live:  # a resend whose cancel came first: the venue's status tells
+                self._arm(order, child)
             return
         except VenueUnavailable as down:
             # Refused before it left (the gateway checks first): the quantity goes elsewhere.
             self._deadlines.pop(coid, None)
-            rejected = ChildRejected(child_id=child.child_id, reason=str(down))
-            self._record(order, [rejected], venue.name, f"{venue.name} unavailable")
-            self._after_child_events(order)
+            if child.state in _TO_SEND:
+                rejected = ChildRejected(child_id=child.child_id, reason=str(down))
+                self._record(order, [rejected], venue.name, f"{venue.name} unavailable")
+                self._after_child_events(order)
+            elif child.is_live:
+                self._arm(order, child)
             return
         finally:
-            self._queued.discard(coid)
+            if not turned:
+                self._queued.discard(coid)
         if started_ns is not None:
             self.command_to_venue_ns.append(time.perf_counter_ns() - started_ns)
         if child.state is S.PENDING_SUBMIT:  # the venue's answer may have overtaken us
@@ -788,13 +801,14 @@ class OrderManager:
         the wire: why it may not go after all (trading stopped for its order, or it was
         canceled or closed while it waited), else None, and its answer is due from now."""
         coid = child.client_order_id
-        self._queued.discard(coid)
         held = self._held_by(order)
         if held is not None:
             return held
         if not child.is_live:
             return "closed while it waited to be sent"
-        if child.state is S.PENDING_SUBMIT and coid in self._cancel_after_send:
+        if child.state is S.PENDING_CANCEL or (
+            child.state is S.PENDING_SUBMIT and coid in self._cancel_after_send
+        ):
             return "canceled while it waited to be sent"
         self._deadlines[coid] = self._deadline(self.config.request_timeout)
         return None
@@ -878,12 +892,13 @@ class OrderManager:
     def _on_health(self, change: ConnectionChange) -> None:
         venue = change.venue
         was = self._record_health(venue, change.health, change.reason)
-        if change.health is VenueHealth.DOWN and was is not VenueHealth.DOWN:
-            # Only a lost session makes such a venue cancel: DOWN for failed requests, or
-            # a session we closed, leaves the children there, asked about on reconnect.
+        if change.health is VenueHealth.DOWN:
+            # Only a lost session makes such a venue cancel (also one lost while DOWN for
+            # failed requests): DOWN for failed requests, or a session we closed, leaves the
+            # children there, asked about on reconnect.
             if change.session_lost and self._venues[venue].cancels_on_disconnect:
                 self._canceled_by_disconnect(venue)
-        elif change.health is not VenueHealth.DOWN and was is VenueHealth.DOWN:
+        elif was is VenueHealth.DOWN:
             # Reconnected: whatever it said while we were away, its status tells, also of
             # the children it canceled on disconnect (a fill may have beaten the cancel).
             if self.on_reconnect is not None:
@@ -939,7 +954,10 @@ class OrderManager:
             coid not in self._no_resend
             and self._sends.get(coid, 0) < self.config.max_submit_attempts
         )
-        decision = from_status(order, child, status, may_resend=may_resend)
+        cancels = self._venues[child.venue].cancels_on_disconnect
+        decision = from_status(
+            order, child, status, may_resend=may_resend, cancels_on_disconnect=cancels
+        )
         self._no_resend.discard(coid)
         self._arm(order, child)
         cause = f"status of {coid} from {child.venue}"

@@ -103,7 +103,12 @@ class Clearing(Protocol):
     async def settle(
         self, order_id: str, account: str, instrument: str, quantity: Decimal, notional: Decimal
     ) -> None:
-        """Return once settled; raise ``SettlementFailed`` with the reason otherwise."""
+        """Return once settled; raise ``SettlementFailed`` with the reason otherwise.
+
+        Idempotent per ``order_id``: an order settled already returns at once. The OMS asks
+        again after a failure, and after a silence or an error that may have hidden a
+        settlement (its attempt timed out, its link broke after sending).
+        """
         ...
 
 

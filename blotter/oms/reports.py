@@ -26,7 +26,7 @@ from blotter.domain.events import (
     VenueAnomaly,
 )
 from blotter.domain.order import ChildOrder, OrderAggregate
-from blotter.domain.values import ZERO, Liquidity
+from blotter.domain.values import ZERO, Liquidity, OrderType, TimeInForce
 from blotter.domain.workflows import OrderState
 from blotter.oms.ports import (
     Execution,
@@ -109,11 +109,14 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
     if order.knows_exec(exec_id):
         detail = f"fill {exec_id} for {child.client_order_id} reported again"
         return _anomaly(child, AnomalyKind.DUPLICATE_EXEC, Severity.INFO, detail)
-    if report.filled > child.filled + quantity:
-        return ASK  # an earlier fill has not reached us
     if child.state is S.REJECTED:  # never at the venue: a closed slice's late fill is booked
         detail = f"fill {exec_id} of {quantity} for {child.client_order_id}, already {child.state}"
-        return _anomaly(child, AnomalyKind.STALE_REPORT, Severity.CRITICAL, detail)
+        anomaly = _anomaly_of(child, AnomalyKind.STALE_REPORT, Severity.CRITICAL, detail)
+        # what is left of it works at the venue with nobody managing it: canceled there
+        follow_up = FollowUp.RECANCEL if report.leaves > 0 else FollowUp.NONE
+        return Decision(payloads=(anomaly,), follow_up=follow_up)
+    if report.filled > child.filled + quantity:
+        return ASK  # an earlier fill has not reached us
     execution = Execution(
         exec_id=exec_id,
         quantity=quantity,
@@ -135,13 +138,22 @@ def from_status(
     status: VenueOrderStatus | None,
     *,
     may_resend: bool,
+    cancels_on_disconnect: bool = False,
 ) -> Decision:
-    """Bring ``child`` to what the venue says it holds; ``may_resend`` False after a restart."""
+    """Bring ``child`` to what the venue says it holds; ``may_resend`` False after a restart;
+    ``cancels_on_disconnect``: the venue's own cancel of a resting order we never asked to
+    cancel was its cancel on a lost session, and hands the quantity back."""
     if status is None:
         return _not_held(child, may_resend=may_resend)
     if child.state is S.REJECTED:  # fills of an order we never had at the venue book nothing
         if status.state is VenueOrderState.OPEN:
             return _orphan(child, f"{child.venue} holds {child.client_order_id}")
+        if status.filled:  # said, not dropped: reconciliation will find the position too
+            detail = (
+                f"{child.venue} filled {status.filled} of {child.client_order_id}, which was "
+                f"{child.state} here: not booked"
+            )
+            return _anomaly(child, AnomalyKind.STALE_REPORT, Severity.CRITICAL, detail)
         return Decision()
     payloads: list[Payload] = []
     if child.state in UNANSWERED:
@@ -162,8 +174,24 @@ def from_status(
         if state is VenueOrderState.EXPIRED:
             payloads.append(ChildExpired(child_id=child.child_id, reason=reason))
         else:
-            payloads.append(ChildCanceled(child_id=child.child_id, reason=reason))
+            returned = (
+                cancels_on_disconnect and _rests(order) and child.state is not S.PENDING_CANCEL
+            )
+            payloads.append(
+                ChildCanceled(child_id=child.child_id, reason=reason, returned=returned)
+            )
     return Decision(payloads=tuple(payloads))
+
+
+def _rests(order: OrderAggregate) -> bool:
+    """A limit order that rests at its venue (neither IOC nor market, which a venue cancels
+    of its own accord once they have met what liquidity there was)."""
+    ticket = order.ticket
+    return (
+        ticket is not None
+        and ticket.order_type is OrderType.LIMIT
+        and ticket.time_in_force is not TimeInForce.IOC
+    )
 
 
 def _not_held(child: ChildOrder, *, may_resend: bool) -> Decision:

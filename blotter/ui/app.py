@@ -86,7 +86,6 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
     )
     closed = asyncio.Event()
     window.closing.connect(closed.set)
-    stop_on_signals = _ClosedBySignals(window)
     window.show()
     forget_module_sources()
     flow = None
@@ -97,6 +96,7 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
             _demo(driver, window, options.demo_rate, drift, options.drift_every),
             name="ui/demo flow",
         )
+    stop_on_signals = _ClosedBySignals(window)  # and until the desk has closed, not before
     try:
         if options.screenshot is not None:
             await asyncio.sleep(options.after)
@@ -109,13 +109,15 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
                 raise ScreenshotError(f"could not write the screenshot {options.screenshot}")
         await closed.wait()
     finally:
-        stop_on_signals.close()
-        if flow is not None:
-            flow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flow
-        await window.shutdown()
-        await desk.close()
+        try:
+            if flow is not None:
+                flow.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flow
+            await window.shutdown()
+            await desk.close()
+        finally:
+            stop_on_signals.close()  # a second Ctrl-C while closing only asked again
     return 0
 
 

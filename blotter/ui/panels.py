@@ -309,9 +309,11 @@ class FlowRow(QLayout):
         )
 
     def minimumSize(self) -> QSize:
-        """One to a line."""
+        """The widest item; the height the row's width needs is ``heightForWidth``'s."""
         hints = [item.sizeHint() for item in self._shown()]
-        return QSize(max((h.width() for h in hints), default=0), self.heightForWidth(0))
+        return QSize(
+            max((h.width() for h in hints), default=0), max((h.height() for h in hints), default=0)
+        )
 
     def _shown(self) -> list[QLayoutItem]:
         return [item for item in self._items if not item.isEmpty()]

@@ -190,6 +190,7 @@ class ManagedGateway:
         if withdrawn is not None:
             self._limiter.give_back()
             raise Withdrawn(withdrawn)
+        self._check_connected()
         self._awaiting_report[request.client_order_id] = self._clock.now_ns()
         if len(self._awaiting_report) > _MAX_AWAITED_REPORTS:
             self._awaiting_report.popitem(last=False)
@@ -197,6 +198,7 @@ class ManagedGateway:
 
     async def cancel(self, client_order_id: str) -> None:
         await self._queue(urgent=True)
+        self._check_connected()
         await self._send(self._inner.cancel(client_order_id))
 
     async def status(self, client_order_id: str) -> VenueOrderStatus | None:
@@ -231,9 +233,12 @@ class ManagedGateway:
             raise VenueUnavailable(self.name, "circuit breaker open, cooling down")
 
     async def _queue(self, *, urgent: bool) -> None:
-        """Wait for the rate limiter; a request whose turn comes after a loss is not sent."""
+        """Wait for the rate limiter (refused at once when the venue cannot be reached)."""
         self._admit()
         await self._limiter.acquire(urgent=urgent)
+
+    def _check_connected(self) -> None:
+        """A request whose turn came after the connection was lost is not sent."""
         if not self._connected:
             raise VenueUnavailable(self.name, self._down_reason)
 
@@ -309,8 +314,9 @@ class ManagedGateway:
                 if lost.done():
                     return lost.result()
                 failure = await self._beat()
-                if failure is not None:  # the venue may not know: we end the session
-                    return _Ended(failure, lost=False)
+                if failure is not None:
+                    await asyncio.sleep(0)  # the stream's own end, if it came, tells more
+                    return lost.result() if lost.done() else failure
         finally:
             pump.cancel()
             await asyncio.wait({pump})
@@ -326,23 +332,31 @@ class ManagedGateway:
         else:
             lost.set_result(_Ended("the venue ended the session", lost=False))
 
-    async def _beat(self) -> str | None:
-        """One heartbeat: why the connection is lost, or None while it lives. During the
-        breaker's cool-down it sends none; the first one after is the breaker's probe."""
+    async def _beat(self) -> _Ended | None:
+        """One heartbeat: how the connection ended, or None while it lives. During the
+        breaker's cool-down it sends none; the first one after is the breaker's probe. A
+        venue that answers with a refusal has lost our session; one that stays silent may
+        not know yet (we end the session ourselves)."""
         if not self._breaker.allow():
             return None
         try:
             await self._timed_heartbeat()
         except (VenueUnavailable, TimeoutError) as failed:
-            return f"heartbeat failed: {_why(failed)}"
+            lost = isinstance(failed, VenueUnavailable)
+            return _Ended(f"heartbeat failed: {_why(failed)}", lost=lost)
         self._emit(self._breaker.record_success(), "heartbeat answered")
         return None
 
     async def _hang_up(self, ended: _Ended) -> None:
-        """The connection is gone (or being closed): DOWN, and the venue's session closed."""
+        """The connection is gone (or being closed): DOWN, and the venue's session closed.
+        A lost session is told even when the breaker was DOWN already (it opened on failed
+        requests): only then does a venue that cancels on disconnect cancel our orders."""
         self._connected = False
         self._down_reason = ended.reason
-        self._emit(self._breaker.disconnected(), ended.reason, session_lost=ended.lost)
+        health = self._breaker.disconnected()
+        if health is None and ended.lost:
+            health = VenueHealth.DOWN
+        self._emit(health, ended.reason, session_lost=ended.lost)
         await self._inner.close()
 
     def _observe(self, report: ExecutionReport) -> None:

@@ -441,6 +441,60 @@ async def test_a_copy_the_venue_took_after_refusing_the_first_is_canceled_there(
         assert await replay_is_clean(w)
 
 
+class _LosesFirstSubmit:
+    """The venue behind a wire that loses the first submit of each id in ``lose``."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        self._inner = inner
+        self.lose: set[str] = set()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    @property
+    def cancels_on_disconnect(self) -> bool:
+        return self._inner.cancels_on_disconnect
+
+    async def submit(self, request: NewOrderRequest) -> None:
+        if request.client_order_id in self.lose:
+            self.lose.discard(request.client_order_id)
+            return
+        await self._inner.submit(request)
+
+
+@pytest.mark.parametrize("stop", ["cancel", "kill switch"])
+async def test_a_resend_waiting_for_its_turn_is_not_sent_after_its_cancel(
+    stop: str, tmp_path: Path
+) -> None:
+    """The first copy was lost and the resend waits behind other orders for the rate limiter;
+    the cancel (which goes first) must not be overtaken by it, and the order must close."""
+    wires: list[_LosesFirstSubmit] = []
+
+    def wrap(venue: SimulatedVenue) -> _LosesFirstSubmit:
+        wires.append(_LosesFirstSubmit(venue))
+        return wires[-1]
+
+    async with world(tmp_path, wrap=wrap, rate=(2.0, 1)) as w:  # type: ignore[arg-type]
+        sending = asyncio.ensure_future(w.oms.submit(w.ticket("10", "9.00")))
+        await asyncio.sleep(0)
+        [order] = w.oms.orders.values()
+        coid = f"{order.order_id}.1"
+        wires[0].lose.add(coid)
+        await sending
+        others = [asyncio.ensure_future(w.oms.submit(w.ticket("10", "9.00"))) for _ in range(4)]
+        await asyncio.sleep(0.45)  # its answer overdue: the venue never got it, a resend waits
+        assert coid in w.oms._queued
+        if stop == "cancel":
+            await w.oms.cancel(order.order_id, actor="alice")
+        else:
+            await w.oms.engage_kill_switch(actor="risk", reason="runaway")
+        await asyncio.gather(*others)
+        await w.until(lambda: order.is_terminal)
+        assert order.state is S.CANCELED
+        assert await w.venues["XNAS"].status(coid) is None  # the resend never left
+        assert "ChildAcknowledged" not in w.types(order.order_id)
+
+
 def _child_ids(w: World, results: list[SubmitResult]) -> set[str]:
     return {c.client_order_id for r in results for c in w.order(r.order_id).children.values()}
 

@@ -135,9 +135,26 @@ def test_a_fill_for_a_rejected_child_is_a_critical_stale_report() -> None:
     built = OrderStory()
     built.routed(("A", "XNAS", "100"))
     built.rejected("A")
-    anomaly = only_anomaly(from_report(built.order, child(built), fill_report("X9", "10", "10")))
+    decision = from_report(built.order, child(built), fill_report("X9", "10", "10"))
+    anomaly = only_anomaly(decision)
     assert (anomaly.kind, anomaly.severity) == (AnomalyKind.STALE_REPORT, Severity.CRITICAL)
     assert "already REJECTED" in anomaly.detail
+    assert decision.follow_up is FollowUp.RECANCEL  # 90 left working there, unmanaged
+    # a later fill, past one we never heard of, is said too (no status query that says less)
+    later = from_report(built.order, child(built), fill_report("X11", "10", "30"))
+    assert only_anomaly(later).severity is Severity.CRITICAL
+    executed = Execution(
+        exec_id="X9",
+        quantity=D(10),
+        price=D("10.00"),
+        fee=D("0.01"),
+        liquidity=Liquidity.TAKER,
+        venue_time=5,
+    )
+    found = from_status(
+        built.order, child(built), status(VenueOrderState.FILLED, executed), may_resend=True
+    )
+    assert "filled 10" in only_anomaly(found).detail
 
 
 def test_a_late_fill_for_a_canceled_child_is_booked() -> None:
@@ -334,3 +351,23 @@ def test_a_report_for_an_order_never_sent_is_a_critical_venue_anomaly() -> None:
     assert isinstance(anomaly, VenueAnomaly)
     assert (anomaly.kind, anomaly.severity) == (AnomalyKind.UNKNOWN_CHILD, Severity.CRITICAL)
     assert "ghost" in anomaly.detail
+
+
+def test_a_resting_order_its_venue_canceled_unasked_was_its_cancel_on_disconnect() -> None:
+    """At a venue that cancels on disconnect, a limit order found canceled that nobody asked
+    to cancel was canceled with our lost session: its quantity goes back to be routed."""
+    canceled = status(VenueOrderState.CANCELED)
+    built = story()  # a LIMIT DAY order, acknowledged at XNAS
+    at_cod = from_status(
+        built.order, child(built), canceled, may_resend=True, cancels_on_disconnect=True
+    )
+    [closed] = at_cod.payloads
+    assert isinstance(closed, ChildCanceled)
+    assert closed.returned
+    elsewhere = from_status(built.order, child(built), canceled, may_resend=True)
+    assert not elsewhere.payloads[0].returned  # type: ignore[attr-defined]
+    built.cancel_requested("A")  # asked for: our own cancel, nothing handed back
+    asked = from_status(
+        built.order, child(built), canceled, may_resend=True, cancels_on_disconnect=True
+    )
+    assert not asked.payloads[0].returned  # type: ignore[attr-defined]

@@ -11,10 +11,11 @@ from typing import Any
 
 import msgspec
 import pytest
+import shiboken6
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, qVersion
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QWidget
 from pytestqt.modeltest import ModelTester
 
 from blotter import __version__
@@ -343,10 +344,17 @@ def test_the_window_opens_and_closes_cleanly_and_leaves_no_widget(session: Sessi
         await session.until(lambda: True)
         await session.close()
 
-    before = {id(w) for w in QApplication.topLevelWidgets()}
+    def address(widget: QWidget) -> int:  # a widget's own, not its Python wrapper's
+        return int(shiboken6.getCppPointer(widget)[0])
+
+    before = {address(w) for w in QApplication.topLevelWidgets()}
     session.run(scenario())
     QApplication.sendPostedEvents(None, 0)  # deleteLater
-    left = [w for w in QApplication.topLevelWidgets() if id(w) not in before]
+    left = [
+        f"{type(w).__name__} {w.objectName()!r} {w.windowTitle()!r}"
+        for w in QApplication.topLevelWidgets()
+        if address(w) not in before
+    ]
     assert left == []  # the window, and nothing it made (the charts' menus went with it)
     assert QModelIndex().isValid() is False
 
@@ -669,6 +677,17 @@ def test_the_window_fits_a_1024_pixel_screen_whatever_its_status_lines_say(
         line = window.reconciliation.pass_line
         assert line.text() == long  # whole, for whoever reads it; shown elided
         assert line.toolTip() != "" or line.width() >= line.sizeHint().width()
+        # its seven buttons wrap: none overlaps another, none is cut off
+        buttons = [entry.button for entry in window.reconciliation.operator_actions]
+        panel = window.reconciliation
+        rects = [
+            b.geometry().translated(b.parentWidget().mapTo(panel, QPoint(0, 0))) for b in buttons
+        ]
+        assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1 :])
+        view = panel.queue_view.geometry().translated(
+            panel.queue_view.parentWidget().mapTo(panel, QPoint(0, 0))
+        )
+        assert all(r.bottom() < view.top() and r.right() <= panel.width() for r in rects)
 
     session.run(scenario())
 

@@ -171,8 +171,30 @@ async def test_a_dead_link_is_found_by_the_heartbeat(desk: Desk) -> None:
     await desk.health_change(VenueHealth.UP)
     desk.venue.schedule_disconnect(after=0.0)  # due now, but noticed only on the next contact
     down = await desk.health_change(VenueHealth.DOWN)
-    assert down.reason == "heartbeat failed: not connected"
+    # the heartbeat wakes the line, whose end says why: the venue lost the session
+    assert down.reason in ("connection dropped (scheduled)", "heartbeat failed: not connected")
+    assert down.session_lost
     await desk.health_change(VenueHealth.UP)
+
+
+async def test_a_session_lost_while_the_breaker_is_open_is_still_told_as_lost() -> None:
+    desk = await _desk(
+        heartbeat_interval=60.0,
+        request_timeout=0.01,
+        breaker=BreakerSettings(trip_after=2, cool_down=60.0),
+    )
+    await desk.gateway.start()
+    await desk.health_change(VenueHealth.UP)
+    desk.faulty.plan.outbound = Faults(delay=1.0, delay_ms=(100.0, 100.0))
+    for n in range(2):
+        await desk.gateway.submit(order(f"C-{n}", Side.BUY, 5, "9.00"))
+    tripped = await desk.health_change(VenueHealth.DOWN)
+    assert not tripped.session_lost  # unanswered requests: the session may well be there
+    desk.venue.drop_connection("cable cut")  # now it is lost, the breaker DOWN already
+    lost = await desk.health_change(VenueHealth.DOWN)
+    assert (lost.reason, lost.session_lost) == ("cable cut", True)
+    await desk.gateway.close()
+    await desk.feed.stop()
 
 
 async def test_refused_connections_keep_it_down_retrying_and_requests_fail_at_once(

@@ -21,13 +21,17 @@ class SimulatedClearing:
         self._latency = latency_ms / 1000
         self._rng = random.Random(seed)
         self.settled: list[str] = []
+        self._settled: set[str] = set()
 
     async def settle(
         self, order_id: str, account: str, instrument: str, quantity: Decimal, notional: Decimal
     ) -> None:
         await asyncio.sleep(self._latency)
+        if order_id in self._settled:  # asked again (an answer lost): settled once only
+            return
         if self._rng.random() < self._failure_rate:
             raise SettlementFailed(
                 f"no matching instruction from the counterparty for {quantity} {instrument}"
             )
         self.settled.append(order_id)
+        self._settled.add(order_id)
