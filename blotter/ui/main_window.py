@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.orders_dock, self.fills_dock], [560, 340], Qt.Orientation.Vertical)
         # the fills blotter wide enough for its quantities and prices, the details the rest
         self.resizeDocks(
-            [self.fills_dock, self.details_dock], [800, 760], Qt.Orientation.Horizontal
+            [self.fills_dock, self.details_dock], [890, 670], Qt.Orientation.Horizontal
         )
         self._default_state = self.saveState(SETTINGS_VERSION)
         self._default_headers = {name: h.saveState() for name, h in self._headers().items()}
