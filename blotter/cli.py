@@ -49,7 +49,11 @@ MAX_HEADLESS_COMMANDS = 10_000_000  # duration x rate: about 80 minutes of the d
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(_desk_by_default(sys.argv[1:] if argv is None else list(argv)))
+    given = sys.argv[1:] if argv is None else list(argv)
+    misplaced = _command_after_options(given, _command_names(parser))
+    if misplaced is not None:
+        parser.error(f"the command comes first: blotter {misplaced} [options]")
+    args = parser.parse_args(_desk_by_default(given))
     try:
         code: int = args.handler(args)
     except (StoreUnavailable, ConfigError) as error:  # StoreError is a StoreUnavailable
@@ -67,6 +71,23 @@ def _desk_by_default(argv: list[str]) -> list[str]:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         return ["desk", *argv]
     return argv
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    subparsers = parser._subparsers  # argparse keeps them there; its public API has no getter
+    assert subparsers is not None
+    names: set[str] = set()
+    for action in subparsers._group_actions:
+        names.update(action.choices or ())
+    return names
+
+
+def _command_after_options(argv: list[str], commands: set[str]) -> str | None:
+    """``blotter --db X replay``: a command named after the desk's options (which it would
+    otherwise read as a stray argument), or None."""
+    if not argv or not argv[0].startswith("-"):
+        return None
+    return next((word for word in argv[1:] if word in commands and word != "desk"), None)
 
 
 class _OneLineErrors(argparse.ArgumentParser):

@@ -376,6 +376,7 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
         (("replay", "--db", "postgresql+asyncpg://h/d"), "speaks to postgresql through psycopg"),
         (("replay", "--db", "postgresql://"), "names no database"),
         (("headless", "--risk", ""), "argument --risk: an empty file name"),
+        (("--db", "sqlite:////tmp/x.db", "replay"), "the command comes first: blotter replay"),
     ],
 )
 def test_a_command_line_mistake_is_one_clear_line(args: tuple[str, ...], fragment: str) -> None:
