@@ -15,8 +15,6 @@ import pytest
 import blotter
 from blotter import cli
 from blotter.store.desk_lock import DeskLock
-from blotter.ui import app
-from blotter.ui.app import AppOptions
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -281,12 +279,7 @@ def test_synthetic_orders_never_go_to_the_configured_desk_database_by_default(
     assert cli.main(["generate", "--orders", "2"]) == 0
     demo = tmp_path / "data" / "blotter" / "demo.db"
     assert f"to {demo}" in capsys.readouterr().out
-    assert not real.exists()
-    opened: list[AppOptions] = []
-    monkeypatch.setattr(app, "run_app", lambda options: opened.append(options) or 0)
-    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
-    assert cli.main(["demo"]) == 0
-    assert [o.desk.db_url for o in opened] == [f"sqlite:///{demo}"]
+    assert not real.exists()  # the demo's window: tests/ui/test_opening.py
 
 
 def test_the_window_without_a_display_is_one_clear_line(

@@ -241,6 +241,19 @@ def test_a_screenshot_starts_from_the_default_layout_and_saves_nothing(
     assert settings.allKeys() == ["orderColumns"]  # the user's settings, as they were
 
 
+def test_the_demo_never_trades_in_the_configured_desk_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    opened: list[AppOptions] = []
+    monkeypatch.setattr(app, "run_app", lambda options: opened.append(options) or 0)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    monkeypatch.setenv("BLOTTER_DB_URL", f"sqlite:///{tmp_path / 'real.db'}")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert cli.main(["demo"]) == 0
+    demo = tmp_path / "data" / "blotter" / "demo.db"
+    assert [o.desk.db_url for o in opened] == [f"sqlite:///{demo}"]
+
+
 @pytest.mark.parametrize(
     ("argv", "user"),
     [([], None), (["--user", "ann"], "ann"), (["desk", "--user", "bo"], "bo")],
