@@ -110,6 +110,7 @@ from blotter.oms.ports import (
     ManagedVenue,
     NewOrderRequest,
     SettlementFailed,
+    VenueOrderState,
     VenueUnavailable,
     Withdrawn,
 )
@@ -229,6 +230,7 @@ class OrderManager:
         self._idle = asyncio.Event()
         self._cancel_after_send: set[str] = set()
         self._queued: set[str] = set()  # children whose submit waits for the rate limiter
+        self._orphans: set[str] = set()  # closed children a venue still held: being canceled
         self._refused_by: dict[str, set[str]] = {}  # order id -> venues that refused it
         # Reconciliation's inputs: our position at each venue (from fills as they are booked)
         # and the breaks, with the adjustments they made.
@@ -886,6 +888,8 @@ class OrderManager:
             else:
                 self._tasks.spawn(f"resend {child.client_order_id}", self._send(order, child))
         elif follow_up is FollowUp.RECANCEL:
+            if not child.is_live:  # an orphan copy at the venue: chased until it is gone
+                self._orphans.add(child.client_order_id)
             self._tasks.spawn(f"recancel {child.client_order_id}", self._send_cancel(child))
         self._after_child_events(order)
 
@@ -910,6 +914,10 @@ class OrderManager:
             for order, child in self._children_at(venue):
                 if child.is_live:
                     self._spawn_resolve(order, child)
+            for coid in list(self._orphans):
+                found = self._child(coid)
+                if found is not None and found[1].venue == venue:
+                    self._tasks.spawn(f"orphan {coid}", self._chase_orphan(found[1]))
 
     def _canceled_by_disconnect(self, venue: str) -> None:
         """The venue cancels our resting orders when the session drops: their leaves are
@@ -973,12 +981,29 @@ class OrderManager:
             for coid in overdue:
                 del self._deadlines[coid]
                 found = self._child(coid)
-                if found is None or not found[1].is_live:
+                if found is None:
                     continue
                 order, child = found
                 if self._venues[child.venue].health is VenueHealth.DOWN:
                     continue  # resolved when it reconnects
-                self._spawn_resolve(order, child)
+                if coid in self._orphans:
+                    self._tasks.spawn(f"orphan {coid}", self._chase_orphan(child))
+                elif child.is_live:
+                    self._spawn_resolve(order, child)
+
+    async def _chase_orphan(self, child: ChildOrder) -> None:
+        """A copy the venue holds of a child we closed: canceled again until its status says
+        it is gone (a cancel lost on the wire, or sent while the venue was down)."""
+        coid = child.client_order_id
+        try:
+            status = await self._venues[child.venue].status(coid)
+        except VenueUnavailable:
+            self._deadlines[coid] = self._deadline(self.config.request_timeout)
+            return
+        if status is None or status.state is not VenueOrderState.OPEN:
+            self._orphans.discard(coid)
+            return
+        await self._send_cancel(child)
 
     # --- the parent's own decisions -----------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -493,6 +494,48 @@ async def test_a_resend_waiting_for_its_turn_is_not_sent_after_its_cancel(
         assert order.state is S.CANCELED
         assert await w.venues["XNAS"].status(coid) is None  # the resend never left
         assert "ChildAcknowledged" not in w.types(order.order_id)
+
+
+class _LosesFirstCancels:
+    """The venue behind a wire that loses the first two cancels of every order (the faulty
+    wire in front sends each twice)."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        self._inner = inner
+        self.lost: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    @property
+    def cancels_on_disconnect(self) -> bool:
+        return self._inner.cancels_on_disconnect
+
+    async def cancel(self, client_order_id: str) -> None:
+        if self.lost[client_order_id] < 2:
+            self.lost[client_order_id] += 1
+            return
+        await self._inner.cancel(client_order_id)
+
+
+async def test_an_orphan_copy_whose_cancel_was_lost_is_canceled_again(tmp_path: Path) -> None:
+    def doubled(venue: SimulatedVenue) -> FaultyGateway:
+        losing = _LosesFirstCancels(venue)
+        plan = FaultPlan(outbound=Faults(duplicate=1.0))
+        return FaultyGateway(losing, plan, seed=1)  # type: ignore[arg-type]
+
+    async with world(tmp_path, profile("DRKP", reject_rate=0.5), wrap=doubled) as w:
+        results = [await w.submit(w.ticket("10", "9.00")) for _ in range(20)]
+        orphaned = {
+            r.order_id
+            for r in results
+            if w.order(r.order_id).state is S.REJECTED
+            and any(a.detail.endswith("at the venue") for a in w.order(r.order_id).anomalies)
+        }
+        assert orphaned  # with this seed, the venue took some second copies
+        held = w.venues["DRKP"].open_order_ids
+        await w.until(lambda: not held() & {f"{o}.1" for o in orphaned})
+        await w.until(lambda: not w.oms._orphans)  # chased until the venue says they are gone
 
 
 def _child_ids(w: World, results: list[SubmitResult]) -> set[str]:
