@@ -383,6 +383,10 @@ def test_an_empty_file_is_no_database_and_stays_empty(tmp_path: Path) -> None:
         args = ("events", "desk") if command == "events" else (command,)
         one_clear_line(run(*args, "--db", f"sqlite:///{empty}"), "is an empty file")
     assert empty.stat().st_size == 0
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n")
+    one_clear_line(run("replay", "--db", f"sqlite:///{notes}"), "the file is not SQLite")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "notes.txt"]  # no lock
 
 
 def test_a_tilde_in_a_sqlite_path_is_a_folder_name_like_any_other(tmp_path: Path) -> None:

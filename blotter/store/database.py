@@ -190,6 +190,8 @@ def check_sqlite_path(url: URL, create: bool) -> None:
             raise StoreError(f"{path}: no permission to read and write this database")
         if not create and path.stat().st_size == 0:  # SQLite would make it one, unasked
             raise StoreError(f"{path} is an empty file, not a blotter database")
+        if not _starts_as_sqlite(path):  # said before a lock file is made beside it
+            raise StoreError(f"{path}: not a blotter database (the file is not SQLite)")
         return
     if not create:
         raise StoreError(f"{path}: no such database")
@@ -199,6 +201,16 @@ def check_sqlite_path(url: URL, create: bool) -> None:
         raise StoreError(f"cannot create the directory {path.parent}: {error.strerror}") from None
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise StoreError(f"{path.parent}: no permission to create a database in this directory")
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _starts_as_sqlite(path: Path) -> bool:
+    """Whether the file is empty (SQLite makes it a database) or begins as SQLite's do."""
+    with path.open("rb") as file:
+        head = file.read(len(_SQLITE_HEADER))
+    return head in (b"", _SQLITE_HEADER)
 
 
 def migrate(engine: Engine) -> None:

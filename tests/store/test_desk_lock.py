@@ -73,7 +73,7 @@ def test_a_sqlite_lock_file_sits_beside_the_database(tmp_path: Path) -> None:
 
 def test_a_link_to_the_database_finds_the_same_lock(tmp_path: Path) -> None:
     database = tmp_path / "desk.db"
-    database.write_bytes(b"not empty")  # an empty file is no database
+    database.write_bytes(b"SQLite format 3\x00")  # an empty file is no database
     (tmp_path / "link.db").symlink_to(database)
     with DeskLock.take(f"sqlite:///{database}", "desk"), pytest.raises(DatabaseInUse):
         DeskLock.take(f"sqlite:///{tmp_path / 'link.db'}", "desk")
