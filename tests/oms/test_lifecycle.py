@@ -442,12 +442,11 @@ async def test_a_copy_the_venue_took_after_refusing_the_first_is_canceled_there(
         assert await replay_is_clean(w)
 
 
-class _LosesFirstSubmit:
-    """The venue behind a wire that loses the first submit of each id in ``lose``."""
+class _Wire:
+    """The venue behind a wire; subclasses lose some of what goes over it."""
 
     def __init__(self, inner: SimulatedVenue) -> None:
         self._inner = inner
-        self.lose: set[str] = set()
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._inner, name)
@@ -455,6 +454,14 @@ class _LosesFirstSubmit:
     @property
     def cancels_on_disconnect(self) -> bool:
         return self._inner.cancels_on_disconnect
+
+
+class _LosesFirstSubmit(_Wire):
+    """The venue behind a wire that loses the first submit of each id in ``lose``."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.lose: set[str] = set()
 
     async def submit(self, request: NewOrderRequest) -> None:
         if request.client_order_id in self.lose:
@@ -496,20 +503,13 @@ async def test_a_resend_waiting_for_its_turn_is_not_sent_after_its_cancel(
         assert "ChildAcknowledged" not in w.types(order.order_id)
 
 
-class _LosesFirstCancels:
+class _LosesFirstCancels(_Wire):
     """The venue behind a wire that loses the first two cancels of every order (the faulty
     wire in front sends each twice)."""
 
     def __init__(self, inner: SimulatedVenue) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.lost: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._inner, name)
-
-    @property
-    def cancels_on_disconnect(self) -> bool:
-        return self._inner.cancels_on_disconnect
 
     async def cancel(self, client_order_id: str) -> None:
         if self.lost[client_order_id] < 2:
