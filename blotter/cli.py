@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import getpass
+import itertools
 import os
 import socket
 import sys
@@ -23,7 +24,7 @@ from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.synthetic import order_prefix, synthetic_log
 from blotter.domain.values import MAX_NAME
-from blotter.oms.ports import AppendResult, StoreUnavailable
+from blotter.oms.ports import AppendResult, ConcurrencyConflict, StoreUnavailable
 from blotter.oms.reconciliation import BreakFound, PassReport
 from blotter.runtime.config import ConfigError, load_risk
 from blotter.runtime.desk import Desk, DeskConfig
@@ -56,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(_desk_by_default(given))
     try:
         code: int = args.handler(args)
-    except (StoreUnavailable, ConfigError) as error:  # StoreError is a StoreUnavailable
+    # StoreError is a StoreUnavailable; a conflict: the log holds what another writer put there
+    except (StoreUnavailable, ConfigError, ConcurrencyConflict) as error:
         print(f"blotter: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -647,13 +649,20 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _check_seed_unused(store: SqlEventStore, seed: int, orders: int) -> None:
-    """A seed's session is one log: run again with as many orders it appends nothing, but with
-    another count its orders interleave differently and would collide with those stored."""
-    held = store.count_streams(order_prefix(seed))
-    if held and held != orders:
+    """A seed's session is one log, and what the log holds of it must be where this run
+    begins: all of it (the same run again appends nothing), or its start (a run that was
+    interrupted is completed). Another count interleaves the seed's orders differently,
+    and would collide with those stored."""
+    prefix = order_prefix(seed)
+    stored = store.event_places(prefix)
+    if not stored:
+        return
+    first = itertools.islice(synthetic_log(orders, seed), len(stored))
+    if {(e.event_id, e.stream_id, e.stream_version) for e in first} != stored:
+        held = store.count_streams(prefix)
         raise ConfigError(
-            f"--seed {seed}: the log holds {held:,} orders of this seed's session already, "
-            f"not {orders:,}; generate another session with another --seed"
+            f"--seed {seed}: the log holds {held:,} orders of another session of this seed "
+            f"(not the start of one of {orders:,}); generate another session with another --seed"
         )
 
 

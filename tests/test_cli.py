@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -14,7 +15,9 @@ import pytest
 
 import blotter
 from blotter import cli
+from blotter.domain.synthetic import synthetic_log
 from blotter.store.desk_lock import DeskLock
+from blotter.store.event_store import SqlEventStore
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -263,11 +266,22 @@ def test_generate_with_a_used_seed_and_another_count_is_refused_and_writes_nothi
     copy.write_bytes(session_db.read_bytes())
     before = copy.read_bytes()
     result = run("generate", "--orders", "61", "--seed", "9", "--db", f"sqlite:///{copy}")
-    one_clear_line(result, "--seed 9: the log holds 60 orders of this seed's session already")
+    one_clear_line(result, "--seed 9: the log holds 60 orders of another session of this seed")
     assert copy.read_bytes() == before
     other = run("generate", "--orders", "5", "--seed", "10", "--db", f"sqlite:///{copy}")
     assert other.returncode == 0, other.stderr
     assert run("replay", "--db", f"sqlite:///{copy}").returncode == 0
+
+
+def test_generate_completes_a_session_it_was_interrupted_in(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cut.db'}"
+    with SqlEventStore(url) as store:  # as a generate stopped after its first 300 events
+        for event in itertools.islice(synthetic_log(40, 3), 300):
+            store.append_sync(event.stream_id, event.stream_version - 1, [event])
+    again = run("generate", "--orders", "40", "--seed", "3", "--db", url)
+    assert again.returncode == 0, again.stderr
+    assert "(300 were in the log already: same seed)" in again.stdout
+    assert run("replay", "--db", url).returncode == 0
 
 
 def test_synthetic_orders_never_go_to_the_configured_desk_database_by_default(

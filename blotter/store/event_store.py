@@ -661,6 +661,15 @@ class SqlEventStore:
         with self._reading() as conn:
             return conn.scalar(select(func.count()).select_from(streams).where(match)) or 0
 
+    def event_places(self, prefix: str) -> set[tuple[str, str, int]]:
+        """Each event of every stream whose id begins with ``prefix``, as its id, its stream
+        and its version there."""
+        events = schema.events
+        match = events.c.stream_id.startswith(prefix, autoescape=True)
+        columns = select(events.c.event_id, events.c.stream_id, events.c.stream_version)
+        with self._reading() as conn:
+            return {(row[0], row[1], row[2]) for row in conn.execute(columns.where(match))}
+
     def count(self, table_name: str) -> int:
         """Rows in one table of the log or the projections (``alerts``, say)."""
         table = schema.metadata.tables[table_name]
