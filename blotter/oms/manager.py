@@ -1049,8 +1049,11 @@ class OrderManager:
         refused = self._refused_by.setdefault(order.order_id, set())
         refused.update(c.venue for c in order.children.values() if c.state is S.REJECTED)
         attempts = self._reroutes.get(order.order_id, 0)
+        spent = attempts >= self.config.reroute_attempts
+        if spent and not last_chance:
+            return  # no route to work out while its slices work: they decide the rest
         plan = self._plan(order.ticket, order.unallocated, frozenset(refused))
-        if attempts >= self.config.reroute_attempts or not plan.allocations:
+        if spent or not plan.allocations:
             if not last_chance:
                 return
             last = [c for c in order.children.values() if c.state is S.REJECTED]
@@ -1287,11 +1290,9 @@ class OrderManager:
             and adds_to(ticket.side, exposure.position(ticket.instrument))
         ]
         if increasing and not self._tasks.closing:  # a desk closing leaves its orders be
-            self._tasks.spawn(f"reduce-only {account}", self._cancel_each(increasing, why))
-
-    async def _cancel_each(self, order_ids: list[str], why: str) -> None:
-        for order_id in order_ids:
-            await self.cancel(order_id, actor=SYSTEM, reason=why)
+            scope = CancelScope(account=account)
+            cancels = self.cancel_all(scope, actor=SYSTEM, reason=why, only=increasing)
+            self._tasks.spawn(f"reduce-only {account}", cancels)
 
     def _track_children(self, order: OrderAggregate, payloads: list[Payload], actor: str) -> None:
         """Keep which children a venue owes an answer (see ``idle``) and when to ask it, and

@@ -117,17 +117,11 @@ class LookTree(QTreeView):
         self._texts = _LaidOut()
         self._frame: _Frame | None = None
         self.setUniformRowHeights(True)  # the alternate rows are counted from the offset
+        self.setItemDelegate(TipDelegate(self))  # rows are painted here; it gives the tooltips
 
     def changeEvent(self, event: object) -> None:
         self._texts.clear()  # a font or style change: the texts are laid out anew
         super().changeEvent(event)  # type: ignore[arg-type]
-
-    def viewportEvent(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ToolTip:
-            assert isinstance(event, QHelpEvent)
-            show_whole_if_elided(self, event)
-            return True
-        return super().viewportEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         self._frame = self._new_frame()
@@ -206,14 +200,8 @@ class LookTree(QTreeView):
             painter.drawRect(QRect(frame.row_left, top, frame.row_width - 1, height - 1))
 
 
-class CellDelegate(QStyledItemDelegate):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._texts = _LaidOut()
-        self._font: QFont | None = None  # the font the texts were laid out in
-        # Per alignment, the text's share of the free room to its left, in halves: 0 left,
-        # 1 centred, 2 right (Qt's flag arithmetic is slow, so it is worked out once each).
-        self._halves: dict[Qt.AlignmentFlag, int] = {}
+class TipDelegate(QStyledItemDelegate):
+    """A cell shown elided has its whole text for a tooltip (Qt asks the delegate)."""
 
     def helpEvent(
         self,
@@ -226,6 +214,16 @@ class CellDelegate(QStyledItemDelegate):
             show_whole_if_elided(view, event)
             return True
         return super().helpEvent(event, view, option, index)
+
+
+class CellDelegate(TipDelegate):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._texts = _LaidOut()
+        self._font: QFont | None = None  # the font the texts were laid out in
+        # Per alignment, the text's share of the free room to its left, in halves: 0 left,
+        # 1 centred, 2 right (Qt's flag arithmetic is slow, so it is worked out once each).
+        self._halves: dict[Qt.AlignmentFlag, int] = {}
 
     def paint(
         self,

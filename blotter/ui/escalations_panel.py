@@ -33,7 +33,7 @@ from blotter.domain.values import Instrument
 from blotter.domain.workflows import ESCALATION, EscalationState
 from blotter.oms.escalation import Escalator
 from blotter.runtime.desk import Desk
-from blotter.ui.models import fixed, places_of
+from blotter.ui.models import ticket_text
 from blotter.ui.panels import (
     DARK_CASES,
     CaseColors,
@@ -96,14 +96,8 @@ def order_text(order: OrderAggregate | None, instruments: Mapping[str, Instrumen
     if order is None or order.ticket is None:
         return "not in the blotter"
     ticket = order.ticket
-    price_places, quantity_places = places_of(instruments, ticket.instrument)
-    price = "" if ticket.limit_price is None else f" @ {fixed(ticket.limit_price, price_places)}"
     venue = f" at {ticket.venue}" if ticket.venue else ""
-    quantity = fixed(ticket.quantity, quantity_places)
-    return (
-        f"{ticket.side.value} {quantity} {ticket.instrument}{price}{venue} "
-        f"for {ticket.account}, {order.state.value}"
-    )
+    return f"{ticket_text(ticket, instruments)}{venue} for {ticket.account}, {order.state.value}"
 
 
 # --- the queue ----------------------------------------------------------------------------

@@ -79,6 +79,7 @@ from blotter.ui.models import (
     OrdersModel,
     fixed,
     places_of,
+    ticket_text,
 )
 from blotter.ui.panels import (
     ViewAnchor,
@@ -1205,7 +1206,6 @@ def _header_text(order: OrderAggregate, instruments: Mapping[str, Instrument]) -
     def quantity(value: Decimal) -> str:
         return fixed(value, quantity_places)
 
-    price = f" @ {fixed(ticket.limit_price, price_places)}" if ticket.limit_price else ""
     avg = f", avg {fixed(order.avg_price, price_places + 2)}" if order.avg_price else ""
     # a refused order's reason has a line of its own, with the rule and its numbers
     said = order.reject_reason if order.state is not OrderState.REJECTED else None
@@ -1213,7 +1213,7 @@ def _header_text(order: OrderAggregate, instruments: Mapping[str, Instrument]) -
     # what never traded of a closed order is named by how it closed
     unfilled = _CLOSED_AS.get(order.state, "canceled")
     return (
-        f"<b>{ticket.side.value} {quantity(ticket.quantity)} {ticket.instrument}{price}</b> "
+        f"<b>{ticket_text(ticket, instruments)}</b> "
         f"({ticket.order_type.value} {ticket.time_in_force.value}) for {escape(ticket.account)}"
         f"<br>order {order.order_id} · client id {escape(ticket.client_order_id)} · "
         f"<b>{order.state.value}</b>{reason}<br>filled {quantity(order.filled)}{avg} · leaves "

@@ -109,6 +109,14 @@ def fixed(value: Decimal | None, places: int) -> str:
     return "" if value is None else f"{value:z,.{places}f}"  # z: never "-0.00"
 
 
+def ticket_text(ticket: OrderCreated, instruments: Mapping[str, Instrument]) -> str:
+    """``BUY 10 AAPL @ 180.00``: what the ticket asked for, in the instrument's decimals."""
+    price_places, quantity_places = places_of(instruments, ticket.instrument)
+    quantity = fixed(ticket.quantity, quantity_places)
+    price = "" if ticket.limit_price is None else f" @ {fixed(ticket.limit_price, price_places)}"
+    return f"{ticket.side.value} {quantity} {ticket.instrument}{price}"
+
+
 def plain(value: Decimal | None, places: int) -> str:
     """``fixed`` without thousands separators: for files."""
     return "" if value is None else f"{value:z.{places}f}"

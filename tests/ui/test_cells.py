@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel
-from PySide6.QtGui import QColor, QFontMetrics, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QApplication, QTableView
+import pytest
+from PySide6.QtCore import QEvent, QItemSelectionModel
+from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QApplication, QTableView, QToolTip
 
 from blotter.domain.order import OrderAggregate
 from blotter.ui.cells import CellDelegate, LookTree, _LaidOut, whole_if_elided
@@ -106,3 +107,20 @@ def test_a_cell_shown_elided_has_its_whole_text_for_a_tooltip(qapp: QApplication
     assert whole_if_elided(view, model.index(0, 1)) is None  # it fits: no tooltip
     view.setColumnWidth(0, 400)
     assert whole_if_elided(view, whole) is None
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support raise")  # the offscreen tooltip
+def test_the_orders_tree_gives_an_elided_cell_its_whole_text_as_tooltip(
+    qapp: QApplication,
+) -> None:
+    model = OrdersModel(_book(), {}, DARK)
+    tree = LookTree(model)
+    tree.setModel(OrdersFilter(model))
+    tree.resize(900, 200)
+    tree.show()
+    tree.setColumnWidth(Column.ORDER_ID, 12)
+    cell = tree.visualRect(tree.model().index(0, Column.ORDER_ID)).center()
+    asked = QHelpEvent(QEvent.Type.ToolTip, cell, tree.viewport().mapToGlobal(cell))
+    QApplication.sendEvent(tree.viewport(), asked)  # as Qt sends it when the mouse rests
+    assert QToolTip.text() == tree.model().index(0, Column.ORDER_ID).data()
+    QToolTip.hideText()
