@@ -216,9 +216,9 @@ async def _summary(
         cancel_alls=driver.cancel_alls,
         orders_by_state=dict(sorted(Counter(str(o.state) for o in orders).items())),
         fills=sum(o.fill_count for o in orders),
-        events_written=oms.events_recorded,
+        events_written=oms.events_durable,  # a store that failed refused the rest
         orders_per_second=round(driver.orders / seconds, 1),
-        events_per_second=round(oms.events_recorded / seconds, 1),
+        events_per_second=round(oms.events_durable / seconds, 1),
         command_to_venue=_latency(oms.command_to_venue_ns),
         command_work=_latency(oms.command_work_ns),
         oms_work=_latency(oms.work_ns.values()),

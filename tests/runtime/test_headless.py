@@ -130,3 +130,4 @@ async def test_a_run_whose_oms_stops_ends_there_and_says_so(
     assert summary.commands < 200  # of the 4,800 the run would have offered
     assert summary.reconciliation is None
     assert summary.replay.mismatches == 0  # what did reach the log is whole
+    assert summary.events_written == summary.replay.events  # not the refused ones
