@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import TypeVar
@@ -113,6 +113,9 @@ def _seconds(value: float) -> str:
 # --- configuration ------------------------------------------------------------------------
 
 
+MAX_WINDOW_SECONDS = 86_400  # a day: the windows remember each order for that long
+
+
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True):
     """One set of limits; ``None`` is no limit.
 
@@ -148,8 +151,10 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True):
             raise InvalidValue("max_orders_per_window", self.max_orders_per_window, "1 or more")
         for field in ("duplicate_window_seconds", "rate_window_seconds"):
             seconds = getattr(self, field)
-            if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-                raise InvalidValue(field, seconds, "a positive number of seconds")
+            if seconds is not None and not (0 < seconds <= MAX_WINDOW_SECONDS):
+                raise InvalidValue(
+                    field, seconds, f"a positive number of seconds, at most {MAX_WINDOW_SECONDS:,}"
+                )
         for symbol in self.restricted:
             _check_symbol("restricted", symbol)
 
@@ -559,6 +564,34 @@ def _restricted(intent: OrderIntent) -> RiskBreach:
 def adds_to(side: Side, held: Decimal) -> bool:
     """Whether an order on ``side`` would add to the position ``held`` (or open one)."""
     return held == ZERO or (held > ZERO) is (side is _BUY)
+
+
+class WorkingOrder(msgspec.Struct, frozen=True):
+    """What reduce-only needs of a working order: which way it trades, and how much more."""
+
+    order_id: str
+    instrument: str
+    side: Side
+    leaves: Decimal
+
+
+def not_reducing(orders: Sequence[WorkingOrder], exposure: Exposure) -> list[str]:
+    """The working orders an account gone reduce-only must cancel, oldest first in ``orders``.
+
+    Those that would add to a position (or open one); and on the side that reduces it, each
+    that would take it past flat on top of the older ones kept: together they would flip a
+    long 101 into a short 199. The older keep their places in the venues' queues.
+    """
+    room: dict[str, Decimal] = {}
+    cancel = []
+    for order in orders:
+        held = exposure.position(order.instrument)
+        left = room.get(order.instrument, abs(held))
+        if adds_to(order.side, held) or order.leaves > left:
+            cancel.append(order.order_id)
+        else:
+            room[order.instrument] = left - order.leaves
+    return cancel
 
 
 def _reduces(intent: OrderIntent, exposure: Exposure) -> bool:

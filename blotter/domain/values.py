@@ -6,6 +6,7 @@ lot raises ``InvalidValue`` naming the field, the value and what was expected.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import NewType
@@ -87,6 +88,28 @@ def check_name(field: str, name: str) -> str:
     if len(name) > MAX_NAME:
         raise InvalidValue(field, name, f"a name of at most {MAX_NAME} characters")
     return name
+
+
+MAX_ID = 64  # characters of an id (an order's, a client order id, a stream's) the store keeps
+# An account is its stream's id after "account-": the store keeps 56 characters of it.
+MAX_ACCOUNT = MAX_ID - len("account-")
+_ACCOUNT = re.compile(r"[A-Z0-9][A-Z0-9._-]*")
+
+
+def check_account(field: str, account: str) -> str:
+    """An account id written as the desk writes them (``ACC-ALPHA``), or ``InvalidValue``.
+
+    One spelling per account: "acc-alpha" or "ACC-ALPHA " would be other accounts, each
+    under its own limits, escaping those set for ACC-ALPHA.
+    """
+    if not _ACCOUNT.fullmatch(account) or len(account) > MAX_ACCOUNT:
+        raise InvalidValue(
+            field,
+            account,
+            f"an account id of capitals, digits, '.', '_' or '-' (like ACC-ALPHA), at most "
+            f"{MAX_ACCOUNT} characters",
+        )
+    return account
 
 
 class Instrument(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,12 +12,14 @@ from decimal import Decimal
 import msgspec
 
 from blotter.domain.values import (
+    MAX_ID,
     Instrument,
     InvalidValue,
     OrderType,
     RoutingStrategy,
     Side,
     TimeInForce,
+    check_account,
 )
 from blotter.domain.workflows import OrderState
 
@@ -123,10 +125,11 @@ def _check_ticket(
     instruments: Mapping[str, Instrument],
     venue_lists: Callable[[str, str], bool | None],
 ) -> None:
-    if not ticket.client_order_id.strip():
-        raise InvalidValue("client_order_id", ticket.client_order_id, "a non-empty id")
-    if not ticket.account.strip():
-        raise InvalidValue("account", ticket.account, "an account name")
+    if not ticket.client_order_id.strip() or len(ticket.client_order_id) > MAX_ID:
+        raise InvalidValue(
+            "client_order_id", ticket.client_order_id, f"an id of 1 to {MAX_ID} characters"
+        )
+    check_account("account", ticket.account)
     instrument = instruments.get(ticket.instrument)
     if instrument is None:
         raise InvalidValue(

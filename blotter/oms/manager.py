@@ -82,7 +82,7 @@ from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import IdSource
 from blotter.domain.order import LATE_FILL_STATES, ChildOrder, OrderAggregate
 from blotter.domain.reconciliation import BreakBook, Key
-from blotter.domain.risk import RiskBreach, Rule, adds_to
+from blotter.domain.risk import RiskBreach, Rule, WorkingOrder, not_reducing
 from blotter.domain.values import (
     ZERO,
     Instrument,
@@ -1281,17 +1281,16 @@ class OrderManager:
 
     def _cancel_increasing(self, account: str, why: str) -> None:
         """Reduce-only from now: the account's working orders that would add to a position
-        (or open one) are canceled too; those that reduce one stay."""
-        exposure = self.risk.account(account).exposure
-        increasing = [
-            o.order_id
-            for o in self.live_orders(CancelScope(account=account))
+        (or open one), or take it past flat, are canceled too; those that reduce one stay."""
+        scope = CancelScope(account=account)
+        working = [
+            WorkingOrder(o.order_id, ticket.instrument, ticket.side, o.leaves)
+            for o in self.live_orders(scope)
             if (ticket := o.ticket) is not None
-            and adds_to(ticket.side, exposure.position(ticket.instrument))
         ]
-        if increasing and not self._tasks.closing:  # a desk closing leaves its orders be
-            scope = CancelScope(account=account)
-            cancels = self.cancel_all(scope, actor=SYSTEM, reason=why, only=increasing)
+        cancel = not_reducing(working, self.risk.account(account).exposure)
+        if cancel and not self._tasks.closing:  # a desk closing leaves its orders be
+            cancels = self.cancel_all(scope, actor=SYSTEM, reason=why, only=cancel)
             self._tasks.spawn(f"reduce-only {account}", cancels)
 
     def _track_children(self, order: OrderAggregate, payloads: list[Payload], actor: str) -> None:

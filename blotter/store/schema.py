@@ -24,14 +24,23 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeEngine
 
 from blotter.domain.values import MAX_NAME
+
+
+def as_given(length: int) -> TypeEngine[str]:
+    """Text as a ticket or a person gave it, kept whatever its length: a refused ticket is
+    recorded as it came (an account of 200 characters, a price of 80 digits), and a cause
+    names whoever acted. PostgreSQL's column is text; SQLite keeps any length in any column,
+    so its declared type stays as the first schema made it."""
+    return String(length).with_variant(Text(), "postgresql")
 
 
 class DecimalText(TypeDecorator[Decimal]):
     """An exact decimal stored as text: SQLite's NUMERIC would round it through a float."""
 
-    impl = String(64)
+    impl = as_given(64)  # a refused ticket's price may be 80 digits long
     cache_ok = True
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
@@ -59,7 +68,7 @@ events = Table(
     Column("recorded_at", BigInteger, nullable=False),
     Column("actor", String(MAX_NAME), nullable=False),
     Column("correlation_id", String(64), nullable=False),
-    Column("causation_id", String(64)),
+    Column("causation_id", as_given(64)),
     Column("payload", LargeBinary, nullable=False),
     UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
 )
@@ -77,13 +86,13 @@ orders = Table(
     "orders",
     metadata,
     Column("order_id", String(64), primary_key=True, index=True),
-    Column("client_order_id", String(64), nullable=False),
-    Column("account", String(64), nullable=False),
-    Column("instrument", String(32), nullable=False),
+    Column("client_order_id", as_given(64), nullable=False),
+    Column("account", as_given(64), nullable=False),
+    Column("instrument", as_given(32), nullable=False),
     Column("side", String(8), nullable=False),
     Column("order_type", String(8), nullable=False),
     Column("time_in_force", String(8), nullable=False),
-    Column("venue_choice", String(32)),
+    Column("venue_choice", as_given(32)),
     Column("quantity", DecimalText, nullable=False),
     Column("limit_price", DecimalText),
     Column("filled", DecimalText, nullable=False),

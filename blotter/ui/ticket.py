@@ -234,7 +234,7 @@ class TicketForm(QWidget):
         venue = self.venue.currentText()
         return NewOrder(
             client_order_id=f"UI-{_SESSION}-{next(_ticket_numbers)}",
-            account=self.account.text().strip(),
+            account=self.account.text().strip().upper(),  # one spelling per account
             instrument=self.instrument.currentText().strip().upper(),
             side=Side(self.side.currentText()),
             order_type=order_type,

@@ -22,9 +22,11 @@ from blotter.domain.risk import (
     RiskConfig,
     RiskLimits,
     Rule,
+    WorkingOrder,
     check_after_fill,
     check_order,
     format_number,
+    not_reducing,
     usage,
 )
 from blotter.domain.values import AssetClass, Instrument, InvalidValue, OrderType, Side
@@ -957,3 +959,19 @@ def test_a_collar_breach_reads_prices_to_a_tenth_of_a_tick_and_never_as_on_the_l
     )
     assert just_over is not None
     assert (just_over.value, just_over.limit) == ("10.001", "10.00")
+
+
+def test_reduce_only_cancels_what_adds_and_what_would_take_a_position_past_flat() -> None:
+    exposure = Exposure("ACC-1")
+    exposure.fill("AAPL", Side.BUY, Decimal(101), Decimal(10), Decimal(0), T0)
+    exposure.fill("MSFT", Side.SELL, Decimal(20), Decimal(10), Decimal(0), T0)
+    working = [  # oldest first
+        WorkingOrder("adds", "AAPL", Side.BUY, Decimal(5)),
+        WorkingOrder("reduces", "AAPL", Side.SELL, Decimal(60)),
+        WorkingOrder("flips", "AAPL", Side.SELL, Decimal(300)),
+        WorkingOrder("fits", "AAPL", Side.SELL, Decimal(41)),  # 60 + 41 = 101: flat
+        WorkingOrder("past flat", "AAPL", Side.SELL, Decimal(1)),
+        WorkingOrder("covers", "MSFT", Side.BUY, Decimal(20)),
+        WorkingOrder("opens", "TSLA", Side.BUY, Decimal(1)),
+    ]
+    assert not_reducing(working, exposure) == ["adds", "flips", "past flat", "opens"]

@@ -49,8 +49,14 @@ def test_a_good_ticket_passes_with_or_without_a_venue() -> None:
 @pytest.mark.parametrize(
     ("fields", "field", "value", "expected_part"),
     [
-        ({"client_order_id": " "}, "client_order_id", " ", "non-empty"),
-        ({"account": ""}, "account", "", "account name"),
+        ({"client_order_id": " "}, "client_order_id", " ", "1 to 64 characters"),
+        ({"client_order_id": "C" * 65}, "client_order_id", "C" * 65, "1 to 64 characters"),
+        ({"account": ""}, "account", "", "like ACC-ALPHA"),
+        # one spelling per account: another would escape the limits set for ACC-1
+        ({"account": "acc-1"}, "account", "acc-1", "capitals"),
+        ({"account": "ACC-1 "}, "account", "ACC-1 ", "capitals"),
+        ({"account": "ACC 1"}, "account", "ACC 1", "capitals"),
+        ({"account": "A" * 57}, "account", "A" * 57, "at most 56 characters"),
         ({"instrument": "FOO"}, "instrument", "FOO", "AAPL"),
         ({"quantity": D(0)}, "quantity", "0", "positive quantity"),
         ({"quantity": D(-5)}, "quantity", "-5", "positive quantity"),

@@ -111,6 +111,8 @@ async def test_a_loss_over_the_limit_puts_the_account_into_reduce_only(tmp_path:
         await w.until(lambda: w.order(bought.order_id).filled == 100)
         adding = await w.submit(w.ticket("5", "8.00"))  # rests: it would add to the long
         taking = await w.submit(w.ticket("5", "12.00", side=Side.SELL))  # rests: it reduces
+        # rests: with the 5 before it, it would take the long 101 to a short 199
+        flipping = await w.submit(w.ticket("295", "12.00", side=Side.SELL))
         # the market falls: 100 held at 10.00, marked at 9.00 (mid of 8.99 / 9.01) is -100
         w.venues["XNAS"].add_liquidity("AAPL", Side.BUY, D("8.99"), D("10"))
         w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("9.01"), D("10"))
@@ -121,8 +123,10 @@ async def test_a_loss_over_the_limit_puts_the_account_into_reduce_only(tmp_path:
         restricted = w.store.read_stream("account-ACC-1")[-1]
         assert restricted.type == "AccountReduceOnly"
         assert restricted.payload.rule == Rule.MAX_LOSS  # type: ignore[attr-defined]
-        # the working order that would add to the position goes; the one that reduces stays
+        # the working orders that would add to the position or flip it go; the one that
+        # reduces it stays
         await w.until(lambda: w.order(adding.order_id).state is S.CANCELED)
+        await w.until(lambda: w.order(flipping.order_id).state is S.CANCELED)
         assert w.order(taking.order_id).is_working
         assert any("reduce-only" in str(e.payload) for e in w.history(adding.order_id))
         more = await w.submit(w.ticket("1", "9.01"))

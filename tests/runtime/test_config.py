@@ -37,6 +37,15 @@ def test_the_example_file_is_the_built_in_desk_limits_plus_one_account() -> None
         ('[defaults]\nmax_order_quantity = "5"\n', ("'defaults'", "default, accounts")),
         ('[accounts.ACC-1]\ncredit = "5"\n', ("'accounts.ACC-1.credit'", "credit_limit")),
         ('[default]\nrestricted = ["TSLAA"]\n', ("default.restricted names 'TSLAA'", "TSLA")),
+        ('[accounts.acc-1]\nmax_order_quantity = "5"\n', ("[accounts.acc-1]", "ACC-ALPHA")),
+        (
+            "[accounts.ACC-1]\nrate_window_seconds = 60\n",
+            ("accounts.ACC-1.rate_window_seconds without max_orders_per_window",),
+        ),
+        (
+            "[default]\nmax_orders_per_window = 1\nrate_window_seconds = 1e300\n",
+            ("rate_window_seconds", "at most 86,400"),
+        ),
         (
             '[accounts.ACC-1.position_limits]\n"BTCUSD" = "50"\n',
             ("accounts.ACC-1.position_limits names 'BTCUSD'", "BTC-USD"),

@@ -19,11 +19,13 @@ from blotter.domain.events import (
     DeskOpened,
     Event,
     KillSwitchEngaged,
+    OrderCreated,
+    OrderRejected,
     make_event,
 )
 from blotter.domain.ids import SequentialIds
 from blotter.domain.synthetic import synthetic_log
-from blotter.domain.values import Side
+from blotter.domain.values import OrderType, Side
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
 from blotter.store import event_store
 from blotter.store.database import StoreError
@@ -199,6 +201,47 @@ def test_projections_are_written_with_the_events_and_match_a_replay(
     assert report.ok, report.mismatches
     assert report.orders == 42
     assert report.events == store.counts()["events"]
+
+
+def test_a_refused_ticket_is_kept_as_it_came_whatever_its_length(store: SqlEventStore) -> None:
+    """A ticket is recorded as it came, refused or not, and a cause names whoever acted: on
+    PostgreSQL a long one overflowed a column, the store refused the write and the OMS
+    stopped."""
+    ticket = OrderCreated(
+        order_id="O-LONG",
+        client_order_id="C" * 200,
+        account="acc-" + "x" * 200,
+        instrument="Y" * 100,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal("100"),
+        limit_price=Decimal("0.00000" + "1" * 60),  # 67 characters as text
+        venue="V" * 100,
+    )
+    refused = OrderRejected(reason="refused", field="account", value=ticket.account)
+    cause = "command: cancel by " + "Bartholomew Montgomery-Fitzwilliam " * 4
+    events = [
+        make_event(
+            payload,
+            stream_id="O-LONG",
+            stream_version=version,
+            actor="trader",
+            correlation_id="O-LONG",
+            causation_id=cause,
+            clock=ManualClock(),
+            ids=SequentialIds(f"long-{version}-"),
+        )
+        for version, payload in enumerate((ticket, refused), start=1)
+    ]
+    _append_all(store, events)
+    [row] = store.rows("orders")
+    assert (row["account"], row["client_order_id"], row["limit_price"]) == (
+        ticket.account,
+        ticket.client_order_id,
+        ticket.limit_price,
+    )
+    assert [e.causation_id for e in store.read_stream("O-LONG")] == [cause, cause]
+    assert replay(store, workers=1).ok
 
 
 def test_replay_in_parallel_shards_agrees_and_finds_a_tampered_row(

@@ -29,7 +29,7 @@ def test_opening_a_migrated_database_again_changes_nothing(store_url: str) -> No
     try:
         migrate(engine)
         with engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0001"
+            assert MigrationContext.configure(conn).get_current_revision() == "0002"
     finally:
         engine.dispose()
 
