@@ -145,6 +145,11 @@ _HEALTH_EVENTS: dict[VenueHealth, type[Payload]] = {
 }
 
 
+class OmsStopped(Exception):
+    """An operator's action refused: the OMS stopped (its store refused a write), and what
+    it would fold in memory could no longer be recorded."""
+
+
 class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Timing and retry policy; seconds throughout."""
 
@@ -559,6 +564,7 @@ class OrderManager:
         self, account: str, payload: Payload, actor: str, cause: str
     ) -> asyncio.Future[AppendResult]:
         """One event on an account's stream (opened first if new), folded into the risk desk."""
+        self.refuse_if_stopped()
         risk = self.risk.account(account)
         payloads = [payload] if risk.listed else [AccountListed(account=account), payload]
         _, durable = self._record_stream(
@@ -1214,6 +1220,7 @@ class OrderManager:
 
         Raises ``InvalidTransition`` (recording nothing) if the break's workflow refuses one.
         """
+        self.refuse_if_stopped()
         case = self.breaks.cases.get(break_id) or Case(break_id, StreamKind.BREAK)
         events, durable = self._record_on(case, payloads, actor, cause)
         for event in events:
@@ -1236,6 +1243,7 @@ class OrderManager:
     ) -> asyncio.Future[AppendResult]:
         """Events on an order escalation's stream, folded into ``escalations``; raises
         ``InvalidTransition`` (recording nothing) if its workflow refuses one."""
+        self.refuse_if_stopped()
         case = self.escalations.cases.get(escalation_id) or Case(
             escalation_id, StreamKind.ESCALATION
         )
@@ -1243,6 +1251,12 @@ class OrderManager:
         for event in events:
             self.escalations.apply(case, event)
         return durable
+
+    def refuse_if_stopped(self) -> None:
+        """Raise ``OmsStopped`` once the OMS stopped: a case or an account folded in memory
+        and never recorded would part the desk from its log."""
+        if self.failed is not None:
+            raise OmsStopped(f"the OMS stopped: {self.failed}")
 
     def _record_on(
         self, case: Case, payloads: Sequence[Payload], actor: str, cause: str
@@ -1371,6 +1385,11 @@ class OrderManager:
     def _append(
         self, stream_id: str, expected: int, events: list[Event]
     ) -> asyncio.Future[AppendResult]:
+        if self.failed is not None:  # stopped: a log with holes would go on as if whole
+            refused: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+            refused.set_exception(OmsStopped(f"the OMS stopped: {self.failed}"))
+            refused.exception()  # heard here, as the store's refusal is; awaiting still raises
+            return refused
         durable = self._store.append_nowait(stream_id, expected, events, self._on_durable)
         self.events_recorded += len(events)
         self._unsettled_appends[events[0].event_id] = durable

@@ -49,7 +49,7 @@ from blotter.domain.reconciliation import (
 )
 from blotter.domain.values import ZERO, check_name
 from blotter.domain.workflows import BreakState, OrderState
-from blotter.oms.manager import SYSTEM, OrderManager
+from blotter.oms.manager import SYSTEM, OmsStopped, OrderManager
 from blotter.oms.ports import VenueUnavailable
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,13 @@ class Reconciler:
                     await self._wake.wait()
             why, self._why = self._why, "timer"
             self._wake.clear()
-            await self.run_pass(why=why)
+            if self.oms.failed is None:  # stopped, it would record nothing of what it finds
+                with contextlib.suppress(OmsStopped):  # it stopped during the pass: said so
+                    await self.run_pass(why=why)
 
     async def run_pass(self, *, actor: str = SYSTEM, why: str = "on demand") -> PassReport:
+        """One pass now; ``OmsStopped`` once the OMS stopped."""
+        self.oms.refuse_if_stopped()
         async with self._lock:
             self.last = await self._pass(actor, why)
             return self.last
@@ -161,7 +165,7 @@ class Reconciler:
             unreachable=unreachable,
             opened=opened,
             explained=[e.break_id for e in plan.explain],
-            open_escalated=waiting + len(unknown),
+            open_escalated=waiting,  # the orders it found unknown are among them
             asked_status=asked,
             diverged=diverged,
         )

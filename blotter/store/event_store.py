@@ -476,8 +476,10 @@ class SqlEventStore:
                 return StoreError(describe(self.url, read_error))
             if len(stored) == len(request.events):
                 return _duplicate(request, stored)
-            clash = sorted(stored)
-            return StoreError(f"event ids {clash} are already stored in another stream")
+            if stored:
+                clash = sorted(stored)
+                return StoreError(f"event ids {clash} are already stored in another stream")
+            return StoreError(describe(self.url, error))  # a constraint other than the ids
         if isinstance(error, sa_exc.SQLAlchemyError):
             failure = StoreError(describe(self.url, error))
             # A damaged or lost database fails every append alike: said once, not per append.

@@ -63,7 +63,7 @@ from blotter.domain.order import OrderAggregate
 from blotter.domain.values import Instrument
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import CancelScope, NewOrder, Rejection
-from blotter.oms.manager import Halt
+from blotter.oms.manager import Halt, OmsStopped
 from blotter.runtime.desk import Desk
 from blotter.ui.alerts_panel import AlertsPanel
 from blotter.ui.bus_adapter import BusAdapter
@@ -820,9 +820,11 @@ class MainWindow(QMainWindow):
 
     def _command_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed", task.get_name(), exc_info=task.exception())
-            self.statusBar().showMessage(f"{task.get_name()} failed: {task.exception()}", 10_000)
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            if not isinstance(failure, OmsStopped):  # a refusal, not a bug: no traceback
+                log.error("%s failed", task.get_name(), exc_info=failure)
+            self.statusBar().showMessage(f"{task.get_name()} failed: {failure}", 10_000)
 
     def ticket_form(self) -> TicketForm:
         names = list(self.desk.gateways)

@@ -53,6 +53,7 @@ from blotter.domain.fsm import InvalidTransition, TransitionTable
 from blotter.domain.reconciliation import DecisionRefused
 from blotter.domain.values import InvalidValue
 from blotter.domain.workflows import BreakState
+from blotter.oms.manager import OmsStopped
 from blotter.ui.models import DARK, LIGHT, NO_INDEX, Index, Palette, header_data
 
 Run = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
@@ -543,7 +544,9 @@ def perform_or_refuse(
     except DecisionRefused as refused:
         status_line.setText(f"{operation.title} refused: {refused.reason}.")
     except InvalidValue as invalid:
-        status_line.setText(f"{operation.title} refused: expected {invalid.expected}.")
+        status_line.setText(f"{operation.title} refused: {invalid}.")
+    except OmsStopped as stopped:
+        status_line.setText(f"{operation.title} refused: {stopped}.")
     else:
         status_line.setText("")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
@@ -11,14 +12,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, update
 
-from blotter.domain.events import AnomalyKind, BreakExplained, Severity
+from blotter.domain.events import AnomalyKind, BreakExplained, Event, Severity
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
 from blotter.domain.reconciliation import DecisionRefused, ReconciliationConfig, Verdict
 from blotter.domain.values import OrderType, Side
 from blotter.domain.workflows import BreakState, OrderState, VenueHealth
 from blotter.oms import reconciliation
-from blotter.oms.ports import NewOrderRequest, VenueOrderStatus
+from blotter.oms.manager import OmsStopped
+from blotter.oms.ports import (
+    AppendResult,
+    NewOrderRequest,
+    Settled,
+    StoreUnavailable,
+    VenueOrderStatus,
+)
 from blotter.oms.reconciliation import Reconciler
 from blotter.store import schema
 from blotter.store.replay import rebuild, replay
@@ -168,6 +176,48 @@ async def test_an_operator_works_a_break_to_its_end_and_each_step_says_who(
         assert (await reconciler.run_pass()).opened == []
 
 
+def refuse_every_write(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store refuses every append from now on (a full disk), as it settles them."""
+
+    def refused(
+        stream_id: str,
+        expected: int,
+        events: Sequence[Event],
+        then: Settled | None = None,
+    ) -> asyncio.Future[AppendResult]:
+        error = StoreUnavailable("the disk is full")
+        waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+
+        def settle() -> None:  # as the store settles: its listener hears first, then waiters
+            if then is not None:
+                then(events, error)
+            waiter.set_exception(error)
+
+        asyncio.get_running_loop().call_soon(settle)
+        return waiter
+
+    monkeypatch.setattr(w.store, "append_nowait", refused)
+
+
+async def test_an_operator_action_after_the_oms_stopped_is_refused_and_folds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with world(tmp_path) as w:
+        reconciler, break_id = await escalated(w)
+        refuse_every_write(w, monkeypatch)
+        with pytest.raises(StoreUnavailable):
+            await w.oms.submit(w.ticket("1", "9.00"))
+        assert w.oms.failed == "the event store refused a write: the disk is full"
+        with pytest.raises(OmsStopped, match="the OMS stopped: the event store refused"):
+            reconciler.acknowledge(break_id, actor="olga", reason="looking")
+        with pytest.raises(OmsStopped):
+            await reconciler.run_pass()
+        with pytest.raises(OmsStopped):
+            await w.oms.block_account("ACC-1", actor="olga", reason="runaway")
+        assert w.oms.breaks.cases[break_id].state is BreakState.ESCALATED  # nothing folded
+        assert types(w, break_id) == ["BreakOpened", "BreakEscalated"]
+
+
 async def test_a_decision_the_figures_make_empty_or_contradictory_is_refused_and_recorded_not(
     tmp_path: Path,
 ) -> None:
@@ -242,6 +292,7 @@ async def test_an_order_the_venue_holds_that_we_never_sent_is_a_critical_break(
         assert (found.verdict, found.theirs) == (Verdict.ESCALATE, "5")
         assert "open as ROGUE-1, an order we never sent" in found.reason
         assert report.needs_a_person
+        assert report.open_escalated == 1  # counted once
         assert w.oms.breaks.severity[found.break_id] is Severity.CRITICAL
         assert w.oms.breaks.order_breaks == {"ROGUE-1": found.break_id}
         assert (await reconciler.run_pass()).opened == []  # named once
