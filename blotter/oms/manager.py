@@ -1252,6 +1252,14 @@ class OrderManager:
             self.escalations.apply(case, event)
         return durable
 
+    def stop(self, reason: str) -> None:
+        """Take no command and record nothing from now on, for ``reason`` (the first stands):
+        what the desk holds in memory can no longer be made durable, or it is no longer the
+        database's only writer."""
+        if self.failed is None:
+            self.failed = reason
+            log.critical("OMS stopped taking commands: %s", reason)
+
     def refuse_if_stopped(self) -> None:
         """Raise ``OmsStopped`` once the OMS stopped: a case or an account folded in memory
         and never recorded would part the desk from its log."""
@@ -1405,9 +1413,7 @@ class OrderManager:
         if isinstance(outcome, Exception):
             if settled is not None and settled.done():
                 settled.exception()  # heard here: not also "never retrieved" when none awaits it
-            if self.failed is None:
-                self.failed = f"the event store refused a write: {outcome}"
-                log.critical("OMS stopped taking commands: %s", self.failed)
+            self.stop(f"the event store refused a write: {outcome}")
             return
         self.events_durable += len(events)
         if self._bus is not None:

@@ -44,6 +44,10 @@ from blotter.venues.sim.venue import SimulatedVenue, VenueProfile, VenueRecords
 
 log = logging.getLogger(__name__)
 
+# How often a desk on PostgreSQL checks that it still holds the database's lock; each check
+# also keeps the lock's session from an idle timeout.
+LOCK_CHECK_SECONDS = 2.0
+
 
 class DeskConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a desk is built from; the defaults are the demo's simulated world."""
@@ -234,6 +238,8 @@ class Desk:
         await oms.start(progress)
         if self.config.mark_interval is not None:
             self._tasks.spawn("marks", self._mark_every(self.config.mark_interval))
+        if self._lock.can_be_lost:
+            self._tasks.spawn("desk lock", self._keep_lock())
         self._tasks.spawn("reconciliation", self.reconciler.watch())
         self._tasks.spawn("escalation rules", self.escalator.watch())
         self.reconciler.request("startup")
@@ -241,6 +247,15 @@ class Desk:
         self._tasks.spawn(
             "garbage collector", collector.collect_when_quiet(lambda: oms.events_recorded)
         )
+
+    async def _keep_lock(self) -> None:
+        """Stop the OMS once the database's lock is lost: another desk may take the database."""
+        while True:
+            await asyncio.sleep(LOCK_CHECK_SECONDS)
+            lost = await asyncio.to_thread(self._lock.lost)
+            if lost is not None:
+                self.oms.stop(f"{lost}; another desk may work on the database now")
+                return
 
     async def _mark_every(self, seconds: float) -> None:
         """The positions' marks follow the markets, traded or not."""

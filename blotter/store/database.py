@@ -257,7 +257,7 @@ def _refuse_foreign(connection: Connection) -> None:
 
 def describe(url: URL, error: BaseException) -> str:
     """One line that says what went wrong with the database at ``url``."""
-    where = url.render_as_string(hide_password=True)
+    where = url.set(query={}).render_as_string(hide_password=True)  # a query may hold one
     original = getattr(error, "orig", None) or error
     text = (
         str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__

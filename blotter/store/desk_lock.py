@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -57,6 +58,7 @@ class DeskLock:
     def __init__(self, descriptor: int | None, connection: Connection | None) -> None:
         self._descriptor = descriptor
         self._connection = connection
+        self._using = threading.Lock()  # a check from a worker thread against the release
 
     @classmethod
     def take(cls, db_url: str, purpose: str, *, create: bool = False) -> DeskLock:
@@ -72,7 +74,36 @@ class DeskLock:
         check_sqlite_path(url, create)
         return cls(_take_file(url, purpose), None)
 
+    @property
+    def can_be_lost(self) -> bool:
+        """Whether the lock lives in a database session (see ``lost``), not in a file."""
+        return self._connection is not None
+
+    def lost(self) -> str | None:
+        """Why the lock is no longer held, or None while it is. Call it every few seconds.
+
+        A file lock lasts as long as its descriptor. An advisory lock lasts as long as its
+        session, and a session can end under a running desk: the server restarted, its
+        ``idle_session_timeout`` struck, an administrator ended it. Another process could then
+        take the database. Each check is a query, so the session is never idle for long.
+        """
+        with self._using:
+            if self._connection is None:
+                return None
+            connection = self._connection
+            try:
+                held = connection.execute(text(_STILL_HELD), {"key": _PG_KEY}).scalar()
+                connection.commit()
+            except exc.SQLAlchemyError as error:
+                why = describe(connection.engine.url, error)
+                return f"the session holding the desk's lock ended: {why}"
+            return None if held else "the desk's lock on the database is no longer held"
+
     def release(self) -> None:
+        with self._using:
+            self._release()
+
+    def _release(self) -> None:
         if self._descriptor is not None:
             os.close(self._descriptor)  # closing the file lets the flock go
             self._descriptor = None
@@ -154,6 +185,12 @@ def _take_advisory(db_url: str, purpose: str) -> Connection:
             raise StoreError(describe(engine.url, error)) from None
         raise
     return connection
+
+
+_STILL_HELD = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key "
+    "AND pid = pg_backend_pid() AND granted"
+)
 
 
 def _advisory_holder(connection: Connection) -> str:

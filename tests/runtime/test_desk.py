@@ -15,6 +15,7 @@ from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms import manager
 from blotter.oms.commands import NewOrder
+from blotter.runtime import desk as desk_module
 from blotter.runtime.config import ConfigError
 from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
 from blotter.store.database import StoreError
@@ -262,3 +263,42 @@ async def test_venue_records_that_cannot_be_read_are_not_written_over(tmp_path: 
     with pytest.raises(ConfigError, match=r"records cannot be read .*move the file away"):
         await Desk.open(config)
     assert records.read_text() == "{ not json"  # left for a person to look at
+
+
+class _LostLock(DeskLock):
+    """A PostgreSQL lock whose session ends once the desk is open."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(None, None)
+        self._file = DeskLock.take(f"sqlite:///{path}", "desk", create=True)
+        self.checks = 0
+
+    @property
+    def can_be_lost(self) -> bool:
+        return True
+
+    def lost(self) -> str | None:
+        self.checks += 1
+        return None if self.checks < 2 else "the session holding the desk's lock ended"
+
+    def release(self) -> None:
+        self._file.release()
+
+
+async def test_a_desk_that_lost_its_lock_stops_taking_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(desk_module, "LOCK_CHECK_SECONDS", 0.01)
+    path = tmp_path / "desk.db"
+    lock = _LostLock(path)
+    desk = await Desk.open(DeskConfig(db_url=f"sqlite:///{path}"), lock=lock)
+    try:
+        await until(lambda: desk.oms.failed is not None)
+        assert desk.oms.failed == (
+            "the session holding the desk's lock ended; another desk may work on the database now"
+        )
+        refused = await desk.oms.submit(buy_at_market(1))
+        assert refused.rejection is not None
+        assert "another desk may work on the database" in refused.rejection.reason
+    finally:
+        await desk.close()

@@ -9,9 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from blotter.store.database import StoreError, parse_url
-from blotter.store.desk_lock import DatabaseInUse, DeskLock, lock_path
+from blotter.store.desk_lock import DatabaseInUse, DeskLock, holder_name, lock_path
 from blotter.store.event_store import SqlEventStore
 
 from ..domain.builders import OrderStory
@@ -83,3 +84,30 @@ def test_a_missing_database_is_said_so_and_no_lock_file_is_left(tmp_path: Path) 
     with pytest.raises(StoreError, match="no such database"):
         DeskLock.take(f"sqlite:///{tmp_path / 'missing.db'}", "replay")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lock_whose_session_ended_under_it_says_so(store: SqlEventStore, store_url: str) -> None:
+    """A server restart, an idle timeout or an administrator can end the advisory lock's
+    session while its desk runs: another process could then take the database."""
+    with DeskLock.take(store_url, "desk") as lock:
+        assert lock.lost() is None  # held: and the check itself keeps the session busy
+        if not lock.can_be_lost:
+            return  # a file lock lasts as long as its descriptor
+        admin = create_engine(store_url)
+        try:
+            with admin.begin() as conn:
+                ended = conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = :holder"
+                    ),
+                    {"holder": holder_name("desk")},
+                ).scalars()
+                assert list(ended) == [True]
+        finally:
+            admin.dispose()
+        lost = lock.lost()
+        assert lost is not None
+        assert lost.startswith("the session holding the desk's lock ended")
+        with DeskLock.take(store_url, "desk"):
+            pass  # which is why the desk stops taking commands (see test_desk)
