@@ -81,9 +81,13 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
         if options.screenshot is None:  # launched from a menu, nobody reads stderr
             await _tell_why_not_opened(str(refused), dark=dark)
         raise
-    window = MainWindow(
-        desk, demo=options.demo_rate is not None, settings=settings, actor=options.user
-    )
+    try:
+        window = MainWindow(
+            desk, demo=options.demo_rate is not None, settings=settings, actor=options.user
+        )
+    except BaseException:  # a bug: the desk still closes, its events durable, its lock freed
+        await desk.close()
+        raise
     closed = asyncio.Event()
     window.closing.connect(closed.set)
     window.show()

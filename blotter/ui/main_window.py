@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import (
+    QByteArray,
     QEvent,
     QModelIndex,
     QObject,
@@ -215,7 +216,20 @@ def desk_settings() -> QSettings:
 
 def prefers_dark(settings: QSettings) -> bool:
     """The theme saved in ``settings``: dark unless the user chose light."""
-    return bool(settings.value("theme", "dark") == "dark")
+    return saved_text(settings, "theme", "dark") != "light"
+
+
+def saved_state(settings: QSettings, key: str) -> QByteArray | None:
+    """A state Qt saved under ``key`` (a layout, a header's columns), or None."""
+    value = settings.value(key)
+    return value if isinstance(value, QByteArray) else None
+
+
+def saved_text(settings: QSettings, key: str, default: str) -> str:
+    """The text saved under ``key``; ``default`` if there is none, or something else (an INI
+    file reads "a, b" as a list)."""
+    value = settings.value(key, default)
+    return value if isinstance(value, str) else default
 
 
 class MainWindow(QMainWindow):
@@ -550,7 +564,7 @@ class MainWindow(QMainWindow):
         self.alert_sound = QAction("Sound on critical alerts", self)
         self.alert_sound.setObjectName("alertSound")
         self.alert_sound.setCheckable(True)
-        self.alert_sound.setChecked(self.settings.value("alertSound", "off") == "on")
+        self.alert_sound.setChecked(saved_text(self.settings, "alertSound", "off") == "on")
         about = self._action("About blotter", "F1", self._about, "about")
         self.pause_flow = self._action("Pause flow", "Ctrl+P", self._pause_or_resume, "pause")
         self.pause_flow.setCheckable(True)
@@ -1086,23 +1100,23 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About blotter", about_text(self.desk.config.database))
 
     def _restore_settings(self) -> None:
-        geometry = self.settings.value("geometry")
-        state = self.settings.value("state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
+        """The last session's layout; a value that is not what this desk saves (a settings
+        file edited by hand, say) leaves its part at the default rather than stop the desk."""
+        geometry = saved_state(self.settings, "geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
             self.resize(*DEFAULT_SIZE)
+        state = saved_state(self.settings, "state")
         if state is not None:
             self.restoreState(state, SETTINGS_VERSION)
         for name, header in self._headers().items():
-            columns = self.settings.value(name)
+            columns = saved_state(self.settings, name)
             if columns is not None:
                 header.restoreState(columns)
         self.tree.header().setSectionHidden(self.tree.treePosition(), False)  # saved hidden once
         for name, combo in self._filter_combos().items():
-            combo.setCurrentText(str(self.settings.value(name, combo.itemText(0))))
+            combo.setCurrentText(saved_text(self.settings, name, combo.itemText(0)))
         self.alert_feed.want_source(self.settings.value("alertSource"))
-        self.search.setText(str(self.settings.value("search", "")))
+        self.search.setText(saved_text(self.settings, "search", ""))
         self.toggle_theme.setChecked(not self.dark)
 
     def save_settings(self) -> None:

@@ -27,7 +27,7 @@ from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
 from blotter.ui import models
 from blotter.ui.bus_adapter import BusAdapter
-from blotter.ui.main_window import MainWindow
+from blotter.ui.main_window import DEFAULT_SIZE, MainWindow
 from blotter.ui.models import DARK, LIGHT, ORDER_ID_ROLE, Column
 
 from .conftest import Session
@@ -868,5 +868,23 @@ def test_both_blotters_columns_and_the_alert_filters_are_kept_and_reset_restores
         assert not reopened.tree.header().isSectionHidden(Column.ACCOUNT)
         assert fills.sectionSize(2) == default_width
         assert fills.sortIndicatorSection() == -1
+
+    session.run(scenario())
+
+
+def test_a_settings_file_edited_by_hand_opens_the_default_layout(session: Session) -> None:
+    """Values this desk never saves (text for a layout, a list for a search) leave their part
+    at the default instead of stopping the desk at every start."""
+    Path(session.settings_path).write_text(
+        "[General]\ngeometry=garbage\nstate=42\norderColumns=notbytes\n"
+        "search=a, b\ntheme=1\nquickFilter=@Invalid()\n"
+    )
+
+    async def scenario() -> None:
+        window = await session.open()
+        assert (window.width(), window.height()) == DEFAULT_SIZE
+        assert window.search.text() == ""
+        assert window.dark
+        assert not window.tree.header().isSectionHidden(Column.ACCOUNT)
 
     session.run(scenario())
