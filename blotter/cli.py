@@ -8,6 +8,7 @@ import concurrent.futures
 import getpass
 import itertools
 import os
+import signal
 import socket
 import sys
 from collections import Counter, deque
@@ -45,6 +46,7 @@ PANELS = (
     "alerts",
 )  # the bottom panels a screenshot can show
 EXIT_ERROR = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM  # as a shell reports a process SIGTERM ended
 MAX_HEADLESS_COMMANDS = 10_000_000  # duration x rate: about 80 minutes of the desk's pace
 
 
@@ -560,12 +562,29 @@ def _headless(args: argparse.Namespace) -> int:
         disconnects=args.disconnects,
         risk=_risk(args),
     )
-    summary = asyncio.run(run_headless(options, _print_progress))
+    try:
+        summary = asyncio.run(_headless_until_terminated(options))
+    except asyncio.CancelledError:
+        print("blotter: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     if args.json:
         print(msgspec.json.encode(_summary_json(summary)).decode())
     else:
         _print_summary(summary, lockstep=args.concurrency == 1)
     return 0 if summary.ok else EXIT_MISMATCH
+
+
+async def _headless_until_terminated(options: HeadlessOptions) -> Summary:
+    """The run, cancelled by SIGTERM as Ctrl-C cancels it: the desk then closes as usual, its
+    events durable and the simulated venues' records kept (killed, they would be lost)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await run_headless(options, _print_progress)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _print_progress(progress: Progress) -> None:

@@ -343,7 +343,7 @@ def test_reconcile_finds_what_the_venue_s_record_says_differently(tmp_path: Path
     # The venue's back office books 500 more AAPL for ACC-ALPHA than our fills say.
     records_path = tmp_path / "recon.db.venues.json"
     records = json.loads(records_path.read_text())
-    records["XNAS"]["drift"] = [["ACC-ALPHA", "AAPL", "500"]]
+    records["venues"]["XNAS"]["drift"] = [["ACC-ALPHA", "AAPL", "500"]]
     records_path.write_text(json.dumps(records))
     found = run("reconcile", "--db", db, "--user", "ops-ann")
     assert found.returncode == 1, found.stderr
@@ -463,3 +463,37 @@ def test_a_screenshot_that_cannot_be_written_is_refused_before_the_desk_opens(
     )
     one_clear_line(result, "argument --screenshot", fragment)
     assert not (tmp_path / "d.db").exists()
+
+
+def test_a_terminated_headless_run_closes_its_desk_as_ctrl_c_would(tmp_path: Path) -> None:
+    """SIGTERM (a service manager, a CI timeout) ends a run as Ctrl-C does: every event
+    durable, the simulated venues' records kept for the next session."""
+    database = tmp_path / "run.db"
+    env = dict(os.environ)
+    env.pop("BLOTTER_DB_URL", None)
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "blotter.cli",
+            "headless",
+            "--duration",
+            "60",
+            "--rate",
+            "20",
+            "--db",
+            f"sqlite:///{database}",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as running:
+        assert running.stderr is not None
+        assert "commands" in running.stderr.readline()  # its first progress line: it runs
+        running.terminate()
+        _out, err = running.communicate(timeout=60)
+    assert running.returncode == 143
+    assert err.strip().splitlines()[-1] == "blotter: terminated"
+    assert (tmp_path / "run.db.venues.json").exists()
+    assert run("replay", "--db", f"sqlite:///{database}").returncode == 0

@@ -6,7 +6,6 @@ The GUI, the headless runner and the tests all build the desk here, from one ``D
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -292,37 +291,35 @@ class Desk:
             finally:
                 self._lock.release()  # whatever failed above, the database is free again
 
-    def _records_path(self) -> Path | None:
-        return venue_records_path(self.config.db_url)
-
     def _restore_venue_records(self) -> None:
-        path = self._records_path()
+        """The venues' records of this log's last session, if it had one. Records kept for
+        another log (a database made anew where an old one was) are left: venues holding
+        orders this log never sent would raise a break and an alert for each."""
+        first = self.store.first_event_id()
+        path = venue_records_path(self.config.db_url, first)
         if path is not None and path.exists():
-            try:
-                kept = msgspec.json.decode(path.read_bytes(), type=dict[str, VenueRecords])
-            except (msgspec.DecodeError, OSError) as error:
-                why = error.strerror if isinstance(error, OSError) else str(error)
-                raise ConfigError(
-                    f"{path}: the simulated venues' records cannot be read ({why}); move the "
-                    "file away to start the venues afresh"
-                ) from None
-            for name, records in kept.items():
-                if name in self.venues:
-                    self.venues[name].restore(records)
+            kept = _read_records(path)
+            if first is not None and kept.log in (first, LEGACY_RECORDS):
+                for name, records in kept.venues.items():
+                    if name in self.venues:
+                        self.venues[name].restore(records)
+            else:  # written over at the close by this log's
+                log.warning("%s: the records of another database's venues; not taken", path)
         self._records_restored = True
 
     def _save_venue_records(self) -> None:
         """Write the venues' records back (not over ones that could not be read: a desk that
         failed to open with them must not leave fresh, empty venues in their place)."""
-        path = self._records_path()
-        if path is None or not self._records_restored:
+        first = self.store.first_event_id()
+        path = venue_records_path(self.config.db_url, first)
+        if first is None or path is None or not self._records_restored:
             return
-        records = {name: venue.records() for name, venue in self.venues.items()}
+        venues = {name: venue.records() for name, venue in self.venues.items()}
         # whole or not at all: a process killed while writing leaves the last records
         written = path.with_name(path.name + ".new")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            written.write_bytes(msgspec.json.encode(records))
+            written.write_bytes(msgspec.json.encode(KeptVenues(log=first, venues=venues)))
             os.replace(written, path)
         except OSError as error:  # the session's events are durable: only the venues forget
             log.warning(
@@ -333,21 +330,55 @@ class Desk:
             )
 
 
-def venue_records_path(db_url: str) -> Path | None:
-    """Where the simulated venues keep their records between sessions: beside a SQLite
-    database file; for a server database, in the user's data directory on this machine under
-    a name drawn from its server and database; nowhere for an in-memory one."""
+class KeptVenues(msgspec.Struct, frozen=True, kw_only=True):
+    """The simulated venues' records, and the log they belong to (its first event's id)."""
+
+    log: str
+    venues: dict[str, VenueRecords]
+
+
+LEGACY_RECORDS = ""  # records kept before they named their log: taken as this log's
+
+
+def _read_records(path: Path) -> KeptVenues:
+    data = b""
+    try:
+        data = path.read_bytes()
+        return msgspec.json.decode(data, type=KeptVenues)
+    except msgspec.ValidationError:
+        try:
+            venues = msgspec.json.decode(data, type=dict[str, VenueRecords])
+        except msgspec.DecodeError as error:
+            raise _unreadable(path, str(error)) from None
+        return KeptVenues(log=LEGACY_RECORDS, venues=venues)
+    except (msgspec.DecodeError, OSError) as error:
+        why = error.strerror if isinstance(error, OSError) else str(error)
+        raise _unreadable(path, str(why)) from None
+
+
+def _unreadable(path: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"{path}: the simulated venues' records cannot be read ({why}); move the file away to "
+        "start the venues afresh"
+    )
+
+
+def venue_records_path(db_url: str, log: str | None) -> Path | None:
+    """Where the simulated venues keep their records between sessions of the log whose
+    first event is ``log``: beside a SQLite database file; for a server database, in the
+    user's data directory under the database's name and ``log``, so that any spelling of the
+    server finds them, and a database made anew starts with venues of its own. Nowhere for
+    an in-memory database, or a server database whose log is empty."""
     url = make_url(db_url)
     if url.drivername.startswith("sqlite"):
         if url.database in (None, "", ":memory:"):
             return None
         database = database_file(url)  # a link to the database finds the same records
         return database.with_name(database.name + ".venues.json")
-    # the server and the database, not who logs in or how the URL is spelt otherwise
-    where = f"{url.host or 'local'}:{url.port or 5432}/{url.database}"
-    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
-    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{url.host or 'local'}-{url.database}")
-    return data_dir() / "venues" / f"{readable}-{digest}.venues.json"
+    if log is None:
+        return None
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{url.database}-{log}")
+    return data_dir() / "venues" / f"{readable}.venues.json"
 
 
 def _profile(profile: VenueProfile, config: DeskConfig) -> VenueProfile:

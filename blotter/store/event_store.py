@@ -640,6 +640,14 @@ class SqlEventStore:
         with self._reading() as conn:
             return conn.scalar(select(func.max(schema.events.c.seq))) or 0
 
+    def first_event_id(self) -> str | None:
+        """The id of the log's first event (what tells this log from any other: ids are
+        random), or None for an empty log."""
+        events = schema.events
+        query = select(events.c.event_id).order_by(events.c.seq).limit(1)
+        with self._reading() as conn:
+            return conn.scalar(query)
+
     def iter_all(self, batch: int = 20_000, shard: Shard | None = None) -> Iterator[Event]:
         """Every event (of ``shard``'s streams) in global order, in pages: memory stays flat."""
         after = 0

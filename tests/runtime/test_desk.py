@@ -52,7 +52,7 @@ async def test_a_reopened_desk_reconciles_at_startup_and_finds_the_venues_agree(
     result = await desk.oms.submit(buy_at_market(1))
     await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
     await desk.close()
-    assert venue_records_path(config.db_url) == tmp_path / "desk.db.venues.json"
+    assert venue_records_path(config.db_url, "e1") == tmp_path / "desk.db.venues.json"
     assert (tmp_path / "desk.db.venues.json").exists()
     reopened = await Desk.open(config)
     try:
@@ -80,15 +80,15 @@ async def test_a_venue_that_reconnects_is_reconciled_again(tmp_path: Path) -> No
 
 
 def test_an_in_memory_database_keeps_no_venue_records() -> None:
-    assert venue_records_path("sqlite://") is None
-    assert venue_records_path("sqlite:///:memory:") is None
+    assert venue_records_path("sqlite://", "e1") is None
+    assert venue_records_path("sqlite:///:memory:", "e1") is None
 
 
 def test_a_link_to_the_database_finds_the_same_venue_records(tmp_path: Path) -> None:
     (tmp_path / "desk.db").touch()
     (tmp_path / "link.db").symlink_to(tmp_path / "desk.db")
-    linked = venue_records_path(f"sqlite:///{tmp_path / 'link.db'}")
-    assert linked == venue_records_path(f"sqlite:///{tmp_path / 'desk.db'}")
+    linked = venue_records_path(f"sqlite:///{tmp_path / 'link.db'}", "e1")
+    assert linked == venue_records_path(f"sqlite:///{tmp_path / 'desk.db'}", "e1")
 
 
 async def test_a_reopened_desk_tells_how_far_its_recovery_is_page_by_page(
@@ -201,15 +201,38 @@ def test_a_server_database_s_venue_records_are_kept_in_the_data_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    first = venue_records_path("postgresql+psycopg://ops:secret@db.desk:5432/blotter")
-    assert first is not None
-    assert first.parent == tmp_path / "blotter" / "venues"
-    assert first.name.startswith("db.desk-blotter-")
-    assert "secret" not in str(first)
-    # another server or database keeps records of its own; who logs in changes nothing
-    assert venue_records_path("postgresql+psycopg://ops@db.desk:5432/other") != first
-    assert venue_records_path("postgresql+psycopg://ops:new@db.desk:5432/blotter") == first
-    assert venue_records_path("postgresql://ann@db.desk/blotter") == first
+    first = venue_records_path("postgresql+psycopg://ops:secret@db.desk:5432/blotter", "e1")
+    assert first == tmp_path / "blotter" / "venues" / "blotter-e1.venues.json"
+    # any spelling of the server, anyone logging in: the same log, the same records
+    assert venue_records_path("postgresql://ann@10.0.0.7/blotter", "e1") == first
+    # a database made anew has another log, and venues of its own
+    assert venue_records_path("postgresql+psycopg://ops@db.desk:5432/blotter", "e2") != first
+    assert venue_records_path("postgresql+psycopg://ops@db.desk:5432/blotter", None) is None
+
+
+async def test_a_database_made_anew_does_not_take_the_old_one_s_venue_records(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "desk.db"
+    config = DeskConfig(db_url=f"sqlite:///{path}", random_disconnects=False)
+    desk = await Desk.open(config)
+    result = await desk.oms.submit(buy_at_market(1))
+    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+    await desk.close()
+    for made in tmp_path.glob("desk.db*"):
+        if not made.name.endswith(".venues.json"):
+            made.unlink()  # the database goes; the venues' records stay beside its place
+    anew = await Desk.open(config)
+    try:
+        assert anew.venues["XNAS"].held_positions() == []  # not the old log's 10 AAPL
+        await until(lambda: anew.reconciler.last is not None)
+        report = anew.reconciler.last
+        assert report is not None
+        assert report.opened == []
+    finally:
+        await anew.close()
+    kept = msgspec.json.decode((tmp_path / "desk.db.venues.json").read_bytes())
+    assert kept["log"] == anew.store.first_event_id()
 
 
 async def test_a_desk_that_fails_to_recover_stops_what_it_started_and_frees_the_database(
