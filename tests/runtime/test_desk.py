@@ -210,6 +210,12 @@ def test_a_server_database_s_venue_records_are_kept_in_the_data_directory(
     assert venue_records_path("postgresql+psycopg://ops@db.desk:5432/blotter", None) is None
 
 
+def _drop_database_but_its_venue_records(folder: Path) -> None:
+    for made in folder.glob("desk.db*"):
+        if not made.name.endswith(".venues.json"):
+            made.unlink()
+
+
 async def test_a_database_made_anew_does_not_take_the_old_one_s_venue_records(
     tmp_path: Path,
 ) -> None:
@@ -219,9 +225,7 @@ async def test_a_database_made_anew_does_not_take_the_old_one_s_venue_records(
     result = await desk.oms.submit(buy_at_market(1))
     await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
     await desk.close()
-    for made in tmp_path.glob("desk.db*"):
-        if not made.name.endswith(".venues.json"):
-            made.unlink()  # the database goes; the venues' records stay beside its place
+    _drop_database_but_its_venue_records(tmp_path)
     anew = await Desk.open(config)
     try:
         assert anew.venues["XNAS"].held_positions() == []  # not the old log's 10 AAPL
