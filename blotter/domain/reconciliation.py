@@ -283,7 +283,7 @@ def plan_pass(
     findings = [
         _finding(d, book, config, marks)
         for d in left
-        if not book.open_on(d.key) and book.disputed.get(d.key) != (d.ours, d.theirs)
+        if not book.open_on(d.key) and book.disputed.get(d.key) != d.delta
     ]
     return Plan(explain=explain, open=findings)
 
@@ -349,9 +349,13 @@ class BreakBook:
         self.opened_at: dict[str, int] = {}  # break id -> when it opened (UTC ns)
         self.order_breaks: dict[str, str] = {}  # client order id -> its order break
         self.severity: dict[str, Severity] = {}  # break id -> as escalated
-        # Positions where an operator kept our figure: (ours, theirs) as the venue still has it,
-        # so the same known disagreement does not open a new break on every pass.
-        self.disputed: dict[Key, tuple[Decimal, Decimal]] = {}
+        # Positions where an operator kept our figure: by how much the venue's differs, so
+        # that the same known disagreement does not open a new break on every pass, whatever
+        # both figures moved by since (a fill of ours, booked by the venue too).
+        self.disputed: dict[Key, Decimal] = {}
+        # Break id -> (ours, theirs) as the latest pass compared them (not folded: each
+        # session's passes see them again): a decision takes the figures of now.
+        self.seen: dict[str, tuple[Decimal, Decimal]] = {}
         self.adjustments: dict[Key, Decimal] = {}  # net adjustment of ours, per position
         self.made: dict[str, Decimal] = {}  # break id -> its adjustment in force
         self.booked_at: dict[str, Decimal | None] = {}  # break id -> its adjustment's price
@@ -386,11 +390,28 @@ class BreakBook:
                 self.disputed.pop(key, None)
         elif isinstance(payload, BreakOurFigureAccepted):
             opened = self.opened[case.stream_id]
-            self.disputed[key] = (opened.ours, opened.theirs)
+            self.disputed[key] = opened.theirs - opened.ours
 
     def _adjust(self, break_id: str, key: Key, amount: Decimal) -> None:
         self.adjustments[key] = self.adjustments.get(key, ZERO) + amount
         self.made[break_id] = self.made.get(break_id, ZERO) + amount
+
+    def figures(self, break_id: str) -> tuple[Decimal, Decimal]:
+        """Ours and the venue's for the break's position: as the latest pass compared them,
+        else as the break opened, ours with what the break adjusted since."""
+        seen = self.seen.get(break_id)
+        if seen is not None:
+            return seen
+        opened = self.opened[break_id]
+        return opened.ours + self.made.get(break_id, ZERO), opened.theirs
+
+    def observe(
+        self, ours: Mapping[Key, Decimal], theirs: Mapping[Key, Decimal], compared: Iterable[Key]
+    ) -> None:
+        """What a pass compared, for the breaks still open on those positions."""
+        for key in compared:
+            for break_id in self.open_on(key):
+                self.seen[break_id] = (ours.get(key, ZERO), theirs.get(key, ZERO))
 
     def refusal(self, break_id: str, decision: str) -> str | None:
         """Why the operator's ``decision`` on a break's figures (the event type it records)
@@ -400,7 +421,8 @@ class BreakBook:
         if key is None:  # an order break: an order the venue holds, no position to set
             return "an order break has no position to set: resolve it once the order is dealt with"
         made = self.made.get(break_id, ZERO)
-        if decision == "BreakVenueFigureAccepted" and opened.theirs - opened.ours == made:
+        ours, theirs = self.figures(break_id)
+        if decision == "BreakVenueFigureAccepted" and ours == theirs:
             return "our figure already equals the venue's: nothing is left to accept"
         if decision == "BreakOurFigureAccepted":
             if made:
@@ -408,7 +430,7 @@ class BreakBook:
                     f"this break's adjustment of {made:+} is in force: reverse it before "
                     "keeping our figure"
                 )
-            if self.disputed.get(key) == (opened.ours, opened.theirs):
+            if self.disputed.get(key) == opened.theirs - opened.ours:
                 return "our figure is already kept against the venue's"
         if decision == "BreakAdjustmentReversed" and not made:
             return "no adjustment of this break is in force"

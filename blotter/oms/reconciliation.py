@@ -146,6 +146,7 @@ class Reconciler:
         reachable = {key for key in (*ours, *theirs) if key[0] not in unreachable}
         moved = _moved(moves_before, oms.position_moves)
         compared, left = to_compare(reachable, ours, theirs, working, moved)
+        oms.breaks.observe(ours, theirs, compared)
         plan = plan_pass(ours, theirs, compared, oms.breaks, self.config, oms.marks)
         for explained in plan.explain:
             self._explain(explained, actor, why)
@@ -345,7 +346,8 @@ class Reconciler:
         """Ours is set to the venue's figure (what is left of the difference), at the mark."""
         self._may_decide(break_id, "BreakVenueFigureAccepted")
         opened = self.oms.breaks.opened[break_id]
-        left = opened.theirs - opened.ours - self.oms.breaks.made.get(break_id, ZERO)
+        ours, theirs = self.oms.breaks.figures(break_id)
+        left = theirs - ours
         mark = self.oms.marks.get(opened.instrument)
         accepted = BreakVenueFigureAccepted(adjustment=left, price=mark, reason=reason)
         self._act(break_id, accepted, actor)

@@ -261,6 +261,9 @@ class PositionsModel(QAbstractItemModel):
             if quantity or fills.get((venue, account, symbol)):
                 venues.setdefault((account, symbol), {})[venue] = quantity
         breaks = self._open_breaks()
+        for venue, account, symbol in breaks:  # a venue where a break waits shows, held or not
+            held_there = venues.setdefault((account, symbol), {})
+            held_there.setdefault(venue, ours.get((venue, account, symbol), ZERO))
         wanted = positions.keys() | venues.keys()
         changed: dict[Key, list[str]] = {}
         for key in [k for k in self._keys if k not in wanted]:

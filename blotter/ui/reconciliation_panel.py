@@ -145,6 +145,11 @@ class BreakRow(NamedTuple):
 
 def break_row(book: BreakBook, break_id: str) -> BreakRow:
     case, opened = book.cases[break_id], book.opened[break_id]
+    made = book.made.get(break_id, ZERO)
+    ours, theirs = (opened.ours, opened.theirs)
+    if break_id in book.keys:  # a position's: as the latest pass compared it
+        ours, theirs = book.figures(break_id)
+        ours -= made  # the break's size shows beside what it adjusted
     return BreakRow(
         version=case.version,
         state=case.state,
@@ -152,9 +157,9 @@ def break_row(book: BreakBook, break_id: str) -> BreakRow:
         venue=opened.venue,
         account=opened.account,
         instrument=opened.instrument,
-        ours=opened.ours,
-        theirs=opened.theirs,
-        adjusted=book.made.get(break_id, ZERO),
+        ours=ours,
+        theirs=theirs,
+        adjusted=made,
         assignee=case.assignee or "",
         opened_at=book.opened_at[break_id],
         reason=opened.reason,

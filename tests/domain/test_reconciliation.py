@@ -16,6 +16,7 @@ from blotter.domain.events import (
     BreakAdjustmentReversed,
     BreakExplained,
     BreakOurFigureAccepted,
+    BreakResolved,
     BreakVenueFigureAccepted,
     Event,
     StreamKind,
@@ -112,6 +113,7 @@ class Desk:
 
     def run(self, fills: dict[Key, Decimal], theirs: dict[Key, Decimal]) -> Plan:
         ours = self.book.ours(fills)
+        self.book.observe(ours, theirs, {*ours, *theirs})  # as the reconciler does
         plan = plan_pass(ours, theirs, {*ours, *theirs}, self.book, CONFIG, {"AAPL": D(10)})
         for explained in plan.explain:
             since = self.book.cases[explained.break_id].version
@@ -226,7 +228,7 @@ def test_a_decision_that_would_change_nothing_or_contradict_the_one_in_force_is_
     desk._record(break_id, [BreakAdjustmentReversed(adjustment=D(50))], after + 2)
     assert book.refusal(break_id, "BreakOurFigureAccepted") is None
     desk._record(break_id, [BreakOurFigureAccepted()], after + 3)
-    assert book.disputed[key] == (found.difference.ours, found.difference.theirs)
+    assert book.disputed[key] == found.difference.delta
     assert "already kept" in str(book.refusal(break_id, "BreakOurFigureAccepted"))
     desk._record(break_id, [BreakVenueFigureAccepted(adjustment=D(50))], after + 4)
     assert key not in book.disputed  # the venue's figure stands: no dispute left
@@ -279,3 +281,32 @@ def test_a_difference_is_left_for_later_exactly_when_the_working_orders_could_ma
     assert (key in left) == (-sells <= delta <= buys)
     assert compared | left == {key}
     assert not compared & left
+
+
+def test_a_kept_disagreement_stays_kept_as_both_figures_move_together() -> None:
+    """Our figure kept against the venue's: a fill of ours that the venue books too moves
+    both, and the known disagreement does not open again; another difference does."""
+    key = ("XNAS", "A", "MSFT")
+    desk = Desk()
+    desk.run({key: D(63)}, {key: D(3)})
+    [break_id] = desk.book.cases
+    desk._record(break_id, [BreakAcknowledged(reason="looking")], 2)
+    desk._record(break_id, [BreakOurFigureAccepted(reason="their error")], 3)
+    desk._record(break_id, [BreakResolved(reason="raised with XNAS")], 4)
+    assert desk.run({key: D(73)}, {key: D(13)}).open == []
+    [again] = desk.run({key: D(73)}, {key: D(20)}).open
+    assert again.difference.delta == -53
+
+
+def test_a_decision_takes_the_figures_the_latest_pass_compared() -> None:
+    """The venue's record moved by 5 after the break opened: accepting its figure sets ours
+    to what it says now, not to what it said then."""
+    key = ("XNAS", "A", "KO")
+    desk = Desk()
+    desk.run({key: D(4)}, {key: D(-36)})
+    [break_id] = desk.book.cases
+    assert desk.book.figures(break_id) == (D(4), D(-36))
+    desk.run({key: D(4)}, {key: D(-31)})  # the break waits: no new one, but it is seen
+    assert desk.book.figures(break_id) == (D(4), D(-31))
+    desk.run({key: D(-31)}, {key: D(-31)})
+    assert "nothing is left" in str(desk.book.refusal(break_id, "BreakVenueFigureAccepted"))

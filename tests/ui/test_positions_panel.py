@@ -143,6 +143,33 @@ def test_a_filled_buy_shows_its_position_its_venue_and_then_its_break(
     session.run(scenario())
 
 
+def test_a_break_at_a_venue_where_the_account_holds_nothing_shows_there(
+    session: Session,
+    panels: Callable[[MainWindow], PositionsPanel],
+    qtmodeltester: ModelTester,
+) -> None:
+    """The venue says ACC-ALPHA holds 70 AAPL at ARCX; we hold them at XNAS only. The
+    position and an ARCX row both say a break is open, not 'no open break'."""
+
+    async def scenario() -> None:
+        window = await opened(session)
+        desk = window.desk
+        await bought(session, "ACC-ALPHA", D(100))
+        desk.venues["ARCX"].inject_drift("ACC-ALPHA", "AAPL", D(70))
+        [found] = (await desk.reconciler.run_pass()).opened
+        panel = panels(window)
+        panel.refresh()
+        model = panel.positions
+        row = model.row_of("ACC-ALPHA", "AAPL")
+        assert text(row, C.RECONCILIATION) == BREAK_OPEN
+        arcx = model.venue_row("ACC-ALPHA", "AAPL", "ARCX")
+        assert (text(arcx, C.QUANTITY), text(arcx, C.RECONCILIATION)) == ("0", BREAK_OPEN)
+        assert found.break_id in str(text(arcx, C.RECONCILIATION, Qt.ItemDataRole.ToolTipRole))
+        qtmodeltester.check(model)
+
+    session.run(scenario())
+
+
 def test_a_refresh_with_nothing_new_repaints_nothing(
     session: Session, panels: Callable[[MainWindow], PositionsPanel]
 ) -> None:
