@@ -208,6 +208,8 @@ BREAK = TransitionTable(
             "BreakExplained": B.RESOLVED,
         },
         B.ESCALATED: {
+            # said when an undone correction hands the break to a person (see above)
+            "BreakEscalated": B.ESCALATED,
             "BreakAssigned": B.ESCALATED,
             "BreakNoteAdded": B.ESCALATED,
             "BreakAcknowledged": B.ACKNOWLEDGED,

@@ -22,6 +22,7 @@ from blotter.domain.events import (
     BreakAcknowledged,
     BreakAdjustmentReversed,
     BreakAssigned,
+    BreakEscalated,
     BreakExplained,
     BreakNoteAdded,
     BreakOurFigureAccepted,
@@ -29,6 +30,7 @@ from blotter.domain.events import (
     BreakVenueFigureAccepted,
     Payload,
     ProjectionDiverged,
+    Severity,
 )
 from blotter.domain.ids import IdSource
 from blotter.domain.order import ChildOrder
@@ -76,6 +78,7 @@ class PassReport(msgspec.Struct, frozen=True, kw_only=True):
     """What one pass compared, found and left aside."""
 
     why: str  # what asked for it: the timer, startup, a reconnect, an operator
+    at: int  # when it ended (UTC ns)
     compared: int  # positions compared
     working: int  # left for later: moved meanwhile, or orders working there could explain it
     unreachable: dict[str, str]  # venue -> why its record could not be read
@@ -161,6 +164,7 @@ class Reconciler:
         )
         return PassReport(
             why=why,
+            at=oms.clock.now_ns(),
             compared=len(compared),
             working=len(left),
             unreachable=unreachable,
@@ -363,10 +367,16 @@ class Reconciler:
     def reverse_adjustment(self, break_id: str, *, actor: str, reason: str) -> None:
         """Undo what the break adjusted (a compensating event): ours is back to the fills."""
         self._may_decide(break_id, "BreakAdjustmentReversed")
-        made = self.oms.breaks.made.get(break_id, ZERO)
-        price = self.oms.breaks.booked_at.get(break_id)  # undone at the price it was booked
-        undone = BreakAdjustmentReversed(adjustment=made, price=price, reason=reason)
-        self._act(break_id, undone, actor)
+        book = self.oms.breaks
+        made = book.made.get(break_id, ZERO)
+        price = book.booked_at.get(break_id)  # undone at the price it was booked
+        payloads: list[Payload] = [
+            BreakAdjustmentReversed(adjustment=made, price=price, reason=reason)
+        ]
+        if book.cases[break_id].state is BreakState.AUTO_CORRECTED:  # a person's now: say so
+            why = f"its automatic correction was reversed by {actor}: {reason}"
+            payloads.append(BreakEscalated(severity=Severity.WARNING, reason=why))
+        self.oms.record_break(break_id, payloads, actor, "command: BreakAdjustmentReversed")
 
     def _may_decide(self, break_id: str, decision: str) -> None:
         """``DecisionRefused`` if the figures make ``decision`` empty or contradictory (the

@@ -104,12 +104,13 @@ def event_details(event: Event) -> str:
     return " · ".join(part for part in (facts, reason) if part)
 
 
-def pass_text(report: PassReport, at: int) -> str:
-    """One line: what the pass compared, left for later, could not reach, opened, explained."""
+def pass_text(report: PassReport) -> str:
+    """One line: when the pass ran, what it compared, left for later, could not reach, opened,
+    explained."""
     escalated = sum(1 for found in report.opened if found.verdict is Verdict.ESCALATE)
     unreachable = ", ".join(sorted(report.unreachable)) or "none"
     return (
-        f"Pass at {utc_millis(at)[11:19]} UTC ({report.why}): {report.compared} compared · "
+        f"Pass at {utc_millis(report.at)[11:19]} UTC ({report.why}): {report.compared} compared · "
         f"{report.working} left for later · unreachable: {unreachable} · "
         f"{len(report.opened)} opened ({escalated} escalated) · "
         f"{len(report.explained)} explained"
@@ -504,5 +505,5 @@ class ReconciliationPanel(CasePanel[BreakRow, Reconciler]):
 
     def _show_pass(self, report: PassReport) -> None:
         self._shown_pass = report
-        self.pass_line.setText(pass_text(report, self._desk.clock.now_ns()))
+        self.pass_line.setText(pass_text(report))
         self.pass_line.setToolTip(pass_tip(report))

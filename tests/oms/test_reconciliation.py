@@ -90,9 +90,15 @@ async def test_a_small_drift_is_corrected_on_our_side_and_the_correction_is_reve
         reconciler.reverse_adjustment(found.break_id, actor="olga", reason="the venue erred")
         await w.settle()
         assert w.oms.breaks.ours(w.oms.venue_positions)[KEY] == 100
-        reversal = w.store.read_stream(found.break_id)[-1]
+        reversal, escalation = w.store.read_stream(found.break_id)[-2:]
         assert (reversal.type, reversal.actor) == ("BreakAdjustmentReversed", "olga")
+        # a person's now, and said so: escalated, with an alert, as a break found too large
+        assert (escalation.type, escalation.actor) == ("BreakEscalated", "olga")
+        assert "automatic correction was reversed by olga" in str(escalation.payload)
         assert w.oms.breaks.cases[found.break_id].state is BreakState.ESCALATED
+        assert w.oms.breaks.severity[found.break_id] is Severity.WARNING
+        alerts = [a for a in w.store.rows("alerts") if a["stream_id"] == found.break_id]
+        assert [a["severity"] for a in alerts] == ["warning"]
 
 
 async def test_a_large_drift_is_escalated_with_an_alert_and_adjusts_nothing(

@@ -237,9 +237,10 @@ def test_reversing_the_correction_and_accepting_the_venue_figure_change_ours(
         assert asked[0].startswith("This changes our position: the adjustment of +3 that")
         assert ours("ACC-SMALL") == 100
         assert oms.breaks.cases[small].state is BreakState.ESCALATED
-        await session.until(lambda: len(stream(desk, small)) == 3)
-        reversal = stream(desk, small)[-1]
+        await session.until(lambda: len(stream(desk, small)) == 4)
+        reversal, escalation = stream(desk, small)[-2:]
         assert (reversal.type, reversal.actor) == ("BreakAdjustmentReversed", "olga")
+        assert escalation.type == "BreakEscalated"
         assert getattr(reversal.payload, "reason", None) == "XNAS double-counted"
         # Reversed, it waits for a person again: back among the open ones, nothing adjusted.
         assert panel.selected_break() == small
@@ -361,6 +362,7 @@ def test_a_pass_that_found_the_positions_table_diverged_says_so_in_its_line() ->
     )
     report = PassReport(
         why="timer",
+        at=0,
         compared=3,
         working=0,
         unreachable={},
@@ -369,5 +371,6 @@ def test_a_pass_that_found_the_positions_table_diverged_says_so_in_its_line() ->
         open_escalated=0,
         diverged=[diverged],
     )
-    assert pass_text(report, 0).endswith("0 explained · POSITIONS TABLE DIVERGED (1)")
+    assert pass_text(report).startswith("Pass at 00:00:00 UTC (timer): 3 compared")
+    assert pass_text(report).endswith("0 explained · POSITIONS TABLE DIVERGED (1)")
     assert pass_tip(report) == diverged.reason
