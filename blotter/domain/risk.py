@@ -275,6 +275,20 @@ class RiskBreach(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     blocks_account: bool = False
     reduce_only: bool = False
 
+    @property
+    def expected(self) -> str:
+        """What the refused value should have been, in words: most limits are maximums."""
+        return _EXPECTED.get(self.rule, "at most {limit}").format(limit=self.limit)
+
+
+# The rules whose limit is not a maximum the value went over.
+_EXPECTED = {
+    Rule.ACCOUNT_BLOCKED: "an account that may trade ({limit})",
+    Rule.RESTRICTED: "an instrument off the account's restricted list",
+    Rule.DUPLICATE: "at least {limit} s after the same order",
+    Rule.REDUCE_ONLY: "an order that only reduces the position: at most {limit}",
+}
+
 
 class LimitUsage(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """How much of one limit is used, for a gauge; ``instrument`` for a position limit."""
@@ -513,10 +527,12 @@ def check_order(
     *,
     reference: Decimal | None,
     state: AccountState,
+    marks: Mapping[str, Decimal] | None = None,
 ) -> RiskBreach | None:
     """The first rule ``intent`` breaks, in ``PRE_TRADE_ORDER``, or None if it passes them all.
 
-    ``reference`` is the venue reference price (a market order's notional is counted at it).
+    ``reference`` is the venue reference price (a market order's notional is counted at it);
+    ``marks`` value the account's other positions for the credit limit, as its gauge does.
     Pure: the exposure is not changed, so the ticket's pre-check can call it freely; the OMS
     records an accepted order with ``Exposure.order_accepted``. Orders that only reduce a
     position pass the credit and position limits: an account must always be able to get out.
@@ -537,7 +553,7 @@ def check_order(
         or _check_collar(intent, limits, limit_price, reference)
         or _check_duplicate(intent, limits, exposure, limit_price)
         or _check_rate(intent, limits, exposure)
-        or _check_credit(intent, limits, exposure, price, reference)
+        or _check_credit(intent, limits, exposure, price, _marks_with(marks, intent, reference))
         or _check_position(intent, limits, exposure)
     )
 
@@ -789,23 +805,31 @@ def _check_rate(intent: OrderIntent, limits: RiskLimits, exposure: Exposure) -> 
     )
 
 
+def _marks_with(
+    marks: Mapping[str, Decimal] | None, intent: OrderIntent, reference: Decimal | None
+) -> Mapping[str, Decimal]:
+    """The marks, with the order's instrument at its reference price."""
+    if reference is None:
+        return marks or {}
+    return {**(marks or {}), intent.instrument.symbol: reference}
+
+
 def _check_credit(
     intent: OrderIntent,
     limits: RiskLimits,
     exposure: Exposure,
     price: Decimal | None,
-    reference: Decimal | None,
+    marks: Mapping[str, Decimal],
 ) -> RiskBreach | None:
-    """Open orders' notional + |positions| (this instrument at the reference, the others at
-    average cost) + this order's notional, within the credit limit."""
+    """Open orders' notional + |positions| (at the marks; at average cost where there is
+    none) + this order's notional, within the credit limit: as the credit gauge counts it."""
     limit = limits.credit_limit
     if limit is None or _reduces(intent, exposure):
         return None
     if price is None:
         return _unpriced(Rule.CREDIT, limit, intent)
-    symbol = intent.instrument.symbol
     working = exposure.open_notional()
-    held = exposure.positions_notional(None if reference is None else {symbol: reference})
+    held = exposure.positions_notional(marks)
     order = intent.quantity * price
     used = working + held + order
     if used <= limit:

@@ -371,7 +371,7 @@ class OrderManager:
         candidates = self._candidates(created)
         now = self._clock.now_ns()
         reference = self.marks.get(created.instrument)
-        breach = self.risk.check(created, self._instruments[created.instrument], now, reference)
+        breach = self.risk.check(created, self._instruments[created.instrument], now, self.marks)
         if breach is not None:
             if breach.blocks_account:
                 self._block(created.account, breach, SYSTEM, _ticket_cause(ticket))
@@ -519,7 +519,7 @@ class OrderManager:
             created,
             self._instruments[ticket.instrument],
             self._clock.now_ns(),
-            self.marks.get(ticket.instrument),
+            self.marks,
         )
         if breach is not None:
             return _risk_rejection(breach)
@@ -1544,7 +1544,7 @@ def _risk_rejection(breach: RiskBreach) -> Rejection:
         source="risk",
         rule=breach.rule,
         value=breach.value,
-        expected=f"at most {breach.limit}" if breach.limit else None,
+        expected=breach.expected if breach.limit else None,
     )
 
 

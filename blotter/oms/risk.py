@@ -116,9 +116,10 @@ class RiskDesk:
         ticket: OrderCreated,
         instrument: Instrument,
         at_ns: int,
-        reference: Decimal | None,
+        marks: Mapping[str, Decimal],
     ) -> RiskBreach | None:
-        """The first rule the order breaks, or None; changes nothing (the ticket's pre-check)."""
+        """The first rule the order breaks, or None; changes nothing (the ticket's pre-check).
+        ``marks``: the instruments' reference prices."""
         account = self.peek(ticket.account)
         intent = OrderIntent(
             account=ticket.account,
@@ -133,8 +134,9 @@ class RiskDesk:
             intent,
             self.limits(ticket.account),
             account.exposure,
-            reference=reference,
+            reference=marks.get(ticket.instrument),
             state=account.state,
+            marks=marks,
         )
 
     def after_fill(

@@ -975,3 +975,34 @@ def test_reduce_only_cancels_what_adds_and_what_would_take_a_position_past_flat(
         WorkingOrder("opens", "TSLA", Side.BUY, Decimal(1)),
     ]
     assert not_reducing(working, exposure) == ["adds", "flips", "past flat", "opens"]
+
+
+def test_what_a_refused_value_should_have_been_reads_right_for_each_rule() -> None:
+    def expected(rule: Rule, limit: str) -> str:
+        return RiskBreach(rule=rule, limit=limit, value="v", reason="r").expected
+
+    assert expected(Rule.MAX_NOTIONAL, "5,000.00") == "at most 5,000.00"
+    assert expected(Rule.DUPLICATE, "30") == "at least 30 s after the same order"
+    assert expected(Rule.ACCOUNT_BLOCKED, "ACTIVE") == "an account that may trade (ACTIVE)"
+    assert expected(Rule.RESTRICTED, "not restricted") == (
+        "an instrument off the account's restricted list"
+    )
+    assert expected(Rule.REDUCE_ONLY, "SELL 101") == (
+        "an order that only reduces the position: at most SELL 101"
+    )
+
+
+def test_the_credit_limit_values_every_position_at_its_mark_as_the_gauge_does() -> None:
+    """20 MSFT bought at 400.00 are worth 9,000.00 at a mark of 450.00: with them, a 1,425.00
+    AAPL order goes over a 10,000.00 credit limit (at cost, 8,000.00, it would not)."""
+    exposure = holding("20", "400.00", instrument="MSFT")
+    limits = RiskLimits(credit_limit=D(10_000))
+    order = intent("150", "9.50")
+    marks = {"MSFT": D("450.00")}
+    found = check_order(order, limits, exposure, reference=D("9.50"), state=ACTIVE, marks=marks)
+    assert found is not None
+    assert (found.rule, found.value) == (Rule.CREDIT, "10,425.00")
+    [gauge] = [
+        u for u in usage(exposure, limits, {**marks, "AAPL": D("9.50")}) if u.rule is Rule.CREDIT
+    ]
+    assert gauge.used == D(9_000)  # the gauge and the check count alike
