@@ -205,6 +205,7 @@ class SmartRouter:
         # The fixed parts of a split's reason, formatted once rather than on every route.
         self._threshold_text = f"{split_threshold:.2f}"
         self._floor_text = f" (slices of {_quantity_text(min_slice_notional)} or more)"
+        self._unsplit_text = f" (too small for two slices of {_quantity_text(min_slice_notional)})"
 
     @property
     def weights(self) -> tuple[float, float, float, float]:
@@ -317,11 +318,22 @@ class SmartRouter:
             )
         group = ranked[: self._split_width(quantity, price)]
         allocations = _in_lots(quantity, lot, [(s.venue, _score_units(s.total)) for s in group])
+        # Shares follow the scores: the lowest scored venue's may still be under the floor.
+        while len(group) > 1 and self._under_floor(allocations, price):
+            group = group[:-1]
+            weights = [(s.venue, _score_units(s.total)) for s in group]
+            allocations = _in_lots(quantity, lot, weights)
         names = ", ".join([a.venue for a in allocations])
         narrowed = len(group) < min(self._split_count, len(ranked))
-        floor = self._floor_text if narrowed else ""
+        floor = ""
+        if narrowed:
+            floor = self._floor_text if len(allocations) > 1 else self._unsplit_text
         where = f"across {names}" if len(allocations) > 1 else f"all to {names}"
         return allocations, f"split: best score {best} < {threshold}, {where}{floor}"
+
+    def _under_floor(self, allocations: tuple[Allocation, ...], price: Decimal | None) -> bool:
+        """Whether a slice is worth less than ``min_slice_notional``."""
+        return price is not None and any(a.quantity * price < self._min_slice for a in allocations)
 
     def _split_width(self, quantity: Decimal, price: Decimal | None) -> int:
         """How many venues a split may use: ``split_count``, fewer when slices would be worth
