@@ -398,6 +398,19 @@ class Exposure:
         self._add_open(instrument, is_buy, quantity, price)
         self._remember(at_ns, (instrument, is_buy, quantity, limit_price))
 
+    def remember_accepted(
+        self,
+        instrument: str,
+        side: Side,
+        quantity: Decimal,
+        at_ns: int,
+        *,
+        limit_price: Decimal | None,
+    ) -> None:
+        """An order accepted at ``at_ns`` and closed since: it still counts in the duplicate
+        and rate windows (a restart must not forget it), not for credit or position."""
+        self._remember(at_ns, (instrument, side is _BUY, quantity, limit_price))
+
     def order_open_quantity(self, order_id: str, open_quantity: Decimal) -> None:
         """Set what is still open of an order (its leaves); 0 closes it. Unknown ids: ignored."""
         order = self._open.get(order_id)

@@ -1508,6 +1508,8 @@ class OrderManager:
         if order.is_working:  # counts against the account's limits again
             self.risk.accepted_order(order, order.ticket, order.created_at, None)
             self.risk.follow(order, order.filled, order.notional, ZERO)
+        elif rejection is None:  # accepted, and closed since: its windows still remember it
+            self.risk.accepted_before(order.ticket, order.created_at)
         coid = order.ticket.client_order_id
         self._results[coid] = SubmitResult(
             order_id=order.order_id, client_order_id=coid, rejection=rejection

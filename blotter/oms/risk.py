@@ -168,6 +168,17 @@ class RiskDesk:
             reference=reference,
         )
 
+    def accepted_before(self, ticket: OrderCreated, at_ns: int) -> None:
+        """An order accepted in an earlier session and closed since (see recovery): it
+        still counts in its account's duplicate and rate windows."""
+        self.account(ticket.account).exposure.remember_accepted(
+            ticket.instrument,
+            ticket.side,
+            ticket.quantity,
+            at_ns,
+            limit_price=ticket.limit_price if ticket.order_type is OrderType.LIMIT else None,
+        )
+
     def follow(
         self, order: OrderAggregate, filled_before: Decimal, notional_before: Decimal, fee: Decimal
     ) -> bool:

@@ -1006,3 +1006,11 @@ def test_the_credit_limit_values_every_position_at_its_mark_as_the_gauge_does() 
         u for u in usage(exposure, limits, {**marks, "AAPL": D("9.50")}) if u.rule is Rule.CREDIT
     ]
     assert gauge.used == D(9_000)  # the gauge and the check count alike
+
+
+def test_an_order_remembered_after_a_restart_counts_for_the_windows_not_the_exposure() -> None:
+    exposure = Exposure("ACC-1")
+    exposure.remember_accepted("AAPL", BUY, D(100), T0, limit_price=D("100.00"))
+    assert exposure.last_accepted("AAPL", BUY, D(100), D("100.00")) == T0
+    assert exposure.nth_latest_accepted(1) == T0
+    assert exposure.open_notional() == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from blotter.domain.events import ChildExpired
 from blotter.domain.risk import RiskConfig, RiskLimits, Rule
-from blotter.domain.values import Side
+from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import AccountState, OrderState
 from blotter.oms.manager import exposure_moved
 from tests.domain.builders import OrderStory
@@ -165,6 +165,30 @@ async def test_restrictions_and_positions_survive_a_restart(tmp_path: Path) -> N
         await w.restart()
         assert [r.order_id for r in w.oms.risk.rejections] == [refused.order_id]
         assert w.oms.risk.refused_by_rule == {}
+
+
+async def test_the_duplicate_and_rate_windows_remember_orders_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Two orders filled and closed before a restart still count: the same order again is a
+    duplicate, and a third within the window is over the rate."""
+    windows = limits(
+        duplicate_window_seconds=60.0, max_orders_per_window=2, rate_window_seconds=60.0
+    )
+    async with world(tmp_path, risk=windows) as w:
+        w.sell_liquidity("20", "10.00")
+        first = await w.submit(w.ticket("10", "10.00", tif=TimeInForce.IOC))
+        second = await w.submit(w.ticket("10", "10.01", tif=TimeInForce.IOC))
+        await w.until(lambda: not w.order(second.order_id).is_working)
+        assert not w.order(first.order_id).is_working
+        await w.oms.close()
+        await w.restart()
+        again = await w.submit(w.ticket("10", "10.00", tif=TimeInForce.IOC))
+        assert again.rejection is not None
+        assert again.rejection.rule == Rule.DUPLICATE
+        third = await w.submit(w.ticket("5", "10.00", tif=TimeInForce.IOC))
+        assert third.rejection is not None
+        assert third.rejection.rule == Rule.ORDER_RATE
 
 
 async def test_the_pre_check_says_what_would_refuse_and_records_nothing(tmp_path: Path) -> None:
