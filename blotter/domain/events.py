@@ -390,6 +390,17 @@ class VenueAnomaly(VenuePayload, frozen=True, kw_only=True):
     detail: str
 
 
+class VenueDisputed(VenuePayload, frozen=True, kw_only=True):
+    """An operator kept our position against the venue's record: the venue is wrong, and is
+    told so (``reason`` says what it is to correct)."""
+
+    account: str
+    instrument: str
+    ours: Decimal
+    theirs: Decimal
+    break_id: str
+
+
 # --- desk stream: the kill switch ------------------------------------------------------------
 
 DESK_STREAM = "desk"
@@ -516,6 +527,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         VenueDegraded,
         VenueDown,
         VenueAnomaly,
+        VenueDisputed,
         DeskOpened,
         KillSwitchEngaged,
         KillSwitchReleased,

@@ -36,6 +36,7 @@ from blotter.domain.events import (
     StreamKind,
     VenueAnomaly,
     VenueDegraded,
+    VenueDisputed,
     VenueDown,
 )
 from blotter.domain.fsm import InvalidTransition
@@ -375,7 +376,7 @@ def _case_alert_severity(payload: Payload) -> Severity | None:
         return payload.severity
     if isinstance(payload, VenueDown):
         return Severity.CRITICAL
-    if isinstance(payload, VenueDegraded):
+    if isinstance(payload, VenueDegraded | VenueDisputed):  # a person follows it up
         return Severity.WARNING
     if isinstance(payload, KillSwitchEngaged | AccountBlocked | ProjectionDiverged):
         return Severity.CRITICAL

@@ -258,9 +258,24 @@ VENUE = TransitionTable(
     name="venue",
     initial=V.DOWN,
     transitions={
-        V.DOWN: {"VenueUp": V.UP, "VenueDegraded": V.DEGRADED, "VenueAnomaly": V.DOWN},
-        V.UP: {"VenueDegraded": V.DEGRADED, "VenueDown": V.DOWN, "VenueAnomaly": V.UP},
-        V.DEGRADED: {"VenueUp": V.UP, "VenueDown": V.DOWN, "VenueAnomaly": V.DEGRADED},
+        V.DOWN: {
+            "VenueUp": V.UP,
+            "VenueDegraded": V.DEGRADED,
+            "VenueAnomaly": V.DOWN,
+            "VenueDisputed": V.DOWN,
+        },
+        V.UP: {
+            "VenueDegraded": V.DEGRADED,
+            "VenueDown": V.DOWN,
+            "VenueAnomaly": V.UP,
+            "VenueDisputed": V.UP,
+        },
+        V.DEGRADED: {
+            "VenueUp": V.UP,
+            "VenueDown": V.DOWN,
+            "VenueAnomaly": V.DEGRADED,
+            "VenueDisputed": V.DEGRADED,
+        },
     },
     terminal=frozenset(),
 )

@@ -71,6 +71,7 @@ from blotter.domain.events import (
     RoutingDecision,
     StreamKind,
     VenueDegraded,
+    VenueDisputed,
     VenueDown,
     VenueListed,
     VenueUp,
@@ -1359,6 +1360,11 @@ class OrderManager:
 
     def _record_venue(self, venue: str, payload: Payload) -> None:
         self._record_case(venue_stream_id(venue), payload, SYSTEM, f"{venue} connectivity")
+
+    def record_dispute(self, venue: str, dispute: VenueDisputed, actor: str) -> None:
+        """Tell the venue its record is wrong: an event on its stream, alerted for follow-up."""
+        self.refuse_if_stopped()
+        self._record_case(venue_stream_id(venue), dispute, actor, f"break {dispute.break_id}")
 
     def _record_case(
         self, stream: str, payload: Payload, actor: str, cause: str

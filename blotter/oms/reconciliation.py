@@ -31,6 +31,7 @@ from blotter.domain.events import (
     Payload,
     ProjectionDiverged,
     Severity,
+    VenueDisputed,
 )
 from blotter.domain.ids import IdSource
 from blotter.domain.order import ChildOrder
@@ -359,7 +360,22 @@ class Reconciler:
     def accept_our_figure(self, break_id: str, *, actor: str, reason: str) -> None:
         """The venue is wrong: ours stands, and the disagreement is raised with the venue."""
         self._may_decide(break_id, "BreakOurFigureAccepted")
+        opened = self.oms.breaks.opened[break_id]
+        ours, theirs = self.oms.breaks.figures(break_id)
         self._act(break_id, BreakOurFigureAccepted(reason=reason), actor)
+        told = (
+            f"{opened.account} holds {ours} {opened.instrument} by our fills, not {theirs} as "
+            f"your record says (break {break_id}): {reason}"
+        )
+        dispute = VenueDisputed(
+            account=opened.account,
+            instrument=opened.instrument,
+            ours=ours,
+            theirs=theirs,
+            break_id=break_id,
+            reason=told,
+        )
+        self.oms.record_dispute(opened.venue, dispute, actor)
 
     def resolve(self, break_id: str, *, actor: str, reason: str) -> None:
         self._act(break_id, BreakResolved(reason=reason), actor)

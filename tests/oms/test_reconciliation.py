@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, update
 
-from blotter.domain.events import AnomalyKind, BreakExplained, Event, Severity
+from blotter.domain.events import AnomalyKind, BreakExplained, Event, Severity, VenueDisputed
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
 from blotter.domain.reconciliation import DecisionRefused, ReconciliationConfig, Verdict
@@ -240,6 +240,23 @@ async def test_a_decision_the_figures_make_empty_or_contradictory_is_refused_and
             reconciler.accept_our_figure(break_id, actor="olga", reason="changed my mind")
         reconciler.reverse_adjustment(break_id, actor="olga", reason="their report was wrong")
         reconciler.accept_our_figure(break_id, actor="olga", reason="ours stands")
+        await w.settle()
+        # raised with the venue: on its stream, by who kept ours, alerted for follow-up
+        told = w.store.read_stream("venue-XNAS")[-1]
+        assert (told.type, told.actor) == ("VenueDisputed", "olga")
+        assert told.payload == VenueDisputed(
+            account="ACC-1",
+            instrument="AAPL",
+            ours=D(100),
+            theirs=D(150),
+            break_id=break_id,
+            reason=(
+                f"ACC-1 holds 100 AAPL by our fills, not 150 as your record says (break "
+                f"{break_id}): ours stands"
+            ),
+        )
+        [alert] = [a for a in w.store.rows("alerts") if a["stream_id"] == "venue-XNAS"]
+        assert alert["severity"] == "warning"
         with pytest.raises(DecisionRefused, match="already kept"):
             reconciler.accept_our_figure(break_id, actor="olga", reason="again")
         # the venue's figure may still win after ours was kept: the dispute is over then
