@@ -540,6 +540,7 @@ def _print_reconciliation(report: PassReport, waiting: list[BreakFound]) -> None
         print(
             f"  {found.break_id} {found.state:<12} {found.venue} {found.account} "
             f"{found.instrument}: ours {found.ours}, theirs {found.theirs}"
+            + ("" if found.adjusted == "0" else f", ours adjusted by {found.adjusted}")
         )
 
 

@@ -405,6 +405,15 @@ class BreakBook:
         opened = self.opened[break_id]
         return opened.ours + self.made.get(break_id, ZERO), opened.theirs
 
+    def as_shown(self, break_id: str) -> tuple[Decimal, Decimal]:
+        """Ours before the break's own adjustment, and the venue's: the break's size as it
+        stands now, beside what it adjusted (an order break's figures, as it opened)."""
+        if break_id not in self.keys:
+            opened = self.opened[break_id]
+            return opened.ours, opened.theirs
+        ours, theirs = self.figures(break_id)
+        return ours - self.made.get(break_id, ZERO), theirs
+
     def observe(
         self, ours: Mapping[Key, Decimal], theirs: Mapping[Key, Decimal], compared: Iterable[Key]
     ) -> None:

@@ -85,9 +85,16 @@ MAX_NAME = 128  # characters of a person's name (who acts, who is assigned) the 
 
 def check_name(field: str, name: str) -> str:
     """A person's name as the store can keep it, or ``InvalidValue``."""
-    if len(name) > MAX_NAME:
-        raise InvalidValue(field, name, f"a name of at most {MAX_NAME} characters")
+    if not name.strip() or len(name) > MAX_NAME:
+        raise InvalidValue(field, name, f"a name of 1 to {MAX_NAME} characters")
     return name
+
+
+def check_text(field: str, text: str) -> str:
+    """What a person wrote (a note, a reason), not blank, or ``InvalidValue``."""
+    if not text.strip():
+        raise InvalidValue(field, text, "some text")
+    return text
 
 
 MAX_ID = 64  # characters of an id (an order's, a client order id, a stream's) the store keeps

@@ -26,7 +26,7 @@ from blotter.domain.events import (
     Severity,
 )
 from blotter.domain.ids import IdSource
-from blotter.domain.values import check_name
+from blotter.domain.values import check_name, check_text
 from blotter.oms.manager import SYSTEM, OrderManager
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Escalator:
         self._act(escalation_id, assigned, actor)
 
     def note(self, escalation_id: str, text: str, *, actor: str) -> None:
-        self._act(escalation_id, EscalationNoteAdded(reason=text), actor)
+        self._act(escalation_id, EscalationNoteAdded(reason=check_text("note", text)), actor)
 
     def resolve(self, escalation_id: str, *, actor: str, reason: str) -> None:
         self._act(escalation_id, EscalationResolved(reason=reason), actor)

@@ -50,7 +50,7 @@ from blotter.domain.reconciliation import (
     to_compare,
     unknown_orders,
 )
-from blotter.domain.values import ZERO, check_name
+from blotter.domain.values import ZERO, check_name, check_text
 from blotter.domain.workflows import BreakState, OrderState
 from blotter.oms.manager import SYSTEM, OmsStopped, OrderManager
 from blotter.oms.ports import VenueUnavailable
@@ -68,11 +68,12 @@ class BreakFound(msgspec.Struct, frozen=True, kw_only=True):
     venue: str
     account: str
     instrument: str
-    ours: str
+    ours: str  # as the latest pass compared them, ours before the break's adjustment
     theirs: str
     reason: str
     verdict: Verdict | None = None  # the pass's verdict, for a break it opened
     state: str = ""  # the break's state, for a break listed as it stands
+    adjusted: str = "0"  # what the break moved ours by, in force
 
 
 class PassReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -321,15 +322,18 @@ class Reconciler:
     def _found(
         self, break_id: str, *, verdict: Verdict | None = None, state: str = ""
     ) -> BreakFound:
-        """A break as a pass or a listing reports it, from what opened it."""
-        opened = self.oms.breaks.opened[break_id]
+        """A break as a pass or a listing reports it, with the figures of now."""
+        book = self.oms.breaks
+        opened = book.opened[break_id]
+        ours, theirs = book.as_shown(break_id)
         return BreakFound(
             break_id=break_id,
             venue=opened.venue,
             account=opened.account,
             instrument=opened.instrument,
-            ours=str(opened.ours),
-            theirs=str(opened.theirs),
+            ours=str(ours),
+            theirs=str(theirs),
+            adjusted=str(book.made.get(break_id, ZERO)),
             reason=opened.reason,
             verdict=verdict,
             state=state,
@@ -345,7 +349,7 @@ class Reconciler:
         self._act(break_id, assigned, actor)
 
     def note(self, break_id: str, text: str, *, actor: str) -> None:
-        self._act(break_id, BreakNoteAdded(reason=text), actor)
+        self._act(break_id, BreakNoteAdded(reason=check_text("note", text)), actor)
 
     def accept_venue_figure(self, break_id: str, *, actor: str, reason: str) -> None:
         """Ours is set to the venue's figure (what is left of the difference), at the mark."""

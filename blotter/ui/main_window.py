@@ -84,6 +84,7 @@ from blotter.ui.models import (
 )
 from blotter.ui.panels import (
     ViewAnchor,
+    answer,
     as_tsv,
     on_screen,
     selected_table_rows,
@@ -988,10 +989,8 @@ class MainWindow(QMainWindow):
         if already is not None:
             self._show_escalation(already, f"order {order_id} is already escalated")
             return None
-        reason, confirmed = QInputDialog.getText(
-            self, "Escalate", f"Escalate order {order_id} to an operator. Reason:"
-        )
-        if not confirmed or not reason.strip():
+        reason = answer(self, "Escalate", f"Escalate order {order_id} to an operator. Reason:")
+        if reason is None:
             return None
         try:
             escalation = self.desk.escalator.escalate(order_id, actor=self.actor, reason=reason)

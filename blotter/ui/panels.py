@@ -518,8 +518,12 @@ def plain_chart(chart: pg.PlotWidget) -> None:
 def ask(parent: QWidget, operation: Operation[P, R], **facts: str) -> str | None:
     """The operator's answer to ``operation``'s question (formatted with ``facts``); None on
     Cancel or a blank answer."""
-    asked = operation.question.format(**facts)
-    text, confirmed = QInputDialog.getText(parent, operation.title, asked)
+    return answer(parent, operation.title, operation.question.format(**facts))
+
+
+def answer(parent: QWidget, title: str, question: str) -> str | None:
+    """The operator's answer, trimmed; None on Cancel or a blank answer."""
+    text, confirmed = QInputDialog.getText(parent, title, question)
     text = text.strip()
     return text if confirmed and text else None
 

@@ -146,11 +146,7 @@ class BreakRow(NamedTuple):
 
 def break_row(book: BreakBook, break_id: str) -> BreakRow:
     case, opened = book.cases[break_id], book.opened[break_id]
-    made = book.made.get(break_id, ZERO)
-    ours, theirs = (opened.ours, opened.theirs)
-    if break_id in book.keys:  # a position's: as the latest pass compared it
-        ours, theirs = book.figures(break_id)
-        ours -= made  # the break's size shows beside what it adjusted
+    ours, theirs = book.as_shown(break_id)
     return BreakRow(
         version=case.version,
         state=case.state,
@@ -160,7 +156,7 @@ def break_row(book: BreakBook, break_id: str) -> BreakRow:
         instrument=opened.instrument,
         ours=ours,
         theirs=theirs,
-        adjusted=made,
+        adjusted=book.made.get(break_id, ZERO),
         assignee=case.assignee or "",
         opened_at=book.opened_at[break_id],
         reason=opened.reason,

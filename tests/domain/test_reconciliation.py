@@ -310,3 +310,15 @@ def test_a_decision_takes_the_figures_the_latest_pass_compared() -> None:
     assert desk.book.figures(break_id) == (D(4), D(-31))
     desk.run({key: D(-31)}, {key: D(-31)})
     assert "nothing is left" in str(desk.book.refusal(break_id, "BreakVenueFigureAccepted"))
+
+
+def test_a_break_is_shown_at_its_size_beside_what_it_adjusted() -> None:
+    key = ("XNAS", "A", "MSFT")
+    desk = Desk()
+    desk.run({key: D(63)}, {key: D(3)})
+    [break_id] = desk.book.cases
+    desk._record(break_id, [BreakAcknowledged(reason="looking")], 2)
+    desk._record(break_id, [BreakVenueFigureAccepted(adjustment=D(-60))], 3)
+    assert desk.book.figures(break_id) == (D(3), D(3))  # ours now: the venue's figure
+    assert desk.book.as_shown(break_id) == (D(63), D(3))  # and what made it so: -60
+    assert desk.book.made[break_id] == -60

@@ -16,7 +16,7 @@ from blotter.domain.events import AnomalyKind, BreakExplained, Event, Severity, 
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
 from blotter.domain.reconciliation import DecisionRefused, ReconciliationConfig, Verdict
-from blotter.domain.values import OrderType, Side
+from blotter.domain.values import InvalidValue, OrderType, Side
 from blotter.domain.workflows import BreakState, OrderState, VenueHealth
 from blotter.oms import reconciliation
 from blotter.oms.manager import OmsStopped
@@ -482,3 +482,13 @@ async def test_a_positions_table_that_leaves_the_fold_is_a_critical_alert_once(
         assert len([a for a in w.store.rows("alerts") if a["source"] == "desk"]) == 1
         rebuild(w.store)
         assert (await reconciler.run_pass()).diverged == []
+
+
+async def test_a_blank_assignee_or_note_is_refused_in_the_core_too(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        reconciler, break_id = await escalated(w)
+        with pytest.raises(InvalidValue, match="a name of 1 to 128 characters"):
+            reconciler.assign(break_id, " ", actor="olga")
+        with pytest.raises(InvalidValue, match="some text"):
+            reconciler.note(break_id, "  ", actor="olga")
+        assert types(w, break_id) == ["BreakOpened", "BreakEscalated"]

@@ -606,7 +606,7 @@ def test_a_break_found_from_the_reconciliation_panel_raises_the_alert_count(
 def test_escalating_an_order_from_the_blotter_asks_a_reason_and_opens_an_escalation(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    answers = iter([("", True), ("client says it never traded", True)])
+    answers = iter([("  ", True), ("  client says it never traded  ", True)])
     monkeypatch.setattr(QInputDialog, "getText", lambda *_args: next(answers))
 
     async def scenario() -> None:
