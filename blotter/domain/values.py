@@ -113,8 +113,8 @@ def check_account(field: str, account: str) -> str:
         raise InvalidValue(
             field,
             account,
-            f"an account id of capitals, digits, '.', '_' or '-' (like ACC-ALPHA), at most "
-            f"{MAX_ACCOUNT} characters",
+            f"an account id like ACC-ALPHA: capitals, digits and . _ -, at most {MAX_ACCOUNT} "
+            "characters",
         )
     return account
 

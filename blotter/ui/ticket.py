@@ -91,14 +91,20 @@ class PriceBox(QDoubleSpinBox):
     def price(self) -> Decimal:
         """The price as typed: in the tick's decimals unless more were typed (whether it is
         on the tick is the OMS's check, which names the tick)."""
-        exact = Decimal(f"{self.value():.{self.decimals()}f}")
+        exact = self._decimal(self.value())
         in_tick_places = exact.quantize(Decimal(1).scaleb(-self.tick_places))
         return in_tick_places if in_tick_places == exact else exact.normalize()
+
+    def _decimal(self, value: float) -> Decimal:
+        """The decimal the box's float stands for: its shortest repr, not its binary digits
+        (123456789012.34 is 123456789012.339996 in the box's decimals)."""
+        return Decimal(repr(value)).quantize(Decimal(1).scaleb(-self.decimals()))
 
     def textFromValue(self, value: float) -> str:
         text = super().textFromValue(value)
         point = self.locale().decimalPoint()
-        whole, _, places = text.partition(point)
+        whole = text.partition(point)[0]
+        places = f"{self._decimal(value):f}".partition(".")[2]
         kept = places.rstrip("0").ljust(self.tick_places, "0")
         return f"{whole}{point}{kept}" if kept else whole
 

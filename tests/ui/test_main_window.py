@@ -225,9 +225,13 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         assert reason.height() < 2 * reason.fontMetrics().lineSpacing()
         form.quantity.setText("10")
         form.account.setText("")
-        assert form.errors["account"].text() == "expected an account name"
+        assert form.errors["account"].text().startswith("expected an account id like ACC-ALPHA")
         assert form.errors["quantity"].text() == ""
-        form.account.setText("ACC-ALPHA")
+        form.account.setText("ACC ALPHA")  # typed in lower case it is taken as ACC-ALPHA's
+        assert "capitals, digits and . _ -" in form.errors["account"].text()
+        assert dialog.height() >= dialog.heightForWidth(dialog.width())  # the reason is whole
+        form.account.setText("acc-alpha")
+        assert form.errors["account"].text() == ""
         form.instrument.setCurrentText("NOPE")
         assert "one of AAPL" in form.errors["instrument"].text()
         assert dialog.height() >= dialog.heightForWidth(dialog.width())  # the reason is whole
@@ -274,6 +278,11 @@ def test_an_off_tick_price_can_be_typed_is_refused_with_the_tick_and_steps_onto_
         ticket = form.ticket()
         assert isinstance(ticket, NewOrder)
         assert str(ticket.limit_price) == "178.15"
+        # past a float's exact digits, the price is still the one typed, not 012.339996
+        box.lineEdit().selectAll()
+        QTest.keyClicks(box, "123456789012.34")
+        assert box.text().replace(",", "") == "123456789012.34"
+        assert box.price() == Decimal("123456789012.34")
         dialog.close()
 
     session.run(scenario())
