@@ -45,8 +45,9 @@ KEY_ROLE = Qt.ItemDataRole.UserRole + 30  # (account, instrument), and the venue
 Key = tuple[str, str]  # (account, instrument)
 VenueKey = tuple[str, str, str]  # (venue, account, instrument), as reconciliation keys them
 
-BREAK_OPEN = "break open"
-NO_OPEN_BREAK = "no open break"
+# The Breaks column: short, so that the panel's columns fit its default width.
+BREAK_OPEN = "open"
+NO_OPEN_BREAK = "none"
 
 
 class PositionColumn(IntEnum):
@@ -68,9 +69,9 @@ HEADERS = (
     "Avg cost",
     "Mark",
     "Market value",
-    "Unrealized P&L",
-    "Realized P&L (net)",
-    "Reconciliation",
+    "Unrealized",
+    "Realized, net",
+    "Breaks",
 )
 _NUMERIC = frozenset(
     {
@@ -87,9 +88,10 @@ _TIPS = {
     PositionColumn.AVG_COST: "Average cost of the open quantity",
     PositionColumn.MARK: "The latest mid price the OMS has seen",
     PositionColumn.MARKET_VALUE: "Quantity at the mark",
-    PositionColumn.UNREALIZED: "P&L of the open quantity if it were closed at the mark",
-    PositionColumn.REALIZED: "Realized P&L net of fees",
-    PositionColumn.RECONCILIATION: "Whether a break is open on the position at any venue",
+    PositionColumn.REALIZED: "Realized P&L, net of fees",
+    PositionColumn.UNREALIZED: "Unrealized P&L: the open quantity's if it were closed at the mark",
+    PositionColumn.RECONCILIATION: "Whether a reconciliation break is open on the position at any "
+    "venue (on a venue row, at that venue)",
 }
 _PNL = {PositionColumn.UNREALIZED: 0, PositionColumn.REALIZED: 1}
 

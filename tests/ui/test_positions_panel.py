@@ -149,7 +149,7 @@ def test_a_break_at_a_venue_where_the_account_holds_nothing_shows_there(
     qtmodeltester: ModelTester,
 ) -> None:
     """The venue says ACC-ALPHA holds 70 AAPL at ARCX; we hold them at XNAS only. The
-    position and an ARCX row both say a break is open, not 'no open break'."""
+    position and an ARCX row both say a break is open, not that none is."""
 
     async def scenario() -> None:
         window = await opened(session)
