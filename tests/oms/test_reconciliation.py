@@ -33,7 +33,7 @@ from blotter.store.replay import rebuild, replay
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
 
-from .world import World, profile, world
+from .world import World, profile, refused_append, world
 
 D = Decimal
 KEY = ("XNAS", "ACC-1", "AAPL")
@@ -191,16 +191,7 @@ def refuse_every_write(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
         events: Sequence[Event],
         then: Settled | None = None,
     ) -> asyncio.Future[AppendResult]:
-        error = StoreUnavailable("the disk is full")
-        waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-
-        def settle() -> None:  # as the store settles: its listener hears first, then waiters
-            if then is not None:
-                then(events, error)
-            waiter.set_exception(error)
-
-        asyncio.get_running_loop().call_soon(settle)
-        return waiter
+        return refused_append(StoreUnavailable("the disk is full"), events, then)
 
     monkeypatch.setattr(w.store, "append_nowait", refused)
 

@@ -7,7 +7,7 @@ scenario decides exactly what fills.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,7 @@ from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.oms.commands import NewOrder, SubmitResult
 from blotter.oms.manager import OmsConfig, OrderManager
-from blotter.oms.ports import Clearing, VenueGateway
+from blotter.oms.ports import AppendResult, Clearing, Settled, VenueGateway
 from blotter.oms.risk import RiskDesk
 from blotter.oms.routing import SmartRouter
 from blotter.store.event_store import SqlEventStore
@@ -177,6 +177,22 @@ class World:
 
     def sell_liquidity(self, quantity: str, price: str = "10.00", venue: str = "XNAS") -> None:
         self.venues[venue].add_liquidity("AAPL", Side.SELL, D(price), D(quantity))
+
+
+def refused_append(
+    error: Exception, events: Sequence[Event], then: Settled | None
+) -> asyncio.Future[AppendResult]:
+    """An append the store refuses with ``error`` (a full disk, say), settled as the store
+    settles one: on the next turn of the loop, its listener first, then its waiter."""
+    waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+
+    def settle() -> None:
+        if then is not None:
+            then(events, error)
+        waiter.set_exception(error)
+
+    asyncio.get_running_loop().call_soon(settle)
+    return waiter
 
 
 @asynccontextmanager

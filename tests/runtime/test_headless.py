@@ -16,6 +16,8 @@ from blotter.oms.ports import AppendResult, Settled, StoreUnavailable
 from blotter.runtime.headless import HeadlessOptions, run_headless
 from blotter.store.event_store import SqlEventStore
 
+from ..oms.world import refused_append
+
 
 def options(tmp_path: Path, name: str, seed: int = 3) -> HeadlessOptions:
     return HeadlessOptions(
@@ -111,16 +113,7 @@ async def test_a_run_whose_oms_stops_ends_there_and_says_so(
         full = full or (calls >= 200 and events[0].type == "OrderCreated")
         if not full:
             return appended(store, stream_id, expected, events, then)
-        refused = StoreUnavailable("the disk is full")
-        waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-
-        def settle() -> None:  # as the store settles: its listener hears first, then waiters
-            if then is not None:
-                then(events, refused)
-            waiter.set_exception(refused)
-
-        asyncio.get_running_loop().call_soon(settle)
-        return waiter
+        return refused_append(StoreUnavailable("the disk is full"), events, then)
 
     monkeypatch.setattr(SqlEventStore, "append_nowait", full_disk_at_an_order_after_200)
     long_run = msgspec.structs.replace(options(tmp_path, "full.db"), duration=60.0)
