@@ -95,7 +95,8 @@ class Escalator:
         """Check the rules every ``CHECK_SECONDS``; run it as a task."""
         while True:
             await asyncio.sleep(CHECK_SECONDS)
-            self.check()
+            if self.oms.failed is None:  # stopped, it could record no escalation
+                self.check()
 
     # --- an operator's actions ----------------------------------------------------------------
 

@@ -111,6 +111,7 @@ from blotter.oms.ports import (
     ManagedVenue,
     NewOrderRequest,
     SettlementFailed,
+    StoreUnavailable,
     VenueOrderState,
     VenueUnavailable,
     Withdrawn,
@@ -146,9 +147,10 @@ _HEALTH_EVENTS: dict[VenueHealth, type[Payload]] = {
 }
 
 
-class OmsStopped(Exception):
-    """An operator's action refused: the OMS stopped (its store refused a write), and what
-    it would fold in memory could no longer be recorded."""
+class OmsStopped(StoreUnavailable):
+    """A command or a change refused: the OMS stopped (its store refused a write, or its
+    lock on the database was lost), and what it would fold in memory could no longer be
+    recorded. A ``StoreUnavailable``: where one is said in a line, so is this."""
 
 
 class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -446,6 +448,12 @@ class OrderManager:
                     source="state",
                 ),
             )
+        if self.failed is not None:
+            return CancelResult(
+                order_id=order_id,
+                state=order.state,
+                rejection=Rejection(reason=f"the OMS stopped: {self.failed}", source="oms"),
+            )
         if not order.cancel_pending:
             await self._request_cancel(order, actor, reason)
         return CancelResult(order_id=order_id, state=order.state)
@@ -500,8 +508,9 @@ class OrderManager:
         if self.halt is None:
             return
         released = KillSwitchReleased(reason=reason)
+        durable = self._record_case(DESK_STREAM, released, actor, f"command: release by {actor}")
         self.halt = None
-        await self._record_case(DESK_STREAM, released, actor, f"command: release by {actor}")
+        await durable
 
     # --- risk: operators' actions on accounts ---------------------------------------------------
 
@@ -565,7 +574,6 @@ class OrderManager:
         self, account: str, payload: Payload, actor: str, cause: str
     ) -> asyncio.Future[AppendResult]:
         """One event on an account's stream (opened first if new), folded into the risk desk."""
-        self.refuse_if_stopped()
         risk = self.risk.account(account)
         payloads = [payload] if risk.listed else [AccountListed(account=account), payload]
         _, durable = self._record_stream(
@@ -853,6 +861,8 @@ class OrderManager:
 
     async def _read_feed(self, venue: ManagedVenue) -> None:
         async for message in venue.feed():
+            if self.failed is not None:
+                continue  # stopped: the next session asks the venues what it missed
             if isinstance(message, ConnectionChange):
                 self._on_health(message)
             else:
@@ -983,6 +993,8 @@ class OrderManager:
         """Ask the venue about children whose answer is overdue, or who were quiet too long."""
         while True:
             await asyncio.sleep(self.config.watchdog_interval)
+            if self.failed is not None:
+                continue  # stopped: nothing it finds could be recorded
             now = self._clock.now_ns()
             overdue = [coid for coid, due in self._deadlines.items() if due <= now]
             for coid in overdue:
@@ -1129,6 +1141,8 @@ class OrderManager:
                 self._settling_now -= len(settling)
 
     async def _settle(self, order: OrderAggregate, attempt: int) -> None:
+        if self.failed is not None:
+            return  # stopped: the next session settles it (recovery schedules it again)
         cause = f"settlement attempt {attempt}"
         failure = await self._clear(order)
         if failure is not None:
@@ -1172,6 +1186,7 @@ class OrderManager:
         self, order: OrderAggregate, payloads: list[Payload], actor: str, cause: str
     ) -> asyncio.Future[AppendResult]:
         """Apply the events to the order now and queue them for the store."""
+        self.refuse_if_stopped()
         expected = order.version
         events = self._events(order.order_id, expected, payloads, actor, cause)
         filled, notional, leaves = order.filled, order.notional, order.leaves
@@ -1221,7 +1236,6 @@ class OrderManager:
 
         Raises ``InvalidTransition`` (recording nothing) if the break's workflow refuses one.
         """
-        self.refuse_if_stopped()
         case = self.breaks.cases.get(break_id) or Case(break_id, StreamKind.BREAK)
         events, durable = self._record_on(case, payloads, actor, cause)
         for event in events:
@@ -1244,7 +1258,6 @@ class OrderManager:
     ) -> asyncio.Future[AppendResult]:
         """Events on an order escalation's stream, folded into ``escalations``; raises
         ``InvalidTransition`` (recording nothing) if its workflow refuses one."""
-        self.refuse_if_stopped()
         case = self.escalations.cases.get(escalation_id) or Case(
             escalation_id, StreamKind.ESCALATION
         )
@@ -1262,8 +1275,9 @@ class OrderManager:
             log.critical("OMS stopped taking commands: %s", reason)
 
     def refuse_if_stopped(self) -> None:
-        """Raise ``OmsStopped`` once the OMS stopped: a case or an account folded in memory
-        and never recorded would part the desk from its log."""
+        """Raise ``OmsStopped`` once the OMS stopped: an order, a case or an account folded
+        in memory and never recorded would part the desk from its log, and a log written on
+        with holes in it would read as whole."""
         if self.failed is not None:
             raise OmsStopped(f"the OMS stopped: {self.failed}")
 
@@ -1283,6 +1297,7 @@ class OrderManager:
     ) -> tuple[list[Event], asyncio.Future[AppendResult]]:
         """Events on a stream the OMS numbers itself (a case, an account, a venue, the desk),
         folded as they are made; a ``fold`` that refuses them records nothing."""
+        self.refuse_if_stopped()
         expected = self._stream_versions.get(stream, 0)
         events = self._events(stream, expected, list(payloads), actor, cause)
         if fold is not None:
@@ -1363,7 +1378,6 @@ class OrderManager:
 
     def record_dispute(self, venue: str, dispute: VenueDisputed, actor: str) -> None:
         """Tell the venue its record is wrong: an event on its stream, alerted for follow-up."""
-        self.refuse_if_stopped()
         self._record_case(venue_stream_id(venue), dispute, actor, f"break {dispute.break_id}")
 
     def _record_case(
@@ -1399,11 +1413,6 @@ class OrderManager:
     def _append(
         self, stream_id: str, expected: int, events: list[Event]
     ) -> asyncio.Future[AppendResult]:
-        if self.failed is not None:  # stopped: a log with holes would go on as if whole
-            refused: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-            refused.set_exception(OmsStopped(f"the OMS stopped: {self.failed}"))
-            refused.exception()  # heard here, as the store's refusal is; awaiting still raises
-            return refused
         durable = self._store.append_nowait(stream_id, expected, events, self._on_durable)
         self.events_recorded += len(events)
         self._unsettled_appends[events[0].event_id] = durable

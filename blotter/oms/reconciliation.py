@@ -203,6 +203,7 @@ class Reconciler:
         oms = self.oms
         moves_before = dict(oms.position_moves)
         await oms.durable()
+        oms.refuse_if_stopped()  # stopped meanwhile: the fold holds what the log does not
         table = await asyncio.to_thread(oms.projected_positions)  # a read: off the loop
         fold_now = self._ours_by_account()
         moved = {

@@ -997,6 +997,9 @@ class MainWindow(QMainWindow):
         except AlreadyEscalated as refused:  # a rule escalated it while the question was open
             self._show_escalation(refused.escalation_id, f"order {order_id} is already escalated")
             return None
+        except OmsStopped as stopped:
+            self.statusBar().showMessage(f"order {order_id} not escalated: {stopped}", 10_000)
+            return None
         self.statusBar().showMessage(f"order {order_id} escalated ({escalation})", 5_000)
         return escalation
 

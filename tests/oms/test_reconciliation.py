@@ -201,6 +201,7 @@ async def test_an_operator_action_after_the_oms_stopped_is_refused_and_folds_not
 ) -> None:
     async with world(tmp_path) as w:
         reconciler, break_id = await escalated(w)
+        resting = await w.submit(w.ticket("10", "9.00"))
         refuse_every_write(w, monkeypatch)
         with pytest.raises(StoreUnavailable):
             await w.oms.submit(w.ticket("1", "9.00"))
@@ -213,6 +214,21 @@ async def test_an_operator_action_after_the_oms_stopped_is_refused_and_folds_not
             await w.oms.block_account("ACC-1", actor="olga", reason="runaway")
         assert w.oms.breaks.cases[break_id].state is BreakState.ESCALATED  # nothing folded
         assert types(w, break_id) == ["BreakOpened", "BreakEscalated"]
+        # quiet: a venue's fill is not folded (the next session asks the venue), a cancel is
+        # refused with the reason, the kill switch too
+        order = w.order(resting.order_id)
+        version = order.version
+        w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("9.00"), D("10"))
+        await asyncio.sleep(0.2)
+        assert ("ACC-1", "AAPL", D(110)) in w.venues["XNAS"].held_positions()  # it traded
+        assert (order.version, order.filled) == (version, 0)
+        cancel = await w.oms.cancel(resting.order_id, actor="olga")
+        assert cancel.rejection is not None
+        assert cancel.rejection.reason.startswith("the OMS stopped: ")
+        assert not order.cancel_pending
+        with pytest.raises(OmsStopped):
+            await w.oms.engage_kill_switch(actor="olga", reason="stop everything")
+        assert w.oms.halt is None
 
 
 async def test_a_decision_the_figures_make_empty_or_contradictory_is_refused_and_recorded_not(
