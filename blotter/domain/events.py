@@ -291,7 +291,9 @@ class BreakVenueFigureAccepted(BreakAdjusting, frozen=True, kw_only=True):
 
 
 class BreakOurFigureAccepted(BreakPayload, frozen=True, kw_only=True):
-    pass
+    # By how much the venue's figure differs from ours, kept: the next passes open no break
+    # while it still does. None in events recorded before it was named (the break's at open).
+    difference: Decimal | None = None
 
 
 class BreakAdjustmentReversed(BreakAdjusting, frozen=True, kw_only=True):

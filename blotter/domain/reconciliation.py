@@ -390,11 +390,18 @@ class BreakBook:
                 self.disputed.pop(key, None)
         elif isinstance(payload, BreakOurFigureAccepted):
             opened = self.opened[case.stream_id]
-            self.disputed[key] = opened.theirs - opened.ours
+            if payload.difference is None:  # kept before decisions named their figures
+                self.disputed[key] = opened.theirs - opened.ours
+            else:
+                self.disputed[key] = payload.difference
 
     def _adjust(self, break_id: str, key: Key, amount: Decimal) -> None:
         self.adjustments[key] = self.adjustments.get(key, ZERO) + amount
         self.made[break_id] = self.made.get(break_id, ZERO) + amount
+        for other in self.on_key.get(key, ()):  # ours as last compared has moved with it
+            seen = self.seen.get(other)
+            if seen is not None:
+                self.seen[other] = (seen[0] + amount, seen[1])
 
     def figures(self, break_id: str) -> tuple[Decimal, Decimal]:
         """Ours and the venue's for the break's position: as the latest pass compared them,
@@ -439,7 +446,7 @@ class BreakBook:
                     f"this break's adjustment of {made:+} is in force: reverse it before "
                     "keeping our figure"
                 )
-            if self.disputed.get(key) == opened.theirs - opened.ours:
+            if self.disputed.get(key) == theirs - ours:
                 return "our figure is already kept against the venue's"
         if decision == "BreakAdjustmentReversed" and not made:
             return "no adjustment of this break is in force"

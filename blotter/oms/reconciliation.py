@@ -367,7 +367,8 @@ class Reconciler:
         self._may_decide(break_id, "BreakOurFigureAccepted")
         opened = self.oms.breaks.opened[break_id]
         ours, theirs = self.oms.breaks.figures(break_id)
-        self._act(break_id, BreakOurFigureAccepted(reason=reason), actor)
+        kept = BreakOurFigureAccepted(difference=theirs - ours, reason=reason)
+        self._act(break_id, kept, actor)
         told = (
             f"{opened.account} holds {ours} {opened.instrument} by our fills, not {theirs} as "
             f"your record says (break {break_id}): {reason}"

@@ -308,8 +308,27 @@ def test_a_decision_takes_the_figures_the_latest_pass_compared() -> None:
     assert desk.book.figures(break_id) == (D(4), D(-36))
     desk.run({key: D(4)}, {key: D(-31)})  # the break waits: no new one, but it is seen
     assert desk.book.figures(break_id) == (D(4), D(-31))
-    desk.run({key: D(-31)}, {key: D(-31)})
+    desk._record(break_id, [BreakAcknowledged(reason="looking")], 2)
+    desk._record(break_id, [BreakVenueFigureAccepted(adjustment=D(-35))], 3)
+    # what it adjusted moves ours as last compared: accepting again, before any pass, is empty
+    assert desk.book.figures(break_id) == (D(-31), D(-31))
     assert "nothing is left" in str(desk.book.refusal(break_id, "BreakVenueFigureAccepted"))
+
+
+def test_our_figure_is_kept_against_the_venue_s_figure_of_the_decision() -> None:
+    """The venue moved from 150 to 155 after the break opened; ours (100) is kept against
+    155: a pass that sees 100 and 155 opens nothing, one that sees 160 does."""
+    key = ("XNAS", "A", "KO")
+    desk = Desk()
+    desk.run({key: D(100)}, {key: D(150)})
+    [break_id] = desk.book.cases
+    desk.run({key: D(100)}, {key: D(155)})
+    desk._record(break_id, [BreakAcknowledged(reason="looking")], 2)
+    ours, theirs = desk.book.figures(break_id)
+    desk._record(break_id, [BreakOurFigureAccepted(difference=theirs - ours)], 3)
+    desk._record(break_id, [BreakResolved(reason="raised with XNAS")], 4)
+    assert desk.run({key: D(100)}, {key: D(155)}).open == []
+    assert len(desk.run({key: D(100)}, {key: D(160)}).open) == 1
 
 
 def test_a_break_is_shown_at_its_size_beside_what_it_adjusted() -> None:
