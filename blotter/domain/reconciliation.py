@@ -432,7 +432,6 @@ class BreakBook:
     def refusal(self, break_id: str, decision: str) -> str | None:
         """Why the operator's ``decision`` on a break's figures (the event type it records)
         would change nothing or contradict the one in force; None if it may be taken."""
-        opened = self.opened[break_id]
         key = self.keys.get(break_id)
         if key is None:  # an order break: an order the venue holds, no position to set
             return "an order break has no position to set: resolve it once the order is dealt with"
