@@ -13,6 +13,7 @@ import socket
 import sys
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
@@ -540,7 +541,7 @@ def _print_reconciliation(report: PassReport, waiting: list[BreakFound]) -> None
         print(
             f"  {found.break_id} {found.state:<12} {found.venue} {found.account} "
             f"{found.instrument}: ours {found.ours}, theirs {found.theirs}"
-            + ("" if found.adjusted == "0" else f", ours adjusted by {found.adjusted}")
+            + ("" if not Decimal(found.adjusted) else f", ours adjusted by {found.adjusted}")
         )
 
 

@@ -6,6 +6,7 @@ The GUI, the headless runner and the tests all build the desk here, from one ``D
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -104,6 +105,7 @@ class Desk:
         self.config = config
         self._lock = lock  # no other desk on this database while this one is open
         self._records_restored = False  # the venues' records of the last session, read back
+        self._log: str | None = None  # the log's first event id, once the OMS has started
         self.store = store
         self.venues = {v.name: v for v in venues}
         self.gateways = {g.name: g for g in gateways}
@@ -235,6 +237,10 @@ class Desk:
         await asyncio.gather(*(g.start() for g in self.gateways.values()))
         oms = self.oms
         await oms.start(progress)
+        # the log's id for the venues' records, read now: at the close the database may be
+        # gone. A new log's first events (the venues listed) are durable first.
+        await oms.durable()
+        self._log = await asyncio.to_thread(self.store.first_event_id)
         if self.config.mark_interval is not None:
             self._tasks.spawn("marks", self._mark_every(self.config.mark_interval))
         if self._lock.can_be_lost:
@@ -297,6 +303,8 @@ class Desk:
         orders this log never sent would raise a break and an alert for each."""
         first = self.store.first_event_id()
         path = venue_records_path(self.config.db_url, first)
+        if path is not None and not path.exists():
+            path = _before_named_by_log(self.config.db_url) or path
         if path is not None and path.exists():
             kept = _read_records(path)
             if first is not None and kept.log in (first, LEGACY_RECORDS):
@@ -310,7 +318,7 @@ class Desk:
     def _save_venue_records(self) -> None:
         """Write the venues' records back (not over ones that could not be read: a desk that
         failed to open with them must not leave fresh, empty venues in their place)."""
-        first = self.store.first_event_id()
+        first = self._log
         path = venue_records_path(self.config.db_url, first)
         if first is None or path is None or not self._records_restored:
             return
@@ -321,6 +329,9 @@ class Desk:
             path.parent.mkdir(parents=True, exist_ok=True)
             written.write_bytes(msgspec.json.encode(KeptVenues(log=first, venues=venues)))
             os.replace(written, path)
+            before = _before_named_by_log(self.config.db_url)
+            if before is not None:  # taken up now, and kept under the log's name
+                before.unlink()
         except OSError as error:  # the session's events are durable: only the venues forget
             log.warning(
                 "the simulated venues' records could not be kept in %s (%s): they start "
@@ -379,6 +390,19 @@ def venue_records_path(db_url: str, log: str | None) -> Path | None:
         return None
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{url.database}-{log}")
     return data_dir() / "venues" / f"{readable}.venues.json"
+
+
+def _before_named_by_log(db_url: str) -> Path | None:
+    """A server database's venue records as blotter kept them before they were named by
+    their log (by server and database), if they are there: taken up once, as this log's."""
+    url = make_url(db_url)
+    if url.drivername.startswith("sqlite"):
+        return None
+    where = f"{url.host or 'local'}:{url.port or 5432}/{url.database}"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{url.host or 'local'}-{url.database}")
+    path = data_dir() / "venues" / f"{readable}-{digest}.venues.json"
+    return path if path.exists() else None
 
 
 def _profile(profile: VenueProfile, config: DeskConfig) -> VenueProfile:

@@ -177,6 +177,9 @@ def _take_advisory(db_url: str, purpose: str) -> Connection:
         if not got.scalar():
             raise _in_use(db_url, _advisory_holder(connection))
         connection.commit()  # the lock belongs to the session, not to this transaction
+        # a check (lost()) on a server that no longer answers must not hold the desk's close
+        connection.execute(text("SET statement_timeout = 5000"))
+        connection.commit()
     except BaseException as error:
         if connection is not None:
             connection.close()

@@ -4,12 +4,15 @@ simulated venues' records kept between sessions."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
@@ -21,6 +24,7 @@ from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
 from blotter.store.database import StoreError
 from blotter.store.desk_lock import DatabaseInUse, DeskLock
 from blotter.store.event_store import SqlEventStore
+from blotter.store.schema import metadata
 
 D = Decimal
 
@@ -329,3 +333,46 @@ async def test_a_desk_that_lost_its_lock_stops_taking_commands(
         assert "another desk may work on the database" in refused.rejection.reason
     finally:
         await desk.close()
+
+
+def _as_kept_before_logs_named_them(records: Path, server_url: str) -> Path:
+    """Move a server database's records to the name and shape blotter kept them in before."""
+    url = make_url(server_url)
+    where = f"{url.host or 'local'}:{url.port or 5432}/{url.database}"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    before = records.with_name(f"{url.host}-{url.database}-{digest}.venues.json")
+    kept = msgspec.json.decode(records.read_bytes())
+    before.write_bytes(msgspec.json.encode(kept["venues"]))
+    records.unlink()
+    return before
+
+
+async def test_a_server_database_s_records_kept_before_they_named_their_log_are_taken_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = os.environ.get("BLOTTER_TEST_PG_URL")
+    if not url:
+        pytest.skip("BLOTTER_TEST_PG_URL is not set: PostgreSQL desk test skipped")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    config = DeskConfig(db_url=url, random_disconnects=False)
+    desk = await Desk.open(config)
+    result = await desk.oms.submit(buy_at_market(1))
+    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+    held = desk.venues["XNAS"].held_positions()
+    log = desk.store.first_event_id()
+    await desk.close()
+    records = venue_records_path(url, log)
+    assert records is not None
+    before = _as_kept_before_logs_named_them(records, url)
+    reopened = await Desk.open(config)
+    try:
+        assert reopened.venues["XNAS"].held_positions() == held  # taken up
+    finally:
+        await reopened.close()
+    assert records.exists()
+    assert not before.exists()  # kept under the log's name from now on

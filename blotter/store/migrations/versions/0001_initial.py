@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from blotter.store.schema import DecimalText, Seq
+from blotter.store.schema import Seq
 
 revision = "0001"
 down_revision = None
@@ -18,7 +18,8 @@ depends_on = None
 
 
 def _decimal(name: str, nullable: bool = False) -> sa.Column[object]:
-    return sa.Column(name, DecimalText(), nullable=nullable)
+    # as DecimalText stored them then: a migration keeps the schema of its day (0002 widens)
+    return sa.Column(name, sa.String(64), nullable=nullable)
 
 
 def upgrade() -> None:
