@@ -77,6 +77,7 @@ class OrderRejected(Payload, frozen=True, kw_only=True):
     value: str | None = None
     expected: str | None = None
     rule: str | None = None  # the risk rule that refused it, when ``source`` is "risk"
+    limit: str | None = None  # that rule's limit (in events recorded since it is named)
 
 
 class ChildSlice(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -20,6 +20,7 @@ from blotter.domain.values import (
     Side,
     TimeInForce,
     check_account,
+    check_name,
 )
 from blotter.domain.workflows import OrderState
 
@@ -50,6 +51,7 @@ class Rejection(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     expected: str | None = None
     source: str = "validation"
     rule: str | None = None  # the risk rule, when ``source`` is "risk"
+    limit: str | None = None  # the risk rule's limit, as the risk panel lists it
 
     @classmethod
     def of_invalid(cls, invalid: InvalidValue) -> Rejection:
@@ -130,6 +132,7 @@ def _check_ticket(
             "client_order_id", ticket.client_order_id, f"an id of 1 to {MAX_ID} characters"
         )
     check_account("account", ticket.account)
+    check_name("actor", ticket.actor)
     instrument = instruments.get(ticket.instrument)
     if instrument is None:
         raise InvalidValue(

@@ -420,6 +420,7 @@ class OrderManager:
             value=rejection.value,
             expected=rejection.expected,
             rule=rejection.rule,
+            limit=rejection.limit,
         )
         await self._record(order, [*head, refused], ticket.actor, _ticket_cause(ticket))
         self.risk.refused(order, refused, self._clock.now_ns())
@@ -1499,6 +1500,7 @@ class OrderManager:
                 value=payload.value,
                 expected=payload.expected,
                 rule=payload.rule,
+                limit=payload.limit,
             )
 
     def _recover_case(self, event: Event) -> None:
@@ -1562,6 +1564,7 @@ def _risk_rejection(breach: RiskBreach) -> Rejection:
         rule=breach.rule,
         value=breach.value,
         expected=breach.expected if breach.limit else None,
+        limit=breach.limit or None,
     )
 
 

@@ -839,7 +839,8 @@ class MainWindow(QMainWindow):
         if failure is not None:
             if not isinstance(failure, OmsStopped):  # a refusal, not a bug: no traceback
                 log.error("%s failed", task.get_name(), exc_info=failure)
-            self.statusBar().showMessage(f"{task.get_name()} failed: {failure}", 10_000)
+            what = task.get_name().removeprefix("ui/")
+            self.statusBar().showMessage(f"{what} failed: {failure}", 10_000)
 
     def ticket_form(self) -> TicketForm:
         names = list(self.desk.gateways)
@@ -930,9 +931,10 @@ class MainWindow(QMainWindow):
                 "refuse new ones until trading is re-enabled. Reason:"
             )
         reason, confirmed = QInputDialog.getText(self, "Kill switch", question)
+        reason = reason.strip()
         if not confirmed:
             return
-        if not reason.strip():  # recorded with the action: none is no answer
+        if not reason:  # recorded with the action: none is no answer
             what = "re-enabled" if engaged else "halted"
             self.statusBar().showMessage(f"trading not {what}: a reason is needed", 10_000)
             return

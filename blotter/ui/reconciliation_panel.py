@@ -212,7 +212,8 @@ _BREAK_NUMERIC = frozenset(
     }
 )
 _BREAK_TIPS: dict[int, str] = {
-    column: "as found when the break opened; Difference = theirs - ours"
+    column: "as the latest pass compared them, ours before this break's adjustment; "
+    "Difference = theirs - ours"
     for column in (BreakColumn.OURS, BreakColumn.THEIRS, BreakColumn.DIFFERENCE)
 }
 

@@ -580,14 +580,15 @@ class RejectionsModel(QAbstractTableModel):
             RejectionColumn.INSTRUMENT: lambda: rejection.instrument,
             RejectionColumn.RULE: lambda: rule_label(refused.rule),
             RejectionColumn.VALUE: lambda: refused.value or "",
-            RejectionColumn.LIMIT: lambda: _limit(refused.expected),
+            RejectionColumn.LIMIT: lambda: refused.limit or _limit(refused.expected),
             RejectionColumn.REASON: lambda: refused.reason,
         }
         return texts[column]()
 
 
 def _limit(expected: str | None) -> str:
-    """The limit a refused value was held to; the column's title says it is a maximum."""
+    """The limit a refused value was held to, from a refusal recorded before refusals named
+    it; the column's title says it is a maximum."""
     if expected is None:
         return ""
     return expected.removeprefix("at most ")

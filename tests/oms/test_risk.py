@@ -41,6 +41,7 @@ async def test_a_risk_refusal_names_the_rule_and_the_numbers_and_sends_nothing(
         assert w.types(result.order_id) == ["OrderCreated", "OrderValidated", "OrderRejected"]
         refused = w.history(result.order_id)[-1].payload
         assert getattr(refused, "rule", None) == Rule.MAX_NOTIONAL
+        assert getattr(refused, "limit", None) == "5,000.00"  # the risk panel's Limit column
         assert w.order(result.order_id).state is S.REJECTED
         assert w.venues["XNAS"].submissions(f"{result.order_id}.1") == 0
         # just under the limit passes

@@ -561,9 +561,9 @@ def test_odd_inputs_still_give_a_plan_that_sums_or_says_why_not() -> None:
         # 130 x 101.25 = 13,162.50: two slices of 5,000, not three
         (D(130), ["XNAS", "ARCX"], "across XNAS, ARCX (slices of 5,000 or more)"),
         # 40 x 101.25 = 4,050: not even one slice's worth, so all of it to the best
-        (D(40), ["XNAS"], "all to XNAS (too small for two slices of 5,000)"),
+        (D(40), ["XNAS"], "all to XNAS (split by score, a slice would be under 5,000)"),
         # 110 x 101.25 = 11,137.50 would make two, but shared by score ARCX's 47 are 4,758.75
-        (D(110), ["XNAS"], "all to XNAS (too small for two slices of 5,000)"),
+        (D(110), ["XNAS"], "all to XNAS (split by score, a slice would be under 5,000)"),
         # 200 x 101.25 = 20,250: room for three
         (D(200), ["XNAS", "ARCX", "CBSE"], "across XNAS, ARCX, CBSE"),
     ],

@@ -205,7 +205,9 @@ class SmartRouter:
         # The fixed parts of a split's reason, formatted once rather than on every route.
         self._threshold_text = f"{split_threshold:.2f}"
         self._floor_text = f" (slices of {_quantity_text(min_slice_notional)} or more)"
-        self._unsplit_text = f" (too small for two slices of {_quantity_text(min_slice_notional)})"
+        self._unsplit_text = (
+            f" (split by score, a slice would be under {_quantity_text(min_slice_notional)})"
+        )
 
     @property
     def weights(self) -> tuple[float, float, float, float]:
