@@ -185,12 +185,12 @@ async def _until_settled(driver: FlowDriver) -> None:
 
 
 def _progress(driver: FlowDriver, elapsed: float) -> Progress:
-    orders = driver.desk.oms.orders.values()
+    mine = _orders_of(driver.desk, driver.tickets)  # not an earlier session's
     return Progress(
         elapsed=round(elapsed, 1),
         commands=driver.commands,
         orders=driver.orders,
-        fills=sum(o.fill_count for o in orders),
+        fills=sum(o.fill_count for o in mine if o is not None),
         events=driver.desk.oms.events_recorded,
         open_orders=driver.desk.oms.working_count,
     )

@@ -13,7 +13,7 @@ import pytest
 from blotter.cli import main
 from blotter.domain.events import Event
 from blotter.oms.ports import AppendResult, Settled, StoreUnavailable
-from blotter.runtime.headless import HeadlessOptions, run_headless
+from blotter.runtime.headless import HeadlessOptions, Progress, run_headless
 from blotter.store.event_store import SqlEventStore
 
 from ..oms.world import refused_append
@@ -47,9 +47,11 @@ async def test_a_run_on_a_database_that_holds_an_earlier_one_counts_its_own_orde
     tmp_path: Path,
 ) -> None:
     first = await run_headless(options(tmp_path, "a.db"))
-    again = await run_headless(options(tmp_path, "a.db", seed=4))
+    heard: list[Progress] = []
+    again = await run_headless(options(tmp_path, "a.db", seed=4), heard.append)
     assert again.ok
     assert sum(again.orders_by_state.values()) == again.orders
+    assert 0 < heard[-1].fills <= again.fills  # its progress too: not the first run's fills
     assert again.replay.orders >= first.orders + again.orders  # the check reads them all
 
 
