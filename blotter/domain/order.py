@@ -563,6 +563,16 @@ class OrderAggregate:
         except KeyError:
             if child.state in LATE_FILL_STATES and child.canceled:
                 return self._late_fill(event, child, fill)
+            if child.state is OrderState.FILLED:  # the venue says more traded than we sent
+                self._exec_ids.add(fill.exec_id)
+                return self._anomaly(
+                    event,
+                    AnomalyKind.OVERFILL,
+                    Severity.CRITICAL,
+                    f"fill {fill.exec_id} of {fill.quantity} on child {child.child_id}, which "
+                    f"was filled ({child.quantity}) already",
+                    child.child_id,
+                )
             return self._child_refused(event, child, trigger)
         outcome = self._fill(event, child, fill, leaves)
         self._move_child(event, child, target)

@@ -85,14 +85,15 @@ MAX_NAME = 128  # characters of a person's name (who acts, who is assigned) the 
 
 def check_name(field: str, name: str) -> str:
     """A person's name as the store can keep it, or ``InvalidValue``."""
-    if not name.strip() or len(name) > MAX_NAME:
+    if not name.strip() or len(name) > MAX_NAME or "\x00" in name:
         raise InvalidValue(field, name, f"a name of 1 to {MAX_NAME} characters")
     return name
 
 
 def check_text(field: str, text: str) -> str:
-    """What a person wrote (a note, a reason), not blank, or ``InvalidValue``."""
-    if not text.strip():
+    """What a person wrote (a note, a reason), not blank, or ``InvalidValue``. PostgreSQL
+    keeps no NUL character in a text."""
+    if not text.strip() or "\x00" in text:
         raise InvalidValue(field, text, "some text")
     return text
 

@@ -127,7 +127,8 @@ def _check_ticket(
     instruments: Mapping[str, Instrument],
     venue_lists: Callable[[str, str], bool | None],
 ) -> None:
-    if not ticket.client_order_id.strip() or len(ticket.client_order_id) > MAX_ID:
+    coid = ticket.client_order_id
+    if not coid.strip() or len(coid) > MAX_ID or "\x00" in coid:
         raise InvalidValue(
             "client_order_id", ticket.client_order_id, f"an id of 1 to {MAX_ID} characters"
         )

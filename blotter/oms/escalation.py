@@ -58,6 +58,7 @@ class Escalator:
         ``AlreadyEscalated`` while one of its escalations is open."""
         if order_id not in self.oms.orders:
             raise KeyError(f"no order {order_id}")
+        check_text("reason", reason)
         already = self.oms.escalations.open_of(order_id)
         if already is not None:
             raise AlreadyEscalated(order_id, already)
@@ -69,12 +70,15 @@ class Escalator:
         return escalation_id
 
     def check(self) -> list[str]:
-        """Escalate every working order a rule catches, once per order and rule."""
+        """Escalate every order a rule catches, once per order and rule: the working ones (a
+        cancel pending too), and those that closed or changed closed since the last check
+        (an overfill, an order every venue refused)."""
         oms = self.oms
         fired = oms.escalations.fired
+        orders = [*oms.working_orders(), *oms.take_closed_changes()]
         caught = most_severe_per_order(
             t
-            for t in triggers(oms.live_orders(), self.rules, oms.clock.now_ns())
+            for t in triggers(orders, self.rules, oms.clock.now_ns())
             if (t.order_id, t.rule.value) not in fired
             and oms.escalations.open_of(t.order_id) is None  # already in a person's hands
         )
@@ -111,7 +115,7 @@ class Escalator:
         self._act(escalation_id, EscalationNoteAdded(reason=check_text("note", text)), actor)
 
     def resolve(self, escalation_id: str, *, actor: str, reason: str) -> None:
-        self._act(escalation_id, EscalationResolved(reason=reason), actor)
+        self._act(escalation_id, EscalationResolved(reason=check_text("reason", reason)), actor)
 
     def _act(self, escalation_id: str, payload: Payload, actor: str) -> None:
         if escalation_id not in self.oms.escalations.cases:

@@ -147,6 +147,9 @@ _HEALTH_EVENTS: dict[VenueHealth, type[Payload]] = {
 }
 
 
+CLOSED_CHANGES_KEPT = 10_000  # closed orders changed between two looks of the rules, at most
+
+
 class OmsStopped(StoreUnavailable):
     """A command or a change refused: the OMS stopped (its store refused a write, or its
     lock on the database was lost), and what it would fold in memory could no longer be
@@ -225,6 +228,9 @@ class OrderManager:
         self._tasks = TaskSupervisor("oms")
         self.orders: dict[str, OrderAggregate] = {}
         self._working: dict[str, OrderAggregate] = {}  # the orders still open in the market
+        # Closed orders changed since the escalation rules last looked (a fill past the end,
+        # an order refused by every venue), the oldest let go past CLOSED_CHANGES_KEPT.
+        self._closed_changes: dict[str, OrderAggregate] = {}
         self._results: dict[str, SubmitResult] = {}  # the trader's client order id -> answer
         self._children: dict[str, OrderAggregate] = {}  # a child's client order id -> its order
         self._stream_versions: dict[str, int] = {}  # the venue streams' and the desk's
@@ -321,6 +327,7 @@ class OrderManager:
         and after each one is folded: events folded, and events the log held at the start.
         """
         await self._recover(progress)
+        self._closed_changes.clear()  # recovered: the rules see what changes from now on
         self._bus = EventBus(self._store, self._tasks, self._last_seq + 1)
         for name, venue in self._venues.items():
             self._tasks.spawn(f"feed {name}", self._read_feed(venue))
@@ -618,6 +625,16 @@ class OrderManager:
     def working_count(self) -> int:
         """Orders still open in the market (not finished, not filled)."""
         return len(self._working)
+
+    def working_orders(self) -> list[OrderAggregate]:
+        """Every order still open in the market, a cancel pending or not."""
+        return list(self._working.values())
+
+    def take_closed_changes(self) -> list[OrderAggregate]:
+        """The closed orders that changed since the last call (for the escalation rules)."""
+        changed = list(self._closed_changes.values())
+        self._closed_changes.clear()
+        return changed
 
     def live_orders(self, scope: CancelScope | None = None) -> list[OrderAggregate]:
         """Orders a cancel could still reach, optionally within ``scope``."""
@@ -1212,8 +1229,12 @@ class OrderManager:
         every second or so, and they are a few of a book of 100,000."""
         if order.is_working:
             self._working[order.order_id] = order
-        else:
-            self._working.pop(order.order_id, None)
+            return
+        self._working.pop(order.order_id, None)
+        changes = self._closed_changes
+        changes[order.order_id] = order
+        if len(changes) > CLOSED_CHANGES_KEPT:  # no escalation rules are looking
+            del changes[next(iter(changes))]
 
     def _book_venue_fills(self, order: OrderAggregate, before: dict[str, Decimal]) -> None:
         """Our position at each venue moves by what its children's fills booked."""

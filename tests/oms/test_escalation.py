@@ -4,22 +4,24 @@ restart."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from blotter.domain.escalation import AlreadyEscalated, EscalationRules
-from blotter.domain.events import Severity
+from blotter.domain.events import AnomalyKind, Severity
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
-from blotter.domain.values import RoutingStrategy
+from blotter.domain.values import InvalidValue, RoutingStrategy
 from blotter.domain.workflows import EscalationState
 from blotter.oms.escalation import Escalator
+from blotter.oms.ports import ExecutionReport, ReportKind
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
 
-from .world import FAST, World, profile, world
+from .world import FAST, Wire, World, profile, world
 
 OFF = EscalationRules(
     pending_cancel_seconds=None, unacknowledged_seconds=None, rejections=None, anomalies=False
@@ -60,6 +62,8 @@ async def test_an_operator_escalates_an_order_and_works_it_to_resolution(tmp_pat
         assert [a["severity"] for a in alerts] == ["warning"]
         with pytest.raises(KeyError, match="no order"):
             escalator.escalate("nowhere", actor="olga", reason="?")
+        with pytest.raises(InvalidValue, match="some text"):
+            escalator.escalate(result.order_id, actor="olga", reason=" ")
         # resolved, the order may be handed to a person again
         again = escalator.escalate(result.order_id, actor="olga", reason="client calls again")
         assert w.oms.escalations.of_order(result.order_id) == [escalation, again]
@@ -126,3 +130,56 @@ async def test_escalations_survive_a_restart(tmp_path: Path) -> None:
         assert w.oms.escalations.cases[escalation].state is EscalationState.ACKNOWLEDGED
         assert w.oms.escalations.of_order(result.order_id) == [escalation]
         assert w.oms.escalations.open() == [escalation]
+
+
+class _LosesCancels(Wire):
+    """The venue behind a wire that loses every cancel: a cancel stays pending."""
+
+    async def cancel(self, client_order_id: str) -> None:
+        return None
+
+
+class _Overfills(Wire):
+    """The venue behind a wire that reports each fill twice, the second under a new exec id
+    and for twice the quantity: more traded than the order had."""
+
+    async def reports(self) -> AsyncIterator[ExecutionReport]:
+        async for report in self._inner.reports():
+            yield report
+            if report.kind is ReportKind.FILL and report.exec_id:
+                yield msgspec.structs.replace(
+                    report, exec_id=f"{report.exec_id}-again", quantity=report.quantity * 2
+                )
+
+
+async def test_an_order_whose_cancel_goes_unanswered_is_escalated(tmp_path: Path) -> None:
+    async with world(tmp_path, config=PATIENT, wrap=_LosesCancels) as w:  # type: ignore[arg-type]
+        result = await w.submit(w.ticket("10", "9.00"))
+        await w.oms.cancel(result.order_id, actor="alice")
+        rules = EscalationRules(
+            pending_cancel_seconds=0.05, unacknowledged_seconds=None, rejections=None
+        )
+        escalator = Escalator(w.oms, RandomIds(), rules)
+        async with asyncio.timeout(5.0):  # not w.until: the venue owes an answer all along
+            while not escalator.check():  # noqa: ASYNC110 - the rules run on a timer
+                await asyncio.sleep(0.01)
+        [escalation] = w.oms.escalations.of_order(result.order_id)
+        assert w.oms.escalations.opened[escalation].rule == "stuck_pending_cancel"
+
+
+async def test_a_filled_order_the_venue_overfills_is_escalated_though_closed(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, wrap=_Overfills) as w:  # type: ignore[arg-type]
+        w.sell_liquidity("10", "10.00")
+        result = await w.submit(w.ticket("10", "10.00"))
+        order = w.order(result.order_id)
+        await w.until(lambda: bool(order.anomalies))
+        [anomaly] = order.anomalies
+        assert (anomaly.kind, anomaly.severity) == (AnomalyKind.OVERFILL, Severity.CRITICAL)
+        assert order.filled == 10  # what was sent, not what the venue says
+        escalator = Escalator(w.oms, RandomIds(), EscalationRules())
+        await w.until(lambda: bool(escalator.check()))
+        [escalation] = w.oms.escalations.of_order(result.order_id)
+        opened = w.oms.escalations.opened[escalation]
+        assert (opened.rule, opened.severity) == ("anomalous_report", Severity.CRITICAL)

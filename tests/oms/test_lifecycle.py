@@ -21,7 +21,7 @@ from blotter.venues.sim.clearing import SimulatedClearing
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
 
-from .world import FAST, World, profile, world
+from .world import FAST, Wire, World, profile, world
 
 D = Decimal
 S = OrderState
@@ -442,21 +442,7 @@ async def test_a_copy_the_venue_took_after_refusing_the_first_is_canceled_there(
         assert await replay_is_clean(w)
 
 
-class _Wire:
-    """The venue behind a wire; subclasses lose some of what goes over it."""
-
-    def __init__(self, inner: SimulatedVenue) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._inner, name)
-
-    @property
-    def cancels_on_disconnect(self) -> bool:
-        return self._inner.cancels_on_disconnect
-
-
-class _LosesFirstSubmit(_Wire):
+class _LosesFirstSubmit(Wire):
     """The venue behind a wire that loses the first submit of each id in ``lose``."""
 
     def __init__(self, inner: SimulatedVenue) -> None:
@@ -503,7 +489,7 @@ async def test_a_resend_waiting_for_its_turn_is_not_sent_after_its_cancel(
         assert "ChildAcknowledged" not in w.types(order.order_id)
 
 
-class _LosesFirstCancels(_Wire):
+class _LosesFirstCancels(Wire):
     """The venue behind a wire that loses the first two cancels of every order (the faulty
     wire in front sends each twice)."""
 

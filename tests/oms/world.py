@@ -179,6 +179,20 @@ class World:
         self.venues[venue].add_liquidity("AAPL", Side.SELL, D(price), D(quantity))
 
 
+class Wire:
+    """The venue behind a wire; subclasses lose or change some of what goes over it."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    @property
+    def cancels_on_disconnect(self) -> bool:
+        return self._inner.cancels_on_disconnect
+
+
 def refused_append(
     error: Exception, events: Sequence[Event], then: Settled | None
 ) -> asyncio.Future[AppendResult]:
