@@ -164,7 +164,7 @@ class RiskDesk:
             ticket.side,
             ticket.quantity,
             at_ns,
-            limit_price=ticket.limit_price if ticket.order_type is OrderType.LIMIT else None,
+            limit_price=_limit_of(ticket),
             reference=reference,
         )
 
@@ -176,7 +176,7 @@ class RiskDesk:
             ticket.side,
             ticket.quantity,
             at_ns,
-            limit_price=ticket.limit_price if ticket.order_type is OrderType.LIMIT else None,
+            limit_price=_limit_of(ticket),
         )
 
     def follow(
@@ -232,3 +232,8 @@ class RiskDesk:
             risk.restrictions.pop("blocked", None)
         elif event.type == "AccountReduceOnlyCleared":
             risk.restrictions.pop("reduce_only", None)
+
+
+def _limit_of(ticket: OrderCreated) -> Decimal | None:
+    """The ticket's limit price; None for a market order (the duplicate check keys on it)."""
+    return ticket.limit_price if ticket.order_type is OrderType.LIMIT else None

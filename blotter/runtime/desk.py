@@ -105,7 +105,7 @@ class Desk:
         self.config = config
         self._lock = lock  # no other desk on this database while this one is open
         self._records_restored = False  # the venues' records of the last session, read back
-        self._log: str | None = None  # the log's first event id, once the OMS has started
+        self._log: str | None = None  # the log's first event id, once it has one
         self.store = store
         self.venues = {v.name: v for v in venues}
         self.gateways = {g.name: g for g in gateways}
@@ -237,10 +237,10 @@ class Desk:
         await asyncio.gather(*(g.start() for g in self.gateways.values()))
         oms = self.oms
         await oms.start(progress)
-        # the log's id for the venues' records, read now: at the close the database may be
-        # gone. A new log's first events (the venues listed) are durable first.
-        await oms.durable()
-        self._log = await asyncio.to_thread(self.store.first_event_id)
+        if self._log is None:  # a new log: its id for the venues' records is read now (at the
+            # close the database may be gone), once its first events (the venues) are durable
+            await oms.durable()
+            self._log = await asyncio.to_thread(self.store.first_event_id)
         if self.config.mark_interval is not None:
             self._tasks.spawn("marks", self._mark_every(self.config.mark_interval))
         if self._lock.can_be_lost:
@@ -301,7 +301,7 @@ class Desk:
         """The venues' records of this log's last session, if it had one. Records kept for
         another log (a database made anew where an old one was) are left: venues holding
         orders this log never sent would raise a break and an alert for each."""
-        first = self.store.first_event_id()
+        first = self._log = self.store.first_event_id()
         path = venue_records_path(self.config.db_url, first)
         if path is not None and not path.exists():
             path = _before_named_by_log(self.config.db_url) or path
@@ -352,19 +352,17 @@ LEGACY_RECORDS = ""  # records kept before they named their log: taken as this l
 
 
 def _read_records(path: Path) -> KeptVenues:
-    data = b""
+    """The venues' records in ``path``; ``ConfigError`` if they cannot be read. Those kept
+    before records named their log are taken as this log's."""
     try:
-        data = path.read_bytes()
-        return msgspec.json.decode(data, type=KeptVenues)
-    except msgspec.ValidationError:
-        try:
-            venues = msgspec.json.decode(data, type=dict[str, VenueRecords])
-        except msgspec.DecodeError as error:
-            raise _unreadable(path, str(error)) from None
-        return KeptVenues(log=LEGACY_RECORDS, venues=venues)
-    except (msgspec.DecodeError, OSError) as error:
-        why = error.strerror if isinstance(error, OSError) else str(error)
-        raise _unreadable(path, str(why)) from None
+        raw = msgspec.json.decode(path.read_bytes())
+        if isinstance(raw, dict) and "log" not in raw:
+            venues = msgspec.convert(raw, dict[str, VenueRecords])
+            return KeptVenues(log=LEGACY_RECORDS, venues=venues)
+        return msgspec.convert(raw, KeptVenues)
+    except (msgspec.DecodeError, OSError) as error:  # a ValidationError is a DecodeError
+        why = error.strerror if isinstance(error, OSError) else None
+        raise _unreadable(path, why or str(error)) from None
 
 
 def _unreadable(path: Path, why: str) -> ConfigError:
