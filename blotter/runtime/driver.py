@@ -15,6 +15,7 @@ from blotter.runtime.desk import Desk
 from blotter.runtime.flow import Cancel, CancelAll, Command, TraderFlow
 
 IDLE_LIMIT = 10.0  # seconds a lockstep step waits at most for the venues' answers
+DEMO_OPERATOR = "ops-demo"  # who escalates in the demo, as a desk's operator would
 MARKET_EVERY = 4  # the markets of a ticket's instrument move before every 4th ticket
 
 
@@ -49,6 +50,18 @@ class FlowDriver:
         task = asyncio.get_running_loop().create_task(self._execute(command))
         self._running.add(task)
         task.add_done_callback(self._finished)
+
+    def escalate_oldest(self) -> str | None:
+        """As an operator does when a client calls: the order working longest that no one
+        has escalated yet goes to a person; its escalation's id (None if there is none, or
+        the OMS has stopped)."""
+        oms = self.desk.oms
+        waiting = [o for o in oms.working_orders() if not oms.escalations.of_order(o.order_id)]
+        if not waiting or oms.failed is not None:
+            return None
+        oldest = min(waiting, key=lambda order: order.created_at)
+        reason = "the client asks why it is still working"
+        return self.desk.escalator.escalate(oldest.order_id, actor=DEMO_OPERATOR, reason=reason)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

@@ -28,6 +28,10 @@ from blotter.ui.theme import icon_path, stylesheet
 from blotter.venues.sim.drift import RandomDrift
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# In the demo an operator escalates the order working longest: first after a few seconds (the
+# escalations panel has a case to work at once), then every half minute.
+DEMO_FIRST_ESCALATION = 5.0
+DEMO_ESCALATION_EVERY = 30.0
 
 
 class ScreenshotError(OSError):
@@ -191,11 +195,13 @@ async def _demo(
     drift: RandomDrift,
     drift_every: float | None,
 ) -> None:
-    """Other traders' flow, and now and then a venue's back-office error for reconciliation
-    to find, until the session ends; the window can pause both."""
+    """Other traders' flow, now and then a venue's back-office error for reconciliation to
+    find, and an order an operator hands to a person, until the session ends; the window can
+    pause them all."""
     interval = 1.0 / rate
     loop = asyncio.get_running_loop()
     next_drift = loop.time() + drift_every if drift_every else None
+    next_escalation = loop.time() + DEMO_FIRST_ESCALATION
     while True:
         await asyncio.sleep(interval)
         if window.demo_paused:
@@ -204,6 +210,9 @@ async def _demo(
         if next_drift is not None and drift_every and loop.time() >= next_drift:
             drift.step()
             next_drift = loop.time() + drift_every
+        if loop.time() >= next_escalation:
+            driver.escalate_oldest()
+            next_escalation = loop.time() + DEMO_ESCALATION_EVERY
 
 
 def _select_for_screenshot(window: MainWindow, *, split: bool) -> None:

@@ -21,6 +21,7 @@ from blotter.oms.commands import NewOrder
 from blotter.runtime import desk as desk_module
 from blotter.runtime.config import ConfigError
 from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
+from blotter.runtime.driver import FlowDriver
 from blotter.store.database import StoreError
 from blotter.store.desk_lock import DatabaseInUse, DeskLock
 from blotter.store.event_store import SqlEventStore
@@ -44,6 +45,21 @@ def buy_at_market(number: int) -> NewOrder:
         order_type=OrderType.MARKET,
         quantity=D(10),
         time_in_force=TimeInForce.IOC,
+        venue="XNAS",
+    )
+
+
+def resting_buy(number: int, price: Decimal) -> NewOrder:
+    """A buy at ``price``, under the market: it rests, working, until canceled."""
+    return NewOrder(
+        client_order_id=f"R-{number}",
+        account="ACC-1",
+        instrument="AAPL",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D(10),
+        limit_price=price,
+        time_in_force=TimeInForce.GTC,
         venue="XNAS",
     )
 
@@ -376,3 +392,23 @@ async def test_a_server_database_s_records_kept_before_they_named_their_log_are_
         await reopened.close()
     assert records.exists()
     assert not before.exists()  # kept under the log's name from now on
+
+
+async def test_the_demo_operator_escalates_the_order_working_longest_once(tmp_path: Path) -> None:
+    desk = await Desk.open(DeskConfig(db_url=f"sqlite:///{tmp_path / 'd.db'}"))
+    try:
+        driver = FlowDriver(desk, seed=1)
+        assert driver.escalate_oldest() is None  # nothing is working
+        under = (desk.mid("AAPL") * D("0.97")).quantize(D("0.01"))  # inside the price collar
+        first = await desk.oms.submit(resting_buy(1, under))
+        second = await desk.oms.submit(resting_buy(2, under))
+        await until(lambda: desk.oms.working_count == 2)
+        escalation = driver.escalate_oldest()
+        assert escalation is not None
+        opened = desk.oms.escalations.opened[escalation]
+        assert opened.order_id == first.order_id
+        assert driver.escalate_oldest() is not None  # then the next: the first is in hand
+        assert desk.oms.escalations.of_order(second.order_id) != []
+        assert driver.escalate_oldest() is None
+    finally:
+        await desk.close()
