@@ -467,7 +467,10 @@ def _print_replay(report: ReplayReport) -> None:
 
 def _rebuild(args: argparse.Namespace) -> int:
     url = args.db or default_url()
-    with DeskLock.take(url, "rebuild"), SqlEventStore(url, create=False, appends=False) as store:
+    with (
+        DeskLock.take(url, "rebuild") as lock,
+        SqlEventStore(url, create=False, appends=False, fence=lock.fence) as store,
+    ):
         written = rebuild(store)
     print("rebuilt from the log: " + ", ".join(f"{n} {t}" for t, n in written.items()))
     return 0
@@ -659,7 +662,10 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     url = args.db or demo_url()
-    with DeskLock.take(url, "generate", create=True), SqlEventStore(url) as store:
+    with (
+        DeskLock.take(url, "generate", create=True) as lock,
+        SqlEventStore(url, fence=lock.fence) as store,
+    ):
         _check_seed_unused(store, args.seed, args.orders)
         appended, known = _append_log(store, synthetic_log(args.orders, args.seed))
     print(

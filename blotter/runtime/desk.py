@@ -160,7 +160,9 @@ class Desk:
         if lock is None:
             lock = await cls.claim(config, purpose)
         try:
-            store = await asyncio.to_thread(SqlEventStore, config.db_url, create=create)
+            store = await asyncio.to_thread(
+                SqlEventStore, config.db_url, create=create, fence=lock.fence
+            )
         except BaseException:
             lock.release()
             raise

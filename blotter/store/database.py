@@ -21,6 +21,9 @@ from blotter.store.committer import SQLITE_PRAGMAS
 
 ENV_VAR = "BLOTTER_DB_URL"
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The transaction-level advisory lock that serializes the writers of one PostgreSQL database
+# ("blot"): the store's appends take it, and a desk that takes the database waits on it once.
+PG_WRITERS_KEY = 0x626C6F74
 
 
 class StoreError(StoreUnavailable):

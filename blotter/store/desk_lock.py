@@ -15,6 +15,8 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -23,6 +25,7 @@ from sqlalchemy.engine import URL
 
 from blotter.domain.clock import iso_utc
 from blotter.store.database import (
+    PG_WRITERS_KEY,
     StoreError,
     check_sqlite_path,
     database_file,
@@ -40,6 +43,33 @@ class DatabaseInUse(StoreError):
     """Another desk holds the database."""
 
 
+class LockLost(StoreError):
+    """A write of a desk whose lock on the database is gone: refused, nothing written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The session holding a desk's advisory lock, which each of the desk's writes checks in
+    its own transaction, after the writers' lock: once that session has ended, nothing more
+    of this desk commits, even before its periodic check (``DeskLock.lost``) notices. A desk
+    that takes the lock next waits once on the writers' lock (``_take_advisory``), so a write
+    that passed the check is in before that desk reads anything."""
+
+    pid: int
+    started: datetime  # the session's start: a later session may get the same pid
+
+    def check(self, connection: Connection) -> None:
+        """Raise ``LockLost`` unless this session still holds the desk's lock."""
+        held = connection.execute(
+            text(_FENCE_HELD), {"key": _PG_KEY, "pid": self.pid, "started": self.started}
+        ).scalar()
+        if not held:
+            raise LockLost(
+                "the desk's lock on the database is no longer held (its session ended): "
+                "nothing more is written"
+            )
+
+
 def holder_name(purpose: str) -> str:
     """Who holds the lock, as the one refused is told."""
     return f"blotter {purpose}, pid {os.getpid()} on {socket.gethostname()}"
@@ -55,10 +85,13 @@ def lock_path(url: URL) -> Path:
 class DeskLock:
     """Held from ``take`` until ``release`` (or the end of the process)."""
 
-    def __init__(self, descriptor: int | None, connection: Connection | None) -> None:
+    def __init__(
+        self, descriptor: int | None, connection: Connection | None, fence: Fence | None = None
+    ) -> None:
         self._descriptor = descriptor
         self._connection = connection
         self._using = threading.Lock()  # a check from a worker thread against the release
+        self.fence = fence  # for the store's writes, on a lock that can be lost
 
     @classmethod
     def take(cls, db_url: str, purpose: str, *, create: bool = False) -> DeskLock:
@@ -68,7 +101,7 @@ class DeskLock:
         that is not there is ``StoreError`` unless ``create``, and no lock file is left."""
         url = parse_url(db_url)
         if url.get_backend_name() == "postgresql":
-            return cls(None, _take_advisory(db_url, purpose))
+            return cls(None, *_take_advisory(db_url, purpose))
         if url.database in (None, "", ":memory:"):
             return cls(None, None)
         check_sqlite_path(url, create)
@@ -168,7 +201,7 @@ def _open_lock_file(path: Path) -> int:
             raise refused from None
 
 
-def _take_advisory(db_url: str, purpose: str) -> Connection:
+def _take_advisory(db_url: str, purpose: str) -> tuple[Connection, Fence]:
     engine = plain_engine(db_url, application_name=holder_name(purpose))
     connection: Connection | None = None
     try:
@@ -180,6 +213,10 @@ def _take_advisory(db_url: str, purpose: str) -> Connection:
         # a check (lost()) on a server that no longer answers must not hold the desk's close
         connection.execute(text("SET statement_timeout = 5000"))
         connection.commit()
+        # a write of the desk that lost this lock may have passed its fence: it commits first
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITERS_KEY})
+        pid, started = connection.execute(text(_SESSION)).one()
+        connection.commit()
     except BaseException as error:
         if connection is not None:
             connection.close()
@@ -187,12 +224,21 @@ def _take_advisory(db_url: str, purpose: str) -> Connection:
         if isinstance(error, exc.SQLAlchemyError):
             raise StoreError(describe(engine.url, error)) from None
         raise
-    return connection
+    return connection, Fence(pid, started)
 
 
-_STILL_HELD = (
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key "
-    "AND pid = pg_backend_pid() AND granted"
+# The desk's lock as pg_locks shows a bigint key (high half in classid, low half in objid,
+# objsubid 1), granted, in this database.
+_DESK_KEY = (
+    "l.locktype = 'advisory' AND l.classid = 0 AND l.objid = :key AND l.objsubid = 1 "
+    "AND l.granted "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+_SESSION = "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+_STILL_HELD = f"SELECT count(*) FROM pg_locks l WHERE {_DESK_KEY} AND l.pid = pg_backend_pid()"
+_FENCE_HELD = (
+    f"SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE {_DESK_KEY} "
+    "AND l.pid = :pid AND a.backend_start = :started"
 )
 
 
@@ -200,8 +246,7 @@ def _advisory_holder(connection: Connection) -> str:
     row = connection.execute(
         text(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() "
-            "AND l.locktype = 'advisory' AND l.objid = :key AND l.granted"
+            f"WHERE {_DESK_KEY}"
         ),
         {"key": _PG_KEY},
     ).first()

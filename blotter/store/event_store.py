@@ -44,14 +44,14 @@ from blotter.oms.ports import AppendResult, ConcurrencyConflict, Settled
 from blotter.store import projections, schema
 from blotter.store.bulk import BulkWriter
 from blotter.store.committer import Answer, Committer, CommitterGone, Statement
-from blotter.store.database import StoreError, describe, open_engines
+from blotter.store.database import PG_WRITERS_KEY, StoreError, describe, open_engines
+from blotter.store.desk_lock import Fence, LockLost
 from blotter.store.projections import Row
 
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 10_000  # events per transaction; bounds the time a batch holds the write lock
 _IN_CHUNK = 500  # keys per IN (...) clause, well under every backend's parameter limit
-_PG_WRITE_LOCK = 0x626C6F74  # advisory lock that serializes writers of one PostgreSQL database
 _MAX_IN_FLIGHT = 2  # prepared transactions at the committer: one on disk, the next behind it
 # While the committer holds a transaction, appends are gathered this long from the first
 # before the next is prepared. Each transaction costs the process about 100 µs under the
@@ -158,10 +158,17 @@ class SqlEventStore:
     """The ``EventStore`` port on SQLAlchemy. Close it to stop its writer thread."""
 
     def __init__(
-        self, url: str, *, create: bool = True, migrated: bool = False, appends: bool = True
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        migrated: bool = False,
+        appends: bool = True,
+        fence: Fence | None = None,
     ) -> None:
         """``appends=False`` for a reader (replay, the CLI's reads): no committer process is
-        started for appends that will never come, and an append is refused."""
+        started for appends that will never come, and an append is refused. ``fence``, a
+        PostgreSQL desk lock's, refuses every write once that lock is lost."""
         self._writer_engine, self._reader_engine = open_engines(
             url, create=create, migrated=migrated
         )
@@ -173,6 +180,7 @@ class SqlEventStore:
         self._queue: queue.SimpleQueue[_Append | _Answered | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[Answer | CommitterGone] = queue.SimpleQueue()
         self._appends = appends
+        self._fence = fence
         self._committer = self._start_committer() if appends and not self._is_postgres else None
         self._in_flight: deque[_InFlight] = deque()
         self._epoch = 0  # the committer refuses what was prepared in an epoch that failed
@@ -458,6 +466,11 @@ class SqlEventStore:
     def _commit_here(self, batch: list[_Append]) -> None:
         try:
             outcomes = self._commit_together(batch)
+        except LockLost as lost:  # every append alike, before anything was folded or written
+            if str(lost) != self._last_failure:
+                self._last_failure = str(lost)
+                log.error("appends refused: %s", lost)
+            outcomes = [lost] * len(batch)
         except Exception as error:  # the whole transaction rolled back: try each on its own
             self._forget_ledger()
             if len(batch) == 1:
@@ -496,8 +509,7 @@ class SqlEventStore:
 
     def _commit_together(self, batch: list[_Append]) -> list[AppendResult | Exception]:
         with self._writer_engine.begin() as conn:
-            if self._is_postgres:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK})
+            self._serialize_writers(conn)
             last_seq = conn.scalar(select(func.max(schema.events.c.seq))) or 0
             if last_seq != self._ledger_seq:  # another writer appended: our cache is stale
                 self._forget_ledger()
@@ -520,6 +532,13 @@ class SqlEventStore:
         self._ledger_seq = last_seq
         self.commits += 1
         return outcomes
+
+    def _serialize_writers(self, conn: Connection) -> None:
+        """On PostgreSQL, one writer at a time, and only while this desk holds the database."""
+        if self._is_postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITERS_KEY})
+            if self._fence is not None:
+                self._fence.check(conn)
 
     def _stream_versions(
         self, connect: Connect, stream_ids: Set[str], *, opening: Set[str] = frozenset()
@@ -751,10 +770,7 @@ class SqlEventStore:
         """
         try:
             with self._writer_engine.begin() as conn:
-                if self._is_postgres:
-                    conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK}
-                    )
+                self._serialize_writers(conn)
                 for table, table_rows in rows.items():
                     conn.execute(table.delete())
                     self._bulk.write(conn, table, table_rows)

@@ -23,7 +23,7 @@ from blotter.runtime.config import ConfigError
 from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
 from blotter.runtime.driver import FlowDriver
 from blotter.store.database import StoreError
-from blotter.store.desk_lock import DatabaseInUse, DeskLock
+from blotter.store.desk_lock import DatabaseInUse, DeskLock, LockLost, holder_name
 from blotter.store.event_store import SqlEventStore
 from blotter.store.schema import metadata
 
@@ -351,6 +351,34 @@ async def test_a_desk_that_lost_its_lock_stops_taking_commands(
         await desk.close()
 
 
+async def test_a_server_desk_stops_at_its_first_write_after_its_lock_session_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before its next check of the lock: another desk may already have the database."""
+    monkeypatch.setattr(desk_module, "LOCK_CHECK_SECONDS", 3600.0)
+    url = _empty_server_database(tmp_path, monkeypatch)
+    desk = await Desk.open(DeskConfig(db_url=url, random_disconnects=False))
+    try:
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :holder"
+                ),
+                {"holder": holder_name("desk")},
+            )
+        admin.dispose()
+        before = desk.store.last_seq()
+        with pytest.raises(LockLost):  # the command's write-ahead append, refused
+            await desk.oms.submit(buy_at_market(1))
+        assert "the desk's lock on the database is no longer held" in (desk.oms.failed or "")
+        assert desk.store.last_seq() == before  # nothing of it reached the log
+        assert all(not venue.held_positions() for venue in desk.venues.values())  # nor a venue
+    finally:
+        await desk.close()
+
+
 def _as_kept_before_logs_named_them(records: Path, server_url: str) -> Path:
     """Move a server database's records to the name and shape blotter kept them in before."""
     url = make_url(server_url)
@@ -363,9 +391,8 @@ def _as_kept_before_logs_named_them(records: Path, server_url: str) -> Path:
     return before
 
 
-async def test_a_server_database_s_records_kept_before_they_named_their_log_are_taken_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _empty_server_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test server's database, emptied, with the desk's files under ``tmp_path``."""
     url = os.environ.get("BLOTTER_TEST_PG_URL")
     if not url:
         pytest.skip("BLOTTER_TEST_PG_URL is not set: PostgreSQL desk test skipped")
@@ -375,6 +402,13 @@ async def test_a_server_database_s_records_kept_before_they_named_their_log_are_
         metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
+    return url
+
+
+async def test_a_server_database_s_records_kept_before_they_named_their_log_are_taken_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _empty_server_database(tmp_path, monkeypatch)
     config = DeskConfig(db_url=url, random_disconnects=False)
     desk = await Desk.open(config)
     result = await desk.oms.submit(buy_at_market(1))

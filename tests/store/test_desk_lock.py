@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from blotter.store.database import StoreError, parse_url
-from blotter.store.desk_lock import DatabaseInUse, DeskLock, holder_name, lock_path
+from blotter.store.database import PG_WRITERS_KEY, StoreError, parse_url
+from blotter.store.desk_lock import DatabaseInUse, DeskLock, LockLost, holder_name, lock_path
 from blotter.store.event_store import SqlEventStore
 
 from ..domain.builders import OrderStory
@@ -86,6 +87,28 @@ def test_a_missing_database_is_said_so_and_no_lock_file_is_left(tmp_path: Path) 
     assert list(tmp_path.iterdir()) == []
 
 
+def _end_lock_session(url: str, purpose: str = "desk") -> None:
+    """What a server restart, an idle timeout or an administrator does to the lock's session."""
+    admin = create_engine(url)
+    try:
+        with admin.begin() as conn:
+            ended = conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :holder"
+                ),
+                {"holder": holder_name(purpose)},
+            ).scalars()
+            assert list(ended) == [True]
+    finally:
+        admin.dispose()
+
+
+def _server_only(store_url: str) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a file lock cannot be lost while its descriptor is open")
+
+
 def test_a_lock_whose_session_ended_under_it_says_so(store: SqlEventStore, store_url: str) -> None:
     """A server restart, an idle timeout or an administrator can end the advisory lock's
     session while its desk runs: another process could then take the database."""
@@ -93,21 +116,59 @@ def test_a_lock_whose_session_ended_under_it_says_so(store: SqlEventStore, store
         assert lock.lost() is None  # held: and the check itself keeps the session busy
         if not lock.can_be_lost:
             return  # a file lock lasts as long as its descriptor
-        admin = create_engine(store_url)
-        try:
-            with admin.begin() as conn:
-                ended = conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE application_name = :holder"
-                    ),
-                    {"holder": holder_name("desk")},
-                ).scalars()
-                assert list(ended) == [True]
-        finally:
-            admin.dispose()
+        _end_lock_session(store_url)
         lost = lock.lost()
         assert lost is not None
         assert lost.startswith("the session holding the desk's lock ended")
         with DeskLock.take(store_url, "desk"):
             pass  # which is why the desk stops taking commands (see test_desk)
+
+
+@pytest.mark.parametrize("taken_over", [False, True])
+def test_a_desk_whose_lock_session_ended_writes_nothing_more_at_once(
+    store_url: str, taken_over: bool
+) -> None:
+    """Not only after the desk's next check (every 2 s): its very next write is refused,
+    whether another desk took the database meanwhile or not."""
+    _server_only(store_url)
+    story = OrderStory.working("O-1").events
+    with (
+        DeskLock.take(store_url, "desk") as lock,
+        SqlEventStore(store_url, fence=lock.fence) as store,
+    ):
+        assert store.submit("O-1", 0, story[:2]).result(timeout=10).version == 2
+        _end_lock_session(store_url)
+        successor = DeskLock.take(store_url, "headless") if taken_over else None
+        try:
+            with pytest.raises(LockLost, match="no longer held"):
+                store.submit("O-1", 2, story[2:]).result(timeout=10)
+            with pytest.raises(LockLost):  # and so on: nothing gets in
+                store.submit("O-2", 0, OrderStory.working("O-2").events).result(timeout=10)
+            assert store.read_stream("O-1")[-1].stream_version == 2
+            assert store.read_stream("O-2") == []
+        finally:
+            if successor is not None:
+                successor.release()
+
+
+def test_a_desk_taking_the_database_waits_for_a_write_already_past_its_fence(
+    store: SqlEventStore, store_url: str
+) -> None:
+    """A write of the desk that lost its lock may have checked its fence just before: the
+    desk taking the database next waits for it, so it reads that write rather than miss it."""
+    _server_only(store_url)
+    writer = create_engine(store_url)
+    taken: list[DeskLock] = []
+    try:
+        with writer.begin() as conn:  # a write that holds the writers' lock, not yet committed
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITERS_KEY})
+            taking = threading.Thread(target=lambda: taken.append(DeskLock.take(store_url, "desk")))
+            taking.start()
+            taking.join(timeout=0.5)
+            assert taking.is_alive()  # waiting on the write
+        taking.join(timeout=10)
+        assert len(taken) == 1
+    finally:
+        for lock in taken:
+            lock.release()
+        writer.dispose()
