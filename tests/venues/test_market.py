@@ -48,24 +48,42 @@ def test_the_same_seed_gives_the_same_market() -> None:
     assert books[0] == books[1]
 
 
+def _resting_buy(client_order_id: str, price: Decimal) -> NewOrderRequest:
+    return NewOrderRequest(
+        client_order_id=client_order_id,
+        account="ACC-1",
+        instrument="AAPL",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal(5),
+        limit_price=price,
+        time_in_force=TimeInForce.GTC,
+    )
+
+
+async def test_a_client_order_far_from_the_mid_stays_resting_with_no_quote_before_it() -> None:
+    """As on the first step after a restart: the book holds only the restored orders."""
+    for seed in range(20):
+        venue, market = _market(seed=seed)
+        await venue.connect()
+        far = (market.mid * Decimal("0.9")).quantize(Decimal("0.01"))
+        await venue.submit(_resting_buy("FAR", far))
+        await venue.heartbeat()  # the order rests in a book that has nothing else yet
+        for _ in range(50):
+            market.step()
+        status = await venue.status("FAR")
+        assert status is not None
+        assert status.filled == 0, f"seed {seed}: filled 10 % below the mid"
+        await venue.close()
+
+
 async def test_a_resting_client_order_gets_filled_by_other_participants() -> None:
     venue, market = _market(seed=8)
     await venue.connect()
     market.step()
     best_bid = venue.book("AAPL").best(Side.BUY)
     assert best_bid is not None
-    await venue.submit(
-        NewOrderRequest(
-            client_order_id="C-1",
-            account="ACC-1",
-            instrument="AAPL",
-            side=Side.BUY,
-            order_type=OrderType.LIMIT,
-            quantity=Decimal(5),
-            limit_price=best_bid + Decimal("0.01"),
-            time_in_force=TimeInForce.GTC,
-        )
-    )
+    await venue.submit(_resting_buy("C-1", best_bid + Decimal("0.01")))
     await venue.heartbeat()  # behind the order on the wire: the order rests in the book now
     assert venue.open_order_ids() == {"C-1"}
     for _ in range(200):

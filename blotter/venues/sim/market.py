@@ -61,14 +61,18 @@ class SyntheticMarket:
         self._mid_ticks = max(floor, self._mid_ticks + moved)
         self.mid = self._mid_ticks * self._tick
         self._withdraw_stale()
+        self._replenish()
         if self._rng.random() < self.aggression:
             self._take_liquidity()
-        self._replenish()
 
     def _take_liquidity(self) -> None:
+        """Someone trades at the touch, within the levels the market quotes around its mid: a
+        client's order resting far from the mid stays resting, even with no quote before it
+        (the first step after a restart, whose book holds only the restored orders)."""
         side = self._rng.choice((Side.BUY, Side.SELL))
         best = self._book.best(side.opposite)
-        if best is not None:
+        reach = (self._spread + self._levels) * self._tick
+        if best is not None and abs(best - self.mid) <= reach:
             quantity = self._lot * self._rng.randint(*self._lots)
             self._venue.add_liquidity(self.symbol, side, best, quantity, TimeInForce.IOC)
 
