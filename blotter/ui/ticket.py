@@ -8,12 +8,13 @@ text into a ``NewOrder``.
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QResizeEvent, QValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
@@ -68,6 +69,18 @@ _STRATEGIES = [s.value for s in RoutingStrategy if s is not RoutingStrategy.FIXE
 # Ticket ids must never repeat across sessions: the OMS answers a repeated id from memory.
 _SESSION = uuid.uuid4().hex[:8]
 _ticket_numbers = itertools.count(1)
+# Commas group thousands and nothing else: "0,5" is no number here, rather than 5.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+_GROUPING = "commas only between thousands"
+
+
+def ungrouped(text: str) -> str | None:
+    """``text`` without the commas that group its thousands; None if a comma is elsewhere
+    (a decimal comma, say, which would make 0,5 into 5)."""
+    text = text.strip()
+    if "," not in text:
+        return text
+    return text.replace(",", "") if _GROUPED.fullmatch(text) else None
 
 
 class PriceBox(QDoubleSpinBox):
@@ -87,6 +100,13 @@ class PriceBox(QDoubleSpinBox):
         self.tick_places = decimals_of(tick)
         self.setDecimals(self.tick_places + self.EXTRA_PLACES)
         self.setSingleStep(float(tick))
+
+    def validate(self, text: str, pos: int, /) -> tuple[QValidator.State, str, int]:
+        """Qt's C locale takes a comma anywhere as grouping (187,50 would be 18750): a comma
+        out of place leaves the text unfinished, which the ticket refuses."""
+        if ungrouped(text) is None:
+            return QValidator.State.Intermediate, text, pos
+        return super().validate(text, pos)
 
     def price(self) -> Decimal:
         """The price as typed: in the tick's decimals unless more were typed (whether it is
@@ -234,8 +254,11 @@ class TicketForm(QWidget):
         order_type = OrderType(self.order_type.currentText())
         price: Decimal | None = None
         if order_type is OrderType.LIMIT:
-            if not self.limit_price.cleanText().strip():  # the box keeps its last value
+            typed = self.limit_price.cleanText().strip()
+            if not typed:  # the box keeps its last value
                 raise InvalidValue("limit_price", "", "a price for a limit order")
+            if not self.limit_price.hasAcceptableInput():  # "-", ".", "187,5": not the last value
+                raise InvalidValue("limit_price", typed, f"a price, with {_GROUPING}")
             price = self.limit_price.price()
         venue = self.venue.currentText()
         return NewOrder(
@@ -331,8 +354,11 @@ class TicketDialog(QDialog):
 
 
 def _decimal(field: str, text: str) -> Decimal:
+    plain = ungrouped(text)
+    if plain is None:
+        raise InvalidValue(field, text, f"a number, with {_GROUPING}")
     try:
-        value = Decimal(text.strip().replace(",", ""))
+        value = Decimal(plain)
     except ArithmeticError:
         raise InvalidValue(field, text, "a number") from None
     if not value.is_finite():

@@ -288,6 +288,46 @@ def test_an_off_tick_price_can_be_typed_is_refused_with_the_tick_and_steps_onto_
     session.run(scenario())
 
 
+def test_a_comma_groups_thousands_and_nothing_else_and_an_unfinished_price_is_no_price(
+    session: Session,
+) -> None:
+    """Not "0,5" BTC sent as 5, nor "187,50" read as 18750, nor "-" sent at the last price."""
+
+    async def scenario() -> None:
+        window = await session.open()
+        dialog = window.open_ticket()
+        form = dialog.form
+        form.instrument.setCurrentText("AAPL")
+        grouping = "expected a number, with commas only between thousands"
+        for typed in ("0,5", "1,0", "12,34.5", ",5"):
+            form.quantity.setText(typed)
+            assert form.errors["quantity"].text() == grouping, typed
+            assert not dialog.submit_button.isEnabled()
+        form.quantity.setText("1,000")
+        assert form.errors["quantity"].text() == ""
+        ticket = form.ticket()
+        assert isinstance(ticket, NewOrder)
+        assert ticket.quantity == 1000
+        box = form.limit_price
+        for typed in ("187,50", "-", "."):
+            box.lineEdit().selectAll()
+            QTest.keyClicks(box, typed)
+            assert box.text() == typed
+            expected = "expected a price, with commas only between thousands"
+            assert form.errors["limit_price"].text() == expected, typed
+            assert not dialog.submit_button.isEnabled()
+        QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+        await session.until(lambda: True)
+        assert window.desk.oms.orders == {}
+        box.lineEdit().selectAll()
+        QTest.keyClicks(box, "1,187.5")
+        assert box.price() == Decimal("1187.50")
+        assert "commas" not in form.errors["limit_price"].text()
+        dialog.close()
+
+    session.run(scenario())
+
+
 def test_the_ticket_says_a_chosen_venue_is_down_and_forgets_a_refusal_once_changed(
     session: Session,
 ) -> None:
