@@ -88,6 +88,7 @@ class Timeline(pg.PlotWidget):  # type: ignore[misc]
         self._points = pg.ScatterPlotItem(size=11, hoverable=True, tip=_tip)
         self.addItem(self._points)
         self.lanes: list[str] = []
+        self.show_history([])  # no lanes: not pyqtgraph's default 0 to 1 on either axis
 
     def show_history(self, history: Sequence[Event]) -> None:
         self.lanes, placed = markers(history)
@@ -103,8 +104,10 @@ class Timeline(pg.PlotWidget):  # type: ignore[misc]
         self.setYRange(-0.5, max(0.5, len(self.lanes) - 0.5), padding=0)
         if any(m.x for m in placed):
             self.enableAutoRange(axis="x")
-        else:  # one moment (an order refused as it came): a millisecond from it, not ±0
+        elif placed:  # one moment (an order refused as it came): a millisecond from it, not ±0
             self.setXRange(0, ONE_MOMENT, padding=0.05)
+        else:
+            self.setXRange(0, 1, padding=0.05)
 
 
 def _tip(x: float, y: float, data: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import msgspec
+from PySide6.QtGui import QImage, QPainter
 
 from blotter.ui.timeline import Timeline, markers
 from tests.domain.builders import OrderStory
@@ -44,3 +45,17 @@ def test_an_order_that_lives_for_hours_reads_in_seconds_and_the_chart_has_no_plo
     assert axis.labelString().count("(s)") == 1  # not ks: the units stay plain seconds
     assert not view.getPlotItem().menuEnabled()
     assert view.getPlotItem().ctrlMenu.parent() is view  # it goes with the chart
+
+
+def test_an_empty_timeline_has_no_lanes_to_number(qapp: object) -> None:
+    """Not pyqtgraph's default 0 to 1 on the lanes' axis, its top label cut in half."""
+    view = Timeline()
+    view.resize(400, 200)
+    image = QImage(400, 200, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _axis, _ticks, labels = view.getPlotItem().getAxis("left").generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    assert [text for _rect, _flags, text in labels] == []
+    assert view.getPlotItem().viewRange()[0][1] > 0.5  # a second of nothing, not a millisecond
