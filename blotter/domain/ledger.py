@@ -389,4 +389,12 @@ def _case_alert_text(event: Event) -> str:
     payload = event.payload
     if isinstance(payload, VenueAnomaly):
         return payload.detail
-    return getattr(payload, "reason", "") or event.type
+    reason = getattr(payload, "reason", "") or event.type
+    if isinstance(payload, EscalationOpened):  # the alert is on the case: it names its order
+        return escalation_alert_text(payload.order_id, reason)
+    return reason
+
+
+def escalation_alert_text(order_id: str, reason: str) -> str:
+    """An escalation's alert (migration 0003 words the alerts stored before it so too)."""
+    return f"order {order_id}: {reason}"

@@ -173,7 +173,11 @@ def test_the_ledger_folds_cases_and_alerts_on_escalation() -> None:
     # an escalation without a reason is named by its event type
     assert (break_alert.severity, break_alert.message) == (Severity.CRITICAL, "BreakEscalated")
     assert break_alert.alert_id == events[1].event_id
-    assert (escalation_alert.source, escalation_alert.message) == ("escalation", "no ack for 30 s")
+    # on the escalation's stream, so it names its order
+    assert (escalation_alert.source, escalation_alert.message) == (
+        "escalation",
+        "order O-1: no ack for 30 s",
+    )
     assert escalation_alert.severity is Severity.WARNING
     assert ledger.take_changes().cases == {"BRK-1", "ESC-1"}
 

@@ -7,9 +7,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
+from blotter.domain.events import EscalationOpened
 from blotter.store.database import StoreError, migrate
 from blotter.store.event_store import SqlEventStore
+from blotter.store.replay import replay
 from blotter.store.schema import metadata
+
+from ..domain.builders import escalation_opened, stream
 
 
 def test_the_migrated_schema_equals_the_metadata_the_code_uses(store_url: str) -> None:
@@ -29,7 +33,7 @@ def test_opening_a_migrated_database_again_changes_nothing(store_url: str) -> No
     try:
         migrate(engine)
         with engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0002"
+            assert MigrationContext.configure(conn).get_current_revision() == "0003"
     finally:
         engine.dispose()
 
@@ -44,3 +48,36 @@ def test_a_database_from_a_newer_blotter_is_refused_with_a_clear_message(store_u
         engine.dispose()
     with pytest.raises(StoreError, match="schema revision 0099_future, written by a newer"):
         SqlEventStore(store_url)
+
+
+def test_escalation_alerts_stored_before_0003_are_worded_as_the_fold_words_them(
+    store_url: str,
+) -> None:
+    """So that an older database's replay check still matches, without a rebuild."""
+    with SqlEventStore(store_url) as store:
+        opened = stream("esc-1", escalation_opened("O-7", "the client asks"))
+        store.submit("esc-1", 0, opened).result(timeout=10)
+        quiet = stream("esc-2", EscalationOpened(order_id="O-8"))  # no reason: the type
+        store.submit("esc-2", 0, quiet).result(timeout=10)
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:  # as revision 0002 left it
+            conn.execute(
+                text("UPDATE alerts SET message = 'the client asks' WHERE stream_id = 'esc-1'")
+            )
+            conn.execute(
+                text("UPDATE alerts SET message = 'EscalationOpened' WHERE stream_id = 'esc-2'")
+            )
+            conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+        migrate(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT stream_id, message FROM alerts ORDER BY stream_id"))
+            assert rows.all() == [
+                ("esc-1", "order O-7: the client asks"),
+                ("esc-2", "order O-8: EscalationOpened"),
+            ]
+    finally:
+        engine.dispose()
+    with SqlEventStore(store_url, appends=False) as store:
+        report = replay(store, workers=1)
+    assert report.mismatch_count == 0

@@ -85,11 +85,12 @@ def test_the_feed_newest_first_colored_and_bold_until_acknowledged(
         qtmodeltester.check(panel.alerts, force_py=True)
         qtmodeltester.check(panel.visible, force_py=True)
         model = panel.alerts
+        escalated = [e.order_id for e in window.desk.oms.escalations.opened.values()]
         assert column(model, AlertColumn.MESSAGE) == [
             "venue storm",
             "ACC-1 over its loss limit",
-            "look at it (warning)",
-            "look at it (info)",
+            f"order {escalated[1]}: look at it (warning)",  # an escalation names its order
+            f"order {escalated[0]}: look at it (info)",
         ]
         assert column(model, AlertColumn.SEVERITY) == ["critical", "critical", "warning", "info"]
         assert column(model, AlertColumn.SOURCE)[:2] == ["desk", "account"]
