@@ -553,7 +553,7 @@ def _headless(args: argparse.Namespace) -> int:
     if offered > MAX_HEADLESS_COMMANDS:
         print(
             f"blotter: error: --duration {args.duration:g} at --rate {args.rate:g} offers "
-            f"{offered:,.0f} commands; at most {MAX_HEADLESS_COMMANDS:,} (the desk takes about "
+            f"{_about(offered)} commands; at most {MAX_HEADLESS_COMMANDS:,} (the desk takes about "
             "2,000 a second: shorten the run or lower the rate)",
             file=sys.stderr,
         )
@@ -575,7 +575,8 @@ def _headless(args: argparse.Namespace) -> int:
     if args.json:
         print(msgspec.json.encode(_summary_json(summary)).decode())
     else:
-        _print_summary(summary, lockstep=args.concurrency == 1)
+        # venues that drop their connections do so by the wall clock: runs then differ
+        _print_summary(summary, lockstep=args.concurrency == 1 and not args.disconnects)
     return 0 if summary.ok else EXIT_MISMATCH
 
 
@@ -604,6 +605,11 @@ def _summary_json(summary: Summary) -> dict[str, object]:
     result: dict[str, object] = msgspec.to_builtins(summary)
     result["ok"] = summary.ok
     return result
+
+
+def _about(count: float) -> str:
+    """A count in full, or in powers of ten once its digits would say nothing more."""
+    return f"{count:,.0f}" if count < 1e15 else f"{count:.3g}"
 
 
 def _print_summary(summary: Summary, *, lockstep: bool) -> None:
@@ -655,7 +661,7 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
     repeats = (
         "equal for runs of the same seed on a new database"
         if lockstep
-        else "with commands in flight together, runs of one seed differ"
+        else "with commands in flight together or venues disconnecting, runs of one seed differ"
     )
     print(f"fingerprint {summary.fingerprint} ({repeats})")
 

@@ -168,6 +168,22 @@ def test_a_malformed_or_unsupported_url(url: str, fragment: str) -> None:
     one_clear_line(run("replay", "--db", url), fragment)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://u:hunter2@h/db",
+        "postgresql+psycopg://u:hunter2@host:notaport/db",
+        "postgresql+asyncpg://u:hunter2@h/db",
+        "postgresql://u:hunter2@h/",
+        "sqlite://u:hunter2@/x.db?a=b",
+    ],
+)
+def test_a_refused_url_is_named_without_its_password(url: str) -> None:
+    result = run("replay", "--db", url)
+    one_clear_line(result, "u:***@")
+    assert "hunter2" not in result.stderr + result.stdout
+
+
 def test_an_unreachable_postgresql_answers_quickly() -> None:
     result = run("replay", "--db", "postgresql+psycopg://postgres@127.0.0.1:1/none")
     one_clear_line(result, "cannot reach PostgreSQL at 127.0.0.1:1/none")
@@ -332,6 +348,15 @@ def test_a_bad_risk_file_is_one_clear_line(tmp_path: Path) -> None:
     one_clear_line(result, str(risk), "max_order_notional")
 
 
+def test_a_run_whose_venues_disconnect_does_not_promise_to_repeat(tmp_path: Path) -> None:
+    """Venues drop their connections by the wall clock: the same seed gives another run."""
+    db = f"sqlite:///{tmp_path / 'drops.db'}"
+    result = run("headless", "--duration", "1", "--rate", "20", "--disconnects", "--db", db)
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("fingerprint"))
+    assert line.endswith("venues disconnecting, runs of one seed differ)")
+
+
 def test_reconcile_finds_what_the_venue_s_record_says_differently(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'recon.db'}"
     assert run("headless", "--duration", "1", "--rate", "40", "--db", db).returncode == 0
@@ -375,6 +400,7 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
         (("replay", "--bogus"), "unrecognized arguments: --bogus"),
         (("replay", "--db", ""), "argument --db: an empty database URL"),
         (("headless", "--duration", "1", "--rate", "1e9"), "offers 1,000,000,000 commands"),
+        (("headless", "--duration", "2", "--rate", "1e300"), "offers 2e+300 commands"),
         (("demo", "--panel", "risk"), "--panel goes with --screenshot FILE"),
         (("desk", "--after", "2"), "--after goes with --screenshot FILE"),
         (("reconcile", "--user", "u" * 129), "a user name of 129 characters; expected at most 128"),

@@ -8,6 +8,7 @@ directory we cannot write, an unreachable server, a schema from a newer blotter)
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ def demo_url() -> str:
 
 # The drivers blotter is built and tested with, per backend; "postgresql://" means psycopg.
 _DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
+_PASSWORD = re.compile(r"(://[^:/@]*):[^@]*@")  # user:password@ in a URL
 
 
 def parse_url(text: str) -> URL:
@@ -65,30 +67,31 @@ def parse_url(text: str) -> URL:
         url = make_url(text)
     except (exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise StoreError(
-            f"database URL {text!r} is malformed; expected e.g. sqlite:///path/to/blotter.db "
-            "or postgresql+psycopg://user@host/dbname"
+            f"database URL {_as_given(text)!r} is malformed; expected e.g. "
+            "sqlite:///path/to/blotter.db or postgresql+psycopg://user@host/dbname"
         ) from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise StoreError(
-            f"database URL {text!r} names the backend {url.get_backend_name()!r}; "
+            f"database URL {_as_given(text)!r} names the backend {url.get_backend_name()!r}; "
             "blotter supports sqlite and postgresql"
         )
     driver = url.get_driver_name()
     if driver not in _DRIVERS[url.get_backend_name()]:
         raise StoreError(
-            f"database URL {text!r} names the driver {driver!r}; blotter speaks to "
+            f"database URL {_as_given(text)!r} names the driver {driver!r}; blotter speaks to "
             f"{url.get_backend_name()} through {_DRIVERS[url.get_backend_name()][0]}"
         )
     if url.get_backend_name() == "postgresql" and not url.database:
         raise StoreError(
-            f"database URL {text!r} names no database; expected "
+            f"database URL {_as_given(text)!r} names no database; expected "
             "postgresql+psycopg://user@host/dbname"
         )
     if url.get_backend_name() == "sqlite" and url.query:
         # SQLite's own URI options would open another file than the one blotter locks
         raise StoreError(
-            f"database URL {text!r} has query arguments ({', '.join(sorted(url.query))}); "
-            "a SQLite URL is the file's path alone: sqlite:///path/to/blotter.db"
+            f"database URL {_as_given(text)!r} has query arguments "
+            f"({', '.join(sorted(url.query))}); a SQLite URL is the file's path alone: "
+            "sqlite:///path/to/blotter.db"
         )
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
@@ -101,7 +104,20 @@ def shown(text: str) -> str:
     url = parse_url(text)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return str(database_file(url))
+    return _hidden(url)
+
+
+def _hidden(url: URL) -> str:
     return url.set(query={}).render_as_string(hide_password=True)
+
+
+def _as_given(text: str) -> str:
+    """A URL as given, for a message about it: its password and query (which may hold one)
+    hidden, even in a URL that does not parse."""
+    try:
+        return _hidden(make_url(text))
+    except (exc.ArgumentError, ValueError):
+        return _PASSWORD.sub(r"\1:***@", text)
 
 
 def open_engines(
