@@ -20,6 +20,7 @@ from typing import NoReturn
 import msgspec
 
 from blotter import __version__
+from blotter.__main__ import EXIT_INTERRUPTED
 from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, encode_event, to_builtins
 from blotter.domain.reconciliation import ReconciliationConfig
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("blotter: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return code
 
 

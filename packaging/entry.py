@@ -7,7 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 
-from blotter.cli import main
+from blotter.__main__ import main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()

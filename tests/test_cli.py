@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
 import os
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import blotter
+from blotter import __main__ as entry
 from blotter import cli
 from blotter.domain.synthetic import synthetic_log
 from blotter.store.desk_lock import DeskLock
@@ -523,3 +525,19 @@ def test_a_terminated_headless_run_closes_its_desk_as_ctrl_c_would(tmp_path: Pat
     assert err.strip().splitlines()[-1] == "blotter: terminated"
     assert (tmp_path / "run.db.venues.json").exists()
     assert run("replay", "--db", f"sqlite:///{database}").returncode == 0
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a traceback from the middle of SQLAlchemy's import."""
+    real_import = builtins.__import__
+
+    def interrupted(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "blotter.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert entry.main() == 130
+    assert capsys.readouterr().err == "blotter: interrupted\n"
