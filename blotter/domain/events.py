@@ -191,6 +191,9 @@ class ChildFill(ChildPayload, frozen=True, kw_only=True):
 
 class ChildCancelRequested(ChildPayload, frozen=True, kw_only=True):
     reason: str = ""
+    # The slice carries more than its order still needs (a late fill was booked on quantity
+    # that had been routed again): once canceled, its leaves go back to the order.
+    returning: bool = False
 
 
 class ChildCanceled(ChildPayload, frozen=True, kw_only=True):

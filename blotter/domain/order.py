@@ -33,6 +33,7 @@ from blotter.domain.events import (
     ChildAcknowledged,
     ChildCanceled,
     ChildCancelRejected,
+    ChildCancelRequested,
     ChildFill,
     ChildPayload,
     ChildRejected,
@@ -116,6 +117,7 @@ class ChildOrder(msgspec.Struct, gc=False, eq=False):
     state: OrderState = cast(OrderState, CHILD_ORDER.initial)
     venue_order_id: str | None = None
     returned: bool = False  # closed by handing its leaves back to the parent (``_returned``)
+    returning: bool = False  # its cancel hands its leaves back (``ChildCancelRequested``)
 
     @property
     def leaves(self) -> Decimal:
@@ -267,6 +269,12 @@ class OrderAggregate:
     def unallocated(self) -> Decimal:
         """Leaves that no live child carries: what may still be routed or closed."""
         return self.leaves - self._live_leaves
+
+    @property
+    def over_routed(self) -> Decimal:
+        """What live slices carry beyond the order's leaves (a late fill booked on quantity
+        routed again): so much of them is to be canceled and handed back."""
+        return max(self._live_leaves - self.leaves, ZERO)
 
     @property
     def avg_price(self) -> Decimal | None:
@@ -533,8 +541,10 @@ class OrderAggregate:
         except KeyError:
             return self._child_refused(event, child, trigger)
         if event.type in _CLOSING_CHILD_EVENTS:
-            child.returned = _returned(payload)
+            child.returned = _returned(payload) or child.returning
             self._close(child)
+        elif type(payload) is ChildCancelRequested:
+            child.returning = child.returning or payload.returning
         elif type(payload) is ChildAcknowledged:
             child.venue_order_id = payload.venue_order_id
         elif type(payload) is ChildCancelRejected:
@@ -574,7 +584,25 @@ class OrderAggregate:
                     child.child_id,
                 )
             return self._child_refused(event, child, trigger)
+        if leaves > self.leaves:
+            return self._fill_beyond_order(event, child, fill, target)
         outcome = self._fill(event, child, fill, leaves)
+        self._move_child(event, child, target)
+        return outcome
+
+    def _fill_beyond_order(
+        self, event: Event, child: ChildOrder, fill: ChildFill, target: OrderState
+    ) -> Outcome:
+        """A fill on a slice that carries more than its order still needs (a late fill was
+        booked on quantity routed again, and this slice's cancel has not landed): the order
+        takes what it still needs, the rest of the fill is an overfill, and the part of the
+        slice the venue filled beyond the order is no longer the order's to route."""
+        traded = min(fill.quantity, child.leaves)
+        booked = min(traded, self.leaves)
+        outcome = self._fill(event, child, fill, booked)
+        beyond = traded - booked
+        child.canceled += beyond  # handed back, as a returned slice's leaves: not the order's
+        self._live_leaves -= beyond
         self._move_child(event, child, target)
         return outcome
 
@@ -584,13 +612,14 @@ class OrderAggregate:
         the order can still take without exceeding its quantity; the rest is an overfill.
 
         A returned slice's quantity went back to the parent: it is taken from what the parent
-        has not routed again (or, closed, from what it canceled)."""
+        still needs, routed again or not (the order is then over-routed: ``over_routed``), or,
+        closed, from what it canceled."""
         if not child.returned:
             room = child.canceled
         elif self.state in _ORDER_TERMINAL:
             room = min(child.canceled, self.own_canceled)
-        else:
-            room = min(child.canceled, max(self.unallocated, ZERO))
+        else:  # what slices routed again carry too: the OMS then cancels that much of them
+            room = min(child.canceled, self.leaves)
         taken = min(room, fill.quantity)
         child.canceled -= taken
         if not child.returned:
@@ -760,7 +789,7 @@ def derive_parent_state(order: OrderAggregate) -> OrderState:
     decision: a re-route, a rejection or a cancel.
     """
     filled = order.filled
-    if filled and filled == order.quantity:
+    if filled and filled == order.quantity and not order.live_children:
         return _FILLED
     if not order.live_children:
         if order.leaves:  # waiting for the parent's own decision on what the venues returned

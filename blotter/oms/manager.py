@@ -1051,6 +1051,9 @@ class OrderManager:
         if order.state is S.FILLED:
             self._schedule_settlement(order.order_id, 1, self.config.settlement_delay)
             return
+        if order.over_routed and not order.is_terminal:
+            self._hand_back(order)
+            return
         if order.is_terminal or order.leaves <= 0:
             return
         canceling = order.cancel_pending or order.state is S.PENDING_CANCEL
@@ -1078,6 +1081,36 @@ class OrderManager:
             self._record(order, [OrderExpired(reason=why)], SYSTEM, "the venues closed")
             return
         self._reroute(order, last_chance=True)
+
+    def _hand_back(self, order: OrderAggregate) -> None:
+        """A late fill was booked on quantity routed again: cancel the newest slices until
+        they cover what the order has working beyond its leaves. Their leaves come back to
+        the order (``returning``), which routes again what it still needs."""
+        over = order.over_routed - sum(
+            c.leaves for c in order.children.values() if c.returning and c.is_live
+        )
+        chosen: list[ChildOrder] = []
+        for child in reversed(order.children.values()):
+            if over <= 0:
+                break
+            # a slice still on its way is taken once the venue has it (its report comes here)
+            if child.state in _CANCELABLE and not child.returning:
+                chosen.append(child)
+                over -= child.leaves
+        if not chosen:
+            return
+        reason = f"a late fill filled {order.order_id} beyond what it still needed"
+        requests: list[Payload] = [
+            ChildCancelRequested(child_id=c.child_id, reason=reason, returning=True) for c in chosen
+        ]
+        durable = self._record(order, requests, SYSTEM, "late fill on quantity routed again")
+        self._tasks.spawn(f"hand back {order.order_id}", self._cancel_after(durable, chosen))
+
+    async def _cancel_after(
+        self, durable: asyncio.Future[AppendResult], children: list[ChildOrder]
+    ) -> None:
+        await durable  # write-ahead, as for a send
+        await _all_of([self._send_cancel(c) for c in children])
 
     def _reroute(self, order: OrderAggregate, *, last_chance: bool) -> None:
         """Route what venues handed back; ``last_chance``: no child works any more, so if it

@@ -272,16 +272,57 @@ def returned_by_arcx() -> OrderStory:
     return story
 
 
-def test_a_late_fill_on_a_returned_slice_takes_only_what_was_not_routed_again() -> None:
+def routed_again(quantity: str = "60") -> OrderStory:
+    """ARCX handed its slice of 100 back; ``quantity`` of it went to XNAS (slice B)."""
     story = returned_by_arcx()
-    again = ChildSlice(child_id="B", client_order_id="O-1.B", venue="XNAS", quantity=D(60))
-    story.add(OrderRouted(slices=(again,)))  # 40 of what came back is not routed again
+    again = ChildSlice(child_id="B", client_order_id="O-1.B", venue="XNAS", quantity=D(quantity))
+    story.add(OrderRouted(slices=(again,)))
     story.live("B")
+    return story
+
+
+def test_a_late_fill_on_a_returned_slice_is_booked_even_on_quantity_routed_again() -> None:
+    """ARCX traded 50 before it dropped us: the trade is ours, whatever was routed since. The
+    order then has 10 more working than it needs, which its OMS cancels and gets back."""
+    story = routed_again("60")
     story.fill("A", "50", exec_id="ARCX-late")
     order = story.order
-    assert (order.filled, order.unallocated, order.leaves) == (40, 0, 60)
+    assert (order.filled, order.leaves, order.over_routed) == (50, 50, 10)
     assert order.state is S.PARTIALLY_FILLED
-    assert_only_an_overfill(story, by="10")
+    assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]
+    assert conserved(story)
+    story.add(ChildCancelRequested(child_id="B", reason="over-routed", returning=True))
+    story.canceled("B")  # the venue's answer: B's 60 go back to the order, not closed
+    assert (order.filled, order.leaves, order.unallocated, order.over_routed) == (50, 50, 50, 0)
+    assert order.state is S.PARTIALLY_FILLED  # 50 for its OMS to route again
+    assert conserved(story)
+
+
+def test_an_order_filled_by_a_late_fill_waits_for_its_slices_routed_again_to_close() -> None:
+    story = routed_again("100")
+    story.fill("A", "100", exec_id="ARCX-late")
+    order = story.order
+    assert (order.filled, order.over_routed, order.state) == (100, 100, S.PARTIALLY_FILLED)
+    story.add(ChildCancelRequested(child_id="B", reason="over-routed", returning=True))
+    story.canceled("B")
+    assert (order.filled, order.canceled, order.state) == (100, 0, S.FILLED)
+    assert conserved(story)
+
+
+def test_a_slice_routed_again_that_fills_before_its_cancel_lands_overfills_the_order() -> None:
+    """Both venues traded: the order books what it needed, the rest is a critical overfill
+    (reconciliation then finds it at the venue), and nothing is left to route."""
+    story = routed_again("60")
+    story.fill("A", "50", exec_id="ARCX-late")
+    story.add(ChildCancelRequested(child_id="B", reason="over-routed", returning=True))
+    story.fill("B", "60", exec_id="XNAS-first")
+    order, child = story.order, story.order.children["B"]
+    assert (order.filled, order.leaves, order.over_routed, order.unallocated) == (100, 0, 0, 0)
+    assert (child.filled, child.leaves, child.state) == (50, 0, S.FILLED)
+    assert order.state is S.FILLED
+    assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL, AnomalyKind.OVERFILL]
+    assert "by 10" in order.anomalies[-1].detail
+    assert conserved(story)
 
 
 def test_a_late_fill_on_a_returned_slice_of_a_closed_order_takes_its_canceled_quantity() -> None:

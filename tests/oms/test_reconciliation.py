@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 from sqlalchemy import create_engine, update
 
@@ -16,7 +17,7 @@ from blotter.domain.events import AnomalyKind, BreakExplained, Event, Severity, 
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
 from blotter.domain.reconciliation import DecisionRefused, ReconciliationConfig, Verdict
-from blotter.domain.values import InvalidValue, OrderType, Side
+from blotter.domain.values import InvalidValue, OrderType, RoutingStrategy, Side
 from blotter.domain.workflows import BreakState, OrderState, VenueHealth
 from blotter.oms import reconciliation
 from blotter.oms.manager import OmsStopped
@@ -438,6 +439,53 @@ async def test_a_late_fill_takes_back_the_correction_that_stood_in_for_it(
         assert "its adjustment of 3 is taken back" in explained.reason
         assert w.store.projected_positions()[("ACC-1", "AAPL")] == 103
         assert (await reconciler.run_pass()).opened == []
+
+
+async def test_a_late_fill_on_quantity_routed_again_is_booked_and_the_new_slice_handed_back(
+    tmp_path: Path,
+) -> None:
+    """XNAS filled our resting 100 just before it dropped us (the report lost); we routed the
+    100 again to ARCX. XNAS's status then shows the fill: it is booked, and the ARCX slice,
+    now more than the order needs, is canceled and its quantity handed back."""
+    wires: list[GatedWire] = []
+
+    def wire(venue: SimulatedVenue) -> GatedWire:
+        wires.append(GatedWire(venue))
+        return wires[-1]
+
+    venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
+    async with world(tmp_path, *venues, smart=True, wrap=wire) as w:
+        xnas = wires[0]
+        w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("9.50"), D(10))  # XNAS is better
+        w.venues["ARCX"].add_liquidity("AAPL", Side.SELL, D("9.60"), D(10))
+        ticket = msgspec.structs.replace(w.ticket("100", "9.00"), strategy=RoutingStrategy.BEST)
+        result = await w.submit(ticket)
+        order = w.order(result.order_id)
+        [first] = order.children.values()
+        assert first.venue == "XNAS"
+        xnas.plan.inbound = Faults(drop=1.0)
+        w.sell_liquidity("100", "9.00")  # fills our bid at XNAS; the report is lost
+        xnas.gate.clear()
+        await xnas.disconnect_now()
+        await w.until(
+            lambda: any(
+                c.venue == "ARCX" and c.state is OrderState.ACKNOWLEDGED
+                for c in order.children.values()
+            )
+        )
+        xnas.plan.inbound = Faults()
+        xnas.gate.set()  # back, XNAS's status tells of the fill
+        await w.until(lambda: order.state is OrderState.FILLED)
+        again = next(c for c in order.children.values() if c.venue == "ARCX")
+        assert (order.filled, order.canceled, order.leaves) == (100, 0, 0)
+        assert (again.state, again.filled, again.returning) == (OrderState.CANCELED, 0, True)
+        assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]  # no overfill
+        assert await w.venues["ARCX"].status(again.client_order_id) is not None
+        assert w.venues["ARCX"].open_order_ids() == set()
+        assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 100
+        await w.settle()
+        assert w.store.projected_positions()[("ACC-1", "AAPL")] == 100
+        assert replay(w.store, workers=1).ok
 
 
 # --- our own projection against the fold ----------------------------------------------------
