@@ -54,7 +54,8 @@ def _report(name: str, summary: Summary) -> None:
             f"p99 {command.p99_ms * 1000:6.1f} us; per order with its reports "
             f"p50 {work.p50_ms * 1000:6.1f} us  p99 {work.p99_ms * 1000:6.1f} us"
         )
-    print(f"{'':<11} replay: {summary.replay.mismatches} mismatches")
+    checked = summary.replay
+    print(f"{'':<11} replay: {'not made' if checked is None else checked.mismatches} mismatches")
 
 
 def main() -> None:

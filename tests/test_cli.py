@@ -186,6 +186,14 @@ def test_a_refused_url_is_named_without_its_password(url: str) -> None:
     assert "hunter2" not in result.stderr + result.stdout
 
 
+def test_a_server_that_refuses_is_told_from_one_that_cannot_be_reached() -> None:
+    server = os.environ.get("BLOTTER_TEST_PG_URL")
+    if not server:
+        pytest.skip("BLOTTER_TEST_PG_URL is not set: PostgreSQL CLI test skipped")
+    missing = server.rsplit("/", 1)[0] + "/blotter_no_such_database"
+    one_clear_line(run("replay", "--db", missing), "refused the connection: database")
+
+
 def test_an_unreachable_postgresql_answers_quickly() -> None:
     result = run("replay", "--db", "postgresql+psycopg://postgres@127.0.0.1:1/none")
     one_clear_line(result, "cannot reach PostgreSQL at 127.0.0.1:1/none")

@@ -104,6 +104,7 @@ class Desk:
     ) -> None:
         self.config = config
         self._lock = lock  # no other desk on this database while this one is open
+        self.lock_lost: str | None = None  # why, if the close found the lock gone
         self._records_restored = False  # the venues' records of the last session, read back
         self._log: str | None = None  # the log's first event id, once it has one
         self.store = store
@@ -285,19 +286,30 @@ class Desk:
         for venue in self.venues.values():
             venue.end_session()
 
-    async def close(self) -> None:
+    async def close(self, *, release: bool = True) -> None:
         """Stop the OMS (its events all durable), the gateways, then the store; the simulated
-        venues keep their records for the next session."""
+        venues keep their records for the next session, unless the database's lock was lost
+        (``lock_lost``): the desk that took it has its own. ``release=False`` keeps the lock
+        until ``release_lock``, for a check of what this desk wrote."""
         try:
             await self._tasks.shutdown()
             await self.oms.close()
             await asyncio.gather(*(g.close() for g in self.gateways.values()))
-            await asyncio.to_thread(self._save_venue_records)
+            self.lock_lost = await asyncio.to_thread(self._lock.lost)
+            if self.lock_lost is None:
+                await asyncio.to_thread(self._save_venue_records)
+            else:
+                log.warning("the venues' records are not kept: %s", self.lock_lost)
         finally:
             try:
                 await asyncio.to_thread(self.store.close)
             finally:
-                self._lock.release()  # whatever failed above, the database is free again
+                if release or self.lock_lost is not None:
+                    self._lock.release()  # whatever failed above, the database is free again
+
+    def release_lock(self) -> None:
+        """Let the database go after ``close(release=False)``."""
+        self._lock.release()
 
     def _restore_venue_records(self) -> None:
         """The venues' records of this log's last session, if it had one. Records kept for

@@ -84,13 +84,13 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     risk_refusals: dict[str, int]  # rule -> orders it refused
     reconciliation: PassReport | None  # a pass at the end against the venues' own records
     venues: dict[str, VenueFigures]
-    replay: ReplayCheck
+    replay: ReplayCheck | None  # None: not made, the database's lock having been lost
     fingerprint: str  # of the orders and their fills: equal for runs of the same seed
     stopped: str | None = None  # why the OMS stopped taking commands, if it did
 
     @property
     def ok(self) -> bool:
-        return self.replay.mismatches == 0 and self.stopped is None
+        return self.replay is not None and self.replay.mismatches == 0 and self.stopped is None
 
 
 async def run_headless(
@@ -108,8 +108,11 @@ async def run_headless(
     finally:
         seconds = time.perf_counter() - started
         venues = _venue_figures(desk)  # as they stood at the end, before hanging up
-        await desk.close()
-    return await _summary(driver, options, seconds, venues, reconciled)
+        await desk.close(release=False)  # no other desk writes while the log is checked
+    try:
+        return await _summary(driver, options, seconds, venues, reconciled)
+    finally:
+        desk.release_lock()
 
 
 async def _close_session(driver: FlowDriver) -> None:
@@ -207,7 +210,10 @@ async def _summary(
     oms = desk.oms
     mine = _orders_of(desk, driver.tickets)  # this run's (the database may hold earlier ones)
     orders = [o for o in mine if o is not None]
-    checked, alerts = await asyncio.to_thread(_check_store, options.db_url)
+    checked: ReplayCheck | None = None
+    alerts: dict[str, int] = {}
+    if desk.lock_lost is None:  # else another desk may be writing: a check would mislead
+        checked, alerts = await asyncio.to_thread(_check_store, options.db_url)
     return Summary(
         seconds=round(seconds, 3),
         commands=driver.commands,

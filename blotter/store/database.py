@@ -121,13 +121,14 @@ def _as_given(text: str) -> str:
 
 
 def open_engines(
-    text: str, *, create: bool = True, migrated: bool = False
+    text: str, *, create: bool = True, migrated: bool = False, upgrade: bool = True
 ) -> tuple[Engine, Engine]:
     """Return ``(writer, reader)`` engines on a migrated database.
 
     The writer's transactions take the write lock at BEGIN, so reading the next sequence
     number and appending are one atomic step. ``create=False`` refuses a missing SQLite file;
-    ``migrated=True`` trusts a caller that has just migrated this database itself.
+    ``migrated=True`` trusts a caller that has just migrated this database itself;
+    ``upgrade=False`` refuses an older schema rather than migrating it (``migrate``).
     """
     url = parse_url(text)
     if url.get_backend_name() == "sqlite":
@@ -136,7 +137,7 @@ def open_engines(
     reader = _engine(url, immediate=False)
     try:
         if not migrated:
-            migrate(writer)
+            migrate(writer, upgrade=upgrade)
     except Exception:
         writer.dispose()
         reader.dispose()
@@ -232,8 +233,11 @@ def _starts_as_sqlite(path: Path) -> bool:
     return head in (b"", _SQLITE_HEADER)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to this blotter's head revision; refuse a newer database."""
+def migrate(engine: Engine, *, upgrade: bool = True) -> None:
+    """Bring the schema to this blotter's head revision; refuse a newer database.
+
+    ``upgrade=False``, for a reader that does not hold the desk's lock (a migration writes,
+    and a desk may be working on the database): refuse an older one instead."""
     # Imported here: replay's worker processes open migrated databases and never need Alembic.
     from alembic import command
     from alembic.config import Config
@@ -253,6 +257,13 @@ def migrate(engine: Engine) -> None:
                 raise StoreError(
                     f"this database has schema revision {current}, written by a newer blotter; "
                     f"this blotter knows up to {script.get_current_head()}: upgrade blotter"
+                )
+            head = script.get_current_head()
+            if not upgrade and current != head:
+                raise StoreError(
+                    f"this database has schema revision {current or 'none'}, older than this "
+                    f"blotter's {head}: open it once with blotter (the desk), headless, "
+                    "replay or rebuild, which upgrade it"
                 )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -276,7 +287,7 @@ def _refuse_foreign(connection: Connection) -> None:
 
 def describe(url: URL, error: BaseException) -> str:
     """One line that says what went wrong with the database at ``url``."""
-    where = url.set(query={}).render_as_string(hide_password=True)  # a query may hold one
+    where = _hidden(url)  # a query may hold a password too
     original = getattr(error, "orig", None) or error
     text = (
         str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
@@ -292,5 +303,9 @@ def describe(url: URL, error: BaseException) -> str:
         if "disk i/o" in lowered:
             return f"{url.database}: the database file cannot be read ({text})"
     if isinstance(error, exc.OperationalError) and url.get_backend_name() == "postgresql":
-        return f"cannot reach PostgreSQL at {url.host}:{url.port or 5432}/{url.database}: {text}"
+        server = f"PostgreSQL at {url.host}:{url.port or 5432}/{url.database}"
+        _, fatal, answer = text.partition("FATAL:")
+        if fatal:  # reached: the server said no (no such database or role, a password...)
+            return f"{server} refused the connection: {answer.strip()}"
+        return f"cannot reach {server}: {text}"
     return f"database {where}: {text}"

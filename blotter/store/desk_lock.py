@@ -212,6 +212,10 @@ def _take_advisory(db_url: str, purpose: str) -> tuple[Connection, Fence]:
         connection.commit()  # the lock belongs to the session, not to this transaction
         # a check (lost()) on a server that no longer answers must not hold the desk's close
         connection.execute(text("SET statement_timeout = 5000"))
+        if (connection.dialect.server_version_info or (0,)) >= (14,):
+            # an idle timeout set on the server must not end the lock's session (and the
+            # desk) while it recovers a large log, before its checks keep the session busy
+            connection.execute(text("SET idle_session_timeout = 0"))
         connection.commit()
         # a write of the desk that lost this lock may have passed its fence: it commits first
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITERS_KEY})

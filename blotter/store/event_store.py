@@ -165,12 +165,14 @@ class SqlEventStore:
         migrated: bool = False,
         appends: bool = True,
         fence: Fence | None = None,
+        upgrade: bool = True,
     ) -> None:
         """``appends=False`` for a reader (replay, the CLI's reads): no committer process is
         started for appends that will never come, and an append is refused. ``fence``, a
-        PostgreSQL desk lock's, refuses every write once that lock is lost."""
+        PostgreSQL desk lock's, refuses every write once that lock is lost. ``upgrade=False``
+        for a reader without the desk's lock: an older schema is refused, not migrated."""
         self._writer_engine, self._reader_engine = open_engines(
-            url, create=create, migrated=migrated
+            url, create=create, migrated=migrated, upgrade=upgrade
         )
         self.url = self._reader_engine.url
         self._is_postgres = self.url.get_backend_name() == "postgresql"
@@ -467,10 +469,7 @@ class SqlEventStore:
         try:
             outcomes = self._commit_together(batch)
         except LockLost as lost:  # every append alike, before anything was folded or written
-            if str(lost) != self._last_failure:
-                self._last_failure = str(lost)
-                log.error("appends refused: %s", lost)
-            outcomes = [lost] * len(batch)
+            outcomes = [lost] * len(batch)  # each appender says so (the OMS stops, once)
         except Exception as error:  # the whole transaction rolled back: try each on its own
             self._forget_ledger()
             if len(batch) == 1:

@@ -712,10 +712,10 @@ class MainWindow(QMainWindow):
         rate_orders = (count_orders - self._counts[0]) * 2
         rate_fills = (count_fills - self._counts[1]) * 2
         self._counts = (count_orders, count_fills)
+        store = _store_text(oms.events_recorded - oms.events_durable, oms.failed)
         self.activity.setText(
             f"{rate_orders} orders/s · {rate_fills} fills/s · {oms.working_count} open · "
-            f"{count_orders} orders · store lag {oms.events_recorded - oms.events_durable} "
-            "events"
+            f"{count_orders} orders · {store}"
         )
 
     # --- selection and details ----------------------------------------------------------------
@@ -1182,6 +1182,11 @@ def _venue_tip(name: str, queue_depth: int, latency: Any) -> str:
 def _counted(count: int, noun: str) -> str:
     """``1 open order``, ``3 open orders``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _store_text(behind: int, stopped: str | None) -> str:
+    """Events recorded and not yet durable; once the OMS stopped, they never will be."""
+    return f"{behind} events not written" if stopped else f"store lag {behind} events"
 
 
 def _stopped_text(failed: str | None, halt: Halt | None) -> tuple[str, str] | None:

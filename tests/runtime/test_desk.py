@@ -313,12 +313,14 @@ async def test_venue_records_that_cannot_be_read_are_not_written_over(tmp_path: 
 
 
 class _LostLock(DeskLock):
-    """A PostgreSQL lock whose session ends once the desk is open."""
+    """A PostgreSQL lock whose session ends once the desk is open (at its ``held``-th check
+    and after)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, held: int = 1) -> None:
         super().__init__(None, None)
         self._file = DeskLock.take(f"sqlite:///{path}", "desk", create=True)
         self.checks = 0
+        self._held = held
 
     @property
     def can_be_lost(self) -> bool:
@@ -326,7 +328,7 @@ class _LostLock(DeskLock):
 
     def lost(self) -> str | None:
         self.checks += 1
-        return None if self.checks < 2 else "the session holding the desk's lock ended"
+        return None if self.checks <= self._held else "the session holding the desk's lock ended"
 
     def release(self) -> None:
         self._file.release()
@@ -377,6 +379,18 @@ async def test_a_server_desk_stops_at_its_first_write_after_its_lock_session_end
         assert all(not venue.held_positions() for venue in desk.venues.values())  # nor a venue
     finally:
         await desk.close()
+
+
+async def test_a_desk_that_lost_its_lock_does_not_write_over_the_venues_records(
+    tmp_path: Path,
+) -> None:
+    """The desk that took the database keeps its venues' records in the same file."""
+    path = tmp_path / "desk.db"
+    desk = await Desk.open(DeskConfig(db_url=f"sqlite:///{path}"), lock=_LostLock(path, held=0))
+    await desk.oms.submit(buy_at_market(1))
+    await desk.close()
+    assert desk.lock_lost == "the session holding the desk's lock ended"
+    assert not (tmp_path / "desk.db.venues.json").exists()
 
 
 def _as_kept_before_logs_named_them(records: Path, server_url: str) -> Path:

@@ -13,7 +13,10 @@ import pytest
 from blotter.cli import main
 from blotter.domain.events import Event
 from blotter.oms.ports import AppendResult, Settled, StoreUnavailable
-from blotter.runtime.headless import HeadlessOptions, Progress, run_headless
+from blotter.runtime import headless
+from blotter.runtime.desk import Desk
+from blotter.runtime.headless import HeadlessOptions, Progress, ReplayCheck, run_headless
+from blotter.store.desk_lock import DatabaseInUse, DeskLock
 from blotter.store.event_store import SqlEventStore
 
 from ..oms.world import refused_append
@@ -33,6 +36,7 @@ async def test_the_same_seed_gives_the_same_orders_and_fills(tmp_path: Path) -> 
     assert first.orders > 20
     assert first.fills > 0
     assert sum(first.orders_by_state.values()) == first.orders
+    assert first.replay is not None
     assert first.replay.events == first.events_written
     assert (first.orders, first.fills, first.orders_by_state) == (
         second.orders,
@@ -124,5 +128,43 @@ async def test_a_run_whose_oms_stops_ends_there_and_says_so(
     assert not summary.ok
     assert summary.commands < 200  # of the 4,800 the run would have offered
     assert summary.reconciliation is None
+    assert summary.replay is not None
     assert summary.replay.mismatches == 0  # what did reach the log is whole
     assert summary.events_written == summary.replay.events  # not the refused ones
+
+
+async def test_the_replay_check_holds_the_database_s_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another desk taking the database between the run's close and its check would be read
+    as the run's own mismatches."""
+    checked = headless._check_store
+    refused: list[str] = []
+
+    def check_while_another_tries(url: str) -> tuple[ReplayCheck, dict[str, int]]:
+        with pytest.raises(DatabaseInUse) as taken:
+            DeskLock.take(url, "generate")
+        refused.append(str(taken.value))
+        return checked(url)
+
+    monkeypatch.setattr(headless, "_check_store", check_while_another_tries)
+    summary = await run_headless(options(tmp_path, "held.db"))
+    assert summary.ok
+    assert len(refused) == 1
+    with DeskLock.take(f"sqlite:///{tmp_path / 'held.db'}", "generate"):
+        pass  # let go once the summary is made
+
+
+async def test_a_run_whose_lock_was_lost_makes_no_replay_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_close = Desk.close
+
+    async def close_with_the_lock_gone(desk: Desk, *, release: bool = True) -> None:
+        monkeypatch.setattr(desk._lock, "lost", lambda: "the session holding it ended")
+        await real_close(desk, release=release)
+
+    monkeypatch.setattr(Desk, "close", close_with_the_lock_gone)
+    summary = await run_headless(options(tmp_path, "lost.db"))
+    assert summary.replay is None
+    assert not summary.ok

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,23 @@ def test_a_desk_taking_the_database_waits_for_a_write_already_past_its_fence(
         for lock in taken:
             lock.release()
         writer.dispose()
+
+
+def test_a_server_idle_timeout_does_not_end_the_lock_s_session(store_url: str) -> None:
+    """Set on the database, it would end the lock's session while a desk recovers a large
+    log, before its checks keep the session busy: the desk would open stopped."""
+    _server_only(store_url)
+    admin = create_engine(store_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            name = conn.execute(text("SELECT current_database()")).scalar()
+            conn.execute(text(f'ALTER DATABASE "{name}" SET idle_session_timeout = 500'))
+        try:
+            with DeskLock.take(store_url, "desk") as lock:
+                time.sleep(1.5)  # three times the server's timeout, the session idle
+                assert lock.lost() is None
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" RESET idle_session_timeout'))
+    finally:
+        admin.dispose()

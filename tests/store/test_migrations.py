@@ -81,3 +81,20 @@ def test_escalation_alerts_stored_before_0003_are_worded_as_the_fold_words_them(
     with SqlEventStore(store_url, appends=False) as store:
         report = replay(store, workers=1)
     assert report.mismatch_count == 0
+
+
+def test_a_reader_without_the_desk_s_lock_refuses_an_older_schema_and_leaves_it(
+    store_url: str,
+) -> None:
+    """A migration writes, and a desk may be working on the database beside ``events``."""
+    SqlEventStore(store_url).close()
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+        with pytest.raises(StoreError, match="revision 0002, older than this blotter's 0003"):
+            SqlEventStore(store_url, appends=False, upgrade=False)
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == "0002"
+    finally:
+        engine.dispose()

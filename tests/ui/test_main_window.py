@@ -563,6 +563,8 @@ def test_an_oms_whose_store_fails_says_so_in_the_status_bar(
         assert window.halted.isVisible()
         assert window.halted.text() == "OMS STOPPED: no order can be sent"
         assert "the database file is damaged" in window.halted.toolTip()
+        # what was refused will never be written: not a lag the store catches up on
+        assert window.activity.text().endswith(" events not written")
 
     session.run(scenario())
 
