@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import operator
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import cast
@@ -41,6 +41,7 @@ from blotter.domain.events import (
     OrderCreated,
     OrderRouted,
     OrderSettlementFailed,
+    Payload,
     RoutingDecision,
     Severity,
 )
@@ -118,6 +119,10 @@ class ChildOrder(msgspec.Struct, gc=False, eq=False):
     venue_order_id: str | None = None
     returned: bool = False  # closed by handing its leaves back to the parent (``_returned``)
     returning: bool = False  # its cancel hands its leaves back (``ChildCancelRequested``)
+    # Of ``canceled``: what went back to the order (not closed from it), and what the venue
+    # filled beyond what the order needed (an overfill: the order's no more).
+    handed_back: Decimal = ZERO
+    beyond: Decimal = ZERO
 
     @property
     def leaves(self) -> Decimal:
@@ -269,6 +274,11 @@ class OrderAggregate:
     def unallocated(self) -> Decimal:
         """Leaves that no live child carries: what may still be routed or closed."""
         return self.leaves - self._live_leaves
+
+    @property
+    def handing_back(self) -> Decimal:
+        """Leaves of the live slices whose cancel hands them back to the order."""
+        return sum((c.leaves for c in self.children.values() if c.returning and c.is_live), ZERO)
 
     @property
     def over_routed(self) -> Decimal:
@@ -536,6 +546,15 @@ class OrderAggregate:
         trigger = event.type
         if type(payload) is ChildCancelRejected:
             trigger = _cancel_rejected_trigger(child)
+            child.returning = False  # not handed back after all: its OMS asks again
+        elif (
+            type(payload) is ChildCancelRequested
+            and payload.returning
+            and child.state is _PENDING_CANCEL
+        ):  # a cancel already under way: what it frees goes back
+            child.returning = True
+            child.updated_at = event.occurred_at
+            return APPLIED
         try:
             target = _CHILD_MOVES[child.state][trigger]
         except KeyError:
@@ -601,7 +620,8 @@ class OrderAggregate:
         booked = min(traded, self.leaves)
         outcome = self._fill(event, child, fill, booked)
         beyond = traded - booked
-        child.canceled += beyond  # handed back, as a returned slice's leaves: not the order's
+        child.canceled += beyond
+        child.beyond += beyond
         self._live_leaves -= beyond
         self._move_child(event, child, target)
         return outcome
@@ -611,24 +631,27 @@ class OrderAggregate:
         closed it, so the trade is ours. It takes back what the close had ended, up to what
         the order can still take without exceeding its quantity; the rest is an overfill.
 
-        A returned slice's quantity went back to the parent: it is taken from what the parent
-        still needs, routed again or not (the order is then over-routed: ``over_routed``), or,
-        closed, from what it canceled."""
-        if not child.returned:
-            room = child.canceled
-        elif self.state in _ORDER_TERMINAL:
-            room = min(child.canceled, self.own_canceled)
-        else:  # what slices routed again carry too: the OMS then cancels that much of them
-            room = min(child.canceled, self.leaves)
-        taken = min(room, fill.quantity)
+        What its close ended is taken back first. What it handed back to the order is taken
+        from what the order has not routed again, and from the slices it is handing back for
+        this fill (``hand_back_for``: recorded before it, so that an older log folds as it
+        did), or, the order closed, from what it canceled."""
+        terminal = self.state in _ORDER_TERMINAL
+        closed = child.canceled - child.handed_back - child.beyond
+        from_closed = min(closed, fill.quantity)
+        if terminal:
+            returnable = min(child.handed_back, self.own_canceled)
+        else:
+            returnable = min(child.handed_back, max(self.unallocated, ZERO) + self.handing_back)
+        from_returned = min(returnable, fill.quantity - from_closed)
+        taken = from_closed + from_returned
         child.canceled -= taken
-        if not child.returned:
-            self._children_closed -= taken
-        elif self.state in _ORDER_TERMINAL:
-            self.own_canceled -= taken
+        child.handed_back -= from_returned
+        self._children_closed -= from_closed
+        if terminal:
+            self.own_canceled -= from_returned
         self._live_leaves += taken  # booked below as if it were live
         before = len(self.anomalies)
-        outcome = self._fill(event, child, fill, room)
+        outcome = self._fill(event, child, fill, taken)
         if len(self.anomalies) == before:
             outcome = self._anomaly(
                 event,
@@ -650,12 +673,16 @@ class OrderAggregate:
         self._follow_children(event)
 
     def _close(self, child: ChildOrder) -> None:
-        """Close a child's leaves; a venue's rejection returns them to the parent to re-route."""
+        """Close a child's leaves; a venue's rejection returns them to the parent to re-route.
+
+        Leaves beyond what the order still needs (``over_routed``) go back to it however the
+        slice closed: they were never the order's to close."""
         leaves = child.leaves
+        handed = leaves if child.returned else min(leaves, self.over_routed)
         child.canceled += leaves
+        child.handed_back += handed
         self._live_leaves -= leaves
-        if not child.returned:
-            self._children_closed += leaves
+        self._children_closed += leaves - handed
 
     def _fill(self, event: Event, child: ChildOrder, fill: ChildFill, leaves: Decimal) -> Outcome:
         """Book a fill against the child's ``leaves``; an overfill's excess is an anomaly."""
@@ -747,6 +774,8 @@ _PARENT_CLOSES = frozenset({"OrderRejected", "OrderCanceled", "OrderExpired"})
 _CHILD_TERMINAL = CHILD_ORDER.terminal
 _ORDER_TERMINAL = ORDER.terminal
 LATE_FILL_STATES = frozenset({S.CANCELED, S.EXPIRED})  # closed without the venue's refusal
+# A slice the venue holds: a cancel reaches it (one already under way is marked, not sent).
+_HANDED_BACK_FROM = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
 # The tables' rows, typed as the order states they hold (the tables are generic over strings).
 _CHILD_MOVES = cast(Mapping[str, Mapping[str, OrderState]], CHILD_ORDER.transitions)
 _ORDER_MOVES = cast(Mapping[str, Mapping[str, OrderState]], ORDER.transitions)
@@ -779,6 +808,39 @@ PARENT_TRIGGERS = {
 }
 
 _ACCEPTED_AT_VENUE = frozenset({S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+
+
+def late_fill_shortfall(order: OrderAggregate, payloads: Sequence[Payload]) -> Decimal:
+    """What late fills among ``payloads`` would take, of quantity their slices handed back
+    to a working order, beyond what it holds unrouted or is handing back already: so much of
+    the slices routed since is to be handed back first (``hand_back``)."""
+    if order.state in _ORDER_TERMINAL:
+        return ZERO
+    wanted = ZERO
+    for payload in payloads:
+        if type(payload) is not ChildFill:
+            continue
+        child = order.children.get(payload.child_id)
+        if child is not None and child.state in LATE_FILL_STATES and child.handed_back:
+            closed = child.canceled - child.handed_back - child.beyond
+            wanted += min(max(payload.quantity - closed, ZERO), child.handed_back)
+    return wanted - max(order.unallocated, ZERO) - order.handing_back
+
+
+def hand_back(order: OrderAggregate, quantity: Decimal, reason: str) -> list[ChildCancelRequested]:
+    """Cancels that hand back the newest live slices, until they carry ``quantity``: what
+    they free goes back to the order, which routes what it still needs. A slice still being
+    sent is left (its cancel would wait for it)."""
+    chosen: list[ChildCancelRequested] = []
+    for child in reversed(order.children.values()):
+        if quantity <= 0:
+            break
+        if child.state in _HANDED_BACK_FROM and not child.returning:
+            chosen.append(
+                ChildCancelRequested(child_id=child.child_id, reason=reason, returning=True)
+            )
+            quantity -= child.leaves
+    return chosen
 
 
 def derive_parent_state(order: OrderAggregate) -> OrderState:

@@ -81,7 +81,13 @@ from blotter.domain.events import (
 )
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import IdSource
-from blotter.domain.order import LATE_FILL_STATES, ChildOrder, OrderAggregate
+from blotter.domain.order import (
+    LATE_FILL_STATES,
+    ChildOrder,
+    OrderAggregate,
+    hand_back,
+    late_fill_shortfall,
+)
 from blotter.domain.reconciliation import BreakBook, Key
 from blotter.domain.risk import RiskBreach, Rule, WorkingOrder, not_reducing
 from blotter.domain.values import (
@@ -912,7 +918,12 @@ class OrderManager:
         self, order: OrderAggregate, child: ChildOrder, decision: Decision, actor: str, cause: str
     ) -> None:
         if decision.payloads:
-            self._record(order, list(decision.payloads), actor, cause)
+            payloads = list(decision.payloads)
+            shortfall = late_fill_shortfall(order, payloads)
+            if shortfall > 0:  # first what makes room for the late fills: see _hand_back
+                self._hand_back(order, shortfall, payloads, actor, cause)
+            else:
+                self._record(order, payloads, actor, cause)
         follow_up = decision.follow_up
         if follow_up is FollowUp.ASK_STATUS:
             self._spawn_resolve(order, child)
@@ -1051,8 +1062,8 @@ class OrderManager:
         if order.state is S.FILLED:
             self._schedule_settlement(order.order_id, 1, self.config.settlement_delay)
             return
-        if order.over_routed and not order.is_terminal:
-            self._hand_back(order)
+        uncovered = order.over_routed - order.handing_back  # a hand-back the venue refused
+        if uncovered > 0 and not order.is_terminal and self._hand_back(order, uncovered):
             return
         if order.is_terminal or order.leaves <= 0:
             return
@@ -1082,29 +1093,29 @@ class OrderManager:
             return
         self._reroute(order, last_chance=True)
 
-    def _hand_back(self, order: OrderAggregate) -> None:
-        """A late fill was booked on quantity routed again: cancel the newest slices until
-        they cover what the order has working beyond its leaves. Their leaves come back to
-        the order (``returning``), which routes again what it still needs."""
-        over = order.over_routed - sum(
-            c.leaves for c in order.children.values() if c.returning and c.is_live
-        )
-        chosen: list[ChildOrder] = []
-        for child in reversed(order.children.values()):
-            if over <= 0:
-                break
-            # a slice still on its way is taken once the venue has it (its report comes here)
-            if child.state in _CANCELABLE and not child.returning:
-                chosen.append(child)
-                over -= child.leaves
-        if not chosen:
-            return
-        reason = f"a late fill filled {order.order_id} beyond what it still needed"
-        requests: list[Payload] = [
-            ChildCancelRequested(child_id=c.child_id, reason=reason, returning=True) for c in chosen
-        ]
-        durable = self._record(order, requests, SYSTEM, "late fill on quantity routed again")
-        self._tasks.spawn(f"hand back {order.order_id}", self._cancel_after(durable, chosen))
+    def _hand_back(
+        self,
+        order: OrderAggregate,
+        quantity: Decimal,
+        then: Sequence[Payload] = (),
+        actor: str = SYSTEM,
+        cause: str = "a hand-back the venue refused",
+    ) -> bool:
+        """A late fill on quantity a slice had handed back, since routed again: the newest
+        slices are canceled for ``quantity`` first (in the same append as the fill, ``then``,
+        so the fold finds room for it), their leaves going back to the order, which routes
+        what it still needs. Whether any slice could be asked (``then`` is recorded anyway)."""
+        reason = f"a late fill takes what {order.order_id} had routed again"
+        requests = hand_back(order, quantity, reason)
+        if not requests and not then:
+            return False
+        chosen = [order.children[r.child_id] for r in requests]
+        # a slice whose cancel is under way already is only marked: no second cancel
+        to_cancel = [c for c in chosen if c.state is not S.PENDING_CANCEL]
+        durable = self._record(order, [*requests, *then], actor, cause)
+        if to_cancel:
+            self._tasks.spawn(f"hand back {order.order_id}", self._cancel_after(durable, to_cancel))
+        return bool(requests)
 
     async def _cancel_after(
         self, durable: asyncio.Future[AppendResult], children: list[ChildOrder]

@@ -27,7 +27,7 @@ from blotter.domain.events import (
     Severity,
 )
 from blotter.domain.ids import SequentialIds
-from blotter.domain.order import OrderAggregate, Outcome
+from blotter.domain.order import OrderAggregate, Outcome, hand_back, late_fill_shortfall
 from blotter.domain.workflows import OrderState as S
 
 from .builders import OrderStory, decisions, snapshot
@@ -272,6 +272,9 @@ def returned_by_arcx() -> OrderStory:
     return story
 
 
+ZERO_FEE = D(0)
+
+
 def routed_again(quantity: str = "60") -> OrderStory:
     """ARCX handed its slice of 100 back; ``quantity`` of it went to XNAS (slice B)."""
     story = returned_by_arcx()
@@ -281,17 +284,38 @@ def routed_again(quantity: str = "60") -> OrderStory:
     return story
 
 
-def test_a_late_fill_on_a_returned_slice_is_booked_even_on_quantity_routed_again() -> None:
-    """ARCX traded 50 before it dropped us: the trade is ours, whatever was routed since. The
-    order then has 10 more working than it needs, which its OMS cancels and gets back."""
+def late_fill(story: OrderStory, child: str, quantity: str, exec_id: str) -> None:
+    """A late fill as the OMS records it: after the hand-backs that make room for it."""
+    fill = ChildFill(
+        child_id=child, exec_id=exec_id, quantity=D(quantity), price=D("10.00"), fee=D("0.01")
+    )
+    shortfall = late_fill_shortfall(story.order, [fill])
+    for request in hand_back(story.order, shortfall, "room for a late fill"):
+        story.add(request)
+    story.add(fill)
+
+
+def test_a_late_fill_on_a_returned_slice_alone_takes_only_what_was_not_routed_again() -> None:
+    """As a log written before hand-backs folds: the rest is an overfill."""
     story = routed_again("60")
     story.fill("A", "50", exec_id="ARCX-late")
     order = story.order
-    assert (order.filled, order.leaves, order.over_routed) == (50, 50, 10)
+    assert (order.filled, order.unallocated, order.leaves) == (40, 0, 60)
     assert order.state is S.PARTIALLY_FILLED
+    assert_only_an_overfill(story, by="10")
+
+
+def test_a_late_fill_on_a_returned_slice_is_booked_once_slices_routed_again_hand_back() -> None:
+    """ARCX traded 50 before it dropped us: the trade is ours, whatever was routed since. The
+    OMS hands back B first (all 60 of it: a cancel is whole), then books the fill."""
+    story = routed_again("60")
+    order = story.order
+    fill = ChildFill(child_id="A", exec_id="ARCX-late", quantity=D(50), price=D(10), fee=ZERO_FEE)
+    assert late_fill_shortfall(order, [fill]) == 10  # 40 of the 100 were not routed again
+    late_fill(story, "A", "50", "ARCX-late")
+    assert (order.filled, order.leaves, order.over_routed, order.handing_back) == (50, 50, 10, 60)
     assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]
     assert conserved(story)
-    story.add(ChildCancelRequested(child_id="B", reason="over-routed", returning=True))
     story.canceled("B")  # the venue's answer: B's 60 go back to the order, not closed
     assert (order.filled, order.leaves, order.unallocated, order.over_routed) == (50, 50, 50, 0)
     assert order.state is S.PARTIALLY_FILLED  # 50 for its OMS to route again
@@ -300,10 +324,9 @@ def test_a_late_fill_on_a_returned_slice_is_booked_even_on_quantity_routed_again
 
 def test_an_order_filled_by_a_late_fill_waits_for_its_slices_routed_again_to_close() -> None:
     story = routed_again("100")
-    story.fill("A", "100", exec_id="ARCX-late")
+    late_fill(story, "A", "100", "ARCX-late")
     order = story.order
     assert (order.filled, order.over_routed, order.state) == (100, 100, S.PARTIALLY_FILLED)
-    story.add(ChildCancelRequested(child_id="B", reason="over-routed", returning=True))
     story.canceled("B")
     assert (order.filled, order.canceled, order.state) == (100, 0, S.FILLED)
     assert conserved(story)
@@ -313,8 +336,7 @@ def test_a_slice_routed_again_that_fills_before_its_cancel_lands_overfills_the_o
     """Both venues traded: the order books what it needed, the rest is a critical overfill
     (reconciliation then finds it at the venue), and nothing is left to route."""
     story = routed_again("60")
-    story.fill("A", "50", exec_id="ARCX-late")
-    story.add(ChildCancelRequested(child_id="B", reason="over-routed", returning=True))
+    late_fill(story, "A", "50", "ARCX-late")
     story.fill("B", "60", exec_id="XNAS-first")
     order, child = story.order, story.order.children["B"]
     assert (order.filled, order.leaves, order.over_routed, order.unallocated) == (100, 0, 0, 0)
@@ -323,6 +345,39 @@ def test_a_slice_routed_again_that_fills_before_its_cancel_lands_overfills_the_o
     assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL, AnomalyKind.OVERFILL]
     assert "by 10" in order.anomalies[-1].detail
     assert conserved(story)
+
+
+def test_a_trader_s_cancel_under_way_is_marked_to_hand_back_and_the_order_closes_whole() -> None:
+    story = routed_again("100")
+    story.cancel_requested("B")
+    late_fill(story, "A", "40", "ARCX-late")
+    order = story.order
+    assert order.children["B"].returning  # marked, its cancel not sent twice
+    assert (order.filled, order.over_routed) == (40, 40)
+    story.canceled("B")
+    assert (order.filled, order.leaves, order.unallocated) == (40, 60, 60)
+    story.add(OrderCanceled(reason="canceled on request"))
+    assert (order.filled, order.canceled, order.leaves, order.state) == (40, 60, 0, S.CANCELED)
+    assert conserved(story)
+
+
+def test_a_slice_over_the_order_that_closes_unasked_hands_the_excess_back() -> None:
+    """Its hand-back refused, the slice expires at the close: what the order no longer
+    needed goes back, the rest closes; a late fill on it takes only what closed."""
+    story = routed_again("100")
+    late_fill(story, "A", "40", "ARCX-late")
+    story.cancel_rejected("B")
+    order, child = story.order, story.order.children["B"]
+    assert (child.returning, order.over_routed, order.handing_back) == (False, 40, 0)
+    story.expired("B")
+    assert (order.filled, order.canceled, order.leaves) == (40, 60, 0)
+    assert (child.canceled, child.handed_back) == (100, 40)
+    assert conserved(story)
+    story.fill("B", "70", exec_id="XNAS-late")  # the venue traded 70 of B before the close
+    assert (order.filled, order.canceled, order.leaves) == (100, 0, 0)
+    assert order.anomalies[-1].kind is AnomalyKind.OVERFILL
+    assert conserved(story)
+    assert order.filled <= order.quantity
 
 
 def test_a_late_fill_on_a_returned_slice_of_a_closed_order_takes_its_canceled_quantity() -> None:

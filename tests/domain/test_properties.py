@@ -45,7 +45,7 @@ from blotter.domain.events import (
 )
 from blotter.domain.ids import SequentialIds
 from blotter.domain.ledger import Ledger
-from blotter.domain.order import OrderAggregate, Outcome
+from blotter.domain.order import OrderAggregate, Outcome, hand_back, late_fill_shortfall
 from blotter.domain.positions import Position
 from blotter.domain.synthetic import synthetic_log
 from blotter.domain.values import Side
@@ -333,8 +333,8 @@ GARBAGE: st.SearchStrategy[Payload] = st.one_of(
     st.builds(ChildSubmitted, child_id=CHILDREN),
     st.builds(ChildAcknowledged, child_id=CHILDREN, venue_order_id=st.just("V")),
     st.builds(ChildRejected, child_id=CHILDREN, reason=st.just("no")),
-    st.builds(ChildCancelRequested, child_id=CHILDREN),
-    st.builds(ChildCanceled, child_id=CHILDREN),
+    st.builds(ChildCancelRequested, child_id=CHILDREN, returning=st.booleans()),
+    st.builds(ChildCanceled, child_id=CHILDREN, returned=st.booleans()),
     st.builds(ChildCancelRejected, child_id=CHILDREN, reason=st.just("no")),
     st.builds(ChildExpired, child_id=CHILDREN),
     st.builds(
@@ -387,6 +387,12 @@ def test_no_report_however_wrong_stops_the_fold_or_breaks_conservation(
     ledger = fold(story.events)
     order = ledger.orders["O-1"]
     for payload, resend in reports:
+        if resend == 9:  # as the OMS records a late fill: what makes room for it first
+            shortfall = late_fill_shortfall(order, [payload])
+            for request in hand_back(order, shortfall, "room"):
+                story.events.append(story.event(request))
+                assert ledger.apply(story.events[-1]) is Outcome.APPLIED
+                assert conserved(order)
         # now and then the venue re-sends an earlier event instead
         e = story.events[-1] if resend == 0 else story.event(payload)
         story.events.append(e)

@@ -13,7 +13,14 @@ import msgspec
 import pytest
 from sqlalchemy import create_engine, update
 
-from blotter.domain.events import AnomalyKind, BreakExplained, Event, Severity, VenueDisputed
+from blotter.domain.events import (
+    AnomalyKind,
+    BreakExplained,
+    ChildCancelRequested,
+    Event,
+    Severity,
+    VenueDisputed,
+)
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
 from blotter.domain.reconciliation import DecisionRefused, ReconciliationConfig, Verdict
@@ -480,6 +487,14 @@ async def test_a_late_fill_on_quantity_routed_again_is_booked_and_the_new_slice_
         assert (order.filled, order.canceled, order.leaves) == (100, 0, 0)
         assert (again.state, again.filled, again.returning) == (OrderState.CANCELED, 0, True)
         assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]  # no overfill
+        history = w.history(result.order_id)
+        handing = [e.type for e in history].index("ChildCancelRequested")
+        request = history[handing].payload
+        assert isinstance(request, ChildCancelRequested)
+        assert request.returning
+        assert (
+            history[handing + 1].type == "ChildFill"
+        )  # in the append of the fill it makes room for
         assert await w.venues["ARCX"].status(again.client_order_id) is not None
         assert w.venues["ARCX"].open_order_ids() == set()
         assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 100
