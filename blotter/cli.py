@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import getpass
 import itertools
+import math
 import os
 import signal
 import socket
@@ -612,6 +613,8 @@ def _summary_json(summary: Summary) -> dict[str, object]:
 
 def _about(count: float) -> str:
     """A count in full, or in powers of ten once its digits would say nothing more."""
+    if not math.isfinite(count):
+        return "more than 1e308"
     return f"{count:,.0f}" if count < 1e15 else f"{count:.3g}"
 
 

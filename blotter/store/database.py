@@ -59,7 +59,7 @@ def demo_url() -> str:
 
 # The drivers blotter is built and tested with, per backend; "postgresql://" means psycopg.
 _DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
-_PASSWORD = re.compile(r"(://[^:/@]*):[^@]*@")  # user:password@ in a URL
+_PASSWORD = re.compile(r"(://[^:/@]*):[^/]*@")  # user:password@ (a password may hold @)
 
 
 def parse_url(text: str) -> URL:
@@ -117,7 +117,7 @@ def _as_given(text: str) -> str:
     try:
         return _hidden(make_url(text))
     except (exc.ArgumentError, ValueError):
-        return _PASSWORD.sub(r"\1:***@", text)
+        return _PASSWORD.sub(r"\1:***@", text.partition("?")[0])
 
 
 def open_engines(

@@ -94,6 +94,8 @@ class PriceBox(QDoubleSpinBox):
         super().__init__()
         self.setRange(0, MAX_PRICE)
         self.set_tick(Decimal("0.01"))
+        self.refused: str | None = None  # text the box went back from (``fixup``)
+        self.lineEdit().textEdited.connect(self._typed)
 
     def set_tick(self, tick: Decimal) -> None:
         self.tick = tick
@@ -107,6 +109,18 @@ class PriceBox(QDoubleSpinBox):
         if ungrouped(text) is None:
             return QValidator.State.Intermediate, text, pos
         return super().validate(text, pos)
+
+    def fixup(self, text: str) -> str:
+        """Qt's fixup drops every comma (Enter made 195,50 into 19550): a misplaced one stays,
+        so the box goes back to its last price; ``refused`` keeps what was typed, for the
+        ticket to refuse until the trader types again."""
+        if ungrouped(text) is None:
+            self.refused = text
+            return text
+        return super().fixup(text)
+
+    def _typed(self) -> None:
+        self.refused = None
 
     def price(self) -> Decimal:
         """The price as typed: in the tick's decimals unless more were typed (whether it is
@@ -129,6 +143,7 @@ class PriceBox(QDoubleSpinBox):
         return f"{whole}{point}{kept}" if kept else whole
 
     def stepBy(self, steps: int) -> None:
+        self.refused = None  # the trader chose a price with the arrows
         self.interpretText()  # a price still being typed is the one stepped from
         ticks = self.price() / self.tick
         # from an off-tick price, the first step lands on the grid's next tick that way
@@ -257,8 +272,10 @@ class TicketForm(QWidget):
             typed = self.limit_price.cleanText().strip()
             if not typed:  # the box keeps its last value
                 raise InvalidValue("limit_price", "", "a price for a limit order")
-            if not self.limit_price.hasAcceptableInput():  # "-", ".", "187,5": not the last value
-                raise InvalidValue("limit_price", typed, f"a price, with {_GROUPING}")
+            refused = self.limit_price.refused
+            if refused is not None or not self.limit_price.hasAcceptableInput():
+                # "-", ".", "187,5", or the last price the box went back to from one of them
+                raise InvalidValue("limit_price", refused or typed, f"a price, with {_GROUPING}")
             price = self.limit_price.price()
         venue = self.venue.currentText()
         return NewOrder(

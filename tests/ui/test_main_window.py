@@ -319,6 +319,13 @@ def test_a_comma_groups_thousands_and_nothing_else_and_an_unfinished_price_is_no
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: True)
         assert window.desk.oms.orders == {}
+        box.setValue(187.5)
+        box.lineEdit().selectAll()
+        QTest.keyClicks(box, "195,50")
+        QTest.keyClick(box, Qt.Key.Key_Return)  # Qt would read it as 19550
+        assert box.price() < 200  # back to its last price, not 19550
+        assert form.errors["limit_price"].text() == expected  # and refused until typed again
+        assert not dialog.submit_button.isEnabled()
         box.lineEdit().selectAll()
         QTest.keyClicks(box, "1,187.5")
         assert box.price() == Decimal("1187.50")

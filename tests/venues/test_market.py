@@ -108,3 +108,19 @@ def test_the_default_desk_has_four_unlike_venues_and_eleven_instruments() -> Non
     assert listed == {i.symbol for i in INSTRUMENTS} == set(REFERENCE_PRICES)
     for instrument in INSTRUMENTS:
         instrument.check_price(REFERENCE_PRICES[instrument.symbol], field="reference price")
+
+
+async def test_a_client_order_through_the_mid_is_taken_as_a_bargain() -> None:
+    """A bid above the mid: no participant quotes an ask under it, so only a taker fills it."""
+    for seed in range(5):
+        venue, market = _market(seed=seed)
+        await venue.connect()  # an empty book: the bid rests, and no ask is quoted under it
+        through = (market.mid * Decimal("1.05")).quantize(Decimal("0.01"))
+        await venue.submit(_resting_buy("THROUGH", through))
+        await venue.heartbeat()
+        for _ in range(200):
+            market.step()
+        status = await venue.status("THROUGH")
+        assert status is not None
+        assert status.filled > 0, f"seed {seed}: a bid 5 % over the mid never traded"
+        await venue.close()

@@ -66,13 +66,17 @@ class SyntheticMarket:
             self._take_liquidity()
 
     def _take_liquidity(self) -> None:
-        """Someone trades at the touch, within the levels the market quotes around its mid: a
-        client's order resting far from the mid stays resting, even with no quote before it
-        (the first step after a restart, whose book holds only the restored orders)."""
+        """Someone trades at the touch, unless it is further from the mid than the levels the
+        market quotes: a client's order resting far below (a bid) or above (an ask) stays
+        resting, even with no quote before it (the first step after a restart, whose book
+        holds only the restored orders). One through the mid is taken as a bargain."""
         side = self._rng.choice((Side.BUY, Side.SELL))
         best = self._book.best(side.opposite)
         reach = (self._spread + self._levels) * self._tick
-        if best is not None and abs(best - self.mid) <= reach:
+        within = best is not None and (
+            best <= self.mid + reach if side is Side.BUY else best >= self.mid - reach
+        )
+        if best is not None and within:
             quantity = self._lot * self._rng.randint(*self._lots)
             self._venue.add_liquidity(self.symbol, side, best, quantity, TimeInForce.IOC)
 
