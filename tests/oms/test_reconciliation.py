@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +23,7 @@ from blotter.domain.events import (
 )
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
+from blotter.domain.order import ChildOrder, OrderAggregate
 from blotter.domain.reconciliation import DecisionRefused, ReconciliationConfig, Verdict
 from blotter.domain.values import InvalidValue, OrderType, RoutingStrategy, Side
 from blotter.domain.workflows import BreakState, OrderState, VenueHealth
@@ -31,8 +32,11 @@ from blotter.oms.manager import OmsStopped
 from blotter.oms.ports import (
     AppendResult,
     NewOrderRequest,
+    RejectCode,
+    ReportKind,
     Settled,
     StoreUnavailable,
+    VenueGateway,
     VenueOrderStatus,
 )
 from blotter.oms.reconciliation import Reconciler
@@ -41,7 +45,7 @@ from blotter.store.replay import rebuild, replay
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
 
-from .world import World, profile, refused_append, world
+from .world import Wire, World, profile, refused_append, world
 
 D = Decimal
 KEY = ("XNAS", "ACC-1", "AAPL")
@@ -448,59 +452,111 @@ async def test_a_late_fill_takes_back_the_correction_that_stood_in_for_it(
         assert (await reconciler.run_pass()).opened == []
 
 
-async def test_a_late_fill_on_quantity_routed_again_is_booked_and_the_new_slice_handed_back(
-    tmp_path: Path,
-) -> None:
-    """XNAS filled our resting 100 just before it dropped us (the report lost); we routed the
-    100 again to ARCX. XNAS's status then shows the fill: it is booked, and the ARCX slice,
-    now more than the order needs, is canceled and its quantity handed back."""
-    wires: list[GatedWire] = []
+class BusyOnce(Wire):
+    """A venue that refuses the first cancel it is sent, for its own reasons (busy)."""
 
-    def wire(venue: SimulatedVenue) -> GatedWire:
-        wires.append(GatedWire(venue))
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.refused: list[str] = []
+
+    async def cancel(self, client_order_id: str) -> None:
+        if self.refused:
+            await self._inner.cancel(client_order_id)
+            return
+        self.refused.append(client_order_id)
+        self._inner._answer(
+            client_order_id, ReportKind.CANCEL_REJECTED, "busy, try again", RejectCode.BUSY
+        )
+
+
+async def bought_before_the_drop_and_routed_again(
+    w: World, xnas: GatedWire
+) -> tuple[OrderAggregate, ChildOrder]:
+    """XNAS filled our resting 100 just before it dropped us (the report lost); we routed the
+    100 again to ARCX before XNAS came back and its status told of the fill. The order, once
+    FILLED, and its slice at ARCX."""
+    w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("9.50"), D(10))  # XNAS is better
+    w.venues["ARCX"].add_liquidity("AAPL", Side.SELL, D("9.60"), D(10))
+    ticket = msgspec.structs.replace(w.ticket("100", "9.00"), strategy=RoutingStrategy.BEST)
+    result = await w.submit(ticket)
+    order = w.order(result.order_id)
+    [first] = order.children.values()
+    assert first.venue == "XNAS"
+    xnas.plan.inbound = Faults(drop=1.0)
+    xnas.gate.clear()  # its status, which tells of the fill, waits for ARCX to have the rest
+    w.sell_liquidity("100", "9.00")  # fills our bid at XNAS; the report is lost
+    w.venues["XNAS"].drop_connection("cable cut", outage=1.0)
+    await w.until(lambda: first.state is OrderState.CANCELED)  # on the disconnect, returned
+    xnas.plan.inbound = Faults()
+
+    def working_at_arcx() -> bool:
+        return any(
+            c.venue == "ARCX" and c.state is OrderState.ACKNOWLEDGED
+            for c in order.children.values()
+        )
+
+    await w.until(working_at_arcx)
+    assert w.gateways[0].health is VenueHealth.DOWN  # XNAS still away: its fill unknown yet
+    xnas.gate.set()
+    await w.until(lambda: order.state is OrderState.FILLED)
+    return order, next(c for c in order.children.values() if c.venue == "ARCX")
+
+
+def routed_again_world(
+    tmp_path: Path, arcx: Callable[[SimulatedVenue], VenueGateway] = Wire
+) -> tuple[AbstractAsyncContextManager[World], list[VenueGateway]]:
+    wires: list[VenueGateway] = []
+
+    def wire(venue: SimulatedVenue) -> VenueGateway:
+        wires.append(GatedWire(venue) if venue.name == "XNAS" else arcx(venue))
         return wires[-1]
 
     venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
-    async with world(tmp_path, *venues, smart=True, wrap=wire) as w:
+    return world(tmp_path, *venues, smart=True, wrap=wire), wires
+
+
+async def test_a_late_fill_on_quantity_routed_again_is_booked_and_the_new_slice_handed_back(
+    tmp_path: Path,
+) -> None:
+    """The fill is booked, and the ARCX slice, now more than the order needs, is canceled
+    and its quantity handed back."""
+    built, wires = routed_again_world(tmp_path)
+    async with built as w:
         xnas = wires[0]
-        w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("9.50"), D(10))  # XNAS is better
-        w.venues["ARCX"].add_liquidity("AAPL", Side.SELL, D("9.60"), D(10))
-        ticket = msgspec.structs.replace(w.ticket("100", "9.00"), strategy=RoutingStrategy.BEST)
-        result = await w.submit(ticket)
-        order = w.order(result.order_id)
-        [first] = order.children.values()
-        assert first.venue == "XNAS"
-        xnas.plan.inbound = Faults(drop=1.0)
-        w.sell_liquidity("100", "9.00")  # fills our bid at XNAS; the report is lost
-        xnas.gate.clear()
-        await xnas.disconnect_now()
-        await w.until(
-            lambda: any(
-                c.venue == "ARCX" and c.state is OrderState.ACKNOWLEDGED
-                for c in order.children.values()
-            )
-        )
-        xnas.plan.inbound = Faults()
-        xnas.gate.set()  # back, XNAS's status tells of the fill
-        await w.until(lambda: order.state is OrderState.FILLED)
-        again = next(c for c in order.children.values() if c.venue == "ARCX")
+        assert isinstance(xnas, GatedWire)
+        order, again = await bought_before_the_drop_and_routed_again(w, xnas)
         assert (order.filled, order.canceled, order.leaves) == (100, 0, 0)
         assert (again.state, again.filled, again.returning) == (OrderState.CANCELED, 0, True)
         assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]  # no overfill
-        history = w.history(result.order_id)
+        history = w.history(order.order_id)
         handing = [e.type for e in history].index("ChildCancelRequested")
         request = history[handing].payload
         assert isinstance(request, ChildCancelRequested)
         assert request.returning
-        assert (
-            history[handing + 1].type == "ChildFill"
-        )  # in the append of the fill it makes room for
-        assert await w.venues["ARCX"].status(again.client_order_id) is not None
+        assert history[handing + 1].type == "ChildFill"  # recorded with the fill it is for
         assert w.venues["ARCX"].open_order_ids() == set()
         assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 100
         await w.settle()
         assert w.store.projected_positions()[("ACC-1", "AAPL")] == 100
         assert replay(w.store, workers=1).ok
+
+
+async def test_a_hand_back_the_venue_refuses_is_asked_again(tmp_path: Path) -> None:
+    built, wires = routed_again_world(tmp_path, arcx=BusyOnce)
+    async with built as w:
+        xnas, arcx = wires
+        assert isinstance(xnas, GatedWire)
+        assert isinstance(arcx, BusyOnce)
+        order, again = await bought_before_the_drop_and_routed_again(w, xnas)
+        assert arcx.refused == [again.client_order_id]
+        asked = [
+            e.payload
+            for e in w.history(order.order_id)
+            if isinstance(e.payload, ChildCancelRequested)
+        ]
+        assert [a.returning for a in asked] == [True, True]  # refused once, then asked again
+        assert (order.filled, order.canceled, again.state) == (100, 0, OrderState.CANCELED)
+        assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]
 
 
 # --- our own projection against the fold ----------------------------------------------------
