@@ -824,6 +824,8 @@ def late_fill_shortfall(order: OrderAggregate, payloads: Sequence[Payload]) -> D
         if child is not None and child.state in LATE_FILL_STATES and child.handed_back:
             closed = child.canceled - child.handed_back - child.beyond
             wanted += min(max(payload.quantity - closed, ZERO), child.handed_back)
+    if not wanted:  # the usual case: no late fill on a slice that handed quantity back
+        return ZERO
     return wanted - max(order.unallocated, ZERO) - order.handing_back
 
 

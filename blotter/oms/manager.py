@@ -1062,8 +1062,8 @@ class OrderManager:
         if order.state is S.FILLED:
             self._schedule_settlement(order.order_id, 1, self.config.settlement_delay)
             return
-        uncovered = order.over_routed - order.handing_back  # a hand-back the venue refused
-        if uncovered > 0 and not order.is_terminal and self._hand_back(order, uncovered):
+        over = order.over_routed  # once a hand-back the venue refused left some uncovered
+        if over and not order.is_terminal and self._hand_back(order, over - order.handing_back):
             return
         if order.is_terminal or order.leaves <= 0:
             return
