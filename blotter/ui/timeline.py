@@ -101,6 +101,7 @@ class Timeline(pg.PlotWidget):  # type: ignore[misc]
         )
         axis = self.getPlotItem().getAxis("left")
         axis.setTicks([list(enumerate(self.lanes))])
+        axis.setStyle(showValues=bool(self.lanes))  # laid out anew: as wide as its lanes
         self.setYRange(-0.5, max(0.5, len(self.lanes) - 0.5), padding=0)
         if any(m.x for m in placed):
             self.enableAutoRange(axis="x")

@@ -16,6 +16,7 @@ from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.oms.commands import NewOrder
 from blotter.runtime.desk import Desk
 from blotter.ui.main_window import MainWindow
+from blotter.ui.ticket import TicketDialog, TicketForm
 
 W = TypeVar("W", bound=QWidget)
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -99,3 +100,10 @@ def enabled(entries: Iterable[tuple[QAction, QPushButton]]) -> list[str]:
     for action, button in pairs:
         assert button.isEnabled() == action.isEnabled(), action.text()
     return [action.text() for action, _ in pairs if action.isEnabled()]
+
+
+def aapl_ticket(window: MainWindow) -> tuple[TicketDialog, TicketForm]:
+    """The window's order ticket, open on AAPL."""
+    dialog = window.open_ticket()
+    dialog.form.instrument.setCurrentText("AAPL")
+    return dialog, dialog.form

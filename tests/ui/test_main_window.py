@@ -31,6 +31,7 @@ from blotter.ui.main_window import DEFAULT_SIZE, MainWindow
 from blotter.ui.models import DARK, LIGHT, ORDER_ID_ROLE, Column
 
 from .conftest import Session
+from .helpers import aapl_ticket
 
 D = Decimal
 
@@ -93,9 +94,7 @@ def test_every_model_passes_the_model_tester(session: Session, qtmodeltester: Mo
 def test_submit_from_the_ticket_then_cancel_it_with_the_delete_key(session: Session) -> None:
     async def scenario() -> None:
         window = await session.open()
-        dialog = window.open_ticket()
-        form = dialog.form
-        form.instrument.setCurrentText("AAPL")
+        dialog, form = aapl_ticket(window)
         form.quantity.setText("25")
         form.set_price(D("180.00"))
         form.time_in_force.setCurrentText("GTC")
@@ -211,9 +210,7 @@ def test_cancel_all_asks_first_and_names_the_accounts(
 def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Session) -> None:
     async def scenario() -> None:
         window = await session.open()
-        dialog = window.open_ticket()
-        form = dialog.form
-        form.instrument.setCurrentText("AAPL")
+        dialog, form = aapl_ticket(window)
         form.quantity.setText("abc")
         assert not dialog.submit_button.isEnabled()
         assert form.errors["quantity"].text() == "expected a number"
@@ -258,9 +255,7 @@ def test_an_off_tick_price_can_be_typed_is_refused_with_the_tick_and_steps_onto_
 ) -> None:
     async def scenario() -> None:
         window = await session.open()
-        dialog = window.open_ticket()
-        form = dialog.form
-        form.instrument.setCurrentText("AAPL")
+        dialog, form = aapl_ticket(window)
         form.quantity.setText("10")
         box = form.limit_price
         box.lineEdit().selectAll()
@@ -295,9 +290,7 @@ def test_a_comma_groups_thousands_and_nothing_else_and_an_unfinished_price_is_no
 
     async def scenario() -> None:
         window = await session.open()
-        dialog = window.open_ticket()
-        form = dialog.form
-        form.instrument.setCurrentText("AAPL")
+        dialog, form = aapl_ticket(window)
         grouping = "expected a number, with commas only between thousands"
         for typed in ("0,5", "1,0", "12,34.5", ",5"):
             form.quantity.setText(typed)
@@ -343,9 +336,7 @@ def test_the_ticket_says_a_chosen_venue_is_down_and_forgets_a_refusal_once_chang
         desk = window.desk
         desk.venues["XNAS"].drop_connection("cable cut", outage=5.0)
         await session.until(lambda: desk.gateways["XNAS"].health is VenueHealth.DOWN)
-        dialog = window.open_ticket()
-        form = dialog.form
-        form.instrument.setCurrentText("AAPL")
+        dialog, form = aapl_ticket(window)
         form.venue.setCurrentText("XNAS")
         assert form.errors["venue"].text() == "fixed: XNAS chosen by the trader is DOWN"
         assert not dialog.submit_button.isEnabled()

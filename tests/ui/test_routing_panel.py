@@ -17,6 +17,7 @@ from blotter.domain.values import RoutingStrategy
 from blotter.ui.routing_panel import COLUMN, SIDE_BY_SIDE_WIDTH, RoutingPanel
 
 from .conftest import Session
+from .helpers import aapl_ticket
 from .test_main_window import resting, state_of
 
 D = Decimal
@@ -123,9 +124,7 @@ def test_the_ticket_says_which_risk_rule_would_refuse_it_before_it_is_sent(
 ) -> None:
     async def scenario() -> None:
         window = await session.open()
-        dialog = window.open_ticket()
-        form = dialog.form
-        form.instrument.setCurrentText("AAPL")
+        dialog, form = aapl_ticket(window)
         form.quantity.setText("10")
         form.set_price(D("100.00"))  # 47% under the market: outside the 10% collar
         risk = form.errors["risk"]

@@ -6,6 +6,7 @@ import itertools
 
 import msgspec
 from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import QApplication
 
 from blotter.ui.timeline import Timeline, markers
 from tests.domain.builders import OrderStory
@@ -47,15 +48,30 @@ def test_an_order_that_lives_for_hours_reads_in_seconds_and_the_chart_has_no_plo
     assert view.getPlotItem().ctrlMenu.parent() is view  # it goes with the chart
 
 
-def test_an_empty_timeline_has_no_lanes_to_number(qapp: object) -> None:
+def lane_labels(view: Timeline) -> list[str]:
+    """The texts the lanes' axis draws, whole (none cut by a width laid out for fewer)."""
+    QApplication.processEvents()  # laid out as on screen
+    image = QImage(400, 200, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    axis = view.getPlotItem().getAxis("left")
+    try:
+        _axis, _ticks, labels = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    width = axis.width()
+    assert all(rect.left() >= 0 and rect.right() <= width for rect, _flags, _text in labels)
+    return [text for _rect, _flags, text in labels]
+
+
+def test_an_empty_timeline_has_no_lanes_to_number_and_then_shows_each_lane(qapp: object) -> None:
     """Not pyqtgraph's default 0 to 1 on the lanes' axis, its top label cut in half."""
     view = Timeline()
     view.resize(400, 200)
-    image = QImage(400, 200, QImage.Format.Format_ARGB32)
-    painter = QPainter(image)
-    try:
-        _axis, _ticks, labels = view.getPlotItem().getAxis("left").generateDrawSpecs(painter)
-    finally:
-        painter.end()
-    assert [text for _rect, _flags, text in labels] == []
+    view.show()  # empty first, as the details panel is before an order is chosen
+    assert lane_labels(view) == []
     assert view.getPlotItem().viewRange()[0][1] > 0.5  # a second of nothing, not a millisecond
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    view.show_history(story.events)
+    assert sorted(lane_labels(view)) == ["XNAS A", "order"]
