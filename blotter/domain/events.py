@@ -181,18 +181,23 @@ class ChildRejected(ChildPayload, frozen=True, kw_only=True):
     reason: str
 
 
-class ChildFill(ChildPayload, frozen=True, kw_only=True):
+class ChildFill(ChildPayload, frozen=True, kw_only=True, omit_defaults=True):
     exec_id: str
     quantity: Decimal
     price: Decimal
-    fee: Decimal = Decimal(0)
-    liquidity: Liquidity = Liquidity.TAKER
+    fee: Decimal
+    liquidity: Liquidity
+    # Recorded for a slice already closed (a late fill): on an order closed since, it may take
+    # back what the order's other slices closed too (older logs: only what the order did).
+    # Written only when set, as the fills of older logs were.
+    late: bool = False
 
 
-class ChildCancelRequested(ChildPayload, frozen=True, kw_only=True):
+class ChildCancelRequested(ChildPayload, frozen=True, kw_only=True, omit_defaults=True):
     reason: str = ""
     # The slice carries more than its order still needs (a late fill was booked on quantity
-    # that had been routed again): once canceled, its leaves go back to the order.
+    # that had been routed again): once canceled, its leaves go back to the order. Written
+    # only when set.
     returning: bool = False
 
 

@@ -638,17 +638,18 @@ class OrderAggregate:
         terminal = self.state in _ORDER_TERMINAL
         closed = child.canceled - child.handed_back - child.beyond
         from_closed = min(closed, fill.quantity)
-        if terminal:
-            returnable = min(child.handed_back, self.own_canceled)
+        wanted = min(child.handed_back, fill.quantity - from_closed)
+        if not terminal:
+            from_returned = min(wanted, max(self.unallocated, ZERO) + self.handing_back)
         else:
-            returnable = min(child.handed_back, max(self.unallocated, ZERO) + self.handing_back)
-        from_returned = min(returnable, fill.quantity - from_closed)
+            from_returned = min(wanted, self.own_canceled)
+            self.own_canceled -= from_returned
+            if fill.late:  # what slices routed since closed, the order closed too
+                from_returned += self._reclaim_closed(wanted - from_returned, child)
         taken = from_closed + from_returned
         child.canceled -= taken
         child.handed_back -= from_returned
         self._children_closed -= from_closed
-        if terminal:
-            self.own_canceled -= from_returned
         self._live_leaves += taken  # booked below as if it were live
         before = len(self.anomalies)
         outcome = self._fill(event, child, fill, taken)
@@ -664,6 +665,22 @@ class OrderAggregate:
         child.updated_at = event.occurred_at
         self._follow_children(event)
         return outcome
+
+    def _reclaim_closed(self, quantity: Decimal, late: ChildOrder) -> Decimal:
+        """Up to ``quantity`` of what the other slices closed, newest first, for a late fill
+        on ``late``: as if they had handed it back (the order closed without it)."""
+        reclaimed = ZERO
+        for child in reversed(self.children.values()):
+            if reclaimed >= quantity:
+                break
+            if child is late:
+                continue
+            take = min(child.canceled - child.handed_back - child.beyond, quantity - reclaimed)
+            if take > 0:
+                child.handed_back += take
+                self._children_closed -= take
+                reclaimed += take
+        return reclaimed
 
     def _move_child(self, event: Event, child: ChildOrder, target: OrderState) -> None:
         if target in _CHILD_TERMINAL and child.state not in _CHILD_TERMINAL:
@@ -808,6 +825,16 @@ PARENT_TRIGGERS = {
 }
 
 _ACCEPTED_AT_VENUE = frozenset({S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+
+
+def marked_late(order: OrderAggregate, payloads: list[Payload]) -> list[Payload]:
+    """``payloads`` with each fill for a slice already closed marked ``late``, as recorded."""
+    for at, payload in enumerate(payloads):
+        if type(payload) is ChildFill and not payload.late:
+            child = order.children.get(payload.child_id)
+            if child is not None and child.state in LATE_FILL_STATES:
+                payloads[at] = msgspec.structs.replace(payload, late=True)
+    return payloads
 
 
 def late_fill_shortfall(order: OrderAggregate, payloads: Sequence[Payload]) -> Decimal:

@@ -87,6 +87,7 @@ from blotter.domain.order import (
     OrderAggregate,
     hand_back,
     late_fill_shortfall,
+    marked_late,
 )
 from blotter.domain.reconciliation import BreakBook, Key
 from blotter.domain.risk import RiskBreach, Rule, WorkingOrder, not_reducing
@@ -122,7 +123,14 @@ from blotter.oms.ports import (
     VenueUnavailable,
     Withdrawn,
 )
-from blotter.oms.reports import Decision, FollowUp, from_report, from_status, unknown_order
+from blotter.oms.reports import (
+    Decision,
+    FollowUp,
+    from_report,
+    from_status,
+    rests,
+    unknown_order,
+)
 from blotter.oms.risk import RiskDesk
 from blotter.oms.routing import RoutePlan, Router, SimpleRouter, VenueCandidate
 from blotter.oms.tasks import TaskSupervisor
@@ -918,7 +926,7 @@ class OrderManager:
         self, order: OrderAggregate, child: ChildOrder, decision: Decision, actor: str, cause: str
     ) -> None:
         if decision.payloads:
-            payloads = list(decision.payloads)
+            payloads = marked_late(order, list(decision.payloads))
             shortfall = late_fill_shortfall(order, payloads)
             if shortfall > 0:  # first what makes room for the late fills: see _hand_back
                 self._hand_back(order, shortfall, payloads, actor, cause)
@@ -967,10 +975,11 @@ class OrderManager:
 
     def _canceled_by_disconnect(self, venue: str) -> None:
         """The venue cancels our resting orders when the session drops: their leaves are
-        routed again at once, and the venue's status is asked once it is back."""
+        routed again at once, and the venue's status is asked once it is back. An IOC or
+        market slice never rests: it may have traded at once, so only its status tells."""
         lapsed = self._lapsed.setdefault(venue, set())
         for order, child in self._children_at(venue):
-            if child.state not in _AT_VENUE:
+            if child.state not in _AT_VENUE or not rests(order):
                 continue
             lapsed.add(child.client_order_id)
             reason = f"{venue} cancels resting orders on disconnect"

@@ -175,7 +175,7 @@ def from_status(
             payloads.append(ChildExpired(child_id=child.child_id, reason=reason))
         else:
             returned = (
-                cancels_on_disconnect and _rests(order) and child.state is not S.PENDING_CANCEL
+                cancels_on_disconnect and rests(order) and child.state is not S.PENDING_CANCEL
             )
             payloads.append(
                 ChildCanceled(child_id=child.child_id, reason=reason, returned=returned)
@@ -183,7 +183,7 @@ def from_status(
     return Decision(payloads=tuple(payloads))
 
 
-def _rests(order: OrderAggregate) -> bool:
+def rests(order: OrderAggregate) -> bool:
     """A limit order that rests at its venue (neither IOC nor market, which a venue cancels
     of its own accord once they have met what liquidity there was)."""
     ticket = order.ticket

@@ -35,7 +35,7 @@ from blotter.domain.events import (
 from blotter.domain.ids import IdSource, SequentialIds
 from blotter.domain.ledger import Ledger
 from blotter.domain.order import OrderAggregate
-from blotter.domain.values import OrderType, Side, TimeInForce
+from blotter.domain.values import Liquidity, OrderType, Side, TimeInForce
 
 D = Decimal
 
@@ -135,6 +135,7 @@ class OrderStory:
                 quantity=D(quantity),
                 price=D(price),
                 fee=D("0.01"),
+                liquidity=Liquidity.TAKER,
             )
         )
 

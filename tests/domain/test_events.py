@@ -260,7 +260,12 @@ def test_events_recorded_together_take_the_next_versions_and_one_instant() -> No
 
 def test_to_builtins_gives_json_ready_values_with_decimals_as_strings() -> None:
     fill = ChildFill(
-        child_id="A", exec_id="X1", quantity=Decimal("0.001"), price=Decimal("60000.5")
+        child_id="A",
+        exec_id="X1",
+        quantity=Decimal("0.001"),
+        price=Decimal("60000.5"),
+        fee=Decimal(0),
+        liquidity=Liquidity.TAKER,
     )
     assert to_builtins(fill) == {
         "child_id": "A",

@@ -28,6 +28,7 @@ from blotter.domain.events import (
 )
 from blotter.domain.ids import SequentialIds
 from blotter.domain.order import OrderAggregate, Outcome, hand_back, late_fill_shortfall
+from blotter.domain.values import Liquidity
 from blotter.domain.workflows import OrderState as S
 
 from .builders import OrderStory, decisions, snapshot
@@ -186,7 +187,16 @@ def test_the_same_execution_reported_twice_changes_nothing() -> None:
     story = OrderStory.working()
     story.fill("A", "40", exec_id="XNAS-1")
     before = decisions(story.order)
-    again = story.event(ChildFill(child_id="A", exec_id="XNAS-1", quantity=D(40), price=D("10.00")))
+    again = story.event(
+        ChildFill(
+            child_id="A",
+            exec_id="XNAS-1",
+            quantity=D(40),
+            price=D("10.00"),
+            fee=D(0),
+            liquidity=Liquidity.TAKER,
+        )
+    )
     assert story.order.apply(again) is Outcome.DUPLICATE
     assert decisions(story.order) == before
 
@@ -287,7 +297,12 @@ def routed_again(quantity: str = "60") -> OrderStory:
 def late_fill(story: OrderStory, child: str, quantity: str, exec_id: str) -> None:
     """A late fill as the OMS records it: after the hand-backs that make room for it."""
     fill = ChildFill(
-        child_id=child, exec_id=exec_id, quantity=D(quantity), price=D("10.00"), fee=D("0.01")
+        child_id=child,
+        exec_id=exec_id,
+        quantity=D(quantity),
+        price=D("10.00"),
+        fee=D("0.01"),
+        liquidity=Liquidity.TAKER,
     )
     shortfall = late_fill_shortfall(story.order, [fill])
     for request in hand_back(story.order, shortfall, "room for a late fill"):
@@ -310,7 +325,14 @@ def test_a_late_fill_on_a_returned_slice_is_booked_once_slices_routed_again_hand
     OMS hands back B first (all 60 of it: a cancel is whole), then books the fill."""
     story = routed_again("60")
     order = story.order
-    fill = ChildFill(child_id="A", exec_id="ARCX-late", quantity=D(50), price=D(10), fee=ZERO_FEE)
+    fill = ChildFill(
+        child_id="A",
+        exec_id="ARCX-late",
+        quantity=D(50),
+        price=D(10),
+        fee=ZERO_FEE,
+        liquidity=Liquidity.TAKER,
+    )
     assert late_fill_shortfall(order, [fill]) == 10  # 40 of the 100 were not routed again
     late_fill(story, "A", "50", "ARCX-late")
     assert (order.filled, order.leaves, order.over_routed, order.handing_back) == (50, 50, 10, 60)
@@ -378,6 +400,35 @@ def test_a_slice_over_the_order_that_closes_unasked_hands_the_excess_back() -> N
     assert order.anomalies[-1].kind is AnomalyKind.OVERFILL
     assert conserved(story)
     assert order.filled <= order.quantity
+
+
+@pytest.mark.parametrize(("late", "filled"), [(True, 100), (False, 0)])
+def test_a_late_fill_on_quantity_routed_again_of_an_order_closed_since(
+    late: bool, filled: int
+) -> None:
+    """The order was canceled with B working its quantity: B's close closed it. Marked late,
+    as the OMS records it now, the fill takes back what B closed; a log from before (not
+    marked) folds as it did, the fill an overfill."""
+    story = routed_again("100")
+    story.cancel_requested("B")
+    story.canceled("B")  # the order's 100 closed with it
+    order = story.order
+    assert (order.state, order.canceled) == (S.CANCELED, 100)
+    story.add(
+        ChildFill(
+            child_id="A",
+            exec_id="ARCX-late",
+            quantity=D(100),
+            price=D("10.00"),
+            fee=D("0.01"),
+            liquidity=Liquidity.TAKER,
+            late=late,
+        )
+    )
+    assert (order.filled, order.canceled, order.state) == (filled, 100 - filled, S.CANCELED)
+    kinds = [a.kind for a in order.anomalies]
+    assert kinds == ([AnomalyKind.LATE_FILL] if late else [AnomalyKind.OVERFILL])
+    assert conserved(story)
 
 
 def test_a_late_fill_on_a_returned_slice_of_a_closed_order_takes_its_canceled_quantity() -> None:
@@ -531,7 +582,16 @@ def test_each_fill_is_kept_with_its_venue_execution_and_log_position() -> None:
     story.live("A", "B")
     assert story.order.children["A"].venue_order_id == "VA"
     stored = msgspec.structs.replace(
-        story.event(ChildFill(child_id="B", exec_id="ARCX-7", quantity=D(40), price=D("9.99"))),
+        story.event(
+            ChildFill(
+                child_id="B",
+                exec_id="ARCX-7",
+                quantity=D(40),
+                price=D("9.99"),
+                fee=D(0),
+                liquidity=Liquidity.TAKER,
+            )
+        ),
         seq=7,
     )
     story.order.apply(stored)

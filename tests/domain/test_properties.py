@@ -48,7 +48,7 @@ from blotter.domain.ledger import Ledger
 from blotter.domain.order import OrderAggregate, Outcome, hand_back, late_fill_shortfall
 from blotter.domain.positions import Position
 from blotter.domain.synthetic import synthetic_log
-from blotter.domain.values import Side
+from blotter.domain.values import Liquidity, Side
 from blotter.domain.workflows import ORDER
 from blotter.domain.workflows import OrderState as S
 
@@ -343,6 +343,9 @@ GARBAGE: st.SearchStrategy[Payload] = st.one_of(
         exec_id=st.sampled_from(["X1", "X2", "X3", "X4", "X5", "X6", "X7", "X8"]),
         quantity=QUANTITIES,
         price=st.integers(-1, 20).map(Decimal),
+        fee=st.just(Decimal(0)),
+        liquidity=st.sampled_from(Liquidity),
+        late=st.booleans(),
     ),
     st.builds(
         OrderRouted,

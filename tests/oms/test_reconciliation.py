@@ -25,9 +25,10 @@ from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
 from blotter.domain.order import ChildOrder, OrderAggregate
 from blotter.domain.reconciliation import DecisionRefused, ReconciliationConfig, Verdict
-from blotter.domain.values import InvalidValue, OrderType, RoutingStrategy, Side
+from blotter.domain.values import InvalidValue, OrderType, RoutingStrategy, Side, TimeInForce
 from blotter.domain.workflows import BreakState, OrderState, VenueHealth
 from blotter.oms import reconciliation
+from blotter.oms.commands import CancelScope
 from blotter.oms.manager import OmsStopped
 from blotter.oms.ports import (
     AppendResult,
@@ -473,8 +474,8 @@ async def bought_before_the_drop_and_routed_again(
     w: World, xnas: GatedWire
 ) -> tuple[OrderAggregate, ChildOrder]:
     """XNAS filled our resting 100 just before it dropped us (the report lost); we routed the
-    100 again to ARCX before XNAS came back and its status told of the fill. The order, once
-    FILLED, and its slice at ARCX."""
+    100 again to ARCX. The order and its slice at ARCX; XNAS's status, which tells of the
+    fill, waits until ``xnas.gate`` is set."""
     w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("9.50"), D(10))  # XNAS is better
     w.venues["ARCX"].add_liquidity("AAPL", Side.SELL, D("9.60"), D(10))
     ticket = msgspec.structs.replace(w.ticket("100", "9.00"), strategy=RoutingStrategy.BEST)
@@ -497,8 +498,6 @@ async def bought_before_the_drop_and_routed_again(
 
     await w.until(working_at_arcx)
     assert w.gateways[0].health is VenueHealth.DOWN  # XNAS still away: its fill unknown yet
-    xnas.gate.set()
-    await w.until(lambda: order.state is OrderState.FILLED)
     return order, next(c for c in order.children.values() if c.venue == "ARCX")
 
 
@@ -525,6 +524,8 @@ async def test_a_late_fill_on_quantity_routed_again_is_booked_and_the_new_slice_
         xnas = wires[0]
         assert isinstance(xnas, GatedWire)
         order, again = await bought_before_the_drop_and_routed_again(w, xnas)
+        xnas.gate.set()
+        await w.until(lambda: order.state is OrderState.FILLED)
         assert (order.filled, order.canceled, order.leaves) == (100, 0, 0)
         assert (again.state, again.filled, again.returning) == (OrderState.CANCELED, 0, True)
         assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]  # no overfill
@@ -548,6 +549,8 @@ async def test_a_hand_back_the_venue_refuses_is_asked_again(tmp_path: Path) -> N
         assert isinstance(xnas, GatedWire)
         assert isinstance(arcx, BusyOnce)
         order, again = await bought_before_the_drop_and_routed_again(w, xnas)
+        xnas.gate.set()
+        await w.until(lambda: order.state is OrderState.FILLED)
         assert arcx.refused == [again.client_order_id]
         asked = [
             e.payload
@@ -557,6 +560,75 @@ async def test_a_hand_back_the_venue_refuses_is_asked_again(tmp_path: Path) -> N
         assert [a.returning for a in asked] == [True, True]  # refused once, then asked again
         assert (order.filled, order.canceled, again.state) == (100, 0, OrderState.CANCELED)
         assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]
+
+
+@pytest.mark.parametrize("closing", ["cancel", "cancel-all", "kill switch", "close"])
+async def test_a_late_fill_on_quantity_routed_again_is_booked_after_the_order_closed(
+    tmp_path: Path, closing: str
+) -> None:
+    """The order closed (with ARCX's slice) before XNAS told of its fill: the fill is booked
+    from what the order closed, as the venue traded it."""
+    built, wires = routed_again_world(tmp_path)
+    async with built as w:
+        xnas = wires[0]
+        assert isinstance(xnas, GatedWire)
+        order, again = await bought_before_the_drop_and_routed_again(w, xnas)
+        if closing == "cancel":
+            await w.oms.cancel(order.order_id, actor="alice")
+        elif closing == "cancel-all":
+            await w.oms.cancel_all(CancelScope(account="ACC-1"), actor="ops")
+        elif closing == "kill switch":
+            await w.oms.engage_kill_switch(actor="risk", reason="a storm")
+        else:
+            w.venues["ARCX"].end_session()
+        await w.until(lambda: order.is_terminal)
+        assert (order.filled, again.is_live) == (0, False)
+        xnas.gate.set()
+        await w.until(lambda: order.filled == 100)
+        assert order.canceled == 0
+        assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]  # no overfill
+        assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 100
+        assert await w.venues["XNAS"].positions("ACC-1") == {"AAPL": 100}
+        await w.settle()
+        assert replay(w.store, workers=1).ok
+
+
+async def test_an_ioc_slice_at_a_venue_that_dropped_us_is_asked_about_not_routed_again(
+    tmp_path: Path,
+) -> None:
+    """It never rested, so the venue's cancel on disconnect did not take it: it may have
+    traded at once (it did, the report lost). Routed again, the order would buy twice."""
+    wires: dict[str, GatedWire] = {}
+
+    def wire(venue: SimulatedVenue) -> VenueGateway:
+        wires[venue.name] = GatedWire(venue)
+        return wires[venue.name]
+
+    venues = (profile("XNAS"), profile("ARCX", cancel_on_disconnect=True))
+    async with world(tmp_path, *venues, smart=True, wrap=wire) as w:
+        w.venues["ARCX"].add_liquidity("AAPL", Side.SELL, D("9.90"), D(100))
+        w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("10.00"), D(100))
+        arcx = wires["ARCX"]
+        arcx.plan.inbound = Faults(drop=1.0)
+        arcx.gate.clear()  # nor does its status tell, until it is back
+        ioc = w.ticket("100", "10.00", tif=TimeInForce.IOC)
+        # the OMS's own submit: the world's would wait for an answer that cannot come
+        result = await w.oms.submit(msgspec.structs.replace(ioc, strategy=RoutingStrategy.BEST))
+        order = w.order(result.order_id)
+        async with asyncio.timeout(5.0):
+            while not w.venues["ARCX"].held_positions():  # noqa: ASYNC110 - the venue trades
+                await asyncio.sleep(0.005)
+        assert w.venues["ARCX"].held_positions() == [("ACC-1", "AAPL", D(100))]  # it traded
+        w.venues["ARCX"].drop_connection("cable cut", outage=0.3)
+        async with asyncio.timeout(5.0):
+            while w.gateways[1].health is not VenueHealth.DOWN:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        arcx.plan.inbound = Faults()
+        arcx.gate.set()
+        await w.until(lambda: order.filled == 100)
+        assert w.venues["XNAS"].held_positions() == []  # not bought twice
+        assert [c.venue for c in order.children.values()] == ["ARCX"]
+        assert order.anomalies == []
 
 
 # --- our own projection against the fold ----------------------------------------------------

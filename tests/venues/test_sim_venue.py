@@ -128,6 +128,22 @@ async def test_ioc_and_market_remainders_are_canceled_and_day_orders_expire(
     assert [r.client_order_id for r in reports if r.kind is ReportKind.EXPIRED] == ["C-3"]
 
 
+async def test_after_the_close_a_day_order_is_refused_and_a_gtc_one_taken(
+    venue: SimulatedVenue,
+) -> None:
+    """Not a DAY order working past its day (one that waited in a rate limiter, say)."""
+    venue.end_session()
+    await venue.submit(order("C-1", Side.SELL, 5, "11.00", TIF.DAY))
+    await venue.submit(order("C-2", Side.SELL, 5, "11.00", TIF.GTC))
+    await venue.heartbeat()
+    reports = {r.client_order_id: r for r in await drain(venue)}
+    refused = reports["C-1"]
+    assert (refused.kind, refused.code) == (ReportKind.REJECTED, RejectCode.INVALID)
+    assert refused.reason == "XSIM is closed: a DAY order arrived after the close"
+    assert reports["C-2"].kind is ReportKind.ACKNOWLEDGED
+    assert venue.open_order_ids() == {"C-2"}
+
+
 async def test_the_venues_own_record_can_be_made_to_drift(venue: SimulatedVenue) -> None:
     await venue.submit(order("C-1", Side.BUY, 30, "10.01"))
     venue.inject_drift("ACC-1", "AAPL", D(-5))

@@ -128,6 +128,7 @@ class SimulatedVenue:
         # those closed, as the answer a status query gets, packed (a day of flow is 100,000 of
         # them, and cancel-on-disconnect and ``open_orders`` walk only the open ones).
         self._open: dict[str, tuple[OrderBook, BookOrder]] = {}
+        self._after_close = False  # (``end_session``): DAY orders are refused
         self._closed: dict[str, bytes] = {}
         self._clients_by_order: dict[str, str] = {}  # open orders: venue order id -> client's
         self._executions: dict[str, list[Execution]] = {}  # open orders' by venue order id
@@ -354,7 +355,9 @@ class SimulatedVenue:
             self._retire_if_closed(order)
 
     def end_session(self) -> None:
-        """The close: DAY orders expire, clients hear of theirs."""
+        """The close: DAY orders expire, clients hear of theirs; a DAY order that arrives
+        after it is refused (this simulation opens no next session)."""
+        self._after_close = True
         for book in self._books.values():
             for order in book.expire_day_orders():
                 if order.account != MARKET_ACCOUNT:
@@ -457,6 +460,10 @@ class SimulatedVenue:
         if self._holds(client_id):
             reason = f"duplicate client order id {client_id}"
             self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.DUPLICATE_ID)
+            return
+        if self._after_close and request.time_in_force is TIF.DAY:
+            reason = f"{self.name} is closed: a DAY order arrived after the close"
+            self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.INVALID)
             return
         if self._rng.random() < self.profile.reject_rate:
             reason = f"{self.name} refused the order (venue busy)"
