@@ -1563,6 +1563,11 @@ class OrderManager:
             self._book_venue_fills(order, children_filled)
         else:
             order.apply(event)
+        if type(payload) is RoutingDecision:  # what a re-route after the restart revises
+            self._decisions[order.order_id] = event.event_id
+            if payload.attempt:
+                self._reroutes[order.order_id] = payload.attempt
+            return
         if not isinstance(payload, OrderRejected):
             return
         self.risk.list_refusal(order, payload, event.occurred_at)  # the risk panel's latest
@@ -1599,8 +1604,11 @@ class OrderManager:
         if order.is_working:  # counts against the account's limits again
             self.risk.accepted_order(order, order.ticket, order.created_at, None)
             self.risk.follow(order, order.filled, order.notional, ZERO)
-        elif rejection is None:  # accepted, and closed since: its windows still remember it
-            self.risk.accepted_before(order.ticket, order.created_at)
+        else:
+            self._decisions.pop(order.order_id, None)  # nothing of it is routed again
+            self._reroutes.pop(order.order_id, None)
+            if rejection is None:  # accepted, and closed since: its windows still remember it
+                self.risk.accepted_before(order.ticket, order.created_at)
         coid = order.ticket.client_order_id
         self._results[coid] = SubmitResult(
             order_id=order.order_id, client_order_id=coid, rejection=rejection

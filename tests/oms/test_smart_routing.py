@@ -110,6 +110,33 @@ async def test_a_venue_that_goes_down_mid_order_has_its_leaves_routed_elsewhere(
         assert order.leaves == 100
 
 
+async def test_a_re_route_after_a_restart_revises_the_last_decision_with_the_next_attempt(
+    tmp_path: Path,
+) -> None:
+    """The attempts and the decision each re-route revises are the log's, not the process's:
+    a restart neither restarts the count (nor its cap) nor loses the link."""
+    venues = (
+        profile("XNAS", reject_rate=1.0),
+        profile("ARCX", cancel_on_disconnect=True),
+        profile("DRKP"),
+    )
+    async with world(tmp_path, *venues, smart=True) as w:
+        asks(w, "XNAS", "10", "9.50")  # the best price: refused
+        asks(w, "ARCX", "10", "9.60")  # next: the order rests there
+        asks(w, "DRKP", "10", "9.70")
+        result = await w.submit(best(w.ticket("100", "9.00")))
+        await w.until(lambda: len(decisions(w, result.order_id)) == 2)
+        await w.crash()
+        await w.restart()
+        w.venues["ARCX"].drop_connection("cable cut", outage=0.3)
+        await w.until(lambda: len(decisions(w, result.order_id)) == 3)
+        (first, _), (second, again), (third, last) = decisions(w, result.order_id)
+        assert (again.attempt, last.attempt) == (1, 2)
+        assert second.causation_id == first.event_id
+        assert third.causation_id == second.event_id
+        assert next(v for v in last.venues if v.allocation).venue == "DRKP"
+
+
 async def test_a_venue_down_for_unanswered_requests_keeps_its_orders_so_nothing_is_rerouted(
     tmp_path: Path,
 ) -> None:
