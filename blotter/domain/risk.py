@@ -732,7 +732,7 @@ def _check_collar(
     distance = abs(limit_price - reference)
     if distance <= allowed:
         return None
-    share = format_number((distance * 100 / reference).quantize(Decimal("0.01")))
+    share = _share(distance * 100 / reference)
     spec = " or ".join(
         text
         for text in (
@@ -757,6 +757,14 @@ def _check_collar(
             f"allows {shown_allowed} ({spec}{tighter})"
         ),
     )
+
+
+def _share(percent: Decimal) -> str:
+    """A percentage to the hundredth, or to two significant digits under one (0.0043, where
+    a hundredth would read 0: a refused price nowhere near its reference)."""
+    if percent >= Decimal("0.01"):
+        return format_number(percent.quantize(Decimal("0.01")))
+    return f"{percent:.2g}"
 
 
 def _to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:

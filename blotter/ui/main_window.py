@@ -436,7 +436,7 @@ class MainWindow(QMainWindow):
         self._history_stale: set[str] = set()  # changed while being read
 
     def _build_routing_dock(self) -> None:
-        self.routing = RoutingPanel(self.desk.instruments)
+        self.routing = RoutingPanel(self.desk.instruments, self.desk.config.split_threshold)
         self.routing_dock = self._dock(
             "Routing", "routingDock", self.routing, Qt.DockWidgetArea.BottomDockWidgetArea
         )

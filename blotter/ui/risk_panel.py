@@ -14,7 +14,7 @@ import html
 import math
 from bisect import bisect_left
 from collections.abc import Coroutine, Iterable, Mapping
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import IntEnum
 from typing import Any, NamedTuple
 
@@ -142,12 +142,26 @@ def compact(value: Decimal) -> str:
 
 
 def percent(fraction: float) -> str:
-    return "∞ %" if math.isinf(fraction) else f"{fraction * 100:.0f}%"
+    """Whole percents, except that just under or just over a limit never reads as 100%."""
+    if math.isinf(fraction):
+        return "∞ %"
+    shown = f"{fraction * 100:.0f}"
+    if shown == "100" and fraction < 1:
+        return f"{math.floor(fraction * 1000) / 10:.1f}%"
+    if shown == "100" and fraction > 1:
+        return f"{math.ceil(fraction * 1000) / 10:.1f}%"
+    return f"{shown}%"
 
 
 def gauge_text(usage: LimitUsage) -> str:
-    """``12.3M / 50.0M  25%``; a position gauge names its instrument first."""
-    text = f"{compact(usage.used)} / {compact(usage.limit)}  {percent(usage.fraction)}"
+    """``12.3M / 50.0M  25%``; a position gauge names its instrument first. Figures that
+    would read alike while they differ (99,960 and 100,000: 100.0K) are given whole."""
+    used, limit = compact(usage.used), compact(usage.limit)
+    if used == limit and usage.used != usage.limit:  # to the cent, toward the side it is on
+        toward = ROUND_FLOOR if usage.used < usage.limit else ROUND_CEILING
+        used = format_number(usage.used.quantize(_CENT, rounding=toward), 2)
+        limit = format_number(usage.limit, 2)
+    text = f"{used} / {limit}  {percent(usage.fraction)}"
     return f"{usage.instrument}  {text}" if usage.instrument else text
 
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, OrderCreated, RoutingDecision, VenueScore
 from blotter.domain.values import Instrument
+from blotter.oms.routing.smart import score_text
 from blotter.ui.models import decimals_of
 from blotter.ui.panels import fit_columns, plain_chart
 
@@ -86,11 +87,12 @@ def decision_title(number: int, event: Event, decision: RoutingDecision) -> str:
 class DecisionModel(QAbstractTableModel):
     """One decision: a row per venue with its inputs, component scores, total and share."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, split_threshold: float, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._venues: tuple[VenueScore, ...] = ()
         self._price_places = 2
         self._quantity_places = 0
+        self._threshold = split_threshold  # a total just under it reads as in the reason
 
     def show(self, decision: RoutingDecision | None, instrument: Instrument | None) -> None:
         self.beginResetModel()
@@ -135,6 +137,8 @@ class DecisionModel(QAbstractTableModel):
     def _text(self, venue: VenueScore, column: int) -> str:
         key = _COLUMNS[column][0]
         value = getattr(venue, key)
+        if key == "total":
+            return "" if venue.excluded else score_text(value, self._threshold)
         if key in _SCORES:
             return "" if venue.excluded else f"{value:.2f}"
         if key == "price":
@@ -193,7 +197,12 @@ class ScoreChart(pg.PlotWidget):  # type: ignore[misc]
 class RoutingPanel(QWidget):
     """The selected order's routing decisions; the latest is shown until another is picked."""
 
-    def __init__(self, instruments: Mapping[str, Instrument], parent: QWidget | None = None):
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        split_threshold: float,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self._instruments = instruments
         self._decisions: list[tuple[Event, RoutingDecision]] = []
@@ -203,7 +212,7 @@ class RoutingPanel(QWidget):
         self.decisions.currentRowChanged.connect(self._show_decision)
         self.empty = QLabel("Select an order to see how it was routed.")
         self.empty.setObjectName("routingEmpty")
-        self.model = DecisionModel(self)
+        self.model = DecisionModel(split_threshold, self)
         self.table = QTableView()
         self.table.setObjectName("decisionView")
         self.table.setModel(self.model)
@@ -219,6 +228,10 @@ class RoutingPanel(QWidget):
         self.legend = QLabel()
         self.legend.setObjectName("scoreLegend")
         self.legend.setWordWrap(True)
+        # the table's Excluded column is its last, off a docked panel's edge: said here too
+        self.excluded = QLabel()
+        self.excluded.setObjectName("routingExcluded")
+        self.excluded.setWordWrap(True)
         chart = QWidget()
         chart_layout = QVBoxLayout(chart)
         chart_layout.setContentsMargins(0, 0, 0, 0)
@@ -242,6 +255,7 @@ class RoutingPanel(QWidget):
         layout.addWidget(self.empty)
         layout.addWidget(self.decisions)
         layout.addWidget(split, 1)
+        layout.addWidget(self.excluded)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """Side by side when the panel is wide, the chart under the table when it is narrow
@@ -287,6 +301,15 @@ class RoutingPanel(QWidget):
         self.model.show(decision, self._instrument)
         self.chart.show(decision)
         self.legend.setText("" if decision is None else legend_html(decision.weights))
+        note = "" if decision is None else exclusions_text(decision)
+        self.excluded.setText(note)
+        self.excluded.setVisible(bool(note))
+
+
+def exclusions_text(decision: RoutingDecision) -> str:
+    """The venues that took no part, and why, in one line."""
+    excluded = [f"{v.venue} {v.excluded}" for v in ranked_venues(decision) if v.excluded]
+    return "Took no part: " + " · ".join(excluded) if excluded else ""
 
 
 def ranked_venues(decision: RoutingDecision) -> list[VenueScore]:

@@ -413,6 +413,17 @@ def test_price_collar(limits: RiskLimits, price: str, expected: RiskBreach | Non
     assert check(intent("1", price), limits) == expected
 
 
+def test_a_share_of_the_reference_under_a_hundredth_of_a_percent_is_not_read_as_zero() -> None:
+    """BTC 2.75 off 64,000.25, over a collar of 5 ticks of 0.5: 0.0043%, not 0%."""
+    refused = check(
+        intent("1", "64003.0", instrument=BTC),
+        RiskLimits(price_collar_ticks=5),
+        reference="64000.25",
+    )
+    assert refused is not None
+    assert "is 2.75 (0.0043%) away from the reference price 64,000.25" in refused.reason
+
+
 def test_the_collar_has_nothing_to_compare_without_a_reference_or_a_limit_price() -> None:
     limits = RiskLimits(price_collar_percent=D(1))
     assert check(intent("1", "500.00"), limits, reference=None) is None

@@ -15,7 +15,7 @@ from pytestqt.modeltest import ModelTester
 
 from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, OrderRejected
-from blotter.domain.risk import DEFAULT_RISK, RiskConfig, RiskLimits
+from blotter.domain.risk import DEFAULT_RISK, LimitUsage, RiskConfig, RiskLimits, Rule
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import AccountState, OrderState
 from blotter.oms.commands import NewOrder
@@ -31,6 +31,8 @@ from blotter.ui.risk_panel import (
     RejectionsModel,
     RiskPanel,
     compact,
+    gauge_text,
+    percent,
 )
 
 from .conftest import Session
@@ -99,6 +101,22 @@ async def reduce_only(session: Session, oms: OrderManager, account: str) -> None
     """A filled market order: its fees are a loss over a max loss of 0 (``RISK``)."""
     await oms.submit(market(1, account))
     await session.until(lambda: state(oms, account) is AccountState.REDUCE_ONLY)
+
+
+def test_a_gauge_just_under_or_over_its_limit_never_reads_as_at_it() -> None:
+    """The rule of format_number: a value near a limit must not read as the limit."""
+    assert (percent(0.9996), percent(1.0), percent(1.004), percent(0.995)) == (
+        "99.9%",
+        "100%",
+        "100.4%",
+        "99.5%",
+    )
+    under = LimitUsage(rule=Rule.CREDIT, limit=D(100_000), used=D("99960"))
+    assert gauge_text(under) == "99,960.00 / 100,000.00  99.9%"
+    over = LimitUsage(rule=Rule.CREDIT, limit=D(100_000), used=D("100000.001"))
+    assert gauge_text(over) == "100,000.01 / 100,000.00  100.1%"
+    at = LimitUsage(rule=Rule.CREDIT, limit=D(100_000), used=D(100_000))
+    assert gauge_text(at) == "100.0K / 100.0K  100%"
 
 
 def test_compact_numbers_read_like_the_gauges_of_a_desk() -> None:

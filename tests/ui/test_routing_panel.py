@@ -11,10 +11,10 @@ from PySide6.QtTest import QTest
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from blotter.domain.events import OrderCreated
+from blotter.domain.events import OrderCreated, RoutingDecision, VenueScore
 from blotter.domain.risk import Rule
 from blotter.domain.values import RoutingStrategy
-from blotter.ui.routing_panel import COLUMN, SIDE_BY_SIDE_WIDTH, RoutingPanel
+from blotter.ui.routing_panel import COLUMN, SIDE_BY_SIDE_WIDTH, DecisionModel, RoutingPanel
 
 from .conftest import Session
 from .helpers import aapl_ticket
@@ -45,6 +45,9 @@ def test_the_routing_panel_shows_every_venue_s_scores_and_the_chart_adds_up(
             if routing.model.index(r, COLUMN["excluded"]).data()
         }
         assert excluded == {"CBSE"}  # the crypto venue does not list AAPL
+        # said under the table too: the Excluded column is off a docked panel's edge
+        assert routing.excluded.text() == "Took no part: CBSE does not list AAPL"
+        assert routing.excluded.isVisible()
         totals = {
             routing.model.index(r, 0).data(): float(routing.model.index(r, COLUMN["total"]).data())
             for r in range(routing.model.rowCount())
@@ -78,7 +81,7 @@ def test_the_routing_panel_shows_every_venue_s_scores_and_the_chart_adds_up(
 def test_a_narrow_routing_panel_puts_the_chart_under_the_table_and_keeps_its_decisions(
     qtbot: QtBot,
 ) -> None:
-    panel = RoutingPanel({})
+    panel = RoutingPanel({}, 0.8)
     qtbot.addWidget(panel)
     panel.resize(SIDE_BY_SIDE_WIDTH + 200, 400)
     panel.show()
@@ -158,3 +161,40 @@ def test_a_refused_order_s_details_show_the_rule_and_the_numbers(session: Sessio
         assert "refused before any route" in window.routing.empty.text()
 
     session.run(scenario())
+
+
+def test_a_total_just_under_the_split_threshold_reads_as_the_decision_s_reason_says(
+    qapp: object,
+) -> None:
+    """0.7996 under a threshold of 0.80: "0.80" in the table would contradict the reason."""
+
+    def scored(venue: str, total: float) -> VenueScore:
+        return VenueScore(
+            venue=venue,
+            health="UP",
+            price=D("9.50"),
+            liquidity=D(100),
+            latency_ms=1.0,
+            success_rate=1.0,
+            price_score=total,
+            liquidity_score=total,
+            speed_score=total,
+            reliability_score=total,
+            total=total,
+            allocation=D(50),
+            excluded="",
+        )
+
+    decision = RoutingDecision(
+        strategy=RoutingStrategy.SPLIT,
+        quantity=D(100),
+        reason="split: best score 0.7996 < 0.80, across XNAS, ARCX",
+        venues=(scored("XNAS", 0.7996), scored("ARCX", 0.61)),
+        weights=(0.4, 0.3, 0.2, 0.1),
+        attempt=0,
+    )
+    model = DecisionModel(0.8)
+    model.show(decision, None)
+    totals = [model.index(row, COLUMN["total"]).data() for row in range(model.rowCount())]
+    assert totals == ["0.7996", "0.61"]
+    assert model.index(0, COLUMN["price_score"]).data() == "0.80"  # a component: no threshold

@@ -313,7 +313,7 @@ class SmartRouter:
     ) -> tuple[tuple[Allocation, ...], str]:
         top = ranked[0]
         threshold = self._threshold_text
-        best = _score_text(top.total, self._threshold)
+        best = score_text(top.total, self._threshold)
         if top.total >= self._threshold:
             return _all_to(top.venue, quantity), (
                 f"split: best score {best} >= {threshold}, all to {top.venue}"
@@ -537,7 +537,7 @@ def _clause(excluded: str) -> str:
     return "is DOWN" if excluded == DOWN else excluded
 
 
-def _score_text(score: float, threshold: float) -> str:
+def score_text(score: float, threshold: float) -> str:
     """Two decimals, or four when two would print a score under the threshold as equal to it."""
     text = f"{score:.2f}"
     if score < threshold and text == f"{threshold:.2f}":
