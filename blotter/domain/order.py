@@ -185,7 +185,7 @@ def _same_as(value: Decimal, other: Decimal) -> Decimal:
 # the rest); event ids and the fills' child ids are written without those shared characters.
 # Ids drawn in one run share a prefix and the high digits of a counter (``RandomIds``): about
 # 20 of each id's 24 characters. Decimals travel as their exact strings.
-_History = tuple[int, list[str], list[Fill]]
+_History = tuple[int, list[str], list[Fill], list[str]]  # ..., exec ids booked as no fill
 _encode_history = msgspec.msgpack.Encoder().encode
 _decode_history: Callable[[bytes], _History] = msgspec.msgpack.Decoder(_History).decode
 
@@ -302,7 +302,8 @@ class OrderAggregate:
     def knows_exec(self, exec_id: str) -> bool:
         """Whether a fill with this venue execution id is already booked on the order."""
         if self._packed is not None:
-            return any(f.exec_id == exec_id for f in _decode_history(self._packed)[2])
+            _, _, fills, unbooked = _decode_history(self._packed)
+            return exec_id in unbooked or any(f.exec_id == exec_id for f in fills)
         return exec_id in self._exec_ids
 
     @property
@@ -316,7 +317,7 @@ class OrderAggregate:
     def _decoded_fills(self, packed: bytes) -> list[Fill]:
         """A packed order's fills, pointing at the names the order holds and at shared
         quantities and prices: the fills blotter keeps those it shows, a day's worth."""
-        shared, _, fills = _decode_history(packed)
+        shared, _, fills, _ = _decode_history(packed)
         return self._whole_fills(self.order_id[:shared], fills)
 
     def _whole_fills(self, head: str, fills: list[Fill]) -> list[Fill]:
@@ -386,7 +387,8 @@ class OrderAggregate:
             msgspec.structs.replace(f, event_id=f.event_id[shared:], child_id=f.child_id[shared:])
             for f in fills
         ]
-        self._packed = _encode_history((shared, [e[shared:] for e in others], cut))
+        unbooked = sorted(self._exec_ids - {f.exec_id for f in fills})  # an overfill's, say
+        self._packed = _encode_history((shared, [e[shared:] for e in others], cut, unbooked))
         del self._event_ids, self._exec_ids, self._fills
         self._share_values()
 
@@ -407,10 +409,10 @@ class OrderAggregate:
 
     def _unpack(self) -> None:
         assert self._packed is not None
-        shared, others, fills = _decode_history(self._packed)
+        shared, others, fills, unbooked = _decode_history(self._packed)
         head = self.order_id[:shared]
         self._fills = fills = self._whole_fills(head, fills)
-        self._exec_ids = {f.exec_id for f in fills}
+        self._exec_ids = {*(f.exec_id for f in fills), *unbooked}
         self._event_ids = {*(head + e for e in others), *(f.event_id for f in fills)}
         self._packed = None
 
@@ -549,10 +551,10 @@ class OrderAggregate:
             child.returning = False  # not handed back after all: its OMS asks again
         elif (
             type(payload) is ChildCancelRequested
-            and payload.returning
             and child.state is _PENDING_CANCEL
-        ):  # a cancel already under way: what it frees goes back
-            child.returning = True
+            and (payload.returning or child.returning)
+        ):  # a cancel under way: marked to hand back, or (a trader's) to close after all
+            child.returning = payload.returning
             child.updated_at = event.occurred_at
             return APPLIED
         try:
@@ -640,7 +642,8 @@ class OrderAggregate:
         from_closed = min(closed, fill.quantity)
         wanted = min(child.handed_back, fill.quantity - from_closed)
         if not terminal:
-            from_returned = min(wanted, max(self.unallocated, ZERO) + self.handing_back)
+            # net: room the handing back slices made and a late fill took already is spent
+            from_returned = min(wanted, max(self.unallocated + self.handing_back, ZERO))
         else:
             from_returned = min(wanted, self.own_canceled)
             self.own_canceled -= from_returned
@@ -840,20 +843,28 @@ def marked_late(order: OrderAggregate, payloads: list[Payload]) -> list[Payload]
 def late_fill_shortfall(order: OrderAggregate, payloads: Sequence[Payload]) -> Decimal:
     """What late fills among ``payloads`` would take, of quantity their slices handed back
     to a working order, beyond what it holds unrouted or is handing back already: so much of
-    the slices routed since is to be handed back first (``hand_back``)."""
+    the slices routed since is to be handed back first (``hand_back``). The fills are taken
+    in turn, each from what the ones before it left of its slice (``_late_fill``)."""
     if order.state in _ORDER_TERMINAL:
         return ZERO
+    left: dict[str, tuple[Decimal, Decimal]] = {}  # slice -> (closed part, handed back) left
     wanted = ZERO
     for payload in payloads:
         if type(payload) is not ChildFill:
             continue
         child = order.children.get(payload.child_id)
-        if child is not None and child.state in LATE_FILL_STATES and child.handed_back:
-            closed = child.canceled - child.handed_back - child.beyond
-            wanted += min(max(payload.quantity - closed, ZERO), child.handed_back)
+        if child is None or child.state not in LATE_FILL_STATES:
+            continue
+        closed, handed = left.get(
+            child.child_id, (child.canceled - child.handed_back - child.beyond, child.handed_back)
+        )
+        from_closed = min(closed, payload.quantity)
+        from_handed = min(handed, payload.quantity - from_closed)
+        left[child.child_id] = (closed - from_closed, handed - from_handed)
+        wanted += from_handed
     if not wanted:  # the usual case: no late fill on a slice that handed quantity back
         return ZERO
-    return wanted - max(order.unallocated, ZERO) - order.handing_back
+    return wanted - max(order.unallocated + order.handing_back, ZERO)
 
 
 def hand_back(order: OrderAggregate, quantity: Decimal, reason: str) -> list[ChildCancelRequested]:

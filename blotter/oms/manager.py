@@ -658,8 +658,13 @@ class OrderManager:
     async def _request_cancel(self, order: OrderAggregate, actor: str, reason: str) -> None:
         live = [c for c in order.children.values() if c.is_live]
         at_venue = [c for c in live if c.state in _CANCELABLE]
+        # a hand-back's cancel under way becomes the trader's (closed, not handed back): the
+        # venue's refusal of it is then the trader's cancel refused, as any
+        handing = [c for c in live if c.state is S.PENDING_CANCEL and c.returning]
         payloads: list[Payload] = [OrderCancelRequested(reason=reason)]
-        payloads += [ChildCancelRequested(child_id=c.child_id, reason=reason) for c in at_venue]
+        payloads += [
+            ChildCancelRequested(child_id=c.child_id, reason=reason) for c in at_venue + handing
+        ]
         if not live:
             payloads.append(OrderCanceled(reason=reason or "canceled before any venue held it"))
         self._cancel_after_send.update(
@@ -1565,8 +1570,9 @@ class OrderManager:
             order.apply(event)
         if type(payload) is RoutingDecision:  # what a re-route after the restart revises
             self._decisions[order.order_id] = event.event_id
-            if payload.attempt:
-                self._reroutes[order.order_id] = payload.attempt
+            return
+        if type(payload) is OrderRouted:  # every router's: re-routes are the routes after one
+            self._reroutes[order.order_id] = self._reroutes.get(order.order_id, -1) + 1
             return
         if not isinstance(payload, OrderRejected):
             return

@@ -27,7 +27,13 @@ from blotter.domain.events import (
     Severity,
 )
 from blotter.domain.ids import SequentialIds
-from blotter.domain.order import OrderAggregate, Outcome, hand_back, late_fill_shortfall
+from blotter.domain.order import (
+    OrderAggregate,
+    Outcome,
+    hand_back,
+    late_fill_shortfall,
+    marked_late,
+)
 from blotter.domain.values import Liquidity
 from blotter.domain.workflows import OrderState as S
 
@@ -294,9 +300,8 @@ def routed_again(quantity: str = "60") -> OrderStory:
     return story
 
 
-def late_fill(story: OrderStory, child: str, quantity: str, exec_id: str) -> None:
-    """A late fill as the OMS records it: after the hand-backs that make room for it."""
-    fill = ChildFill(
+def a_fill(child: str, quantity: str, exec_id: str) -> ChildFill:
+    return ChildFill(
         child_id=child,
         exec_id=exec_id,
         quantity=D(quantity),
@@ -304,10 +309,111 @@ def late_fill(story: OrderStory, child: str, quantity: str, exec_id: str) -> Non
         fee=D("0.01"),
         liquidity=Liquidity.TAKER,
     )
-    shortfall = late_fill_shortfall(story.order, [fill])
-    for request in hand_back(story.order, shortfall, "room for a late fill"):
-        story.add(request)
-    story.add(fill)
+
+
+def recorded(story: OrderStory, *fills: ChildFill) -> list[ChildCancelRequested]:
+    """Fills of one venue answer as the OMS records them (``_apply_decision``): marked late
+    where their slice closed, after the hand-backs that make room for them; the hand-backs."""
+    payloads = marked_late(story.order, list(fills))
+    shortfall = late_fill_shortfall(story.order, payloads)
+    requests = hand_back(story.order, shortfall, "room for a late fill")
+    for payload in [*requests, *payloads]:
+        story.add(payload)
+    return requests
+
+
+def late_fill(story: OrderStory, child: str, quantity: str, exec_id: str) -> None:
+    """A late fill as the OMS records it: after the hand-backs that make room for it."""
+    recorded(story, a_fill(child, quantity, exec_id))
+
+
+def returned_and_routed_again(quantity: str, *, filled_again: str = "0") -> OrderStory:
+    """A slice of 100 (A) handed back on a disconnect, routed again as B, which filled
+    ``filled_again`` of it."""
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "100"))
+    story.live("A")
+    story.add(ChildCanceled(child_id="A", reason="XNAS dropped us", returned=True))
+    again = ChildSlice(child_id="B", client_order_id="O-1.B", venue="ARCX", quantity=D(quantity))
+    story.add(OrderRouted(slices=(again,)))
+    story.live("B")
+    if filled_again != "0":
+        story.fill("B", filled_again)
+    return story
+
+
+def test_a_late_fill_in_pieces_spends_the_room_a_hand_back_made_once() -> None:
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "60"), ("B", "ARCX", "40"))
+    story.live("A", "B")
+    story.fill("B", "40")
+    story.add(ChildCanceled(child_id="A", reason="XNAS dropped us", returned=True))
+    again = ChildSlice(child_id="C", client_order_id="O-1.C", venue="ARCX", quantity=D(60))
+    story.add(OrderRouted(slices=(again,)))
+    story.live("C")
+    story.fill("C", "50")
+    assert len(recorded(story, a_fill("A", "30", "XA1"))) == 1  # C, 10 left, handed back
+    order = story.order
+    assert (order.filled, order.leaves) == (100, 0)
+    assert recorded(story, a_fill("A", "10", "XA2")) == []  # nothing left to hand back
+    assert (order.filled, order.leaves) == (100, 0)  # the room was spent: an overfill
+    assert order.anomalies[-1].kind is AnomalyKind.OVERFILL
+    assert conserved(story)
+
+
+def test_two_late_fills_in_one_answer_are_each_sized_after_the_other() -> None:
+    """XNAS filled 60 and 40 of our 100 before it dropped us; B filled 50 since: 150 traded
+    for 100. The order books 100, not 140; 50 is overfilled (10 of the first, the second)."""
+    story = returned_and_routed_again("100", filled_again="50")
+    recorded(story, a_fill("A", "60", "XA1"), a_fill("A", "40", "XA2"))
+    order = story.order
+    assert (order.filled, order.leaves) == (100, 0)
+    details = [a.detail for a in order.anomalies if a.kind is AnomalyKind.OVERFILL]
+    assert details == [
+        "fill XA1 of 60 exceeds leaves 50 by 10",
+        "fill XA2 of 40 exceeds leaves 0 by 40",
+    ]
+    assert conserved(story)
+
+
+def test_two_late_fills_in_one_answer_count_a_slice_s_closed_part_once() -> None:
+    """B, over the order, closed 20 and handed 30 back; ARCX then tells of 20 + 20 it traded
+    of B: the second needs a hand-back too, not an overfill."""
+    story = OrderStory(quantity="100")
+    story.routed(("A", "XNAS", "50"), ("C", "ARCX", "50"))
+    story.live("A", "C")
+    story.add(ChildCanceled(child_id="A", reason="XNAS dropped us", returned=True))
+    again = ChildSlice(child_id="B", client_order_id="O-1.B", venue="ARCX", quantity=D(50))
+    story.add(OrderRouted(slices=(again,)))
+    story.live("B")
+    recorded(story, a_fill("A", "30", "XA1"))  # B handed back
+    story.cancel_rejected("B")  # the venue refused the hand-back
+    story.canceled("B")  # then canceled it on its own
+    order, b = story.order, story.order.children["B"]
+    assert (b.canceled, b.handed_back) == (50, 30)
+    recorded(story, a_fill("B", "20", "XB1"), a_fill("B", "20", "XB2"))
+    assert AnomalyKind.OVERFILL not in [a.kind for a in order.anomalies]
+    assert order.filled == 70
+    assert conserved(story)
+
+
+def test_a_trader_s_cancel_takes_over_a_hand_back_under_way() -> None:
+    """The venue's refusal of that cancel is then the trader's cancel refused, as any: not a
+    hand-back refused while the trader's cancel is forgotten."""
+    story = returned_and_routed_again("100")
+    recorded(story, a_fill("A", "40", "XA1"))
+    order, b = story.order, story.order.children["B"]
+    assert (b.state, b.returning) == (S.PENDING_CANCEL, True)
+    story.add(OrderCancelRequested(reason="trader"))
+    story.add(ChildCancelRequested(child_id="B", reason="trader"))  # what _request_cancel adds
+    assert (order.cancel_pending, b.returning, order.anomalies[-1].kind) == (
+        True,
+        False,
+        AnomalyKind.LATE_FILL,
+    )
+    story.canceled("B")
+    assert (order.filled, order.canceled, order.leaves, order.state) == (40, 60, 0, S.CANCELED)
+    assert conserved(story)
 
 
 def test_a_late_fill_on_a_returned_slice_alone_takes_only_what_was_not_routed_again() -> None:
@@ -825,3 +931,17 @@ def test_a_closed_order_shares_equal_quantities_but_keeps_how_each_is_written() 
     assert [str(c.filled) for c in children] == ["100", "100", "100.0"]
     assert [str(s.order.filled) for s in (first, second, tenths)] == ["100", "100", "100.0"]
     assert str(tenths.order.leaves) == "0.0"
+
+
+def test_a_packed_order_still_knows_an_exec_id_it_booked_as_no_fill() -> None:
+    """An overfill's exec id, repeated after the order closed and packed, is a duplicate as
+    it is for an order never packed: not a second overfill (replay and live would differ)."""
+    story = OrderStory.working()
+    story.fill("A", "100")
+    over = story.fill("A", "10", exec_id="XNAS-over")  # more than was sent: booked as nothing
+    story.settled()
+    order = story.order
+    assert order.is_packed  # closed: its history kept as one record
+    assert order.knows_exec("XNAS-over")
+    again = msgspec.structs.replace(over, event_id="ev-again")
+    assert order.apply(again) is Outcome.DUPLICATE

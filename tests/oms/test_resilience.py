@@ -190,3 +190,28 @@ async def test_a_lost_connection_is_recorded_alerted_and_resolved_after_the_reco
         assert any(a["severity"] == "critical" for a in alerts)
         fill = next(e for e in w.history(result.order_id) if e.type == "ChildFill")
         assert fill.actor == "XNAS"
+
+
+async def test_a_restart_keeps_the_re_routes_an_order_has_had_against_its_cap(
+    tmp_path: Path,
+) -> None:
+    """Any router's: the count is the log's routes after the first, not the process's."""
+    venues = (
+        profile("XNAS", reject_rate=1.0),
+        profile("ARCX", cancel_on_disconnect=True),
+        profile("DRKP", reject_rate=1.0),
+        profile("BATS"),  # would take it: but the order has had its two re-routes
+    )
+    async with world(tmp_path, *venues) as w:  # the simple router: no routing decisions
+        result = await w.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX"]  # re-route 1
+        await w.crash()
+        await w.restart()
+        order = w.order(result.order_id)
+        w.venues["ARCX"].drop_connection("cable cut", outage=5.0)
+        await w.until(lambda: order.is_terminal)
+        assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX", "DRKP"]
+        assert order.state is OrderState.REJECTED
+        closing = w.history(result.order_id)[-1].payload
+        assert "re-route attempts spent" in getattr(closing, "reason", "")
