@@ -193,16 +193,7 @@ def test_the_same_execution_reported_twice_changes_nothing() -> None:
     story = OrderStory.working()
     story.fill("A", "40", exec_id="XNAS-1")
     before = decisions(story.order)
-    again = story.event(
-        ChildFill(
-            child_id="A",
-            exec_id="XNAS-1",
-            quantity=D(40),
-            price=D("10.00"),
-            fee=D(0),
-            liquidity=Liquidity.TAKER,
-        )
-    )
+    again = story.event(a_fill("A", "40", "XNAS-1"))
     assert story.order.apply(again) is Outcome.DUPLICATE
     assert decisions(story.order) == before
 
@@ -300,13 +291,15 @@ def routed_again(quantity: str = "60") -> OrderStory:
     return story
 
 
-def a_fill(child: str, quantity: str, exec_id: str) -> ChildFill:
+def a_fill(
+    child: str, quantity: str, exec_id: str, price: str = "10.00", fee: str = "0.01"
+) -> ChildFill:
     return ChildFill(
         child_id=child,
         exec_id=exec_id,
         quantity=D(quantity),
-        price=D("10.00"),
-        fee=D("0.01"),
+        price=D(price),
+        fee=D(fee),
         liquidity=Liquidity.TAKER,
     )
 
@@ -688,17 +681,7 @@ def test_each_fill_is_kept_with_its_venue_execution_and_log_position() -> None:
     story.live("A", "B")
     assert story.order.children["A"].venue_order_id == "VA"
     stored = msgspec.structs.replace(
-        story.event(
-            ChildFill(
-                child_id="B",
-                exec_id="ARCX-7",
-                quantity=D(40),
-                price=D("9.99"),
-                fee=D(0),
-                liquidity=Liquidity.TAKER,
-            )
-        ),
-        seq=7,
+        story.event(a_fill("B", "40", "ARCX-7", price="9.99", fee="0")), seq=7
     )
     story.order.apply(stored)
     story.fill("A", "20", "10.03")
