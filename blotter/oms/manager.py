@@ -966,7 +966,9 @@ class OrderManager:
             # the children it canceled on disconnect (a fill may have beaten the cancel).
             if self.on_reconnect is not None:
                 self.on_reconnect(venue)
-            for coid in self._lapsed.pop(venue, set()):
+            # each leaves the set once its venue has answered: a query lost with another
+            # dropped session is asked again at the next reconnect
+            for coid in list(self._lapsed.get(venue, ())):
                 lapsed = self._child(coid)
                 if lapsed is not None:
                     self._spawn_resolve(*lapsed)
@@ -1027,6 +1029,7 @@ class OrderManager:
             order, child, status, may_resend=may_resend, cancels_on_disconnect=cancels
         )
         self._no_resend.discard(coid)
+        self._lapsed.get(child.venue, set()).discard(coid)
         self._arm(order, child)
         cause = f"status of {coid} from {child.venue}"
         self._apply_decision(order, child, decision, child.venue, cause)

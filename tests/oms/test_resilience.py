@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 from blotter.domain.order import OrderAggregate
 from blotter.domain.values import Side, TimeInForce
-from blotter.domain.workflows import OrderState
+from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import NewOrder
+from blotter.oms.ports import ExecutionReport, ReportKind
 from blotter.store.replay import replay
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
 
-from .world import World, profile, world
+from .world import Wire, World, profile, world
 
 D = Decimal
 S = OrderState
@@ -215,3 +217,46 @@ async def test_a_restart_keeps_the_re_routes_an_order_has_had_against_its_cap(
         assert order.state is OrderState.REJECTED
         closing = w.history(result.order_id)[-1].payload
         assert "re-route attempts spent" in getattr(closing, "reason", "")
+
+
+class LosesFills(Wire):
+    """A wire that loses the venue's fill reports while ``armed``."""
+
+    armed = False
+
+    async def reports(self) -> AsyncIterator[ExecutionReport]:
+        async for report in self._inner.reports():
+            if self.armed and report.kind is ReportKind.FILL:
+                continue
+            yield report
+
+
+async def test_a_fill_a_cancel_on_disconnect_hid_is_asked_about_until_the_venue_answers(
+    tmp_path: Path,
+) -> None:
+    """The status query at the reconnect was lost with a second dropped session: it is asked
+    again at the next one, not forgotten (the venue traded 17 we would never book)."""
+    wires: list[LosesFills] = []
+
+    def wrap(venue: SimulatedVenue) -> LosesFills:
+        wires.append(LosesFills(venue))
+        return wires[-1]
+
+    xnas = profile("XNAS", cancel_on_disconnect=True, latency_ms=20.0)
+    async with world(tmp_path, xnas, wrap=wrap) as w:
+        result = await w.submit(w.ticket("17", "9.90", tif=TimeInForce.GTC, venue="XNAS"))
+        order = w.order(result.order_id)
+        wires[0].armed = True
+        w.sell_liquidity("17", "9.90")  # our order trades; the report is lost on the wire
+        await asyncio.sleep(0.05)
+        wires[0].armed = False
+        w.venues["XNAS"].drop_connection("cable cut", outage=0.1)
+        await w.until(lambda: order.is_terminal)
+        gateway = w.gateways[0]
+        async with asyncio.timeout(5.0):
+            while gateway.health is VenueHealth.DOWN:  # noqa: ASYNC110 - it reconnects
+                await asyncio.sleep(0.001)
+        w.venues["XNAS"].drop_connection("cable cut again", outage=0.1)  # the query is lost
+        await w.until(lambda: order.filled == 17)
+        assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 17
+        assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", Decimal(17))]
