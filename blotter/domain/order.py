@@ -129,6 +129,11 @@ class ChildOrder(msgspec.Struct, gc=False, eq=False):
         return self.quantity - self.filled - self.canceled
 
     @property
+    def closed(self) -> Decimal:
+        """Of ``canceled``, what closed the order's quantity (neither handed back nor beyond)."""
+        return self.canceled - self.handed_back - self.beyond
+
+    @property
     def is_live(self) -> bool:
         return self.state not in CHILD_ORDER.terminal
 
@@ -635,11 +640,10 @@ class OrderAggregate:
 
         What its close ended is taken back first. What it handed back to the order is taken
         from what the order has not routed again, and from the slices it is handing back for
-        this fill (``hand_back_for``: recorded before it, so that an older log folds as it
+        this fill (``hand_back``: recorded before it, so that an older log folds as it
         did), or, the order closed, from what it canceled."""
         terminal = self.state in _ORDER_TERMINAL
-        closed = child.canceled - child.handed_back - child.beyond
-        from_closed = min(closed, fill.quantity)
+        from_closed = min(child.closed, fill.quantity)
         wanted = min(child.handed_back, fill.quantity - from_closed)
         if not terminal:
             # net: room the handing back slices made and a late fill took already is spent
@@ -678,7 +682,7 @@ class OrderAggregate:
                 break
             if child is late:
                 continue
-            take = min(child.canceled - child.handed_back - child.beyond, quantity - reclaimed)
+            take = min(child.closed, quantity - reclaimed)
             if take > 0:
                 child.handed_back += take
                 self._children_closed -= take
@@ -855,9 +859,7 @@ def late_fill_shortfall(order: OrderAggregate, payloads: Sequence[Payload]) -> D
         child = order.children.get(payload.child_id)
         if child is None or child.state not in LATE_FILL_STATES:
             continue
-        closed, handed = left.get(
-            child.child_id, (child.canceled - child.handed_back - child.beyond, child.handed_back)
-        )
+        closed, handed = left.get(child.child_id, (child.closed, child.handed_back))
         from_closed = min(closed, payload.quantity)
         from_handed = min(handed, payload.quantity - from_closed)
         left[child.child_id] = (closed - from_closed, handed - from_handed)
