@@ -31,7 +31,7 @@ from collections.abc import (
     Sequence,
 )
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -989,7 +989,7 @@ class OrderManager:
             if child.state not in _AT_VENUE or not rests(order):
                 continue
             lapsed.add(child.client_order_id)
-            reason = f"{venue} cancels resting orders on disconnect"
+            reason = _disconnect_reason(venue)
             canceled = ChildCanceled(child_id=child.child_id, reason=reason, returned=True)
             self._record(order, [canceled], venue, f"{venue} disconnected")
             self._after_child_events(order)
@@ -1031,7 +1031,7 @@ class OrderManager:
         self._no_resend.discard(coid)
         self._lapsed.get(child.venue, set()).discard(coid)
         self._arm(order, child)
-        cause = f"status of {coid} from {child.venue}"
+        cause = _status_cause(coid, child.venue)
         self._apply_decision(order, child, decision, child.venue, cause)
         self._note_idle()
 
@@ -1571,6 +1571,7 @@ class OrderManager:
             self._book_venue_fills(order, children_filled)
         else:
             order.apply(event)
+        self._recover_lapsed(order, event)
         if type(payload) is RoutingDecision:  # what a re-route after the restart revises
             self._decisions[order.order_id] = event.event_id
             return
@@ -1590,6 +1591,28 @@ class OrderManager:
                 rule=payload.rule,
                 limit=payload.limit,
             )
+
+    def _recover_lapsed(self, order: OrderAggregate, event: Event) -> None:
+        """Rebuild ``_lapsed``: a slice its venue canceled on disconnect is asked about until
+        an answer to a status query on it is in the log. An answer that told nothing new
+        recorded nothing, so such a slice is asked once more after a restart: a fill that
+        beat the cancel is booked late rather than never."""
+        payload = event.payload
+        kind = type(payload)
+        if kind is not ChildCanceled and kind is not ChildFill:
+            return
+        child = order.children.get(cast(ChildPayload, payload).child_id)
+        if child is None:
+            return
+        coid, venue = child.client_order_id, child.venue
+        if kind is ChildCanceled:
+            canceled = cast(ChildCanceled, payload)
+            if canceled.returned and canceled.reason == _disconnect_reason(venue):
+                self._lapsed.setdefault(venue, set()).add(coid)
+            return
+        lapsed = self._lapsed.get(venue)
+        if lapsed and coid in lapsed and event.causation_id == _status_cause(coid, venue):
+            lapsed.discard(coid)
 
     def _recover_case(self, event: Event) -> None:
         """A break's or an escalation's event, folded into its book."""
@@ -1640,6 +1663,15 @@ class OrderManager:
             if child.is_live
             and child.client_order_id in self._children
             and self._venues.get(child.venue) is not None
+        ]
+        # and the slices canceled on disconnect whose fills the venue has not told yet (a
+        # venue still away is asked when it is back)
+        pending += [
+            found
+            for venue, coids in self._lapsed.items()
+            if venue in self._venues
+            for coid in coids
+            if (found := self._child(coid)) is not None
         ]
         self._resolving.update(child.client_order_id for _order, child in pending)
         await asyncio.gather(*(self._resolve(order, child) for order, child in pending))
@@ -1692,6 +1724,16 @@ def _session_closed(order: OrderAggregate) -> bool:
         and ticket.time_in_force is TimeInForce.DAY
         and any(child.state is S.EXPIRED for child in order.children.values())
     )
+
+
+def _disconnect_reason(venue: str) -> str:
+    """Why a slice closed when ``venue`` canceled it on a lost session (recovery reads it)."""
+    return f"{venue} cancels resting orders on disconnect"
+
+
+def _status_cause(client_order_id: str, venue: str) -> str:
+    """The cause of what a venue's answer to a status query recorded (recovery reads it)."""
+    return f"status of {client_order_id} from {venue}"
 
 
 def _ticket_cause(ticket: NewOrder) -> str:

@@ -17,6 +17,7 @@ from blotter.store.replay import replay
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
 
+from .test_reconciliation import fill_lost_in_a_disconnect, gated_world
 from .world import Wire, World, profile, world
 
 D = Decimal
@@ -260,3 +261,50 @@ async def test_a_fill_a_cancel_on_disconnect_hid_is_asked_about_until_the_venue_
         await w.until(lambda: order.filled == 17)
         assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 17
         assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", Decimal(17))]
+
+
+async def test_a_fill_a_cancel_on_disconnect_hid_is_asked_about_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The OMS crashed before the venue came back: the restarted one still asks about the
+    slice the venue canceled on disconnect (it had traded 17 we would never book)."""
+    wires: list[LosesFills] = []
+
+    def wrap(venue: SimulatedVenue) -> LosesFills:
+        wires.append(LosesFills(venue))
+        return wires[-1]
+
+    xnas = profile("XNAS", cancel_on_disconnect=True, latency_ms=20.0)
+    async with world(tmp_path, xnas, wrap=wrap) as w:
+        result = await w.submit(w.ticket("17", "9.90", tif=TimeInForce.GTC, venue="XNAS"))
+        wires[0].armed = True
+        w.sell_liquidity("17", "9.90")  # our order trades; the report is lost on the wire
+        await asyncio.sleep(0.05)
+        w.venues["XNAS"].drop_connection("cable cut", outage=1.0)
+        await w.until(lambda: w.order(result.order_id).is_terminal)
+        assert w.order(result.order_id).filled == 0
+        await w.crash()  # before the venue is back: its status was never asked
+        await w.restart()  # the venue still away: asked once it is back
+        order = w.order(result.order_id)
+        await w.until(lambda: order.filled == 17)
+        assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 17
+        assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", Decimal(17))]
+        await w.settle()
+        assert replay(w.store, workers=1).ok
+
+
+async def test_a_slice_canceled_on_disconnect_and_never_answered_is_asked_at_restart(
+    tmp_path: Path,
+) -> None:
+    """The venue came back, but the OMS crashed while its status query was under way: the
+    restarted one asks it as it starts."""
+    built, wires = gated_world(tmp_path)
+    async with built as w:
+        order_id = await fill_lost_in_a_disconnect(w, wires[0], "100")
+        await w.crash()  # the query dies with it
+        wires[0].gate.set()
+        await w.restart()
+        order = w.order(order_id)
+        await w.until(lambda: order.filled == 100)
+        assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 100
+        assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", Decimal(100))]
