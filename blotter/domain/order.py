@@ -597,7 +597,7 @@ class OrderAggregate:
         try:
             target = _CHILD_MOVES[child.state][trigger]
         except KeyError:
-            if child.state in LATE_FILL_STATES and child.canceled:
+            if child.canceled and _books_late(child, fill):
                 return self._late_fill(event, child, fill)
             if child.state is OrderState.FILLED:  # the venue says more traded than we sent
                 self._exec_ids.add(fill.exec_id)
@@ -798,6 +798,9 @@ _PARENT_CLOSES = frozenset({"OrderRejected", "OrderCanceled", "OrderExpired"})
 _CHILD_TERMINAL = CHILD_ORDER.terminal
 _ORDER_TERMINAL = ORDER.terminal
 LATE_FILL_STATES = frozenset({S.CANCELED, S.EXPIRED})  # closed without the venue's refusal
+# Besides, a slice refused (by its venue, or closed as never there) of which the venue took a
+# copy after all (a retry, a duplicate on the wire): what that copy traded is ours too.
+CLOSED_FILL_STATES = LATE_FILL_STATES | {S.REJECTED}
 # A slice the venue holds: a cancel reaches it (one already under way is marked, not sent).
 _HANDED_BACK_FROM = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
 # The tables' rows, typed as the order states they hold (the tables are generic over strings).
@@ -812,6 +815,14 @@ def _returned(payload: ChildPayload) -> bool:
     return kind is ChildRejected or (
         kind is ChildCanceled and cast(ChildCanceled, payload).returned
     )
+
+
+def _books_late(child: ChildOrder, fill: ChildFill) -> bool:
+    """Whether a fill on closed ``child`` is booked, late. On a refused slice only if recorded
+    ``late`` (as the OMS records it since such fills are booked): an older log's fill on one
+    folds refused, as it did."""
+    state = child.state
+    return state in LATE_FILL_STATES or (fill.late and state is S.REJECTED)
 
 
 def _cancel_rejected_trigger(child: ChildOrder) -> str:
@@ -839,7 +850,7 @@ def marked_late(order: OrderAggregate, payloads: list[Payload]) -> list[Payload]
     for at, payload in enumerate(payloads):
         if type(payload) is ChildFill and not payload.late:
             child = order.children.get(payload.child_id)
-            if child is not None and child.state in LATE_FILL_STATES:
+            if child is not None and child.state in CLOSED_FILL_STATES:
                 payloads[at] = msgspec.structs.replace(payload, late=True)
     return payloads
 
@@ -857,7 +868,7 @@ def late_fill_shortfall(order: OrderAggregate, payloads: Sequence[Payload]) -> D
         if type(payload) is not ChildFill:
             continue
         child = order.children.get(payload.child_id)
-        if child is None or child.state not in LATE_FILL_STATES:
+        if child is None or not _books_late(child, payload):
             continue
         closed, handed = left.get(child.child_id, (child.closed, child.handed_back))
         from_closed = min(closed, payload.quantity)

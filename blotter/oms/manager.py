@@ -82,7 +82,7 @@ from blotter.domain.events import (
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import IdSource
 from blotter.domain.order import (
-    LATE_FILL_STATES,
+    CLOSED_FILL_STATES,
     ChildOrder,
     OrderAggregate,
     hand_back,
@@ -126,6 +126,7 @@ from blotter.oms.ports import (
 from blotter.oms.reports import (
     Decision,
     FollowUp,
+    copy_fills,
     from_report,
     from_status,
     rests,
@@ -978,7 +979,7 @@ class OrderManager:
             for coid in list(self._orphans):
                 found = self._child(coid)
                 if found is not None and found[1].venue == venue:
-                    self._tasks.spawn(f"orphan {coid}", self._chase_orphan(found[1]))
+                    self._tasks.spawn(f"orphan {coid}", self._chase_orphan(*found))
 
     def _canceled_by_disconnect(self, venue: str) -> None:
         """The venue cancels our resting orders when the session drops: their leaves are
@@ -1052,19 +1053,25 @@ class OrderManager:
                 if self._venues[child.venue].health is VenueHealth.DOWN:
                     continue  # resolved when it reconnects
                 if coid in self._orphans:
-                    self._tasks.spawn(f"orphan {coid}", self._chase_orphan(child))
+                    self._tasks.spawn(f"orphan {coid}", self._chase_orphan(order, child))
                 elif child.is_live:
                     self._spawn_resolve(order, child)
 
-    async def _chase_orphan(self, child: ChildOrder) -> None:
+    async def _chase_orphan(self, order: OrderAggregate, child: ChildOrder) -> None:
         """A copy the venue holds of a child we closed: canceled again until its status says
-        it is gone (a cancel lost on the wire, or sent while the venue was down)."""
+        it is gone (a cancel lost on the wire, or sent while the venue was down). What it
+        traded meanwhile is booked as its status tells."""
         coid = child.client_order_id
         try:
             status = await self._venues[child.venue].status(coid)
         except VenueUnavailable:
             self._deadlines[coid] = self._deadline(self.config.request_timeout)
             return
+        if status is not None:
+            traded = copy_fills(order, child, status)
+            if traded.payloads:
+                cause = _status_cause(coid, child.venue)
+                self._apply_decision(order, child, traded, child.venue, cause)
         if status is None or status.state is not VenueOrderState.OPEN:
             self._orphans.discard(coid)
             return
@@ -1309,7 +1316,7 @@ class OrderManager:
                 held = self.venue_positions.get(key, ZERO)
                 self.venue_positions[key] = held + sign * (child.filled - filled)
                 self.position_moves[key] = self.position_moves.get(key, 0) + 1
-                if child.state in LATE_FILL_STATES and self.on_late_fill is not None:
+                if child.state in CLOSED_FILL_STATES and self.on_late_fill is not None:
                     self.on_late_fill(key)
 
     def record_break(

@@ -79,6 +79,8 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
     if kind is ReportKind.CANCEL_REJECTED:
         if report.code is RejectCode.UNKNOWN_ORDER:
             return ASK
+        if not child.is_live and report.filled > child.filled:
+            return ASK  # a copy we closed traded at the venue: its status tells the fills
         if child.state in (S.PENDING_CANCEL, S.FILLED):
             return _events(ChildCancelRejected(child_id=child.child_id, reason=report.reason))
         return _stale(child, report, Severity.INFO)
@@ -109,12 +111,6 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
     if order.knows_exec(exec_id):
         detail = f"fill {exec_id} for {child.client_order_id} reported again"
         return _anomaly(child, AnomalyKind.DUPLICATE_EXEC, Severity.INFO, detail)
-    if child.state is S.REJECTED:  # never at the venue: a closed slice's late fill is booked
-        detail = f"fill {exec_id} of {quantity} for {child.client_order_id}, already {child.state}"
-        anomaly = _anomaly_of(child, AnomalyKind.STALE_REPORT, Severity.CRITICAL, detail)
-        # what is left of it works at the venue with nobody managing it: canceled there
-        follow_up = FollowUp.RECANCEL if report.leaves > 0 else FollowUp.NONE
-        return Decision(payloads=(anomaly,), follow_up=follow_up)
     if report.filled > child.filled + quantity:
         return ASK  # an earlier fill has not reached us
     execution = Execution(
@@ -129,6 +125,11 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
     if child.state in UNANSWERED:  # the fill overtook the acknowledgement
         payloads.append(_ack(child, report.venue_order_id))
     payloads.append(_child_fill(child, execution))
+    if child.state is S.REJECTED and report.leaves > 0:
+        # a copy we had closed as refused traded (booked, late): what is left of it works at
+        # the venue with nobody managing it, so it is canceled there
+        orphan = _orphan(child, f"{report.venue} filled {exec_id} of {child.client_order_id}")
+        return Decision(payloads=(*payloads, *orphan.payloads), follow_up=orphan.follow_up)
     return Decision(payloads=tuple(payloads))
 
 
@@ -145,24 +146,18 @@ def from_status(
     cancel was its cancel on a lost session, and hands the quantity back."""
     if status is None:
         return _not_held(child, may_resend=may_resend)
-    if child.state is S.REJECTED:  # fills of an order we never had at the venue book nothing
-        if status.state is VenueOrderState.OPEN:
-            return _orphan(child, f"{child.venue} holds {child.client_order_id}")
-        if status.filled:  # said, not dropped: reconciliation will find the position too
-            detail = (
-                f"{child.venue} filled {status.filled} of {child.client_order_id}, which was "
-                f"{child.state} here: not booked"
-            )
-            return _anomaly(child, AnomalyKind.STALE_REPORT, Severity.CRITICAL, detail)
-        return Decision()
+    if child.state is S.REJECTED:  # a copy the venue took after all: its fills are ours
+        found = copy_fills(order, child, status)
+        if status.state is not VenueOrderState.OPEN:
+            return found
+        orphan = _orphan(child, f"{child.venue} holds {child.client_order_id}")
+        return Decision(payloads=(*found.payloads, *orphan.payloads), follow_up=orphan.follow_up)
     payloads: list[Payload] = []
     if child.state in UNANSWERED:
         payloads.append(_ack(child, status.venue_order_id))
-    leaves = child.leaves
-    for execution in status.executions:
-        if not order.knows_exec(execution.exec_id):
-            payloads.append(_child_fill(child, execution))
-            leaves -= execution.quantity
+    fills = _new_fills(order, child, status)
+    payloads += fills
+    leaves = child.leaves - sum((fill.quantity for fill in fills), ZERO)
     state = status.state
     if state is VenueOrderState.OPEN:
         recancel = child.state is S.PENDING_CANCEL
@@ -181,6 +176,33 @@ def from_status(
                 ChildCanceled(child_id=child.child_id, reason=reason, returned=returned)
             )
     return Decision(payloads=tuple(payloads))
+
+
+def copy_fills(order: OrderAggregate, child: ChildOrder, status: VenueOrderStatus) -> Decision:
+    """The fills the venue's ``status`` shows for a copy of ``child`` it holds, which we had
+    closed as refused or never there (a retry, a duplicate on the wire): booked, late (the
+    trade is ours); what its executions do not account for is said, an alert."""
+    fills = _new_fills(order, child, status)
+    told = child.filled + sum((fill.quantity for fill in fills), ZERO)
+    if status.filled <= told:
+        return Decision(payloads=tuple(fills))
+    detail = (
+        f"{child.venue} filled {status.filled} of {child.client_order_id}, which was "
+        f"{child.state} here: {status.filled - told} of it without executions, not booked"
+    )
+    anomaly = _anomaly_of(child, AnomalyKind.STALE_REPORT, Severity.CRITICAL, detail)
+    return Decision(payloads=(*fills, anomaly))
+
+
+def _new_fills(
+    order: OrderAggregate, child: ChildOrder, status: VenueOrderStatus
+) -> list[ChildFill]:
+    """The executions of ``status`` not booked on ``order`` yet, as fills of ``child``."""
+    return [
+        _child_fill(child, execution)
+        for execution in status.executions
+        if not order.knows_exec(execution.exec_id)
+    ]
 
 
 def rests(order: OrderAggregate) -> bool:

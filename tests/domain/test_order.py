@@ -550,6 +550,30 @@ def test_a_fill_on_a_slice_the_venue_refused_is_still_refused() -> None:
     assert anomaly.kind is AnomalyKind.INVALID_TRANSITION
 
 
+def test_a_fill_marked_late_on_a_refused_slice_is_booked_from_what_it_handed_back() -> None:
+    """The venue took a copy of the slice it had refused (a retry, a duplicate): the trade
+    is ours. An older log's fill on it, not marked, folds refused as above."""
+    story = OrderStory()
+    story.routed(("A", "XNAS", "100"))
+    story.rejected("A")
+    story.add(OrderRejected(reason="no venue left", source="venue"))
+    story.add(
+        ChildFill(
+            child_id="A",
+            exec_id="XNAS-copy",
+            quantity=D(10),
+            price=D("10.00"),
+            fee=D("0.01"),
+            liquidity=Liquidity.TAKER,
+            late=True,
+        )
+    )
+    order = story.order
+    assert (order.filled, order.canceled, order.state) == (10, 90, S.REJECTED)
+    assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]
+    assert conserved(story)
+
+
 def test_a_fill_with_a_non_positive_quantity_is_refused() -> None:
     story = OrderStory.working()
     story.fill("A", "0")

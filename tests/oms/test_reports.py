@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from blotter.domain.events import (
@@ -19,7 +20,7 @@ from blotter.domain.events import (
     Severity,
     VenueAnomaly,
 )
-from blotter.domain.order import ChildOrder
+from blotter.domain.order import ChildOrder, marked_late
 from blotter.domain.values import Liquidity
 from blotter.domain.workflows import OrderState
 from blotter.oms.ports import (
@@ -131,30 +132,67 @@ def test_a_fill_without_an_exec_id_is_a_critical_anomaly() -> None:
     assert (anomaly.kind, anomaly.severity) == (AnomalyKind.INVALID_REPORT, Severity.CRITICAL)
 
 
-def test_a_fill_for_a_rejected_child_is_a_critical_stale_report() -> None:
+def test_a_fill_for_a_rejected_child_is_booked_late_and_its_copy_canceled() -> None:
+    """The venue took a second copy of a slice it had refused: the trade is ours."""
     built = OrderStory()
     built.routed(("A", "XNAS", "100"))
     built.rejected("A")
     decision = from_report(built.order, child(built), fill_report("X9", "10", "10"))
-    anomaly = only_anomaly(decision)
-    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.STALE_REPORT, Severity.CRITICAL)
-    assert "already REJECTED" in anomaly.detail
+    fill, anomaly = decision.payloads
+    assert isinstance(fill, ChildFill)
+    assert isinstance(anomaly, AnomalyRecorded)
+    assert (fill.exec_id, fill.quantity) == ("X9", 10)
+    assert "canceling it at the venue" in anomaly.detail
     assert decision.follow_up is FollowUp.RECANCEL  # 90 left working there, unmanaged
-    # a later fill, past one we never heard of, is said too (no status query that says less)
+    apply_late(built, decision)
+    assert (built.order.filled, child(built).state) == (10, S.REJECTED)
+    # a later fill, past one we never heard of: the venue's status tells both
     later = from_report(built.order, child(built), fill_report("X11", "10", "30"))
-    assert only_anomaly(later).severity is Severity.CRITICAL
-    executed = Execution(
-        exec_id="X9",
-        quantity=D(10),
-        price=D("10.00"),
-        fee=D("0.01"),
-        liquidity=Liquidity.TAKER,
-        venue_time=5,
-    )
+    assert later == ASK
+
+
+def test_the_status_of_a_rejected_childs_copy_books_its_fills() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.rejected("A")
     found = from_status(
-        built.order, child(built), status(VenueOrderState.FILLED, executed), may_resend=True
+        built.order,
+        child(built),
+        status(VenueOrderState.FILLED, execution("X9", "10")),
+        may_resend=True,
     )
-    assert "filled 10" in only_anomaly(found).detail
+    [fill] = found.payloads
+    assert isinstance(fill, ChildFill)
+    assert found.follow_up is FollowUp.NONE
+    apply_late(built, found)
+    assert built.order.filled == 10
+    working = status(VenueOrderState.OPEN, execution("X9", "10"), execution("X10", "5"))
+    held = from_status(built.order, child(built), working, may_resend=True)
+    assert [type(p) for p in held.payloads] == [ChildFill, AnomalyRecorded]  # X10 only
+    assert held.follow_up is FollowUp.RECANCEL
+
+
+def test_a_copys_fills_its_executions_do_not_account_for_are_a_critical_alert() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.rejected("A")
+    told = msgspec.structs.replace(status(VenueOrderState.FILLED), filled=D(100))
+    anomaly = only_anomaly(from_status(built.order, child(built), told, may_resend=True))
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.STALE_REPORT, Severity.CRITICAL)
+    assert "100 of it without executions, not booked" in anomaly.detail
+
+
+def test_a_refused_cancel_of_a_copy_that_traded_asks_the_venue() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.rejected("A")
+    too_late = report(ReportKind.CANCEL_REJECTED, filled=D(100), leaves=D(0))
+    assert from_report(built.order, child(built), too_late) == ASK
+
+
+def apply_late(built: OrderStory, decision: Decision) -> None:
+    """``apply``, the fills for a closed slice marked late as the OMS records them."""
+    apply(built, Decision(payloads=tuple(marked_late(built.order, list(decision.payloads)))))
 
 
 def test_a_late_fill_for_a_canceled_child_is_booked() -> None:

@@ -308,3 +308,44 @@ async def test_a_slice_canceled_on_disconnect_and_never_answered_is_asked_at_res
         await w.until(lambda: order.filled == 100)
         assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 100
         assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", Decimal(100))]
+
+
+class LosesCancelsAndFills(LosesFills):
+    """A wire that loses every cancel, and the fill reports while ``armed``."""
+
+    async def cancel(self, client_order_id: str) -> None:
+        return None
+
+
+async def test_a_copy_the_venue_took_after_refusing_the_first_is_booked_when_it_trades(
+    tmp_path: Path,
+) -> None:
+    """The wire delivers every submit twice; the venue refuses some first copies and rests
+    the second. Our cancels of those copies are lost, and they trade, their fill reports lost
+    too: the status that says they are gone tells their fills, which are ours."""
+    wires: list[LosesCancelsAndFills] = []
+
+    def doubled(venue: SimulatedVenue) -> FaultyGateway:
+        wires.append(LosesCancelsAndFills(venue))
+        plan = FaultPlan(outbound=Faults(duplicate=1.0))
+        return FaultyGateway(wires[-1], plan, seed=1)  # type: ignore[arg-type]
+
+    async with world(tmp_path, profile("DRKP", reject_rate=0.5), wrap=doubled) as w:
+        results = [await w.submit(w.ticket("10", "9.00")) for _ in range(10)]
+        copies = set(w.oms._orphans)
+        assert copies  # with this seed, the venue took some second copies
+        wires[0].armed = True
+        venue = w.venues["DRKP"]
+        venue.add_liquidity("AAPL", Side.SELL, D("9.00"), D(100))
+        await w.until(lambda: not venue.open_order_ids())  # every copy traded
+        [(_, _, held)] = venue.held_positions()
+
+        def ours() -> Decimal:
+            return sum((w.order(r.order_id).filled for r in results), D(0))
+
+        await w.until(lambda: ours() == held)
+        for coid in copies:
+            assert w.order(coid.rsplit(".", 1)[0]).filled == 10
+        assert w.oms.venue_positions[("DRKP", "ACC-1", "AAPL")] == held
+        await w.settle()
+        assert replay(w.store, workers=1).ok
