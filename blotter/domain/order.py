@@ -119,6 +119,9 @@ class ChildOrder(msgspec.Struct, gc=False, eq=False):
     venue_order_id: str | None = None
     returned: bool = False  # closed by handing its leaves back to the parent (``_returned``)
     returning: bool = False  # its cancel hands its leaves back (``ChildCancelRequested``)
+    # A cancel of it was requested, refused since or not: a close the venue tells of later may
+    # be that cancel (a copy of it that got through), never one the venue made on its own.
+    cancel_asked: bool = False
     # Of ``canceled``: what went back to the order (not closed from it), and what the venue
     # filled beyond what the order needed (an overfill: the order's no more).
     handed_back: Decimal = ZERO
@@ -571,6 +574,7 @@ class OrderAggregate:
             self._close(child)
         elif type(payload) is ChildCancelRequested:
             child.returning = child.returning or payload.returning
+            child.cancel_asked = True
         elif type(payload) is ChildAcknowledged:
             child.venue_order_id = payload.venue_order_id
         elif type(payload) is ChildCancelRejected:

@@ -81,10 +81,22 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
             return ASK
         if not child.is_live and report.filled > child.filled:
             return ASK  # a copy we closed traded at the venue: its status tells the fills
+        if child.state is S.PENDING_CANCEL and _done_unfilled(child, report):
+            # "too late" for an order the venue closed without filling it all: a copy of our
+            # cancel may have closed it (its report lost), so it is no refusal of the cancel
+            return ASK
         if child.state in (S.PENDING_CANCEL, S.FILLED):
             return _events(ChildCancelRejected(child_id=child.child_id, reason=report.reason))
         return _stale(child, report, Severity.INFO)
     return _closed(child, report)
+
+
+def _done_unfilled(child: ChildOrder, report: ExecutionReport) -> bool:
+    """A cancel refused as too late: the venue holds nothing of ``child`` any more, and did
+    not fill all of it (a refusal for other reasons, busy say, may give no totals at all)."""
+    return (
+        report.code is RejectCode.TOO_LATE and report.leaves <= 0 and report.filled < child.quantity
+    )
 
 
 def _cancel_before_answer(child: ChildOrder) -> bool:
@@ -169,9 +181,9 @@ def from_status(
         if state is VenueOrderState.EXPIRED:
             payloads.append(ChildExpired(child_id=child.child_id, reason=reason))
         else:
-            returned = (
-                cancels_on_disconnect and rests(order) and child.state is not S.PENDING_CANCEL
-            )
+            # a cancel we asked for, even one the venue refused (a copy of it got through),
+            # closed it: not the venue's cancel on disconnect, so nothing goes back to route
+            returned = cancels_on_disconnect and rests(order) and not child.cancel_asked
             payloads.append(
                 ChildCanceled(child_id=child.child_id, reason=reason, returned=returned)
             )

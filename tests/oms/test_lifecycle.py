@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import OrderState
 from blotter.oms.commands import CancelScope, SubmitResult
 from blotter.oms.manager import CANCEL_ALL_PACE, Halt
-from blotter.oms.ports import NewOrderRequest
+from blotter.oms.ports import ExecutionReport, NewOrderRequest, ReportKind
 from blotter.store.replay import replay
 from blotter.venues.sim.clearing import SimulatedClearing
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
@@ -627,3 +628,35 @@ async def test_a_cancel_of_an_unknown_order_names_the_id_and_changes_nothing(
         assert (answer.rejection.field, answer.rejection.value) == ("order_id", "no-such-order")
         assert answer.rejection.expected == "the id of a known order"
         assert w.oms.orders == {}
+
+
+class _DoublesCancels(Wire):
+    """The venue behind a wire that delivers every cancel twice and loses the venue's
+    CANCELED reports."""
+
+    async def cancel(self, client_order_id: str) -> None:
+        await self._inner.cancel(client_order_id)
+        await self._inner.cancel(client_order_id)
+
+    async def reports(self) -> AsyncIterator[ExecutionReport]:
+        async for report in self._inner.reports():
+            if report.kind is not ReportKind.CANCELED:
+                yield report
+
+
+async def test_a_cancel_delivered_twice_is_not_undone_by_its_too_late_answer(
+    tmp_path: Path,
+) -> None:
+    """The first copy cancels the order (its report lost); the second is answered "too late"
+    (nothing filled, nothing left). That is no refusal: the order closes canceled, and its
+    quantity is not taken for one the venue canceled on disconnect and routed again."""
+    xnas = profile("XNAS", cancel_on_disconnect=True)
+    async with world(tmp_path, xnas, wrap=_DoublesCancels) as w:  # type: ignore[arg-type]
+        result = await w.submit(w.ticket("10", "9.00"))
+        order = w.order(result.order_id)
+        await w.oms.cancel(order.order_id, actor="alice")
+        await w.until(lambda: order.is_terminal)
+        assert (order.state, order.filled, order.canceled) == (S.CANCELED, 0, 10)
+        assert len(order.children) == 1  # not routed again
+        assert "ChildCancelRejected" not in w.types(order.order_id)
+        assert w.venues["XNAS"].open_order_ids() == set()

@@ -409,3 +409,37 @@ def test_a_resting_order_its_venue_canceled_unasked_was_its_cancel_on_disconnect
         built.order, child(built), canceled, may_resend=True, cancels_on_disconnect=True
     )
     assert not asked.payloads[0].returned  # type: ignore[attr-defined]
+
+
+def test_a_too_late_answer_for_an_order_the_venue_closed_unfilled_asks_the_venue() -> None:
+    """Our cancel went twice: the first closed the order (its report lost), the second is
+    "too late". No refusal of the cancel: the venue's status tells what closed it."""
+    built = story()
+    built.cancel_requested("A")
+    too_late = report(
+        ReportKind.CANCEL_REJECTED, filled=D(0), leaves=D(0), code=RejectCode.TOO_LATE
+    )
+    assert from_report(built.order, child(built), too_late) == ASK
+    filled = msgspec.structs.replace(too_late, filled=D(100), reason="too late")
+    assert from_report(built.order, child(built), filled).payloads == (
+        ChildCancelRejected(child_id="A", reason="too late"),
+    )
+
+
+def test_a_venues_cancel_of_a_slice_whose_cancel_it_refused_is_still_ours() -> None:
+    """A copy of the refused cancel got through: the venue's cancel is ours, not its cancel
+    on disconnect, and hands nothing back to be routed again."""
+    built = story()
+    built.cancel_requested("A")
+    built.cancel_rejected("A")
+    assert child(built).state is S.ACKNOWLEDGED
+    found = from_status(
+        built.order,
+        child(built),
+        status(VenueOrderState.CANCELED),
+        may_resend=True,
+        cancels_on_disconnect=True,
+    )
+    [closed] = found.payloads
+    assert isinstance(closed, ChildCanceled)
+    assert not closed.returned
