@@ -539,6 +539,35 @@ def test_a_terminated_headless_run_closes_its_desk_as_ctrl_c_would(tmp_path: Pat
     assert run("replay", "--db", f"sqlite:///{database}").returncode == 0
 
 
+def test_a_killed_run_s_venues_keep_every_order_and_fill_the_desk_heard_of(
+    tmp_path: Path,
+) -> None:
+    """kill -9 gives the desk no close: the simulated venues' journal keeps their records
+    (before it, the next session found them empty: a break for every position)."""
+    database = f"sqlite:///{tmp_path / 'run.db'}"
+    env = dict(os.environ)
+    env.pop("BLOTTER_DB_URL", None)
+    command = [sys.executable, "-m", "blotter.cli", "headless", "--duration", "60"]
+    with subprocess.Popen(
+        [*command, "--rate", "200", "--db", database],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as running:
+        assert running.stderr is not None
+        for _ in range(3):  # a few seconds of flow: orders resting, fills booked
+            assert "commands" in running.stderr.readline()
+        running.kill()
+        running.communicate(timeout=60)
+    checked = run("reconcile", "--db", database, "--json")
+    assert checked.returncode == 0, checked.stderr or checked.stdout[:500]
+    agreed = json.loads(checked.stdout)
+    assert agreed["compared"] > 0
+    assert (agreed["opened"], agreed["open_breaks"]) == ([], [])
+    assert run("replay", "--db", database).returncode == 0
+
+
 def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +34,7 @@ from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.oms.tasks import TaskSupervisor
 from blotter.runtime import collector
 from blotter.runtime.config import ConfigError
+from blotter.runtime.venue_journal import JournalHead, VenueJournal, read_journal
 from blotter.store.database import data_dir, database_file, shown
 from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
@@ -109,6 +111,7 @@ class Desk:
         self._log: str | None = None  # the log's first event id, once it has one
         self.store = store
         self.venues = {v.name: v for v in venues}
+        self._journal = VenueJournal(self.venues)  # their changes, from the session's start
         self.gateways = {g.name: g for g in gateways}
         self.oms = oms
         self.clock = clock
@@ -244,6 +247,7 @@ class Desk:
             # close the database may be gone), once its first events (the venues) are durable
             await oms.durable()
             self._log = await asyncio.to_thread(self.store.first_event_id)
+        await self._start_journal()
         if self.config.mark_interval is not None:
             self._tasks.spawn("marks", self._mark_every(self.config.mark_interval))
         if self._lock.can_be_lost:
@@ -295,9 +299,12 @@ class Desk:
             await self._tasks.shutdown()
             await self.oms.close()
             await asyncio.gather(*(g.close() for g in self.gateways.values()))
+            self._journal.close()
             self.lock_lost = await asyncio.to_thread(self._lock.lost)
             if self.lock_lost is None:
-                await asyncio.to_thread(self._save_venue_records)
+                records = self._venue_records()
+                if records is not None and await asyncio.to_thread(self._keep, records):
+                    _forget(_journal_path(records.path))
             else:
                 log.warning("the venues' records are not kept: %s", self.lock_lost)
         finally:
@@ -312,36 +319,63 @@ class Desk:
         self._lock.release()
 
     def _restore_venue_records(self) -> None:
-        """The venues' records of this log's last session, if it had one. Records kept for
-        another log (a database made anew where an old one was) are left: venues holding
-        orders this log never sent would raise a break and an alert for each."""
+        """The venues' records of this log's last session, if it had one, with what its
+        journal kept after them. Records kept for another log (a database made anew where an
+        old one was) are left: venues holding orders this log never sent would raise a break
+        and an alert for each."""
         first = self._log = self.store.first_event_id()
         path = venue_records_path(self.config.db_url, first)
         if path is not None and not path.exists():
             path = _before_named_by_log(self.config.db_url) or path
+        kept = KeptVenues(log=first or "", venues={})
         if path is not None and path.exists():
             kept = _read_records(path)
-            if first is not None and kept.log in (first, LEGACY_RECORDS):
-                for name, records in kept.venues.items():
-                    if name in self.venues:
-                        self.venues[name].restore(records)
-            else:  # written over at the close by this log's
+            if first is None or kept.log not in (first, LEGACY_RECORDS):
                 log.warning("%s: the records of another database's venues; not taken", path)
+                kept = KeptVenues(log=first or "", venues={})
+        if path is not None and first is not None:
+            kept = _journaled(kept, path, JournalHead(log=first, follows=kept.token))
+        for name, records in kept.venues.items():
+            if name in self.venues:
+                self.venues[name].restore(records)
         self._records_restored = True
 
-    def _save_venue_records(self) -> None:
-        """Write the venues' records back (not over ones that could not be read: a desk that
-        failed to open with them must not leave fresh, empty venues in their place)."""
+    async def _start_journal(self) -> None:
+        """Keep the venues' records as they stand now, then their changes in a new journal
+        that follows them."""
+        records = self._venue_records()
+        if records is None or not await asyncio.to_thread(self._keep, records):
+            return
+        head = JournalHead(log=records.kept.log, follows=records.kept.token)
+        try:
+            self._journal.open(_journal_path(records.path), head)
+        except OSError as error:
+            log.warning(
+                "the simulated venues' journal cannot be started in %s (%s): a desk killed "
+                "before its close will find its venues as they were when this session started",
+                records.path.parent,
+                error.strerror or error,
+            )
+
+    def _venue_records(self) -> _Records | None:
+        """The venues' records now, with where to keep them (not over ones that could not be
+        read: a desk that failed to open with them must not leave fresh, empty venues in
+        their place); None when there is nowhere."""
         first = self._log
         path = venue_records_path(self.config.db_url, first)
         if first is None or path is None or not self._records_restored:
-            return
+            return None
         venues = {name: venue.records() for name, venue in self.venues.items()}
-        # whole or not at all: a process killed while writing leaves the last records
+        return _Records(path, KeptVenues(log=first, venues=venues, token=secrets.token_hex(8)))
+
+    def _keep(self, records: _Records) -> bool:
+        """Write the records, whole or not at all; whether they were written."""
+        path = records.path
+        # a process killed while writing leaves the last records
         written = path.with_name(path.name + ".new")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            written.write_bytes(msgspec.json.encode(KeptVenues(log=first, venues=venues)))
+            written.write_bytes(msgspec.json.encode(records.kept))
             os.replace(written, path)
             before = _before_named_by_log(self.config.db_url)
             if before is not None:  # taken up now, and kept under the log's name
@@ -353,13 +387,49 @@ class Desk:
                 path,
                 error.strerror or error,
             )
+            return False
+        return True
+
+
+class _Records(msgspec.Struct, frozen=True):
+    path: Path
+    kept: KeptVenues
 
 
 class KeptVenues(msgspec.Struct, frozen=True, kw_only=True):
-    """The simulated venues' records, and the log they belong to (its first event's id)."""
+    """The simulated venues' records, the log they belong to (its first event's id), and
+    their own id, which the journal of the changes made after them names."""
 
     log: str
     venues: dict[str, VenueRecords]
+    token: str = ""
+
+
+def _journal_path(records: Path) -> Path:
+    return records.with_name(records.name.removesuffix(".json") + ".journal")
+
+
+def _journaled(kept: KeptVenues, records: Path, head: JournalHead) -> KeptVenues:
+    """The records with the changes their journal kept after them."""
+    path = _journal_path(records)
+    try:
+        frames = read_journal(path, head)
+    except (msgspec.DecodeError, OSError) as error:
+        why = error.strerror if isinstance(error, OSError) else None
+        raise _unreadable(path, why or str(error)) from None
+    venues = dict(kept.venues)
+    for frame in frames:
+        for name, change in frame.items():
+            venues[name] = venues.get(name, VenueRecords()).merged(change)
+    return msgspec.structs.replace(kept, venues=venues)
+
+
+def _forget(path: Path) -> None:
+    """Remove a journal the records written since have taken in (left, it is not read)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        log.warning("%s could not be removed (%s); it is not read again", path, error)
 
 
 LEGACY_RECORDS = ""  # records kept before they named their log: taken as this log's

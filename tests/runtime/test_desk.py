@@ -387,10 +387,12 @@ async def test_a_desk_that_lost_its_lock_does_not_write_over_the_venues_records(
     """The desk that took the database keeps its venues' records in the same file."""
     path = tmp_path / "desk.db"
     desk = await Desk.open(DeskConfig(db_url=f"sqlite:///{path}"), lock=_LostLock(path, held=0))
+    records = tmp_path / "desk.db.venues.json"
+    at_start = records.read_bytes()  # as the session found them
     await desk.oms.submit(buy_at_market(1))
     await desk.close()
     assert desk.lock_lost == "the session holding the desk's lock ended"
-    assert not (tmp_path / "desk.db.venues.json").exists()
+    assert records.read_bytes() == at_start
 
 
 def _as_kept_before_logs_named_them(records: Path, server_url: str) -> Path:

@@ -278,3 +278,41 @@ async def test_a_venue_keeps_its_clients_orders_across_their_sessions(
     assert later[1].venue_order_id not in given  # no id is given twice
     assert not {later[2].exec_id, later[3].exec_id} & given
     assert await again.positions("ACC-1") == {"AAPL": D(32)}  # 20 + 4 before, 6 + 2 since
+
+
+async def test_the_changes_taken_into_earlier_records_make_the_records_of_now(
+    venue: SimulatedVenue,
+) -> None:
+    """What a journal keeps between two whole copies of the records: each change set merged
+    into the records before it gives the records after it."""
+    told: list[str] = []
+    venue.follow_changes(lambda: told.append("changed"))
+    kept = venue.records()
+    assert venue.changes() is None
+    await venue.submit(order("C-1", Side.BUY, 10, "10.00", tif=TIF.GTC))  # rests
+    await venue.submit(order("C-2", Side.BUY, 5, "9.98", tif=TIF.GTC))  # rests behind it
+    await venue.submit(order("C-3", Side.BUY, 20, "10.01"))  # fills 20 at 10.01
+    await venue.heartbeat()
+    assert told == ["changed"]  # once until the changes are taken
+    first = venue.changes()
+    assert first is not None
+    assert {k.client_order_id for k in first.resting} == {"C-1", "C-2"}
+    assert set(first.closed) == {"C-3"}
+    kept = kept.merged(first)
+    venue.add_liquidity("AAPL", Side.SELL, D("10.00"), D(4))  # C-1: 4 of 10, as the maker
+    venue.inject_drift("ACC-1", "AAPL", D(7))
+    await venue.cancel("C-2")
+    await venue.heartbeat()
+    second = venue.changes()
+    assert second is not None
+    assert told == ["changed", "changed"]
+    assert [k.client_order_id for k in second.resting] == ["C-1"]
+    kept = kept.merged(second)
+    assert msgspec.json.encode(kept) == msgspec.json.encode(venue.records())
+    assert [k.client_order_id for k in kept.resting] == ["C-1"]  # C-2 closed since
+    await drain(venue)
+    venue.follow_changes(None)
+    await venue.submit(order("C-4", Side.BUY, 1, "9.00", tif=TIF.GTC))
+    await venue.heartbeat()
+    assert venue.changes() is None
+    assert len(told) == 2

@@ -15,8 +15,10 @@ import asyncio
 import random
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 import msgspec
 
@@ -102,6 +104,46 @@ class VenueRecords(msgspec.Struct, frozen=True, kw_only=True):
     order_ids: int = 0
     exec_ids: int = 0
 
+    def merged(self, change: VenueRecords) -> VenueRecords:
+        """These records with a later ``change`` (see ``SimulatedVenue.changes``) taken in:
+        an order kept in both is the change's, one closed since rests no more, and a new one
+        rests after those already resting, as it arrived after them."""
+        resting = {kept.client_order_id: kept for kept in self.resting}
+        resting.update((kept.client_order_id, kept) for kept in change.resting)
+        for client_order_id in change.closed:
+            resting.pop(client_order_id, None)
+        return VenueRecords(
+            positions=_updated(self.positions, change.positions),
+            drift=_updated(self.drift, change.drift),
+            resting=list(resting.values()),
+            closed=self.closed | change.closed,
+            order_ids=max(self.order_ids, change.order_ids),
+            exec_ids=max(self.exec_ids, change.exec_ids),
+        )
+
+
+def _updated(
+    held: list[tuple[str, str, Decimal]], change: list[tuple[str, str, Decimal]]
+) -> list[tuple[str, str, Decimal]]:
+    quantities = {(a, s): q for a, s, q in held}
+    quantities.update(((a, s), q) for a, s, q in change)
+    return [(a, s, q) for (a, s), q in sorted(quantities.items())]
+
+
+@dataclass(slots=True)
+class _Changes:
+    """What changed in a venue's records since they were last asked for."""
+
+    first_made: Callable[[], None]  # told of the first change after they were asked for
+    orders: set[str] = field(default_factory=set)  # client order ids
+    positions: set[tuple[str, str]] = field(default_factory=set)
+    drift: set[tuple[str, str]] = field(default_factory=set)
+
+    def note(self, into: set[Any], key: Any) -> None:
+        if not (self.orders or self.positions or self.drift):
+            self.first_made()
+        into.add(key)
+
 
 class SimulatedVenue:
     def __init__(self, profile: VenueProfile, clock: Clock, seed: int = 0) -> None:
@@ -140,6 +182,7 @@ class SimulatedVenue:
         self._repeats: Counter[str] = Counter()
         self._last_arrival = 0.0  # on the loop's clock: the wire keeps messages in order
         self._wire_queue: deque[_OnTheWire] = deque()
+        self._changes: _Changes | None = None  # noted once ``follow_changes`` is called
 
     def book(self, symbol: str) -> OrderBook:
         return self._books[symbol]
@@ -261,6 +304,36 @@ class SimulatedVenue:
             exec_ids=self._exec_ids.issued,
         )
 
+    def follow_changes(self, first_made: Callable[[], None] | None) -> None:
+        """Note from now on what changes in the records, for ``changes``; ``first_made`` is
+        told of the first change after each call of ``changes``. None: note nothing."""
+        self._changes = None if first_made is None else _Changes(first_made)
+
+    def changes(self) -> VenueRecords | None:
+        """What changed in the records since the last call (or ``follow_changes``), as records
+        to merge into those taken before (``VenueRecords.merged``); None if nothing did."""
+        noted = self._changes
+        if noted is None or not (noted.orders or noted.positions or noted.drift):
+            return None
+        resting: list[KeptOrder] = []
+        closed: dict[str, bytes] = {}
+        for client_order_id in noted.orders:
+            entry = self._open.get(client_order_id)
+            if entry is not None:
+                resting.append(self._kept(*entry))
+            else:
+                closed[client_order_id] = self._closed[client_order_id]
+        change = VenueRecords(
+            positions=[(a, s, self._positions[a, s]) for a, s in sorted(noted.positions)],
+            drift=[(a, s, self._drift[a, s]) for a, s in sorted(noted.drift)],
+            resting=resting,
+            closed=closed,
+            order_ids=self._order_ids.issued,
+            exec_ids=self._exec_ids.issued,
+        )
+        self._changes = _Changes(noted.first_made)
+        return change
+
     def restore(self, records: VenueRecords) -> None:
         """Take up the records a previous session of this venue kept: its client orders rest
         again in their books, in the order they arrived, ahead of any new one."""
@@ -313,6 +386,8 @@ class SimulatedVenue:
         """Make the venue's record of a position disagree with the fills by ``quantity``."""
         key = (account, symbol)
         self._drift[key] = self._drift.get(key, ZERO) + quantity
+        if self._changes is not None:
+            self._changes.note(self._changes.drift, key)
 
     def add_liquidity(
         self,
@@ -509,6 +584,8 @@ class SimulatedVenue:
                 key = (order.account, book.instrument.symbol)
                 signed = trade.quantity if order.side is Side.BUY else -trade.quantity
                 self._positions[key] = self._positions.get(key, ZERO) + signed
+                if self._changes is not None:
+                    self._changes.note(self._changes.positions, key)
                 self._report_fill(order, trade, liquidity)
                 if liquidity is Liquidity.MAKER:
                     makers.append(order)
@@ -516,7 +593,11 @@ class SimulatedVenue:
             self._retire_if_closed(order)
 
     def _retire_if_closed(self, order: BookOrder) -> None:
-        """A client order that can no longer trade becomes the answer to its status query."""
+        """A client order that can no longer trade becomes the answer to its status query.
+
+        Every change to a client order (taken, traded, canceled, expired) ends here."""
+        if self._changes is not None:
+            self._changes.note(self._changes.orders, order.client_order_id)
         if _is_open(order):
             return
         del self._open[order.client_order_id]
