@@ -1560,7 +1560,13 @@ class OrderManager:
             return
         if kind is StreamKind.VENUE:
             if isinstance(payload, VenueUp | VenueDegraded | VenueDown):
-                self._health[venue_of_stream(event.stream_id)] = _health_of(payload)
+                venue, health = venue_of_stream(event.stream_id), _health_of(payload)
+                if health is VenueHealth.DOWN and self._health.get(venue) is not VenueHealth.DOWN:
+                    # the slices of its earlier drops were asked about when it came back, a
+                    # session ago: a restart asks about those of its latest drops only (a
+                    # long log holds thousands)
+                    self._lapsed.pop(venue, None)
+                self._health[venue] = health
             return
         if kind is StreamKind.DESK:
             self.halt = _halt_after(self.halt, event)
@@ -1601,9 +1607,10 @@ class OrderManager:
 
     def _recover_lapsed(self, order: OrderAggregate, event: Event) -> None:
         """Rebuild ``_lapsed``: a slice its venue canceled on disconnect is asked about until
-        an answer to a status query on it is in the log. An answer that told nothing new
-        recorded nothing, so such a slice is asked once more after a restart: a fill that
-        beat the cancel is booked late rather than never."""
+        an answer to a status query on it is in the log, or its venue has since come back and
+        dropped again (``_recover_event``). An answer that told nothing new recorded nothing,
+        so such a slice is asked once more after a restart: a fill that beat the cancel is
+        booked late rather than never."""
         payload = event.payload
         kind = type(payload)
         if kind is not ChildCanceled and kind is not ChildFill:

@@ -367,8 +367,10 @@ class GatedWire(FaultyGateway):
         super().__init__(venue, FaultPlan(), seed=1)
         self.gate = asyncio.Event()
         self.gate.set()
+        self.asked: list[str] = []  # the client order ids of the status queries, in order
 
     async def status(self, client_order_id: str) -> VenueOrderStatus | None:
+        self.asked.append(client_order_id)
         await self.gate.wait()
         return await super().status(client_order_id)
 

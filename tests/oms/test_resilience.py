@@ -17,7 +17,7 @@ from blotter.store.replay import replay
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
 
-from .test_reconciliation import fill_lost_in_a_disconnect, gated_world
+from .test_reconciliation import GatedWire, fill_lost_in_a_disconnect, gated_world
 from .world import Wire, World, profile, world
 
 D = Decimal
@@ -349,3 +349,43 @@ async def test_a_copy_the_venue_took_after_refusing_the_first_is_booked_when_it_
         assert w.oms.venue_positions[("DRKP", "ACC-1", "AAPL")] == held
         await w.settle()
         assert replay(w.store, workers=1).ok
+
+
+async def test_a_restart_asks_no_more_about_slices_of_a_drop_the_venue_came_back_from(
+    tmp_path: Path,
+) -> None:
+    """A slice canceled on disconnect whose status told nothing new leaves nothing in the log;
+    once its venue came back and dropped again, a restart does not ask about it (a long log
+    holds thousands). One of the latest drop is asked."""
+    built, wires = gated_world(tmp_path)
+    async with built as w:
+        first = await w.submit(w.ticket("100", "9.00", tif=TimeInForce.GTC))
+        await dropped(w, wires[-1])  # its slice canceled on disconnect
+        lapsed = f"{first.order_id}.1"
+        await asked_about(wires[-1], lapsed)  # at the reconnect: nothing new, nothing recorded
+        await dropped(w, wires[-1])
+        await w.until(lambda: w.gateways[0].health is VenueHealth.UP)
+        second = await w.submit(w.ticket("100", "9.00", tif=TimeInForce.GTC))
+        latest = f"{second.order_id}.1"
+        await w.until(lambda: w.order(second.order_id).children[latest].is_live)
+        await dropped(w, wires[-1], crash=True)  # the venue away: its slice never asked about
+        await w.restart()
+        await asked_about(wires[-1], latest)  # once it is back
+        assert lapsed not in wires[-1].asked
+
+
+async def dropped(w: World, wire: GatedWire, *, crash: bool = False) -> None:
+    """The venue drops our session and refuses a new one until the OMS has seen it down (and
+    crashed, with ``crash``)."""
+    wire.refuse_connections()
+    await wire.disconnect_now()
+    await w.until(lambda: w.gateways[0].health is VenueHealth.DOWN)
+    if crash:
+        await w.crash()
+    wire.accept_connections()
+
+
+async def asked_about(wire: GatedWire, client_order_id: str) -> None:
+    async with asyncio.timeout(5.0):
+        while client_order_id not in wire.asked:  # noqa: ASYNC110 - the OMS asks on its own
+            await asyncio.sleep(0.005)
