@@ -417,10 +417,13 @@ def _journaled(kept: KeptVenues, records: Path, head: JournalHead) -> KeptVenues
     except (msgspec.DecodeError, OSError) as error:
         why = error.strerror if isinstance(error, OSError) else None
         raise _unreadable(path, why or str(error)) from None
-    venues = dict(kept.venues)
+    changes: dict[str, list[VenueRecords]] = {}
     for frame in frames:
         for name, change in frame.items():
-            venues[name] = venues.get(name, VenueRecords()).merged(change)
+            changes.setdefault(name, []).append(change)
+    venues = dict(kept.venues)
+    for name, changed in changes.items():
+        venues[name] = venues.get(name, VenueRecords()).merged(changed)
     return msgspec.structs.replace(kept, venues=venues)
 
 

@@ -45,9 +45,7 @@ async def test_each_turn_s_changes_are_written_and_read_back_into_the_records(
     journal.close()
     frames = read_journal(path, HEAD)
     assert len(frames) == 2
-    records = start
-    for frame in frames:
-        records = records.merged(frame["XNAS"])
+    records = start.merged(frame["XNAS"] for frame in frames)
     assert msgspec.json.encode(records) == msgspec.json.encode(venue.records())
 
 

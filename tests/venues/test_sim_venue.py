@@ -298,7 +298,7 @@ async def test_the_changes_taken_into_earlier_records_make_the_records_of_now(
     assert first is not None
     assert {k.client_order_id for k in first.resting} == {"C-1", "C-2"}
     assert set(first.closed) == {"C-3"}
-    kept = kept.merged(first)
+    kept = kept.merged([first])
     venue.add_liquidity("AAPL", Side.SELL, D("10.00"), D(4))  # C-1: 4 of 10, as the maker
     venue.inject_drift("ACC-1", "AAPL", D(7))
     await venue.cancel("C-2")
@@ -307,7 +307,7 @@ async def test_the_changes_taken_into_earlier_records_make_the_records_of_now(
     assert second is not None
     assert told == ["changed", "changed"]
     assert [k.client_order_id for k in second.resting] == ["C-1"]
-    kept = kept.merged(second)
+    kept = kept.merged([second])
     assert msgspec.json.encode(kept) == msgspec.json.encode(venue.records())
     assert [k.client_order_id for k in kept.resting] == ["C-1"]  # C-2 closed since
     await drain(venue)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -104,30 +104,32 @@ class VenueRecords(msgspec.Struct, frozen=True, kw_only=True):
     order_ids: int = 0
     exec_ids: int = 0
 
-    def merged(self, change: VenueRecords) -> VenueRecords:
-        """These records with a later ``change`` (see ``SimulatedVenue.changes``) taken in:
-        an order kept in both is the change's, one closed since rests no more, and a new one
-        rests after those already resting, as it arrived after them."""
+    def merged(self, changes: Iterable[VenueRecords]) -> VenueRecords:
+        """These records with later ``changes`` (see ``SimulatedVenue.changes``) taken in, in
+        order: an order kept in both is the change's, one closed since rests no more, and a
+        new one rests after those already resting, as it arrived after them."""
+        positions = {(a, s): q for a, s, q in self.positions}
+        drift = {(a, s): q for a, s, q in self.drift}
         resting = {kept.client_order_id: kept for kept in self.resting}
-        resting.update((kept.client_order_id, kept) for kept in change.resting)
-        for client_order_id in change.closed:
-            resting.pop(client_order_id, None)
+        closed = dict(self.closed)
+        order_ids, exec_ids = self.order_ids, self.exec_ids
+        for change in changes:
+            positions.update(((a, s), q) for a, s, q in change.positions)
+            drift.update(((a, s), q) for a, s, q in change.drift)
+            resting.update((kept.client_order_id, kept) for kept in change.resting)
+            for client_order_id in change.closed:
+                resting.pop(client_order_id, None)
+            closed.update(change.closed)
+            order_ids = max(order_ids, change.order_ids)
+            exec_ids = max(exec_ids, change.exec_ids)
         return VenueRecords(
-            positions=_updated(self.positions, change.positions),
-            drift=_updated(self.drift, change.drift),
+            positions=[(a, s, q) for (a, s), q in sorted(positions.items())],
+            drift=[(a, s, q) for (a, s), q in sorted(drift.items())],
             resting=list(resting.values()),
-            closed=self.closed | change.closed,
-            order_ids=max(self.order_ids, change.order_ids),
-            exec_ids=max(self.exec_ids, change.exec_ids),
+            closed=closed,
+            order_ids=order_ids,
+            exec_ids=exec_ids,
         )
-
-
-def _updated(
-    held: list[tuple[str, str, Decimal]], change: list[tuple[str, str, Decimal]]
-) -> list[tuple[str, str, Decimal]]:
-    quantities = {(a, s): q for a, s, q in held}
-    quantities.update(((a, s), q) for a, s, q in change)
-    return [(a, s, q) for (a, s), q in sorted(quantities.items())]
 
 
 @dataclass(slots=True)
