@@ -274,6 +274,7 @@ class OrderManager:
         # A fill booked on a slice we had closed (a late fill): it may explain a break.
         self.on_late_fill: Callable[[Key], None] | None = None
         self._lapsed: dict[str, set[str]] = {}  # venue -> children it canceled on disconnect
+        self._back: set[str] = set()  # recovery: venues back since they last canceled so
         self._answers: dict[str, VenueAnswers] = {}  # venue -> its recent acks and rejects
         # The latest mid price seen per instrument (from the quotes routing reads): the mark.
         self.marks: dict[str, Decimal] = {}
@@ -1561,11 +1562,8 @@ class OrderManager:
         if kind is StreamKind.VENUE:
             if isinstance(payload, VenueUp | VenueDegraded | VenueDown):
                 venue, health = venue_of_stream(event.stream_id), _health_of(payload)
-                if health is VenueHealth.DOWN and self._health.get(venue) is not VenueHealth.DOWN:
-                    # the slices of its earlier drops were asked about when it came back, a
-                    # session ago: a restart asks about those of its latest drops only (a
-                    # long log holds thousands)
-                    self._lapsed.pop(venue, None)
+                if health is not VenueHealth.DOWN and self._health.get(venue) is VenueHealth.DOWN:
+                    self._back.add(venue)
                 self._health[venue] = health
             return
         if kind is StreamKind.DESK:
@@ -1608,7 +1606,7 @@ class OrderManager:
     def _recover_lapsed(self, order: OrderAggregate, event: Event) -> None:
         """Rebuild ``_lapsed``: a slice its venue canceled on disconnect is asked about until
         an answer to a status query on it is in the log, or its venue has since come back and
-        dropped again (``_recover_event``). An answer that told nothing new recorded nothing,
+        canceled on disconnect again. An answer that told nothing new recorded nothing,
         so such a slice is asked once more after a restart: a fill that beat the cancel is
         booked late rather than never."""
         payload = event.payload
@@ -1622,11 +1620,16 @@ class OrderManager:
         if kind is ChildCanceled:
             canceled = cast(ChildCanceled, payload)
             if canceled.returned and canceled.reason == _disconnect_reason(venue):
+                if venue in self._back:
+                    # a lost session again: those of the drops before were asked about when
+                    # it came back, a session ago (a long log holds thousands)
+                    self._lapsed.pop(venue, None)
+                    self._back.discard(venue)
                 self._lapsed.setdefault(venue, set()).add(coid)
             return
-        lapsed = self._lapsed.get(venue)
-        if lapsed and coid in lapsed and event.causation_id == _status_cause(coid, venue):
-            lapsed.discard(coid)
+        asked = self._lapsed.get(venue)
+        if asked and coid in asked and event.causation_id == _status_cause(coid, venue):
+            asked.discard(coid)
 
     def _recover_case(self, event: Event) -> None:
         """A break's or an escalation's event, folded into its book."""
