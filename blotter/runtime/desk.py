@@ -345,11 +345,13 @@ class Desk:
         that follows them."""
         records = self._venue_records()
         if records is None or not await asyncio.to_thread(self._keep, records):
+            self._journal.abandon()
             return
         head = JournalHead(log=records.kept.log, follows=records.kept.token)
         try:
             self._journal.open(_journal_path(records.path), head)
         except OSError as error:
+            self._journal.abandon()
             log.warning(
                 "the simulated venues' journal cannot be started in %s (%s): a desk killed "
                 "before its close will find its venues as they were when this session started",

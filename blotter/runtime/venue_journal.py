@@ -85,14 +85,20 @@ class VenueJournal:
         try:
             _write_frame(self._fd, msgspec.msgpack.encode(frame))
         except OSError as error:
-            for venue in self._venues.values():
-                venue.follow_changes(None)
-            self._release()
+            self.abandon()
             log.warning(
                 "the simulated venues' journal cannot be written (%s): a desk killed before "
                 "its close will find its venues as they were when this session started",
                 error.strerror or error,
             )
+
+    def abandon(self) -> None:
+        """Write no more, and let the venues note no more changes: there is no file to keep
+        them in (none was given, or it could not be written)."""
+        for venue in self._venues.values():
+            venue.follow_changes(None)
+        self._changed.clear()
+        self._release()
 
     def close(self) -> None:
         """Write what is left and close the file (it stays until the records are written)."""

@@ -381,6 +381,23 @@ async def test_a_server_desk_stops_at_its_first_write_after_its_lock_session_end
         await desk.close()
 
 
+async def test_venues_whose_records_cannot_be_written_keep_no_journal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nowhere to keep the records, so no journal after them: nothing piles up for one."""
+    (tmp_path / "desk.db.venues.json.new").mkdir()  # where they would be written first
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    desk = await Desk.open(config)
+    try:
+        result = await desk.oms.submit(buy_at_market(1))
+        await until(lambda: desk.oms.orders[result.order_id].filled == 10)
+        assert all(venue.changes() is None for venue in desk.venues.values())
+        assert not (tmp_path / "desk.db.venues.journal").exists()
+        assert "the simulated venues' records could not be kept" in caplog.text
+    finally:
+        await desk.close()
+
+
 async def test_a_desk_that_lost_its_lock_does_not_write_over_the_venues_records(
     tmp_path: Path,
 ) -> None:
