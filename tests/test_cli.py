@@ -505,30 +505,25 @@ def test_a_screenshot_that_cannot_be_written_is_refused_before_the_desk_opens(
     assert not (tmp_path / "d.db").exists()
 
 
-def test_a_terminated_headless_run_closes_its_desk_as_ctrl_c_would(tmp_path: Path) -> None:
-    """SIGTERM (a service manager, a CI timeout) ends a run as Ctrl-C does: every event
-    durable, the simulated venues' records kept for the next session."""
-    database = tmp_path / "run.db"
+def headless_running(database: str, *, rate: int) -> subprocess.Popen[str]:
+    """A minute's headless run, its output piped, to be stopped by the test."""
     env = dict(os.environ)
     env.pop("BLOTTER_DB_URL", None)
-    with subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "blotter.cli",
-            "headless",
-            "--duration",
-            "60",
-            "--rate",
-            "20",
-            "--db",
-            f"sqlite:///{database}",
-        ],
+    command = ["headless", "--duration", "60", "--rate", str(rate), "--db", database]
+    return subprocess.Popen(
+        [sys.executable, "-m", "blotter.cli", *command],
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env=env,
-    ) as running:
+    )
+
+
+def test_a_terminated_headless_run_closes_its_desk_as_ctrl_c_would(tmp_path: Path) -> None:
+    """SIGTERM (a service manager, a CI timeout) ends a run as Ctrl-C does: every event
+    durable, the simulated venues' records kept for the next session."""
+    database = tmp_path / "run.db"
+    with headless_running(f"sqlite:///{database}", rate=20) as running:
         assert running.stderr is not None
         assert "commands" in running.stderr.readline()  # its first progress line: it runs
         running.terminate()
@@ -545,16 +540,7 @@ def test_a_killed_run_s_venues_keep_every_order_and_fill_the_desk_heard_of(
     """kill -9 gives the desk no close: the simulated venues' journal keeps their records
     (before it, the next session found them empty: a break for every position)."""
     database = f"sqlite:///{tmp_path / 'run.db'}"
-    env = dict(os.environ)
-    env.pop("BLOTTER_DB_URL", None)
-    command = [sys.executable, "-m", "blotter.cli", "headless", "--duration", "60"]
-    with subprocess.Popen(
-        [*command, "--rate", "200", "--db", database],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    ) as running:
+    with headless_running(database, rate=200) as running:
         assert running.stderr is not None
         for _ in range(3):  # a few seconds of flow: orders resting, fills booked
             assert "commands" in running.stderr.readline()

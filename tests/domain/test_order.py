@@ -292,7 +292,13 @@ def routed_again(quantity: str = "60") -> OrderStory:
 
 
 def a_fill(
-    child: str, quantity: str, exec_id: str, price: str = "10.00", fee: str = "0.01"
+    child: str,
+    quantity: str,
+    exec_id: str,
+    price: str = "10.00",
+    fee: str = "0.01",
+    *,
+    late: bool = False,
 ) -> ChildFill:
     return ChildFill(
         child_id=child,
@@ -301,6 +307,7 @@ def a_fill(
         price=D(price),
         fee=D(fee),
         liquidity=Liquidity.TAKER,
+        late=late,
     )
 
 
@@ -513,17 +520,7 @@ def test_a_late_fill_on_quantity_routed_again_of_an_order_closed_since(
     story.canceled("B")  # the order's 100 closed with it
     order = story.order
     assert (order.state, order.canceled) == (S.CANCELED, 100)
-    story.add(
-        ChildFill(
-            child_id="A",
-            exec_id="ARCX-late",
-            quantity=D(100),
-            price=D("10.00"),
-            fee=D("0.01"),
-            liquidity=Liquidity.TAKER,
-            late=late,
-        )
-    )
+    story.add(a_fill("A", "100", "ARCX-late", late=late))
     assert (order.filled, order.canceled, order.state) == (filled, 100 - filled, S.CANCELED)
     kinds = [a.kind for a in order.anomalies]
     assert kinds == ([AnomalyKind.LATE_FILL] if late else [AnomalyKind.OVERFILL])
@@ -557,17 +554,7 @@ def test_a_fill_marked_late_on_a_refused_slice_is_booked_from_what_it_handed_bac
     story.routed(("A", "XNAS", "100"))
     story.rejected("A")
     story.add(OrderRejected(reason="no venue left", source="venue"))
-    story.add(
-        ChildFill(
-            child_id="A",
-            exec_id="XNAS-copy",
-            quantity=D(10),
-            price=D("10.00"),
-            fee=D("0.01"),
-            liquidity=Liquidity.TAKER,
-            late=True,
-        )
-    )
+    story.add(a_fill("A", "10", "XNAS-copy", late=True))
     order = story.order
     assert (order.filled, order.canceled, order.state) == (10, 90, S.REJECTED)
     assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,11 +233,8 @@ class LosesFills(Wire):
             yield report
 
 
-async def test_a_fill_a_cancel_on_disconnect_hid_is_asked_about_until_the_venue_answers(
-    tmp_path: Path,
-) -> None:
-    """The status query at the reconnect was lost with a second dropped session: it is asked
-    again at the next one, not forgotten (the venue traded 17 we would never book)."""
+def losing_world(tmp_path: Path) -> tuple[AbstractAsyncContextManager[World], list[LosesFills]]:
+    """XNAS, which cancels on disconnect, behind a wire that can lose its fill reports."""
     wires: list[LosesFills] = []
 
     def wrap(venue: SimulatedVenue) -> LosesFills:
@@ -244,12 +242,26 @@ async def test_a_fill_a_cancel_on_disconnect_hid_is_asked_about_until_the_venue_
         return wires[-1]
 
     xnas = profile("XNAS", cancel_on_disconnect=True, latency_ms=20.0)
-    async with world(tmp_path, xnas, wrap=wrap) as w:
-        result = await w.submit(w.ticket("17", "9.90", tif=TimeInForce.GTC, venue="XNAS"))
-        order = w.order(result.order_id)
-        wires[0].armed = True
-        w.sell_liquidity("17", "9.90")  # our order trades; the report is lost on the wire
-        await asyncio.sleep(0.05)
+    return world(tmp_path, xnas, wrap=wrap), wires
+
+
+async def traded_unheard(w: World, wire: LosesFills) -> str:
+    """Our resting buy of 17 trades at XNAS, its fill report lost on the wire; its order id."""
+    result = await w.submit(w.ticket("17", "9.90", tif=TimeInForce.GTC, venue="XNAS"))
+    wire.armed = True
+    w.sell_liquidity("17", "9.90")
+    await asyncio.sleep(0.05)
+    return result.order_id
+
+
+async def test_a_fill_a_cancel_on_disconnect_hid_is_asked_about_until_the_venue_answers(
+    tmp_path: Path,
+) -> None:
+    """The status query at the reconnect was lost with a second dropped session: it is asked
+    again at the next one, not forgotten (the venue traded 17 we would never book)."""
+    built, wires = losing_world(tmp_path)
+    async with built as w:
+        order = w.order(await traded_unheard(w, wires[0]))
         wires[0].armed = False
         w.venues["XNAS"].drop_connection("cable cut", outage=0.1)
         await w.until(lambda: order.is_terminal)
@@ -268,24 +280,15 @@ async def test_a_fill_a_cancel_on_disconnect_hid_is_asked_about_after_a_restart(
 ) -> None:
     """The OMS crashed before the venue came back: the restarted one still asks about the
     slice the venue canceled on disconnect (it had traded 17 we would never book)."""
-    wires: list[LosesFills] = []
-
-    def wrap(venue: SimulatedVenue) -> LosesFills:
-        wires.append(LosesFills(venue))
-        return wires[-1]
-
-    xnas = profile("XNAS", cancel_on_disconnect=True, latency_ms=20.0)
-    async with world(tmp_path, xnas, wrap=wrap) as w:
-        result = await w.submit(w.ticket("17", "9.90", tif=TimeInForce.GTC, venue="XNAS"))
-        wires[0].armed = True
-        w.sell_liquidity("17", "9.90")  # our order trades; the report is lost on the wire
-        await asyncio.sleep(0.05)
+    built, wires = losing_world(tmp_path)
+    async with built as w:
+        order_id = await traded_unheard(w, wires[0])
         w.venues["XNAS"].drop_connection("cable cut", outage=1.0)
-        await w.until(lambda: w.order(result.order_id).is_terminal)
-        assert w.order(result.order_id).filled == 0
+        await w.until(lambda: w.order(order_id).is_terminal)
+        assert w.order(order_id).filled == 0
         await w.crash()  # before the venue is back: its status was never asked
         await w.restart()  # the venue still away: asked once it is back
-        order = w.order(result.order_id)
+        order = w.order(order_id)
         await w.until(lambda: order.filled == 17)
         assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 17
         assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", Decimal(17))]
