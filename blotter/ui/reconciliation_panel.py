@@ -109,10 +109,10 @@ def pass_text(report: PassReport) -> str:
     explained."""
     escalated = sum(1 for found in report.opened if found.verdict is Verdict.ESCALATE)
     unreachable = ", ".join(sorted(report.unreachable)) or "none"
+    opened = f"{len(report.opened)} opened" + (f" ({escalated} escalated)" if escalated else "")
     return (
         f"Pass at {utc_millis(report.at)[11:19]} UTC ({report.why}): {report.compared} compared · "
-        f"{report.working} left for later · unreachable: {unreachable} · "
-        f"{len(report.opened)} opened ({escalated} escalated) · "
+        f"{report.working} left for later · unreachable: {unreachable} · {opened} · "
         f"{len(report.explained)} explained"
         + (f" · POSITIONS TABLE DIVERGED ({len(report.diverged)})" if report.diverged else "")
     )
@@ -502,5 +502,6 @@ class ReconciliationPanel(CasePanel[BreakRow, Reconciler]):
 
     def _show_pass(self, report: PassReport) -> None:
         self._shown_pass = report
-        self.pass_line.setText(pass_text(report))
-        self.pass_line.setToolTip(pass_tip(report))
+        line = pass_text(report)
+        self.pass_line.setText(line)
+        self.pass_line.setToolTip(f"{line}\n{pass_tip(report)}")  # the line may be elided

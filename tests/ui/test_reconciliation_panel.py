@@ -119,6 +119,7 @@ def test_reconcile_now_shows_the_breaks_most_urgent_first(
         assert "3 opened (2 escalated)" in line
         assert "0 explained" in line
         assert "over the tolerance of 5" in panel.pass_line.toolTip()
+        assert panel.pass_line.toolTip().startswith(line)  # whole, when the line is elided
         qtmodeltester.check(panel.breaks)
         # The desk's own book agrees with what the queue shows.
         book = window.desk.oms.breaks
@@ -372,5 +373,6 @@ def test_a_pass_that_found_the_positions_table_diverged_says_so_in_its_line() ->
         diverged=[diverged],
     )
     assert pass_text(report).startswith("Pass at 00:00:00 UTC (timer): 3 compared")
+    assert " · 0 opened · " in pass_text(report)  # "(0 escalated)" only made it longer
     assert pass_text(report).endswith("0 explained · POSITIONS TABLE DIVERGED (1)")
     assert pass_tip(report) == diverged.reason
