@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from blotter.domain.clock import ManualClock
 from blotter.domain.values import Liquidity, Side
@@ -316,3 +318,65 @@ async def test_the_changes_taken_into_earlier_records_make_the_records_of_now(
     await venue.heartbeat()
     assert venue.changes() is None
     assert len(told) == 2
+
+
+# One step of a venue's day: our order (side, quantity, price in cents above 9.90, GTC or
+# IOC), another participant's, a cancel of one of ours, drift, or the records' changes taken.
+_STEPS = st.one_of(
+    st.tuples(
+        st.just("ours"),
+        st.sampled_from([Side.BUY, Side.SELL]),
+        st.integers(1, 40),
+        st.integers(0, 20),
+        st.sampled_from([TIF.GTC, TIF.IOC]),
+    ),
+    st.tuples(st.just("theirs"), st.sampled_from([Side.BUY, Side.SELL]), st.integers(1, 40)),
+    st.tuples(st.just("cancel"), st.integers(0, 30)),
+    st.tuples(st.just("drift"), st.integers(-5, 5)),
+    st.tuples(st.just("take")),
+)
+
+
+@given(st.lists(_STEPS, max_size=40))
+def test_any_day_s_changes_taken_into_its_first_records_make_its_last(
+    steps: list[tuple[object, ...]],
+) -> None:
+    async def day() -> None:
+        venue = SimulatedVenue(PROFILE, ManualClock(), seed=1)
+        venue.add_liquidity("AAPL", Side.SELL, D("10.00"), D(50))
+        await venue.connect()
+        venue.follow_changes(lambda: None)
+        first = venue.records()
+        taken: list[VenueRecords] = []
+        for number, step in enumerate(steps):
+            match step:
+                case ("ours", side, quantity, cents, tif):
+                    price = f"{D('9.90') + D(cents) / 100}"
+                    await venue.submit(order(f"C-{number}", side, quantity, price, tif=tif))
+                case ("theirs", side, quantity):
+                    venue.add_liquidity("AAPL", side, D("10.00"), D(quantity))
+                case ("cancel", which):
+                    await venue.cancel(f"C-{which}")
+                case ("drift", quantity):
+                    venue.inject_drift("ACC-1", "AAPL", D(quantity))
+                case _:
+                    await venue.heartbeat()  # what is on the wire has arrived
+                    taken += [c for c in [venue.changes()] if c is not None]
+        await venue.heartbeat()
+        taken += [c for c in [venue.changes()] if c is not None]
+        merged, now = first.merged(taken), venue.records()
+        # Other participants' orders and trades take ids too, noted with our next change:
+        # none of them survives the venue's restart, and every id ours hold is counted.
+        counted = {"order_ids": now.order_ids, "exec_ids": now.exec_ids}
+        assert msgspec.structs.replace(merged, **counted) == now
+        given_to_us = [await venue.status(f"C-{number}") for number in range(len(steps))]
+        for status in filter(None, given_to_us):
+            assert _number(status.venue_order_id) <= merged.order_ids
+            assert all(_number(e.exec_id) <= merged.exec_ids for e in status.executions)
+        await venue.close()
+
+    asyncio.run(day())
+
+
+def _number(venue_id: str) -> int:
+    return int(venue_id.rsplit("-", 1)[1])

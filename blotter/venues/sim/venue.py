@@ -137,14 +137,15 @@ class _Changes:
     """What changed in a venue's records since they were last asked for."""
 
     first_made: Callable[[], None]  # told of the first change after they were asked for
-    orders: set[str] = field(default_factory=set)  # client order ids
-    positions: set[tuple[str, str]] = field(default_factory=set)
-    drift: set[tuple[str, str]] = field(default_factory=set)
+    # Keys in the order they first changed: new client orders rest in the order they came.
+    orders: dict[str, None] = field(default_factory=dict)  # client order ids
+    positions: dict[tuple[str, str], None] = field(default_factory=dict)
+    drift: dict[tuple[str, str], None] = field(default_factory=dict)
 
-    def note(self, into: set[Any], key: Any) -> None:
+    def note(self, into: dict[Any, None], key: Any) -> None:
         if not (self.orders or self.positions or self.drift):
             self.first_made()
-        into.add(key)
+        into[key] = None
 
 
 class SimulatedVenue:
