@@ -554,6 +554,15 @@ def test_a_killed_run_s_venues_keep_every_order_and_fill_the_desk_heard_of(
     assert run("replay", "--db", database).returncode == 0
 
 
+def test_a_venues_journal_no_kill_could_leave_is_one_clear_line(tmp_path: Path) -> None:
+    """An empty journal (its head is written before it takes its name) is not taken as a
+    journal of nothing: the venues would be back at the session's start without a word."""
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    assert run("headless", "--duration", "1", "--rate", "20", "--db", db).returncode == 0
+    (tmp_path / "run.db.venues.journal").write_bytes(b"")
+    one_clear_line(run("reconcile", "--db", db), "run.db.venues.journal", "it has no head")
+
+
 def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,7 +34,12 @@ from blotter.oms.routing.smart import DEFAULT_WEIGHTS
 from blotter.oms.tasks import TaskSupervisor
 from blotter.runtime import collector
 from blotter.runtime.config import ConfigError
-from blotter.runtime.venue_journal import JournalHead, VenueJournal, read_journal
+from blotter.runtime.venue_journal import (
+    JournalHead,
+    JournalUnreadable,
+    VenueJournal,
+    read_journal,
+)
 from blotter.store.database import data_dir, database_file, shown
 from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
@@ -238,6 +243,8 @@ class Desk:
         """The venues' records back, the markets' books filled, the venues connected, the OMS
         recovered, then the desk's own tasks."""
         await asyncio.to_thread(self._restore_venue_records)
+        if self._log is not None:  # kept as restored, before the venues change and the OMS
+            await self._start_journal()  # writes what it learns of them
         for market in self.markets:  # the books have depth before the first order
             market.step()
         await asyncio.gather(*(g.start() for g in self.gateways.values()))
@@ -247,7 +254,7 @@ class Desk:
             # close the database may be gone), once its first events (the venues) are durable
             await oms.durable()
             self._log = await asyncio.to_thread(self.store.first_event_id)
-        await self._start_journal()
+            await self._start_journal()
         if self.config.mark_interval is not None:
             self._tasks.spawn("marks", self._mark_every(self.config.mark_interval))
         if self._lock.can_be_lost:
@@ -416,9 +423,8 @@ def _journaled(kept: KeptVenues, records: Path, head: JournalHead) -> KeptVenues
     path = _journal_path(records)
     try:
         frames = read_journal(path, head)
-    except (msgspec.DecodeError, OSError) as error:
-        why = error.strerror if isinstance(error, OSError) else None
-        raise _unreadable(path, why or str(error)) from None
+    except (JournalUnreadable, OSError) as error:
+        raise _unreadable(path, error) from None
     changes: dict[str, list[VenueRecords]] = {}
     for frame in frames:
         for name, change in frame.items():
@@ -450,11 +456,11 @@ def _read_records(path: Path) -> KeptVenues:
             return KeptVenues(log=LEGACY_RECORDS, venues=venues)
         return msgspec.convert(raw, KeptVenues)
     except (msgspec.DecodeError, OSError) as error:  # a ValidationError is a DecodeError
-        why = error.strerror if isinstance(error, OSError) else None
-        raise _unreadable(path, why or str(error)) from None
+        raise _unreadable(path, error) from None
 
 
-def _unreadable(path: Path, why: str) -> ConfigError:
+def _unreadable(path: Path, error: Exception) -> ConfigError:
+    why = (error.strerror if isinstance(error, OSError) else None) or str(error)
     return ConfigError(
         f"{path}: the simulated venues' records cannot be read ({why}); move the file away to "
         "start the venues afresh"

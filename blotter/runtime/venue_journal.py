@@ -111,39 +111,53 @@ class VenueJournal:
             self._fd = None
 
 
+class JournalUnreadable(Exception):
+    """A journal that no kill could have left: no head, or a frame that does not decode."""
+
+
 def read_journal(path: Path, head: JournalHead) -> list[Frame]:
     """The frames of the journal at ``path`` if it follows ``head``'s records of that log; none
-    if there is no such journal, or it follows other records (written before them). A frame
-    cut short (the process killed while writing it) is left out; ``msgspec.DecodeError`` if
-    a whole one cannot be read."""
+    if there is none, or it follows other records (written before them: a warning). A last
+    frame cut short (the process killed while writing it) is left out, with a warning.
+    ``JournalUnreadable`` if it has no head (one is written before the file takes its name)
+    or a whole frame cannot be read."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return []
-    frames = _frames(data)
-    if not frames:
-        return []
+    frames, cut = _frames(data)
     try:
-        found = msgspec.msgpack.decode(frames[0], type=JournalHead)
+        found = msgspec.msgpack.decode(frames[0], type=JournalHead) if frames else None
     except msgspec.DecodeError:
-        return []
+        found = None
+    if found is None:
+        raise JournalUnreadable("it has no head")
     if found != head:
+        log.warning("%s follows other records (written before them); not taken", path)
         return []
+    if cut:
+        log.warning("%s: its last frame is cut short (%s); left out", path, cut)
     decoder = msgspec.msgpack.Decoder(Frame)
-    return [decoder.decode(frame) for frame in frames[1:]]
+    try:
+        return [decoder.decode(frame) for frame in frames[1:]]
+    except msgspec.DecodeError as error:
+        raise JournalUnreadable(str(error)) from None
 
 
-def _frames(data: bytes) -> list[bytes]:
-    frames = []
+def _frames(data: bytes) -> tuple[list[bytes], str]:
+    """The whole frames, and how the last one is cut short ("" if it is not)."""
+    frames: list[bytes] = []
     at = 0
-    while at + _LENGTH.size <= len(data):
+    while at < len(data):
+        if at + _LENGTH.size > len(data):
+            return frames, f"{len(data) - at} bytes of its length"
         (length,) = _LENGTH.unpack_from(data, at)
         end = at + _LENGTH.size + length
         if end > len(data):
-            break
+            return frames, f"{len(data) - at - _LENGTH.size:,} of its {length:,} bytes"
         frames.append(data[at + _LENGTH.size : end])
         at = end
-    return frames
+    return frames, ""
 
 
 def _write_frame(fd: int, payload: bytes) -> None:

@@ -259,6 +259,34 @@ async def test_a_database_made_anew_does_not_take_the_old_one_s_venue_records(
     assert kept["log"] == anew.store.first_event_id()
 
 
+async def test_a_reopened_desk_keeps_its_venues_records_before_the_oms_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recovery learns what the venues did (fills by status, acknowledgements): the records
+    they were restored from, and a journal after them, are on disk before, so a desk killed
+    while it recovers finds the venues as the log does."""
+    config = DeskConfig(db_url=f"sqlite:///{tmp_path / 'desk.db'}", random_disconnects=False)
+    desk = await Desk.open(config)
+    await desk.oms.submit(buy_at_market(1))
+    await desk.close()
+    records = tmp_path / "desk.db.venues.json"
+    closed_with = msgspec.json.decode(records.read_bytes())["token"]
+    recover = manager.OrderManager.start
+    found: list[tuple[str, bytes]] = []
+
+    async def recovering(oms: manager.OrderManager, *args: object) -> None:
+        token = msgspec.json.decode(records.read_bytes())["token"]
+        found.append((token, (tmp_path / "desk.db.venues.journal").read_bytes()))
+        await recover(oms, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(manager.OrderManager, "start", recovering)
+    reopened = await Desk.open(config)
+    await reopened.close()
+    [(token, journal)] = found
+    assert token != closed_with  # written anew by this session
+    assert token.encode() in journal  # the journal's head: it follows them
+
+
 async def test_a_desk_that_fails_to_recover_stops_what_it_started_and_frees_the_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
