@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -34,6 +35,7 @@ from blotter.store.event_store import Shard, SqlEventStore
 
 MAX_LISTED = 50  # mismatches listed in full; the count is always complete
 MAX_WORKERS = 4
+PARENT_CHECK_SECONDS = 1.0  # how soon a worker notices the process that started it is gone
 
 
 class Mismatch(msgspec.Struct, frozen=True):
@@ -112,6 +114,19 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _exit_with(parent: int) -> None:
+    """A worker ends when the process that started it does: killed outright (kill -9), it
+    cannot tell its workers, whose queue never reads as closed (each holds its write end),
+    and they would wait on it for good, holding the dead process's output open."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent watch", daemon=True).start()
+
+
 def replay(store: SqlEventStore, workers: int | None = None) -> ReplayReport:
     """Check the whole store; ``workers`` defaults to the number of cores (at most 4)."""
     started = time.perf_counter()
@@ -122,7 +137,12 @@ def replay(store: SqlEventStore, workers: int | None = None) -> ReplayReport:
     else:
         url = store.url.render_as_string(hide_password=False)
         context = multiprocessing.get_context("spawn")  # never fork a process that has threads
-        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=context,
+            initializer=_exit_with,
+            initargs=(os.getpid(),),
+        ) as pool:
             results = [_decode_result(r) for r in pool.map(_replay_shard, [url] * count, shards)]
     findings = _Findings()
     for result in results:

@@ -56,3 +56,24 @@ def test_every_append_reported_durable_survives_sigkill_whole(tmp_path: Path) ->
             assert result.ok, result.mismatches
         durable_total += len(durable)
     assert durable_total > KILLS  # the writer really wrote between kills
+
+
+def test_a_replay_worker_ends_when_the_process_that_started_it_is_gone() -> None:
+    """kill -9 of a replay (headless's check, ``blotter replay``) would leave its workers
+    waiting on their queue for good, holding its output open."""
+    orphan = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, time\n"
+            "from blotter.store import replay\n"
+            "replay.PARENT_CHECK_SECONDS = 0.05\n"
+            "replay._exit_with(os.getppid() + 1)  # not its parent: as if that one died\n"
+            "time.sleep(30)\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert (orphan.returncode, orphan.stderr) == (1, "")  # it ended itself, long before 30 s
