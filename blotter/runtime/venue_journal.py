@@ -88,7 +88,7 @@ class VenueJournal:
             self.abandon()
             log.warning(
                 "the simulated venues' journal cannot be written (%s): a desk killed before "
-                "its close will find its venues as they were when this session started",
+                "its close will find its venues as they were now",
                 error.strerror or error,
             )
 
