@@ -31,7 +31,7 @@ from collections.abc import (
     Sequence,
 )
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
@@ -1610,26 +1610,26 @@ class OrderManager:
         so such a slice is asked once more after a restart: a fill that beat the cancel is
         booked late rather than never."""
         payload = event.payload
-        kind = type(payload)
-        if kind is not ChildCanceled and kind is not ChildFill:
-            return
-        child = order.children.get(cast(ChildPayload, payload).child_id)
-        if child is None:
-            return
-        coid, venue = child.client_order_id, child.venue
-        if kind is ChildCanceled:
-            canceled = cast(ChildCanceled, payload)
-            if canceled.returned and canceled.reason == _disconnect_reason(venue):
+        if type(payload) is ChildCanceled and payload.returned:
+            child = order.children.get(payload.child_id)
+            if child is None:
+                return
+            venue = child.venue
+            if payload.reason == _disconnect_reason(venue):
                 if venue in self._back:
                     # a lost session again: those of the drops before were asked about when
                     # it came back, a session ago (a long log holds thousands)
                     self._lapsed.pop(venue, None)
                     self._back.discard(venue)
-                self._lapsed.setdefault(venue, set()).add(coid)
-            return
-        asked = self._lapsed.get(venue)
-        if asked and coid in asked and event.causation_id == _status_cause(coid, venue):
-            asked.discard(coid)
+                self._lapsed.setdefault(venue, set()).add(child.client_order_id)
+        elif (
+            type(payload) is ChildFill
+            and (child := order.children.get(payload.child_id)) is not None
+        ):
+            coid, venue = child.client_order_id, child.venue
+            asked = self._lapsed.get(venue)
+            if asked and coid in asked and event.causation_id == _status_cause(coid, venue):
+                asked.discard(coid)
 
     def _recover_case(self, event: Event) -> None:
         """A break's or an escalation's event, folded into its book."""

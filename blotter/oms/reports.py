@@ -8,6 +8,7 @@ A report that does not fit is recorded as an ``AnomalyRecorded`` (an alert), nev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 import msgspec
@@ -140,8 +141,9 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
     if child.state is S.REJECTED and report.leaves > 0:
         # a copy we had closed as refused traded (booked, late): what is left of it works at
         # the venue with nobody managing it, so it is canceled there
-        orphan = _orphan(child, f"{report.venue} filled {exec_id} of {child.client_order_id}")
-        return Decision(payloads=(*payloads, *orphan.payloads), follow_up=orphan.follow_up)
+        return _orphan(
+            child, f"{report.venue} filled {exec_id} of {child.client_order_id}", payloads
+        )
     return Decision(payloads=tuple(payloads))
 
 
@@ -162,8 +164,7 @@ def from_status(
         found = copy_fills(order, child, status)
         if status.state is not VenueOrderState.OPEN:
             return found
-        orphan = _orphan(child, f"{child.venue} holds {child.client_order_id}")
-        return Decision(payloads=(*found.payloads, *orphan.payloads), follow_up=orphan.follow_up)
+        return _orphan(child, f"{child.venue} holds {child.client_order_id}", found.payloads)
     payloads: list[Payload] = []
     if child.state in UNANSWERED:
         payloads.append(_ack(child, status.venue_order_id))
@@ -270,12 +271,13 @@ def _child_fill(child: ChildOrder, execution: Execution) -> ChildFill:
     )
 
 
-def _orphan(child: ChildOrder, what: str) -> Decision:
+def _orphan(child: ChildOrder, what: str, booked: Sequence[Payload] = ()) -> Decision:
     """The venue holds an order we closed as never there (a copy that arrived after we gave
-    up on it): nobody manages it, so it is canceled at the venue before it trades."""
+    up on it): nobody manages it, so it is canceled at the venue before it trades. ``booked``:
+    what it traded already, recorded first."""
     detail = f"{what}, which was {child.state} here: canceling it at the venue"
     anomaly = _anomaly_of(child, AnomalyKind.STALE_REPORT, Severity.WARNING, detail)
-    return Decision(payloads=(anomaly,), follow_up=FollowUp.RECANCEL)
+    return Decision(payloads=(*booked, anomaly), follow_up=FollowUp.RECANCEL)
 
 
 def _events(*payloads: Payload) -> Decision:

@@ -334,12 +334,12 @@ class Desk:
         path = venue_records_path(self.config.db_url, first)
         if path is not None and not path.exists():
             path = _before_named_by_log(self.config.db_url) or path
-        kept = KeptVenues(log=first or "", venues={})
-        if path is not None and path.exists():
-            kept = _read_records(path)
-            if first is None or kept.log not in (first, LEGACY_RECORDS):
-                log.warning("%s: the records of another database's venues; not taken", path)
-                kept = KeptVenues(log=first or "", venues={})
+        kept = _read_records(path) if path is not None and path.exists() else None
+        if kept is not None and (first is None or kept.log not in (first, LEGACY_RECORDS)):
+            log.warning("%s: the records of another database's venues; not taken", path)
+            kept = None
+        if kept is None:
+            kept = KeptVenues(log=first or "", venues={})
         if path is not None and first is not None:
             kept = _journaled(kept, path, JournalHead(log=first, follows=kept.token))
         for name, records in kept.venues.items():
