@@ -30,6 +30,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -180,7 +181,7 @@ class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
     # should close at once, are asked after ``request_timeout``.
     quiet_timeout: float = 10.0
     max_submit_attempts: int = 3  # sends of one child (the same client order id) at most
-    reroute_attempts: int = 2  # new routes for quantity that venues refused
+    reroute_attempts: int = 2  # new routes for quantity that venues refused (see _Reroutes)
     settlement_delay: float = 1.0
     settlement_retry: float = 0.5  # first retry after this, doubling
     settlement_attempts: int = 4
@@ -211,6 +212,27 @@ def _halt_after(halt: Halt | None, event: Event) -> Halt | None:
     if isinstance(payload, KillSwitchReleased):
         return None
     return halt
+
+
+@dataclass(slots=True)
+class _Reroutes:
+    """An order's routes after its first. The cap counts those made after a venue refused a
+    slice: quantity a hand-back or a cancel on disconnect returned was refused by no one."""
+
+    made: int = 0
+    after_refusals: int = 0
+    refusals: int = 0  # the order's refused slices when it was last routed
+
+    def spent(self, refusals: int, cap: int) -> bool:
+        """Whether routing now, with ``refusals`` refused slices, would pass the cap."""
+        return refusals > self.refusals and self.after_refusals >= cap
+
+    def note(self, refusals: int) -> None:
+        """A route made when the order had ``refusals`` refused slices."""
+        self.made += 1
+        if refusals > self.refusals:
+            self.after_refusals += 1
+        self.refusals = refusals
 
 
 class OrderManager:
@@ -278,7 +300,7 @@ class OrderManager:
         self._answers: dict[str, VenueAnswers] = {}  # venue -> its recent acks and rejects
         # The latest mid price seen per instrument (from the quotes routing reads): the mark.
         self.marks: dict[str, Decimal] = {}
-        self._reroutes: dict[str, int] = {}
+        self._reroutes: dict[str, _Reroutes] = {}  # working orders routed more than once
         self._settlements: list[tuple[int, str, int]] = []  # (due ns, order id, attempt)
         self._settling: set[str] = set()  # filled orders with a settlement scheduled
         self._settling_now = 0
@@ -1084,6 +1106,7 @@ class OrderManager:
         """Settle a filled order; close or re-route quantity that venues handed back."""
         if not order.is_working:
             self._decisions.pop(order.order_id, None)
+            self._reroutes.pop(order.order_id, None)
         if order.state is S.FILLED:
             self._schedule_settlement(order.order_id, 1, self.config.settlement_delay)
             return
@@ -1154,8 +1177,9 @@ class OrderManager:
         assert order.ticket is not None
         refused = self._refused_by.setdefault(order.order_id, set())
         refused.update(c.venue for c in order.children.values() if c.state is S.REJECTED)
-        attempts = self._reroutes.get(order.order_id, 0)
-        spent = attempts >= self.config.reroute_attempts
+        tally = self._reroutes.get(order.order_id) or _Reroutes()
+        refusals = _refusals(order)
+        spent = tally.spent(refusals, self.config.reroute_attempts)
         if spent and not last_chance:
             return  # no route to work out while its slices work: they decide the rest
         plan = self._plan(order.ticket, order.unallocated, frozenset(refused))
@@ -1172,8 +1196,9 @@ class OrderManager:
             )
             self._record(order, [closing], SYSTEM, "no venue left to route to")
             return
-        self._reroutes[order.order_id] = attempts + 1
-        route, routed = self._route_payloads(order, plan, attempt=attempts + 1)
+        tally.note(refusals)
+        self._reroutes[order.order_id] = tally
+        route, routed = self._route_payloads(order, plan, attempt=tally.made)
         # the new decision is caused by the one it revises
         cause = self._decisions.get(order.order_id, "quantity returned by a venue")
         durable = self._record(order, route, SYSTEM, cause)
@@ -1587,7 +1612,8 @@ class OrderManager:
             self._decisions[order.order_id] = event.event_id
             return
         if type(payload) is OrderRouted:  # every router's: re-routes are the routes after one
-            self._reroutes[order.order_id] = self._reroutes.get(order.order_id, -1) + 1
+            if len(order.children) > len(payload.slices):
+                self._reroutes.setdefault(order.order_id, _Reroutes()).note(_refusals(order))
             return
         if not isinstance(payload, OrderRejected):
             return
@@ -1730,6 +1756,11 @@ def _fees(payloads: list[Payload]) -> Decimal:
         if type(payload) is ChildFill:
             fees += payload.fee
     return fees
+
+
+def _refusals(order: OrderAggregate) -> int:
+    """The order's slices a venue refused."""
+    return sum(1 for child in order.children.values() if child.state is S.REJECTED)
 
 
 def _session_closed(order: OrderAggregate) -> bool:

@@ -196,29 +196,60 @@ async def test_a_lost_connection_is_recorded_alerted_and_resolved_after_the_reco
         assert fill.actor == "XNAS"
 
 
-async def test_a_restart_keeps_the_re_routes_an_order_has_had_against_its_cap(
+async def test_a_restart_keeps_the_re_routes_after_refusals_an_order_has_had_against_its_cap(
     tmp_path: Path,
 ) -> None:
-    """Any router's: the count is the log's routes after the first, not the process's."""
+    """Any router's: the count is the log's, not the process's; and the cap counts only the
+    re-routes made after a refusal, not the one after a cancel on disconnect."""
     venues = (
         profile("XNAS", reject_rate=1.0),
-        profile("ARCX", cancel_on_disconnect=True),
-        profile("DRKP", reject_rate=1.0),
-        profile("BATS"),  # would take it: but the order has had its two re-routes
+        profile("ARCX", reject_rate=1.0),
+        profile("DRKP", cancel_on_disconnect=True),
+        profile("BATS", reject_rate=1.0),
+        profile("EDGX"),  # would take it: but the order has had its two re-routes
     )
     async with world(tmp_path, *venues) as w:  # the simple router: no routing decisions
         result = await w.submit(w.ticket("100", "9.00"))
         order = w.order(result.order_id)
-        assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX"]  # re-route 1
+        assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX", "DRKP"]
         await w.crash()
         await w.restart()
         order = w.order(result.order_id)
-        w.venues["ARCX"].drop_connection("cable cut", outage=5.0)
+        w.venues["DRKP"].drop_connection("cable cut", outage=5.0)
         await w.until(lambda: order.is_terminal)
-        assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX", "DRKP"]
+        assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX", "DRKP", "BATS"]
         assert order.state is OrderState.REJECTED
         closing = w.history(result.order_id)[-1].payload
         assert "re-route attempts spent" in getattr(closing, "reason", "")
+
+
+def working_at(order: OrderAggregate) -> list[str]:
+    return [c.venue for c in order.children.values() if c.is_live]
+
+
+async def test_an_order_is_routed_again_after_every_cancel_on_disconnect(tmp_path: Path) -> None:
+    """Nothing was refused: three drops, three re-routes, and the order still works."""
+    venues = (
+        profile("XNAS", cancel_on_disconnect=True),
+        profile("ARCX", cancel_on_disconnect=True),
+    )
+    async with world(tmp_path, *venues) as w:
+        result = await w.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+
+        async def drop(venue: str) -> None:
+            await w.until(lambda: len(working_at(order)) == 1)
+            assert working_at(order) == [venue]
+            await w.until(lambda: all(g.health.value == "UP" for g in w.gateways))
+            routed = len(order.children)
+            w.venues[venue].drop_connection("cable cut", outage=0.2)
+            await w.until(lambda: len(order.children) == routed + 1)
+
+        for venue in ["XNAS", "ARCX", "XNAS"]:
+            await drop(venue)
+        await w.until(lambda: len(working_at(order)) == 1)
+        assert order.is_working
+        assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX", "XNAS", "ARCX"]
 
 
 class LosesFills(Wire):
