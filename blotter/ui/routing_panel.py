@@ -44,7 +44,7 @@ COMPONENTS = (
     ("reliability", "#a371f7"),
 )
 
-SIDE_BY_SIDE_WIDTH = 640  # narrower, the score chart goes under the venues' table
+SIDE_BY_SIDE_WIDTH = 900  # narrower, the score chart goes under the venues' table
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _EXCLUDED = QColor("#8a93a0")  # a venue that took no part: muted
 # The allocation and the scores first (the panel shares the bottom with the details), then the

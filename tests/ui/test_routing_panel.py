@@ -78,6 +78,34 @@ def test_the_routing_panel_shows_every_venue_s_scores_and_the_chart_adds_up(
     session.run(scenario())
 
 
+def test_at_the_default_layout_the_routing_table_shows_every_score_and_input(
+    session: Session,
+) -> None:
+    """Docked beside the fills, the panel is too narrow for the table and the chart side by
+    side: the chart goes under it, and every column up to OK is in view, none cut."""
+
+    async def scenario() -> None:
+        window = await session.open()
+        window.show_panel("routing")
+        result = await window.desk.oms.submit(resting(1))
+        await session.until(lambda: window.orders.rowCount() == 1)
+        window.select_order(result.order_id)
+        routing = window.routing
+        await session.until(lambda: routing.decisions.count() == 1)
+        await session.until(lambda: routing.split.orientation() is Qt.Orientation.Vertical)
+        table, header = routing.table, routing.table.horizontalHeader()
+        last = COLUMN["success_rate"]
+        await session.until(
+            lambda: (
+                header.sectionViewportPosition(last) + header.sectionSize(last)
+                <= table.viewport().width()
+            )
+        )
+        assert table.horizontalScrollBar().value() == 0
+
+    session.run(scenario())
+
+
 def test_a_narrow_routing_panel_puts_the_chart_under_the_table_and_keeps_its_decisions(
     qtbot: QtBot,
 ) -> None:
