@@ -128,7 +128,7 @@ FILLS_PER_SECOND = 10
 ALL_ACCOUNTS = "All accounts"
 ALL_INSTRUMENTS = "All instruments"
 DEFAULT_SIZE = (1560, 900)
-ORDER_COLUMN_WIDTHS = (118, 205, 100, 85, 45, 95, 75, 85, 75, 75, 95, 135, 90, 100)
+ORDER_COLUMN_WIDTHS = (118, 205, 100, 85, 45, 95, 75, 85, 75, 75, 95, 135, 130, 100)
 FILL_COLUMN_WIDTHS = (95, 55, 105, 205, 80, 45, 65, 85, 65, 70)  # ids as wide as the orders
 
 
@@ -815,10 +815,11 @@ class MainWindow(QMainWindow):
             self.orders.fetch_older()
 
     def select_order(self, order_id: str) -> None:
-        """Select an order's row and show its details (as a click would)."""
+        """Select an order's row and show its details (as a click would), the row in the
+        middle of the view: near an edge, the next rows of a live flow push it out of sight."""
         index = self.proxy.mapFromSource(self.orders.reveal(order_id))
         self.tree.setCurrentIndex(index)
-        self.tree.scrollTo(index)
+        self.tree.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
 
     def selected_orders(self) -> list[str]:
         ids = {index.data(ORDER_ID_ROLE) for index in self.tree.selectionModel().selectedRows()}

@@ -937,3 +937,18 @@ def test_a_settings_file_edited_by_hand_opens_the_default_layout(session: Sessio
         assert not window.tree.header().isSectionHidden(Column.ACCOUNT)
 
     session.run(scenario())
+
+
+def test_the_default_columns_hold_an_order_split_across_every_venue_and_fit_the_window(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        equities = [n for n, g in window.desk.gateways.items() if g.lists("AAPL")]
+        widest = ", ".join(sorted(equities))  # as the Venue(s) cell lists them
+        header = window.tree.header()
+        text = window.tree.fontMetrics().horizontalAdvance(widest)
+        assert header.sectionSize(Column.VENUES) >= text + 12  # the cell's margins
+        assert header.length() <= window.tree.viewport().width()  # no column off the edge
+
+    session.run(scenario())
