@@ -849,9 +849,13 @@ class OrderManager:
                 self._arm(order, child)
             return
         except VenueUnavailable as down:
-            # Refused before it left (the gateway checks first): the quantity goes elsewhere.
+            # Refused before it left (the gateway checks first): the quantity goes elsewhere,
+            # unless an earlier copy left (a resend): that one may still arrive and trade, so
+            # the child stays in doubt until the venue's status tells. A copy that did not
+            # leave is no attempt: the status cannot have missed it.
             self._deadlines.pop(coid, None)
-            if child.state in _TO_SEND:
+            self._sends[coid] = self._sends.get(coid, 1) - 1
+            if child.state is S.PENDING_SUBMIT:
                 rejected = ChildRejected(child_id=child.child_id, reason=str(down))
                 self._record(order, [rejected], venue.name, f"{venue.name} unavailable")
                 self._after_child_events(order)

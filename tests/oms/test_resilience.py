@@ -13,7 +13,7 @@ from blotter.domain.order import OrderAggregate
 from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import NewOrder
-from blotter.oms.ports import ExecutionReport, ReportKind
+from blotter.oms.ports import ExecutionReport, NewOrderRequest, ReportKind, VenueUnavailable
 from blotter.store.replay import replay
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
@@ -250,6 +250,56 @@ async def test_an_order_is_routed_again_after_every_cancel_on_disconnect(tmp_pat
         await w.until(lambda: len(working_at(order)) == 1)
         assert order.is_working
         assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX", "XNAS", "ARCX"]
+
+
+class SlowFirstCopy(Wire):
+    """A wire on which the first copy of each order lingers until ``release()`` (a status
+    query overtakes it), and on which the link breaks as a second copy is sent."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.lingering: list[NewOrderRequest] = []
+        self.refused = 0  # second copies that could not leave
+
+    async def submit(self, request: NewOrderRequest) -> None:
+        if any(r.client_order_id == request.client_order_id for r in self.lingering):
+            self.refused += 1
+            raise VenueUnavailable(self._inner.name, "not connected")
+        self.lingering.append(request)
+
+    async def release(self) -> None:
+        for request in self.lingering:
+            await self._inner.submit(request)
+
+
+async def test_a_resend_that_cannot_leave_keeps_its_child_in_doubt_not_refused(
+    tmp_path: Path,
+) -> None:
+    """The venue said it did not know the child, so the OMS sent it again; that copy could
+    not leave. The first may still arrive: the child is not taken as refused, its quantity is
+    not routed elsewhere (it could fill twice), and the venue's answer settles it."""
+    wires: list[SlowFirstCopy] = []
+
+    def wire(venue: SimulatedVenue) -> SimulatedVenue | SlowFirstCopy:
+        if venue.name != "XNAS":
+            return venue
+        wires.append(SlowFirstCopy(venue))
+        return wires[-1]
+
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), wrap=wire) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))  # not settled: it stays in doubt
+        order = w.order(result.order_id)
+        (child,) = order.children.values()
+        async with asyncio.timeout(5.0):  # not w.until: the OMS is owed an answer until the end
+            while not wires[0].refused:  # noqa: ASYNC110 - asked, unknown, sent again: refused
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)  # what the refused copy led to, if anything
+        assert child.state is OrderState.SUBMITTED
+        assert [c.venue for c in order.children.values()] == ["XNAS"]
+        await wires[0].release()  # the first copy arrives after all
+        await w.until(lambda: child.state is OrderState.ACKNOWLEDGED)
+        assert w.venues["XNAS"].submissions(child.client_order_id) == 1
+        assert w.venues["ARCX"].open_order_ids() == set()
 
 
 class LosesFills(Wire):
