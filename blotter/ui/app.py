@@ -17,6 +17,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from blotter import __version__
+from blotter.domain.workflows import OrderState
 from blotter.oms.ports import StoreUnavailable
 from blotter.runtime.config import ConfigError
 from blotter.runtime.desk import Desk, DeskConfig
@@ -217,12 +218,16 @@ async def _demo(
 
 def _select_for_screenshot(window: MainWindow, *, split: bool) -> None:
     """For a screenshot: show the details of an order with fills (the newest, so that its
-    row is in sight near the top), if any; with ``split``, preferably one routed to several
-    venues."""
+    row is in sight near the top), if any; with ``split`` (the routing panel's), preferably
+    one routed again after a venue refused some of it, else one routed to several venues."""
     orders = [
         o for o in window.desk.oms.orders.values() if o.filled and window.orders.shows(o.order_id)
     ]
     if split:
-        orders = [o for o in orders if len(o.venues) > 1] or orders
+        several = [o for o in orders if len(o.venues) > 1]
+        refused = [
+            o for o in several if any(c.state is OrderState.REJECTED for c in o.children.values())
+        ]
+        orders = refused or several or orders
     if orders:
         window.select_order(max(orders, key=lambda o: o.created_at).order_id)
