@@ -259,7 +259,10 @@ class ManagedGateway:
             if isinstance(failed, TimeoutError):
                 raise _NoAnswer(self.name, "no answer in time") from None
             raise
-        self._emit(self._breaker.record_success(), "requests answered")
+        # A request that returns after its session was lost (a write on the wire as it
+        # dropped) says nothing of the venue: only a reconnect brings a lost venue back UP.
+        if self._connected:
+            self._emit(self._breaker.record_success(), "requests answered")
         return result
 
     async def _timed(self, request: Awaitable[T]) -> T:

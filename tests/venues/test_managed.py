@@ -177,6 +177,27 @@ async def test_a_dead_link_is_found_by_the_heartbeat(desk: Desk) -> None:
     await desk.health_change(VenueHealth.UP)
 
 
+async def test_a_write_that_outlives_its_session_does_not_bring_the_venue_back_up(
+    desk: Desk,
+) -> None:
+    """A submit on the wire as the session drops returns as a socket write would, after the
+    drop: that says nothing of the venue. Were it taken as the breaker's probe, the venue
+    would be UP while disconnected, and the real reconnect, UP already, would go untold (the
+    OMS asks its status questions at that move)."""
+    await desk.health_change(VenueHealth.UP)
+    desk.faulty.refuse_connections()  # down until the test lets it back
+    desk.faulty.plan.outbound = Faults(delay=1.0, delay_ms=(50.0, 50.0), reorder=1.0)
+    sending = asyncio.create_task(desk.gateway.submit(order("C-1", Side.BUY, 5, "9.00")))
+    await _eventually(lambda: desk.gateway.queue_depth == 0)  # on the wire, delayed
+    desk.venue.drop_connection("cable cut")
+    await desk.health_change(VenueHealth.DOWN)
+    await sending  # the write "succeeds": held back on the wire, after the drop
+    assert desk.gateway.health is VenueHealth.DOWN
+    desk.faulty.accept_connections()
+    up = await desk.health_change(VenueHealth.UP)
+    assert up.reason == "connected"
+
+
 async def test_a_session_lost_while_the_breaker_is_open_is_still_told_as_lost() -> None:
     desk = await _desk(
         heartbeat_interval=60.0,
