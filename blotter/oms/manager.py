@@ -130,6 +130,8 @@ from blotter.oms.reports import (
     copy_fills,
     from_report,
     from_status,
+    orphan_gone,
+    orphan_news,
     rests,
     unknown_order,
 )
@@ -1100,7 +1102,10 @@ class OrderManager:
                 cause = _status_cause(coid, child.venue)
                 self._apply_decision(order, child, traded, child.venue, cause)
         if status is None or status.state is not VenueOrderState.OPEN:
-            self._orphans.discard(coid)
+            if coid in self._orphans:  # told once, though two chases may cross
+                self._orphans.discard(coid)
+                gone = orphan_gone(child, status)
+                self._record(order, [gone], child.venue, _status_cause(coid, child.venue))
             return
         await self._send_cancel(child)
 
@@ -1612,6 +1617,7 @@ class OrderManager:
         else:
             order.apply(event)
         self._recover_lapsed(order, event)
+        self._recover_orphan(order, payload)
         if type(payload) is RoutingDecision:  # what a re-route after the restart revises
             self._decisions[order.order_id] = event.event_id
             return
@@ -1660,6 +1666,21 @@ class OrderManager:
             asked = self._lapsed.get(venue)
             if asked and coid in asked and event.causation_id == _status_cause(coid, venue):
                 asked.discard(coid)
+
+    def _recover_orphan(self, order: OrderAggregate, payload: Payload) -> None:
+        """Rebuild ``_orphans``: the copies venues held of slices we had closed whose chase
+        had not ended (found, and not yet found gone) when the last run stopped."""
+        news = orphan_news(payload)
+        if news is None:
+            return
+        child_id, held = news
+        child = order.children.get(child_id)
+        if child is None:
+            return
+        if held:
+            self._orphans.add(child.client_order_id)
+        else:
+            self._orphans.discard(child.client_order_id)
 
     def _recover_case(self, event: Event) -> None:
         """A break's or an escalation's event, folded into its book."""
@@ -1721,7 +1742,15 @@ class OrderManager:
             if (found := self._child(coid)) is not None
         ]
         self._resolving.update(child.client_order_id for _order, child in pending)
-        await asyncio.gather(*(self._resolve(order, child) for order, child in pending))
+        orphans = [
+            found
+            for coid in self._orphans
+            if (found := self._child(coid)) is not None and found[1].venue in self._venues
+        ]
+        await asyncio.gather(
+            *(self._resolve(order, child) for order, child in pending),
+            *(self._chase_orphan(order, child) for order, child in orphans),
+        )
         for order in self.orders.values():
             if not order.is_terminal and not order.live_children and order.leaves > 0:
                 self._after_child_events(order)

@@ -276,8 +276,27 @@ def _orphan(child: ChildOrder, what: str, booked: Sequence[Payload] = ()) -> Dec
     up on it): nobody manages it, so it is canceled at the venue before it trades. ``booked``:
     what it traded already, recorded first."""
     detail = f"{what}, which was {child.state} here: canceling it at the venue"
-    anomaly = _anomaly_of(child, AnomalyKind.STALE_REPORT, Severity.WARNING, detail)
+    anomaly = _anomaly_of(child, AnomalyKind.ORPHAN_COPY, Severity.WARNING, detail)
     return Decision(payloads=(*booked, anomaly), follow_up=FollowUp.RECANCEL)
+
+
+def orphan_gone(child: ChildOrder, status: VenueOrderStatus | None) -> AnomalyRecorded:
+    """The end of an orphan copy's chase: the venue holds no working copy of ``child`` now."""
+    now = "does not know it" if status is None else f"has it {status.state}"
+    detail = f"{child.venue} {now}: no working copy of {child.client_order_id} is left there"
+    return _anomaly_of(child, AnomalyKind.ORPHAN_COPY, Severity.INFO, detail)
+
+
+def orphan_news(payload: Payload) -> tuple[str, bool] | None:
+    """What a recorded ``payload`` says of an orphan copy: its child's id, and whether the
+    venue holds it (True: chase it) or it is gone (False). None when it says neither."""
+    if (
+        type(payload) is not AnomalyRecorded
+        or payload.kind is not AnomalyKind.ORPHAN_COPY
+        or payload.child_id is None
+    ):
+        return None
+    return payload.child_id, payload.severity is not Severity.INFO
 
 
 def _events(*payloads: Payload) -> Decision:

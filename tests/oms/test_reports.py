@@ -31,7 +31,16 @@ from blotter.oms.ports import (
     VenueOrderState,
     VenueOrderStatus,
 )
-from blotter.oms.reports import ASK, Decision, FollowUp, from_report, from_status, unknown_order
+from blotter.oms.reports import (
+    ASK,
+    Decision,
+    FollowUp,
+    from_report,
+    from_status,
+    orphan_gone,
+    orphan_news,
+    unknown_order,
+)
 from tests.domain.builders import OrderStory, conserved
 
 D = Decimal
@@ -143,6 +152,8 @@ def test_a_fill_for_a_rejected_child_is_booked_late_and_its_copy_canceled() -> N
     assert isinstance(anomaly, AnomalyRecorded)
     assert (fill.exec_id, fill.quantity) == ("X9", 10)
     assert "canceling it at the venue" in anomaly.detail
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.ORPHAN_COPY, Severity.WARNING)
+    assert orphan_news(anomaly) == ("A", True)  # a restart chases it, unless told it is gone
     assert decision.follow_up is FollowUp.RECANCEL  # 90 left working there, unmanaged
     apply_late(built, decision)
     assert (built.order.filled, child(built).state) == (10, S.REJECTED)
@@ -443,3 +454,29 @@ def test_a_venues_cancel_of_a_slice_whose_cancel_it_refused_is_still_ours() -> N
     [closed] = found.payloads
     assert isinstance(closed, ChildCanceled)
     assert not closed.returned
+
+
+def test_an_orphan_copy_s_end_is_recorded_so_a_restart_does_not_chase_it_again() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.rejected("A")
+    canceled = VenueOrderStatus(
+        client_order_id="A",
+        venue_order_id="XNAS-O-1",
+        state=VenueOrderState.CANCELED,
+        filled=D(0),
+        leaves=D(0),
+    )
+    for status, says in ((canceled, "XNAS has it CANCELED"), (None, "XNAS does not know it")):
+        gone = orphan_gone(child(built), status)
+        assert (gone.kind, gone.severity, gone.child_id) == (
+            AnomalyKind.ORPHAN_COPY,
+            Severity.INFO,
+            "A",
+        )
+        assert gone.detail.startswith(says)
+        assert orphan_news(gone) == ("A", False)
+    other = AnomalyRecorded(
+        kind=AnomalyKind.STALE_REPORT, severity=Severity.WARNING, detail="late", child_id="A"
+    )
+    assert orphan_news(other) is None

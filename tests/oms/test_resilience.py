@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
 
+from blotter.domain.events import AnomalyKind, Severity
 from blotter.domain.order import OrderAggregate
 from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
@@ -300,6 +301,68 @@ async def test_a_resend_that_cannot_leave_keeps_its_child_in_doubt_not_refused(
         await w.until(lambda: child.state is OrderState.ACKNOWLEDGED)
         assert w.venues["XNAS"].submissions(child.client_order_id) == 1
         assert w.venues["ARCX"].open_order_ids() == set()
+
+
+class Stalls(Wire):
+    """A wire on which every submit lingers until ``release()`` lets the first copy of each
+    through; cancels are lost and fill reports dropped while ``muted``."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.lingering: dict[str, NewOrderRequest] = {}
+        self.muted = False
+
+    async def submit(self, request: NewOrderRequest) -> None:
+        self.lingering.setdefault(request.client_order_id, request)
+
+    async def cancel(self, client_order_id: str) -> None:
+        if not self.muted:
+            await self._inner.cancel(client_order_id)
+
+    async def release(self) -> None:
+        for request in self.lingering.values():
+            await self._inner.submit(request)
+        self.lingering.clear()
+
+    async def reports(self) -> AsyncIterator[ExecutionReport]:
+        async for report in self._inner.reports():
+            if not (self.muted and report.kind is ReportKind.FILL):
+                yield report
+
+
+async def test_a_restart_chases_the_orphan_copy_it_had_found_and_books_what_it_traded(
+    tmp_path: Path,
+) -> None:
+    """XNAS got the first copy of a slice after we had closed it as never received: an
+    orphan, which the OMS cancels at the venue. It traded first, its fill and our cancel
+    lost, and the OMS stopped before it asked again. The next run finds the chase unfinished
+    in the log, asks, books the fill, and says the copy is gone."""
+    wires: list[Stalls] = []
+
+    def wire(venue: SimulatedVenue) -> SimulatedVenue | Stalls:
+        if venue.name != "XNAS":
+            return venue
+        wires.append(Stalls(venue))
+        return wires[-1]
+
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), wrap=wire) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        first = next(iter(order.children.values()))
+        await w.until(lambda: first.state is OrderState.REJECTED)  # never received, it says
+        wires[0].muted = True
+        await wires[0].release()  # the first copy arrives after all: an orphan
+        await w.until(lambda: any(a.kind is AnomalyKind.ORPHAN_COPY for a in order.anomalies))
+        w.sell_liquidity("100", "9.00")  # it trades before our cancel could (which is lost)
+        await w.crash()  # before the orphan's chase asked the venue
+        await w.restart()
+        order = w.order(result.order_id)
+        await w.until(lambda: order.filled == 100)
+        assert order.children[first.child_id].filled == 100  # booked on the orphan's slice
+        found, gone = [a for a in order.anomalies if a.kind is AnomalyKind.ORPHAN_COPY]
+        assert (found.severity, gone.severity) == (Severity.WARNING, Severity.INFO)
+        assert "no working copy" in gone.detail
+        assert await w.venues["XNAS"].positions("ACC-1") == {"AAPL": 100}
 
 
 class LosesFills(Wire):
