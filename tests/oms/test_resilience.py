@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 from blotter.domain.events import AnomalyKind, Severity
 from blotter.domain.order import OrderAggregate
@@ -253,6 +254,24 @@ async def test_an_order_is_routed_again_after_every_cancel_on_disconnect(tmp_pat
         assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX", "XNAS", "ARCX"]
 
 
+W = TypeVar("W", bound=Wire)
+
+
+def xnas_behind(
+    kind: Callable[[SimulatedVenue], W],
+) -> tuple[list[W], Callable[[SimulatedVenue], SimulatedVenue | W]]:
+    """A world's ``wrap`` that puts XNAS alone behind a wire of ``kind``; the wires it made."""
+    wires: list[W] = []
+
+    def wrap(venue: SimulatedVenue) -> SimulatedVenue | W:
+        if venue.name != "XNAS":
+            return venue
+        wires.append(kind(venue))
+        return wires[-1]
+
+    return wires, wrap
+
+
 class SlowFirstCopy(Wire):
     """A wire on which the first copy of each order lingers until ``release()`` (a status
     query overtakes it), and on which the link breaks as a second copy is sent."""
@@ -279,14 +298,7 @@ async def test_a_resend_that_cannot_leave_keeps_its_child_in_doubt_not_refused(
     """The venue said it did not know the child, so the OMS sent it again; that copy could
     not leave. The first may still arrive: the child is not taken as refused, its quantity is
     not routed elsewhere (it could fill twice), and the venue's answer settles it."""
-    wires: list[SlowFirstCopy] = []
-
-    def wire(venue: SimulatedVenue) -> SimulatedVenue | SlowFirstCopy:
-        if venue.name != "XNAS":
-            return venue
-        wires.append(SlowFirstCopy(venue))
-        return wires[-1]
-
+    wires, wire = xnas_behind(SlowFirstCopy)
     async with world(tmp_path, profile("XNAS"), profile("ARCX"), wrap=wire) as w:
         result = await w.oms.submit(w.ticket("100", "9.00"))  # not settled: it stays in doubt
         order = w.order(result.order_id)
@@ -337,14 +349,7 @@ async def test_a_restart_chases_the_orphan_copy_it_had_found_and_books_what_it_t
     orphan, which the OMS cancels at the venue. It traded first, its fill and our cancel
     lost, and the OMS stopped before it asked again. The next run finds the chase unfinished
     in the log, asks, books the fill, and says the copy is gone."""
-    wires: list[Stalls] = []
-
-    def wire(venue: SimulatedVenue) -> SimulatedVenue | Stalls:
-        if venue.name != "XNAS":
-            return venue
-        wires.append(Stalls(venue))
-        return wires[-1]
-
+    wires, wire = xnas_behind(Stalls)
     async with world(tmp_path, profile("XNAS"), profile("ARCX"), wrap=wire) as w:
         result = await w.oms.submit(w.ticket("100", "9.00"))
         order = w.order(result.order_id)
