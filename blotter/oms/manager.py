@@ -856,12 +856,13 @@ class OrderManager:
             # the child stays in doubt until the venue's status tells. A copy that did not
             # leave is no attempt: the status cannot have missed it.
             self._deadlines.pop(coid, None)
-            self._sends[coid] = self._sends.get(coid, 1) - 1
             if child.state is S.PENDING_SUBMIT:
+                self._sends.pop(coid, None)
                 rejected = ChildRejected(child_id=child.child_id, reason=str(down))
                 self._record(order, [rejected], venue.name, f"{venue.name} unavailable")
                 self._after_child_events(order)
             elif child.is_live:
+                self._sends[coid] = self._sends.get(coid, 1) - 1
                 self._arm(order, child)
             return
         finally:
