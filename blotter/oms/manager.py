@@ -909,10 +909,12 @@ class OrderManager:
         return self._clock.now_ns() + round(seconds * NANOS_PER_SECOND)
 
     def _arm(self, order: OrderAggregate, child: ChildOrder) -> None:
-        """When to ask the venue about ``child`` if it stays silent; never for a closed one."""
+        """When to ask the venue about ``child`` if it stays silent; never for a closed one,
+        unless a copy of it is an orphan the venue still holds: that chase keeps its time."""
         coid = child.client_order_id
         if not child.is_live:
-            self._deadlines.pop(coid, None)
+            if coid not in self._orphans:
+                self._deadlines.pop(coid, None)
             self._sends.pop(coid, None)  # a closed child is never sent again
             return
         ticket = order.ticket

@@ -317,18 +317,19 @@ async def test_a_resend_that_cannot_leave_keeps_its_child_in_doubt_not_refused(
 
 class Stalls(Wire):
     """A wire on which every submit lingers until ``release()`` lets the first copy of each
-    through; cancels are lost and fill reports dropped while ``muted``."""
+    through; cancels are lost while ``loses_cancels``, fill reports while ``muted``."""
 
     def __init__(self, inner: SimulatedVenue) -> None:
         super().__init__(inner)
         self.lingering: dict[str, NewOrderRequest] = {}
+        self.loses_cancels = False
         self.muted = False
 
     async def submit(self, request: NewOrderRequest) -> None:
         self.lingering.setdefault(request.client_order_id, request)
 
     async def cancel(self, client_order_id: str) -> None:
-        if not self.muted:
+        if not self.loses_cancels:
             await self._inner.cancel(client_order_id)
 
     async def release(self) -> None:
@@ -355,7 +356,7 @@ async def test_a_restart_chases_the_orphan_copy_it_had_found_and_books_what_it_t
         order = w.order(result.order_id)
         first = next(iter(order.children.values()))
         await w.until(lambda: first.state is OrderState.REJECTED)  # never received, it says
-        wires[0].muted = True
+        wires[0].loses_cancels = wires[0].muted = True
         await wires[0].release()  # the first copy arrives after all: an orphan
         await w.until(lambda: any(a.kind is AnomalyKind.ORPHAN_COPY for a in order.anomalies))
         w.sell_liquidity("100", "9.00")  # it trades before our cancel could (which is lost)
@@ -368,6 +369,33 @@ async def test_a_restart_chases_the_orphan_copy_it_had_found_and_books_what_it_t
         assert (found.severity, gone.severity) == (Severity.WARNING, Severity.INFO)
         assert "no working copy" in gone.detail
         assert await w.venues["XNAS"].positions("ACC-1") == {"AAPL": 100}
+
+
+async def test_an_orphan_copy_that_trades_is_still_chased_until_the_venue_holds_it_no_more(
+    tmp_path: Path,
+) -> None:
+    """The orphan's first cancel is lost and it trades in part: that fill is booked, and the
+    chase goes on (asking, canceling again) until the venue no longer holds the copy."""
+    wires, wire = xnas_behind(Stalls)
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), wrap=wire) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        first = next(iter(order.children.values()))
+        await w.until(lambda: first.state is OrderState.REJECTED)
+        wires[0].loses_cancels = True
+        await wires[0].release()
+        await w.until(lambda: any(a.kind is AnomalyKind.ORPHAN_COPY for a in order.anomalies))
+        w.sell_liquidity("40", "9.00")  # the orphan trades 40, and its fill report arrives
+        await w.until(lambda: first.filled == 40)
+        wires[0].loses_cancels = False
+        await w.until(lambda: first.client_order_id not in w.venues["XNAS"].open_order_ids())
+
+        def orphan() -> list[Severity]:
+            return [a.severity for a in order.anomalies if a.kind is AnomalyKind.ORPHAN_COPY]
+
+        await w.until(lambda: Severity.INFO in orphan())  # its end, in the log
+        assert orphan()[-1] is Severity.INFO  # found (by its ack, then its fill), then gone
+        assert orphan().count(Severity.INFO) == 1
 
 
 class LosesFills(Wire):
