@@ -853,8 +853,10 @@ class OrderManager:
         except VenueUnavailable as down:
             # Refused before it left (the gateway checks first): the quantity goes elsewhere,
             # unless an earlier copy left (a resend): that one may still arrive and trade, so
-            # the child stays in doubt until the venue's status tells. A copy that did not
-            # leave is no attempt: the status cannot have missed it.
+            # the child stays in doubt until the venue's status tells. The refused resend
+            # still counts as an attempt, so that a venue which keeps refusing them while
+            # saying it does not know the child closes it at last; a copy arriving after
+            # that is an orphan, canceled there and its fills booked.
             self._deadlines.pop(coid, None)
             if child.state is S.PENDING_SUBMIT:
                 self._sends.pop(coid, None)
@@ -862,7 +864,6 @@ class OrderManager:
                 self._record(order, [rejected], venue.name, f"{venue.name} unavailable")
                 self._after_child_events(order)
             elif child.is_live:
-                self._sends[coid] = self._sends.get(coid, 1) - 1
                 self._arm(order, child)
             return
         finally:

@@ -68,7 +68,7 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
     if kind is ReportKind.ACKNOWLEDGED:
         if child.state in UNANSWERED or _cancel_before_answer(child):
             return _events(_ack(child, report.venue_order_id))
-        if child.state is S.REJECTED and report.leaves > 0:
+        if _closed_unanswered(child) and report.leaves > 0:
             return _orphan(child, f"{report.venue} acknowledged {child.client_order_id}")
         return _stale(child, report, Severity.INFO)
     if kind is ReportKind.REJECTED:
@@ -90,6 +90,13 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
             return _events(ChildCancelRejected(child_id=child.child_id, reason=report.reason))
         return _stale(child, report, Severity.INFO)
     return _closed(child, report)
+
+
+def _closed_unanswered(child: ChildOrder) -> bool:
+    """Closed before the venue ever answered for it: refused, or canceled as never received
+    (a cancel while its submit was in doubt). A copy the venue holds now arrived late, and
+    nobody manages it."""
+    return child.state is S.REJECTED or (not child.is_live and child.venue_order_id is None)
 
 
 def _done_unfilled(child: ChildOrder, report: ExecutionReport) -> bool:
@@ -138,9 +145,9 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
     if child.state in UNANSWERED:  # the fill overtook the acknowledgement
         payloads.append(_ack(child, report.venue_order_id))
     payloads.append(_child_fill(child, execution))
-    if child.state is S.REJECTED and report.leaves > 0:
-        # a copy we had closed as refused traded (booked, late): what is left of it works at
-        # the venue with nobody managing it, so it is canceled there
+    if _closed_unanswered(child) and report.leaves > 0:
+        # a copy we had closed as refused or never there traded (booked, late): what is left
+        # of it works at the venue with nobody managing it, so it is canceled there
         return _orphan(
             child, f"{report.venue} filled {exec_id} of {child.client_order_id}", payloads
         )
@@ -160,7 +167,7 @@ def from_status(
     cancel was its cancel on a lost session, and hands the quantity back."""
     if status is None:
         return _not_held(child, may_resend=may_resend)
-    if child.state is S.REJECTED:  # a copy the venue took after all: its fills are ours
+    if _closed_unanswered(child):  # a copy the venue took after all: its fills are ours
         found = copy_fills(order, child, status)
         if status.state is not VenueOrderState.OPEN:
             return found

@@ -480,3 +480,22 @@ def test_an_orphan_copy_s_end_is_recorded_so_a_restart_does_not_chase_it_again()
         kind=AnomalyKind.STALE_REPORT, severity=Severity.WARNING, detail="late", child_id="A"
     )
     assert orphan_news(other) is None
+
+
+def test_a_copy_of_a_slice_canceled_before_the_venue_answered_is_an_orphan() -> None:
+    """Canceled as never received (no venue order id): a copy the venue acknowledges or
+    fills later is one nobody manages. Canceled after the venue answered: a late report."""
+    unseen = OrderStory()
+    unseen.routed(("A", "XNAS", "100"))
+    unseen.add(ChildSubmitted(child_id="A"))
+    unseen.cancel_requested("A")
+    unseen.canceled("A")
+    ack = from_report(unseen.order, child(unseen), report(ReportKind.ACKNOWLEDGED))
+    assert (only_anomaly(ack).kind, ack.follow_up) == (AnomalyKind.ORPHAN_COPY, FollowUp.RECANCEL)
+    fill = from_report(unseen.order, child(unseen), fill_report("X1", "10", "10"))
+    assert fill.follow_up is FollowUp.RECANCEL
+    seen = story()  # acknowledged, then canceled
+    seen.cancel_requested("A")
+    seen.canceled("A")
+    late = from_report(seen.order, child(seen), report(ReportKind.ACKNOWLEDGED))
+    assert (only_anomaly(late).kind, late.follow_up) == (AnomalyKind.STALE_REPORT, FollowUp.NONE)

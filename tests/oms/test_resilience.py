@@ -569,3 +569,41 @@ async def asked_about(wire: GatedWire, client_order_id: str) -> None:
     async with asyncio.timeout(5.0):
         while client_order_id not in wire.asked:  # noqa: ASYNC110 - the OMS asks on its own
             await asyncio.sleep(0.005)
+
+
+async def test_resends_refused_before_they_leave_still_count_against_the_attempts(
+    tmp_path: Path,
+) -> None:
+    """The first copy never arrives and every resend is refused: the child is not asked and
+    resent without end; after ``max_submit_attempts`` sends it closes as never received."""
+    wires, wire = xnas_behind(SlowFirstCopy)
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), wrap=wire) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        (child,) = order.children.values()
+        await w.until(lambda: child.state is OrderState.REJECTED)
+        assert wires[0].refused == w.oms.config.max_submit_attempts - 1
+        (refusal,) = [e.payload for e in w.history(result.order_id) if e.type == "ChildRejected"]
+        assert "never received" in getattr(refusal, "reason", "")
+
+
+async def test_a_copy_arriving_after_its_in_doubt_child_was_canceled_is_canceled_there(
+    tmp_path: Path,
+) -> None:
+    """A resend could not leave, so the child was in doubt; the trader canceled and the venue
+    did not know it, so it closed as never received. Then the first copy arrives: it is an
+    orphan, canceled at the venue."""
+    wires, wire = xnas_behind(SlowFirstCopy)
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), wrap=wire) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        (child,) = order.children.values()
+        async with asyncio.timeout(5.0):  # not w.until: the OMS is owed an answer
+            while not wires[0].refused:  # noqa: ASYNC110 - asked, unknown, sent again: refused
+                await asyncio.sleep(0.005)
+        await w.oms.cancel(order.order_id, actor="alice", reason="changed my mind")
+        await w.until(lambda: order.is_terminal)
+        assert child.state is OrderState.CANCELED
+        await wires[0].release()  # the first copy arrives after all
+        await w.until(lambda: any(a.kind is AnomalyKind.ORPHAN_COPY for a in order.anomalies))
+        await w.until(lambda: child.client_order_id not in w.venues["XNAS"].open_order_ids())
