@@ -80,8 +80,11 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
     if kind is ReportKind.CANCEL_REJECTED:
         if report.code is RejectCode.UNKNOWN_ORDER:
             return ASK
-        if not child.is_live and report.filled > child.filled:
-            return ASK  # a copy we closed traded at the venue: its status tells the fills
+        if report.filled > child.filled:
+            # fills we have not heard of (a copy we closed traded, or the reports were lost):
+            # its status tells them. Taken as a plain refusal, a hand-back that asked for
+            # this cancel would ask again at once, and again, for ever.
+            return ASK
         if child.state is S.PENDING_CANCEL and _done_unfilled(child, report):
             # "too late" for an order the venue closed without filling it all: a copy of our
             # cancel may have closed it (its report lost), so it is no refusal of the cancel

@@ -431,7 +431,11 @@ def test_a_too_late_answer_for_an_order_the_venue_closed_unfilled_asks_the_venue
         ReportKind.CANCEL_REJECTED, filled=D(0), leaves=D(0), code=RejectCode.TOO_LATE
     )
     assert from_report(built.order, child(built), too_late) == ASK
+    # too late because it filled, fills we never heard of: the status tells them; taken as a
+    # refusal, the slice would work on here while the venue holds nothing of it
     filled = msgspec.structs.replace(too_late, filled=D(100), reason="too late")
+    assert from_report(built.order, child(built), filled) == ASK
+    built.fill("A", "100")  # once they are booked, "too late" is a plain refusal
     assert from_report(built.order, child(built), filled).payloads == (
         ChildCancelRejected(child_id="A", reason="too late"),
     )

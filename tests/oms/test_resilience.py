@@ -607,3 +607,42 @@ async def test_a_copy_arriving_after_its_in_doubt_child_was_canceled_is_canceled
         await wires[0].release()  # the first copy arrives after all
         await w.until(lambda: any(a.kind is AnomalyKind.ORPHAN_COPY for a in order.anomalies))
         await w.until(lambda: child.client_order_id not in w.venues["XNAS"].open_order_ids())
+
+
+async def test_a_hand_back_whose_cancel_is_too_late_asks_the_venue_and_does_not_ask_again(
+    tmp_path: Path,
+) -> None:
+    """XNAS filled our slice and canceled it on disconnect, the fill unheard: the quantity
+    went to ARCX, which filled it too, that fill unheard as well. XNAS's status then books
+    the first fill, and the hand-back asks ARCX to cancel: "too late", it says, filled. That
+    is fills to learn, not a refusal: the OMS asks ARCX's status and records them (beyond
+    the order: an overfill, alerted), instead of asking for the cancel again, for ever."""
+    wires: dict[str, GatedWire | LosesFills] = {}
+
+    def wire(venue: SimulatedVenue) -> GatedWire | LosesFills:
+        wires[venue.name] = GatedWire(venue) if venue.name == "XNAS" else LosesFills(venue)
+        return wires[venue.name]
+
+    venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
+    async with world(tmp_path, *venues, wrap=wire) as w:
+        xnas, arcx = wires["XNAS"], wires["ARCX"]
+        assert isinstance(xnas, GatedWire)
+        assert isinstance(arcx, LosesFills)
+        result = await w.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        xnas.plan.inbound = Faults(drop=1.0)
+        w.sell_liquidity("100", "9.00")  # XNAS fills it; we never hear of it
+        xnas.gate.clear()
+        await xnas.disconnect_now()
+        await w.until(lambda: len(working_at(order)) == 1 and working_at(order) == ["ARCX"])
+        arcx.armed = True
+        w.sell_liquidity("100", "9.00", venue="ARCX")  # ARCX fills it too; unheard
+        xnas.plan.inbound = Faults()
+        xnas.gate.set()  # XNAS is back: its status books the first fill, the hand-back starts
+        second = order.children[f"{result.order_id}.2"]
+        await w.until(lambda: any(a.kind is AnomalyKind.OVERFILL for a in order.anomalies))
+        asked = [e for e in w.history(result.order_id) if e.type == "ChildCancelRequested"]
+        assert len(asked) == 1  # asked once; "too late" then had the venue asked, not again
+        assert second.state is OrderState.FILLED
+        (overfill,) = [a for a in order.anomalies if a.kind is AnomalyKind.OVERFILL]
+        assert "ARCX" in overfill.detail  # the second fill, beyond the order: a critical alert
