@@ -79,7 +79,7 @@ def _order_triggers(order: OrderAggregate, rules: EscalationRules, now: int) -> 
                     f"(over {rules.unacknowledged_seconds:g} s)",
                 )
             )
-    refused = sum(1 for c in children if c.state is OrderState.REJECTED)
+    refused = len(order.refused)
     if rules.rejections is not None and refused >= rules.rejections:
         found.append(
             Trigger(

@@ -370,6 +370,11 @@ class OrderAggregate:
     def venues(self) -> list[str]:
         return list(self._venues)
 
+    @property
+    def refused(self) -> list[ChildOrder]:
+        """Its slices a venue refused, in the order they were routed."""
+        return [child for child in self.children.values() if child.state is S.REJECTED]
+
     # --- the fold -----------------------------------------------------------------------------
 
     def apply(self, event: Event) -> Outcome:

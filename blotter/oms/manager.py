@@ -1188,20 +1188,19 @@ class OrderManager:
         """Route what venues handed back; ``last_chance``: no child works any more, so if it
         cannot be routed the order closes (else it waits for its working slices)."""
         assert order.ticket is not None
+        rejected = order.refused
         refused = self._refused_by.setdefault(order.order_id, set())
-        refused.update(c.venue for c in order.children.values() if c.state is S.REJECTED)
+        refused.update(c.venue for c in rejected)
         tally = self._reroutes.get(order.order_id) or _Reroutes()
-        refusals = _refusals(order)
-        spent = tally.spent(refusals, self.config.reroute_attempts)
+        spent = tally.spent(len(rejected), self.config.reroute_attempts)
         if spent and not last_chance:
             return  # no route to work out while its slices work: they decide the rest
         plan = self._plan(order.ticket, order.unallocated, frozenset(refused))
         if spent or not plan.allocations:
             if not last_chance:
                 return
-            last = [c for c in order.children.values() if c.state is S.REJECTED]
             why = plan.reason if plan.allocations == () else "re-route attempts spent"
-            reason = f"refused by {', '.join(sorted(refused))}; {why}" if last else why
+            reason = f"refused by {', '.join(sorted(refused))}; {why}" if rejected else why
             closing: Payload = (
                 OrderCanceled(reason=reason)
                 if order.filled
@@ -1209,7 +1208,7 @@ class OrderManager:
             )
             self._record(order, [closing], SYSTEM, "no venue left to route to")
             return
-        tally.note(refusals)
+        tally.note(len(rejected))
         self._reroutes[order.order_id] = tally
         route, routed = self._route_payloads(order, plan, attempt=tally.made)
         # the new decision is caused by the one it revises
@@ -1627,7 +1626,7 @@ class OrderManager:
             return
         if type(payload) is OrderRouted:  # every router's: re-routes are the routes after one
             if len(order.children) > len(payload.slices):
-                self._reroutes.setdefault(order.order_id, _Reroutes()).note(_refusals(order))
+                self._reroutes.setdefault(order.order_id, _Reroutes()).note(len(order.refused))
             return
         if not isinstance(payload, OrderRejected):
             return
@@ -1793,11 +1792,6 @@ def _fees(payloads: list[Payload]) -> Decimal:
         if type(payload) is ChildFill:
             fees += payload.fee
     return fees
-
-
-def _refusals(order: OrderAggregate) -> int:
-    """The order's slices a venue refused."""
-    return sum(1 for child in order.children.values() if child.state is S.REJECTED)
 
 
 def _session_closed(order: OrderAggregate) -> bool:

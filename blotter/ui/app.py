@@ -17,7 +17,6 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from blotter import __version__
-from blotter.domain.workflows import OrderState
 from blotter.oms.ports import StoreUnavailable
 from blotter.runtime.config import ConfigError
 from blotter.runtime.desk import Desk, DeskConfig
@@ -225,9 +224,6 @@ def _select_for_screenshot(window: MainWindow, *, split: bool) -> None:
     ]
     if split:
         several = [o for o in orders if len(o.venues) > 1]
-        refused = [
-            o for o in several if any(c.state is OrderState.REJECTED for c in o.children.values())
-        ]
-        orders = refused or several or orders
+        orders = [o for o in several if o.refused] or several or orders
     if orders:
         window.select_order(max(orders, key=lambda o: o.created_at).order_id)

@@ -135,9 +135,11 @@ def test_a_rejected_slice_can_be_routed_again() -> None:
             )
         )
     )
+    assert [c.child_id for c in story.order.refused] == ["A"]
     story.live("B")
     story.fill("B", "100")
     assert story.order.state is S.FILLED
+    assert [c.child_id for c in story.order.refused] == ["A"]  # B's fill changes nothing
     assert conserved(story)
 
 
