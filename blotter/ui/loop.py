@@ -17,7 +17,8 @@ for however many arrive before it drains them.
 ``call_later`` and ``call_at`` fared the same: a Qt timer each, and a cancelled one left
 registered until it fired into Python to be skipped. Every venue request's timeout is such a
 timer, cancelled when the answer comes, so thousands stayed registered in Qt's sorted timer
-list. Here they wait in a heap, as in asyncio, and one precise Qt timer wakes for the earliest.
+list. Here they wait in a heap, as in asyncio, and one precise Qt timer wakes for the earliest;
+each round also takes in those due, since that wake comes late when Qt is busy.
 """
 
 from __future__ import annotations
@@ -139,8 +140,16 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._wake.start(max(0, math.ceil((when - self.time()) * 1000)))
 
     def _run_due(self) -> None:
-        """Move the timers that are due to the ready queue; wake again for the next one."""
+        """The wake for the earliest timer: move what is due; wake again for the next one."""
+        self._move_due()
+        if self._scheduled:
+            self._wake_at(self._scheduled[0].when())
+        self._next_round()
+
+    def _move_due(self) -> None:
+        """Move the timers that are due to the ready queue; re-arm the wake if the first moved."""
         scheduled = self._scheduled
+        first = scheduled[0] if scheduled else None
         if self._cancelled_timers > max(_PURGE_AT_LEAST, len(scheduled) // 2):
             scheduled[:] = [timer for timer in scheduled if not timer._cancelled]
             heapq.heapify(scheduled)
@@ -152,13 +161,15 @@ class DeskEventLoop(qasync.QEventLoop):  # type: ignore[misc]
                 self._cancelled_timers = max(0, self._cancelled_timers - 1)
             else:
                 self._ready_queue.append(timer)
-        if scheduled:
+        if scheduled and scheduled[0] is not first:
             self._wake_at(scheduled[0].when())
-        self._next_round()
 
     def _run_ready(self) -> None:
         """Run the callbacks ready when this round began (cancelled ones are skipped)."""
         self._round_coming = False
+        # Due timers join the round, as in asyncio's own loop: Qt runs timers at idle priority
+        # right after it dispatched some, so under load its wake-up comes rounds late.
+        self._move_due()
         ready = self._ready_queue
         run = self._run_timed if self.get_debug() else asyncio.Handle._run
         try:

@@ -155,6 +155,32 @@ def test_timers_run_in_time_order_not_before_their_time_and_a_cancelled_one_not_
     assert ran[2][1] >= 0.03
 
 
+def test_a_due_timer_joins_the_next_round_without_waiting_for_qts_wake(
+    loop: DeskEventLoop,
+) -> None:
+    """Qt dispatches timers at idle priority right after it ran some, so under load its wake
+    for the earliest timer comes late; a busy loop's rounds must not wait for it."""
+    ran: list[str] = []
+
+    def link(left: int) -> None:
+        if "timer" not in ran:
+            loop._wake.stop()  # Qt's wake held back, as a loaded Qt loop holds it
+        time.sleep(0.001)
+        ran.append("link")
+        if left:
+            loop.call_soon(link, left - 1)
+
+    async def main() -> None:
+        loop.call_later(0.003, ran.append, "timer")
+        loop.call_soon(link, 20)
+        while ran.count("link") < 21:  # noqa: ASYNC110 - the rounds are what is waited for
+            await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+    assert "timer" in ran
+    assert ran.index("timer") <= 5, ran
+
+
 def test_timeouts_cancelled_by_their_answers_do_not_pile_up(loop: DeskEventLoop) -> None:
     async def answered() -> None:
         async with asyncio.timeout(30):  # as a venue request: answered long before
