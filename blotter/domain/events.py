@@ -216,6 +216,14 @@ class ChildExpired(ChildPayload, frozen=True, kw_only=True):
     reason: str = ""
 
 
+class ChildStatusAnswered(ChildPayload, frozen=True, kw_only=True):
+    """The venue's answer about a slice we closed on our own assumption (its venue cancels on
+    disconnect): ``answer`` is its state there, or "not held". Recorded even when it moves
+    nothing, so that a restart knows the question was answered; it moves nothing itself."""
+
+    answer: str
+
+
 class AnomalyKind(StrEnum):
     OVERFILL = "overfill"
     UNKNOWN_CHILD = "unknown_child"
@@ -519,6 +527,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         ChildCanceled,
         ChildCancelRejected,
         ChildExpired,
+        ChildStatusAnswered,
         AnomalyRecorded,
         BreakOpened,
         BreakAutoCorrected,

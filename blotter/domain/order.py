@@ -37,6 +37,7 @@ from blotter.domain.events import (
     ChildFill,
     ChildPayload,
     ChildRejected,
+    ChildStatusAnswered,
     Event,
     OrderCreated,
     OrderRouted,
@@ -558,6 +559,8 @@ class OrderAggregate:
             )
         if type(payload) is ChildFill:
             return self._apply_fill(event, child, payload)
+        if type(payload) is ChildStatusAnswered:
+            return APPLIED  # what the venue said of a closed slice: the events beside it tell
         trigger = event.type
         if type(payload) is ChildCancelRejected:
             trigger = _cancel_rejected_trigger(child)

@@ -54,6 +54,7 @@ from blotter.domain.events import (
     ChildPayload,
     ChildRejected,
     ChildSlice,
+    ChildStatusAnswered,
     ChildSubmitted,
     DeskOpened,
     Event,
@@ -298,7 +299,6 @@ class OrderManager:
         # A fill booked on a slice we had closed (a late fill): it may explain a break.
         self.on_late_fill: Callable[[Key], None] | None = None
         self._lapsed: dict[str, set[str]] = {}  # venue -> children it canceled on disconnect
-        self._back: set[str] = set()  # recovery: venues back since they last canceled so
         self._answers: dict[str, VenueAnswers] = {}  # venue -> its recent acks and rejects
         # The latest mid price seen per instrument (from the quotes routing reads): the mark.
         self.marks: dict[str, Decimal] = {}
@@ -341,6 +341,17 @@ class OrderManager:
         there is no such live child."""
         found = self._child(client_order_id)
         if found is None or not found[1].is_live:
+            return False
+        self._spawn_resolve(*found)
+        return True
+
+    def ask_about_closed(self, client_order_id: str) -> bool:
+        """A venue lists ``client_order_id`` open: if that child is closed here, a copy of it
+        works there with nobody managing it (its acknowledgement lost, say), and the venue's
+        status, asked now, makes it an orphan, canceled there. False if it is no closed child
+        of ours, or one chased already."""
+        found = self._child(client_order_id)
+        if found is None or found[1].is_live or client_order_id in self._orphans:
             return False
         self._spawn_resolve(*found)
         return True
@@ -874,13 +885,27 @@ class OrderManager:
         if child.state is S.PENDING_SUBMIT:  # the venue's answer may have overtaken us
             sent = f"sent {child.client_order_id} to {venue.name}"
             self._record(order, [ChildSubmitted(child_id=child.child_id)], SYSTEM, sent)
-        if coid in self._cancel_after_send:
-            self._cancel_after_send.discard(coid)
-            if child.state in _CANCELABLE:
-                reason = "canceled while it was being sent"
-                request = ChildCancelRequested(child_id=child.child_id, reason=reason)
-                await self._record(order, [request], SYSTEM, "cancel requested while sending")
-                await self._send_cancel(child)
+        cancel = self._cancel_if_asked(order, child)
+        if cancel is not None:
+            await cancel
+
+    def _cancel_if_asked(
+        self, order: OrderAggregate, child: ChildOrder
+    ) -> asyncio.Task[None] | None:
+        """The cancel a trader asked for while ``child`` was being sent, sent once the venue
+        may hold it (it left, or its status says so); None if there is none to send."""
+        coid = child.client_order_id
+        if coid not in self._cancel_after_send:
+            return None
+        if child.state not in _CANCELABLE:
+            if not child.is_live:
+                self._cancel_after_send.discard(coid)
+            return None
+        self._cancel_after_send.discard(coid)
+        reason = "canceled while it was being sent"
+        request = ChildCancelRequested(child_id=child.child_id, reason=reason)
+        durable = self._record(order, [request], SYSTEM, "cancel requested while sending")
+        return self._tasks.spawn(f"cancel {coid}", self._cancel_after(durable, [child]))
 
     def _at_turn(self, order: OrderAggregate, child: ChildOrder) -> str | None:
         """Asked as ``child``'s submit leaves the rate limiter's queue, the last moment before
@@ -1063,10 +1088,18 @@ class OrderManager:
             order, child, status, may_resend=may_resend, cancels_on_disconnect=cancels
         )
         self._no_resend.discard(coid)
-        self._lapsed.get(child.venue, set()).discard(coid)
+        lapsed = self._lapsed.get(child.venue)
+        if lapsed is not None and coid in lapsed:  # answered: recorded, never asked again
+            lapsed.discard(coid)
+            answered = ChildStatusAnswered(
+                child_id=child.child_id, answer="not held" if status is None else status.state.value
+            )
+            decision = msgspec.structs.replace(decision, payloads=(*decision.payloads, answered))
         self._arm(order, child)
         cause = _status_cause(coid, child.venue)
         self._apply_decision(order, child, decision, child.venue, cause)
+        if status is not None:  # it holds the child: a cancel asked while sending goes now
+            self._cancel_if_asked(order, child)
         self._note_idle()
 
     async def _watchdog(self) -> None:
@@ -1598,10 +1631,7 @@ class OrderManager:
             return
         if kind is StreamKind.VENUE:
             if isinstance(payload, VenueUp | VenueDegraded | VenueDown):
-                venue, health = venue_of_stream(event.stream_id), _health_of(payload)
-                if health is not VenueHealth.DOWN and self._health.get(venue) is VenueHealth.DOWN:
-                    self._back.add(venue)
-                self._health[venue] = health
+                self._health[venue_of_stream(event.stream_id)] = _health_of(payload)
             return
         if kind is StreamKind.DESK:
             self.halt = _halt_after(self.halt, event)
@@ -1644,31 +1674,17 @@ class OrderManager:
 
     def _recover_lapsed(self, order: OrderAggregate, event: Event) -> None:
         """Rebuild ``_lapsed``: a slice its venue canceled on disconnect is asked about until
-        an answer to a status query on it is in the log, or its venue has since come back and
-        canceled on disconnect again. An answer that told nothing new recorded nothing,
-        so such a slice is asked once more after a restart: a fill that beat the cancel is
-        booked late rather than never."""
+        the venue's answer is in the log (a fill that beat the cancel is booked late rather
+        than never). Logs written before answers were recorded ask their slices once more."""
         payload = event.payload
         if type(payload) is ChildCanceled and payload.returned:
             child = order.children.get(payload.child_id)
-            if child is None:
-                return
-            venue = child.venue
-            if payload.reason == _disconnect_reason(venue):
-                if venue in self._back:
-                    # a lost session again: those of the drops before were asked about when
-                    # it came back, a session ago (a long log holds thousands)
-                    self._lapsed.pop(venue, None)
-                    self._back.discard(venue)
-                self._lapsed.setdefault(venue, set()).add(child.client_order_id)
-        elif (
-            type(payload) is ChildFill
-            and (child := order.children.get(payload.child_id)) is not None
-        ):
-            coid, venue = child.client_order_id, child.venue
-            asked = self._lapsed.get(venue)
-            if asked and coid in asked and event.causation_id == _status_cause(coid, venue):
-                asked.discard(coid)
+            if child is not None and payload.reason == _disconnect_reason(child.venue):
+                self._lapsed.setdefault(child.venue, set()).add(child.client_order_id)
+        elif type(payload) is ChildStatusAnswered:
+            child = order.children.get(payload.child_id)
+            if child is not None:
+                self._lapsed.get(child.venue, set()).discard(child.client_order_id)
 
     def _recover_orphan(self, order: OrderAggregate, payload: Payload) -> None:
         """Rebuild ``_orphans``: the copies venues held of slices we had closed whose chase
@@ -1720,6 +1736,10 @@ class OrderManager:
             self._children[child.client_order_id] = order
             if child.is_live:
                 self._no_resend.add(child.client_order_id)
+                if order.cancel_pending and not child.cancel_asked:
+                    # the trader's cancel came while it was being sent: sent once its venue
+                    # says it holds the child
+                    self._cancel_after_send.add(child.client_order_id)
             if child.state in _AWAITING_VENUE:
                 self._waiting.add(child.client_order_id)
         if order.state is S.FILLED:

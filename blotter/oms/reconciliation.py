@@ -242,9 +242,9 @@ class Reconciler:
         return {key: quantity for key, quantity in held.items() if quantity}
 
     async def _compare_orders(self, unreachable: dict[str, str]) -> tuple[list[Finding], list[str]]:
-        """Orders a venue holds that we never sent (breaks, critical), and live children of
-        ours, quiet for a while, that the venue no longer holds open (asked about: the
-        venue's status records what became of them)."""
+        """Orders a venue holds that we never sent (breaks, critical); children of ours it
+        holds open that we closed, and live ones, quiet for a while, that it no longer holds
+        open (asked about: the venue's status records what became of them)."""
         oms = self.oms
         unknown: list[Finding] = []
         asked: list[str] = []
@@ -260,6 +260,7 @@ class Reconciler:
             unknown += [
                 order_finding(name, o) for o in unknown_orders(held, oms.child_ids, oms.breaks)
             ]
+            asked += [o.client_order_id for o in held if oms.ask_about_closed(o.client_order_id)]
             still_open = {o.client_order_id for o in held}
             for child in self._resting_at(name):
                 coid = child.client_order_id

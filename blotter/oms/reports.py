@@ -148,13 +148,17 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
     if child.state in UNANSWERED:  # the fill overtook the acknowledgement
         payloads.append(_ack(child, report.venue_order_id))
     payloads.append(_child_fill(child, execution))
-    if _closed_unanswered(child) and report.leaves > 0:
+    if child.is_live or report.leaves <= 0:
+        return Decision(payloads=tuple(payloads))
+    if _closed_unanswered(child):
         # a copy we had closed as refused or never there traded (booked, late): what is left
         # of it works at the venue with nobody managing it, so it is canceled there
         return _orphan(
             child, f"{report.venue} filled {exec_id} of {child.client_order_id}", payloads
         )
-    return Decision(payloads=tuple(payloads))
+    # closed here on an assumption (canceled on disconnect, or not held when asked), and
+    # still trading there: its status tells whether a copy works that nobody manages
+    return Decision(payloads=tuple(payloads), follow_up=FollowUp.ASK_STATUS)
 
 
 def from_status(
@@ -170,11 +174,14 @@ def from_status(
     cancel was its cancel on a lost session, and hands the quantity back."""
     if status is None:
         return _not_held(child, may_resend=may_resend)
-    if _closed_unanswered(child):  # a copy the venue took after all: its fills are ours
+    if not child.is_live and status.state is VenueOrderState.OPEN:
+        # a slice we closed works there: a copy that arrived late, or one we took as canceled
+        # on disconnect that the venue kept. Nobody manages it: its fills are ours, the rest
+        # is canceled there
         found = copy_fills(order, child, status)
-        if status.state is not VenueOrderState.OPEN:
-            return found
         return _orphan(child, f"{child.venue} holds {child.client_order_id}", found.payloads)
+    if _closed_unanswered(child):  # a copy the venue took after all, done now: its fills
+        return copy_fills(order, child, status)
     payloads: list[Payload] = []
     if child.state in UNANSWERED:
         payloads.append(_ack(child, status.venue_order_id))

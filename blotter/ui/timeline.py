@@ -35,6 +35,7 @@ _KINDS = {
     "ChildExpired": "cancel",
     "ChildSubmitted": "venue",
     "ChildAcknowledged": "venue",
+    "ChildStatusAnswered": "venue",
     "OrderCreated": "order",
     "OrderValidated": "order",
     "OrderRouted": "order",

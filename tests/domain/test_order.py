@@ -17,6 +17,7 @@ from blotter.domain.events import (
     ChildExpired,
     ChildFill,
     ChildSlice,
+    ChildStatusAnswered,
     ChildSubmitted,
     OrderCanceled,
     OrderCancelRequested,
@@ -279,6 +280,18 @@ def returned_by_arcx() -> OrderStory:
     story = OrderStory.working(venue="ARCX")
     story.add(ChildCanceled(child_id="A", reason="ARCX dropped us", returned=True))
     return story
+
+
+def test_a_venues_answer_about_a_closed_slice_is_kept_and_moves_nothing() -> None:
+    story = returned_by_arcx()
+    order = story.order
+    before = (msgspec.structs.asdict(order.children["A"]), order.state, order.leaves)
+    story.add(ChildStatusAnswered(child_id="A", answer="CANCELED"))
+    assert (msgspec.structs.asdict(order.children["A"]), order.state, order.leaves) == before
+    assert order.anomalies == []
+    story.add(ChildStatusAnswered(child_id="Z", answer="not held"))
+    [anomaly] = story.order.anomalies
+    assert anomaly.kind is AnomalyKind.UNKNOWN_CHILD
 
 
 ZERO_FEE = D(0)

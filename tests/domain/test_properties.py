@@ -28,6 +28,7 @@ from blotter.domain.events import (
     ChildFill,
     ChildRejected,
     ChildSlice,
+    ChildStatusAnswered,
     ChildSubmitted,
     Event,
     OrderCanceled,
@@ -337,6 +338,7 @@ GARBAGE: st.SearchStrategy[Payload] = st.one_of(
     st.builds(ChildCanceled, child_id=CHILDREN, returned=st.booleans()),
     st.builds(ChildCancelRejected, child_id=CHILDREN, reason=st.just("no")),
     st.builds(ChildExpired, child_id=CHILDREN),
+    st.builds(ChildStatusAnswered, child_id=CHILDREN, answer=st.just("CANCELED")),
     st.builds(
         ChildFill,
         child_id=CHILDREN,

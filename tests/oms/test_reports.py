@@ -206,13 +206,37 @@ def apply_late(built: OrderStory, decision: Decision) -> None:
     apply(built, Decision(payloads=tuple(marked_late(built.order, list(decision.payloads)))))
 
 
-def test_a_late_fill_for_a_canceled_child_is_booked() -> None:
+def test_a_late_fill_for_a_canceled_child_is_booked_and_one_that_leaves_some_asks() -> None:
+    """Booked; and when the venue says some of it is left, the slice we closed may still
+    work there (we took it as canceled on disconnect, and the venue kept it): its status
+    tells."""
     built = story()
     built.canceled("A")
     decision = from_report(built.order, child(built), fill_report("X9", "10", "10"))
     [fill] = decision.payloads
     assert isinstance(fill, ChildFill)
     assert (fill.exec_id, fill.quantity) == ("X9", 10)
+    assert decision.follow_up is FollowUp.ASK_STATUS  # 90 left at the venue, it says
+    last = msgspec.structs.replace(fill_report("X9", "10", "10"), leaves=D(0))
+    assert from_report(built.order, child(built), last).follow_up is FollowUp.NONE
+
+
+def test_the_status_of_a_closed_slice_that_still_works_at_its_venue_makes_it_an_orphan() -> None:
+    """A slice we closed as canceled on disconnect that the venue kept: its fills are booked
+    and the rest canceled there, chased until it is gone."""
+    built = story()
+    built.add(ChildCanceled(child_id="A", reason="XNAS disconnected", returned=True))
+    working = status(VenueOrderState.OPEN, execution("X9", "10"))
+    decision = from_status(built.order, child(built), working, may_resend=False)
+    fill, anomaly = decision.payloads
+    assert isinstance(fill, ChildFill)
+    assert isinstance(anomaly, AnomalyRecorded)
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.ORPHAN_COPY, Severity.WARNING)
+    assert decision.follow_up is FollowUp.RECANCEL
+    done = from_status(
+        built.order, child(built), status(VenueOrderState.CANCELED), may_resend=False
+    )
+    assert done == Decision()
 
 
 def test_rejections_close_an_unanswered_child_and_a_duplicate_id_asks() -> None:

@@ -11,11 +11,19 @@ from pathlib import Path
 from typing import TypeVar
 
 from blotter.domain.events import AnomalyKind, Severity
-from blotter.domain.order import OrderAggregate
+from blotter.domain.ids import RandomIds
+from blotter.domain.order import ChildOrder, OrderAggregate
 from blotter.domain.values import Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import NewOrder
-from blotter.oms.ports import ExecutionReport, NewOrderRequest, ReportKind, VenueUnavailable
+from blotter.oms.ports import (
+    ExecutionReport,
+    NewOrderRequest,
+    ReportKind,
+    VenueGateway,
+    VenueUnavailable,
+)
+from blotter.oms.reconciliation import Reconciler
 from blotter.store.replay import replay
 from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
@@ -534,9 +542,9 @@ async def test_a_copy_the_venue_took_after_refusing_the_first_is_booked_when_it_
 async def test_a_restart_asks_no_more_about_slices_of_a_drop_the_venue_came_back_from(
     tmp_path: Path,
 ) -> None:
-    """A slice canceled on disconnect whose status told nothing new leaves nothing in the log;
-    once its venue came back and dropped again, a restart does not ask about it (a long log
-    holds thousands). One of the latest drop is asked."""
+    """A slice canceled on disconnect whose status told nothing new: the venue's answer is
+    recorded, and a restart does not ask about it again (a long log holds thousands). One of
+    the latest drop, never asked, is asked."""
     built, wires = gated_world(tmp_path)
     async with built as w:
         first = await w.submit(w.ticket("100", "9.00", tif=TimeInForce.GTC))
@@ -646,3 +654,154 @@ async def test_a_hand_back_whose_cancel_is_too_late_asks_the_venue_and_does_not_
         assert second.state is OrderState.FILLED
         (overfill,) = [a for a in order.anomalies if a.kind is AnomalyKind.OVERFILL]
         assert "ARCX" in overfill.detail  # the second fill, beyond the order: a critical alert
+
+
+async def test_a_restart_asks_again_about_a_slice_whose_reconnect_question_went_unanswered(
+    tmp_path: Path,
+) -> None:
+    """A's slice traded (its report lost) and was canceled on disconnect. At the reconnect
+    its status was asked and never answered; the venue dropped again and canceled B's slice,
+    and the OMS crashed. The restarted OMS still asks about A's slice, and books its fill."""
+    built, wires = gated_world(tmp_path)
+    async with built as w:
+        wire = wires[0]
+        a = await fill_lost_in_a_disconnect(w, wire, "100")  # its status waits at the gate
+        lapsed = f"{a}.1"
+        await asked_about(wire, lapsed)
+        b = await w.oms.submit(w.ticket("50", "8.00", tif=TimeInForce.GTC))
+        b_slice = w.order(b.order_id).children[f"{b.order_id}.1"]
+        await until_state(b_slice, S.ACKNOWLEDGED)
+        wire.refuse_connections()
+        await wire.disconnect_now()  # B's slice canceled on disconnect; A's still unanswered
+        await until_state(b_slice, S.CANCELED)
+        await w.crash()
+        wire.accept_connections()
+        wire.gate.set()
+        await w.restart()
+        order = w.order(a)
+        await w.until(lambda: order.filled == 100)
+        assert [type(e.payload).__name__ for e in w.history(a)][-2:] == [
+            "ChildFill",
+            "ChildStatusAnswered",
+        ]
+        assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", D(100))]
+
+
+async def until_state(child: ChildOrder, state: OrderState) -> None:
+    async with asyncio.timeout(5.0):  # not w.until: the OMS is owed answers
+        while child.state is not state:  # noqa: ASYNC110 - the venue's answer moves it
+            await asyncio.sleep(0.005)
+
+
+class SlowFirstCopyLosingAcks(SlowFirstCopy):
+    """``SlowFirstCopy``, whose acknowledgements are lost while ``mute_acks``."""
+
+    mute_acks = False
+
+    async def reports(self) -> AsyncIterator[ExecutionReport]:
+        async for report in self._inner.reports():
+            if not (self.mute_acks and report.kind is ReportKind.ACKNOWLEDGED):
+                yield report
+
+
+async def test_a_late_copy_whose_acknowledgement_is_lost_is_found_by_reconciliation(
+    tmp_path: Path,
+) -> None:
+    """The slice closed as never received once its sends were spent, and its quantity went
+    to ARCX. Then its first copy reached XNAS and rested there, its acknowledgement lost: no
+    report tells of it. Reconciliation sees XNAS hold a slice we closed, and its status makes
+    it an orphan, canceled there."""
+    wires, wire = xnas_behind(SlowFirstCopyLosingAcks)
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), wrap=wire) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        (child,) = order.children.values()
+        await w.until(lambda: child.state is S.REJECTED and len(order.children) == 2)
+        wires[0].mute_acks = True
+        await wires[0].release()  # the first copy arrives after all
+        await w.until(lambda: child.client_order_id in w.venues["XNAS"].open_order_ids())
+        await asyncio.sleep(0.05)  # its acknowledgement on the wire, lost
+        wires[0].mute_acks = False
+        report = await Reconciler(w.oms, RandomIds()).run_pass()
+        assert report.asked_status == [child.client_order_id]
+        await w.until(lambda: child.client_order_id not in w.venues["XNAS"].open_order_ids())
+        await w.until(lambda: orphan_news(order) == [Severity.WARNING, Severity.INFO])
+
+
+def orphan_news(order: OrderAggregate) -> list[Severity]:
+    """What was recorded of orphan copies: found (a warning), then gone (an info)."""
+    return [a.severity for a in order.anomalies if a.kind is AnomalyKind.ORPHAN_COPY]
+
+
+class HeldSubmits(Wire):
+    """A wire whose submits never return (the write hangs); ``deliver()`` sends them on."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.held: list[NewOrderRequest] = []
+
+    async def submit(self, request: NewOrderRequest) -> None:
+        self.held.append(request)
+        await asyncio.Event().wait()
+
+    async def deliver(self) -> None:
+        for request in self.held:
+            await self._inner.submit(request)
+
+
+async def test_a_cancel_asked_while_the_slice_was_being_sent_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The trader cancels while the only slice is on its way (its cancel waits for the send
+    to return). The slice reaches the venue and the OMS crashes before the send returns. The
+    restarted OMS finds the slice at the venue by its status and cancels it then."""
+    wires, wire = xnas_behind(HeldSubmits)
+    async with world(tmp_path, profile("XNAS"), wrap=wire) as w:
+        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
+        async with asyncio.timeout(5.0):
+            while not wires[0].held:  # noqa: ASYNC110 - the submit is on its way
+                await asyncio.sleep(0.005)
+        (order,) = w.oms.orders.values()
+        await w.oms.cancel(order.order_id, actor="alice", reason="changed my mind")
+        await wires[0].deliver()  # it reaches XNAS
+        flying.cancel()
+        await asyncio.gather(flying, return_exceptions=True)
+        await w.crash()
+        w.wrap = lambda venue: venue  # the next process has a plain wire
+        await w.restart()
+        order = w.order(order.order_id)
+        await w.until(lambda: order.is_terminal)
+        assert order.state is S.CANCELED
+        assert w.venues["XNAS"].open_order_ids() == set()
+
+
+async def test_a_slice_taken_as_canceled_on_disconnect_that_the_venue_kept_is_canceled_there(
+    tmp_path: Path,
+) -> None:
+    """XNAS cancels on disconnect, so when our session is lost its slice is closed and its
+    quantity routed to ARCX. This time XNAS kept it (the session ended on our side). Its
+    status at the reconnect says it works there: an orphan, canceled, and the order for 100
+    never trades 200."""
+    venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
+    wires: list[FaultyGateway] = []
+
+    def wrap(venue: SimulatedVenue) -> VenueGateway:
+        if venue.name != "XNAS":
+            return venue
+        wires.append(FaultyGateway(venue, FaultPlan(), seed=1))
+        return wires[-1]
+
+    async with world(tmp_path, *venues, wrap=wrap) as w:
+        result = await w.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        first = order.children[f"{result.order_id}.1"]
+        await wires[0].disconnect_now()
+        await w.until(lambda: working_at(order) == ["ARCX"])
+        await w.until(lambda: w.gateways[0].health is VenueHealth.UP)
+        await w.until(lambda: first.client_order_id not in w.venues["XNAS"].open_order_ids())
+        await w.until(lambda: orphan_news(order) == [Severity.WARNING, Severity.INFO])
+        for venue in ("XNAS", "ARCX"):
+            w.sell_liquidity("100", "9.00", venue=venue)
+        await w.until(lambda: order.state is S.FILLED)
+        held = sum(q for v in w.venues.values() for (_, _, q) in v.held_positions())
+        assert held == 100
