@@ -1072,6 +1072,7 @@ class OrderManager:
     async def _resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
         """Ask the venue what it holds and record the difference."""
         coid = child.client_order_id
+        asked_closed = not child.is_live
         try:
             status = await self._venues[child.venue].status(coid)
         except VenueUnavailable:
@@ -1085,7 +1086,12 @@ class OrderManager:
         )
         cancels = self._venues[child.venue].cancels_on_disconnect
         decision = from_status(
-            order, child, status, may_resend=may_resend, cancels_on_disconnect=cancels
+            order,
+            child,
+            status,
+            may_resend=may_resend,
+            cancels_on_disconnect=cancels,
+            asked_closed=asked_closed,
         )
         self._no_resend.discard(coid)
         lapsed = self._lapsed.get(child.venue)

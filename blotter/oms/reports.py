@@ -168,16 +168,19 @@ def from_status(
     *,
     may_resend: bool,
     cancels_on_disconnect: bool = False,
+    asked_closed: bool = False,
 ) -> Decision:
     """Bring ``child`` to what the venue says it holds; ``may_resend`` False after a restart;
     ``cancels_on_disconnect``: the venue's own cancel of a resting order we never asked to
-    cancel was its cancel on a lost session, and hands the quantity back."""
+    cancel was its cancel on a lost session, and hands the quantity back; ``asked_closed``:
+    ``child`` was closed here already when the venue was asked."""
     if status is None:
         return _not_held(child, may_resend=may_resend)
-    if not child.is_live and status.state is VenueOrderState.OPEN:
+    if status.state is VenueOrderState.OPEN and (asked_closed or _closed_unanswered(child)):
         # a slice we closed works there: a copy that arrived late, or one we took as canceled
         # on disconnect that the venue kept. Nobody manages it: its fills are ours, the rest
-        # is canceled there
+        # is canceled there. (One that closed while the question was out, by the venue's own
+        # report, was answered before that report.)
         found = copy_fills(order, child, status)
         return _orphan(child, f"{child.venue} holds {child.client_order_id}", found.payloads)
     if _closed_unanswered(child):  # a copy the venue took after all, done now: its fills

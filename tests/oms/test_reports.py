@@ -227,16 +227,26 @@ def test_the_status_of_a_closed_slice_that_still_works_at_its_venue_makes_it_an_
     built = story()
     built.add(ChildCanceled(child_id="A", reason="XNAS disconnected", returned=True))
     working = status(VenueOrderState.OPEN, execution("X9", "10"))
-    decision = from_status(built.order, child(built), working, may_resend=False)
+    decision = from_status(built.order, child(built), working, may_resend=False, asked_closed=True)
     fill, anomaly = decision.payloads
     assert isinstance(fill, ChildFill)
     assert isinstance(anomaly, AnomalyRecorded)
     assert (anomaly.kind, anomaly.severity) == (AnomalyKind.ORPHAN_COPY, Severity.WARNING)
     assert decision.follow_up is FollowUp.RECANCEL
-    done = from_status(
-        built.order, child(built), status(VenueOrderState.CANCELED), may_resend=False
-    )
-    assert done == Decision()
+    canceled = status(VenueOrderState.CANCELED)
+    assert from_status(built.order, child(built), canceled, may_resend=False) == Decision()
+
+
+def test_an_open_answer_to_a_question_asked_before_the_slice_closed_is_no_orphan() -> None:
+    """Asked while the slice worked, answered before the venue's cancel or last fill, which
+    reached us first: its fills are booked, nothing is canceled."""
+    built = story()
+    built.canceled("A")
+    working = status(VenueOrderState.OPEN, execution("X9", "10"))
+    decision = from_status(built.order, child(built), working, may_resend=True)
+    [fill] = decision.payloads
+    assert isinstance(fill, ChildFill)
+    assert decision.follow_up is FollowUp.NONE
 
 
 def test_rejections_close_an_unanswered_child_and_a_duplicate_id_asks() -> None:

@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
+
 from blotter.domain.events import AnomalyKind, Severity
 from blotter.domain.ids import RandomIds
 from blotter.domain.order import ChildOrder, OrderAggregate
@@ -21,6 +23,7 @@ from blotter.oms.ports import (
     NewOrderRequest,
     ReportKind,
     VenueGateway,
+    VenueOrderStatus,
     VenueUnavailable,
 )
 from blotter.oms.reconciliation import Reconciler
@@ -805,3 +808,108 @@ async def test_a_slice_taken_as_canceled_on_disconnect_that_the_venue_kept_is_ca
         await w.until(lambda: order.state is S.FILLED)
         held = sum(q for v in w.venues.values() for (_, _, q) in v.held_positions())
         assert held == 100
+
+
+class HoldsCancels(Wire):
+    """A wire whose cancels wait until ``release()``."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.cancels: list[str] = []
+
+    async def cancel(self, client_order_id: str) -> None:
+        self.cancels.append(client_order_id)
+
+    async def release(self) -> None:
+        for client_order_id in self.cancels:
+            await self._inner.cancel(client_order_id)
+
+
+async def test_a_cancel_while_sending_survives_a_restart_after_another_slice_s_came_too_late(
+    tmp_path: Path,
+) -> None:
+    """A rests at ARCX and B is on its way to XNAS when the trader cancels. A fills before
+    its cancel lands (too late); B reaches XNAS, and the OMS crashes before B's send
+    returns. The restarted OMS still cancels B."""
+    xnas: list[HeldSubmits] = []
+    arcx: list[HoldsCancels] = []
+
+    def wrap(venue: SimulatedVenue) -> VenueGateway:
+        wire: HeldSubmits | HoldsCancels
+        if venue.name == "XNAS":
+            xnas.append(wire := HeldSubmits(venue))
+        else:
+            arcx.append(wire := HoldsCancels(venue))
+        return wire
+
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), smart=True, wrap=wrap) as w:
+        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
+        async with asyncio.timeout(5.0):
+            while not xnas[0].held:  # noqa: ASYNC110 - the submit is on its way
+                await asyncio.sleep(0.005)
+        (order,) = w.oms.orders.values()
+        (a,) = (c for c in order.children.values() if c.venue == "ARCX")
+        await until_state(a, S.ACKNOWLEDGED)
+        await w.oms.cancel(order.order_id, actor="alice", reason="changed my mind")
+        w.sell_liquidity(str(a.quantity), "9.00", venue="ARCX")
+        await until_state(a, S.FILLED)
+        await arcx[0].release()  # too late
+        async with asyncio.timeout(5.0):
+            while "ChildCancelRejected" not in w.types(order.order_id):  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        await xnas[0].deliver()  # B reaches XNAS
+        flying.cancel()
+        await asyncio.gather(flying, return_exceptions=True)
+        await w.crash()
+        w.wrap = lambda venue: venue
+        await w.restart()
+        order = w.order(order.order_id)
+        await w.until(lambda: order.is_terminal)
+        assert (order.state, order.filled) == (S.CANCELED, a.quantity)
+        assert w.venues["XNAS"].open_order_ids() == set()
+
+
+class SlowStatusAnswers(Wire):
+    """The venue answers a status query at once; the answer comes back once ``gate`` opens
+    (reports sent after it overtake it)."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.answered = 0
+
+    async def status(self, client_order_id: str) -> VenueOrderStatus | None:
+        answer = await self._inner.status(client_order_id)
+        self.answered += 1
+        await self.gate.wait()
+        return answer
+
+
+@pytest.mark.parametrize("closing", ["trader's cancel", "last fill"])
+async def test_an_open_answer_overtaken_by_the_slice_s_close_is_no_orphan(
+    tmp_path: Path, closing: str
+) -> None:
+    """A status query about a resting slice is answered OPEN; the slice's close (the
+    trader's cancel, or its last fill) reaches us before the answer. The answer is older
+    than what we know: no orphan alert, no second cancel."""
+    wires, wire = xnas_behind(SlowStatusAnswers)
+    async with world(tmp_path, profile("XNAS"), wrap=wire) as w:
+        result = await w.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        (child,) = order.children.values()
+        wires[0].gate.clear()
+        assert w.oms.ask_status(child.client_order_id)
+        async with asyncio.timeout(5.0):
+            while not wires[0].answered:  # noqa: ASYNC110 - answered OPEN, on its way back
+                await asyncio.sleep(0.005)
+        if closing == "last fill":
+            w.sell_liquidity("100", "9.00")
+        else:
+            await w.oms.cancel(order.order_id, actor="alice")
+        await until_state(child, S.FILLED if closing == "last fill" else S.CANCELED)
+        wires[0].gate.set()
+        await w.settle()
+        assert orphan_news(order) == []
+        asked = w.types(order.order_id).count("ChildCancelRequested")
+        assert asked == (0 if closing == "last fill" else 1)  # the trader's own, no other
