@@ -586,12 +586,10 @@ class OrderAggregate:
         elif type(payload) is ChildAcknowledged:
             child.venue_order_id = payload.venue_order_id
         elif type(payload) is ChildCancelRejected and self.cancel_pending:
-            # the trader's cancel is answered once no slice waits on it: its cancel under way,
-            # or not asked yet (the slice was being sent, and is canceled once it leaves)
+            # the trader's cancel is answered once no slice is still waiting on its own (a
+            # refused hand-back answers no trader)
             self.cancel_pending = any(
-                c.state is _PENDING_CANCEL or (c.is_live and not c.cancel_asked)
-                for c in self.children.values()
-                if c is not child
+                c.state is _PENDING_CANCEL for c in self.children.values() if c is not child
             )
         self._move_child(event, child, target)
         return APPLIED

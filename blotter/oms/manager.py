@@ -1049,7 +1049,10 @@ class OrderManager:
                 continue
             lapsed.add(child.client_order_id)
             reason = _disconnect_reason(venue)
-            canceled = ChildCanceled(child_id=child.child_id, reason=reason, returned=True)
+            # a slice whose cancel we asked for ends with it (as the venue's status would
+            # say): only one it canceled unasked goes back to be routed
+            returned = not child.cancel_asked
+            canceled = ChildCanceled(child_id=child.child_id, reason=reason, returned=returned)
             self._record(order, [canceled], venue, f"{venue} disconnected")
             self._after_child_events(order)
 
@@ -1657,6 +1660,7 @@ class OrderManager:
             order.apply(event)
         self._recover_lapsed(order, event)
         self._recover_orphan(order, payload)
+        self._recover_cancel_after_send(order, payload)
         if type(payload) is RoutingDecision:  # what a re-route after the restart revises
             self._decisions[order.order_id] = event.event_id
             return
@@ -1691,6 +1695,18 @@ class OrderManager:
             child = order.children.get(payload.child_id)
             if child is not None:
                 self._lapsed.get(child.venue, set()).discard(child.client_order_id)
+
+    def _recover_cancel_after_send(self, order: OrderAggregate, payload: Payload) -> None:
+        """Rebuild ``_cancel_after_send`` as the commands left it: a trader's cancel marks the
+        slices still being sent, each cancel asked for one of them (or its close) clears it."""
+        if type(payload) is OrderCancelRequested:
+            self._cancel_after_send.update(
+                c.client_order_id for c in order.children.values() if c.state is S.PENDING_SUBMIT
+            )
+        elif isinstance(payload, ChildPayload):
+            child = order.children.get(payload.child_id)
+            if child is not None and (type(payload) is ChildCancelRequested or not child.is_live):
+                self._cancel_after_send.discard(child.client_order_id)
 
     def _recover_orphan(self, order: OrderAggregate, payload: Payload) -> None:
         """Rebuild ``_orphans``: the copies venues held of slices we had closed whose chase
@@ -1742,10 +1758,6 @@ class OrderManager:
             self._children[child.client_order_id] = order
             if child.is_live:
                 self._no_resend.add(child.client_order_id)
-                if order.cancel_pending and not child.cancel_asked:
-                    # the trader's cancel came while it was being sent: sent once its venue
-                    # says it holds the child
-                    self._cancel_after_send.add(child.client_order_id)
             if child.state in _AWAITING_VENUE:
                 self._waiting.add(child.client_order_id)
         if order.state is S.FILLED:

@@ -787,22 +787,6 @@ def test_a_refused_cancel_is_answered_so_a_later_reroute_cancel_is_not_the_trade
     assert story.order.state is S.ACKNOWLEDGED
 
 
-def test_a_refused_cancel_leaves_the_traders_cancel_pending_for_a_slice_still_being_sent() -> None:
-    """B was on its way when the trader canceled: its cancel goes once it leaves, so A's
-    refusal does not answer the trader's cancel (a restart would otherwise forget B's)."""
-    story = OrderStory()
-    story.routed(("A", "XNAS", "60"), ("B", "ARCX", "40"))
-    story.live("A")
-    story.cancel_requested("A")  # B, not yet sent, has no cancel of its own yet
-    story.fill("A", "60")
-    story.cancel_rejected("A")
-    assert story.order.cancel_pending
-    story.live("B")
-    story.add(ChildCancelRequested(child_id="B", reason="canceled while it was being sent"))
-    story.canceled("B")
-    assert (story.order.state, story.order.filled) == (S.CANCELED, 60)
-
-
 def test_a_refused_hand_back_does_not_make_a_cancel_nobody_asked_for_pending() -> None:
     """Two slices asked to cancel for a hand-back, one refused: the order was not being
     canceled, and is not now (it would close as canceled instead of routing what is left)."""

@@ -21,6 +21,7 @@ from blotter.oms.commands import NewOrder
 from blotter.oms.ports import (
     ExecutionReport,
     NewOrderRequest,
+    RejectCode,
     ReportKind,
     VenueGateway,
     VenueOrderStatus,
@@ -913,3 +914,115 @@ async def test_an_open_answer_overtaken_by_the_slice_s_close_is_no_orphan(
         assert orphan_news(order) == []
         asked = w.types(order.order_id).count("ChildCancelRequested")
         assert asked == (0 if closing == "last fill" else 1)  # the trader's own, no other
+
+
+class GatedSubmits(Wire):
+    """A wire whose submits wait until ``gate`` opens."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.gate = asyncio.Event()
+        self.held = 0
+
+    async def submit(self, request: NewOrderRequest) -> None:
+        self.held += 1
+        await self.gate.wait()
+        await self._inner.submit(request)
+
+
+class BusyCancels(Wire):
+    """A wire whose cancels wait until ``refuse()`` has the venue answer each "busy"; later
+    cancels go through."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.cancels: list[str] = []
+        self.refused = False
+
+    async def cancel(self, client_order_id: str) -> None:
+        if self.refused:
+            await self._inner.cancel(client_order_id)
+        else:
+            self.cancels.append(client_order_id)
+
+    def refuse(self) -> None:
+        for client_order_id in self.cancels:
+            self._inner._send_report(  # the simulator never refuses as busy on its own
+                client_order_id,
+                None,
+                ReportKind.CANCEL_REJECTED,
+                filled=D(0),
+                leaves=D(1),
+                reason="busy",
+                code=RejectCode.BUSY,
+            )
+        self.refused = True
+
+
+def split_wires(
+    **kinds: Callable[[SimulatedVenue], Wire],
+) -> tuple[dict[str, Wire], Callable[[SimulatedVenue], VenueGateway]]:
+    """A world's ``wrap`` putting each venue named behind a wire of its kind; the wires."""
+    wires: dict[str, Wire] = {}
+
+    def wrap(venue: SimulatedVenue) -> VenueGateway:
+        wires[venue.name] = kinds[venue.name](venue)
+        return wires[venue.name]
+
+    return wires, wrap
+
+
+async def test_a_trader_can_cancel_again_after_a_refusal_beside_a_slice_being_sent(
+    tmp_path: Path,
+) -> None:
+    """A rests at ARCX and B is on its way to XNAS when the trader cancels. ARCX refuses A's
+    cancel (busy); B leaves and is canceled. The trader's cancel is answered: A works on,
+    and a second cancel (or the kill switch) reaches it."""
+    wires, wrap = split_wires(XNAS=GatedSubmits, ARCX=BusyCancels)
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), smart=True, wrap=wrap) as w:
+        xnas, arcx = wires["XNAS"], wires["ARCX"]
+        assert isinstance(xnas, GatedSubmits)
+        assert isinstance(arcx, BusyCancels)
+        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
+        async with asyncio.timeout(5.0):
+            while not xnas.held:  # noqa: ASYNC110 - the submit is on its way
+                await asyncio.sleep(0.005)
+        (order,) = w.oms.orders.values()
+        a, b = (next(c for c in order.children.values() if c.venue == v) for v in ("ARCX", "XNAS"))
+        await until_state(a, S.ACKNOWLEDGED)
+        await w.oms.cancel(order.order_id, actor="alice")
+        async with asyncio.timeout(5.0):
+            while not arcx.cancels:  # noqa: ASYNC110 - A's cancel is on its way
+                await asyncio.sleep(0.005)
+        arcx.refuse()
+        await until_state(a, S.ACKNOWLEDGED)
+        xnas.gate.set()
+        await flying
+        await until_state(b, S.CANCELED)
+        assert not order.cancel_pending
+        await w.oms.cancel(order.order_id, actor="alice", reason="again")
+        await w.until(lambda: order.is_terminal)
+        assert w.venues["ARCX"].open_order_ids() == set()
+
+
+async def test_a_slice_whose_cancel_was_asked_ends_with_a_drop_and_is_not_routed_again(
+    tmp_path: Path,
+) -> None:
+    """The trader cancels an order working at ARCX and XNAS; XNAS drops us and cancels its
+    slice on disconnect, and ARCX refuses its cancel (busy). The quantity XNAS canceled was
+    the trader's to cancel: it is not routed again."""
+    wires, wrap = split_wires(XNAS=HoldsCancels, ARCX=BusyCancels)
+    venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
+    async with world(tmp_path, *venues, smart=True, wrap=wrap) as w:
+        arcx = wires["ARCX"]
+        assert isinstance(arcx, BusyCancels)
+        order = w.order((await w.submit(w.ticket("100", "9.00"))).order_id)
+        a, b = (next(c for c in order.children.values() if c.venue == v) for v in ("ARCX", "XNAS"))
+        await w.oms.cancel(order.order_id, actor="alice")
+        w.venues["XNAS"].drop_connection("cable cut", outage=1.0)
+        await until_state(b, S.CANCELED)
+        arcx.refuse()
+        await until_state(a, S.ACKNOWLEDGED)
+        await w.settle()
+        assert len(order.children) == 2
+        assert (order.leaves, order.canceled) == (a.quantity, b.quantity)
