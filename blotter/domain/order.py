@@ -814,8 +814,11 @@ LATE_FILL_STATES = frozenset({S.CANCELED, S.EXPIRED})  # closed without the venu
 # Besides, a slice refused (by its venue, or closed as never there) of which the venue took a
 # copy after all (a retry, a duplicate on the wire): what that copy traded is ours too.
 CLOSED_FILL_STATES = LATE_FILL_STATES | {S.REJECTED}
-# A slice the venue holds: a cancel reaches it (one already under way is marked, not sent).
-_HANDED_BACK_FROM = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+# A live slice: a cancel reaches it (one already under way is marked, not sent; one still
+# being sent is withdrawn, or canceled once it has left).
+_HANDED_BACK_FROM = frozenset(
+    {S.PENDING_SUBMIT, S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.PENDING_CANCEL}
+)
 # The tables' rows, typed as the order states they hold (the tables are generic over strings).
 _CHILD_MOVES = cast(Mapping[str, Mapping[str, OrderState]], CHILD_ORDER.transitions)
 _ORDER_MOVES = cast(Mapping[str, Mapping[str, OrderState]], ORDER.transitions)
@@ -895,8 +898,7 @@ def late_fill_shortfall(order: OrderAggregate, payloads: Sequence[Payload]) -> D
 
 def hand_back(order: OrderAggregate, quantity: Decimal, reason: str) -> list[ChildCancelRequested]:
     """Cancels that hand back the newest live slices, until they carry ``quantity``: what
-    they free goes back to the order, which routes what it still needs. A slice still being
-    sent is left (its cancel would wait for it)."""
+    they free goes back to the order, which routes what it still needs."""
     chosen: list[ChildCancelRequested] = []
     for child in reversed(order.children.values()):
         if quantity <= 0:

@@ -161,6 +161,9 @@ CHILD_ORDER = TransitionTable(
             "ChildSubmitted": S.SUBMITTED,
             "ChildRejected": S.REJECTED,
             "ChildAcknowledged": S.ACKNOWLEDGED,
+            # handed back before it left (a late fill took its quantity): withdrawn if it
+            # has not left yet, else canceled once it has
+            "ChildCancelRequested": S.PENDING_CANCEL,
         },
         S.SUBMITTED: {
             **_CHILD_WORKING,

@@ -885,6 +885,11 @@ class OrderManager:
         if child.state is S.PENDING_SUBMIT:  # the venue's answer may have overtaken us
             sent = f"sent {child.client_order_id} to {venue.name}"
             self._record(order, [ChildSubmitted(child_id=child.child_id)], SYSTEM, sent)
+        if child.state is S.PENDING_CANCEL and coid in self._cancel_after_send:
+            # a hand-back's cancel, recorded while the slice was on its way: sent now
+            self._cancel_after_send.discard(coid)
+            await self._send_cancel(child)
+            return
         cancel = self._cancel_if_asked(order, child)
         if cancel is not None:
             await cancel
@@ -1213,8 +1218,12 @@ class OrderManager:
         if not requests and not then:
             return False
         chosen = [order.children[r.child_id] for r in requests]
-        # a slice whose cancel is under way already is only marked: no second cancel
-        to_cancel = [c for c in chosen if c.state is not S.PENDING_CANCEL]
+        # a slice whose cancel is under way already is only marked: no second cancel; one
+        # still being sent is withdrawn at its turn, or canceled once it has left
+        to_cancel = [c for c in chosen if c.state in _CANCELABLE]
+        self._cancel_after_send.update(
+            c.client_order_id for c in chosen if c.state is S.PENDING_SUBMIT
+        )
         durable = self._record(order, [*requests, *then], actor, cause)
         if to_cancel:
             self._tasks.spawn(f"hand back {order.order_id}", self._cancel_after(durable, to_cancel))

@@ -342,6 +342,25 @@ def late_fill(story: OrderStory, child: str, quantity: str, exec_id: str) -> Non
     recorded(story, a_fill(child, quantity, exec_id))
 
 
+def test_a_late_fill_takes_back_a_slice_routed_again_that_has_not_left_yet() -> None:
+    """B, routed again with A's 100, is still being sent when A's fill comes: B is handed
+    back (withdrawn, or canceled once it has left) and the fill is booked whole."""
+    story = returned_by_arcx()
+    again = ChildSlice(child_id="B", client_order_id="O-1.B", venue="XNAS", quantity=D(100))
+    story.add(OrderRouted(slices=(again,)))
+    [request] = recorded(story, a_fill("A", "100", "ARCX-1"))
+    assert (request.child_id, request.returning) == ("B", True)
+    order = story.order
+    assert (order.filled, order.children["B"].state, order.anomalies[-1].kind) == (
+        100,
+        S.PENDING_CANCEL,
+        AnomalyKind.LATE_FILL,
+    )
+    story.add(ChildCanceled(child_id="B", reason="canceled; the venue never received it"))
+    assert (order.state, order.filled, order.leaves) == (S.FILLED, 100, 0)
+    assert conserved(story)
+
+
 def returned_and_routed_again(quantity: str, *, filled_again: str = "0") -> OrderStory:
     """A slice of 100 (A) handed back on a disconnect, routed again as B, which filled
     ``filled_again`` of it."""

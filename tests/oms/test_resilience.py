@@ -10,12 +10,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
 import pytest
 
 from blotter.domain.events import AnomalyKind, Severity
 from blotter.domain.ids import RandomIds
 from blotter.domain.order import ChildOrder, OrderAggregate
-from blotter.domain.values import Side, TimeInForce
+from blotter.domain.values import RoutingStrategy, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import NewOrder
 from blotter.oms.ports import (
@@ -33,7 +34,7 @@ from blotter.venues.sim.faults import FaultPlan, Faults, FaultyGateway
 from blotter.venues.sim.venue import SimulatedVenue
 
 from .test_reconciliation import GatedWire, fill_lost_in_a_disconnect, gated_world
-from .world import Wire, World, profile, world
+from .world import FAST, Wire, World, profile, world
 
 D = Decimal
 S = OrderState
@@ -1026,3 +1027,45 @@ async def test_a_slice_whose_cancel_was_asked_ends_with_a_drop_and_is_not_routed
         await w.settle()
         assert len(order.children) == 2
         assert (order.leaves, order.canceled) == (a.quantity, b.quantity)
+
+
+async def test_a_late_fill_takes_back_a_slice_still_on_its_way_and_is_booked_whole(
+    tmp_path: Path,
+) -> None:
+    """XNAS filled the resting 100 (the report lost) and canceled it on disconnect, as we
+    took it; the 100 was routed again to ARCX. Its status brings the fill while the ARCX slice
+    is still on its way: the fill is booked whole, the ARCX slice handed back (canceled once
+    it has left), and the venues trade 100, not 200."""
+    wires, wrap = split_wires(XNAS=GatedWire, ARCX=GatedSubmits)
+    venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
+    config = msgspec.structs.replace(FAST, request_timeout=5.0, quiet_timeout=5.0)
+    async with world(tmp_path, *venues, smart=True, wrap=wrap, config=config) as w:
+        xnas, arcx = wires["XNAS"], wires["ARCX"]
+        assert isinstance(xnas, GatedWire)
+        assert isinstance(arcx, GatedSubmits)
+        w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("9.50"), D(10))
+        w.venues["ARCX"].add_liquidity("AAPL", Side.SELL, D("9.60"), D(10))
+        ticket = msgspec.structs.replace(w.ticket("100", "9.00"), strategy=RoutingStrategy.BEST)
+        order = w.order((await w.submit(ticket)).order_id)
+        (first,) = order.children.values()  # all at XNAS, the better price
+        xnas.plan.inbound = Faults(drop=1.0)
+        xnas.gate.clear()
+        w.sell_liquidity("100", "9.00")
+        w.venues["XNAS"].drop_connection("cable cut", outage=0.3)
+        async with asyncio.timeout(5.0):
+            while not arcx.held:  # noqa: ASYNC110 - routed again, on its way to ARCX
+                await asyncio.sleep(0.005)
+        (second,) = (c for c in order.children.values() if c.venue == "ARCX")
+        xnas.plan.inbound = Faults()
+        xnas.gate.set()  # XNAS back: its status brings the fill
+        async with asyncio.timeout(5.0):
+            while first.filled < 100:  # noqa: ASYNC110 - booked once XNAS answers
+                await asyncio.sleep(0.005)
+        assert [a.kind for a in order.anomalies] == [AnomalyKind.LATE_FILL]
+        assert (second.state, second.returning) == (S.PENDING_CANCEL, True)
+        arcx.gate.set()
+        await until_state(second, S.CANCELED)
+        w.sell_liquidity("100", "9.00", venue="ARCX")
+        await w.settle()
+        assert (order.filled, second.filled) == (100, 0)
+        assert sum(q for v in w.venues.values() for (_, _, q) in v.held_positions()) == 100
