@@ -71,13 +71,17 @@ from blotter.ui.bus_adapter import BusAdapter
 from blotter.ui.cells import CellDelegate, LookTree
 from blotter.ui.escalations_panel import EscalationsPanel
 from blotter.ui.models import (
+    CHILD_HEADERS,
+    CHILD_NUMERIC,
     DARK,
     LIGHT,
     ORDER_HEADERS,
     ORDER_ID_ROLE,
     SORT_ROLE,
+    Column,
     FillsModel,
     OrdersModel,
+    child_row,
     fixed,
     places_of,
     ticket_text,
@@ -129,7 +133,19 @@ ALL_ACCOUNTS = "All accounts"
 ALL_INSTRUMENTS = "All instruments"
 DEFAULT_SIZE = (1560, 900)
 ORDER_COLUMN_WIDTHS = (118, 205, 100, 85, 45, 95, 75, 85, 75, 75, 95, 135, 130, 100)
+CHILD_ROWS = 4  # the order details show this many slices before they scroll
+_RIGHT_ALIGNED = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 FILL_COLUMN_WIDTHS = (95, 55, 105, 205, 80, 45, 65, 85, 65, 70)  # ids as wide as the orders
+
+
+class FillsSort(QSortFilterProxyModel):
+    """The fills blotter's sort: of every fill, not only the pages the view has fetched."""
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        source = self.sourceModel()
+        if column >= 0 and isinstance(source, FillsModel):
+            source.fetch_all()
+        super().sort(column, order)
 
 
 class OrdersFilter(QSortFilterProxyModel):
@@ -377,10 +393,11 @@ class MainWindow(QMainWindow):
     def _build_fills_dock(self) -> None:
         self.fills_view = QTableView()
         self.fills_view.setObjectName("fillsView")
-        proxy = QSortFilterProxyModel(self)
+        proxy = FillsSort(self)
         proxy.setSourceModel(self.fills)
         proxy.setSortRole(SORT_ROLE)
         self.fills_view.setModel(proxy)
+        self.fills_view.doubleClicked.connect(self._show_details)
         self.fills_view.setItemDelegate(CellDelegate(self.fills_view))
         ViewAnchor(self.fills_view)
         self.fills_view.installEventFilter(self)
@@ -409,6 +426,21 @@ class MainWindow(QMainWindow):
         self.refusal.setWordWrap(True)
         self.refusal.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.refusal.hide()
+        self.children_view = QTableWidget(0, len(CHILD_HEADERS))
+        self.children_view.setObjectName("childrenView")
+        for column, title in enumerate(CHILD_HEADERS):
+            heading = QTableWidgetItem(title)
+            if column in CHILD_NUMERIC:  # numbers' headings over their numbers
+                heading.setTextAlignment(_RIGHT_ALIGNED)
+            self.children_view.setHorizontalHeaderItem(column, heading)
+        self.children_view.verticalHeader().setVisible(False)
+        self.children_view.verticalHeader().setDefaultSectionSize(22)
+        self.children_view.setWordWrap(False)
+        self.children_view.horizontalHeader().setStretchLastSection(True)
+        self.children_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # as high as its rows: the last column (the venue's id) gives way rather than a bar
+        self.children_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.children_view.hide()
         self.history = QTableWidget(0, 5)
         self.history.setObjectName("historyView")
         self.history.setHorizontalHeaderLabels(["Time", "Type", "Actor", "Cause", "Payload"])
@@ -425,6 +457,7 @@ class MainWindow(QMainWindow):
         self.timeline.setMaximumHeight(170)
         layout.addWidget(self.header)
         layout.addWidget(self.refusal)
+        layout.addWidget(self.children_view)
         layout.addWidget(self.timeline, 1)
         layout.addWidget(self.history, 1)
         self.details_dock = self._dock(
@@ -735,9 +768,13 @@ class MainWindow(QMainWindow):
     def _show_details(self, index: QModelIndex) -> None:
         order_id = index.data(ORDER_ID_ROLE)
         if isinstance(order_id, str):
-            self._show_order(order_id)
-            self.details_dock.show()
-            self.details_dock.raise_()
+            self.show_details(order_id)
+
+    def show_details(self, order_id: str) -> None:
+        """The order's details, their dock in front."""
+        self._show_order(order_id)
+        self.details_dock.show()
+        self.details_dock.raise_()
 
     def _show_order(self, order_id: str) -> None:
         """The header of the order now, and its full history as the store holds it, read off
@@ -747,12 +784,30 @@ class MainWindow(QMainWindow):
         if order is None or order.ticket is None:
             return
         self.header.setText(_header_text(order, self.desk.instruments))
+        self._fill_children(order)
         if order_id in self._history_reads:
             self._history_stale.add(order_id)  # read it again once this read is back
         else:
             self._history_reads.add(order_id)
             self.run(self._load_history(order_id), f"history {order_id}")
         self.order_selected.emit(order_id)
+
+    def _fill_children(self, order: OrderAggregate) -> None:
+        """The order's slices, a row each; the table as high as its rows, up to a few."""
+        assert order.ticket is not None
+        places = places_of(self.desk.instruments, order.ticket.instrument)
+        view = self.children_view
+        view.setRowCount(len(order.children))
+        for row, child in enumerate(order.children.values()):
+            for column, text in enumerate(child_row(child, places)):
+                item = QTableWidgetItem(text)
+                if column in CHILD_NUMERIC:
+                    item.setTextAlignment(_RIGHT_ALIGNED)
+                view.setItem(row, column, item)
+        view.resizeColumnsToContents()
+        rows = view.verticalHeader().defaultSectionSize() * min(view.rowCount(), CHILD_ROWS)
+        view.setFixedHeight(view.horizontalHeader().height() + rows + 2 * view.frameWidth())
+        view.setVisible(bool(order.children))
 
     async def _load_history(self, order_id: str) -> None:
         while True:
@@ -818,6 +873,11 @@ class MainWindow(QMainWindow):
         """Select an order's row and show its details (as a click would), the row in the
         middle of the view: near an edge, the next rows of a live flow push it out of sight."""
         index = self.proxy.mapFromSource(self.orders.reveal(order_id))
+        if not index.isValid():  # the blotter's filters hide it: its details all the same
+            self.tree.clearSelection()
+            self._show_order(order_id)
+            self.statusBar().showMessage(f"order {order_id} is hidden by the filters", 5_000)
+            return
         self.tree.setCurrentIndex(index)
         self.tree.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
 
@@ -947,7 +1007,8 @@ class MainWindow(QMainWindow):
     # --- layout, theme, settings --------------------------------------------------------------
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Delete cancels the selected orders; Enter shows the current one's details."""
+        """Delete cancels the selected orders; Enter shows the current order's details (a
+        fill's, from the fills blotter)."""
         if watched is self.tree and event.type() == QEvent.Type.KeyPress:
             assert isinstance(event, QKeyEvent)
             if event.key() == Qt.Key.Key_Delete:
@@ -961,6 +1022,9 @@ class MainWindow(QMainWindow):
                 return True
         if watched is self.fills_view and event.type() == QEvent.Type.KeyPress:
             assert isinstance(event, QKeyEvent)
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):  # the fill's order
+                self._show_details(self.fills_view.currentIndex())
+                return True
             if event.matches(QKeySequence.StandardKey.Copy):  # rows, as the orders copy
                 QApplication.clipboard().setText(as_tsv(selected_table_rows(self.fills_view)))
                 return True
@@ -976,12 +1040,15 @@ class MainWindow(QMainWindow):
         order = self.desk.oms.orders[order_id]
         assert order.ticket is not None
         instrument = order.ticket.instrument
+        # the row's own id (a child row shows its slice's); the actions act on its order,
+        # kept by id: rows move under an open menu as orders arrive
+        shown = index.siblingAtColumn(Column.ORDER_ID).data()
         menu = QMenu(self)
-        menu.addAction("Cancel", self.cancel_selection)
+        menu.addAction("Cancel order", self.cancel_selection)
         menu.addAction(f"Cancel all {instrument}", lambda: self.confirm_cancel_all(instrument))
-        menu.addAction("Show details", lambda: self._show_details(index))
+        menu.addAction("Show details", lambda: self.show_details(order_id))
         menu.addAction("Escalate…", lambda: self.escalate_order(order_id))
-        menu.addAction("Copy id", lambda: QApplication.clipboard().setText(order_id))
+        menu.addAction("Copy id", lambda: QApplication.clipboard().setText(shown))
         menu.addAction("Copy rows", self.copy_selection)
         menu.popup(self.tree.viewport().mapToGlobal(at))
 
@@ -1066,9 +1133,14 @@ class MainWindow(QMainWindow):
 
     def _export_dialog(self) -> None:
         name, _ = QFileDialog.getSaveFileName(self, "Export orders", "orders.csv", "CSV (*.csv)")
-        if name:
+        if not name:
+            return
+        try:
             written = self.export_csv(Path(name))
-            self.statusBar().showMessage(f"{written} orders written to {name}", 5_000)
+        except OSError as failed:  # a folder gone, no permission, a file another app locks
+            self.statusBar().showMessage(f"orders not written to {name}: {failed}", 10_000)
+            return
+        self.statusBar().showMessage(f"{written} orders written to {name}", 5_000)
 
     def _pause_or_resume(self) -> None:
         self.demo_paused = self.pause_flow.isChecked()
@@ -1089,6 +1161,7 @@ class MainWindow(QMainWindow):
     def _apply_theme(self) -> None:
         self.setStyleSheet(stylesheet(dark=self.dark))
         self.orders.set_palette(DARK if self.dark else LIGHT)
+        self.fills.set_palette(DARK if self.dark else LIGHT)
         self.risk.set_theme(self.dark)
         self.reconciliation.set_theme(self.dark)
         self.escalations.set_theme(self.dark)

@@ -540,8 +540,12 @@ class OrdersModel(QAbstractItemModel):
         internal = index.internalId()
         if role == ORDER_ID_ROLE:
             return self._ids[self._position(index.row()) if internal == 0 else internal - 1]
-        if role == SORT_ROLE and internal == 0:
-            return _SORT_KEYS[column](self._orders[self._ids[self._position(index.row())]])
+        if role == SORT_ROLE:
+            if internal == 0:
+                return _SORT_KEYS[column](self._orders[self._ids[self._position(index.row())]])
+            order = self._orders[self._ids[internal - 1]]
+            child = next(itertools.islice(order.children.values(), index.row(), None))
+            return _CHILD_SORT_KEYS[column](child)
         texts, foregrounds, background = self.row_look(index)
         if role == _BACKGROUND:
             return background
@@ -647,8 +651,9 @@ class OrdersModel(QAbstractItemModel):
 
     def _child_texts(self, order: OrderAggregate, child: ChildOrder) -> tuple[str, ...]:
         """A child's row: its own id, quantities, state, venue and time; blank elsewhere."""
-        assert order.ticket is not None
-        price, lot = self._places(order.ticket.instrument)
+        quantity, filled, leaves, avg = child_numbers(
+            child, self._places(_ticket(order).instrument)
+        )
         return (
             "",
             child.client_order_id,
@@ -656,15 +661,43 @@ class OrdersModel(QAbstractItemModel):
             "",
             "",
             "",
-            fixed(child.quantity, lot),
+            quantity,
             "",
-            fixed(child.filled, lot),
-            fixed(child.leaves, lot),
-            fixed(child.avg_price, price + 2),
+            filled,
+            leaves,
+            avg,
             child.state.value,
             child.venue,
             clock_time(child.updated_at),
         )
+
+
+def child_numbers(child: ChildOrder, places: tuple[int, int]) -> tuple[str, str, str, str]:
+    """A child's quantity, filled, leaves and average price, with its instrument's decimals
+    (``places``: the price's and the quantity's)."""
+    price, lot = places
+    return (
+        fixed(child.quantity, lot),
+        fixed(child.filled, lot),
+        fixed(child.leaves, lot),
+        fixed(child.avg_price, price + 2),
+    )
+
+
+# The order details' table of an order's children.
+CHILD_HEADERS = ("Slice", "Venue", "State", "Qty", "Filled", "Leaves", "Avg price", "Venue id")
+CHILD_NUMERIC = frozenset({3, 4, 5, 6})
+
+
+def child_row(child: ChildOrder, places: tuple[int, int]) -> tuple[str, ...]:
+    """A child's row in the order details (``CHILD_HEADERS``)."""
+    return (
+        child.client_order_id,
+        child.venue,
+        child.state.value,
+        *child_numbers(child, places),
+        child.venue_order_id or "",
+    )
 
 
 def _ticket(order: OrderAggregate) -> OrderCreated:
@@ -690,6 +723,25 @@ _SORT_KEYS: tuple[Callable[[OrderAggregate], Any], ...] = (
     lambda order: order.state.value,
     lambda order: _venues_text(order),
     lambda order: order.updated_at,
+)
+
+
+# The same for a child's row (its blank columns sort as one).
+_CHILD_SORT_KEYS: tuple[Callable[[ChildOrder], Any], ...] = (
+    lambda child: 0,
+    lambda child: child.client_order_id,
+    lambda child: "",
+    lambda child: "",
+    lambda child: "",
+    lambda child: "",
+    lambda child: float(child.quantity),
+    lambda child: 0.0,
+    lambda child: float(child.filled),
+    lambda child: float(child.leaves),
+    lambda child: float(child.avg_price or 0),
+    lambda child: child.state.value,
+    lambda child: child.venue,
+    lambda child: child.updated_at,
 )
 
 
@@ -726,9 +778,12 @@ FILL_HEADERS = (
     "Fee",
     "Liquidity",
 )
+FILL_SIDE = FILL_HEADERS.index("Side")
 _FILL_NUMERIC = frozenset({6, 7, 8})
 _FILL_ALIGNMENTS = tuple(_RIGHT if c in _FILL_NUMERIC else _LEFT for c in range(len(FILL_HEADERS)))
-_FILL_ROLES = frozenset({_DISPLAY, _ALIGNMENT, _LOOK, int(SORT_ROLE), int(ORDER_ID_ROLE)})
+_FILL_ROLES = frozenset(
+    {_DISPLAY, _ALIGNMENT, _FOREGROUND, _LOOK, int(SORT_ROLE), int(ORDER_ID_ROLE)}
+)
 _FILL_TEXTS_KEPT = 5_000
 
 
@@ -785,9 +840,11 @@ class FillsModel(QAbstractTableModel):
         self,
         instruments: Mapping[str, Instrument],
         parent: QObject | None = None,
+        palette: Palette = DARK,
     ) -> None:
         super().__init__(parent)
         self._instruments = instruments
+        self.palette = palette
         self._fresh: list[tuple[OrderAggregate, Fill]] = []  # booked since load, oldest first
         self._older: list[tuple[OrderAggregate, Fill]] = []  # booked before, fetched, newest first
         self._history = _NewestFirst([])
@@ -808,6 +865,14 @@ class FillsModel(QAbstractTableModel):
         self._older = self._history.take(FETCH_ROWS)
         self._seen = {o.order_id: o.fill_count for o in with_fills}
         self.endResetModel()
+
+    def set_palette(self, palette: Palette) -> None:
+        self.palette = palette
+
+    def fetch_all(self) -> None:
+        """Rows for every fill (a sort orders them all, not the pages fetched)."""
+        while self.canFetchMore():
+            self.fetchMore()
 
     def canFetchMore(self, parent: Index = NO_INDEX) -> bool:
         return not parent.isValid() and self._history.remaining > 0
@@ -863,8 +928,16 @@ class FillsModel(QAbstractTableModel):
                 return key
         text = self._texts(order, fill)[column]
         if role == _LOOK:
-            return text, None, None, _FILL_ALIGNMENTS[column]
+            return text, self._foreground(order, column), None, _FILL_ALIGNMENTS[column]
+        if role == _FOREGROUND:
+            return self._foreground(order, column)
         return text
+
+    def _foreground(self, order: OrderAggregate, column: int) -> QColor | None:
+        """The side in its colors, as the orders blotter shows it."""
+        if column != FILL_SIDE:
+            return None
+        return self.palette.buy if _ticket(order).side is Side.BUY else self.palette.sell
 
     def _at(self, row: int) -> tuple[OrderAggregate, Fill]:
         fresh = len(self._fresh)

@@ -177,6 +177,8 @@ class TicketForm(QWidget):
         self.account = QLineEdit("ACC-ALPHA")
         self.instrument = QComboBox()
         self.instrument.setEditable(True)
+        # what is typed is checked, never made a choice (Enter would add "zzz" to the list)
+        self.instrument.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.instrument.addItems(sorted(instruments))
         completer = QCompleter(sorted(instruments), self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)

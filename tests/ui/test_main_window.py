@@ -15,23 +15,31 @@ import shiboken6
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, qVersion
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QInputDialog,
+    QMenu,
+    QMessageBox,
+    QWidget,
+)
 from pytestqt.modeltest import ModelTester
 
 from blotter import __version__
 from blotter.domain.clock import iso_utc
-from blotter.domain.values import OrderType, Side, TimeInForce
+from blotter.domain.values import OrderType, RoutingStrategy, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import CancelResult, NewOrder, Rejection
 from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
 from blotter.ui import models
 from blotter.ui.bus_adapter import BusAdapter
+from blotter.ui.cells import LOOK_ROLE
 from blotter.ui.main_window import DEFAULT_SIZE, MainWindow
 from blotter.ui.models import DARK, LIGHT, ORDER_ID_ROLE, Column
 
 from .conftest import Session
-from .helpers import aapl_ticket
+from .helpers import aapl_ticket, popups
 
 D = Decimal
 
@@ -950,5 +958,219 @@ def test_the_default_columns_hold_an_order_split_across_every_venue_and_fit_the_
         text = window.tree.fontMetrics().horizontalAdvance(widest)
         assert header.sectionSize(Column.VENUES) >= text + 12  # the cell's margins
         assert header.length() <= window.tree.viewport().width()  # no column off the edge
+
+    session.run(scenario())
+
+
+# --- the context menu, a hidden order's details, a failed export, child and fill rows -------
+
+
+def split_buy(number: int, quantity: str, price: str) -> NewOrder:
+    """An AAPL buy the router splits across three venues."""
+    return NewOrder(
+        client_order_id=f"SPLIT-{number}",
+        account="ACC-ALPHA",
+        instrument="AAPL",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D(quantity),
+        limit_price=D(price),
+        time_in_force=TimeInForce.GTC,
+        strategy=RoutingStrategy.SPLIT,
+        actor="alice",
+    )
+
+
+def market_buy(number: int, quantity: int = 5) -> NewOrder:
+    return NewOrder(
+        client_order_id=f"MKT-{number}",
+        account="ACC-ALPHA",
+        instrument="MSFT",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=D(quantity),
+        time_in_force=TimeInForce.IOC,
+    )
+
+
+def menu_action(menu: QMenu, text: str) -> QAction:
+    return next(a for a in menu.actions() if a.text() == text)
+
+
+def test_the_menus_show_details_is_of_the_order_clicked_though_rows_move_under_it(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    menus = popups(monkeypatch)
+
+    async def scenario() -> None:
+        window = await session.open()
+        clicked = (await window.desk.oms.submit(resting(1))).order_id
+        await session.until(lambda: window.orders.rowCount() == 1)
+        at = window.tree.visualRect(window.proxy.index(0, Column.ORDER_ID)).center()
+        window.tree.customContextMenuRequested.emit(at)
+        for number in range(2, 5):  # the flow goes on while the menu is open
+            await window.desk.oms.submit(resting(number))
+        await session.until(lambda: window.orders.rowCount() == 4)
+        menu_action(menus[-1], "Show details").trigger()
+        assert window._selected == clicked
+        assert clicked in window.header.text()
+
+    session.run(scenario())
+
+
+def test_copy_id_on_a_child_row_copies_the_slice_s_id_and_cancel_says_it_is_the_order_s(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    menus = popups(monkeypatch)
+
+    async def scenario() -> None:
+        window = await session.open()
+        await window.desk.oms.submit(split_buy(1, "3000", "186.00"))
+        await session.until(lambda: window.orders.rowCount() == 1)
+        parent = window.proxy.index(0, 0)
+        window.tree.expand(parent)
+        await session.until(lambda: window.proxy.rowCount(parent) == 3)
+        child = window.proxy.index(1, Column.ORDER_ID, parent)
+        window.tree.customContextMenuRequested.emit(window.tree.visualRect(child).center())
+        assert menus[-1].actions()[0].text() == "Cancel order"
+        menu_action(menus[-1], "Copy id").trigger()
+        assert QApplication.clipboard().text() == child.data()
+        assert child.data().endswith(".2")
+
+    session.run(scenario())
+
+
+def test_show_order_from_an_escalation_shows_an_order_the_blotter_s_filter_hides(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        escalated = (await window.desk.oms.submit(resting(1))).order_id
+        other = (await window.desk.oms.submit(resting(2))).order_id
+        await session.until(lambda: window.orders.rowCount() == 2)
+        window.desk.escalator.escalate(escalated, actor="olga", reason="client asks")
+        await window.desk.oms.cancel(escalated, actor="alice", reason="changed my mind")
+        await session.until(lambda: state_of(window, escalated) is OrderState.CANCELED)
+        window.quick.setCurrentText("Working")
+        window.select_order(other)
+        window.escalations.order_requested.emit(escalated)  # "Show order"
+        await session.until(lambda: escalated in window.header.text())
+        assert window.selected_orders() == []  # Delete cancels nothing the trader cannot see
+        assert "hidden by the filters" in window.statusBar().currentMessage()
+
+    session.run(scenario())
+
+
+def test_an_export_that_cannot_be_written_says_so(
+    session: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    target = tmp_path / "gone" / "orders.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a, **_k: (str(target), ""))
+
+    async def scenario() -> None:
+        window = await session.open()
+        await window.desk.oms.submit(resting(1))
+        await session.until(lambda: window.orders.rowCount() == 1)
+        window.export.trigger()
+        assert window.statusBar().currentMessage().startswith(f"orders not written to {target}")
+        assert not target.exists()
+
+    session.run(scenario())
+
+
+def test_child_rows_sort_by_their_numbers(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        await window.desk.oms.submit(split_buy(1, "3000", "186.00"))
+        await session.until(lambda: window.orders.rowCount() == 1)
+        window.tree.expand(window.proxy.index(0, 0))
+        await session.until(lambda: window.proxy.rowCount(window.proxy.index(0, 0)) == 3)
+        for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
+            window.tree.sortByColumn(Column.QUANTITY, order)
+            parent = window.proxy.index(0, 0)
+            shown = [window.proxy.index(r, Column.QUANTITY, parent).data() for r in range(3)]
+            numbers = [D(s.replace(",", "")) for s in shown]
+            assert numbers == sorted(numbers, reverse=order is Qt.SortOrder.DescendingOrder)
+            assert len({len(s) for s in shown}) > 1, shown  # 4 digits beside 3: text would fail
+
+    session.run(scenario())
+
+
+def test_the_fills_blotter_colors_the_side_and_opens_a_fill_s_order(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        filled = (await window.desk.oms.submit(market_buy(1))).order_id
+        await session.until(lambda: window.fills.rowCount() > 0)
+        side = window.fills.index(0, models.FILL_SIDE)
+        assert side.data() == "BUY"
+        assert side.data(LOOK_ROLE)[1] == DARK.buy
+        other = (await window.desk.oms.submit(resting(1))).order_id
+        await session.until(lambda: window.orders.rowCount() == 2)
+        view = window.fills_view
+        index = view.model().index(0, 3)
+        for opens in ("Enter", "double-click"):
+            window.select_order(other)
+            view.setCurrentIndex(index)
+            if opens == "Enter":
+                view.setFocus()
+                QTest.keyClick(view, Qt.Key.Key_Return)
+            else:
+                rect = view.visualRect(index)
+                QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+            assert window._selected == filled, opens
+
+    session.run(scenario())
+
+
+def test_sorting_the_fills_sorts_every_fill_not_only_the_rows_fetched(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        for number, quantity in enumerate([900, 3, 4, 5, 6, 7, 8, 9]):
+            await window.desk.oms.submit(market_buy(number, quantity))
+            await session.until(lambda: window.desk.oms.idle)
+        await session.close()
+        monkeypatch.setattr(models, "FETCH_ROWS", 4)  # stands for 2,000: a day's fills
+        reopened = await session.open()
+        assert reopened.fills.rowCount() < reopened.fills.total
+        biggest = max(f.quantity for o in reopened.desk.oms.orders.values() for f in o.fills)
+        reopened.fills_view.sortByColumn(6, Qt.SortOrder.DescendingOrder)  # Qty
+        top = reopened.fills_view.model().index(0, 6).data()
+        assert D(top.replace(",", "")) == biggest
+
+    session.run(scenario())
+
+
+def test_an_unknown_instrument_entered_in_the_ticket_does_not_become_a_choice(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        _dialog, form = aapl_ticket(window)
+        before = [form.instrument.itemText(i) for i in range(form.instrument.count())]
+        edit = form.instrument.lineEdit()
+        edit.selectAll()
+        QTest.keyClicks(edit, "zzz")
+        QTest.keyClick(edit, Qt.Key.Key_Return)
+        assert [form.instrument.itemText(i) for i in range(form.instrument.count())] == before
+
+    session.run(scenario())
+
+
+def test_the_order_details_list_its_slices_with_their_numbers(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        order_id = (await window.desk.oms.submit(split_buy(1, "3000", "186.00"))).order_id
+        await session.until(lambda: window.orders.rowCount() == 1)
+        window.select_order(order_id)
+        view = window.children_view
+        order = window.desk.oms.orders[order_id]
+        rows = [[view.item(r, c).text() for c in range(view.columnCount())] for r in range(3)]
+        assert [(r[0], r[1], r[3]) for r in rows] == [
+            (c.client_order_id, c.venue, f"{c.quantity:,}") for c in order.children.values()
+        ]
+        assert view.item(0, 3).textAlignment() & Qt.AlignmentFlag.AlignRight
+        assert view.isVisibleTo(window)
 
     session.run(scenario())
