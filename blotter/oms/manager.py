@@ -1088,6 +1088,8 @@ class OrderManager:
             return
         finally:
             self._resolving.discard(coid)
+        if self.failed is not None:
+            return  # stopped meanwhile: the next session asks again
         may_resend = (
             coid not in self._no_resend
             and self._sends.get(coid, 0) < self.config.max_submit_attempts
@@ -1147,6 +1149,8 @@ class OrderManager:
         except VenueUnavailable:
             self._deadlines[coid] = self._deadline(self.config.request_timeout)
             return
+        if self.failed is not None:
+            return  # stopped meanwhile: the next session chases it (recovery)
         if status is not None:
             traded = copy_fills(order, child, status)
             if traded.payloads:
@@ -1320,6 +1324,8 @@ class OrderManager:
             return  # stopped: the next session settles it (recovery schedules it again)
         cause = f"settlement attempt {attempt}"
         failure = await self._clear(order)
+        if self.failed is not None:
+            return  # stopped while the clearing answered: the next session settles it again
         if failure is not None:
             gave_up = attempt >= self.config.settlement_attempts
             payload = OrderSettlementFailed(attempt=attempt, reason=failure, gave_up=gave_up)

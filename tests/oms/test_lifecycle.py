@@ -660,3 +660,36 @@ async def test_a_cancel_delivered_twice_is_not_undone_by_its_too_late_answer(
         assert len(order.children) == 1  # not routed again
         assert "ChildCancelRejected" not in w.types(order.order_id)
         assert w.venues["XNAS"].open_order_ids() == set()
+
+
+class _HeldClearing(SimulatedClearing):
+    """A clearing whose answers wait until ``answer`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+        self.asked = 0
+
+    async def settle(
+        self, order_id: str, account: str, instrument: str, quantity: Decimal, notional: Decimal
+    ) -> None:
+        self.asked += 1
+        await self.answer.wait()
+        await super().settle(order_id, account, instrument, quantity, notional)
+
+
+async def test_a_settlement_answered_after_the_oms_stopped_records_nothing_and_fails_nothing(
+    tmp_path: Path,
+) -> None:
+    clearing = _HeldClearing()
+    async with world(tmp_path, clearing=clearing) as w:
+        w.sell_liquidity("100")
+        result = await w.submit(w.ticket("100"))
+        async with asyncio.timeout(5.0):
+            while not clearing.asked:  # noqa: ASYNC110 - the settlement is under way
+                await asyncio.sleep(0.005)
+        w.oms.stop("the desk lost its lock on the database")
+        clearing.answer.set()
+        await asyncio.sleep(0.05)
+        assert w.order(result.order_id).state is S.FILLED  # the next session settles it
+        assert w.oms.task_failures == []
