@@ -74,6 +74,7 @@ from blotter.ui.models import (
     CHILD_HEADERS,
     CHILD_NUMERIC,
     DARK,
+    FILL_HEADERS,
     LIGHT,
     ORDER_HEADERS,
     ORDER_ID_ROLE,
@@ -398,6 +399,8 @@ class MainWindow(QMainWindow):
         proxy.setSortRole(SORT_ROLE)
         self.fills_view.setModel(proxy)
         self.fills_view.doubleClicked.connect(self._show_details)
+        self.fills_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.fills_view.customContextMenuRequested.connect(self._fill_menu)
         self.fills_view.setItemDelegate(CellDelegate(self.fills_view))
         ViewAnchor(self.fills_view)
         self.fills_view.installEventFilter(self)
@@ -1026,7 +1029,7 @@ class MainWindow(QMainWindow):
                 self._show_details(self.fills_view.currentIndex())
                 return True
             if event.matches(QKeySequence.StandardKey.Copy):  # rows, as the orders copy
-                QApplication.clipboard().setText(as_tsv(selected_table_rows(self.fills_view)))
+                self.copy_fills()
                 return True
         return super().eventFilter(watched, event)
 
@@ -1051,6 +1054,22 @@ class MainWindow(QMainWindow):
         menu.addAction("Copy id", lambda: QApplication.clipboard().setText(shown))
         menu.addAction("Copy rows", self.copy_selection)
         menu.popup(self.tree.viewport().mapToGlobal(at))
+
+    def _fill_menu(self, at: QPoint) -> None:
+        index = self.fills_view.indexAt(at)
+        order_id = index.data(ORDER_ID_ROLE)
+        if not isinstance(order_id, str):
+            return
+        exec_id = index.siblingAtColumn(FILL_HEADERS.index("Exec id")).data()
+        menu = QMenu(self)
+        menu.addAction("Show order details", lambda: self.show_details(order_id))
+        menu.addAction("Copy exec id", lambda: QApplication.clipboard().setText(exec_id))
+        menu.addAction("Copy order id", lambda: QApplication.clipboard().setText(order_id))
+        menu.addAction("Copy rows", self.copy_fills)
+        menu.popup(self.fills_view.viewport().mapToGlobal(at))
+
+    def copy_fills(self) -> None:
+        QApplication.clipboard().setText(as_tsv(selected_table_rows(self.fills_view)))
 
     def escalate_order(self, order_id: str) -> str | None:
         """Hand an order to a person, with a reason; the escalation's id (None if not asked,

@@ -1174,3 +1174,26 @@ def test_the_order_details_list_its_slices_with_their_numbers(session: Session) 
         assert view.isVisibleTo(window)
 
     session.run(scenario())
+
+
+def test_a_fill_s_menu_shows_its_order_and_copies_its_ids(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    menus = popups(monkeypatch)
+
+    async def scenario() -> None:
+        window = await session.open()
+        filled = (await window.desk.oms.submit(market_buy(1))).order_id
+        await session.until(lambda: window.fills.rowCount() > 0)
+        view = window.fills_view
+        index = view.model().index(0, 0)
+        view.customContextMenuRequested.emit(view.visualRect(index).center())
+        menu = menus[-1]
+        menu_action(menu, "Copy exec id").trigger()
+        assert QApplication.clipboard().text() == index.siblingAtColumn(2).data()
+        menu_action(menu, "Copy order id").trigger()
+        assert QApplication.clipboard().text() == filled
+        menu_action(menu, "Show order details").trigger()
+        assert window._selected == filled
+
+    session.run(scenario())
