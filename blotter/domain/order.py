@@ -585,12 +585,6 @@ class OrderAggregate:
             child.cancel_asked = True
         elif type(payload) is ChildAcknowledged:
             child.venue_order_id = payload.venue_order_id
-        elif type(payload) is ChildCancelRejected and self.cancel_pending:
-            # the trader's cancel is answered once no slice is still waiting on its own (a
-            # refused hand-back answers no trader)
-            self.cancel_pending = any(
-                c.state is _PENDING_CANCEL for c in self.children.values() if c is not child
-            )
         self._move_child(event, child, target)
         return APPLIED
 
@@ -703,10 +697,15 @@ class OrderAggregate:
         return reclaimed
 
     def _move_child(self, event: Event, child: ChildOrder, target: OrderState) -> None:
-        if target in _CHILD_TERMINAL and child.state not in _CHILD_TERMINAL:
+        was = child.state
+        if target in _CHILD_TERMINAL and was not in _CHILD_TERMINAL:
             self.live_children -= 1
         child.state = target
         child.updated_at = event.occurred_at
+        if self.cancel_pending and was is _PENDING_CANCEL and target is not _PENDING_CANCEL:
+            # the trader's cancel is answered once no slice waits on it any more: each was
+            # canceled, filled first, or refused (what works on may be canceled again)
+            self.cancel_pending = any(c.state is _PENDING_CANCEL for c in self.children.values())
         self._follow_children(event)
 
     def _close(self, child: ChildOrder) -> None:

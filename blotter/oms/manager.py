@@ -282,7 +282,9 @@ class OrderManager:
         self._resolving: set[str] = set()
         self._waiting: set[str] = set()  # children sent (or being sent) and not yet answered
         self._idle = asyncio.Event()
+        # Slices whose cancel was recorded while they were being sent: sent once they leave.
         self._cancel_after_send: set[str] = set()
+        self._sending: set[str] = set()  # submits past their turn, not yet returned
         self._queued: set[str] = set()  # children whose submit waits for the rate limiter
         self._orphans: set[str] = set()  # closed children a venue still held: being canceled
         self._refused_by: dict[str, set[str]] = {}  # order id -> venues that refused it
@@ -695,18 +697,19 @@ class OrderManager:
     async def _request_cancel(self, order: OrderAggregate, actor: str, reason: str) -> None:
         live = [c for c in order.children.values() if c.is_live]
         at_venue = [c for c in live if c.state in _CANCELABLE]
+        # a slice still being sent: withdrawn if it has not left, else canceled once it has
+        sending = [c for c in live if c.state is S.PENDING_SUBMIT]
         # a hand-back's cancel under way becomes the trader's (closed, not handed back): the
         # venue's refusal of it is then the trader's cancel refused, as any
         handing = [c for c in live if c.state is S.PENDING_CANCEL and c.returning]
         payloads: list[Payload] = [OrderCancelRequested(reason=reason)]
         payloads += [
-            ChildCancelRequested(child_id=c.child_id, reason=reason) for c in at_venue + handing
+            ChildCancelRequested(child_id=c.child_id, reason=reason)
+            for c in at_venue + sending + handing
         ]
         if not live:
             payloads.append(OrderCanceled(reason=reason or "canceled before any venue held it"))
-        self._cancel_after_send.update(
-            c.client_order_id for c in live if c.state is S.PENDING_SUBMIT
-        )
+        self._cancel_after_send.update(c.client_order_id for c in sending)
         await self._record(order, payloads, actor, f"command: cancel by {actor}")
         await _all_of([self._send_cancel(c) for c in at_venue])
 
@@ -857,6 +860,15 @@ class OrderManager:
         try:
             await venue.submit(_request(order, child), at_turn=at_turn)
         except Withdrawn as withdrawn:
+            if child.state is S.PENDING_CANCEL and self._sends.get(coid) == 1:
+                # canceled before it left, and no copy of it ever did: the venue knows nothing
+                self._cancel_after_send.discard(coid)
+                closed = ChildCanceled(
+                    child_id=child.child_id, reason="canceled before it was sent"
+                )
+                self._record(order, [closed], SYSTEM, withdrawn.reason)
+                self._after_child_events(order)
+                return
             self._hold_back(order, [child], withdrawn.reason)
             if child.is_live:  # a resend whose cancel came first: the venue's status tells
                 self._arm(order, child)
@@ -878,6 +890,7 @@ class OrderManager:
                 self._arm(order, child)
             return
         finally:
+            self._sending.discard(coid)
             if not turned:
                 self._queued.discard(coid)
         if started_ns is not None:
@@ -885,32 +898,10 @@ class OrderManager:
         if child.state is S.PENDING_SUBMIT:  # the venue's answer may have overtaken us
             sent = f"sent {child.client_order_id} to {venue.name}"
             self._record(order, [ChildSubmitted(child_id=child.child_id)], SYSTEM, sent)
-        if child.state is S.PENDING_CANCEL and coid in self._cancel_after_send:
-            # a hand-back's cancel, recorded while the slice was on its way: sent now
+        if coid in self._cancel_after_send:
             self._cancel_after_send.discard(coid)
-            await self._send_cancel(child)
-            return
-        cancel = self._cancel_if_asked(order, child)
-        if cancel is not None:
-            await cancel
-
-    def _cancel_if_asked(
-        self, order: OrderAggregate, child: ChildOrder
-    ) -> asyncio.Task[None] | None:
-        """The cancel a trader asked for while ``child`` was being sent, sent once the venue
-        may hold it (it left, or its status says so); None if there is none to send."""
-        coid = child.client_order_id
-        if coid not in self._cancel_after_send:
-            return None
-        if child.state not in _CANCELABLE:
-            if not child.is_live:
-                self._cancel_after_send.discard(coid)
-            return None
-        self._cancel_after_send.discard(coid)
-        reason = "canceled while it was being sent"
-        request = ChildCancelRequested(child_id=child.child_id, reason=reason)
-        durable = self._record(order, [request], SYSTEM, "cancel requested while sending")
-        return self._tasks.spawn(f"cancel {coid}", self._cancel_after(durable, [child]))
+            if child.state is S.PENDING_CANCEL:  # its cancel, recorded while it was on its way
+                await self._send_cancel(child)
 
     def _at_turn(self, order: OrderAggregate, child: ChildOrder) -> str | None:
         """Asked as ``child``'s submit leaves the rate limiter's queue, the last moment before
@@ -922,11 +913,10 @@ class OrderManager:
             return held
         if not child.is_live:
             return "closed while it waited to be sent"
-        if child.state is S.PENDING_CANCEL or (
-            child.state is S.PENDING_SUBMIT and coid in self._cancel_after_send
-        ):
+        if child.state is S.PENDING_CANCEL:
             return "canceled while it waited to be sent"
         self._deadlines[coid] = self._deadline(self.config.request_timeout)
+        self._sending.add(coid)
         return None
 
     async def _send_cancel(self, child: ChildOrder) -> None:
@@ -1074,6 +1064,9 @@ class OrderManager:
         coid = child.client_order_id
         if coid in self._resolving or coid in self._queued:
             return  # asked already; or not sent yet, so the venue cannot know of it
+        if coid in self._sending:  # on the wire: an answer now may come before it lands
+            self._deadlines[coid] = self._deadline(self.config.request_timeout)
+            return
         self._resolving.add(coid)
         self._tasks.spawn(f"resolve {coid}", self._resolve(order, child))
 
@@ -1114,8 +1107,6 @@ class OrderManager:
         self._arm(order, child)
         cause = _status_cause(coid, child.venue)
         self._apply_decision(order, child, decision, child.venue, cause)
-        if status is not None:  # it holds the child: a cancel asked while sending goes now
-            self._cancel_if_asked(order, child)
         self._note_idle()
 
     async def _watchdog(self) -> None:
@@ -1675,7 +1666,6 @@ class OrderManager:
             order.apply(event)
         self._recover_lapsed(order, event)
         self._recover_orphan(order, payload)
-        self._recover_cancel_after_send(order, payload)
         if type(payload) is RoutingDecision:  # what a re-route after the restart revises
             self._decisions[order.order_id] = event.event_id
             return
@@ -1710,18 +1700,6 @@ class OrderManager:
             child = order.children.get(payload.child_id)
             if child is not None:
                 self._lapsed.get(child.venue, set()).discard(child.client_order_id)
-
-    def _recover_cancel_after_send(self, order: OrderAggregate, payload: Payload) -> None:
-        """Rebuild ``_cancel_after_send`` as the commands left it: a trader's cancel marks the
-        slices still being sent, each cancel asked for one of them (or its close) clears it."""
-        if type(payload) is OrderCancelRequested:
-            self._cancel_after_send.update(
-                c.client_order_id for c in order.children.values() if c.state is S.PENDING_SUBMIT
-            )
-        elif isinstance(payload, ChildPayload):
-            child = order.children.get(payload.child_id)
-            if child is not None and (type(payload) is ChildCancelRequested or not child.is_live):
-                self._cancel_after_send.discard(child.client_order_id)
 
     def _recover_orphan(self, order: OrderAggregate, payload: Payload) -> None:
         """Rebuild ``_orphans``: the copies venues held of slices we had closed whose chase

@@ -145,7 +145,9 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
         venue_time=report.venue_time,
     )
     payloads: list[Payload] = []
-    if child.state in UNANSWERED:  # the fill overtook the acknowledgement
+    if child.state in UNANSWERED or _cancel_before_answer(child):
+        # the fill overtook the acknowledgement: recorded first, so that the late
+        # acknowledgement finds the venue's answer there, not a slice closed unanswered
         payloads.append(_ack(child, report.venue_order_id))
     payloads.append(_child_fill(child, execution))
     if child.is_live or report.leaves <= 0:

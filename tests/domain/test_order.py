@@ -806,6 +806,26 @@ def test_a_refused_cancel_is_answered_so_a_later_reroute_cancel_is_not_the_trade
     assert story.order.state is S.ACKNOWLEDGED
 
 
+def test_a_traders_cancel_is_answered_once_no_slice_waits_on_it() -> None:
+    """A's cancel refused while B's is under way: still pending; B canceled: answered, and
+    A, working on, may be canceled again. A slice still being sent waits on it too."""
+    story = OrderStory()
+    story.routed(("A", "XNAS", "40"), ("B", "ARCX", "40"), ("C", "DRKP", "20"))
+    story.live("A", "B")
+    story.cancel_requested("A", "B", "C")  # C, still being sent: withdrawn or canceled later
+    story.cancel_rejected("A")
+    assert story.order.cancel_pending
+    story.canceled("B")
+    assert story.order.cancel_pending  # C still waits
+    story.add(ChildCanceled(child_id="C", reason="canceled before it was sent"))
+    assert not story.order.cancel_pending
+    assert (story.order.state, story.order.leaves, story.order.canceled) == (
+        S.ACKNOWLEDGED,
+        40,
+        60,
+    )
+
+
 def test_a_refused_hand_back_does_not_make_a_cancel_nobody_asked_for_pending() -> None:
     """Two slices asked to cancel for a hand-back, one refused: the order was not being
     canceled, and is not now (it would close as canceled instead of routing what is left)."""

@@ -13,6 +13,7 @@ from blotter.domain.events import (
     ChildAcknowledged,
     ChildCanceled,
     ChildCancelRejected,
+    ChildCancelRequested,
     ChildExpired,
     ChildFill,
     ChildRejected,
@@ -537,3 +538,20 @@ def test_a_copy_of_a_slice_canceled_before_the_venue_answered_is_an_orphan() -> 
     seen.canceled("A")
     late = from_report(seen.order, child(seen), report(ReportKind.ACKNOWLEDGED))
     assert (only_anomaly(late).kind, late.follow_up) == (AnomalyKind.STALE_REPORT, FollowUp.NONE)
+
+
+def test_a_fill_that_overtook_the_ack_of_a_slice_canceled_on_its_way_records_the_ack() -> None:
+    """B was asked to cancel while on its way (no answer from the venue yet). It filled at
+    once, the fill overtaking the acknowledgement: the acknowledgement is recorded with the
+    fill, so the one arriving after is stale, not a copy nobody manages."""
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.add(ChildCancelRequested(child_id="A", reason="a late fill", returning=True))
+    fill = fill_report("X1", "100", "100")
+    decision = from_report(built.order, child(built), fill)
+    assert [type(p) for p in decision.payloads] == [ChildAcknowledged, ChildFill]
+    apply(built, decision)
+    assert (child(built).state, child(built).venue_order_id) == (S.FILLED, "VA")
+    late_ack = from_report(built.order, child(built), report(ReportKind.ACKNOWLEDGED))
+    assert only_anomaly(late_ack).kind is AnomalyKind.STALE_REPORT
+    assert late_ack.follow_up is FollowUp.NONE

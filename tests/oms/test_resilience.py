@@ -555,7 +555,8 @@ async def test_a_restart_asks_no_more_about_slices_of_a_drop_the_venue_came_back
         first = await w.submit(w.ticket("100", "9.00", tif=TimeInForce.GTC))
         await dropped(w, wires[-1])  # its slice canceled on disconnect
         lapsed = f"{first.order_id}.1"
-        await asked_about(wires[-1], lapsed)  # at the reconnect: nothing new, nothing recorded
+        await asked_about(wires[-1], lapsed)  # at the reconnect: nothing new
+        await w.until(lambda: "ChildStatusAnswered" in w.types(first.order_id))  # but answered
         await dropped(w, wires[-1])
         await w.until(lambda: w.gateways[0].health is VenueHealth.UP)
         second = await w.submit(w.ticket("100", "9.00", tif=TimeInForce.GTC))
@@ -1069,3 +1070,110 @@ async def test_a_late_fill_takes_back_a_slice_still_on_its_way_and_is_booked_who
         await w.settle()
         assert (order.filled, second.filled) == (100, 0)
         assert sum(q for v in w.venues.values() for (_, _, q) in v.held_positions()) == 100
+
+
+async def test_a_trader_can_cancel_again_once_every_slice_s_cancel_is_answered(
+    tmp_path: Path,
+) -> None:
+    """A rests at ARCX, B at XNAS; the trader cancels. ARCX refuses A's cancel (busy) while
+    B's is still under way; then B is canceled. The trader's cancel is answered, A works
+    on, and a second cancel reaches it."""
+    wires, wrap = split_wires(XNAS=HoldsCancels, ARCX=BusyCancels)
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), smart=True, wrap=wrap) as w:
+        xnas, arcx = wires["XNAS"], wires["ARCX"]
+        assert isinstance(xnas, HoldsCancels)
+        assert isinstance(arcx, BusyCancels)
+        order = w.order((await w.submit(w.ticket("100", "9.00"))).order_id)
+        a, b = (next(c for c in order.children.values() if c.venue == v) for v in ("ARCX", "XNAS"))
+        await w.oms.cancel(order.order_id, actor="alice")
+        async with asyncio.timeout(5.0):
+            while not (arcx.cancels and xnas.cancels):  # noqa: ASYNC110 - both on their way
+                await asyncio.sleep(0.005)
+        arcx.refuse()
+        await until_state(a, S.ACKNOWLEDGED)
+        assert order.cancel_pending  # B's cancel is still to be answered
+        await xnas.release()
+        await until_state(b, S.CANCELED)
+        assert not order.cancel_pending
+        await w.oms.cancel(order.order_id, actor="alice", reason="again")
+        await w.until(lambda: order.is_terminal)
+        assert w.venues["ARCX"].open_order_ids() == set()
+
+
+async def test_a_slice_handed_back_on_its_way_waits_for_its_submit_to_return(
+    tmp_path: Path,
+) -> None:
+    """As the slice taken back on its way above, but its submit stays on the wire longer
+    than the request timeout: the venue, asked meanwhile, does not hold it yet, which says
+    nothing. The slice is not closed as never received; once the submit returns its cancel
+    goes, and the venues trade 100, not 200."""
+    wires, wrap = split_wires(XNAS=GatedWire, ARCX=GatedSubmits)
+    venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
+    config = msgspec.structs.replace(FAST, request_timeout=0.3, quiet_timeout=5.0)
+    async with world(tmp_path, *venues, smart=True, wrap=wrap, config=config) as w:
+        xnas, arcx = wires["XNAS"], wires["ARCX"]
+        assert isinstance(xnas, GatedWire)
+        assert isinstance(arcx, GatedSubmits)
+        w.venues["XNAS"].add_liquidity("AAPL", Side.SELL, D("9.50"), D(10))
+        w.venues["ARCX"].add_liquidity("AAPL", Side.SELL, D("9.60"), D(10))
+        ticket = msgspec.structs.replace(w.ticket("100", "9.00"), strategy=RoutingStrategy.BEST)
+        order = w.order((await w.submit(ticket)).order_id)
+        (first,) = order.children.values()
+        xnas.plan.inbound = Faults(drop=1.0)
+        xnas.gate.clear()
+        w.sell_liquidity("100", "9.00")
+        w.venues["XNAS"].drop_connection("cable cut", outage=0.3)
+        async with asyncio.timeout(5.0):
+            while not arcx.held:  # noqa: ASYNC110 - routed again, on its way to ARCX
+                await asyncio.sleep(0.005)
+        (second,) = (c for c in order.children.values() if c.venue == "ARCX")
+        xnas.plan.inbound = Faults()
+        xnas.gate.set()
+        async with asyncio.timeout(5.0):
+            while first.filled < 100:  # noqa: ASYNC110 - booked once XNAS answers
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.6)  # twice the request timeout, the submit still on the wire
+        assert second.state is S.PENDING_CANCEL
+        arcx.gate.set()
+        await until_state(second, S.CANCELED)  # canceled at ARCX once it got there
+        w.sell_liquidity("100", "9.00", venue="ARCX")
+        await w.settle()
+        assert sum(q for v in w.venues.values() for (_, _, q) in v.held_positions()) == 100
+
+
+async def test_a_slice_canceled_while_on_its_way_ends_with_a_drop_and_is_not_routed_again(
+    tmp_path: Path,
+) -> None:
+    """A rests at ARCX; B is on its way to XNAS (which cancels on disconnect) when the
+    trader cancels; ARCX refuses A's cancel. B reaches XNAS, and XNAS drops us before B's
+    send returns. The trader asked to cancel B: its quantity is not routed again."""
+    wires, wrap = split_wires(XNAS=HeldSubmits, ARCX=BusyCancels)
+    venues = (profile("XNAS", cancel_on_disconnect=True), profile("ARCX"))
+    async with world(tmp_path, *venues, smart=True, wrap=wrap) as w:
+        xnas, arcx = wires["XNAS"], wires["ARCX"]
+        assert isinstance(xnas, HeldSubmits)
+        assert isinstance(arcx, BusyCancels)
+        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
+        async with asyncio.timeout(5.0):
+            while not xnas.held:  # noqa: ASYNC110 - B is on its way
+                await asyncio.sleep(0.005)
+        (order,) = w.oms.orders.values()
+        a, b = (next(c for c in order.children.values() if c.venue == v) for v in ("ARCX", "XNAS"))
+        await until_state(a, S.ACKNOWLEDGED)
+        await w.oms.cancel(order.order_id, actor="alice")
+        async with asyncio.timeout(5.0):
+            while not arcx.cancels:  # noqa: ASYNC110 - A's cancel is on its way
+                await asyncio.sleep(0.005)
+        arcx.refuse()
+        await until_state(a, S.ACKNOWLEDGED)
+        await xnas.deliver()
+        async with asyncio.timeout(5.0):
+            while b.venue_order_id is None:  # noqa: ASYNC110 - XNAS holds it
+                await asyncio.sleep(0.005)
+        w.venues["XNAS"].drop_connection("cable cut", outage=0.2)
+        await until_state(b, S.CANCELED)
+        flying.cancel()
+        await asyncio.gather(flying, return_exceptions=True)
+        await w.settle()
+        assert len(order.children) == 2
+        assert (order.leaves, order.canceled) == (a.quantity, b.quantity)
