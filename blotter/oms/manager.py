@@ -1692,7 +1692,7 @@ class OrderManager:
         the venue's answer is in the log (a fill that beat the cancel is booked late rather
         than never). Logs written before answers were recorded ask their slices once more."""
         payload = event.payload
-        if type(payload) is ChildCanceled and payload.returned:
+        if type(payload) is ChildCanceled:  # returned or not: a cancel we asked may be its
             child = order.children.get(payload.child_id)
             if child is not None and payload.reason == _disconnect_reason(child.venue):
                 self._lapsed.setdefault(child.venue, set()).add(child.client_order_id)

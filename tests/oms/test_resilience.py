@@ -1177,3 +1177,33 @@ async def test_a_slice_canceled_while_on_its_way_ends_with_a_drop_and_is_not_rou
         await w.settle()
         assert len(order.children) == 2
         assert (order.leaves, order.canceled) == (a.quantity, b.quantity)
+
+
+async def test_a_slice_being_canceled_when_its_venue_dropped_is_asked_about_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The slice traded (its report lost) while the trader's cancel was on its way; the
+    session dropped, closing it as the venue's cancel on disconnect would (the trader's to
+    cancel, so nothing goes back to route). The OMS crashed before asking. The restarted OMS
+    asks, and books the fill."""
+    built, wires = gated_world(tmp_path)
+    async with built as w:
+        wire = wires[0]
+        result = await w.submit(w.ticket("100", "9.00", tif=TimeInForce.GTC))
+        order = w.order(result.order_id)
+        (slice_,) = order.children.values()
+        wire.plan.inbound = Faults(drop=1.0)
+        w.sell_liquidity("100", "9.00")  # it trades; we never hear of it
+        await w.oms.cancel(result.order_id, actor="alice", reason="changed my mind")
+        wire.gate.clear()
+        wire.refuse_connections()
+        await wire.disconnect_now()
+        await until_state(slice_, S.CANCELED)
+        await w.crash()
+        wire.plan.inbound = Faults()
+        wire.accept_connections()
+        wire.gate.set()
+        await w.restart()
+        order = w.order(result.order_id)
+        await w.until(lambda: order.filled == 100)
+        assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", D(100))]
