@@ -11,6 +11,7 @@ import asyncio
 import csv
 import logging
 import platform
+import time
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from html import escape
@@ -95,6 +96,7 @@ from blotter.ui.panels import (
     selected_table_rows,
     sentence,
     shown_columns,
+    theme_chart,
 )
 from blotter.ui.positions_panel import PositionsPanel
 from blotter.ui.reconciliation_panel import ReconciliationPanel
@@ -280,7 +282,7 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(stylesheet(dark=self.dark))
         oms = desk.oms
         self.orders = OrdersModel(oms.orders, desk.instruments, DARK if self.dark else LIGHT, self)
-        self.fills = FillsModel(desk.instruments, self)
+        self.fills = FillsModel(desk.instruments, self, DARK if self.dark else LIGHT)
         self.fills.load(oms.orders.values())
         self.proxy = OrdersFilter(self.orders)
         self._accounts: set[str] = set()
@@ -288,6 +290,8 @@ class MainWindow(QMainWindow):
         self._build_fills_dock()
         self._build_details_dock()
         self._build_routing_dock()
+        for chart in (self.timeline, self.routing.chart):
+            theme_chart(chart, dark=self.dark)
         self._build_risk_dock()
         self._build_reconciliation_dock()
         self._build_escalations_dock()
@@ -329,6 +333,7 @@ class MainWindow(QMainWindow):
         self._ticker.start(500)
         # what the desk held when it opened: the first rates count only what came since
         self._counts = (len(oms.orders), self.fills.total)
+        self._counted_at = time.monotonic()
 
     # --- building -----------------------------------------------------------------------------
 
@@ -647,6 +652,10 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
+        # permanent: a message (an alert, "order sent") shows beside it, never over it
+        self.activity = QLabel()
+        self.activity.setObjectName("activity")
+        bar.addPermanentWidget(self.activity)
         self.venue_labels: dict[str, QLabel] = {}
         self._shown_health: dict[str, VenueHealth] = {}
         for name in self.desk.gateways:
@@ -654,9 +663,6 @@ class MainWindow(QMainWindow):
             label.setObjectName(f"venue_{name}")
             self.venue_labels[name] = label
             bar.addPermanentWidget(label)
-        self.activity = QLabel()
-        self.activity.setObjectName("activity")
-        bar.addWidget(self.activity, 1)
         self.halted = QLabel()
         self.halted.setObjectName("halted")
         bar.addPermanentWidget(self.halted)
@@ -745,9 +751,11 @@ class MainWindow(QMainWindow):
             if not dialog.sending:
                 dialog.validate()
         count_orders, count_fills = len(oms.orders), self.fills.total
-        rate_orders = (count_orders - self._counts[0]) * 2
-        rate_fills = (count_fills - self._counts[1]) * 2
-        self._counts = (count_orders, count_fills)
+        now = time.monotonic()
+        elapsed = max(now - self._counted_at, 1e-3)  # a busy loop ticks late: per real second
+        rate_orders = round((count_orders - self._counts[0]) / elapsed)
+        rate_fills = round((count_fills - self._counts[1]) / elapsed)
+        self._counts, self._counted_at = (count_orders, count_fills), now
         store = _store_text(oms.events_recorded - oms.events_durable, oms.failed)
         self.activity.setText(
             f"{rate_orders} orders/s · {rate_fills} fills/s · {oms.working_count} open · "
@@ -1187,7 +1195,7 @@ class MainWindow(QMainWindow):
         self.positions.set_theme(self.dark)
         self.alert_feed.set_theme(self.dark)
         for chart in (self.timeline, self.routing.chart):
-            chart.resetCachedContent()  # its background is cached, in the old theme's color
+            theme_chart(chart, dark=self.dark)
         self._shown_health.clear()  # the venues' labels take the theme's colors at the tick
         # Colors only: a repaint asks the visible rows again. (A layout change would make
         # the proxy map every row anew: seconds with 100,000 orders.)

@@ -55,6 +55,7 @@ from blotter.domain.values import InvalidValue
 from blotter.domain.workflows import BreakState
 from blotter.oms.manager import OmsStopped
 from blotter.ui.models import DARK, LIGHT, NO_INDEX, Index, Palette, header_data
+from blotter.ui.theme import chart_text_color
 
 Run = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -513,6 +514,16 @@ def plain_chart(chart: pg.PlotWidget) -> None:
     item.hideButtons()
     item.setMenuEnabled(False)  # the view box's menu goes; the plot's own stays, hidden
     item.ctrlMenu.setParent(chart, item.ctrlMenu.windowFlags())
+
+
+def theme_chart(chart: pg.PlotWidget, *, dark: bool) -> None:
+    """The chart's axes, ticks and labels in the theme's muted text color."""
+    color = chart_text_color(dark=dark)
+    for name in ("left", "bottom"):
+        axis = chart.getPlotItem().getAxis(name)
+        axis.setPen(color)
+        axis.setTextPen(color)
+    chart.resetCachedContent()  # its background is cached, in the old theme's color
 
 
 def ask(parent: QWidget, operation: Operation[P, R], **facts: str) -> str | None:

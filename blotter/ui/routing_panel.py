@@ -206,6 +206,7 @@ class RoutingPanel(QWidget):
         super().__init__(parent)
         self._instruments = instruments
         self._decisions: list[tuple[Event, RoutingDecision]] = []
+        self._stream: str | None = None  # the order whose decisions are shown
         self._instrument: Instrument | None = None
         self.decisions = QListWidget()
         self.decisions.setObjectName("decisionList")
@@ -267,7 +268,12 @@ class RoutingPanel(QWidget):
         super().resizeEvent(event)
 
     def show_history(self, history: Sequence[Event]) -> None:
-        """The order's decisions, from its full history; the latest is selected."""
+        """The order's decisions, from its full history; the latest is selected, unless the
+        trader picked an earlier one of this order (it stays as the order changes)."""
+        stream = history[0].stream_id if history else None
+        shown = self.decisions.currentRow()
+        picked = shown if stream == self._stream and 0 <= shown < len(self._decisions) - 1 else None
+        self._stream = stream
         created = history[0].payload if history else None
         symbol = created.instrument if isinstance(created, OrderCreated) else None
         self._instrument = None if symbol is None else self._instruments.get(symbol)
@@ -282,7 +288,7 @@ class RoutingPanel(QWidget):
         self._fit_list()
         if self._decisions:
             self.empty.hide()
-            self.decisions.setCurrentRow(len(self._decisions) - 1)
+            self.decisions.setCurrentRow(len(self._decisions) - 1 if picked is None else picked)
         else:
             refused = "it was refused before any route" if history else ""
             self.empty.setText(f"No routing decision: {refused}" if refused else "")

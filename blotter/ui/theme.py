@@ -24,6 +24,11 @@ def health_color(health: VenueHealth, *, dark: bool) -> str:
     return (_HEALTH_DARK if dark else _HEALTH_LIGHT)[health]
 
 
+def chart_text_color(*, dark: bool) -> str:
+    """A chart's axes and their labels: pyqtgraph's grey is under 3:1 on the light theme."""
+    return (_DARK if dark else _LIGHT)["muted"]
+
+
 _DARK = {
     "window": "#161a20",
     "base": "#1d232b",

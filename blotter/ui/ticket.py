@@ -226,7 +226,22 @@ class TicketForm(QWidget):
             self.limit_price.set_tick(instrument.tick_size)
             if self._reference is not None:  # another instrument's price means nothing here
                 self.set_price(self._reference(instrument.symbol))
+            self._offer_venues(instrument.symbol)
         self.changed.emit()
+
+    def _offer_venues(self, symbol: str) -> None:
+        """The venues that list ``symbol``; a venue chosen before that does not stays chosen,
+        and its field says why the ticket cannot go (the trader's choice is not undone)."""
+        chosen = self.venue.currentText()
+        listing = set(self._venues_listing(symbol))
+        offered = [AUTO, *(name for name in self._venue_names if name in listing)]
+        if chosen not in offered:
+            offered.append(chosen)
+        self.venue.blockSignals(True)
+        self.venue.clear()
+        self.venue.addItems(offered)
+        self.venue.setCurrentText(chosen)
+        self.venue.blockSignals(False)
 
     def _venue_changed(self) -> None:
         """A venue chosen by the trader is the fixed strategy: the router has no say; back

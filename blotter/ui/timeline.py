@@ -89,6 +89,9 @@ class Timeline(pg.PlotWidget):  # type: ignore[misc]
         self._points = pg.ScatterPlotItem(size=11, hoverable=True, tip=_tip)
         self.addItem(self._points)
         self.lanes: list[str] = []
+        self._stream: str | None = None  # the order shown
+        self._zoomed = False  # the trader moved its view (the wheel, a drag)
+        self.getViewBox().sigRangeChangedManually.connect(self._moved_by_hand)
         self.show_history([])  # no lanes: not pyqtgraph's default 0 to 1 on either axis
 
     def show_history(self, history: Sequence[Event]) -> None:
@@ -104,12 +107,20 @@ class Timeline(pg.PlotWidget):  # type: ignore[misc]
         axis.setTicks([list(enumerate(self.lanes))])
         axis.setStyle(showValues=bool(self.lanes))  # laid out anew: as wide as its lanes
         self.setYRange(-0.5, max(0.5, len(self.lanes) - 0.5), padding=0)
+        stream = history[0].stream_id if history else None
+        if stream != self._stream:
+            self._stream, self._zoomed = stream, False
+        elif self._zoomed:
+            return  # the trader zoomed into this order: its new events keep that view
         if any(m.x for m in placed):
             self.enableAutoRange(axis="x")
         elif placed:  # one moment (an order refused as it came): a millisecond from it, not ±0
             self.setXRange(0, ONE_MOMENT, padding=0.05)
         else:
             self.setXRange(0, 1, padding=0.05)
+
+    def _moved_by_hand(self, *_args: object) -> None:
+        self._zoomed = True
 
 
 def _tip(x: float, y: float, data: str) -> str:

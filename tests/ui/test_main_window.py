@@ -27,6 +27,7 @@ from pytestqt.modeltest import ModelTester
 
 from blotter import __version__
 from blotter.domain.clock import iso_utc
+from blotter.domain.events import RoutingDecision
 from blotter.domain.values import OrderType, RoutingStrategy, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import CancelResult, NewOrder, Rejection
@@ -240,9 +241,12 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         form.instrument.setCurrentText("NOPE")
         assert "one of AAPL" in form.errors["instrument"].text()
         assert dialog.height() >= dialog.heightForWidth(dialog.width())  # the reason is whole
+        form.venue.setCurrentText("XNAS")
         form.instrument.setCurrentText("BTC-USD")
         assert form.limit_price.value() == float(window.desk.mid("BTC-USD"))  # not AAPL's
-        form.venue.setCurrentText("XNAS")
+        # only the venues that list it are offered; the one chosen before stays, and says why
+        venues = [form.venue.itemText(i) for i in range(form.venue.count())]
+        assert (venues, form.venue.currentText()) == (["auto", "CBSE", "XNAS"], "XNAS")
         assert form.errors["venue"].text() == "expected a venue that lists BTC-USD"
         assert not dialog.submit_button.isEnabled()
         form.venue.setCurrentText("auto")
@@ -1195,5 +1199,90 @@ def test_a_fill_s_menu_shows_its_order_and_copies_its_ids(
         assert QApplication.clipboard().text() == filled
         menu_action(menu, "Show order details").trigger()
         assert window._selected == filled
+
+    session.run(scenario())
+
+
+def test_the_ticket_offers_the_venues_that_list_its_instrument(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        _dialog, form = aapl_ticket(window)
+
+        def offered() -> list[str]:
+            return [form.venue.itemText(i) for i in range(form.venue.count())]
+
+        assert offered() == ["auto", "XNAS", "ARCX", "DRKP"]
+        form.instrument.setCurrentText("BTC-USD")
+        assert offered() == ["auto", "CBSE"]
+        form.venue.setCurrentText("CBSE")
+        form.instrument.setCurrentText("ETH-USD")
+        assert (offered(), form.venue.currentText()) == (["auto", "CBSE"], "CBSE")
+
+    session.run(scenario())
+
+
+def test_a_message_in_the_status_bar_leaves_the_rates_and_store_lag_in_sight(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        window._ticker.stop()  # ticks by hand
+        window._tick()
+        window.statusBar().showMessage("CRITICAL: desk: runaway algo", 15_000)
+        await asyncio.sleep(0.05)
+        window._tick()
+        assert window.activity.isVisible()
+        assert "store lag" in window.activity.text()
+
+    session.run(scenario())
+
+
+def test_the_rates_are_per_second_however_late_the_tick(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        window._ticker.stop()
+        window._tick()
+        for number in range(3):
+            await oms.submit(resting(number))
+        await session.until(lambda: oms.idle)
+        await asyncio.sleep(1.5)  # a tick 1.5 s late (a long repaint, a sort)
+        window._tick()
+        assert window.activity.text().startswith("2 orders/s"), window.activity.text()
+
+    session.run(scenario())
+
+
+def test_the_routing_decision_picked_and_the_timeline_s_zoom_stay_as_the_order_changes(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        result = await oms.submit(resting(1))
+        await session.until(lambda: oms.idle)
+        window.select_order(result.order_id)
+        history = window.desk.store.read_stream(result.order_id)
+        [first] = [e for e in history if isinstance(e.payload, RoutingDecision)]
+        again = msgspec.structs.replace(  # a re-route's decision, as one would be recorded
+            first,
+            payload=msgspec.structs.replace(first.payload, attempt=1),
+            occurred_at=first.occurred_at + 1_000_000,
+        )
+        window._fill_history([*history, again])
+        routing, timeline = window.routing, window.timeline
+        routing.decisions.setCurrentRow(0)  # the trader looks at the first route
+        timeline.setXRange(0, 0.0002, padding=0)
+        timeline.getViewBox().sigRangeChangedManually.emit([True, False])  # by hand
+        zoomed = timeline.getPlotItem().viewRange()[0]
+        window._fill_history([*history, again, history[-1]])  # the order changed
+        assert routing.decisions.currentRow() == 0
+        assert timeline.getPlotItem().viewRange()[0] == pytest.approx(zoomed)
+        other = (await oms.submit(resting(2))).order_id
+        await session.until(lambda: oms.idle)
+        window.select_order(other)  # another order: its latest decision, its whole timeline
+        await session.until(lambda: routing.decisions.count() == 1)
+        assert routing.decisions.currentRow() == 0
+        await session.until(lambda: timeline.getPlotItem().viewRange()[0] != pytest.approx(zoomed))
 
     session.run(scenario())
