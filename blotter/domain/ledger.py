@@ -392,7 +392,28 @@ def _case_alert_text(event: Event) -> str:
     reason = getattr(payload, "reason", "") or event.type
     if isinstance(payload, EscalationOpened):  # the alert is on the case: it names its order
         return escalation_alert_text(payload.order_id, reason)
+    if type(payload) in _SAID:
+        said = getattr(payload, "reason", "")
+        return stop_alert_text(event.type, event.actor, said)
     return reason
+
+
+_SAID = frozenset({KillSwitchEngaged, AccountBlocked, AccountReduceOnly, VenueDown, VenueDegraded})
+
+
+def stop_alert_text(kind: str, actor: str, reason: str) -> str:
+    """What stopped or narrowed trading, by whom and why (the alert's stream names the
+    account or venue): an operator's reason alone ("per desk head") does not say whether the
+    desk halted or an account was blocked (migration 0004 words the alerts stored before it
+    so too)."""
+    said = {
+        "KillSwitchEngaged": f"trading halted by {actor}",
+        "AccountBlocked": f"blocked by {actor}",
+        "AccountReduceOnly": f"reduce-only by {actor}",
+        "VenueDown": "DOWN",
+        "VenueDegraded": "DEGRADED",
+    }[kind]
+    return f"{said}: {reason}" if reason else said
 
 
 def escalation_alert_text(order_id: str, reason: str) -> str:

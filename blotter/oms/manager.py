@@ -149,6 +149,7 @@ _CANCELABLE = frozenset({S.SUBMITTED, S.ACKNOWLEDGED, S.PARTIALLY_FILLED})
 _BLOCKED = frozenset({AccountState.BLOCKED, AccountState.BLOCKED_REDUCE_ONLY})
 # A child about to be sent: new, or sent before and unknown to the venue (sent again).
 _TO_SEND = frozenset({S.PENDING_SUBMIT, S.SUBMITTED})
+_NEVER_SENT = "canceled before it was sent"
 CANCEL_ALL_PACE = 32  # orders a cancel-all starts canceling per turn of the event loop
 RECOVERY_PAGE = 20_000  # events read from the log at a time when the OMS starts
 # Told how far the recovery is: events folded, and events in the log when it started.
@@ -827,15 +828,17 @@ class OrderManager:
     def _hold_back(self, order: OrderAggregate, children: list[ChildOrder], why: str) -> None:
         """Children about to be sent (their intent written, or a resend the venue's status
         called for) when trading stopped for their order never leave, and the order closes:
-        a child is sent only while its order may trade."""
+        a child is sent only while its order may trade. One canceled before any copy of it
+        left closes as canceled: the venue knows nothing of it."""
         reason = f"not sent: {why}"
-        held: list[Payload] = [
-            ChildRejected(child_id=c.child_id, reason=reason)
-            for c in children
-            if c.state in _TO_SEND
-        ]
+        held: list[Payload] = []
         for child in children:
-            self._cancel_after_send.discard(child.client_order_id)
+            coid = child.client_order_id
+            self._cancel_after_send.discard(coid)
+            if child.state in _TO_SEND:
+                held.append(ChildRejected(child_id=child.child_id, reason=reason))
+            elif child.state is S.PENDING_CANCEL and not self._sends.get(coid):
+                held.append(ChildCanceled(child_id=child.child_id, reason=_NEVER_SENT))
         if held:
             self._record(order, held, SYSTEM, why)
         self._after_child_events(order)
@@ -860,15 +863,8 @@ class OrderManager:
         try:
             await venue.submit(_request(order, child), at_turn=at_turn)
         except Withdrawn as withdrawn:
-            if child.state is S.PENDING_CANCEL and self._sends.get(coid) == 1:
-                # canceled before it left, and no copy of it ever did: the venue knows nothing
-                self._cancel_after_send.discard(coid)
-                closed = ChildCanceled(
-                    child_id=child.child_id, reason="canceled before it was sent"
-                )
-                self._record(order, [closed], SYSTEM, withdrawn.reason)
-                self._after_child_events(order)
-                return
+            if self._sends.get(coid) == 1:
+                del self._sends[coid]  # its only copy, and it did not leave
             self._hold_back(order, [child], withdrawn.reason)
             if child.is_live:  # a resend whose cancel came first: the venue's status tells
                 self._arm(order, child)
@@ -886,6 +882,9 @@ class OrderManager:
                 rejected = ChildRejected(child_id=child.child_id, reason=str(down))
                 self._record(order, [rejected], venue.name, f"{venue.name} unavailable")
                 self._after_child_events(order)
+            elif child.state is S.PENDING_CANCEL and self._sends.get(coid) == 1:
+                del self._sends[coid]  # its only copy, refused before it left
+                self._hold_back(order, [child], str(down))
             elif child.is_live:
                 self._arm(order, child)
             return

@@ -262,8 +262,8 @@ def test_a_venue_stream_follows_its_health_and_alerts_when_down_degraded_or_odd(
     assert ledger.cases["venue-XNAS"].state == "UP"
     assert venue_of_stream("venue-XNAS") == "XNAS"
     assert [(a.severity, a.source, a.message) for a in ledger.alerts] == [
-        (Severity.WARNING, "venue", "3 of 10 requests failed"),
-        (Severity.CRITICAL, "venue", "heartbeat lost"),
+        (Severity.WARNING, "venue", "DEGRADED: 3 of 10 requests failed"),
+        (Severity.CRITICAL, "venue", "DOWN: heartbeat lost"),
         (Severity.CRITICAL, "venue", "ghost order"),
     ]
 
@@ -290,7 +290,7 @@ def test_the_kill_switch_is_a_desk_stream_and_engaging_it_is_a_critical_alert() 
     )
     assert ledger.cases[DESK_STREAM].state == "TRADING"
     assert [(a.severity, a.source, a.message) for a in ledger.alerts] == [
-        (Severity.CRITICAL, "desk", "runaway algo")
+        (Severity.CRITICAL, "desk", "trading halted by ops: runaway algo")
     ]
 
 

@@ -693,3 +693,33 @@ async def test_a_settlement_answered_after_the_oms_stopped_records_nothing_and_f
         await asyncio.sleep(0.05)
         assert w.order(result.order_id).state is S.FILLED  # the next session settles it
         assert w.oms.task_failures == []
+
+
+@pytest.mark.parametrize("stop", ["kill switch", "account block", "venue away"])
+async def test_a_slice_canceled_before_its_send_started_closes_when_it_cannot_leave(
+    stop: str, tmp_path: Path
+) -> None:
+    """The trader cancels while the order's intent is being made durable, its slice not yet
+    on its way; then trading stops for it, or its venue's session is gone. The slice never
+    leaves and closes as canceled, and so does the order."""
+    async with world(tmp_path) as w:
+        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
+        await asyncio.sleep(0)  # recorded, its intent not durable yet
+        (order,) = w.oms.orders.values()
+        (child,) = order.children.values()
+        assert child.state is S.PENDING_SUBMIT
+        steps = [flying, asyncio.ensure_future(w.oms.cancel(order.order_id, actor="alice"))]
+        if stop == "kill switch":
+            steps.append(asyncio.ensure_future(w.oms.engage_kill_switch(actor="risk", reason="x")))
+        elif stop == "account block":
+            steps.append(
+                asyncio.ensure_future(w.oms.block_account("ACC-1", actor="risk", reason="x"))
+            )
+        else:
+            await asyncio.sleep(0)
+            w.gateways[0]._connected = False  # the session just dropped, not yet noticed
+        await asyncio.gather(*steps)
+        await w.until(lambda: order.is_terminal)
+        assert (order.state, child.state) == (S.CANCELED, S.CANCELED)
+        assert w.venues["XNAS"].submissions(child.client_order_id) == 0
+        assert await replay_is_clean(w)

@@ -213,7 +213,10 @@ async def test_an_account_blocked_is_a_critical_alert_an_operator_acknowledges(
         await w.oms.block_account("ACC-1", actor="olga", reason="runaway algo")
         await w.settle()
         [raised] = [a for a in w.store.latest_alerts() if a["source"] == "account"]
-        assert (raised["severity"], raised["message"]) == ("critical", "runaway algo")
+        assert (raised["severity"], raised["message"]) == (
+            "critical",
+            "blocked by olga: runaway algo",
+        )
         await w.oms.acknowledge_alerts([raised["alert_id"]], actor="olga", reason="on it")
         [seen] = [a for a in w.store.latest_alerts() if a["source"] == "account"]
         assert seen["acknowledged"] is True

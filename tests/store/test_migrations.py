@@ -7,7 +7,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from blotter.domain.events import EscalationOpened
+from blotter.domain.events import (
+    AccountBlocked,
+    AccountListed,
+    DeskOpened,
+    EscalationOpened,
+    KillSwitchEngaged,
+    VenueDown,
+    VenueListed,
+    VenueUp,
+)
 from blotter.store.database import StoreError, migrate
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import replay
@@ -33,7 +42,7 @@ def test_opening_a_migrated_database_again_changes_nothing(store_url: str) -> No
     try:
         migrate(engine)
         with engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0003"
+            assert MigrationContext.configure(conn).get_current_revision() == "0004"
     finally:
         engine.dispose()
 
@@ -83,6 +92,46 @@ def test_escalation_alerts_stored_before_0003_are_worded_as_the_fold_words_them(
     assert report.mismatch_count == 0
 
 
+def test_alerts_of_a_halt_a_block_or_a_venue_down_stored_before_0004_say_what_happened(
+    store_url: str,
+) -> None:
+    """Worded as the fold words them, so that an older database's replay check matches."""
+    halted = stream("desk", DeskOpened(), KillSwitchEngaged(reason="runaway algo"), actor="olga")
+    blocked = stream(
+        "account-ACC-1", AccountListed(account="ACC-1"), AccountBlocked(rule="order_rate")
+    )
+    down = stream("venue-XNAS", VenueListed(venue="XNAS"), VenueUp(), VenueDown(reason="cable cut"))
+    with SqlEventStore(store_url) as store:
+        for events in (halted, blocked, down):
+            store.submit(events[0].stream_id, 0, events).result(timeout=10)
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:  # as revision 0003 left them
+            for stream_id, said in (
+                ("desk", "runaway algo"),
+                ("account-ACC-1", "AccountBlocked"),
+                ("venue-XNAS", "cable cut"),
+            ):
+                conn.execute(
+                    text("UPDATE alerts SET message = :said WHERE stream_id = :stream_id"),
+                    {"said": said, "stream_id": stream_id},
+                )
+            conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+        migrate(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT stream_id, message FROM alerts ORDER BY stream_id"))
+            assert rows.all() == [
+                ("account-ACC-1", "blocked by ops"),
+                ("desk", "trading halted by olga: runaway algo"),
+                ("venue-XNAS", "DOWN: cable cut"),
+            ]
+    finally:
+        engine.dispose()
+    with SqlEventStore(store_url, appends=False) as store:
+        report = replay(store, workers=1)
+    assert report.mismatch_count == 0
+
+
 def test_a_reader_without_the_desk_s_lock_refuses_an_older_schema_and_leaves_it(
     store_url: str,
 ) -> None:
@@ -92,7 +141,7 @@ def test_a_reader_without_the_desk_s_lock_refuses_an_older_schema_and_leaves_it(
     try:
         with engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
-        with pytest.raises(StoreError, match="revision 0002, older than this blotter's 0003"):
+        with pytest.raises(StoreError, match="revision 0002, older than this blotter's 0004"):
             SqlEventStore(store_url, appends=False, upgrade=False)
         with engine.connect() as conn:
             assert MigrationContext.configure(conn).get_current_revision() == "0002"

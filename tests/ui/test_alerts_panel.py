@@ -87,8 +87,8 @@ def test_the_feed_newest_first_colored_and_bold_until_acknowledged(
         model = panel.alerts
         escalated = [e.order_id for e in window.desk.oms.escalations.opened.values()]
         assert column(model, AlertColumn.MESSAGE) == [
-            "venue storm",
-            "ACC-1 over its loss limit",
+            "trading halted by olga: venue storm",
+            "blocked by olga: ACC-1 over its loss limit",
             f"order {escalated[1]}: look at it (warning)",  # an escalation names its order
             f"order {escalated[0]}: look at it (info)",
         ]
@@ -134,7 +134,9 @@ def test_filters_narrow_the_rows_by_severity_and_source(
         panel.severity_filter.setCurrentText("critical")
         assert column(panel.visible, AlertColumn.SOURCE) == ["desk", "account"]
         panel.source_filter.setCurrentText("account")
-        assert column(panel.visible, AlertColumn.MESSAGE) == ["ACC-1 over its loss limit"]
+        assert column(panel.visible, AlertColumn.MESSAGE) == [
+            "blocked by olga: ACC-1 over its loss limit"
+        ]
         panel.severity_filter.setCurrentText("info")
         assert panel.visible.rowCount() == 0
         assert not panel.acknowledge_all_button.isEnabled()
@@ -231,7 +233,7 @@ def test_acknowledge_all_reaches_the_alerts_older_than_the_feed_lists(
         assert asked == ["Acknowledge 4 alerts, 2 of them older than the feed lists?"]
         await session.until(lambda: bool(unread) and unread[-1] == 1)
         assert desk.store.unacknowledged_alerts() == {"critical": 1}
-        assert cell(panel.alerts, 0, AlertColumn.MESSAGE) == "not shown yet"  # listed now
+        assert cell(panel.alerts, 0, AlertColumn.MESSAGE) == "blocked by olga: not shown yet"
 
     session.run(scenario())
 
@@ -252,10 +254,10 @@ def test_critical_raised_only_for_critical_alerts_after_the_first_read(
         await desk.oms.block_account("ACC-2", actor="olga", reason="ACC-2 breached")
         await stored(session, desk, 5)
         await shown(session, panel, 5)
-        assert critical == ["account-ACC-2: ACC-2 breached"]  # names its stream
+        assert critical == ["account-ACC-2: blocked by olga: ACC-2 breached"]  # names its stream
         assert panel.selected_alerts() == [first]  # the selection followed its alert
         await shown(session, panel, 5)
-        assert critical == ["account-ACC-2: ACC-2 breached"]  # once per alert
+        assert critical == ["account-ACC-2: blocked by olga: ACC-2 breached"]  # once per alert
 
     session.run(scenario())
 

@@ -713,7 +713,7 @@ def test_a_critical_alert_reaches_the_status_bar_and_the_alerts_tab_within_secon
             await session.until(
                 lambda: (
                     window.statusBar().currentMessage()
-                    == "CRITICAL: account-ACC-ALPHA: runaway algo"
+                    == "CRITICAL: account-ACC-ALPHA: blocked by olga: runaway algo"
                 )
             )
         assert window.alerts.text() == "alerts: 1 unread"
