@@ -217,13 +217,15 @@ async def _demo(
 
 def _select_for_screenshot(window: MainWindow, *, split: bool) -> None:
     """For a screenshot: show the details of an order with fills (the newest, so that its
-    row is in sight near the top), if any; with ``split`` (the routing panel's), preferably
-    one routed again after a venue refused some of it, else one routed to several venues."""
+    row is in sight near the top), if any, preferably one routed to several venues (its
+    slices fill the details); with ``split`` (the routing panel's), preferably one routed
+    again after a venue refused some of it."""
     orders = [
         o for o in window.desk.oms.orders.values() if o.filled and window.orders.shows(o.order_id)
     ]
+    several = [o for o in orders if len(o.venues) > 1]
     if split:
-        several = [o for o in orders if len(o.venues) > 1]
-        orders = [o for o in several if o.refused] or several or orders
+        several = [o for o in several if o.refused] or several
+    orders = several or orders
     if orders:
         window.select_order(max(orders, key=lambda o: o.created_at).order_id)

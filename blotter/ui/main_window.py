@@ -74,6 +74,7 @@ from blotter.ui.escalations_panel import EscalationsPanel
 from blotter.ui.models import (
     CHILD_HEADERS,
     CHILD_NUMERIC,
+    CHILD_STATE,
     DARK,
     FILL_HEADERS,
     LIGHT,
@@ -809,11 +810,15 @@ class MainWindow(QMainWindow):
         places = places_of(self.desk.instruments, order.ticket.instrument)
         view = self.children_view
         view.setRowCount(len(order.children))
+        states = self.orders.palette.states  # colored as the blotter colors them
         for row, child in enumerate(order.children.values()):
-            for column, text in enumerate(child_row(child, places)):
+            for column, text in enumerate(child_row(order.order_id, child, places)):
                 item = QTableWidgetItem(text)
                 if column in CHILD_NUMERIC:
                     item.setTextAlignment(_RIGHT_ALIGNED)
+                elif column == CHILD_STATE and child.state in states:
+                    item.setForeground(states[child.state])
+                item.setToolTip(child.client_order_id)  # the slice's whole id
                 view.setItem(row, column, item)
         view.resizeColumnsToContents()
         rows = view.verticalHeader().defaultSectionSize() * min(view.rowCount(), CHILD_ROWS)

@@ -687,12 +687,15 @@ def child_numbers(child: ChildOrder, places: tuple[int, int]) -> tuple[str, str,
 # The order details' table of an order's children.
 CHILD_HEADERS = ("Slice", "Venue", "State", "Qty", "Filled", "Leaves", "Avg price", "Venue id")
 CHILD_NUMERIC = frozenset({3, 4, 5, 6})
+CHILD_STATE = CHILD_HEADERS.index("State")
 
 
-def child_row(child: ChildOrder, places: tuple[int, int]) -> tuple[str, ...]:
-    """A child's row in the order details (``CHILD_HEADERS``)."""
+def child_row(order_id: str, child: ChildOrder, places: tuple[int, int]) -> tuple[str, ...]:
+    """A child's row in the order details (``CHILD_HEADERS``): its id after its order's
+    (".2"), which the details' header shows whole."""
+    coid = child.client_order_id
     return (
-        child.client_order_id,
+        coid.removeprefix(order_id) or coid,
         child.venue,
         child.state.value,
         *child_numbers(child, places),

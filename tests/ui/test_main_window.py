@@ -1172,8 +1172,10 @@ def test_the_order_details_list_its_slices_with_their_numbers(session: Session) 
         order = window.desk.oms.orders[order_id]
         rows = [[view.item(r, c).text() for c in range(view.columnCount())] for r in range(3)]
         assert [(r[0], r[1], r[3]) for r in rows] == [
-            (c.client_order_id, c.venue, f"{c.quantity:,}") for c in order.children.values()
+            (f".{n}", c.venue, f"{c.quantity:,}")
+            for n, c in enumerate(order.children.values(), start=1)
         ]
+        assert view.item(1, 0).toolTip() == f"{order_id}.2"
         assert view.item(0, 3).textAlignment() & Qt.AlignmentFlag.AlignRight
         assert view.isVisibleTo(window)
 
