@@ -74,6 +74,11 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
     if kind is ReportKind.REJECTED:
         if report.code is RejectCode.DUPLICATE_ID:
             return ASK  # it holds our order already (a retry crossed the first answer)
+        if _cancel_before_answer(child) and not child.returning:
+            # the trader's cancel came first: the quantity ends here, as the trader asked,
+            # rather than go back to be routed again as a refused slice's does
+            reason = f"canceled; {report.venue} refused it: {report.reason}"
+            return _events(ChildCanceled(child_id=child.child_id, reason=reason))
         if child.state in UNANSWERED or _cancel_before_answer(child):
             return _events(ChildRejected(child_id=child.child_id, reason=report.reason))
         return _stale(child, report, Severity.WARNING)

@@ -264,17 +264,31 @@ def test_rejections_close_an_unanswered_child_and_a_duplicate_id_asks() -> None:
     assert late.severity is Severity.WARNING
 
 
-def test_a_rejection_after_a_cancel_went_out_closes_a_child_the_venue_never_took() -> None:
+def test_a_rejection_after_the_traders_cancel_went_out_closes_the_child_as_canceled() -> None:
+    """The venue never took it, and the trader asked to cancel it: its quantity ends, it
+    does not go back to be routed again as a refused slice's does."""
     built = OrderStory()
     built.routed(("A", "XNAS", "100"))
     built.add(ChildSubmitted(child_id="A"))
     built.cancel_requested("A")
     busy = report(ReportKind.REJECTED, reason="venue busy", code=RejectCode.BUSY)
     decision = from_report(built.order, child(built), busy)
+    reason = "canceled; XNAS refused it: venue busy"
+    assert decision.payloads == (ChildCanceled(child_id="A", reason=reason),)
+    apply(built, decision)
+    assert child(built).state is S.CANCELED
+    assert (built.order.unallocated, built.order.canceled) == (0, 100)
+
+
+def test_a_rejection_after_a_hand_backs_cancel_went_out_hands_the_quantity_back() -> None:
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.add(ChildCancelRequested(child_id="A", reason="a late fill", returning=True))
+    busy = report(ReportKind.REJECTED, reason="venue busy", code=RejectCode.BUSY)
+    decision = from_report(built.order, child(built), busy)
     assert decision.payloads == (ChildRejected(child_id="A", reason="venue busy"),)
     apply(built, decision)
-    assert child(built).state is S.REJECTED
-    assert built.order.unallocated == 100  # back with the parent, which closes it
+    assert built.order.unallocated == 100  # back with the parent
 
 
 def test_an_acknowledgement_that_crossed_our_cancel_is_recorded_as_the_cancel_waits() -> None:

@@ -1207,3 +1207,41 @@ async def test_a_slice_being_canceled_when_its_venue_dropped_is_asked_about_afte
         order = w.order(result.order_id)
         await w.until(lambda: order.filled == 100)
         assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", D(100))]
+
+
+@pytest.mark.parametrize("other", ["refuses its cancel", "fills first"])
+async def test_a_slice_rejected_after_the_traders_cancel_is_not_routed_again(
+    tmp_path: Path, other: str
+) -> None:
+    """A rests at ARCX and B is on its way to XNAS when the trader cancels; A's cancel is
+    refused (busy), or A fills first. XNAS then rejects B: the trader asked to cancel it,
+    so its quantity ends there and is not routed again."""
+    wires, wrap = split_wires(XNAS=GatedSubmits, ARCX=BusyCancels)
+    venues = (profile("XNAS", reject_rate=1.0), profile("ARCX"))
+    async with world(tmp_path, *venues, smart=True, wrap=wrap) as w:
+        xnas, arcx = wires["XNAS"], wires["ARCX"]
+        assert isinstance(xnas, GatedSubmits)
+        assert isinstance(arcx, BusyCancels)
+        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
+        async with asyncio.timeout(5.0):
+            while not xnas.held:  # noqa: ASYNC110 - B is on its way
+                await asyncio.sleep(0.005)
+        (order,) = w.oms.orders.values()
+        a, b = (next(c for c in order.children.values() if c.venue == v) for v in ("ARCX", "XNAS"))
+        await until_state(a, S.ACKNOWLEDGED)
+        await w.oms.cancel(order.order_id, actor="alice")
+        if other == "fills first":
+            w.sell_liquidity(str(a.quantity), "9.00", venue="ARCX")
+            await until_state(a, S.FILLED)
+        else:
+            async with asyncio.timeout(5.0):
+                while not arcx.cancels:  # noqa: ASYNC110 - A's cancel is on its way
+                    await asyncio.sleep(0.005)
+            arcx.refuse()
+            await until_state(a, S.ACKNOWLEDGED)
+        xnas.gate.set()
+        await flying
+        await until_state(b, S.CANCELED)
+        await w.settle()
+        assert [c.venue for c in order.children.values()] == ["ARCX", "XNAS"]
+        assert order.canceled >= b.quantity
