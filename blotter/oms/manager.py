@@ -286,6 +286,7 @@ class OrderManager:
         # Slices whose cancel was recorded while they were being sent: sent once they leave.
         self._cancel_after_send: set[str] = set()
         self._sending: set[str] = set()  # submits past their turn, not yet returned
+        self._recanceling: set[str] = set()  # orders to cancel again: trading stopped for them
         self._queued: set[str] = set()  # children whose submit waits for the rate limiter
         self._orphans: set[str] = set()  # closed children a venue still held: being canceled
         self._refused_by: dict[str, set[str]] = {}  # order id -> venues that refused it
@@ -1157,10 +1158,16 @@ class OrderManager:
     # --- the parent's own decisions -----------------------------------------------------------
 
     def _after_child_events(self, order: OrderAggregate) -> None:
-        """Settle a filled order; close or re-route quantity that venues handed back."""
+        """Settle a filled order; close or re-route quantity that venues handed back; cancel
+        again an order that works on while trading is stopped for it."""
         if not order.is_working:
             self._decisions.pop(order.order_id, None)
             self._reroutes.pop(order.order_id, None)
+        elif not order.cancel_pending and order.order_id not in self._recanceling:
+            held = self._held_by(order)
+            if held is not None and order.live_children:
+                self._recanceling.add(order.order_id)
+                self._tasks.spawn(f"recancel {order.order_id}", self._cancel_again(order, held))
         if order.state is S.FILLED:
             self._schedule_settlement(order.order_id, 1, self.config.settlement_delay)
             return
@@ -1194,6 +1201,17 @@ class OrderManager:
             self._record(order, [OrderExpired(reason=why)], SYSTEM, "the venues closed")
             return
         self._reroute(order, last_chance=True)
+
+    async def _cancel_again(self, order: OrderAggregate, why: str) -> None:
+        """A slice works on though trading stopped for its order (a venue refused the kill
+        switch's cancel, busy, say): after a pause, so as not to hammer a busy venue, the
+        order is canceled again, until nothing of it works."""
+        try:
+            await asyncio.sleep(self.config.request_timeout)
+        finally:
+            self._recanceling.discard(order.order_id)
+        if order.is_working and self._held_by(order) is not None and self.failed is None:
+            await self.cancel(order.order_id, actor=SYSTEM, reason=f"still working: {why}")
 
     def _hand_back(
         self,

@@ -1245,3 +1245,28 @@ async def test_a_slice_rejected_after_the_traders_cancel_is_not_routed_again(
         await w.settle()
         assert [c.venue for c in order.children.values()] == ["ARCX", "XNAS"]
         assert order.canceled >= b.quantity
+
+
+@pytest.mark.parametrize("stop", ["kill switch", "account block"])
+async def test_an_order_working_on_after_trading_stopped_is_canceled_again(
+    tmp_path: Path, stop: str
+) -> None:
+    """Trading stops; the venue refuses the order's cancel (busy), so its slice works on.
+    After a pause the OMS cancels it again, and it ends."""
+    wires, wrap = split_wires(XNAS=BusyCancels)
+    async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
+        xnas = wires["XNAS"]
+        assert isinstance(xnas, BusyCancels)
+        order = w.order((await w.submit(w.ticket("100", "9.00"))).order_id)
+        if stop == "kill switch":
+            await w.oms.engage_kill_switch(actor="risk", reason="runaway algo")
+        else:
+            await w.oms.block_account("ACC-1", actor="risk", reason="runaway algo")
+        async with asyncio.timeout(5.0):
+            while not xnas.cancels:  # noqa: ASYNC110 - the stop's cancel is on its way
+                await asyncio.sleep(0.005)
+        xnas.refuse()  # busy: the slice works on
+        await w.until(lambda: order.is_terminal)
+        assert order.state is S.CANCELED
+        assert w.types(order.order_id).count("ChildCancelRequested") == 2
+        assert w.venues["XNAS"].open_order_ids() == set()
