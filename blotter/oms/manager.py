@@ -119,6 +119,7 @@ from blotter.oms.ports import (
     ExecutionReport,
     ManagedVenue,
     NewOrderRequest,
+    ReportKind,
     SettlementFailed,
     StoreUnavailable,
     VenueOrderState,
@@ -287,6 +288,7 @@ class OrderManager:
         self._cancel_after_send: set[str] = set()
         self._sending: set[str] = set()  # submits past their turn, not yet returned
         self._recanceling: set[str] = set()  # orders to cancel again: trading stopped for them
+        self._late_copies: set[str] = set()  # slices a venue refused: asked once more, later
         self._queued: set[str] = set()  # children whose submit waits for the rate limiter
         self._orphans: set[str] = set()  # closed children a venue still held: being canceled
         self._refused_by: dict[str, set[str]] = {}  # order id -> venues that refused it
@@ -934,7 +936,7 @@ class OrderManager:
         unless a copy of it is an orphan the venue still holds: that chase keeps its time."""
         coid = child.client_order_id
         if not child.is_live:
-            if coid not in self._orphans:
+            if coid not in self._orphans and coid not in self._late_copies:
                 self._deadlines.pop(coid, None)
             self._sends.pop(coid, None)  # a closed child is never sent again
             return
@@ -968,6 +970,12 @@ class OrderManager:
         order, child = found
         decision = from_report(order, child, report)
         self._apply_decision(order, child, decision, report.venue, _report_cause(report))
+        if report.kind is ReportKind.REJECTED and child.state is S.REJECTED:
+            # a copy of the submit (a duplicate on the wire, a retry) may have crossed the
+            # refusal and traded with its reports lost: the venue is asked once more, later
+            coid = child.client_order_id
+            self._late_copies.add(coid)
+            self._deadlines[coid] = self._deadline(self.config.quiet_timeout)
         if self.config.measure_work:
             self._charge(order.order_id, working)
 
@@ -1124,10 +1132,14 @@ class OrderManager:
                     continue
                 order, child = found
                 if self._venues[child.venue].health is VenueHealth.DOWN:
+                    self._late_copies.discard(coid)  # a last look only: reconciliation remains
                     continue  # resolved when it reconnects
                 if coid in self._orphans:
                     self._tasks.spawn(f"orphan {coid}", self._chase_orphan(order, child))
                 elif child.is_live:
+                    self._spawn_resolve(order, child)
+                elif coid in self._late_copies:
+                    self._late_copies.discard(coid)
                     self._spawn_resolve(order, child)
 
     async def _chase_orphan(self, order: OrderAggregate, child: ChildOrder) -> None:

@@ -1270,3 +1270,53 @@ async def test_an_order_working_on_after_trading_stopped_is_canceled_again(
         assert order.state is S.CANCELED
         assert w.types(order.order_id).count("ChildCancelRequested") == 2
         assert w.venues["XNAS"].open_order_ids() == set()
+
+
+class RefusesThenCopies(Wire):
+    """The venue refuses the first copy of each order (busy); ``copy()`` then delivers a
+    second copy of it (a duplicate that crossed the refusal), whose reports are all lost."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.refused: list[NewOrderRequest] = []
+        self.muted: set[str] = set()
+
+    async def submit(self, request: NewOrderRequest) -> None:
+        self.refused.append(request)
+        self._inner._send_report(  # the simulator refuses at random only
+            request.client_order_id,
+            None,
+            ReportKind.REJECTED,
+            filled=D(0),
+            leaves=D(0),
+            reason="venue busy",
+            code=RejectCode.BUSY,
+        )
+
+    async def copy(self) -> None:
+        for request in self.refused:
+            self.muted.add(request.client_order_id)
+            await self._inner.submit(request)
+
+    async def reports(self) -> AsyncIterator[ExecutionReport]:
+        async for report in self._inner.reports():
+            if report.client_order_id not in self.muted:
+                yield report
+
+
+async def test_a_copy_that_crossed_a_refusal_and_traded_unheard_is_found_and_booked(
+    tmp_path: Path,
+) -> None:
+    """XNAS refused the slice (busy), and the order closed. A copy of the submit had crossed
+    the refusal: XNAS took it, and it traded, every report of it lost. The OMS asks about a
+    refused slice once more, later: the trade is booked (late), and our position agrees."""
+    wires, wrap = xnas_behind(RefusesThenCopies)
+    async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        await w.until(lambda: order.state is S.REJECTED)
+        await wires[0].copy()
+        w.sell_liquidity("100", "9.00")
+        await w.until(lambda: order.filled == 100)
+        assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 100
+        assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", D(100))]
