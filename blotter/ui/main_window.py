@@ -137,6 +137,7 @@ ALL_ACCOUNTS = "All accounts"
 ALL_INSTRUMENTS = "All instruments"
 DEFAULT_SIZE = (1560, 900)
 ORDER_COLUMN_WIDTHS = (118, 205, 100, 85, 45, 95, 75, 85, 75, 75, 95, 135, 130, 100)
+ACCOUNTS_NAMED = 8  # in the Cancel all question, before 'and N more'
 CHILD_ROWS = 4  # the order details show this many slices before they scroll
 _RIGHT_ALIGNED = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 FILL_COLUMN_WIDTHS = (95, 55, 105, 205, 80, 45, 65, 85, 65, 70)  # ids as wide as the orders
@@ -954,6 +955,9 @@ class MainWindow(QMainWindow):
         if result.rejection is not None:
             dialog.show_refusal(result.rejection)
             dialog.submit_button.setEnabled(True)
+            if not dialog.isVisible():  # closed while it was being sent: say it here
+                refused = f"order {ticket.client_order_id} refused: {result.rejection.reason}"
+                self.statusBar().showMessage(refused, 15_000)
             return
         self.statusBar().showMessage(f"order {result.order_id} sent", 5_000)
         dialog.accept()
@@ -982,11 +986,14 @@ class MainWindow(QMainWindow):
         accounts = sorted({o.ticket.account for o in live if o.ticket is not None})
         what = f" {instrument}" if instrument else ""
         orders, of = _counted(len(live), f"open{what} order"), _counted(len(accounts), "account")
+        named = ", ".join(accounts[:ACCOUNTS_NAMED])
+        if len(accounts) > ACCOUNTS_NAMED:  # the question must fit the screen
+            named += f" and {len(accounts) - ACCOUNTS_NAMED} more"
         # No is the default: Enter, or a hand on the keyboard, must not cancel a book.
         answer = QMessageBox.question(
             self,
             "Cancel all",
-            f"Cancel {orders} of {of} ({', '.join(accounts)})?",
+            f"Cancel {orders} of {of} ({named})?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )
@@ -1059,7 +1066,7 @@ class MainWindow(QMainWindow):
         # the row's own id (a child row shows its slice's); the actions act on its order,
         # kept by id: rows move under an open menu as orders arrive
         shown = index.siblingAtColumn(Column.ORDER_ID).data()
-        menu = QMenu(self)
+        menu = self._passing_menu()
         menu.addAction("Cancel order", self.cancel_selection)
         menu.addAction(f"Cancel all {instrument}", lambda: self.confirm_cancel_all(instrument))
         menu.addAction("Show details", lambda: self.show_details(order_id))
@@ -1068,13 +1075,19 @@ class MainWindow(QMainWindow):
         menu.addAction("Copy rows", self.copy_selection)
         menu.popup(self.tree.viewport().mapToGlobal(at))
 
+    def _passing_menu(self) -> QMenu:
+        """A context menu that goes once it closes: one is made at each right click."""
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        return menu
+
     def _fill_menu(self, at: QPoint) -> None:
         index = self.fills_view.indexAt(at)
         order_id = index.data(ORDER_ID_ROLE)
         if not isinstance(order_id, str):
             return
         exec_id = index.siblingAtColumn(FILL_HEADERS.index("Exec id")).data()
-        menu = QMenu(self)
+        menu = self._passing_menu()
         menu.addAction("Show order details", lambda: self.show_details(order_id))
         menu.addAction("Copy exec id", lambda: QApplication.clipboard().setText(exec_id))
         menu.addAction("Copy order id", lambda: QApplication.clipboard().setText(order_id))
@@ -1116,7 +1129,7 @@ class MainWindow(QMainWindow):
 
     def column_chooser(self) -> QMenu:
         """Every column, checked when shown."""
-        menu = QMenu(self)
+        menu = self._passing_menu()
         header = self.tree.header()
         for column, title in enumerate(ORDER_HEADERS):
             action = menu.addAction(title)
@@ -1201,6 +1214,9 @@ class MainWindow(QMainWindow):
         self.alert_feed.set_theme(self.dark)
         for chart in (self.timeline, self.routing.chart):
             theme_chart(chart, dark=self.dark)
+        shown = self.desk.oms.orders.get(self._selected or "")
+        if shown is not None and shown.ticket is not None:
+            self._fill_children(shown)  # its states in the new theme's colors
         self._shown_health.clear()  # the venues' labels take the theme's colors at the tick
         # Colors only: a repaint asks the visible rows again. (A layout change would make
         # the proxy map every row anew: seconds with 100,000 orders.)

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 from blotter.ui.theme import stylesheet
 
 # The bar counts in thousands of events: QProgressBar's range is a C int.
-_STEP = 1_000
+_STEPS = 1_000
 
 
 class OpeningWindow(QWidget):
@@ -51,8 +51,8 @@ class OpeningWindow(QWidget):
             self.bar.setValue(1)
             self.status.setText("A new desk: nothing to recover")
         else:
-            self.bar.setRange(0, max(1, total // _STEP))
-            self.bar.setValue(folded // _STEP)
+            self.bar.setRange(0, _STEPS)  # a fixed scale: the bar and the share agree
+            self.bar.setValue(min(folded, total) * _STEPS // total)
             share = folded / total
             self.status.setText(
                 f"Recovering orders from the log: {folded:,} of {total:,} events ({share:.0%})"

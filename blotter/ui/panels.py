@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLayout,
     QLayoutItem,
+    QMainWindow,
     QMenu,
     QPushButton,
     QSplitter,
@@ -533,9 +534,15 @@ def ask(parent: QWidget, operation: Operation[P, R], **facts: str) -> str | None
 
 
 def answer(parent: QWidget, title: str, question: str) -> str | None:
-    """The operator's answer, trimmed; None on Cancel or a blank answer."""
+    """The operator's answer, trimmed; None on Cancel or a blank answer, which the window's
+    status bar says was not taken (the operator pressed OK: nothing happening would read as
+    done)."""
     text, confirmed = QInputDialog.getText(parent, title, question)
     text = text.strip()
+    if confirmed and not text:
+        window = parent.window()
+        if isinstance(window, QMainWindow):
+            window.statusBar().showMessage(f"{title}: not done, a reason is needed", 10_000)
     return text if confirmed and text else None
 
 

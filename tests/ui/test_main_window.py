@@ -30,17 +30,17 @@ from blotter.domain.clock import iso_utc
 from blotter.domain.events import RoutingDecision
 from blotter.domain.values import OrderType, RoutingStrategy, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
-from blotter.oms.commands import CancelResult, NewOrder, Rejection
+from blotter.oms.commands import CancelResult, NewOrder, Rejection, SubmitResult
 from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
 from blotter.ui import models
 from blotter.ui.bus_adapter import BusAdapter
 from blotter.ui.cells import LOOK_ROLE
 from blotter.ui.main_window import DEFAULT_SIZE, MainWindow
-from blotter.ui.models import DARK, LIGHT, ORDER_ID_ROLE, Column
+from blotter.ui.models import CHILD_STATE, DARK, LIGHT, ORDER_ID_ROLE, Column
 
 from .conftest import Session
-from .helpers import aapl_ticket, popups
+from .helpers import aapl_ticket, answering, popups
 
 D = Decimal
 
@@ -1286,5 +1286,111 @@ def test_the_routing_decision_picked_and_the_timeline_s_zoom_stay_as_the_order_c
         await session.until(lambda: routing.decisions.count() == 1)
         assert routing.decisions.currentRow() == 0
         await session.until(lambda: timeline.getPlotItem().viewRange()[0] != pytest.approx(zoomed))
+
+    session.run(scenario())
+
+
+def test_the_details_slices_take_the_new_theme_s_colors(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        price = (window.desk.mid("AAPL") * D("1.01")).quantize(D("0.01"))  # it trades
+        order_id = (await window.desk.oms.submit(split_buy(1, "3000", str(price)))).order_id
+        children = list(window.desk.oms.orders[order_id].children.values())
+        await session.until(lambda: any(c.state in DARK.states for c in children))
+        window.select_order(order_id)
+        row, child = next((r, c) for r, c in enumerate(children) if c.state in DARK.states)
+        assert (
+            window.children_view.item(row, CHILD_STATE).foreground().color()
+            == (DARK.states[child.state])
+        )
+        window.toggle_theme.trigger()
+        assert (
+            window.children_view.item(row, CHILD_STATE).foreground().color()
+            == (LIGHT.states[child.state])
+        )
+
+    session.run(scenario())
+
+
+def test_a_ticket_closed_while_its_order_was_sent_says_in_the_status_bar_it_was_refused(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        submit = oms.submit
+
+        async def slow(ticket: NewOrder) -> SubmitResult:  # a busy store
+            await asyncio.sleep(0.2)
+            return await submit(ticket)
+
+        monkeypatch.setattr(oms, "submit", slow)
+        dialog, _form = aapl_ticket(window)
+        QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+        QTest.keyClick(dialog, Qt.Key.Key_Escape)
+        assert not dialog.isVisible()
+        await oms.engage_kill_switch(actor="olga", reason="fat finger")  # before it is taken
+        await session.until(lambda: "refused" in window.statusBar().currentMessage())
+        assert "trading is halted" in window.statusBar().currentMessage()
+
+    session.run(scenario())
+
+
+def test_the_cancel_all_question_names_a_few_accounts_and_counts_the_rest(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def question(_parent: object, _title: str, text: str, *_args: object) -> object:
+        asked.append(text)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        for number in range(12):
+            await oms.submit(resting(number, f"ACC-C{number:02d}"))
+        await session.until(lambda: oms.idle and len(oms.live_orders()) == 12)
+        window.confirm_cancel_all()
+        named = ", ".join(f"ACC-C{n:02d}" for n in range(8))
+        assert asked == [f"Cancel 12 open orders of 12 accounts ({named} and 4 more)?"]
+
+    session.run(scenario())
+
+
+def test_context_menus_go_once_closed(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One is made at each right click: kept, they would pile up all day. (Popped up on the
+    offscreen platform a menu warns that it cannot grab the keyboard: its flag is checked.)"""
+    menus = popups(monkeypatch)
+
+    async def scenario() -> None:
+        window = await session.open()
+        await window.desk.oms.submit(market_buy(1))
+        await session.until(lambda: window.fills.rowCount() > 0 and window.proxy.rowCount() == 1)
+        at = window.tree.visualRect(window.proxy.index(0, Column.ORDER_ID)).center()
+        window._order_menu(at)
+        window.fills_view.customContextMenuRequested.emit(
+            window.fills_view.visualRect(window.fills_view.model().index(0, 0)).center()
+        )
+        window._column_menu(QPoint(5, 5))
+        assert len(menus) == 3
+        assert all(m.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose) for m in menus)
+
+    session.run(scenario())
+
+
+def test_escalating_with_a_blank_reason_says_it_was_not_done(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answering(monkeypatch, ["   "])
+
+    async def scenario() -> None:
+        window = await session.open()
+        order_id = (await window.desk.oms.submit(resting(1))).order_id
+        assert window.escalate_order(order_id) is None
+        assert window.statusBar().currentMessage() == "Escalate: not done, a reason is needed"
+        assert window.desk.oms.escalations.open_of(order_id) is None
 
     session.run(scenario())

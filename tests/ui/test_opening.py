@@ -35,9 +35,12 @@ def test_it_says_how_many_events_of_the_log_are_recovered(qtbot: QtBot) -> None:
     assert window.status.text() == "Recovering orders from the log: 0 of 1,400,000 events (0%)"
     window.show_progress(500_000, 1_400_000)
     assert window.status.text().endswith("500,000 of 1,400,000 events (36%)")
-    assert (window.bar.value(), window.bar.maximum()) == (500, 1_400)
-    window.show_progress(3_000_000_000, 3_000_000_000)  # past a C int: the bar counts thousands
-    assert window.bar.value() == window.bar.maximum() == 3_000_000
+    assert (window.bar.value(), window.bar.maximum()) == (357, 1_000)  # as the text says
+    window.show_progress(3_000_000_000, 3_000_000_000)  # past a C int: a scale of 1,000
+    assert window.bar.value() == window.bar.maximum() == 1_000
+    for folded, total in ((999, 999), (1_500, 2_400), (1_500, 1_999)):  # under a thousand too
+        window.show_progress(folded, total)
+        assert window.bar.value() == folded * 1_000 // total
 
 
 def test_a_new_desk_has_nothing_to_recover(qtbot: QtBot) -> None:
