@@ -966,15 +966,22 @@ class MainWindow(QMainWindow):
         selected = self.selected_orders()
         if not selected:
             self.statusBar().showMessage("no order selected to cancel", 5_000)
-        for order_id in selected:
-            self.run(self._cancel(order_id), f"cancel {order_id}")
+            return
+        self.run(self._cancel(selected), f"cancel {', '.join(selected)}")
 
-    async def _cancel(self, order_id: str) -> None:
-        result = await self.desk.oms.cancel(
-            order_id, actor=self.actor, reason="canceled from the blotter"
+    async def _cancel(self, order_ids: list[str]) -> None:
+        """Cancel the orders; what was refused is said, and with several, what was sent."""
+        oms, reason = self.desk.oms, "canceled from the blotter"
+        results = await asyncio.gather(
+            *(oms.cancel(order_id, actor=self.actor, reason=reason) for order_id in order_ids)
         )
-        if result.rejection is not None:
-            self.statusBar().showMessage(_refusal_text(order_id, result.rejection), 10_000)
+        refused = [(r.order_id, r.rejection) for r in results if r.rejection is not None]
+        said = _refusal_text(*refused[0]) if refused else ""
+        if len(results) > 1:
+            sent = f"{_counted(len(results) - len(refused), 'cancel')} sent"
+            said = f"{sent}, {len(refused)} refused: {said}" if refused else sent
+        if said:
+            self.statusBar().showMessage(said, 10_000)
 
     def confirm_cancel_all(self, instrument: str | None = None) -> None:
         """Cancel every open order (of one instrument), once the operator confirms it."""

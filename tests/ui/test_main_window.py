@@ -1394,3 +1394,33 @@ def test_escalating_with_a_blank_reason_says_it_was_not_done(
         assert window.desk.oms.escalations.open_of(order_id) is None
 
     session.run(scenario())
+
+
+def test_delete_on_several_orders_says_what_was_sent_and_what_was_refused(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        ids = [(await oms.submit(resting(number))).order_id for number in range(3)]
+        await oms.cancel(ids[0], actor="alice", reason="first")
+        await session.until(lambda: state_of(window, ids[0]) is OrderState.CANCELED)
+        await session.until(lambda: window.proxy.rowCount() == 3)
+        selection = window.tree.selectionModel()
+        for row in range(3):
+            selection.select(
+                window.proxy.index(row, 0),
+                QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+            )
+        window.tree.setFocus()
+        QTest.keyClick(window.tree, Qt.Key.Key_Delete)
+        await session.until(lambda: "sent" in window.statusBar().currentMessage())
+        assert (
+            window.statusBar()
+            .currentMessage()
+            .startswith(
+                f"2 cancels sent, 1 refused: cancel of {ids[0]} refused: too late to cancel"
+            )
+        )
+
+    session.run(scenario())
