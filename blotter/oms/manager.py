@@ -970,14 +970,17 @@ class OrderManager:
         order, child = found
         decision = from_report(order, child, report)
         self._apply_decision(order, child, decision, report.venue, _report_cause(report))
-        if report.kind is ReportKind.REJECTED and child.state is S.REJECTED:
-            # a copy of the submit (a duplicate on the wire, a retry) may have crossed the
-            # refusal and traded with its reports lost: the venue is asked once more, later
-            coid = child.client_order_id
-            self._late_copies.add(coid)
-            self._deadlines[coid] = self._deadline(self.config.quiet_timeout)
+        if report.kind is ReportKind.REJECTED and _refused_unanswered(child):
+            self._look_again(child, self._deadline(self.config.quiet_timeout))
         if self.config.measure_work:
             self._charge(order.order_id, working)
+
+    def _look_again(self, child: ChildOrder, due_ns: int) -> None:
+        """A slice a venue refused: a copy of its submit (a duplicate on the wire, a retry)
+        may have crossed the refusal and traded with its reports lost, so the venue is asked
+        once more at ``due_ns``."""
+        self._late_copies.add(child.client_order_id)
+        self._deadlines[child.client_order_id] = due_ns
 
     def _work_clock(self) -> int:
         """This thread's CPU time, when the OMS measures its own work (a system call: off by
@@ -1127,19 +1130,17 @@ class OrderManager:
             overdue = [coid for coid, due in self._deadlines.items() if due <= now]
             for coid in overdue:
                 del self._deadlines[coid]
+                late = coid in self._late_copies  # a last look only: reconciliation remains
+                self._late_copies.discard(coid)
                 found = self._child(coid)
                 if found is None:
                     continue
                 order, child = found
                 if self._venues[child.venue].health is VenueHealth.DOWN:
-                    self._late_copies.discard(coid)  # a last look only: reconciliation remains
                     continue  # resolved when it reconnects
                 if coid in self._orphans:
                     self._tasks.spawn(f"orphan {coid}", self._chase_orphan(order, child))
-                elif child.is_live:
-                    self._spawn_resolve(order, child)
-                elif coid in self._late_copies:
-                    self._late_copies.discard(coid)
+                elif child.is_live or late:
                     self._spawn_resolve(order, child)
 
     async def _chase_orphan(self, order: OrderAggregate, child: ChildOrder) -> None:
@@ -1695,6 +1696,7 @@ class OrderManager:
             order.apply(event)
         self._recover_lapsed(order, event)
         self._recover_orphan(order, payload)
+        self._recover_late_look(order, event)
         if type(payload) is RoutingDecision:  # what a re-route after the restart revises
             self._decisions[order.order_id] = event.event_id
             return
@@ -1729,6 +1731,21 @@ class OrderManager:
             child = order.children.get(payload.child_id)
             if child is not None:
                 self._lapsed.get(child.venue, set()).discard(child.client_order_id)
+
+    def _recover_late_look(self, order: OrderAggregate, event: Event) -> None:
+        """Rebuild ``_late_copies``: the slices a venue refused within the quiet timeout
+        before the restart are still asked about once more, when it runs out."""
+        payload = event.payload
+        if type(payload) is not ChildRejected and type(payload) is not ChildCanceled:
+            return
+        child = order.children.get(payload.child_id)
+        if child is None or not _refused_unanswered(child):
+            return
+        if event.causation_id != _refusal_cause(child.venue, child.client_order_id):
+            return
+        due = event.occurred_at + round(self.config.quiet_timeout * NANOS_PER_SECOND)
+        if due > self._clock.now_ns():
+            self._look_again(child, due)
 
     def _recover_orphan(self, order: OrderAggregate, payload: Payload) -> None:
         """Rebuild ``_orphans``: the copies venues held of slices we had closed whose chase
@@ -1882,6 +1899,16 @@ def _ticket_cause(ticket: NewOrder) -> str:
 def _report_cause(report: ExecutionReport) -> str:
     about = report.exec_id or report.venue_order_id or report.client_order_id
     return f"{report.venue} report {report.kind} {about}"
+
+
+def _refusal_cause(venue: str, client_order_id: str) -> str:
+    """The cause ``_report_cause`` gives a venue's refusal of an order it never took."""
+    return f"{venue} report {ReportKind.REJECTED} {client_order_id}"
+
+
+def _refused_unanswered(child: ChildOrder) -> bool:
+    """Closed by a venue's refusal before the venue ever took it (no venue order id)."""
+    return not child.is_live and child.venue_order_id is None
 
 
 def _health_of(payload: Payload) -> VenueHealth:

@@ -1320,3 +1320,75 @@ async def test_a_copy_that_crossed_a_refusal_and_traded_unheard_is_found_and_boo
         await w.until(lambda: order.filled == 100)
         assert w.oms.venue_positions[("XNAS", "ACC-1", "AAPL")] == 100
         assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", D(100))]
+
+
+class GatedRefusal(RefusesThenCopies):
+    """``RefusesThenCopies``, whose first copy waits on the wire until ``gate`` opens."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.gate = asyncio.Event()
+        self.held = 0
+
+    async def submit(self, request: NewOrderRequest) -> None:
+        self.held += 1
+        await self.gate.wait()
+        await super().submit(request)
+
+
+async def test_a_copy_that_crossed_a_refusal_after_the_traders_cancel_is_found_and_booked(
+    tmp_path: Path,
+) -> None:
+    """The trader canceled while the slice was on its way; XNAS refused it (busy), closing it
+    as canceled. A copy had crossed the refusal and traded unheard: asked once more, later,
+    the venue tells, and the trade is booked."""
+    wires, wrap = xnas_behind(GatedRefusal)
+    async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
+        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
+        async with asyncio.timeout(5.0):
+            while not wires[0].held:  # noqa: ASYNC110 - the slice is on its way
+                await asyncio.sleep(0.005)
+        (order,) = w.oms.orders.values()
+        (child,) = order.children.values()
+        await w.oms.cancel(order.order_id, actor="alice")
+        wires[0].gate.set()
+        await flying
+        await w.until(lambda: order.is_terminal)
+        assert child.state is S.CANCELED
+        await wires[0].copy()
+        w.sell_liquidity("100", "9.00")
+        await w.until(lambda: order.filled == 100)
+        assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", D(100))]
+
+
+async def test_a_refused_slice_is_asked_about_once_more_after_a_restart_too(
+    tmp_path: Path,
+) -> None:
+    wires, wrap = xnas_behind(RefusesThenCopies)
+    async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        await w.until(lambda: order.state is S.REJECTED)
+        (child,) = order.children.values()
+        await w.crash()
+        await w.restart()
+        wires[-1].muted.add(child.client_order_id)
+        await wires[0].copy()
+        w.sell_liquidity("100", "9.00")
+        order = w.order(result.order_id)
+        await w.until(lambda: order.filled == 100)
+
+
+async def test_a_refused_slice_whose_copy_was_chased_as_an_orphan_is_looked_at_no_more(
+    tmp_path: Path,
+) -> None:
+    wires, wrap = xnas_behind(RefusesThenCopies)
+    async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
+        result = await w.oms.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        await w.until(lambda: order.state is S.REJECTED)
+        for request in wires[0].refused:  # a copy heard of this time: an orphan at once
+            await wires[0]._inner.submit(request)
+        await w.until(lambda: orphan_news(order) == [Severity.WARNING, Severity.INFO])
+        await asyncio.sleep(0.5)  # past the quiet timeout
+        assert w.oms._late_copies == set()
