@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import msgspec
 import pytest
@@ -18,7 +18,7 @@ from blotter.domain.ids import RandomIds
 from blotter.domain.order import ChildOrder, OrderAggregate
 from blotter.domain.values import RoutingStrategy, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
-from blotter.oms.commands import NewOrder
+from blotter.oms.commands import NewOrder, SubmitResult
 from blotter.oms.ports import (
     ExecutionReport,
     NewOrderRequest,
@@ -974,6 +974,39 @@ def split_wires(
     return wires, wrap
 
 
+class SplitOnItsWay(NamedTuple):
+    """An order of 100 split by the smart router: A acknowledged at ARCX, B on its way to
+    XNAS (its submit held by XNAS's wire); ``submitting`` is the submit still running."""
+
+    submitting: asyncio.Future[SubmitResult]
+    order: OrderAggregate
+    a: ChildOrder
+    b: ChildOrder
+
+
+async def split_with_b_on_its_way(w: World, xnas: HeldSubmits | GatedSubmits) -> SplitOnItsWay:
+    submitting = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
+    await until_true(lambda: bool(xnas.held))
+    (order,) = w.oms.orders.values()
+    a, b = (next(c for c in order.children.values() if c.venue == v) for v in ("ARCX", "XNAS"))
+    await until_state(a, S.ACKNOWLEDGED)
+    return SplitOnItsWay(submitting, order, a, b)
+
+
+async def refused_busy(arcx: BusyCancels, a: ChildOrder) -> None:
+    """ARCX answers A's cancel, once it is on its way, with a busy refusal: A works on."""
+    await until_true(lambda: bool(arcx.cancels))
+    arcx.refuse()
+    await until_state(a, S.ACKNOWLEDGED)
+
+
+async def until_true(condition: Callable[[], bool]) -> None:
+    """Until ``condition`` holds (not ``w.until``: the OMS may be owed answers meanwhile)."""
+    async with asyncio.timeout(5.0):
+        while not condition():  # noqa: ASYNC110 - the venue's wire moves it
+            await asyncio.sleep(0.005)
+
+
 async def test_a_trader_can_cancel_again_after_a_refusal_beside_a_slice_being_sent(
     tmp_path: Path,
 ) -> None:
@@ -985,19 +1018,9 @@ async def test_a_trader_can_cancel_again_after_a_refusal_beside_a_slice_being_se
         xnas, arcx = wires["XNAS"], wires["ARCX"]
         assert isinstance(xnas, GatedSubmits)
         assert isinstance(arcx, BusyCancels)
-        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
-        async with asyncio.timeout(5.0):
-            while not xnas.held:  # noqa: ASYNC110 - the submit is on its way
-                await asyncio.sleep(0.005)
-        (order,) = w.oms.orders.values()
-        a, b = (next(c for c in order.children.values() if c.venue == v) for v in ("ARCX", "XNAS"))
-        await until_state(a, S.ACKNOWLEDGED)
+        flying, order, a, b = await split_with_b_on_its_way(w, xnas)
         await w.oms.cancel(order.order_id, actor="alice")
-        async with asyncio.timeout(5.0):
-            while not arcx.cancels:  # noqa: ASYNC110 - A's cancel is on its way
-                await asyncio.sleep(0.005)
-        arcx.refuse()
-        await until_state(a, S.ACKNOWLEDGED)
+        await refused_busy(arcx, a)
         xnas.gate.set()
         await flying
         await until_state(b, S.CANCELED)
@@ -1153,23 +1176,11 @@ async def test_a_slice_canceled_while_on_its_way_ends_with_a_drop_and_is_not_rou
         xnas, arcx = wires["XNAS"], wires["ARCX"]
         assert isinstance(xnas, HeldSubmits)
         assert isinstance(arcx, BusyCancels)
-        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
-        async with asyncio.timeout(5.0):
-            while not xnas.held:  # noqa: ASYNC110 - B is on its way
-                await asyncio.sleep(0.005)
-        (order,) = w.oms.orders.values()
-        a, b = (next(c for c in order.children.values() if c.venue == v) for v in ("ARCX", "XNAS"))
-        await until_state(a, S.ACKNOWLEDGED)
+        flying, order, a, b = await split_with_b_on_its_way(w, xnas)
         await w.oms.cancel(order.order_id, actor="alice")
-        async with asyncio.timeout(5.0):
-            while not arcx.cancels:  # noqa: ASYNC110 - A's cancel is on its way
-                await asyncio.sleep(0.005)
-        arcx.refuse()
-        await until_state(a, S.ACKNOWLEDGED)
+        await refused_busy(arcx, a)
         await xnas.deliver()
-        async with asyncio.timeout(5.0):
-            while b.venue_order_id is None:  # noqa: ASYNC110 - XNAS holds it
-                await asyncio.sleep(0.005)
+        await until_true(lambda: b.venue_order_id is not None)  # XNAS holds it
         w.venues["XNAS"].drop_connection("cable cut", outage=0.2)
         await until_state(b, S.CANCELED)
         flying.cancel()
@@ -1222,23 +1233,13 @@ async def test_a_slice_rejected_after_the_traders_cancel_is_not_routed_again(
         xnas, arcx = wires["XNAS"], wires["ARCX"]
         assert isinstance(xnas, GatedSubmits)
         assert isinstance(arcx, BusyCancels)
-        flying = asyncio.ensure_future(w.oms.submit(w.ticket("100", "9.00")))
-        async with asyncio.timeout(5.0):
-            while not xnas.held:  # noqa: ASYNC110 - B is on its way
-                await asyncio.sleep(0.005)
-        (order,) = w.oms.orders.values()
-        a, b = (next(c for c in order.children.values() if c.venue == v) for v in ("ARCX", "XNAS"))
-        await until_state(a, S.ACKNOWLEDGED)
+        flying, order, a, b = await split_with_b_on_its_way(w, xnas)
         await w.oms.cancel(order.order_id, actor="alice")
         if other == "fills first":
             w.sell_liquidity(str(a.quantity), "9.00", venue="ARCX")
             await until_state(a, S.FILLED)
         else:
-            async with asyncio.timeout(5.0):
-                while not arcx.cancels:  # noqa: ASYNC110 - A's cancel is on its way
-                    await asyncio.sleep(0.005)
-            arcx.refuse()
-            await until_state(a, S.ACKNOWLEDGED)
+            await refused_busy(arcx, a)
         xnas.gate.set()
         await flying
         await until_state(b, S.CANCELED)
