@@ -929,6 +929,9 @@ class GatedSubmits(Wire):
     async def submit(self, request: NewOrderRequest) -> None:
         self.held += 1
         await self.gate.wait()
+        await self._pass_on(request)
+
+    async def _pass_on(self, request: NewOrderRequest) -> None:
         await self._inner.submit(request)
 
 
@@ -1323,18 +1326,11 @@ async def test_a_copy_that_crossed_a_refusal_and_traded_unheard_is_found_and_boo
         assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", D(100))]
 
 
-class GatedRefusal(RefusesThenCopies):
+class GatedRefusal(GatedSubmits, RefusesThenCopies):
     """``RefusesThenCopies``, whose first copy waits on the wire until ``gate`` opens."""
 
-    def __init__(self, inner: SimulatedVenue) -> None:
-        super().__init__(inner)
-        self.gate = asyncio.Event()
-        self.held = 0
-
-    async def submit(self, request: NewOrderRequest) -> None:
-        self.held += 1
-        await self.gate.wait()
-        await super().submit(request)
+    async def _pass_on(self, request: NewOrderRequest) -> None:
+        await RefusesThenCopies.submit(self, request)
 
 
 async def test_a_copy_that_crossed_a_refusal_after_the_traders_cancel_is_found_and_booked(
