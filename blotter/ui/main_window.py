@@ -1135,11 +1135,12 @@ class MainWindow(QMainWindow):
         self.column_chooser().popup(self.tree.header().mapToGlobal(at))
 
     def column_chooser(self) -> QMenu:
-        """Every column, checked when shown."""
+        """Every column, checked when shown, in the order the blotter shows them."""
         menu = self._passing_menu()
         header = self.tree.header()
-        for column, title in enumerate(ORDER_HEADERS):
-            action = menu.addAction(title)
+        for visual in range(header.count()):
+            column = header.logicalIndex(visual)
+            action = menu.addAction(ORDER_HEADERS[column])
             action.setCheckable(True)
             action.setChecked(not header.isSectionHidden(column))
             action.toggled.connect(lambda shown, c=column: header.setSectionHidden(c, not shown))

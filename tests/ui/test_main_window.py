@@ -1424,3 +1424,17 @@ def test_delete_on_several_orders_says_what_was_sent_and_what_was_refused(
         )
 
     session.run(scenario())
+
+
+def test_the_column_chooser_lists_the_columns_as_the_blotter_shows_them(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        header = window.tree.header()
+        header.moveSection(header.visualIndex(Column.STATE), 1)  # State dragged to the front
+        titles = [a.text() for a in window.column_chooser().actions()]
+        assert titles[:3] == ["Time", "State", "Order id"]
+        state = next(a for a in window.column_chooser().actions() if a.text() == "State")
+        state.setChecked(False)  # and it is still State that it hides
+        assert header.isSectionHidden(Column.STATE)
+
+    session.run(scenario())
