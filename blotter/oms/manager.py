@@ -922,9 +922,17 @@ class OrderManager:
         return None
 
     async def _send_cancel(self, child: ChildOrder) -> None:
-        self._deadlines[child.client_order_id] = self._deadline(self.config.request_timeout)
+        coid = child.client_order_id
+        # its answer is due from when it leaves the rate limiter's queue: a cancel-all's
+        # cancels wait their turns, and a status asked meanwhile could close the child
+        # before the venue's own cancel report came
+        self._deadlines.pop(coid, None)
+
+        def at_turn() -> None:
+            self._deadlines[coid] = self._deadline(self.config.request_timeout)
+
         try:
-            await self._venues[child.venue].cancel(child.client_order_id)
+            await self._venues[child.venue].cancel(coid, at_turn=at_turn)
         except VenueUnavailable:
             log.info("cancel of %s waits for %s to come back", child.client_order_id, child.venue)
 

@@ -310,6 +310,13 @@ class ManagedVenue(VenueGateway, Protocol):
         ``Withdrawn``; None sends it."""
         ...
 
+    async def cancel(
+        self, client_order_id: str, *, at_turn: Callable[[], None] | None = None
+    ) -> None:
+        """Send once the rate limiter lets it go (ahead of waiting submits); ``at_turn`` (if
+        any) hears the moment it goes."""
+        ...
+
     def latency(self) -> LatencySummary | None:
         """Round-trip latency over the recent window."""
         ...

@@ -196,8 +196,12 @@ class ManagedGateway:
             self._awaiting_report.popitem(last=False)
         await self._send(self._inner.submit(request))
 
-    async def cancel(self, client_order_id: str) -> None:
+    async def cancel(
+        self, client_order_id: str, *, at_turn: Callable[[], None] | None = None
+    ) -> None:
         await self._queue(urgent=True)
+        if at_turn is not None:
+            at_turn()
         self._check_connected()
         await self._send(self._inner.cancel(client_order_id))
 
