@@ -1092,7 +1092,7 @@ class OrderManager:
     async def _resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
         """Ask the venue what it holds and record the difference."""
         coid = child.client_order_id
-        asked_closed = not child.is_live
+        asked_closed, asked_canceling = not child.is_live, child.state is S.PENDING_CANCEL
         try:
             status = await self._venues[child.venue].status(coid)
         except VenueUnavailable:
@@ -1115,6 +1115,10 @@ class OrderManager:
             cancels_on_disconnect=cancels,
             asked_closed=asked_closed,
         )
+        if decision.follow_up is FollowUp.RECANCEL and child.is_live and not asked_canceling:
+            # asked before our cancel went, so answered OPEN: that cancel is on its way, and
+            # a second one would only be refused
+            decision = msgspec.structs.replace(decision, follow_up=FollowUp.NONE)
         self._no_resend.discard(coid)
         lapsed = self._lapsed.get(child.venue)
         if lapsed is not None and coid in lapsed:  # answered: recorded, never asked again

@@ -1389,3 +1389,42 @@ async def test_a_refused_slice_whose_copy_was_chased_as_an_orphan_is_looked_at_n
         await w.until(lambda: orphan_news(order) == [Severity.WARNING, Severity.INFO])
         await asyncio.sleep(0.5)  # past the quiet timeout
         assert w.oms._late_copies == set()
+
+
+class SlowStatusHeldCancels(SlowStatusAnswers):
+    """``SlowStatusAnswers``, whose cancels also wait on the wire until ``release()``."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        super().__init__(inner)
+        self.cancels: list[str] = []
+
+    async def cancel(self, client_order_id: str) -> None:
+        self.cancels.append(client_order_id)
+
+    async def release(self) -> None:
+        for client_order_id in self.cancels:
+            await self._inner.cancel(client_order_id)
+
+
+async def test_an_open_answer_to_a_question_asked_before_the_cancel_sends_no_second_cancel(
+    tmp_path: Path,
+) -> None:
+    """A status asked while the slice worked is answered OPEN after the trader's cancel has
+    gone: that cancel is on its way, so no second one is sent (it would only be refused)."""
+    wires, wrap = xnas_behind(SlowStatusHeldCancels)
+    async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
+        result = await w.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        (child,) = order.children.values()
+        wire = wires[0]
+        wire.gate.clear()
+        assert w.oms.ask_status(child.client_order_id)
+        await until_true(lambda: wire.answered > 0)  # answered OPEN, on its way back
+        await w.oms.cancel(order.order_id, actor="alice")
+        await until_true(lambda: len(wire.cancels) == 1)
+        wire.gate.set()
+        await asyncio.sleep(0.1)  # the OPEN answer is applied
+        assert wire.cancels == [child.client_order_id]
+        await wire.release()
+        await w.until(lambda: order.is_terminal)
+        assert order.anomalies == []
