@@ -129,6 +129,7 @@ from blotter.oms.ports import (
 from blotter.oms.reports import (
     Decision,
     FollowUp,
+    closed_unanswered,
     copy_fills,
     from_report,
     from_status,
@@ -978,7 +979,7 @@ class OrderManager:
         order, child = found
         decision = from_report(order, child, report)
         self._apply_decision(order, child, decision, report.venue, _report_cause(report))
-        if report.kind is ReportKind.REJECTED and _refused_unanswered(child):
+        if report.kind is ReportKind.REJECTED and closed_unanswered(child):
             self._look_again(child, self._deadline(self.config.quiet_timeout))
         if self.config.measure_work:
             self._charge(order.order_id, working)
@@ -1092,7 +1093,7 @@ class OrderManager:
     async def _resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
         """Ask the venue what it holds and record the difference."""
         coid = child.client_order_id
-        asked_closed, asked_canceling = not child.is_live, child.state is S.PENDING_CANCEL
+        asked = child.state  # what an answer tells of is this moment
         try:
             status = await self._venues[child.venue].status(coid)
         except VenueUnavailable:
@@ -1113,12 +1114,8 @@ class OrderManager:
             status,
             may_resend=may_resend,
             cancels_on_disconnect=cancels,
-            asked_closed=asked_closed,
+            asked=asked,
         )
-        if decision.follow_up is FollowUp.RECANCEL and child.is_live and not asked_canceling:
-            # asked before our cancel went, so answered OPEN: that cancel is on its way, and
-            # a second one would only be refused
-            decision = msgspec.structs.replace(decision, follow_up=FollowUp.NONE)
         self._no_resend.discard(coid)
         lapsed = self._lapsed.get(child.venue)
         if lapsed is not None and coid in lapsed:  # answered: recorded, never asked again
@@ -1751,7 +1748,7 @@ class OrderManager:
         if type(payload) is not ChildRejected and type(payload) is not ChildCanceled:
             return
         child = order.children.get(payload.child_id)
-        if child is None or not _refused_unanswered(child):
+        if child is None or not closed_unanswered(child):
             return
         if event.causation_id != _refusal_cause(child.venue, child.client_order_id):
             return
@@ -1910,17 +1907,16 @@ def _ticket_cause(ticket: NewOrder) -> str:
 
 def _report_cause(report: ExecutionReport) -> str:
     about = report.exec_id or report.venue_order_id or report.client_order_id
-    return f"{report.venue} report {report.kind} {about}"
+    return _cause_of(report.venue, report.kind, about)
 
 
 def _refusal_cause(venue: str, client_order_id: str) -> str:
     """The cause ``_report_cause`` gives a venue's refusal of an order it never took."""
-    return f"{venue} report {ReportKind.REJECTED} {client_order_id}"
+    return _cause_of(venue, ReportKind.REJECTED, client_order_id)
 
 
-def _refused_unanswered(child: ChildOrder) -> bool:
-    """Closed by a venue's refusal before the venue ever took it (no venue order id)."""
-    return not child.is_live and child.venue_order_id is None
+def _cause_of(venue: str, kind: ReportKind, about: str) -> str:
+    return f"{venue} report {kind} {about}"
 
 
 def _health_of(payload: Payload) -> VenueHealth:

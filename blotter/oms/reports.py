@@ -28,7 +28,7 @@ from blotter.domain.events import (
 )
 from blotter.domain.order import ChildOrder, OrderAggregate
 from blotter.domain.values import ZERO, Liquidity, OrderType, TimeInForce
-from blotter.domain.workflows import OrderState
+from blotter.domain.workflows import CHILD_ORDER, OrderState
 from blotter.oms.ports import (
     Execution,
     ExecutionReport,
@@ -68,7 +68,7 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
     if kind is ReportKind.ACKNOWLEDGED:
         if child.state in UNANSWERED or _cancel_before_answer(child):
             return _events(_ack(child, report.venue_order_id))
-        if _closed_unanswered(child) and report.leaves > 0:
+        if closed_unanswered(child) and report.leaves > 0:
             return _orphan(child, f"{report.venue} acknowledged {child.client_order_id}")
         return _stale(child, report, Severity.INFO)
     if kind is ReportKind.REJECTED:
@@ -100,7 +100,7 @@ def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionRepor
     return _closed(child, report)
 
 
-def _closed_unanswered(child: ChildOrder) -> bool:
+def closed_unanswered(child: ChildOrder) -> bool:
     """Closed before the venue ever answered for it: refused, or canceled as never received
     (a cancel while its submit was in doubt). A copy the venue holds now arrived late, and
     nobody manages it."""
@@ -157,7 +157,7 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
     payloads.append(_child_fill(child, execution))
     if child.is_live or report.leaves <= 0:
         return Decision(payloads=tuple(payloads))
-    if _closed_unanswered(child):
+    if closed_unanswered(child):
         # a copy we had closed as refused or never there traded (booked, late): what is left
         # of it works at the venue with nobody managing it, so it is canceled there
         return _orphan(
@@ -175,22 +175,25 @@ def from_status(
     *,
     may_resend: bool,
     cancels_on_disconnect: bool = False,
-    asked_closed: bool = False,
+    asked: OrderState | None = None,
 ) -> Decision:
     """Bring ``child`` to what the venue says it holds; ``may_resend`` False after a restart;
     ``cancels_on_disconnect``: the venue's own cancel of a resting order we never asked to
-    cancel was its cancel on a lost session, and hands the quantity back; ``asked_closed``:
-    ``child`` was closed here already when the venue was asked."""
+    cancel was its cancel on a lost session, and hands the quantity back; ``asked``:
+    ``child``'s state when the venue was asked (None: as it is now). An OPEN answer tells of
+    that moment: what we did since (a cancel, a close) it does not know."""
     if status is None:
         return _not_held(child, may_resend=may_resend)
-    if status.state is VenueOrderState.OPEN and (asked_closed or _closed_unanswered(child)):
+    asked = child.state if asked is None else asked
+    asked_closed = asked in CHILD_ORDER.terminal
+    if status.state is VenueOrderState.OPEN and (asked_closed or closed_unanswered(child)):
         # a slice we closed works there: a copy that arrived late, or one we took as canceled
         # on disconnect that the venue kept. Nobody manages it: its fills are ours, the rest
         # is canceled there. (One that closed while the question was out, by the venue's own
         # report, was answered before that report.)
         found = copy_fills(order, child, status)
         return _orphan(child, f"{child.venue} holds {child.client_order_id}", found.payloads)
-    if _closed_unanswered(child):  # a copy the venue took after all, done now: its fills
+    if closed_unanswered(child):  # a copy the venue took after all, done now: its fills
         return copy_fills(order, child, status)
     payloads: list[Payload] = []
     if child.state in UNANSWERED:
@@ -200,7 +203,9 @@ def from_status(
     leaves = child.leaves - sum((fill.quantity for fill in fills), ZERO)
     state = status.state
     if state is VenueOrderState.OPEN:
-        recancel = child.state is S.PENDING_CANCEL
+        # canceling when asked, and the venue works it still (our cancel lost, say): again;
+        # asked before our cancel went, the cancel on its way has its own deadline
+        recancel = child.state is S.PENDING_CANCEL and asked is S.PENDING_CANCEL
         return Decision(
             payloads=tuple(payloads), follow_up=FollowUp.RECANCEL if recancel else FollowUp.NONE
         )

@@ -228,7 +228,7 @@ def test_the_status_of_a_closed_slice_that_still_works_at_its_venue_makes_it_an_
     built = story()
     built.add(ChildCanceled(child_id="A", reason="XNAS disconnected", returned=True))
     working = status(VenueOrderState.OPEN, execution("X9", "10"))
-    decision = from_status(built.order, child(built), working, may_resend=False, asked_closed=True)
+    decision = from_status(built.order, child(built), working, may_resend=False)
     fill, anomaly = decision.payloads
     assert isinstance(fill, ChildFill)
     assert isinstance(anomaly, AnomalyRecorded)
@@ -244,7 +244,9 @@ def test_an_open_answer_to_a_question_asked_before_the_slice_closed_is_no_orphan
     built = story()
     built.canceled("A")
     working = status(VenueOrderState.OPEN, execution("X9", "10"))
-    decision = from_status(built.order, child(built), working, may_resend=True)
+    decision = from_status(
+        built.order, child(built), working, may_resend=True, asked=S.ACKNOWLEDGED
+    )
     [fill] = decision.payloads
     assert isinstance(fill, ChildFill)
     assert decision.follow_up is FollowUp.NONE
@@ -569,3 +571,13 @@ def test_a_fill_that_overtook_the_ack_of_a_slice_canceled_on_its_way_records_the
     late_ack = from_report(built.order, child(built), report(ReportKind.ACKNOWLEDGED))
     assert only_anomaly(late_ack).kind is AnomalyKind.STALE_REPORT
     assert late_ack.follow_up is FollowUp.NONE
+
+
+def test_an_open_answer_to_a_question_asked_before_our_cancel_asks_no_second_cancel() -> None:
+    built = story()
+    built.cancel_requested("A")
+    working = status(VenueOrderState.OPEN)
+    before = from_status(built.order, child(built), working, may_resend=True, asked=S.ACKNOWLEDGED)
+    assert before.follow_up is FollowUp.NONE  # the cancel on its way has its own deadline
+    since = from_status(built.order, child(built), working, may_resend=True)
+    assert since.follow_up is FollowUp.RECANCEL  # canceling when asked: it was lost, say

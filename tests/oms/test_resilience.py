@@ -1391,19 +1391,8 @@ async def test_a_refused_slice_whose_copy_was_chased_as_an_orphan_is_looked_at_n
         assert w.oms._late_copies == set()
 
 
-class SlowStatusHeldCancels(SlowStatusAnswers):
+class SlowStatusHeldCancels(SlowStatusAnswers, HoldsCancels):
     """``SlowStatusAnswers``, whose cancels also wait on the wire until ``release()``."""
-
-    def __init__(self, inner: SimulatedVenue) -> None:
-        super().__init__(inner)
-        self.cancels: list[str] = []
-
-    async def cancel(self, client_order_id: str) -> None:
-        self.cancels.append(client_order_id)
-
-    async def release(self) -> None:
-        for client_order_id in self.cancels:
-            await self._inner.cancel(client_order_id)
 
 
 async def test_an_open_answer_to_a_question_asked_before_the_cancel_sends_no_second_cancel(
