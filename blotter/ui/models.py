@@ -544,8 +544,7 @@ class OrdersModel(QAbstractItemModel):
             if internal == 0:
                 return _SORT_KEYS[column](self._orders[self._ids[self._position(index.row())]])
             order = self._orders[self._ids[internal - 1]]
-            child = next(itertools.islice(order.children.values(), index.row(), None))
-            return _CHILD_SORT_KEYS[column](child)
+            return _CHILD_SORT_KEYS[column](_child_at(order, index.row()))
         texts, foregrounds, background = self.row_look(index)
         if role == _BACKGROUND:
             return background
@@ -574,7 +573,7 @@ class OrdersModel(QAbstractItemModel):
         looks = self._child_looks.setdefault(order_id, {})
         look = looks.get(index.row())
         if look is None:
-            child = next(itertools.islice(order.children.values(), index.row(), None))
+            child = _child_at(order, index.row())
             look = looks[index.row()] = self._child_look(order, child)
         return look[0], look[1], None
 
@@ -670,6 +669,11 @@ class OrdersModel(QAbstractItemModel):
             child.venue,
             clock_time(child.updated_at),
         )
+
+
+def _child_at(order: OrderAggregate, row: int) -> ChildOrder:
+    """The child on ``row`` beneath its order (children are listed in routing order)."""
+    return next(itertools.islice(order.children.values(), row, None))
 
 
 def child_numbers(child: ChildOrder, places: tuple[int, int]) -> tuple[str, str, str, str]:
@@ -873,17 +877,19 @@ class FillsModel(QAbstractTableModel):
         self.palette = palette
 
     def fetch_all(self) -> None:
-        """Rows for every fill (a sort orders them all, not the pages fetched)."""
-        while self.canFetchMore():
-            self.fetchMore()
+        """Rows for every fill (a sort orders them all, not the pages fetched), in one
+        insertion: page by page, each would move the rows the proxy maps."""
+        self._take(self._history.remaining)
 
     def canFetchMore(self, parent: Index = NO_INDEX) -> bool:
         return not parent.isValid() and self._history.remaining > 0
 
     def fetchMore(self, parent: Index = NO_INDEX) -> None:
-        if parent.isValid():
-            return
-        more = self._history.take(FETCH_ROWS)
+        if not parent.isValid():
+            self._take(FETCH_ROWS)
+
+    def _take(self, count: int) -> None:
+        more = self._history.take(count)
         if not more:
             return
         first = self.rowCount()
