@@ -288,6 +288,9 @@ class OrderManager:
         # Slices whose cancel was recorded while they were being sent: sent once they leave.
         self._cancel_after_send: set[str] = set()
         self._sending: set[str] = set()  # submits past their turn, not yet returned
+        # Children whose cancel is asked and waits to leave: the venue, not told yet, would
+        # answer OPEN, and that answer would ask for a second cancel.
+        self._cancels_waiting: set[str] = set()
         self._recanceling: set[str] = set()  # orders to cancel again: trading stopped for them
         self._late_copies: set[str] = set()  # slices a venue refused: asked once more, later
         self._queued: set[str] = set()  # children whose submit waits for the rate limiter
@@ -715,6 +718,7 @@ class OrderManager:
         if not live:
             payloads.append(OrderCanceled(reason=reason or "canceled before any venue held it"))
         self._cancel_after_send.update(c.client_order_id for c in sending)
+        self._cancels_waiting.update(c.client_order_id for c in at_venue)
         await self._record(order, payloads, actor, f"command: cancel by {actor}")
         await _all_of([self._send_cancel(c) for c in at_venue])
 
@@ -928,14 +932,18 @@ class OrderManager:
         # cancels wait their turns, and a status asked meanwhile could close the child
         # before the venue's own cancel report came
         self._deadlines.pop(coid, None)
+        self._cancels_waiting.add(coid)
 
         def at_turn() -> None:
+            self._cancels_waiting.discard(coid)
             self._deadlines[coid] = self._deadline(self.config.request_timeout)
 
         try:
             await self._venues[child.venue].cancel(coid, at_turn=at_turn)
         except VenueUnavailable:
             log.info("cancel of %s waits for %s to come back", child.client_order_id, child.venue)
+        finally:
+            self._cancels_waiting.discard(coid)
 
     def _deadline(self, seconds: float) -> int:
         return self._clock.now_ns() + round(seconds * NANOS_PER_SECOND)
@@ -1082,8 +1090,8 @@ class OrderManager:
 
     def _spawn_resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
         coid = child.client_order_id
-        if coid in self._resolving or coid in self._queued:
-            return  # asked already; or not sent yet, so the venue cannot know of it
+        if coid in self._resolving or coid in self._queued or coid in self._cancels_waiting:
+            return  # asked already; or not sent yet (its cancel, its order): nothing to ask
         if coid in self._sending:  # on the wire: an answer now may come before it lands
             self._deadlines[coid] = self._deadline(self.config.request_timeout)
             return
@@ -1093,6 +1101,9 @@ class OrderManager:
     async def _resolve(self, order: OrderAggregate, child: ChildOrder) -> None:
         """Ask the venue what it holds and record the difference."""
         coid = child.client_order_id
+        if coid in self._cancels_waiting:  # asked to cancel since this was spawned: it answers
+            self._resolving.discard(coid)
+            return
         asked = child.state  # what an answer tells of is this moment
         try:
             status = await self._venues[child.venue].status(coid)
@@ -1255,6 +1266,7 @@ class OrderManager:
         # a slice whose cancel is under way already is only marked: no second cancel; one
         # still being sent is withdrawn at its turn, or canceled once it has left
         to_cancel = [c for c in chosen if c.state in _CANCELABLE]
+        self._cancels_waiting.update(c.client_order_id for c in to_cancel)
         self._cancel_after_send.update(
             c.client_order_id for c in chosen if c.state is S.PENDING_SUBMIT
         )

@@ -728,12 +728,12 @@ async def test_a_slice_canceled_before_its_send_started_closes_when_it_cannot_le
 async def test_a_cancel_all_that_waits_for_the_rate_limiter_raises_no_stale_alert(
     tmp_path: Path,
 ) -> None:
-    """300 cancels at 150 a second wait up to 2 s for their turns, twice the request timeout:
+    """350 cancels at 100 a second wait up to 3.5 s for their turns, past the request timeout:
     a cancel's answer is due from its turn, so no status query closes a slice before the
     venue's own cancel report comes (which would then be a stale report)."""
-    timely = msgspec.structs.replace(FAST, request_timeout=1.0)
-    async with world(tmp_path, config=timely, rate=(150.0, 10)) as w:
-        results = [await w.oms.submit(w.ticket("1", "9.00")) for _ in range(300)]
+    timely = msgspec.structs.replace(FAST, request_timeout=2.0)
+    async with world(tmp_path, config=timely, rate=(100.0, 10)) as w:
+        results = [await w.oms.submit(w.ticket("1", "9.00")) for _ in range(350)]
         await w.until(lambda: all(w.order(r.order_id).state is S.ACKNOWLEDGED for r in results))
         await w.oms.cancel_all(CancelScope(), actor="alice")
         async with asyncio.timeout(10.0):
