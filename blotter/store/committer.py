@@ -1,9 +1,9 @@
 """The SQLite committer: a process that runs the event store's prepared transactions.
 
-The writer thread folds a batch and turns it into rows; executing those rows and waiting for
+The event store folds a batch and turns it into rows; executing those rows and waiting for
 the fsync is the other half of an append's cost. Run in the same process, both halves share
-one GIL and one core; here the disk half runs in a process of its own, so the writer thread
-folds batch N+1 while this process commits batch N.
+one GIL and one core; here the disk half runs in a process of its own, so the store folds
+batch N+1 while this process commits batch N.
 
 A transaction arrives as ``(epoch, prior_seq, [(sql, rows), ...])`` and commits only if the
 log still ends at ``prior_seq``; otherwise another writer appended since it was prepared and it
@@ -66,13 +66,15 @@ class CommitterGone(Exception):
 
 
 class Committer:
-    """The writer thread's handle on the committer process.
+    """The event store's handle on the committer process.
 
-    Answers come back in the order the transactions were sent, handed to ``deliver`` on a
-    thread of their own: the writer thread waits for new appends and for answers alike.
+    Answers come back in the order the transactions were sent. An event loop that writes
+    reads them itself when its pipe is readable (``fileno``, ``read_answer``); for a writer
+    thread, ``receive`` hands them to ``deliver`` on a thread of their own, since that thread
+    waits for new appends and for answers alike.
     """
 
-    def __init__(self, path: str, deliver: Callable[[Answer | CommitterGone], None]) -> None:
+    def __init__(self, path: str) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process that has threads
         self._pipe, child_end = context.Pipe()
         self._process = context.Process(
@@ -82,10 +84,8 @@ class Committer:
         child_end.close()  # the child's copy: a dead child then reads as EOF here
         self._await_ready()
         self._encoder = msgspec.msgpack.Encoder()
-        self._receiver = threading.Thread(
-            target=self._receive, args=(deliver,), name="event-store-answers", daemon=True
-        )
-        self._receiver.start()
+        self._decoder = msgspec.msgpack.Decoder(Answer)
+        self._receiver: threading.Thread | None = None
 
     def _await_ready(self) -> None:
         """Pay the process's start-up here, at open, rather than in the first appends."""
@@ -102,22 +102,40 @@ class Committer:
         except OSError as error:
             raise CommitterGone(str(error)) from None
 
+    def fileno(self) -> int:
+        """The pipe the answers arrive on, for an event loop's reader."""
+        return self._pipe.fileno()
+
+    def read_answer(self) -> Answer:
+        """The next answer, waited for; ``CommitterGone`` once the process has died."""
+        try:
+            return self._decoder.decode(self._pipe.recv_bytes())
+        except (EOFError, OSError) as error:
+            raise CommitterGone(str(error) or "the committer process exited") from None
+
+    def receive(self, deliver: Callable[[Answer | CommitterGone], None]) -> None:
+        """Hand every answer from now on to ``deliver``, on a thread of its own."""
+        self._receiver = threading.Thread(
+            target=self._receive, args=(deliver,), name="event-store-answers", daemon=True
+        )
+        self._receiver.start()
+
     def _receive(self, deliver: Callable[[Answer | CommitterGone], None]) -> None:
-        decoder = msgspec.msgpack.Decoder(Answer)
         while True:
             try:
-                data = self._pipe.recv_bytes()
-            except (EOFError, OSError) as error:
-                deliver(CommitterGone(str(error) or "the committer process exited"))
+                answer = self.read_answer()
+            except CommitterGone as gone:
+                deliver(gone)
                 return
-            deliver(decoder.decode(data))
+            deliver(answer)
 
     def close(self) -> None:
         """Let the committer finish what it was sent, then stop it."""
         with contextlib.suppress(OSError):  # it is gone already: join() below reaps it
             self._pipe.send_bytes(b"")
         self._process.join()
-        self._receiver.join()
+        if self._receiver is not None:
+            self._receiver.join()
         self._pipe.close()
 
 

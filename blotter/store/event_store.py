@@ -5,17 +5,26 @@ only after the transaction holding their events, and the projection rows derived
 has committed (SQLite WAL at ``synchronous=FULL``, or a PostgreSQL commit). Appends that queue
 up while a commit is on disk go into the next transaction together: that is the group commit.
 
-On SQLite the writer thread only folds each batch and turns it into rows; a committer process
-(``committer.py``) executes and commits them on the other core, while the writer prepares the
+On SQLite the store only folds each batch and turns it into rows; a committer process
+(``committer.py``) executes and commits them on the other core, while the store prepares the
 next batch on top of the one still on disk. If a prepared transaction does not commit, the
-writer drops its folded state and writes that batch, and every one prepared after it, again
-itself under the write lock, as it does for every batch on PostgreSQL.
+store drops its folded state and the writer thread writes that batch, and every one prepared
+after it, again itself under the write lock, as it does for every batch on PostgreSQL.
+
+Who folds and sends the batches on SQLite is whoever appends first: an event loop (the OMS),
+or the writer thread (a thread's ``submit``). A loop does it between its callbacks and reads
+the committer's answers when their pipe is readable, so an append waits for no other thread:
+each hand-over between threads costs up to the interpreter's switch interval on a busy
+process, and the loop's appends were durable in 2.4 ms (p50) through the writer thread
+against 0.8 ms without it. Appends from elsewhere then go to that loop. The writer thread
+still writes what needs the database's answers under the write lock, while the loop waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -120,6 +129,14 @@ class _Answered:
 _ANSWERED = _Answered()
 
 
+@dataclass(slots=True)
+class _Lent:
+    """Batches the owning loop lends the writer thread, to write under the write lock."""
+
+    batches: list[list[_Append]]
+    redo: bool  # written again after a void epoch or the committer's loss: the fold goes first
+
+
 Connect = Callable[[], Connection]  # the batch's read connection, opened when first asked for
 
 
@@ -179,12 +196,20 @@ class SqlEventStore:
         self._bulk = BulkWriter(self.url.get_backend_name())
         self._ledger = _writer_ledger()
         self._ledger_seq = -1  # the log position the in-memory ledger has folded up to
-        self._queue: queue.SimpleQueue[_Append | _Answered | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Append | _Answered | _Lent | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[Answer | CommitterGone] = queue.SimpleQueue()
         self._appends = appends
         self._fence = fence
         self._committer = self._start_committer() if appends and not self._is_postgres else None
         self._in_flight: deque[_InFlight] = deque()
+        self._binding = threading.Lock()  # who writes is settled once, by the first to append
+        self._writer_sends = False  # the writer thread sends to the committer (a thread came first)
+        self._owner: asyncio.AbstractEventLoop | None = None  # else this loop does
+        self._waiting: list[_Append] = []  # the owner's appends not yet sent
+        self._flush_due = False
+        self._writer_free = threading.Event()  # clear while the owner lends it the write state
+        self._writer_free.set()
+        self._void_answers: list[Answer] | None = None  # collected once a transaction failed
         self._epoch = 0  # the committer refuses what was prepared in an epoch that failed
         self.commits = 0  # transactions committed, for tests of the group commit
         self._last_failure: str | None = None  # the writer's, logged once however often
@@ -198,7 +223,7 @@ class SqlEventStore:
         Without one (it would not start) the writer thread commits itself, only slower.
         """
         try:
-            return Committer(str(self.url.database), self._answered)
+            return Committer(str(self.url.database))
         except CommitterGone as gone:
             log.warning("no committer process (%s): the writer thread commits", gone)
             return None
@@ -226,8 +251,14 @@ class SqlEventStore:
         ``then`` hears the outcome on the loop before any waiter on the future resumes: no
         done callback, so no handle and no context copy per append.
         """
-        waiter: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Append(stream_id, expected_version, events, waiter=waiter, then=then))
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[AppendResult] = loop.create_future()
+        request = _Append(stream_id, expected_version, events, waiter=waiter, then=then)
+        if self._owner is loop:
+            self._check(request)
+            self._take(request)
+        else:
+            self._enqueue(request, loop)
         return waiter
 
     def append_sync(
@@ -249,19 +280,64 @@ class SqlEventStore:
         self._enqueue(_Append(stream_id, expected_version, events, future=future))
         return future
 
-    def _enqueue(self, request: _Append) -> None:
+    def _check(self, request: _Append) -> None:
         if self._closed:
             raise StoreError("the event store is closed")
         if not self._appends:
             raise StoreError("the event store was opened for reading only")
         _check_events(request.stream_id, request.expected_version, request.events)
-        self._queue.put(request)
+
+    def _enqueue(self, request: _Append, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Queue an append made outside the owning loop: to that loop, to ``loop`` (made the
+        owner), or to the writer thread."""
+        self._check(request)
+        with self._binding:
+            owner = self._bind(loop)
+        if owner is loop and loop is not None:
+            self._take(request)
+        elif owner is not None:
+            owner.call_soon_threadsafe(self._take, request)
+        else:
+            self._queue.put(request)
+
+    def _bind(self, loop: asyncio.AbstractEventLoop | None) -> asyncio.AbstractEventLoop | None:
+        """The loop that sends to the committer from now on, or None for the writer thread.
+
+        The first to append decides. A loop that stopped hands over to the next appender
+        once what it started is done.
+        """
+        if self._committer is None or self._writer_sends:
+            return None
+        if self._owner is not None and self._owner.is_running():
+            return self._owner
+        if self._owner is not None:
+            self._finish_here()
+            self._release_owner()
+        if loop is None:
+            self._writer_sends = True
+            self._committer.receive(self._answered)
+        else:
+            self._owner = loop
+            loop.add_reader(self._committer.fileno(), self._on_answer)
+        return loop
+
+    def _release_owner(self) -> None:
+        self._release_owner_reader()
+        self._owner = None
+        self._flush_due = False  # a flush due on that loop will not run there
+
+    def _flush_on_owner(self) -> None:
+        """A flush that was due on a loop: only if that loop still owns the path."""
+        if _runs_on(self._owner):
+            self._flush()
 
     def close(self) -> None:
         """Finish queued appends, stop the writer and release the database."""
         if self._closed:
             return
         self._closed = True
+        with self._binding:
+            self._close_owner()
         self._queue.put(None)
         self._thread.join()
         if self._committer is not None:
@@ -274,6 +350,138 @@ class SqlEventStore:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    # --- the owning loop's path: folded and sent between its callbacks -----------------------
+
+    def _take(self, request: _Append) -> None:
+        """On the owning loop: the append goes with the next batch, sent once this round of
+        callbacks is done (each round's appends travel together)."""
+        self._waiting.append(request)
+        if not self._flush_due and self._owner is not None:
+            self._flush_due = True
+            self._owner.call_soon(self._flush_on_owner)
+
+    def _flush(self) -> None:
+        """Send what waits, while the committer has room for it."""
+        self._flush_due = False
+        while self._waiting and self._may_send():
+            batch = self._next_batch()
+            try:
+                prepared = None if self._committer is None else self._prepare(batch)
+            except Exception as error:  # a bug, not a database answer: fail loudly, keep serving
+                log.exception("the event store failed on a batch of %d appends", len(batch))
+                self._forget_ledger()
+                _settle_all(batch, [error] * len(batch))
+                continue
+            if prepared is not None:
+                self._send(*prepared)
+            elif self._in_flight:  # it needs the database's answers: once these are in
+                self._waiting[:0] = batch
+                return
+            else:
+                self._lend(_Lent([batch], redo=False))
+
+    def _may_send(self) -> bool:
+        return (
+            self._writer_free.is_set()
+            and self._void_answers is None
+            and len(self._in_flight) < _MAX_IN_FLIGHT
+        )
+
+    def _next_batch(self) -> list[_Append]:
+        size = taken = 0
+        while taken < len(self._waiting) and size < _MAX_BATCH:
+            size += len(self._waiting[taken].events)
+            taken += 1
+        batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
+        return batch
+
+    def _on_answer(self) -> None:
+        """The owning loop's reader: the committer answered (or died)."""
+        self._read_answer()
+        self._flush()
+
+    def _read_answer(self) -> None:
+        assert self._committer is not None
+        try:
+            answer = self._committer.read_answer()
+        except CommitterGone as gone:
+            log.error("the committer process is gone (%s): the writer thread commits", gone)
+            self._void_answers = None
+            self._lend_in_flight(then=self._waiting)
+            self._waiting = []
+            self._release_owner()  # from now on every append goes to the writer thread
+            self._committer = None
+            return
+        self._take_answer(answer)
+
+    def _take_answer(self, answer: Answer) -> None:
+        if self._void_answers is None and answer.status == "ok":
+            flight = self._in_flight.popleft()
+            self.commits += 1
+            _settle_all(flight.batch, flight.outcomes)
+            return
+        if self._void_answers is None:
+            log.warning(
+                "a prepared transaction did not commit (%s): writing it again", answer.detail
+            )
+            self._void_answers = []
+        self._void_answers.append(answer)
+        if len(self._void_answers) == len(self._in_flight):  # every answer of the void epoch
+            if any(a.status == "ok" for a in self._void_answers[1:]):
+                raise AssertionError("the committer committed a transaction of a void epoch")
+            self._void_answers = None
+            self._lend_in_flight()
+
+    def _lend_in_flight(self, then: list[_Append] | None = None) -> None:
+        """Every batch in flight is written again (and ``then``, after them): each was folded
+        on top of the one before it, and whichever committed is found stored and reported
+        as a duplicate."""
+        batches = [flight.batch for flight in self._in_flight]
+        self._lend(_Lent([*batches, then] if then else batches, redo=True))
+        self._in_flight.clear()
+
+    def _lend(self, lent: _Lent) -> None:
+        """The writer thread writes these under the write lock; the owner sends nothing until
+        it is done and flushes again."""
+        self._writer_free.clear()
+        self._queue.put(lent)
+
+    def _release_owner_reader(self) -> None:
+        if self._owner is not None and self._committer is not None and not self._owner.is_closed():
+            self._owner.remove_reader(self._committer.fileno())
+
+    def _finish_here(self) -> None:
+        """Complete the owner's appends in this thread, while the owner does not run: it
+        stopped, or this is its own thread inside a callback."""
+        while self._waiting or self._in_flight or not self._writer_free.is_set():
+            if not self._writer_free.is_set():
+                self._writer_free.wait()
+            elif self._in_flight:
+                self._read_answer()
+            else:
+                self._flush()
+
+    def _close_owner(self) -> None:
+        """Before the store closes: the owner's appends are done, and its reader removed."""
+        owner = self._owner
+        if owner is None:
+            return
+        if owner.is_running() and not _runs_on(owner):
+            quiet = asyncio.run_coroutine_threadsafe(self._quiet(), owner)
+            while owner.is_running():
+                with contextlib.suppress(concurrent.futures.TimeoutError):
+                    quiet.result(timeout=0.1)
+                    return
+        self._finish_here()
+        self._release_owner()
+
+    async def _quiet(self) -> None:
+        """On the owner: wait until its appends are done, then let the committer's pipe go."""
+        # once, at close: the answers it waits for come from the committer and the writer
+        while self._waiting or self._in_flight or not self._writer_free.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+        self._release_owner()
 
     # --- the writer thread --------------------------------------------------------------------
 
@@ -309,7 +517,9 @@ class SqlEventStore:
                 break
             if item is None:
                 return batch, True
-            if isinstance(item, _Answered):
+            if isinstance(item, _Lent):
+                self._write_lent(item)
+            elif isinstance(item, _Answered):
                 self._settle_answered()
             else:
                 if not batch and self._in_flight:
@@ -318,7 +528,21 @@ class SqlEventStore:
                 size += len(item.events)
         return batch, False
 
-    def _next_item(self, gathering: bool, until: float) -> _Append | _Answered | None:
+    def _write_lent(self, lent: _Lent) -> None:
+        """Write what the owning loop lent under the write lock, then give the state back."""
+        if lent.redo:
+            self._epoch += 1
+            self._forget_ledger()
+        for batch in lent.batches:
+            self._commit_here(batch)
+        self._writer_free.set()
+        owner = self._owner
+        if owner is not None:
+            # Closed: whoever finishes its appends waits for the event above instead.
+            with contextlib.suppress(RuntimeError):
+                owner.call_soon_threadsafe(self._flush_on_owner)
+
+    def _next_item(self, gathering: bool, until: float) -> _Append | _Answered | _Lent | None:
         """The next item: waited for if the batch is empty, or gathered until ``until``."""
         if not gathering:
             return self._queue.get()
@@ -937,14 +1161,29 @@ def _writer_ledger() -> Ledger:
     return Ledger(pack_closed=False)
 
 
+def _runs_on(loop: asyncio.AbstractEventLoop | None) -> bool:
+    """Whether this thread is running ``loop`` now."""
+    try:
+        return loop is not None and asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def _settle_all(batch: list[_Append], outcomes: list[AppendResult | Exception]) -> None:
-    """Resolve every waiter of a batch: one wake-up per event loop, not one per append."""
+    """Resolve every waiter of a batch: at once on this thread's running loop, else one
+    wake-up per event loop, not one per append."""
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
     per_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Append, Any]]] = {}
     for request, outcome in zip(batch, outcomes, strict=True):
         if request.waiter is None:
             request.settle(outcome)
         else:
             per_loop.setdefault(request.waiter.get_loop(), []).append((request, outcome))
+    if here is not None and here in per_loop:
+        _settle_on_loop(per_loop.pop(here))
     for loop, settled in per_loop.items():
         try:
             loop.call_soon_threadsafe(_settle_on_loop, settled)

@@ -183,3 +183,155 @@ def test_the_committer_leaves_what_it_started_with_out_of_its_collections(tmp_pa
         ours.send_bytes(b"")  # the store is done
         committer.join()
         gc.unfreeze()
+
+
+class _NoWriterThread:
+    """Put in place of the writer thread's queue: nothing may be handed to that thread."""
+
+    def __init__(self, queue: object) -> None:
+        self.queue = queue
+        self.get = queue.get  # type: ignore[attr-defined]  # the thread still waits on it
+        self.get_nowait = queue.get_nowait  # type: ignore[attr-defined]
+
+    def put(self, item: object) -> None:
+        raise AssertionError(f"handed to the writer thread: {item!r}")
+
+
+def test_a_loop_sends_its_appends_itself_each_round_together(tmp_path: Path) -> None:
+    """Once its first batch is written, a loop's appends go to the committer between its
+    callbacks, not through the writer thread; those made in one round share a transaction."""
+    log = _streams(30, seed=8)
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+
+        async def appends() -> list[AppendResult]:
+            first = await _append_all(store, log[:1])  # written under the lock, by the thread
+            guarded = _NoWriterThread(store._queue)
+            store._queue = guarded  # type: ignore[assignment]
+            before = store.commits
+            try:
+                rest = await _append_all(store, log[1:])  # all made in one round
+            finally:
+                store._queue = guarded.queue  # type: ignore[assignment]
+            assert store.commits - before == 1
+            return first + rest
+
+        results = asyncio.run(appends())
+        assert [r.first_seq for r in results] == list(range(1, len(log) + 1))
+        assert replay(store, workers=1).ok
+
+
+def test_appends_from_a_thread_while_a_loop_writes_go_through_that_loop(tmp_path: Path) -> None:
+    log = _streams(20, seed=9)
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+
+        async def both() -> list[AppendResult]:
+            ours = await _append_all(store, log[:10])
+            theirs = [
+                await asyncio.to_thread(
+                    lambda e=events: _submit(store, e).result(timeout=10)  # type: ignore[misc]
+                )
+                for events in log[10:]
+            ]
+            return ours + theirs
+
+        results = asyncio.run(both())
+        assert [r.first_seq for r in results] == list(range(1, len(log) + 1))
+        assert not store._writer_sends  # the loop kept the committer's pipe
+        assert replay(store, workers=1).ok
+
+
+def test_appends_a_closed_loop_left_unanswered_are_written_before_the_next_writer_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A loop that ends with appends not yet sent or answered: the next to append (another
+    loop, then a thread) finishes them first, in order, and nothing is written twice."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    log = _streams(30, seed=10)
+    with SqlEventStore(url) as store:
+
+        async def leave_unawaited() -> None:
+            await _append_all(store, log[:1])
+            for events in log[1:10]:
+                store.append_nowait(events[0].stream_id, events[0].stream_version - 1, events)
+
+        asyncio.run(leave_unawaited())  # returns before those nine are even sent
+        asyncio.run(_append_all(store, log[10:20]))  # another loop takes over
+        later = [_submit(store, events).result(timeout=10) for events in log[20:]]
+        assert later[-1].last_seq == len(log)
+        assert store._writer_sends  # the thread came when no loop ran: the writer sends now
+    with SqlEventStore(url, appends=False) as reader:
+        checked = replay(reader, workers=1)
+        assert checked.ok, checked.mismatches[:3]
+        assert checked.events == len(log)
+
+
+def test_a_store_closed_from_another_thread_finishes_the_loops_appends_first(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    log = _streams(30, seed=11)
+    store = SqlEventStore(url)
+
+    async def close_while_appending() -> list[AppendResult]:
+        await _append_all(store, log[:1])
+        pending = _append_all(store, log[1:])
+        closing = asyncio.ensure_future(asyncio.to_thread(store.close))
+        results = await pending
+        await closing
+        return results
+
+    results = asyncio.run(close_while_appending())
+    assert results[-1].last_seq == len(log)
+    with SqlEventStore(url, appends=False) as reader:
+        assert reader.last_seq() == len(log)
+
+
+def test_a_committer_that_dies_under_a_loops_appends_loses_none_and_doubles_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = _streams(60, seed=12)
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+
+        async def appends() -> list[AppendResult]:
+            await _append_all(store, log[:5])
+            committer = store._committer
+            assert committer is not None
+            assert committer._process.pid is not None
+            sent = [
+                store.append_nowait(events[0].stream_id, events[0].stream_version - 1, events)
+                for events in log[5:30]
+            ]
+            await asyncio.sleep(0)  # the first of them are on their way
+            os.kill(committer._process.pid, signal.SIGKILL)
+            later = _append_all(store, log[30:])
+            return list(await asyncio.gather(*sent)) + await later
+
+        results = asyncio.run(appends())
+        assert "the committer process is gone" in caplog.text
+        assert store._committer is None
+        assert results[-1].last_seq == len(log)
+        checked = replay(store, workers=1)
+        assert checked.ok, checked.mismatches[:3]
+        assert checked.events == len(log)
+
+
+def test_a_bug_on_the_loops_path_fails_the_batch_and_keeps_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _streams(10, seed=13)
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+
+        def broken(_batch: object) -> None:
+            raise RuntimeError("a bug in the store")
+
+        async def appends() -> tuple[list[AppendResult | BaseException], list[AppendResult]]:
+            await _append_all(store, log[:1])
+            monkeypatch.setattr(store, "_prepare", broken)
+            failed = await asyncio.gather(_append_all(store, log[1:2]), return_exceptions=True)
+            monkeypatch.undo()
+            return failed, await _append_all(store, log[1:])
+
+        (failed,), rest = asyncio.run(appends())
+        assert isinstance(failed, RuntimeError)
+        assert rest[-1].last_seq == len(log)
+        assert replay(store, workers=1).ok

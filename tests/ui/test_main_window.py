@@ -565,7 +565,9 @@ def test_an_oms_whose_store_fails_says_so_in_the_status_bar(
         def lost(*_args: object) -> None:
             raise StoreError("/data/desk.db: the database file is damaged")
 
-        monkeypatch.setattr(SqlEventStore, "_commit", lost)
+        # whichever way the next batch goes: prepared for the committer, or written here
+        monkeypatch.setattr(SqlEventStore, "_prepare", lost)
+        monkeypatch.setattr(SqlEventStore, "_commit_together", lost)
         with contextlib.suppress(StoreError):  # the command hears it too
             await oms.submit(resting(1))
         await session.until(lambda: oms.failed is not None)
