@@ -159,7 +159,8 @@ def serve(pipe: Connection, path: str) -> None:
         database.execute(pragma)
     pipe.send_bytes(b"ready")
     # A transaction is larger than the pipe's buffer: read the next one while this one is on
-    # disk, or the writer thread blocks in send() until the commit is done.
+    # disk, or the store's sender (a loop or the writer thread) blocks in send() until the
+    # commit is done.
     arrived: queue.SimpleQueue[Transaction | None] = queue.SimpleQueue()
     threading.Thread(
         target=_read, args=(pipe, arrived), name="committer-reader", daemon=True

@@ -62,12 +62,12 @@ log = logging.getLogger(__name__)
 _MAX_BATCH = 10_000  # events per transaction; bounds the time a batch holds the write lock
 _IN_CHUNK = 500  # keys per IN (...) clause, well under every backend's parameter limit
 _MAX_IN_FLIGHT = 2  # prepared transactions at the committer: one on disk, the next behind it
-# While the committer holds a transaction, appends are gathered this long from the first
-# before the next is prepared. Each transaction costs the process about 100 µs under the
-# interpreter lock whatever its size (preparing, sending, settling, waking the loop); at
-# 1,000 orders/s they came 7 events at a time, 1,050 a second. Gathered for 0.5 ms, 13 at a
-# time: 4 % less CPU for the process, the median command-to-venue 0.1 to 0.3 ms longer (for
-# 1 ms: no more CPU saved, and 1.3 ms longer).
+# On the writer thread's path, while the committer holds a transaction, appends are gathered
+# this long from the first before the next is prepared (a loop's gather by its rounds). Each
+# transaction costs the process about 100 µs under the interpreter lock whatever its size
+# (preparing, sending, settling, waking the loop); at 1,000 orders/s they came 7 events at a
+# time, 1,050 a second. Gathered for 0.5 ms, 13 at a time: 4 % less CPU for the process, the
+# median command-to-venue 0.1 to 0.3 ms longer (for 1 ms: no more CPU saved, 1.3 ms longer).
 GATHER_SECONDS = 0.0005
 
 
