@@ -106,6 +106,13 @@ class Committer:
         """The pipe the answers arrive on, for an event loop's reader."""
         return self._pipe.fileno()
 
+    def readable(self) -> bool:
+        """Whether an answer (or the end of the process) waits to be read."""
+        try:
+            return self._pipe.poll()
+        except OSError:
+            return True  # the read says what happened
+
     def read_answer(self) -> Answer:
         """The next answer, waited for; ``CommitterGone`` once the process has died."""
         try:

@@ -206,6 +206,8 @@ class SqlEventStore:
         self._writer_sends = False  # the writer thread sends to the committer (a thread came first)
         self._owner: asyncio.AbstractEventLoop | None = None  # else this loop does
         self._waiting: list[_Append] = []  # the owner's appends not yet sent
+        # Appends made elsewhere, for the owner: kept here, not in a handle a stopping loop drops
+        self._inbox: deque[_Append] = deque()
         self._flush_due = False
         self._writer_free = threading.Event()  # clear while the owner lends it the write state
         self._writer_free.set()
@@ -296,7 +298,10 @@ class SqlEventStore:
         if owner is loop and loop is not None:
             self._take(request)
         elif owner is not None:
-            owner.call_soon_threadsafe(self._take, request)
+            self._inbox.append(request)
+            # Closed meanwhile: the next to append, or close(), finishes the inbox.
+            with contextlib.suppress(RuntimeError):
+                owner.call_soon_threadsafe(self._flush_on_owner)
         else:
             self._queue.put(request)
 
@@ -364,6 +369,8 @@ class SqlEventStore:
     def _flush(self) -> None:
         """Send what waits, while the committer has room for it."""
         self._flush_due = False
+        while self._inbox:
+            self._waiting.append(self._inbox.popleft())
         while self._waiting and self._may_send():
             batch = self._next_batch()
             try:
@@ -374,7 +381,7 @@ class SqlEventStore:
                 _settle_all(batch, [error] * len(batch))
                 continue
             if prepared is not None:
-                self._send(*prepared)
+                self._send_from_loop(*prepared)
             elif self._in_flight:  # it needs the database's answers: once these are in
                 self._waiting[:0] = batch
                 return
@@ -396,9 +403,26 @@ class SqlEventStore:
         batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
         return batch
 
+    def _send_from_loop(
+        self, flight: _InFlight, prior_seq: int, statements: list[Statement]
+    ) -> None:
+        assert self._committer is not None
+        self._in_flight.append(flight)
+        try:
+            self._committer.send(self._epoch, prior_seq, statements)
+        except CommitterGone as gone:
+            self._lose_committer_from_loop(str(gone))
+
     def _on_answer(self) -> None:
         """The owning loop's reader: the committer answered (or died)."""
-        self._read_answer()
+        if self._committer is None or not self._committer.readable():
+            return  # read already, by whoever finished the owner's appends
+        try:
+            self._read_answer()
+        except Exception as error:  # a bug: the answers can no longer be matched to batches
+            log.exception("the event store failed on the committer's answer")
+            self._lose_committer_from_loop(f"its answer could not be taken: {error}")
+            return
         self._flush()
 
     def _read_answer(self) -> None:
@@ -406,14 +430,24 @@ class SqlEventStore:
         try:
             answer = self._committer.read_answer()
         except CommitterGone as gone:
-            log.error("the committer process is gone (%s): the writer thread commits", gone)
-            self._void_answers = None
-            self._lend_in_flight(then=self._waiting)
-            self._waiting = []
-            self._release_owner()  # from now on every append goes to the writer thread
-            self._committer = None
+            self._lose_committer_from_loop(str(gone))
             return
         self._take_answer(answer)
+
+    def _lose_committer_from_loop(self, why: str) -> None:
+        """The writer thread commits from now on: every batch in flight and every append
+        waiting is lent to it, in order, and later appends go straight to it."""
+        committer = self._committer
+        assert committer is not None
+        log.error("the committer process is gone (%s): the writer thread commits", why)
+        self._void_answers = None
+        while self._inbox:
+            self._waiting.append(self._inbox.popleft())
+        self._lend_in_flight(then=self._waiting)
+        self._waiting = []
+        self._release_owner()
+        self._committer = None
+        committer.close()  # reaps it; what it was sent is written again above
 
     def _take_answer(self, answer: Answer) -> None:
         if self._void_answers is None and answer.status == "ok":
@@ -454,7 +488,7 @@ class SqlEventStore:
     def _finish_here(self) -> None:
         """Complete the owner's appends in this thread, while the owner does not run: it
         stopped, or this is its own thread inside a callback."""
-        while self._waiting or self._in_flight or not self._writer_free.is_set():
+        while self._busy():
             if not self._writer_free.is_set():
                 self._writer_free.wait()
             elif self._in_flight:
@@ -479,9 +513,15 @@ class SqlEventStore:
     async def _quiet(self) -> None:
         """On the owner: wait until its appends are done, then let the committer's pipe go."""
         # once, at close: the answers it waits for come from the committer and the writer
-        while self._waiting or self._in_flight or not self._writer_free.is_set():  # noqa: ASYNC110
+        while self._busy():  # noqa: ASYNC110
             await asyncio.sleep(0.001)
         self._release_owner()
+
+    def _busy(self) -> bool:
+        """Whether the owner's path holds appends not yet answered."""
+        return bool(
+            self._inbox or self._waiting or self._in_flight or not self._writer_free.is_set()
+        )
 
     # --- the writer thread --------------------------------------------------------------------
 

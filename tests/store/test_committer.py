@@ -335,3 +335,79 @@ def test_a_bug_on_the_loops_path_fails_the_batch_and_keeps_serving(
         assert isinstance(failed, RuntimeError)
         assert rest[-1].last_seq == len(log)
         assert replay(store, workers=1).ok
+
+
+def test_a_committer_found_dead_on_a_send_hands_the_loops_appends_to_the_writer(
+    tmp_path: Path,
+) -> None:
+    """The loop's send finds the committer dead before its reader sees the pipe's end: the
+    loop carries on, its callbacks fail nothing, and every append lands once."""
+    log = _streams(20, seed=21)
+    failures: list[dict[str, object]] = []
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+
+        async def appends() -> list[AppendResult]:
+            asyncio.get_running_loop().set_exception_handler(lambda _l, c: failures.append(c))
+            first = await _append_all(store, log[:5])
+            committer = store._committer
+            assert committer is not None
+            assert committer._process.pid is not None
+            os.kill(committer._process.pid, signal.SIGKILL)
+            committer._process.join()
+            rest = await _append_all(store, log[5:])  # flushed before the reader is polled
+            await asyncio.sleep(0.2)
+            return first + rest
+
+        results = asyncio.run(appends())
+        assert not failures
+        assert store._committer is None
+        assert results[-1].last_seq == len(log)
+        assert replay(store, workers=1).ok
+
+
+def _forward_then_stop(
+    store: SqlEventStore,
+    loop: asyncio.AbstractEventLoop,
+    first: list[Event],
+    forwarded: list[Event],
+) -> concurrent.futures.Future[AppendResult]:
+    """The loop owns the path; a thread's append is forwarded to it, and it stops before it
+    takes it (a window closing)."""
+    sent: list[concurrent.futures.Future[AppendResult]] = []
+
+    async def own_then_stop() -> None:
+        await _append_all(store, [first])
+        thread = threading.Thread(target=lambda: sent.append(_submit(store, forwarded)))
+        thread.start()
+        thread.join()
+        loop.stop()
+
+    loop.run_until_complete(own_then_stop())
+    return sent[0]
+
+
+def test_an_append_forwarded_to_a_loop_that_stops_and_closes_is_written_at_close(
+    tmp_path: Path,
+) -> None:
+    log = _streams(3, seed=22)
+    store = SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}")
+    loop = asyncio.new_event_loop()
+    forwarded = _forward_then_stop(store, loop, log[0], log[1])
+    loop.close()
+    store.close()
+    assert forwarded.result(timeout=0).last_seq == 2
+
+
+def test_an_append_forwarded_to_a_loop_that_stopped_is_written_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    log = _streams(12, seed=23)
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+        loop = asyncio.new_event_loop()
+        forwarded = _forward_then_stop(store, loop, log[0], log[1])
+        _submit(store, log[4]).result(timeout=10)  # a thread takes the path over
+        loop.call_soon(loop.stop)
+        loop.run_forever()  # the stopped loop runs what was queued for it, harmlessly
+        loop.close()
+        assert forwarded.result(timeout=5).first_seq == 2
+        assert replay(store, workers=1).ok
