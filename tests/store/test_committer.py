@@ -41,6 +41,13 @@ async def _append_all(store: SqlEventStore, appends: list[list[Event]]) -> list[
     return list(await asyncio.gather(*futures))
 
 
+def _assert_whole(store: SqlEventStore, events: int) -> None:
+    """The log holds ``events`` events, and its projections are those of a replay."""
+    checked = replay(store, workers=1)
+    assert checked.ok, checked.mismatches[:3]
+    assert checked.events == events
+
+
 def _submit(store: SqlEventStore, events: list[Event]) -> concurrent.futures.Future[AppendResult]:
     return store.submit(events[0].stream_id, events[0].stream_version - 1, events)
 
@@ -126,9 +133,7 @@ def test_a_committer_that_dies_leaves_the_writer_committing_itself(
         assert results[-1].last_seq == len(log)
         assert store._committer is None
         assert "the committer process is gone" in caplog.text
-        checked = replay(store, workers=1)
-        assert checked.ok, checked.mismatches[:3]
-        assert checked.events == len(log)
+        _assert_whole(store, len(log))
 
 
 def test_a_stream_opened_again_by_a_writer_that_does_not_hold_it_is_found_stored(
@@ -260,9 +265,7 @@ def test_appends_a_closed_loop_left_unanswered_are_written_before_the_next_write
         assert later[-1].last_seq == len(log)
         assert store._writer_sends  # the thread came when no loop ran: the writer sends now
     with SqlEventStore(url, appends=False) as reader:
-        checked = replay(reader, workers=1)
-        assert checked.ok, checked.mismatches[:3]
-        assert checked.events == len(log)
+        _assert_whole(reader, len(log))
 
 
 def test_a_store_closed_from_another_thread_finishes_the_loops_appends_first(
@@ -310,9 +313,7 @@ def test_a_committer_that_dies_under_a_loops_appends_loses_none_and_doubles_none
         assert "the committer process is gone" in caplog.text
         assert store._committer is None
         assert results[-1].last_seq == len(log)
-        checked = replay(store, workers=1)
-        assert checked.ok, checked.mismatches[:3]
-        assert checked.events == len(log)
+        _assert_whole(store, len(log))
 
 
 def test_a_bug_on_the_loops_path_fails_the_batch_and_keeps_serving(
