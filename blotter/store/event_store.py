@@ -203,6 +203,9 @@ class SqlEventStore:
         self._committer = self._start_committer() if appends and not self._is_postgres else None
         self._in_flight: deque[_InFlight] = deque()
         self._binding = threading.Lock()  # who writes is settled once, by the first to append
+        # Held by the owner's callbacks and by whoever finishes its appends elsewhere: a loop
+        # may still run a last round after is_running() turned false (qasync's stop()).
+        self._path = threading.RLock()
         self._writer_sends = False  # the writer thread sends to the committer (a thread came first)
         self._owner: asyncio.AbstractEventLoop | None = None  # else this loop does
         self._waiting: list[_Append] = []  # the owner's appends not yet sent
@@ -256,10 +259,7 @@ class SqlEventStore:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[AppendResult] = loop.create_future()
         request = _Append(stream_id, expected_version, events, waiter=waiter, then=then)
-        if self._owner is loop:
-            self._check(request)
-            self._take(request)
-        else:
+        if not (self._owner is loop and self._take_as_owner(request, loop)):
             self._enqueue(request, loop)
         return waiter
 
@@ -289,6 +289,15 @@ class SqlEventStore:
             raise StoreError("the event store was opened for reading only")
         _check_events(request.stream_id, request.expected_version, request.events)
 
+    def _take_as_owner(self, request: _Append, loop: asyncio.AbstractEventLoop) -> bool:
+        """Take ``loop``'s append if it still owns the path (False: it changed hands)."""
+        self._check(request)
+        with self._path:
+            if self._owner is not loop:
+                return False
+            self._take(request)
+        return True
+
     def _enqueue(self, request: _Append, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Queue an append made outside the owning loop: to that loop, to ``loop`` (made the
         owner), or to the writer thread."""
@@ -296,7 +305,8 @@ class SqlEventStore:
         with self._binding:
             owner = self._bind(loop)
         if owner is loop and loop is not None:
-            self._take(request)
+            with self._path:
+                self._take(request)
         elif owner is not None:
             self._inbox.append(request)
             # Closed meanwhile: the next to append, or close(), finishes the inbox.
@@ -316,8 +326,9 @@ class SqlEventStore:
         if self._owner is not None and self._owner.is_running():
             return self._owner
         if self._owner is not None:
-            self._finish_here()
-            self._release_owner()
+            with self._path:
+                self._finish_here()
+                self._release_owner()
         if loop is None:
             self._writer_sends = True
             self._committer.receive(self._answered)
@@ -333,8 +344,9 @@ class SqlEventStore:
 
     def _flush_on_owner(self) -> None:
         """A flush that was due on a loop: only if that loop still owns the path."""
-        if _runs_on(self._owner):
-            self._flush()
+        with self._path:
+            if _runs_on(self._owner):
+                self._flush()
 
     def close(self) -> None:
         """Finish queued appends, stop the writer and release the database."""
@@ -378,7 +390,7 @@ class SqlEventStore:
             except Exception as error:  # a bug, not a database answer: fail loudly, keep serving
                 log.exception("the event store failed on a batch of %d appends", len(batch))
                 self._forget_ledger()
-                _settle_all(batch, [error] * len(batch))
+                _settle_all(batch, [error] * len(batch), self._owner)
                 continue
             if prepared is not None:
                 self._send_from_loop(*prepared)
@@ -415,15 +427,21 @@ class SqlEventStore:
 
     def _on_answer(self) -> None:
         """The owning loop's reader: the committer answered (or died)."""
-        if self._committer is None or not self._committer.readable():
-            return  # read already, by whoever finished the owner's appends
-        try:
-            self._read_answer()
-        except Exception as error:  # a bug: the answers can no longer be matched to batches
-            log.exception("the event store failed on the committer's answer")
-            self._lose_committer_from_loop(f"its answer could not be taken: {error}")
-            return
-        self._flush()
+        with self._path:
+            if not self._answer_waits():
+                return
+            try:
+                self._read_answer()
+            except Exception as error:  # a bug: the answers can no longer be matched
+                log.exception("the event store failed on the committer's answer")
+                self._lose_committer_from_loop(f"its answer could not be taken: {error}")
+                return
+            self._flush()
+
+    def _answer_waits(self) -> bool:
+        """On the owner, with its answer (or the pipe's end) there to read: else it was read
+        by whoever finished the owner's appends, or the path changed hands."""
+        return _runs_on(self._owner) and self._committer is not None and self._committer.readable()
 
     def _read_answer(self) -> None:
         assert self._committer is not None
@@ -453,7 +471,7 @@ class SqlEventStore:
         if self._void_answers is None and answer.status == "ok":
             flight = self._in_flight.popleft()
             self.commits += 1
-            _settle_all(flight.batch, flight.outcomes)
+            _settle_all(flight.batch, flight.outcomes, self._owner)
             return
         if self._void_answers is None:
             log.warning(
@@ -507,15 +525,17 @@ class SqlEventStore:
                 with contextlib.suppress(concurrent.futures.TimeoutError):
                     quiet.result(timeout=0.1)
                     return
-        self._finish_here()
-        self._release_owner()
+        with self._path:
+            self._finish_here()
+            self._release_owner()
 
     async def _quiet(self) -> None:
         """On the owner: wait until its appends are done, then let the committer's pipe go."""
         # once, at close: the answers it waits for come from the committer and the writer
         while self._busy():  # noqa: ASYNC110
             await asyncio.sleep(0.001)
-        self._release_owner()
+        with self._path:
+            self._release_owner()
 
     def _busy(self) -> bool:
         """Whether the owner's path holds appends not yet answered."""
@@ -1209,13 +1229,14 @@ def _runs_on(loop: asyncio.AbstractEventLoop | None) -> bool:
         return False
 
 
-def _settle_all(batch: list[_Append], outcomes: list[AppendResult | Exception]) -> None:
-    """Resolve every waiter of a batch: at once on this thread's running loop, else one
-    wake-up per event loop, not one per append."""
-    try:
-        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        here = None
+def _settle_all(
+    batch: list[_Append],
+    outcomes: list[AppendResult | Exception],
+    owner: asyncio.AbstractEventLoop | None = None,
+) -> None:
+    """Resolve every waiter of a batch: those of ``owner`` at once when this is its thread
+    running it, the others with one wake-up per event loop, not one per append."""
+    here = owner if _runs_on(owner) else None
     per_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Append, Any]]] = {}
     for request, outcome in zip(batch, outcomes, strict=True):
         if request.waiter is None:

@@ -412,3 +412,38 @@ def test_an_append_forwarded_to_a_loop_that_stopped_is_written_by_the_next_write
         loop.close()
         assert forwarded.result(timeout=5).first_seq == 2
         assert replay(store, workers=1).ok
+
+
+def test_a_loop_still_running_a_last_round_after_it_said_it_stopped_shares_the_path_safely(
+    tmp_path: Path,
+) -> None:
+    """qasync's stop() says the loop is no longer running before its last round of events.
+    A thread that appends meanwhile finishes the loop's appends itself while the loop's own
+    callbacks may still run: they take turns, and every append lands once, in its order."""
+    appends = _streams(200, seed=24)
+    mine = {a[0].stream_id for a in appends[::2]}  # the loop's streams; the thread has others
+    ours_log = [a for a in appends if a[0].stream_id in mine]
+    theirs_log = [a for a in appends if a[0].stream_id not in mine]
+    loop = asyncio.new_event_loop()
+    failures: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _l, context: failures.append(context))
+    with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
+
+        def on_loop(events: list[list[Event]]) -> list[AppendResult]:
+            return asyncio.run_coroutine_threadsafe(_append_all(store, events), loop).result(10)
+
+        running = threading.Thread(target=loop.run_forever)
+        running.start()
+        try:
+            first = on_loop(ours_log[:1])  # the loop owns the path
+            loop.is_running = lambda: False  # type: ignore[method-assign]  # as qasync's stop()
+            ours = asyncio.run_coroutine_threadsafe(_append_all(store, ours_log[1:]), loop)
+            theirs = [_submit(store, events).result(timeout=10) for events in theirs_log]
+            results = first + ours.result(timeout=10) + theirs
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            running.join()
+            loop.close()
+        assert not failures
+        assert sorted(r.first_seq for r in results) == list(range(1, len(appends) + 1))
+        _assert_whole(store, len(appends))
