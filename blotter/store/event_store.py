@@ -302,40 +302,54 @@ class SqlEventStore:
         """Queue an append made outside the owning loop: to that loop, to ``loop`` (made the
         owner), or to the writer thread."""
         self._check(request)
+        # Nothing here waits or runs a listener: a future's callback on the writer thread
+        # may append too.
         with self._binding:
             owner = self._bind(loop)
-        if owner is loop and loop is not None:
-            with self._path:
-                self._take(request)
-        elif owner is not None:
-            self._inbox.append(request)
-            # Closed meanwhile: the next to append, or close(), finishes the inbox.
-            with contextlib.suppress(RuntimeError):
-                owner.call_soon_threadsafe(self._flush_on_owner)
-        else:
-            self._queue.put(request)
+            if owner is None:
+                self._queue.put(request)
+            elif owner is loop:
+                with self._path:
+                    self._take(request)
+            else:  # in the inbox before the path can change hands again: none is stranded
+                self._inbox.append(request)
+                with contextlib.suppress(RuntimeError):  # closed: the writer will take it
+                    owner.call_soon_threadsafe(self._flush_on_owner)
 
     def _bind(self, loop: asyncio.AbstractEventLoop | None) -> asyncio.AbstractEventLoop | None:
         """The loop that sends to the committer from now on, or None for the writer thread.
 
-        The first to append decides. A loop that stopped hands over to the next appender
-        once what it started is done.
+        The first to append decides. Once an owning loop has stopped, the writer thread takes
+        over what it left and every append after.
         """
         if self._committer is None or self._writer_sends:
             return None
         if self._owner is not None and self._owner.is_running():
             return self._owner
-        if self._owner is not None:
-            with self._path:
-                self._finish_here()
-                self._release_owner()
-        if loop is None:
-            self._writer_sends = True
-            self._committer.receive(self._answered)
-        else:
-            self._owner = loop
-            loop.add_reader(self._committer.fileno(), self._on_answer)
+        if self._owner is not None or loop is None:
+            self._hand_to_writer()
+            return None
+        self._owner = loop
+        loop.add_reader(self._committer.fileno(), self._on_answer)
         return loop
+
+    def _hand_to_writer(self) -> None:
+        """The writer thread sends from now on, and takes over what an owner left: its
+        batches in flight (their answers come to the receiving thread), the answers of a
+        void epoch it had read, and its appends not yet sent, in their order."""
+        assert self._committer is not None
+        with self._path:  # a loop may be in its last round after is_running() turned false
+            self._release_owner()
+            self._writer_sends = True
+            for answer in self._void_answers or ():
+                self._answers.put(answer)
+                self._queue.put(_ANSWERED)
+            self._void_answers = None
+            for request in [*self._waiting, *self._inbox]:
+                self._queue.put(request)
+            self._waiting = []
+            self._inbox.clear()
+            self._committer.receive(self._answered)
 
     def _release_owner(self) -> None:
         self._release_owner_reader()
@@ -503,21 +517,11 @@ class SqlEventStore:
         if self._owner is not None and self._committer is not None and not self._owner.is_closed():
             self._owner.remove_reader(self._committer.fileno())
 
-    def _finish_here(self) -> None:
-        """Complete the owner's appends in this thread, while the owner does not run: it
-        stopped, or this is its own thread inside a callback."""
-        while self._busy():
-            if not self._writer_free.is_set():
-                self._writer_free.wait()
-            elif self._in_flight:
-                self._read_answer()
-            else:
-                self._flush()
-
     def _close_owner(self) -> None:
-        """Before the store closes: the owner's appends are done, and its reader removed."""
+        """Before the store closes: a running owner finishes its appends; what a stopped
+        one left (or one closing the store from its own thread) goes to the writer thread."""
         owner = self._owner
-        if owner is None:
+        if owner is None or self._committer is None:
             return
         if owner.is_running() and not _runs_on(owner):
             quiet = asyncio.run_coroutine_threadsafe(self._quiet(), owner)
@@ -525,9 +529,7 @@ class SqlEventStore:
                 with contextlib.suppress(concurrent.futures.TimeoutError):
                     quiet.result(timeout=0.1)
                     return
-        with self._path:
-            self._finish_here()
-            self._release_owner()
+        self._hand_to_writer()
 
     async def _quiet(self) -> None:
         """On the owner: wait until its appends are done, then let the committer's pipe go."""

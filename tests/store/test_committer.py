@@ -5,6 +5,7 @@ the projections stay those of the whole log."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import gc
 import multiprocessing
@@ -13,7 +14,9 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -447,3 +450,91 @@ def test_a_loop_still_running_a_last_round_after_it_said_it_stopped_shares_the_p
         assert not failures
         assert sorted(r.first_seq for r in results) == list(range(1, len(appends) + 1))
         _assert_whole(store, len(appends))
+
+
+def _within(seconds: float, work: Callable[[], object]) -> bool:
+    """Whether ``work`` returns within ``seconds`` (run on a thread: a deadlock fails the
+    test rather than hanging it)."""
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+def test_a_listener_that_appends_while_the_writer_takes_over_a_stopped_loop_goes_on(
+    tmp_path: Path,
+) -> None:
+    """The writer thread takes over what a stopped loop left; the future of a thread's
+    append it settles has a callback that appends again: nothing waits on the other."""
+    log = _streams(12, seed=23)
+    store = SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}")
+    loop = asyncio.new_event_loop()
+    forwarded = _forward_then_stop(store, loop, log[0], log[1])  # in the stopped loop's inbox
+    chained: list[concurrent.futures.Future[AppendResult]] = []
+    forwarded.add_done_callback(lambda _f: chained.append(_submit(store, log[2])))
+    assert _within(10, lambda: _submit(store, log[4]).result(timeout=10))
+    store.close()
+    loop.close()
+    assert chained[0].result(timeout=0).last_seq == 4  # after the taking over one, queued first
+
+
+def test_an_append_forwarded_as_the_loop_stops_is_taken_over_with_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread's append on its way into the owner's inbox while the owner stops and
+    another thread takes the path over: it is written, not left in the inbox."""
+    log = _streams(12, seed=31)
+    store = SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}")
+    loop = asyncio.new_event_loop()
+    running = threading.Thread(target=loop.run_forever)
+    running.start()
+    owned = asyncio.run_coroutine_threadsafe(_append_all(store, log[:1]), loop)
+    owned.result(timeout=10)
+
+    class SlowInbox(collections.deque[Any]):
+        def append(self, item: Any) -> None:
+            time.sleep(0.5)  # the owner stops meanwhile
+            super().append(item)
+
+    monkeypatch.setattr(store, "_inbox", SlowInbox())
+    late: list[concurrent.futures.Future[AppendResult]] = []
+    sender = threading.Thread(target=lambda: late.append(_submit(store, log[1])))
+    sender.start()
+    time.sleep(0.1)
+    loop.call_soon_threadsafe(loop.stop)
+    running.join()
+    _submit(store, log[2]).result(timeout=10)  # the writer takes over
+    sender.join()
+    try:
+        assert late[0].result(timeout=5).last_seq > 0
+    finally:
+        store.close()
+        loop.close()
+
+
+def test_a_committer_that_dies_under_a_stopped_loops_appends_leaves_them_to_the_writer(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.db"
+    log = _streams(12, seed=33)
+    with SqlEventStore(f"sqlite:///{path}") as store:
+        loop = asyncio.new_event_loop()
+        running = threading.Thread(target=loop.run_forever)
+        running.start()
+        asyncio.run_coroutine_threadsafe(_append_all(store, log[:1]), loop).result(10)
+        holder = sqlite3.connect(path)
+        holder.execute("BEGIN IMMEDIATE")  # the committer waits with what it is sent
+        forwarded = _submit(store, log[1])  # through the loop: in flight
+        time.sleep(0.2)
+        loop.call_soon_threadsafe(loop.stop)
+        running.join()
+        committer = store._committer
+        assert committer is not None
+        committer._process.kill()
+        committer._process.join()
+        holder.rollback()
+        holder.close()
+        assert _submit(store, log[2]).result(timeout=10).last_seq == 3
+        assert forwarded.result(timeout=10).last_seq == 2
+        loop.close()
+        _assert_whole(store, 3)
