@@ -453,8 +453,8 @@ class SqlEventStore:
             self._flush()
 
     def _answer_waits(self) -> bool:
-        """On the owner, with its answer (or the pipe's end) there to read: else it was read
-        by whoever finished the owner's appends, or the path changed hands."""
+        """On the owner, with its answer (or the pipe's end) there to read: else the path
+        changed hands (the writer thread took over) while this call waited its turn."""
         return _runs_on(self._owner) and self._committer is not None and self._committer.readable()
 
     def _read_answer(self) -> None:
