@@ -1103,6 +1103,7 @@ class OrderManager:
         coid = child.client_order_id
         if coid in self._cancels_waiting:  # asked to cancel since this was spawned: it answers
             self._resolving.discard(coid)
+            self._note_idle()
             return
         asked = child.state  # what an answer tells of is this moment
         try:
@@ -1112,6 +1113,7 @@ class OrderManager:
             return
         finally:
             self._resolving.discard(coid)
+            self._note_idle()  # a question that ends unanswered may leave nothing owed
         if self.failed is not None:
             return  # stopped meanwhile: the next session asks again
         may_resend = (

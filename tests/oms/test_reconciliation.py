@@ -384,7 +384,10 @@ async def fill_lost_in_a_disconnect(w: World, wire: GatedWire, quantity: str) ->
     w.sell_liquidity(quantity, "9.00")
     wire.gate.clear()
     await wire.disconnect_now()
-    await w.until(lambda: w.order(result.order_id).is_terminal)
+    order = w.order(result.order_id)
+    async with asyncio.timeout(5.0):  # not w.until: once reconnected, the OMS is owed an answer
+        while not order.is_terminal:  # noqa: ASYNC110 - the disconnect closes it
+            await asyncio.sleep(0.005)
     wire.plan.inbound = Faults()
     async with asyncio.timeout(5.0):
         while w.gateways[0].health is not VenueHealth.UP:  # noqa: ASYNC110 - it reconnects

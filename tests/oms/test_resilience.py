@@ -1417,3 +1417,25 @@ async def test_an_open_answer_to_a_question_asked_before_the_cancel_sends_no_sec
         await wire.release()
         await w.until(lambda: order.is_terminal)
         assert order.anomalies == []
+
+
+class StatusRefused(Wire):
+    """A venue that takes orders but cannot answer a status query."""
+
+    async def status(self, client_order_id: str) -> VenueOrderStatus | None:
+        raise VenueUnavailable(self._inner.name, "no session for queries")
+
+
+async def test_a_status_question_that_fails_leaves_the_oms_idle_for_its_waiters(
+    tmp_path: Path,
+) -> None:
+    """Whoever waits for the OMS to be idle hears of it once a status question ends without
+    an answer, not only after the next event."""
+    _, wire = xnas_behind(StatusRefused)
+    async with world(tmp_path, profile("XNAS"), wrap=wire) as w:
+        result = await w.submit(w.ticket("100", "9.00"))
+        (child,) = w.order(result.order_id).children.values()
+        assert w.oms.ask_status(child.client_order_id)
+        assert not w.oms.idle  # the question is under way
+        await w.settle()  # within its five seconds: the failed question left nothing owed
+        assert w.oms.idle
