@@ -140,12 +140,17 @@ class _Lent:
 Connect = Callable[[], Connection]  # the batch's read connection, opened when first asked for
 
 
+class _ReadNeeded(Exception):
+    """A batch the owning loop prepares needs the database: the loop never reads it."""
+
+
 class _OnDemand:
     """A read connection opened only if a batch needs the database: most batches are folded
     from the ledger alone, and a checkout, a query and its release each hand the interpreter
-    lock to the event loop and wait to get it back."""
+    lock to the event loop and wait to get it back. Without an engine (the owning loop's
+    path), a batch that needs one raises ``_ReadNeeded`` before anything was folded."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine | None) -> None:
         self._engine = engine
         self._conn: Connection | None = None
 
@@ -153,6 +158,8 @@ class _OnDemand:
         return self._connect
 
     def _connect(self) -> Connection:
+        if self._engine is None:
+            raise _ReadNeeded
         if self._conn is None:
             self._conn = self._engine.connect()
         return self._conn
@@ -196,6 +203,9 @@ class SqlEventStore:
         self._bulk = BulkWriter(self.url.get_backend_name())
         self._ledger = _writer_ledger()
         self._ledger_seq = -1  # the log position the in-memory ledger has folded up to
+        # Positions read and not stored: not read again for each order on them (the ledger
+        # opens one with the first fill), so the owning loop's batches need no read for them.
+        self._unbooked: set[tuple[str, str]] = set()
         self._queue: queue.SimpleQueue[_Append | _Answered | _Lent | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[Answer | CommitterGone] = queue.SimpleQueue()
         self._appends = appends
@@ -400,7 +410,9 @@ class SqlEventStore:
         while self._waiting and self._may_send():
             batch = self._next_batch()
             try:
-                prepared = None if self._committer is None else self._prepare(batch)
+                prepared = None if self._committer is None else self._prepare(batch, reads=False)
+            except _ReadNeeded:  # the writer thread reads it: the loop never waits on the disk
+                prepared = None
             except Exception as error:  # a bug, not a database answer: fail loudly, keep serving
                 log.exception("the event store failed on a batch of %d appends", len(batch))
                 self._forget_ledger()
@@ -635,12 +647,15 @@ class SqlEventStore:
 
     # --- the pipelined path: prepared here, committed by the committer process ---------------
 
-    def _prepare(self, batch: list[_Append]) -> tuple[_InFlight, int, list[Statement]] | None:
+    def _prepare(
+        self, batch: list[_Append], *, reads: bool = True
+    ) -> tuple[_InFlight, int, list[Statement]] | None:
         """Fold a batch on top of those in flight and turn it into statements.
 
         None when the batch needs the answers of the database under the write lock: after the
         folded state was dropped, for a conflict or a duplicate, or to restore a stream that an
-        uncommitted batch holds. Nothing has changed then.
+        uncommitted batch holds. Nothing has changed then, nor when it raises ``_ReadNeeded``
+        (``reads=False``: a stream or position to restore, a stream not yet read).
         """
         if self._ledger_seq < 0:
             return None
@@ -654,7 +669,7 @@ class SqlEventStore:
         # in flight holds is taken as new, unread: if it is stored already, the unique key on
         # (stream, version) refuses the transaction, and the locked path reads it then.
         opening = {sid for sid, version in first_expected.items() if version == 0}
-        with _OnDemand(self._reader_engine) as connect:
+        with _OnDemand(self._reader_engine if reads else None) as connect:
             versions = {sid: pending[sid] for sid in first_expected if sid in pending}
             unread = first_expected.keys() - versions.keys()
             versions.update(self._stream_versions(connect, unread, opening=opening))
@@ -791,6 +806,7 @@ class SqlEventStore:
     def _forget_ledger(self) -> None:
         self._ledger = _writer_ledger()
         self._ledger_seq = -1
+        self._unbooked.clear()
 
     def _commit_together(self, batch: list[_Append]) -> list[AppendResult | Exception]:
         with self._writer_engine.begin() as conn:
@@ -889,10 +905,11 @@ class SqlEventStore:
             for stream_events in _read_streams(connect(), missing, before_seq=accepted[0].seq):
                 ledger.restore_stream(stream_events)
         keys = ledger.positions_touched(accepted)
-        wanted = [key for key in keys if key not in ledger.positions]
+        wanted = [key for key in keys if key not in ledger.positions and key not in self._unbooked]
         if wanted:
             for row in _read_positions(connect(), wanted):
                 ledger.restore_position(projections.position_from_row(row))
+            self._unbooked.update(key for key in wanted if key not in ledger.positions)
         seen = [
             alert_id
             for event in accepted

@@ -152,19 +152,14 @@ def test_a_stream_opened_again_by_a_writer_that_does_not_hold_it_is_found_stored
     clash = [msgspec.structs.replace(opened[0], event_id="another event")]
     others = _streams(10, seed=5)
     with SqlEventStore(url) as store:
-
-        async def reopen() -> tuple[list[AppendResult | BaseException], list[AppendResult]]:
-            # The first batch of a writer is always written under the lock; once it has its
-            # ledger, it prepares batches ahead, and the stream opened again rides with others.
-            warm = await _append_all(store, others[:5])
-            again = store.append_nowait(opened[0].stream_id, 0, opened)
-            rest = asyncio.ensure_future(_append_all(store, others[5:]))
-            repeat = await asyncio.gather(again, return_exceptions=True)
-            clashing = store.append_nowait(clash[0].stream_id, 0, clash)
-            conflict = await asyncio.gather(clashing, return_exceptions=True)
-            return [*repeat, *conflict], [*warm, *await rest]
-
-        (repeat, conflict), after = asyncio.run(reopen())
+        # A thread appends, so the writer thread prepares the batches: once its first one,
+        # written under the lock, gave it its ledger, it prepares them ahead.
+        warm = [_submit(store, events).result(timeout=10) for events in others[:5]]
+        repeat = _submit(store, opened).result(timeout=10)
+        with pytest.raises(ConcurrencyConflict) as clashed:
+            _submit(store, clash).result(timeout=10)
+        conflict = clashed.value
+        after = warm + [_submit(store, events).result(timeout=10) for events in others[5:]]
         assert "did not commit" in caplog.text
         assert isinstance(repeat, AppendResult)
         assert repeat.duplicate
@@ -209,15 +204,18 @@ def test_a_loop_sends_its_appends_itself_each_round_together(tmp_path: Path) -> 
     """Once its first batch is written, a loop's appends go to the committer between its
     callbacks, not through the writer thread; those made in one round share a transaction."""
     log = _streams(30, seed=8)
+    opening = [a for a in log if a[0].stream_version == 1]
+    going_on = [a for a in log if a[0].stream_version > 1]
     with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
 
         async def appends() -> list[AppendResult]:
-            first = await _append_all(store, log[:1])  # written under the lock, by the thread
+            # written under the lock, by the thread, which reads every position they touch
+            first = await _append_all(store, opening)
             guarded = _NoWriterThread(store._queue)
             store._queue = guarded  # type: ignore[assignment]
             before = store.commits
             try:
-                rest = await _append_all(store, log[1:])  # all made in one round
+                rest = await _append_all(store, going_on)  # all made in one round
             finally:
                 store._queue = guarded.queue  # type: ignore[assignment]
             assert store.commits - before == 1
@@ -325,7 +323,7 @@ def test_a_bug_on_the_loops_path_fails_the_batch_and_keeps_serving(
     log = _streams(10, seed=13)
     with SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}") as store:
 
-        def broken(_batch: object) -> None:
+        def broken(_batch: object, **_options: object) -> None:
             raise RuntimeError("a bug in the store")
 
         async def appends() -> tuple[list[AppendResult | BaseException], list[AppendResult]]:
@@ -538,3 +536,37 @@ def test_a_committer_that_dies_under_a_stopped_loops_appends_leaves_them_to_the_
         assert forwarded.result(timeout=10).last_seq == 2
         loop.close()
         _assert_whole(store, 3)
+
+
+def test_a_loop_leaves_what_needs_the_database_to_the_writer_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streams a later session continues are read from the database: by the writer thread,
+    never by the loop, which must not wait on the disk."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    log = _streams(20, seed=14)
+    half = len(log) // 2
+    with SqlEventStore(url) as earlier:
+        asyncio.run(_append_all(earlier, log[:half]))
+    continued = {a[0].stream_id for a in log[:half]} & {a[0].stream_id for a in log[half:]}
+    assert continued  # the later session goes on with streams the first one opened
+    with SqlEventStore(url) as store:
+        readers: set[str] = set()
+        read_streams = event_store._read_streams
+
+        def reading(*args: Any, **kwargs: Any) -> Any:
+            readers.add(threading.current_thread().name)
+            return read_streams(*args, **kwargs)
+
+        monkeypatch.setattr(event_store, "_read_streams", reading)
+
+        async def later() -> tuple[str, list[AppendResult]]:
+            first = await _append_all(store, log[half : half + 1])  # the writer's, as ever
+            rest = await _append_all(store, log[half + 1 :])  # the loop's own
+            return threading.current_thread().name, first + rest
+
+        loop_thread, results = asyncio.run(later())
+        assert readers == {"event-store-writer"}  # what the ledger did not hold was read
+        assert loop_thread != "event-store-writer"
+        assert results[-1].last_seq == len(log)
+        _assert_whole(store, len(log))

@@ -562,7 +562,7 @@ def test_an_oms_whose_store_fails_says_so_in_the_status_bar(
         window = await session.open()
         oms = window.desk.oms
 
-        def lost(*_args: object) -> None:
+        def lost(*_args: object, **_options: object) -> None:
             raise StoreError("/data/desk.db: the database file is damaged")
 
         # whichever way the next batch goes: prepared for the committer, or written here
