@@ -362,7 +362,9 @@ class SqlEventStore:
             self._committer.receive(self._answered)
 
     def _release_owner(self) -> None:
-        self._release_owner_reader()
+        owner, committer = self._owner, self._committer
+        if owner is not None and committer is not None and not owner.is_closed():
+            owner.remove_reader(committer.fileno())
         self._owner = None
         self._flush_due = False  # a flush due on that loop will not run there
 
@@ -524,10 +526,6 @@ class SqlEventStore:
         it is done and flushes again."""
         self._writer_free.clear()
         self._queue.put(lent)
-
-    def _release_owner_reader(self) -> None:
-        if self._owner is not None and self._committer is not None and not self._owner.is_closed():
-            self._owner.remove_reader(self._committer.fileno())
 
     def _close_owner(self) -> None:
         """Before the store closes: a running owner finishes its appends; what a stopped

@@ -1308,6 +1308,14 @@ class RefusesThenCopies(Wire):
                 yield report
 
 
+async def refused_order(w: World) -> OrderAggregate:
+    """An order of 100 at 9.00 whose only slice XNAS refused (its copy may come later)."""
+    result = await w.oms.submit(w.ticket("100", "9.00"))
+    order = w.order(result.order_id)
+    await w.until(lambda: order.state is S.REJECTED)
+    return order
+
+
 async def test_a_copy_that_crossed_a_refusal_and_traded_unheard_is_found_and_booked(
     tmp_path: Path,
 ) -> None:
@@ -1316,9 +1324,7 @@ async def test_a_copy_that_crossed_a_refusal_and_traded_unheard_is_found_and_boo
     refused slice once more, later: the trade is booked (late), and our position agrees."""
     wires, wrap = xnas_behind(RefusesThenCopies)
     async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
-        result = await w.oms.submit(w.ticket("100", "9.00"))
-        order = w.order(result.order_id)
-        await w.until(lambda: order.state is S.REJECTED)
+        order = await refused_order(w)
         await wires[0].copy()
         w.sell_liquidity("100", "9.00")
         await w.until(lambda: order.filled == 100)
@@ -1363,16 +1369,14 @@ async def test_a_refused_slice_is_asked_about_once_more_after_a_restart_too(
 ) -> None:
     wires, wrap = xnas_behind(RefusesThenCopies)
     async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
-        result = await w.oms.submit(w.ticket("100", "9.00"))
-        order = w.order(result.order_id)
-        await w.until(lambda: order.state is S.REJECTED)
+        order = await refused_order(w)
         (child,) = order.children.values()
         await w.crash()
         await w.restart()
         wires[-1].muted.add(child.client_order_id)
         await wires[0].copy()
         w.sell_liquidity("100", "9.00")
-        order = w.order(result.order_id)
+        order = w.order(order.order_id)
         await w.until(lambda: order.filled == 100)
 
 
@@ -1381,9 +1385,7 @@ async def test_a_refused_slice_whose_copy_was_chased_as_an_orphan_is_looked_at_n
 ) -> None:
     wires, wrap = xnas_behind(RefusesThenCopies)
     async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
-        result = await w.oms.submit(w.ticket("100", "9.00"))
-        order = w.order(result.order_id)
-        await w.until(lambda: order.state is S.REJECTED)
+        order = await refused_order(w)
         for request in wires[0].refused:  # a copy heard of this time: an orphan at once
             await wires[0]._inner.submit(request)
         await w.until(lambda: orphan_news(order) == [Severity.WARNING, Severity.INFO])
