@@ -48,7 +48,9 @@ SIDE_BY_SIDE_WIDTH = 900  # narrower, the score chart goes under the venues' tab
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _EXCLUDED = QColor("#8a93a0")  # a venue that took no part: muted
 # The allocation and the scores first (the panel shares the bottom with the details), then the
-# inputs; short headers, explained by their tooltips.
+# inputs; short headers, explained by their tooltips. Why a venue took no part is no column (it
+# would sit off a docked panel's edge): its row is muted, its tooltip and the line under the
+# table say why.
 _COLUMNS = (
     ("venue", "Venue", "the venue"),
     ("allocation", "Alloc", "quantity sent to the venue"),
@@ -66,10 +68,9 @@ _COLUMNS = (
     ("latency_ms", "ms", "measured median round trip, milliseconds"),
     ("success_rate", "OK", "share of recent orders it accepted"),
     ("health", "Health", "its connection: UP, DEGRADED or DOWN"),
-    ("excluded", "Excluded", "why the venue took no part"),
 )
 COLUMN = {key: number for number, (key, _header, _tip) in enumerate(_COLUMNS)}
-_TEXT_COLUMNS = frozenset({COLUMN["venue"], COLUMN["health"], COLUMN["excluded"]})
+_TEXT_COLUMNS = frozenset({COLUMN["venue"], COLUMN["health"]})
 _SCORES = frozenset({"total", "price_score", "liquidity_score", "speed_score", "reliability_score"})
 Index = QModelIndex | QPersistentModelIndex
 
@@ -229,7 +230,6 @@ class RoutingPanel(QWidget):
         self.legend = QLabel()
         self.legend.setObjectName("scoreLegend")
         self.legend.setWordWrap(True)
-        # the table's Excluded column is its last, off a docked panel's edge: said here too
         self.excluded = QLabel()
         self.excluded.setObjectName("routingExcluded")
         self.excluded.setWordWrap(True)
