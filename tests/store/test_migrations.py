@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from blotter.domain.events import (
     AccountBlocked,
@@ -17,7 +19,7 @@ from blotter.domain.events import (
     VenueListed,
     VenueUp,
 )
-from blotter.store.database import StoreError, migrate
+from blotter.store.database import MIGRATIONS, StoreError, migrate
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import replay
 from blotter.store.schema import metadata
@@ -42,7 +44,7 @@ def test_opening_a_migrated_database_again_changes_nothing(store_url: str) -> No
     try:
         migrate(engine)
         with engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0004"
+            assert MigrationContext.configure(conn).get_current_revision() == "0005"
     finally:
         engine.dispose()
 
@@ -141,9 +143,45 @@ def test_a_reader_without_the_desk_s_lock_refuses_an_older_schema_and_leaves_it(
     try:
         with engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
-        with pytest.raises(StoreError, match="revision 0002, older than this blotter's 0004"):
+        with pytest.raises(StoreError, match="revision 0002, older than this blotter's 0005"):
             SqlEventStore(store_url, appends=False, upgrade=False)
         with engine.connect() as conn:
             assert MigrationContext.configure(conn).get_current_revision() == "0002"
     finally:
         engine.dispose()
+
+
+_UNUSED_INDEXES = {"ix_events_type", "ix_orders_order_id", "ix_fills_order_id"}
+
+
+def _index_names(store_url: str) -> set[str]:
+    engine = create_engine(store_url)
+    try:
+        found = inspect(engine)
+        return {i["name"] for t in ("events", "orders", "fills") for i in found.get_indexes(t)}
+    finally:
+        engine.dispose()
+
+
+def test_0005_drops_the_indexes_no_query_uses_and_keeps_every_row(store_url: str) -> None:
+    """A database of revision 0004 (made here by the downgrade, which must bring them back)."""
+    halted = stream("desk", DeskOpened(), KillSwitchEngaged(reason="runaway algo"), actor="olga")
+    with SqlEventStore(store_url) as store:
+        store.submit("desk", 0, halted).result(timeout=10)
+    assert not _index_names(store_url) & _UNUSED_INDEXES
+    engine = create_engine(store_url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0004")
+        assert _index_names(store_url) >= _UNUSED_INDEXES
+        migrate(engine)
+    finally:
+        engine.dispose()
+    assert not _index_names(store_url) & _UNUSED_INDEXES
+    with SqlEventStore(store_url, appends=False) as store:
+        assert [e.event_id for e in store.read_stream("desk")] == [e.event_id for e in halted]
+        report = replay(store, workers=1)
+    assert report.mismatch_count == 0
