@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -40,13 +42,88 @@ def load_risk(path: Path) -> RiskConfig:
             f"risk file {path}: {lone[0]}.rate_window_seconds without max_orders_per_window; "
             "expected both in the same table (a window alone limits nothing)"
         )
-    try:
-        config = msgspec.convert(raw, RiskConfig)
-    except msgspec.ValidationError as error:
-        raise ConfigError(f"risk file {path}: {error}") from None
+    config = RiskConfig(
+        default=_limits(path, "default", raw.get("default", {})),
+        accounts={
+            name: _limits(path, f"accounts.{name}", table)
+            for name, table in _table(path, "accounts", raw.get("accounts", {})).items()
+        },
+    )
     _check_symbols(path, config)
     _check_accounts(path, config)
     return config
+
+
+def _limits(path: Path, where: str, table: object) -> RiskLimits:
+    """One table of limits; a value of the wrong kind or out of range is named with its
+    table, key and value, and what was expected."""
+    try:
+        return msgspec.convert(_table(path, where, table), RiskLimits)
+    except msgspec.ValidationError as error:
+        invalid = error.__cause__
+        if isinstance(invalid, InvalidValue):  # the range checks, once the types are right
+            key, expected = invalid.field.replace("[", ".").rstrip("]"), invalid.expected
+            written = _written(table, key, str(invalid.value))
+        else:
+            key, written = _wrong_entry(table, _key_of(error))
+            expected = _EXPECTED_ENTRY if "." in key else _EXPECTED[key]
+        said = f"[{where}] {key} = {_shown(written)}"
+        raise ConfigError(f"risk file {path}: {said}: expected {expected}") from None
+
+
+def _table(path: Path, where: str, value: object) -> dict[str, object]:
+    if not isinstance(value, dict):
+        said = f"{where} = {_shown(value)}"
+        raise ConfigError(f"risk file {path}: {said}: expected a [{where}] table")
+    return value
+
+
+def _key_of(error: msgspec.ValidationError) -> str:
+    """The limit that a type error points at ("... - at `$.max_loss`")."""
+    return str(error).rpartition("`$.")[2].split("`")[0].split("[")[0]
+
+
+def _wrong_entry(table: object, key: str) -> tuple[str, object]:
+    """The key and value at fault; in ``position_limits``, the instrument's entry."""
+    value = table.get(key) if isinstance(table, dict) else None
+    if key == "position_limits" and isinstance(value, dict):
+        for symbol, limit in value.items():
+            try:
+                msgspec.convert(limit, Decimal)
+            except msgspec.ValidationError:
+                return f"{key}.{symbol}", limit
+    return key, value
+
+
+def _written(table: object, dotted: str, otherwise: object) -> object:
+    """What the file says at ``dotted`` ("position_limits.TSLA") in ``table``."""
+    for part in dotted.split("."):
+        if not isinstance(table, dict) or part not in table:
+            return otherwise
+        table = table[part]
+    return table
+
+
+def _shown(value: object) -> str:
+    """A value as it would be written in TOML (near enough: JSON's literals)."""
+    return json.dumps(value, default=str)
+
+
+_DECIMAL = 'a decimal in quotes, e.g. "250000" (leave it out for no limit)'
+_EXPECTED_ENTRY = 'a decimal in quotes, e.g. "5000"'  # one instrument's position limit
+_EXPECTED = {  # what each limit takes, said when a file gives it something else
+    **{
+        field.name: _DECIMAL
+        for field in msgspec.structs.fields(RiskLimits)
+        if field.type == (Decimal | None)
+    },
+    "price_collar_ticks": "a whole number of ticks",
+    "max_orders_per_window": "a whole number of orders",
+    "duplicate_window_seconds": "a number of seconds",
+    "rate_window_seconds": "a number of seconds",
+    "position_limits": 'a table of instrument = decimal in quotes, e.g. TSLA = "5000"',
+    "restricted": 'a list of instruments, e.g. ["TSLA"]',
+}
 
 
 def _check_accounts(path: Path, config: RiskConfig) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from blotter.domain.risk import DEFAULT_RISK
+from blotter.domain.risk import DEFAULT_RISK, RiskLimits
+from blotter.runtime import config
 from blotter.runtime.config import ConfigError, load_risk
 
 EXAMPLE = Path(__file__).parents[2] / "resources" / "risk.example.toml"
@@ -28,7 +30,28 @@ def test_the_example_file_is_the_built_in_desk_limits_plus_one_account() -> None
     ("text", "fragments"),
     [
         ('[default]\nmax_order_notional = "-5"\n', ("max_order_notional", "-5", "0 or more")),
-        ("[default]\nmax_order_quantity = [1]\n", ("max_order_quantity", "$.default")),
+        ("[default]\nmax_order_quantity = [1]\n", ("[default] max_order_quantity = [1]",)),
+        (
+            '[default]\nmax_order_quantity = "abc"\n',
+            ('[default] max_order_quantity = "abc": expected a decimal in quotes',),
+        ),
+        ("[default]\nmax_loss = true\n", ("[default] max_loss = true: expected a decimal",)),
+        (
+            '[accounts.ACC-DELTA]\nmax_order_notional = "1,000"\n',
+            ('[accounts.ACC-DELTA] max_order_notional = "1,000": expected a decimal',),
+        ),
+        (
+            '[accounts.ACC-1.position_limits]\nTSLA = "lots"\n',
+            ('[accounts.ACC-1] position_limits.TSLA = "lots": expected a decimal',),
+        ),
+        (
+            '[default.position_limits]\nTSLA = "-3"\n',
+            ('[default] position_limits.TSLA = "-3": expected a decimal of 0 or more',),
+        ),
+        ('[default]\nrestricted = "TSLA"\n', ('restricted = "TSLA": expected a list',)),
+        ("[default]\nprice_collar_ticks = 1.5\n", ("price_collar_ticks = 1.5: expected a whole",)),
+        ("default = 5\n", ("default = 5: expected a [default] table",)),
+        ("[accounts]\nACC-1 = 3\n", ("accounts.ACC-1 = 3: expected a [accounts.ACC-1] table",)),
         ("[default\n", ("not valid TOML",)),
         (
             '[default]\nmax_ordr_quantity = "5"\n',
@@ -62,6 +85,10 @@ def test_a_bad_file_names_the_file_the_field_and_what_was_expected(
     assert str(raised.value).startswith(f"risk file {path}: ")
     for fragment in fragments:
         assert fragment in str(raised.value)
+
+
+def test_every_limit_says_what_it_takes() -> None:
+    assert set(config._EXPECTED) == {f.name for f in msgspec.structs.fields(RiskLimits)}
 
 
 def test_a_missing_file(tmp_path: Path) -> None:
