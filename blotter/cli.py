@@ -27,7 +27,7 @@ from blotter.domain.events import Event, encode_event, to_builtins
 from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
 from blotter.domain.synthetic import order_prefix, synthetic_log
-from blotter.domain.values import MAX_NAME
+from blotter.domain.values import MAX_NAME, InvalidValue, check_name
 from blotter.oms.ports import AppendResult, ConcurrencyConflict, StoreUnavailable
 from blotter.oms.reconciliation import BreakFound, PassReport
 from blotter.runtime.config import ConfigError, load_risk
@@ -263,7 +263,10 @@ def _user_name(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"a user name of {len(name)} characters; expected at most {MAX_NAME}"
         )
-    return name
+    try:
+        return check_name("--user", name)
+    except InvalidValue as invalid:
+        raise argparse.ArgumentTypeError(f"{name!r}: expected {invalid.expected}") from None
 
 
 def _user(args: argparse.Namespace) -> str:

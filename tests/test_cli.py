@@ -418,6 +418,7 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
         (("demo", "--panel", "risk"), "--panel goes with --screenshot FILE"),
         (("desk", "--after", "2"), "--after goes with --screenshot FILE"),
         (("reconcile", "--user", "u" * 129), "a user name of 129 characters; expected at most 128"),
+        (("reconcile", "--user", "bob\nsmith"), "'bob\\nsmith': expected a name of 1 to 128"),
         (("replay", "--db", "postgresql://u@127.0.0.1:abc/x"), "is malformed"),
         (("replay", "--db", "sqlite:////tmp/x.db?mode=ro&uri=true"), "query arguments (mode, uri)"),
         (("replay", "--db", "postgresql+asyncpg://h/d"), "speaks to postgresql through psycopg"),

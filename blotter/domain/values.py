@@ -84,9 +84,12 @@ MAX_NAME = 128  # characters of a person's name (who acts, who is assigned) the 
 
 
 def check_name(field: str, name: str) -> str:
-    """A person's name as the store can keep it, or ``InvalidValue``."""
-    if not name.strip() or len(name) > MAX_NAME or "\x00" in name:
-        raise InvalidValue(field, name, f"a name of 1 to {MAX_NAME} characters")
+    """A person's name as the store can keep it and a list can show it, or ``InvalidValue``:
+    a line break or another control character would split the row that names who acted."""
+    if not name.strip() or len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidValue(
+            field, name, f"a name of 1 to {MAX_NAME} characters, none of them a control character"
+        )
     return name
 
 

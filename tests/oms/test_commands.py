@@ -61,6 +61,8 @@ def test_a_good_ticket_passes_with_or_without_a_venue() -> None:
         ({"account": "A" * 57}, "account", "A" * 57, "at most 56 characters"),
         # who acts is recorded with every event: the store keeps 128 characters of it
         ({"actor": "a" * 129}, "actor", "a" * 129, "a name of 1 to 128 characters"),
+        # a line break would split every row that names who acted
+        ({"actor": "bob\nsmith"}, "actor", "bob\nsmith", "none of them a control character"),
         ({"instrument": "FOO"}, "instrument", "FOO", "AAPL"),
         ({"quantity": D(0)}, "quantity", "0", "positive quantity"),
         ({"quantity": D(-5)}, "quantity", "-5", "positive quantity"),
