@@ -51,6 +51,8 @@ PANELS = (
 EXIT_ERROR = 2
 EXIT_TERMINATED = 128 + signal.SIGTERM  # as a shell reports a process SIGTERM ended
 MAX_HEADLESS_COMMANDS = 10_000_000  # duration x rate: about 80 minutes of the desk's pace
+# The window keeps its budget up to 10,000 order updates a second, about 1,350 commands.
+MAX_DEMO_RATE = 1_000
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,7 +130,10 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="open the desk with other traders' synthetic flow, for a live demo"
     )
     demo_cmd.add_argument(
-        "--rate", type=_positive_float, default=20.0, help="commands per second (default 20)"
+        "--rate",
+        type=_demo_rate,
+        default=20.0,
+        help=f"commands per second (default 20, at most {MAX_DEMO_RATE:,})",
     )
     demo_cmd.add_argument("--seed", type=int, default=0, help="default 0")
     demo_cmd.add_argument(
@@ -417,6 +422,16 @@ def _screenshot_path(text: str) -> Path:
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r}: there is no folder {str(path.parent)!r}")
     return path
+
+
+def _demo_rate(text: str) -> float:
+    rate = _positive_float(text)
+    if rate > MAX_DEMO_RATE:
+        raise argparse.ArgumentTypeError(
+            f"{text} commands a second; expected at most {MAX_DEMO_RATE:,} (the window shows "
+            "every order as it changes)"
+        )
+    return rate
 
 
 def _positive_float(text: str) -> float:

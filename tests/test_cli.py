@@ -409,6 +409,7 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
     [
         (("headless", "--rate", "-1"), "argument --rate: -1 is not a positive number"),
         (("demo", "--panel", "nowhere"), "argument --panel: invalid choice: 'nowhere'"),
+        (("demo", "--rate", "1e9"), "argument --rate: 1e9 commands a second; expected at most"),
         (("nonsense",), "invalid choice: 'nonsense'"),
         (("replay", "--bogus"), "unrecognized arguments: --bogus"),
         (("replay", "--db", ""), "argument --db: an empty database URL"),
