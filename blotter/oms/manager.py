@@ -1110,6 +1110,8 @@ class OrderManager:
             status = await self._venues[child.venue].status(coid)
         except VenueUnavailable:
             self._arm(order, child)  # ask again once it is back
+            if self._is_lapsed(child):  # closed, so not armed: its answer is still owed
+                self._deadlines[coid] = self._deadline(self.config.request_timeout)
             return
         finally:
             self._resolving.discard(coid)
@@ -1130,9 +1132,8 @@ class OrderManager:
             asked=asked,
         )
         self._no_resend.discard(coid)
-        lapsed = self._lapsed.get(child.venue)
-        if lapsed is not None and coid in lapsed:  # answered: recorded, never asked again
-            lapsed.discard(coid)
+        if self._is_lapsed(child):  # answered: recorded, never asked again
+            self._lapsed[child.venue].discard(coid)
             answered = ChildStatusAnswered(
                 child_id=child.child_id, answer="not held" if status is None else status.state.value
             )
@@ -1141,6 +1142,10 @@ class OrderManager:
         cause = _status_cause(coid, child.venue)
         self._apply_decision(order, child, decision, child.venue, cause)
         self._note_idle()
+
+    def _is_lapsed(self, child: ChildOrder) -> bool:
+        """Canceled by its venue on disconnect, and the venue's status not heard since."""
+        return child.client_order_id in self._lapsed.get(child.venue, ())
 
     async def _watchdog(self) -> None:
         """Ask the venue about children whose answer is overdue, or who were quiet too long."""
@@ -1162,7 +1167,7 @@ class OrderManager:
                     continue  # resolved when it reconnects
                 if coid in self._orphans:
                     self._tasks.spawn(f"orphan {coid}", self._chase_orphan(order, child))
-                elif child.is_live or late:
+                elif child.is_live or late or self._is_lapsed(child):
                     self._spawn_resolve(order, child)
 
     async def _chase_orphan(self, order: OrderAggregate, child: ChildOrder) -> None:

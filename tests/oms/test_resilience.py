@@ -693,6 +693,29 @@ async def test_a_restart_asks_again_about_a_slice_whose_reconnect_question_went_
         assert w.venues["XNAS"].held_positions() == [("ACC-1", "AAPL", D(100))]
 
 
+async def test_a_slice_canceled_on_disconnect_is_asked_again_when_its_question_times_out(
+    tmp_path: Path,
+) -> None:
+    """A's slice traded (its report lost) and was canceled on disconnect. At the reconnect
+    its status question got no answer in time, though the venue stayed up: the OMS asks
+    again after a while, not only at a next reconnect that may never come, and books the
+    fill once the venue answers."""
+    built, wires = gated_world(tmp_path)
+    async with built as w:
+        wire = wires[0]
+        a = await fill_lost_in_a_disconnect(w, wire, "100")  # its status waits at the gate
+        lapsed = f"{a}.1"
+        async with asyncio.timeout(5.0):  # the gateway gives up on the question; asked again
+            while wire.asked.count(lapsed) < 2:  # noqa: ASYNC110 - the OMS asks on its own
+                await asyncio.sleep(0.005)
+        assert w.gateways[0].health is not VenueHealth.DOWN  # no reconnect asked it
+        wire.gate.set()
+        order = w.order(a)
+        await w.until(lambda: order.filled == 100)
+        assert "ChildStatusAnswered" in w.types(a)
+        assert not w.oms._lapsed["XNAS"]  # answered: never asked again
+
+
 async def until_state(child: ChildOrder, state: OrderState) -> None:
     async with asyncio.timeout(5.0):  # not w.until: the OMS is owed answers
         while child.state is not state:  # noqa: ASYNC110 - the venue's answer moves it
