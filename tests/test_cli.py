@@ -252,6 +252,32 @@ def test_the_default_database_lives_in_the_users_data_directory(tmp_path: Path) 
     assert "of 2 streams" in run_with("replay").stdout
 
 
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("", "$BLOTTER_DB_URL is set but empty; expected a database URL"),
+        (" ", "$BLOTTER_DB_URL is set but empty"),
+        ("foo://x", "$BLOTTER_DB_URL: database URL 'foo://x' names the backend 'foo'"),
+    ],
+)
+def test_a_wrong_blotter_db_url_is_named_and_never_passed_over(
+    tmp_path: Path, value: str, fragment: str
+) -> None:
+    """A desk meant to write to its shared database must not write to a file of its own."""
+    data = tmp_path / "data"
+    env = {**os.environ, "BLOTTER_DB_URL": value, "XDG_DATA_HOME": str(data)}
+    result = subprocess.run(
+        [sys.executable, "-m", "blotter.cli", "replay"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    one_clear_line(result, fragment)
+    assert not data.exists()
+
+
 def test_rebuild_derives_the_projections_again_and_replay_agrees(
     session_db: Path, tmp_path: Path
 ) -> None:

@@ -44,11 +44,23 @@ def database_file(url: URL) -> Path:
 
 
 def default_url() -> str:
-    """``$BLOTTER_DB_URL``, else SQLite in the user's data directory: the real orders."""
+    """``$BLOTTER_DB_URL``, else SQLite in the user's data directory: the real orders.
+
+    Set but empty or wrong, the variable is refused, not passed over: a desk whose shared
+    database was meant would otherwise trade into a file of its own, unseen by the others."""
     configured = os.environ.get(ENV_VAR)
-    if configured:
-        return configured
-    return f"sqlite:///{data_dir() / 'blotter.db'}"
+    if configured is None:
+        return f"sqlite:///{data_dir() / 'blotter.db'}"
+    if not configured.strip():
+        raise StoreError(
+            f"${ENV_VAR} is set but empty; expected a database URL such as "
+            "postgresql+psycopg://user@host/dbname (or unset it for the local database)"
+        )
+    try:
+        parse_url(configured)
+    except StoreError as error:
+        raise StoreError(f"${ENV_VAR}: {error}") from None
+    return configured
 
 
 def demo_url() -> str:
