@@ -53,6 +53,7 @@ EXIT_TERMINATED = 128 + signal.SIGTERM  # as a shell reports a process SIGTERM e
 MAX_HEADLESS_COMMANDS = 10_000_000  # duration x rate: about 80 minutes of the desk's pace
 # The window keeps its budget up to 10,000 order updates a second, about 1,350 commands.
 MAX_DEMO_RATE = 1_000
+MAX_SCREENSHOT_DELAY = 3_600
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -293,9 +294,9 @@ def _screenshot_arguments(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--after",
-        type=_positive_float,
+        type=_screenshot_delay,
         metavar="S",
-        help="seconds before the screenshot (default 3)",
+        help=f"seconds before the screenshot (default 3, at most {MAX_SCREENSHOT_DELAY:,})",
     )
     command.add_argument(
         "--panel",
@@ -422,6 +423,15 @@ def _screenshot_path(text: str) -> Path:
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r}: there is no folder {str(path.parent)!r}")
     return path
+
+
+def _screenshot_delay(text: str) -> float:
+    after = _positive_float(text)
+    if after > MAX_SCREENSHOT_DELAY:
+        raise argparse.ArgumentTypeError(
+            f"{text} seconds; expected at most {MAX_SCREENSHOT_DELAY:,} (an hour)"
+        )
+    return after
 
 
 def _demo_rate(text: str) -> float:

@@ -444,6 +444,10 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
         (("headless", "--duration", "1e200", "--rate", "1e200"), "offers more than 1e308"),
         (("demo", "--panel", "risk"), "--panel goes with --screenshot FILE"),
         (("desk", "--after", "2"), "--after goes with --screenshot FILE"),
+        (
+            ("desk", "--screenshot", "d.png", "--after", "1e9"),
+            "argument --after: 1e9 seconds; expected at most 3,600",
+        ),
         (("reconcile", "--user", "u" * 129), "a user name of 129 characters; expected at most 128"),
         (("reconcile", "--user", "bob\nsmith"), "'bob\\nsmith': expected a name of 1 to 128"),
         (("replay", "--db", "postgresql://u@127.0.0.1:abc/x"), "is malformed"),

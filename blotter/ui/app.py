@@ -107,7 +107,13 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
     stop_on_signals = _ClosedBySignals(window)  # and until the desk has closed, not before
     try:
         if options.screenshot is not None:
-            await asyncio.sleep(options.after)
+            with contextlib.suppress(TimeoutError):  # the wait's end: the screenshot is due
+                await asyncio.wait_for(closed.wait(), options.after)
+            if closed.is_set():  # Ctrl-C or SIGTERM meanwhile: the session ends now
+                raise ScreenshotError(
+                    f"closed before the screenshot was due ({options.after:g} s): "
+                    f"{options.screenshot} not written"
+                )
             _select_for_screenshot(window, split=options.panel == "routing")
             window.show_panel(options.panel)
             await asyncio.sleep(0.3)  # one repaint of the details

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,6 +196,29 @@ def test_ctrl_c_or_sigterm_closes_the_desk_as_its_close_button_would(
     assert signal.getsignal(number) == before  # the desk's handler went with its window
     assert settings.contains("geometry")  # closed as by its button: the layout was saved
     DeskLock.take(url, "desk").release()  # and the database is free again
+
+
+def test_ctrl_c_while_a_screenshot_is_awaited_ends_the_session_without_one(
+    app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    monkeypatch.setattr(app, "desk_settings", lambda: settings)
+    show = MainWindow.show
+
+    def shown_then_interrupted(window: MainWindow) -> None:
+        show(window)
+        app_loop.call_later(0.3, os.kill, os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(MainWindow, "show", shown_then_interrupted)
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    desk = DeskConfig(db_url=url, random_disconnects=False)
+    options = AppOptions(desk=desk, screenshot=tmp_path / "desk.png", after=600)
+    started = time.monotonic()
+    with pytest.raises(ScreenshotError, match="closed before the screenshot was due"):
+        app_loop.run_until_complete(app.session(options))
+    assert time.monotonic() - started < 60  # not the 600 s asked for
+    assert not (tmp_path / "desk.png").exists()
+    DeskLock.take(url, "desk").release()  # the desk closed: the database is free again
 
 
 def test_a_screenshot_the_platform_cannot_write_is_an_error_not_silence(
