@@ -114,13 +114,15 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 
 def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "shop.db"
-    with sqlite3.connect(path) as shop:
-        shop.execute("CREATE TABLE customers (id INTEGER)")
+    shop = sqlite3.connect(path)
+    shop.execute("CREATE TABLE customers (id INTEGER)")
+    shop.commit()
+    shop.close()
+    before = path.read_bytes()
     for command in ("replay", "generate"):
         one_clear_line(run(command, "--db", f"sqlite:///{path}"), "holds other tables (customers)")
-    with sqlite3.connect(path) as shop:
-        tables = shop.execute("SELECT name FROM sqlite_master").fetchall()
-    assert tables == [("customers",)]
+    assert path.read_bytes() == before  # its journal mode too: not switched to WAL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shop.db"]  # no lock left beside it
 
 
 def test_a_truncated_database(session_db: Path, tmp_path: Path) -> None:

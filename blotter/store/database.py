@@ -7,9 +7,11 @@ directory we cannot write, an unreachable server, a schema from a newer blotter)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +226,7 @@ def check_sqlite_path(url: URL, create: bool) -> None:
             raise StoreError(f"{path} is an empty file, not a blotter database")
         if not _starts_as_sqlite(path):  # said before a lock file is made beside it
             raise StoreError(f"{path}: not a blotter database (the file is not SQLite)")
+        _refuse_foreign_file(path)
         return
     if not create:
         raise StoreError(f"{path}: no such database")
@@ -288,7 +291,26 @@ def migrate(engine: Engine, *, upgrade: bool = True) -> None:
 def _refuse_foreign(connection: Connection) -> None:
     """A database without blotter's schema must be empty: blotter does not add its tables to
     another program's data."""
-    tables = sorted(inspect(connection).get_table_names())
+    _refuse_tables(inspect(connection).get_table_names())
+
+
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """Another program's SQLite file, refused before it is opened for writing: opening it so
+    would switch its journal to WAL and leave the desk's lock file beside it."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            names = [row[0] for row in db.execute(_TABLES)]
+    except sqlite3.Error:  # unreadable so: the opening says why (damaged, locked, ...)
+        return
+    if "alembic_version" not in names:
+        _refuse_tables(name for name in names if not name.startswith("sqlite_"))
+
+
+def _refuse_tables(found: Iterable[str]) -> None:
+    tables = sorted(found)
     if tables:
         shown_tables = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise StoreError(
