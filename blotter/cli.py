@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo_cmd.add_argument(
         "--rate",
-        type=_demo_rate,
+        type=_at_most(MAX_DEMO_RATE, "commands a second", "the window shows every change"),
         default=20.0,
         help=f"commands per second (default 20, at most {MAX_DEMO_RATE:,})",
     )
@@ -294,7 +294,7 @@ def _screenshot_arguments(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--after",
-        type=_screenshot_delay,
+        type=_at_most(MAX_SCREENSHOT_DELAY, "seconds", "an hour"),
         metavar="S",
         help=f"seconds before the screenshot (default 3, at most {MAX_SCREENSHOT_DELAY:,})",
     )
@@ -425,23 +425,16 @@ def _screenshot_path(text: str) -> Path:
     return path
 
 
-def _screenshot_delay(text: str) -> float:
-    after = _positive_float(text)
-    if after > MAX_SCREENSHOT_DELAY:
-        raise argparse.ArgumentTypeError(
-            f"{text} seconds; expected at most {MAX_SCREENSHOT_DELAY:,} (an hour)"
-        )
-    return after
+def _at_most(most: int, unit: str, why: str) -> Callable[[str], float]:
+    """A positive number of ``unit`` up to ``most``; above it, ``why`` not."""
 
+    def parse(text: str) -> float:
+        value = _positive_float(text)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"{text} {unit}; expected at most {most:,} ({why})")
+        return value
 
-def _demo_rate(text: str) -> float:
-    rate = _positive_float(text)
-    if rate > MAX_DEMO_RATE:
-        raise argparse.ArgumentTypeError(
-            f"{text} commands a second; expected at most {MAX_DEMO_RATE:,} (the window shows "
-            "every order as it changes)"
-        )
-    return rate
+    return parse
 
 
 def _positive_float(text: str) -> float:

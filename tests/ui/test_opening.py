@@ -173,13 +173,14 @@ def test_a_database_another_desk_holds_is_refused_before_the_opening_window_show
     assert not (tmp_path / "d.png").exists()
 
 
-@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_or_sigterm_closes_the_desk_as_its_close_button_would(
+def _signaled_once_shown(
     number: int,
     app_loop: asyncio.AbstractEventLoop,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> QSettings:
+    """The desk's window, once shown, gets signal ``number`` (as from a terminal); the
+    settings it saves go to a file of the test's."""
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     monkeypatch.setattr(app, "desk_settings", lambda: settings)
     show = MainWindow.show
@@ -189,6 +190,17 @@ def test_ctrl_c_or_sigterm_closes_the_desk_as_its_close_button_would(
         app_loop.call_later(0.3, os.kill, os.getpid(), number)
 
     monkeypatch.setattr(MainWindow, "show", shown_then_signaled)
+    return settings
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_closes_the_desk_as_its_close_button_would(
+    number: int,
+    app_loop: asyncio.AbstractEventLoop,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _signaled_once_shown(number, app_loop, tmp_path, monkeypatch)
     before = signal.getsignal(number)
     url = f"sqlite:///{tmp_path / 'desk.db'}"
     desk = DeskConfig(db_url=url, random_disconnects=False)
@@ -201,15 +213,7 @@ def test_ctrl_c_or_sigterm_closes_the_desk_as_its_close_button_would(
 def test_ctrl_c_while_a_screenshot_is_awaited_ends_the_session_without_one(
     app_loop: asyncio.AbstractEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    monkeypatch.setattr(app, "desk_settings", lambda: settings)
-    show = MainWindow.show
-
-    def shown_then_interrupted(window: MainWindow) -> None:
-        show(window)
-        app_loop.call_later(0.3, os.kill, os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(MainWindow, "show", shown_then_interrupted)
+    _signaled_once_shown(signal.SIGINT, app_loop, tmp_path, monkeypatch)
     url = f"sqlite:///{tmp_path / 'desk.db'}"
     desk = DeskConfig(db_url=url, random_disconnects=False)
     options = AppOptions(desk=desk, screenshot=tmp_path / "desk.png", after=600)
