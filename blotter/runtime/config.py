@@ -65,7 +65,8 @@ def _limits(path: Path, where: str, table: object) -> RiskLimits:
             key, expected = invalid.field.replace("[", ".").rstrip("]"), invalid.expected
             written = _written(table, key, str(invalid.value))
         else:
-            key, written = _wrong_entry(table, _key_of(error))
+            key = _wrong_key(table, _key_of(error))
+            written = _written(table, key, None)
             expected = _EXPECTED_ENTRY if "." in key else _EXPECTED[key]
         said = f"[{where}] {key} = {_shown(written)}"
         raise ConfigError(f"risk file {path}: {said}: expected {expected}") from None
@@ -83,16 +84,16 @@ def _key_of(error: msgspec.ValidationError) -> str:
     return str(error).rpartition("`$.")[2].split("`")[0].split("[")[0]
 
 
-def _wrong_entry(table: object, key: str) -> tuple[str, object]:
-    """The key and value at fault; in ``position_limits``, the instrument's entry."""
-    value = table.get(key) if isinstance(table, dict) else None
+def _wrong_key(table: object, key: str) -> str:
+    """The key at fault, dotted; in ``position_limits``, the instrument's entry."""
+    value = _written(table, key, None)
     if key == "position_limits" and isinstance(value, dict):
         for symbol, limit in value.items():
             try:
                 msgspec.convert(limit, Decimal)
             except msgspec.ValidationError:
-                return f"{key}.{symbol}", limit
-    return key, value
+                return f"{key}.{symbol}"
+    return key
 
 
 def _written(table: object, dotted: str, otherwise: object) -> object:
