@@ -57,8 +57,16 @@ def load_risk(path: Path) -> RiskConfig:
 def _limits(path: Path, where: str, table: object) -> RiskLimits:
     """One table of limits; a value of the wrong kind or out of range is named with its
     table, key and value, and what was expected."""
+    floated = _float_for_decimal(_table(path, where, table))
+    if floated is not None:
+        value = _shown(_written(table, floated, None))
+        expected = _EXPECTED_ENTRY if "." in floated else _DECIMAL
+        raise ConfigError(
+            f"risk file {path}: [{where}] {floated} = {value}: expected {expected}; "
+            f"unquoted, {value} is a binary float, which can round the figure"
+        )
     try:
-        return msgspec.convert(_table(path, where, table), RiskLimits)
+        return msgspec.convert(table, RiskLimits)
     except msgspec.ValidationError as error:
         invalid = error.__cause__
         if isinstance(invalid, InvalidValue):  # the range checks, once the types are right
@@ -77,6 +85,20 @@ def _table(path: Path, where: str, value: object) -> dict[str, object]:
         said = f"{where} = {_shown(value)}"
         raise ConfigError(f"risk file {path}: {said}: expected a [{where}] table")
     return value
+
+
+def _float_for_decimal(table: dict[str, object]) -> str | None:
+    """The first decimal limit, dotted, that the file gives as a TOML float: the float
+    holds the nearest binary fraction, not the figure written (1e17 + 0.5 is 1e17)."""
+    for key in _DECIMAL_KEYS:
+        if isinstance(table.get(key), float):
+            return key
+    entries = table.get("position_limits")
+    if isinstance(entries, dict):
+        for symbol, limit in entries.items():
+            if isinstance(limit, float):
+                return f"position_limits.{symbol}"
+    return None
 
 
 def _key_of(error: msgspec.ValidationError) -> str:
@@ -110,14 +132,13 @@ def _shown(value: object) -> str:
     return json.dumps(value, default=str)
 
 
+_DECIMAL_KEYS = tuple(
+    field.name for field in msgspec.structs.fields(RiskLimits) if field.type == (Decimal | None)
+)
 _DECIMAL = 'a decimal in quotes, e.g. "250000" (leave it out for no limit)'
 _EXPECTED_ENTRY = 'a decimal in quotes, e.g. "5000"'  # one instrument's position limit
 _EXPECTED = {  # what each limit takes, said when a file gives it something else
-    **{
-        field.name: _DECIMAL
-        for field in msgspec.structs.fields(RiskLimits)
-        if field.type == (Decimal | None)
-    },
+    **dict.fromkeys(_DECIMAL_KEYS, _DECIMAL),
     "price_collar_ticks": "a whole number of ticks",
     "max_orders_per_window": "a whole number of orders",
     "duplicate_window_seconds": "a number of seconds",

@@ -26,6 +26,14 @@ def test_the_example_file_is_the_built_in_desk_limits_plus_one_account() -> None
     assert risk.limits_for("ACC-ALPHA") == risk.default
 
 
+def test_a_whole_number_needs_no_quotes(tmp_path: Path) -> None:
+    path = tmp_path / "risk.toml"
+    path.write_text("[default]\nmax_order_notional = 250000\n[default.position_limits]\nTSLA = 5\n")
+    limits = load_risk(path).default
+    assert limits.max_order_notional == Decimal(250_000)
+    assert limits.position_limits["TSLA"] == Decimal(5)
+
+
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
@@ -68,6 +76,14 @@ def test_the_example_file_is_the_built_in_desk_limits_plus_one_account() -> None
         (
             "[default]\nmax_orders_per_window = 1\nrate_window_seconds = 1e300\n",
             ("rate_window_seconds", "at most 86,400"),
+        ),
+        (
+            "[default]\nmax_order_notional = 250000.5\n",
+            ("[default] max_order_notional = 250000.5", "in quotes", "binary float"),
+        ),
+        (
+            "[accounts.ACC-1.position_limits]\nTSLA = 1e17\n",
+            ("[accounts.ACC-1] position_limits.TSLA = 1e+17", "in quotes", "binary float"),
         ),
         (
             '[accounts.ACC-1.position_limits]\n"BTCUSD" = "50"\n',
