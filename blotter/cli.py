@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import errno
 import getpass
 import itertools
 import math
@@ -12,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -422,6 +424,17 @@ def _screenshot_path(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a .png file name")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r}: there is no folder {str(path.parent)!r}")
+    try:  # a file made and gone: nothing is left if the run ends before its screenshot
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:  # /proc says ENOENT, which would only puzzle
+        why = "" if error.errno == errno.ENOENT else f" ({error.strerror})"
+        folder = str(path.parent)
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: cannot write in the folder {folder!r}{why}"
+        ) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text!r}: no permission to write over this file")
     return path
 
 

@@ -526,6 +526,7 @@ def test_an_event_this_blotter_cannot_read_is_one_clear_line(
         ("{tmp}", "is not a .png file name"),
         ("{tmp}/desk.jpg", "is not a .png file name"),
         ("{tmp}/folder.png", "is a directory"),
+        ("/proc/desk.png", "cannot write in the folder '/proc'"),
     ],
 )
 def test_a_screenshot_that_cannot_be_written_is_refused_before_the_desk_opens(
