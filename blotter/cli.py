@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import msgspec
 
@@ -56,6 +56,8 @@ MAX_HEADLESS_COMMANDS = 10_000_000  # duration x rate: about 80 minutes of the d
 # The window keeps its budget up to 10,000 order updates a second, about 1,350 commands.
 MAX_DEMO_RATE = 1_000
 MAX_SCREENSHOT_DELAY = 3_600
+MAX_GENERATED = 1_000_000  # orders: 15 million events, about 9 minutes here
+_N = TypeVar("_N", int, float)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreUnavailable, ConfigError, ConcurrencyConflict) as error:
         print(f"blotter: error: {error}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("blotter: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupted:
+        done = f": {interrupted}" if str(interrupted) else ""
+        print(f"blotter: interrupted{done}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return code
 
@@ -134,7 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo_cmd.add_argument(
         "--rate",
-        type=_at_most(MAX_DEMO_RATE, "commands a second", "the window shows every change"),
+        type=_at_most(
+            MAX_DEMO_RATE, "commands a second", "the window shows every change", _positive_float
+        ),
         default=20.0,
         help=f"commands per second (default 20, at most {MAX_DEMO_RATE:,})",
     )
@@ -179,7 +184,12 @@ def _parser() -> argparse.ArgumentParser:
     generate_cmd = commands.add_parser(
         "generate", help="append a seeded synthetic trading session to the log"
     )
-    generate_cmd.add_argument("--orders", type=_positive_int, default=1000, help="default 1000")
+    generate_cmd.add_argument(
+        "--orders",
+        type=_at_most(MAX_GENERATED, "orders", "about 5 GB of log", _positive_int),
+        default=1000,
+        help=f"default 1000, at most {MAX_GENERATED:,}",
+    )
     generate_cmd.add_argument("--seed", type=int, default=0, help="default 0")
     _database_argument(generate_cmd, demo_db_help)
     generate_cmd.set_defaults(handler=_generate)
@@ -296,7 +306,7 @@ def _screenshot_arguments(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--after",
-        type=_at_most(MAX_SCREENSHOT_DELAY, "seconds", "an hour"),
+        type=_at_most(MAX_SCREENSHOT_DELAY, "seconds", "an hour", _positive_float),
         metavar="S",
         help=f"seconds before the screenshot (default 3, at most {MAX_SCREENSHOT_DELAY:,})",
     )
@@ -438,23 +448,23 @@ def _screenshot_path(text: str) -> Path:
     return path
 
 
-def _at_most(most: int, unit: str, why: str) -> Callable[[str], float]:
-    """A positive number of ``unit`` up to ``most``; above it, ``why`` not."""
-
-    def parse(text: str) -> float:
-        value = _positive_float(text)
-        if value > most:
-            raise argparse.ArgumentTypeError(f"{text} {unit}; expected at most {most:,} ({why})")
-        return value
-
-    return parse
-
-
 def _positive_float(text: str) -> float:
     value = _number(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not a positive number")
     return value
+
+
+def _at_most(most: int, unit: str, why: str, number: Callable[[str], _N]) -> Callable[[str], _N]:
+    """A positive ``number`` of ``unit`` up to ``most``; above it, ``why`` not."""
+
+    def parse(text: str) -> _N:
+        value = number(text)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"{text} {unit}; expected at most {most:,} ({why})")
+        return value
+
+    return parse
 
 
 def _number(text: str) -> float:
@@ -709,6 +719,10 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
     print(f"fingerprint {summary.fingerprint} ({repeats})")
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the command had done by then."""
+
+
 def _generate(args: argparse.Namespace) -> int:
     url = args.db or demo_url()
     with (
@@ -716,12 +730,26 @@ def _generate(args: argparse.Namespace) -> int:
         SqlEventStore(url, fence=lock.fence) as store,
     ):
         _check_seed_unused(store, args.seed, args.orders)
-        appended, known = _append_log(store, synthetic_log(args.orders, args.seed))
+        try:
+            appended, known = _append_log(store, synthetic_log(args.orders, args.seed))
+        except KeyboardInterrupt:
+            appended = -1
+    if appended < 0:  # the store, closed, wrote what was queued: the log holds a prefix
+        raise Interrupted(_generated_so_far(url, args.seed, args.orders))
     print(
         f"appended {appended} events for {args.orders} orders to {shown(url)}"
         + (f" ({known} were in the log already: same seed)" if known else "")
     )
     return 0
+
+
+def _generated_so_far(url: str, seed: int, orders: int) -> str:
+    with SqlEventStore(url, create=False, appends=False) as store:
+        held = store.count_streams(order_prefix(seed))
+    return (
+        f"the log holds the start of the session of --seed {seed}: {held:,} of its "
+        f"{orders:,} orders, the last ones in part; the same command again completes it"
+    )
 
 
 def _check_seed_unused(store: SqlEventStore, seed: int, orders: int) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import itertools
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ import pytest
 import blotter
 from blotter import __main__ as entry
 from blotter import cli
-from blotter.domain.synthetic import synthetic_log
+from blotter.domain.synthetic import order_prefix, synthetic_log
 from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
 
@@ -341,6 +344,41 @@ def test_generate_completes_a_session_it_was_interrupted_in(tmp_path: Path) -> N
     assert run("replay", "--db", url).returncode == 0
 
 
+def test_an_interrupted_generate_says_what_the_log_holds_and_how_to_complete_it(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "cut.db"
+    url = f"sqlite:///{database}"
+    env = {k: v for k, v in os.environ.items() if k != "BLOTTER_DB_URL"}
+    command = [sys.executable, "-m", "blotter.cli", "generate", "--orders", "1000000"]
+    with subprocess.Popen(
+        [*command, "--db", url], stderr=subprocess.PIPE, text=True, env=env
+    ) as running:
+        while stored_events(database) < 1_000:  # minutes from its end
+            assert running.poll() is None, running.stderr and running.stderr.read()
+            time.sleep(0.05)
+        running.send_signal(signal.SIGINT)
+        _out, err = running.communicate(timeout=60)
+    assert running.returncode == 130
+    assert "Traceback" not in err
+    said = err.strip().splitlines()[-1]
+    assert said.startswith("blotter: interrupted: the log holds the start of the session of ")
+    with SqlEventStore(url, create=False, appends=False) as store:
+        held = store.count_streams(order_prefix(0))
+        assert f": {held:,} of its 1,000,000 orders" in said
+        assert "the same command again completes it" in said
+        cli._check_seed_unused(store, 0, 1_000_000)  # the same command is let through
+    assert run("replay", "--db", url).returncode == 0
+
+
+def stored_events(database: Path) -> int:
+    try:
+        with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as db:
+            return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+    except sqlite3.Error:  # not made yet, or its tables not yet
+        return 0
+
+
 def test_synthetic_orders_never_go_to_the_configured_desk_database_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -450,6 +488,11 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
             ("desk", "--screenshot", "d.png", "--after", "1e9"),
             "argument --after: 1e9 seconds; expected at most 3,600",
         ),
+        (
+            ("generate", "--orders", "1000001"),
+            "argument --orders: 1000001 orders; expected at most 1,000,000",
+        ),
+        (("generate", "--orders", "1.5"), "argument --orders: '1.5' is not a whole number"),
         (("reconcile", "--user", "u" * 129), "a user name of 129 characters; expected at most 128"),
         (("reconcile", "--user", "bob\nsmith"), "'bob\\nsmith': expected a name of 1 to 128"),
         (("replay", "--db", "postgresql://u@127.0.0.1:abc/x"), "is malformed"),
