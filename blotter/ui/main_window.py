@@ -12,7 +12,7 @@ import csv
 import logging
 import platform
 import time
-from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -64,7 +64,7 @@ from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind, t
 from blotter.domain.order import OrderAggregate
 from blotter.domain.values import Instrument
 from blotter.domain.workflows import OrderState, VenueHealth
-from blotter.oms.commands import CancelScope, NewOrder, Rejection
+from blotter.oms.commands import CancelResult, CancelScope, NewOrder
 from blotter.oms.manager import Halt, OmsStopped
 from blotter.runtime.desk import Desk
 from blotter.ui.alerts_panel import AlertsPanel
@@ -967,21 +967,18 @@ class MainWindow(QMainWindow):
         if not selected:
             self.statusBar().showMessage("no order selected to cancel", 5_000)
             return
-        self.run(self._cancel(selected), f"cancel {', '.join(selected)}")
+        self.cancel_orders(selected)
+
+    def cancel_orders(self, order_ids: list[str]) -> None:
+        self.run(self._cancel(order_ids), f"cancel {', '.join(order_ids)}")
 
     async def _cancel(self, order_ids: list[str]) -> None:
-        """Cancel the orders; what was refused is said, and with several, what was sent."""
+        """Cancel the orders, then say what was sent and what was refused."""
         oms, reason = self.desk.oms, "canceled from the blotter"
         results = await asyncio.gather(
             *(oms.cancel(order_id, actor=self.actor, reason=reason) for order_id in order_ids)
         )
-        refused = [(r.order_id, r.rejection) for r in results if r.rejection is not None]
-        said = _refusal_text(*refused[0]) if refused else ""
-        if len(results) > 1:
-            sent = f"{_counted(len(results) - len(refused), 'cancel')} sent"
-            said = f"{sent}, {len(refused)} refused: {said}" if refused else sent
-        if said:
-            self.statusBar().showMessage(said, 10_000)
+        self.statusBar().showMessage(_cancels_text(results), 10_000)
 
     def confirm_cancel_all(self, instrument: str | None = None) -> None:
         """Cancel every open order (of one instrument), once the operator confirms it."""
@@ -1007,7 +1004,11 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Yes:
             # the orders the question counted: any that arrived while it was open stay
             shown = frozenset(o.order_id for o in live)
-            self.run(self.desk.oms.cancel_all(scope, actor=self.actor, only=shown), "cancel all")
+            self.run(self._cancel_all(scope, shown), "cancel all")
+
+    async def _cancel_all(self, scope: CancelScope, only: frozenset[str]) -> None:
+        results = await self.desk.oms.cancel_all(scope, actor=self.actor, only=only)
+        self.statusBar().showMessage(f"cancel all: {_cancels_text(results)}", 10_000)
 
     def toggle_kill(self) -> None:
         """Engage the kill switch, or release it; either asks for a reason first."""
@@ -1074,7 +1075,13 @@ class MainWindow(QMainWindow):
         # kept by id: rows move under an open menu as orders arrive
         shown = index.siblingAtColumn(Column.ORDER_ID).data()
         menu = self._passing_menu()
-        menu.addAction("Cancel order", self.cancel_selection)
+        # on a row of the selection, the menu acts on the selection, and says so
+        selected = self.selected_orders()
+        if len(selected) > 1 and order_id in selected:
+            cancel = f"Cancel {len(selected)} selected orders"
+            menu.addAction(cancel, lambda: self.cancel_orders(selected))
+        else:
+            menu.addAction("Cancel order", lambda: self.cancel_orders([order_id]))
         menu.addAction(f"Cancel all {instrument}", lambda: self.confirm_cancel_all(instrument))
         menu.addAction("Show details", lambda: self.show_details(order_id))
         menu.addAction("Escalate…", lambda: self.escalate_order(order_id))
@@ -1345,8 +1352,14 @@ def refusal_line(refused: OrderRejected) -> str:
     return f"Refused ({refused.source}): {refused.reason}"
 
 
-def _refusal_text(order_id: str, rejection: Rejection) -> str:
-    return f"cancel of {order_id} refused: {rejection.reason}"
+def _cancels_text(results: Sequence[CancelResult]) -> str:
+    """What a cancel of one order or several did: sent, or refused and why (the first)."""
+    refused = [(r.order_id, r.rejection) for r in results if r.rejection is not None]
+    why = f"cancel of {refused[0][0]} refused: {refused[0][1].reason}" if refused else ""
+    if len(results) == 1:
+        return why or f"cancel of {results[0].order_id} sent"
+    sent = f"{_counted(len(results) - len(refused), 'cancel')} sent"
+    return f"{sent}, {len(refused)} refused: {why}" if refused else sent
 
 
 _CLOSED_AS = {OrderState.REJECTED: "rejected", OrderState.EXPIRED: "expired"}

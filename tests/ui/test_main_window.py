@@ -208,6 +208,8 @@ def test_cancel_all_asks_first_and_names_the_accounts(
         await session.until(
             lambda: all(o.state is OrderState.CANCELED for o in oms.orders.values())
         )
+        await session.until(lambda: window.statusBar().currentMessage() != "")
+        assert window.statusBar().currentMessage() == "cancel all: 3 cancels sent"
         await oms.submit(resting(9, "ACC-BRAVO"))
         await session.until(lambda: len(oms.live_orders()) == 1)
         window.confirm_cancel_all("AAPL")
@@ -1424,6 +1426,50 @@ def test_delete_on_several_orders_says_what_was_sent_and_what_was_refused(
                 f"2 cancels sent, 1 refused: cancel of {ids[0]} refused: too late to cancel"
             )
         )
+
+    session.run(scenario())
+
+
+def test_the_context_menu_cancels_the_row_clicked_or_names_the_selection_it_cancels(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    menus = popups(monkeypatch)
+
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        ids = [(await oms.submit(resting(number))).order_id for number in range(3)]
+        await session.until(lambda: oms.idle and window.proxy.rowCount() == 3)
+        row_of = {window.proxy.index(r, 0).data(ORDER_ID_ROLE): r for r in range(3)}
+        selection = window.tree.selectionModel()
+
+        def select(*order_ids: str) -> None:
+            selection.clearSelection()
+            for order_id in order_ids:
+                rows = QItemSelectionModel.SelectionFlag.Select
+                rows |= QItemSelectionModel.SelectionFlag.Rows
+                selection.select(window.proxy.index(row_of[order_id], 0), rows)
+
+        def right_click(order_id: str) -> QAction:
+            index = window.proxy.index(row_of[order_id], Column.ORDER_ID)
+            window._order_menu(window.tree.visualRect(index).center())
+            return menus[-1].actions()[0]
+
+        select(ids[0], ids[1])
+        only = right_click(ids[2])  # outside the selection: that row alone
+        assert only.text() == "Cancel order"
+        only.trigger()
+        await session.until(lambda: state_of(window, ids[2]) is OrderState.CANCELED)
+        assert window.statusBar().currentMessage() == f"cancel of {ids[2]} sent"
+        assert all(state_of(window, i) is OrderState.ACKNOWLEDGED for i in ids[:2])
+        select(ids[0], ids[1])
+        both = right_click(ids[1])
+        assert both.text() == "Cancel 2 selected orders"
+        both.trigger()
+        await session.until(
+            lambda: all(state_of(window, i) is OrderState.CANCELED for i in ids[:2])
+        )
+        assert window.statusBar().currentMessage() == "2 cancels sent"
 
     session.run(scenario())
 
