@@ -453,7 +453,7 @@ class MainWindow(QMainWindow):
         self.children_view.hide()
         self.history = QTableWidget(0, 5)
         self.history.setObjectName("historyView")
-        self.history.setHorizontalHeaderLabels(["Time", "Type", "Actor", "Cause", "Payload"])
+        self.history.setHorizontalHeaderLabels(["Time (UTC)", "Type", "Actor", "Cause", "Payload"])
         self.history.verticalHeader().setVisible(False)
         self.history.verticalHeader().setDefaultSectionSize(22)
         self.history.setWordWrap(False)

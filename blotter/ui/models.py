@@ -143,8 +143,8 @@ class Column(IntEnum):
     UPDATED = 13
 
 
-ORDER_HEADERS = (
-    "Time",
+ORDER_HEADERS = (  # times as the desk's clocks keep them: UTC, said so (a trader abroad)
+    "Time (UTC)",
     "Order id",
     "Account",
     "Instrument",
@@ -157,7 +157,7 @@ ORDER_HEADERS = (
     "Avg price",
     "State",
     "Venue(s)",
-    "Last update",
+    "Updated (UTC)",
 )
 _NUMERIC = frozenset(
     {Column.QUANTITY, Column.LIMIT, Column.FILLED, Column.LEAVES, Column.AVG_PRICE}
@@ -774,7 +774,7 @@ def _fill_sort_key(fill: Fill, column: int) -> int | float | None:
 
 
 FILL_HEADERS = (
-    "Time",
+    "Time (UTC)",
     "Venue",
     "Exec id",
     "Order id",

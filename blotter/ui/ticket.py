@@ -105,19 +105,24 @@ class PriceBox(QDoubleSpinBox):
 
     def validate(self, text: str, pos: int, /) -> tuple[QValidator.State, str, int]:
         """Qt's C locale takes a comma anywhere as grouping (187,50 would be 18750): a comma
-        out of place leaves the text unfinished, which the ticket refuses."""
-        if ungrouped(text) is None:
+        out of place leaves the text unfinished, which the ticket refuses. So does a minus:
+        Qt would drop the digits typed after it, without a word."""
+        if ungrouped(text) is None or _negative(text):
             return QValidator.State.Intermediate, text, pos
         return super().validate(text, pos)
 
     def fixup(self, text: str) -> str:
         """Qt's fixup drops every comma (Enter made 195,50 into 19550): a misplaced one stays,
         so the box goes back to its last price; ``refused`` keeps what was typed, for the
-        ticket to refuse until the trader types again."""
-        if ungrouped(text) is None:
+        ticket to refuse until the trader types again or a price is set."""
+        if ungrouped(text) is None or _negative(text):
             self.refused = text
             return text
         return super().fixup(text)
+
+    def setValue(self, value: float) -> None:
+        self.refused = None  # a price chosen for the trader replaces the one refused
+        super().setValue(value)
 
     def _typed(self) -> None:
         self.refused = None
@@ -143,7 +148,7 @@ class PriceBox(QDoubleSpinBox):
         return f"{whole}{point}{kept}" if kept else whole
 
     def stepBy(self, steps: int) -> None:
-        self.refused = None  # the trader chose a price with the arrows
+        self.refused = None  # the trader chose a price with the arrows, before it is read
         self.interpretText()  # a price still being typed is the one stepped from
         ticks = self.price() / self.tick
         # from an off-tick price, the first step lands on the grid's next tick that way
@@ -290,9 +295,11 @@ class TicketForm(QWidget):
             if not typed:  # the box keeps its last value
                 raise InvalidValue("limit_price", "", "a price for a limit order")
             refused = self.limit_price.refused
-            if refused is not None or not self.limit_price.hasAcceptableInput():
-                # "-", ".", "187,5", or the last price the box went back to from one of them
-                raise InvalidValue("limit_price", refused or typed, f"a price, with {_GROUPING}")
+            if refused is not None:  # the box went back to its last price from this text
+                expected = f"{_price_expected(refused)} ({refused} was not taken)"
+                raise InvalidValue("limit_price", refused, expected)
+            if not self.limit_price.hasAcceptableInput():  # "-5", ".", "187,5"
+                raise InvalidValue("limit_price", typed, _price_expected(typed))
             price = self.limit_price.price()
         venue = self.venue.currentText()
         return NewOrder(
@@ -387,17 +394,26 @@ class TicketDialog(QDialog):
         self.outcome.setText(f"Refused: {rejection.reason}")
 
 
+def _negative(text: str) -> bool:
+    return text.strip().startswith("-")
+
+
+def _price_expected(text: str) -> str:
+    return "a positive price" if _negative(text) else f"a price, with {_GROUPING}"
+
+
+# Digits as a trader types them: not 1e3, 1_000 or other scripts' digits, which Decimal
+# takes (and the log would keep 1E+3 as typed).
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
 def _decimal(field: str, text: str) -> Decimal:
     plain = ungrouped(text)
     if plain is None:
         raise InvalidValue(field, text, f"a number, with {_GROUPING}")
-    try:
-        value = Decimal(plain)
-    except ArithmeticError:
-        raise InvalidValue(field, text, "a number") from None
-    if not value.is_finite():
-        raise InvalidValue(field, text, "a finite number")
-    return value
+    if not _PLAIN_NUMBER.fullmatch(plain):
+        raise InvalidValue(field, text, "a number in digits, e.g. 1,500 or 0.25")
+    return Decimal(plain)
 
 
 def _combo(items: list[str]) -> QComboBox:

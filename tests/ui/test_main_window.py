@@ -222,9 +222,11 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
     async def scenario() -> None:
         window = await session.open()
         dialog, form = aapl_ticket(window)
-        form.quantity.setText("abc")
-        assert not dialog.submit_button.isEnabled()
-        assert form.errors["quantity"].text() == "expected a number"
+        for typed in ("abc", "1e3", "1_000", "\u0661\u0662", "nan"):  # \u0661: Arabic-Indic 1
+            form.quantity.setText(typed)
+            assert not dialog.submit_button.isEnabled()
+            expected = "expected a number in digits, e.g. 1,500 or 0.25"
+            assert form.errors["quantity"].text() == expected, typed
         form.quantity.setText("10.5")
         reason = form.errors["quantity"]
         assert "lot size 1 for AAPL" in reason.text()
@@ -316,12 +318,18 @@ def test_a_comma_groups_thousands_and_nothing_else_and_an_unfinished_price_is_no
         assert isinstance(ticket, NewOrder)
         assert ticket.quantity == 1000
         box = form.limit_price
-        for typed in ("187,50", "-", "."):
+        expected = "expected a price, with commas only between thousands"
+        positive = "expected a positive price"
+        for typed, said in (
+            ("187,50", expected),
+            ("-5", positive),
+            ("-", positive),
+            (".", expected),
+        ):
             box.lineEdit().selectAll()
             QTest.keyClicks(box, typed)
-            assert box.text() == typed
-            expected = "expected a price, with commas only between thousands"
-            assert form.errors["limit_price"].text() == expected, typed
+            assert box.text() == typed  # no keystroke dropped
+            assert form.errors["limit_price"].text() == said, typed
             assert not dialog.submit_button.isEnabled()
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: True)
@@ -331,8 +339,13 @@ def test_a_comma_groups_thousands_and_nothing_else_and_an_unfinished_price_is_no
         QTest.keyClicks(box, "195,50")
         QTest.keyClick(box, Qt.Key.Key_Return)  # Qt would read it as 19550
         assert box.price() < 200  # back to its last price, not 19550
-        assert form.errors["limit_price"].text() == expected  # and refused until typed again
+        # and refused until typed again, saying what was not taken (the box shows its price)
+        assert form.errors["limit_price"].text() == f"{expected} (195,50 was not taken)"
         assert not dialog.submit_button.isEnabled()
+        form.instrument.setCurrentText("MSFT")  # a price chosen anew: the refusal is gone
+        assert form.errors["limit_price"].text() == ""
+        assert dialog.submit_button.isEnabled()
+        form.instrument.setCurrentText("AAPL")
         box.lineEdit().selectAll()
         QTest.keyClicks(box, "1,187.5")
         assert box.price() == Decimal("1187.50")
@@ -456,7 +469,9 @@ def test_export_writes_dated_times_and_plain_numbers(session: Session, tmp_path:
         assert row[header.index("Limit")] == "61000.5"
         assert row[header.index("Qty")] == "0.5000"
         created = window.desk.oms.orders[result.order_id].created_at
-        assert row[header.index("Time")] == iso_utc(created)  # 2026-...T...Z, not 14:03:27.123
+        assert row[header.index("Time (UTC)")] == iso_utc(
+            created
+        )  # 2026-...T...Z, not 14:03:27.123
 
     session.run(scenario())
 
@@ -890,7 +905,7 @@ def test_scrolled_away_from_the_top_the_fills_in_view_stay_as_fills_arrive(
         view.selectRow(view.indexAt(QPoint(0, 0)).row())  # Ctrl+C copies the row, as shown
         QTest.keyClick(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
         header, row = QApplication.clipboard().text().split("\n")
-        assert header.split("\t")[:3] == ["Time", "Venue", "Exec id"]
+        assert header.split("\t")[:3] == ["Time (UTC)", "Venue", "Exec id"]
         assert row.split("\t")[2] == top
 
     session.run(scenario())
@@ -924,7 +939,7 @@ def test_both_blotters_columns_and_the_alert_filters_are_kept_and_reset_restores
         # the column with the arrows that open an order's children is always shown
         assert not reopened.tree.header().isSectionHidden(Column.TIME)
         chooser = reopened.column_chooser()
-        time_entry = next(a for a in chooser.actions() if a.text() == "Time")
+        time_entry = next(a for a in chooser.actions() if a.text() == "Time (UTC)")
         assert not time_entry.isEnabled()
         assert reopened.alert_feed.severity_filter.currentText() == "critical"
         # the source is chosen again once the feed lists an alert of it
@@ -1480,7 +1495,7 @@ def test_the_column_chooser_lists_the_columns_as_the_blotter_shows_them(session:
         header = window.tree.header()
         header.moveSection(header.visualIndex(Column.STATE), 1)  # State dragged to the front
         titles = [a.text() for a in window.column_chooser().actions()]
-        assert titles[:3] == ["Time", "State", "Order id"]
+        assert titles[:3] == ["Time (UTC)", "State", "Order id"]
         state = next(a for a in window.column_chooser().actions() if a.text() == "State")
         state.setChecked(False)  # and it is still State that it hides
         assert header.isSectionHidden(Column.STATE)
