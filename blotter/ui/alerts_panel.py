@@ -37,6 +37,7 @@ from blotter.ui.panels import (
     LEFT,
     LIGHT_CASES,
     CaseColors,
+    MiddleElided,
     Run,
     bold_font,
     button,
@@ -52,6 +53,7 @@ from blotter.ui.panels import (
 )
 
 LIMIT = 500  # the newest alerts shown
+STREAM_WIDTH = 150  # px: an order's id elided in the middle, its distinct end shown
 ALERT_ID_ROLE = Qt.ItemDataRole.UserRole + 40  # the row's alert id, in every column
 REASON = "acknowledged from the alerts panel"
 CHECK = "✓"
@@ -203,6 +205,8 @@ class AlertsModel(QAbstractTableModel):
     def _tip(row: AlertRow, column: AlertColumn) -> str:
         if column == AlertColumn.MESSAGE:
             return row.message
+        if column == AlertColumn.STREAM:
+            return row.stream_id
         seen = "acknowledged" if row.acknowledged else "not acknowledged yet"
         return f"{row.alert_id} · {utc_seconds(row.occurred_at)} · {seen}"
 
@@ -285,7 +289,12 @@ class AlertsPanel(QWidget):
         self.alerts = AlertsModel(parent=self)
         self.visible = AlertsFilter(self)
         self.visible.setSourceModel(self.alerts)
-        self.alerts_view = table(self.alerts, "alertsView")
+        # the stream's id is elided in the middle: the message, what the operator reads,
+        # gets the room
+        self.alerts_view = table(self.alerts, "alertsView", {AlertColumn.STREAM: STREAM_WIDTH})
+        self.alerts_view.setItemDelegateForColumn(
+            AlertColumn.STREAM, MiddleElided(self.alerts_view)
+        )
         shown_all = self.alerts_view.selectionModel()
         self.alerts_view.setModel(self.visible)  # the rows the filters let through
         shown_all.deleteLater()

@@ -90,6 +90,7 @@ from blotter.ui.models import (
     ticket_text,
 )
 from blotter.ui.panels import (
+    StatusBar,
     ViewAnchor,
     answer,
     as_tsv,
@@ -653,7 +654,8 @@ class MainWindow(QMainWindow):
         menus.addMenu("&Help").addAction(about)
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
+        bar = StatusBar()
+        self.setStatusBar(bar)
         # permanent: a message (an alert, "order sent") shows beside it, never over it
         self.activity = QLabel()
         self.activity.setObjectName("activity")

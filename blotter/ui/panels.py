@@ -41,6 +41,9 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSplitter,
+    QStatusBar,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QTreeView,
     QVBoxLayout,
@@ -114,7 +117,9 @@ def on_screen(widget: QWidget) -> bool:
     return widget.isVisible() and not widget.visibleRegion().isEmpty()
 
 
-def fit_columns(view: QTableView | QTreeView, header: QHeaderView) -> None:
+def fit_columns(
+    view: QTableView | QTreeView, header: QHeaderView, widest: Mapping[int, int] | None = None
+) -> None:
     """Keep ``view``'s columns fitted to their visible contents, cheaply.
 
     Not ``ResizeToContents``: that mode measures every row again on each ``dataChanged``, so a
@@ -122,16 +127,19 @@ def fit_columns(view: QTableView | QTreeView, header: QHeaderView) -> None:
     under a busy flow). Here the visible rows are measured at once when the first rows come,
     then at most once a second while rows come, go or change (a live blotter gets rows many
     times a second), and only while the view shows (a panel behind another tab is fitted when
-    it comes to the front); the user may still resize the columns."""
+    it comes to the front); the user may still resize the columns. A column in ``widest`` is
+    fitted no wider than its width there (long ids, say, elided: the room goes to the rest)."""
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setResizeContentsPrecision(0)  # the visible rows only
-    _ColumnFitter(view, header)
+    _ColumnFitter(view, header, widest or {})
 
 
 class _ColumnFitter(QObject):
-    def __init__(self, view: QTableView | QTreeView, header: QHeaderView) -> None:
+    def __init__(
+        self, view: QTableView | QTreeView, header: QHeaderView, widest: Mapping[int, int]
+    ) -> None:
         super().__init__(view)
-        self._view, self._header = view, header
+        self._view, self._header, self._widest = view, header, widest
         self._soon, self._later = QTimer(self), QTimer(self)
         for timer, delay in ((self._soon, 0), (self._later, FIT_INTERVAL_MS)):
             timer.setSingleShot(True)
@@ -174,9 +182,22 @@ class _ColumnFitter(QObject):
         last = header.count() - 1 if header.stretchLastSection() else header.count()
         for column in range(last):
             view.resizeColumnToContents(column)
+            most = self._widest.get(column)
+            if most is not None and header.sectionSize(column) > most:
+                header.resizeSection(column, most)
 
 
-def table(model: QAbstractTableModel, name: str) -> QTableView:
+class MiddleElided(QStyledItemDelegate):
+    """Cells elided in the middle: ids that share their start (a run's) keep their end."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: Index) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
+
+
+def table(
+    model: QAbstractTableModel, name: str, widest: Mapping[int, int] | None = None
+) -> QTableView:
     view = QTableView()
     view.setObjectName(name)
     view.setModel(model)
@@ -188,7 +209,7 @@ def table(model: QAbstractTableModel, name: str) -> QTableView:
     view.verticalHeader().setDefaultSectionSize(22)
     header = view.horizontalHeader()
     header.setHighlightSections(False)
-    fit_columns(view, header)
+    fit_columns(view, header, widest)
     return view
 
 
@@ -334,6 +355,38 @@ class FlowRow(QLayout):
             x += hint.width() + gap
             line = max(line, hint.height())
         return y + line - rect.y()
+
+
+class StatusBar(QStatusBar):
+    """A status bar whose messages end in an ellipsis when the room beside its permanent
+    widgets is short, whole in its tooltip: Qt's own cuts a message mid-word."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._permanent: list[QWidget] = []
+        self.messageChanged.connect(self._forget_tip)
+
+    def addPermanentWidget(self, widget: QWidget, stretch: int | None = 0) -> None:
+        self._permanent.append(widget)
+        super().addPermanentWidget(widget, stretch or 0)
+
+    def showMessage(self, text: str, timeout: int | None = 0) -> None:
+        shown = text
+        if self.isVisible():  # laid out: the room is known
+            shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, self._room())
+        super().showMessage(shown, timeout or 0)
+        self.setToolTip(text if shown != text else "")
+
+    def _room(self) -> int:
+        shown = [w.geometry().left() for w in self._permanent if w.isVisible()]
+        return max(min(shown, default=self.width()) - _MESSAGE_MARGIN, 0)
+
+    def _forget_tip(self, message: str) -> None:
+        if not message:
+            self.setToolTip("")
+
+
+_MESSAGE_MARGIN = 16  # px: the status bar's left margin and the gap before its widgets
 
 
 class ElidedLine(QLabel):

@@ -117,6 +117,29 @@ def test_the_feed_newest_first_colored_and_bold_until_acknowledged(
     session.run(scenario())
 
 
+def test_the_message_gets_the_room_and_a_long_stream_id_keeps_its_end(
+    session: Session, panels: Callable[[MainWindow], AlertsPanel]
+) -> None:
+    async def scenario() -> None:
+        window = await raised(session)
+        panel = panels(window)  # 900 px wide
+        await shown(session, panel, 4)
+        view, header = panel.alerts_view, panel.alerts_view.horizontalHeader()
+        # fitted to the rows, but not wider than that
+        await session.until(lambda: header.sectionSize(AlertColumn.STREAM) > 100)
+        assert header.sectionSize(AlertColumn.STREAM) == alerts_panel.STREAM_WIDTH
+        message = header.sectionSize(AlertColumn.MESSAGE)
+        assert message > 300
+        assert header.sectionViewportPosition(AlertColumn.MESSAGE) + message <= (
+            view.viewport().width()
+        )  # no scrolling sideways to read it
+        row = next(r for r in range(4) if str(cell(panel.visible, r, 3)).startswith("esc-"))
+        tip = cell(panel.visible, row, AlertColumn.STREAM, Qt.ItemDataRole.ToolTipRole)
+        assert tip == cell(panel.visible, row, AlertColumn.STREAM)
+
+    session.run(scenario())
+
+
 def test_filters_narrow_the_rows_by_severity_and_source(
     session: Session, panels: Callable[[MainWindow], AlertsPanel]
 ) -> None:

@@ -1489,6 +1489,25 @@ def test_the_context_menu_cancels_the_row_clicked_or_names_the_selection_it_canc
     session.run(scenario())
 
 
+def test_a_message_too_long_for_the_status_bar_ends_in_an_ellipsis_whole_in_its_tooltip(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        bar = window.statusBar()
+        long = "break-1: AAPL at XNAS for ACC-LARGE: " + "ours 100, theirs 40; " * 20
+        window._critical_alert(long)
+        shown = bar.currentMessage()
+        assert shown.startswith("CRITICAL: break-1: AAPL at XNAS") and shown.endswith("…")
+        room = window.venue_labels["XNAS"].geometry().left()
+        assert bar.fontMetrics().horizontalAdvance(shown) < room  # clear of the venues
+        assert bar.toolTip() == f"CRITICAL: {long}"
+        bar.showMessage("order O-1 sent")
+        assert (bar.currentMessage(), bar.toolTip()) == ("order O-1 sent", "")
+
+    session.run(scenario())
+
+
 def test_the_column_chooser_lists_the_columns_as_the_blotter_shows_them(session: Session) -> None:
     async def scenario() -> None:
         window = await session.open()
