@@ -28,6 +28,7 @@ from blotter.domain.events import (
     Severity,
 )
 from blotter.domain.order import Fill, OrderAggregate
+from blotter.domain.risk import format_number
 from blotter.domain.values import ZERO, InvalidValue, Side
 from blotter.domain.workflows import BreakState
 
@@ -193,13 +194,17 @@ def judge(
     """Correct it ourselves or hand it to a person, and why, in words with the numbers."""
     size = abs(difference.delta)
     what = f"{difference.instrument} at {difference.venue} for {difference.account}"
-    gap = f"ours {difference.ours}, theirs {difference.theirs}: off by {difference.delta}"
+    ours, theirs, delta = map(format_number, (difference.ours, difference.theirs, difference.delta))
+    gap = f"ours {ours}, theirs {theirs}: off by {delta}"
     if size > tolerance.quantity:
-        return Verdict.ESCALATE, f"{what}: {gap}, over the tolerance of {tolerance.quantity}"
+        limit = format_number(tolerance.quantity)
+        return Verdict.ESCALATE, f"{what}: {gap}, over the tolerance of {limit}"
     if mark is not None and size * mark > tolerance.notional:
-        worth = (size * mark).quantize(Decimal("0.01"))
-        return Verdict.ESCALATE, (
-            f"{what}: {gap}, worth {worth} at {mark}, over the tolerance of {tolerance.notional}"
+        worth = format_number((size * mark).quantize(Decimal("0.01")), 2)
+        at, limit = format_number(mark), format_number(tolerance.notional)
+        return (
+            Verdict.ESCALATE,
+            f"{what}: {gap}, worth {worth} at {at}, over the tolerance of {limit}",
         )
     if corrections >= config.corrections_before_escalation:
         return Verdict.ESCALATE, f"{what}: {gap}, and corrected {corrections} times already"

@@ -68,7 +68,7 @@ def test_the_notional_tolerance_under_at_and_over_at_the_mark(mark: str, verdict
     found, reason = judge(gap("100", "95"), CONFIG.default, D(mark), 0, CONFIG)
     assert found is verdict
     if verdict is Verdict.ESCALATE:
-        assert "worth 1000.05 at 200.01, over the tolerance of 1000" in reason
+        assert "worth 1,000.05 at 200.01, over the tolerance of 1,000" in reason
 
 
 def test_the_reason_names_the_position_and_the_numbers() -> None:
@@ -77,6 +77,20 @@ def test_the_reason_names_the_position_and_the_numbers() -> None:
         "AAPL at XNAS for ACC-1: ours 100, theirs 103: off by 3, within tolerance: "
         "ours set to theirs"
     )
+
+
+def test_the_reason_groups_thousands_as_every_other_figure_of_the_desk() -> None:
+    big = Difference(
+        venue="CBSE",
+        account="ACC-1",
+        instrument="BTC-USD",
+        ours=D("1250.5"),
+        theirs=D("1200"),
+    )
+    _verdict, reason = judge(big, CONFIG.default, D("64000.5"), 0, CONFIG)
+    assert "ours 1,250.5, theirs 1,200: off by -50.5, over the tolerance of 5" in reason
+    _verdict, reason = judge(gap("100", "95"), CONFIG.default, D("1250"), 0, CONFIG)
+    assert "worth 6,250.00 at 1,250, over the tolerance of 1,000" in reason
 
 
 def test_a_position_corrected_twice_already_is_escalated() -> None:

@@ -1498,7 +1498,8 @@ def test_a_message_too_long_for_the_status_bar_ends_in_an_ellipsis_whole_in_its_
         long = "break-1: AAPL at XNAS for ACC-LARGE: " + "ours 100, theirs 40; " * 20
         window._critical_alert(long)
         shown = bar.currentMessage()
-        assert shown.startswith("CRITICAL: break-1: AAPL at XNAS") and shown.endswith("…")
+        assert shown.startswith("CRITICAL: break-1: AAPL at XNAS")
+        assert shown.endswith("…")
         room = window.venue_labels["XNAS"].geometry().left()
         assert bar.fontMetrics().horizontalAdvance(shown) < room  # clear of the venues
         assert bar.toolTip() == f"CRITICAL: {long}"
