@@ -53,7 +53,7 @@ from blotter.ui.panels import (
 )
 
 LIMIT = 500  # the newest alerts shown
-STREAM_WIDTH = 150  # px: an order's id elided in the middle, its distinct end shown
+STREAM_WIDTH = 150  # px: a stream id elided in the middle, its distinct end shown
 ALERT_ID_ROLE = Qt.ItemDataRole.UserRole + 40  # the row's alert id, in every column
 REASON = "acknowledged from the alerts panel"
 CHECK = "✓"
