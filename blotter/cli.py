@@ -733,9 +733,8 @@ def _generate(args: argparse.Namespace) -> int:
         try:
             appended, known = _append_log(store, synthetic_log(args.orders, args.seed))
         except KeyboardInterrupt:
-            appended = -1
-    if appended < 0:  # the store, closed, wrote what was queued: the log holds a prefix
-        raise Interrupted(_generated_so_far(url, args.seed, args.orders))
+            store.close()  # what was queued is written: the log holds a prefix of the session
+            raise Interrupted(_generated_so_far(url, args.seed, args.orders)) from None
     print(
         f"appended {appended} events for {args.orders} orders to {shown(url)}"
         + (f" ({known} were in the log already: same seed)" if known else "")

@@ -121,7 +121,8 @@ class PriceBox(QDoubleSpinBox):
         return super().fixup(text)
 
     def setValue(self, value: float) -> None:
-        self.refused = None  # a price chosen for the trader replaces the one refused
+        # a price set for the trader, or by the arrows, replaces the one refused
+        self.refused = None
         super().setValue(value)
 
     def _typed(self) -> None:
@@ -148,7 +149,6 @@ class PriceBox(QDoubleSpinBox):
         return f"{whole}{point}{kept}" if kept else whole
 
     def stepBy(self, steps: int) -> None:
-        self.refused = None  # the trader chose a price with the arrows, before it is read
         self.interpretText()  # a price still being typed is the one stepped from
         ticks = self.price() / self.tick
         # from an off-tick price, the first step lands on the grid's next tick that way
