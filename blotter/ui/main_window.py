@@ -12,7 +12,7 @@ import csv
 import logging
 import platform
 import time
-from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -64,7 +64,7 @@ from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind, t
 from blotter.domain.order import OrderAggregate
 from blotter.domain.values import Instrument
 from blotter.domain.workflows import OrderState, VenueHealth
-from blotter.oms.commands import CancelResult, CancelScope, NewOrder
+from blotter.oms.commands import CancelScope, NewOrder
 from blotter.oms.manager import Halt, OmsStopped
 from blotter.runtime.desk import Desk
 from blotter.ui.alerts_panel import AlertsPanel
@@ -94,6 +94,8 @@ from blotter.ui.panels import (
     ViewAnchor,
     answer,
     as_tsv,
+    cancels_text,
+    counted,
     on_screen,
     selected_table_rows,
     sentence,
@@ -980,7 +982,7 @@ class MainWindow(QMainWindow):
         results = await asyncio.gather(
             *(oms.cancel(order_id, actor=self.actor, reason=reason) for order_id in order_ids)
         )
-        self.statusBar().showMessage(_cancels_text(results), 10_000)
+        self.statusBar().showMessage(cancels_text(results), 10_000)
 
     def confirm_cancel_all(self, instrument: str | None = None) -> None:
         """Cancel every open order (of one instrument), once the operator confirms it."""
@@ -991,7 +993,7 @@ class MainWindow(QMainWindow):
             return
         accounts = sorted({o.ticket.account for o in live if o.ticket is not None})
         what = f" {instrument}" if instrument else ""
-        orders, of = _counted(len(live), f"open{what} order"), _counted(len(accounts), "account")
+        orders, of = counted(len(live), f"open{what} order"), counted(len(accounts), "account")
         named = ", ".join(accounts[:ACCOUNTS_NAMED])
         if len(accounts) > ACCOUNTS_NAMED:  # the question must fit the screen
             named += f" and {len(accounts) - ACCOUNTS_NAMED} more"
@@ -1010,7 +1012,7 @@ class MainWindow(QMainWindow):
 
     async def _cancel_all(self, scope: CancelScope, only: frozenset[str]) -> None:
         results = await self.desk.oms.cancel_all(scope, actor=self.actor, only=only)
-        self.statusBar().showMessage(f"cancel all: {_cancels_text(results)}", 10_000)
+        self.statusBar().showMessage(f"cancel all: {cancels_text(results)}", 10_000)
 
     def toggle_kill(self) -> None:
         """Engage the kill switch, or release it; either asks for a reason first."""
@@ -1021,7 +1023,7 @@ class MainWindow(QMainWindow):
             question = "Re-enable trading. Reason:"
         else:
             question = (
-                f"Kill switch: cancel {_counted(len(oms.live_orders()), 'open order')} and "
+                f"Kill switch: cancel {counted(len(oms.live_orders()), 'open order')} and "
                 "refuse new ones until trading is re-enabled. Reason:"
             )
         reason, confirmed = QInputDialog.getText(self, "Kill switch", question)
@@ -1035,7 +1037,11 @@ class MainWindow(QMainWindow):
         if engaged:
             self.run(oms.release_kill_switch(actor=self.actor, reason=reason), "release")
         else:
-            self.run(oms.engage_kill_switch(actor=self.actor, reason=reason), "kill switch")
+            self.run(self._engage_kill_switch(reason), "kill switch")
+
+    async def _engage_kill_switch(self, reason: str) -> None:
+        results = await self.desk.oms.engage_kill_switch(actor=self.actor, reason=reason)
+        self.statusBar().showMessage(f"kill switch engaged: {cancels_text(results)}", 10_000)
 
     # --- layout, theme, settings --------------------------------------------------------------
 
@@ -1318,11 +1324,6 @@ def _venue_tip(name: str, queue_depth: int, latency: Any) -> str:
     return "\n".join(lines)
 
 
-def _counted(count: int, noun: str) -> str:
-    """``1 open order``, ``3 open orders``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _store_text(behind: int, stopped: str | None) -> str:
     """Events recorded and not yet durable; once the OMS stopped, they never will be."""
     return f"{behind} events not written" if stopped else f"store lag {behind} events"
@@ -1352,16 +1353,6 @@ def refusal_line(refused: OrderRejected) -> str:
             f"expected {refused.expected}"
         )
     return f"Refused ({refused.source}): {refused.reason}"
-
-
-def _cancels_text(results: Sequence[CancelResult]) -> str:
-    """What a cancel of one order or several did: sent, or refused and why (the first)."""
-    refused = [(r.order_id, r.rejection) for r in results if r.rejection is not None]
-    why = f"cancel of {refused[0][0]} refused: {refused[0][1].reason}" if refused else ""
-    if len(results) == 1:
-        return why or f"cancel of {results[0].order_id} sent"
-    sent = f"{_counted(len(results) - len(refused), 'cancel')} sent"
-    return f"{sent}, {len(refused)} refused: {why}" if refused else sent
 
 
 _CLOSED_AS = {OrderState.REJECTED: "rejected", OrderState.EXPIRED: "expired"}

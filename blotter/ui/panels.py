@@ -57,6 +57,7 @@ from blotter.domain.fsm import InvalidTransition, TransitionTable
 from blotter.domain.reconciliation import DecisionRefused
 from blotter.domain.values import InvalidValue
 from blotter.domain.workflows import BreakState
+from blotter.oms.commands import CancelResult
 from blotter.oms.manager import OmsStopped
 from blotter.ui.models import DARK, LIGHT, NO_INDEX, Index, Palette, header_data
 from blotter.ui.theme import chart_text_color
@@ -593,10 +594,32 @@ def answer(parent: QWidget, title: str, question: str) -> str | None:
     text, confirmed = QInputDialog.getText(parent, title, question)
     text = text.strip()
     if confirmed and not text:
-        window = parent.window()
-        if isinstance(window, QMainWindow):
-            window.statusBar().showMessage(f"{title}: not done, a reason is needed", 10_000)
+        tell(parent, f"{title}: not done, a reason is needed", 10_000)
     return text if confirmed and text else None
+
+
+def tell(widget: QWidget, text: str, milliseconds: int) -> None:
+    """Say ``text`` in the status bar of ``widget``'s window, for ``milliseconds``."""
+    window = widget.window()
+    if isinstance(window, QMainWindow):
+        window.statusBar().showMessage(text, milliseconds)
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 open order``, ``3 open orders``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def cancels_text(results: Sequence[CancelResult]) -> str:
+    """What a cancel of one order or several did: sent, or refused and why (the first)."""
+    if not results:
+        return "no open order to cancel"
+    refused = [(r.order_id, r.rejection) for r in results if r.rejection is not None]
+    why = f"cancel of {refused[0][0]} refused: {refused[0][1].reason}" if refused else ""
+    if len(results) == 1:
+        return why or f"cancel of {results[0].order_id} sent"
+    sent = f"{counted(len(results) - len(refused), 'cancel')} sent"
+    return f"{sent}, {len(refused)} refused: {why}" if refused else sent
 
 
 def perform_or_refuse(

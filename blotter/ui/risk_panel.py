@@ -10,6 +10,7 @@ accounts, the last 50 rejections): rows are updated, never rebuilt, so the selec
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import math
 from bisect import bisect_left
@@ -47,12 +48,14 @@ from blotter.ui.panels import (
     Run,
     ask,
     bold_font,
+    cancels_text,
     pane,
     queue_table,
     set_text,
     split,
     stretch_last,
     table,
+    tell,
     text_line,
     title,
     utc_seconds,
@@ -640,6 +643,26 @@ OPERATIONS = (
 )
 
 
+# What an operation that changes nothing says (unblocking an account that is not blocked).
+_UNCHANGED = {
+    "AccountUnblocked": "{account} was not blocked: nothing changed",
+    "AccountReduceOnlyCleared": "{account} was not reduce-only: nothing changed",
+}
+_DONE = {
+    "AccountBlocked": "{account} blocked",
+    "AccountUnblocked": "{account} unblocked: it may trade again",
+    "AccountReduceOnlyCleared": "{account} reduce-only cleared",
+}
+
+
+def outcome_text(trigger: str, account: str, result: object) -> str:
+    """What an operation on ``account`` did, from the OMS command's answer: a block's cancels
+    of the account's open orders, or whether a restriction was lifted."""
+    if isinstance(result, list):
+        return f"{_DONE[trigger].format(account=account)}: {cancels_text(result)}"
+    return (_DONE if result else _UNCHANGED)[trigger].format(account=account)
+
+
 # --- the panel ----------------------------------------------------------------------------
 
 
@@ -755,7 +778,7 @@ class RiskPanel(QWidget):
             return
         coroutine = operation.perform(self._oms, account, reason, self._actor)
         task = self._run(coroutine, f"{operation.title.lower()} {account}")
-        task.add_done_callback(self._command_done)
+        task.add_done_callback(functools.partial(self._command_done, operation.trigger, account))
 
     def _block_confirmed(self, account: str) -> bool:
         live = len(self._oms.live_orders(CancelScope(account=account)))
@@ -774,6 +797,10 @@ class RiskPanel(QWidget):
         )
         return answer == QMessageBox.StandardButton.Yes
 
-    def _command_done(self, _task: asyncio.Task[Any]) -> None:
-        if shiboken6.isValid(self):  # the window may have gone meanwhile
-            self.refresh()
+    def _command_done(self, trigger: str, account: str, task: asyncio.Task[Any]) -> None:
+        """Show what the command did; a failure is the window's runner's to show."""
+        if not shiboken6.isValid(self):  # the window may have gone meanwhile
+            return
+        self.refresh()
+        if not task.cancelled() and task.exception() is None:
+            tell(self, outcome_text(trigger, account, task.result()), 10_000)

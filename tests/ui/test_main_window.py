@@ -525,6 +525,8 @@ def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
         window.kill_switch.trigger()
         await session.until(lambda: oms.halt is not None)
         await session.until(lambda: state_of(window, working.order_id) is OrderState.CANCELED)
+        engaged = f"kill switch engaged: cancel of {working.order_id} sent"
+        await session.until(lambda: window.statusBar().currentMessage() == engaged)
         dialog = window.open_ticket()
         dialog.form.quantity.setText("5")
         dialog.form.set_price(D("180.00"))

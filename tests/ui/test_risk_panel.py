@@ -32,6 +32,7 @@ from blotter.ui.risk_panel import (
     RiskPanel,
     compact,
     gauge_text,
+    outcome_text,
     percent,
 )
 
@@ -61,12 +62,12 @@ def market(number: int, account: str) -> NewOrder:
     )
 
 
-async def open_desk(session: Session) -> MainWindow:
-    """``session.open()`` with ``RISK`` as the desk's limits."""
+async def open_desk(session: Session, actor: str = "trader") -> MainWindow:
+    """``session.open()`` with ``RISK`` as the desk's limits, used by ``actor``."""
     config = DeskConfig(db_url=session.db_url, random_disconnects=False, seed=7, risk=RISK)
     session.desk = await Desk.open(config)
     settings = QSettings(session.settings_path, QSettings.Format.IniFormat)
-    session.window = MainWindow(session.desk, settings=settings)
+    session.window = MainWindow(session.desk, settings=settings, actor=actor)
     return session.window
 
 
@@ -242,7 +243,6 @@ def test_a_risk_rejection_shows_its_rule_and_numbers_newest_first(
 
 def test_block_from_the_button_records_who_and_why_and_unblock_brings_it_back(
     session: Session,
-    panels: Callable[[MainWindow], RiskPanel],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     asked: list[str] = []
@@ -260,9 +260,9 @@ def test_block_from_the_button_records_who_and_why_and_unblock_brings_it_back(
     monkeypatch.setattr(QInputDialog, "getText", lambda *_args: (next(reasons), True))
 
     async def scenario() -> None:
-        window = await open_desk(session)
+        window = await open_desk(session, actor="olga")
         desk, oms = window.desk, window.desk.oms
-        panel = panels(window)
+        panel = window.risk  # in the window: it tells the window's status bar
         mine = [await oms.submit(resting(n)) for n in range(2)]
         theirs = await oms.submit(resting(9, "ACC-BRAVO"))
         await session.until(lambda: oms.idle)
@@ -278,6 +278,8 @@ def test_block_from_the_button_records_who_and_why_and_unblock_brings_it_back(
             lambda: all(oms.orders[r.order_id].state is OrderState.CANCELED for r in mine)
         )
         assert oms.orders[theirs.order_id].state is OrderState.ACKNOWLEDGED
+        status = window.statusBar()
+        await session.until(lambda: status.currentMessage() == "ACC-ALPHA blocked: 2 cancels sent")
         blocked = account_events(desk, "ACC-ALPHA")[-1]
         assert (blocked.type, blocked.actor) == ("AccountBlocked", "olga")
         assert getattr(blocked.payload, "reason", None) == "runaway algo"
@@ -299,6 +301,8 @@ def test_block_from_the_button_records_who_and_why_and_unblock_brings_it_back(
         assert cell(panel, "ACC-ALPHA", AccountColumn.RESTRICTION) == ""
         assert buttons(panel) == (True, False, False)
         assert len(asked) == 1  # unblocking asks only why
+        unblocked_text = "ACC-ALPHA unblocked: it may trade again"
+        await session.until(lambda: status.currentMessage() == unblocked_text)
 
     session.run(scenario())
 
@@ -341,16 +345,15 @@ def test_an_empty_reason_a_cancel_or_a_no_does_nothing(
 
 def test_buttons_follow_the_selected_accounts_state_and_reduce_only_clears(
     session: Session,
-    panels: Callable[[MainWindow], RiskPanel],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(QInputDialog, "getText", lambda *_args: ("loss accepted", True))
     menus = popups(monkeypatch)
 
     async def scenario() -> None:
-        window = await open_desk(session)
+        window = await open_desk(session, actor="olga")
         oms = window.desk.oms
-        panel = panels(window)
+        panel = window.risk
         await oms.submit(resting(1, "ACC-ALPHA"))
         await oms.submit(resting(1, "ACC-BLOCK"))
         await oms.block_account("ACC-BLOCK", actor="olga", reason="end of day")
@@ -396,6 +399,8 @@ def test_buttons_follow_the_selected_accounts_state_and_reduce_only_clears(
         assert (cleared.type, cleared.actor) == ("AccountReduceOnlyCleared", "olga")
         assert getattr(cleared.payload, "reason", None) == "loss accepted"
         assert buttons(panel) == (False, True, False)
+        cleared_text = "ACC-LOSS reduce-only cleared"
+        await session.until(lambda: window.statusBar().currentMessage() == cleared_text)
         panel.set_theme(dark=False)
         color = cell(panel, "ACC-LOSS", AccountColumn.STATE, Qt.ItemDataRole.ForegroundRole)
         assert color == LIGHT_RISK.states[AccountState.BLOCKED]
@@ -424,3 +429,13 @@ def test_refresh_keeps_the_selection_when_an_account_arrives_above_it(
         assert "ACC-TYPED" not in panel.accounts.accounts
 
     session.run(scenario())
+
+
+def test_an_operation_that_found_nothing_to_lift_says_nothing_changed() -> None:
+    # another operator lifted it between the click and the command
+    unblocked = outcome_text("AccountUnblocked", "ACC-ALPHA", False)
+    assert unblocked == "ACC-ALPHA was not blocked: nothing changed"
+    cleared = outcome_text("AccountReduceOnlyCleared", "ACC-ALPHA", False)
+    assert cleared == "ACC-ALPHA was not reduce-only: nothing changed"
+    blocked = outcome_text("AccountBlocked", "ACC-ALPHA", [])
+    assert blocked == "ACC-ALPHA blocked: no open order to cancel"
