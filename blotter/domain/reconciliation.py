@@ -456,6 +456,17 @@ class BreakBook:
             return "no adjustment of this break is in force"
         return None
 
+    def still_differ(self, break_id: str) -> tuple[Decimal, Decimal] | None:
+        """Ours and the venue's, if they still differ and our figure is not kept against the
+        venue's: closing the break then leaves a difference the next pass finds again."""
+        key = self.keys.get(break_id)
+        if key is None:  # an order break: no figures
+            return None
+        ours, theirs = self.figures(break_id)
+        if ours == theirs or self.disputed.get(key) == theirs - ours:
+            return None
+        return ours, theirs
+
     def open_on(self, key: Key) -> list[str]:
         """Breaks on this position still waiting for a person (or an explanation)."""
         return [

@@ -355,7 +355,7 @@ class EscalationsPanel(CasePanel[EscalationRow, Escalator]):
             f"{html.escape(order)}{assignee}"
         )
 
-    def facts(self, row: EscalationRow) -> dict[str, str]:
+    def facts(self, _case_id: str, row: EscalationRow) -> dict[str, str]:
         return {"order": row.order_id}
 
     # --- the operator's actions ---------------------------------------------------------

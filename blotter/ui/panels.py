@@ -1099,7 +1099,7 @@ class CasePanel(QWidget, Generic[Row, P]):
         """The selected case in a line (rich text)."""
         raise NotImplementedError
 
-    def facts(self, row: Row) -> dict[str, str]:
+    def facts(self, case_id: str, row: Row) -> dict[str, str]:
         """What the operations' questions are formatted with, besides ``what`` (the case)."""
         raise NotImplementedError
 
@@ -1160,7 +1160,7 @@ class CasePanel(QWidget, Generic[Row, P]):
         row = None if case_id is None else self.queue.row(case_id)
         if case_id is None or row is None:
             return
-        text = ask(self, operation, what=case_id, **self.facts(row))
+        text = ask(self, operation, what=case_id, **self.facts(case_id, row))
         if text is None:
             return
         perform_or_refuse(

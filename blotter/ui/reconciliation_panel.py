@@ -348,7 +348,7 @@ OPERATIONS = (
         "resolveBreak",
         "BreakResolved",
         "Resolve break",
-        "Close {what}. Reason:",
+        "Close {what}.{left} Reason:",
         lambda r, b, text, actor: r.resolve(b, actor=actor, reason=text),
     ),
     BreakOperation(
@@ -465,13 +465,21 @@ class ReconciliationPanel(CasePanel[BreakRow, Reconciler]):
         assignee = f" · assigned to {html.escape(row.assignee)}" if row.assignee else ""
         return f"<b>{html.escape(case_id)}</b> · {position}{adjusted}{assignee}"
 
-    def facts(self, row: BreakRow) -> dict[str, str]:
+    def facts(self, case_id: str, row: BreakRow) -> dict[str, str]:
         places = places_of(self._desk.instruments, row.instrument)[1]
+        differ = self._desk.oms.breaks.still_differ(case_id)
+        left = (
+            ""
+            if differ is None
+            else f" Ours ({quantity(differ[0], places)}) and the venue's "
+            f"({quantity(differ[1], places)}) still differ: the next pass opens a new break."
+        )
         return {
             "where": f"{row.instrument} at {row.venue} for {row.account}",
             "ours": quantity(row.ours, places),
             "theirs": quantity(row.theirs, places),
             "adjusted": quantity(row.adjusted, places, signed=True),
+            "left": left,
         }
 
     # --- a pass on demand -------------------------------------------------------------------

@@ -248,6 +248,25 @@ def test_a_decision_that_would_change_nothing_or_contradict_the_one_in_force_is_
     assert key not in book.disputed  # the venue's figure stands: no dispute left
 
 
+def test_a_break_still_differs_until_a_decision_or_the_venue_closes_the_gap() -> None:
+    key = ("XNAS", "A", "AAPL")
+    desk = Desk()
+    desk.run({key: D(100)}, {key: D(150)})
+    [break_id] = desk.book.cases
+    book = desk.book
+    assert book.still_differ(break_id) == (D(100), D(150))
+    desk.run({key: D(120)}, {key: D(150)})  # a pass sees the figures of now
+    assert book.still_differ(break_id) == (D(120), D(150))
+    desk._record(break_id, [BreakAcknowledged(reason="looking")], 2)
+    desk._record(break_id, [BreakOurFigureAccepted(difference=D(30))], 3)
+    assert book.still_differ(break_id) is None  # kept: the next pass opens nothing
+    settled = Desk()
+    settled.run({key: D(100)}, {key: D(150)})
+    settled.run({key: D(150)}, {key: D(150)})  # the missing fill arrived
+    [explained] = settled.book.cases
+    assert settled.book.still_differ(explained) is None
+
+
 def test_an_order_break_has_no_figures_to_decide_on() -> None:
     desk = Desk()
     held = OpenOrder(
@@ -260,6 +279,7 @@ def test_an_order_break_has_no_figures_to_decide_on() -> None:
         "BreakAdjustmentReversed",
     ):
         assert "no position to set" in str(desk.book.refusal("break-order", decision))
+    assert desk.book.still_differ("break-order") is None  # closed once the order is dealt with
 
 
 def test_fills_in_flight_explain_a_difference_only_in_their_direction_and_size() -> None:

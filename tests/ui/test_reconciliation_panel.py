@@ -171,6 +171,10 @@ def test_an_operator_works_a_break_from_the_buttons_and_each_step_says_who_and_w
         assert cell(panel.breaks, 0, BreakColumn.STATE) == "RESOLVED"
         assert allowed(panel) == ["Note…"]
         assert asked[1] == f"Assign {break_id} to which user?"
+        assert asked[3] == (  # closed with the difference still there: it comes back
+            f"Close {break_id}. Ours (100) and the venue's (40) still differ: the next pass "
+            "opens a new break. Reason:"
+        )
         await session.until(lambda: len(stream(desk, break_id)) == 6)
         steps = [
             (e.type, e.actor, getattr(e.payload, "reason", "")) for e in stream(desk, break_id)[2:]
@@ -217,7 +221,13 @@ def test_reversing_the_correction_and_accepting_the_venue_figure_change_ours(
 ) -> None:
     asked = answering(
         monkeypatch,
-        ["XNAS double-counted", "looking", "XNAS is right, we missed a fill", "once more"],
+        [
+            "XNAS double-counted",
+            "looking",
+            "XNAS is right, we missed a fill",
+            "once more",
+            "booked",
+        ],
     )
 
     async def scenario() -> None:
@@ -278,6 +288,9 @@ def test_reversing_the_correction_and_accepting_the_venue_figure_change_ours(
         assert len(stream(desk, large)) == 4
         panel.select_break(small)  # the refusal was about the break selected before
         assert panel.status_line.text() == ""
+        panel.select_break(large)
+        panel.resolve.action.trigger()  # the figures agree now: nothing to warn of
+        assert asked[-1] == f"Close {large}. Reason:"
 
     session.run(scenario())
 
