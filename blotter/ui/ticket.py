@@ -72,6 +72,8 @@ _ticket_numbers = itertools.count(1)
 # Commas group thousands and nothing else: "0,5" is no number here, rather than 5.
 _GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 _GROUPING = "commas only between thousands"
+NON_BREAKING_HYPHEN = "\u2011"
+_INNER_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")  # BTC-USD, ACC-ALPHA; not "-5" or " - "
 
 
 def ungrouped(text: str) -> str | None:
@@ -325,11 +327,12 @@ class TicketForm(QWidget):
             return
         if rejection.source in ("risk", "kill switch"):
             label = self.errors["risk"]
-            label.setText(f"would be refused: {rejection.reason}")
+            text = f"would be refused: {rejection.reason}"
         else:
             label = self.errors[rejection.field if rejection.field in self.errors else "venue"]
             expected = rejection.expected
-            label.setText(f"expected {expected}" if expected else rejection.reason)
+            text = f"expected {expected}" if expected else rejection.reason
+        label.setText(unbroken(text))
         self._fit_reason(label)  # before it shows: showing it lays the dialog out at once
         label.show()
 
@@ -420,6 +423,12 @@ def _combo(items: list[str]) -> QComboBox:
     combo = QComboBox()
     combo.addItems(items)
     return combo
+
+
+def unbroken(text: str) -> str:
+    """``text`` with its symbols' and ids' hyphens made non-breaking: a wrapped reason must
+    not read ``BTC-`` on one line and ``USD`` on the next."""
+    return _INNER_HYPHEN.sub(NON_BREAKING_HYPHEN, text)
 
 
 def _error_label() -> QLabel:

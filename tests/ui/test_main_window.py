@@ -13,12 +13,13 @@ import msgspec
 import pytest
 import shiboken6
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, qVersion
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QTextLayout, QTextOption
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QInputDialog,
+    QLabel,
     QMenu,
     QMessageBox,
     QWidget,
@@ -235,7 +236,8 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         assert reason.height() < 2 * reason.fontMetrics().lineSpacing()
         form.quantity.setText("10")
         form.account.setText("")
-        assert form.errors["account"].text().startswith("expected an account id like ACC-ALPHA")
+        said = form.errors["account"].text()
+        assert said.startswith("expected an account id like ACC\u2011ALPHA")  # unbroken
         assert form.errors["quantity"].text() == ""
         form.account.setText("ACC ALPHA")  # typed in lower case it is taken as ACC-ALPHA's
         assert "capitals, digits and . _ -" in form.errors["account"].text()
@@ -245,13 +247,16 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         form.instrument.setCurrentText("NOPE")
         assert "one of AAPL" in form.errors["instrument"].text()
         assert dialog.height() >= dialog.heightForWidth(dialog.width())  # the reason is whole
+        lines = wrapped_lines(form.errors["instrument"])
+        assert len(lines) > 1
+        assert not any(line.rstrip().endswith(("-", "\u2011")) for line in lines)  # no BTC- USD
         form.venue.setCurrentText("XNAS")
         form.instrument.setCurrentText("BTC-USD")
         assert form.limit_price.value() == float(window.desk.mid("BTC-USD"))  # not AAPL's
         # only the venues that list it are offered; the one chosen before stays, and says why
         venues = [form.venue.itemText(i) for i in range(form.venue.count())]
         assert (venues, form.venue.currentText()) == (["auto", "CBSE", "XNAS"], "XNAS")
-        assert form.errors["venue"].text() == "expected a venue that lists BTC-USD"
+        assert form.errors["venue"].text() == "expected a venue that lists BTC\u2011USD"
         assert not dialog.submit_button.isEnabled()
         form.venue.setCurrentText("auto")
         assert dialog.submit_button.isEnabled()
@@ -1523,3 +1528,19 @@ def test_the_column_chooser_lists_the_columns_as_the_blotter_shows_them(session:
         assert header.isSectionHidden(Column.STATE)
 
     session.run(scenario())
+
+
+def wrapped_lines(label: QLabel) -> list[str]:
+    """The lines a word-wrapped label's text takes at its width, as Qt breaks them."""
+    text = label.text()
+    layout = QTextLayout(text, label.font())
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WordWrap)
+    layout.setTextOption(option)
+    layout.beginLayout()
+    lines = []
+    while (line := layout.createLine()).isValid():
+        line.setLineWidth(label.contentsRect().width())
+        lines.append(text[line.textStart() : line.textStart() + line.textLength()])
+    layout.endLayout()
+    return lines
