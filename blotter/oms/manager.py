@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import itertools
 import logging
 import time
 from collections import deque
@@ -291,7 +292,9 @@ class OrderManager:
         # Children whose cancel is asked and waits to leave: the venue, not told yet, would
         # answer OPEN, and that answer would ask for a second cancel.
         self._cancels_waiting: set[str] = set()
-        self._recanceling: set[str] = set()  # orders to cancel again: trading stopped for them
+        # Orders to cancel again, trading stopped for them -> when (loop time; due in order).
+        self._recanceling: dict[str, float] = {}
+        self._recanceler: asyncio.Task[None] | None = None  # cancels them again once due
         self._late_copies: set[str] = set()  # slices a venue refused: asked once more, later
         self._queued: set[str] = set()  # children whose submit waits for the rate limiter
         self._orphans: set[str] = set()  # closed children a venue still held: being canceled
@@ -1206,8 +1209,7 @@ class OrderManager:
         elif not order.cancel_pending and order.order_id not in self._recanceling:
             held = self._held_by(order)
             if held is not None and order.live_children:
-                self._recanceling.add(order.order_id)
-                self._tasks.spawn(f"recancel {order.order_id}", self._cancel_again(order, held))
+                self._cancel_again_later(order.order_id)
         if order.state is S.FILLED:
             self._schedule_settlement(order.order_id, 1, self.config.settlement_delay)
             return
@@ -1242,16 +1244,41 @@ class OrderManager:
             return
         self._reroute(order, last_chance=True)
 
-    async def _cancel_again(self, order: OrderAggregate, why: str) -> None:
+    def _cancel_again_later(self, order_id: str) -> None:
         """A slice works on though trading stopped for its order (a venue refused the kill
         switch's cancel, busy, say): after a pause, so as not to hammer a busy venue, the
-        order is canceled again, until nothing of it works."""
+        order is canceled again, until nothing of it works. One task waits for them all."""
+        due = asyncio.get_running_loop().time() + self.config.request_timeout
+        self._recanceling[order_id] = due
+        if self._recanceler is None:
+            self._recanceler = self._tasks.spawn("recancel", self._cancel_again())
+
+    async def _cancel_again(self) -> None:
+        """Cancel again the orders whose pause is over, paced as a cancel-all (hundreds may
+        fall due together after a kill), one cancel-all for each reason trading stopped."""
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.sleep(self.config.request_timeout)
+            while self._recanceling:
+                first_due = next(iter(self._recanceling.values()))
+                await asyncio.sleep(max(first_due - loop.time(), 0.0))
+                stopped: dict[str, list[str]] = {}  # why trading stopped -> its orders
+                for order_id in self._take_due(loop.time()):
+                    order = self.orders.get(order_id)
+                    why = self._held_by(order) if order and order.is_working else None
+                    if why is not None and self.failed is None:
+                        stopped.setdefault(why, []).append(order_id)
+                for why, ids in stopped.items():
+                    reason = f"still working: {why}"
+                    await self.cancel_all(CancelScope(), actor=SYSTEM, reason=reason, only=ids)
         finally:
-            self._recanceling.discard(order.order_id)
-        if order.is_working and self._held_by(order) is not None and self.failed is None:
-            await self.cancel(order.order_id, actor=SYSTEM, reason=f"still working: {why}")
+            self._recanceler = None
+
+    def _take_due(self, now: float) -> list[str]:
+        """The orders whose pause is over, taken off the waiting ones (they wait in order)."""
+        due = list(itertools.takewhile(lambda i: self._recanceling[i] <= now, self._recanceling))
+        for order_id in due:
+            del self._recanceling[order_id]
+        return due
 
     def _hand_back(
         self,

@@ -1278,24 +1278,30 @@ async def test_a_slice_rejected_after_the_traders_cancel_is_not_routed_again(
 async def test_an_order_working_on_after_trading_stopped_is_canceled_again(
     tmp_path: Path, stop: str
 ) -> None:
-    """Trading stops; the venue refuses the order's cancel (busy), so its slice works on.
-    After a pause the OMS cancels it again, and it ends."""
+    """Trading stops; the venue refuses the orders' cancels (busy), so their slices work on.
+    After a pause the OMS cancels them again, one task waiting for them all, and they end."""
     wires, wrap = split_wires(XNAS=BusyCancels)
     async with world(tmp_path, profile("XNAS"), wrap=wrap) as w:
         xnas = wires["XNAS"]
         assert isinstance(xnas, BusyCancels)
-        order = w.order((await w.submit(w.ticket("100", "9.00"))).order_id)
+        orders = [w.order((await w.submit(w.ticket("100", "9.00"))).order_id) for _ in range(3)]
         if stop == "kill switch":
             await w.oms.engage_kill_switch(actor="risk", reason="runaway algo")
         else:
             await w.oms.block_account("ACC-1", actor="risk", reason="runaway algo")
         async with asyncio.timeout(5.0):
-            while not xnas.cancels:  # noqa: ASYNC110 - the stop's cancel is on its way
+            while len(xnas.cancels) < 3:  # noqa: ASYNC110 - the stop's cancels are on their way
                 await asyncio.sleep(0.005)
-        xnas.refuse()  # busy: the slice works on
-        await w.until(lambda: order.is_terminal)
-        assert order.state is S.CANCELED
-        assert w.types(order.order_id).count("ChildCancelRequested") == 2
+        xnas.refuse()  # busy: the slices work on
+        await w.until(lambda: len(w.oms._recanceling) == 3)
+        assert [t for t in w.oms._tasks.running if "/recancel" in t] == ["oms/recancel"]
+        await w.until(lambda: all(order.is_terminal for order in orders))
+        for order in orders:
+            assert order.state is S.CANCELED
+            assert w.types(order.order_id).count("ChildCancelRequested") == 2
+            asked = [e for e in w.history(order.order_id) if e.type == "OrderCancelRequested"]
+            assert [e.actor for e in asked] == ["risk", "system"]
+            assert getattr(asked[1].payload, "reason", "").startswith("still working: ")
         assert w.venues["XNAS"].open_order_ids() == set()
 
 
