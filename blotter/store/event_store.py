@@ -218,6 +218,7 @@ class SqlEventStore:
         self._path = threading.RLock()
         self._writer_sends = False  # the writer thread sends to the committer (a thread came first)
         self._owner: asyncio.AbstractEventLoop | None = None  # else this loop does
+        self._owner_thread = 0  # the thread that runs it: its reader is changed there only
         self._waiting: list[_Append] = []  # the owner's appends not yet sent
         # Appends made elsewhere, for the owner: kept here, not in a handle a stopping loop drops
         self._inbox: deque[_Append] = deque()
@@ -339,7 +340,7 @@ class SqlEventStore:
         if self._owner is not None or loop is None:
             self._hand_to_writer()
             return None
-        self._owner = loop
+        self._owner, self._owner_thread = loop, threading.get_ident()  # called from the loop
         loop.add_reader(self._committer.fileno(), self._on_answer)
         return loop
 
@@ -364,7 +365,11 @@ class SqlEventStore:
     def _release_owner(self) -> None:
         owner, committer = self._owner, self._committer
         if owner is not None and committer is not None and not owner.is_closed():
-            owner.remove_reader(committer.fileno())
+            if threading.get_ident() == self._owner_thread:
+                owner.remove_reader(committer.fileno())
+            else:  # a loop's readers are its thread's (a Qt loop's notifiers are bound to it)
+                with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to remove
+                    owner.call_soon_threadsafe(owner.remove_reader, committer.fileno())
         self._owner = None
         self._flush_due = False  # a flush due on that loop will not run there
 

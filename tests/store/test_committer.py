@@ -510,6 +510,40 @@ def test_an_append_forwarded_as_the_loop_stops_is_taken_over_with_the_rest(
         loop.close()
 
 
+def test_a_thread_taking_over_a_stopped_loop_leaves_its_reader_for_the_loop_to_remove(
+    tmp_path: Path,
+) -> None:
+    """A loop's readers are changed by the thread that runs it (a Qt loop's socket
+    notifiers belong to their thread): the thread that takes the path over asks the loop to
+    remove its reader when it runs again, rather than removing it itself."""
+    log = _streams(6, seed=35)
+    store = SqlEventStore(f"sqlite:///{tmp_path / 'c.db'}")
+    loop = asyncio.new_event_loop()
+    removed_by: list[int] = []
+    remove_reader = loop.remove_reader
+
+    def recorded(fd: int) -> bool:
+        removed_by.append(threading.get_ident())
+        return remove_reader(fd)
+
+    loop.remove_reader = recorded  # type: ignore[method-assign]
+    running = threading.Thread(target=loop.run_forever)
+    running.start()
+    asyncio.run_coroutine_threadsafe(_append_all(store, log[:1]), loop).result(timeout=10)
+    loop.call_soon_threadsafe(loop.stop)
+    running.join()
+    try:
+        _submit(store, log[1]).result(timeout=10)  # this thread takes the path over
+        assert removed_by == []
+        again = threading.Thread(target=lambda: (loop.call_soon(loop.stop), loop.run_forever()))
+        again.start()
+        again.join()
+        assert removed_by == [again.ident]
+    finally:
+        store.close()
+        loop.close()
+
+
 def test_a_committer_that_dies_under_a_stopped_loops_appends_leaves_them_to_the_writer(
     tmp_path: Path,
 ) -> None:
