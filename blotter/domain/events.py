@@ -232,6 +232,7 @@ class AnomalyKind(StrEnum):
     STALE_REPORT = "stale_report"
     INVALID_REPORT = "invalid_report"
     LATE_FILL = "late_fill"  # a fill for a slice already closed: booked, the trade happened
+    THROUGH_LIMIT = "through_limit"  # a fill worse than its limit: booked, the trade happened
     # A venue holds a working copy of a slice we closed (warning: canceled there until it is
     # gone), and then that copy is gone (info): a restart chases those without the second.
     ORPHAN_COPY = "orphan_copy"

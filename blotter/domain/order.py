@@ -591,7 +591,10 @@ class OrderAggregate:
     def _apply_fill(self, event: Event, child: ChildOrder, fill: ChildFill) -> Outcome:
         if fill.exec_id in self._exec_ids:
             return DUPLICATE
-        if fill.quantity <= ZERO or fill.price <= ZERO:
+        if (
+            not (fill.quantity.is_finite() and fill.price.is_finite())
+            or min(fill.quantity, fill.price) <= ZERO
+        ):
             return self._anomaly(
                 event,
                 AnomalyKind.INVALID_REPORT,

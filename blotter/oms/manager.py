@@ -984,8 +984,8 @@ class OrderManager:
     def _on_report(self, report: ExecutionReport) -> None:
         working = self._work_clock()
         found = self._child(report.client_order_id)
-        if found is None:
-            self._record_venue(report.venue, unknown_order(report))
+        if found is None or found[1].venue != report.venue:  # not an order sent there
+            self._record_venue(report.venue, unknown_order(report, found and found[1].venue))
             return
         order, child = found
         decision = from_report(order, child, report)

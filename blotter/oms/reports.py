@@ -9,6 +9,7 @@ A report that does not fit is recorded as an ``AnomalyRecorded`` (an alert), nev
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from enum import StrEnum
 
 import msgspec
@@ -27,7 +28,7 @@ from blotter.domain.events import (
     VenueAnomaly,
 )
 from blotter.domain.order import ChildOrder, OrderAggregate
-from blotter.domain.values import ZERO, Liquidity, OrderType, TimeInForce
+from blotter.domain.values import ZERO, Liquidity, OrderType, Side, TimeInForce
 from blotter.domain.workflows import CHILD_ORDER, OrderState
 from blotter.oms.ports import (
     Execution,
@@ -63,6 +64,16 @@ ASK = Decision(follow_up=FollowUp.ASK_STATUS)
 def from_report(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> Decision:
     """The events one execution report adds to ``child`` of ``order``."""
     kind = report.kind
+    unfit = unfit_figure(
+        filled=report.filled,
+        leaves=report.leaves,
+        quantity=report.quantity,
+        price=report.price,
+        fee=report.fee,
+    )
+    if unfit is not None:
+        detail = f"{kind} from {report.venue} for {child.client_order_id} with {unfit}"
+        return _anomaly(child, AnomalyKind.INVALID_REPORT, Severity.CRITICAL, detail)
     if kind is ReportKind.FILL:
         return _fill(order, child, report)
     if kind is ReportKind.ACKNOWLEDGED:
@@ -155,6 +166,9 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
         # acknowledgement finds the venue's answer there, not a slice closed unanswered
         payloads.append(_ack(child, report.venue_order_id))
     payloads.append(_child_fill(child, execution))
+    through = _through_limit(order, execution)
+    if through is not None:
+        payloads.append(_anomaly_of(child, AnomalyKind.THROUGH_LIMIT, Severity.CRITICAL, through))
     if child.is_live or report.leaves <= 0:
         return Decision(payloads=tuple(payloads))
     if closed_unanswered(child):
@@ -166,6 +180,42 @@ def _fill(order: OrderAggregate, child: ChildOrder, report: ExecutionReport) -> 
     # closed here on an assumption (canceled on disconnect, or not held when asked), and
     # still trading there: its status tells whether a copy works that nobody manages
     return Decision(payloads=tuple(payloads), follow_up=FollowUp.ASK_STATUS)
+
+
+def unfit_figure(**figures: Decimal | None) -> str | None:
+    """The first of a venue's figures no venue could mean, as ``name value``: one that is
+    not a finite number, a quantity or price not over zero, a total (filled, leaves) under
+    zero (a fee may be negative: a rebate). None when they all fit."""
+    for name, value in figures.items():
+        if value is None:
+            continue
+        if (
+            not value.is_finite()
+            or (name in _OVER_ZERO and value <= ZERO)
+            or (name in _AT_LEAST_ZERO and value < ZERO)
+        ):
+            return f"{name} {value}"
+    return None
+
+
+_OVER_ZERO = frozenset({"quantity", "price"})
+_AT_LEAST_ZERO = frozenset({"filled", "leaves"})
+
+
+def _through_limit(order: OrderAggregate, execution: Execution) -> str | None:
+    """Why a fill's price is worse than its order's limit (a venue's error: the trade is
+    booked, as it happened, and the desk takes it up with the venue); None if it is not."""
+    ticket = order.ticket
+    limit = None if ticket is None else ticket.limit_price
+    if ticket is None or limit is None:
+        return None
+    price = execution.price
+    if (price > limit) if ticket.side is Side.BUY else (price < limit):
+        return (
+            f"fill {execution.exec_id} of {execution.quantity} at {price}, through the "
+            f"{ticket.side} limit {limit}: booked, the trade happened"
+        )
+    return None
 
 
 def from_status(
@@ -184,6 +234,12 @@ def from_status(
     that moment: what we did since (a cancel, a close) it does not know."""
     if status is None:
         return _not_held(child, may_resend=may_resend)
+    unfit = unfit_figure(filled=status.filled, leaves=status.leaves) or next(
+        filter(None, (_unfit_execution(e) for e in status.executions)), None
+    )
+    if unfit is not None:
+        detail = f"status from {child.venue} for {child.client_order_id} with {unfit}"
+        return _anomaly(child, AnomalyKind.INVALID_REPORT, Severity.CRITICAL, detail)
     asked = child.state if asked is None else asked
     asked_closed = asked in CHILD_ORDER.terminal
     if status.state is VenueOrderState.OPEN and (asked_closed or closed_unanswered(child)):
@@ -221,6 +277,11 @@ def from_status(
                 ChildCanceled(child_id=child.child_id, reason=reason, returned=returned)
             )
     return Decision(payloads=tuple(payloads))
+
+
+def _unfit_execution(execution: Execution) -> str | None:
+    unfit = unfit_figure(quantity=execution.quantity, price=execution.price, fee=execution.fee)
+    return None if unfit is None else f"execution {execution.exec_id}'s {unfit}"
 
 
 def copy_fills(order: OrderAggregate, child: ChildOrder, status: VenueOrderStatus) -> Decision:
@@ -279,13 +340,13 @@ def _not_held(child: ChildOrder, *, may_resend: bool) -> Decision:
     return _events(anomaly, closed)
 
 
-def unknown_order(report: ExecutionReport) -> VenueAnomaly:
-    """A report for a client order id the OMS never sent (recorded on the venue's stream)."""
-    return VenueAnomaly(
-        kind=AnomalyKind.UNKNOWN_CHILD,
-        severity=Severity.CRITICAL,
-        detail=f"{report.kind} from {report.venue} for unknown order {report.client_order_id}",
-    )
+def unknown_order(report: ExecutionReport, sent_to: str | None = None) -> VenueAnomaly:
+    """A report for a client order id the OMS never sent to that venue (recorded on the
+    venue's stream): not booked; ``sent_to`` names the venue that order went to, if any."""
+    detail = f"{report.kind} from {report.venue} for unknown order {report.client_order_id}"
+    if sent_to is not None:
+        detail += f" (it was sent to {sent_to})"
+    return VenueAnomaly(kind=AnomalyKind.UNKNOWN_CHILD, severity=Severity.CRITICAL, detail=detail)
 
 
 def _ack(child: ChildOrder, venue_order_id: str | None) -> ChildAcknowledged:

@@ -741,3 +741,45 @@ async def test_a_cancel_all_that_waits_for_the_rate_limiter_raises_no_stale_aler
                 await asyncio.sleep(0.05)
         assert [a.detail for r in results for a in w.order(r.order_id).anomalies] == []
         assert all(w.order(r.order_id).state is S.CANCELED for r in results)
+
+
+async def test_reports_that_do_not_fit_are_alerts_and_the_venues_feed_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A fill with a NaN price, and a fill on another venue's feed for a slice sent to XNAS:
+    neither is booked, both are critical alerts, and XNAS's later reports are still read."""
+    quiet = msgspec.structs.replace(FAST, quiet_timeout=60.0)  # no status question meanwhile
+    async with world(tmp_path, profile("XNAS"), profile("ARCX"), config=quiet) as w:
+        result = await w.submit(w.ticket("100", "9.00", venue="XNAS"))
+        order = w.order(result.order_id)
+        [child] = order.children.values()
+
+        def fill_from(venue: str, exec_id: str, price: str) -> ExecutionReport:
+            return ExecutionReport(
+                venue=venue,
+                client_order_id=child.client_order_id,
+                kind=ReportKind.FILL,
+                filled=D(10),
+                leaves=D(90),
+                venue_time=0,
+                venue_order_id="V-1",
+                exec_id=exec_id,
+                quantity=D(10),
+                price=D(price),
+                fee=D(0),
+            )
+
+        w.venues["XNAS"]._line.send(fill_from("XNAS", "XNAS-BAD", "NaN"))
+        w.venues["ARCX"]._line.send(fill_from("ARCX", "ARCX-E-1", "9.00"))
+        await w.until(lambda: len(w.store.rows("alerts")) == 2)
+        messages = sorted(a["message"] for a in w.store.rows("alerts"))
+        assert messages == [
+            f"FILL from ARCX for unknown order {child.client_order_id} (it was sent to XNAS)",
+            f"FILL from XNAS for {child.client_order_id} with price NaN",
+        ]
+        assert {a["severity"] for a in w.store.rows("alerts")} == {"critical"}
+        assert order.filled == 0
+        w.sell_liquidity("10", "9.00")  # a real trade at XNAS: its feed still reads it
+        await w.until(lambda: order.filled == 10)
+        assert w.oms.task_failures == []
+        assert await replay_is_clean(w)

@@ -142,6 +142,55 @@ def test_a_fill_without_an_exec_id_is_a_critical_anomaly() -> None:
     assert (anomaly.kind, anomaly.severity) == (AnomalyKind.INVALID_REPORT, Severity.CRITICAL)
 
 
+@pytest.mark.parametrize(
+    ("figures", "named"),
+    [
+        ({"price": D("NaN")}, "price NaN"),
+        ({"quantity": D("-10")}, "quantity -10"),
+        ({"quantity": D("Infinity")}, "quantity Infinity"),
+        ({"fee": D("sNaN")}, "fee sNaN"),
+        ({"filled": D("NaN")}, "filled NaN"),
+        ({"leaves": D("-1")}, "leaves -1"),
+    ],
+)
+def test_a_report_with_a_figure_no_venue_could_mean_is_a_critical_anomaly_not_booked(
+    figures: dict[str, Decimal], named: str
+) -> None:
+    built = story()
+    broken = msgspec.structs.replace(fill_report("X1", "40", "40"), **figures)
+    anomaly = only_anomaly(from_report(built.order, child(built), broken))
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.INVALID_REPORT, Severity.CRITICAL)
+    assert named in anomaly.detail
+    closed = report(ReportKind.CANCELED, filled=D("NaN"), leaves=D(0))
+    assert only_anomaly(from_report(built.order, child(built), closed)).kind is (
+        AnomalyKind.INVALID_REPORT
+    )
+
+
+def test_a_fill_through_the_orders_limit_is_booked_with_a_critical_anomaly() -> None:
+    built = story()  # BUY 100 at a limit of 10.00
+    through = msgspec.structs.replace(fill_report("X1", "40", "40"), price=D("50.00"))
+    decision = from_report(built.order, child(built), through)
+    assert [type(p) for p in decision.payloads] == [ChildFill, AnomalyRecorded]
+    anomaly = decision.payloads[1]
+    assert isinstance(anomaly, AnomalyRecorded)
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.THROUGH_LIMIT, Severity.CRITICAL)
+    assert "at 50.00, through the BUY limit 10.00" in anomaly.detail
+    apply(built, decision)
+    assert child(built).filled == 40  # the trade happened: booked
+    better = msgspec.structs.replace(fill_report("X2", "10", "50"), price=D("9.50"))
+    assert [type(p) for p in from_report(built.order, child(built), better).payloads] == [ChildFill]
+
+
+def test_a_status_with_a_figure_no_venue_could_mean_is_a_critical_anomaly() -> None:
+    built = story()
+    broken = msgspec.structs.replace(execution("X1", "40"), price=D("NaN"))
+    answer = status(VenueOrderState.OPEN, execution("X0", "10"), broken)
+    anomaly = only_anomaly(from_status(built.order, child(built), answer, may_resend=True))
+    assert (anomaly.kind, anomaly.severity) == (AnomalyKind.INVALID_REPORT, Severity.CRITICAL)
+    assert "execution X1's price NaN" in anomaly.detail
+
+
 def test_a_fill_for_a_rejected_child_is_booked_late_and_its_copy_canceled() -> None:
     """The venue took a second copy of a slice it had refused: the trade is ours."""
     built = OrderStory()
@@ -451,6 +500,8 @@ def test_a_report_for_an_order_never_sent_is_a_critical_venue_anomaly() -> None:
     assert isinstance(anomaly, VenueAnomaly)
     assert (anomaly.kind, anomaly.severity) == (AnomalyKind.UNKNOWN_CHILD, Severity.CRITICAL)
     assert "ghost" in anomaly.detail
+    elsewhere = unknown_order(report(ReportKind.FILL, venue="ARCX"), sent_to="XNAS")
+    assert elsewhere.detail.endswith("for unknown order O-1.A (it was sent to XNAS)")
 
 
 def test_a_resting_order_its_venue_canceled_unasked_was_its_cancel_on_disconnect() -> None:
