@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from enum import StrEnum
 
 import msgspec
 
@@ -103,6 +104,47 @@ class CancelScope(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             if value
         ]
         return ", ".join(parts) or "every account, instrument and venue"
+
+
+def _one_of(kind: type[StrEnum]) -> str:
+    return f"one of {', '.join(member.value for member in kind)}"
+
+
+_TEXT, _DECIMAL = "a text", "a Decimal"
+# Each field of a ticket, the type it must have, and what that is in words.
+_TICKET_TYPES: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("client_order_id", str, _TEXT),
+    ("account", str, _TEXT),
+    ("instrument", str, _TEXT),
+    ("side", Side, _one_of(Side)),
+    ("order_type", OrderType, _one_of(OrderType)),
+    ("quantity", Decimal, _DECIMAL),
+    ("limit_price", (Decimal, type(None)), f"{_DECIMAL} or none"),
+    ("time_in_force", TimeInForce, _one_of(TimeInForce)),
+    ("venue", (str, type(None)), f"{_TEXT} or none"),
+    ("strategy", RoutingStrategy, _one_of(RoutingStrategy)),
+    ("actor", str, _TEXT),
+)
+
+
+def check_ticket_types(ticket: NewOrder) -> Rejection | None:
+    """The first field of ``ticket`` that is not of its type, or None. A caller's mistake
+    (decoded tickets are typed already) that no event could record: the OMS answers it and
+    creates no order for it."""
+    for field, kind, expected in _TICKET_TYPES:
+        value = getattr(ticket, field)
+        if not isinstance(value, kind):
+            return Rejection.of_invalid(InvalidValue(field, value, expected))
+    return None
+
+
+def check_acting(actor: str, reason: str) -> None:
+    """Who gives a command and why, as the store can keep them, or ``InvalidValue``: a name
+    of printable characters within the store's width, a reason without a NUL (which
+    PostgreSQL keeps in no text)."""
+    check_name("actor", actor)
+    if "\x00" in reason:
+        raise InvalidValue("reason", reason, "a text without a NUL character")
 
 
 def check_ticket(

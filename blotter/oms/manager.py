@@ -97,10 +97,13 @@ from blotter.domain.risk import RiskBreach, Rule, WorkingOrder, not_reducing
 from blotter.domain.values import (
     ZERO,
     Instrument,
+    InvalidValue,
     OrderType,
     RoutingStrategy,
     Side,
     TimeInForce,
+    check_account,
+    check_name,
 )
 from blotter.domain.workflows import AccountState, OrderState, VenueHealth
 from blotter.oms.bus import EventBus
@@ -110,7 +113,9 @@ from blotter.oms.commands import (
     NewOrder,
     Rejection,
     SubmitResult,
+    check_acting,
     check_ticket,
+    check_ticket_types,
 )
 from blotter.oms.ports import (
     AppendResult,
@@ -425,6 +430,10 @@ class OrderManager:
         """Accept a ticket, record it, route it and send its children; idempotent per ticket."""
         started = time.perf_counter_ns()
         working = self._work_clock()
+        mistyped = check_ticket_types(ticket)
+        if mistyped is not None:
+            coid = ticket.client_order_id if isinstance(ticket.client_order_id, str) else ""
+            return SubmitResult(order_id="", client_order_id=coid, rejection=mistyped)
         known = self._results.get(ticket.client_order_id)
         if known is not None:
             return known
@@ -493,12 +502,19 @@ class OrderManager:
             rule=rejection.rule,
             limit=rejection.limit,
         )
-        await self._record(order, [*head, refused], ticket.actor, _ticket_cause(ticket))
+        actor = _recorded_as(ticket.actor)
+        await self._record(order, [*head, refused], actor, _ticket_cause(ticket))
         self.risk.refused(order, refused, self._clock.now_ns())
         return result
 
     async def cancel(self, order_id: str, *, actor: str, reason: str = "") -> CancelResult:
         """Cancel what is left of an order; a cancel of a cancel in progress is a no-op."""
+        try:
+            check_acting(actor, reason)
+        except InvalidValue as invalid:
+            return CancelResult(
+                order_id=order_id, state=S.REJECTED, rejection=Rejection.of_invalid(invalid)
+            )
         order = self.orders.get(order_id)
         if order is None:
             return CancelResult(
@@ -546,6 +562,7 @@ class OrderManager:
         all at once, a cancel-all of a large book holds the loop the window shares for tens
         of milliseconds in one turn.
         """
+        check_acting(actor, reason)
         why = reason or f"cancel all: {scope.describe()}"
         orders = self.live_orders(scope)
         if only is not None:
@@ -568,6 +585,7 @@ class OrderManager:
 
     async def engage_kill_switch(self, *, actor: str, reason: str) -> list[CancelResult]:
         """Halt the desk: new orders are refused and every open order is canceled."""
+        check_acting(actor, reason)
         if self.halt is None:
             engaged = KillSwitchEngaged(reason=reason)
             durable = self._record_case(DESK_STREAM, engaged, actor, f"command: kill by {actor}")
@@ -577,6 +595,7 @@ class OrderManager:
 
     async def release_kill_switch(self, *, actor: str, reason: str) -> None:
         """Let the desk trade again."""
+        check_acting(actor, reason)
         if self.halt is None:
             return
         released = KillSwitchReleased(reason=reason)
@@ -611,6 +630,8 @@ class OrderManager:
     async def block_account(self, account: str, *, actor: str, reason: str) -> list[CancelResult]:
         """The account's kill switch: its open orders canceled, new ones refused until
         ``unblock_account``."""
+        check_acting(actor, reason)
+        check_account("account", account)
         state = self.risk.account(account).state
         if state not in _BLOCKED:
             blocked = AccountBlocked(rule=Rule.ACCOUNT_BLOCKED, reason=reason)
@@ -620,6 +641,8 @@ class OrderManager:
 
     async def unblock_account(self, account: str, *, actor: str, reason: str) -> bool:
         """Let a blocked account trade again; False if it was not blocked."""
+        check_acting(actor, reason)
+        check_account("account", account)
         state = self.risk.account(account).state
         if state not in _BLOCKED:
             return False
@@ -629,6 +652,8 @@ class OrderManager:
 
     async def clear_reduce_only(self, account: str, *, actor: str, reason: str) -> bool:
         """Lift a post-trade reduce-only restriction; False if there was none."""
+        check_acting(actor, reason)
+        check_account("account", account)
         state = self.risk.account(account).state
         if state not in (AccountState.REDUCE_ONLY, AccountState.BLOCKED_REDUCE_ONLY):
             return False
@@ -1945,6 +1970,15 @@ def _disconnect_reason(venue: str) -> str:
 def _status_cause(client_order_id: str, venue: str) -> str:
     """The cause of what a venue's answer to a status query recorded (recovery reads it)."""
     return f"status of {client_order_id} from {venue}"
+
+
+def _recorded_as(actor: str) -> str:
+    """Who a refused ticket's events are recorded under: its actor, or the system when the
+    store can keep no such name (the ticket's refusal names it)."""
+    try:
+        return check_name("actor", actor)
+    except InvalidValue:
+        return SYSTEM
 
 
 def _ticket_cause(ticket: NewOrder) -> str:

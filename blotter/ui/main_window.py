@@ -62,7 +62,7 @@ from blotter.domain.clock import iso_utc
 from blotter.domain.escalation import AlreadyEscalated
 from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind, to_builtins
 from blotter.domain.order import OrderAggregate
-from blotter.domain.values import Instrument
+from blotter.domain.values import Instrument, InvalidValue
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import CancelScope, NewOrder
 from blotter.oms.manager import Halt, OmsStopped
@@ -919,7 +919,7 @@ class MainWindow(QMainWindow):
         self._tasks.discard(task)
         failure = None if task.cancelled() else task.exception()
         if failure is not None:
-            if not isinstance(failure, OmsStopped):  # a refusal, not a bug: no traceback
+            if not isinstance(failure, OmsStopped | InvalidValue):  # a refusal: no traceback
                 log.error("%s failed", task.get_name(), exc_info=failure)
             what = task.get_name().removeprefix("ui/")
             self.statusBar().showMessage(f"{what} failed: {failure}", 10_000)

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from blotter.domain.risk import RiskConfig, RiskLimits
-from blotter.domain.values import Side, TimeInForce
+from blotter.domain.values import InvalidValue, Side, TimeInForce
 from blotter.domain.workflows import OrderState
 from blotter.oms.commands import CancelScope, SubmitResult
 from blotter.oms.manager import CANCEL_ALL_PACE, Halt
@@ -617,6 +617,54 @@ async def test_a_lost_child_is_not_sent_again_once_trading_is_halted(tmp_path: P
         assert w.types(result.order_id)[-2:] == ["ChildRejected", "OrderCanceled"]
         [child] = w.order(result.order_id).children.values()
         assert await w.venues["XNAS"].status(child.client_order_id) is None  # never reached it
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("side", "SIDEWAYS", "one of BUY, SELL"),
+        ("time_in_force", "FOK", "one of DAY, IOC, GTC"),
+        ("quantity", 10.0, "a Decimal"),
+        ("limit_price", "9.00", "a Decimal or none"),
+    ],
+)
+async def test_a_ticket_of_the_wrong_types_is_answered_and_creates_no_order(
+    tmp_path: Path, field: str, value: object, expected: str
+) -> None:
+    async with world(tmp_path) as w:
+        mistyped = msgspec.structs.replace(w.ticket("10", "9.00"), **{field: value})
+        answer = await w.oms.submit(mistyped)
+        assert answer.rejection is not None
+        assert (answer.rejection.field, answer.rejection.expected) == (field, expected)
+        assert w.oms.orders == {}  # a caller's mistake no event could record
+        assert (await w.submit(w.ticket("10", "9.00"))).accepted  # the OMS goes on
+        assert w.oms.failed is None
+
+
+async def test_commands_name_an_actor_or_reason_the_store_cannot_keep_and_go_on(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        long_name = "a" * 200
+        refused = await w.submit(msgspec.structs.replace(w.ticket("10", "9.00"), actor=long_name))
+        assert refused.rejection is not None
+        assert refused.rejection.field == "actor"
+        # recorded, as every refusal is, under the system: the store keeps no such name
+        assert {e.actor for e in w.history(refused.order_id)} == {"system"}
+        working = await w.submit(w.ticket("10", "9.00"))
+        for actor, reason, field in [(long_name, "", "actor"), ("ops", "fat\x00finger", "reason")]:
+            answer = await w.oms.cancel(working.order_id, actor=actor, reason=reason)
+            assert answer.rejection is not None
+            assert answer.rejection.field == field
+        with pytest.raises(InvalidValue, match="actor"):
+            await w.oms.engage_kill_switch(actor="ops\nbob", reason="storm")
+        with pytest.raises(InvalidValue, match="account"):
+            await w.oms.block_account("acc 1", actor="ops", reason="runaway")
+        with pytest.raises(InvalidValue, match="reason"):
+            await w.oms.cancel_all(CancelScope(), actor="ops", reason="\x00")
+        assert w.oms.halt is None
+        assert w.order(working.order_id).state is OrderState.ACKNOWLEDGED
+        assert w.oms.failed is None
 
 
 async def test_a_cancel_of_an_unknown_order_names_the_id_and_changes_nothing(
