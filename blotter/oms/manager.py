@@ -2050,7 +2050,10 @@ def _in_scope(order: OrderAggregate, scope: CancelScope) -> bool:
         return False
     if scope.instrument is not None and ticket.instrument != scope.instrument:
         return False
-    return scope.venue is None or scope.venue in order.venues
+    # working there: a slice the venue refused or closed no longer ties the order to it
+    return scope.venue is None or any(
+        child.venue == scope.venue and child.is_live for child in order.children.values()
+    )
 
 
 def _cancelable(order: OrderAggregate) -> bool:

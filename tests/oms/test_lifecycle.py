@@ -179,6 +179,24 @@ async def test_cancel_all_reaches_only_its_scope(tmp_path: Path) -> None:
         assert reason.payload.reason == "cancel all: account ACC-1"  # type: ignore[attr-defined]
 
 
+async def test_cancel_all_by_venue_reaches_orders_working_there_not_those_it_refused(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, profile("DRKP", reject_rate=1.0), profile("XNAS")) as w:
+        moved = await w.submit(w.ticket("100", "9.00"))  # DRKP refuses it; it rests at XNAS
+        await w.settle()
+        order = w.order(moved.order_id)
+        assert [(c.venue, c.state) for c in order.children.values()] == [
+            ("DRKP", S.REJECTED),
+            ("XNAS", S.ACKNOWLEDGED),
+        ]
+        assert await w.oms.cancel_all(CancelScope(venue="DRKP"), actor="ops") == []
+        assert [o.order_id for o in w.oms.live_orders(CancelScope(venue="XNAS"))] == [
+            moved.order_id
+        ]
+        assert order.state is S.ACKNOWLEDGED
+
+
 async def test_a_large_cancel_all_gives_the_loop_turns_and_still_cancels_every_order(
     tmp_path: Path,
 ) -> None:
