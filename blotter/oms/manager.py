@@ -1432,11 +1432,25 @@ class OrderManager:
             payload = OrderSettlementFailed(attempt=attempt, reason=failure, gave_up=gave_up)
             self._record(order, [payload], SYSTEM, cause)
             if not gave_up:
-                backoff = self.config.settlement_retry * 2 ** (attempt - 1)
-                self._schedule_settlement(order.order_id, attempt + 1, backoff)
+                self._schedule_settlement(order.order_id, attempt + 1, self._backoff(attempt))
             return
         self._record(order, [OrderSettled()], SYSTEM, cause)
         self._settling.discard(order.order_id)  # settled: it is never FILLED again
+
+    def _backoff(self, attempts: int) -> float:
+        """Seconds from the ``attempts``-th failed settlement to the next attempt."""
+        return self.config.settlement_retry * 2.0 ** (attempts - 1)
+
+    def _resume_settlement(self, order: OrderAggregate) -> None:
+        """A filled order of an earlier session settles when it would have: its delay, or
+        its backoff after a failed attempt, counted from its last event. One whose attempts
+        were spent is not tried again: its critical alert waits for a person."""
+        attempts = order.settlement_attempts
+        if attempts >= self.config.settlement_attempts:
+            return
+        wait = self._backoff(attempts) if attempts else self.config.settlement_delay
+        waited = (self._clock.now_ns() - order.updated_at) / NANOS_PER_SECOND
+        self._schedule_settlement(order.order_id, attempts + 1, max(wait - waited, 0.0))
 
     async def _clear(self, order: OrderAggregate) -> str | None:
         """Why the clearing did not settle ``order`` this time, or None once it has."""
@@ -1880,7 +1894,7 @@ class OrderManager:
             if child.state in _AWAITING_VENUE:
                 self._waiting.add(child.client_order_id)
         if order.state is S.FILLED:
-            self._schedule_settlement(order.order_id, order.settlement_attempts + 1, 0.0)
+            self._resume_settlement(order)
 
     async def _resolve_recovered(self) -> None:
         """Every child left live by the last run: the venue's status says what became of it."""

@@ -338,6 +338,35 @@ async def test_a_settlement_that_keeps_failing_retries_then_alerts(tmp_path: Pat
         assert alerts[0]["severity"] == "critical"
 
 
+async def test_a_restart_settles_a_filled_order_after_its_delay_and_gives_up_once(
+    tmp_path: Path,
+) -> None:
+    """A restart keeps the settlement delay (counted from the fill) and the backoff, and
+    does not try again a settlement whose attempts were spent: its alert waits for a person."""
+    config = msgspec.structs.replace(FAST, settlement_delay=30.0, settlement_retry=0.01)
+    async with world(tmp_path, config=config) as w:
+        w.sell_liquidity("10", "9.50")
+        waiting = w.order((await w.submit(w.ticket("10", "9.50"))).order_id)
+        assert waiting.state is S.FILLED
+        await w.crash()
+        await w.restart()
+        [(due, order_id, attempt)] = w.oms._settlements
+        filled_at = w.order(order_id).updated_at
+        assert (order_id, attempt) == (waiting.order_id, 1)
+        assert due - filled_at >= 30 * 1_000_000_000 - 1  # not at once: after its delay
+    failing = SimulatedClearing(failure_rate=1.0)
+    async with world(tmp_path / "spent", clearing=failing, config=FAST) as w:
+        w.sell_liquidity("100")
+        spent = await w.submit(w.ticket("100"))
+        await w.until(lambda: w.order(spent.order_id).settlement_attempts == 2)  # gave up
+        await w.crash()
+        await w.restart()
+        assert w.oms._settlements == []
+        await w.settle()
+        assert w.types(spent.order_id).count("OrderSettlementFailed") == 2
+        assert len([a for a in w.store.rows("alerts") if a["source"] == "settlement"]) == 1
+
+
 class _UnsteadyClearing(SimulatedClearing):
     """Its first call breaks as ``first`` says (an error, or no answer at all); then it
     settles like the simulated one."""
