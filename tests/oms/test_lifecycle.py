@@ -145,13 +145,18 @@ async def test_a_venue_rejection_is_routed_elsewhere_or_rejects_the_order(tmp_pa
         assert await replay_is_clean(w)
 
 
-async def test_an_ioc_remainder_is_canceled_by_the_venue(tmp_path: Path) -> None:
+async def test_an_ioc_remainder_expires_at_the_venue(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         w.sell_liquidity("30")
         result = await w.submit(w.ticket("100", tif=TimeInForce.IOC))
         await w.settle()
-        assert w.order(result.order_id).state is S.CANCELED
+        assert w.order(result.order_id).state is S.EXPIRED
         assert quantities(w, result.order_id) == (30, 0, 70)
+        assert w.types(result.order_id)[-1] == "ChildExpired"
+        nothing = await w.submit(w.ticket("50", tif=TimeInForce.IOC))  # nothing to meet it
+        await w.settle()
+        assert w.order(nothing.order_id).state is S.EXPIRED
+        assert quantities(w, nothing.order_id) == (0, 0, 50)
 
 
 async def test_day_orders_expire_at_the_close_and_gtc_orders_stay(tmp_path: Path) -> None:

@@ -77,14 +77,16 @@ def test_a_crossing_order_trades_at_the_resting_price_earliest_first() -> None:
     assert len({t.exec_id for t in trades}) == 3
 
 
-def test_an_ioc_remainder_and_a_market_order_never_rest() -> None:
+def test_an_ioc_remainder_expires_and_a_market_order_never_rests() -> None:
     desk = Desk()
     desk.limit(Side.SELL, 10, "10.00")
     ioc, _ = desk.limit(Side.BUY, 25, "10.00", TIF.IOC)
-    assert (ioc.filled, ioc.canceled, ioc.status) == (D(10), D(15), OrderStatus.CANCELED)
-    market, trades = desk.market(Side.SELL, 5)
+    assert (ioc.filled, ioc.canceled, ioc.status) == (D(10), D(15), OrderStatus.EXPIRED)
+    market, trades = desk.market(Side.SELL, 5)  # IOC
     assert trades == []
-    assert market.canceled == 5
+    assert (market.canceled, market.status) == (5, OrderStatus.EXPIRED)
+    day, _ = desk._submit(Side.SELL, 5, None, OrderType.MARKET, TIF.DAY, "ACC")
+    assert (day.canceled, day.status) == (5, OrderStatus.CANCELED)  # no more liquidity
     assert desk.book.best(Side.BUY) is None
 
 

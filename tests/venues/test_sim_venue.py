@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from blotter.domain.clock import ManualClock
 from blotter.domain.values import Liquidity, Side
 from blotter.domain.values import TimeInForce as TIF
-from blotter.oms.ports import ExecutionReport, RejectCode, ReportKind
+from blotter.oms.ports import ExecutionReport, RejectCode, ReportKind, VenueOrderState
 from blotter.venues.sim.venue import SimulatedVenue, VenueProfile, VenueRecords
 from tests.venues.builders import AAPL, PROFILE, order
 
@@ -116,7 +116,7 @@ async def test_duplicates_unlisted_and_off_grid_orders_are_rejected_with_the_rea
     )
 
 
-async def test_ioc_and_market_remainders_are_canceled_and_day_orders_expire(
+async def test_ioc_remainders_and_day_orders_expire_and_market_remainders_are_canceled(
     venue: SimulatedVenue,
 ) -> None:
     await venue.submit(order("C-1", Side.BUY, 200, "10.01", TIF.IOC))
@@ -126,8 +126,10 @@ async def test_ioc_and_market_remainders_are_canceled_and_day_orders_expire(
     venue.end_session()
     reports = await drain(venue)
     canceled = {r.client_order_id: r.reason for r in reports if r.kind is ReportKind.CANCELED}
-    assert canceled == {"C-1": "IOC remainder", "C-2": "no more liquidity"}
-    assert [r.client_order_id for r in reports if r.kind is ReportKind.EXPIRED] == ["C-3"]
+    assert canceled == {"C-2": "no more liquidity"}
+    expired = {r.client_order_id: r.reason for r in reports if r.kind is ReportKind.EXPIRED}
+    assert expired == {"C-1": "IOC remainder", "C-3": "DAY order at the close"}
+    assert (await venue.status("C-1")).state is VenueOrderState.EXPIRED  # type: ignore[union-attr]
 
 
 async def test_after_the_close_a_day_order_is_refused_and_a_gtc_one_taken(

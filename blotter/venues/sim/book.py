@@ -158,11 +158,14 @@ class OrderBook:
     # --- what participants do -------------------------------------------------------------
 
     def submit(self, order: BookOrder) -> list[Trade]:
-        """Match ``order`` against the book, then rest, cancel (IOC, market) or fill it."""
+        """Match ``order`` against the book, then rest it, fill it, expire its IOC remainder
+        or cancel a market order's (no more liquidity)."""
         self._check(order)
         trades = self._match(order)
         if order.leaves:
-            if order.order_type is OrderType.MARKET or order.time_in_force is TimeInForce.IOC:
+            if order.time_in_force is TimeInForce.IOC:
+                order.close(OrderStatus.EXPIRED)
+            elif order.order_type is OrderType.MARKET:
                 order.close(OrderStatus.CANCELED)
             else:
                 self._rest(order)

@@ -566,9 +566,10 @@ class SimulatedVenue:
         self._clients_by_order[order.order_id] = client_id
         self._report(order, ReportKind.ACKNOWLEDGED, filled=ZERO, leaves=order.quantity)
         self._settle(trades)
-        if order.status is OrderStatus.CANCELED:
-            why = "no more liquidity" if order.order_type is OrderType.MARKET else "IOC remainder"
-            self._report(order, ReportKind.CANCELED, reason=why)
+        if order.status is OrderStatus.EXPIRED:
+            self._report(order, ReportKind.EXPIRED, reason="IOC remainder")
+        elif order.status is OrderStatus.CANCELED:
+            self._report(order, ReportKind.CANCELED, reason="no more liquidity")
         self._retire_if_closed(order)
 
     def _settle(self, trades: list[Trade]) -> None:
