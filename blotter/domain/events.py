@@ -135,6 +135,16 @@ class OrderCancelRequested(Payload, frozen=True, kw_only=True):
     reason: str = ""
 
 
+class OrderCancelRefused(Payload, frozen=True, kw_only=True):
+    """A cancel the OMS refused (too late: the order was no longer working); it moves
+    nothing, and tells who asked and why not."""
+
+    reason: str
+    field: str | None = None
+    value: str | None = None
+    expected: str | None = None
+
+
 class OrderCanceled(Payload, frozen=True, kw_only=True):
     """Closes the quantity that no live child carries (never routed, or returned by a venue)."""
 
@@ -516,6 +526,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         OrderRejected,
         OrderRouted,
         OrderCancelRequested,
+        OrderCancelRefused,
         OrderCanceled,
         OrderExpired,
         OrderSettled,

@@ -39,6 +39,7 @@ from blotter.domain.events import (
     ChildRejected,
     ChildStatusAnswered,
     Event,
+    OrderCancelRefused,
     OrderCreated,
     OrderRouted,
     OrderSettlementFailed,
@@ -447,8 +448,8 @@ class OrderAggregate:
                 return self._apply_child(event, cast(ChildPayload, payload))
             if type(payload) is AnomalyRecorded:
                 return self._record(event, payload)
-            if type(payload) is RoutingDecision:
-                return APPLIED  # explains the OrderRouted that follows it; moves nothing
+            if type(payload) is RoutingDecision or type(payload) is OrderCancelRefused:
+                return APPLIED  # an explanation, a refusal: they move nothing
         if type(payload) is OrderCreated:
             return self._create(event, payload)
         if self.ticket is None:

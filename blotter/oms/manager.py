@@ -62,6 +62,7 @@ from blotter.domain.events import (
     KillSwitchEngaged,
     KillSwitchReleased,
     OrderCanceled,
+    OrderCancelRefused,
     OrderCancelRequested,
     OrderCreated,
     OrderExpired,
@@ -527,24 +528,47 @@ class OrderManager:
                     expected="the id of a known order",
                 ),
             )
-        if not order.is_working:
-            return CancelResult(
-                order_id=order_id,
-                state=order.state,
-                rejection=Rejection(
-                    reason=f"too late to cancel: order {order_id} is {order.state}",
-                    source="state",
-                ),
-            )
         if self.failed is not None:
             return CancelResult(
                 order_id=order_id,
                 state=order.state,
                 rejection=Rejection(reason=f"the OMS stopped: {self.failed}", source="oms"),
             )
+        if not order.is_working:
+            return await self._too_late(order, actor)
         if not order.cancel_pending:
             await self._request_cancel(order, actor, reason)
         return CancelResult(order_id=order_id, state=order.state)
+
+    def _check_scope(self, scope: CancelScope) -> None:
+        """``InvalidValue`` for a scope that names what the desk does not know: a cancel-all
+        that reaches nothing because of a typo must not read as one that found nothing."""
+        if scope.account is not None:
+            check_account("account", scope.account)
+        if scope.instrument is not None and scope.instrument not in self._instruments:
+            known = ", ".join(sorted(self._instruments))
+            raise InvalidValue("instrument", scope.instrument, f"one of {known}")
+        if scope.venue is not None and scope.venue not in self._venues:
+            raise InvalidValue("venue", scope.venue, f"one of {', '.join(sorted(self._venues))}")
+
+    async def _too_late(self, order: OrderAggregate, actor: str) -> CancelResult:
+        """Refuse a cancel of an order no longer working, and record who asked."""
+        state = order.state
+        rejection = Rejection(
+            reason=f"too late to cancel: order {order.order_id} is {state}",
+            source="state",
+            field="order_id",
+            value=order.order_id,
+            expected=f"a working order, not one {state}",
+        )
+        refused = OrderCancelRefused(
+            reason=rejection.reason,
+            field=rejection.field,
+            value=rejection.value,
+            expected=rejection.expected,
+        )
+        await self._record(order, [refused], actor, f"command: cancel by {actor}")
+        return CancelResult(order_id=order.order_id, state=state, rejection=rejection)
 
     async def cancel_all(
         self,
@@ -563,6 +587,7 @@ class OrderManager:
         of milliseconds in one turn.
         """
         check_acting(actor, reason)
+        self._check_scope(scope)
         why = reason or f"cancel all: {scope.describe()}"
         orders = self.live_orders(scope)
         if only is not None:

@@ -25,6 +25,7 @@ _KINDS = {
     "ChildFill": "fill",
     "ChildRejected": "refused",
     "OrderRejected": "refused",
+    "OrderCancelRefused": "refused",
     "AnomalyRecorded": "refused",
     "OrderCancelRequested": "cancel",
     "ChildCancelRequested": "cancel",

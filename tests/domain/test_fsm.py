@@ -12,6 +12,7 @@ from blotter.domain.events import (
     ChildFill,
     ChildPayload,
     ChildStatusAnswered,
+    OrderCancelRefused,
     RoutingDecision,
     StreamKind,
 )
@@ -114,8 +115,11 @@ def test_every_event_type_is_a_trigger_of_its_workflow_or_mapped_to_one() -> Non
     own = {
         name
         for name in _triggers_of(StreamKind.ORDER)
-        # anomalies and routing decisions annotate the order without moving it
-        if not issubclass(PAYLOAD_TYPES[name], ChildPayload | AnomalyRecorded | RoutingDecision)
+        # anomalies, routing decisions and refused cancels annotate the order, not move it
+        if not issubclass(
+            PAYLOAD_TYPES[name],
+            ChildPayload | AnomalyRecorded | RoutingDecision | OrderCancelRefused,
+        )
     }
     child = {
         name

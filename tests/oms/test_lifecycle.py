@@ -122,6 +122,13 @@ async def test_a_cancel_that_loses_the_race_to_a_fill_is_too_late(tmp_path: Path
         late = await w.oms.cancel(result.order_id, actor="alice")
         assert late.rejection is not None
         assert "too late to cancel" in late.rejection.reason
+        assert (late.rejection.field, late.rejection.value) == ("order_id", result.order_id)
+        assert late.rejection.expected == f"a working order, not one {order.state}"
+        refused = w.history(result.order_id)[-1]  # recorded: who asked, and why not
+        assert (refused.type, refused.actor) == ("OrderCancelRefused", "alice")
+        assert refused.payload.reason == late.rejection.reason  # type: ignore[attr-defined]
+        assert w.order(result.order_id).state is order.state  # it moves nothing
+        assert await replay_is_clean(w)
 
 
 async def test_a_venue_rejection_is_routed_elsewhere_or_rejects_the_order(tmp_path: Path) -> None:
@@ -714,6 +721,14 @@ async def test_commands_name_an_actor_or_reason_the_store_cannot_keep_and_go_on(
             await w.oms.block_account("acc 1", actor="ops", reason="runaway")
         with pytest.raises(InvalidValue, match="reason"):
             await w.oms.cancel_all(CancelScope(), actor="ops", reason="\x00")
+        for scope, field in [
+            (CancelScope(venue="NOPE"), "venue"),
+            (CancelScope(instrument="FOO"), "instrument"),
+            (CancelScope(account="acc-1"), "account"),
+        ]:
+            with pytest.raises(InvalidValue) as named:
+                await w.oms.cancel_all(scope, actor="ops")
+            assert named.value.field == field
         assert w.oms.halt is None
         assert w.order(working.order_id).state is OrderState.ACKNOWLEDGED
         assert w.oms.failed is None
