@@ -51,6 +51,11 @@ class CircuitBreaker:
         self._probing = True
         return True
 
+    def release_probe(self) -> None:
+        """The probe ended without an outcome (withdrawn at its turn, cancelled): the next
+        request may probe instead."""
+        self._probing = False
+
     def record_success(self) -> VenueHealth | None:
         self._outcomes.append(True)
         self._failures_in_a_row = 0

@@ -13,10 +13,11 @@ DOWN a request raises ``VenueUnavailable`` at once instead of waiting for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import TypeVar
 
@@ -185,25 +186,38 @@ class ManagedGateway:
     async def submit(
         self, request: NewOrderRequest, *, at_turn: Callable[[], str | None] | None = None
     ) -> None:
-        await self._queue(urgent=False)
-        withdrawn = None if at_turn is None else at_turn()
-        if withdrawn is not None:
-            self._limiter.give_back()
-            raise Withdrawn(withdrawn)
-        self._check_connected()
-        self._awaiting_report[request.client_order_id] = self._clock.now_ns()
-        if len(self._awaiting_report) > _MAX_AWAITED_REPORTS:
-            self._awaiting_report.popitem(last=False)
-        await self._send(self._inner.submit(request))
+        with self._probe_given_back():
+            await self._queue(urgent=False)
+            withdrawn = None if at_turn is None else at_turn()
+            if withdrawn is not None:
+                self._limiter.give_back()
+                raise Withdrawn(withdrawn)
+            self._check_connected()
+            self._awaiting_report[request.client_order_id] = self._clock.now_ns()
+            if len(self._awaiting_report) > _MAX_AWAITED_REPORTS:
+                self._awaiting_report.popitem(last=False)
+            await self._send(self._inner.submit(request))
 
     async def cancel(
         self, client_order_id: str, *, at_turn: Callable[[], None] | None = None
     ) -> None:
-        await self._queue(urgent=True)
-        if at_turn is not None:
-            at_turn()
-        self._check_connected()
-        await self._send(self._inner.cancel(client_order_id))
+        with self._probe_given_back():
+            await self._queue(urgent=True)
+            if at_turn is not None:
+                at_turn()
+            self._check_connected()
+            await self._send(self._inner.cancel(client_order_id))
+
+    @contextlib.contextmanager
+    def _probe_given_back(self) -> Iterator[None]:
+        """A request that ends without an outcome for the breaker (withdrawn at its turn in
+        the rate limiter, cancelled while it waited) gives back the probe it may have been:
+        else a DOWN venue would admit no other probe and stay DOWN while connected."""
+        try:
+            yield
+        except BaseException:
+            self._breaker.release_probe()
+            raise
 
     async def status(self, client_order_id: str) -> VenueOrderStatus | None:
         self._admit()
@@ -257,7 +271,8 @@ class ManagedGateway:
     async def _call(self, request: Awaitable[T]) -> T:
         """Await one request; its outcome feeds the breaker. No answer in time: ``_NoAnswer``."""
         try:
-            result = await self._timed(request)
+            with self._probe_given_back():
+                result = await self._timed(request)
         except (VenueUnavailable, TimeoutError) as failed:
             self._emit(self._breaker.record_failure(), f"request failed: {_why(failed)}")
             if isinstance(failed, TimeoutError):

@@ -57,3 +57,14 @@ def test_a_failed_probe_starts_the_cool_down_again() -> None:
     assert not breaker.allow()
     clock.advance(2_000_000_000)
     assert breaker.allow()
+
+
+def test_a_probe_given_back_without_an_outcome_lets_another_probe() -> None:
+    clock, breaker = _breaker()
+    breaker.disconnected()
+    clock.advance(2_000_000_000)
+    assert breaker.allow()  # the probe
+    breaker.release_probe()  # withdrawn before it reached the venue
+    assert breaker.allow()  # another may probe: no cool-down again, nothing was learnt
+    assert not breaker.allow()
+    assert breaker.state is VenueHealth.DOWN

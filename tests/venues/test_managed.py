@@ -218,6 +218,31 @@ async def test_a_session_lost_while_the_breaker_is_open_is_still_told_as_lost() 
     await desk.feed.stop()
 
 
+async def test_a_probe_withdrawn_at_its_turn_lets_the_next_request_probe() -> None:
+    """Tripped DOWN by unanswered requests, its session still there: after the cool-down
+    the first request is the probe; withdrawn at its turn (trading halted), it gives the
+    probe back, and the next request probes and brings the venue back UP."""
+    desk = await _desk(
+        heartbeat_interval=60.0,
+        request_timeout=0.01,
+        breaker=BreakerSettings(trip_after=2, cool_down=0.05),
+    )
+    await desk.gateway.start()
+    await desk.health_change(VenueHealth.UP)
+    desk.faulty.plan.outbound = Faults(delay=1.0, delay_ms=(100.0, 100.0))
+    for n in range(2):
+        await desk.gateway.submit(order(f"C-{n}", Side.BUY, 5, "9.00"))
+    await desk.health_change(VenueHealth.DOWN)
+    desk.faulty.plan.outbound = Faults()
+    await asyncio.sleep(0.06)  # the cool-down passes
+    with pytest.raises(Withdrawn):
+        await desk.gateway.submit(order("C-2", Side.BUY, 5, "9.00"), at_turn=lambda: "halted")
+    assert await desk.gateway.status("C-2") is None  # admitted: the probe, answered
+    assert desk.gateway.health is VenueHealth.UP
+    await desk.gateway.close()
+    await desk.feed.stop()
+
+
 async def test_refused_connections_keep_it_down_retrying_and_requests_fail_at_once(
     desk: Desk,
 ) -> None:
