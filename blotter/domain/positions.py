@@ -44,6 +44,9 @@ class Position:
         if at > self.updated_at:
             self.updated_at = at
         if held == ZERO or (held > ZERO) == (signed > ZERO):
+            if held == ZERO and self.cost:  # a correction to flat left it: P&L from now on
+                self.realized_pnl -= self.cost
+                self.cost = ZERO
             self.quantity = held + signed
             self.cost += signed * price
             return
@@ -62,7 +65,9 @@ class Position:
     def adjust(self, quantity: Decimal, price: Decimal | None, at: int = 0) -> None:
         """Move the quantity by a reconciliation adjustment (signed): its cost at ``price``
         (the mark), or at the average cost when None. It is a correction, not a trade: it
-        realizes nothing, so undoing it at the same price restores the position exactly."""
+        realizes nothing, so undoing it at the same price restores the position exactly. A
+        correction to flat leaves a cost with no quantity: unrealized P&L until the next fill
+        reopens the position and realizes it."""
         if price is None:
             price = self.avg_cost or ZERO
         self.quantity += quantity
@@ -82,3 +87,11 @@ class Position:
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         """P&L of the open quantity if it were closed at ``mark``."""
         return mark * self.quantity - self.cost
+
+    def unrealized_at(self, mark: Decimal | None) -> Decimal | None:
+        """Unrealized P&L at ``mark``; None when there is nothing to value (flat, no cost) or
+        no mark to value an open quantity at. Flat, what is left of the cost (a correction to
+        flat) is P&L whatever the mark."""
+        if not self.quantity:
+            return -self.cost if self.cost else None
+        return None if mark is None else self.unrealized_pnl(mark)

@@ -503,15 +503,14 @@ class Exposure:
         return total
 
     def pnl(self, marks: Mapping[str, Decimal]) -> tuple[Decimal, Decimal]:
-        """(realized net of fees, unrealized at ``marks``); an instrument with no mark adds no
-        unrealized P&L: there is no price to value it at."""
+        """(realized net of fees, unrealized at ``marks``); an open position with no mark adds
+        no unrealized P&L: there is no price to value it at."""
         realized = unrealized = ZERO
         for instrument, position in self._positions.items():
             realized += position.net_realized_pnl
-            if position.quantity:
-                mark = marks.get(instrument)
-                if mark is not None:
-                    unrealized += position.unrealized_pnl(mark)
+            valued = position.unrealized_at(marks.get(instrument))
+            if valued is not None:
+                unrealized += valued
         return realized, unrealized
 
     def last_accepted(

@@ -177,7 +177,7 @@ def position_line(
         return Line(texts, tips=tips, broken=bool(open_breaks))
     quantity = position.quantity
     average = position.avg_cost
-    unrealized = None if mark is None or not quantity else position.unrealized_pnl(mark)
+    unrealized = position.unrealized_at(mark)
     realized = position.net_realized_pnl
     if average is not None:
         tips[PositionColumn.AVG_COST] = f"{average} (cost {money(position.cost)})"
@@ -254,7 +254,7 @@ class PositionsModel(QAbstractItemModel):
         positions: dict[Key, Position] = {}
         for name, risk in oms.risk.accounts.items():
             for symbol, position in risk.exposure.positions.items():
-                if position.quantity or position.realized_pnl or position.fees:
+                if position.quantity or position.cost or position.realized_pnl or position.fees:
                     positions[(name, symbol)] = position
         fills = oms.venue_positions
         ours = oms.breaks.ours(fills)

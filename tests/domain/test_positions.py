@@ -105,3 +105,20 @@ def test_net_realized_pnl_is_after_fees_and_market_value_is_signed() -> None:
     assert position.market_value(D("105")) == D(630)
     position.apply_fill(Side.SELL, D(10), D("105"), D(0))
     assert position.market_value(D("105")) == D(-420)
+
+
+def test_a_correction_to_flat_keeps_its_pnl_and_the_next_fill_realizes_it() -> None:
+    position = Position("A", "AAPL")
+    position.apply_fill(Side.BUY, D(3), D("10.00"), D(0))
+    position.adjust(D(-3), D("12.00"))  # the venue says flat: corrected at the mark
+    assert (position.quantity, position.cost) == (0, D("-6.00"))
+    assert position.unrealized_at(None) == D("6.00")  # whatever the mark: nothing is open
+    position.adjust(D(3), D("12.00"))  # undone at the price it was booked: exactly as before
+    assert (position.quantity, position.cost, position.realized_pnl) == (3, D("30.00"), 0)
+    position.adjust(D(-3), D("12.00"))
+    position.apply_fill(Side.BUY, D(3), D("12.01"), D(0))  # reopened: the P&L is realized
+    assert (position.realized_pnl, position.cost) == (D("6.00"), D("36.03"))
+    assert position.avg_cost == D("12.01")
+    assert position.unrealized_at(D("12.00")) == D("-0.03")
+    assert Position("A", "AAPL").unrealized_at(D(1)) is None  # flat and clean: nothing
+    assert position.unrealized_at(None) is None  # open, and no mark to value it at

@@ -877,6 +877,14 @@ def test_pnl_and_notional_are_the_sums_over_positions_at_their_marks(
     assert exposure.positions_notional({"AAPL": D(100)}) == at_mark + at_cost
 
 
+def test_a_correction_to_flat_keeps_its_pnl_in_the_accounts_total() -> None:
+    exposure = Exposure("ACC-1")
+    exposure.fill("AAPL", Side.BUY, D(3), D("10.00"), D(0), 1)
+    assert exposure.pnl({"AAPL": D("12.00")}) == (D(0), D("6.00"))
+    exposure.adjust("AAPL", D(-3), D("12.00"), 2)  # the venue says flat: corrected at the mark
+    assert exposure.pnl({}) == (D(0), D("6.00"))  # flat: no mark needed to count it
+
+
 # --- post-trade ---------------------------------------------------------------------------
 
 
