@@ -359,12 +359,16 @@ class Exposure:
         "_recent",
         "account",
         "history_ns",
+        "rate_counted_from",
     )
 
     def __init__(self, account: str, *, history_seconds: float = 60.0) -> None:
         """``history_seconds`` must cover the limits' windows (``RiskLimits.history_seconds``)."""
         self.account = account
         self.history_ns = int(history_seconds * _NS)
+        # The rate check counts the orders accepted from then on: an operator's unblock starts
+        # the count again, or the orders that tripped the throttle would trip it once more.
+        self.rate_counted_from = 0
         self._positions: dict[str, Position] = {}
         self._open: dict[str, _OpenOrder] = {}
         self._open_buy: dict[str, Decimal] = {}
@@ -810,7 +814,7 @@ def _check_rate(intent: OrderIntent, limits: RiskLimits, exposure: Exposure) -> 
         return None
     nth = exposure.nth_latest_accepted(maximum)
     window = limits.rate_window_seconds
-    if nth is None or intent.at_ns - nth >= window * _NS:
+    if nth is None or nth < exposure.rate_counted_from or intent.at_ns - nth >= window * _NS:
         return None
     per = f"{maximum:,} per {_seconds(window)} s"
     return RiskBreach(

@@ -230,6 +230,7 @@ class RiskDesk:
             risk.restrictions["reduce_only"] = (event, payload)
         elif event.type == "AccountUnblocked":
             risk.restrictions.pop("blocked", None)
+            risk.exposure.rate_counted_from = event.occurred_at
         elif event.type == "AccountReduceOnlyCleared":
             risk.restrictions.pop("reduce_only", None)
 

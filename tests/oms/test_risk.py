@@ -87,6 +87,18 @@ async def test_the_order_rate_throttle_blocks_the_account_until_an_operator_unbl
         assert cleared.payload.reason == "checked the algo"  # type: ignore[attr-defined]
         assert w.oms.risk.account("ACC-1").state is AccountState.ACTIVE
         assert not await w.oms.unblock_account("ACC-1", actor="olga", reason="again")
+        # the unblock starts the count again: the orders that tripped it are not counted
+        after = [await w.submit(w.ticket("1", price)) for price in ("10.04", "10.05")]
+        assert all(result.accepted for result in after)
+        assert w.oms.risk.account("ACC-1").state is AccountState.ACTIVE
+        over = await w.submit(w.ticket("1", "10.06"))  # its own third within the window
+        assert over.rejection is not None
+        assert over.rejection.rule == Rule.ORDER_RATE
+        await w.settle()
+        await w.crash()
+        await w.restart()  # the count's start is folded from the log again
+        exposure = w.oms.risk.account("ACC-1").exposure
+        assert exposure.rate_counted_from == cleared.occurred_at
 
 
 async def test_the_account_kill_switch_cancels_its_orders_and_refuses_new_ones(
