@@ -254,7 +254,8 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
 
 
 EXPLAINED = "ours and the venue's record agree again (a late fill or the venue)"
-# How far over its tolerance a break must be to be critical rather than a warning.
+# How far over its tolerance (quantity or notional) a break must be to be critical rather
+# than a warning.
 CRITICAL_MULTIPLE = 10
 
 
@@ -303,7 +304,11 @@ def _finding(
     corrections = book.corrections.get(difference.key, 0)
     mark = marks.get(difference.instrument)
     verdict, reason = judge(difference, tolerance, mark, corrections, config)
-    large = abs(difference.delta) > CRITICAL_MULTIPLE * tolerance.quantity
+    size = abs(difference.delta)
+    # far over either tolerance: 50 BTC off is critical though 50 is 10 lots of AAPL's
+    large = size > CRITICAL_MULTIPLE * tolerance.quantity or (
+        mark is not None and size * mark > CRITICAL_MULTIPLE * tolerance.notional
+    )
     severity = Severity.CRITICAL if large else Severity.WARNING
     return Finding(
         difference=difference, verdict=verdict, reason=reason, severity=severity, mark=mark

@@ -19,6 +19,7 @@ from blotter.domain.events import (
     BreakResolved,
     BreakVenueFigureAccepted,
     Event,
+    Severity,
     StreamKind,
     make_event,
 )
@@ -375,3 +376,24 @@ def test_a_break_is_shown_at_its_size_beside_what_it_adjusted() -> None:
     assert desk.book.figures(break_id) == (D(3), D(3))  # ours now: the venue's figure
     assert desk.book.as_shown(break_id) == (D(63), D(3))  # and what made it so: -60
     assert desk.book.made[break_id] == -60
+
+
+@pytest.mark.parametrize(
+    ("theirs", "mark", "severity"),
+    [
+        ("151", "10", Severity.CRITICAL),  # 51 off: over 10 times the quantity tolerance
+        ("150", "10", Severity.WARNING),  # 50 off, worth 500: within 10 times either
+        ("100.5", "64000", Severity.CRITICAL),  # half a unit, worth 32,000: the money counts
+        ("100.1", "64000", Severity.WARNING),  # worth 6,400: over the tolerance, not 10 times
+        ("106", None, Severity.WARNING),  # no mark: the quantity alone decides
+    ],
+)
+def test_a_break_is_critical_far_over_its_quantity_or_its_notional_tolerance(
+    theirs: str, mark: str | None, severity: Severity
+) -> None:
+    key = ("XNAS", "ACC-1", "BTC-USD")
+    marks = {} if mark is None else {"BTC-USD": D(mark)}
+    ours = {key: D(100)}
+    plan = plan_pass(ours, {key: D(theirs)}, [key], BreakBook(), CONFIG, marks)
+    [finding] = plan.open
+    assert (finding.verdict, finding.severity) == (Verdict.ESCALATE, severity)
