@@ -195,6 +195,9 @@ class OmsConfig(msgspec.Struct, frozen=True, kw_only=True):
     quiet_timeout: float = 10.0
     max_submit_attempts: int = 3  # sends of one child (the same client order id) at most
     reroute_attempts: int = 2  # new routes for quantity that venues refused (see _Reroutes)
+    # New routes of any kind (quantity a cancel on disconnect returned, too): an order that
+    # bounces between venues dropping in turn stops somewhere.
+    reroute_limit: int = 20
     settlement_delay: float = 1.0
     settlement_retry: float = 0.5  # first retry after this, doubling
     settlement_attempts: int = 4
@@ -230,15 +233,18 @@ def _halt_after(halt: Halt | None, event: Event) -> Halt | None:
 @dataclass(slots=True)
 class _Reroutes:
     """An order's routes after its first. The cap counts those made after a venue refused a
-    slice: quantity a hand-back or a cancel on disconnect returned was refused by no one."""
+    slice: quantity a hand-back or a cancel on disconnect returned was refused by no one, so
+    an order resting at a venue that drops now and then keeps its place; the limit counts
+    them all."""
 
     made: int = 0
     after_refusals: int = 0
     refusals: int = 0  # the order's refused slices when it was last routed
 
-    def spent(self, refusals: int, cap: int) -> bool:
-        """Whether routing now, with ``refusals`` refused slices, would pass the cap."""
-        return refusals > self.refusals and self.after_refusals >= cap
+    def spent(self, refusals: int, cap: int, limit: int) -> bool:
+        """Whether routing now, with ``refusals`` refused slices, would pass the cap (routes
+        after refusals) or the limit (routes of any kind)."""
+        return self.made >= limit or (refusals > self.refusals and self.after_refusals >= cap)
 
     def note(self, refusals: int) -> None:
         """A route made when the order had ``refusals`` refused slices."""
@@ -1373,7 +1379,8 @@ class OrderManager:
         refused = self._refused_by.setdefault(order.order_id, set())
         refused.update(c.venue for c in rejected)
         tally = self._reroutes.get(order.order_id) or _Reroutes()
-        spent = tally.spent(len(rejected), self.config.reroute_attempts)
+        config = self.config
+        spent = tally.spent(len(rejected), config.reroute_attempts, config.reroute_limit)
         if spent and not last_chance:
             return  # no route to work out while its slices work: they decide the rest
         plan = self._plan(order.ticket, order.unallocated, frozenset(refused))

@@ -267,6 +267,28 @@ async def test_an_order_is_routed_again_after_every_cancel_on_disconnect(tmp_pat
         assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX", "XNAS", "ARCX"]
 
 
+async def test_an_order_bouncing_between_venues_that_drop_stops_at_the_reroute_limit(
+    tmp_path: Path,
+) -> None:
+    venues = (
+        profile("XNAS", cancel_on_disconnect=True),
+        profile("ARCX", cancel_on_disconnect=True),
+    )
+    config = msgspec.structs.replace(FAST, reroute_limit=2)
+    async with world(tmp_path, *venues, config=config) as w:
+        result = await w.submit(w.ticket("100", "9.00"))
+        order = w.order(result.order_id)
+        for routes, venue in enumerate(["XNAS", "ARCX", "XNAS"], start=1):
+            await w.until(lambda: len(order.children) == routes)  # noqa: B023 - awaited here
+            assert working_at(order) == [venue]
+            await w.until(lambda: all(g.health.value == "UP" for g in w.gateways))
+            w.venues[venue].drop_connection("cable cut", outage=0.2)
+        await w.until(lambda: order.is_terminal)
+        assert [c.venue for c in order.children.values()] == ["XNAS", "ARCX", "XNAS"]
+        closing = w.history(result.order_id)[-1].payload
+        assert "re-route attempts spent" in getattr(closing, "reason", "")
+
+
 W = TypeVar("W", bound=Wire)
 
 
