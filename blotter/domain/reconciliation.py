@@ -20,6 +20,7 @@ from blotter.domain.events import (
     BreakAdjusting,
     BreakAutoCorrected,
     BreakEscalated,
+    BreakExplained,
     BreakOpened,
     BreakOurFigureAccepted,
     BreakVenueFigureAccepted,
@@ -280,6 +281,12 @@ def plan_pass(
         for break_id in book.open_on(key)
         if not book.made.get(break_id, ZERO)  # agreeing because of what it adjusted is not it
     ]
+    explaining = {e.break_id for e in explain}
+    explain += [  # a dispute the venue's record settled: its break is explained, still open or not
+        Explained(break_id=holder, key=key)
+        for key in sorted(keys - differing)
+        if (holder := book.disputed_by.get(key)) is not None and holder not in explaining
+    ]
     left = []
     for d in found:
         undone = book.made_unneeded(d.key, -d.delta)
@@ -363,6 +370,9 @@ class BreakBook:
         # that the same known disagreement does not open a new break on every pass, whatever
         # both figures moved by since (a fill of ours, booked by the venue too).
         self.disputed: dict[Key, Decimal] = {}
+        # Position -> the break that kept our figure: once the venue agrees again, that break
+        # is explained and the dispute ends (a later difference of the same size is new).
+        self.disputed_by: dict[Key, str] = {}
         # Break id -> (ours, theirs) as the latest pass compared them (not folded: each
         # session's passes see them again): a decision takes the figures of now.
         self.seen: dict[str, tuple[Decimal, Decimal]] = {}
@@ -396,14 +406,19 @@ class BreakBook:
                 self.booked_at[case.stream_id] = payload.price
             if isinstance(payload, BreakAutoCorrected):
                 self.corrections[key] = self.corrections.get(key, 0) + 1
-            if isinstance(payload, BreakVenueFigureAccepted):  # the venue's figure stands now
-                self.disputed.pop(key, None)
+            ends_dispute = isinstance(payload, BreakExplained) and (
+                self.disputed_by.get(key) == case.stream_id
+            )
+            if isinstance(payload, BreakVenueFigureAccepted) or ends_dispute:
+                self.disputed.pop(key, None)  # the venue's figure stands, or agrees again
+                self.disputed_by.pop(key, None)
         elif isinstance(payload, BreakOurFigureAccepted):
             opened = self.opened[case.stream_id]
             if payload.difference is None:  # kept before decisions named their figures
                 self.disputed[key] = opened.theirs - opened.ours
             else:
                 self.disputed[key] = payload.difference
+            self.disputed_by[key] = case.stream_id
 
     def _adjust(self, break_id: str, key: Key, amount: Decimal) -> None:
         self.adjustments[key] = self.adjustments.get(key, ZERO) + amount

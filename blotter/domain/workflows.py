@@ -227,7 +227,9 @@ BREAK = TransitionTable(
             "BreakExplained": B.RESOLVED,
             "BreakResolved": B.RESOLVED,
         },
-        B.RESOLVED: {"BreakNoteAdded": B.RESOLVED},
+        # A break that kept our figure against the venue's is explained once the venue's
+        # record agrees again: the dispute it stood for is over.
+        B.RESOLVED: {"BreakNoteAdded": B.RESOLVED, "BreakExplained": B.RESOLVED},
     },
     terminal=frozenset({B.RESOLVED}),
 )

@@ -27,6 +27,7 @@ from blotter.domain.ids import SequentialIds
 from blotter.domain.reconciliation import (
     BreakBook,
     Difference,
+    Explained,
     InFlight,
     Key,
     OpenOrder,
@@ -397,3 +398,21 @@ def test_a_break_is_critical_far_over_its_quantity_or_its_notional_tolerance(
     plan = plan_pass(ours, {key: D(theirs)}, [key], BreakBook(), CONFIG, marks)
     [finding] = plan.open
     assert (finding.verdict, finding.severity) == (Verdict.ESCALATE, severity)
+
+
+def test_a_dispute_ends_when_the_venue_agrees_again_and_a_later_difference_is_new() -> None:
+    key = ("XNAS", "ACC-1", "AAPL")
+    desk = Desk()
+    desk.run({key: D(100)}, {key: D(150)})
+    [break_id] = desk.book.cases
+    desk._record(break_id, [BreakAcknowledged(reason="looking")], 2)
+    desk._record(break_id, [BreakOurFigureAccepted(difference=D(50))], 3)
+    desk._record(break_id, [BreakResolved(reason="raised with XNAS")], 4)
+    assert desk.run({key: D(100)}, {key: D(150)}).open == []  # the kept dispute: nothing new
+    plan = desk.run({key: D(100)}, {key: D(100)})  # XNAS corrected its record
+    assert plan.explain == [Explained(break_id=break_id, key=key)]
+    assert desk.book.cases[break_id].state is BreakState.RESOLVED
+    assert key not in desk.book.disputed
+    assert desk.run({key: D(100)}, {key: D(100)}).explain == []  # told once
+    [new] = desk.run({key: D(100)}, {key: D(150)}).open  # the same size again: a new break
+    assert new.verdict is Verdict.ESCALATE
