@@ -198,18 +198,23 @@ async def test_a_write_that_outlives_its_session_does_not_bring_the_venue_back_u
     assert up.reason == "connected"
 
 
-async def test_a_session_lost_while_the_breaker_is_open_is_still_told_as_lost() -> None:
+async def _tripped_by_silence(cool_down: float) -> tuple[Desk, ConnectionChange]:
+    """A desk whose breaker two unanswered requests tripped DOWN, its session still there."""
     desk = await _desk(
         heartbeat_interval=60.0,
         request_timeout=0.01,
-        breaker=BreakerSettings(trip_after=2, cool_down=60.0),
+        breaker=BreakerSettings(trip_after=2, cool_down=cool_down),
     )
     await desk.gateway.start()
     await desk.health_change(VenueHealth.UP)
     desk.faulty.plan.outbound = Faults(delay=1.0, delay_ms=(100.0, 100.0))
     for n in range(2):
         await desk.gateway.submit(order(f"C-{n}", Side.BUY, 5, "9.00"))
-    tripped = await desk.health_change(VenueHealth.DOWN)
+    return desk, await desk.health_change(VenueHealth.DOWN)
+
+
+async def test_a_session_lost_while_the_breaker_is_open_is_still_told_as_lost() -> None:
+    desk, tripped = await _tripped_by_silence(cool_down=60.0)
     assert not tripped.session_lost  # unanswered requests: the session may well be there
     desk.venue.drop_connection("cable cut")  # now it is lost, the breaker DOWN already
     lost = await desk.health_change(VenueHealth.DOWN)
@@ -222,17 +227,7 @@ async def test_a_probe_withdrawn_at_its_turn_lets_the_next_request_probe() -> No
     """Tripped DOWN by unanswered requests, its session still there: after the cool-down
     the first request is the probe; withdrawn at its turn (trading halted), it gives the
     probe back, and the next request probes and brings the venue back UP."""
-    desk = await _desk(
-        heartbeat_interval=60.0,
-        request_timeout=0.01,
-        breaker=BreakerSettings(trip_after=2, cool_down=0.05),
-    )
-    await desk.gateway.start()
-    await desk.health_change(VenueHealth.UP)
-    desk.faulty.plan.outbound = Faults(delay=1.0, delay_ms=(100.0, 100.0))
-    for n in range(2):
-        await desk.gateway.submit(order(f"C-{n}", Side.BUY, 5, "9.00"))
-    await desk.health_change(VenueHealth.DOWN)
+    desk, _ = await _tripped_by_silence(cool_down=0.05)
     desk.faulty.plan.outbound = Faults()
     await asyncio.sleep(0.06)  # the cool-down passes
     with pytest.raises(Withdrawn):
