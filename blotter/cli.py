@@ -176,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the full history of one stream: an order, break or escalation, an account "
         "(account-NAME), a venue (venue-NAME) or the desk",
     )
-    events_cmd.add_argument("stream_id", metavar="STREAM_ID")
+    events_cmd.add_argument("stream_id", metavar="STREAM_ID", type=_stream_id)
     _database_argument(events_cmd, db_help)
     events_cmd.add_argument("--json", action="store_true", help="print a JSON array of events")
     events_cmd.set_defaults(handler=_events)
@@ -251,6 +251,16 @@ def _risk_argument(command: argparse.ArgumentParser) -> None:
         help="risk limits, TOML (default: the built-in desk limits; see "
         "resources/risk.example.toml)",
     )
+
+
+def _stream_id(text: str) -> str:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # bytes the terminal could not decode, kept as surrogates
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not UTF-8 text; expected a stream id, e.g. an order id"
+        ) from None
+    return text
 
 
 def _file_name(text: str) -> Path:

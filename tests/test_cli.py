@@ -107,6 +107,9 @@ def test_events_prints_one_line_per_event_with_time_type_actor_cause(session_db:
 
 def test_an_unknown_stream_is_one_clear_line(session_db: Path) -> None:
     one_clear_line(run("events", "NOPE-1", "--db", f"sqlite:///{session_db}"), "'NOPE-1'")
+    # a byte the terminal's UTF-8 cannot decode (0xff), as the shell passes it
+    not_text = run("events", "O7\udcff", "--db", f"sqlite:///{session_db}")
+    one_clear_line(not_text, "is not UTF-8 text; expected a stream id")
 
 
 def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:

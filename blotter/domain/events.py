@@ -729,7 +729,7 @@ def decode_payload(type_name: str, schema_version: int, data: bytes) -> Payload:
         return payload
     if schema_version > current:
         raise UnsupportedSchema(type_name, schema_version, current)
-    raw: dict[str, Any] = msgspec.json.decode(data)
+    raw = msgspec.json.decode(data, type=dict[str, Any])  # not an object: a DecodeError
     for version in range(schema_version, current):
         upcaster = UPCASTERS.get((type_name, version))
         if upcaster is None:

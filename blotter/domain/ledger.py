@@ -285,7 +285,7 @@ class Ledger:
         if isinstance(event.payload, BreakAdjusting):
             self._book_adjustment(event, event.payload)
         if type(event.payload) is AlertsAcknowledged:
-            self._acknowledge(event.payload.alert_ids)
+            self.acknowledge(event.payload.alert_ids)
         severity = _case_alert_severity(event.payload)
         if severity is not None:
             self._alert(
@@ -340,8 +340,9 @@ class Ledger:
         )
         return Outcome.ANOMALY
 
-    def _acknowledge(self, alert_ids: Iterable[str]) -> None:
-        """Mark alerts seen; an id the ledger never raised changes nothing."""
+    def acknowledge(self, alert_ids: Iterable[str]) -> None:
+        """Mark alerts seen; an id the ledger never raised changes nothing, and so does one
+        already acknowledged (a replay's shard takes every acknowledgement again)."""
         for alert_id in alert_ids:
             at = self._alert_at.get(alert_id)
             if at is None or self.alerts[at].acknowledged:

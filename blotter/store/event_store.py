@@ -93,7 +93,8 @@ class Shard:
     def where(self, conn: Connection, column: str) -> str:
         count, index = int(self.count), int(self.index)
         if conn.dialect.name == "sqlite":
-            return f"(unicode(substr({column}, -1)) % {count}) = {index}"
+            # an empty id has no last character: shard 0, as PostgreSQL's ascii('') puts it
+            return f"(coalesce(unicode(substr({column}, -1)), 0) % {count}) = {index}"
         # mod(), not %: psycopg reads % as the start of a parameter.
         return f"mod(ascii(right({column}, 1)), {count}) = {index}"
 
@@ -1090,6 +1091,8 @@ class SqlEventStore:
 
 
 def _check_events(stream_id: str, expected_version: int, events: Sequence[Event]) -> None:
+    if not stream_id:
+        raise ValueError("append: an empty stream id")
     if not events:
         raise ValueError(f"append to {stream_id}: no events")
     for offset, event in enumerate(events, start=1):

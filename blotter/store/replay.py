@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from blotter.domain.events import Event
+from blotter.domain.events import DESK_STREAM, AlertsAcknowledged, Event
 from blotter.domain.ledger import Adjustment, Ledger
 from blotter.domain.order import Fill
 from blotter.domain.positions import Position
@@ -171,6 +171,14 @@ def _replay_shard(url: str, shard: Shard) -> bytes:
         return _encode_result(_replay_shard_of(store, shard))
 
 
+def _take_acknowledgements(store: SqlEventStore, ledger: Ledger) -> None:
+    """Every acknowledgement of the desk's stream, which one shard holds, for the alerts of
+    this shard's streams (an alert is acknowledged after it was raised: after the fold)."""
+    for event in store.read_stream(DESK_STREAM):
+        if type(event.payload) is AlertsAcknowledged:
+            ledger.acknowledge(event.payload.alert_ids)
+
+
 def _replay_shard_of(store: SqlEventStore, shard: Shard) -> _ShardResult:
     findings = _Findings()
     ledger = Ledger(track_changes=False, pack_closed=False)  # the shard's orders live briefly
@@ -187,6 +195,7 @@ def _replay_shard_of(store: SqlEventStore, shard: Shard) -> _ShardResult:
                 )
             latest[event.stream_id] = event
             ledger.apply(event)
+        _take_acknowledgements(store, ledger)
         _check_conservation(ledger, findings)
         rebuilt = projections.all_rows(ledger)
         del rebuilt[schema.positions]  # folded across shards, by the caller

@@ -148,6 +148,12 @@ def test_a_stored_v1_payload_alone_is_upcast_by_decode_payload() -> None:
     )
 
 
+@pytest.mark.parametrize("damaged", [b"[1, 2]", b'"text"', b'{"order_id": 5}'])
+def test_a_damaged_old_payload_is_a_decode_error_not_a_crash(damaged: bytes) -> None:
+    with pytest.raises(msgspec.DecodeError):  # the store names the event it cannot read
+        decode_payload("OrderCreated", 1, damaged)
+
+
 def test_a_v1_market_order_without_a_price_upcasts_to_no_limit_and_keeps_its_tif() -> None:
     v1 = {
         "order_id": "O-7",

@@ -21,13 +21,16 @@ from blotter.domain.events import (
     KillSwitchEngaged,
     OrderCreated,
     OrderRejected,
+    VenueDown,
+    VenueListed,
+    VenueUp,
     make_event,
 )
 from blotter.domain.ids import SequentialIds
 from blotter.domain.synthetic import synthetic_log
 from blotter.domain.values import OrderType, Side
 from blotter.oms.ports import AppendResult, ConcurrencyConflict
-from blotter.store import event_store
+from blotter.store import event_store, schema
 from blotter.store.database import StoreError
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import rebuild, replay
@@ -265,6 +268,37 @@ def test_replay_in_parallel_shards_agrees_and_finds_a_tampered_row(
     [found] = tampered.mismatches
     assert found.table == "orders"
     assert "filled: stored '999'" in found.detail
+
+
+def test_replay_in_parallel_shards_sees_acknowledgements_of_every_shards_alerts(
+    store: SqlEventStore,
+) -> None:
+    """The desk's stream holds the acknowledgements; the alerts are raised on other streams,
+    some in another shard than the desk's."""
+    for venue in ("ARCX", "XNAS"):  # their streams' last letters fall in either shard
+        lost = stream(f"venue-{venue}", VenueListed(venue=venue), VenueUp(), VenueDown(reason="x"))
+        store.append_sync(f"venue-{venue}", 0, lost)
+    seen = tuple(alert["alert_id"] for alert in store.latest_alerts())
+    assert len(seen) == 2
+    desk = stream(DESK_STREAM, DeskOpened(), AlertsAcknowledged(alert_ids=seen, reason="seen"))
+    store.append_sync(DESK_STREAM, 0, desk)
+    assert replay(store, workers=2).ok
+    assert replay(store, workers=1).ok
+
+
+def test_an_empty_stream_id_is_refused_and_a_row_keyed_so_is_found_by_replay(
+    store: SqlEventStore,
+) -> None:
+    with pytest.raises(ValueError, match="an empty stream id"):
+        store.append_sync("", 0, stream("", DeskOpened()))
+    for event in synthetic_log(3, seed=4):
+        store.append_sync(event.stream_id, event.stream_version - 1, [event])
+    fake = {"alert_id": "fake", "severity": "critical", "source": "log", "stream_id": ""}
+    with store._writer_engine.begin() as conn:  # an alert no event implies, keyed ''
+        conn.execute(schema.alerts.insert().values(**fake, message="x", occurred_at=1))
+    for workers in (1, 2):
+        found = replay(store, workers=workers)
+        assert [m.table for m in found.mismatches] == ["alerts"], workers
 
 
 def test_a_reopened_store_carries_on_where_it_stopped(store_url: str) -> None:
