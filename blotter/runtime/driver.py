@@ -99,8 +99,11 @@ class FlowDriver:
         elif isinstance(command, Cancel):
             self.cancels += 1
             known = oms.result_of(self.tickets[command.index])
-            if known is not None and known.accepted:
-                await oms.cancel(known.order_id, actor=command.actor, reason="trader cancel")
+            order = oms.orders.get(known.order_id) if known is not None else None
+            # as a trader cancels from the blotter: an order it shows working (a race with
+            # its last fill is still answered "too late", and recorded)
+            if order is not None and order.is_working:
+                await oms.cancel(order.order_id, actor=command.actor, reason="trader cancel")
         elif isinstance(command, CancelAll):
             self.cancel_alls += 1
             await oms.cancel_all(command.scope, actor=command.actor)
