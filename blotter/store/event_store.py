@@ -30,7 +30,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -821,15 +821,17 @@ class SqlEventStore:
             versions = self._stream_versions(lambda: conn, {r.stream_id for r in batch})
             outcomes: list[AppendResult | Exception] = []
             accepted: list[Event] = []
+            in_batch: dict[str, int] = {}  # event id -> seq, of this batch's appends so far
             for request in batch:
                 actual = versions.get(request.stream_id, 0)
                 if actual != request.expected_version:
-                    outcomes.append(self._duplicate_or_conflict(conn, request, actual))
+                    outcomes.append(self._duplicate_or_conflict(conn, request, actual, in_batch))
                     continue
                 stamped, result = _stamp(request, last_seq)
                 last_seq = result.last_seq
                 versions[request.stream_id] = result.version
                 accepted.extend(stamped)
+                in_batch.update((e.event_id, e.seq) for e in stamped)
                 outcomes.append(result)
             if accepted:
                 for table, rows in self._rows(lambda: conn, accepted):
@@ -866,9 +868,13 @@ class SqlEventStore:
         return versions
 
     def _duplicate_or_conflict(
-        self, conn: Connection, request: _Append, actual: int
+        self, conn: Connection, request: _Append, actual: int, in_batch: Mapping[str, int]
     ) -> AppendResult | Exception:
-        stored = _seqs_of(conn, [e.event_id for e in request.events])
+        """A duplicate when every event is stored, or written by an earlier append of the
+        same batch (a retry sent before the first was answered); else a conflict."""
+        ids = [e.event_id for e in request.events]
+        stored = {i: in_batch[i] for i in ids if i in in_batch}
+        stored.update(_seqs_of(conn, [i for i in ids if i not in stored]))
         if len(stored) == len(request.events):
             return _duplicate(request, stored)
         return ConcurrencyConflict(request.stream_id, request.expected_version, actual)

@@ -91,6 +91,24 @@ def test_appending_the_same_events_again_is_a_reported_no_op(store: SqlEventStor
     assert store.counts()["events"] == len(events)
 
 
+def test_the_same_append_twice_in_one_batch_is_a_duplicate_not_a_conflict(
+    store_url: str,
+) -> None:
+    """A retry sent before the first copy was answered: appended in one turn of the loop,
+    both go in one batch, whose check for a duplicate must see the first copy's events."""
+    events = _filled("O-1")
+
+    async def on_the_loop(store: SqlEventStore) -> list[AppendResult]:
+        await store.append("O-1", 0, events[:2])
+        return list(await asyncio.gather(*(store.append("O-1", 2, events[2:]) for _ in "ab")))
+
+    with SqlEventStore(store_url) as store:
+        first, again = asyncio.run(on_the_loop(store))
+        assert (first.duplicate, again.duplicate) == (False, True)
+        assert (again.first_seq, again.last_seq) == (first.first_seq, first.last_seq)
+        assert store.counts()["events"] == len(events)
+
+
 def test_an_event_id_already_in_another_stream_is_refused_and_nothing_is_written(
     store: SqlEventStore,
 ) -> None:
