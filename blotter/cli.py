@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -739,9 +739,9 @@ def _generate(args: argparse.Namespace) -> int:
         DeskLock.take(url, "generate", create=True) as lock,
         SqlEventStore(url, fence=lock.fence) as store,
     ):
-        _check_seed_unused(store, args.seed, args.orders)
+        known = _check_seed_unused(store, args.seed, args.orders)
         try:
-            appended, known = _append_log(store, synthetic_log(args.orders, args.seed))
+            appended = _append_log(store, synthetic_log(args.orders, args.seed)) - known
         except KeyboardInterrupt:
             store.close()  # what was queued is written: the log holds a prefix of the session
             raise Interrupted(_generated_so_far(url, args.seed, args.orders)) from None
@@ -761,15 +761,15 @@ def _generated_so_far(url: str, seed: int, orders: int) -> str:
     )
 
 
-def _check_seed_unused(store: SqlEventStore, seed: int, orders: int) -> None:
-    """A seed's session is one log, and what the log holds of it must be where this run
-    begins: all of it (the same run again appends nothing), or its start (a run that was
-    interrupted is completed). Another count interleaves the seed's orders differently,
-    and would collide with those stored."""
+def _check_seed_unused(store: SqlEventStore, seed: int, orders: int) -> int:
+    """How many of the session's events the log holds already. A seed's session is one log,
+    and what the log holds of it must be where this run begins: all of it (the same run
+    again appends nothing), or its start (a run that was interrupted is completed). Another
+    count interleaves the seed's orders differently, and would collide with those stored."""
     prefix = order_prefix(seed)
     stored = store.event_places(prefix)
     if not stored:
-        return
+        return 0
     first = itertools.islice(synthetic_log(orders, seed), len(stored))
     if {(e.event_id, e.stream_id, e.stream_version) for e in first} != stored:
         held = store.count_streams(prefix)
@@ -777,23 +777,27 @@ def _check_seed_unused(store: SqlEventStore, seed: int, orders: int) -> None:
             f"--seed {seed}: the log holds {held:,} orders of another session of this seed "
             f"(not the start of one of {orders:,}); generate another session with another --seed"
         )
+    return len(stored)
 
 
 GENERATE_WINDOW = 10_000  # events queued for the store at a time: memory stays flat
 
 
-def _append_log(store: SqlEventStore, log: Iterable[Event]) -> tuple[int, int]:
-    """Append each event as its own write, as a live session would; (appended, already in
-    the log)."""
+def _append_log(store: SqlEventStore, log: Iterable[Event]) -> int:
+    """Append each event as its own write, as a live session would; how many are in the log
+    now. Not how many the store called duplicates: after its committer process dies, it
+    finds its own latest writes again and calls them so."""
     pending: deque[concurrent.futures.Future[AppendResult]] = deque()
-    duplicates: Counter[bool] = Counter()
+    held = 0
     for event in log:
         pending.append(store.submit(event.stream_id, event.stream_version - 1, [event]))
         while pending and (len(pending) >= GENERATE_WINDOW or pending[0].done()):
-            duplicates[pending.popleft().result().duplicate] += 1
+            pending.popleft().result()
+            held += 1
     for future in pending:
-        duplicates[future.result().duplicate] += 1
-    return duplicates[False], duplicates[True]
+        future.result()
+        held += 1
+    return held
 
 
 if __name__ == "__main__":
