@@ -737,8 +737,9 @@ class OrderManager:
         self, alert_ids: Sequence[str], *, actor: str, reason: str = ""
     ) -> None:
         """Mark alerts seen by an operator (recorded on the desk's stream, who and why)."""
+        check_acting(actor, reason)
         if alert_ids:
-            seen = AlertsAcknowledged(alert_ids=tuple(alert_ids), reason=reason)
+            seen = AlertsAcknowledged(alert_ids=tuple(dict.fromkeys(alert_ids)), reason=reason)
             await self._record_case(DESK_STREAM, seen, actor, f"command: acknowledge by {actor}")
 
     @property

@@ -285,6 +285,8 @@ class AlertsPanel(QWidget):
         self._again = False  # a refresh was asked during a read: read once more after it
         self._read_once = False
         self.unread = 0
+        # sent, not yet read back acknowledged: a second click must not record them again
+        self._acknowledging: set[str] = set()
         self._wanted_source: str | None = None  # a source filter to choose once listed
         self.alerts = AlertsModel(parent=self)
         self.visible = AlertsFilter(self)
@@ -384,6 +386,7 @@ class AlertsPanel(QWidget):
 
     def _show_feed(self, feed: list[AlertRow], counts: Mapping[str, int]) -> None:
         fresh = self.alerts.show(feed)
+        self._acknowledging -= {row.alert_id for row in feed if row.acknowledged}
         self._add_sources(row.source for row in fresh)
         self._show_counts(counts)
         self.unread = sum(counts.values())
@@ -463,7 +466,11 @@ class AlertsPanel(QWidget):
 
     def _unacknowledged(self, alert_ids: list[str]) -> list[str]:
         rows = (self.alerts.row(alert_id) for alert_id in alert_ids)
-        return [row.alert_id for row in rows if row is not None and not row.acknowledged]
+        return [
+            row.alert_id
+            for row in rows
+            if row is not None and not row.acknowledged and row.alert_id not in self._acknowledging
+        ]
 
     def _enable(self) -> None:
         self.acknowledge_action.setEnabled(bool(self._unacknowledged(self.selected_alerts())))
@@ -511,6 +518,7 @@ class AlertsPanel(QWidget):
 
     def _confirm_all(self, alert_ids: list[str]) -> None:
         self._enable()
+        alert_ids = [alert_id for alert_id in alert_ids if alert_id not in self._acknowledging]
         if not alert_ids:
             set_text(self.status_line, "No unacknowledged alert matches the filters.")
             return
@@ -528,14 +536,18 @@ class AlertsPanel(QWidget):
     def _acknowledge(self, alert_ids: list[str]) -> None:
         if not alert_ids:
             return
+        self._acknowledging.update(alert_ids)
+        self._enable()
         oms = self._desk.oms
         coroutine = oms.acknowledge_alerts(alert_ids, actor=self._actor, reason=REASON)
         task = self._run(coroutine, "acknowledge")
-        task.add_done_callback(self._acknowledged)
+        task.add_done_callback(lambda done: self._acknowledged(done, alert_ids))
 
-    def _acknowledged(self, task: asyncio.Task[Any]) -> None:
+    def _acknowledged(self, task: asyncio.Task[Any], alert_ids: list[str]) -> None:
         if not shiboken6.isValid(self):  # the window may have gone meanwhile
             return
-        failed = not task.cancelled() and task.exception() is not None
-        set_text(self.status_line, f"Acknowledging failed: {task.exception()}" if failed else "")
+        failure = None if task.cancelled() else task.exception()
+        if task.cancelled() or failure is not None:  # not recorded: may be tried again
+            self._acknowledging.difference_update(alert_ids)
+        set_text(self.status_line, "" if failure is None else f"Acknowledging failed: {failure}")
         self.refresh()

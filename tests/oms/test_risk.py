@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from blotter.domain.events import ChildExpired
 from blotter.domain.risk import RiskConfig, RiskLimits, Rule
-from blotter.domain.values import Side, TimeInForce
+from blotter.domain.values import InvalidValue, Side, TimeInForce
 from blotter.domain.workflows import AccountState, OrderState
 from blotter.oms.manager import exposure_moved
 from tests.domain.builders import OrderStory
@@ -234,6 +236,11 @@ async def test_an_account_blocked_is_a_critical_alert_an_operator_acknowledges(
         assert seen["acknowledged"] is True
         desk = w.store.read_stream("desk")[-1]
         assert (desk.type, desk.actor) == ("AlertsAcknowledged", "olga")
+        with pytest.raises(InvalidValue, match="actor"):
+            await w.oms.acknowledge_alerts([raised["alert_id"]], actor="o" * 200)
+        await w.oms.acknowledge_alerts([raised["alert_id"]] * 2, actor="olga")
+        twice = w.store.read_stream("desk")[-1]
+        assert twice.payload.alert_ids == (raised["alert_id"],)  # type: ignore[attr-defined]
 
 
 def test_a_late_fill_on_a_closed_slice_of_a_working_order_moves_the_exposure() -> None:

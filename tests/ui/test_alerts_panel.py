@@ -204,6 +204,26 @@ def test_acknowledge_the_selected_alert(
     session.run(scenario())
 
 
+def test_a_second_click_before_the_feed_is_read_again_records_nothing_more(
+    session: Session, panels: Callable[[MainWindow], AlertsPanel]
+) -> None:
+    async def scenario() -> None:
+        window = await raised(session)
+        desk = window.desk
+        panel = panels(window)
+        await shown(session, panel, 4)
+        panel.alerts_view.selectRow(0)
+        panel.acknowledge_button.click()
+        assert not panel.acknowledge_button.isEnabled()  # sent: not twice
+        panel.acknowledge_selected()  # the shortcut, say
+        await session.until(lambda: cell(panel.alerts, 0, AlertColumn.ACKNOWLEDGED) == CHECK)
+        await desk.oms.durable()
+        seen = [e for e in desk.store.read_stream("desk") if e.type == "AlertsAcknowledged"]
+        assert len(seen) == 1
+
+    session.run(scenario())
+
+
 def test_acknowledge_all_shown_after_a_confirmation(
     session: Session, panels: Callable[[MainWindow], AlertsPanel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
