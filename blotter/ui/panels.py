@@ -214,6 +214,13 @@ def table(
     return view
 
 
+def selected_data(view: QAbstractItemView, role: int) -> object:
+    """``role``'s data of the selected row, None when no row is selected: the current index
+    stays on a row the operator deselected, which no action may reach."""
+    rows = view.selectionModel().selectedRows()
+    return rows[0].data(role) if rows else None
+
+
 def queue_table(
     model: QAbstractTableModel, name: str, menu: QMenu, changed: Callable[[], None]
 ) -> QTableView:
@@ -222,6 +229,8 @@ def queue_table(
     view = table(model, name)
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     view.selectionModel().currentRowChanged.connect(lambda *_: changed())
+    # a Ctrl+click clears the selection and leaves the current row where it was
+    view.selectionModel().selectionChanged.connect(lambda *_: changed())
 
     def popup(at: QPoint) -> None:
         index = view.indexAt(at)
@@ -1123,7 +1132,7 @@ class CasePanel(QWidget, Generic[Row, P]):
         self.queue_view.viewport().update()
 
     def selected_case(self) -> str | None:
-        case_id = self.queue_view.currentIndex().data(self.queue.id_role)
+        case_id = selected_data(self.queue_view, self.queue.id_role)
         return case_id if isinstance(case_id, str) else None
 
     def select_case(self, case_id: str) -> None:

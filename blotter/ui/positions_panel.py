@@ -38,7 +38,16 @@ from blotter.ui.models import (
     header_data,
     places_of,
 )
-from blotter.ui.panels import LEFT, RIGHT, bold_font, fit_columns, set_text, text_line, title
+from blotter.ui.panels import (
+    LEFT,
+    RIGHT,
+    bold_font,
+    fit_columns,
+    selected_data,
+    set_text,
+    text_line,
+    title,
+)
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 30  # (account, instrument), and the venue on a venue row
 
@@ -515,5 +524,5 @@ class PositionsPanel(QWidget):
 
     def selected(self) -> tuple[str, ...] | None:
         """(account, instrument) of the selected position, (…, venue) on a venue row."""
-        key = self.view.currentIndex().data(KEY_ROLE)
+        key = selected_data(self.view, KEY_ROLE)
         return tuple(key) if isinstance(key, tuple) else None

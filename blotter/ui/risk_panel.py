@@ -51,6 +51,7 @@ from blotter.ui.panels import (
     cancels_text,
     pane,
     queue_table,
+    selected_data,
     set_text,
     split,
     stretch_last,
@@ -740,7 +741,7 @@ class RiskPanel(QWidget):
         self.rejections_view.viewport().update()
 
     def selected_account(self) -> str | None:
-        account = self.accounts_view.currentIndex().data(ACCOUNT_ROLE)
+        account = selected_data(self.accounts_view, ACCOUNT_ROLE)
         return account if isinstance(account, str) else None
 
     def select_account(self, account: str) -> None:

@@ -342,3 +342,26 @@ def test_refresh_keeps_the_selection_and_the_menu_offers_what_the_state_allows(
         assert panel.summary.text().startswith("Select an escalation")
 
     session.run(scenario())
+
+
+def test_a_ctrl_click_that_deselects_the_row_leaves_nothing_to_act_on(
+    session: Session, panels: Callable[[MainWindow], EscalationsPanel]
+) -> None:
+    async def scenario() -> None:
+        window, (order_id,) = await orders(session, 1)
+        panel = panels(window)
+        escalation = escalate(window.desk, order_id, "client called")
+        panel.refresh()
+        view = panel.escalations_view
+        where = view.visualRect(panel.escalations.index(0, EscalationColumn.REASON)).center()
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=where)
+        assert panel.selected_escalation() == escalation
+        assert "Resolve…" in allowed(panel)
+        control = Qt.KeyboardModifier.ControlModifier
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, control, where)
+        assert view.currentIndex().isValid()  # Qt keeps the current row: no action may
+        assert panel.selected_escalation() is None
+        assert allowed(panel) == []
+        assert panel.summary.text().startswith("Select an escalation")
+
+    session.run(scenario())
