@@ -1136,6 +1136,10 @@ class CasePanel(QWidget, Generic[Row, P]):
         return case_id if isinstance(case_id, str) else None
 
     def select_case(self, case_id: str) -> None:
+        """Select ``case_id``'s row, reading the book first when the queue has no row for it
+        yet (a rule may have opened it since the last refresh)."""
+        if not self.queue.row_of(case_id).isValid():
+            self.refresh()
         self.queue_view.setCurrentIndex(self.queue.row_of(case_id))
 
     def _selection_changed(self) -> None:

@@ -1422,6 +1422,26 @@ def test_escalating_with_a_blank_reason_says_it_was_not_done(
     session.run(scenario())
 
 
+def test_an_escalation_a_rule_just_opened_is_selected_with_the_panel_in_front(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        desk = window.desk
+        order_id = (await desk.oms.submit(resting(1))).order_id
+        window.show_panel("escalations")
+        window.escalations.refresh()
+        # as a rule's check does from its task: the panel has not read the book since
+        opened = desk.escalator.escalate(
+            order_id, actor="system", reason="unacknowledged", rule="unacknowledged"
+        )
+        assert window.escalate_order(order_id) is None  # the open one is shown instead
+        assert window.escalations.selected_case() == opened
+        assert "is already escalated" in window.statusBar().currentMessage()
+
+    session.run(scenario())
+
+
 def test_delete_on_several_orders_says_what_was_sent_and_what_was_refused(
     session: Session,
 ) -> None:
