@@ -147,6 +147,11 @@ class _ColumnFitter(QObject):
             timer.setInterval(delay)
             timer.timeout.connect(self._fit)
         self._missed = False  # a fit came while the view was hidden: fit when it paints
+        self._dragging = False
+        self._chosen: set[int] = set()  # sized by the user's hand: never fitted again
+        self._handles = header.viewport()  # kept: the header may go first at teardown
+        self._handles.installEventFilter(self)
+        header.sectionResized.connect(self._resized)
         model = view.model()
         model.modelReset.connect(self._fit_soon)
         model.layoutChanged.connect(self._fit_soon)
@@ -157,9 +162,17 @@ class _ColumnFitter(QObject):
         self._fit_soon()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint and self._missed and not self._soon.isActive():
+        kind = event.type()
+        if watched is self._handles:
+            if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease):
+                self._dragging = kind == QEvent.Type.MouseButtonPress
+        elif kind == QEvent.Type.Paint and self._missed and not self._soon.isActive():
             self._soon.start()  # it shows again (a tab came to the front): fit what it shows
         return False
+
+    def _resized(self, column: int, _old: int, _new: int) -> None:
+        if self._dragging:
+            self._chosen.add(column)
 
     def _fit_soon(self, *_args: object) -> None:
         self._soon.start()
@@ -182,6 +195,8 @@ class _ColumnFitter(QObject):
         self._missed = False
         last = header.count() - 1 if header.stretchLastSection() else header.count()
         for column in range(last):
+            if column in self._chosen:
+                continue
             view.resizeColumnToContents(column)
             most = self._widest.get(column)
             if most is not None and header.sectionSize(column) > most:

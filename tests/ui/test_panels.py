@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import QApplication, QTableView
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QStandardItemModel
+from PySide6.QtWidgets import QApplication, QHeaderView, QTableView
 from pytestqt.qtbot import QtBot
 
 from blotter.ui import panels
@@ -33,3 +34,43 @@ def test_columns_are_fitted_at_most_once_an_interval_while_values_change(
     assert len(fits) == fitted  # none yet: the change waits for the next interval
     qtbot.waitUntil(lambda: len(fits) == fitted + 1, timeout=15_000)
     assert view.columnWidth(0) > view.fontMetrics().horizontalAdvance("value 9 " * 9)
+
+
+def drag(header: QHeaderView, column: int, by: int) -> None:
+    """Drag the right edge of ``column``'s section ``by`` pixels, as the user's mouse does."""
+    edge = header.sectionViewportPosition(column) + header.sectionSize(column) - 1
+    start, end = QPointF(edge, 5), QPointF(edge + by, 5)
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    no_keys = Qt.KeyboardModifier.NoModifier
+    for kind, at, button, held in (
+        (QEvent.Type.MouseButtonPress, start, left, left),
+        (QEvent.Type.MouseMove, end, none, left),
+        (QEvent.Type.MouseButtonRelease, end, left, none),
+    ):
+        global_at = QPointF(header.viewport().mapToGlobal(at.toPoint()))
+        event = QMouseEvent(kind, at, global_at, button, held, no_keys)
+        QApplication.sendEvent(header.viewport(), event)
+
+
+def test_a_column_the_user_sized_keeps_its_width_the_others_are_fitted_still(
+    qapp: QApplication, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(panels, "FIT_INTERVAL_MS", 50)
+    model = QStandardItemModel(3, 3)
+    for column in range(3):
+        model.setData(model.index(0, column), "short")
+    view = QTableView()
+    view.setModel(model)
+    header = view.horizontalHeader()
+    panels.fit_columns(view, header)
+    qtbot.addWidget(view)
+    view.resize(900, 300)
+    view.show()
+    qtbot.waitUntil(lambda: view.columnWidth(0) < 100)
+    drag(header, 0, 150)
+    chosen = view.columnWidth(0)
+    assert chosen > 150
+    model.setData(model.index(0, 1), "a value much longer than the column was " * 2)
+    wide = view.fontMetrics().horizontalAdvance("a value much longer than the column was " * 2)
+    qtbot.waitUntil(lambda: view.columnWidth(1) > wide)  # fitted to its new value
+    assert view.columnWidth(0) == chosen
