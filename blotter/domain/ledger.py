@@ -14,7 +14,7 @@ from typing import cast
 
 import msgspec
 
-from blotter.domain.cases import Case
+from blotter.domain.cases import TABLES, Case
 from blotter.domain.events import (
     AccountBlocked,
     AccountReduceOnly,
@@ -56,6 +56,13 @@ Adjustment = tuple[int, str, str, Decimal, Decimal | None, int]
 
 # Read per event; a member read off its Enum class is a descriptor call on CPython 3.11.
 _ORDER_STREAM = StreamKind.ORDER
+
+# Where an alert comes from: an order's anomaly or its settlement, a case's workflow (a
+# break, an escalation, a venue, the desk, an account), or an event the log could not fold.
+ORDER_SOURCE, SETTLEMENT_SOURCE, LOG_SOURCE = "order", "settlement", "log"
+ALERT_SOURCES: tuple[str, ...] = tuple(
+    sorted({ORDER_SOURCE, SETTLEMENT_SOURCE, LOG_SOURCE, *(kind.value for kind in TABLES)})
+)
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -220,7 +227,7 @@ class Ledger:
             self._alert(
                 event.event_id,
                 Severity.CRITICAL,
-                "settlement",
+                SETTLEMENT_SOURCE,
                 order.order_id,
                 f"settlement failed after {payload.attempt} attempts: {payload.reason}",
                 event.occurred_at,
@@ -232,7 +239,7 @@ class Ledger:
             self._alert(
                 f"{anomaly.event_id}:{anomaly.kind}",
                 anomaly.severity,
-                "order",
+                ORDER_SOURCE,
                 order.order_id,
                 anomaly.detail,
                 anomaly.occurred_at,
@@ -333,7 +340,7 @@ class Ledger:
         self._alert(
             f"{event.event_id}:{anomaly.kind}",
             anomaly.severity,
-            "log",
+            LOG_SOURCE,
             event.stream_id,
             detail,
             event.occurred_at,

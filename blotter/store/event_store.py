@@ -1017,10 +1017,17 @@ class SqlEventStore:
         with self._reading() as conn:
             return conn.scalar(select(func.count()).select_from(table)) or 0
 
-    def latest_alerts(self, limit: int = 500) -> list[dict[str, Any]]:
-        """The newest alerts first, ``limit`` of them at most (the alert feed)."""
+    def latest_alerts(
+        self, limit: int = 500, severity: str | None = None, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest alerts first (of one severity, from one source), ``limit`` of them at
+        most (the alert feed)."""
         table = schema.alerts
         query = select(table).order_by(table.c.occurred_at.desc()).limit(limit)
+        if severity is not None:
+            query = query.where(table.c.severity == severity)
+        if source is not None:
+            query = query.where(table.c.source == source)
         with self._reading() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 

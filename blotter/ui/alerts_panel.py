@@ -29,6 +29,7 @@ from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QWidget
 
 from blotter.domain.events import Severity
+from blotter.domain.ledger import ALERT_SOURCES
 from blotter.oms.ports import StoreUnavailable
 from blotter.runtime.desk import Desk
 from blotter.ui.models import NO_INDEX, Index, header_data
@@ -287,7 +288,6 @@ class AlertsPanel(QWidget):
         self.unread = 0
         # sent, not yet read back acknowledged: a second click must not record them again
         self._acknowledging: set[str] = set()
-        self._wanted_source: str | None = None  # a source filter to choose once listed
         self.alerts = AlertsModel(parent=self)
         self.visible = AlertsFilter(self)
         self.visible.setSourceModel(self.alerts)
@@ -319,9 +319,10 @@ class AlertsPanel(QWidget):
         for severity in _SEVERITIES:
             self.severity_filter.addItem(severity.value, severity.value)
         self.source_filter = _combo("alertSource", "All sources", "Show one source")
+        for source in ALERT_SOURCES:
+            self.source_filter.addItem(source, source)
         self.severity_filter.currentIndexChanged.connect(self._narrow)
         self.source_filter.currentIndexChanged.connect(self._narrow)
-        self.source_filter.activated.connect(self._operator_chose_source)
 
     def _build_actions(self) -> None:
         self.acknowledge_action = QAction("Acknowledge", self)
@@ -369,61 +370,64 @@ class AlertsPanel(QWidget):
         try:
             while True:
                 self._again = False
-                feed, counts = await asyncio.to_thread(self._read)
+                severity, source = self._filters()
+                newest, matching, counts = await asyncio.to_thread(self._read, severity, source)
                 if not shiboken6.isValid(self):  # the window may have gone meanwhile
                     return
-                self._show_feed(feed, counts)
+                self._show_feed(newest, matching, counts)
                 if not self._again:
                     return
         finally:
             self._reading = False
 
-    def _read(self) -> tuple[list[AlertRow], dict[str, int]]:
-        """On a thread: the newest alerts, and how many of each severity are unacknowledged."""
-        store = self._desk.store
-        feed = [alert_row(alert) for alert in store.latest_alerts(LIMIT)]
-        return feed, store.unacknowledged_alerts()
+    def _filters(self) -> tuple[str | None, str | None]:
+        severity, source = self.severity_filter.currentData(), self.source_filter.currentData()
+        return (
+            severity if isinstance(severity, str) else None,
+            source if isinstance(source, str) else None,
+        )
 
-    def _show_feed(self, feed: list[AlertRow], counts: Mapping[str, int]) -> None:
-        fresh = self.alerts.show(feed)
+    def _read(
+        self, severity: str | None, source: str | None
+    ) -> tuple[list[AlertRow], list[AlertRow], dict[str, int]]:
+        """On a thread: the newest alerts, the newest the filters let through (however far
+        back: none when nothing is filtered), and how many of each severity are
+        unacknowledged."""
+        store = self._desk.store
+        newest = [alert_row(alert) for alert in store.latest_alerts(LIMIT)]
+        narrowed = severity is not None or source is not None
+        matching = store.latest_alerts(LIMIT, severity, source) if narrowed else []
+        return newest, [alert_row(alert) for alert in matching], store.unacknowledged_alerts()
+
+    def _show_feed(
+        self, newest: list[AlertRow], matching: list[AlertRow], counts: Mapping[str, int]
+    ) -> None:
+        feed = {row.alert_id: row for row in (*newest, *matching)}.values()
+        fresh = self.alerts.show(list(feed))
         self._acknowledging -= {row.alert_id for row in feed if row.acknowledged}
-        self._add_sources(row.source for row in fresh)
         self._show_counts(counts)
         self.unread = sum(counts.values())
         self._enable()
         self.unread_changed.emit(self.unread)
         if self._read_once:
+            raised = {row.alert_id for row in newest}  # not an old one a filter brought back
             for row in reversed(fresh):  # the oldest first
+                if row.alert_id not in raised:
+                    continue
                 if row.severity == Severity.CRITICAL and not row.acknowledged:
                     self.critical_raised.emit(f"{row.stream_id}: {row.message}")
         self._read_once = True
 
     def want_source(self, source: object) -> None:
-        """Show one source (kept from the last session) once an alert of it is listed, unless
-        the operator chooses another first."""
-        self._wanted_source = source if isinstance(source, str) and source else None
-        self._choose_wanted_source()
+        """Show one source (kept from the last session); one this version does not know
+        (renamed, say) leaves every source shown."""
+        found = self.source_filter.findData(source) if isinstance(source, str) else -1
+        if found >= 0:
+            self.source_filter.setCurrentIndex(found)
 
     def chosen_source(self) -> str | None:
-        """The source filter to keep for the next session (one still awaited counts)."""
-        data = self.source_filter.currentData()
-        return self._wanted_source or (data if isinstance(data, str) else None)
-
-    def _operator_chose_source(self) -> None:
-        self._wanted_source = None
-
-    def _add_sources(self, sources: Any) -> None:
-        combo = self.source_filter
-        known = {combo.itemData(i) for i in range(combo.count())}
-        for source in sorted(set(sources) - known):
-            combo.addItem(source, source)
-        self._choose_wanted_source()
-
-    def _choose_wanted_source(self) -> None:
-        found = self.source_filter.findData(self._wanted_source)
-        if self._wanted_source is not None and found >= 0:
-            self.source_filter.setCurrentIndex(found)
-            self._wanted_source = None
+        """The source filter to keep for the next session."""
+        return self._filters()[1]
 
     def _show_counts(self, counts: Mapping[str, int]) -> None:
         unread = sum(counts.values())
@@ -446,8 +450,10 @@ class AlertsPanel(QWidget):
     # --- filters and selection ------------------------------------------------------------
 
     def _narrow(self) -> None:
-        self.visible.narrow(self.severity_filter.currentData(), self.source_filter.currentData())
+        """Narrow the rows held at once, then read the newest that match, however old."""
+        self.visible.narrow(*self._filters())
         self._enable()
+        self.refresh()
 
     def selected_alerts(self) -> list[str]:
         """The selected alerts, top to bottom."""
@@ -495,12 +501,14 @@ class AlertsPanel(QWidget):
         listed = [row.occurred_at for row in map(self.alerts.row, self.alerts.alert_ids) if row]
         if not listed:
             return
-        severity, source = self.severity_filter.currentData(), self.source_filter.currentData()
+        severity, source = self._filters()
         self.acknowledge_all_action.setEnabled(False)  # one question at a time
         self.acknowledge_all_button.setEnabled(False)
         self._run(self._gather_unacknowledged(severity, source, max(listed)), "acknowledge all")
 
-    async def _gather_unacknowledged(self, severity: Any, source: Any, until: int) -> None:
+    async def _gather_unacknowledged(
+        self, severity: str | None, source: str | None, until: int
+    ) -> None:
         store = self._desk.store
         try:
             alert_ids = await asyncio.to_thread(

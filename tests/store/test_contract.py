@@ -304,6 +304,26 @@ def test_replay_in_parallel_shards_sees_acknowledgements_of_every_shards_alerts(
     assert replay(store, workers=1).ok
 
 
+def test_the_alert_feed_newest_first_of_one_severity_and_one_source(
+    store: SqlEventStore,
+) -> None:
+    raised = [("a1", "critical", "order"), ("a2", "info", "venue"), ("a3", "critical", "venue")]
+    with store._writer_engine.begin() as conn:
+        for at, (alert_id, severity, source) in enumerate(raised, start=1):
+            row = {"alert_id": alert_id, "severity": severity, "source": source}
+            conn.execute(
+                schema.alerts.insert().values(**row, stream_id="s", message="m", occurred_at=at)
+            )
+
+    def ids(**narrowed: str) -> list[str]:
+        return [alert["alert_id"] for alert in store.latest_alerts(2, **narrowed)]
+
+    assert ids() == ["a3", "a2"]
+    assert ids(severity="critical") == ["a3", "a1"]
+    assert ids(source="venue", severity="info") == ["a2"]
+    assert ids(source="log") == []
+
+
 def test_an_empty_stream_id_is_refused_and_a_row_keyed_so_is_found_by_replay(
     store: SqlEventStore,
 ) -> None:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.modeltest import ModelTester
 
 from blotter.domain.events import Severity
+from blotter.domain.ledger import ALERT_SOURCES
 from blotter.runtime.desk import Desk
 from blotter.ui import alerts_panel
 from blotter.ui.alerts_panel import CHECK, REASON, AlertColumn, AlertsPanel
@@ -148,12 +149,9 @@ def test_filters_narrow_the_rows_by_severity_and_source(
         panel = panels(window)
         await shown(session, panel, 4)
         sources = panel.source_filter
-        assert [sources.itemText(i) for i in range(sources.count())] == [
-            "All sources",
-            "account",
-            "desk",
-            "escalation",
-        ]
+        # every source, not only those of the alerts listed: older ones may match
+        listed = [sources.itemText(i) for i in range(sources.count())]
+        assert listed == ["All sources", *ALERT_SOURCES]
         panel.severity_filter.setCurrentText("critical")
         assert column(panel.visible, AlertColumn.SOURCE) == ["desk", "account"]
         panel.source_filter.setCurrentText("account")
@@ -168,6 +166,33 @@ def test_filters_narrow_the_rows_by_severity_and_source(
         assert column(panel.visible, AlertColumn.SEVERITY) == ["warning", "info"]
         panel.source_filter.setCurrentIndex(0)
         assert panel.visible.rowCount() == 4
+
+    session.run(scenario())
+
+
+def test_a_filter_reaches_alerts_older_than_the_newest_the_feed_lists(
+    session: Session,
+    panels: Callable[[MainWindow], AlertsPanel],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(alerts_panel, "LIMIT", 2)
+
+    async def scenario() -> None:
+        window = await raised(session)
+        panel = panels(window)
+        critical: list[str] = []
+        panel.critical_raised.connect(critical.append)
+        await shown(session, panel, 2)  # the newest two: the kill switch, the blocked account
+        assert column(panel.visible, AlertColumn.SOURCE) == ["desk", "account"]
+        panel.source_filter.setCurrentText("escalation")
+        await session.until(lambda: panel.visible.rowCount() == 2)
+        assert column(panel.visible, AlertColumn.SEVERITY) == ["warning", "info"]
+        panel.severity_filter.setCurrentText("info")
+        assert column(panel.visible, AlertColumn.SEVERITY) == ["info"]
+        panel.severity_filter.setCurrentIndex(0)
+        panel.source_filter.setCurrentIndex(0)
+        await session.until(lambda: panel.alerts.rowCount() == 2)  # the newest again
+        assert critical == []  # an old alert a filter brought back is not news
 
     session.run(scenario())
 
