@@ -238,6 +238,7 @@ OPERATIONS = (
         "Assign escalation",
         "Assign {what} to which user?",
         lambda e, x, text, actor: e.assign(x, text, actor=actor),
+        asked="a user",
     ),
     EscalationOperation(
         "Note…",
@@ -246,6 +247,7 @@ OPERATIONS = (
         "Add a note",
         "Note on {what}:",
         lambda e, x, text, actor: e.note(x, text, actor=actor),
+        asked="a note",
     ),
     EscalationOperation(
         "Resolve…",

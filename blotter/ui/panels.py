@@ -533,7 +533,8 @@ R = TypeVar("R")  # what performing returns
 class Operation(Generic[P, R]):
     """One action on a subject (an account, a break, an escalation): enabled when its workflow
     allows ``trigger`` (the event it records) in the subject's state; ``question`` asks for the
-    text ``perform`` is given as (performer, subject, text, actor)."""
+    text ``perform`` is given as (performer, subject, text, actor), which is ``asked`` (what a
+    blank answer lacks)."""
 
     text: str
     name: str
@@ -541,6 +542,7 @@ class Operation(Generic[P, R]):
     title: str
     question: str
     perform: Callable[[P, str, str, str], R]
+    asked: str = "a reason"
 
 
 @dataclass(frozen=True)
@@ -608,17 +610,18 @@ def theme_chart(chart: pg.PlotWidget, *, dark: bool) -> None:
 def ask(parent: QWidget, operation: Operation[P, R], **facts: str) -> str | None:
     """The operator's answer to ``operation``'s question (formatted with ``facts``); None on
     Cancel or a blank answer."""
-    return answer(parent, operation.title, operation.question.format(**facts))
+    question = operation.question.format(**facts)
+    return answer(parent, operation.title, question, operation.asked)
 
 
-def answer(parent: QWidget, title: str, question: str) -> str | None:
+def answer(parent: QWidget, title: str, question: str, asked: str = "a reason") -> str | None:
     """The operator's answer, trimmed; None on Cancel or a blank answer, which the window's
     status bar says was not taken (the operator pressed OK: nothing happening would read as
     done)."""
     text, confirmed = QInputDialog.getText(parent, title, question)
     text = text.strip()
     if confirmed and not text:
-        tell(parent, f"{title}: not done, a reason is needed", 10_000)
+        tell(parent, f"{title}: not done, {asked} is needed", 10_000)
     return text if confirmed and text else None
 
 

@@ -317,6 +317,7 @@ OPERATIONS = (
         "Assign break",
         "Assign {what} to which user?",
         lambda r, b, text, actor: r.assign(b, text, actor=actor),
+        asked="a user",
     ),
     BreakOperation(
         "Note…",
@@ -325,6 +326,7 @@ OPERATIONS = (
         "Add a note",
         "Note on {what}:",
         lambda r, b, text, actor: r.note(b, text, actor=actor),
+        asked="a note",
     ),
     BreakOperation(
         "Accept venue figure…",

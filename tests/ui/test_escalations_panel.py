@@ -365,3 +365,24 @@ def test_a_ctrl_click_that_deselects_the_row_leaves_nothing_to_act_on(
         assert panel.summary.text().startswith("Select an escalation")
 
     session.run(scenario())
+
+
+def test_a_blank_assignee_or_note_says_what_was_missing(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answering(monkeypatch, ["  ", "  "])
+
+    async def scenario() -> None:
+        window, (order_id,) = await orders(session, 1)
+        panel = window.escalations
+        escalation_id = escalate(window.desk, order_id, "stuck")
+        panel.refresh()
+        panel.select_escalation(escalation_id)
+        panel.assign.action.trigger()
+        message = window.statusBar().currentMessage()
+        assert message == "Assign escalation: not done, a user is needed"
+        panel.note.action.trigger()
+        assert window.statusBar().currentMessage() == "Add a note: not done, a note is needed"
+        assert window.desk.oms.escalations.cases[escalation_id].version == 1
+
+    session.run(scenario())
