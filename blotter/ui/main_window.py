@@ -23,6 +23,7 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import (
     QByteArray,
     QEvent,
+    QItemSelectionModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -210,6 +211,15 @@ class OrdersFilter(QSortFilterProxyModel):
             change()
             self.invalidateFilter()
         self._dynamic()
+
+    def hides(self, index: QModelIndex) -> bool:
+        """Whether the filters no longer let ``index``'s order through (a row of this proxy
+        still, which Qt is about to remove)."""
+        top = index
+        while top.parent().isValid():  # a slice's row: its order's
+            top = top.parent()
+        source = self.mapToSource(top)
+        return source.isValid() and not self.filterAcceptsRow(source.row(), QModelIndex())
 
     def filterAcceptsRow(
         self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
@@ -776,11 +786,23 @@ class MainWindow(QMainWindow):
         indexes = [*selection.selectedRows(), selection.currentIndex()]
         self.orders.hold(i.data(ORDER_ID_ROLE) for i in indexes if i.isValid())
 
-    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+    def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         self._hold_selected()
+        if previous.isValid() and self.proxy.hides(previous):
+            # Qt moves the current row off a row the filters hid, to a neighbour the trader
+            # never chose: the details stay with the hidden order, and nothing is current
+            hidden = previous.data(ORDER_ID_ROLE)
+            self.statusBar().showMessage(f"order {hidden} is hidden by the filters", 5_000)
+            QTimer.singleShot(0, self, self._forget_current)
+            return
         order_id = current.data(ORDER_ID_ROLE)
         if isinstance(order_id, str):
             self._show_order(order_id)
+
+    def _forget_current(self) -> None:
+        selection = self.tree.selectionModel()
+        if not selection.hasSelection():
+            selection.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
 
     def _show_details(self, index: QModelIndex) -> None:
         order_id = index.data(ORDER_ID_ROLE)

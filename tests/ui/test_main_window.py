@@ -1440,6 +1440,34 @@ def test_an_escalation_a_rule_just_opened_is_selected_with_the_panel_in_front(
     session.run(scenario())
 
 
+def test_an_order_the_filters_hide_keeps_its_details_no_neighbour_takes_them(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        ids = [(await oms.submit(resting(n))).order_id for n in range(3)]
+        bravo = (await oms.submit(resting(9, "ACC-BRAVO"))).order_id
+        await session.until(lambda: oms.idle and window.orders.rowCount() == 4)
+        window.quick.setCurrentText("Working")
+        window.select_order(ids[1])
+        window.tree.setFocus()
+        QTest.keyClick(window.tree, Qt.Key.Key_Delete)
+        await session.until(lambda: window.proxy.rowCount() == 3)  # canceled: not working
+        await asyncio.sleep(0.05)
+        assert window._selected == ids[1]
+        assert f"order {ids[1]} is hidden by the filters" in window.statusBar().currentMessage()
+        assert not window.tree.currentIndex().isValid()  # Enter reaches no other order
+        window.select_order(ids[2])
+        window.search.setText("bravo")  # the order shown leaves the view
+        await asyncio.sleep(0.05)
+        assert window._selected == ids[2]
+        window.select_order(bravo)  # the trader's own choice still shows
+        assert window._selected == bravo
+
+    session.run(scenario())
+
+
 def test_delete_on_several_orders_says_what_was_sent_and_what_was_refused(
     session: Session,
 ) -> None:
