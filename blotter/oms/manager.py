@@ -444,11 +444,10 @@ class OrderManager:
         known = self._results.get(ticket.client_order_id)
         if known is not None:
             return known
-        if self.failed:
+        stopped = self._stopped()
+        if stopped is not None:
             return SubmitResult(
-                order_id="",
-                client_order_id=ticket.client_order_id,
-                rejection=Rejection(reason=f"the OMS stopped: {self.failed}", source="oms"),
+                order_id="", client_order_id=ticket.client_order_id, rejection=stopped
             )
         order = OrderAggregate(self._ids.new_id())
         self.orders[order.order_id] = order
@@ -640,6 +639,9 @@ class OrderManager:
         """What would refuse ``ticket`` now (the ticket's checks, the kill switch, the risk
         rules, a router with no venue to send it to: a chosen venue DOWN, say), without
         recording anything or counting it as an order."""
+        stopped = self._stopped()
+        if stopped is not None:
+            return stopped
         if self.halt is not None:
             return self.halt.rejection()
         rejection = check_ticket(ticket, self._instruments, self._venue_lists)
@@ -657,6 +659,14 @@ class OrderManager:
             return _risk_rejection(breach)
         plan = self._router.route(created, created.quantity, candidates, frozenset())
         return None if plan.allocations else Rejection(reason=plan.reason, source="routing")
+
+    def _stopped(self) -> Rejection | None:
+        """Every ticket's refusal once the OMS stopped (nothing can be recorded)."""
+        return (
+            Rejection(reason=f"the OMS stopped: {self.failed}", source="oms")
+            if self.failed
+            else None
+        )
 
     async def block_account(self, account: str, *, actor: str, reason: str) -> list[CancelResult]:
         """The account's kill switch: its open orders canceled, new ones refused until

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import shiboken6
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import (
     QByteArray,
@@ -976,7 +977,11 @@ class MainWindow(QMainWindow):
         self.run(self._submit(dialog, ticket), "submit")
 
     async def _submit(self, dialog: TicketDialog, ticket: NewOrder) -> None:
-        result = await self.desk.oms.submit(ticket)
+        try:
+            result = await self.desk.oms.submit(ticket)
+        except Exception as failed:
+            self._not_sent(dialog, failed)
+            raise  # the runner logs it and says it in the status bar as well
         dialog.sending = False
         if result.rejection is not None:
             dialog.show_refusal(result.rejection)
@@ -987,6 +992,16 @@ class MainWindow(QMainWindow):
             return
         self.statusBar().showMessage(f"order {result.order_id} sent", 5_000)
         dialog.accept()
+
+    @staticmethod
+    def _not_sent(dialog: TicketDialog, failed: Exception) -> None:
+        """The ticket says its submit failed and is checked again (an OMS that stopped under
+        it refuses every ticket now)."""
+        if not shiboken6.isValid(dialog):
+            return
+        dialog.sending = False
+        dialog.validate()
+        dialog.outcome.setText(f"Not sent: {failed}")
 
     def cancel_selection(self) -> None:
         selected = self.selected_orders()

@@ -325,7 +325,7 @@ class TicketForm(QWidget):
             label.hide()  # an empty row would leave a gap under every field
         if rejection is None:
             return
-        if rejection.source in ("risk", "kill switch"):
+        if rejection.source in ("risk", "kill switch", "oms"):
             label = self.errors["risk"]
             text = f"would be refused: {rejection.reason}"
         else:

@@ -605,6 +605,36 @@ def test_an_oms_whose_store_fails_says_so_in_the_status_bar(
     session.run(scenario())
 
 
+def test_a_ticket_whose_submit_fails_says_so_and_no_ticket_offers_submit_after(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+
+        def lost(*_args: object, **_options: object) -> None:
+            raise StoreError("/data/desk.db: the database file is damaged")
+
+        dialog, form = aapl_ticket(window)
+        form.quantity.setText("25")
+        form.set_price(Decimal("180.00"))
+        assert dialog.submit_button.isEnabled()
+        monkeypatch.setattr(SqlEventStore, "_prepare", lost)
+        monkeypatch.setattr(SqlEventStore, "_commit_together", lost)
+        dialog.submit_button.click()
+        await session.until(lambda: not dialog.sending)
+        assert dialog.outcome.text().startswith("Not sent: ")
+        assert not dialog.submit_button.isEnabled()  # the OMS stopped: nothing can be sent
+        stopped = form.errors["risk"].text()
+        assert stopped.startswith("would be refused: the OMS stopped")
+        fresh, fresh_form = aapl_ticket(window)
+        fresh_form.quantity.setText("10")
+        fresh_form.set_price(Decimal("180.00"))
+        assert not fresh.submit_button.isEnabled()
+        assert fresh_form.errors["risk"].text() == stopped
+
+    session.run(scenario())
+
+
 def test_account_and_instrument_filters_narrow_the_blotter_and_are_kept(
     session: Session,
 ) -> None:
