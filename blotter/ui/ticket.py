@@ -203,6 +203,7 @@ class TicketForm(QWidget):
             "score; sweep: in proportion to the size each venue shows at your limit"
         )
         self.errors = {name: _error_label() for name in (*FIELDS, "risk")}
+        self._priced_for: str | None = None  # the instrument whose tick and price are set
         layout = QFormLayout(self)
         for name in FIELDS:
             layout.addRow(_LABELS[name], self._field(name))
@@ -227,9 +228,11 @@ class TicketForm(QWidget):
         self.limit_price.lineEdit().textChanged.connect(self.changed)  # blank: no new value
 
     def _instrument_changed(self) -> None:
-        """Tick stepping and decimals follow the instrument; the price starts at the reference."""
+        """Tick stepping and decimals follow the instrument; the price starts at the reference
+        (not again when the same instrument is typed back: the trader's price stays)."""
         instrument = self._instruments.get(self.instrument.currentText().strip().upper())
-        if instrument is not None:
+        if instrument is not None and instrument.symbol != self._priced_for:
+            self._priced_for = instrument.symbol
             self.limit_price.set_tick(instrument.tick_size)
             if self._reference is not None:  # another instrument's price means nothing here
                 self.set_price(self._reference(instrument.symbol))

@@ -1277,6 +1277,20 @@ def test_the_ticket_offers_the_venues_that_list_its_instrument(session: Session)
     session.run(scenario())
 
 
+def test_the_same_instrument_typed_again_keeps_the_traders_price(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        _dialog, form = aapl_ticket(window)
+        form.limit_price.lineEdit().setText("180.25")
+        form.instrument.setCurrentText("AAP")  # a backspace...
+        form.instrument.setCurrentText("AAPL")  # ...and the letter typed again
+        assert form.limit_price.price() == Decimal("180.25")
+        form.instrument.setCurrentText("MSFT")  # another instrument: its own reference
+        assert form.limit_price.price() == window.desk.mid("MSFT")
+
+    session.run(scenario())
+
+
 def test_a_message_in_the_status_bar_leaves_the_rates_and_store_lag_in_sight(
     session: Session,
 ) -> None:
