@@ -424,6 +424,8 @@ class BreakBook:
         self.adjustments[key] = self.adjustments.get(key, ZERO) + amount
         self.made[break_id] = self.made.get(break_id, ZERO) + amount
         for other in self.on_key.get(key, ()):  # ours as last compared has moved with it
+            if other != break_id and self.cases[other].state in _SETTLED_BREAKS:
+                continue  # settled: its figures stay those it was settled on
             seen = self.seen.get(other)
             if seen is not None:
                 self.seen[other] = (seen[0] + amount, seen[1])

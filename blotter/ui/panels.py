@@ -793,6 +793,11 @@ class CaseQueueModel(QAbstractTableModel, Generic[Row]):
     def make_row(self, case_id: str) -> Row:
         raise NotImplementedError
 
+    def current(self, case_id: str, row: Row) -> bool:
+        """Whether ``row`` still shows its case: no event since it was built (a subclass whose
+        rows show more than the case's events move adds to it)."""
+        return row.version == self._book.cases[case_id].version
+
     def key(self, case_id: str, row: Row) -> tuple[Any, ...]:
         raise NotImplementedError
 
@@ -834,9 +839,8 @@ class CaseQueueModel(QAbstractTableModel, Generic[Row]):
                 self._order.append(case_id)
             self.endInsertRows()
         last = self.columnCount() - 1
-        cases = self._book.cases
         for row, case_id in enumerate(self._order):
-            if self._rows[case_id].version == cases[case_id].version:
+            if self.current(case_id, self._rows[case_id]):
                 continue  # nothing new: no row to build
             self._rows[case_id] = self.make_row(case_id)
             self.dataChanged.emit(self.index(row, 0), self.index(row, last))
@@ -1160,6 +1164,10 @@ class CasePanel(QWidget, Generic[Row, P]):
             self.refresh()
         self.queue_view.setCurrentIndex(self.queue.row_of(case_id))
 
+    def _facts_now(self, case_id: str | None) -> dict[str, str] | None:
+        row = None if case_id is None else self.queue.row(case_id)
+        return None if case_id is None or row is None else self.facts(case_id, row)
+
     def _selection_changed(self) -> None:
         case_id = self.selected_case()
         if case_id != self._shown_case:  # a refusal was about the case selected before
@@ -1187,12 +1195,18 @@ class CasePanel(QWidget, Generic[Row, P]):
         answer (not Cancel, not blank) perform the operation, which records the operator and
         the answer. The workflow decides: a refusal is shown in the status line."""
         operation = entry.operation
+        self.refresh()  # the question quotes the case as it is now
         case_id = self.selected_case()
-        row = None if case_id is None else self.queue.row(case_id)
-        if case_id is None or row is None:
+        facts = self._facts_now(case_id)
+        if case_id is None or facts is None:
             return
-        text = ask(self, operation, what=case_id, **self.facts(case_id, row))
+        text = ask(self, operation, what=case_id, **facts)
         if text is None:
+            return
+        self.refresh()
+        if self._facts_now(case_id) != facts:  # a pass moved the figures while it was asked
+            changed = f"not done, {case_id} changed while you answered: look at it again"
+            set_text(self.status_line, f"{operation.title}: {changed}")
             return
         perform_or_refuse(
             self.status_line,

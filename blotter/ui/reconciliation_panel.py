@@ -243,6 +243,11 @@ class BreaksModel(CaseQueueModel[BreakRow]):
         self._breaks = book
         self._instruments = instruments
 
+    def current(self, break_id: str, row: BreakRow) -> bool:
+        """A pass moves a break's figures without an event of its own."""
+        figures = (row.ours, row.theirs)
+        return super().current(break_id, row) and figures == self._breaks.as_shown(break_id)
+
     @property
     def break_ids(self) -> list[str]:
         return self.ids

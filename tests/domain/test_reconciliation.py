@@ -379,6 +379,24 @@ def test_a_break_is_shown_at_its_size_beside_what_it_adjusted() -> None:
     assert desk.book.made[break_id] == -60
 
 
+def test_a_settled_break_keeps_its_figures_when_a_later_break_adjusts_the_position() -> None:
+    key = ("XNAS", "A", "MSFT")
+    desk = Desk()
+    desk.run({key: D(100)}, {key: D(40)})
+    [first] = desk.book.cases
+    desk.run({key: D(100)}, {key: D(40)})  # seen by a pass while it waits
+    desk._record(first, [BreakAcknowledged(reason="looking")], 2)
+    desk._record(first, [BreakVenueFigureAccepted(adjustment=D(-60))], 3)
+    desk._record(first, [BreakResolved(reason="the venue is right")], 4)
+    assert desk.book.as_shown(first) == (D(100), D(40))
+    desk.run({key: D(100)}, {key: D(20)})  # ours 40 now; the venue moved again: 20
+    [second] = [b for b in desk.book.cases if b != first]
+    desk._record(second, [BreakAcknowledged(reason="looking")], 2)
+    desk._record(second, [BreakVenueFigureAccepted(adjustment=D(-20))], 3)
+    assert desk.book.as_shown(second) == (D(40), D(20))
+    assert desk.book.as_shown(first) == (D(100), D(40))  # as it was settled
+
+
 @pytest.mark.parametrize(
     ("theirs", "mark", "severity"),
     [

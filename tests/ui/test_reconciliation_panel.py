@@ -389,3 +389,66 @@ def test_a_pass_that_found_the_positions_table_diverged_says_so_in_its_line() ->
     assert " · 0 opened · " in pass_text(report)  # "(0 escalated)" only made it longer
     assert pass_text(report).endswith("0 explained · POSITIONS TABLE DIVERGED (1)")
     assert pass_tip(report) == diverged.reason
+
+
+def test_a_later_pass_moves_the_row_the_summary_and_the_question_with_the_figures(
+    session: Session,
+    panels: Callable[[MainWindow], ReconciliationPanel],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked = answering(monkeypatch, ["looking", "the venue is right"])
+
+    async def scenario() -> None:
+        window = await drifted(session, {"ACC-LARGE": D(-60)})
+        desk = window.desk
+        panel = panels(window)
+        await reconciled(session, panel, 1)
+        large = break_of(panel, "ACC-LARGE")
+        panel.select_break(large)
+        panel.acknowledge.action.trigger()
+        assert cell(panel.breaks, 0, BreakColumn.THEIRS) == "40"
+        desk.venues["XNAS"].inject_drift("ACC-LARGE", "AAPL", D(-5))  # the venue says 35
+        await desk.reconciler.run_pass()  # the break waits: no new one, its figures move
+        panel.refresh()
+        assert cell(panel.breaks, 0, BreakColumn.THEIRS) == "35"
+        assert cell(panel.breaks, 0, BreakColumn.DIFFERENCE) == "-65"
+        assert "theirs 35" in panel.summary.text()
+        panel.accept_venue.action.trigger()
+        assert "the venue's figure of 35" in asked[-1]
+        ours = desk.oms.breaks.ours(desk.oms.venue_positions)
+        assert ours[("XNAS", "ACC-LARGE", "AAPL")] == 35
+
+    session.run(scenario())
+
+
+def test_a_decision_whose_figures_moved_while_it_was_asked_is_not_taken(
+    session: Session,
+    panels: Callable[[MainWindow], ReconciliationPanel],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answering(monkeypatch, ["looking"])
+
+    async def scenario() -> None:
+        window = await drifted(session, {"ACC-LARGE": D(-60)})
+        book = window.desk.oms.breaks
+        panel = panels(window)
+        await reconciled(session, panel, 1)
+        large = break_of(panel, "ACC-LARGE")
+        panel.select_break(large)
+        panel.acknowledge.action.trigger()
+        key = ("XNAS", "ACC-LARGE", "AAPL")
+
+        def a_pass_meanwhile(*_args: object) -> tuple[str, bool]:
+            book.observe({key: D(100)}, {key: D(30)}, [key])  # as a pass does
+            return "the venue is right", True
+
+        monkeypatch.setattr(QInputDialog, "getText", a_pass_meanwhile)
+        panel.accept_venue.action.trigger()
+        assert panel.status_line.text() == (
+            f"Accept the venue's figure: not done, {large} changed while you answered: "
+            "look at it again"
+        )
+        assert book.made.get(large, 0) == 0
+        assert book.cases[large].state == BreakState.ACKNOWLEDGED
+
+    session.run(scenario())
