@@ -105,6 +105,20 @@ def _money(value: Decimal) -> str:
     return format_number(value, 2)
 
 
+_CENT = Decimal("0.01")
+
+
+def money_text(value: Decimal, limit: Decimal | None = None) -> str:
+    """A computed sum of money (at marks that are means, with any number of decimals) to the
+    cent, rounded away from ``limit`` toward the side it is on (just over never reads as at,
+    nor just under); half-even with no limit to compare."""
+    rounding = ROUND_HALF_EVEN
+    if limit is not None and value != limit:
+        rounding = ROUND_CEILING if value > limit else ROUND_FLOOR
+    cents = value.quantize(_CENT, rounding=rounding)
+    return _money(cents.copy_abs() if cents.is_zero() else cents)  # never "-0.00"
+
+
 def _seconds(value: float) -> str:
     """A configured window for people: ``1.0`` reads ``1``, ``0.25`` reads ``0.25``."""
     return format_number(Decimal(repr(value)).normalize())
@@ -703,7 +717,8 @@ def _check_notional(
     notional = intent.quantity * price
     if notional <= maximum:
         return None
-    limit, value, currency = _money(maximum), _money(notional), intent.instrument.currency
+    limit, value = _money(maximum), money_text(notional, maximum)
+    currency = intent.instrument.currency
     return RiskBreach(
         rule=Rule.MAX_NOTIONAL,
         limit=limit,
@@ -861,11 +876,11 @@ def _check_credit(
     return RiskBreach(
         rule=Rule.CREDIT,
         limit=_money(limit),
-        value=_money(used),
+        value=money_text(used, limit),
         reason=(
-            f"open orders {_money(working)} + positions {_money(held)} + this order "
-            f"{_money(order)} = {_money(used)}, over the account's credit limit of "
-            f"{_money(limit)}"
+            f"open orders {money_text(working)} + positions {money_text(held)} + this "
+            f"order {money_text(order)} = {money_text(used, limit)}, over the account's credit "
+            f"limit of {_money(limit)}"
         ),
     )
 
@@ -959,11 +974,11 @@ def _check_loss(
     return RiskBreach(
         rule=Rule.MAX_LOSS,
         limit=_money(maximum),
-        value=_money(loss),
+        value=money_text(loss, maximum),
         reason=(
-            f"the account's loss of {_money(loss)} (realized {_money(realized)}, unrealized "
-            f"{_money(unrealized)}) is over its limit of {_money(maximum)}; the account is "
-            "reduce-only"
+            f"the account's loss of {money_text(loss, maximum)} (realized "
+            f"{money_text(realized)}, unrealized {money_text(unrealized)}) is over its limit of "
+            f"{_money(maximum)}; the account is reduce-only"
         ),
         reduce_only=True,
     )

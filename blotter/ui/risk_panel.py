@@ -15,7 +15,7 @@ import html
 import math
 from bisect import bisect_left
 from collections.abc import Coroutine, Iterable, Mapping
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from enum import IntEnum
 from typing import Any, NamedTuple
 
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from blotter.domain.risk import LimitUsage, RiskLimits, Rule, format_number
+from blotter.domain.risk import LimitUsage, RiskLimits, Rule, format_number, money_text
 from blotter.domain.workflows import ACCOUNT, AccountState
 from blotter.oms.commands import CancelScope
 from blotter.oms.manager import OrderManager
@@ -161,17 +161,23 @@ def gauge_text(usage: LimitUsage) -> str:
     """``12.3M / 50.0M  25%``; a position gauge names its instrument first. Figures that
     would read alike while they differ (99,960 and 100,000: 100.0K) are given whole."""
     used, limit = compact(usage.used), compact(usage.limit)
-    if used == limit and usage.used != usage.limit:  # to the cent, toward the side it is on
-        toward = ROUND_FLOOR if usage.used < usage.limit else ROUND_CEILING
-        used = format_number(usage.used.quantize(_CENT, rounding=toward), 2)
-        limit = format_number(usage.limit, 2)
+    if used == limit and usage.used != usage.limit:
+        used, limit = _whole(usage)
     text = f"{used} / {limit}  {percent(usage.fraction)}"
     return f"{usage.instrument}  {text}" if usage.instrument else text
 
 
+def _whole(usage: LimitUsage) -> tuple[str, str]:
+    """Used and limit in full: money to the cent, toward the side of the limit it is on; a
+    position's quantity as it is (on its lot)."""
+    if usage.instrument is not None:
+        return format_number(usage.used), format_number(usage.limit)
+    return money_text(usage.used, usage.limit), format_number(usage.limit, 2)
+
+
 def gauge_tip(usage: LimitUsage) -> str:
     what = usage.rule.label + (f" ({usage.instrument})" if usage.instrument else "")
-    used, limit = format_number(usage.used, 2), format_number(usage.limit, 2)
+    used, limit = _whole(usage)
     return f"{what}: {used} of {limit} ({percent(usage.fraction)})"
 
 

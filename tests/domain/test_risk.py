@@ -26,6 +26,7 @@ from blotter.domain.risk import (
     check_after_fill,
     check_order,
     format_number,
+    money_text,
     not_reducing,
     usage,
 )
@@ -922,6 +923,22 @@ def test_a_loss_over_the_limit_after_a_fill_makes_the_account_reduce_only(
             reduce_only=True,
         )
     assert result == expected
+
+
+def test_money_at_a_mark_of_many_decimals_reads_in_cents_away_from_the_limit() -> None:
+    """A mark is the mean of the venues' mids: a third of a cent has no end of decimals."""
+    exposure = holding("3")  # bought at 100.00
+    mark = D("89.99") + D("0.01") / 3  # 89.99333...: a loss of 30.01999...
+    result = check_after_fill(exposure, RiskLimits(max_loss=D("30.01")), {"AAPL": mark})
+    assert result is not None
+    assert (result.limit, result.value) == ("30.01", "30.02")
+    assert result.reason.startswith(
+        "the account's loss of 30.02 (realized 0.00, unrealized -30.02) is over its limit"
+    )
+    assert money_text(D("30.0100001"), D("30.01")) == "30.02"  # just over reads over
+    assert money_text(D("99.996"), D(100)) == "99.99"  # just under reads under
+    assert money_text(D("-0.001")) == "0.00"  # never "-0.00"
+    assert money_text(D("1234.565")) == "1,234.56"  # no limit: half-even
 
 
 def test_the_loss_counts_fees_and_realized_pnl_and_no_mark_means_no_unrealized() -> None:

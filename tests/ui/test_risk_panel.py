@@ -32,6 +32,7 @@ from blotter.ui.risk_panel import (
     RiskPanel,
     compact,
     gauge_text,
+    gauge_tip,
     outcome_text,
     percent,
 )
@@ -118,6 +119,14 @@ def test_a_gauge_just_under_or_over_its_limit_never_reads_as_at_it() -> None:
     assert gauge_text(over) == "100,000.01 / 100,000.00  100.1%"
     at = LimitUsage(rule=Rule.CREDIT, limit=D(100_000), used=D(100_000))
     assert gauge_text(at) == "100.0K / 100.0K  100%"
+
+
+def test_a_gauge_tip_gives_money_to_the_cent_and_a_position_as_it_is() -> None:
+    third = LimitUsage(rule=Rule.MAX_LOSS, limit=D(1000), used=D(2000) / 3)  # at a mean mark
+    assert gauge_tip(third) == "Max loss: 666.66 of 1,000.00 (67%)"
+    btc = LimitUsage(rule=Rule.POSITION, limit=D(1), used=D("0.99999"), instrument="BTC-USD")
+    assert gauge_tip(btc) == "Position limit (BTC-USD): 0.99999 of 1 (99.9%)"
+    assert gauge_text(btc) == "BTC-USD  0.99999 / 1  99.9%"
 
 
 def test_compact_numbers_read_like_the_gauges_of_a_desk() -> None:
