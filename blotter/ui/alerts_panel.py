@@ -286,6 +286,7 @@ class AlertsPanel(QWidget):
         self._again = False  # a refresh was asked during a read: read once more after it
         self._read_once = False
         self.unread = 0
+        self.critical_unread = 0
         # sent, not yet read back acknowledged: a second click must not record them again
         self._acknowledging: set[str] = set()
         self.alerts = AlertsModel(parent=self)
@@ -407,6 +408,7 @@ class AlertsPanel(QWidget):
         self._acknowledging -= {row.alert_id for row in feed if row.acknowledged}
         self._show_counts(counts)
         self.unread = sum(counts.values())
+        self.critical_unread = counts.get(Severity.CRITICAL.value, 0)
         self._enable()
         self.unread_changed.emit(self.unread)
         if self._read_once:
@@ -415,7 +417,8 @@ class AlertsPanel(QWidget):
                 if row.alert_id not in raised:
                     continue
                 if row.severity == Severity.CRITICAL and not row.acknowledged:
-                    self.critical_raised.emit(f"{row.stream_id}: {row.message}")
+                    # what happened first: a status bar cuts the end, and ids are long
+                    self.critical_raised.emit(f"{row.message} ({row.stream_id})")
         self._read_once = True
 
     def want_source(self, source: object) -> None:

@@ -566,7 +566,13 @@ class MainWindow(QMainWindow):
 
     def _unread_alerts(self, count: int) -> None:
         self.alerts_dock.setWindowTitle(f"Alerts ({count})" if count else "Alerts")
-        self.alerts.setText(f"alerts: {count} unread")
+        critical = self.alert_feed.critical_unread
+        text = f"alerts: {count} unacknowledged"
+        self.alerts.setText(f"{text}, {critical} critical" if critical else text)
+        if self.alerts.property("critical") != bool(critical):  # red while one waits
+            self.alerts.setProperty("critical", bool(critical))
+            self.alerts.style().unpolish(self.alerts)
+            self.alerts.style().polish(self.alerts)
 
     def _critical_alert(self, message: str) -> None:
         """A critical alert reaches the operator at once: the tray where there is one, the

@@ -103,6 +103,7 @@ def stylesheet(*, dark: bool) -> str:
     QStatusBar, QToolBar, QMenuBar {{ background: {c["header"]}; color: {c["text"]}; }}
     QStatusBar QLabel#activity {{ color: {c["muted"]}; }}
     QStatusBar QLabel#halted {{ color: #ffffff; background: #b62324; font-weight: bold; }}
+    QStatusBar QLabel#alerts[critical="true"] {{ color: {c["error"]}; font-weight: bold; }}
     QPushButton {{
         background: {c["header"]}; color: {c["text"]}; border: 1px solid {c["border"]};
         padding: 4px 12px;

@@ -322,10 +322,11 @@ def test_critical_raised_only_for_critical_alerts_after_the_first_read(
         await desk.oms.block_account("ACC-2", actor="olga", reason="ACC-2 breached")
         await stored(session, desk, 5)
         await shown(session, panel, 5)
-        assert critical == ["account-ACC-2: blocked by olga: ACC-2 breached"]  # names its stream
+        # what happened, then the stream it happened on
+        assert critical == ["blocked by olga: ACC-2 breached (account-ACC-2)"]
         assert panel.selected_alerts() == [first]  # the selection followed its alert
         await shown(session, panel, 5)
-        assert critical == ["account-ACC-2: blocked by olga: ACC-2 breached"]  # once per alert
+        assert critical == ["blocked by olga: ACC-2 breached (account-ACC-2)"]  # once per alert
 
     session.run(scenario())
 

@@ -543,8 +543,8 @@ def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
         window._tick()
         assert window.halted.text() == "TRADING HALTED by trader"
         await session.until(
-            lambda: window.alerts.text() == "alerts: 1 unread"
-        )  # the kill, critical
+            lambda: window.alerts.text() == "alerts: 1 unacknowledged, 1 critical"
+        )  # the kill
         window.kill_switch.trigger()
         await session.until(lambda: oms.halt is None)
         await session.until(dialog.submit_button.isEnabled)  # checked again as the desk changes
@@ -708,14 +708,14 @@ def test_a_break_found_from_the_reconciliation_panel_raises_the_alert_count(
         )
         await session.until(lambda: state_of(window, bought.order_id) is OrderState.SETTLED)
         window._tick()
-        await session.until(lambda: window.alerts.text() == "alerts: 0 unread")
+        await session.until(lambda: window.alerts.text() == "alerts: 0 unacknowledged")
         desk.venues["XNAS"].inject_drift("ACC-ALPHA", "AAPL", D(-60))
         window.show_panel("reconciliation")
         QTest.mouseClick(window.reconciliation.reconcile_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: window.reconciliation.breaks.rowCount() == 1)
         for _ in range(2):  # the alert feed is read every second tick
             window._tick()
-        await session.until(lambda: window.alerts.text() == "alerts: 1 unread")
+        await session.until(lambda: window.alerts.text().startswith("alerts: 1 unacknowledged"))
 
     session.run(scenario())
 
@@ -763,16 +763,17 @@ def test_a_critical_alert_reaches_the_status_bar_and_the_alerts_tab_within_secon
     async def scenario() -> None:
         window = await session.open()
         window.alert_sound.setChecked(True)  # the operator's choice, off by default
-        await session.until(lambda: window.alerts.text() == "alerts: 0 unread")  # read once
+        await session.until(lambda: window.alerts.text() == "alerts: 0 unacknowledged")  # read once
         await window.desk.oms.block_account("ACC-ALPHA", actor="olga", reason="runaway algo")
         async with asyncio.timeout(5.0):  # the promise: within 5 s of its cause
             await session.until(
                 lambda: (
                     window.statusBar().currentMessage()
-                    == "CRITICAL: account-ACC-ALPHA: blocked by olga: runaway algo"
+                    == "CRITICAL: blocked by olga: runaway algo (account-ACC-ALPHA)"
                 )
             )
-        assert window.alerts.text() == "alerts: 1 unread"
+        assert window.alerts.text() == "alerts: 1 unacknowledged, 1 critical"
+        assert window.alerts.property("critical") is True  # red, bold: see the theme
         assert window.alerts_dock.windowTitle() == "Alerts (1)"
         assert len(beeps) == 1
 
