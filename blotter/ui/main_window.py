@@ -1278,6 +1278,7 @@ class MainWindow(QMainWindow):
         self.escalations.set_theme(self.dark)
         self.positions.set_theme(self.dark)
         self.alert_feed.set_theme(self.dark)
+        self.routing.set_theme(self.dark)
         for chart in (self.timeline, self.routing.chart):
             theme_chart(chart, dark=self.dark)
         shown = self.desk.oms.orders.get(self._selected or "")

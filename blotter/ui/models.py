@@ -74,7 +74,7 @@ DARK = Palette(
 LIGHT = Palette(
     buy="#0b5cad",
     sell="#b3261e",
-    done="#80868b",
+    done="#656d76",  # 4.7:1 and more on white, the alternate rows and the highlight
     highlight="#fff3bf",
     states={
         "FILLED": "#1e7b34",

@@ -35,6 +35,7 @@ from blotter.domain.values import Instrument
 from blotter.oms.routing.smart import score_text
 from blotter.ui.models import decimals_of
 from blotter.ui.panels import fit_columns, plain_chart
+from blotter.ui.theme import muted_color
 
 # The components in the order of ``RoutingDecision.weights``, and the colour of each.
 COMPONENTS = (
@@ -46,7 +47,6 @@ COMPONENTS = (
 
 SIDE_BY_SIDE_WIDTH = 900  # narrower, the score chart goes under the venues' table
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-_EXCLUDED = QColor("#8a93a0")  # a venue that took no part: muted
 # The allocation and the scores first (the panel shares the bottom with the details), then the
 # inputs; short headers, explained by their tooltips. Why a venue took no part is no column (it
 # would sit off a docked panel's edge): its row is muted, its tooltip and the line under the
@@ -94,6 +94,7 @@ class DecisionModel(QAbstractTableModel):
         self._price_places = 2
         self._quantity_places = 0
         self._threshold = split_threshold  # a total just under it reads as in the reason
+        self.muted = QColor(muted_color(dark=True))
 
     def show(self, decision: RoutingDecision | None, instrument: Instrument | None) -> None:
         self.beginResetModel()
@@ -130,7 +131,7 @@ class DecisionModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return None if column in _TEXT_COLUMNS else _RIGHT
         if role == Qt.ItemDataRole.ForegroundRole and venue.excluded:
-            return _EXCLUDED
+            return self.muted  # a venue that took no part
         if role == Qt.ItemDataRole.ToolTipRole and venue.excluded:
             return f"{venue.venue} took no part: {venue.excluded}"
         return None
@@ -266,6 +267,10 @@ class RoutingPanel(QWidget):
         if self.split.orientation() is not wanted:
             self.split.setOrientation(wanted)
         super().resizeEvent(event)
+
+    def set_theme(self, dark: bool) -> None:
+        self.model.muted = QColor(muted_color(dark=dark))
+        self.table.viewport().update()
 
     def show_history(self, history: Sequence[Event]) -> None:
         """The order's decisions, from its full history; the latest is selected, unless the

@@ -24,9 +24,14 @@ def health_color(health: VenueHealth, *, dark: bool) -> str:
     return (_HEALTH_DARK if dark else _HEALTH_LIGHT)[health]
 
 
+def muted_color(*, dark: bool) -> str:
+    """Secondary text (4.5:1 or more on either theme's tables)."""
+    return (_DARK if dark else _LIGHT)["muted"]
+
+
 def chart_text_color(*, dark: bool) -> str:
     """A chart's axes and their labels: pyqtgraph's grey is under 3:1 on the light theme."""
-    return (_DARK if dark else _LIGHT)["muted"]
+    return muted_color(dark=dark)
 
 
 _DARK = {
@@ -62,7 +67,7 @@ def stylesheet(*, dark: bool) -> str:
     c = _DARK if dark else _LIGHT
     return f"""
     QMainWindow, QDialog, QDockWidget, QWidget {{ background: {c["window"]}; color: {c["text"]}; }}
-    QTreeView, QTableView, QTableWidget {{
+    QTreeView, QTableView, QTableWidget, QListView {{
         background: {c["base"]}; alternate-background-color: {c["alternate"]};
         color: {c["text"]}; gridline-color: {c["border"]}; border: 1px solid {c["border"]};
         selection-background-color: {c["selection"]}; selection-color: {c["text"]};

@@ -15,6 +15,7 @@ from blotter.domain.events import OrderCreated, RoutingDecision, VenueScore
 from blotter.domain.risk import Rule
 from blotter.domain.values import RoutingStrategy
 from blotter.ui.routing_panel import COLUMN, SIDE_BY_SIDE_WIDTH, DecisionModel, RoutingPanel
+from blotter.ui.theme import muted_color
 
 from .conftest import Session
 from .helpers import aapl_ticket
@@ -49,7 +50,12 @@ def test_the_routing_panel_shows_every_venue_s_scores_and_the_chart_adds_up(
         assert tips["CBSE"] == "CBSE took no part: does not list AAPL"
         assert routing.model.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is None
         muted = next(r for r in range(routing.model.rowCount()) if tips[venues[r]])
-        assert routing.model.index(muted, 1).data(Qt.ItemDataRole.ForegroundRole) is not None
+        colored = routing.model.index(muted, 1).data(Qt.ItemDataRole.ForegroundRole)
+        assert colored.name() == muted_color(dark=True)
+        window.toggle_theme.trigger()  # light: the dark theme's grey is 3.1:1 on white
+        colored = routing.model.index(muted, 1).data(Qt.ItemDataRole.ForegroundRole)
+        assert colored.name() == muted_color(dark=False)
+        window.toggle_theme.trigger()
         # and under the table, for all the excluded at once
         assert routing.excluded.text() == "Took no part: CBSE does not list AAPL"
         assert routing.excluded.isVisible()
