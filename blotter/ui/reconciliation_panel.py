@@ -106,15 +106,16 @@ def event_details(event: Event) -> str:
 
 def pass_text(report: PassReport) -> str:
     """One line: when the pass ran, what it compared, left for later, could not reach, opened,
-    explained."""
+    explained; a diverged positions table first, where an elided line keeps it."""
     escalated = sum(1 for found in report.opened if found.verdict is Verdict.ESCALATE)
     unreachable = ", ".join(sorted(report.unreachable)) or "none"
     opened = f"{len(report.opened)} opened" + (f" ({escalated} escalated)" if escalated else "")
+    diverged = f"POSITIONS TABLE DIVERGED ({len(report.diverged)}) · " if report.diverged else ""
+    ran = f"Pass at {utc_millis(report.at)[11:19]} UTC ({report.why})"
     return (
-        f"Pass at {utc_millis(report.at)[11:19]} UTC ({report.why}): {report.compared} compared · "
+        f"{diverged}{ran}: {report.compared} compared · "
         f"{report.working} left for later · unreachable: {unreachable} · {opened} · "
         f"{len(report.explained)} explained"
-        + (f" · POSITIONS TABLE DIVERGED ({len(report.diverged)})" if report.diverged else "")
     )
 
 
@@ -393,6 +394,10 @@ class ReconciliationPanel(CasePanel[BreakRow, Reconciler]):
     """The breaks queue with the operator's actions, a pass on demand, and the selected
     break's history."""
 
+    # The pass the heading line tells; set_theme reads it from the base class's constructor,
+    # before this class's own has run.
+    _shown_pass: PassReport | None = None
+
     def __init__(
         self,
         desk: Desk,
@@ -420,7 +425,6 @@ class ReconciliationPanel(CasePanel[BreakRow, Reconciler]):
             self.reverse,
         ) = self.operator_actions
         self._passing: asyncio.Task[Any] | None = None
-        self._shown_pass: PassReport | None = None
         self.pass_line = self.heading_line
         self.pass_line.setText("No pass yet: Reconcile now compares every position.")
         self.reconcile_button = QPushButton("Reconcile now")
@@ -515,8 +519,19 @@ class ReconciliationPanel(CasePanel[BreakRow, Reconciler]):
             self._show_pass(task.result())
             self.refresh()
 
+    def set_theme(self, dark: bool) -> None:
+        super().set_theme(dark)
+        self._color_pass_line()
+
+    def _color_pass_line(self) -> None:
+        """Muted, but in the error color while the pass shown found the table diverged."""
+        report = self._shown_pass
+        color = self.colors.error if report is not None and report.diverged else self.colors.muted
+        self.heading_line.setStyleSheet(f"color: {color.name()};")
+
     def _show_pass(self, report: PassReport) -> None:
         self._shown_pass = report
         line = pass_text(report)
         self.pass_line.setText(line)
+        self._color_pass_line()
         self.pass_line.setToolTip(f"{line}\n{pass_tip(report)}")  # the line may be elided
