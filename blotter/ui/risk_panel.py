@@ -698,7 +698,9 @@ class RiskPanel(QWidget):
         self.rejections_view = table(self.rejections, "riskRejectionsView")
         stretch_last(self.rejections_view)
         self.details = text_line("riskDetails", selectable=True)
+        self.rejections_note = text_line("riskRejectionsNote", wrap=False)
         self._layout()
+        self.set_theme(dark)
         self.refresh()
 
     # --- building -------------------------------------------------------------------------
@@ -728,7 +730,11 @@ class RiskPanel(QWidget):
         view = self.accounts_view
         top = pane((0, 0, 0, 0), buttons, view, self.details, grow=view)
         rejections = self.rejections_view
-        bottom = pane((0, 4, 0, 0), title("Latest risk rejections"), rejections, grow=rejections)
+        heading = QHBoxLayout()
+        heading.addWidget(title("Latest risk rejections"))
+        heading.addSpacing(8)
+        heading.addWidget(self.rejections_note, 1)
+        bottom = pane((0, 4, 0, 0), heading, rejections, grow=rejections)
         split(self, top, bottom, (2, 1))
 
     # --- reading the desk ---------------------------------------------------------------
@@ -737,12 +743,15 @@ class RiskPanel(QWidget):
         """Re-read the risk desk: cheap, in place, the selection kept."""
         self.accounts.refresh()
         self.rejections.refresh()
+        none = "none yet: every order so far passed the risk checks"
+        set_text(self.rejections_note, "" if self.rejections.rowCount() else none)
         self._selection_changed()
 
     def set_theme(self, dark: bool) -> None:
         colors = DARK_RISK if dark else LIGHT_RISK
         self.accounts.colors = colors
         self._gauges.colors = colors
+        self.rejections_note.setStyleSheet(f"color: {colors.muted.name()};")
         self.accounts_view.viewport().update()
         self.rejections_view.viewport().update()
 

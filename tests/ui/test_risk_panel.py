@@ -221,9 +221,11 @@ def test_a_risk_rejection_shows_its_rule_and_numbers_newest_first(
         window = await open_desk(session)
         oms = window.desk.oms
         panel = panels(window)
+        assert panel.rejections_note.text().startswith("none yet")  # an empty table says so
         first = await oms.submit(resting(1, quantity="150000"))
         panel.refresh()
         assert panel.rejections.rowCount() == 1
+        assert panel.rejections_note.text() == ""
 
         def row(number: int) -> list[str]:
             model = panel.rejections
