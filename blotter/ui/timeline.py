@@ -68,7 +68,8 @@ def markers(history: Sequence[Event]) -> tuple[list[str], list[Marker]]:
         if isinstance(payload, OrderRouted):
             for child in payload.slices:
                 lane_of[child.child_id] = len(lanes)
-                lanes.append(f"{child.venue} {child.child_id.rsplit('.', 1)[-1]}")
+                # named as the slices' table names them: ".1 XNAS"
+                lanes.append(f".{child.child_id.rsplit('.', 1)[-1]} {child.venue}")
         lane = lane_of.get(payload.child_id, 0) if isinstance(payload, ChildPayload) else 0
         placed.append(Marker((event.occurred_at - start) / NANOS_PER_SECOND, lane, event))
     return lanes, placed
@@ -87,6 +88,7 @@ class Timeline(pg.PlotWidget):  # type: ignore[misc]
         self.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)
         plain_chart(self)
         self.getPlotItem().showGrid(x=True, y=False, alpha=0.2)
+        self.getViewBox().invertY(True)  # the order on top, its slices below in the table's order
         self._points = pg.ScatterPlotItem(size=11, hoverable=True, tip=_tip)
         self.addItem(self._points)
         self.lanes: list[str] = []

@@ -19,7 +19,7 @@ def test_each_event_is_on_its_lane_at_its_time_and_colored_by_what_it_did(qapp: 
     story.fill("A", "60")
     story.canceled("B")
     lanes, placed = markers(story.events)
-    assert lanes == ["order", "XNAS A", "ARCX B"]
+    assert lanes == ["order", ".A XNAS", ".B ARCX"]
     assert [m.lane for m in placed] == [0, 0, 0, 1, 1, 2, 2, 1, 2]
     assert [m.kind for m in placed][-2:] == ["fill", "cancel"]
     assert placed[0].x == 0
@@ -28,6 +28,7 @@ def test_each_event_is_on_its_lane_at_its_time_and_colored_by_what_it_did(qapp: 
     view = Timeline()
     view.show_history(story.events)
     assert view.lanes == lanes
+    assert view.getViewBox().yInverted()  # top to bottom, as the slices' table lists them
     assert markers([]) == ([], [])
 
 
@@ -74,4 +75,4 @@ def test_an_empty_timeline_has_no_lanes_to_number_and_then_shows_each_lane(qapp:
     story.routed(("A", "XNAS", "100"))
     story.live("A")
     view.show_history(story.events)
-    assert sorted(lane_labels(view)) == ["XNAS A", "order"]
+    assert sorted(lane_labels(view)) == [".A XNAS", "order"]
