@@ -99,9 +99,11 @@ from blotter.ui.panels import (
     cancels_text,
     counted,
     on_screen,
+    pane,
     selected_table_rows,
     sentence,
     shown_columns,
+    split,
     theme_chart,
 )
 from blotter.ui.positions_panel import PositionsPanel
@@ -146,6 +148,19 @@ ACCOUNTS_NAMED = 8  # in the Cancel all question, before 'and N more'
 CHILD_ROWS = 4  # the order details show this many slices before they scroll
 _RIGHT_ALIGNED = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 FILL_COLUMN_WIDTHS = (95, 55, 105, 205, 80, 45, 65, 85, 65, 70)  # ids as wide as the orders
+# What was traded first, the ids last: a narrow window cuts the right end off.
+FILL_DEFAULT_ORDER = (
+    "Time (UTC)",
+    "Instrument",
+    "Side",
+    "Qty",
+    "Price",
+    "Fee",
+    "Liquidity",
+    "Venue",
+    "Exec id",
+    "Order id",
+)
 
 
 class FillsSort(QSortFilterProxyModel):
@@ -433,6 +448,9 @@ class MainWindow(QMainWindow):
         self.fills_view.horizontalHeader().setStretchLastSection(True)
         for column, width in enumerate(FILL_COLUMN_WIDTHS):
             self.fills_view.setColumnWidth(column, width)
+        header = self.fills_view.horizontalHeader()
+        for place, name in enumerate(FILL_DEFAULT_ORDER):
+            header.moveSection(header.visualIndex(FILL_HEADERS.index(name)), place)
         self.fills_view.setAlternatingRowColors(True)
         self.fills_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.fills_dock = self._dock(
@@ -473,17 +491,14 @@ class MainWindow(QMainWindow):
         self.history.setWordWrap(False)
         self.history.horizontalHeader().setStretchLastSection(True)
         self.history.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        panel = QWidget()
-        layout = QVBoxLayout(panel)
-        layout.setContentsMargins(4, 4, 4, 4)
         self.timeline = Timeline()
-        self.timeline.setMinimumHeight(110)
+        self.timeline.setMinimumHeight(110)  # its axis, its label and a few lanes
         self.timeline.setMaximumHeight(170)
-        layout.addWidget(self.header)
-        layout.addWidget(self.refusal)
-        layout.addWidget(self.children_view)
-        layout.addWidget(self.timeline, 1)
-        layout.addWidget(self.history, 1)
+        panel = QWidget()
+        # the history under a handle: in a short dock the two share what room there is
+        # instead of a squeezed layout laying one over the other
+        parts = (self.header, self.refusal, self.children_view, self.timeline)
+        split(panel, pane((0, 0, 0, 0), *parts, grow=self.timeline), self.history, (1, 1))
         self.details_dock = self._dock(
             "Order details", "detailsDock", panel, Qt.DockWidgetArea.BottomDockWidgetArea
         )
