@@ -74,6 +74,7 @@ from blotter.ui.bus_adapter import BusAdapter
 from blotter.ui.cells import CellDelegate, LookTree
 from blotter.ui.escalations_panel import EscalationsPanel
 from blotter.ui.models import (
+    AVERAGE_PLACES,
     CHILD_HEADERS,
     CHILD_NUMERIC,
     CHILD_STATE,
@@ -1426,7 +1427,8 @@ def _header_text(order: OrderAggregate, instruments: Mapping[str, Instrument]) -
     def quantity(value: Decimal) -> str:
         return fixed(value, quantity_places)
 
-    avg = f", avg {fixed(order.avg_price, price_places + 2)}" if order.avg_price else ""
+    average = fixed(order.avg_price, price_places + AVERAGE_PLACES)
+    avg = f", avg {average}" if order.avg_price else ""
     # a refused order's reason has a line of its own, with the rule and its numbers
     said = order.reject_reason if order.state is not OrderState.REJECTED else None
     reason = f" — {escape(said)}" if said else ""

@@ -105,6 +105,9 @@ def places_of(instruments: Mapping[str, Instrument], symbol: str) -> tuple[int, 
     return _places(instruments.get(symbol))
 
 
+AVERAGE_PLACES = 2  # an average of fills: two decimals beyond its instrument's tick
+
+
 def fixed(value: Decimal | None, places: int) -> str:
     return "" if value is None else f"{value:z,.{places}f}"  # z: never "-0.00"
 
@@ -642,7 +645,7 @@ class OrdersModel(QAbstractItemModel):
         return (
             number(order.filled, lot),
             number(order.leaves, lot),
-            number(order.avg_price, price + 2),
+            number(order.avg_price, price + AVERAGE_PLACES),
             order.state.value,
             _venues_text(order),
             when(order.updated_at),
@@ -684,7 +687,7 @@ def child_numbers(child: ChildOrder, places: tuple[int, int]) -> tuple[str, str,
         fixed(child.quantity, lot),
         fixed(child.filled, lot),
         fixed(child.leaves, lot),
-        fixed(child.avg_price, price + 2),
+        fixed(child.avg_price, price + AVERAGE_PLACES),
     )
 
 

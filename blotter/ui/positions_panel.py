@@ -28,6 +28,7 @@ from blotter.domain.values import ZERO, Instrument
 from blotter.oms.manager import OrderManager
 from blotter.runtime.desk import Desk
 from blotter.ui.models import (
+    AVERAGE_PLACES,
     DARK,
     LIGHT,
     NO_INDEX,
@@ -54,9 +55,10 @@ KEY_ROLE = Qt.ItemDataRole.UserRole + 30  # (account, instrument), and the venue
 Key = tuple[str, str]  # (account, instrument)
 VenueKey = tuple[str, str, str]  # (venue, account, instrument), as reconciliation keys them
 
-# The Breaks column: short, so that the panel's columns fit its default width.
+# The Breaks column: short, so that the panel's columns fit its default width; blank where
+# nothing is open, so that the open ones stand out.
 BREAK_OPEN = "open"
-NO_OPEN_BREAK = "none"
+NO_OPEN_BREAK = ""
 
 
 class PositionColumn(IntEnum):
@@ -200,7 +202,7 @@ def position_line(
         account,
         symbol,
         fixed(quantity, lot),
-        fixed(average, price),
+        fixed(average, price + AVERAGE_PLACES),  # as the blotter gives an order's average
         fixed(mark, price),
         "" if mark is None else money(position.market_value(mark)),
         "" if unrealized is None else money(unrealized, signed=True),

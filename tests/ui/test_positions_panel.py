@@ -92,7 +92,7 @@ def test_a_filled_buy_shows_its_position_its_venue_and_then_its_break(
         assert held.quantity == 100
         assert text(row, C.QUANTITY) == "100"
         assert held.avg_cost is not None
-        assert text(row, C.AVG_COST) == fixed(held.avg_cost, 2)
+        assert text(row, C.AVG_COST) == fixed(held.avg_cost, 4)  # as the blotter gives it
         assert text(row, C.MARK) == fixed(mark, 2)
         assert text(row, C.MARKET_VALUE) == money(held.quantity * mark)
         assert text(row, C.UNREALIZED) == money(held.unrealized_pnl(mark), signed=True)
