@@ -55,6 +55,7 @@ from blotter.ui.panels import (
 
 LIMIT = 500  # the newest alerts shown
 STREAM_WIDTH = 150  # px: a stream id elided in the middle, its distinct end shown
+CHECK_WIDTH = 44  # px: a check mark under "Ack"; the room goes to the message
 ALERT_ID_ROLE = Qt.ItemDataRole.UserRole + 40  # the row's alert id, in every column
 REASON = "acknowledged from the alerts panel"
 CHECK = "✓"
@@ -294,7 +295,8 @@ class AlertsPanel(QWidget):
         self.visible.setSourceModel(self.alerts)
         # the stream's id is elided in the middle: the message, what the operator reads,
         # gets the room
-        self.alerts_view = table(self.alerts, "alertsView", {AlertColumn.STREAM: STREAM_WIDTH})
+        widest = {AlertColumn.STREAM: STREAM_WIDTH, AlertColumn.ACKNOWLEDGED: CHECK_WIDTH}
+        self.alerts_view = table(self.alerts, "alertsView", widest)
         self.alerts_view.setItemDelegateForColumn(
             AlertColumn.STREAM, MiddleElided(self.alerts_view)
         )
