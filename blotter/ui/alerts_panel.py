@@ -295,7 +295,10 @@ class AlertsPanel(QWidget):
         self.visible.setSourceModel(self.alerts)
         # the stream's id is elided in the middle: the message, what the operator reads,
         # gets the room
-        widest = {AlertColumn.STREAM: STREAM_WIDTH, AlertColumn.ACKNOWLEDGED: CHECK_WIDTH}
+        widest: dict[int, int] = {
+            AlertColumn.STREAM: STREAM_WIDTH,
+            AlertColumn.ACKNOWLEDGED: CHECK_WIDTH,
+        }
         self.alerts_view = table(self.alerts, "alertsView", widest)
         self.alerts_view.setItemDelegateForColumn(
             AlertColumn.STREAM, MiddleElided(self.alerts_view)

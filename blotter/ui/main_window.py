@@ -476,6 +476,9 @@ class MainWindow(QMainWindow):
             if column in CHILD_NUMERIC:  # numbers' headings over their numbers
                 heading.setTextAlignment(_RIGHT_ALIGNED)
             self.children_view.setHorizontalHeaderItem(column, heading)
+        # text titles left, as in the blotters (numbers' titles are right-aligned above)
+        left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        self.children_view.horizontalHeader().setDefaultAlignment(left)
         self.children_view.verticalHeader().setVisible(False)
         self.children_view.verticalHeader().setDefaultSectionSize(22)
         self.children_view.setWordWrap(False)
@@ -487,6 +490,7 @@ class MainWindow(QMainWindow):
         self.history = QTableWidget(0, 5)
         self.history.setObjectName("historyView")
         self.history.setHorizontalHeaderLabels(["Time (UTC)", "Type", "Actor", "Cause", "Payload"])
+        self.history.horizontalHeader().setDefaultAlignment(left)
         self.history.verticalHeader().setVisible(False)
         self.history.verticalHeader().setDefaultSectionSize(22)
         self.history.setWordWrap(False)

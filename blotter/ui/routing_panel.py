@@ -33,7 +33,7 @@ from blotter.domain.clock import iso_utc
 from blotter.domain.events import Event, OrderCreated, RoutingDecision, VenueScore
 from blotter.domain.values import Instrument
 from blotter.oms.routing.smart import score_text
-from blotter.ui.models import decimals_of
+from blotter.ui.models import decimals_of, header_data
 from blotter.ui.panels import fit_columns, plain_chart
 from blotter.ui.theme import muted_color
 
@@ -71,6 +71,8 @@ _COLUMNS = (
 )
 COLUMN = {key: number for number, (key, _header, _tip) in enumerate(_COLUMNS)}
 _TEXT_COLUMNS = frozenset({COLUMN["venue"], COLUMN["health"]})
+_TITLES = tuple(title for _key, title, _tip in _COLUMNS)
+_NUMERIC = frozenset(range(len(_COLUMNS))) - _TEXT_COLUMNS
 _SCORES = frozenset({"total", "price_score", "liquidity_score", "speed_score", "reliability_score"})
 Index = QModelIndex | QPersistentModelIndex
 
@@ -113,13 +115,11 @@ class DecisionModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation is not Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return _COLUMNS[section][1]
-        if role == Qt.ItemDataRole.ToolTipRole:
+        horizontal = orientation is Qt.Orientation.Horizontal
+        if horizontal and role == Qt.ItemDataRole.ToolTipRole:
             return _COLUMNS[section][2]
-        return None
+        # titles over their numbers (right) or their text (left), as the blotters have them
+        return header_data(_TITLES, _NUMERIC, section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -56,6 +56,11 @@ def test_the_routing_panel_shows_every_venue_s_scores_and_the_chart_adds_up(
         colored = routing.model.index(muted, 1).data(Qt.ItemDataRole.ForegroundRole)
         assert colored.name() == muted_color(dark=False)
         window.toggle_theme.trigger()
+        align = Qt.ItemDataRole.TextAlignmentRole
+        header = routing.model.headerData
+        horizontal = Qt.Orientation.Horizontal
+        assert header(COLUMN["total"], horizontal, align) & Qt.AlignmentFlag.AlignRight
+        assert header(COLUMN["venue"], horizontal, align) & Qt.AlignmentFlag.AlignLeft
         # and under the table, for all the excluded at once
         assert routing.excluded.text() == "Took no part: CBSE does not list AAPL"
         assert routing.excluded.isVisible()
