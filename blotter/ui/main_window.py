@@ -189,6 +189,12 @@ class OrdersFilter(QSortFilterProxyModel):
         self._text = ""
         self._account: str | None = None
         self._instrument: str | None = None
+        # Rows of orders being removed (first, last) while Qt removes them. Connected here,
+        # before a view's selection model is, so it is known when that model moves its
+        # current row off them.
+        self._going: tuple[int, int] | None = None
+        self.rowsAboutToBeRemoved.connect(self._rows_going)
+        self.rowsRemoved.connect(self._rows_gone)
 
     def set_states(self, states: frozenset[OrderState] | None) -> None:
         self._refilter(lambda: setattr(self, "_states", states))
@@ -229,14 +235,19 @@ class OrdersFilter(QSortFilterProxyModel):
             self.invalidateFilter()
         self._dynamic()
 
-    def hides(self, index: QModelIndex) -> bool:
-        """Whether the filters no longer let ``index``'s order through (a row of this proxy
-        still, which Qt is about to remove)."""
+    def _rows_going(self, parent: QModelIndex, first: int, last: int) -> None:
+        if not parent.isValid():
+            self._going = (first, last)
+
+    def _rows_gone(self, *_args: object) -> None:
+        self._going = None
+
+    def going(self, index: QModelIndex) -> bool:
+        """Whether ``index`` (or the order of a slice's row) is being removed right now."""
         top = index
-        while top.parent().isValid():  # a slice's row: its order's
+        while top.parent().isValid():
             top = top.parent()
-        source = self.mapToSource(top)
-        return source.isValid() and not self.filterAcceptsRow(source.row(), QModelIndex())
+        return self._going is not None and self._going[0] <= top.row() <= self._going[1]
 
     def filterAcceptsRow(
         self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
@@ -815,7 +826,7 @@ class MainWindow(QMainWindow):
 
     def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         self._hold_selected()
-        if previous.isValid() and self.proxy.hides(previous):
+        if previous.isValid() and self.proxy.going(previous):
             # Qt moves the current row off a row the filters hid, to a neighbour the trader
             # never chose: the details stay with the hidden order, and nothing is current
             hidden = previous.data(ORDER_ID_ROLE)

@@ -1514,6 +1514,28 @@ def test_an_order_the_filters_hide_keeps_its_details_no_neighbour_takes_them(
     session.run(scenario())
 
 
+def test_a_click_on_another_order_shows_it_while_the_last_one_waits_to_leave_the_view(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        window._ticker.stop()  # the blotter takes the OMS's changes at the tick, by hand here
+        oms = window.desk.oms
+        ids = [(await oms.submit(resting(n))).order_id for n in range(2)]
+        await session.until(lambda: oms.idle)
+        window._tick()
+        await session.until(lambda: window.proxy.rowCount() == 2)
+        window.quick.setCurrentText("Working")
+        window.select_order(ids[0])
+        await oms.cancel(ids[0], actor="alice", reason="done with it")
+        await session.until(lambda: state_of(window, ids[0]) is OrderState.CANCELED)
+        assert window.proxy.rowCount() == 2  # still listed until the next tick
+        window.select_order(ids[1])  # the trader's click, not Qt's move
+        assert window._selected == ids[1]
+
+    session.run(scenario())
+
+
 def test_delete_on_several_orders_says_what_was_sent_and_what_was_refused(
     session: Session,
 ) -> None:
