@@ -148,6 +148,7 @@ class _ColumnFitter(QObject):
             timer.timeout.connect(self._fit)
         self._missed = False  # a fit came while the view was hidden: fit when it paints
         self._dragging = False
+        self._fitting = False  # the fitter's own resizes are no one's hand
         self._chosen: set[int] = set()  # sized by the user's hand: never fitted again
         self._handles = header.viewport()  # kept: the header may go first at teardown
         self._handles.installEventFilter(self)
@@ -171,7 +172,7 @@ class _ColumnFitter(QObject):
         return False
 
     def _resized(self, column: int, _old: int, _new: int) -> None:
-        if self._dragging:
+        if self._dragging and not self._fitting:
             self._chosen.add(column)
 
     def _fit_soon(self, *_args: object) -> None:
@@ -194,13 +195,17 @@ class _ColumnFitter(QObject):
             return
         self._missed = False
         last = header.count() - 1 if header.stretchLastSection() else header.count()
-        for column in range(last):
-            if column in self._chosen:
-                continue
-            view.resizeColumnToContents(column)
-            most = self._widest.get(column)
-            if most is not None and header.sectionSize(column) > most:
-                header.resizeSection(column, most)
+        self._fitting = True
+        try:
+            for column in range(last):
+                if column in self._chosen:
+                    continue
+                view.resizeColumnToContents(column)
+                most = self._widest.get(column)
+                if most is not None and header.sectionSize(column) > most:
+                    header.resizeSection(column, most)
+        finally:
+            self._fitting = False
 
 
 class MiddleElided(QStyledItemDelegate):

@@ -170,7 +170,7 @@ def gauge_text(usage: LimitUsage) -> str:
 def _whole(usage: LimitUsage) -> tuple[str, str]:
     """Used and limit in full: money to the cent, toward the side of the limit it is on; a
     position's quantity as it is (on its lot)."""
-    if usage.instrument is not None:
+    if usage.rule is Rule.POSITION:  # one with nothing held names no instrument
         return format_number(usage.used), format_number(usage.limit)
     return money_text(usage.used, usage.limit), format_number(usage.limit, 2)
 

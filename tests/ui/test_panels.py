@@ -74,3 +74,34 @@ def test_a_column_the_user_sized_keeps_its_width_the_others_are_fitted_still(
     wide = view.fontMetrics().horizontalAdvance("a value much longer than the column was " * 2)
     qtbot.waitUntil(lambda: view.columnWidth(1) > wide)  # fitted to its new value
     assert view.columnWidth(0) == chosen
+
+
+def test_a_fit_while_the_mouse_is_down_on_the_header_takes_no_column_from_the_fitter(
+    qapp: QApplication, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(panels, "FIT_INTERVAL_MS", 50)
+    model = QStandardItemModel(3, 2)
+    view = QTableView()
+    view.setModel(model)
+    header = view.horizontalHeader()
+    panels.fit_columns(view, header)
+    qtbot.addWidget(view)
+    view.resize(900, 300)
+    view.show()
+    qtbot.waitUntil(lambda: view.columnWidth(0) < 100)
+    at = QPointF(header.sectionViewportPosition(1) + 5, 5)  # on a title: a click to sort
+    held = QMouseEvent(
+        QEvent.Type.MouseButtonPress,
+        at,
+        QPointF(header.viewport().mapToGlobal(at.toPoint())),
+        Qt.MouseButton.LeftButton,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(header.viewport(), held)  # and not released: a menu took it, say
+    longer = "a value much longer than the column was " * 2
+    model.setData(model.index(0, 0), longer)
+    qtbot.waitUntil(lambda: view.columnWidth(0) > view.fontMetrics().horizontalAdvance(longer))
+    model.setData(model.index(0, 0), longer * 2)  # fitted again: the fitter's own resize above
+    wider = view.fontMetrics().horizontalAdvance(longer * 2)  # made it no one's choice
+    qtbot.waitUntil(lambda: view.columnWidth(0) > wider)

@@ -127,6 +127,8 @@ def test_a_gauge_tip_gives_money_to_the_cent_and_a_position_as_it_is() -> None:
     btc = LimitUsage(rule=Rule.POSITION, limit=D(1), used=D("0.99999"), instrument="BTC-USD")
     assert gauge_tip(btc) == "Position limit (BTC-USD): 0.99999 of 1 (99.9%)"
     assert gauge_text(btc) == "BTC-USD  0.99999 / 1  99.9%"
+    nothing_held = LimitUsage(rule=Rule.POSITION, limit=D(1000), used=D(0))
+    assert gauge_tip(nothing_held) == "Position limit: 0 of 1,000 (0%)"
 
 
 def test_compact_numbers_read_like_the_gauges_of_a_desk() -> None:
