@@ -90,9 +90,10 @@ PRE_TRADE_ORDER: tuple[Rule, ...] = (
 def format_number(value: Decimal, min_decimals: int = 0) -> str:
     """``value`` with thousands separators and its own decimals, at least ``min_decimals``.
 
-    The one number format of risk reasons. Never rounded (a value just over a limit must not
-    read as the limit); trailing zeros go, so a product such as 1.5626 x 64000.0 reads
-    ``"100,006.40"`` with 2 decimals for money, and ``Decimal("125000")`` ``"125,000.00"``.
+    The one number format of risk reasons. Not rounded here (a value just over a limit must
+    not read as the limit; ``money_text`` rounds a computed sum away from it); trailing zeros
+    go, so a product such as 1.5626 x 64000.0 reads ``"100,006.40"`` with 2 decimals for
+    money, and ``Decimal("125000")`` ``"125,000.00"``.
     """
     value = value.normalize()
     exponent = value.as_tuple().exponent
@@ -105,18 +106,39 @@ def _money(value: Decimal) -> str:
     return format_number(value, 2)
 
 
-_CENT = Decimal("0.01")
+CENT = Decimal("0.01")
 
 
-def money_text(value: Decimal, limit: Decimal | None = None) -> str:
+def _to_cents(value: Decimal, limit: Decimal | None = None) -> Decimal:
     """A computed sum of money (at marks that are means, with any number of decimals) to the
     cent, rounded away from ``limit`` toward the side it is on (just over never reads as at,
     nor just under); half-even with no limit to compare."""
     rounding = ROUND_HALF_EVEN
     if limit is not None and value != limit:
         rounding = ROUND_CEILING if value > limit else ROUND_FLOOR
-    cents = value.quantize(_CENT, rounding=rounding)
-    return _money(cents.copy_abs() if cents.is_zero() else cents)  # never "-0.00"
+    return value.quantize(CENT, rounding=rounding)
+
+
+def money_text(value: Decimal, limit: Decimal | None = None) -> str:
+    """``_to_cents``, written as money (never "-0.00")."""
+    return _cents_text(_to_cents(value, limit))
+
+
+def _cents_text(cents: Decimal) -> str:
+    return _money(cents.copy_abs() if cents.is_zero() else cents)
+
+
+def _adding_up(parts: Sequence[Decimal], total: Decimal) -> list[Decimal]:
+    """``parts`` to the cent so that they add up to ``total`` (in cents already, their sum's),
+    each within a cent of its value: the cents that rounding every part down leaves go to the
+    largest remainders (or, short, come from the smallest). A reason's sum then reads right."""
+    cents = [part.quantize(CENT, rounding=ROUND_FLOOR) for part in parts]
+    left = int((total - sum(cents, ZERO)) / CENT)
+    by_remainder = sorted(range(len(parts)), key=lambda i: parts[i] - cents[i], reverse=True)
+    step = CENT if left >= 0 else -CENT
+    for i in (by_remainder if left >= 0 else by_remainder[::-1])[: abs(left)]:
+        cents[i] += step
+    return cents
 
 
 def _seconds(value: float) -> str:
@@ -873,14 +895,15 @@ def _check_credit(
     used = working + held + order
     if used <= limit:
         return None
+    total = _to_cents(used, limit)
+    parts = [_cents_text(part) for part in _adding_up((working, held, order), total)]
     return RiskBreach(
         rule=Rule.CREDIT,
         limit=_money(limit),
-        value=money_text(used, limit),
+        value=_cents_text(total),
         reason=(
-            f"open orders {money_text(working)} + positions {money_text(held)} + this "
-            f"order {money_text(order)} = {money_text(used, limit)}, over the account's credit "
-            f"limit of {_money(limit)}"
+            f"open orders {parts[0]} + positions {parts[1]} + this order {parts[2]} = "
+            f"{_cents_text(total)}, over the account's credit limit of {_money(limit)}"
         ),
     )
 
@@ -971,14 +994,15 @@ def _check_loss(
     loss = -(realized + unrealized)
     if loss <= maximum:
         return None
+    total = _to_cents(loss, maximum)
+    made, marked = (_cents_text(part) for part in _adding_up((realized, unrealized), -total))
     return RiskBreach(
         rule=Rule.MAX_LOSS,
         limit=_money(maximum),
-        value=money_text(loss, maximum),
+        value=_cents_text(total),
         reason=(
-            f"the account's loss of {money_text(loss, maximum)} (realized "
-            f"{money_text(realized)}, unrealized {money_text(unrealized)}) is over its limit of "
-            f"{_money(maximum)}; the account is reduce-only"
+            f"the account's loss of {_cents_text(total)} (realized {made}, unrealized "
+            f"{marked}) is over its limit of {_money(maximum)}; the account is reduce-only"
         ),
         reduce_only=True,
     )

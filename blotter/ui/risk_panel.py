@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from blotter.domain.risk import LimitUsage, RiskLimits, Rule, format_number, money_text
+from blotter.domain.risk import CENT, LimitUsage, RiskLimits, Rule, format_number, money_text
 from blotter.domain.workflows import ACCOUNT, AccountState
 from blotter.oms.commands import CancelScope
 from blotter.oms.manager import OrderManager
@@ -129,7 +129,6 @@ LIGHT_RISK = RiskColors(
 
 _SCALES = ((Decimal(10**3), "K"), (Decimal(10**6), "M"), (Decimal(10**9), "B"))
 _TENTH = Decimal("0.1")
-_CENT = Decimal("0.01")
 _SMALL = Decimal("0.0001")  # a crypto lot; a loss of cents reads 0.1735
 
 
@@ -137,7 +136,7 @@ def compact(value: Decimal) -> str:
     """A gauge's number, short: ``12.3M``, ``100.0K``, ``950``, ``0.25`` (exact in tooltips)."""
     magnitude = abs(value)
     if magnitude < 1000:
-        return format_number(value.quantize(_CENT if magnitude >= 1 else _SMALL))
+        return format_number(value.quantize(CENT if magnitude >= 1 else _SMALL))
     for scale, suffix in _SCALES:
         scaled = (value / scale).quantize(_TENTH)
         if abs(scaled) < 1000:  # 999,960 reads 1.0M, not 1000.0K

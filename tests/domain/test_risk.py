@@ -941,6 +941,20 @@ def test_money_at_a_mark_of_many_decimals_reads_in_cents_away_from_the_limit() -
     assert money_text(D("1234.565")) == "1,234.56"  # no limit: half-even
 
 
+def test_the_parts_of_a_loss_reason_add_up_to_the_total_it_gives() -> None:
+    """Half a cent lost on a sale and half a cent over 30 on the mark: each part to the cent
+    on its own would read 0.00 and -30.00 for a loss of 30.01."""
+    exposure = Exposure("ACC-1")
+    exposure.fill("AAPL", BUY, D(2), D("100.00"), D(0), T0)
+    exposure.fill("AAPL", SELL, D(1), D("99.995"), D(0), T0 + 1)  # realized -0.005
+    marks = {"AAPL": D("69.995")}  # unrealized -30.005
+    result = check_after_fill(exposure, RiskLimits(max_loss=D(30)), marks)
+    assert result is not None
+    assert result.reason.startswith(
+        "the account's loss of 30.01 (realized 0.00, unrealized -30.01) is over its limit"
+    )
+
+
 def test_the_loss_counts_fees_and_realized_pnl_and_no_mark_means_no_unrealized() -> None:
     exposure = Exposure("ACC-1")
     exposure.fill("AAPL", BUY, D(100), D("100.00"), D("2.50"), T0)
