@@ -533,12 +533,9 @@ class OrderManager:
                     expected="the id of a known order",
                 ),
             )
-        if self.failed is not None:
-            return CancelResult(
-                order_id=order_id,
-                state=order.state,
-                rejection=Rejection(reason=f"the OMS stopped: {self.failed}", source="oms"),
-            )
+        stopped = self._stopped()
+        if stopped is not None:
+            return CancelResult(order_id=order_id, state=order.state, rejection=stopped)
         if not order.is_working:
             return await self._too_late(order, actor)
         if not order.cancel_pending:
@@ -636,9 +633,9 @@ class OrderManager:
     # --- risk: operators' actions on accounts ---------------------------------------------------
 
     def precheck(self, ticket: NewOrder) -> Rejection | None:
-        """What would refuse ``ticket`` now (the ticket's checks, the kill switch, the risk
-        rules, a router with no venue to send it to: a chosen venue DOWN, say), without
-        recording anything or counting it as an order."""
+        """What would refuse ``ticket`` now (an OMS stopped, the ticket's checks, the kill
+        switch, the risk rules, a router with no venue to send it to: a chosen venue DOWN,
+        say), without recording anything or counting it as an order."""
         stopped = self._stopped()
         if stopped is not None:
             return stopped
@@ -661,12 +658,10 @@ class OrderManager:
         return None if plan.allocations else Rejection(reason=plan.reason, source="routing")
 
     def _stopped(self) -> Rejection | None:
-        """Every ticket's refusal once the OMS stopped (nothing can be recorded)."""
-        return (
-            Rejection(reason=f"the OMS stopped: {self.failed}", source="oms")
-            if self.failed
-            else None
-        )
+        """Every command's refusal once the OMS stopped (nothing can be recorded)."""
+        if self.failed is None:
+            return None
+        return Rejection(reason=f"the OMS stopped: {self.failed}", source="oms")
 
     async def block_account(self, account: str, *, actor: str, reason: str) -> list[CancelResult]:
         """The account's kill switch: its open orders canceled, new ones refused until

@@ -53,7 +53,7 @@ from blotter.ui.panels import (
     utc_seconds,
 )
 
-LIMIT = 500  # the newest alerts shown
+LIMIT = 500  # the newest alerts read, and as many of the newest a filter lets through
 STREAM_WIDTH = 150  # px: a stream id elided in the middle, its distinct end shown
 CHECK_WIDTH = 44  # px: a check mark under "Ack"; the room goes to the message
 ALERT_ID_ROLE = Qt.ItemDataRole.UserRole + 40  # the row's alert id, in every column
@@ -490,9 +490,11 @@ class AlertsPanel(QWidget):
         self.acknowledge_action.setEnabled(bool(self._unacknowledged(self.selected_alerts())))
         self.acknowledge_button.setEnabled(self.acknowledge_action.isEnabled())
         # the feed lists the newest alerts: older ones may wait unacknowledged all the same
+        # (those being acknowledged are counted until the store says so: not waiting)
         listed_unread = len(self._unacknowledged(self.alerts.alert_ids))
+        waiting = self.unread - len(self._acknowledging)
         self.acknowledge_all_action.setEnabled(
-            self.unread > listed_unread or bool(self._unacknowledged(self.shown_alerts()))
+            waiting > listed_unread or bool(self._unacknowledged(self.shown_alerts()))
         )
         self.acknowledge_all_button.setEnabled(self.acknowledge_all_action.isEnabled())
 
@@ -565,5 +567,7 @@ class AlertsPanel(QWidget):
         failure = None if task.cancelled() else task.exception()
         if task.cancelled() or failure is not None:  # not recorded: may be tried again
             self._acknowledging.difference_update(alert_ids)
+        else:  # recorded: those no read lists will never be read back acknowledged
+            self._acknowledging.difference_update(i for i in alert_ids if not self.alerts.row(i))
         set_text(self.status_line, "" if failure is None else f"Acknowledging failed: {failure}")
         self.refresh()

@@ -1169,9 +1169,12 @@ class CasePanel(QWidget, Generic[Row, P]):
             self.refresh()
         self.queue_view.setCurrentIndex(self.queue.row_of(case_id))
 
-    def _facts_now(self, case_id: str | None) -> dict[str, str] | None:
+    def _question_now(self, operation: Operation[P, None], case_id: str | None) -> str | None:
+        """``operation``'s question about the case as it is now (None: no such row)."""
         row = None if case_id is None else self.queue.row(case_id)
-        return None if case_id is None or row is None else self.facts(case_id, row)
+        if case_id is None or row is None:
+            return None
+        return operation.question.format(what=case_id, **self.facts(case_id, row))
 
     def _selection_changed(self) -> None:
         case_id = self.selected_case()
@@ -1202,14 +1205,14 @@ class CasePanel(QWidget, Generic[Row, P]):
         operation = entry.operation
         self.refresh()  # the question quotes the case as it is now
         case_id = self.selected_case()
-        facts = self._facts_now(case_id)
-        if case_id is None or facts is None:
+        question = self._question_now(operation, case_id)
+        if case_id is None or question is None:
             return
-        text = ask(self, operation, what=case_id, **facts)
+        text = answer(self, operation.title, question, operation.asked)
         if text is None:
             return
         self.refresh()
-        if self._facts_now(case_id) != facts:  # a pass moved the figures while it was asked
+        if self._question_now(operation, case_id) != question:  # a pass moved its figures
             changed = f"not done, {case_id} changed while you answered: look at it again"
             set_text(self.status_line, f"{operation.title}: {changed}")
             return

@@ -453,4 +453,13 @@ def test_a_decision_whose_figures_moved_while_it_was_asked_is_not_taken(
         assert book.made.get(large, 0) == 0
         assert book.cases[large].state == BreakState.ACKNOWLEDGED
 
+        def a_pass_then_a_note(*_args: object) -> tuple[str, bool]:
+            book.observe({key: D(100)}, {key: D(25)}, [key])
+            return "called the venue", True
+
+        monkeypatch.setattr(QInputDialog, "getText", a_pass_then_a_note)
+        version = book.cases[large].version
+        panel.note.action.trigger()  # its question quotes no figure: nothing moved under it
+        assert book.cases[large].version == version + 1
+
     session.run(scenario())
