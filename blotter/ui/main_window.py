@@ -149,19 +149,9 @@ ACCOUNTS_NAMED = 8  # in the Cancel all question, before 'and N more'
 CHILD_ROWS = 4  # the order details show this many slices before they scroll
 _RIGHT_ALIGNED = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 FILL_COLUMN_WIDTHS = (95, 55, 105, 205, 80, 45, 65, 85, 65, 70)  # ids as wide as the orders
-# What was traded first, the ids last: a narrow window cuts the right end off.
-FILL_DEFAULT_ORDER = (
-    "Time (UTC)",
-    "Instrument",
-    "Side",
-    "Qty",
-    "Price",
-    "Fee",
-    "Liquidity",
-    "Venue",
-    "Exec id",
-    "Order id",
-)
+# What was traded first, where and the ids last: a narrow window cuts the right end off.
+_FILLS_LAST = ("Venue", "Exec id", "Order id")
+FILL_DEFAULT_ORDER = (*(h for h in FILL_HEADERS if h not in _FILLS_LAST), *_FILLS_LAST)
 
 
 class FillsSort(QSortFilterProxyModel):

@@ -41,33 +41,45 @@ def drag(header: QHeaderView, column: int, by: int) -> None:
     edge = header.sectionViewportPosition(column) + header.sectionSize(column) - 1
     start, end = QPointF(edge, 5), QPointF(edge + by, 5)
     left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
-    no_keys = Qt.KeyboardModifier.NoModifier
-    for kind, at, button, held in (
-        (QEvent.Type.MouseButtonPress, start, left, left),
-        (QEvent.Type.MouseMove, end, none, left),
-        (QEvent.Type.MouseButtonRelease, end, left, none),
-    ):
-        global_at = QPointF(header.viewport().mapToGlobal(at.toPoint()))
-        event = QMouseEvent(kind, at, global_at, button, held, no_keys)
-        QApplication.sendEvent(header.viewport(), event)
+    mouse(header, QEvent.Type.MouseButtonPress, start, left, left)
+    mouse(header, QEvent.Type.MouseMove, end, none, left)
+    mouse(header, QEvent.Type.MouseButtonRelease, end, left, none)
+
+
+def mouse(
+    header: QHeaderView,
+    kind: QEvent.Type,
+    at: QPointF,
+    button: Qt.MouseButton,
+    held: Qt.MouseButton,
+) -> None:
+    global_at = QPointF(header.viewport().mapToGlobal(at.toPoint()))
+    event = QMouseEvent(kind, at, global_at, button, held, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(header.viewport(), event)
+
+
+def fitted_table(qtbot: QtBot, columns: int) -> QTableView:
+    """A shown table of ``columns`` columns, fitted by the panels' fitter, its first fit done."""
+    model = QStandardItemModel(3, columns)
+    for column in range(columns):
+        model.setData(model.index(0, column), "short")
+    view = QTableView()
+    view.setModel(model)
+    panels.fit_columns(view, view.horizontalHeader())
+    qtbot.addWidget(view)
+    view.resize(900, 300)
+    view.show()
+    qtbot.waitUntil(lambda: view.columnWidth(0) < 100)
+    return view
 
 
 def test_a_column_the_user_sized_keeps_its_width_the_others_are_fitted_still(
     qapp: QApplication, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(panels, "FIT_INTERVAL_MS", 50)
-    model = QStandardItemModel(3, 3)
-    for column in range(3):
-        model.setData(model.index(0, column), "short")
-    view = QTableView()
-    view.setModel(model)
-    header = view.horizontalHeader()
-    panels.fit_columns(view, header)
-    qtbot.addWidget(view)
-    view.resize(900, 300)
-    view.show()
-    qtbot.waitUntil(lambda: view.columnWidth(0) < 100)
-    drag(header, 0, 150)
+    view = fitted_table(qtbot, 3)
+    model = view.model()
+    drag(view.horizontalHeader(), 0, 150)
     chosen = view.columnWidth(0)
     assert chosen > 150
     model.setData(model.index(0, 1), "a value much longer than the column was " * 2)
@@ -80,25 +92,12 @@ def test_a_fit_while_the_mouse_is_down_on_the_header_takes_no_column_from_the_fi
     qapp: QApplication, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(panels, "FIT_INTERVAL_MS", 50)
-    model = QStandardItemModel(3, 2)
-    view = QTableView()
-    view.setModel(model)
+    view = fitted_table(qtbot, 2)
+    model = view.model()
     header = view.horizontalHeader()
-    panels.fit_columns(view, header)
-    qtbot.addWidget(view)
-    view.resize(900, 300)
-    view.show()
-    qtbot.waitUntil(lambda: view.columnWidth(0) < 100)
     at = QPointF(header.sectionViewportPosition(1) + 5, 5)  # on a title: a click to sort
-    held = QMouseEvent(
-        QEvent.Type.MouseButtonPress,
-        at,
-        QPointF(header.viewport().mapToGlobal(at.toPoint())),
-        Qt.MouseButton.LeftButton,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(header.viewport(), held)  # and not released: a menu took it, say
+    left = Qt.MouseButton.LeftButton
+    mouse(header, QEvent.Type.MouseButtonPress, at, left, left)  # not released: a menu took it
     longer = "a value much longer than the column was " * 2
     model.setData(model.index(0, 0), longer)
     qtbot.waitUntil(lambda: view.columnWidth(0) > view.fontMetrics().horizontalAdvance(longer))
