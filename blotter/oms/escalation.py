@@ -12,6 +12,7 @@ import logging
 from blotter.domain.escalation import (
     AlreadyEscalated,
     EscalationRules,
+    Rule,
     Trigger,
     most_severe_per_order,
     triggers,
@@ -22,14 +23,16 @@ from blotter.domain.events import (
     EscalationNoteAdded,
     EscalationOpened,
     EscalationResolved,
-    Payload,
     Severity,
 )
 from blotter.domain.ids import IdSource
-from blotter.domain.values import check_name, check_text
+from blotter.domain.values import InvalidValue, check_name, check_text
+from blotter.oms.commands import check_acting
 from blotter.oms.manager import SYSTEM, OrderManager
 
 log = logging.getLogger(__name__)
+
+_Action = EscalationAcknowledged | EscalationAssigned | EscalationNoteAdded | EscalationResolved
 
 CHECK_SECONDS = 1.0  # how often the rules look at the working orders
 
@@ -58,7 +61,11 @@ class Escalator:
         ``AlreadyEscalated`` while one of its escalations is open."""
         if order_id not in self.oms.orders:
             raise KeyError(f"no order {order_id}")
+        check_acting(actor, reason)
         check_text("reason", reason)
+        _check_severity(severity)
+        for field, name in (("rule", rule), *(("also", other) for other in also)):
+            _check_rule(field, name)
         already = self.oms.escalations.open_of(order_id)
         if already is not None:
             raise AlreadyEscalated(order_id, already)
@@ -117,8 +124,20 @@ class Escalator:
     def resolve(self, escalation_id: str, *, actor: str, reason: str) -> None:
         self._act(escalation_id, EscalationResolved(reason=check_text("reason", reason)), actor)
 
-    def _act(self, escalation_id: str, payload: Payload, actor: str) -> None:
+    def _act(self, escalation_id: str, payload: _Action, actor: str) -> None:
         if escalation_id not in self.oms.escalations.cases:
             raise KeyError(f"no escalation {escalation_id}")
+        check_acting(actor, payload.reason)
         cause = f"command: {type(payload).__name__}"
         self.oms.record_escalation(escalation_id, [payload], actor, cause)
+
+
+def _check_severity(severity: object) -> None:
+    if not isinstance(severity, Severity):
+        raise InvalidValue("severity", severity, f"one of {', '.join(s.value for s in Severity)}")
+
+
+def _check_rule(field: str, name: str) -> None:
+    """A rule's name as recorded: empty for an operator's escalation, else a known rule."""
+    if name and name not in {rule.value for rule in Rule}:
+        raise InvalidValue(field, name, f"one of {', '.join(r.value for r in Rule)}")

@@ -69,6 +69,40 @@ async def test_an_operator_escalates_an_order_and_works_it_to_resolution(tmp_pat
         assert w.oms.escalations.of_order(result.order_id) == [escalation, again]
 
 
+@pytest.mark.parametrize(
+    ("field", "arguments"),
+    [
+        ("actor", {"actor": "x" * 500}),
+        ("actor", {"actor": ""}),
+        ("severity", {"severity": "urgent"}),  # written, it stopped the OMS
+        ("rule", {"rule": "whim"}),
+        ("also", {"rule": "unacknowledged", "also": ("whim",)}),
+    ],
+)
+async def test_an_escalation_with_a_bad_field_is_refused_before_anything_is_recorded(
+    tmp_path: Path, field: str, arguments: dict[str, object]
+) -> None:
+    async with world(tmp_path) as w:
+        result = await w.submit(w.ticket("10", "9.00"))
+        escalator = Escalator(w.oms, RandomIds(), OFF)
+        given = {"actor": "olga", "reason": "why", **arguments}
+        with pytest.raises(InvalidValue) as refused:
+            escalator.escalate(result.order_id, **given)  # type: ignore[arg-type]
+        assert refused.value.field == field
+        assert w.oms.escalations.of_order(result.order_id) == []
+        opened = escalator.escalate(result.order_id, actor="olga", reason="why")
+        for act in (
+            lambda: escalator.acknowledge(opened, actor="ops", reason="seen\x00"),
+            lambda: escalator.assign(opened, "ops-2", actor="ops", reason="yours\x00"),
+            lambda: escalator.note(opened, "a note", actor="a\nb"),
+        ):
+            with pytest.raises(InvalidValue):
+                act()
+        await w.settle()
+        assert w.oms.failed is None
+        assert history(w, opened) == [("EscalationOpened", "olga")]
+
+
 def deaf(venue: SimulatedVenue) -> FaultyGateway:
     """Every report of the venue is lost: an order stays unacknowledged."""
     return FaultyGateway(venue, FaultPlan(inbound=Faults(drop=1.0)))
