@@ -26,6 +26,7 @@ from blotter.domain.events import (
     Severity,
 )
 from blotter.domain.ids import IdSource
+from blotter.domain.order import OrderAggregate
 from blotter.domain.values import InvalidValue, check_name, check_text
 from blotter.oms.commands import check_acting
 from blotter.oms.manager import SYSTEM, OrderManager
@@ -46,6 +47,9 @@ class Escalator:
         self.oms = oms
         self.rules = rules or EscalationRules()
         self._ids = ids
+        # Closed orders a rule caught while one of their escalations was open: the OMS hands
+        # a closed order's change over once, so they are looked at again until it fires.
+        self._held: dict[str, OrderAggregate] = {}
 
     def escalate(
         self,
@@ -82,13 +86,18 @@ class Escalator:
         (an overfill, an order every venue refused)."""
         oms = self.oms
         fired = oms.escalations.fired
-        orders = [*oms.working_orders(), *oms.take_closed_changes()]
-        caught = most_severe_per_order(
+        closed = {o.order_id: o for o in (*self._held.values(), *oms.take_closed_changes())}
+        self._held.clear()
+        due = [
             t
-            for t in triggers(orders, self.rules, oms.clock.now_ns())
+            for t in triggers(
+                [*oms.working_orders(), *closed.values()], self.rules, oms.clock.now_ns()
+            )
             if (t.order_id, t.rule.value) not in fired
-            and oms.escalations.open_of(t.order_id) is None  # already in a person's hands
-        )
+        ]
+        handled = {t.order_id for t in due if oms.escalations.open_of(t.order_id) is not None}
+        self._held.update((oid, closed[oid]) for oid in handled if oid in closed)
+        caught = most_severe_per_order(t for t in due if t.order_id not in handled)
         return [self._escalate(trigger, also) for trigger, also in caught]
 
     def _escalate(self, trigger: Trigger, also: tuple[str, ...]) -> str:

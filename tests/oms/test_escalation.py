@@ -217,3 +217,21 @@ async def test_a_filled_order_the_venue_overfills_is_escalated_though_closed(
         [escalation] = w.oms.escalations.of_order(result.order_id)
         opened = w.oms.escalations.opened[escalation]
         assert (opened.rule, opened.severity) == ("anomalous_report", Severity.CRITICAL)
+
+
+async def test_an_overfill_while_the_order_is_in_a_persons_hands_is_escalated_once_they_let_go(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, wrap=_Overfills) as w:  # type: ignore[arg-type]
+        escalator = Escalator(w.oms, RandomIds(), EscalationRules())
+        w.sell_liquidity("10", "10.00")
+        result = await w.oms.submit(w.ticket("10", "10.00"))
+        by_hand = escalator.escalate(result.order_id, actor="olga", reason="client called")
+        order = w.order(result.order_id)
+        await w.until(lambda: bool(order.anomalies))
+        assert escalator.check() == []  # in a person's hands: left there
+        assert escalator.check() == []  # and looked at again, not forgotten
+        escalator.resolve(by_hand, actor="olga", reason="client answered")
+        [overfill] = escalator.check()
+        assert w.oms.escalations.opened[overfill].rule == "anomalous_report"
+        assert escalator.check() == []  # once
