@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
 
 from blotter.oms.commands import NewOrder
 from blotter.oms.ports import StoreUnavailable
 from blotter.runtime.desk import Desk
 from blotter.runtime.flow import Cancel, CancelAll, Command, TraderFlow
 
+log = logging.getLogger(__name__)
+
 IDLE_LIMIT = 10.0  # seconds a lockstep step waits at most for the venues' answers
+STOP_WAIT = 3.0  # seconds the commands in flight get to finish when the session ends
 DEMO_OPERATOR = "ops-demo"  # who escalates in the demo, as a desk's operator would
 MARKET_EVERY = 4  # the markets of a ticket's instrument move before every 4th ticket
 
@@ -34,10 +39,18 @@ class FlowDriver:
         self.tickets: list[str] = []  # client order ids, in flow order
         self.commands = self.orders = self.cancels = self.cancel_alls = 0
 
-    async def step(self) -> None:
-        """Issue the flow's next command (in lockstep: once every venue has answered)."""
+    async def step(self, held: Callable[[], bool] = lambda: False) -> None:
+        """Issue the flow's next command once it may go (in lockstep: once every venue has
+        answered; else once fewer are in flight than allowed), unless ``held`` says then
+        that none is wanted (a demo paused while the step waited)."""
         if self.lockstep:
             await self.until_idle()
+        else:
+            await self._slots.acquire()
+        if held():
+            if not self.lockstep:
+                self._slots.release()
+            return
         command = self.flow.next()
         if isinstance(command, NewOrder):
             self.tickets.append(command.client_order_id)
@@ -46,7 +59,6 @@ class FlowDriver:
         if self.lockstep:
             await self._execute(command)
             return
-        await self._slots.acquire()
         task = asyncio.get_running_loop().create_task(self._execute(command))
         self._running.add(task)
         task.add_done_callback(self._finished)
@@ -71,6 +83,20 @@ class FlowDriver:
         """Until every command issued has been answered by the OMS."""
         if self._running:
             await asyncio.gather(*self._running)
+
+    async def stop(self, within: float = STOP_WAIT) -> None:
+        """Before the desk closes, so that no command outlives it: the commands in flight
+        get ``within`` seconds to finish, the rest are cancelled (what one recorded before is
+        the OMS's recovery's to resolve at the next start, as after a crash)."""
+        running = list(self._running)
+        if not running:
+            return
+        _done, late = await asyncio.wait(running, timeout=within)
+        for task in late:
+            task.cancel()
+        for outcome in await asyncio.gather(*running, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.warning("a flow command failed as the session ended: %s", outcome)
 
     async def until_idle(self) -> None:
         """Until no venue owes an answer (bounded: a venue that is down may owe one for long;

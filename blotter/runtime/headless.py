@@ -106,6 +106,7 @@ async def run_headless(
             await _close_session(driver)
             reconciled = await desk.reconciler.run_pass(why="end of the headless run")
     finally:
+        await driver.stop()  # a run cut short (Ctrl-C) leaves no command past the desk
         seconds = time.perf_counter() - started
         venues = _venue_figures(desk)  # as they stood at the end, before hanging up
         await desk.close(release=False)  # no other desk writes while the log is checked

@@ -128,6 +128,7 @@ async def _session(options: AppOptions, settings: QSettings) -> int:
                 flow.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await flow
+                await driver.stop()  # none of its commands outlives the desk
             await window.shutdown()
             await desk.close()
         finally:
@@ -212,7 +213,7 @@ async def _demo(
         await asyncio.sleep(interval)
         if window.demo_paused:
             continue
-        await driver.step()
+        await driver.step(held=lambda: window.demo_paused)
         if next_drift is not None and drift_every and loop.time() >= next_drift:
             drift.step()
             next_drift = loop.time() + drift_every
