@@ -103,8 +103,8 @@ def _order_triggers(order: OrderAggregate, rules: EscalationRules, now: int) -> 
 
 
 def _oldest(children: Iterable[ChildOrder], state: OrderState) -> int | None:
-    """When the longest-waiting child in ``state`` got there (its last update)."""
-    times = [c.updated_at for c in children if c.state is state]
+    """When the longest-waiting child in ``state`` got there."""
+    times = [c.entered for c in children if c.state is state]
     return min(times) if times else None
 
 

@@ -128,6 +128,9 @@ class ChildOrder(msgspec.Struct, gc=False, eq=False):
     # filled beyond what the order needed (an overfill: the order's no more).
     handed_back: Decimal = ZERO
     beyond: Decimal = ZERO
+    # When it came to its state: ``updated_at`` moves with every event, a fill of a slice
+    # whose cancel waits too, and a rule measures how long the wait has been.
+    entered: int = 0
 
     @property
     def leaves(self) -> Decimal:
@@ -540,6 +543,7 @@ class OrderAggregate:
                 sys.intern(s.venue),
                 _shared(s.quantity),
                 at,
+                entered=at,
             )
         self._live_leaves += total
         self.live_children += len(routed.slices)
@@ -706,6 +710,8 @@ class OrderAggregate:
             self.live_children -= 1
         child.state = target
         child.updated_at = event.occurred_at
+        if target is not was:
+            child.entered = event.occurred_at
         if self.cancel_pending and was is _PENDING_CANCEL and target is not _PENDING_CANCEL:
             # the trader's cancel is answered once no slice waits on it any more: each was
             # canceled, filled first, or refused (what works on may be canceled again)

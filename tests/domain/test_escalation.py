@@ -48,6 +48,17 @@ def test_a_cancel_left_unanswered_is_escalated_after_its_threshold() -> None:
     assert "not answered (over 10 s)" in trigger.reason
 
 
+def test_fills_while_a_cancel_waits_do_not_restart_its_clock() -> None:
+    """A venue that trades the order every 8 s and never answers its cancel."""
+    story = OrderStory.working()
+    story.cancel_requested("A")
+    for _ in range(2):
+        story.clock.advance(8 * NANOS_PER_SECOND)
+        story.fill("A", "10")
+    assert story.order.children["A"].state.value == "PENDING_CANCEL"
+    assert rules_caught(story, 0) == [Rule.STUCK_CANCEL]  # 16 s after it was asked
+
+
 def test_an_order_sent_and_never_acknowledged_is_escalated_after_its_threshold() -> None:
     story = OrderStory()
     story.routed(("A", "XNAS", "100"))
