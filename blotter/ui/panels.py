@@ -244,12 +244,11 @@ def selected_data(view: QAbstractItemView, role: int) -> object:
 def queue_table(
     model: QAbstractTableModel, name: str, menu: QMenu, changed: Callable[[], None]
 ) -> QTableView:
-    """A table of one selectable row at a time: ``changed`` on a new current row, ``menu``
-    on a right click (on a row, which it selects)."""
+    """A table of one selectable row at a time: ``changed`` when the selection changes (the
+    panels act on the selected row, not on Qt's current one, which a Ctrl+click that clears
+    the selection leaves in place), ``menu`` on a right click (on a row, which it selects)."""
     view = table(model, name)
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.selectionModel().currentRowChanged.connect(lambda *_: changed())
-    # a Ctrl+click clears the selection and leaves the current row where it was
     view.selectionModel().selectionChanged.connect(lambda *_: changed())
 
     def popup(at: QPoint) -> None:
