@@ -357,6 +357,18 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 # --- live state ---------------------------------------------------------------------------
 
 
+def valued_at(side: Side, limit_price: Decimal | None, reference: Decimal | None) -> Decimal | None:
+    """The price an order's notional is counted at. A buy's limit caps what it pays; a sell
+    trades at its limit or better, so a sell limited under the market is counted at the
+    market (at its limit, it would pass a notional limit by as much as the collar allows).
+    A market order is counted at the reference; None when there is no price at all."""
+    if limit_price is None:
+        return reference
+    if side is _BUY or reference is None:
+        return limit_price
+    return max(limit_price, reference)
+
+
 class _OpenOrder:
     __slots__ = ("instrument", "is_buy", "price", "quantity")
 
@@ -366,7 +378,7 @@ class _OpenOrder:
         self.instrument = instrument
         self.is_buy = is_buy
         self.quantity = quantity
-        self.price = price  # for notional: the limit, or the reference when a market order came
+        self.price = price  # for notional: as ``valued_at`` gave it when the order came
 
 
 # An accepted order as the duplicate check compares it; price None is a market order.
@@ -427,13 +439,13 @@ class Exposure:
         reference: Decimal | None = None,
     ) -> None:
         """Count an accepted order: open for credit and position, remembered for the
-        duplicate and rate checks. ``limit_price`` None is a market order, whose notional is
-        counted at ``reference`` (at nothing if there was none). A known id changes nothing.
+        duplicate and rate checks. ``limit_price`` None is a market order. The notional is
+        counted at ``valued_at`` (at nothing if there is no price). A known id changes nothing.
         """
         if order_id in self._open:
             return
         is_buy = side is _BUY
-        price = reference if limit_price is None else limit_price
+        price = valued_at(side, limit_price, reference)
         self._open[order_id] = _OpenOrder(instrument, is_buy, quantity, price)
         self._add_open(instrument, is_buy, quantity, price)
         self._remember(at_ns, (instrument, is_buy, quantity, limit_price))
@@ -598,7 +610,7 @@ def check_order(
         if breach is not None:
             return breach
     limit_price = intent.limit_price if intent.order_type is _LIMIT else None
-    price = reference if limit_price is None else limit_price
+    price = valued_at(intent.side, limit_price, reference)
     return (
         _check_quantity(intent, limits)
         or _check_notional(intent, limits, price)

@@ -334,11 +334,20 @@ def _notional_breach(value: str) -> RiskBreach:
         (intent("1000", "100.01"), "100.00", _notional_breach("100,010.00")),
         (intent("1000", None), "100.00", None),  # a market order is valued at the reference
         (intent("1000", None), "100.01", _notional_breach("100,010.00")),
+        # a buy pays at most its limit, even under a higher reference
+        (intent("1000", "100.00"), "100.05", None),
+        # a sell trades at its limit or better: under the market, at the market
+        (intent("1000", "99.95", side=SELL), "100.00", None),
+        (intent("1000", "99.95", side=SELL), "100.01", _notional_breach("100,010.00")),
+        (intent("1000", "100.01", side=SELL), "99.00", _notional_breach("100,010.00")),
+        (intent("1000", "99.95", side=SELL), None, None),  # no market: at its limit
         (intent("1.5625", "64000.0", instrument=BTC), "64000.0", None),
         (intent("1.5626", "64000.0", instrument=BTC), "64000.0", _notional_breach("100,006.40")),
     ],
 )
-def test_max_order_notional(order: OrderIntent, reference: str, expected: RiskBreach) -> None:
+def test_max_order_notional(
+    order: OrderIntent, reference: str | None, expected: RiskBreach | None
+) -> None:
     assert check(order, RiskLimits(max_order_notional=D(100_000)), reference=reference) == expected
 
 
@@ -785,6 +794,15 @@ def test_an_order_is_counted_on_acceptance_shrinks_with_fills_and_leaves_when_cl
     exposure.order_open_quantity("O-2", D(0))
     assert exposure.open_notional() == 0
     assert exposure.pnl({"AAPL": D("51.00")}) == (D("-0.30"), D("30.00"))
+
+
+def test_a_sell_limited_under_the_market_is_counted_at_the_market() -> None:
+    exposure = Exposure("ACC-1")
+    _accepted(exposure, intent("10", "90.00", side=SELL), "O-1", "100.00")
+    assert exposure.open_notional() == D("1000.00")
+    _accepted(exposure, intent("10", "110.00", side=SELL), "O-2", "100.00")
+    _accepted(exposure, intent("10", "110.00"), "O-3", "100.00")  # a buy: at its limit
+    assert exposure.open_notional() == D("3200.00")
 
 
 def test_a_market_order_with_no_reference_counts_its_quantity_but_no_notional() -> None:
