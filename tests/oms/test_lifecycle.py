@@ -119,6 +119,7 @@ async def test_a_cancel_that_loses_the_race_to_a_fill_is_too_late(tmp_path: Path
         assert order.filled == 100
         await w.until(lambda: "ChildCancelRejected" in w.types(result.order_id))
         assert "ChildCancelRejected" in w.types(result.order_id)
+        await w.until(lambda: order.state is S.SETTLED)  # its state named below stays put
         late = await w.oms.cancel(result.order_id, actor="alice")
         assert late.rejection is not None
         assert "too late to cancel" in late.rejection.reason
