@@ -12,7 +12,7 @@ import msgspec
 from blotter.domain.cases import Case
 from blotter.domain.clock import NANOS_PER_SECOND
 from blotter.domain.events import SEVERITY_RANK, EscalationOpened, Event, Severity
-from blotter.domain.order import ChildOrder, OrderAggregate
+from blotter.domain.order import Anomaly, ChildOrder, OrderAggregate
 from blotter.domain.workflows import EscalationState, OrderState
 
 
@@ -89,7 +89,7 @@ def _order_triggers(order: OrderAggregate, rules: EscalationRules, now: int) -> 
                 reason=f"refused by venues {refused} times (the rule: {rules.rejections})",
             )
         )
-    critical = [a for a in order.anomalies if a.severity is Severity.CRITICAL]
+    critical = critical_anomalies(order)
     if rules.anomalies and critical:
         found.append(
             Trigger(
@@ -100,6 +100,11 @@ def _order_triggers(order: OrderAggregate, rules: EscalationRules, now: int) -> 
             )
         )
     return found
+
+
+def critical_anomalies(order: OrderAggregate) -> list[Anomaly]:
+    """The reports that did not fit ``order`` and call for a person, oldest first."""
+    return [a for a in order.anomalies if a.severity is Severity.CRITICAL]
 
 
 def _oldest(children: Iterable[ChildOrder], state: OrderState) -> int | None:

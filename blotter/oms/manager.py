@@ -39,7 +39,7 @@ import msgspec
 
 from blotter.domain.cases import Case
 from blotter.domain.clock import NANOS_PER_SECOND, Clock
-from blotter.domain.escalation import EscalationBook
+from blotter.domain.escalation import EscalationBook, critical_anomalies
 from blotter.domain.events import (
     DESK_STREAM,
     AccountBlocked,
@@ -402,8 +402,11 @@ class OrderManager:
         ``progress`` hears how far the recovery is, before the first page of the log is read
         and after each one is folded: events folded, and events the log held at the start.
         """
-        await self._recover(progress)
-        self._closed_changes.clear()  # recovered: the rules see what changes from now on
+        critical = await self._recover(progress)
+        # The rules see what changes from now on, and the closed orders with a critical
+        # anomaly: the last session may have ended (or crashed) before the rules looked, or
+        # while a person held the order. One the rule escalated then is not escalated again.
+        self._closed_changes = {order.order_id: order for order in critical}
         self._bus = EventBus(self._store, self._tasks, self._last_seq + 1)
         for name, venue in self._venues.items():
             self._tasks.spawn(f"feed {name}", self._read_feed(venue))
@@ -1777,8 +1780,9 @@ class OrderManager:
 
     # --- recovery -----------------------------------------------------------------------------
 
-    async def _recover(self, progress: RecoveryProgress | None) -> None:
-        """Fold the whole log back into memory and rebuild what the commands need."""
+    async def _recover(self, progress: RecoveryProgress | None) -> list[OrderAggregate]:
+        """Fold the whole log back into memory and rebuild what the commands need; the closed
+        orders with a critical anomaly."""
         rejections: dict[str, Rejection] = {}
         store = self._store
         total = await asyncio.to_thread(store.last_seq)
@@ -1792,8 +1796,12 @@ class OrderManager:
             folded += len(batch)
             if progress is not None:
                 progress(folded, max(total, folded))
+        critical = []
         for order in self.orders.values():
             self._recover_order(order, rejections.get(order.order_id))
+            if order.anomalies and not order.is_working and critical_anomalies(order):
+                critical.append(order)
+        return critical
 
     def _recover_event(self, event: Event, rejections: dict[str, Rejection]) -> None:
         payload = event.payload

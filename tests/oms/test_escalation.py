@@ -219,6 +219,27 @@ async def test_a_filled_order_the_venue_overfills_is_escalated_though_closed(
         assert (opened.rule, opened.severity) == ("anomalous_report", Severity.CRITICAL)
 
 
+async def test_an_overfill_the_rules_had_not_looked_at_is_escalated_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, wrap=_Overfills) as w:  # type: ignore[arg-type]
+        w.sell_liquidity("10", "10.00")
+        result = await w.submit(w.ticket("10", "10.00"))
+        order = w.order(result.order_id)
+        await w.until(lambda: bool(order.anomalies))
+        await w.settle()
+        await w.crash()  # before the rules' next look
+        await w.restart()
+        escalator = Escalator(w.oms, RandomIds(), EscalationRules())
+        [escalation] = escalator.check()
+        assert w.oms.escalations.opened[escalation].order_id == result.order_id
+        assert w.oms.escalations.opened[escalation].rule == "anomalous_report"
+        await w.settle()
+        await w.crash()
+        await w.restart()
+        assert Escalator(w.oms, RandomIds(), EscalationRules()).check() == []  # once
+
+
 async def test_an_overfill_while_the_order_is_in_a_persons_hands_is_escalated_once_they_let_go(
     tmp_path: Path,
 ) -> None:
@@ -231,6 +252,11 @@ async def test_an_overfill_while_the_order_is_in_a_persons_hands_is_escalated_on
         await w.until(lambda: bool(order.anomalies))
         assert escalator.check() == []  # in a person's hands: left there
         assert escalator.check() == []  # and looked at again, not forgotten
+        await w.settle()
+        await w.crash()
+        await w.restart()  # a restart forgets nothing either
+        escalator = Escalator(w.oms, RandomIds(), EscalationRules())
+        assert escalator.check() == []
         escalator.resolve(by_hand, actor="olga", reason="client answered")
         [overfill] = escalator.check()
         assert w.oms.escalations.opened[overfill].rule == "anomalous_report"
