@@ -298,13 +298,21 @@ def _user_name(text: str) -> str:
 
 
 def _user(args: argparse.Namespace) -> str:
-    """The name given, else the login name (the environment's, else the system's)."""
+    """The name given, else the login name (the environment's, else the system's), held to
+    what ``--user`` takes: every event of an action records it."""
     if args.user is not None:
         return str(args.user)
     try:
-        return getpass.getuser()
+        login = getpass.getuser()
     except (OSError, KeyError):  # no login name anywhere (a bare container): say so
         return "unknown user"
+    try:
+        return check_name("login name", login)
+    except InvalidValue as invalid:
+        raise ConfigError(
+            f"the login name {login!r} cannot say who acts: expected {invalid.expected}; "
+            "give one with --user NAME"
+        ) from None
 
 
 def _screenshot_arguments(command: argparse.ArgumentParser) -> None:

@@ -510,6 +510,25 @@ def test_a_command_line_mistake_is_one_clear_line(args: tuple[str, ...], fragmen
     one_clear_line(run(*args), fragment)
 
 
+@pytest.mark.parametrize("login", ["u" * 129, "eve\nINJECTED a line of history"])
+def test_a_login_name_no_user_could_give_is_refused_before_anything_is_written(
+    tmp_path: Path, login: str
+) -> None:
+    """The default actor is the login name: it is held to what --user takes, or it would
+    write a history row of its own (a newline) or be cut by one store and not another."""
+    db = tmp_path / "desk.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "blotter.cli", "reconcile", "--db", f"sqlite:///{db}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "USER": login, "LOGNAME": login, "LNAME": login, "USERNAME": login},
+    )
+    one_clear_line(result, "the login name", "give one with --user NAME")
+    assert not db.exists()
+
+
 def test_an_empty_file_is_no_database_and_stays_empty(tmp_path: Path) -> None:
     empty = tmp_path / "empty.db"
     empty.touch()

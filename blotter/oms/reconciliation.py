@@ -132,7 +132,9 @@ class Reconciler:
                     await self.run_pass(why=why)
 
     async def run_pass(self, *, actor: str = SYSTEM, why: str = "on demand") -> PassReport:
-        """One pass now; ``OmsStopped`` once the OMS stopped."""
+        """One pass now; ``OmsStopped`` once the OMS stopped, ``InvalidValue`` for an actor
+        the store cannot keep (its breaks record who asked)."""
+        check_name("actor", actor)
         self.oms.refuse_if_stopped()
         async with self._lock:
             self.last = await self._pass(actor, why)

@@ -17,6 +17,7 @@ from typing import Any
 
 import platformdirs
 from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import URL, make_url
 
 from blotter.oms.ports import StoreUnavailable
@@ -135,14 +136,20 @@ def _as_given(text: str) -> str:
 
 
 def open_engines(
-    text: str, *, create: bool = True, migrated: bool = False, upgrade: bool = True
+    text: str,
+    *,
+    create: bool = True,
+    migrated: bool = False,
+    upgrade: bool = True,
+    writes: bool = True,
 ) -> tuple[Engine, Engine]:
     """Return ``(writer, reader)`` engines on a migrated database.
 
     The writer's transactions take the write lock at BEGIN, so reading the next sequence
     number and appending are one atomic step. ``create=False`` refuses a missing SQLite file;
     ``migrated=True`` trusts a caller that has just migrated this database itself;
-    ``upgrade=False`` refuses an older schema rather than migrating it (``migrate``).
+    ``upgrade=False`` refuses an older schema rather than migrating it (``migrate``);
+    ``writes=False`` for a caller that only reads (a read-only server will do).
     """
     url = parse_url(text)
     if url.get_backend_name() == "sqlite":
@@ -150,6 +157,8 @@ def open_engines(
     writer = _engine(url, immediate=True)
     reader = _engine(url, immediate=False)
     try:
+        if url.get_backend_name() == "postgresql":
+            check_postgres(writer, writes=writes)
         if not migrated:
             migrate(writer, upgrade=upgrade)
     except Exception:
@@ -174,6 +183,9 @@ def _engine(url: URL, *, immediate: bool, application_name: str = "blotter") -> 
                 pool_pre_ping=True,
                 connect_args={
                     "connect_timeout": 5,
+                    # SQL_ASCII's default would hand text back as bytes, which SQLAlchemy's
+                    # first look at the server cannot read: the check below then says why
+                    "client_encoding": "utf8",
                     "application_name": application_name[:63],
                     # a connection lost on the way (a NAT, a firewall) is noticed in a minute,
                     # not hours later: the desk's lock is a session of its own
@@ -246,6 +258,31 @@ def _starts_as_sqlite(path: Path) -> bool:
     with path.open("rb") as file:
         head = file.read(len(_SQLITE_HEADER))
     return head in (b"", _SQLITE_HEADER)
+
+
+def check_postgres(engine: Engine, *, writes: bool) -> None:
+    """Refuse, before anything is written, a PostgreSQL database blotter cannot keep its log
+    in: one not in UTF-8 (names and reasons are Unicode, and SQL_ASCII keeps bytes as given)
+    and, for a caller that writes, one that refuses writes (a standby, or
+    ``default_transaction_read_only``), which the desk would find only at its first order."""
+    url = engine.url
+    server = f"PostgreSQL at {url.host}:{url.port or 5432}/{url.database}"
+    try:
+        with engine.connect() as connection:
+            encoding = connection.execute(sql_text("SHOW server_encoding")).scalar()
+            read_only = connection.execute(sql_text("SHOW transaction_read_only")).scalar()
+    except exc.SQLAlchemyError as error:
+        raise StoreError(describe(url, error)) from None
+    if encoding != "UTF8":
+        raise StoreError(
+            f"{server} keeps text in {encoding}; blotter needs a UTF8 database "
+            "(createdb --encoding=UTF8 --template=template0)"
+        )
+    if writes and read_only == "on":
+        raise StoreError(
+            f"{server} is read-only (a standby, or default_transaction_read_only is on); "
+            "blotter writes its events there"
+        )
 
 
 def migrate(engine: Engine, *, upgrade: bool = True) -> None:

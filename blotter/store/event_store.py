@@ -197,7 +197,7 @@ class SqlEventStore:
         PostgreSQL desk lock's, refuses every write once that lock is lost. ``upgrade=False``
         for a reader without the desk's lock: an older schema is refused, not migrated."""
         self._writer_engine, self._reader_engine = open_engines(
-            url, create=create, migrated=migrated, upgrade=upgrade
+            url, create=create, migrated=migrated, upgrade=upgrade, writes=appends
         )
         self.url = self._reader_engine.url
         self._is_postgres = self.url.get_backend_name() == "postgresql"

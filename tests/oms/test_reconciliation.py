@@ -84,6 +84,20 @@ async def test_positions_that_agree_open_no_break(tmp_path: Path) -> None:
         assert w.oms.venue_positions[KEY] == 100
 
 
+@pytest.mark.parametrize("actor", ["", "eve\nINJECTED", "u" * 129])
+async def test_a_pass_asked_by_an_actor_the_store_cannot_keep_is_refused_first(
+    tmp_path: Path, actor: str
+) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        w.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(50))
+        with pytest.raises(InvalidValue) as refused:
+            await Reconciler(w.oms, RandomIds()).run_pass(actor=actor)
+        assert refused.value.field == "actor"
+        assert w.oms.breaks.cases == {}  # nothing recorded under that name
+        assert w.oms.failed is None
+
+
 async def test_a_small_drift_is_corrected_on_our_side_and_the_correction_is_reversible(
     tmp_path: Path,
 ) -> None:
