@@ -52,6 +52,7 @@ PANELS = (
 )  # the bottom panels a screenshot can show
 EXIT_ERROR = 2
 EXIT_TERMINATED = 128 + signal.SIGTERM  # as a shell reports a process SIGTERM ended
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE  # as a shell reports a writer its reader left
 MAX_HEADLESS_COMMANDS = 10_000_000  # duration x rate: about 80 minutes of the desk's pace
 # The window keeps its budget up to 10,000 order updates a second, about 1,350 commands.
 MAX_DEMO_RATE = 1_000
@@ -63,21 +64,39 @@ _N = TypeVar("_N", int, float)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     given = sys.argv[1:] if argv is None else list(argv)
-    misplaced = _command_after_options(given, _command_names(parser))
+    misplaced = _command_after_options(given, set(_commands(parser)), _desk_valued(parser))
     if misplaced is not None:
         parser.error(f"the command comes first: blotter {misplaced} [options]")
     args = parser.parse_args(_desk_by_default(given))
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a full disk under the output is said here, not at exit
     # StoreError is a StoreUnavailable; a conflict: the log holds what another writer put there
     except (StoreUnavailable, ConfigError, ConcurrencyConflict) as error:
         print(f"blotter: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:  # `blotter events X | head`: the reader has what it wanted
+        _drop_stdout()
+        return EXIT_PIPE_CLOSED
+    except OSError as error:  # the output's disk is full, its device gone...
+        _drop_stdout()
+        print(
+            f"blotter: error: cannot write the output: {error.strerror or error}", file=sys.stderr
+        )
         return EXIT_ERROR
     except KeyboardInterrupt as interrupted:
         done = f": {interrupted}" if str(interrupted) else ""
         print(f"blotter: interrupted{done}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return code
+
+
+def _drop_stdout() -> None:
+    """Point standard output at nothing: what is still buffered for it could not be written
+    either, and Python's flush at exit would say so with a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _desk_by_default(argv: list[str]) -> list[str]:
@@ -88,21 +107,34 @@ def _desk_by_default(argv: list[str]) -> list[str]:
     return argv
 
 
-def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     subparsers = parser._subparsers  # argparse keeps them there; its public API has no getter
     assert subparsers is not None
-    names: set[str] = set()
+    commands: dict[str, argparse.ArgumentParser] = {}
     for action in subparsers._group_actions:
-        names.update(action.choices or ())
-    return names
+        commands.update(action.choices or {})
+    return commands
 
 
-def _command_after_options(argv: list[str], commands: set[str]) -> str | None:
+def _desk_valued(parser: argparse.ArgumentParser) -> set[str]:
+    """The desk's options that take a value (``--user demo`` names a user, not a command)."""
+    desk = _commands(parser)["desk"]
+    return {name for action in desk._actions if action.nargs != 0 for name in action.option_strings}
+
+
+def _command_after_options(argv: list[str], commands: set[str], valued: set[str]) -> str | None:
     """``blotter --db X replay``: a command named after the desk's options (which it would
-    otherwise read as a stray argument), or None."""
+    otherwise read as a stray argument), or None. ``valued``: the options whose next word
+    is their value."""
     if not argv or not argv[0].startswith("-"):
         return None
-    return next((word for word in argv[1:] if word in commands and word != "desk"), None)
+    words = iter(argv)
+    for word in words:
+        if word in valued:
+            next(words, None)
+        elif word in commands and word != "desk":
+            return word
+    return None
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -143,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
         default=20.0,
         help=f"commands per second (default 20, at most {MAX_DEMO_RATE:,})",
     )
-    demo_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    demo_cmd.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
     demo_cmd.add_argument(
         "--drift",
         type=_non_negative_float,
@@ -190,7 +222,7 @@ def _parser() -> argparse.ArgumentParser:
         default=1000,
         help=f"default 1000, at most {MAX_GENERATED:,}",
     )
-    generate_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    generate_cmd.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
     _database_argument(generate_cmd, demo_db_help)
     generate_cmd.set_defaults(handler=_generate)
 
@@ -214,7 +246,7 @@ def _parser() -> argparse.ArgumentParser:
     headless_cmd.add_argument(
         "--rate", type=_positive_float, default=200.0, help="commands per second (default 200)"
     )
-    headless_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    headless_cmd.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
     headless_cmd.add_argument(
         "--concurrency",
         type=_positive_int,
@@ -231,6 +263,21 @@ def _parser() -> argparse.ArgumentParser:
     headless_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
     headless_cmd.set_defaults(handler=_headless)
     return parser
+
+
+MAX_SEED = 2**32 - 1  # a generated order's id carries its seed, in the 64 characters kept
+_SEEDS = f"a whole number from 0 to {MAX_SEED:,}"
+_SEED_HELP = f"{_SEEDS} (default 0)"
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text}; expected {_SEEDS}")
+    return value
 
 
 def _positive_int(text: str) -> int:

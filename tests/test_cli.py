@@ -105,6 +105,38 @@ def test_events_prints_one_line_per_event_with_time_type_actor_cause(session_db:
     assert [e["stream_version"] for e in as_json] == list(range(1, len(lines) + 1))
 
 
+def test_a_reader_that_leaves_early_ends_the_output_quietly(session_db: Path) -> None:
+    """`blotter events X | head -1`: the rest has nowhere to go, which is no error."""
+    command = ["events", "O9-0000007", "--json", "--db", f"sqlite:///{session_db}"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "blotter.cli", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()  # gone before the first line comes
+        error = process.stderr.read().decode()
+    assert process.returncode == cli.EXIT_PIPE_CLOSED
+    assert error == ""
+
+
+def test_output_to_a_full_disk_is_one_clear_line(session_db: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    command = ["events", "O9-0000007", "--db", f"sqlite:///{session_db}"]
+    with Path("/dev/full").open("w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "blotter.cli", *command],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    one_clear_line(result, "cannot write the output: No space left on device")
+
+
 def test_an_unknown_stream_is_one_clear_line(session_db: Path) -> None:
     one_clear_line(run("events", "NOPE-1", "--db", f"sqlite:///{session_db}"), "'NOPE-1'")
     # a byte the terminal's UTF-8 cannot decode (0xff), as the shell passes it
@@ -496,6 +528,8 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
             "argument --orders: 1000001 orders; expected at most 1,000,000",
         ),
         (("generate", "--orders", "1.5"), "argument --orders: '1.5' is not a whole number"),
+        (("generate", "--seed", "1" + "0" * 80), "expected a whole number from 0 to 4,294,967,295"),
+        (("headless", "--seed=-1"), "argument --seed: -1; expected a whole number from 0 to"),
         (("reconcile", "--user", "u" * 129), "a user name of 129 characters; expected at most 128"),
         (("reconcile", "--user", "bob\nsmith"), "'bob\\nsmith': expected a name of 1 to 128"),
         (("replay", "--db", "postgresql://u@127.0.0.1:abc/x"), "is malformed"),
@@ -504,6 +538,8 @@ def test_reconcile_of_a_database_that_is_not_there_is_one_clear_line(tmp_path: P
         (("replay", "--db", "postgresql://"), "names no database"),
         (("headless", "--risk", ""), "argument --risk: an empty file name"),
         (("--db", "sqlite:////tmp/x.db", "replay"), "the command comes first: blotter replay"),
+        # a user named as a command is a user: the desk's own options are checked
+        (("--user", "demo", "--after", "x"), "argument --after: 'x' is not a number"),
     ],
 )
 def test_a_command_line_mistake_is_one_clear_line(args: tuple[str, ...], fragment: str) -> None:
@@ -527,6 +563,35 @@ def test_a_login_name_no_user_could_give_is_refused_before_anything_is_written(
     )
     one_clear_line(result, "the login name", "give one with --user NAME")
     assert not db.exists()
+
+
+def test_a_device_or_a_fifo_is_no_database_and_nothing_is_made_beside_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.db"
+    os.mkfifo(fifo)  # its open would wait for a writer for ever
+    for path in (Path(os.devnull), fifo):
+        result = run("generate", "--orders", "1", "--db", f"sqlite:///{path}")
+        one_clear_line(result, f"{path} is not a regular file")
+        assert not Path(f"{path}.lock").exists()
+        assert not Path(f"{path}-journal").exists()
+
+
+def test_a_path_that_is_not_utf8_is_refused_before_a_database_is_made(tmp_path: Path) -> None:
+    """Such a database was written, then its replay's workers could not be handed its path."""
+    directory = os.fsencode(tmp_path)
+    url = b"sqlite:///" + directory + b"/\xff.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "blotter.cli", "generate", "--orders", "1", "--db", url],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.decode()
+        .strip()
+        .endswith("the path is not valid UTF-8; expected a path in UTF-8")
+    )
+    assert os.listdir(directory) == []
 
 
 def test_an_empty_file_is_no_database_and_stays_empty(tmp_path: Path) -> None:

@@ -214,9 +214,18 @@ _AMOUNT_FIELDS = (
 )
 
 
+# Beyond any desk's figure, and far from where Decimal arithmetic overflows (a collar of
+# 1e999999999 percent took every limit order's check down with it).
+MAX_AMOUNT = Decimal(10) ** 15
+
+
 def _check_amount(field: str, value: Decimal | None) -> None:
-    if value is not None and not (value.is_finite() and value >= 0):
-        raise InvalidValue(field, value, "a decimal of 0 or more (leave it out for no limit)")
+    if value is not None and not (value.is_finite() and 0 <= value <= MAX_AMOUNT):
+        raise InvalidValue(
+            field,
+            value,
+            f"a decimal from 0 to {MAX_AMOUNT:,} (leave it out for no limit)",
+        )
 
 
 def _check_symbol(field: str, symbol: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def load_risk(path: Path) -> RiskConfig:
     config = RiskConfig(
         default=_limits(path, "default", raw.get("default", {})),
         accounts={
-            name: _limits(path, f"accounts.{name}", table)
+            name: _limits(path, _account_table(name), table)
             for name, table in _table(path, "accounts", raw.get("accounts", {})).items()
         },
     )
@@ -127,6 +128,15 @@ def _written(table: object, dotted: str, otherwise: object) -> object:
     return table
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _account_table(name: str) -> str:
+    """An account's table as the file names it: quoted where TOML cannot write the name
+    bare (a line break in it would split the one line that says what is wrong)."""
+    return f"accounts.{name if _BARE_KEY.fullmatch(name) else json.dumps(name)}"
+
+
 def _shown(value: object) -> str:
     """A value as it would be written in TOML (near enough: JSON's literals)."""
     return json.dumps(value, default=str)
@@ -155,7 +165,8 @@ def _check_accounts(path: Path, config: RiskConfig) -> None:
             check_account("account", name)
         except InvalidValue as invalid:
             raise ConfigError(
-                f"risk file {path}: [accounts.{name}] names no account; expected {invalid.expected}"
+                f"risk file {path}: [{_account_table(name)}] names no account; "
+                f"expected {invalid.expected}"
             ) from None
 
 
@@ -163,7 +174,7 @@ def _check_symbols(path: Path, config: RiskConfig) -> None:
     """A misspelt instrument ("TSLAA") would restrict or limit nothing, without a word."""
     known = {instrument.symbol for instrument in INSTRUMENTS}
     tables = {"default": config.default}
-    tables.update({f"accounts.{name}": limits for name, limits in config.accounts.items()})
+    tables.update({_account_table(name): limits for name, limits in config.accounts.items()})
     for where, limits in tables.items():
         for field, symbols in (
             ("restricted", limits.restricted),
@@ -207,7 +218,7 @@ def _tables(raw: object) -> list[tuple[str, dict[str, object]]]:
     tables: list[tuple[str, object]] = [("default", raw.get("default"))]
     accounts = raw.get("accounts")
     if isinstance(accounts, dict):
-        tables += [(f"accounts.{name}", table) for name, table in accounts.items()]
+        tables += [(_account_table(name), table) for name, table in accounts.items()]
     return [(where, table) for where, table in tables if isinstance(table, dict)]
 
 

@@ -229,8 +229,16 @@ def check_sqlite_path(url: URL, create: bool) -> None:
     if not database or database == ":memory:":
         raise StoreError("an in-memory SQLite database cannot be shared; give a file path")
     path = database_file(url)
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:  # the replay's workers are handed the path as text
+        raise StoreError(
+            f"{_printable(path)}: the path is not valid UTF-8; expected a path in UTF-8"
+        ) from None
     if path.is_dir():
         raise StoreError(f"{path} is a directory; expected a database file")
+    if path.exists() and not path.is_file():  # a device, a FIFO (whose open would hang)...
+        raise StoreError(f"{path} is not a regular file; expected a database file")
     if path.exists():
         if not os.access(path, os.R_OK | os.W_OK):
             raise StoreError(f"{path}: no permission to read and write this database")
@@ -248,6 +256,11 @@ def check_sqlite_path(url: URL, create: bool) -> None:
         raise StoreError(f"cannot create the directory {path.parent}: {error.strerror}") from None
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise StoreError(f"{path.parent}: no permission to create a database in this directory")
+
+
+def _printable(path: Path) -> str:
+    """A path whose bytes are not UTF-8, with those bytes escaped for a line of text."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"

@@ -37,7 +37,15 @@ def test_a_whole_number_needs_no_quotes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
-        ('[default]\nmax_order_notional = "-5"\n', ("max_order_notional", "-5", "0 or more")),
+        ('[default]\nmax_order_notional = "-5"\n', ("max_order_notional", "-5", "from 0 to")),
+        (
+            '[default]\nprice_collar_percent = "1e999999999"\n',
+            ('price_collar_percent = "1e999999999": expected a decimal from 0 to 1,000,000,0',),
+        ),
+        (
+            '[accounts."ACC-A\\nB"]\nmax_order_quantity = "5"\n',
+            ('[accounts."ACC-A\\nB"] names no account',),
+        ),
         ("[default]\nmax_order_quantity = [1]\n", ("[default] max_order_quantity = [1]",)),
         (
             '[default]\nmax_order_quantity = "abc"\n',
@@ -54,7 +62,7 @@ def test_a_whole_number_needs_no_quotes(tmp_path: Path) -> None:
         ),
         (
             '[default.position_limits]\nTSLA = "-3"\n',
-            ('[default] position_limits.TSLA = "-3": expected a decimal of 0 or more',),
+            ('[default] position_limits.TSLA = "-3": expected a decimal from 0 to',),
         ),
         ('[default]\nrestricted = "TSLA"\n', ('restricted = "TSLA": expected a list',)),
         ("[default]\nprice_collar_ticks = 1.5\n", ("price_collar_ticks = 1.5: expected a whole",)),
