@@ -408,12 +408,11 @@ def _window(
         given = "--after" if args.after is not None else "--panel"
         print(f"blotter: error: {given} goes with --screenshot FILE", file=sys.stderr)
         return EXIT_ERROR
-    display = os.environ.get("DISPLAY", "")
-    if not _has_display():
+    missing = _no_display()
+    if missing is not None:
         print(
-            "blotter: error: no display to open the desk window on"
-            + (f" (no X server answers at DISPLAY={display})" if display else "")
-            + "; set DISPLAY (or WAYLAND_DISPLAY), or QT_QPA_PLATFORM=offscreen together with "
+            f"blotter: error: no display to open the desk window on ({missing}); set DISPLAY "
+            "(or WAYLAND_DISPLAY), or QT_QPA_PLATFORM=offscreen together with "
             "--screenshot FILE, or run `blotter headless`",
             file=sys.stderr,
         )
@@ -437,14 +436,53 @@ def _window(
         return EXIT_ERROR
 
 
-def _has_display() -> bool:
-    """Whether Qt can show a window here (Linux without X or Wayland aborts inside Qt)."""
+def _no_display() -> str | None:
+    """Why Qt could show no window here, or None: on Linux, Qt aborts the process when no
+    platform it tries (``QT_QPA_PLATFORM``, a list with fallbacks, else Wayland's and X's)
+    reaches its display."""
     if not sys.platform.startswith("linux"):
-        return True
-    if os.environ.get("QT_QPA_PLATFORM") or os.environ.get("WAYLAND_DISPLAY"):
-        return True
+        return None
+    chosen = os.environ.get("QT_QPA_PLATFORM", "")
+    wayland = os.environ.get("WAYLAND_DISPLAY", "")
+    platforms = [p.split(":")[0] for p in chosen.split(";") if p] or (
+        ["wayland", "xcb"] if wayland else ["xcb"]
+    )
+    reasons = []
+    for platform in platforms:
+        if platform == "xcb":
+            reason = _no_x_server()
+        elif platform.startswith("wayland"):
+            reason = _no_wayland_compositor(wayland)
+        else:  # offscreen, minimal, eglfs, vnc...: nothing to reach first
+            return None
+        if reason is None:
+            return None
+        reasons.append(reason)
+    return "; ".join(reasons)
+
+
+def _no_x_server() -> str | None:
     display = os.environ.get("DISPLAY", "")
-    return bool(display) and _x_server_answers(display)
+    if not display:
+        return "DISPLAY is not set"
+    return None if _x_server_answers(display) else f"no X server answers at DISPLAY={display}"
+
+
+def _no_wayland_compositor(name: str) -> str | None:
+    """Why no Wayland compositor listens at ``name`` (a socket under XDG_RUNTIME_DIR, or a
+    path), or None."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    name = name or "wayland-0"
+    if not runtime and not os.path.isabs(name):
+        return f"XDG_RUNTIME_DIR is not set, where the Wayland socket {name} would be"
+    socket_path = os.path.join(runtime, name)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2.0)
+            probe.connect(socket_path)
+    except OSError:
+        return f"no Wayland compositor answers at {socket_path}"
+    return None
 
 
 def _x_server_answers(display: str) -> bool:

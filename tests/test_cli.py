@@ -440,6 +440,28 @@ def test_the_window_without_a_display_is_one_clear_line(
     one_clear_line(unreachable, "no X server answers at DISPLAY=:97")
 
 
+@pytest.mark.parametrize(
+    ("environment", "reason"),
+    [
+        ({"QT_QPA_PLATFORM": "xcb"}, "(DISPLAY is not set)"),
+        (
+            {"WAYLAND_DISPLAY": "wayland-97", "XDG_RUNTIME_DIR": "/nowhere"},
+            "(no Wayland compositor answers at /nowhere/wayland-97; DISPLAY is not set)",
+        ),
+        ({"QT_QPA_PLATFORM": "wayland", "WAYLAND_DISPLAY": "w"}, "XDG_RUNTIME_DIR is not set"),
+    ],
+)
+def test_a_platform_chosen_whose_display_is_not_there_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], reason: str
+) -> None:
+    """Qt trusted such a setting and aborted the process (exit 134) with a page of text."""
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    one_clear_line(run("demo"), "no display to open the desk window on", reason)
+
+
 def test_headless_trades_under_the_risk_file_given(tmp_path: Path) -> None:
     risk = tmp_path / "risk.toml"
     everything = ", ".join(f'"{s}"' for s in ("AAPL", "MSFT", "NVDA", "AMZN", "JPM", "XOM"))
