@@ -368,6 +368,37 @@ def test_generate_with_a_used_seed_and_another_count_is_refused_and_writes_nothi
     assert run("replay", "--db", f"sqlite:///{copy}").returncode == 0
 
 
+def _children(pid: int) -> list[str]:
+    """The processes the main thread of ``pid`` started (Linux's /proc), while it runs."""
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+def test_ctrl_c_while_replay_starts_its_workers_is_one_line(session_db: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: workers it caught importing
+    printed tracebacks of their own under the command's line."""
+    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
+        pytest.skip("no /proc children list here")
+    with subprocess.Popen(
+        [sys.executable, "-m", "blotter.cli", "replay", "--db", f"sqlite:///{session_db}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's job has
+    ) as process:
+        deadline = time.monotonic() + 60
+        while not _children(process.pid) and process.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        time.sleep(0.15)  # the workers are importing what they need
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        _, error = process.communicate(timeout=60)
+    assert (process.returncode, error) == (cli.EXIT_INTERRUPTED, "blotter: interrupted\n")
+
+
 def test_generate_completes_a_session_it_was_interrupted_in(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cut.db'}"
     with SqlEventStore(url) as store:  # as a generate stopped after its first 300 events

@@ -32,6 +32,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from blotter.store.processes import ctrl_c_held
+
 log = logging.getLogger(__name__)
 
 # Every writer connection to a SQLite database opens with these (see database.py).
@@ -80,7 +82,8 @@ class Committer:
         self._process = context.Process(
             target=run_process, args=(child_end, path), name="event-store-committer", daemon=True
         )
-        self._process.start()
+        with ctrl_c_held():  # it stays deaf to Ctrl-C: see run_process
+            self._process.start()
         child_end.close()  # the child's copy: a dead child then reads as EOF here
         self._await_ready()
         self._encoder = msgspec.msgpack.Encoder()

@@ -32,6 +32,7 @@ from blotter.domain.positions import Position
 from blotter.domain.values import ZERO, Side
 from blotter.store import projections, schema
 from blotter.store.event_store import Shard, SqlEventStore
+from blotter.store.processes import ctrl_c_held, end_quietly_on_ctrl_c
 
 MAX_LISTED = 50  # mismatches listed in full; the count is always complete
 MAX_WORKERS = 4
@@ -117,7 +118,9 @@ def _gc_paused() -> Iterator[None]:
 def _exit_with(parent: int) -> None:
     """A worker ends when the process that started it does: killed outright (kill -9), it
     cannot tell its workers, whose queue never reads as closed (each holds its write end),
-    and they would wait on it for good, holding the dead process's output open."""
+    and they would wait on it for good, holding the dead process's output open. A Ctrl-C
+    ends it too, quietly."""
+    end_quietly_on_ctrl_c()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -143,7 +146,9 @@ def replay(store: SqlEventStore, workers: int | None = None) -> ReplayReport:
             initializer=_exit_with,
             initargs=(os.getpid(),),
         ) as pool:
-            results = [_decode_result(r) for r in pool.map(_replay_shard, [url] * count, shards)]
+            with ctrl_c_held():  # the workers start as the tasks are handed out
+                answers = pool.map(_replay_shard, [url] * count, shards)
+            results = [_decode_result(r) for r in answers]
     findings = _Findings()
     for result in results:
         findings.count += result.findings_count
