@@ -295,8 +295,8 @@ def _risk_argument(command: argparse.ArgumentParser) -> None:
         "--risk",
         metavar="FILE",
         type=_file_name,
-        help="risk limits, TOML (default: the built-in desk limits; see "
-        "resources/risk.example.toml)",
+        help="risk limits, TOML (default: the built-in desk limits; the source tree's "
+        "resources/risk.example.toml shows the format)",
     )
 
 

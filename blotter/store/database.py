@@ -90,6 +90,8 @@ def parse_url(text: str) -> URL:
             f"database URL {_as_given(text)!r} names the backend {url.get_backend_name()!r}; "
             "blotter supports sqlite and postgresql"
         )
+    if url.drivername == "postgresql":  # SQLAlchemy 2.0 would take it for psycopg2
+        url = url.set(drivername="postgresql+psycopg")
     driver = url.get_driver_name()
     if driver not in _DRIVERS[url.get_backend_name()]:
         raise StoreError(
@@ -108,8 +110,6 @@ def parse_url(text: str) -> URL:
             f"({', '.join(sorted(url.query))}); a SQLite URL is the file's path alone: "
             "sqlite:///path/to/blotter.db"
         )
-    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
     return url
 
 

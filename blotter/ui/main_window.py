@@ -213,16 +213,10 @@ class OrdersFilter(QSortFilterProxyModel):
         self._orders.whole_book(active)
 
     def _refilter(self, change: Callable[[], None]) -> None:
-        """Apply a filter change the way this Qt wants it (invalidateFilter is deprecated
-        from 6.10, whose begin/endFilterChange 6.8 and 6.9 lack)."""
         self._orders.whole_book(True)  # a filter looks through the whole book
-        if hasattr(QSortFilterProxyModel, "endFilterChange"):
-            self.beginFilterChange()
-            change()
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            change()
-            self.invalidateFilter()
+        self.beginFilterChange()
+        change()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
         self._dynamic()
 
     def _rows_going(self, parent: QModelIndex, first: int, last: int) -> None:
