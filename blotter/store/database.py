@@ -391,5 +391,9 @@ def describe(url: URL, error: BaseException) -> str:
         _, fatal, answer = text.partition("FATAL:")
         if fatal:  # reached: the server said no (no such database or role, a password...)
             return f"{server} refused the connection: {answer.strip()}"
+        if "statement timeout" in text:
+            return f"{server} stopped a statement at its statement_timeout: {text}"
+        if "closed the connection" in text or "terminating connection" in text:
+            return f"{server} ended the connection: {text}"
         return f"cannot reach {server}: {text}"
     return f"database {where}: {text}"
