@@ -40,7 +40,7 @@ from blotter.runtime.venue_journal import (
     VenueJournal,
     read_journal,
 )
-from blotter.store.database import data_dir, database_file, shown
+from blotter.store.database import data_dir, database_file, parse_url, shown
 from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
 from blotter.venues.managed import BreakerSettings, ManagedGateway
@@ -145,6 +145,7 @@ class Desk:
         before anything is opened, or shown (the window asks first). ``purpose`` is what
         another one refused is told holds it (``headless``, say)."""
         create = not config.existing_store
+        await asyncio.to_thread(_check_records_readable, config.db_url)
         return await asyncio.to_thread(DeskLock.take, config.db_url, purpose, create=create)
 
     @classmethod
@@ -457,6 +458,16 @@ def _read_records(path: Path) -> KeptVenues:
         return msgspec.convert(raw, KeptVenues)
     except (msgspec.DecodeError, OSError) as error:  # a ValidationError is a DecodeError
         raise _unreadable(path, error) from None
+
+
+def _check_records_readable(db_url: str) -> None:
+    """Records beside a SQLite database that cannot be read refuse the desk's start (see
+    ``_restore_venue_records``): said before the lock and the database are made, so that the
+    refused start leaves nothing new behind."""
+    parse_url(db_url)  # a malformed URL is said as the lock would say it
+    path = venue_records_path(db_url, None)
+    if path is not None and path.exists():
+        _read_records(path)
 
 
 def _unreadable(path: Path, error: Exception) -> ConfigError:
