@@ -14,6 +14,7 @@ from blotter.domain.escalation import AlreadyEscalated, EscalationRules
 from blotter.domain.events import AnomalyKind, Severity
 from blotter.domain.fsm import InvalidTransition
 from blotter.domain.ids import RandomIds
+from blotter.domain.order import OrderAggregate
 from blotter.domain.values import InvalidValue, RoutingStrategy
 from blotter.domain.workflows import EscalationState
 from blotter.oms.escalation import Escalator
@@ -201,20 +202,26 @@ async def test_an_order_whose_cancel_goes_unanswered_is_escalated(tmp_path: Path
         assert w.oms.escalations.opened[escalation].rule == "stuck_pending_cancel"
 
 
+async def overfilled(w: World) -> OrderAggregate:
+    """An order of 10 the venue (behind ``_Overfills``) reports filled by 30, anomaly seen."""
+    w.sell_liquidity("10", "10.00")
+    result = await w.submit(w.ticket("10", "10.00"))
+    order = w.order(result.order_id)
+    await w.until(lambda: bool(order.anomalies))
+    return order
+
+
 async def test_a_filled_order_the_venue_overfills_is_escalated_though_closed(
     tmp_path: Path,
 ) -> None:
     async with world(tmp_path, wrap=_Overfills) as w:  # type: ignore[arg-type]
-        w.sell_liquidity("10", "10.00")
-        result = await w.submit(w.ticket("10", "10.00"))
-        order = w.order(result.order_id)
-        await w.until(lambda: bool(order.anomalies))
+        order = await overfilled(w)
         [anomaly] = order.anomalies
         assert (anomaly.kind, anomaly.severity) == (AnomalyKind.OVERFILL, Severity.CRITICAL)
         assert order.filled == 10  # what was sent, not what the venue says
         escalator = Escalator(w.oms, RandomIds(), EscalationRules())
         await w.until(lambda: bool(escalator.check()))
-        [escalation] = w.oms.escalations.of_order(result.order_id)
+        [escalation] = w.oms.escalations.of_order(order.order_id)
         opened = w.oms.escalations.opened[escalation]
         assert (opened.rule, opened.severity) == ("anomalous_report", Severity.CRITICAL)
 
@@ -223,16 +230,13 @@ async def test_an_overfill_the_rules_had_not_looked_at_is_escalated_after_a_rest
     tmp_path: Path,
 ) -> None:
     async with world(tmp_path, wrap=_Overfills) as w:  # type: ignore[arg-type]
-        w.sell_liquidity("10", "10.00")
-        result = await w.submit(w.ticket("10", "10.00"))
-        order = w.order(result.order_id)
-        await w.until(lambda: bool(order.anomalies))
+        order = await overfilled(w)
         await w.settle()
         await w.crash()  # before the rules' next look
         await w.restart()
         escalator = Escalator(w.oms, RandomIds(), EscalationRules())
         [escalation] = escalator.check()
-        assert w.oms.escalations.opened[escalation].order_id == result.order_id
+        assert w.oms.escalations.opened[escalation].order_id == order.order_id
         assert w.oms.escalations.opened[escalation].rule == "anomalous_report"
         await w.settle()
         await w.crash()
