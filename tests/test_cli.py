@@ -21,6 +21,7 @@ import blotter
 from blotter import __main__ as entry
 from blotter import cli
 from blotter.domain.synthetic import order_prefix, synthetic_log
+from blotter.oms.reconciliation import NOT_CONNECTED
 from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
 
@@ -522,6 +523,24 @@ def test_a_run_whose_venues_disconnect_does_not_promise_to_repeat(tmp_path: Path
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("fingerprint"))
     assert line.endswith("venues disconnecting, runs of one seed differ)")
+
+
+def test_venues_that_never_saw_a_generated_log_take_its_positions(tmp_path: Path) -> None:
+    """The simulated venues have no record of a generated session's trades: each of its
+    positions was a break (26 critical and warning alerts in a reviewer's run)."""
+    db = f"sqlite:///{tmp_path / 'generated.db'}"
+    assert run("generate", "--orders", "200", "--seed", "5", "--db", db).returncode == 0
+    first = run("reconcile", "--db", db, "--json")
+    assert first.returncode == 0, first.stderr
+    agreed = json.loads(first.stdout)
+    assert agreed["compared"] > 0
+    assert (agreed["opened"], agreed["open_breaks"]) == ([], [])
+    # the generator's third venue is none of this desk's: nothing to compare, and said so
+    assert agreed["unreachable"] == {"BATS": NOT_CONNECTED}
+    kept = json.loads((tmp_path / "generated.db.venues.json").read_text())
+    assert any(records["positions"] for records in kept["venues"].values())
+    again = json.loads(run("reconcile", "--db", db, "--json").stdout)  # kept, not taken again
+    assert (again["compared"], again["open_breaks"]) == (agreed["compared"], [])
 
 
 def test_reconcile_finds_what_the_venue_s_record_says_differently(tmp_path: Path) -> None:

@@ -96,6 +96,9 @@ class PassReport(msgspec.Struct, frozen=True, kw_only=True):
         return self.open_escalated > 0 or bool(self.diverged)
 
 
+NOT_CONNECTED = "not a venue of this desk: its record cannot be asked"
+
+
 class Reconciler:
     """Runs passes over an OMS's venues (on demand, on a timer, after a reconnect)."""
 
@@ -148,6 +151,10 @@ class Reconciler:
         moves_before, working = dict(oms.position_moves), self._in_flight()
         theirs, unreachable = await self._their_positions()
         ours = oms.breaks.ours(oms.venue_positions)
+        for gone in sorted({key[0] for key in ours} - oms.venues.keys()):
+            # a venue the log traded at and this desk does not connect to (a generated log's,
+            # or one taken out of the configuration): no record to compare ours with
+            unreachable[gone] = NOT_CONNECTED
         for key, flying in self._in_flight().items():
             working[key] = working.get(key, flying).wider(flying)
         reachable = {key for key in (*ours, *theirs) if key[0] not in unreachable}

@@ -243,18 +243,22 @@ class Desk:
     async def _start(self, progress: RecoveryProgress | None) -> None:
         """The venues' records back, the markets' books filled, the venues connected, the OMS
         recovered, then the desk's own tasks."""
-        await asyncio.to_thread(self._restore_venue_records)
-        if self._log is not None:  # kept as restored, before the venues change and the OMS
-            await self._start_journal()  # writes what it learns of them
+        strangers = await asyncio.to_thread(self._restore_venue_records)
+        if self._log is not None and not strangers:  # kept as restored, before the venues
+            await self._start_journal()  # change and the OMS writes what it learns of them
         for market in self.markets:  # the books have depth before the first order
             market.step()
         await asyncio.gather(*(g.start() for g in self.gateways.values()))
         oms = self.oms
         await oms.start(progress)
-        if self._log is None:  # a new log: its id for the venues' records is read now (at the
-            # close the database may be gone), once its first events (the venues) are durable
+        if strangers:
+            self._take_logged_positions()
+        new_log = self._log is None
+        if new_log:  # its id for the venues' records is read now (at the close the database
+            # may be gone), once its first events (the venues) are durable
             await oms.durable()
             self._log = await asyncio.to_thread(self.store.first_event_id)
+        if new_log or strangers:
             await self._start_journal()
         if self.config.mark_interval is not None:
             self._tasks.spawn("marks", self._mark_every(self.config.mark_interval))
@@ -326,11 +330,12 @@ class Desk:
         """Let the database go after ``close(release=False)``."""
         self._lock.release()
 
-    def _restore_venue_records(self) -> None:
+    def _restore_venue_records(self) -> bool:
         """The venues' records of this log's last session, if it had one, with what its
         journal kept after them. Records kept for another log (a database made anew where an
         old one was) are left: venues holding orders this log never sent would raise a break
-        and an alert for each."""
+        and an alert for each. Whether the venues meet a log they have no records of at all
+        (see ``_take_logged_positions``)."""
         first = self._log = self.store.first_event_id()
         path = venue_records_path(self.config.db_url, first)
         if path is not None and not path.exists():
@@ -339,14 +344,29 @@ class Desk:
         if kept is not None and (first is None or kept.log not in (first, LEGACY_RECORDS)):
             log.warning("%s: the records of another database's venues; not taken", path)
             kept = None
+        strangers = kept is None and first is not None
         if kept is None:
             kept = KeptVenues(log=first or "", venues={})
         if path is not None and first is not None:
             kept = _journaled(kept, path, JournalHead(log=first, follows=kept.token))
+            strangers = strangers and not kept.venues  # the journal of a first session
         for name, records in kept.venues.items():
             if name in self.venues:
                 self.venues[name].restore(records)
         self._records_restored = True
+        return strangers
+
+    def _take_logged_positions(self) -> None:
+        """Venues with no record of a log's trades (a generated log, or records kept on
+        another machine) take the positions its fills booked at each as their own: else
+        every one of them would be a break, which says nothing about the venues."""
+        log.info("the simulated venues have no records of this log: they take its positions")
+        held: dict[str, list[tuple[str, str, Decimal]]] = {}
+        for (venue, account, instrument), quantity in self.oms.venue_positions.items():
+            held.setdefault(venue, []).append((account, instrument, quantity))
+        for venue, positions in held.items():
+            if venue in self.venues:
+                self.venues[venue].take_positions(positions)
 
     async def _start_journal(self) -> None:
         """Keep the venues' records as they stand now, then their changes in a new journal

@@ -284,6 +284,16 @@ async def test_a_venue_keeps_its_clients_orders_across_their_sessions(
     assert await again.positions("ACC-1") == {"AAPL": D(32)}  # 20 + 4 before, 6 + 2 since
 
 
+def test_positions_taken_from_a_log_are_held_and_journaled(venue: SimulatedVenue) -> None:
+    venue.follow_changes(lambda: None)
+    kept = venue.records()
+    venue.take_positions([("ACC-1", "AAPL", D(40)), ("ACC-2", "MSFT", D(-5))])
+    assert venue.held_positions() == [("ACC-1", "AAPL", D(40)), ("ACC-2", "MSFT", D(-5))]
+    changes = venue.changes()
+    assert changes is not None
+    assert kept.merged([changes]).positions == venue.held_positions()
+
+
 async def test_the_changes_taken_into_earlier_records_make_the_records_of_now(
     venue: SimulatedVenue,
 ) -> None:

@@ -385,6 +385,15 @@ class SimulatedVenue:
         if kept.executions:
             self._executions[order.order_id] = list(kept.executions)
 
+    def take_positions(self, positions: Iterable[tuple[str, str, Decimal]]) -> None:
+        """Hold each account's ``positions`` as if its fills had made them: for a log whose
+        trades this venue has no record of (generated, or kept on another machine)."""
+        for account, symbol, quantity in positions:
+            key = (account, symbol)
+            self._positions[key] = quantity
+            if self._changes is not None:
+                self._changes.note(self._changes.positions, key)
+
     def inject_drift(self, account: str, symbol: str, quantity: Decimal) -> None:
         """Make the venue's record of a position disagree with the fills by ``quantity``."""
         key = (account, symbol)
