@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import errno
 import getpass
 import itertools
@@ -15,7 +16,7 @@ import socket
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -85,9 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_ERROR
     except KeyboardInterrupt as interrupted:
+        terminated = isinstance(interrupted, Terminated)
         done = f": {interrupted}" if str(interrupted) else ""
-        print(f"blotter: interrupted{done}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"blotter: {'terminated' if terminated else 'interrupted'}{done}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     return code
 
 
@@ -826,6 +828,40 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C, with what the command had done by then."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, taken as Ctrl-C is (see ``_terminate_as_interrupt``)."""
+
+
+def _raise_terminated(_signal: int, _frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the command the way Ctrl-C does (it would otherwise end the process
+    where it stands, with nothing said)."""
+    before = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@contextlib.contextmanager
+def _deaf_to_stops() -> Iterator[None]:
+    """A second Ctrl-C or SIGTERM while the command winds down after the first is not
+    heard: the wind-down is what makes the log whole and says where it stopped."""
+    before = {number: signal.signal(number, signal.SIG_IGN) for number in _STOPS}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _generate(args: argparse.Namespace) -> int:
     url = args.db or demo_url()
     with (
@@ -834,10 +870,13 @@ def _generate(args: argparse.Namespace) -> int:
     ):
         known = _check_seed_unused(store, args.seed, args.orders)
         try:
-            appended = _append_log(store, synthetic_log(args.orders, args.seed)) - known
-        except KeyboardInterrupt:
-            store.close()  # what was queued is written: the log holds a prefix of the session
-            raise Interrupted(_generated_so_far(url, args.seed, args.orders)) from None
+            with _terminate_as_interrupt():
+                appended = _append_log(store, synthetic_log(args.orders, args.seed)) - known
+        except KeyboardInterrupt as stopped:
+            with _deaf_to_stops():
+                store.close()  # what was queued is written: the log holds a prefix
+                said = _generated_so_far(url, args.seed, args.orders)
+            raise (Terminated if isinstance(stopped, Terminated) else Interrupted)(said) from None
     print(
         f"appended {appended} events for {args.orders} orders to {shown(url)}"
         + (f" ({known} were in the log already: same seed)" if known else "")

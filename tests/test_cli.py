@@ -411,8 +411,16 @@ def test_generate_completes_a_session_it_was_interrupted_in(tmp_path: Path) -> N
     assert run("replay", "--db", url).returncode == 0
 
 
+@pytest.mark.parametrize(
+    ("signals", "code", "word"),
+    [
+        ((signal.SIGINT,), 130, "interrupted"),
+        ((signal.SIGINT, signal.SIGINT), 130, "interrupted"),  # impatient: said all the same
+        ((signal.SIGTERM,), 143, "terminated"),  # it ended the process, with nothing said
+    ],
+)
 def test_an_interrupted_generate_says_what_the_log_holds_and_how_to_complete_it(
-    tmp_path: Path,
+    tmp_path: Path, signals: tuple[signal.Signals, ...], code: int, word: str
 ) -> None:
     database = tmp_path / "cut.db"
     url = f"sqlite:///{database}"
@@ -424,12 +432,14 @@ def test_an_interrupted_generate_says_what_the_log_holds_and_how_to_complete_it(
         while stored_events(database) < 1_000:  # minutes from its end
             assert running.poll() is None, running.stderr and running.stderr.read()
             time.sleep(0.05)
-        running.send_signal(signal.SIGINT)
+        for number in signals:
+            running.send_signal(number)
+            time.sleep(0.02)
         _out, err = running.communicate(timeout=60)
-    assert running.returncode == 130
+    assert running.returncode == code
     assert "Traceback" not in err
     said = err.strip().splitlines()[-1]
-    assert said.startswith("blotter: interrupted: the log holds the start of the session of ")
+    assert said.startswith(f"blotter: {word}: the log holds the start of the session of ")
     with SqlEventStore(url, create=False, appends=False) as store:
         held = store.count_streams(order_prefix(0))
         assert f": {held:,} of its 1,000,000 orders" in said
