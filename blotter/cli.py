@@ -9,6 +9,7 @@ import contextlib
 import errno
 import getpass
 import itertools
+import logging
 import math
 import os
 import signal
@@ -62,7 +63,16 @@ MAX_GENERATED = 1_000_000  # orders: 15 million events, about 9 minutes here
 _N = TypeVar("_N", int, float)
 
 
+# What the database's libraries log of a failure blotter says itself, in its one line, or
+# of one they recovered from (a pooled connection the server closed, found and replaced):
+# psycopg's "error ignored terminating <Pipeline>" per failed write, SQLAlchemy's pool's
+# "Exception during reset" with its traceback.
+_ECHOES = {"psycopg": logging.ERROR, "sqlalchemy.pool": logging.CRITICAL}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for name, level in _ECHOES.items():
+        logging.getLogger(name).setLevel(level)
     parser = _parser()
     given = sys.argv[1:] if argv is None else list(argv)
     misplaced = _command_after_options(given, set(_commands(parser)), _desk_valued(parser))

@@ -797,15 +797,21 @@ class SqlEventStore:
                 clash = sorted(stored)
                 return StoreError(f"event ids {clash} are already stored in another stream")
             return StoreError(describe(self.url, error))  # a constraint other than the ids
+        # A damaged or lost database fails every append alike: said once, not per append.
         if isinstance(error, sa_exc.SQLAlchemyError):
             failure = StoreError(describe(self.url, error))
-            # A damaged or lost database fails every append alike: said once, not per append.
-            level = logging.DEBUG if str(failure) == self._last_failure else logging.ERROR
-            self._last_failure = str(failure)
+            level = logging.DEBUG if self._said_before(str(failure)) else logging.ERROR
             log.log(level, "append to %s failed: %s", request.stream_id, failure)
             return failure
-        log.exception("append to %s failed", request.stream_id)
+        if self._said_before(f"{type(error).__name__}: {error}"):
+            log.debug("append to %s failed: %r", request.stream_id, error)
+        else:  # not the database's: a fault of ours, with where it came from
+            log.exception("append to %s failed", request.stream_id)
         return error
+
+    def _said_before(self, failure: str) -> bool:
+        said, self._last_failure = failure == self._last_failure, failure
+        return said
 
     def _forget_ledger(self) -> None:
         self._ledger = _writer_ledger()

@@ -604,3 +604,24 @@ def test_a_loop_leaves_what_needs_the_database_to_the_writer_thread(
         assert loop_thread != "event-store-writer"
         assert results[-1].last_seq == len(log)
         _assert_whole(store, len(log))
+
+
+def test_a_fault_of_ours_failing_every_append_is_told_once_with_its_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that fails is tried append by append; a failure that is not the database's
+    (a bug, an encoding a server could not take) was logged with a traceback per append."""
+    monkeypatch.setattr(SqlEventStore, "_start_committer", lambda self: None)  # writes here
+
+    def broken(self: SqlEventStore, batch: list[Any]) -> list[Any]:
+        raise ValueError("a fault of ours")
+
+    monkeypatch.setattr(SqlEventStore, "_commit_together", broken)
+    with SqlEventStore(f"sqlite:///{tmp_path / 'f.db'}") as store:
+        firsts = [e for e in _streams(5, seed=3) if e[0].stream_version == 1]
+        futures = [store.submit(e[0].stream_id, 0, e) for e in firsts]
+        outcomes = [f.exception() for f in futures]
+    assert all(isinstance(o, ValueError) for o in outcomes)
+    told = [r for r in caplog.records if r.getMessage().startswith("append to ")]
+    assert [r.levelname for r in told].count("ERROR") == 1
+    assert told[0].exc_info is not None  # with where it came from
