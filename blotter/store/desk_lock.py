@@ -91,6 +91,7 @@ class DeskLock:
         self._descriptor = descriptor
         self._connection = connection
         self._using = threading.Lock()  # a check from a worker thread against the release
+        self._lost: str | None = None  # why, once a check found the lock gone
         self.fence = fence  # for the store's writes, on a lock that can be lost
 
     @classmethod
@@ -121,16 +122,18 @@ class DeskLock:
         take the database. Each check is a query, so the session is never idle for long.
         """
         with self._using:
-            if self._connection is None:
-                return None
+            if self._connection is None or self._lost is not None:
+                return self._lost  # lost for good: its first reason, not a later check's
             connection = self._connection
             try:
                 held = connection.execute(text(_STILL_HELD), {"key": _PG_KEY}).scalar()
                 connection.commit()
             except exc.SQLAlchemyError as error:
                 why = describe(connection.engine.url, error)
-                return f"the session holding the desk's lock ended: {why}"
-            return None if held else "the desk's lock on the database is no longer held"
+                self._lost = f"the session holding the desk's lock ended: {why}"
+            else:
+                self._lost = None if held else "the desk's lock on the database is no longer held"
+            return self._lost
 
     def release(self) -> None:
         with self._using:

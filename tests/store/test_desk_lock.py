@@ -121,6 +121,7 @@ def test_a_lock_whose_session_ended_under_it_says_so(store: SqlEventStore, store
         lost = lock.lost()
         assert lost is not None
         assert lost.startswith("the session holding the desk's lock ended")
+        assert lock.lost() == lost  # not "Can't reconnect until invalid transaction..."
         with DeskLock.take(store_url, "desk"):
             pass  # which is why the desk stops taking commands (see test_desk)
 
