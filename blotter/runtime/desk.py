@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from blotter.domain.clock import Clock, SystemClock
 from blotter.domain.escalation import EscalationRules
+from blotter.domain.events import DESK_STREAM
 from blotter.domain.ids import RandomIds
 from blotter.domain.reconciliation import ReconciliationConfig
 from blotter.domain.risk import DEFAULT_RISK, RiskConfig
@@ -114,6 +115,9 @@ class Desk:
         self.lock_lost: str | None = None  # why, if the close found the lock gone
         self._records_restored = False  # the venues' records of the last session, read back
         self._log: str | None = None  # the log's first event id, once it has one
+        # The id of the log's DeskOpened, once a desk has opened it: random, where a seeded
+        # generated log's first event is not.
+        self._opened: str | None = None
         self.store = store
         self.venues = {v.name: v for v in venues}
         self._journal = VenueJournal(self.venues)  # their changes, from the session's start
@@ -258,6 +262,9 @@ class Desk:
             # may be gone), once its first events (the venues) are durable
             await oms.durable()
             self._log = await asyncio.to_thread(self.store.first_event_id)
+        if self._opened is None:  # the first desk on this log has just opened it
+            await oms.durable()
+            self._opened = await asyncio.to_thread(self.store.stream_start_id, DESK_STREAM)
         if new_log or strangers:
             await self._start_journal()
         if self.config.mark_interval is not None:
@@ -337,11 +344,12 @@ class Desk:
         and an alert for each. Whether the venues meet a log they have no records of at all
         (see ``_take_logged_positions``)."""
         first = self._log = self.store.first_event_id()
+        self._opened = self.store.stream_start_id(DESK_STREAM)
         path = venue_records_path(self.config.db_url, first)
         if path is not None and not path.exists():
             path = _before_named_by_log(self.config.db_url) or path
         kept = _read_records(path) if path is not None and path.exists() else None
-        if kept is not None and (first is None or kept.log not in (first, LEGACY_RECORDS)):
+        if kept is not None and not self._of_this_log(kept):
             log.warning("%s: the records of another database's venues; not taken", path)
             kept = None
         strangers = kept is None and first is not None
@@ -355,6 +363,14 @@ class Desk:
                 self.venues[name].restore(records)
         self._records_restored = True
         return strangers
+
+    def _of_this_log(self, kept: KeptVenues) -> bool:
+        """Whether records are this log's: named by its first event, and by its DeskOpened
+        (a seeded generated log repeats its first event in a database made anew; records
+        kept before they named it take the first event alone)."""
+        if self._log is None or kept.log not in (self._log, LEGACY_RECORDS):
+            return False
+        return kept.opened in ("", self._opened)
 
     def _take_logged_positions(self) -> None:
         """Venues with no record of a log's trades (a generated log, or records kept on
@@ -396,7 +412,10 @@ class Desk:
         if first is None or path is None or not self._records_restored:
             return None
         venues = {name: venue.records() for name, venue in self.venues.items()}
-        return _Records(path, KeptVenues(log=first, venues=venues, token=secrets.token_hex(8)))
+        kept = KeptVenues(
+            log=first, opened=self._opened or "", venues=venues, token=secrets.token_hex(8)
+        )
+        return _Records(path, kept)
 
     def _keep(self, records: _Records) -> bool:
         """Write the records, whole or not at all; whether they were written."""
@@ -433,6 +452,7 @@ class KeptVenues(msgspec.Struct, frozen=True, kw_only=True):
     log: str
     venues: dict[str, VenueRecords]
     token: str = ""
+    opened: str = ""  # the log's DeskOpened id; "" in records kept before they named it
 
 
 def _journal_path(records: Path) -> Path:

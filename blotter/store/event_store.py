@@ -977,6 +977,15 @@ class SqlEventStore:
         with self._reading() as conn:
             return conn.scalar(select(func.max(schema.events.c.seq))) or 0
 
+    def stream_start_id(self, stream_id: str) -> str | None:
+        """The id of a stream's first event, or None while it has none."""
+        events = schema.events
+        query = select(events.c.event_id).where(
+            events.c.stream_id == stream_id, events.c.stream_version == 1
+        )
+        with self._reading() as conn:
+            return conn.scalar(query)
+
     def first_event_id(self) -> str | None:
         """The id of the log's first event (what tells this log from any other: ids are
         random), or None for an empty log."""

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from blotter.domain.synthetic import synthetic_log
 from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms import manager
@@ -234,6 +235,39 @@ def _drop_database_but_its_venue_records(folder: Path) -> None:
     for made in folder.glob("desk.db*"):
         if not made.name.endswith(".venues.json"):
             made.unlink()
+
+
+def _generate(path: Path) -> None:
+    """The session ``blotter generate --orders 30`` appends: the same event ids every time."""
+    with SqlEventStore(f"sqlite:///{path}") as store:
+        for event in synthetic_log(30, seed=0):
+            store.submit(event.stream_id, event.stream_version - 1, [event]).result()
+
+
+async def test_a_generated_database_made_anew_does_not_take_the_old_one_s_venue_records(
+    tmp_path: Path,
+) -> None:
+    """Records are named by the log's first event, which a seeded generate repeats: when it
+    was recorded tells the two logs apart."""
+    path = tmp_path / "desk.db"
+    config = DeskConfig(db_url=f"sqlite:///{path}", random_disconnects=False)
+    _generate(path)
+    desk = await Desk.open(config)  # the venues take the generated log's positions
+    result = await desk.oms.submit(buy_at_market(1))  # and 10 AAPL more at XNAS
+    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+    await desk.close()
+    _drop_database_but_its_venue_records(tmp_path)
+    _generate(path)
+    anew = await Desk.open(config)
+    try:
+        ours = {k[1:]: q for k, q in anew.oms.venue_positions.items() if k[0] == "XNAS" and q}
+        assert dict(((a, s), q) for a, s, q in anew.venues["XNAS"].held_positions()) == ours
+        await until(lambda: anew.reconciler.last is not None)
+        report = anew.reconciler.last
+        assert report is not None
+        assert report.opened == []
+    finally:
+        await anew.close()
 
 
 async def test_a_database_made_anew_does_not_take_the_old_one_s_venue_records(
