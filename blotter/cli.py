@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(_desk_by_default(given))
     try:
         code: int = args.handler(args)
-        sys.stdout.flush()  # a full disk under the output is said here, not at exit
+        if sys.stdout is not None:  # None: started with its output closed (>&-)
+            sys.stdout.flush()  # a full disk under the output is said here, not at exit
     # StoreError is a StoreUnavailable; a conflict: the log holds what another writer put there
     except (StoreUnavailable, ConfigError, ConcurrencyConflict) as error:
         print(f"blotter: error: {error}", file=sys.stderr)
@@ -107,7 +108,7 @@ def _drop_stdout() -> None:
     """Point standard output at nothing: what is still buffered for it could not be written
     either, and Python's flush at exit would say so with a traceback."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, 1)
     os.close(devnull)
 
 

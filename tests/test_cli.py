@@ -122,6 +122,22 @@ def test_a_reader_that_leaves_early_ends_the_output_quietly(session_db: Path) ->
     assert error == ""
 
 
+def test_a_command_started_with_its_output_closed_does_its_work(tmp_path: Path) -> None:
+    """`blotter generate ... >&-`: Python has no sys.stdout then; nothing to say it on."""
+    db = tmp_path / "closed.db"
+    command = ["generate", "--orders", "5", "--db", f"sqlite:///{db}"]
+    result = subprocess.run(
+        [sys.executable, "-m", "blotter.cli", *command],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert run("replay", "--db", f"sqlite:///{db}").returncode == 0
+
+
 def test_output_to_a_full_disk_is_one_clear_line(session_db: Path) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")

@@ -378,7 +378,10 @@ class Desk:
         every one of them would be a break, which says nothing about the venues."""
         log.info("the simulated venues have no records of this log: they take its positions")
         held: dict[str, list[tuple[str, str, Decimal]]] = {}
-        for (venue, account, instrument), quantity in self.oms.venue_positions.items():
+        oms = self.oms
+        # ours as reconciliation counts it: the fills and what breaks adjusted, which would
+        # otherwise look explained by the venues and be taken back
+        for (venue, account, instrument), quantity in oms.breaks.ours(oms.venue_positions).items():
             held.setdefault(venue, []).append((account, instrument, quantity))
         for venue, positions in held.items():
             if venue in self.venues:

@@ -391,6 +391,8 @@ def describe(url: URL, error: BaseException) -> str:
         _, fatal, answer = text.partition("FATAL:")
         if fatal:  # reached: the server said no (no such database or role, a password...)
             return f"{server} refused the connection: {answer.strip()}"
+        if text.startswith("connection failed"):  # no session: whatever it says after
+            return f"cannot reach {server}: {text}"
         if "statement timeout" in text:
             return f"{server} stopped a statement at its statement_timeout: {text}"
         if "closed the connection" in text or "terminating connection" in text:

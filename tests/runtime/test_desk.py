@@ -270,6 +270,30 @@ async def test_a_generated_database_made_anew_does_not_take_the_old_one_s_venue_
         await anew.close()
 
 
+async def test_venues_that_lost_their_records_take_our_corrected_positions(
+    tmp_path: Path,
+) -> None:
+    """Seeded from the fills alone, they made every correction look explained by the
+    venue, and the pass took it back out of our books."""
+    path = tmp_path / "desk.db"
+    config = DeskConfig(db_url=f"sqlite:///{path}", random_disconnects=False)
+    desk = await Desk.open(config)
+    result = await desk.oms.submit(buy_at_market(1))
+    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+    desk.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(1))
+    [corrected] = (await desk.reconciler.run_pass()).opened
+    await desk.close()
+    (tmp_path / "desk.db.venues.json").unlink()  # kept on another machine, say
+    anew = await Desk.open(config)
+    try:
+        report = await anew.reconciler.run_pass()
+        assert (report.opened, report.explained) == ([], [])
+        assert anew.oms.breaks.ours(anew.oms.venue_positions)[("XNAS", "ACC-1", "AAPL")] == 11
+        assert corrected.break_id in anew.oms.breaks.cases
+    finally:
+        await anew.close()
+
+
 async def test_a_database_made_anew_does_not_take_the_old_one_s_venue_records(
     tmp_path: Path,
 ) -> None:

@@ -31,6 +31,10 @@ SERVER = make_url("postgresql+psycopg://u:secret@db.example:5433/desk")
             "PostgreSQL at db.example:5433/desk ended the connection",
         ),
         ("connection refused", "cannot reach PostgreSQL at db.example:5433/desk"),
+        (  # no session yet: something else answered on the port
+            "connection failed: server closed the connection unexpectedly",
+            "cannot reach PostgreSQL at db.example:5433/desk",
+        ),
     ],
 )
 def test_a_server_s_answer_is_told_from_no_answer(said: str, line: str) -> None:
