@@ -451,14 +451,16 @@ def _window(
 
 def _no_display() -> str | None:
     """Why Qt could show no window here, or None: on Linux, Qt aborts the process when no
-    platform it tries (``QT_QPA_PLATFORM``, a list with fallbacks, else Wayland's and X's)
-    reaches its display."""
+    platform it tries (``QT_QPA_PLATFORM``, a list with fallbacks, else X's, after
+    Wayland's in a session that says it is one) reaches its display."""
     if not sys.platform.startswith("linux"):
         return None
     chosen = os.environ.get("QT_QPA_PLATFORM", "")
     wayland = os.environ.get("WAYLAND_DISPLAY", "")
+    # unset, Qt tries X, or Wayland first in a session that says it is one
+    in_wayland = os.environ.get("XDG_SESSION_TYPE") == "wayland"
     platforms = [p.split(":")[0] for p in chosen.split(";") if p] or (
-        ["wayland", "xcb"] if wayland else ["xcb"]
+        ["wayland", "xcb"] if in_wayland else ["xcb"]
     )
     reasons = []
     for platform in platforms:

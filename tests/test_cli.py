@@ -503,9 +503,15 @@ def test_the_window_without_a_display_is_one_clear_line(
     [
         ({"QT_QPA_PLATFORM": "xcb"}, "(DISPLAY is not set)"),
         (
-            {"WAYLAND_DISPLAY": "wayland-97", "XDG_RUNTIME_DIR": "/nowhere"},
+            {
+                "XDG_SESSION_TYPE": "wayland",
+                "WAYLAND_DISPLAY": "wayland-97",
+                "XDG_RUNTIME_DIR": "/nowhere",
+            },
             "(no Wayland compositor answers at /nowhere/wayland-97; DISPLAY is not set)",
         ),
+        # outside a Wayland session Qt tries X alone, whatever WAYLAND_DISPLAY says
+        ({"XDG_SESSION_TYPE": "tty", "WAYLAND_DISPLAY": "wayland-0"}, "(DISPLAY is not set)"),
         ({"QT_QPA_PLATFORM": "wayland", "WAYLAND_DISPLAY": "w"}, "XDG_RUNTIME_DIR is not set"),
     ],
 )
@@ -513,7 +519,13 @@ def test_a_platform_chosen_whose_display_is_not_there_is_one_clear_line(
     monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], reason: str
 ) -> None:
     """Qt trusted such a setting and aborted the process (exit 134) with a page of text."""
-    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "XDG_RUNTIME_DIR"):
+    for name in (
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "QT_QPA_PLATFORM",
+        "XDG_RUNTIME_DIR",
+        "XDG_SESSION_TYPE",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
