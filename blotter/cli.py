@@ -633,7 +633,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     url = args.db or default_url()
     with (
         DeskLock.take(url, "rebuild") as lock,
-        SqlEventStore(url, create=False, appends=False, fence=lock.fence) as store,
+        SqlEventStore(url, create=False, appends=False, fence=lock.fence, rewrites=True) as store,
     ):
         written = rebuild(store)
     print("rebuilt from the log: " + ", ".join(f"{n} {t}" for t, n in written.items()))

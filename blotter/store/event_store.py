@@ -191,13 +191,16 @@ class SqlEventStore:
         appends: bool = True,
         fence: Fence | None = None,
         upgrade: bool = True,
+        rewrites: bool = False,
     ) -> None:
         """``appends=False`` for a reader (replay, the CLI's reads): no committer process is
         started for appends that will never come, and an append is refused. ``fence``, a
         PostgreSQL desk lock's, refuses every write once that lock is lost. ``upgrade=False``
-        for a reader without the desk's lock: an older schema is refused, not migrated."""
+        for a reader without the desk's lock: an older schema is refused, not migrated.
+        ``rewrites`` for a caller without appends that writes all the same (a rebuild of the
+        projections): a database that refuses writes is refused at once."""
         self._writer_engine, self._reader_engine = open_engines(
-            url, create=create, migrated=migrated, upgrade=upgrade, writes=appends
+            url, create=create, migrated=migrated, upgrade=upgrade, writes=appends or rewrites
         )
         self.url = self._reader_engine.url
         self._is_postgres = self.url.get_backend_name() == "postgresql"

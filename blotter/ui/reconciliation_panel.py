@@ -105,23 +105,24 @@ def event_details(event: Event) -> str:
 
 
 def pass_text(report: PassReport) -> str:
-    """One line: when the pass ran, what it compared, left for later, could not reach, opened,
-    explained; a diverged positions table first, where an elided line keeps it."""
+    """One line: when the pass ran, what it compared, left for later, could not read (a venue
+    down, or none of this desk's), opened, explained; a diverged positions table first, where
+    an elided line keeps it."""
     escalated = sum(1 for found in report.opened if found.verdict is Verdict.ESCALATE)
-    unreachable = ", ".join(sorted(report.unreachable)) or "none"
+    not_read = ", ".join(sorted(report.unreachable)) or "none"
     opened = f"{len(report.opened)} opened" + (f" ({escalated} escalated)" if escalated else "")
     diverged = f"POSITIONS TABLE DIVERGED ({len(report.diverged)}) · " if report.diverged else ""
     ran = f"Pass at {utc_millis(report.at)[11:19]} UTC ({report.why})"
     return (
         f"{diverged}{ran}: {report.compared} compared · "
-        f"{report.working} left for later · unreachable: {unreachable} · {opened} · "
+        f"{report.working} left for later · not read: {not_read} · {opened} · "
         f"{len(report.explained)} explained"
     )
 
 
 def pass_tip(report: PassReport) -> str:
     lines = [f"{found.break_id}: {found.reason}" for found in report.opened]
-    lines += [f"{venue} unreachable: {why}" for venue, why in sorted(report.unreachable.items())]
+    lines += [f"{venue} not read: {why}" for venue, why in sorted(report.unreachable.items())]
     lines += [f"{break_id}: explained" for break_id in report.explained]
     lines += [diverged.reason for diverged in report.diverged]
     return "\n".join(lines) or "Every position compared agrees with its venue."

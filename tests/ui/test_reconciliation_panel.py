@@ -115,7 +115,7 @@ def test_reconcile_now_shows_the_breaks_most_urgent_first(
         line = panel.pass_line.text()
         assert "3 compared" in line
         assert "0 left for later" in line
-        assert "unreachable: none" in line
+        assert "not read: none" in line
         assert "3 opened (2 escalated)" in line
         assert "0 explained" in line
         assert "over the tolerance of 5" in panel.pass_line.toolTip()
