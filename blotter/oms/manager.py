@@ -402,6 +402,7 @@ class OrderManager:
         ``progress`` hears how far the recovery is, before the first page of the log is read
         and after each one is folded: events folded, and events the log held at the start.
         """
+        self.refresh_marks()  # the recovered orders and positions are valued at once
         critical = await self._recover(progress)
         # The rules see what changes from now on, and the closed orders with a critical
         # anomaly: the last session may have ended (or crashed) before the rules looked, or
@@ -417,7 +418,6 @@ class OrderManager:
             self._record_case(DESK_STREAM, DeskOpened(), SYSTEM, "first start")
         self._tasks.spawn("watchdog", self._watchdog())
         self._tasks.spawn("settlement", self._settle_due())
-        self.refresh_marks()  # the recovered positions are valued before anyone looks
         await self._resolve_recovered()
 
     async def close(self) -> None:
@@ -1922,7 +1922,10 @@ class OrderManager:
             return
         self._follow_working(order)
         if order.is_working:  # counts against the account's limits again
-            self.risk.accepted_order(order, order.ticket, order.created_at, None)
+            ticket = order.ticket  # a sell under the market counts at the mark, as it did
+            self.risk.accepted_order(
+                order, ticket, order.created_at, self.marks.get(ticket.instrument)
+            )
             self.risk.follow(order, order.filled, order.notional, ZERO)
         else:
             self._decisions.pop(order.order_id, None)  # nothing of it is routed again

@@ -14,7 +14,7 @@ from blotter.domain.workflows import AccountState, OrderState
 from blotter.oms.manager import exposure_moved
 from tests.domain.builders import OrderStory
 
-from .world import World, world
+from .world import World, profile, world
 
 D = Decimal
 S = OrderState
@@ -180,6 +180,26 @@ async def test_restrictions_and_positions_survive_a_restart(tmp_path: Path) -> N
         await w.restart()
         assert [r.order_id for r in w.oms.risk.rejections] == [refused.order_id]
         assert w.oms.risk.refused_by_rule == {}
+
+
+async def test_a_working_sell_under_the_market_is_valued_at_the_mark_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Recovery counted it at its limit, under what the same order counted before."""
+    async with world(tmp_path, profile("XNAS"), profile("ARCX")) as w:
+        w.venues["XNAS"].add_liquidity("AAPL", Side.BUY, D("9.90"), D(10))
+        w.venues["ARCX"].add_liquidity("AAPL", Side.BUY, D("10.20"), D(10))
+        w.sell_liquidity("10", "10.40", venue="ARCX")
+        w.oms.refresh_marks()
+        sell = await w.submit(w.ticket("100", "9.95", side=Side.SELL, venue="XNAS"))
+        assert w.order(sell.order_id).is_working  # XNAS bids 9.90 only: it rests there
+        assert w.oms.risk.account("ACC-1").exposure.open_notional() == D("1030.00")
+        await w.settle()
+        await w.oms.close()
+        await w.restart()
+        mark = w.oms.marks["AAPL"]  # XNAS's mid now has our sell in it
+        assert mark > D("9.95")
+        assert w.oms.risk.account("ACC-1").exposure.open_notional() == 100 * mark
 
 
 async def test_the_duplicate_and_rate_windows_remember_orders_across_a_restart(
