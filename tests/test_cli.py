@@ -780,6 +780,25 @@ def test_a_screenshot_that_cannot_be_written_is_refused_before_the_desk_opens(
     assert not (tmp_path / "d.db").exists()
 
 
+def test_a_screenshot_run_says_nothing_when_all_goes_well(tmp_path: Path) -> None:
+    """Qt's offscreen platform noted 'This plugin does not support propagateSizeHints()'
+    for every dock: eight to ten lines under the README's screenshot commands."""
+    shot = tmp_path / "desk.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("BLOTTER_DB_URL", None)
+    command = ["demo", "--db", f"sqlite:///{tmp_path / 'd.db'}", "--screenshot", str(shot)]
+    result = subprocess.run(
+        [sys.executable, "-m", "blotter.cli", *command, "--after", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert shot.stat().st_size > 0
+
+
 def headless_running(database: str, *, rate: int) -> subprocess.Popen[str]:
     """A minute's headless run, its output piped, to be stopped by the test."""
     env = dict(os.environ)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import msgspec
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QMessageLogContext, QSettings, Qt, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -48,10 +48,30 @@ class AppOptions(msgspec.Struct, frozen=True, kw_only=True):
     user: str = "trader"  # who acts: every event of an action in the window records it
 
 
+# Qt's offscreen platform has no window manager to pass a window's size hints to, and says
+# so for every dock and dialog: eight to ten lines under each screenshot run.
+_OFFSCREEN_NOTES = frozenset({"This plugin does not support propagateSizeHints()"})
+
+
+def _without_offscreen_notes(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    if message not in _OFFSCREEN_NOTES:
+        print(message, file=sys.stderr)
+
+
 def run_app(options: AppOptions) -> int:
     """Open the window and run until it is closed (or the screenshot is taken)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
+    if app.platformName() != "offscreen":
+        return _run(app, options)
+    before = qInstallMessageHandler(_without_offscreen_notes)
+    try:
+        return _run(app, options)
+    finally:
+        qInstallMessageHandler(before)  # None: Qt's own again
+
+
+def _run(app: QApplication, options: AppOptions) -> int:
     app.setApplicationName("blotter")
     app.setApplicationVersion(__version__)
     app.setWindowIcon(app_icon())
