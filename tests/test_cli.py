@@ -563,16 +563,22 @@ def test_a_run_whose_venues_disconnect_does_not_promise_to_repeat(tmp_path: Path
     assert line.endswith("venues disconnecting, runs of one seed differ)")
 
 
+def clean_pass(db: str) -> dict[str, Any]:
+    """`blotter reconcile --json` on ``db``, which finds positions and no break."""
+    result = run("reconcile", "--db", db, "--json")
+    assert result.returncode == 0, result.stderr
+    agreed: dict[str, Any] = json.loads(result.stdout)
+    assert agreed["compared"] > 0
+    assert (agreed["opened"], agreed["open_breaks"]) == ([], [])
+    return agreed
+
+
 def test_venues_that_never_saw_a_generated_log_take_its_positions(tmp_path: Path) -> None:
     """The simulated venues have no record of a generated session's trades: each of its
     positions was a break (26 critical and warning alerts in a reviewer's run)."""
     db = f"sqlite:///{tmp_path / 'generated.db'}"
     assert run("generate", "--orders", "200", "--seed", "5", "--db", db).returncode == 0
-    first = run("reconcile", "--db", db, "--json")
-    assert first.returncode == 0, first.stderr
-    agreed = json.loads(first.stdout)
-    assert agreed["compared"] > 0
-    assert (agreed["opened"], agreed["open_breaks"]) == ([], [])
+    agreed = clean_pass(db)
     # the generator's third venue is none of this desk's: nothing to compare, and said so
     assert agreed["unreachable"] == {"BATS": NOT_CONNECTED}
     kept = json.loads((tmp_path / "generated.db.venues.json").read_text())
@@ -584,11 +590,7 @@ def test_venues_that_never_saw_a_generated_log_take_its_positions(tmp_path: Path
 def test_reconcile_finds_what_the_venue_s_record_says_differently(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'recon.db'}"
     assert run("headless", "--duration", "1", "--rate", "40", "--db", db).returncode == 0
-    clean = run("reconcile", "--db", db, "--json")
-    assert clean.returncode == 0, clean.stderr
-    agreed = json.loads(clean.stdout)
-    assert agreed["compared"] > 0
-    assert (agreed["opened"], agreed["open_breaks"]) == ([], [])
+    clean_pass(db)
     # The venue's back office books 500 more AAPL for ACC-ALPHA than our fills say.
     records_path = tmp_path / "recon.db.venues.json"
     records = json.loads(records_path.read_text())

@@ -19,6 +19,7 @@ from blotter.domain.values import OrderType, Side, TimeInForce
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms import manager
 from blotter.oms.commands import NewOrder
+from blotter.oms.reconciliation import PassReport
 from blotter.runtime import desk as desk_module
 from blotter.runtime.config import ConfigError
 from blotter.runtime.desk import Desk, DeskConfig, venue_records_path
@@ -237,6 +238,20 @@ def _drop_database_but_its_venue_records(folder: Path) -> None:
             made.unlink()
 
 
+async def settled_buy(desk: Desk) -> None:
+    """10 AAPL bought at XNAS, and settled."""
+    result = await desk.oms.submit(buy_at_market(1))
+    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+
+
+async def startup_pass(desk: Desk) -> PassReport:
+    """The reconciliation pass the desk runs once it has opened."""
+    await until(lambda: desk.reconciler.last is not None)
+    report = desk.reconciler.last
+    assert report is not None
+    return report
+
+
 def _generate(path: Path) -> None:
     """The session ``blotter generate --orders 30`` appends: the same event ids every time."""
     with SqlEventStore(f"sqlite:///{path}") as store:
@@ -253,8 +268,7 @@ async def test_a_generated_database_made_anew_does_not_take_the_old_one_s_venue_
     config = DeskConfig(db_url=f"sqlite:///{path}", random_disconnects=False)
     _generate(path)
     desk = await Desk.open(config)  # the venues take the generated log's positions
-    result = await desk.oms.submit(buy_at_market(1))  # and 10 AAPL more at XNAS
-    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+    await settled_buy(desk)  # and 10 AAPL more at XNAS
     await desk.close()
     _drop_database_but_its_venue_records(tmp_path)
     _generate(path)
@@ -262,10 +276,7 @@ async def test_a_generated_database_made_anew_does_not_take_the_old_one_s_venue_
     try:
         ours = {k[1:]: q for k, q in anew.oms.venue_positions.items() if k[0] == "XNAS" and q}
         assert dict(((a, s), q) for a, s, q in anew.venues["XNAS"].held_positions()) == ours
-        await until(lambda: anew.reconciler.last is not None)
-        report = anew.reconciler.last
-        assert report is not None
-        assert report.opened == []
+        assert (await startup_pass(anew)).opened == []
     finally:
         await anew.close()
 
@@ -278,8 +289,7 @@ async def test_venues_that_lost_their_records_take_our_corrected_positions(
     path = tmp_path / "desk.db"
     config = DeskConfig(db_url=f"sqlite:///{path}", random_disconnects=False)
     desk = await Desk.open(config)
-    result = await desk.oms.submit(buy_at_market(1))
-    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+    await settled_buy(desk)
     desk.venues["XNAS"].inject_drift("ACC-1", "AAPL", D(1))
     [corrected] = (await desk.reconciler.run_pass()).opened
     await desk.close()
@@ -300,17 +310,13 @@ async def test_a_database_made_anew_does_not_take_the_old_one_s_venue_records(
     path = tmp_path / "desk.db"
     config = DeskConfig(db_url=f"sqlite:///{path}", random_disconnects=False)
     desk = await Desk.open(config)
-    result = await desk.oms.submit(buy_at_market(1))
-    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+    await settled_buy(desk)
     await desk.close()
     _drop_database_but_its_venue_records(tmp_path)
     anew = await Desk.open(config)
     try:
         assert anew.venues["XNAS"].held_positions() == []  # not the old log's 10 AAPL
-        await until(lambda: anew.reconciler.last is not None)
-        report = anew.reconciler.last
-        assert report is not None
-        assert report.opened == []
+        assert (await startup_pass(anew)).opened == []
     finally:
         await anew.close()
     kept = msgspec.json.decode((tmp_path / "desk.db.venues.json").read_bytes())
@@ -532,8 +538,7 @@ async def test_a_server_database_s_records_kept_before_they_named_their_log_are_
     url = _empty_server_database(tmp_path, monkeypatch)
     config = DeskConfig(db_url=url, random_disconnects=False)
     desk = await Desk.open(config)
-    result = await desk.oms.submit(buy_at_market(1))
-    await until(lambda: desk.oms.orders[result.order_id].state is OrderState.SETTLED)
+    await settled_buy(desk)
     held = desk.venues["XNAS"].held_positions()
     log = desk.store.first_event_id()
     await desk.close()
