@@ -842,29 +842,22 @@ class Interrupted(KeyboardInterrupt):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, taken as Ctrl-C is (see ``_terminate_as_interrupt``)."""
-
-
-def _raise_terminated(_signal: int, _frame: object) -> None:
-    raise Terminated
+    """SIGTERM, taken as Ctrl-C is (see ``_stopped_once``)."""
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the command the way Ctrl-C does (it would otherwise end the process
-    where it stands, with nothing said)."""
-    before = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
+def _stopped_once() -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM stops the command (SIGTERM would otherwise end the
+    process where it stands, with nothing said); the ones after it are not heard, while
+    the command winds down, making the log whole and saying where it stopped."""
+    heard: list[int] = []
 
+    def stop(number: int, _frame: object) -> None:
+        if not heard:
+            heard.append(number)
+            raise Terminated if number == signal.SIGTERM else KeyboardInterrupt
 
-@contextlib.contextmanager
-def _deaf_to_stops() -> Iterator[None]:
-    """A second Ctrl-C or SIGTERM while the command winds down after the first is not
-    heard: the wind-down is what makes the log whole and says where it stopped."""
-    before = {number: signal.signal(number, signal.SIG_IGN) for number in _STOPS}
+    before = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -872,23 +865,19 @@ def _deaf_to_stops() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-_STOPS = (signal.SIGINT, signal.SIGTERM)
-
-
 def _generate(args: argparse.Namespace) -> int:
     url = args.db or demo_url()
     with (
+        _stopped_once(),
         DeskLock.take(url, "generate", create=True) as lock,
         SqlEventStore(url, fence=lock.fence) as store,
     ):
         known = _check_seed_unused(store, args.seed, args.orders)
         try:
-            with _terminate_as_interrupt():
-                appended = _append_log(store, synthetic_log(args.orders, args.seed)) - known
+            appended = _append_log(store, synthetic_log(args.orders, args.seed)) - known
         except KeyboardInterrupt as stopped:
-            with _deaf_to_stops():
-                store.close()  # what was queued is written: the log holds a prefix
-                said = _generated_so_far(url, args.seed, args.orders)
+            store.close()  # what was queued is written: the log holds a prefix
+            said = _generated_so_far(url, args.seed, args.orders)
             raise (Terminated if isinstance(stopped, Terminated) else Interrupted)(said) from None
     print(
         f"appended {appended} events for {args.orders} orders to {shown(url)}"

@@ -114,6 +114,9 @@ class Desk:
         self._lock = lock  # no other desk on this database while this one is open
         self.lock_lost: str | None = None  # why, if the close found the lock gone
         self._records_restored = False  # the venues' records of the last session, read back
+        # Venues that have not yet taken the log's positions (``_take_logged_positions``):
+        # records kept meanwhile (a start that failed) would tell the next desk they had.
+        self._seeding_due = False
         self._log: str | None = None  # the log's first event id, once it has one
         # The id of the log's DeskOpened, once a desk has opened it: random, where a seeded
         # generated log's first event is not.
@@ -247,7 +250,7 @@ class Desk:
     async def _start(self, progress: RecoveryProgress | None) -> None:
         """The venues' records back, the markets' books filled, the venues connected, the OMS
         recovered, then the desk's own tasks."""
-        strangers = await asyncio.to_thread(self._restore_venue_records)
+        strangers = self._seeding_due = await asyncio.to_thread(self._restore_venue_records)
         if self._log is not None and not strangers:  # kept as restored, before the venues
             await self._start_journal()  # change and the OMS writes what it learns of them
         for market in self.markets:  # the books have depth before the first order
@@ -386,6 +389,7 @@ class Desk:
         for venue, positions in held.items():
             if venue in self.venues:
                 self.venues[venue].take_positions(positions)
+        self._seeding_due = False
 
     async def _start_journal(self) -> None:
         """Keep the venues' records as they stand now, then their changes in a new journal
@@ -412,7 +416,7 @@ class Desk:
         their place); None when there is nowhere."""
         first = self._log
         path = venue_records_path(self.config.db_url, first)
-        if first is None or path is None or not self._records_restored:
+        if first is None or path is None or not self._records_restored or self._seeding_due:
             return None
         venues = {name: venue.records() for name, venue in self.venues.items()}
         kept = KeptVenues(

@@ -150,10 +150,12 @@ class Committer:
 
 
 def run_process(pipe: Connection, path: str) -> None:
-    """The committer process's entry: ``serve``, deaf to Ctrl-C. A terminal's Ctrl-C reaches
-    the whole process group; the store's own process stops this one once it has said so,
-    after the commits it sent (``Committer.close``)."""
+    """The committer process's entry: ``serve``, deaf to Ctrl-C and SIGTERM. A terminal's
+    Ctrl-C reaches the whole process group, and so does a service manager's SIGTERM; the
+    store's own process stops this one once it has said so, after the commits it sent
+    (``Committer.close``), or by closing its pipe however it ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     serve(pipe, path)
 
 

@@ -294,7 +294,7 @@ def check_postgres(engine: Engine, *, writes: bool) -> None:
     if writes and read_only == "on":
         raise StoreError(
             f"{server} is read-only (a standby, or default_transaction_read_only is on); "
-            "blotter writes its events there"
+            "blotter writes to it"
         )
 
 

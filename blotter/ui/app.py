@@ -54,8 +54,11 @@ _OFFSCREEN_NOTES = frozenset({"This plugin does not support propagateSizeHints()
 
 
 def _without_offscreen_notes(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
-    if message not in _OFFSCREEN_NOTES:
-        print(message, file=sys.stderr)
+    if message in _OFFSCREEN_NOTES:
+        return
+    category = context.category
+    # as Qt's own handler writes them: the category first, but for the default one
+    print(message if category in (None, "default") else f"{category}: {message}", file=sys.stderr)
 
 
 def run_app(options: AppOptions) -> int:

@@ -197,9 +197,11 @@ async def test_a_working_sell_under_the_market_is_valued_at_the_mark_after_a_res
         await w.settle()
         await w.oms.close()
         await w.restart()
-        mark = w.oms.marks["AAPL"]  # XNAS's mid now has our sell in it
+        mark = w.oms.marks["AAPL"]  # XNAS's mid now has our sell in it: 10.1125
         assert mark > D("9.95")
-        assert w.oms.risk.account("ACC-1").exposure.open_notional() == 100 * mark
+        valued = w.oms.risk.account("ACC-1").exposure.open_notional()
+        assert valued > D("995.00")  # at its limit, as recovery counted it
+        assert valued == 100 * mark
 
 
 async def test_the_duplicate_and_rate_windows_remember_orders_across_a_restart(

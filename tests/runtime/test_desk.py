@@ -281,6 +281,29 @@ async def test_a_generated_database_made_anew_does_not_take_the_old_one_s_venue_
         await anew.close()
 
 
+async def test_a_first_start_that_failed_on_a_generated_log_leaves_the_venues_to_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its close kept the empty venues' records, and the next desk took them for the
+    venues' own: every generated position was a break again."""
+    path = tmp_path / "desk.db"
+    config = DeskConfig(db_url=f"sqlite:///{path}", random_disconnects=False)
+    _generate(path)
+
+    async def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C during a long first recovery, say
+
+    with monkeypatch.context() as patched:
+        patched.setattr(manager.OrderManager, "start", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            await Desk.open(config)
+    desk = await Desk.open(config)
+    try:
+        assert (await startup_pass(desk)).opened == []
+    finally:
+        await desk.close()
+
+
 async def test_venues_that_lost_their_records_take_our_corrected_positions(
     tmp_path: Path,
 ) -> None:

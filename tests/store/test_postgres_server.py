@@ -80,7 +80,7 @@ def test_a_read_only_database_is_refused_to_writers_and_read_by_readers(
         connection.execute(text(f"ALTER DATABASE {name} SET default_transaction_read_only = on"))
     engine.dispose()
     for writer in ({}, {"appends": False, "rewrites": True}):  # appends, or a rebuild
-        with pytest.raises(StoreError, match=r"is read-only .* blotter writes its events there"):
+        with pytest.raises(StoreError, match=r"is read-only .* blotter writes to it"):
             SqlEventStore(url, create=False, **writer)  # type: ignore[arg-type]
     with SqlEventStore(url, create=False, appends=False) as reader:
         assert reader.last_seq() == 0
