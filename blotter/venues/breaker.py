@@ -9,6 +9,7 @@ the new state when it changed (the OMS records those changes as events), else No
 from __future__ import annotations
 
 from collections import deque
+from fractions import Fraction
 
 from blotter.domain.clock import NANOS_PER_SECOND, Clock
 from blotter.domain.workflows import VenueHealth
@@ -27,7 +28,7 @@ class CircuitBreaker:
     ) -> None:
         self._clock = clock
         self._outcomes: deque[bool] = deque(maxlen=window)
-        self._degraded_ratio = degraded_ratio
+        self._degraded = Fraction(degraded_ratio).limit_denominator(1_000)
         self._trip_after = trip_after
         self._cool_down_ns = round(cool_down * NANOS_PER_SECOND)
         self._min_samples = min_samples
@@ -56,7 +57,10 @@ class CircuitBreaker:
         request may probe instead."""
         self._probing = False
 
-    def record_success(self) -> VenueHealth | None:
+    def record_success(self, sent_ns: int | None = None) -> VenueHealth | None:
+        """A request answered; ``sent_ns``, when it was sent (see ``_before_the_trip``)."""
+        if self._before_the_trip(sent_ns):
+            return None
         self._outcomes.append(True)
         self._failures_in_a_row = 0
         if self.state is VenueHealth.DOWN:
@@ -65,12 +69,26 @@ class CircuitBreaker:
             return self._move(VenueHealth.UP)
         return self._judge()
 
-    def record_failure(self) -> VenueHealth | None:
+    def record_failure(self, sent_ns: int | None = None) -> VenueHealth | None:
+        if self._before_the_trip(sent_ns):
+            return None
         self._outcomes.append(False)
         self._failures_in_a_row += 1
         if self.state is VenueHealth.DOWN or self._failures_in_a_row >= self._trip_after:
             return self._trip()
         return self._judge()
+
+    def _before_the_trip(self, sent_ns: int | None) -> bool:
+        """Whether a DOWN venue's answer is to a request sent before it went down: it says
+        nothing of the venue now, and must neither bring it back UP without its probe nor
+        restart the cool-down with a probe in flight."""
+        down_since = self._down_since
+        return (
+            self.state is VenueHealth.DOWN
+            and sent_ns is not None
+            and down_since is not None
+            and sent_ns < down_since
+        )
 
     def disconnected(self) -> VenueHealth | None:
         return self._trip()
@@ -81,8 +99,10 @@ class CircuitBreaker:
         return self._move(VenueHealth.DOWN)
 
     def _judge(self) -> VenueHealth | None:
-        enough = len(self._outcomes) >= self._min_samples
-        failing = enough and 1 - self.success_rate >= self._degraded_ratio
+        count = len(self._outcomes)
+        failures = count - sum(self._outcomes)
+        # in fractions: 1 - 0.8 is 0.19999999999999996 in floats, under a ratio of 0.2
+        failing = count >= self._min_samples and Fraction(failures, count) >= self._degraded
         return self._move(VenueHealth.DEGRADED if failing else VenueHealth.UP)
 
     def _move(self, state: VenueHealth) -> VenueHealth | None:

@@ -270,18 +270,19 @@ class ManagedGateway:
 
     async def _call(self, request: Awaitable[T]) -> T:
         """Await one request; its outcome feeds the breaker. No answer in time: ``_NoAnswer``."""
+        sent = self._clock.now_ns()
         try:
             with self._probe_given_back():
                 result = await self._timed(request)
         except (VenueUnavailable, TimeoutError) as failed:
-            self._emit(self._breaker.record_failure(), f"request failed: {_why(failed)}")
+            self._emit(self._breaker.record_failure(sent), f"request failed: {_why(failed)}")
             if isinstance(failed, TimeoutError):
                 raise _NoAnswer(self.name, "no answer in time") from None
             raise
         # A request that returns after its session was lost (a write on the wire as it
         # dropped) says nothing of the venue: only a reconnect brings a lost venue back UP.
         if self._connected:
-            self._emit(self._breaker.record_success(), "requests answered")
+            self._emit(self._breaker.record_success(sent), "requests answered")
         return result
 
     async def _timed(self, request: Awaitable[T]) -> T:

@@ -68,3 +68,28 @@ def test_a_probe_given_back_without_an_outcome_lets_another_probe() -> None:
     assert breaker.allow()  # another may probe: no cool-down again, nothing was learnt
     assert not breaker.allow()
     assert breaker.state is VenueHealth.DOWN
+
+
+def test_a_failure_share_exactly_at_the_ratio_degrades() -> None:
+    """1 - 0.8 is 0.19999999999999996 in floats: 20 % failures never met a 0.2 ratio."""
+    breaker = CircuitBreaker(ManualClock(), degraded_ratio=0.2, window=20, min_samples=5)
+    for _ in range(4):
+        breaker.record_success()
+    assert breaker.record_failure() is VenueHealth.DEGRADED
+
+
+def test_answers_to_requests_sent_before_the_venue_went_down_say_nothing_of_it() -> None:
+    """A late answer brought a DOWN venue back UP with no probe; a late failure restarted
+    the cool-down and let a second probe through beside the first."""
+    clock, breaker = _breaker()
+    sent_before = clock.now_ns()
+    clock.advance(1)
+    breaker.disconnected()
+    assert breaker.record_success(sent_before) is None
+    assert breaker.state is VenueHealth.DOWN
+    clock.advance(2_000_000_000)
+    assert breaker.allow()  # the probe
+    assert breaker.record_failure(sent_before) is None
+    clock.advance(2_000_000_000)
+    assert not breaker.allow()  # still only the one probe in flight
+    assert breaker.record_success(clock.now_ns() - 1) is VenueHealth.UP  # the probe's answer

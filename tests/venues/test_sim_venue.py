@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from blotter.domain.clock import ManualClock
 from blotter.domain.values import Liquidity, Side
 from blotter.domain.values import TimeInForce as TIF
-from blotter.oms.ports import ExecutionReport, RejectCode, ReportKind, VenueOrderState
+from blotter.oms.ports import (
+    ExecutionReport,
+    NewOrderRequest,
+    RejectCode,
+    ReportKind,
+    VenueOrderState,
+)
 from blotter.venues.sim.venue import SimulatedVenue, VenueProfile, VenueRecords
 from tests.venues.builders import AAPL, PROFILE, order
 
@@ -282,6 +288,60 @@ async def test_a_venue_keeps_its_clients_orders_across_their_sessions(
     assert later[1].venue_order_id not in given  # no id is given twice
     assert not {later[2].exec_id, later[3].exec_id} & given
     assert await again.positions("ACC-1") == {"AAPL": D(32)}  # 20 + 4 before, 6 + 2 since
+
+
+async def test_two_client_orders_trading_with_each_other_get_an_exec_id_each(
+    venue: SimulatedVenue,
+) -> None:
+    """Both executions of one trade carried the trade's id: a fills table showed one exec id
+    twice, and any dedupe across the venue would drop one."""
+    sell = msgspec.structs.replace(order("S1", Side.SELL, 10, "9.90", tif=TIF.GTC), account="A2")
+    await venue.submit(sell)
+    await venue.submit(order("B1", Side.BUY, 10, "9.90"))
+    fills = [r for r in await drain(venue) if r.kind is ReportKind.FILL]
+    assert sorted(r.client_order_id for r in fills) == ["B1", "S1"]
+    assert len({r.exec_id for r in fills}) == 2
+    assert {r.exec_id for r in fills} == {
+        e.exec_id for c in ("B1", "S1") for e in (await venue.status(c)).executions
+    }
+
+
+async def test_an_order_worth_more_than_the_venue_takes_is_refused_and_the_wire_lives_on(
+    venue: SimulatedVenue,
+) -> None:
+    """Its fee needed more than Decimal's 28 digits: the arrival raised half-way through
+    the trade, and every message behind it stayed on the wire for good."""
+    await venue.submit(order("S1", Side.SELL, 10**17, "1000000000000.00"))
+    await venue.submit(order("X0", Side.BUY, 1, "9.00", tif=TIF.GTC))
+    await venue.heartbeat()
+    reports = {r.client_order_id: r for r in await drain(venue)}
+    assert reports["S1"].kind is ReportKind.REJECTED
+    assert "over the 1e+15 XSIM takes" in reports["S1"].reason
+    assert reports["X0"].kind is ReportKind.ACKNOWLEDGED
+
+
+async def test_a_message_that_fails_to_arrive_stops_none_behind_it(
+    venue: SimulatedVenue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accept = venue._accept
+
+    def fails_for_x1(request: NewOrderRequest) -> None:
+        if request.client_order_id == "X1":
+            raise RuntimeError("a fault in the simulation")
+        accept(request)
+
+    monkeypatch.setattr(venue, "_accept", fails_for_x1)
+    loop = asyncio.get_running_loop()
+    failures: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: failures.append(context))
+    try:
+        await venue.submit(order("X1", Side.BUY, 1, "9.00", tif=TIF.GTC))
+        await venue.submit(order("X2", Side.BUY, 1, "9.00", tif=TIF.GTC))
+        await venue.heartbeat()
+        assert [r.client_order_id for r in await drain(venue)] == ["X2"]
+    finally:
+        loop.set_exception_handler(None)
+    assert [str(f["exception"]) for f in failures] == ["a fault in the simulation"]
 
 
 def test_positions_taken_from_a_log_are_held_and_journaled(venue: SimulatedVenue) -> None:

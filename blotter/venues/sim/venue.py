@@ -43,6 +43,9 @@ from blotter.venues.sim.connection import Session, VenueLine
 
 BPS = Decimal("0.0001")
 FEE_STEP = Decimal("0.0001")
+# The most an order may be worth here, as a real venue has its own limit: far past any
+# desk's, and far from where a fee to 4 places needs more than Decimal's 28 digits.
+MAX_NOTIONAL = Decimal(10) ** 15
 MARKET_ACCOUNT = "MARKET"  # other participants: their orders rest and trade but get no reports
 
 
@@ -483,14 +486,16 @@ class SimulatedVenue:
     def _deliver_due(self, loop: asyncio.AbstractEventLoop) -> None:
         # the loop is handed over: a GUI loop may run timer callbacks outside run_forever
         queue = self._wire_queue
-        while queue and queue[0][0] <= loop.time():
-            _, session, arrive, lost = queue.popleft()
-            if self._line.is_open(session):
-                arrive()
-            elif lost is not None and not lost.done():
-                lost.set_exception(VenueUnavailable(self.name, "connection lost on the wire"))
-        if queue:
-            loop.call_at(queue[0][0], self._deliver_due, loop)
+        try:
+            while queue and queue[0][0] <= loop.time():
+                _, session, arrive, lost = queue.popleft()
+                if self._line.is_open(session):
+                    arrive()
+                elif lost is not None and not lost.done():
+                    lost.set_exception(VenueUnavailable(self.name, "connection lost on the wire"))
+        finally:  # a message that fails to arrive (said by the loop) stops none behind it
+            if queue:
+                loop.call_at(queue[0][0], self._deliver_due, loop)
 
     async def _wire(self) -> None:
         """One trip's latency (connecting, before any session)."""
@@ -552,6 +557,11 @@ class SimulatedVenue:
             reason = f"{self.name} is closed: a DAY order arrived after the close"
             self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.INVALID)
             return
+        worth = _notional(request, book)
+        if worth > MAX_NOTIONAL:
+            reason = f"order notional {worth:.6g} is over the {MAX_NOTIONAL:.0e} {self.name} takes"
+            self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.INVALID)
+            return
         if self._rng.random() < self.profile.reject_rate:
             reason = f"{self.name} refused the order (venue busy)"
             self._answer(client_id, ReportKind.REJECTED, reason, RejectCode.BUSY)
@@ -586,6 +596,7 @@ class SimulatedVenue:
         it closed are packed (the taker is its submitter's to pack, after its last report)."""
         makers: list[BookOrder] = []
         for trade in trades:
+            exec_id: str | None = trade.exec_id
             for order_id, liquidity in (
                 (trade.maker_order_id, Liquidity.MAKER),
                 (trade.taker_order_id, Liquidity.TAKER),
@@ -593,13 +604,16 @@ class SimulatedVenue:
                 client = self._clients_by_order.get(order_id)
                 if client is None:
                     continue
+                # two client orders trading with each other: each execution its own id
+                exec_id = exec_id or self._exec_ids.new_id()
                 book, order = self._open[client]
                 key = (order.account, book.instrument.symbol)
                 signed = trade.quantity if order.side is Side.BUY else -trade.quantity
                 self._positions[key] = self._positions.get(key, ZERO) + signed
                 if self._changes is not None:
                     self._changes.note(self._changes.positions, key)
-                self._report_fill(order, trade, liquidity)
+                self._report_fill(order, trade, liquidity, exec_id)
+                exec_id = None
                 if liquidity is Liquidity.MAKER:
                     makers.append(order)
         for order in makers:
@@ -632,12 +646,14 @@ class SimulatedVenue:
             executions=tuple(self._executions.get(order.order_id, ())),
         )
 
-    def _report_fill(self, order: BookOrder, trade: Trade, liquidity: Liquidity) -> None:
+    def _report_fill(
+        self, order: BookOrder, trade: Trade, liquidity: Liquidity, exec_id: str
+    ) -> None:
         """Record the fill (``status`` answers with it even if the report is lost), report it."""
         profile = self.profile
         bps = profile.maker_fee_bps if liquidity is Liquidity.MAKER else profile.taker_fee_bps
         execution = Execution(
-            exec_id=trade.exec_id,
+            exec_id=exec_id,
             quantity=trade.quantity,
             price=trade.price,
             fee=(trade.quantity * trade.price * bps * BPS).quantize(FEE_STEP),
@@ -754,6 +770,14 @@ def _unpack_status(client_order_id: str, packed: bytes) -> VenueOrderStatus:
             Execution(**dict(zip(_EXECUTION_FIELDS, e, strict=True))) for e in executions
         ),
     )
+
+
+def _notional(request: NewOrderRequest, book: OrderBook) -> Decimal:
+    """What an order is worth: at its limit, or a market order at the best price it would
+    take first (nothing, with no one on that side)."""
+    opposite = Side.SELL if request.side is Side.BUY else Side.BUY
+    price = request.limit_price if request.limit_price is not None else book.best(opposite)
+    return request.quantity * abs(price or ZERO)
 
 
 def _is_open(order: BookOrder) -> bool:
