@@ -28,7 +28,10 @@ class CircuitBreaker:
     ) -> None:
         self._clock = clock
         self._outcomes: deque[bool] = deque(maxlen=window)
-        self._degraded = Fraction(degraded_ratio).limit_denominator(1_000)
+        # the ratio as a fraction of whole numbers: 1 - 0.8 is 0.19999999999999996 in floats,
+        # under a ratio of 0.2, and a share of failures is judged on every answer
+        ratio = Fraction(degraded_ratio).limit_denominator(1_000)
+        self._degraded = (ratio.numerator, ratio.denominator)
         self._trip_after = trip_after
         self._cool_down_ns = round(cool_down * NANOS_PER_SECOND)
         self._min_samples = min_samples
@@ -101,8 +104,8 @@ class CircuitBreaker:
     def _judge(self) -> VenueHealth | None:
         count = len(self._outcomes)
         failures = count - sum(self._outcomes)
-        # in fractions: 1 - 0.8 is 0.19999999999999996 in floats, under a ratio of 0.2
-        failing = count >= self._min_samples and Fraction(failures, count) >= self._degraded
+        numerator, denominator = self._degraded
+        failing = count >= self._min_samples and failures * denominator >= numerator * count
         return self._move(VenueHealth.DEGRADED if failing else VenueHealth.UP)
 
     def _move(self, state: VenueHealth) -> VenueHealth | None:
