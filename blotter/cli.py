@@ -283,21 +283,22 @@ _SEEDS = f"a whole number from 0 to {MAX_SEED:,}"
 _SEED_HELP = f"{_SEEDS} (default 0)"
 
 
-def _seed(text: str) -> int:
+def _whole(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _seed(text: str) -> int:
+    value = _whole(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"{text}; expected {_SEEDS}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} is not positive")
     return value
@@ -491,13 +492,9 @@ def _no_wayland_compositor(name: str) -> str | None:
     if not runtime and not os.path.isabs(name):
         return f"XDG_RUNTIME_DIR is not set, where the Wayland socket {name} would be"
     socket_path = os.path.join(runtime, name)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(2.0)
-            probe.connect(socket_path)
-    except OSError:
-        return f"no Wayland compositor answers at {socket_path}"
-    return None
+    if _listens(socket.AF_UNIX, socket_path):
+        return None
+    return f"no Wayland compositor answers at {socket_path}"
 
 
 def _x_server_answers(display: str) -> bool:
@@ -514,6 +511,11 @@ def _x_server_answers(display: str) -> bool:
         target: str | tuple[str, int] = address
     else:
         family, target = socket.AF_INET, (host, 6000 + int(number))
+    return _listens(family, target)
+
+
+def _listens(family: socket.AddressFamily, target: str | tuple[str, int]) -> bool:
+    """Whether something accepts a connection at ``target`` within 2 s."""
     try:
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.settimeout(2.0)

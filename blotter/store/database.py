@@ -279,7 +279,7 @@ def check_postgres(engine: Engine, *, writes: bool) -> None:
     and, for a caller that writes, one that refuses writes (a standby, or
     ``default_transaction_read_only``), which the desk would find only at its first order."""
     url = engine.url
-    server = f"PostgreSQL at {url.host}:{url.port or 5432}/{url.database}"
+    server = _server(url)
     try:
         with engine.connect() as connection:
             encoding = connection.execute(sql_text("SHOW server_encoding")).scalar()
@@ -369,6 +369,11 @@ def _refuse_tables(found: Iterable[str]) -> None:
         )
 
 
+def _server(url: URL) -> str:
+    """A PostgreSQL database as a line names it (never with its password)."""
+    return f"PostgreSQL at {url.host}:{url.port or 5432}/{url.database}"
+
+
 def describe(url: URL, error: BaseException) -> str:
     """One line that says what went wrong with the database at ``url``."""
     where = _hidden(url)  # a query may hold a password too
@@ -387,7 +392,7 @@ def describe(url: URL, error: BaseException) -> str:
         if "disk i/o" in lowered:
             return f"{url.database}: the database file cannot be read ({text})"
     if isinstance(error, exc.OperationalError) and url.get_backend_name() == "postgresql":
-        server = f"PostgreSQL at {url.host}:{url.port or 5432}/{url.database}"
+        server = _server(url)
         _, fatal, answer = text.partition("FATAL:")
         if fatal:  # reached: the server said no (no such database or role, a password...)
             return f"{server} refused the connection: {answer.strip()}"

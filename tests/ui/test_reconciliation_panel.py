@@ -67,6 +67,19 @@ async def reconciled(session: Session, panel: ReconciliationPanel, count: int) -
     await session.until(lambda: panel.breaks.rowCount() == count)
 
 
+async def large_break_selected(
+    session: Session, panels: Callable[[MainWindow], ReconciliationPanel]
+) -> tuple[MainWindow, ReconciliationPanel, str]:
+    """The window, its panel and ACC-LARGE's break (escalated: the venue says 60 less),
+    selected."""
+    window = await drifted(session, {"ACC-LARGE": D(-60)})
+    panel = panels(window)
+    await reconciled(session, panel, 1)
+    large = break_of(panel, "ACC-LARGE")
+    panel.select_break(large)
+    return window, panel, large
+
+
 def break_of(panel: ReconciliationPanel, account: str) -> str:
     rows = {break_id: panel.breaks.row(break_id) for break_id in panel.breaks.break_ids}
     [found] = [b for b, row in rows.items() if row is not None and row.account == account]
@@ -146,12 +159,8 @@ def test_an_operator_works_a_break_from_the_buttons_and_each_step_says_who_and_w
     )
 
     async def scenario() -> None:
-        window = await drifted(session, {"ACC-LARGE": D(-60)})
+        window, panel, break_id = await large_break_selected(session, panels)
         desk = window.desk
-        panel = panels(window)
-        await reconciled(session, panel, 1)
-        break_id = break_of(panel, "ACC-LARGE")
-        panel.select_break(break_id)
         assert allowed(panel) == ["Acknowledge…", "Assign…", "Note…"]
         await session.until(lambda: panel.history.rowCount() == 2)
         assert [e.type for e in panel.history.events] == ["BreakOpened", "BreakEscalated"]
@@ -304,12 +313,8 @@ def test_an_empty_reason_or_a_cancel_does_nothing_and_a_refusal_shows_in_a_line(
     monkeypatch.setattr(QInputDialog, "getText", lambda *_args: next(replies))
 
     async def scenario() -> None:
-        window = await drifted(session, {"ACC-LARGE": D(-60)})
+        window, panel, break_id = await large_break_selected(session, panels)
         desk = window.desk
-        panel = panels(window)
-        await reconciled(session, panel, 1)
-        break_id = break_of(panel, "ACC-LARGE")
-        panel.select_break(break_id)
         panel.acknowledge.action.trigger()
         panel.acknowledge.action.trigger()
         assert desk.oms.breaks.cases[break_id].state is BreakState.ESCALATED
@@ -401,12 +406,8 @@ def test_a_later_pass_moves_the_row_the_summary_and_the_question_with_the_figure
     asked = answering(monkeypatch, ["looking", "the venue is right"])
 
     async def scenario() -> None:
-        window = await drifted(session, {"ACC-LARGE": D(-60)})
+        window, panel, _ = await large_break_selected(session, panels)
         desk = window.desk
-        panel = panels(window)
-        await reconciled(session, panel, 1)
-        large = break_of(panel, "ACC-LARGE")
-        panel.select_break(large)
         panel.acknowledge.action.trigger()
         assert cell(panel.breaks, 0, BreakColumn.THEIRS) == "40"
         desk.venues["XNAS"].inject_drift("ACC-LARGE", "AAPL", D(-5))  # the venue says 35
@@ -431,12 +432,8 @@ def test_a_decision_whose_figures_moved_while_it_was_asked_is_not_taken(
     answering(monkeypatch, ["looking"])
 
     async def scenario() -> None:
-        window = await drifted(session, {"ACC-LARGE": D(-60)})
+        window, panel, large = await large_break_selected(session, panels)
         book = window.desk.oms.breaks
-        panel = panels(window)
-        await reconciled(session, panel, 1)
-        large = break_of(panel, "ACC-LARGE")
-        panel.select_break(large)
         panel.acknowledge.action.trigger()
         key = ("XNAS", "ACC-LARGE", "AAPL")
 
