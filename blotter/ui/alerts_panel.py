@@ -45,6 +45,7 @@ from blotter.ui.panels import (
     pane,
     reorder,
     set_text,
+    severity_text,
     stretch_last,
     table,
     text_line,
@@ -195,7 +196,7 @@ class AlertsModel(QAbstractTableModel):
         if column == AlertColumn.TIME:
             return utc_millis(row.occurred_at)
         texts: dict[AlertColumn, str] = {
-            AlertColumn.SEVERITY: row.severity.value,
+            AlertColumn.SEVERITY: severity_text(row.severity),
             AlertColumn.SOURCE: row.source,
             AlertColumn.STREAM: row.stream_id,
             AlertColumn.ACKNOWLEDGED: CHECK if row.acknowledged else "",
@@ -323,7 +324,7 @@ class AlertsPanel(QWidget):
     def _build_filters(self) -> None:
         self.severity_filter = _combo("alertSeverity", "All severities", "Show one severity")
         for severity in _SEVERITIES:
-            self.severity_filter.addItem(severity.value, severity.value)
+            self.severity_filter.addItem(severity_text(severity), severity.value)
         self.source_filter = _combo("alertSource", "All sources", "Show one source")
         for source in ALERT_SOURCES:
             self.source_filter.addItem(source, source)

@@ -44,6 +44,7 @@ from blotter.ui.panels import (
     Run,
     button,
     set_text,
+    severity_text,
 )
 
 ESCALATION_ID_ROLE = Qt.ItemDataRole.UserRole + 30  # the row's escalation id, in every column
@@ -158,7 +159,7 @@ class EscalationsModel(CaseQueueModel[EscalationRow]):
     def text(self, row: EscalationRow, column: int) -> str:
         texts = {
             EscalationColumn.STATE: row.state,
-            EscalationColumn.SEVERITY: row.severity.value,
+            EscalationColumn.SEVERITY: severity_text(row.severity),
             EscalationColumn.ORDER_ID: row.order_id,
             EscalationColumn.RULE: row.rule,
             EscalationColumn.REASON: row.reason,
@@ -209,7 +210,7 @@ def event_details(event: Event) -> str:
     payload = event.payload
     reason = getattr(payload, "reason", "")
     if isinstance(payload, EscalationOpened):
-        facts = f"{payload.severity.value} · {payload.rule or OPERATOR_RULE}"
+        facts = f"{severity_text(payload.severity)} · {payload.rule or OPERATOR_RULE}"
     elif isinstance(payload, EscalationAssigned):
         facts = f"to {payload.assignee}"
     else:

@@ -18,7 +18,6 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import shiboken6
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import (
@@ -60,9 +59,8 @@ from PySide6.QtWidgets import (
 )
 
 from blotter import __version__
-from blotter.domain.clock import iso_utc
 from blotter.domain.escalation import AlreadyEscalated
-from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind, to_builtins
+from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind
 from blotter.domain.order import OrderAggregate
 from blotter.domain.values import Instrument, InvalidValue
 from blotter.domain.workflows import OrderState, VenueHealth
@@ -92,7 +90,9 @@ from blotter.ui.models import (
     places_of,
     ticket_text,
 )
+from blotter.ui.order_history import OrderEventText, refusal_text, spoken
 from blotter.ui.panels import (
+    HistoryModel,
     StatusBar,
     ViewAnchor,
     answer,
@@ -102,14 +102,15 @@ from blotter.ui.panels import (
     on_screen,
     pane,
     selected_table_rows,
-    sentence,
     shown_columns,
     split,
+    stretch_last,
+    table,
     theme_chart,
 )
 from blotter.ui.positions_panel import PositionsPanel
 from blotter.ui.reconciliation_panel import ReconciliationPanel
-from blotter.ui.risk_panel import RiskPanel, rule_label
+from blotter.ui.risk_panel import RiskPanel
 from blotter.ui.routing_panel import RoutingPanel
 from blotter.ui.theme import health_color, stylesheet
 from blotter.ui.throttle import Coalescer
@@ -277,6 +278,16 @@ def saved_text(settings: QSettings, key: str, default: str) -> str:
     file reads "a, b" as a list)."""
     value = settings.value(key, default)
     return value if isinstance(value, str) else default
+
+
+def choose_saved(combo: QComboBox, text: str) -> None:
+    """Choose the item saved as ``text``; one that differs only in case if none is exactly it
+    (severities were saved in small letters before they were shown in capitals)."""
+    index = combo.findText(text)
+    if index < 0:
+        index = combo.findText(text, Qt.MatchFlag.MatchFixedString)
+    if index >= 0:
+        combo.setCurrentIndex(index)
 
 
 class MainWindow(QMainWindow):
@@ -462,6 +473,7 @@ class MainWindow(QMainWindow):
         self.refusal = QLabel()
         self.refusal.setObjectName("refusal")
         self.refusal.setWordWrap(True)
+        self.refusal.setTextFormat(Qt.TextFormat.RichText)  # the rule in bold, the rest escaped
         self.refusal.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.refusal.hide()
         self.children_view = QTableWidget(0, len(CHILD_HEADERS))
@@ -482,15 +494,10 @@ class MainWindow(QMainWindow):
         # as high as its rows: the last column (the venue's id) gives way rather than a bar
         self.children_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.children_view.hide()
-        self.history = QTableWidget(0, 5)
-        self.history.setObjectName("historyView")
-        self.history.setHorizontalHeaderLabels(["Time (UTC)", "Type", "Actor", "Cause", "Payload"])
-        self.history.horizontalHeader().setDefaultAlignment(left)
-        self.history.verticalHeader().setVisible(False)
-        self.history.verticalHeader().setDefaultSectionSize(22)
-        self.history.setWordWrap(False)
-        self.history.horizontalHeader().setStretchLastSection(True)
-        self.history.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.history_text = OrderEventText(self.desk.instruments)
+        self.history = HistoryModel(spoken, self.history_text, self)
+        self.history_view = table(self.history, "historyView")
+        stretch_last(self.history_view, 240)
         self.timeline = Timeline()
         self.timeline.setMinimumHeight(110)  # its axis, its label and a few lanes
         self.timeline.setMaximumHeight(170)
@@ -498,7 +505,7 @@ class MainWindow(QMainWindow):
         # the history under a handle: in a short dock the two share what room there is
         # instead of a squeezed layout laying one over the other
         parts = (self.header, self.refusal, self.children_view, self.timeline)
-        split(panel, pane((0, 0, 0, 0), *parts, grow=self.timeline), self.history, (1, 1))
+        split(panel, pane((0, 0, 0, 0), *parts, grow=self.timeline), self.history_view, (1, 1))
         self.details_dock = self._dock(
             "Order details", "detailsDock", panel, Qt.DockWidgetArea.BottomDockWidgetArea
         )
@@ -892,21 +899,10 @@ class MainWindow(QMainWindow):
         self.timeline.show_history(history)
         self.routing.show_history(history)
         refused = next((e.payload for e in history if isinstance(e.payload, OrderRejected)), None)
-        self.refusal.setText(refusal_line(refused) if refused is not None else "")
+        self.refusal.setText(refusal_text(refused, rich=True) if refused is not None else "")
         self.refusal.setVisible(refused is not None)
-        self.history.setRowCount(len(history))
-        for row, event in enumerate(history):
-            payload = msgspec.json.encode(to_builtins(event.payload)).decode()
-            cells = (
-                iso_utc(event.occurred_at)[11:29],
-                event.type,
-                event.actor,
-                event.causation_id or "",
-                payload,
-            )
-            for column, text in enumerate(cells):
-                self.history.setItem(row, column, QTableWidgetItem(text))
-        self.history.resizeColumnsToContents()
+        self.history_text.follow(history)
+        self.history.show(history)
 
     def show_panel(self, name: str) -> None:
         """Bring a bottom panel to the front (see ``blotter.cli.PANELS``), with
@@ -1322,7 +1318,7 @@ class MainWindow(QMainWindow):
                 header.restoreState(columns)
         self.tree.header().setSectionHidden(self.tree.treePosition(), False)  # saved hidden once
         for name, combo in self._filter_combos().items():
-            combo.setCurrentText(saved_text(self.settings, name, combo.itemText(0)))
+            choose_saved(combo, saved_text(self.settings, name, combo.itemText(0)))
         self.alert_feed.want_source(self.settings.value("alertSource"))
         self.search.setText(saved_text(self.settings, "search", ""))
         self.toggle_theme.setChecked(not self.dark)
@@ -1396,22 +1392,6 @@ def _stopped_text(failed: str | None, halt: Halt | None) -> tuple[str, str] | No
     if halt is not None:
         return f"TRADING HALTED by {halt.actor}", halt.reason
     return None
-
-
-def refusal_line(refused: OrderRejected) -> str:
-    """What stopped an order, with its numbers: the risk rule, or the field, or the reason."""
-    if refused.rule:
-        limit = f" ({refused.expected})" if refused.expected else ""
-        return (
-            f"Refused by risk rule <b>{rule_label(refused.rule)}</b>: value {refused.value}"
-            f"{limit}. {sentence(refused.reason)}"
-        )
-    if refused.field:
-        return (
-            f"Refused ({refused.source}): {refused.field} = {refused.value}, "
-            f"expected {refused.expected}"
-        )
-    return f"Refused ({refused.source}): {refused.reason}"
 
 
 _CLOSED_AS = {OrderState.REJECTED: "rejected", OrderState.EXPIRED: "expired"}

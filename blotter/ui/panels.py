@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import textwrap
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Generic, Protocol, TypeVar
 
+import msgspec
 import pyqtgraph as pg  # type: ignore[import-untyped]
 import shiboken6
 from PySide6.QtCore import (
@@ -52,7 +54,7 @@ from PySide6.QtWidgets import (
 
 from blotter.domain.cases import Case
 from blotter.domain.clock import NANOS_PER_SECOND, iso_utc
-from blotter.domain.events import Event, Severity
+from blotter.domain.events import Event, Severity, to_builtins
 from blotter.domain.fsm import InvalidTransition, TransitionTable
 from blotter.domain.reconciliation import DecisionRefused
 from blotter.domain.values import InvalidValue
@@ -514,6 +516,11 @@ def split(panel: QWidget, top: QWidget, bottom: QWidget, stretch: tuple[int, int
     layout.addWidget(splitter)
 
 
+def severity_text(severity: Severity) -> str:
+    """``CRITICAL``: severities in capitals, as the states beside them are."""
+    return severity.value.upper()
+
+
 def sentence(text: str) -> str:
     """``text`` starting with a capital, as a line of its own (a reason from the core starts
     small, to go after a colon)."""
@@ -901,6 +908,20 @@ class CaseQueueModel(QAbstractTableModel, Generic[Row]):
 # --- a case's history, read off the loop -----------------------------------------------------
 
 
+def envelope_text(event: Event) -> str:
+    """The event as stored, for whoever checks it: its type, version and id, its cause, when
+    it was recorded, and its payload's fields (wrapped: a routing decision's run long)."""
+    payload = msgspec.json.encode(to_builtins(event.payload)).decode()
+    return "\n".join(
+        (
+            f"{event.type} v{event.stream_version} ({event.event_id})",
+            f"caused by: {event.causation_id or 'nothing recorded'}",
+            f"recorded {iso_utc(event.recorded_at)}",
+            *textwrap.wrap(payload, 100),
+        )
+    )
+
+
 class HistoryColumn(IntEnum):
     TIME = 0
     EVENT = 1
@@ -958,11 +979,7 @@ class HistoryModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == HistoryColumn.DETAILS:
                 return self._details(event)
-            return (
-                f"{event.type} v{event.stream_version} ({event.event_id})\n"
-                f"caused by: {event.causation_id or 'nothing recorded'}\n"
-                f"recorded {iso_utc(event.recorded_at)}"
-            )
+            return envelope_text(event)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return LEFT
         return None

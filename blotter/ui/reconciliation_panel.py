@@ -49,6 +49,7 @@ from blotter.ui.panels import (
     Operation,
     Run,
     sentence,
+    severity_text,
     utc_millis,
 )
 
@@ -96,7 +97,7 @@ def event_details(event: Event) -> str:
     elif isinstance(payload, BreakAdjustmentReversed):
         facts = f"adjustment of {quantity(payload.adjustment, 0, signed=True)} reversed"
     elif isinstance(payload, BreakEscalated):
-        facts = payload.severity.value
+        facts = severity_text(payload.severity)
     elif isinstance(payload, BreakAssigned):
         facts = f"to {payload.assignee}"
     else:
@@ -263,7 +264,7 @@ class BreaksModel(CaseQueueModel[BreakRow]):
     def text(self, row: BreakRow, column: int) -> str:
         places = places_of(self._instruments, row.instrument)[1]
         if column == BreakColumn.SEVERITY:
-            return "" if row.severity is None else row.severity.value
+            return "" if row.severity is None else severity_text(row.severity)
         if column == BreakColumn.OURS:
             return quantity(row.ours, places)
         if column == BreakColumn.THEIRS:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QWidget
 
 from blotter.domain.clock import NANOS_PER_SECOND, iso_utc
 from blotter.domain.events import ChildPayload, Event, OrderRouted
+from blotter.ui.order_history import slice_label, spoken
 from blotter.ui.panels import plain_chart
 
 # What an event did, by the colour of its marker.
@@ -51,7 +52,7 @@ class Marker:
         self.x = x
         self.lane = lane
         self.kind = _KINDS.get(event.type, "other")
-        self.text = f"{event.type} at {iso_utc(event.occurred_at)[11:29]} by {event.actor}"
+        self.text = f"{spoken(event.type)} at {iso_utc(event.occurred_at)[11:29]} by {event.actor}"
 
 
 def markers(history: Sequence[Event]) -> tuple[list[str], list[Marker]]:
@@ -69,7 +70,7 @@ def markers(history: Sequence[Event]) -> tuple[list[str], list[Marker]]:
             for child in payload.slices:
                 lane_of[child.child_id] = len(lanes)
                 # named as the slices' table names them: ".1 XNAS"
-                lanes.append(f".{child.child_id.rsplit('.', 1)[-1]} {child.venue}")
+                lanes.append(f"{slice_label(child.child_id)} {child.venue}")
         lane = lane_of.get(payload.child_id, 0) if isinstance(payload, ChildPayload) else 0
         placed.append(Marker((event.occurred_at - start) / NANOS_PER_SECOND, lane, event))
     return lanes, placed

@@ -93,7 +93,7 @@ def test_the_feed_newest_first_colored_and_bold_until_acknowledged(
             f"order {escalated[1]}: look at it (warning)",  # an escalation names its order
             f"order {escalated[0]}: look at it (info)",
         ]
-        assert column(model, AlertColumn.SEVERITY) == ["critical", "critical", "warning", "info"]
+        assert column(model, AlertColumn.SEVERITY) == ["CRITICAL", "CRITICAL", "WARNING", "INFO"]
         assert column(model, AlertColumn.SOURCE)[:2] == ["desk", "account"]
         assert cell(model, 1, AlertColumn.STREAM) == "account-ACC-1"
         assert column(model, AlertColumn.ACKNOWLEDGED) == ["", "", "", ""]
@@ -152,18 +152,18 @@ def test_filters_narrow_the_rows_by_severity_and_source(
         # every source, not only those of the alerts listed: older ones may match
         listed = [sources.itemText(i) for i in range(sources.count())]
         assert listed == ["All sources", *ALERT_SOURCES]
-        panel.severity_filter.setCurrentText("critical")
+        panel.severity_filter.setCurrentText("CRITICAL")
         assert column(panel.visible, AlertColumn.SOURCE) == ["desk", "account"]
         panel.source_filter.setCurrentText("account")
         assert column(panel.visible, AlertColumn.MESSAGE) == [
             "blocked by olga: ACC-1 over its loss limit"
         ]
-        panel.severity_filter.setCurrentText("info")
+        panel.severity_filter.setCurrentText("INFO")
         assert panel.visible.rowCount() == 0
         assert not panel.acknowledge_all_button.isEnabled()
         panel.severity_filter.setCurrentIndex(0)
         panel.source_filter.setCurrentText("escalation")
-        assert column(panel.visible, AlertColumn.SEVERITY) == ["warning", "info"]
+        assert column(panel.visible, AlertColumn.SEVERITY) == ["WARNING", "INFO"]
         panel.source_filter.setCurrentIndex(0)
         assert panel.visible.rowCount() == 4
 
@@ -186,9 +186,9 @@ def test_a_filter_reaches_alerts_older_than_the_newest_the_feed_lists(
         assert column(panel.visible, AlertColumn.SOURCE) == ["desk", "account"]
         panel.source_filter.setCurrentText("escalation")
         await session.until(lambda: panel.visible.rowCount() == 2)
-        assert column(panel.visible, AlertColumn.SEVERITY) == ["warning", "info"]
-        panel.severity_filter.setCurrentText("info")
-        assert column(panel.visible, AlertColumn.SEVERITY) == ["info"]
+        assert column(panel.visible, AlertColumn.SEVERITY) == ["WARNING", "INFO"]
+        panel.severity_filter.setCurrentText("INFO")
+        assert column(panel.visible, AlertColumn.SEVERITY) == ["INFO"]
         panel.severity_filter.setCurrentIndex(0)
         panel.source_filter.setCurrentIndex(0)
         await session.until(lambda: panel.alerts.rowCount() == 2)  # the newest again

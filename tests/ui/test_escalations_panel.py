@@ -116,9 +116,9 @@ def test_escalated_orders_show_in_the_queue_most_urgent_first(
         assert panel.escalations.escalation_ids == [critical, warned, acknowledged]
         assert column(panel.escalations, EscalationColumn.STATE) == ["OPEN", "OPEN", "ACKNOWLEDGED"]
         assert column(panel.escalations, EscalationColumn.SEVERITY) == [
-            "critical",
-            "warning",
-            "warning",
+            "CRITICAL",
+            "WARNING",
+            "WARNING",
         ]
         assert column(panel.escalations, EscalationColumn.ORDER_ID) == [second, first, third]
         assert column(panel.escalations, EscalationColumn.RULE) == [
@@ -227,7 +227,7 @@ def test_an_operator_works_an_escalation_from_the_buttons_and_each_step_says_who
         ]
         assert [text(r, HistoryColumn.ACTOR) for r in range(5)] == ["bob"] + ["olga"] * 4
         assert text(0, HistoryColumn.DETAILS) == (
-            "warning · operator · the client says it is not at the venue"
+            "WARNING · operator · the client says it is not at the venue"
         )
         assert text(1, HistoryColumn.DETAILS) == "calling XNAS"
         assert text(2, HistoryColumn.DETAILS) == "to ops-2"

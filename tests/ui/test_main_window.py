@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 import shiboken6
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, qVersion
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QSettings, Qt, qVersion
 from PySide6.QtGui import QAction, QKeySequence, QTextLayout, QTextOption
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
@@ -40,6 +40,7 @@ from blotter.ui.bus_adapter import BusAdapter
 from blotter.ui.cells import LOOK_ROLE
 from blotter.ui.main_window import DEFAULT_SIZE, MainWindow
 from blotter.ui.models import CHILD_STATE, DARK, LIGHT, ORDER_ID_ROLE, Column
+from blotter.ui.panels import HistoryColumn
 
 from .conftest import Session
 from .helpers import aapl_ticket, answering, popups
@@ -132,6 +133,9 @@ def test_submit_from_the_ticket_then_cancel_it_with_the_delete_key(session: Sess
 
         # the details show exactly the store's history (which may still grow: compare live)
         await session.until(lambda: window.history.rowCount() == stored())
+        said = window.history.index(0, HistoryColumn.DETAILS).data()
+        assert window.history.index(0, HistoryColumn.EVENT).data() == "Order created"
+        assert said.startswith("BUY 25 AAPL @ 180.00 · LIMIT GTC · ")
 
     session.run(scenario())
 
@@ -146,8 +150,8 @@ def test_delete_in_another_panel_cancels_nothing(session: Session) -> None:
         window.select_order(working.order_id)
         window.fills_view.setFocus()
         QTest.keyClick(window.fills_view, Qt.Key.Key_Delete)
-        window.history.setFocus()
-        QTest.keyClick(window.history, Qt.Key.Key_Delete)
+        window.history_view.setFocus()
+        QTest.keyClick(window.history_view, Qt.Key.Key_Delete)
         await asyncio.sleep(0.2)
         assert state_of(window, working.order_id) is OrderState.ACKNOWLEDGED
         assert window.cancel_selected.shortcut() == QKeySequence(QKeySequence.StandardKey.Delete)
@@ -963,7 +967,7 @@ def test_both_blotters_columns_and_the_alert_filters_are_kept_and_reset_restores
         fills.setSortIndicator(5, Qt.SortOrder.DescendingOrder)
         window.tree.header().setSectionHidden(Column.ACCOUNT, True)
         window.tree.header().setSectionHidden(Column.TIME, True)  # as an older blotter let it
-        window.alert_feed.severity_filter.setCurrentText("critical")
+        window.alert_feed.severity_filter.setCurrentText("CRITICAL")
         feed = window.alert_feed.source_filter
         feed.setCurrentIndex(feed.findData("account"))
         await session.close()
@@ -980,12 +984,28 @@ def test_both_blotters_columns_and_the_alert_filters_are_kept_and_reset_restores
         chooser = reopened.column_chooser()
         time_entry = next(a for a in chooser.actions() if a.text() == "Time (UTC)")
         assert not time_entry.isEnabled()
-        assert reopened.alert_feed.severity_filter.currentText() == "critical"
+        assert reopened.alert_feed.severity_filter.currentText() == "CRITICAL"
         assert reopened.alert_feed.source_filter.currentData() == "account"
         reopened.reset_layout.trigger()
         assert not reopened.tree.header().isSectionHidden(Column.ACCOUNT)
         assert fills.sectionSize(2) == default_width
         assert fills.sortIndicatorSection() == -1
+
+    session.run(scenario())
+
+
+def test_a_severity_saved_in_small_letters_by_an_older_blotter_is_chosen_again(
+    session: Session,
+) -> None:
+    async def scenario() -> None:
+        await session.open()
+        await session.close()
+        older = QSettings(session.settings_path, QSettings.Format.IniFormat)
+        older.setValue("alertSeverity", "warning")
+        older.sync()
+        reopened = await session.open()
+        assert reopened.alert_feed.severity_filter.currentText() == "WARNING"
+        assert reopened.alert_feed.severity_filter.currentData() == "warning"
 
     session.run(scenario())
 

@@ -112,7 +112,7 @@ def test_reconcile_now_shows_the_breaks_most_urgent_first(
         await reconciled(session, panel, 3)
         states = ["ESCALATED", "ESCALATED", "AUTO_CORRECTED"]
         assert column(panel.breaks, BreakColumn.STATE) == states
-        assert column(panel.breaks, BreakColumn.SEVERITY) == ["critical", "warning", ""]
+        assert column(panel.breaks, BreakColumn.SEVERITY) == ["CRITICAL", "WARNING", ""]
         assert column(panel.breaks, BreakColumn.ACCOUNT) == ["ACC-LARGE", "ACC-MEDIUM", "ACC-SMALL"]
         assert column(panel.breaks, BreakColumn.VENUE) == ["XNAS"] * 3
         assert column(panel.breaks, BreakColumn.OURS) == ["100"] * 3
@@ -213,7 +213,7 @@ def test_an_operator_works_a_break_from_the_buttons_and_each_step_says_who_and_w
         assert text(2, HistoryColumn.ACTOR) == "olga"
         assert text(2, HistoryColumn.DETAILS) == "checking with XNAS"
         assert text(3, HistoryColumn.DETAILS) == "to ops-2"
-        assert str(text(1, HistoryColumn.DETAILS)).startswith("critical · AAPL at XNAS")
+        assert str(text(1, HistoryColumn.DETAILS)).startswith("CRITICAL · AAPL at XNAS")
         assert "ops-2" in panel.summary.text()
         qtmodeltester.check(panel.history)
         # Nothing to do but notes: settled breaks sink below open ones and are muted.

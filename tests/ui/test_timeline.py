@@ -24,7 +24,7 @@ def test_each_event_is_on_its_lane_at_its_time_and_colored_by_what_it_did(qapp: 
     assert [m.kind for m in placed][-2:] == ["fill", "cancel"]
     assert placed[0].x == 0
     assert all(later.x >= earlier.x for earlier, later in itertools.pairwise(placed))
-    assert placed[-1].text.startswith("ChildCanceled at ")
+    assert placed[-1].text.startswith("Child canceled at ")
     view = Timeline()
     view.show_history(story.events)
     assert view.lanes == lanes
