@@ -15,6 +15,11 @@ from blotter.domain.events import SEVERITY_RANK, EscalationOpened, Event, Severi
 from blotter.domain.order import Anomaly, ChildOrder, OrderAggregate
 from blotter.domain.workflows import EscalationState, OrderState
 
+CHECK_SECONDS = 1.0  # how often the rules look at the orders
+# A log's last seconds, which the rules may not have looked at before the session ended (a
+# crash, or a loop too busy to look every second): orders closed then are looked at again.
+UNSEEN_SECONDS = 5 * CHECK_SECONDS
+
 
 class Rule(StrEnum):
     STUCK_CANCEL = "stuck_pending_cancel"
@@ -100,6 +105,17 @@ def _order_triggers(order: OrderAggregate, rules: EscalationRules, now: int) -> 
             )
         )
     return found
+
+
+def unseen_by_rules(order: OrderAggregate, log_end_ns: int) -> bool:
+    """Whether the rules may not have seen a closed ``order`` of a log that ends at
+    ``log_end_ns``: it changed in the log's last seconds, or it has a critical anomaly (the
+    rules may have left it while a person held it). Not every closed order: a log made
+    elsewhere (``blotter generate``) was never looked at, and its past is not news."""
+    if order.is_working:
+        return False
+    recent = order.updated_at >= log_end_ns - round(UNSEEN_SECONDS * NANOS_PER_SECOND)
+    return recent or bool(critical_anomalies(order))
 
 
 def critical_anomalies(order: OrderAggregate) -> list[Anomaly]:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from blotter.domain.escalation import (
+    CHECK_SECONDS,
     AlreadyEscalated,
     EscalationRules,
     Rule,
@@ -34,8 +35,6 @@ from blotter.oms.manager import SYSTEM, OrderManager
 log = logging.getLogger(__name__)
 
 _Action = EscalationAcknowledged | EscalationAssigned | EscalationNoteAdded | EscalationResolved
-
-CHECK_SECONDS = 1.0  # how often the rules look at the working orders
 
 
 class Escalator:

@@ -39,7 +39,7 @@ import msgspec
 
 from blotter.domain.cases import Case
 from blotter.domain.clock import NANOS_PER_SECOND, Clock
-from blotter.domain.escalation import EscalationBook, critical_anomalies
+from blotter.domain.escalation import EscalationBook, unseen_by_rules
 from blotter.domain.events import (
     DESK_STREAM,
     AccountBlocked,
@@ -403,11 +403,11 @@ class OrderManager:
         and after each one is folded: events folded, and events the log held at the start.
         """
         self.refresh_marks()  # the recovered orders and positions are valued at once
-        critical = await self._recover(progress)
-        # The rules see what changes from now on, and the closed orders with a critical
-        # anomaly: the last session may have ended (or crashed) before the rules looked, or
-        # while a person held the order. One the rule escalated then is not escalated again.
-        self._closed_changes = {order.order_id: order for order in critical}
+        unseen = await self._recover(progress)
+        # The rules see what changes from now on, and the closed orders they may not have
+        # seen: the last session may have ended (or crashed) before the rules looked, or
+        # while a person held the order. One a rule escalated then is not escalated again.
+        self._closed_changes = {order.order_id: order for order in unseen}
         self._bus = EventBus(self._store, self._tasks, self._last_seq + 1)
         for name, venue in self._venues.items():
             self._tasks.spawn(f"feed {name}", self._read_feed(venue))
@@ -1782,26 +1782,27 @@ class OrderManager:
 
     async def _recover(self, progress: RecoveryProgress | None) -> list[OrderAggregate]:
         """Fold the whole log back into memory and rebuild what the commands need; the closed
-        orders with a critical anomaly."""
+        orders the escalation rules may not have seen (``unseen_by_rules``)."""
         rejections: dict[str, Rejection] = {}
         store = self._store
         total = await asyncio.to_thread(store.last_seq)
         if progress is not None:
             progress(0, total)
-        folded = 0
+        folded = log_end = 0
         while batch := await asyncio.to_thread(store.read_all, self._last_seq + 1, RECOVERY_PAGE):
             for event in batch:
                 self._recover_event(event, rejections)
             self._last_seq = batch[-1].seq
+            log_end = max(log_end, max(e.occurred_at for e in batch))
             folded += len(batch)
             if progress is not None:
                 progress(folded, max(total, folded))
-        critical = []
+        unseen = []
         for order in self.orders.values():
             self._recover_order(order, rejections.get(order.order_id))
-            if order.anomalies and not order.is_working and critical_anomalies(order):
-                critical.append(order)
-        return critical
+            if unseen_by_rules(order, log_end):
+                unseen.append(order)
+        return unseen
 
     def _recover_event(self, event: Event, rejections: dict[str, Rejection]) -> None:
         payload = event.payload

@@ -7,12 +7,14 @@ from decimal import Decimal as D
 from blotter.domain.cases import Case
 from blotter.domain.clock import NANOS_PER_SECOND, ManualClock
 from blotter.domain.escalation import (
+    UNSEEN_SECONDS,
     EscalationBook,
     EscalationRules,
     Rule,
     Trigger,
     most_severe_per_order,
     triggers,
+    unseen_by_rules,
 )
 from blotter.domain.events import (
     ChildSlice,
@@ -88,6 +90,22 @@ def test_an_anomalous_report_escalates_at_once_as_critical() -> None:
     [trigger] = triggers([story.order], RULES, at(story, 0))
     assert (trigger.rule, trigger.severity) == (Rule.ANOMALY, Severity.CRITICAL)
     assert "exceeds leaves" in trigger.reason
+
+
+def test_at_a_restart_the_rules_look_again_at_orders_closed_in_the_logs_last_seconds() -> None:
+    story = OrderStory.working()
+    assert not unseen_by_rules(story.order, at(story, 0))  # working: the rules look anyway
+    story.fill("A", "100")
+    assert not story.order.is_working
+    assert unseen_by_rules(story.order, at(story, UNSEEN_SECONDS))
+    assert not unseen_by_rules(story.order, at(story, UNSEEN_SECONDS + 0.001))
+
+
+def test_a_closed_order_with_a_critical_anomaly_is_looked_at_again_however_old() -> None:
+    story = OrderStory.working()
+    story.fill("A", "100")
+    story.fill("A", "10")  # over what the child had left: critical
+    assert unseen_by_rules(story.order, at(story, 3_600))
 
 
 def test_a_rule_turned_off_escalates_nothing() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from blotter.domain import escalation as domain_escalation
 from blotter.domain.escalation import AlreadyEscalated, EscalationRules
 from blotter.domain.events import AnomalyKind, Severity
 from blotter.domain.fsm import InvalidTransition
@@ -151,6 +152,53 @@ async def test_an_order_venues_keep_refusing_is_escalated(tmp_path: Path) -> Non
         [escalation] = w.oms.escalations.of_order(result.order_id)
         assert w.oms.escalations.opened[escalation].rule == "rejected_repeatedly"
         assert w.oms.escalations.opened[escalation].severity is Severity.WARNING
+
+
+REFUSALS = EscalationRules(pending_cancel_seconds=None, unacknowledged_seconds=None, rejections=2)
+
+
+async def refused_everywhere(w: World) -> OrderAggregate:
+    """An order every venue refused, closed REJECTED, with the rules not yet looking."""
+    w.sell_liquidity("100", "10.00")
+    result = await w.oms.submit(w.ticket("10", "10.00"))
+    order = w.order(result.order_id)
+    await w.until(lambda: not order.is_working)
+    assert len(order.refused) >= 2
+    await w.settle()
+    return order
+
+
+async def test_an_order_refused_in_the_last_second_before_a_crash_is_escalated_after_it(
+    tmp_path: Path,
+) -> None:
+    venues = (profile("XNAS", reject_rate=1.0), profile("ARCX", reject_rate=1.0))
+    async with world(tmp_path, *venues, smart=True) as w:
+        order = await refused_everywhere(w)
+        await w.crash()  # before the rules' next look
+        await w.restart()
+        [escalation] = Escalator(w.oms, RandomIds(), REFUSALS).check()
+        opened = w.oms.escalations.opened[escalation]
+        assert (opened.order_id, opened.rule) == (order.order_id, "rejected_repeatedly")
+        await w.settle()
+        await w.crash()
+        await w.restart()
+        assert Escalator(w.oms, RandomIds(), REFUSALS).check() == []  # once
+
+
+async def test_a_refused_order_long_closed_when_the_log_ended_is_not_news_at_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log the rules never watched (``blotter generate``'s) escalates only its last seconds."""
+    monkeypatch.setattr(domain_escalation, "UNSEEN_SECONDS", 0.2)
+    venues = (profile("XNAS", reject_rate=1.0), profile("ARCX", reject_rate=1.0))
+    async with world(tmp_path, *venues, smart=True) as w:
+        await refused_everywhere(w)
+        await asyncio.sleep(0.3)
+        last = await refused_everywhere(w)
+        await w.crash()
+        await w.restart()
+        [escalation] = Escalator(w.oms, RandomIds(), REFUSALS).check()
+        assert w.oms.escalations.opened[escalation].order_id == last.order_id
 
 
 async def test_escalations_survive_a_restart(tmp_path: Path) -> None:
