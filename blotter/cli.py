@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import msgspec
 
@@ -41,6 +41,9 @@ from blotter.store.database import StoreError, default_url, demo_url, shown
 from blotter.store.desk_lock import DeskLock
 from blotter.store.event_store import SqlEventStore
 from blotter.store.replay import ReplayReport, rebuild, replay
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 EXIT_MISMATCH = 1
 PANELS = (
@@ -78,8 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     misplaced = _command_after_options(given, set(_commands(parser)), _desk_valued(parser))
     if misplaced is not None:
         parser.error(f"the command comes first: blotter {misplaced} [options]")
-    args = parser.parse_args(_desk_by_default(given))
     try:
+        args = _parsed(parser, _desk_by_default(given))
         code: int = args.handler(args)
         if sys.stdout is not None:  # None: started with its output closed (>&-)
             sys.stdout.flush()  # a full disk under the output is said here, not at exit
@@ -102,6 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"blotter: {'terminated' if terminated else 'interrupted'}{done}", file=sys.stderr)
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     return code
+
+
+def _parsed(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments; ``--help`` and ``--version`` end here, once what they say is written
+    (a full disk under it fails as any other output does, not silently at exit)."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as done:
+        if done.code == 0 and sys.stdout is not None:
+            sys.stdout.flush()
+        raise
 
 
 def _drop_stdout() -> None:
@@ -156,6 +170,14 @@ class _OneLineErrors(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"blotter: error: {message}\n")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """argparse drops a failed write; ``--help`` and ``--version`` to a full disk then
+        ended with status 0 and nothing said. On stdout it fails as any output does."""
+        if message and file is sys.stdout:
+            file.write(message)
+        else:
+            super()._print_message(message, file)
 
 
 def _parser() -> argparse.ArgumentParser:

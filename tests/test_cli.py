@@ -138,10 +138,13 @@ def test_a_command_started_with_its_output_closed_does_its_work(tmp_path: Path) 
     assert run("replay", "--db", f"sqlite:///{db}").returncode == 0
 
 
-def test_output_to_a_full_disk_is_one_clear_line(session_db: Path) -> None:
+@pytest.mark.parametrize("help_too", [False, True], ids=["events", "help"])
+def test_output_to_a_full_disk_is_one_clear_line(session_db: Path, help_too: bool) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
     command = ["events", "O9-0000007", "--db", f"sqlite:///{session_db}"]
+    if help_too:
+        command = ["events", "--help"]
     with Path("/dev/full").open("w") as full:
         result = subprocess.run(
             [sys.executable, "-m", "blotter.cli", *command],
