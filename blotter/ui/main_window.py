@@ -193,6 +193,14 @@ class OrdersFilter(QSortFilterProxyModel):
     def set_text(self, text: str) -> None:
         self._refilter(lambda: setattr(self, "_text", text.strip().lower()))
 
+    @property
+    def account(self) -> str | None:
+        return self._account
+
+    @property
+    def instrument(self) -> str | None:
+        return self._instrument
+
     def set_account(self, account: str | None) -> None:
         self._refilter(lambda: setattr(self, "_account", account))
 
@@ -1039,23 +1047,32 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(cancels_text(results), 10_000)
 
     def confirm_cancel_all(self, instrument: str | None = None) -> None:
-        """Cancel every open order (of one instrument), once the operator confirms it."""
-        scope = CancelScope(instrument=instrument)
+        """Cancel every open order of the account and instrument the blotter's filters show
+        (or of ``instrument``, an order's menu's), once the operator confirms it."""
+        scope = CancelScope(
+            account=self.proxy.account, instrument=instrument or self.proxy.instrument
+        )
         live = self.desk.oms.live_orders(scope)
+        filtered = scope.account is not None or scope.instrument != instrument
         if not live:
-            self.statusBar().showMessage("no open order to cancel", 5_000)
+            among = f" of {scope.describe()}" if filtered else ""
+            self.statusBar().showMessage(f"no open order{among} to cancel", 5_000)
             return
         accounts = sorted({o.ticket.account for o in live if o.ticket is not None})
-        what = f" {instrument}" if instrument else ""
+        what = f" {scope.instrument}" if scope.instrument else ""
         orders, of = counted(len(live), f"open{what} order"), counted(len(accounts), "account")
         named = ", ".join(accounts[:ACCOUNTS_NAMED])
         if len(accounts) > ACCOUNTS_NAMED:  # the question must fit the screen
             named += f" and {len(accounts) - ACCOUNTS_NAMED} more"
+        # the filters narrow what is canceled: said, so that nobody takes it for the book
+        narrowed = (
+            f"\n\nOnly those the blotter's filters show: {scope.describe()}." if filtered else ""
+        )
         # No is the default: Enter, or a hand on the keyboard, must not cancel a book.
         answer = QMessageBox.question(
             self,
             "Cancel all",
-            f"Cancel {orders} of {of} ({named})?",
+            f"Cancel {orders} of {of} ({named})?{narrowed}",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )
@@ -1089,13 +1106,18 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"trading not {what}: a reason is needed", 10_000)
             return
         if engaged:
-            self.run(oms.release_kill_switch(actor=self.actor, reason=reason), "release")
+            self.run(self._release_kill_switch(reason), "release")
         else:
             self.run(self._engage_kill_switch(reason), "kill switch")
 
     async def _engage_kill_switch(self, reason: str) -> None:
         results = await self.desk.oms.engage_kill_switch(actor=self.actor, reason=reason)
         self.statusBar().showMessage(f"kill switch engaged: {cancels_text(results)}", 10_000)
+
+    async def _release_kill_switch(self, reason: str) -> None:
+        await self.desk.oms.release_kill_switch(actor=self.actor, reason=reason)
+        # said at once, over the halt's messages: the bar must not say trading is halted
+        self.statusBar().showMessage(f"trading re-enabled by {self.actor}: {reason}", 10_000)
 
     # --- layout, theme, settings --------------------------------------------------------------
 

@@ -106,6 +106,7 @@ def places_of(instruments: Mapping[str, Instrument], symbol: str) -> tuple[int, 
 
 
 AVERAGE_PLACES = 2  # an average of fills: two decimals beyond its instrument's tick
+FEE_PLACES = 4  # venues charge fees to four places
 
 
 def fixed(value: Decimal | None, places: int) -> str:
@@ -977,6 +978,6 @@ class FillsModel(QAbstractTableModel):
             ticket.side.value,
             fixed(fill.quantity, lot),
             fixed(fill.price, price),
-            fixed(fill.fee, 4),
+            fixed(fill.fee, FEE_PLACES),
             fill.liquidity.value,
         )

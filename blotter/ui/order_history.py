@@ -18,7 +18,6 @@ from blotter.domain.events import (
     ChildPayload,
     ChildStatusAnswered,
     Event,
-    OrderCancelRefused,
     OrderCreated,
     OrderRejected,
     OrderRouted,
@@ -28,7 +27,7 @@ from blotter.domain.events import (
 )
 from blotter.domain.risk import format_number
 from blotter.domain.values import Instrument
-from blotter.ui.models import places_of
+from blotter.ui.models import FEE_PLACES, places_of
 from blotter.ui.panels import sentence, severity_text
 from blotter.ui.risk_panel import rule_label
 
@@ -91,9 +90,6 @@ class OrderEventText:
             return self._ticket(payload)
         if isinstance(payload, OrderRejected):
             return [refusal_text(payload)]
-        if isinstance(payload, OrderCancelRefused):
-            asked = f"{payload.field} = {payload.value}, expected {payload.expected}"
-            return [reason, asked if payload.field else ""]
         if isinstance(payload, RoutingDecision):
             again = f"re-route {payload.attempt}" if payload.attempt else ""
             return [again, self._quantity(payload.quantity), reason]  # its reason names its way
@@ -135,7 +131,7 @@ class OrderEventText:
     def _fill(self, fill: ChildFill) -> list[str]:
         return [
             f"{self._quantity(fill.quantity)} @ {self._price(fill.price)}",
-            f"fee {format_number(fill.fee)}",
+            f"fee {format_number(fill.fee, FEE_PLACES)}",
             fill.liquidity.value,
             f"exec {fill.exec_id}",
             "late: the slice was closed" if fill.late else "",

@@ -356,6 +356,7 @@ class TicketDialog(QDialog):
 
     def __init__(self, form: TicketForm, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._fitted = -1  # the height its reasons needed when last looked at
         self.setWindowTitle("New order")
         self.setMinimumWidth(420)
         self.form = form
@@ -380,20 +381,26 @@ class TicketDialog(QDialog):
     def validate(self) -> NewOrder | None:
         """Check the fields now; the ticket if it may be sent."""
         result = self.form.ticket()
-        if isinstance(result, Rejection):
-            self.form.show_problem(result)
-            self.submit_button.setEnabled(False)
-            self._fit_reason()
-            return None
-        self.form.show_problem(None)
-        self.submit_button.setEnabled(True)
-        return result
+        refused = isinstance(result, Rejection)
+        self.form.show_problem(result if isinstance(result, Rejection) else None)
+        self.submit_button.setEnabled(not refused)
+        self._fit_reason()
+        return None if isinstance(result, Rejection) else result
 
     def _fit_reason(self) -> None:
         """Make room for a reason that wraps to more lines (a form layout gives a label the
-        height of one line otherwise, and the rest is cut off)."""
-        if self.height() < self.heightForWidth(self.width()):
-            self.resize(self.width(), self.heightForWidth(self.width()))
+        height of one line otherwise, and the rest is cut off), and give it back once the
+        reason is shorter or gone; a height the operator chose stays."""
+        needed = self.needed_height()
+        fitted = self.height() == self._fitted  # as its reasons needed, whoever grew it
+        if self.height() < needed or (fitted and needed < self.height()):
+            self.resize(self.width(), needed)
+        self._fitted = needed
+
+    def needed_height(self) -> int:
+        """The height the fields and their reasons need at the dialog's width."""
+        wrapped = self.heightForWidth(self.width())  # -1 while no reason wraps
+        return wrapped if wrapped >= 0 else self.sizeHint().height()
 
     def show_refusal(self, rejection: Rejection) -> None:
         """The OMS refused it after all (a venue down, say): say so in words."""

@@ -224,6 +224,43 @@ def test_cancel_all_asks_first_and_names_the_accounts(
     session.run(scenario())
 
 
+def test_cancel_all_cancels_what_the_blotters_filters_show_and_says_so(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def answer(_parent: object, _title: str, text: str, *_: object) -> QMessageBox.StandardButton:
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+
+    async def scenario() -> None:
+        window = await session.open()
+        oms = window.desk.oms
+        alpha = await oms.submit(resting(1, "ACC-ALPHA"))
+        bravo = await oms.submit(resting(2, "ACC-BRAVO"))
+        await session.until(lambda: oms.idle and len(oms.live_orders()) == 2)
+        await session.until(lambda: window.account_filter.findText("ACC-ALPHA") >= 0)
+        window.account_filter.setCurrentText("ACC-ALPHA")
+        window.confirm_cancel_all()
+        assert asked == [
+            "Cancel 1 open order of 1 account (ACC-ALPHA)?\n\n"
+            "Only those the blotter's filters show: account ACC-ALPHA."
+        ]
+        await session.until(lambda: oms.orders[alpha.order_id].state is OrderState.CANCELED)
+        assert oms.orders[bravo.order_id].is_working  # hidden by the filter: left working
+        window.confirm_cancel_all()
+        assert window.statusBar().currentMessage() == (
+            "no open order of account ACC-ALPHA to cancel"
+        )
+        window.account_filter.setCurrentIndex(0)  # all accounts: the whole book again
+        window.confirm_cancel_all()
+        assert asked[-1] == "Cancel 1 open order of 1 account (ACC-BRAVO)?"
+
+    session.run(scenario())
+
+
 def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Session) -> None:
     async def scenario() -> None:
         window = await session.open()
@@ -265,6 +302,12 @@ def test_a_bad_ticket_says_why_next_to_the_field_and_cannot_be_sent(session: Ses
         assert not dialog.submit_button.isEnabled()
         form.venue.setCurrentText("auto")
         assert dialog.submit_button.isEnabled()
+        # the room the long reasons took is given back: no blank band over the buttons
+        assert dialog.height() == dialog.needed_height()
+        dialog.resize(dialog.width(), 600)  # the operator's height stays theirs
+        form.quantity.setText("10.5")
+        form.quantity.setText("10")
+        assert dialog.height() == 600
         form.limit_price.lineEdit().clear()  # the box would keep its last value
         assert form.errors["limit_price"].text() == "expected a price for a limit order"
         assert not dialog.submit_button.isEnabled()
@@ -552,6 +595,8 @@ def test_the_kill_switch_blocks_new_orders_until_trading_is_re_enabled(
         )  # the kill
         window.kill_switch.trigger()
         await session.until(lambda: oms.halt is None)
+        released = "trading re-enabled by trader: all clear"  # the halt's message is gone
+        await session.until(lambda: window.statusBar().currentMessage() == released)
         await session.until(dialog.submit_button.isEnabled)  # checked again as the desk changes
         QTest.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
         await session.until(lambda: not dialog.isVisible())

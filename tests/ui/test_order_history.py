@@ -54,7 +54,7 @@ def test_each_step_of_an_order_says_what_happened_in_its_instruments_decimals() 
     assert said["OrderRouted"] == ".1 XNAS 60, .2 ARCX 40"
     assert said["ChildSubmitted"] == ".1"
     assert said["ChildAcknowledged"] == ".1 · venue id V1"
-    assert said["ChildFill"] == ".1 · 60 @ 187.50 · fee 0.01 · TAKER · exec X1"
+    assert said["ChildFill"] == ".1 · 60 @ 187.50 · fee 0.0100 · TAKER · exec X1"
     assert said["ChildCanceled"] == (
         ".2 · on disconnect · by the venue: its leaves go back to the order"
     )
@@ -79,7 +79,7 @@ def test_a_crypto_fill_keeps_its_small_quantity_and_a_late_fill_says_so() -> Non
         )
     )
     assert text(late) == (
-        ".A · 0.0009 @ 63,998.0 · fee 0.023 · MAKER · exec CBSE-X-1 · late: the slice was closed"
+        ".A · 0.0009 @ 63,998.0 · fee 0.0230 · MAKER · exec CBSE-X-1 · late: the slice was closed"
     )
     anomaly = story.event(
         AnomalyRecorded(
