@@ -93,10 +93,23 @@ def check_name(field: str, name: str) -> str:
     return name
 
 
+def storable(text: str) -> bool:
+    """Whether the store can keep ``text``: PostgreSQL keeps no NUL character in a text, and
+    UTF-8 spells no lone surrogate (a string decoded with ``surrogateescape`` carries them);
+    either would have the store refuse the write, and the OMS stop."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_text(field: str, text: str) -> str:
-    """What a person wrote (a note, a reason), not blank, or ``InvalidValue``. PostgreSQL
-    keeps no NUL character in a text."""
-    if not text.strip() or "\x00" in text:
+    """What a person wrote (a note, a reason), not blank, as the store can keep it, or
+    ``InvalidValue``."""
+    if not text.strip() or not storable(text):
         raise InvalidValue(field, text, "some text")
     return text
 

@@ -22,6 +22,7 @@ from blotter.domain.values import (
     TimeInForce,
     check_account,
     check_name,
+    storable,
 )
 from blotter.domain.workflows import OrderState
 
@@ -140,11 +141,10 @@ def check_ticket_types(ticket: NewOrder) -> Rejection | None:
 
 def check_acting(actor: str, reason: str) -> None:
     """Who gives a command and why, as the store can keep them, or ``InvalidValue``: a name
-    of printable characters within the store's width, a reason without a NUL (which
-    PostgreSQL keeps in no text)."""
+    of printable characters within the store's width, a reason it can write (``storable``)."""
     check_name("actor", actor)
-    if "\x00" in reason:
-        raise InvalidValue("reason", reason, "a text without a NUL character")
+    if not storable(reason):
+        raise InvalidValue("reason", reason, "a text without a NUL character or a lone surrogate")
 
 
 def check_ticket(
@@ -170,7 +170,7 @@ def _check_ticket(
     venue_lists: Callable[[str, str], bool | None],
 ) -> None:
     coid = ticket.client_order_id
-    if not coid.strip() or len(coid) > MAX_ID or "\x00" in coid:
+    if not coid.strip() or len(coid) > MAX_ID or not storable(coid):
         raise InvalidValue(
             "client_order_id", ticket.client_order_id, f"an id of 1 to {MAX_ID} characters"
         )

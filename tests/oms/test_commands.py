@@ -53,6 +53,8 @@ def test_a_good_ticket_passes_with_or_without_a_venue() -> None:
         ({"client_order_id": "C" * 65}, "client_order_id", "C" * 65, "1 to 64 characters"),
         # PostgreSQL keeps no NUL in a text: the refusal's record would stop the store
         ({"client_order_id": "C\x00"}, "client_order_id", "C\x00", "1 to 64 characters"),
+        # nor does UTF-8 spell a lone surrogate (a name decoded with surrogateescape)
+        ({"client_order_id": "C\udcff"}, "client_order_id", "C\udcff", "1 to 64 characters"),
         ({"account": ""}, "account", "", "like ACC-ALPHA"),
         # one spelling per account: another would escape the limits set for ACC-1
         ({"account": "acc-1"}, "account", "acc-1", "capitals"),

@@ -97,6 +97,7 @@ async def test_an_escalation_with_a_bad_field_is_refused_before_anything_is_reco
             lambda: escalator.acknowledge(opened, actor="ops", reason="seen\x00"),
             lambda: escalator.assign(opened, "ops-2", actor="ops", reason="yours\x00"),
             lambda: escalator.note(opened, "a note", actor="a\nb"),
+            lambda: escalator.note(opened, "a note \udcff", actor="ops"),
         ):
             with pytest.raises(InvalidValue):
                 act()

@@ -712,7 +712,11 @@ async def test_commands_name_an_actor_or_reason_the_store_cannot_keep_and_go_on(
         # recorded, as every refusal is, under the system: the store keeps no such name
         assert {e.actor for e in w.history(refused.order_id)} == {"system"}
         working = await w.submit(w.ticket("10", "9.00"))
-        for actor, reason, field in [(long_name, "", "actor"), ("ops", "fat\x00finger", "reason")]:
+        for actor, reason, field in [
+            (long_name, "", "actor"),
+            ("ops", "fat\x00finger", "reason"),
+            ("ops", "\ud800 oops", "reason"),  # UTF-8 spells no lone surrogate
+        ]:
             answer = await w.oms.cancel(working.order_id, actor=actor, reason=reason)
             assert answer.rejection is not None
             assert answer.rejection.field == field
@@ -722,6 +726,8 @@ async def test_commands_name_an_actor_or_reason_the_store_cannot_keep_and_go_on(
             await w.oms.block_account("acc 1", actor="ops", reason="runaway")
         with pytest.raises(InvalidValue, match="reason"):
             await w.oms.cancel_all(CancelScope(), actor="ops", reason="\x00")
+        with pytest.raises(InvalidValue, match="reason"):
+            await w.oms.block_account("ACC-1", actor="ops", reason="\ud800 oops")
         for scope, field in [
             (CancelScope(venue="NOPE"), "venue"),
             (CancelScope(instrument="FOO"), "instrument"),
