@@ -128,20 +128,29 @@ LIGHT_RISK = RiskColors(
 # --- formatting ---------------------------------------------------------------------------
 
 _SCALES = ((Decimal(10**3), "K"), (Decimal(10**6), "M"), (Decimal(10**9), "B"))
+_TRILLION = Decimal(10**12)
 _TENTH = Decimal("0.1")
 _SMALL = Decimal("0.0001")  # a crypto lot; a loss of cents reads 0.1735
 
 
-def compact(value: Decimal) -> str:
-    """A gauge's number, short: ``12.3M``, ``100.0K``, ``950``, ``0.25`` (exact in tooltips)."""
+def compact(value: Decimal, *, exact: bool = False) -> str:
+    """A gauge's number, short: ``12.3M``, ``100.0K``, ``950``, ``0.25`` (exact in tooltips);
+    ``exact``: under 1,000 as it is (a position's quantity, on its lot), not rounded."""
+    return _shown(value, exact)[0]
+
+
+def _shown(value: Decimal, exact: bool) -> tuple[str, Decimal]:
+    """``compact``'s text, and the value it reads as."""
     magnitude = abs(value)
     if magnitude < 1000:
-        return format_number(value.quantize(CENT if magnitude >= 1 else _SMALL))
+        shown = value if exact else value.quantize(CENT if magnitude >= 1 else _SMALL)
+        return format_number(shown), shown
     for scale, suffix in _SCALES:
         scaled = (value / scale).quantize(_TENTH)
         if abs(scaled) < 1000:  # 999,960 reads 1.0M, not 1000.0K
-            return f"{scaled}{suffix}"
-    return f"{(value / Decimal(10**12)).quantize(_TENTH)}T"
+            return f"{scaled}{suffix}", scaled * scale
+    trillions = (value / _TRILLION).quantize(_TENTH)
+    return f"{trillions}T", trillions * _TRILLION
 
 
 def percent(fraction: float) -> str:
@@ -158,9 +167,11 @@ def percent(fraction: float) -> str:
 
 def gauge_text(usage: LimitUsage) -> str:
     """``12.3M / 50.0M  25%``; a position gauge names its instrument first. Figures that
-    would read alike while they differ (99,960 and 100,000: 100.0K) are given whole."""
-    used, limit = compact(usage.used), compact(usage.limit)
-    if used == limit and usage.used != usage.limit:
+    would read as the same number while they differ (99,960 and 100,000: 100.0K; 999.999
+    and 1,000: "1,000" and "1.0K") are given whole."""
+    exact = usage.rule is Rule.POSITION
+    (used, used_reads), (limit, limit_reads) = _shown(usage.used, exact), _shown(usage.limit, exact)
+    if used_reads == limit_reads and usage.used != usage.limit:
         used, limit = _whole(usage)
     text = f"{used} / {limit}  {percent(usage.fraction)}"
     return f"{usage.instrument}  {text}" if usage.instrument else text

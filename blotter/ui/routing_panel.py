@@ -324,12 +324,13 @@ def exclusions_text(decision: RoutingDecision) -> str:
 
 
 def ranked_venues(decision: RoutingDecision) -> list[VenueScore]:
-    """The venues given the order first, then the others by score, the excluded last."""
+    """The venues given the order first, then the others by score, the excluded last; equal
+    scores by name, as the router ranks them (and its reason names them)."""
     return sorted(decision.venues, key=_rank)
 
 
-def _rank(venue: VenueScore) -> tuple[bool, Decimal, float]:
-    return bool(venue.excluded), -venue.allocation, -venue.total
+def _rank(venue: VenueScore) -> tuple[bool, Decimal, float, str]:
+    return bool(venue.excluded), -venue.allocation, -venue.total, venue.venue
 
 
 def legend_html(weights: Sequence[float]) -> str:

@@ -119,6 +119,18 @@ def test_a_gauge_just_under_or_over_its_limit_never_reads_as_at_it() -> None:
     assert gauge_text(over) == "100,000.01 / 100,000.00  100.1%"
     at = LimitUsage(rule=Rule.CREDIT, limit=D(100_000), used=D(100_000))
     assert gauge_text(at) == "100.0K / 100.0K  100%"
+    # the same number in other words: 1,000 and 1.0K
+    loss = LimitUsage(rule=Rule.MAX_LOSS, limit=D(1000), used=D("999.996"))
+    assert gauge_text(loss) == "999.99 / 1,000.00  99.9%"
+    eth = LimitUsage(rule=Rule.POSITION, limit=D(1000), used=D("999.999"), instrument="ETH-USD")
+    assert gauge_text(eth) == "ETH-USD  999.999 / 1.0K  99.9%"  # on its lot: not 1,000
+
+
+def test_a_position_gauge_shows_its_quantity_on_its_lot_not_rounded_to_cents() -> None:
+    eth = LimitUsage(rule=Rule.POSITION, limit=D(1000), used=D("12.345"), instrument="ETH-USD")
+    assert gauge_text(eth) == "ETH-USD  12.345 / 1.0K  1%"
+    btc = LimitUsage(rule=Rule.POSITION, limit=D(5), used=D("1.2345"), instrument="BTC-USD")
+    assert gauge_text(btc) == "BTC-USD  1.2345 / 5  25%"
 
 
 def test_a_gauge_tip_gives_money_to_the_cent_and_a_position_as_it_is() -> None:

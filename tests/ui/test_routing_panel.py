@@ -14,7 +14,13 @@ from pytestqt.qtbot import QtBot
 from blotter.domain.events import OrderCreated, RoutingDecision, VenueScore
 from blotter.domain.risk import Rule
 from blotter.domain.values import RoutingStrategy
-from blotter.ui.routing_panel import COLUMN, SIDE_BY_SIDE_WIDTH, DecisionModel, RoutingPanel
+from blotter.ui.routing_panel import (
+    COLUMN,
+    SIDE_BY_SIDE_WIDTH,
+    DecisionModel,
+    RoutingPanel,
+    ranked_venues,
+)
 from blotter.ui.theme import muted_color
 
 from .conftest import Session
@@ -207,28 +213,38 @@ def test_a_refused_order_s_details_show_the_rule_and_the_numbers(session: Sessio
     session.run(scenario())
 
 
+def scored(venue: str, total: float, allocation: int = 50) -> VenueScore:
+    return VenueScore(
+        venue=venue,
+        health="UP",
+        price=D("9.50"),
+        liquidity=D(100),
+        latency_ms=1.0,
+        success_rate=1.0,
+        price_score=total,
+        liquidity_score=total,
+        speed_score=total,
+        reliability_score=total,
+        total=total,
+        allocation=D(allocation),
+        excluded="",
+    )
+
+
+def test_venues_that_score_alike_are_listed_as_the_router_ranks_them_by_name() -> None:
+    decision = RoutingDecision(
+        strategy=RoutingStrategy.SPLIT,
+        quantity=D(1000),
+        reason="split: best score 0.55 < 0.80, across DRKP, ARCX, XNAS",
+        venues=(scored("DRKP", 0.55, 372), scored("XNAS", 0.46, 314), scored("ARCX", 0.46, 314)),
+    )
+    assert [v.venue for v in ranked_venues(decision)] == ["DRKP", "ARCX", "XNAS"]
+
+
 def test_a_total_just_under_the_split_threshold_reads_as_the_decision_s_reason_says(
     qapp: object,
 ) -> None:
     """0.7996 under a threshold of 0.80: "0.80" in the table would contradict the reason."""
-
-    def scored(venue: str, total: float) -> VenueScore:
-        return VenueScore(
-            venue=venue,
-            health="UP",
-            price=D("9.50"),
-            liquidity=D(100),
-            latency_ms=1.0,
-            success_rate=1.0,
-            price_score=total,
-            liquidity_score=total,
-            speed_score=total,
-            reliability_score=total,
-            total=total,
-            allocation=D(50),
-            excluded="",
-        )
-
     decision = RoutingDecision(
         strategy=RoutingStrategy.SPLIT,
         quantity=D(100),
