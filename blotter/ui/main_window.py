@@ -62,7 +62,7 @@ from blotter import __version__
 from blotter.domain.escalation import AlreadyEscalated
 from blotter.domain.events import ChildFill, Event, OrderRejected, StreamKind
 from blotter.domain.order import OrderAggregate
-from blotter.domain.values import Instrument, InvalidValue
+from blotter.domain.values import ZERO, Instrument, InvalidValue
 from blotter.domain.workflows import OrderState, VenueHealth
 from blotter.oms.commands import CancelScope, NewOrder
 from blotter.oms.manager import Halt, OmsStopped
@@ -859,7 +859,7 @@ class MainWindow(QMainWindow):
         order = self.desk.oms.orders.get(order_id)
         if order is None or order.ticket is None:
             return
-        self.header.setText(_header_text(order, self.desk.instruments))
+        self.header.setText(order_header_text(order, self.desk.instruments))
         self._fill_children(order)
         if order_id in self._history_reads:
             self._history_stale.add(order_id)  # read it again once this read is back
@@ -1419,7 +1419,7 @@ def _stopped_text(failed: str | None, halt: Halt | None) -> tuple[str, str] | No
 _CLOSED_AS = {OrderState.REJECTED: "rejected", OrderState.EXPIRED: "expired"}
 
 
-def _header_text(order: OrderAggregate, instruments: Mapping[str, Instrument]) -> str:
+def order_header_text(order: OrderAggregate, instruments: Mapping[str, Instrument]) -> str:
     """The order in three lines, its numbers as the blotter shows them."""
     ticket = order.ticket
     assert ticket is not None
@@ -1435,12 +1435,15 @@ def _header_text(order: OrderAggregate, instruments: Mapping[str, Instrument]) -
     reason = f" — {escape(said)}" if said else ""
     # what never traded of a closed order is named by how it closed
     unfilled = _CLOSED_AS.get(order.state, "canceled")
+    # leaves no slice carries: to be routed again, or (re-routes spent) closed with the order
+    unrouted = order.unallocated if order.is_working and order.children else ZERO
+    nowhere = f" ({quantity(unrouted)} at no venue)" if unrouted > 0 else ""
     return (
         f"<b>{ticket_text(ticket, instruments)}</b> "
         f"({ticket.order_type.value} {ticket.time_in_force.value}) for {escape(ticket.account)}"
         f"<br>order {order.order_id} · client id {escape(ticket.client_order_id)} · "
         f"<b>{order.state.value}</b>{reason}<br>filled {quantity(order.filled)}{avg} · leaves "
-        f"{quantity(order.leaves)} · {unfilled} {quantity(order.canceled)} · venues "
+        f"{quantity(order.leaves)}{nowhere} · {unfilled} {quantity(order.canceled)} · venues "
         f"{', '.join(order.venues) or '-'}"
     )
 

@@ -12,12 +12,15 @@ from blotter.domain.events import (
     AnomalyRecorded,
     ChildCanceled,
     ChildFill,
+    ChildSlice,
     OrderRejected,
+    OrderRouted,
     OrderSettlementFailed,
     RoutingDecision,
     Severity,
 )
 from blotter.domain.values import Liquidity, RoutingStrategy
+from blotter.ui.main_window import order_header_text
 from blotter.ui.order_history import OrderEventText, refusal_text, slice_label, spoken
 from blotter.ui.panels import HistoryColumn, HistoryModel
 from blotter.venues.sim.catalog import INSTRUMENTS
@@ -128,3 +131,14 @@ def test_the_history_rows_name_events_in_words_and_keep_the_payload_in_the_toolt
     tip = model.index(2, HistoryColumn.EVENT).data(Qt.ItemDataRole.ToolTipRole)
     assert tip.startswith("OrderRouted v3 (")
     assert '"venue":"XNAS"' in tip
+
+
+def test_the_details_header_says_what_of_a_working_order_is_at_no_venue() -> None:
+    story = OrderStory(quantity="100", instrument="AAPL")
+    story.routed(("1", "XNAS", "60"))
+    story.live("1")
+    assert "leaves 100 (40 at no venue) · canceled 0" in order_header_text(story.order, BY_SYMBOL)
+    rest = ChildSlice(child_id="2", client_order_id="O-1.2", venue="ARCX", quantity=D(40))
+    story.add(OrderRouted(slices=(rest,)))
+    assert not story.order.anomalies
+    assert "leaves 100 · canceled 0" in order_header_text(story.order, BY_SYMBOL)
