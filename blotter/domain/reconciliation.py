@@ -202,7 +202,7 @@ def judge(
         return Verdict.ESCALATE, f"{what}: {gap}, over the tolerance of {limit}"
     if mark is not None and size * mark > tolerance.notional:
         worth = format_number((size * mark).quantize(Decimal("0.01")), 2)
-        at, limit = format_number(mark), format_number(tolerance.notional)
+        at, limit = format_number(_mark_shown(mark)), format_number(tolerance.notional)
         return (
             Verdict.ESCALATE,
             f"{what}: {gap}, worth {worth} at {at}, over the tolerance of {limit}",
@@ -210,6 +210,16 @@ def judge(
     if corrections >= config.corrections_before_escalation:
         return Verdict.ESCALATE, f"{what}: {gap}, and corrected {corrections} times already"
     return Verdict.AUTO_CORRECT, f"{what}: {gap}, within tolerance: ours set to theirs"
+
+
+_MARK_PLACES = Decimal("0.0001")
+
+
+def _mark_shown(mark: Decimal) -> Decimal:
+    """A mark as a reason states it: a mean of the venues' mids (412.2966666...) to four
+    places; one with fewer stays as it is."""
+    exponent = mark.as_tuple().exponent
+    return mark.quantize(_MARK_PLACES) if isinstance(exponent, int) and exponent < -4 else mark
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -355,6 +365,12 @@ def order_finding(venue: str, order: OpenOrder) -> Finding:
     )
 
 
+# Decisions that leave ours and the venue's figure agreeing, and those that take the figures
+# of now (a decision on figures from before a restart would miss what the venue did since).
+_AGREEING = (BreakAutoCorrected, BreakVenueFigureAccepted, BreakExplained)
+_TAKING_FIGURES = frozenset({"BreakVenueFigureAccepted", "BreakOurFigureAccepted"})
+
+
 class BreakBook:
     """The breaks folded from their streams: what each adjusted, which are still open."""
 
@@ -373,9 +389,12 @@ class BreakBook:
         # Position -> the break that kept our figure: once the venue agrees again, that break
         # is explained and the dispute ends (a later difference of the same size is new).
         self.disputed_by: dict[Key, str] = {}
-        # Break id -> (ours, theirs) as the latest pass compared them (not folded: each
-        # session's passes see them again): a decision takes the figures of now.
+        # Break id -> (ours, theirs) as the latest pass compared them, moved by every
+        # adjustment of the position since: a decision takes the figures of now. Folded as the
+        # break opened and as its decisions left them; a pass's own look is not recorded, so
+        # ``compared`` holds the breaks a pass of this session has compared.
         self.seen: dict[str, tuple[Decimal, Decimal]] = {}
+        self.compared: set[str] = set()
         self.adjustments: dict[Key, Decimal] = {}  # net adjustment of ours, per position
         self.made: dict[str, Decimal] = {}  # break id -> its adjustment in force
         self.booked_at: dict[str, Decimal | None] = {}  # break id -> its adjustment's price
@@ -394,6 +413,7 @@ class BreakBook:
                 position = (payload.venue, payload.account, payload.instrument)
                 self.keys[case.stream_id] = position
                 self.on_key.setdefault(position, []).append(case.stream_id)
+                self.seen[case.stream_id] = (payload.ours, payload.theirs)
             return
         if isinstance(payload, BreakEscalated):  # order breaks too
             self.severity[case.stream_id] = payload.severity
@@ -404,6 +424,9 @@ class BreakBook:
             if payload.moves:
                 self._adjust(case.stream_id, key, payload.moves)
                 self.booked_at[case.stream_id] = payload.price
+            if isinstance(payload, _AGREEING):  # ours is the venue's figure now
+                ours = self.seen[case.stream_id][0]
+                self.seen[case.stream_id] = (ours, ours)
             if isinstance(payload, BreakAutoCorrected):
                 self.corrections[key] = self.corrections.get(key, 0) + 1
             ends_dispute = isinstance(payload, BreakExplained) and (
@@ -419,6 +442,8 @@ class BreakBook:
             else:
                 self.disputed[key] = payload.difference
             self.disputed_by[key] = case.stream_id
+            ours = self.seen[case.stream_id][0]
+            self.seen[case.stream_id] = (ours, ours + self.disputed[key])
 
     def _adjust(self, break_id: str, key: Key, amount: Decimal) -> None:
         self.adjustments[key] = self.adjustments.get(key, ZERO) + amount
@@ -431,13 +456,9 @@ class BreakBook:
                 self.seen[other] = (seen[0] + amount, seen[1])
 
     def figures(self, break_id: str) -> tuple[Decimal, Decimal]:
-        """Ours and the venue's for the break's position: as the latest pass compared them,
-        else as the break opened, ours with what the break adjusted since."""
-        seen = self.seen.get(break_id)
-        if seen is not None:
-            return seen
-        opened = self.opened[break_id]
-        return opened.ours + self.made.get(break_id, ZERO), opened.theirs
+        """Ours and the venue's for a position break: as the latest pass compared them (or the
+        break opened, or its decision left them), ours moved by every adjustment since."""
+        return self.seen[break_id]
 
     def as_shown(self, break_id: str) -> tuple[Decimal, Decimal]:
         """Ours before the break's own adjustment, and the venue's: the break's size as it
@@ -455,6 +476,7 @@ class BreakBook:
         for key in compared:
             for break_id in self.open_on(key):
                 self.seen[break_id] = (ours.get(key, ZERO), theirs.get(key, ZERO))
+                self.compared.add(break_id)
 
     def refusal(self, break_id: str, decision: str) -> str | None:
         """Why the operator's ``decision`` on a break's figures (the event type it records)
@@ -464,6 +486,11 @@ class BreakBook:
             return "an order break has no position to set: resolve it once the order is dealt with"
         made = self.made.get(break_id, ZERO)
         ours, theirs = self.figures(break_id)
+        if decision in _TAKING_FIGURES and break_id not in self.compared:
+            return (
+                "no pass has compared this position since the desk started, and the venue's "
+                "figure may have moved: decide once a pass has (Reconcile now)"
+            )
         if decision == "BreakVenueFigureAccepted" and ours == theirs:
             return "our figure already equals the venue's: nothing is left to accept"
         if decision == "BreakOurFigureAccepted":

@@ -73,6 +73,12 @@ def test_the_notional_tolerance_under_at_and_over_at_the_mark(mark: str, verdict
         assert "worth 1,000.05 at 200.01, over the tolerance of 1,000" in reason
 
 
+def test_a_mark_that_is_a_mean_of_mids_reads_to_four_places() -> None:
+    mark = (D("412.29") + D("412.30") + D("412.30")) / 3  # 412.2966666666666666666666667
+    _verdict, reason = judge(gap("100", "97"), CONFIG.default, mark, 0, CONFIG)
+    assert "worth 1,236.89 at 412.2967, over the tolerance of 1,000" in reason
+
+
 def test_the_reason_names_the_position_and_the_numbers() -> None:
     _verdict, reason = judge(gap("100", "103"), CONFIG.default, D(10), 0, CONFIG)
     assert reason == (
@@ -136,7 +142,17 @@ class Desk:
             self._record(explained.break_id, [BreakExplained(reversed=explained.reversed)], since)
         for finding in plan.open:
             self._record(self._ids.new_id(), finding.payloads())
+        self.book.observe(ours, theirs, {*ours, *theirs})  # the breaks it opened: compared
         return plan
+
+    def restarted(self) -> BreakBook:
+        """The book a new session folds from the same events (what passes saw is not kept)."""
+        book, cases = BreakBook(), dict[str, Case]()
+        for event in self.events:
+            case = cases.setdefault(event.stream_id, Case(event.stream_id, StreamKind.BREAK))
+            case.apply(event)
+            book.apply(case, event)
+        return book
 
     def _record(self, break_id: str, payloads: list[object], after: int = 0) -> None:
         case = self.book.cases.get(break_id) or Case(break_id, StreamKind.BREAK)
@@ -248,6 +264,39 @@ def test_a_decision_that_would_change_nothing_or_contradict_the_one_in_force_is_
     assert "already kept" in str(book.refusal(break_id, "BreakOurFigureAccepted"))
     desk._record(break_id, [BreakVenueFigureAccepted(adjustment=D(50))], after + 4)
     assert key not in book.disputed  # the venue's figure stands: no dispute left
+
+
+def test_a_break_opened_by_a_pass_takes_another_breaks_adjustment_of_the_position() -> None:
+    key = ("XNAS", "A", "AAPL")
+    desk = Desk()
+    desk.run({key: D(100)}, {key: D(103)})  # auto-corrected: ours 103
+    [small] = desk.book.cases
+    desk.run({key: D(100)}, {key: D(163)})  # ours 103 against 163: escalated
+    large = next(b for b in desk.book.cases if b != small)
+    assert desk.book.figures(large) == (D(103), D(163))
+    desk._record(small, [BreakAdjustmentReversed(adjustment=D(3))], 2)
+    assert desk.book.figures(large) == (D(100), D(163))  # accepting it would set ours to 163
+
+
+def test_after_a_restart_settled_breaks_keep_their_figures_and_decisions_wait_for_a_pass() -> None:
+    key = ("XNAS", "A", "AAPL")
+    desk = Desk()
+    desk.run({key: D(100)}, {key: D(40)})
+    [settled] = desk.book.cases
+    desk.run({key: D(100)}, {key: D(35)})  # the venue moved: the pass sees it
+    desk._record(settled, [BreakAcknowledged(reason="looking")], 2)
+    desk._record(settled, [BreakVenueFigureAccepted(adjustment=D(-65))], 3)
+    desk._record(settled, [BreakResolved(reason="booked")], 4)
+    desk.run({key: D(100)}, {key: D(55)})  # ours 35 against 55: another break
+    waiting = next(b for b in desk.book.cases if b != settled)
+    before = {b: desk.book.as_shown(b) for b in (settled, waiting)}
+    book = desk.restarted()
+    assert {b: book.as_shown(b) for b in (settled, waiting)} == before
+    assert before[settled] == (D(100), D(35))  # -65, as adjusted
+    assert "no pass has compared" in str(book.refusal(waiting, "BreakVenueFigureAccepted"))
+    assert "no pass has compared" in str(book.refusal(waiting, "BreakOurFigureAccepted"))
+    book.observe({key: D(35)}, {key: D(55)}, {key})
+    assert book.refusal(waiting, "BreakVenueFigureAccepted") is None
 
 
 def test_a_break_still_differs_until_a_decision_or_the_venue_closes_the_gap() -> None:

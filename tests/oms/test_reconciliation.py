@@ -128,6 +128,26 @@ async def test_a_small_drift_is_corrected_on_our_side_and_the_correction_is_reve
         assert [a["severity"] for a in alerts] == ["warning"]
 
 
+async def test_accepting_a_venue_figure_after_another_break_moved_ours_sets_ours_to_it(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        await bought(w)
+        venue = w.venues["XNAS"]
+        venue.inject_drift("ACC-1", "AAPL", D(3))
+        reconciler = Reconciler(w.oms, RandomIds())
+        [small] = (await reconciler.run_pass()).opened  # corrected: ours 103
+        venue.inject_drift("ACC-1", "AAPL", D(60))
+        [large] = (await reconciler.run_pass()).opened  # ours 103 against 163
+        reconciler.reverse_adjustment(small.break_id, actor="olga", reason="the venue erred")
+        reconciler.acknowledge(large.break_id, actor="olga", reason="looking")
+        reconciler.accept_venue_figure(large.break_id, actor="olga", reason="their books")
+        await w.settle()
+        theirs = (await venue.positions("ACC-1"))["AAPL"]
+        assert theirs == 163
+        assert w.oms.breaks.ours(w.oms.venue_positions)[KEY] == theirs
+
+
 async def test_a_large_drift_is_escalated_with_an_alert_and_adjusts_nothing(
     tmp_path: Path,
 ) -> None:
