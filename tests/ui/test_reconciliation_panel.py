@@ -460,3 +460,21 @@ def test_a_decision_whose_figures_moved_while_it_was_asked_is_not_taken(
         assert book.cases[large].version == version + 1
 
     session.run(scenario())
+
+
+def test_after_a_restart_a_break_can_be_decided_once_the_sessions_first_pass_compared_it(
+    session: Session, panels: Callable[[MainWindow], ReconciliationPanel]
+) -> None:
+    async def scenario() -> None:
+        _window, panel, large = await large_break_selected(session, panels)
+        panel.close()
+        await session.close()
+        window = await session.open()
+        desk = window.desk
+        await session.until(lambda: desk.reconciler.last is not None)  # the startup pass
+        assert desk.oms.breaks.refusal(large, "BreakVenueFigureAccepted") is None
+        panel = panels(window)
+        panel.select_break(large)
+        assert panel.accept_venue.button.toolTip() == ""  # no refusal to explain
+
+    session.run(scenario())
