@@ -99,13 +99,12 @@ from blotter.ui.panels import (
     as_tsv,
     cancels_text,
     counted,
+    history_table,
     on_screen,
     pane,
     selected_table_rows,
     shown_columns,
     split,
-    stretch_last,
-    table,
     theme_chart,
 )
 from blotter.ui.positions_panel import PositionsPanel
@@ -504,8 +503,7 @@ class MainWindow(QMainWindow):
         self.children_view.hide()
         self.history_text = OrderEventText(self.desk.instruments)
         self.history = HistoryModel(spoken, self.history_text, self)
-        self.history_view = table(self.history, "historyView")
-        stretch_last(self.history_view, 240)
+        self.history_view = history_table(self.history, "historyView")
         self.timeline = Timeline()
         self.timeline.setMinimumHeight(110)  # its axis, its label and a few lanes
         self.timeline.setMaximumHeight(170)

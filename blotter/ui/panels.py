@@ -236,6 +236,15 @@ def table(
     return view
 
 
+def history_table(model: QAbstractTableModel, name: str) -> QTableView:
+    """A history's table: its columns fitted to every row, not only those in view (a short
+    history scrolled to its end would cut the names of the events above), the details last."""
+    view = table(model, name)
+    view.horizontalHeader().setResizeContentsPrecision(-1)  # a history has tens of rows
+    stretch_last(view, 240)
+    return view
+
+
 def selected_data(view: QAbstractItemView, role: int) -> object:
     """``role``'s data of the selected row, None when no row is selected: the current index
     stays on a row the operator deselected, which no action may reach."""
@@ -1115,8 +1124,7 @@ class CasePanel(QWidget, Generic[Row, P]):
         self.queue_view.horizontalHeader().setSectionResizeMode(
             kind.stretch, QHeaderView.ResizeMode.Stretch
         )
-        self.history_view = table(self.history, f"{kind.name}HistoryView")
-        stretch_last(self.history_view, 240)
+        self.history_view = history_table(self.history, f"{kind.name}HistoryView")
         self.summary = text_line(f"{kind.name}Summary", selectable=True)
         self.heading_line = text_line(kind.line, wrap=False)
         self.status_line = text_line(kind.status)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QApplication, QHeaderView, QTableView
 from pytestqt.qtbot import QtBot
 
 from blotter.ui import panels
+from tests.domain.builders import OrderStory
 
 
 def test_columns_are_fitted_at_most_once_an_interval_while_values_change(
@@ -104,3 +105,21 @@ def test_a_fit_while_the_mouse_is_down_on_the_header_takes_no_column_from_the_fi
     model.setData(model.index(0, 0), longer * 2)  # fitted again: the fitter's own resize above
     wider = view.fontMetrics().horizontalAdvance(longer * 2)  # made it no one's choice
     qtbot.waitUntil(lambda: view.columnWidth(0) > wider)
+
+
+def test_a_history_scrolled_to_its_end_fits_the_names_of_the_events_above_too(
+    qapp: QApplication, qtbot: QtBot
+) -> None:
+    story = OrderStory.working()
+    for _ in range(20):
+        story.fill("A", "1")
+    long_name = "Break adjustment reversed at the venue"  # above the rows in view
+    model = panels.HistoryModel(lambda t: long_name if t == "OrderValidated" else "Fill", str)
+    model.show(story.events)
+    view = panels.history_table(model, "history")
+    qtbot.addWidget(view)
+    view.resize(500, 90)  # three rows or so
+    view.show()
+    view.scrollToBottom()
+    wanted = view.fontMetrics().horizontalAdvance(long_name)
+    qtbot.waitUntil(lambda: view.columnWidth(panels.HistoryColumn.EVENT) > wanted)
