@@ -765,8 +765,10 @@ def _headless(args: argparse.Namespace) -> int:
     if args.json:
         print(msgspec.json.encode(_summary_json(summary)).decode())
     else:
-        # venues that drop their connections do so by the wall clock: runs then differ
-        _print_summary(summary, lockstep=args.concurrency == 1 and not args.disconnects)
+        # venues that drop their connections, and limits counted over seconds, follow the
+        # wall clock: runs then differ
+        repeatable = not (args.disconnects or options.risk.clocked)
+        _print_summary(summary, lockstep=args.concurrency == 1 and repeatable)
     return 0 if summary.ok else EXIT_MISMATCH
 
 
@@ -809,7 +811,7 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
         print(f"OMS STOPPED: {summary.stopped}; the run ended there, not closed or reconciled")
     print(
         f"{summary.commands} commands in {summary.seconds:.1f} s: {summary.orders} orders "
-        f"({summary.orders_per_second:.0f}/s), {summary.cancels} cancels, "
+        f"({summary.orders_per_second:.0f}/s), {summary.cancels} cancels of working orders, "
         f"{summary.cancel_alls} cancel-alls; {summary.fills} fills"
     )
     print("orders by state: " + ", ".join(f"{s} {n}" for s, n in summary.orders_by_state.items()))
@@ -856,7 +858,10 @@ def _print_summary(summary: Summary, *, lockstep: bool) -> None:
     repeats = (
         "equal for runs of the same seed on a new database"
         if lockstep
-        else "with commands in flight together or venues disconnecting, runs of one seed differ"
+        else (
+            "with commands in flight together, venues disconnecting or risk limits counted "
+            "over seconds, runs of one seed differ"
+        )
     )
     print(f"fingerprint {summary.fingerprint} ({repeats})")
 

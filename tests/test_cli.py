@@ -563,13 +563,20 @@ def test_a_bad_risk_file_is_one_clear_line(tmp_path: Path) -> None:
     one_clear_line(result, str(risk), "max_order_notional")
 
 
-def test_a_run_whose_venues_disconnect_does_not_promise_to_repeat(tmp_path: Path) -> None:
-    """Venues drop their connections by the wall clock: the same seed gives another run."""
+@pytest.mark.parametrize("clocked_by", ["disconnects", "order rate"])
+def test_a_run_that_follows_the_wall_clock_does_not_promise_to_repeat(
+    tmp_path: Path, clocked_by: str
+) -> None:
+    """Venues drop their connections, and an order-rate limit counts orders, by the wall
+    clock: the same seed gives another run."""
     db = f"sqlite:///{tmp_path / 'drops.db'}"
-    result = run("headless", "--duration", "1", "--rate", "20", "--disconnects", "--db", db)
+    risk = tmp_path / "risk.toml"
+    risk.write_text("[default]\nmax_orders_per_window = 30\nrate_window_seconds = 0.75\n")
+    clocked = ["--disconnects"] if clocked_by == "disconnects" else ["--risk", str(risk)]
+    result = run("headless", "--duration", "1", "--rate", "20", *clocked, "--db", db)
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("fingerprint"))
-    assert line.endswith("venues disconnecting, runs of one seed differ)")
+    assert line.endswith("risk limits counted over seconds, runs of one seed differ)")
 
 
 def clean_pass(db: str) -> dict[str, Any]:

@@ -245,6 +245,12 @@ class RiskConfig(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     default: RiskLimits = msgspec.field(default_factory=RiskLimits)
     accounts: dict[str, RiskLimits] = msgspec.field(default_factory=dict)
 
+    @property
+    def clocked(self) -> bool:
+        """Whether a limit counts orders over a window of seconds: its verdicts then follow
+        the pace of the wall clock, not only the orders (a seeded run is not repeated)."""
+        return any(limits.history_seconds > 0 for limits in (self.default, *self.accounts.values()))
+
     def limits_for(self, account: str) -> RiskLimits:
         cache: dict[str, RiskLimits] = self.__dict__.setdefault("_merged", {})
         limits = cache.get(account)

@@ -123,12 +123,12 @@ class FlowDriver:
             self.orders += 1
             await oms.submit(command)
         elif isinstance(command, Cancel):
-            self.cancels += 1
             known = oms.result_of(self.tickets[command.index])
             order = oms.orders.get(known.order_id) if known is not None else None
             # as a trader cancels from the blotter: an order it shows working (a race with
-            # its last fill is still answered "too late", and recorded)
+            # its last fill is still answered "too late", and recorded); only those count
             if order is not None and order.is_working:
+                self.cancels += 1
                 await oms.cancel(order.order_id, actor=command.actor, reason="trader cancel")
         elif isinstance(command, CancelAll):
             self.cancel_alls += 1

@@ -9,6 +9,7 @@ flight at once, for throughput, and gives up that guarantee.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -70,7 +71,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
     commands: int
     orders: int
-    cancels: int
+    cancels: int  # of orders still working (the flow draws some of orders done since)
     cancel_alls: int
     orders_by_state: dict[str, int]
     fills: int
@@ -161,21 +162,35 @@ async def _drive(
     started: float,
 ) -> None:
     interval = 1.0 / options.rate
-    next_report = 1.0
-    # duration x rate commands, each at its time or as soon as possible after: a slow machine
-    # takes longer, but the same seed always issues the same commands
-    for step in range(max(1, round(options.duration * options.rate))):
-        if driver.desk.oms.failed:  # every further command would only be refused
-            break
-        elapsed = time.perf_counter() - started
-        if step * interval > elapsed:
-            await asyncio.sleep(step * interval - elapsed)
-        await driver.step()
-        if progress is not None and elapsed >= next_report:
-            next_report += 1.0
-            progress(_progress(driver, elapsed))
-    await driver.drain()
+    reporting = None
+    if progress is not None:  # each second, however long the commands wait between them
+        reporting = asyncio.create_task(_report_each_second(driver, progress, started))
+    try:
+        # duration x rate commands, each at its time or as soon as possible after: a slow
+        # machine takes longer, but the same seed always issues the same commands
+        for step in range(max(1, round(options.duration * options.rate))):
+            if driver.desk.oms.failed:  # every further command would only be refused
+                break
+            elapsed = time.perf_counter() - started
+            if step * interval > elapsed:
+                await asyncio.sleep(step * interval - elapsed)
+            await driver.step()
+        await driver.drain()
+    finally:
+        if reporting is not None:
+            reporting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporting
     if progress is not None:
+        progress(_progress(driver, time.perf_counter() - started))
+
+
+async def _report_each_second(
+    driver: FlowDriver, progress: Callable[[Progress], None], started: float
+) -> None:
+    while True:
+        elapsed = time.perf_counter() - started
+        await asyncio.sleep(1.0 - elapsed % 1.0)  # on the second
         progress(_progress(driver, time.perf_counter() - started))
 
 

@@ -1082,3 +1082,11 @@ def test_an_order_remembered_after_a_restart_counts_for_the_windows_not_the_expo
     assert exposure.last_accepted("AAPL", BUY, D(100), D("100.00")) == T0
     assert exposure.nth_latest_accepted(1) == T0
     assert exposure.open_notional() == 0
+
+
+def test_limits_counted_over_seconds_make_a_config_clocked() -> None:
+    assert not DEFAULT_RISK.clocked
+    assert not RiskConfig(default=RiskLimits(rate_window_seconds=5.0)).clocked  # no count
+    by_rate = RiskLimits(max_orders_per_window=30, rate_window_seconds=0.75)
+    assert RiskConfig(accounts={"ACC-1": by_rate}).clocked
+    assert RiskConfig(default=RiskLimits(duplicate_window_seconds=2.0)).clocked

@@ -36,6 +36,10 @@ async def test_the_same_seed_gives_the_same_orders_and_fills(tmp_path: Path) -> 
     assert first.orders > 20
     assert first.fills > 0
     assert sum(first.orders_by_state.values()) == first.orders
+    with SqlEventStore(f"sqlite:///{tmp_path / 'a.db'}", appends=False) as store:
+        asked = [e for e in store.read_all(1, 1_000_000) if e.type == "OrderCancelRequested"]
+    # the flow's cancels, each of a working order (a cancel-all's say so in their reason)
+    assert 0 < first.cancels == sum(1 for e in asked if "trader cancel" in str(e.payload))
     assert first.replay is not None
     assert first.replay.events == first.events_written
     assert (first.orders, first.fills, first.orders_by_state) == (
@@ -45,6 +49,20 @@ async def test_the_same_seed_gives_the_same_orders_and_fills(tmp_path: Path) -> 
     )
     assert first.fingerprint == second.fingerprint
     assert other.fingerprint != first.fingerprint
+
+
+async def test_progress_comes_each_second_however_far_apart_the_commands(
+    tmp_path: Path,
+) -> None:
+    """Two commands 2.5 s apart: a line at 1 s and 2 s each, saying what had been issued."""
+    heard: list[Progress] = []
+    slow = HeadlessOptions(
+        db_url=f"sqlite:///{tmp_path / 'slow.db'}", duration=5.0, rate=0.4, seed=3
+    )
+    await run_headless(slow, heard.append)
+    before_the_second = [p for p in heard[:-1] if p.elapsed < 2.4]  # the last: the end's
+    assert len(before_the_second) >= 2  # at 1 s and 2 s, not only once a command comes
+    assert all(p.commands == 1 for p in before_the_second)
 
 
 async def test_a_run_on_a_database_that_holds_an_earlier_one_counts_its_own_orders(
