@@ -446,7 +446,7 @@ class OrderManager:
             return SubmitResult(order_id="", client_order_id=coid, rejection=mistyped)
         known = self._results.get(ticket.client_order_id)
         if known is not None:
-            return known
+            return self._answered_before(known, ticket)
         stopped = self._stopped()
         if stopped is not None:
             return SubmitResult(
@@ -490,6 +490,24 @@ class OrderManager:
         await durable  # write-ahead: the intent to send is on disk before anything is sent
         await self._send_slices(order, routed.slices, started_ns=started)
         return result
+
+    def _answered_before(self, known: SubmitResult, ticket: NewOrder) -> SubmitResult:
+        """A resend of a ticket is given the first answer; another ticket under the same
+        client order id is refused (the id is the first order's: its cancels would reach
+        that order), and recorded nowhere, as it has no order of its own."""
+        first = self.orders.get(known.order_id)
+        if first is None or first.ticket == _created(known.order_id, ticket):
+            return known
+        coid = ticket.client_order_id
+        log.warning("a ticket reused client order id %s of order %s", coid, known.order_id)
+        reused = Rejection(
+            reason=f"client order id {coid} is order {known.order_id}'s, for another ticket",
+            source="validation",
+            field="client_order_id",
+            value=coid,
+            expected="a new id for a new ticket (the same id only to send the same ticket again)",
+        )
+        return SubmitResult(order_id="", client_order_id=coid, rejection=reused)
 
     def result_of(self, client_order_id: str) -> SubmitResult | None:
         """The answer given to the ticket with this client order id, if there was one."""
@@ -1488,6 +1506,7 @@ class OrderManager:
         were spent is not tried again: its critical alert waits for a person."""
         attempts = order.settlement_attempts
         if attempts >= self.config.settlement_attempts:
+            self._settling.add(order.order_id)  # a late or repeated report starts nothing
             return
         wait = self._backoff(attempts) if attempts else self.config.settlement_delay
         waited = (self._clock.now_ns() - order.updated_at) / NANOS_PER_SECOND

@@ -138,7 +138,12 @@ def _closed(child: ChildOrder, report: ExecutionReport) -> Decision:
     if not child.is_live:
         return _stale(child, report, Severity.INFO)
     if report.kind is ReportKind.CANCELED:
-        return _events(ChildCanceled(child_id=child.child_id, reason=report.reason))
+        canceled = ChildCanceled(child_id=child.child_id, reason=report.reason)
+        if _cancel_before_answer(child) and report.venue_order_id:
+            # the venue answered for the order as it canceled it: its acknowledgement, come
+            # after, is late, not a copy that nobody manages
+            return _events(_ack(child, report.venue_order_id), canceled)
+        return _events(canceled)
     return _events(ChildExpired(child_id=child.child_id, reason=report.reason))
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 import msgspec
 import pytest
@@ -378,6 +379,36 @@ async def test_a_restart_settles_a_filled_order_after_its_delay_and_gives_up_onc
         await w.settle()
         assert w.types(spent.order_id).count("OrderSettlementFailed") == 2
         assert len([a for a in w.store.rows("alerts") if a["source"] == "settlement"]) == 1
+
+
+class _Heard(Wire):
+    """The venue behind a wire that keeps what it reported, to say it again."""
+
+    heard: ClassVar[list[ExecutionReport]] = []
+
+    async def reports(self) -> AsyncIterator[ExecutionReport]:
+        async for report in self._inner.reports():
+            self.heard.append(report)
+            yield report
+
+
+async def test_a_settlement_that_gave_up_is_not_started_again_by_a_report_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    failing = SimulatedClearing(failure_rate=1.0)
+    _Heard.heard = []
+    async with world(tmp_path, clearing=failing, config=FAST, wrap=_Heard) as w:  # type: ignore[arg-type]
+        w.sell_liquidity("100")
+        spent = await w.submit(w.ticket("100"))
+        await w.until(lambda: w.order(spent.order_id).settlement_attempts == 2)  # gave up
+        await w.crash()
+        await w.restart()
+        fill = next(r for r in _Heard.heard if r.kind is ReportKind.FILL)
+        w.oms._on_report(fill)  # the venue says it again (a resend after a reconnect)
+        await w.settle()
+        assert w.oms._settlements == []
+        assert w.types(spent.order_id).count("OrderSettlementFailed") == 2
+        assert w.order(spent.order_id).settlement_attempts == 2
 
 
 class _UnsteadyClearing(SimulatedClearing):
@@ -764,6 +795,27 @@ class _DoublesCancels(Wire):
         async for report in self._inner.reports():
             if report.kind is not ReportKind.CANCELED:
                 yield report
+
+
+async def test_a_client_order_id_reused_for_another_ticket_is_refused_not_answered_as_its(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        ticket = w.ticket("100", "9.00")
+        first = await w.submit(ticket)
+        assert await w.submit(ticket) == first  # the same ticket, sent again
+        other = msgspec.structs.replace(
+            w.ticket("500", "9.50"), client_order_id=first.client_order_id, side=Side.SELL
+        )
+        refused = await w.submit(other)
+        assert refused.rejection is not None
+        assert (refused.order_id, refused.rejection.field) == ("", "client_order_id")
+        assert first.order_id in refused.rejection.reason
+        assert len(w.oms.orders) == 1
+        await w.crash()
+        await w.restart()
+        assert await w.submit(ticket) == first  # a resend after a restart
+        assert (await w.submit(other)).rejection is not None
 
 
 async def test_a_cancel_delivered_twice_is_not_undone_by_its_too_late_answer(

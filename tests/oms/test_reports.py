@@ -358,6 +358,24 @@ def test_an_acknowledgement_that_crossed_our_cancel_is_recorded_as_the_cancel_wa
     assert (child(built).state, built.order.state) == (S.CANCELED, S.CANCELED)
 
 
+def test_a_cancel_report_that_overtook_the_acknowledgement_answers_for_the_order() -> None:
+    """Canceled before any answer, then the venue's CANCELED (naming its order) overtakes its
+    ACK on the wire: the ACK that comes last is late, not a copy nobody manages."""
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.add(ChildSubmitted(child_id="A"))
+    built.cancel_requested("A")
+    decision = from_report(built.order, child(built), report(ReportKind.CANCELED))
+    assert decision.payloads == (
+        ChildAcknowledged(child_id="A", venue_order_id="VA"),
+        ChildCanceled(child_id="A", reason=""),
+    )
+    apply(built, decision)
+    assert (child(built).state, built.order.state) == (S.CANCELED, S.CANCELED)
+    late = only_anomaly(from_report(built.order, child(built), report(ReportKind.ACKNOWLEDGED)))
+    assert (late.kind, late.severity) == (AnomalyKind.STALE_REPORT, Severity.INFO)
+
+
 def test_a_too_late_cancel_refusal_is_recorded_on_a_filled_child() -> None:
     built = story()
     built.cancel_requested("A")
