@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import textwrap
+import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -399,31 +400,55 @@ class FlowRow(QLayout):
 
 class StatusBar(QStatusBar):
     """A status bar whose messages end in an ellipsis when the room beside its permanent
-    widgets is short, whole in its tooltip: Qt's own cuts a message mid-word."""
+    widgets is short, whole in its tooltip: Qt's own cuts a message mid-word. The room is
+    measured anew whenever one of those widgets changes its width (a count that grows)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._permanent: list[QWidget] = []
+        self._whole = ""  # the message being shown, before eliding
+        self._until = 0.0  # when it goes (monotonic seconds; 0: when another replaces it)
         self.messageChanged.connect(self._forget_tip)
 
     def addPermanentWidget(self, widget: QWidget, stretch: int | None = 0) -> None:
         self._permanent.append(widget)
+        widget.installEventFilter(self)
         super().addPermanentWidget(widget, stretch or 0)
 
     def showMessage(self, text: str, timeout: int | None = 0) -> None:
-        shown = text
+        self._whole = text
+        self._until = time.monotonic() + timeout / 1000 if timeout else 0.0
+        self._show(timeout or 0)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kinds = (QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Hide)
+        if event.type() in kinds and self.currentMessage():
+            left = round((self._until - time.monotonic()) * 1000) if self._until else 0
+            if not self._until or left > 0:
+                self._show(left)
+        return False
+
+    def _show(self, timeout: int) -> None:
+        text, shown = self._whole, self._whole
         if self.isVisible():  # laid out: the room is known
             shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, self._room())
-        super().showMessage(shown, timeout or 0)
+        if shown != self.currentMessage() or timeout:
+            super().showMessage(shown, timeout)
         self.setToolTip(text if shown != text else "")
 
     def _room(self) -> int:
-        shown = [w.geometry().left() for w in self._permanent if w.isVisible()]
-        return max(min(shown, default=self.width()) - _MESSAGE_MARGIN, 0)
+        """The width left of the permanent widgets, as they will be laid out: their size
+        hints, which follow a new text at once, where their geometry waits for the layout."""
+        shown = [w for w in self._permanent if not w.isHidden()]
+        taken = sum(max(w.sizeHint().width(), w.minimumWidth()) for w in shown)
+        layout = self.layout()
+        spacing = max(layout.spacing(), 0) if layout is not None else 0
+        return max(self.width() - taken - spacing * len(shown) - _MESSAGE_MARGIN, 0)
 
     def _forget_tip(self, message: str) -> None:
         if not message:
             self.setToolTip("")
+            self._whole = ""
 
 
 _MESSAGE_MARGIN = 16  # px: the status bar's left margin and the gap before its widgets

@@ -1696,6 +1696,18 @@ def test_a_message_too_long_for_the_status_bar_ends_in_an_ellipsis_whole_in_its_
         room = window.venue_labels["XNAS"].geometry().left()
         assert bar.fontMetrics().horizontalAdvance(shown) < room  # clear of the venues
         assert bar.toolTip() == f"CRITICAL: {long}"
+        # a permanent label that grows after (the alert's own count, a rate) takes room from
+        # the message, which ends in an ellipsis still, clear of the labels
+        window.alerts.setText("alerts: 1234 unacknowledged, 56 critical and a longer line")
+        window.activity.setText(window.activity.text() + " · and much more activity to say")
+
+        def clear_of_the_labels() -> bool:
+            labels = [w.geometry().left() for w in bar._permanent if w.isVisible()]
+            said = bar.fontMetrics().horizontalAdvance(bar.currentMessage())
+            return bar.currentMessage().endswith("…") and said < min(labels)
+
+        await session.until(clear_of_the_labels)
+        assert bar.toolTip() == f"CRITICAL: {long}"
         bar.showMessage("order O-1 sent")
         assert (bar.currentMessage(), bar.toolTip()) == ("order O-1 sent", "")
 
