@@ -260,8 +260,18 @@ class OrdersFilter(QSortFilterProxyModel):
             return False
         if not self._text:
             return True
-        haystack = f"{order.order_id} {ticket.account} {ticket.instrument} {ticket.side}"
-        return self._text in haystack.lower()
+        haystack = (
+            f"{order.order_id} {ticket.client_order_id} {ticket.account} {ticket.instrument} "
+            f"{ticket.side}"
+        )
+        return self._text in haystack.lower() or _names_a_slice_of(self._text, order.order_id)
+
+
+def _names_a_slice_of(text: str, order_id: str) -> bool:
+    """Whether ``text`` is (the end of) the id of one of the order's slices, ``<order id>.2``,
+    as a child row shows it and Copy id copies it."""
+    whole, dot, number = text.rpartition(".")
+    return bool(dot and whole) and order_id.lower().endswith(whole) and number.isdigit()
 
 
 def desk_settings() -> QSettings:

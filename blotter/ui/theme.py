@@ -14,8 +14,8 @@ _HEALTH_DARK = {
     VenueHealth.DOWN: "#f85149",
 }
 _HEALTH_LIGHT = {
-    VenueHealth.UP: "#1a7f37",
-    VenueHealth.DEGRADED: "#9a6700",
+    VenueHealth.UP: "#116329",
+    VenueHealth.DEGRADED: "#7d4e00",
     VenueHealth.DOWN: "#cf222e",
 }
 

@@ -8,9 +8,11 @@ from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QStandardItem, QStan
 from PySide6.QtWidgets import QApplication, QTableView, QToolTip
 
 from blotter.domain.order import OrderAggregate
-from blotter.ui.cells import CellDelegate, LookTree, _LaidOut, whole_if_elided
+from blotter.domain.workflows import VenueHealth
+from blotter.ui.cells import CellDelegate, LookTree, _LaidOut, focus_color, whole_if_elided
 from blotter.ui.main_window import OrdersFilter
 from blotter.ui.models import DARK, FILL_HEADERS, Column, FillsModel, OrdersModel
+from blotter.ui.theme import health_color
 from tests.domain.builders import OrderStory
 
 
@@ -124,3 +126,33 @@ def test_the_orders_tree_gives_an_elided_cell_its_whole_text_as_tooltip(
     QApplication.sendEvent(tree.viewport(), asked)  # as Qt sends it when the mouse rests
     assert QToolTip.text() == tree.model().index(0, Column.ORDER_ID).data()
     QToolTip.hideText()
+
+
+def contrast(one: QColor, other: QColor) -> float:
+    """WCAG's contrast ratio of two colors."""
+
+    def luminance(color: QColor) -> float:
+        def channel(value: float) -> float:
+            return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+        r, g, b = (channel(c) for c in (color.redF(), color.greenF(), color.blueF()))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(one), luminance(other)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize(
+    ("selection", "base"), [("#b6d7ff", "#ffffff"), ("#b6d7ff", "#fff3bf"), ("#2f5d8a", "#1d232b")]
+)
+def test_the_keyboards_row_is_outlined_in_a_color_that_shows_on_the_rows(
+    selection: str, base: str
+) -> None:
+    assert contrast(QColor(selection), QColor(base)) < 3.0  # the selection itself: pale
+    assert contrast(focus_color(QColor(selection), QColor(base)), QColor(base)) >= 3.0
+
+
+@pytest.mark.parametrize("health", list(VenueHealth))
+def test_venue_health_reads_on_the_light_status_bar(health: VenueHealth) -> None:
+    color = QColor(health_color(health, dark=False))
+    assert contrast(color, QColor("#eaeef2")) >= 4.5  # the light theme's bars (theme.py)

@@ -530,6 +530,20 @@ def test_export_writes_dated_times_and_plain_numbers(session: Session, tmp_path:
     session.run(scenario())
 
 
+def test_the_search_finds_an_order_by_its_client_id_or_a_slices_id(session: Session) -> None:
+    async def scenario() -> None:
+        window = await session.open()
+        results = [await window.desk.oms.submit(resting(n, "ACC-ALPHA")) for n in range(3)]
+        await session.until(lambda: window.orders.rowCount() == 3)
+        wanted = results[1]
+        for typed in (wanted.client_order_id, f"{wanted.order_id[-6:]}.1".upper()):
+            window.search.setText(typed)
+            shown = [window.proxy.index(r, 0).data(ORDER_ID_ROLE) for r in range(3)]
+            assert shown[: window.proxy.rowCount()] == [wanted.order_id], typed
+
+    session.run(scenario())
+
+
 def test_export_and_copy_take_the_rows_and_columns_as_shown(
     session: Session, tmp_path: Path
 ) -> None:
