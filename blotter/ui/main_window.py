@@ -430,7 +430,7 @@ class MainWindow(QMainWindow):
         self.instrument_filter = _choice(ALL_INSTRUMENTS, self.proxy.set_instrument)
         self.instrument_filter.addItems(sorted(self.desk.instruments))
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search order id, account, instrument…")
+        self.search.setPlaceholderText("Search order, client or slice id, account, instrument…")
         self.search.textChanged.connect(self.proxy.set_text)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Show"))
