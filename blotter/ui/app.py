@@ -91,9 +91,11 @@ def _run(app: QApplication, options: AppOptions) -> int:
 async def session(options: AppOptions) -> int:
     if options.screenshot is None:
         return await _session(options, desk_settings())
-    # A screenshot starts from the default layout and leaves the user's settings alone.
+    # A screenshot starts from the default layout and leaves the user's settings alone; it
+    # keeps the user's theme (View > Light theme, then a screenshot: a light one).
     with tempfile.TemporaryDirectory(prefix="blotter-shot-") as folder:
         scratch = QSettings(str(Path(folder) / "desk.ini"), QSettings.Format.IniFormat)
+        scratch.setValue("theme", "dark" if prefers_dark(desk_settings()) else "light")
         try:
             return await _session(options, scratch)
         finally:

@@ -1,11 +1,15 @@
-"""What the application gives every window: its icon and the images of its themes."""
+"""What the application gives every window: its icon, the images of its themes, and the
+theme of a screenshot."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QImage
 
 from blotter.ui.app import app_icon
 from blotter.ui.theme import stylesheet
@@ -28,3 +32,26 @@ def test_every_image_the_themes_draw_ships_with_the_package() -> None:
         assert len(images) == 4  # the spin boxes' and the headers' arrows, up and down
         for image in images:
             assert Path(image).is_file(), image
+
+
+def test_a_screenshot_keeps_the_users_theme(qapp: object, tmp_path: Path) -> None:
+    """View > Light theme, then a screenshot: a light one (from the default layout still)."""
+    (tmp_path / "blotter").mkdir()
+    (tmp_path / "blotter" / "blotter.conf").write_text("[General]\ntheme=light\n")
+    shot = tmp_path / "desk.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("BLOTTER_DB_URL", None)
+    command = ["demo", "--db", f"sqlite:///{tmp_path / 'd.db'}", "--screenshot", str(shot)]
+    result = subprocess.run(
+        [sys.executable, "-m", "blotter.cli", *command, "--after", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(shot))
+    background = image.pixelColor(image.width() // 2, image.height() // 4)  # the orders' rows
+    assert background.lightness() > 200
+    assert (tmp_path / "blotter" / "blotter.conf").read_text() == "[General]\ntheme=light\n"
