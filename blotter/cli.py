@@ -174,7 +174,7 @@ class _OneLineErrors(argparse.ArgumentParser):
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         """argparse drops a failed write; ``--help`` and ``--version`` to a full disk then
         ended with status 0 and nothing said. On stdout it fails as any output does."""
-        if message and file is sys.stdout:
+        if message and file is not None and file is sys.stdout:
             file.write(message)
         else:
             super()._print_message(message, file)

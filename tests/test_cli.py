@@ -138,6 +138,21 @@ def test_a_command_started_with_its_output_closed_does_its_work(tmp_path: Path) 
     assert run("replay", "--db", f"sqlite:///{db}").returncode == 0
 
 
+@pytest.mark.parametrize("asked", ["--help", "--version"])
+def test_help_or_version_started_with_the_output_closed_ends_well(asked: str) -> None:
+    """Python has no sys.stdout then: argparse writes to stderr, as it always did."""
+    result = subprocess.run(
+        [sys.executable, "-m", "blotter.cli", asked],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("help_too", [False, True], ids=["events", "help"])
 def test_output_to_a_full_disk_is_one_clear_line(session_db: Path, help_too: bool) -> None:
     if not Path("/dev/full").exists():

@@ -489,7 +489,9 @@ class BreakBook:
         if decision in _TAKING_FIGURES and break_id not in self.compared:
             return (
                 "no pass has compared this position since the desk started, and the venue's "
-                "figure may have moved: decide once a pass has (Reconcile now)"
+                "figure may have moved: decide once a pass has (Reconcile now; a pass leaves "
+                "a position with orders working for later, and cannot read a venue not "
+                "connected)"
             )
         if decision == "BreakVenueFigureAccepted" and ours == theirs:
             return "our figure already equals the venue's: nothing is left to accept"

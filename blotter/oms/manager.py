@@ -496,7 +496,9 @@ class OrderManager:
         client order id is refused (the id is the first order's: its cancels would reach
         that order), and recorded nowhere, as it has no order of its own."""
         first = self.orders.get(known.order_id)
-        if first is None or first.ticket == _created(known.order_id, ticket):
+        if first is None or first.ticket is None:
+            return known
+        if _same_ticket(first.ticket, _created(known.order_id, ticket)):
             return known
         coid = ticket.client_order_id
         log.warning("a ticket reused client order id %s of order %s", coid, known.order_id)
@@ -2092,6 +2094,21 @@ async def _all_of(steps: list[Coroutine[Any, Any, None]]) -> None:
         await steps[0]
     elif steps:
         await asyncio.gather(*steps)
+
+
+def _same_ticket(first: OrderCreated, again: OrderCreated) -> bool:
+    """Whether two tickets ask for the same: equal fields, a NaN (refused, then sent again)
+    the same as a NaN, which Decimal holds unequal to itself (and a signaling one raises)."""
+    return all(
+        _same_value(getattr(first, field), getattr(again, field))
+        for field in first.__struct_fields__
+    )
+
+
+def _same_value(one: object, other: object) -> bool:
+    if isinstance(one, Decimal) and isinstance(other, Decimal) and (one.is_nan() or other.is_nan()):
+        return one.is_nan() and other.is_nan()
+    return one == other
 
 
 def _created(order_id: str, ticket: NewOrder) -> OrderCreated:

@@ -165,7 +165,7 @@ class Reconciler:
         for explained in plan.explain:
             self._explain(explained, actor, why)
         opened = [self._open(finding, actor, why) for finding in plan.open]
-        oms.breaks.observe(ours, theirs, compared)  # the breaks it opened: compared by it
+        oms.breaks.compared.update(found.break_id for found in opened)  # at their figures
         unknown, asked = await self._compare_orders(unreachable)
         opened += [self._open(finding, actor, why) for finding in unknown]
         diverged = await self._compare_projection(actor)

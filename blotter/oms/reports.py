@@ -257,7 +257,7 @@ def from_status(
     if closed_unanswered(child):  # a copy the venue took after all, done now: its fills
         return copy_fills(order, child, status)
     payloads: list[Payload] = []
-    if child.state in UNANSWERED:
+    if child.state in UNANSWERED or _cancel_before_answer(child):  # the venue answers for it
         payloads.append(_ack(child, status.venue_order_id))
     fills = _new_fills(order, child, status)
     payloads += fills

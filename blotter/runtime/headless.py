@@ -9,7 +9,6 @@ flight at once, for throughput, and gives up that guarantee.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -179,8 +178,7 @@ async def _drive(
     finally:
         if reporting is not None:
             reporting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporting
+            await asyncio.wait([reporting])  # gone; a cancel of the run itself goes through
     if progress is not None:
         progress(_progress(driver, time.perf_counter() - started))
 

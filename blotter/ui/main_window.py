@@ -1074,7 +1074,9 @@ class MainWindow(QMainWindow):
             named += f" and {len(accounts) - ACCOUNTS_NAMED} more"
         # the filters narrow what is canceled: said, so that nobody takes it for the book
         narrowed = (
-            f"\n\nOnly those the blotter's filters show: {scope.describe()}." if filtered else ""
+            f"\n\nOnly those of the blotter's account and instrument filters: {scope.describe()}."
+            if filtered
+            else ""
         )
         # No is the default: Enter, or a hand on the keyboard, must not cancel a book.
         answer = QMessageBox.question(

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QPushButton,
+    QSizeGrip,
     QSplitter,
     QStatusBar,
     QStyledItemDelegate,
@@ -237,11 +238,15 @@ def table(
     return view
 
 
+HISTORY_ROWS_FITTED = 200
+
+
 def history_table(model: QAbstractTableModel, name: str) -> QTableView:
-    """A history's table: its columns fitted to every row, not only those in view (a short
+    """A history's table: its columns fitted to the rows around those in view too (a short
     history scrolled to its end would cut the names of the events above), the details last."""
     view = table(model, name)
-    view.horizontalHeader().setResizeContentsPrecision(-1)  # a history has tens of rows
+    # the rows in view and 200 around them: a history of thousands of fills stays cheap
+    view.horizontalHeader().setResizeContentsPrecision(HISTORY_ROWS_FITTED)
     stretch_last(view, 240)
     return view
 
@@ -440,6 +445,9 @@ class StatusBar(QStatusBar):
         """The width left of the permanent widgets, as they will be laid out: their size
         hints, which follow a new text at once, where their geometry waits for the layout."""
         shown = [w for w in self._permanent if not w.isHidden()]
+        grip = self.findChild(QSizeGrip)  # the window's corner, right of the widgets
+        if grip is not None and not grip.isHidden():
+            shown.append(grip)
         taken = sum(max(w.sizeHint().width(), w.minimumWidth()) for w in shown)
         layout = self.layout()
         spacing = max(layout.spacing(), 0) if layout is not None else 0

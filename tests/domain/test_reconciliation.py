@@ -14,6 +14,7 @@ from blotter.domain.clock import ManualClock
 from blotter.domain.events import (
     BreakAcknowledged,
     BreakAdjustmentReversed,
+    BreakEscalated,
     BreakExplained,
     BreakOurFigureAccepted,
     BreakResolved,
@@ -141,8 +142,9 @@ class Desk:
             since = self.book.cases[explained.break_id].version
             self._record(explained.break_id, [BreakExplained(reversed=explained.reversed)], since)
         for finding in plan.open:
-            self._record(self._ids.new_id(), finding.payloads())
-        self.book.observe(ours, theirs, {*ours, *theirs})  # the breaks it opened: compared
+            break_id = self._ids.new_id()
+            self._record(break_id, finding.payloads())
+            self.book.compared.add(break_id)  # the pass compared it: at the figures it opened
         return plan
 
     def restarted(self) -> BreakBook:
@@ -276,6 +278,21 @@ def test_a_break_opened_by_a_pass_takes_another_breaks_adjustment_of_the_positio
     assert desk.book.figures(large) == (D(103), D(163))
     desk._record(small, [BreakAdjustmentReversed(adjustment=D(3))], 2)
     assert desk.book.figures(large) == (D(100), D(163))  # accepting it would set ours to 163
+
+
+def test_a_take_back_in_a_pass_moves_the_figures_of_another_break_on_the_position() -> None:
+    key = ("XNAS", "A", "AAPL")
+    desk = Desk()
+    desk.run({key: D(100)}, {key: D(102)})  # corrected +2: ours 102
+    [first] = desk.book.cases
+    desk.run({key: D(100)}, {key: D(105)})  # corrected +3: ours 105
+    second = next(b for b in desk.book.cases if b != first)
+    reversal = [BreakAdjustmentReversed(adjustment=D(2)), BreakEscalated()]
+    desk._record(first, reversal, 2)  # ours 103, the first break a person's again
+    plan = desk.run({key: D(100)}, {key: D(100)})  # the venue took both back: ours 3 over
+    assert [e.break_id for e in plan.explain] == [second]  # its +3 taken back: ours 100
+    assert desk.book.figures(first) == (D(100), D(100))
+    assert "nothing is left to accept" in str(desk.book.refusal(first, "BreakVenueFigureAccepted"))
 
 
 def test_after_a_restart_settled_breaks_keep_their_figures_and_decisions_wait_for_a_pass() -> None:

@@ -816,6 +816,15 @@ async def test_a_client_order_id_reused_for_another_ticket_is_refused_not_answer
         await w.restart()
         assert await w.submit(ticket) == first  # a resend after a restart
         assert (await w.submit(other)).rejection is not None
+        for nan in ("NaN", "sNaN"):  # refused, then sent again: the same ticket all the same
+            odd = msgspec.structs.replace(w.ticket("1"), quantity=D(nan))
+            refused_first = await w.submit(odd)
+            assert refused_first.rejection is not None
+            assert refused_first.rejection.field == "quantity"
+            await w.crash()
+            await w.restart()
+            again = msgspec.structs.replace(odd, quantity=D(nan))  # not the same Decimal
+            assert await w.submit(again) == refused_first
 
 
 async def test_a_cancel_delivered_twice_is_not_undone_by_its_too_late_answer(

@@ -486,6 +486,21 @@ def test_status_books_lost_fills_then_the_close_with_the_ack_it_missed() -> None
     )
 
 
+def test_status_of_a_slice_canceled_before_any_answer_records_the_venues_ack_first() -> None:
+    """Its ACK, come later, is then late, not a copy nobody manages."""
+    built = OrderStory()
+    built.routed(("A", "XNAS", "100"))
+    built.add(ChildSubmitted(child_id="A"))
+    built.cancel_requested("A")
+    decision = from_status(
+        built.order, child(built), status(VenueOrderState.CANCELED), may_resend=True
+    )
+    assert [type(p) for p in decision.payloads] == [ChildAcknowledged, ChildCanceled]
+    apply(built, decision)
+    late = only_anomaly(from_report(built.order, child(built), report(ReportKind.ACKNOWLEDGED)))
+    assert (late.kind, late.severity) == (AnomalyKind.STALE_REPORT, Severity.INFO)
+
+
 def test_status_skips_fills_already_booked_and_a_filled_order_needs_no_close() -> None:
     built = story()
     built.fill("A", "30", exec_id="X1")

@@ -247,7 +247,7 @@ def test_cancel_all_cancels_what_the_blotters_filters_show_and_says_so(
         window.confirm_cancel_all()
         assert asked == [
             "Cancel 1 open order of 1 account (ACC-ALPHA)?\n\n"
-            "Only those the blotter's filters show: account ACC-ALPHA."
+            "Only those of the blotter's account and instrument filters: account ACC-ALPHA."
         ]
         await session.until(lambda: oms.orders[alpha.order_id].state is OrderState.CANCELED)
         assert oms.orders[bravo.order_id].is_working  # hidden by the filter: left working
@@ -896,7 +896,7 @@ def test_the_light_theme_recolors_rows_already_painted(session: Session) -> None
         window._tick()
         xnas = window.venue_labels["XNAS"]
         assert xnas.text() == "● XNAS UP"
-        assert "#1a7f37" in xnas.styleSheet()  # the light theme's deeper green, readable
+        assert "#116329" in xnas.styleSheet()  # the light theme's deeper green, readable
         window.toggle_theme.trigger()  # the dark theme is the user's again, in the settings
 
     session.run(scenario())

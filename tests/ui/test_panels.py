@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QStandardItemModel
-from PySide6.QtWidgets import QApplication, QHeaderView, QTableView
+from PySide6.QtWidgets import QApplication, QHeaderView, QLabel, QMainWindow, QTableView
 from pytestqt.qtbot import QtBot
 
 from blotter.ui import panels
@@ -123,3 +123,26 @@ def test_a_history_scrolled_to_its_end_fits_the_names_of_the_events_above_too(
     view.scrollToBottom()
     wanted = view.fontMetrics().horizontalAdvance(long_name)
     qtbot.waitUntil(lambda: view.columnWidth(panels.HistoryColumn.EVENT) > wanted)
+
+
+@pytest.mark.parametrize("width", [500, 700, 900])
+def test_a_status_message_ends_in_an_ellipsis_left_of_the_labels_and_the_grip(
+    qapp: QApplication, qtbot: QtBot, width: int
+) -> None:
+    window, bar = QMainWindow(), panels.StatusBar()
+    window.setStatusBar(bar)
+    labels = [QLabel(text) for text in ("activity 12 orders/s", "XNAS", "ARCX", "alerts: 3")]
+    for label in labels:
+        bar.addPermanentWidget(label)
+    qtbot.addWidget(window)
+    window.resize(600, 400)
+    window.show()
+    qtbot.waitUntil(lambda: all(label.geometry().left() > 0 for label in labels))
+    bar.showMessage("word " * 60, 10_000)
+    window.resize(width, 400)  # the message is elided again to the room it has now
+    QApplication.processEvents()
+    bar.showMessage("word " * 60, 10_000)
+    shown = bar.currentMessage()
+    assert shown.endswith("…")
+    first_label = min(label.geometry().left() for label in labels)
+    assert bar.fontMetrics().horizontalAdvance(shown) <= first_label - 8  # Qt's own margins
