@@ -813,14 +813,14 @@ def test_a_screenshot_that_cannot_be_written_is_refused_before_the_desk_opens(
     assert not (tmp_path / "d.db").exists()
 
 
-def test_a_screenshot_run_says_nothing_when_all_goes_well(tmp_path: Path) -> None:
-    """Qt's offscreen platform noted 'This plugin does not support propagateSizeHints()'
-    for every dock: eight to ten lines under the README's screenshot commands."""
-    shot = tmp_path / "desk.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+def screenshot_run(folder: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """A demo's screenshot after a second, offscreen, its settings in ``folder``; the run and
+    the screenshot's path."""
+    shot = folder / "desk.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(folder)}
     for debugging in ("BLOTTER_DB_URL", "PYTHONASYNCIODEBUG", "PYTHONDEVMODE"):
         env.pop(debugging, None)  # asyncio's debug mode reports every slow callback
-    command = ["demo", "--db", f"sqlite:///{tmp_path / 'd.db'}", "--screenshot", str(shot)]
+    command = ["demo", "--db", f"sqlite:///{folder / 'd.db'}", "--screenshot", str(shot)]
     result = subprocess.run(
         [sys.executable, "-m", "blotter.cli", *command, "--after", "1"],
         capture_output=True,
@@ -829,6 +829,13 @@ def test_a_screenshot_run_says_nothing_when_all_goes_well(tmp_path: Path) -> Non
         check=False,
         env=env,
     )
+    return result, shot
+
+
+def test_a_screenshot_run_says_nothing_when_all_goes_well(tmp_path: Path) -> None:
+    """Qt's offscreen platform noted 'This plugin does not support propagateSizeHints()'
+    for every dock: eight to ten lines under the README's screenshot commands."""
+    result, shot = screenshot_run(tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
     assert shot.stat().st_size > 0
 

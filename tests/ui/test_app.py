@@ -3,16 +3,14 @@ theme of a screenshot."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from PySide6.QtGui import QColor, QImage
 
 from blotter.ui.app import app_icon
 from blotter.ui.theme import stylesheet
+from tests.test_cli import screenshot_run
 
 
 def test_the_icon_ships_with_the_package_and_draws_at_a_shells_sizes(qapp: object) -> None:
@@ -38,18 +36,7 @@ def test_a_screenshot_keeps_the_users_theme(qapp: object, tmp_path: Path) -> Non
     """View > Light theme, then a screenshot: a light one (from the default layout still)."""
     (tmp_path / "blotter").mkdir()
     (tmp_path / "blotter" / "blotter.conf").write_text("[General]\ntheme=light\n")
-    shot = tmp_path / "desk.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
-    env.pop("BLOTTER_DB_URL", None)
-    command = ["demo", "--db", f"sqlite:///{tmp_path / 'd.db'}", "--screenshot", str(shot)]
-    result = subprocess.run(
-        [sys.executable, "-m", "blotter.cli", *command, "--after", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
+    result, shot = screenshot_run(tmp_path)
     assert result.returncode == 0, result.stderr
     image = QImage(str(shot))
     background = image.pixelColor(image.width() // 2, image.height() // 4)  # the orders' rows

@@ -225,16 +225,24 @@ def test_cancel_all_asks_first_and_names_the_accounts(
     session.run(scenario())
 
 
+def questions_answered(
+    monkeypatch: pytest.MonkeyPatch, answer: QMessageBox.StandardButton
+) -> list[str]:
+    """Every QMessageBox question is answered ``answer``; its texts, in the list returned."""
+    asked: list[str] = []
+
+    def question(_parent: object, _title: str, text: str, *_: object) -> object:
+        asked.append(text)
+        return answer
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return asked
+
+
 def test_cancel_all_cancels_what_the_blotters_filters_show_and_says_so(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str] = []
-
-    def answer(_parent: object, _title: str, text: str, *_: object) -> QMessageBox.StandardButton:
-        asked.append(text)
-        return QMessageBox.StandardButton.Yes
-
-    monkeypatch.setattr(QMessageBox, "question", answer)
+    asked = questions_answered(monkeypatch, QMessageBox.StandardButton.Yes)
 
     async def scenario() -> None:
         window = await session.open()
@@ -1491,13 +1499,7 @@ def test_a_ticket_closed_while_its_order_was_sent_says_in_the_status_bar_it_was_
 def test_the_cancel_all_question_names_a_few_accounts_and_counts_the_rest(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str] = []
-
-    def question(_parent: object, _title: str, text: str, *_args: object) -> object:
-        asked.append(text)
-        return QMessageBox.StandardButton.No
-
-    monkeypatch.setattr(QMessageBox, "question", question)
+    asked = questions_answered(monkeypatch, QMessageBox.StandardButton.No)
 
     async def scenario() -> None:
         window = await session.open()
