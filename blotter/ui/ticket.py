@@ -381,9 +381,9 @@ class TicketDialog(QDialog):
     def validate(self) -> NewOrder | None:
         """Check the fields now; the ticket if it may be sent."""
         result = self.form.ticket()
-        refused = isinstance(result, Rejection)
-        self.form.show_problem(result if isinstance(result, Rejection) else None)
-        self.submit_button.setEnabled(not refused)
+        refusal = result if isinstance(result, Rejection) else None
+        self.form.show_problem(refusal)
+        self.submit_button.setEnabled(refusal is None)
         self._fit_reason()
         return None if isinstance(result, Rejection) else result
 
